@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+WORKERS ?= 2
+export FLASK_APP := app
+
+.PHONY: run test setup db demo clean test-postgres test-browser
+
+$(BIN)/activate: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(BIN)/activate
+
+static/vendor/htmx.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+
+setup: $(BIN)/activate static/vendor/htmx.min.js
+
+db: setup
+	$(BIN)/flask db-upgrade
+
+demo: db
+	$(BIN)/flask seed-demo --if-empty
+
+run: demo
+	@$(BIN)/python -c "import demo; print('\nDemo sign-ins (password; staff code from the TOTP secret):'); [print(f'  {r:<28} {e:<36} {p}') for r, n, e, p, s in demo.DEMO_PEOPLE]; print(f'  staff TOTP secret: {demo.DEMO_STAFF_TOTP_SECRET}\n')"
+	@echo "Portal on http://127.0.0.1:$(PORT)  (emails, with their links, appear in this log)"
+	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 4 --access-logfile - "app:create_app()"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor instance/*.db*

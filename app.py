@@ -1,0 +1,144 @@
+"""The application factory."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask, g, request, session
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.orm import sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import config
+from domain.clock import system_now
+from domain.db import make_engine
+from domain.outbox import sender_from_config
+from domain.service_hours import schedule_from_config
+from models import User
+from web import access, errors, headers, service
+from web.assets import asset_url, build_manifest
+from web.database import close_db, get_db
+from web.mailer import OutboxThread
+from web.sessions import ServerSessionInterface
+
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    # No default static route: web.assets serves static/ under content-hashed names.
+    app = Flask(__name__, instance_relative_config=True, static_folder=None)
+    app.config.from_mapping(config.from_environment())
+    if test_config:
+        app.config.update(test_config)
+    _refuse_unsafe_production(app)
+
+    app.config.update(
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own limits
+        WTF_CSRF_HEADERS=["X-CSRFToken"],
+        WTF_CSRF_SSL_STRICT=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"],
+                                x_proto=app.config["TRUSTED_PROXY_COUNT"])
+
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    engine = app.config.get("ENGINE") or make_engine(app.config["DATABASE_URL"])
+    app.extensions["portal.engine"] = engine
+    app.extensions["portal.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    app.extensions["portal.clock"] = app.config.get("CLOCK") or system_now
+    app.extensions["portal.schedule"] = schedule_from_config(app.config["SERVICE_HOURS"],
+                                                             app.config["SERVICE_TIMEZONE"])
+    app.extensions["portal.mail_sender"] = app.config.get("MAIL_SENDER_OBJECT") or sender_from_config(app.config)
+    static_dir = Path(app.root_path) / "static"
+    app.extensions["portal.static_dir"] = static_dir
+    manifest = build_manifest(static_dir)
+    app.extensions["portal.assets"] = manifest
+    app.extensions["portal.assets_reverse"] = {v: k for k, v in manifest.items()}
+    if app.config["OUTBOX_THREAD"]:
+        app.extensions["portal.outbox_thread"] = OutboxThread(app)
+
+    app.session_interface = ServerSessionInterface()
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # the server-side session does this job
+
+    @login_manager.request_loader
+    def load_signed_in_person(_request):
+        user_id = getattr(session, "user_id", None)
+        if user_id is None:
+            return None
+        user = get_db().get(User, user_id)
+        return user if user is not None and user.is_active else None
+
+    app.teardown_appcontext(close_db)
+    app.before_request(service.gate)
+    app.before_request(access.enforce)
+    app.after_request(headers.apply)
+    errors.register(app)
+    _register_template_helpers(app)
+    _register_blueprints(app)
+
+    import commands
+
+    commands.register(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return app
+
+
+def _refuse_unsafe_production(app: Flask) -> None:
+    if app.config["PORTAL_ENV"] == "production":
+        key = app.config.get("SECRET_KEY") or ""
+        if key == config.DEFAULT_SECRET or len(key) < 32:
+            raise ConfigurationError("SECRET_KEY must be set to a random value of at least 32 characters in production")
+
+
+def _register_template_helpers(app: Flask) -> None:
+
+    from web.htmx import wants_fragment
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+
+    def take_notice():
+        # A one-time message after a redirect, kept in the server-side session.
+        return session.pop("notice", None) if "notice" in session else None
+
+    @app.context_processor
+    def portal_context():
+        return {
+            "asset_url": asset_url,
+            "closing_at": g.get("closing_at"),
+            "session_idle_seconds": app.config["SESSION_IDLE_SECONDS"],
+            "session_warning_seconds": app.config["SESSION_WARNING_SECONDS"],
+            "is_fragment": wants_fragment(),
+            "take_notice": take_notice,
+        }
+
+    @app.template_filter("local_time")
+    def local_time(moment, fmt="%-I:%M %p on %A %-d %B %Y"):
+        from zoneinfo import ZoneInfo
+
+        if moment is None:
+            return ""
+        text = moment.astimezone(ZoneInfo(app.config["SERVICE_TIMEZONE"])).strftime(fmt)
+        return text.replace("AM", "am").replace("PM", "pm")
+
+
+def _register_blueprints(app: Flask) -> None:
+    from blueprints import auth, health, pages, profile, staff
+    from web import assets
+
+    app.register_blueprint(assets.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(profile.bp)
+    app.register_blueprint(staff.bp)
+    app.add_url_rule("/", endpoint="home", view_func=pages.home)

@@ -1,0 +1,1 @@
+"""One package per feature; each blueprint's URL prefix is its name."""

@@ -1,0 +1,411 @@
+"""Identity: register, verify the email, sign in (with a second factor), sign out,
+reset a forgotten password, re-confirm after an hour, and the session clock."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from domain import audit, passwords, people, throttle, tokens
+from models import User
+from web.access import access, reauth_due, safe_next
+from web.database import get_db, now
+from web.forms import EmptyForm
+from web.htmx import render, see_other, wants_fragment
+from web.mailer import kick_outbox, queue_email
+from web.sessions import limits_from
+
+from .forms import CodeForm, ConfirmForm, ForgotPasswordForm, RegisterForm, ResetPasswordForm, SignInForm
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+SECOND_FACTOR_STEP = timedelta(minutes=5)
+RESEND_LIMIT = 3
+RESEND_WINDOW = timedelta(hours=1)
+
+NOTICES = {
+    "idle": "You were signed out because you did nothing for 15 minutes. Sign in again to carry on. "
+            "If you were filling in a form, what you had typed has been kept.",
+    "ended": "You were signed out because your session was ended, for example after a password change. Sign in again.",
+    "signed-out": "You have signed out.",
+    "password-reset": "Your password has been changed. Sign in with your new password.",
+    "verified": "Your email address is confirmed. Sign in to continue.",
+}
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _window() -> timedelta:
+    return timedelta(seconds=current_app.config["SIGNIN_WINDOW_SECONDS"])
+
+
+def _link(endpoint: str, **values) -> str:
+    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+
+
+def _send_verification(db, moment, user: User) -> None:
+    token = tokens.make_token(current_app.secret_key, "verify-email",
+                              {"uid": user.id, "email": user.email}, moment)
+    hours = current_app.config["EMAIL_LINK_MAX_AGE_SECONDS"] // 3600
+    queue_email(db, moment, user.email, "Confirm your email address",
+                f"Hello {user.name},\n\nConfirm your email address for TRA Client Self-Service by opening this link "
+                f"and pressing the button on the page:\n\n{_link('auth.verify', token=token)}\n\n"
+                f"The link works once and expires in {hours} hours. It does not sign you in.\n\n"
+                "If you did not create an account, you can ignore this email.\n")
+
+
+# --- Registration and email verification -------------------------------------
+
+@bp.route("/register", methods=["GET", "POST"])
+@access(public=True)
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("home"), 303)
+    form = RegisterForm()
+    if form.validate_on_submit():
+        problem = passwords.password_problem(form.password.data, name=form.name.data, email=form.email.data,
+                                             second_factor=False)
+        if problem:
+            form.password.errors.append(problem)
+        else:
+            db, moment = get_db(), now()
+            existing = people.find_by_email(db, form.email.data)
+            if existing is None:
+                user = people.register(db, moment, name=form.name.data, email=form.email.data,
+                                       password=form.password.data)
+                _send_verification(db, moment, user)
+            else:
+                # Same answer as a new registration, so the form cannot be used
+                # to learn who has an account; the owner hears of the attempt.
+                audit.record(db, moment, "account.register_existing", "refused", subject_user_id=existing.id)
+                queue_email(db, moment, existing.email, "You already have an account",
+                            "Someone tried to create an account for TRA Client Self-Service with this email "
+                            "address. You already have one.\n\nIf this was you, sign in, or reset your password "
+                            f"at {_link('auth.forgot_password')}.\n\nIf it was not you, you need do nothing.\n")
+            db.commit()
+            kick_outbox()
+            session["registered_email"] = form.email.data.strip().lower()
+            return see_other(url_for(".check_email"))
+    status = 400 if form.errors else 200
+    return render("auth/register.html", "auth/_register_form.html", status, form=form)
+
+
+@bp.route("/check-email")
+@access(public=True)
+def check_email():
+    return render_template("auth/check_email.html", email=session.get("registered_email"))
+
+
+@bp.route("/verify/<token>", methods=["GET", "POST"])
+@access(public=True, unverified_ok=True, reauth_exempt=True, two_factor_setup=True)
+def verify(token: str):
+    db, moment = get_db(), now()
+    problem, user = None, None
+    try:
+        payload = tokens.read_token(current_app.secret_key, "verify-email", token,
+                                    current_app.config["EMAIL_LINK_MAX_AGE_SECONDS"], moment)
+        user = db.get(User, payload.get("uid"))
+        if user is None or user.email != payload.get("email"):
+            problem = "invalid"
+        elif tokens.is_used(db, token) or user.email_verified_at is not None:
+            problem = "used"
+    except tokens.TokenError as error:
+        problem = error.reason
+    form = EmptyForm()
+    if problem:
+        return render_template("auth/link_problem.html", problem=problem, purpose="verify"), 400
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            tokens.mark_used(db, token, "verify-email", moment)
+        except tokens.TokenError:
+            return render_template("auth/link_problem.html", problem="used", purpose="verify"), 400
+        people.mark_email_verified(db, moment, user)
+        db.commit()
+        if current_user.is_authenticated and current_user.id == user.id:
+            return see_other(url_for("home"))
+        return see_other(url_for(".sign_in", reason="verified"))
+    return render_template("auth/verify.html", form=form, email=user.email)
+
+
+@bp.route("/verify-email", methods=["GET", "POST"])
+@access(unverified_ok=True, two_factor_setup=True)
+def verify_pending():
+    user = current_user._get_current_object()
+    if user.email_verified_at is not None:
+        return redirect(url_for("home"), 303)
+    form = EmptyForm()
+    sent = False
+    if form.validate_on_submit():
+        db, moment = get_db(), now()
+        key = throttle.key_for(current_app.secret_key, f"verify:{user.id}")
+        if throttle.failures(db, "verify-resend", key, moment, RESEND_WINDOW) >= RESEND_LIMIT:
+            return render_template("auth/verify_pending.html", form=form, user=user, limited=True), 429
+        throttle.record_failure(db, "verify-resend", key, moment)
+        _send_verification(db, moment, user)
+        db.commit()
+        kick_outbox()
+        sent = True
+    return render_template("auth/verify_pending.html", form=form, user=user, sent=sent)
+
+
+# --- Sign in, second factor, sign out ----------------------------------------
+
+def complete_sign_in(user: User, next_url: str | None, factor: str):
+    db, moment = get_db(), now()
+    session.pop("pending_sign_in", None)
+    session.begin_authenticated(user.id, moment)
+    audit.record(db, moment, "signin", actor_user_id=user.id, factor=factor)
+    db.commit()
+    return see_other(safe_next(next_url, url_for("home")))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@access(public=True)
+def sign_in():
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(safe_next(request.args.get("next"), url_for("home")), 303)
+    form = SignInForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next"), "")
+    status = 200
+    if form.validate_on_submit():
+        db, config = get_db(), current_app.config
+        result = people.check_password_sign_in(
+            db, now(), current_app.secret_key, email=form.email.data, password=form.password.data,
+            client=_client(), max_failures=config["SIGNIN_MAX_FAILURES"],
+            client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"], window=_window())
+        if result.locked:
+            form.email.errors.append("You have tried to sign in too many times. Wait 15 minutes, or reset your password")
+            status = 429
+        elif result.user is None:
+            form.email.errors.append("Enter a correct email address and password")
+            status = 400
+        elif result.user.has_two_factor:
+            session["pending_sign_in"] = {"user_id": result.user.id, "at": now().timestamp(),
+                                          "next": safe_next(form.next.data, "")}
+            db.commit()
+            return see_other(url_for(".second_factor"))
+        else:
+            return complete_sign_in(result.user, form.next.data, "password")
+    elif form.errors:
+        status = 400
+    return render("auth/sign_in.html", "auth/_sign_in_form.html", status, form=form,
+                  notice=NOTICES.get(request.args.get("reason", "")))
+
+
+@bp.route("/code", methods=["GET", "POST"])
+@access(public=True)
+def second_factor():
+    pending = session.get("pending_sign_in")
+    moment = now()
+    if not pending or moment.timestamp() - pending.get("at", 0) > SECOND_FACTOR_STEP.total_seconds():
+        session.pop("pending_sign_in", None)
+        return redirect(url_for(".sign_in"), 303)
+    db = get_db()
+    user = db.get(User, pending["user_id"])
+    if user is None or not user.is_active:
+        session.pop("pending_sign_in", None)
+        return redirect(url_for(".sign_in"), 303)
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        factor, locked = people.check_second_factor(db, moment, current_app.secret_key, user, form.code.data,
+                                                    current_app.config["SIGNIN_MAX_FAILURES"], _window())
+        if locked:
+            form.code.errors.append("You have entered too many wrong codes. Wait 15 minutes and sign in again")
+            status = 429
+        elif factor is None:
+            form.code.errors.append("Enter a correct security code")
+            status = 400
+        else:
+            return complete_sign_in(user, pending.get("next"), factor)
+    elif form.errors:
+        status = 400
+    return render_template("auth/code.html", form=form), status
+
+
+@bp.route("/sign-out", methods=["POST"])
+@access(public=True, reauth_exempt=True)
+def sign_out():
+    form = EmptyForm()
+    if form.validate_on_submit() and current_user.is_authenticated:
+        db = get_db()
+        audit.record(db, now(), "signout", actor_user_id=current_user.id)
+        db.commit()
+        session.end("signed-out")
+    return see_other(url_for(".signed_out"))
+
+
+@bp.route("/signed-out")
+@access(public=True, always_open=True)
+def signed_out():
+    reason = request.args.get("reason")
+    return render_template("auth/signed_out.html", reason=reason)
+
+
+# --- Forgotten password -------------------------------------------------------
+
+@bp.route("/forgot-password", methods=["GET", "POST"])
+@access(public=True)
+def forgot_password():
+    form = ForgotPasswordForm()
+    if form.validate_on_submit():
+        db, moment = get_db(), now()
+        key = throttle.key_for(current_app.secret_key, form.email.data)
+        if throttle.failures(db, "reset-request", key, moment, RESEND_WINDOW) < RESEND_LIMIT:
+            throttle.record_failure(db, "reset-request", key, moment)
+            user = people.find_by_email(db, form.email.data)
+            if user is not None and user.is_active:
+                token = tokens.make_token(current_app.secret_key, "reset-password",
+                                          {"uid": user.id, "fp": people.password_fingerprint(user)}, moment)
+                minutes = current_app.config["RESET_LINK_MAX_AGE_SECONDS"] // 60
+                queue_email(db, moment, user.email, "Reset your password",
+                            f"Hello {user.name},\n\nSomeone asked to reset the password for your TRA Client "
+                            f"Self-Service sign-in. To choose a new password, open this link:\n\n"
+                            f"{_link('auth.reset_password', token=token)}\n\nThe link works once and expires in "
+                            f"{minutes} minutes.\n\nIf you did not ask for this, you need do nothing: your password "
+                            "has not changed.\n")
+                audit.record(db, moment, "password.reset_requested", subject_user_id=user.id)
+        db.commit()
+        kick_outbox()
+        return see_other(url_for(".reset_sent"))
+    return render_template("auth/forgot_password.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/reset-sent")
+@access(public=True)
+def reset_sent():
+    return render_template("auth/reset_sent.html")
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+@access(public=True)
+def reset_password(token: str):
+    db, moment = get_db(), now()
+    problem, user = None, None
+    try:
+        payload = tokens.read_token(current_app.secret_key, "reset-password", token,
+                                    current_app.config["RESET_LINK_MAX_AGE_SECONDS"], moment)
+        user = db.get(User, payload.get("uid"))
+        if user is None or not user.is_active:
+            problem = "invalid"
+        elif tokens.is_used(db, token) or payload.get("fp") != people.password_fingerprint(user):
+            problem = "used"
+    except tokens.TokenError as error:
+        problem = error.reason
+    if problem:
+        return render_template("auth/link_problem.html", problem=problem, purpose="reset"), 400
+    form = ResetPasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        issue = passwords.password_problem(form.new_password.data, name=user.name, email=user.email,
+                                           second_factor=user.has_two_factor)
+        if issue:
+            form.new_password.errors.append(issue)
+        else:
+            try:
+                tokens.mark_used(db, token, "reset-password", moment)
+            except tokens.TokenError:
+                return render_template("auth/link_problem.html", problem="used", purpose="reset"), 400
+            people.set_password(db, moment, user, form.new_password.data, event="password.reset")
+            queue_email(db, moment, user.email, "Your password has been changed",
+                        "The password for your TRA Client Self-Service sign-in was just changed and every "
+                        "session was signed out.\n\nIf you did not do this, reset your password now and "
+                        "contact Tax and Revenue Administration.\n")
+            db.commit()
+            kick_outbox()
+            if current_user.is_authenticated:
+                session.end("password-changed")
+            return see_other(url_for(".sign_in", reason="password-reset"))
+    if form.errors:
+        status = 400
+    return render_template("auth/reset_password.html", form=form, user=user), status
+
+
+# --- Re-confirmation after an hour, and the session clock ---------------------
+
+@bp.route("/confirm", methods=["GET", "POST"])
+@access(reauth_exempt=True, unverified_ok=True, two_factor_setup=True)
+def confirm():
+    user = current_user._get_current_object()
+    form = ConfirmForm()
+    if request.method == "GET":
+        form.next.data = safe_next(request.args.get("next"), "")
+    status = 200
+    if form.validate_on_submit():
+        db, config, moment = get_db(), current_app.config, now()
+        result = people.check_password_sign_in(
+            db, moment, current_app.secret_key, email=user.email, password=form.password.data, client=_client(),
+            max_failures=config["SIGNIN_MAX_FAILURES"], client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"],
+            window=_window())
+        factor = "password"
+        if result.locked:
+            form.password.errors.append("You have tried too many times. Wait 15 minutes and try again")
+            status = 429
+        elif result.user is None or result.user.id != user.id:
+            form.password.errors.append("Enter your correct password")
+            status = 400
+        elif user.has_two_factor:
+            factor, locked = people.check_second_factor(db, moment, current_app.secret_key, user,
+                                                        form.code.data or "", config["SIGNIN_MAX_FAILURES"], _window())
+            if factor is None:
+                form.code.errors.append("Enter a correct security code" if not locked else
+                                        "You have entered too many wrong codes. Wait 15 minutes and try again")
+                status = 429 if locked else 400
+        if status == 200:
+            session.begin_authenticated(user.id, moment)
+            audit.record(db, moment, "signin.reconfirmed", actor_user_id=user.id, factor=factor)
+            db.commit()
+            if form.stay.data:
+                # The in-page dialog: the page underneath, and whatever was typed
+                # into it, stays exactly as it was.
+                response = current_app.response_class("", 204)
+                response.headers["HX-Trigger"] = "session-reconfirmed"
+                return response
+            return see_other(safe_next(form.next.data, url_for("home")))
+    elif form.errors:
+        status = 400
+    if wants_fragment() and status != 200:
+        status = 200  # htmx shows the dialog's errors in place
+    return render("auth/confirm.html", "auth/_confirm_form.html", status, form=form, user=user,
+                  in_dialog=wants_fragment())
+
+
+def _session_state() -> dict:
+    config, moment = current_app.config, now()
+    if not current_user.is_authenticated:
+        return {"signed_in": False}
+    db = get_db()
+    from models import AuthSession
+
+    row = db.get(AuthSession, session.record_id)
+    last = row.last_activity_at if row is not None else moment
+    idle_left = config["SESSION_IDLE_SECONDS"] - (moment - last).total_seconds()
+    reauth_left = config["SESSION_REAUTH_SECONDS"] - (moment - session.authenticated_at).total_seconds()
+    return {"signed_in": idle_left > 0, "idle_remaining": max(0, int(idle_left)),
+            "reauth_remaining": max(0, int(reauth_left)), "warning_seconds": config["SESSION_WARNING_SECONDS"],
+            "two_factor": current_user.has_two_factor}
+
+
+@bp.route("/session")
+@access(public=True, reauth_exempt=True, unverified_ok=True, two_factor_setup=True)
+def session_status():
+    """For the page's timer. Sent as a background request, so asking is not activity."""
+    return jsonify(_session_state())
+
+
+@bp.route("/session/extend", methods=["POST"])
+@access(reauth_exempt=True, unverified_ok=True, two_factor_setup=True)
+def session_extend():
+    """"Stay signed in": any request that is not background counts as activity."""
+    from models import AuthSession
+
+    db = get_db()
+    row = db.get(AuthSession, session.record_id)
+    if row is not None:
+        row.last_activity_at = now()
+        db.commit()
+    return jsonify(_session_state())

@@ -1,0 +1,197 @@
+"""The signed-in person's own details, password, second factor and sessions."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, session, url_for
+from flask_login import current_user
+
+from domain import audit, passwords, people, sessions as session_store, totp
+from web.access import access
+from web.database import get_db, now
+from web.forms import EmptyForm, bind
+from web.htmx import see_other
+from web.mailer import kick_outbox, queue_email
+from web.sessions import limits_from
+
+from .forms import ChangePasswordForm, DetailsForm, EnableTwoFactorForm, PasswordAndCodeForm
+
+bp = Blueprint("profile", __name__, url_prefix="/profile")
+
+
+def _me():
+    return current_user._get_current_object()
+
+
+@bp.route("/")
+@access(two_factor_setup=True)
+def overview():
+    user = _me()
+    active = session_store.count_active_for_user(get_db(), user.id, now(), limits_from(current_app.config))
+    return render_template("profile/overview.html", user=user, active_sessions=active,
+                           recovery_left=totp.unused_recovery_codes(user))
+
+
+@bp.route("/details", methods=["GET", "POST"])
+def details():
+    user = _me()
+    form = bind(DetailsForm, user.id, obj=user)
+    if form.validate_on_submit():
+        db = get_db()
+        user.name, user.phone = form.name.data.strip(), (form.phone.data or "").strip() or None
+        audit.record(db, now(), "profile.details_changed", actor_user_id=user.id)
+        db.commit()
+        session["notice"] = "Your details have been saved."
+        return see_other(url_for(".overview"))
+    return render_template("profile/details.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@access(two_factor_setup=True)
+def password():
+    user = _me()
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        db, moment = get_db(), now()
+        if not passwords.verify_password(user.password_hash, form.current_password.data):
+            form.current_password.errors.append("Your current password is not correct")
+            audit.record(db, moment, "password.change", "failure", actor_user_id=user.id)
+            db.commit()
+        else:
+            problem = passwords.password_problem(form.new_password.data, name=user.name, email=user.email,
+                                                 second_factor=user.has_two_factor)
+            if problem:
+                form.new_password.errors.append(problem)
+            else:
+                people.set_password(db, moment, user, form.new_password.data, event="password.changed",
+                                    keep_session_id=session.record_id)
+                queue_email(db, moment, user.email, "Your password has been changed",
+                            "The password for your TRA Client Self-Service sign-in was just changed. Your other "
+                            "sessions were signed out.\n\nIf you did not do this, reset your password now and "
+                            "contact Tax and Revenue Administration.\n")
+                db.commit()
+                kick_outbox()
+                session.begin_authenticated(user.id, moment)
+                session["notice"] = "Your password has been changed. Any other sessions have been signed out."
+                return see_other(url_for(".overview"))
+    return render_template("profile/password.html", form=form,
+                           minimum=passwords.MIN_LENGTH_WITH_SECOND_FACTOR if user.has_two_factor
+                           else passwords.MIN_LENGTH_SINGLE_FACTOR), 400 if form.errors else 200
+
+
+@bp.route("/two-factor", methods=["GET", "POST"])
+@access(two_factor_setup=True)
+def two_factor():
+    user = _me()
+    if user.has_two_factor:
+        return render_template("profile/two_factor_on.html", user=user, form=PasswordAndCodeForm(),
+                               required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"]),
+                               recovery_left=totp.unused_recovery_codes(user))
+    # The secret waits in the server-side session until a code proves the app has it.
+    secret = session.get("totp_setup_secret")
+    if not secret:
+        secret = session["totp_setup_secret"] = totp.new_secret()
+    form = EnableTwoFactorForm()
+    if form.validate_on_submit():
+        moment = now()
+        step = totp.matching_step(secret, form.code.data, moment)
+        if step is None:
+            form.code.errors.append("The code is not correct. Check the time on your phone and enter the newest code")
+        else:
+            db = get_db()
+            user.totp_secret, user.totp_enabled_at, user.totp_last_step = secret, moment, step
+            codes = totp.new_recovery_codes(db, user, moment)
+            audit.record(db, moment, "two_factor.enabled", actor_user_id=user.id)
+            queue_email(db, moment, user.email, "Two-step sign-in is on",
+                        "Two-step sign-in was turned on for your TRA Client Self-Service sign-in. From now on you "
+                        "will enter a code from your authenticator app when you sign in.\n\nIf you did not do this, "
+                        "contact Tax and Revenue Administration.\n")
+            db.commit()
+            kick_outbox()
+            session.pop("totp_setup_secret", None)
+            return render_template("profile/recovery_codes.html", codes=codes, first_time=True)
+    import segno
+
+    uri = totp.provisioning_uri(secret, user.email)
+    qr = segno.make(uri, error="m").svg_data_uri(scale=4, dark="#0b0c0c", light="#ffffff")
+    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
+    return render_template("profile/two_factor_setup.html", form=form, qr=qr, secret=grouped,
+                           required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])), \
+        400 if form.errors else 200
+
+
+def _password_and_code_ok(form, user, moment) -> bool:
+    db = get_db()
+    if not passwords.verify_password(user.password_hash, form.password.data):
+        form.password.errors.append("Your password is not correct")
+        return False
+    factor, locked = people.check_second_factor(db, moment, current_app.secret_key, user, form.code.data,
+                                                current_app.config["SIGNIN_MAX_FAILURES"], limits_from(current_app.config).idle)
+    if factor is None:
+        form.code.errors.append("You have entered too many wrong codes. Wait 15 minutes" if locked
+                                else "Enter a correct security code")
+        return False
+    return True
+
+
+@bp.route("/two-factor/recovery-codes", methods=["POST"])
+def recovery_codes():
+    user = _me()
+    form = PasswordAndCodeForm()
+    moment = now()
+    if user.has_two_factor and form.validate_on_submit() and _password_and_code_ok(form, user, moment):
+        db = get_db()
+        codes = totp.new_recovery_codes(db, user, moment)
+        audit.record(db, moment, "recovery_codes.replaced", actor_user_id=user.id)
+        db.commit()
+        return render_template("profile/recovery_codes.html", codes=codes, first_time=False)
+    return render_template("profile/two_factor_on.html", user=user, form=form, action="codes",
+                           required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"]),
+                           recovery_left=totp.unused_recovery_codes(user)), 400
+
+
+@bp.route("/two-factor/turn-off", methods=["POST"])
+def two_factor_off():
+    user = _me()
+    form = PasswordAndCodeForm()
+    moment = now()
+    required = people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])
+    if not required and user.has_two_factor and form.validate_on_submit() and _password_and_code_ok(form, user, moment):
+        if len(form.password.data) < passwords.MIN_LENGTH_SINGLE_FACTOR:
+            # Without a second factor the password alone must be long enough.
+            form.password.errors.append(f"Your password is shorter than {passwords.MIN_LENGTH_SINGLE_FACTOR} "
+                                        "characters. Change your password first, then turn off two-step sign-in")
+        else:
+            db = get_db()
+            user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
+            for code in list(user.recovery_codes):
+                db.delete(code)
+            audit.record(db, moment, "two_factor.disabled", actor_user_id=user.id)
+            queue_email(db, moment, user.email, "Two-step sign-in is off",
+                        "Two-step sign-in was turned off for your TRA Client Self-Service sign-in.\n\nIf you did "
+                        "not do this, reset your password now and contact Tax and Revenue Administration.\n")
+            db.commit()
+            kick_outbox()
+            session["notice"] = "Two-step sign-in is off."
+            return see_other(url_for(".overview"))
+    return render_template("profile/two_factor_on.html", user=user, form=form, action="off", required=required,
+                           recovery_left=totp.unused_recovery_codes(user)), 400
+
+
+@bp.route("/sessions")
+@access(two_factor_setup=True)
+def sessions():
+    user = _me()
+    rows = session_store.active_for_user(get_db(), user.id, now(), limits_from(current_app.config))
+    return render_template("profile/sessions.html", rows=rows, current_id=session.record_id, form=EmptyForm())
+
+
+@bp.route("/sessions/sign-out-others", methods=["POST"])
+@access(two_factor_setup=True)
+def sign_out_others():
+    user = _me()
+    if EmptyForm().validate_on_submit():
+        db, moment = get_db(), now()
+        ended = session_store.end_all_for_user(db, user.id, moment, "other-session", except_id=session.record_id)
+        audit.record(db, moment, "sessions.others_ended", actor_user_id=user.id, count=ended)
+        db.commit()
+        session["notice"] = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
+    return see_other(url_for(".sessions"))

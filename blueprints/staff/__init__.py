@@ -1,0 +1,125 @@
+"""The agency's side. Staff sign in with a password and a second factor, find a
+person, and end their sessions or disable their sign-in. It stays up outside
+the taxpayer service hours."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+
+from domain import audit, people, sessions as session_store
+from models import AuditEvent, User
+from web.access import access, refuse
+from web.database import get_db, now
+from web.forms import EmptyForm
+from web.htmx import render, see_other
+from web.sessions import limits_from
+
+from .forms import PeopleSearchForm, StaffSignInForm
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+STAFF = dict(staff=True, always_open=True)
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@access(public=True, always_open=True)
+def sign_in():
+    form = StaffSignInForm()
+    status = 200
+    if form.validate_on_submit():
+        from blueprints.auth import _client, _window, complete_sign_in
+
+        db, config, moment = get_db(), current_app.config, now()
+        result = people.check_password_sign_in(
+            db, moment, current_app.secret_key, email=form.email.data, password=form.password.data, client=_client(),
+            max_failures=config["SIGNIN_MAX_FAILURES"], client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"],
+            window=_window(), staff_only=True)
+        if result.locked:
+            form.email.errors.append("Too many attempts. Wait 15 minutes and try again")
+            status = 429
+        elif result.user is None:
+            form.email.errors.append("Enter a correct email address, password and code")
+            status = 400
+        elif not result.user.has_two_factor:
+            # A new staff account sets up its second factor before anything else.
+            return complete_sign_in(result.user, url_for("profile.two_factor"), "password")
+        else:
+            factor, locked = people.check_second_factor(db, moment, current_app.secret_key, result.user,
+                                                        form.code.data, config["SIGNIN_MAX_FAILURES"], _window())
+            if factor is None:
+                form.code.errors.append("Too many wrong codes. Wait 15 minutes" if locked else "Enter a correct code")
+                status = 429 if locked else 400
+            else:
+                return complete_sign_in(result.user, url_for(".index"), factor)
+    elif form.errors:
+        status = 400
+    return render_template("staff/sign_in.html", form=form), status
+
+
+@bp.route("/")
+@access(**STAFF)
+def index():
+    form = PeopleSearchForm(request.args)
+    results = None
+    if request.args and form.validate():
+        pattern = f"%{form.q.data.strip().lower()}%"
+        results = get_db().scalars(
+            select(User).where(or_(func.lower(User.email).like(pattern), func.lower(User.name).like(pattern)))
+            .order_by(User.name).limit(50)).all()
+    return render("staff/index.html", "staff/_people.html", form=form, results=results)
+
+
+def _person_or_404(user_id: int) -> User:
+    person = get_db().get(User, user_id)
+    if person is None:
+        abort(404)
+    return person
+
+
+@bp.route("/people/<int:user_id>")
+@access(**STAFF)
+def person(user_id: int):
+    db = get_db()
+    person = _person_or_404(user_id)
+    active = session_store.active_for_user(db, person.id, now(), limits_from(current_app.config))
+    events = db.scalars(select(AuditEvent).where(
+        or_(AuditEvent.subject_user_id == person.id, AuditEvent.actor_user_id == person.id))
+        .order_by(AuditEvent.id.desc()).limit(30)).all()
+    return render_template("staff/person.html", person=person, active=active, events=events, form=EmptyForm())
+
+
+@bp.route("/people/<int:user_id>/end-sessions", methods=["POST"])
+@access(**STAFF)
+def end_sessions(user_id: int):
+    person = _person_or_404(user_id)
+    if EmptyForm().validate_on_submit():
+        db, moment = get_db(), now()
+        ended = session_store.end_all_for_user(db, person.id, moment, "staff")
+        audit.record(db, moment, "sessions.ended_by_staff", actor_user_id=current_user.id,
+                     subject_user_id=person.id, count=ended)
+        db.commit()
+        session["notice"] = f"Ended {ended} session{'s' if ended != 1 else ''}."
+    return see_other(url_for(".person", user_id=person.id))
+
+
+@bp.route("/people/<int:user_id>/access", methods=["POST"])
+@access(**STAFF)
+def set_access(user_id: int):
+    """Disable or restore a person's sign-in (administrators only)."""
+    if current_user.staff_role != "administrator":
+        refuse(current_user.id, "administrator-only")
+    person = _person_or_404(user_id)
+    if EmptyForm().validate_on_submit() and person.id != current_user.id:
+        db, moment = get_db(), now()
+        if request.form.get("action") == "disable" and person.disabled_at is None:
+            person.disabled_at = moment
+            ended = session_store.end_all_for_user(db, person.id, moment, "staff")
+            audit.record(db, moment, "account.disabled", actor_user_id=current_user.id, subject_user_id=person.id,
+                         sessions_ended=ended)
+            session["notice"] = "Sign-in disabled and every session ended."
+        elif request.form.get("action") == "enable" and person.disabled_at is not None:
+            person.disabled_at = None
+            audit.record(db, moment, "account.enabled", actor_user_id=current_user.id, subject_user_id=person.id)
+            session["notice"] = "Sign-in restored."
+        db.commit()
+    return see_other(url_for(".person", user_id=person.id))

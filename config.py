@@ -1,0 +1,68 @@
+"""Settings, read from environment variables with safe development defaults.
+
+Every knob the issues name (timeouts, service hours, mail, limits) lives here so a
+deployment changes behaviour without touching code.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+DEFAULT_SECRET = "dev-only-secret-change-me"
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def from_environment() -> dict:
+    env = os.environ.get("PORTAL_ENV", "development")
+    return {
+        "PORTAL_ENV": env,
+        "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET),
+        "DATABASE_URL": os.environ.get(
+            "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'portal.db'}"
+        ),
+        # Sessions (seed: 15 minutes idle, re-confirm after one hour of activity).
+        "SESSION_IDLE_SECONDS": _int("SESSION_IDLE_SECONDS", 15 * 60),
+        "SESSION_WARNING_SECONDS": _int("SESSION_WARNING_SECONDS", 2 * 60),
+        "SESSION_REAUTH_SECONDS": _int("SESSION_REAUTH_SECONDS", 60 * 60),
+        "SESSION_MAX_SECONDS": _int("SESSION_MAX_SECONDS", 12 * 60 * 60),
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),
+        "REQUIRE_TWO_FACTOR_FOR_ALL": _bool("REQUIRE_TWO_FACTOR_FOR_ALL", False),
+        # Sign-in limits: failures per email (and per client) inside a window.
+        "SIGNIN_MAX_FAILURES": _int("SIGNIN_MAX_FAILURES", 5),
+        "SIGNIN_CLIENT_MAX_FAILURES": _int("SIGNIN_CLIENT_MAX_FAILURES", 30),
+        "SIGNIN_WINDOW_SECONDS": _int("SIGNIN_WINDOW_SECONDS", 15 * 60),
+        "EMAIL_LINK_MAX_AGE_SECONDS": _int("EMAIL_LINK_MAX_AGE_SECONDS", 48 * 60 * 60),
+        "RESET_LINK_MAX_AGE_SECONDS": _int("RESET_LINK_MAX_AGE_SECONDS", 60 * 60),
+        # Service hours: "always" (demo) or "tracs" (the published TRACS schedule).
+        "SERVICE_HOURS": os.environ.get("SERVICE_HOURS", "always"),
+        "SERVICE_TIMEZONE": os.environ.get("SERVICE_TIMEZONE", "America/Edmonton"),
+        "SERVICE_CLOSING_WARNING_MINUTES": _int("SERVICE_CLOSING_WARNING_MINUTES", 15),
+        # Mail: "log" writes messages to the log; "smtp" sends through SMTP_*.
+        "MAIL_SENDER": os.environ.get("MAIL_SENDER", "log"),
+        "MAIL_FROM": os.environ.get("MAIL_FROM", "TRA Client Self-Service <no-reply@tracs.example>"),
+        "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),
+        "SMTP_PORT": _int("SMTP_PORT", 25),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME", ""),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS", False),
+        "SMTP_TIMEOUT_SECONDS": _int("SMTP_TIMEOUT_SECONDS", 10),
+        # A background thread in each worker sends the outbox; tests send it by hand.
+        "OUTBOX_THREAD": _bool("OUTBOX_THREAD", True),
+        "OUTBOX_POLL_SECONDS": _int("OUTBOX_POLL_SECONDS", 5),
+        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
+        "MAX_FORM_MEMORY_SIZE": _int("MAX_FORM_MEMORY_SIZE", 256 * 1024),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
+    }

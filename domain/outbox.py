@@ -1,0 +1,104 @@
+"""Email leaves through the outbox table. A sender claims each row with an atomic
+UPDATE before sending, so a message goes out once however many workers run."""
+from __future__ import annotations
+
+import logging
+import smtplib
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Callable, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from models import OutboxEmail
+
+log = logging.getLogger("portal.mail")
+MAX_ATTEMPTS = 5
+CLAIM_EXPIRES = timedelta(minutes=10)
+
+
+class Sender(Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class LogSender:
+    """Development sender: writes the message to the log (the demo reads links there)."""
+
+    def send(self, message: EmailMessage) -> None:
+        log.info("email to %s: %s\n%s", message["To"], message["Subject"], message.get_content())
+
+
+class SMTPSender:
+    def __init__(self, host: str, port: int, username: str = "", password: str = "",
+                 starttls: bool = False, timeout: float = 10):
+        self.host, self.port, self.username, self.password = host, port, username, password
+        self.starttls, self.timeout = starttls, timeout
+
+    def send(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username:
+                smtp.login(self.username, self.password)
+            smtp.send_message(message)
+
+
+def sender_from_config(config: dict) -> Sender:
+    if config["MAIL_SENDER"] == "smtp":
+        return SMTPSender(config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_USERNAME"],
+                          config["SMTP_PASSWORD"], config["SMTP_STARTTLS"], config["SMTP_TIMEOUT_SECONDS"])
+    return LogSender()
+
+
+def enqueue(db: Session, now: datetime, to: str, subject: str, body: str) -> OutboxEmail:
+    email = OutboxEmail(to_address=to, subject=subject, body_text=body, created_at=now,
+                        status="pending", attempts=0)
+    db.add(email)
+    return email
+
+
+def _claim(db: Session, email_id: int, worker: str, now: datetime) -> bool:
+    claimed = db.execute(
+        update(OutboxEmail)
+        .where(OutboxEmail.id == email_id)
+        .where(
+            (OutboxEmail.status == "pending")
+            | ((OutboxEmail.status == "sending") & (OutboxEmail.claimed_at < now - CLAIM_EXPIRES))
+        )
+        .values(status="sending", claimed_by=worker, claimed_at=now,
+                attempts=OutboxEmail.attempts + 1)
+    ).rowcount
+    db.commit()
+    return claimed == 1
+
+
+def send_pending(session_factory: Callable[[], Session], sender: Sender, mail_from: str,
+                 worker: str, now: Callable[[], datetime], limit: int = 50) -> int:
+    """Send what is waiting; returns how many went out."""
+    sent = 0
+    with session_factory() as db:
+        ids = db.scalars(
+            select(OutboxEmail.id)
+            .where(OutboxEmail.status.in_(("pending", "sending")))
+            .order_by(OutboxEmail.id)
+            .limit(limit)
+        ).all()
+        for email_id in ids:
+            if not _claim(db, email_id, worker, now()):
+                continue
+            email = db.get(OutboxEmail, email_id)
+            message = EmailMessage()
+            message["From"], message["To"], message["Subject"] = mail_from, email.to_address, email.subject
+            message.set_content(email.body_text)
+            try:
+                sender.send(message)
+            except (OSError, smtplib.SMTPException) as exc:
+                email.status = "failed" if email.attempts >= MAX_ATTEMPTS else "pending"
+                email.last_error = type(exc).__name__
+                log.warning("email %s not sent (attempt %s): %s", email.id, email.attempts, type(exc).__name__)
+            else:
+                email.status, email.sent_at = "sent", now()
+                sent += 1
+            db.commit()
+    return sent

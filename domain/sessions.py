@@ -1,0 +1,100 @@
+"""Server-side session records: create, load with the idle and absolute limits,
+rotate the id, end one or all of a person's sessions."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from models import AuthSession
+
+# A request within this long of the last recorded one does not rewrite the row:
+# idle time is kept to within seconds without a write on every click.
+TOUCH_GRANULARITY = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Limits:
+    idle: timedelta
+    reauth: timedelta
+    maximum: timedelta
+
+
+def new_sid() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def sid_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def create(db: Session, now: datetime, *, data: str = "{}", user_id: int | None = None,
+           authenticated_at: datetime | None = None, user_agent: str | None = None) -> tuple[str, AuthSession]:
+    sid = new_sid()
+    row = AuthSession(id=sid_hash(sid), user_id=user_id, created_at=now, last_activity_at=now,
+                      authenticated_at=authenticated_at, data=data,
+                      user_agent=(user_agent or "")[:200] or None)
+    db.add(row)
+    return sid, row
+
+
+def load(db: Session, sid: str, now: datetime, limits: Limits) -> tuple[AuthSession | None, str | None]:
+    """The row for this id and, when it is no longer live, the reason why (the row
+    is then already ended, or None for an id never issued)."""
+    row = db.get(AuthSession, sid_hash(sid))
+    if row is None:
+        return None, "unknown"
+    if row.ended_at is not None:
+        return row, row.end_reason or "ended"
+    if now - row.last_activity_at >= limits.idle:
+        end(row, now, "idle")
+        return row, "idle"
+    if now - row.created_at >= limits.maximum:
+        end(row, now, "maximum")
+        return row, "maximum"
+    return row, None
+
+
+def touch(row: AuthSession, now: datetime) -> None:
+    if now - row.last_activity_at >= TOUCH_GRANULARITY:
+        row.last_activity_at = now
+
+
+def end(row: AuthSession, now: datetime, reason: str) -> None:
+    row.ended_at, row.end_reason = now, reason
+
+
+def end_all_for_user(db: Session, user_id: int, now: datetime, reason: str,
+                     except_id: str | None = None) -> int:
+    statement = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
+    if except_id is not None:
+        statement = statement.where(AuthSession.id != except_id)
+    return db.execute(statement.values(ended_at=now, end_reason=reason)).rowcount or 0
+
+
+def active_for_user(db: Session, user_id: int, now: datetime, limits: Limits) -> list[AuthSession]:
+    return list(db.scalars(
+        select(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None),
+               AuthSession.last_activity_at > now - limits.idle)
+        .order_by(AuthSession.last_activity_at.desc())
+    ))
+
+
+def count_active_for_user(db: Session, user_id: int, now: datetime, limits: Limits) -> int:
+    return db.scalar(select(func.count(AuthSession.id)).where(
+        AuthSession.user_id == user_id, AuthSession.ended_at.is_(None),
+        AuthSession.last_activity_at > now - limits.idle)) or 0
+
+
+def purge(db: Session, now: datetime, limits: Limits, keep_ended: timedelta = timedelta(days=30)) -> int:
+    """Delete anonymous sessions past their idle limit and ended ones past the keep time."""
+    gone = db.execute(delete(AuthSession).where(
+        AuthSession.user_id.is_(None), AuthSession.last_activity_at < now - limits.idle)).rowcount or 0
+    gone += db.execute(delete(AuthSession).where(
+        AuthSession.ended_at.is_not(None), AuthSession.ended_at < now - keep_ended)).rowcount or 0
+    return gone

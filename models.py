@@ -1,0 +1,194 @@
+"""Database models: SQLAlchemy 2 typed mappings with no Flask imports.
+
+Times are stored as naive UTC (SQLite keeps no zone); `domain.clock` hands out
+aware UTC datetimes and `as_utc` restores the zone when reading.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Optional
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import DateTime, TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC in Python, naive UTC in the database (the same on SQLite and PostgreSQL)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use domain.clock for aware UTC times")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+STAFF_ROLES = ("officer", "supervisor", "administrator")
+
+
+class User(Base):
+    """A person who signs in: a taxpayer, a delegate, a representative or staff."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[Optional[str]] = mapped_column(String(30))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    email_verified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    staff_role: Mapped[Optional[str]] = mapped_column(String(20))
+    disabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Second factor: the TOTP secret, when it was turned on, and the last time
+    # step accepted so a code cannot be replayed within its window.
+    totp_secret: Mapped[Optional[str]] = mapped_column(String(64))
+    totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[Optional[int]] = mapped_column(Integer)
+
+    recovery_codes: Mapped[list["RecoveryCode"]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+    # Flask-Login reads these four names from whatever object stands for the
+    # person; plain attributes keep Flask out of this module.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.disabled_at is None
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.staff_role in STAFF_ROLES
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at is not None
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for the authenticator app; stored hashed."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="recovery_codes")
+
+
+class AuthSession(Base):
+    """A server-side session. The cookie carries only a signed random id; this row
+    carries who is signed in and when, so the server can end it at any time."""
+
+    __tablename__ = "auth_sessions"
+
+    # SHA-256 of the random id in the cookie: a leaked table row cannot be replayed.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    authenticated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    end_reason: Mapped[Optional[str]] = mapped_column(String(30))
+    user_agent: Mapped[Optional[str]] = mapped_column(String(200))
+    # Non-personal working state (CSRF secret, flashed notices, a form kept
+    # across re-confirmation) as JSON text.
+    data: Mapped[str] = mapped_column(Text, default="{}")
+
+    __table_args__ = (Index("ix_auth_sessions_ended_last", "ended_at", "last_activity_at"),)
+
+
+class ThrottleEvent(Base):
+    """One failed attempt against a limited action (sign-in, code, reset request).
+    Counted in the database so a limit holds across every worker and server."""
+
+    __tablename__ = "throttle_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(30))
+    # HMAC of the email or client address: the table holds no personal data.
+    key_hash: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_throttle_scope_key_time", "scope", "key_hash", "occurred_at"),)
+
+
+class UsedToken(Base):
+    """A single-use emailed link that has been used; a second use is refused."""
+
+    __tablename__ = "used_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(30))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Append-only record of security events. The database refuses UPDATE and DELETE
+    (triggers created by the migration)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    event: Mapped[str] = mapped_column(String(60), index=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    actor_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    subject_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    session_ref: Mapped[Optional[str]] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class OutboxEmail(Base):
+    """An email waiting to be sent. A sender claims a row atomically before sending,
+    so each message goes out once however many workers run."""
+
+    __tablename__ = "outbox_emails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    to_address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[Optional[str]] = mapped_column(String(80))
+    claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_error: Mapped[Optional[str]] = mapped_column(String(500))
+

@@ -1,0 +1,217 @@
+/* Progressive enhancement for the portal. Everything here is optional: without
+   JavaScript the server enforces the same rules with redirects.
+   - focus the error summary when a form comes back with errors;
+   - the session clock: warn two minutes before the idle sign-out, offer
+     "Stay signed in", re-confirm the password in place after an hour;
+   - every tab follows the one session (localStorage events). */
+(function () {
+  "use strict";
+
+  var STORAGE_KEY = "portal-session-event";
+  var body = document.body;
+
+  function focusErrorSummary(root) {
+    var summary = (root || document).querySelector("[data-autofocus]");
+    if (summary) { summary.focus(); }
+  }
+
+  function broadcast(kind, extra) {
+    try {
+      var message = { kind: kind, at: Date.now() };
+      if (extra) { for (var key in extra) { message[key] = extra[key]; } }
+      window.localStorage.setItem(STORAGE_KEY, JSON.stringify(message));
+    } catch (e) { /* private mode: tabs simply do not share */ }
+  }
+
+  function csrfToken() {
+    try { return JSON.parse(body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+
+  function request(method, url, onDone) {
+    var xhr = new XMLHttpRequest();
+    xhr.open(method, url, true);
+    xhr.setRequestHeader("Accept", "application/json");
+    if (method === "GET") {
+      xhr.setRequestHeader("X-Background-Request", "1"); // asking is not activity
+    } else {
+      xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    }
+    xhr.onload = function () {
+      var data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      onDone(xhr.status, data);
+    };
+    xhr.onerror = function () { onDone(0, null); };
+    xhr.send(method === "GET" ? null : "");
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { focusErrorSummary(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { focusErrorSummary(event.target); });
+
+  // A signed-out page tells every other tab, which then leaves its page too.
+  if (body.hasAttribute("data-signed-out-page")) { broadcast("signed-out"); }
+
+  var statusUrl = body.getAttribute("data-session-status");
+  if (!statusUrl) { return; }
+
+  var extendUrl = body.getAttribute("data-session-extend");
+  var confirmUrl = body.getAttribute("data-session-confirm");
+  var signInUrl = body.getAttribute("data-session-signin");
+  var warningMs = parseInt(body.getAttribute("data-warning-seconds"), 10) * 1000;
+  var idleMs = parseInt(body.getAttribute("data-idle-seconds"), 10) * 1000;
+  var backdrop = document.getElementById("session-dialog");
+  var dialog = backdrop.querySelector("[role=alertdialog]");
+  var timeoutPart = backdrop.querySelector("[data-dialog-part=timeout]");
+  var confirmPart = backdrop.querySelector("[data-dialog-part=confirm]");
+  var countdown = backdrop.querySelector("[data-countdown]");
+  var live = backdrop.querySelector("[data-countdown-live]");
+  var stayButton = backdrop.querySelector("[data-stay-signed-in]");
+
+  var idleDeadline = Date.now() + idleMs;
+  var reauthDeadline = null;
+  var shown = null; // null, "timeout" or "confirm"
+  var returnFocus = null;
+  var lastAnnounced = null;
+  var checking = false;
+
+  function adopt(state) {
+    if (!state) { return; }
+    if (!state.signed_in) { leave(); return; }
+    idleDeadline = Date.now() + state.idle_remaining * 1000;
+    reauthDeadline = Date.now() + state.reauth_remaining * 1000;
+  }
+
+  function leave() {
+    broadcast("signed-out");
+    window.location.assign(signInUrl);
+  }
+
+  function describe(ms) {
+    var seconds = Math.max(0, Math.ceil(ms / 1000));
+    if (seconds >= 60) {
+      var minutes = Math.ceil(seconds / 60);
+      return minutes + (minutes === 1 ? " minute" : " minutes");
+    }
+    return seconds + (seconds === 1 ? " second" : " seconds");
+  }
+
+  function show(part) {
+    if (shown === part) { return; }
+    if (!shown) { returnFocus = document.activeElement; }
+    shown = part;
+    timeoutPart.hidden = part !== "timeout";
+    confirmPart.hidden = part !== "confirm";
+    dialog.setAttribute("aria-labelledby", part === "timeout" ? "session-dialog-title" : "session-confirm-title");
+    backdrop.hidden = false;
+    if (part === "confirm" && window.htmx) {
+      window.htmx.ajax("GET", confirmUrl, { target: "#reauth-slot", swap: "innerHTML" }).then(function () {
+        var field = confirmPart.querySelector("input[type=password]");
+        if (field) { field.focus(); }
+      });
+    } else if (part === "timeout") {
+      lastAnnounced = null;
+      stayButton.focus();
+    }
+  }
+
+  function hide() {
+    if (!shown) { return; }
+    shown = null;
+    backdrop.hidden = true;
+    if (returnFocus && returnFocus.focus) { returnFocus.focus(); }
+  }
+
+  function check(then) {
+    if (checking) { return; }
+    checking = true;
+    request("GET", statusUrl, function (status, data) {
+      checking = false;
+      if (status === 200) { adopt(data); }
+      if (then) { then(); }
+    });
+  }
+
+  function tick() {
+    var now = Date.now();
+    var left = idleDeadline - now;
+    if (left <= 0) {
+      // The server has the last word: another tab may have kept the session alive.
+      check(function () { if (idleDeadline - Date.now() <= 0) { leave(); } });
+      return;
+    }
+    if (left <= warningMs) {
+      if (shown !== "timeout") {
+        check(function () { if (idleDeadline - Date.now() <= warningMs) { show("timeout"); } });
+      }
+      countdown.textContent = describe(left);
+      // Screen readers hear the countdown every 30 seconds, then at 10 seconds.
+      var bucket = left > 10000 ? Math.ceil(left / 30000) : 0;
+      if (shown === "timeout" && bucket !== lastAnnounced) {
+        lastAnnounced = bucket;
+        live.textContent = "You will be signed out in " + describe(left) + ".";
+      }
+      return;
+    }
+    if (shown === "timeout") { hide(); }
+    if (reauthDeadline !== null && reauthDeadline - now <= 0 && shown !== "confirm") { show("confirm"); }
+  }
+
+  stayButton.addEventListener("click", function () {
+    request("POST", extendUrl, function (status, data) {
+      if (status === 200 && data && data.signed_in) {
+        adopt(data);
+        broadcast("extended", { idle: data.idle_remaining, reauth: data.reauth_remaining });
+        hide();
+      } else {
+        leave();
+      }
+    });
+  });
+
+  // Keep keyboard focus inside the open dialog.
+  backdrop.addEventListener("keydown", function (event) {
+    if (event.key !== "Tab") { return; }
+    var focusable = Array.prototype.filter.call(
+      dialog.querySelectorAll("button, input:not([type=hidden]):not([hidden]), a[href]"),
+      function (el) { return el.offsetParent !== null; });
+    if (!focusable.length) { return; }
+    var first = focusable[0], last = focusable[focusable.length - 1];
+    if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+    else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+  });
+
+  // Any request this tab makes is activity on the server: restart the clock.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.successful !== false) {
+      idleDeadline = Date.now() + idleMs;
+      broadcast("extended", { idle: idleMs / 1000 });
+    }
+  });
+
+  document.addEventListener("session-reconfirmed", function () {
+    check(function () {
+      broadcast("reconfirmed", { idle: Math.round((idleDeadline - Date.now()) / 1000) });
+      document.getElementById("reauth-slot").innerHTML = "";
+      hide();
+    });
+  });
+
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-sign-out]"), function (form) {
+    form.addEventListener("submit", function () { broadcast("signing-out"); });
+  });
+
+  window.addEventListener("storage", function (event) {
+    if (event.key !== STORAGE_KEY || !event.newValue) { return; }
+    var message;
+    try { message = JSON.parse(event.newValue); } catch (e) { return; }
+    if (message.kind === "signed-out") {
+      window.location.assign(signInUrl.split("?")[0] + "?reason=signed-out");
+    } else if (message.kind === "extended" || message.kind === "reconfirmed") {
+      check(function () { if (idleDeadline - Date.now() > warningMs) { hide(); } });
+    }
+  });
+
+  check();
+  window.setInterval(tick, 1000);
+  window.setInterval(check, 60000);
+})();

@@ -1,0 +1,1 @@
+"""Flask glue shared by every blueprint: database handle, sessions, access, htmx, headers."""

@@ -1,0 +1,147 @@
+"""Who may reach what. Every view is for signed-in people unless it says otherwise,
+so a new route is protected by default. One `before_request` gate applies the
+rules; views declare only their exceptions with `@access(...)`."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
+
+from flask import abort, current_app, redirect, request, session, url_for
+from flask_login import current_user
+from werkzeug.datastructures import MultiDict
+
+from domain import audit, people
+from web.database import get_db, now
+from web.htmx import client_redirect, is_htmx
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    public: bool = False  # no sign-in needed
+    reauth_exempt: bool = False  # reachable while a re-confirmation is due
+    unverified_ok: bool = False  # reachable before the email is verified
+    two_factor_setup: bool = False  # reachable before a required second factor is set up
+    staff: bool = False  # staff only
+    always_open: bool = False  # outside service hours too (health, staff, static)
+
+
+SIGNED_IN = AccessRule()
+
+
+def access(**flags):
+    rule = AccessRule(**flags)
+
+    def decorate(view):
+        view.access_rule = rule
+        return view
+
+    return decorate
+
+
+def rule_for_endpoint(endpoint: str | None) -> AccessRule:
+    view = current_app.view_functions.get(endpoint or "")
+    if view is None or endpoint in ("static", "assets.asset"):
+        return AccessRule(public=True, always_open=True)
+    return getattr(view, "access_rule", SIGNED_IN)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only a path on this site: never another host, never a scheme-relative URL."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def _current_path() -> str:
+    if is_htmx():
+        current = request.headers.get("HX-Current-URL", "")
+        parts = urlsplit(current)
+        return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+    if request.method == "GET":
+        return safe_next(request.full_path.rstrip("?"))
+    return safe_next(request.path)
+
+
+# A form typed into before a time-out or a re-confirmation is kept here (in the
+# server-side session, never the cookie) and handed back to the same form.
+_NEVER_KEPT = ("csrf_token", "password", "current_password", "new_password", "code")
+
+
+def keep_form_for_later(user_id: int | None) -> None:
+    if request.method != "POST" or not request.form:
+        return
+    fields = [[k, v] for k, v in request.form.items(multi=True) if not any(n in k for n in _NEVER_KEPT)]
+    session["kept_form"] = {"path": request.path, "user_id": user_id, "fields": fields}
+
+
+def take_kept_form(user_id: int) -> MultiDict | None:
+    kept = session.get("kept_form")
+    if not kept or kept.get("path") != request.path or kept.get("user_id") != user_id:
+        return None
+    session.pop("kept_form")
+    return MultiDict([tuple(pair) for pair in kept["fields"]])
+
+
+def _to(endpoint: str, status_for_htmx: int = 401, **params):
+    target = url_for(endpoint, **params)
+    if is_htmx():
+        return client_redirect(target, status_for_htmx)
+    return redirect(target, 303)
+
+
+def sign_in_required(reason: str | None = None):
+    params = {"next": _current_path()}
+    if reason:
+        params["reason"] = reason
+    return _to("auth.sign_in", **params)
+
+
+def reauth_due(sess) -> bool:
+    if not sess.authenticated_at:
+        return False
+    limit = timedelta(seconds=current_app.config["SESSION_REAUTH_SECONDS"])
+    return now() - sess.authenticated_at >= limit
+
+
+def enforce() -> object | None:
+    """The gate every request passes."""
+    rule = rule_for_endpoint(request.endpoint)
+    if rule.public:
+        return None
+    if not current_user.is_authenticated:
+        expired = getattr(session, "expired_reason", None)
+        reason = {"idle": "idle", "maximum": "idle", "password-changed": "ended", "staff": "ended",
+                  "other-session": "ended"}.get(expired or "")
+        if reason == "idle":
+            keep_form_for_later(session.expired_user_id)
+        return sign_in_required(reason)
+    user = current_user._get_current_object()
+    if reauth_due(session) and not rule.reauth_exempt:
+        keep_form_for_later(user.id)
+        return _to("auth.confirm", next=_current_path())
+    if user.email_verified_at is None and not rule.unverified_ok:
+        return _to("auth.verify_pending", status_for_htmx=403)
+    if (people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])
+            and not user.has_two_factor and not rule.two_factor_setup):
+        return _to("profile.two_factor", status_for_htmx=403)
+    if rule.staff and not user.is_staff:
+        refuse(user.id, "staff-only")
+    return None
+
+
+def refuse(user_id: int | None, why: str):
+    """403, with the refusal in the audit log."""
+    db = get_db()
+    audit.record(db, now(), "access.refused", "failure", actor_user_id=user_id,
+                 endpoint=request.endpoint, reason=why)
+    db.commit()
+    abort(403)
+
+
+def next_param_url(endpoint: str, **params) -> str:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return url_for(endpoint) + (f"?{query}" if query else "")

@@ -1,0 +1,47 @@
+"""Form pieces shared by every feature."""
+from __future__ import annotations
+
+from flask import request
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+from web.access import take_kept_form
+
+
+class EmptyForm(FlaskForm):
+    """A one-button POST: only the CSRF token."""
+
+
+def email_field(label: str = "Email address", hint: str | None = None) -> StringField:
+    return StringField(label, description=hint or "", validators=[
+        DataRequired("Enter your email address"),
+        Length(max=254, message="Enter an email address of 254 characters or fewer"),
+        Email("Enter an email address in the correct format, like name@example.com",
+              check_deliverability=False),
+    ])
+
+
+def password_field(label: str, message: str, hint: str | None = None) -> PasswordField:
+    return PasswordField(label, description=hint or "", validators=[
+        DataRequired(message), Length(max=1024, message="Enter a password of 128 characters or fewer")])
+
+
+def code_field(label: str = "Security code") -> StringField:
+    return StringField(label, description="The 6-digit code from your authenticator app, or one of your recovery codes",
+                       validators=[DataRequired("Enter the security code"),
+                                   Length(max=20, message="Enter the 6-digit code or a recovery code")])
+
+
+def bind(form_class, user_id: int | None, **kwargs):
+    """The form for this request. On a GET it is filled with what the person had
+    typed before a time-out or re-confirmation, when the server kept it."""
+    if request.method == "GET" and user_id is not None:
+        kept = take_kept_form(user_id)
+        if kept is not None:
+            form = form_class(formdata=kept, **kwargs)
+            form.restored = True
+            return form
+    form = form_class(**kwargs)
+    form.restored = False
+    return form

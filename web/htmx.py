@@ -1,0 +1,43 @@
+"""Page or fragment: decided in one place.
+
+A request wants a fragment when htmx sent it (HX-Request) and it is neither a
+boosted navigation nor a history restore, which both need the whole page.
+"""
+from __future__ import annotations
+
+from flask import Response, make_response, redirect, render_template, request
+
+
+def wants_fragment() -> bool:
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-Boosted") != "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def render(page: str, fragment: str, status: int = 200, **context) -> Response:
+    """The page, or only its swappable region; the page includes the same partial."""
+    response = make_response(render_template(fragment if wants_fragment() else page, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def see_other(location: str) -> Response:
+    """Success after a POST: 303 for a plain form, HX-Location for htmx."""
+    if is_htmx():
+        response = make_response("", 204)
+        response.headers["HX-Location"] = location
+        return response
+    return redirect(location, 303)
+
+
+def client_redirect(location: str, status: int = 401) -> Response:
+    """Send the browser (not the swap target) elsewhere: never swap a page into a fragment."""
+    response = make_response("", status)
+    response.headers["HX-Redirect"] = location
+    return response

@@ -1,0 +1,137 @@
+"""Server-side sessions behind Flask's `session`.
+
+The cookie holds only a signed random id with its signing time; everything else
+is a row in `auth_sessions`, so the server can end a session at any moment
+(sign-out, password change, "sign out my other sessions", a staff action) and an
+old cookie is worthless afterwards.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from flask import Flask, Request, Response, request
+from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, TimestampSigner
+from werkzeug.datastructures import CallbackDict
+
+from domain import sessions as store
+
+# Requests that carry this header (the session-status poll) are not user activity.
+BACKGROUND_HEADER = "X-Background-Request"
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    def __init__(self, initial=None, *, sid=None, user_id=None, authenticated_at=None,
+                 created_at=None, expired_reason=None, expired_user_id=None):
+        def on_update(_self):
+            _self.modified = True
+
+        super().__init__(initial or {}, on_update)
+        self.sid = sid
+        self.user_id = user_id
+        self.authenticated_at = authenticated_at
+        self.created_at = created_at
+        # Why the session the cookie pointed to is no longer live ("idle", "signed-out", ...).
+        self.expired_reason = expired_reason
+        self.expired_user_id = expired_user_id
+        self.modified = False
+        self.rotate_requested = False
+        self.end_requested: str | None = None
+
+    @property
+    def record_id(self) -> str | None:
+        return store.sid_hash(self.sid) if self.sid else None
+
+    def begin_authenticated(self, user_id: int, now: datetime) -> None:
+        """Sign-in or re-confirmation: a new id, so a fixed or stolen id is useless."""
+        self.user_id, self.authenticated_at = user_id, now
+        self.pop("csrf_token", None)
+        self.rotate_requested = True
+        self.modified = True
+
+    def end(self, reason: str) -> None:
+        self.end_requested = reason
+        self.modified = True
+
+
+def limits_from(config) -> store.Limits:
+    return store.Limits(
+        idle=timedelta(seconds=config["SESSION_IDLE_SECONDS"]),
+        reauth=timedelta(seconds=config["SESSION_REAUTH_SECONDS"]),
+        maximum=timedelta(seconds=config["SESSION_MAX_SECONDS"]),
+    )
+
+
+class ServerSessionInterface(SessionInterface):
+    salt = "portal.session-cookie.v1"
+
+    def cookie_name(self, app: Flask) -> str:
+        # The __Host- prefix pins the cookie to this host and path "/", but browsers
+        # accept it only over https with Secure set.
+        return "__Host-session" if app.config["SESSION_COOKIE_SECURE"] else "portal_session"
+
+    def _signer(self, app: Flask) -> TimestampSigner:
+        return TimestampSigner(app.secret_key, salt=self.salt)
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        raw = request.cookies.get(self.cookie_name(app))
+        if not raw:
+            return ServerSession()
+        try:
+            sid = self._signer(app).unsign(raw, max_age=app.config["SESSION_MAX_SECONDS"]).decode()
+        except (BadSignature, UnicodeDecodeError):
+            return ServerSession(expired_reason="unknown")
+        now = app.extensions["portal.clock"]()
+        with app.extensions["portal.sessionmaker"]() as db:
+            row, reason = store.load(db, sid, now, limits_from(app.config))
+            if reason is not None:
+                db.commit()  # an idle session found here is ended now, for good
+                return ServerSession(expired_reason=reason, expired_user_id=row.user_id if row else None)
+            if request.headers.get(BACKGROUND_HEADER) is None:
+                store.touch(row, now)
+            db.commit()
+            try:
+                data = json.loads(row.data or "{}")
+            except ValueError:
+                data = {}
+            return ServerSession(data, sid=sid, user_id=row.user_id, authenticated_at=row.authenticated_at,
+                                 created_at=row.created_at)
+
+    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+        name = self.cookie_name(app)
+        secure = app.config["SESSION_COOKIE_SECURE"]
+        now = app.extensions["portal.clock"]()
+        if session.end_requested:
+            if session.sid:
+                with app.extensions["portal.sessionmaker"]() as db:
+                    row = db.get(store.AuthSession, session.record_id)
+                    if row is not None and row.ended_at is None:
+                        store.end(row, now, session.end_requested)
+                    db.commit()
+            response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+            return
+        if session.sid is None and not session and not session.rotate_requested:
+            if session.expired_reason:
+                response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+            return
+        if not (session.modified or session.rotate_requested or session.sid is None):
+            return
+        data = json.dumps(dict(session), separators=(",", ":"))
+        with app.extensions["portal.sessionmaker"]() as db:
+            old = db.get(store.AuthSession, session.record_id) if session.sid else None
+            if old is not None and old.ended_at is not None:
+                return  # ended by another request (another tab signed out): do not revive it
+            if session.rotate_requested or old is None:
+                if old is not None:
+                    store.end(old, now, "rotated")
+                sid, _row = store.create(db, now, data=data, user_id=session.user_id,
+                                         authenticated_at=session.authenticated_at,
+                                         user_agent=request.headers.get("User-Agent"))
+                session.sid = sid
+                session.rotate_requested = False
+                cookie = self._signer(app).sign(sid).decode()
+                response.set_cookie(name, cookie, path="/", secure=secure, httponly=True, samesite="Lax")
+            else:
+                old.data = data
+            db.commit()
