@@ -4,9 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 WORKERS ?= 2
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k sign_in"` (CI adds its own).
+PYTEST_ARGS ?=
 export FLASK_APP := app
 
-.PHONY: run test setup db demo clean test-postgres test-browser
+.PHONY: run test setup db demo clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +35,7 @@ run: demo
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 4 --access-logfile - "app:create_app()"
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules static/vendor instance/*.db*

@@ -39,6 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     _refuse_unsafe_production(app)
 
     app.config.update(
+        # The access gate calls the CSRF check itself, after it has kept the form
+        # of a person whose session timed out (see web.access.enforce).
+        WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which has its own limits
         WTF_CSRF_HEADERS=["X-CSRFToken"],
         WTF_CSRF_SSL_STRICT=True,
@@ -49,6 +52,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"],
                                 x_proto=app.config["TRUSTED_PROXY_COUNT"])
 
+    from domain import passwords
+
+    passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     engine = app.config.get("ENGINE") or make_engine(app.config["DATABASE_URL"])
     app.extensions["portal.engine"] = engine
@@ -63,7 +69,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["portal.assets"] = manifest
     app.extensions["portal.assets_reverse"] = {v: k for k, v in manifest.items()}
     if app.config["OUTBOX_THREAD"]:
-        app.extensions["portal.outbox_thread"] = OutboxThread(app)
+        outbox_thread = app.extensions["portal.outbox_thread"] = OutboxThread(app)
+        app.before_request(outbox_thread.ensure_started)
 
     app.session_interface = ServerSessionInterface()
     csrf.init_app(app)
@@ -98,6 +105,10 @@ def _refuse_unsafe_production(app: Flask) -> None:
         key = app.config.get("SECRET_KEY") or ""
         if key == config.DEFAULT_SECRET or len(key) < 32:
             raise ConfigurationError("SECRET_KEY must be set to a random value of at least 32 characters in production")
+        if app.config["MAIL_SENDER"] != "smtp":
+            # The log sender writes whole messages, links included, to the log:
+            # fine for the demo, never for real people's data.
+            raise ConfigurationError("MAIL_SENDER must be 'smtp' in production")
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -116,6 +127,8 @@ def _register_template_helpers(app: Flask) -> None:
             "asset_url": asset_url,
             "closing_at": g.get("closing_at"),
             "session_idle_seconds": app.config["SESSION_IDLE_SECONDS"],
+            "idle_minutes": app.config["SESSION_IDLE_SECONDS"] // 60,
+            "reauth_minutes": app.config["SESSION_REAUTH_SECONDS"] // 60,
             "session_warning_seconds": app.config["SESSION_WARNING_SECONDS"],
             "is_fragment": wants_fragment(),
             "take_notice": take_notice,

@@ -33,16 +33,26 @@ def register(app: Flask) -> None:
 
     @app.cli.command("purge")
     def purge():
-        """Delete expired anonymous sessions and old throttle counts (run hourly)."""
+        """Delete expired sessions, old throttle counts, used links past any link's
+        age and emails sent over 30 days ago (run hourly)."""
         from datetime import timedelta
 
+        from sqlalchemy import delete
+
         from domain import sessions, throttle
+        from models import OutboxEmail, UsedToken
         from web.sessions import limits_from
 
         moment = app.extensions["portal.clock"]()
+        longest_link = max(app.config["EMAIL_LINK_MAX_AGE_SECONDS"], app.config["RESET_LINK_MAX_AGE_SECONDS"])
         with app.extensions["portal.sessionmaker"]() as db:
             gone = sessions.purge(db, moment, limits_from(app.config))
             gone += throttle.purge_older_than(db, moment - timedelta(days=1))
+            # A used link older than the longest link age is refused as expired anyway.
+            gone += db.execute(delete(UsedToken).where(
+                UsedToken.used_at < moment - timedelta(seconds=longest_link, days=1))).rowcount or 0
+            gone += db.execute(delete(OutboxEmail).where(
+                OutboxEmail.status == "sent", OutboxEmail.sent_at < moment - timedelta(days=30))).rowcount or 0
             db.commit()
         click.echo(f"Purged {gone} row(s).")
 

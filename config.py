@@ -43,6 +43,9 @@ def from_environment() -> dict:
         "SIGNIN_MAX_FAILURES": _int("SIGNIN_MAX_FAILURES", 5),
         "SIGNIN_CLIENT_MAX_FAILURES": _int("SIGNIN_CLIENT_MAX_FAILURES", 30),
         "SIGNIN_WINDOW_SECONDS": _int("SIGNIN_WINDOW_SECONDS", 15 * 60),
+        # argon2id costs; empty means the argon2-cffi recommendation (tests lower them).
+        "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 0) or None,
+        "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 0) or None,
         "EMAIL_LINK_MAX_AGE_SECONDS": _int("EMAIL_LINK_MAX_AGE_SECONDS", 48 * 60 * 60),
         "RESET_LINK_MAX_AGE_SECONDS": _int("RESET_LINK_MAX_AGE_SECONDS", 60 * 60),
         # Service hours: "always" (demo) or "tracs" (the published TRACS schedule).

@@ -20,6 +20,18 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended co
 _DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing-only")
 
 
+def configure(time_cost: int | None = None, memory_kib: int | None = None) -> None:
+    """Set the argon2id costs (settings ARGON2_TIME_COST, ARGON2_MEMORY_KIB); None keeps
+    the library's recommendation. Existing hashes still verify and are upgraded
+    at the next sign-in (`needs_rehash`)."""
+    global _hasher, _DUMMY_HASH
+    defaults = PasswordHasher()
+    _hasher = PasswordHasher(time_cost=time_cost or defaults.time_cost,
+                             memory_cost=memory_kib or defaults.memory_cost,
+                             parallelism=defaults.parallelism)
+    _DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing-only")
+
+
 @lru_cache(maxsize=1)
 def _blocklist() -> frozenset[str]:
     # zxcvbn ships the 30,000 passwords seen most often in breach corpora.
@@ -60,6 +72,11 @@ def password_problem(password: str, *, name: str, email: str, second_factor: boo
     # A common password padded with digits or symbols ("password123456789") is still common.
     if folded in _blocklist() or re.sub(r"[\d\W_]+$", "", folded) in _blocklist():
         return "This password is too common. Choose one that is harder to guess"
+    # So is a common password repeated ("passwordpassword123").
+    for candidate in (folded, re.sub(r"[\d\W_]+$", "", folded)):
+        repeated = re.fullmatch(r"(.+?)\1+", candidate)
+        if repeated and repeated.group(1) in _blocklist():
+            return "This password is too common. Choose one that is harder to guess"
     if len(set(folded)) <= 3:
         return "This password repeats too few characters. Choose one that is harder to guess"
     if folded in _sequences():

@@ -33,9 +33,10 @@ def sid_hash(sid: str) -> str:
 
 
 def create(db: Session, now: datetime, *, data: str = "{}", user_id: int | None = None,
-           authenticated_at: datetime | None = None, user_agent: str | None = None) -> tuple[str, AuthSession]:
+           authenticated_at: datetime | None = None, user_agent: str | None = None,
+           created_at: datetime | None = None) -> tuple[str, AuthSession]:
     sid = new_sid()
-    row = AuthSession(id=sid_hash(sid), user_id=user_id, created_at=now, last_activity_at=now,
+    row = AuthSession(id=sid_hash(sid), user_id=user_id, created_at=created_at or now, last_activity_at=now,
                       authenticated_at=authenticated_at, data=data,
                       user_agent=(user_agent or "")[:200] or None)
     db.add(row)
@@ -91,10 +92,12 @@ def count_active_for_user(db: Session, user_id: int, now: datetime, limits: Limi
         AuthSession.last_activity_at > now - limits.idle)) or 0
 
 
-def purge(db: Session, now: datetime, limits: Limits, keep_ended: timedelta = timedelta(days=30)) -> int:
-    """Delete anonymous sessions past their idle limit and ended ones past the keep time."""
+def purge(db: Session, now: datetime, limits: Limits, keep: timedelta = timedelta(days=30)) -> int:
+    """Delete anonymous sessions past their idle limit, and any session that has
+    been over for the keep time (ended, or idle and never loaded again)."""
     gone = db.execute(delete(AuthSession).where(
         AuthSession.user_id.is_(None), AuthSession.last_activity_at < now - limits.idle)).rowcount or 0
     gone += db.execute(delete(AuthSession).where(
-        AuthSession.ended_at.is_not(None), AuthSession.ended_at < now - keep_ended)).rowcount or 0
+        ((AuthSession.ended_at.is_not(None)) & (AuthSession.ended_at < now - keep))
+        | (AuthSession.last_activity_at < now - limits.idle - keep))).rowcount or 0
     return gone

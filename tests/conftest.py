@@ -99,6 +99,9 @@ def app_config(database_url, clock, tmp_path):
         "OUTBOX_THREAD": False,
         "SERVICE_HOURS": "always",
         "PUBLIC_BASE_URL": "http://localhost",
+        # Real argon2id at a low cost: the suite signs in hundreds of times.
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 1024,
     }
 
 

@@ -18,12 +18,14 @@ from web.htmx import client_redirect, is_htmx
 
 @dataclass(frozen=True)
 class AccessRule:
-    public: bool = False  # no sign-in needed
+    public: bool = False  # no sign-in needed, and no other check
+    anonymous: bool = False  # open to anyone signed out; a signed-in person passes the whole gate
     reauth_exempt: bool = False  # reachable while a re-confirmation is due
     unverified_ok: bool = False  # reachable before the email is verified
     two_factor_setup: bool = False  # reachable before a required second factor is set up
     staff: bool = False  # staff only
     always_open: bool = False  # outside service hours too (health, staff, static)
+    signed_out_noop: str | None = None  # with no live session, redirect here and do nothing
 
 
 SIGNED_IN = AccessRule()
@@ -110,15 +112,24 @@ def reauth_due(sess) -> bool:
 def enforce() -> object | None:
     """The gate every request passes."""
     rule = rule_for_endpoint(request.endpoint)
-    if rule.public:
-        return None
-    if not current_user.is_authenticated:
+    if not (rule.public or rule.anonymous) and not current_user.is_authenticated:
         expired = getattr(session, "expired_reason", None)
         reason = {"idle": "idle", "maximum": "idle", "password-changed": "ended", "staff": "ended",
                   "other-session": "ended"}.get(expired or "")
         if reason == "idle":
+            # Kept before the CSRF check on purpose: the token died with the timed-out
+            # session. Safe, because the form is only handed back to the person whose
+            # session it was (and SameSite=Lax keeps cross-site posts from naming one).
             keep_form_for_later(session.expired_user_id)
         return sign_in_required(reason)
+    if rule.signed_out_noop and not current_user.is_authenticated:
+        # Signing out of a session that has already ended changes nothing, so
+        # it needs no CSRF token (which died with the session): say it is done.
+        return redirect(url_for(rule.signed_out_noop), 303)
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        current_app.extensions["csrf"].protect()
+    if rule.public or not current_user.is_authenticated:
+        return None
     user = current_user._get_current_object()
     if reauth_due(session) and not rule.reauth_exempt:
         keep_form_for_later(user.id)

@@ -6,7 +6,7 @@ import logging
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from web.htmx import wants_fragment
 
@@ -50,10 +50,10 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
-        response = render_error(error.code)
-        if isinstance(error, ServiceUnavailable) and error.retry_after:
-            return response[0], response[1], {"Retry-After": error.retry_after}
-        return response
+        body, status = render_error(error.code)
+        # Keep the headers the error carries: Allow on a 405 (HTTP requires it),
+        # Retry-After on a 429 or 503.
+        return body, status, [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error):

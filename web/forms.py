@@ -13,8 +13,12 @@ class EmptyForm(FlaskForm):
     """A one-button POST: only the CSRF token."""
 
 
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 def email_field(label: str = "Email address", hint: str | None = None) -> StringField:
-    return StringField(label, description=hint or "", validators=[
+    return StringField(label, description=hint or "", filters=[_strip], validators=[
         DataRequired("Enter your email address"),
         Length(max=254, message="Enter an email address of 254 characters or fewer"),
         Email("Enter an email address in the correct format, like name@example.com",

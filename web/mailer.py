@@ -21,6 +21,12 @@ class OutboxThread:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
+    def ensure_started(self) -> None:
+        """Started by a worker's first request (after gunicorn forks), so messages
+        left waiting by an earlier run go out without anything new to send."""
+        if self.thread is None or not self.thread.is_alive():
+            self.kick()
+
     def kick(self) -> None:
         """Something was queued: send it now rather than at the next poll."""
         with self.lock:

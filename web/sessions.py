@@ -43,10 +43,13 @@ class ServerSession(CallbackDict, SessionMixin):
     def record_id(self) -> str | None:
         return store.sid_hash(self.sid) if self.sid else None
 
-    def begin_authenticated(self, user_id: int, now: datetime) -> None:
-        """Sign-in or re-confirmation: a new id, so a fixed or stolen id is useless."""
+    def begin_authenticated(self, user_id: int, now: datetime, *, new_csrf_token: bool = False) -> None:
+        """Sign-in or re-confirmation: a new id, so a fixed or stolen id is useless.
+        A re-confirmation keeps the CSRF token, so forms already open in the page
+        (and in other tabs) can still be sent."""
         self.user_id, self.authenticated_at = user_id, now
-        self.pop("csrf_token", None)
+        if new_csrf_token:
+            self.pop("csrf_token", None)
         self.rotate_requested = True
         self.modified = True
 
@@ -76,7 +79,8 @@ class ServerSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         raw = request.cookies.get(self.cookie_name(app))
-        if not raw:
+        if not raw or request.path.startswith(("/static/", "/healthz")):
+            # Static files and health checks need no session: no database work.
             return ServerSession()
         try:
             sid = self._signer(app).unsign(raw, max_age=app.config["SESSION_MAX_SECONDS"]).decode()
@@ -125,9 +129,13 @@ class ServerSessionInterface(SessionInterface):
             if session.rotate_requested or old is None:
                 if old is not None:
                     store.end(old, now, "rotated")
+                # A re-confirmation keeps the session's start, so the absolute limit
+                # counts from sign-in; a sign-in starts afresh.
+                same_person = old is not None and old.user_id is not None and old.user_id == session.user_id
                 sid, _row = store.create(db, now, data=data, user_id=session.user_id,
                                          authenticated_at=session.authenticated_at,
-                                         user_agent=request.headers.get("User-Agent"))
+                                         user_agent=request.headers.get("User-Agent"),
+                                         created_at=old.created_at if same_person else None)
                 session.sid = sid
                 session.rotate_requested = False
                 cookie = self._signer(app).sign(sid).decode()

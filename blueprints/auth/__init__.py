@@ -9,12 +9,12 @@ from flask_login import current_user
 
 from domain import audit, passwords, people, throttle, tokens
 from models import User
-from web.access import access, reauth_due, safe_next
+from web import credentials
+from web.access import access, safe_next
 from web.database import get_db, now
 from web.forms import EmptyForm
 from web.htmx import render, see_other, wants_fragment
 from web.mailer import kick_outbox, queue_email
-from web.sessions import limits_from
 
 from .forms import CodeForm, ConfirmForm, ForgotPasswordForm, RegisterForm, ResetPasswordForm, SignInForm
 
@@ -25,21 +25,13 @@ RESEND_LIMIT = 3
 RESEND_WINDOW = timedelta(hours=1)
 
 NOTICES = {
-    "idle": "You were signed out because you did nothing for 15 minutes. Sign in again to carry on. "
-            "If you were filling in a form, what you had typed has been kept.",
+    "idle": "You were signed out because you did nothing for {idle_minutes} minutes. Sign in again to carry on. "
+            "If you were filling in a form, what you had typed is kept for you: sign in again to get it back.",
     "ended": "You were signed out because your session was ended, for example after a password change. Sign in again.",
     "signed-out": "You have signed out.",
     "password-reset": "Your password has been changed. Sign in with your new password.",
     "verified": "Your email address is confirmed. Sign in to continue.",
 }
-
-
-def _client() -> str:
-    return request.remote_addr or "unknown"
-
-
-def _window() -> timedelta:
-    return timedelta(seconds=current_app.config["SIGNIN_WINDOW_SECONDS"])
 
 
 def _link(endpoint: str, **values) -> str:
@@ -80,6 +72,8 @@ def register():
             else:
                 # Same answer as a new registration, so the form cannot be used
                 # to learn who has an account; the owner hears of the attempt.
+                # The hash is thrown away: it makes both answers take as long.
+                passwords.hash_password(form.password.data)
                 audit.record(db, moment, "account.register_existing", "refused", subject_user_id=existing.id)
                 queue_email(db, moment, existing.email, "You already have an account",
                             "Someone tried to create an account for TRA Client Self-Service with this email "
@@ -153,15 +147,6 @@ def verify_pending():
 
 # --- Sign in, second factor, sign out ----------------------------------------
 
-def complete_sign_in(user: User, next_url: str | None, factor: str):
-    db, moment = get_db(), now()
-    session.pop("pending_sign_in", None)
-    session.begin_authenticated(user.id, moment)
-    audit.record(db, moment, "signin", actor_user_id=user.id, factor=factor)
-    db.commit()
-    return see_other(safe_next(next_url, url_for("home")))
-
-
 @bp.route("/sign-in", methods=["GET", "POST"])
 @access(public=True)
 def sign_in():
@@ -172,13 +157,10 @@ def sign_in():
         form.next.data = safe_next(request.args.get("next"), "")
     status = 200
     if form.validate_on_submit():
-        db, config = get_db(), current_app.config
-        result = people.check_password_sign_in(
-            db, now(), current_app.secret_key, email=form.email.data, password=form.password.data,
-            client=_client(), max_failures=config["SIGNIN_MAX_FAILURES"],
-            client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"], window=_window())
+        db = get_db()
+        result = credentials.check_password(form.email.data, form.password.data)
         if result.locked:
-            form.email.errors.append("You have tried to sign in too many times. Wait 15 minutes, or reset your password")
+            form.email.errors.append(credentials.TOO_MANY_PASSWORDS)
             status = 429
         elif result.user is None:
             form.email.errors.append("Enter a correct email address and password")
@@ -189,11 +171,12 @@ def sign_in():
             db.commit()
             return see_other(url_for(".second_factor"))
         else:
-            return complete_sign_in(result.user, form.next.data, "password")
+            return credentials.complete_sign_in(result.user, form.next.data, "password")
     elif form.errors:
         status = 400
     return render("auth/sign_in.html", "auth/_sign_in_form.html", status, form=form,
-                  notice=NOTICES.get(request.args.get("reason", "")))
+                  notice=NOTICES.get(request.args.get("reason", ""), "").format(
+                      idle_minutes=current_app.config["SESSION_IDLE_SECONDS"] // 60))
 
 
 @bp.route("/code", methods=["GET", "POST"])
@@ -212,23 +195,22 @@ def second_factor():
     form = CodeForm()
     status = 200
     if form.validate_on_submit():
-        factor, locked = people.check_second_factor(db, moment, current_app.secret_key, user, form.code.data,
-                                                    current_app.config["SIGNIN_MAX_FAILURES"], _window())
+        factor, locked = credentials.check_code(user, form.code.data)
         if locked:
-            form.code.errors.append("You have entered too many wrong codes. Wait 15 minutes and sign in again")
+            form.code.errors.append(credentials.TOO_MANY_CODES)
             status = 429
         elif factor is None:
             form.code.errors.append("Enter a correct security code")
             status = 400
         else:
-            return complete_sign_in(user, pending.get("next"), factor)
+            return credentials.complete_sign_in(user, pending.get("next"), factor)
     elif form.errors:
         status = 400
     return render_template("auth/code.html", form=form), status
 
 
 @bp.route("/sign-out", methods=["POST"])
-@access(public=True, reauth_exempt=True)
+@access(public=True, reauth_exempt=True, signed_out_noop="auth.signed_out")
 def sign_out():
     form = EmptyForm()
     if form.validate_on_submit() and current_user.is_authenticated:
@@ -336,25 +318,8 @@ def confirm():
         form.next.data = safe_next(request.args.get("next"), "")
     status = 200
     if form.validate_on_submit():
-        db, config, moment = get_db(), current_app.config, now()
-        result = people.check_password_sign_in(
-            db, moment, current_app.secret_key, email=user.email, password=form.password.data, client=_client(),
-            max_failures=config["SIGNIN_MAX_FAILURES"], client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"],
-            window=_window())
-        factor = "password"
-        if result.locked:
-            form.password.errors.append("You have tried too many times. Wait 15 minutes and try again")
-            status = 429
-        elif result.user is None or result.user.id != user.id:
-            form.password.errors.append("Enter your correct password")
-            status = 400
-        elif user.has_two_factor:
-            factor, locked = people.check_second_factor(db, moment, current_app.secret_key, user,
-                                                        form.code.data or "", config["SIGNIN_MAX_FAILURES"], _window())
-            if factor is None:
-                form.code.errors.append("Enter a correct security code" if not locked else
-                                        "You have entered too many wrong codes. Wait 15 minutes and try again")
-                status = 429 if locked else 400
+        db, moment = get_db(), now()
+        status, factor = credentials.check_password_and_code(user, form.password, form.code)
         if status == 200:
             session.begin_authenticated(user.id, moment)
             audit.record(db, moment, "signin.reconfirmed", actor_user_id=user.id, factor=factor)

@@ -12,7 +12,7 @@ from web.sessions import limits_from
 bp = Blueprint("pages", __name__, url_prefix="/pages")
 
 
-@access(public=True)
+@access(anonymous=True)
 def home():
     if not current_user.is_authenticated:
         return render_template("pages/start.html")

@@ -5,6 +5,7 @@ from flask import Blueprint, current_app, render_template, session, url_for
 from flask_login import current_user
 
 from domain import audit, passwords, people, sessions as session_store, totp
+from web import credentials
 from web.access import access
 from web.database import get_db, now
 from web.forms import EmptyForm, bind
@@ -51,10 +52,12 @@ def password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         db, moment = get_db(), now()
-        if not passwords.verify_password(user.password_hash, form.current_password.data):
+        # Counted like a sign-in, so a stolen session cannot guess the password.
+        check = credentials.check_password(user.email, form.current_password.data)
+        if check.locked:
+            form.current_password.errors.append(credentials.TOO_MANY_PASSWORDS)
+        elif check.user is None or check.user.id != user.id:
             form.current_password.errors.append("Your current password is not correct")
-            audit.record(db, moment, "password.change", "failure", actor_user_id=user.id)
-            db.commit()
         else:
             problem = passwords.password_problem(form.new_password.data, name=user.name, email=user.email,
                                                  second_factor=user.has_two_factor)
@@ -72,9 +75,10 @@ def password():
                 session.begin_authenticated(user.id, moment)
                 session["notice"] = "Your password has been changed. Any other sessions have been signed out."
                 return see_other(url_for(".overview"))
+    status = 429 if credentials.TOO_MANY_PASSWORDS in form.current_password.errors else 400 if form.errors else 200
     return render_template("profile/password.html", form=form,
                            minimum=passwords.MIN_LENGTH_WITH_SECOND_FACTOR if user.has_two_factor
-                           else passwords.MIN_LENGTH_SINGLE_FACTOR), 400 if form.errors else 200
+                           else passwords.MIN_LENGTH_SINGLE_FACTOR), status
 
 
 @bp.route("/two-factor", methods=["GET", "POST"])
@@ -118,18 +122,9 @@ def two_factor():
         400 if form.errors else 200
 
 
-def _password_and_code_ok(form, user, moment) -> bool:
-    db = get_db()
-    if not passwords.verify_password(user.password_hash, form.password.data):
-        form.password.errors.append("Your password is not correct")
-        return False
-    factor, locked = people.check_second_factor(db, moment, current_app.secret_key, user, form.code.data,
-                                                current_app.config["SIGNIN_MAX_FAILURES"], limits_from(current_app.config).idle)
-    if factor is None:
-        form.code.errors.append("You have entered too many wrong codes. Wait 15 minutes" if locked
-                                else "Enter a correct security code")
-        return False
-    return True
+def _password_and_code_ok(form, user) -> bool:
+    status, _factor = credentials.check_password_and_code(user, form.password, form.code)
+    return status == 200
 
 
 @bp.route("/two-factor/recovery-codes", methods=["POST"])
@@ -137,7 +132,7 @@ def recovery_codes():
     user = _me()
     form = PasswordAndCodeForm()
     moment = now()
-    if user.has_two_factor and form.validate_on_submit() and _password_and_code_ok(form, user, moment):
+    if user.has_two_factor and form.validate_on_submit() and _password_and_code_ok(form, user):
         db = get_db()
         codes = totp.new_recovery_codes(db, user, moment)
         audit.record(db, moment, "recovery_codes.replaced", actor_user_id=user.id)
@@ -154,7 +149,7 @@ def two_factor_off():
     form = PasswordAndCodeForm()
     moment = now()
     required = people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])
-    if not required and user.has_two_factor and form.validate_on_submit() and _password_and_code_ok(form, user, moment):
+    if not required and user.has_two_factor and form.validate_on_submit() and _password_and_code_ok(form, user):
         if len(form.password.data) < passwords.MIN_LENGTH_SINGLE_FACTOR:
             # Without a second factor the password alone must be long enough.
             form.password.errors.append(f"Your password is shorter than {passwords.MIN_LENGTH_SINGLE_FACTOR} "

@@ -9,6 +9,7 @@ from sqlalchemy import func, or_, select
 
 from domain import audit, people, sessions as session_store
 from models import AuditEvent, User
+from web import credentials
 from web.access import access, refuse
 from web.database import get_db, now
 from web.forms import EmptyForm
@@ -27,30 +28,26 @@ def sign_in():
     form = StaffSignInForm()
     status = 200
     if form.validate_on_submit():
-        from blueprints.auth import _client, _window, complete_sign_in
-
-        db, config, moment = get_db(), current_app.config, now()
-        result = people.check_password_sign_in(
-            db, moment, current_app.secret_key, email=form.email.data, password=form.password.data, client=_client(),
-            max_failures=config["SIGNIN_MAX_FAILURES"], client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"],
-            window=_window(), staff_only=True)
+        result = credentials.check_password(form.email.data, form.password.data, staff_only=True)
         if result.locked:
-            form.email.errors.append("Too many attempts. Wait 15 minutes and try again")
+            form.email.errors.append(credentials.TOO_MANY_PASSWORDS)
             status = 429
         elif result.user is None:
             form.email.errors.append("Enter a correct email address, password and code")
             status = 400
         elif not result.user.has_two_factor:
             # A new staff account sets up its second factor before anything else.
-            return complete_sign_in(result.user, url_for("profile.two_factor"), "password")
+            return credentials.complete_sign_in(result.user, url_for("profile.two_factor"), "password")
+        elif not form.code.data:
+            form.code.errors.append("Enter the security code from your authenticator app")
+            status = 400
         else:
-            factor, locked = people.check_second_factor(db, moment, current_app.secret_key, result.user,
-                                                        form.code.data, config["SIGNIN_MAX_FAILURES"], _window())
+            factor, locked = credentials.check_code(result.user, form.code.data)
             if factor is None:
-                form.code.errors.append("Too many wrong codes. Wait 15 minutes" if locked else "Enter a correct code")
+                form.code.errors.append(credentials.TOO_MANY_CODES if locked else "Enter a correct security code")
                 status = 429 if locked else 400
             else:
-                return complete_sign_in(result.user, url_for(".index"), factor)
+                return credentials.complete_sign_in(result.user, url_for(".index"), factor)
     elif form.errors:
         status = 400
     return render_template("staff/sign_in.html", form=form), status

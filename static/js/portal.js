@@ -47,6 +47,11 @@
 
   document.addEventListener("DOMContentLoaded", function () { focusErrorSummary(document); });
   document.addEventListener("htmx:afterSwap", function (event) { focusErrorSummary(event.target); });
+  // A request that replaces the whole body (an HX-Location redirect after a form)
+  // needs the whole page, as a boosted link does; htmx sends no HX-Boosted for it.
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.target === body) { event.detail.headers["HX-Boosted"] = "true"; }
+  });
 
   // A signed-out page tells every other tab, which then leaves its page too.
   if (body.hasAttribute("data-signed-out-page")) { broadcast("signed-out"); }
@@ -59,13 +64,7 @@
   var signInUrl = body.getAttribute("data-session-signin");
   var warningMs = parseInt(body.getAttribute("data-warning-seconds"), 10) * 1000;
   var idleMs = parseInt(body.getAttribute("data-idle-seconds"), 10) * 1000;
-  var backdrop = document.getElementById("session-dialog");
-  var dialog = backdrop.querySelector("[role=alertdialog]");
-  var timeoutPart = backdrop.querySelector("[data-dialog-part=timeout]");
-  var confirmPart = backdrop.querySelector("[data-dialog-part=confirm]");
-  var countdown = backdrop.querySelector("[data-countdown]");
-  var live = backdrop.querySelector("[data-countdown-live]");
-  var stayButton = backdrop.querySelector("[data-stay-signed-in]");
+  var backdrop, dialog, timeoutPart, confirmPart, countdown, live, stayButton;
 
   var idleDeadline = Date.now() + idleMs;
   var reauthDeadline = null;
@@ -81,8 +80,20 @@
     reauthDeadline = Date.now() + state.reauth_remaining * 1000;
   }
 
+  // A form the person has typed into. On time-out it is sent as it is: the
+  // server keeps it (never passwords) and hands it back after the next sign-in.
+  var dirtyForm = null;
+  document.addEventListener("input", function (event) {
+    var form = event.target.form;
+    if (form && form.method.toLowerCase() === "post" && !form.hasAttribute("data-sign-out")) { dirtyForm = form; }
+  });
+
   function leave() {
     broadcast("signed-out");
+    if (dirtyForm && document.body.contains(dirtyForm)) {
+      HTMLFormElement.prototype.submit.call(dirtyForm);
+      return;
+    }
     window.location.assign(signInUrl);
   }
 
@@ -95,7 +106,25 @@
     return seconds + (seconds === 1 ? " second" : " seconds");
   }
 
+  // A boosted navigation replaces the body, and the dialog with it: find the
+  // current one (hidden, as every page renders it) before using it.
+  function bindDialog() {
+    var found = document.getElementById("session-dialog");
+    if (!found || found === backdrop) { return; }
+    backdrop = found;
+    dialog = backdrop.querySelector("[role=alertdialog]");
+    timeoutPart = backdrop.querySelector("[data-dialog-part=timeout]");
+    confirmPart = backdrop.querySelector("[data-dialog-part=confirm]");
+    countdown = backdrop.querySelector("[data-countdown]");
+    live = backdrop.querySelector("[data-countdown-live]");
+    stayButton = backdrop.querySelector("[data-stay-signed-in]");
+    stayButton.addEventListener("click", staySignedIn);
+    backdrop.addEventListener("keydown", keepFocusInside);
+    shown = null;
+  }
+
   function show(part) {
+    bindDialog();
     if (shown === part) { return; }
     if (!shown) { returnFocus = document.activeElement; }
     shown = part;
@@ -115,6 +144,7 @@
   }
 
   function hide() {
+    bindDialog();
     if (!shown) { return; }
     shown = null;
     backdrop.hidden = true;
@@ -132,6 +162,7 @@
   }
 
   function tick() {
+    bindDialog();
     var now = Date.now();
     var left = idleDeadline - now;
     if (left <= 0) {
@@ -156,7 +187,7 @@
     if (reauthDeadline !== null && reauthDeadline - now <= 0 && shown !== "confirm") { show("confirm"); }
   }
 
-  stayButton.addEventListener("click", function () {
+  function staySignedIn() {
     request("POST", extendUrl, function (status, data) {
       if (status === 200 && data && data.signed_in) {
         adopt(data);
@@ -166,10 +197,10 @@
         leave();
       }
     });
-  });
+  }
 
   // Keep keyboard focus inside the open dialog.
-  backdrop.addEventListener("keydown", function (event) {
+  function keepFocusInside(event) {
     if (event.key !== "Tab") { return; }
     var focusable = Array.prototype.filter.call(
       dialog.querySelectorAll("button, input:not([type=hidden]):not([hidden]), a[href]"),
@@ -178,7 +209,7 @@
     var first = focusable[0], last = focusable[focusable.length - 1];
     if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
     else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
-  });
+  }
 
   // Any request this tab makes is activity on the server: restart the clock.
   document.addEventListener("htmx:afterRequest", function (event) {
@@ -196,8 +227,8 @@
     });
   });
 
-  Array.prototype.forEach.call(document.querySelectorAll("form[data-sign-out]"), function (form) {
-    form.addEventListener("submit", function () { broadcast("signing-out"); });
+  document.addEventListener("submit", function (event) {
+    if (event.target.hasAttribute("data-sign-out")) { broadcast("signing-out"); }
   });
 
   window.addEventListener("storage", function (event) {
@@ -211,6 +242,7 @@
     }
   });
 
+  bindDialog();
   check();
   window.setInterval(tick, 1000);
   window.setInterval(check, 60000);

@@ -1,0 +1,64 @@
+"""Checking a password and a second-factor code under the database-held limits,
+with the messages a form shows. Sign-in, staff sign-in, re-confirmation and every
+profile change that asks for the password again go through here."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, request, session, url_for
+
+from domain import audit, people
+from models import User
+from web.access import safe_next
+from web.database import get_db, now
+from web.htmx import see_other
+
+TOO_MANY_PASSWORDS = "You have tried too many times. Wait 15 minutes and try again, or reset your password"
+TOO_MANY_CODES = "You have entered too many wrong codes. Wait 15 minutes and try again"
+
+
+def _window() -> timedelta:
+    return timedelta(seconds=current_app.config["SIGNIN_WINDOW_SECONDS"])
+
+
+def check_password(email: str, password: str, *, staff_only: bool = False) -> people.SignInResult:
+    config = current_app.config
+    return people.check_password_sign_in(
+        get_db(), now(), current_app.secret_key, email=email, password=password,
+        client=request.remote_addr or "unknown", max_failures=config["SIGNIN_MAX_FAILURES"],
+        client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"], window=_window(), staff_only=staff_only)
+
+
+def check_code(user: User, code: str) -> tuple[str | None, bool]:
+    """(the factor that matched, or None; whether the person is locked out)."""
+    return people.check_second_factor(get_db(), now(), current_app.secret_key, user, code or "",
+                                      current_app.config["SIGNIN_MAX_FAILURES"], _window())
+
+
+def check_password_and_code(user: User, password_field, code_field) -> tuple[int, str | None]:
+    """The signed-in person's own password (and code, when they have a second
+    factor): (HTTP status for the form, factor used). Errors go on the fields."""
+    result = check_password(user.email, password_field.data or "")
+    if result.locked:
+        password_field.errors.append(TOO_MANY_PASSWORDS)
+        return 429, None
+    if result.user is None or result.user.id != user.id:
+        password_field.errors.append("Your password is not correct")
+        return 400, None
+    if not user.has_two_factor:
+        return 200, "password"
+    factor, locked = check_code(user, code_field.data)
+    if factor is None:
+        code_field.errors.append(TOO_MANY_CODES if locked else "Enter a correct security code")
+        return (429 if locked else 400), None
+    return 200, factor
+
+
+def complete_sign_in(user: User, next_url: str | None, factor: str):
+    """Both factors passed: a new session id and CSRF token, then on to `next`."""
+    db, moment = get_db(), now()
+    session.pop("pending_sign_in", None)
+    session.begin_authenticated(user.id, moment, new_csrf_token=True)
+    audit.record(db, moment, "signin", actor_user_id=user.id, factor=factor)
+    db.commit()
+    return see_other(safe_next(next_url, url_for("home")))
