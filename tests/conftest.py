@@ -106,6 +106,21 @@ def app_config(database_url, clock, tmp_path):
 
 
 @pytest.fixture
+def app_with(app_config):
+    """Another app on the same database and clock (another worker), with some settings changed."""
+    made = []
+
+    def factory(**overrides):
+        application = create_app({**app_config, **overrides})
+        made.append(application)
+        return application
+
+    yield factory
+    for application in made:
+        application.extensions["portal.engine"].dispose()
+
+
+@pytest.fixture
 def app(app_config):
     application = create_app(app_config)
     yield application

@@ -20,20 +20,6 @@ NEW_PASSWORD = "a-completely-different-passphrase-42"
 THURSDAY_CLOSED = datetime(2026, 11, 27, 6, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def app_with(app_config):
-    made = []
-
-    def factory(**overrides):
-        application = create_app({**app_config, **overrides})
-        made.append(application)
-        return application
-
-    yield factory
-    for application in made:
-        application.extensions["portal.engine"].dispose()
-
-
 def count(app, model, *where) -> int:
     with app.extensions["portal.sessionmaker"]() as s:
         return s.scalar(select(func.count()).select_from(model).where(*where))

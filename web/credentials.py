@@ -58,6 +58,8 @@ def complete_sign_in(user: User, next_url: str | None, factor: str):
     """Both factors passed: a new session id and CSRF token, then on to `next`."""
     db, moment = get_db(), now()
     session.pop("pending_sign_in", None)
+    if session.get("kept_form", {}).get("user_id") != user.id:
+        session.pop("kept_form", None)  # someone else's form, from before a time-out on this browser
     session.begin_authenticated(user.id, moment, new_csrf_token=True)
     audit.record(db, moment, "signin", actor_user_id=user.id, factor=factor)
     db.commit()

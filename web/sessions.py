@@ -116,8 +116,9 @@ class ServerSessionInterface(SessionInterface):
             response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
             return
         if session.sid is None and not session and not session.rotate_requested:
-            if session.expired_reason:
-                response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+            # A cookie naming an ended session is left alone: it cannot revive it,
+            # and the next request still learns why it ended (an idle time-out
+            # keeps the form that request carries for the same person).
             return
         if not (session.modified or session.rotate_requested or session.sid is None):
             return

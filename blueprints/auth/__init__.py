@@ -49,6 +49,22 @@ def _send_verification(db, moment, user: User) -> None:
                 "If you did not create an account, you can ignore this email.\n")
 
 
+def _person_for_link(purpose: str, token: str, max_age_setting: str, *, invalid, used) -> tuple[str | None, User | None]:
+    """(what is wrong with an emailed link: "invalid", "expired", "used" or None; its person)."""
+    db = get_db()
+    try:
+        payload = tokens.read_token(current_app.secret_key, purpose, token,
+                                    current_app.config[max_age_setting], now())
+    except tokens.TokenError as error:
+        return error.reason, None
+    person = db.get(User, payload.get("uid"))
+    if person is None or invalid(person, payload):
+        return "invalid", None
+    if tokens.is_used(db, token) or used(person, payload):
+        return "used", person
+    return None, person
+
+
 # --- Registration and email verification -------------------------------------
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -97,17 +113,10 @@ def check_email():
 @access(public=True, unverified_ok=True, reauth_exempt=True, two_factor_setup=True)
 def verify(token: str):
     db, moment = get_db(), now()
-    problem, user = None, None
-    try:
-        payload = tokens.read_token(current_app.secret_key, "verify-email", token,
-                                    current_app.config["EMAIL_LINK_MAX_AGE_SECONDS"], moment)
-        user = db.get(User, payload.get("uid"))
-        if user is None or user.email != payload.get("email"):
-            problem = "invalid"
-        elif tokens.is_used(db, token) or user.email_verified_at is not None:
-            problem = "used"
-    except tokens.TokenError as error:
-        problem = error.reason
+    problem, user = _person_for_link(
+        "verify-email", token, "EMAIL_LINK_MAX_AGE_SECONDS",
+        invalid=lambda person, payload: person.email != payload.get("email"),
+        used=lambda person, payload: person.email_verified_at is not None)
     form = EmptyForm()
     if problem:
         return render_template("auth/link_problem.html", problem=problem, purpose="verify"), 400
@@ -267,17 +276,11 @@ def reset_sent():
 @access(public=True)
 def reset_password(token: str):
     db, moment = get_db(), now()
-    problem, user = None, None
-    try:
-        payload = tokens.read_token(current_app.secret_key, "reset-password", token,
-                                    current_app.config["RESET_LINK_MAX_AGE_SECONDS"], moment)
-        user = db.get(User, payload.get("uid"))
-        if user is None or not user.is_active:
-            problem = "invalid"
-        elif tokens.is_used(db, token) or payload.get("fp") != people.password_fingerprint(user):
-            problem = "used"
-    except tokens.TokenError as error:
-        problem = error.reason
+    problem, user = _person_for_link(
+        "reset-password", token, "RESET_LINK_MAX_AGE_SECONDS",
+        invalid=lambda person, payload: not person.is_active,
+        # Once the password has changed, every earlier reset link is spent.
+        used=lambda person, payload: payload.get("fp") != people.password_fingerprint(person))
     if problem:
         return render_template("auth/link_problem.html", problem=problem, purpose="reset"), 400
     form = ResetPasswordForm()

@@ -85,7 +85,8 @@
   var dirtyForm = null;
   document.addEventListener("input", function (event) {
     var form = event.target.form;
-    if (form && form.method.toLowerCase() === "post" && !form.hasAttribute("data-sign-out")) { dirtyForm = form; }
+    if (form && form.method.toLowerCase() === "post" && !form.hasAttribute("data-sign-out")
+        && !form.closest("#session-dialog")) { dirtyForm = form; }
   });
 
   function leave() {

@@ -257,3 +257,28 @@ def test_register_sign_in_and_out_without_javascript(browser, live_server):
     expect(heading(page)).to_have_text("You have signed out")
     page.goto("/profile/")
     expect(heading(page)).to_have_text("Sign in")
+
+
+def test_idle_time_out_keeps_a_half_filled_form_for_the_next_sign_in(browser, live_server):
+    # With JavaScript the page leaves by itself at the time-out; a form the
+    # person had typed into goes with it, and comes back after signing in again.
+    make_user(live_server.app, email=EMAIL)
+    page = browser.page()
+    page.clock.install()
+    sign_in(page, EMAIL)
+    page.goto("/profile/details")
+    page.get_by_label("Telephone number").fill("780 555 0199")
+
+    browser.advance(page, minutes=13)
+    expect(page.get_by_role("alertdialog")).to_be_visible()
+    live_server.advance(minutes=2)
+    page.clock.run_for(2 * 60 * 1000 + 1000)
+    expect(page).to_have_url(re.compile(r"/auth/sign-in\?next=(/|%2F)profile(/|%2F)details&reason=idle$"))
+
+    page.get_by_label("Email address").fill(EMAIL)  # on the sign-in page it was sent to
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your details")
+    expect(page.locator(".notice")).to_contain_text("We kept what you had typed")
+    expect(page.get_by_label("Telephone number")).to_have_value("780 555 0199")
+    browser.check(page, "idle-form-restored")
