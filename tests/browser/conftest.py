@@ -65,6 +65,8 @@ def live_server(sqlite_template, clock, tmp_path):
         "CLOCK": clock,
         "OUTBOX_THREAD": False,
         "SERVICE_HOURS": "always",
+        "ARGON2_TIME_COST": 1,
+        "ARGON2_MEMORY_KIB": 1024,
     })
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"

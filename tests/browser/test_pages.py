@@ -115,3 +115,63 @@ def test_staff_pages(browser, live_server):
     expect(heading(page)).to_have_text("Jordan Example")
     expect(page.get_by_role("button", name="Disable sign-in")).to_be_visible()
     browser.check(page, "staff-person")
+
+
+def test_pages_at_the_edges(browser, live_server):
+    """The pages people meet when something is not quite right."""
+    from domain.service_hours import TRACS
+
+    app = live_server.app
+    make_user(app, email="unverified@example.com", verified=False)
+    make_user(app, email="two.step@example.com", totp_secret=pyotp.random_base32())
+    page = browser.page()
+
+    page.goto("/auth/verify/not-a-real-token")
+    expect(heading(page)).to_have_text("This link is not valid")
+    browser.check(page, "link-problem")
+
+    sign_in(page, "unverified@example.com", expect_heading="Confirm your email address")
+    browser.check(page, "verify-pending")
+    page.get_by_role("button", name="Sign out").first.click()
+
+    page.goto("/auth/forgot-password")
+    page.get_by_label("Email address").fill("unverified@example.com")
+    page.get_by_role("button", name="Send the link").click()
+    expect(heading(page)).to_have_text("Check your email")
+    page.goto(live_server.last_link("unverified@example.com", "Reset your password"))
+    expect(heading(page)).to_have_text("Choose a new password")
+    browser.check(page, "reset-password")
+
+    taxpayer = browser.page()
+    sign_in(taxpayer, "two.step@example.com", expect_heading="Enter your security code")
+    secret = None
+    from models import User
+    from sqlalchemy import select
+    with app.extensions["portal.sessionmaker"]() as db:
+        secret = db.scalar(select(User.totp_secret).where(User.email == "two.step@example.com"))
+    taxpayer.get_by_label("Security code").fill(pyotp.TOTP(secret).at(live_server.clock()))
+    taxpayer.get_by_role("button", name="Continue").click()
+    expect(heading(taxpayer)).to_contain_text("Welcome")
+    taxpayer.goto("/profile/two-factor")
+    expect(heading(taxpayer)).to_have_text("Two-step sign-in is on")
+    browser.check(taxpayer, "two-factor-on")
+
+    response = taxpayer.goto("/staff/")
+    assert response.status == 403
+    expect(heading(taxpayer)).to_have_text("You do not have access to this page")
+    browser.check(taxpayer, "forbidden")
+
+    # Closed for maintenance: Thursday 26 November 2026, 23:30 Mountain time.
+    from datetime import datetime, timezone
+    saved_schedule, saved_time = app.extensions["portal.schedule"], live_server.clock()
+    app.extensions["portal.schedule"] = TRACS
+    live_server.clock.set(datetime(2026, 11, 27, 6, 30, tzinfo=timezone.utc))
+    try:
+        response = page.goto("/auth/sign-in")
+        assert response.status == 503 and response.headers["retry-after"]
+        expect(heading(page)).to_have_text("The service is closed for maintenance")
+        expect(page.locator("#error")).to_contain_text("It opens again at")
+        browser.check(page, "closed")
+    finally:
+        app.extensions["portal.schedule"] = saved_schedule
+        live_server.clock.set(saved_time)
