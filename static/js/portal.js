@@ -89,7 +89,10 @@
         && !form.closest("#session-dialog")) { dirtyForm = form; }
   });
 
+  var leaving = false;
   function leave() {
+    if (leaving) { return; } // a second timer or poll may also find the session over
+    leaving = true;
     broadcast("signed-out");
     if (dirtyForm && document.body.contains(dirtyForm)) {
       HTMLFormElement.prototype.submit.call(dirtyForm);
