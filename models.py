@@ -5,15 +5,19 @@ aware UTC datetimes and `as_utc` restores the zone when reading.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Optional
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -192,3 +196,168 @@ class OutboxEmail(Base):
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     last_error: Mapped[Optional[str]] = mapped_column(String(500))
 
+
+
+# --- Tax accounts (issue 3) ---------------------------------------------------
+
+# What a grant can allow, each a separate switch. Roles are presets of these
+# (domain.grants.ROLE_PRESETS), never branches in code.
+PERMISSIONS = (
+    "view_financial",
+    "view_returns",
+    "file",
+    "upload",
+    "update_profile",
+    "objections_waivers",
+    "payment_arrangements",
+    "direct_deposit",
+    "receive_messages",
+    "manage_access",
+)
+
+# Self-service functions a program may offer (Program.functions).
+FUNCTIONS = ("file", "renewal", "direct_deposit", "payment_arrangement", "objection", "waiver",
+             "upload", "messages")
+
+LEDGER_KINDS = ("assessment", "payment", "penalty", "interest", "refund", "transfer", "adjustment", "reversal")
+RETURN_STATUSES = ("received", "in_progress", "processed", "assessed", "reassessed")
+
+
+class Program(Base):
+    """A tax, levy or claim program. Its rules are data: adding a program is a row."""
+
+    __tablename__ = "programs"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # Every account number of the program starts with these two digits.
+    number_prefix: Mapped[str] = mapped_column(String(2), unique=True)
+    filing_frequency: Mapped[str] = mapped_column(String(10))  # monthly | quarterly | annual
+    # When a period's return is due: "M+1:last" = last day of the month after the
+    # period ends; "M+1:25" = the 25th of that month; "M+6:last" = six months on.
+    due_rule: Mapped[str] = mapped_column(String(20))
+    is_claim: Mapped[bool] = mapped_column(Boolean, default=False)
+    functions: Mapped[str] = mapped_column(String(200), default="")  # comma-separated FUNCTIONS
+    objection_days: Mapped[int] = mapped_column(Integer, default=90)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+    def allows(self, function: str) -> bool:
+        return function in self.functions.split(",")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Ten digits: the program's two-digit prefix, a serial, and a Luhn check digit.
+    number: Mapped[str] = mapped_column(String(10), unique=True)
+    program_code: Mapped[str] = mapped_column(ForeignKey("programs.code"), index=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    operating_name: Mapped[Optional[str]] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active | inactive | closed
+    mailing_address: Mapped[str] = mapped_column(Text, default="")
+    physical_address: Mapped[str] = mapped_column(Text, default="")
+    contact_name: Mapped[Optional[str]] = mapped_column(String(200))
+    contact_phone: Mapped[Optional[str]] = mapped_column(String(30))
+    contact_email: Mapped[Optional[str]] = mapped_column(String(254))
+    opened_on: Mapped[date] = mapped_column(Date)
+
+    program: Mapped[Program] = relationship(lazy="joined")
+
+
+class FilingPeriod(Base):
+    __tablename__ = "filing_periods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    due_date: Mapped[date] = mapped_column(Date)
+
+    __table_args__ = (UniqueConstraint("account_id", "period_end"),)
+
+
+class LedgerEntry(Base):
+    """One financial transaction. Append-only: the database refuses UPDATE and
+    DELETE; a correction is a new entry (a reversal names what it reverses).
+    Amounts are integer cents; positive is owed to the agency, negative is a credit."""
+
+    __tablename__ = "ledger_entries"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    period_end: Mapped[Optional[date]] = mapped_column(Date)
+    effective_date: Mapped[date] = mapped_column(Date)
+    processed_date: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    reverses_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        # The transactions view reads one account in processed order, and by period.
+        Index("ix_ledger_account_processed", "account_id", "processed_date", "id"),
+        Index("ix_ledger_account_period", "account_id", "period_end"),
+    )
+
+
+class Grant(Base):
+    """What one person may do on one account. Removing access sets revoked_at;
+    rows are kept as history."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))  # owner | authorized | delegate | representative
+    permissions: Mapped[str] = mapped_column(String(300))  # comma-separated PERMISSIONS
+    granted_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: the agency
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+    def allows(self, permission: str) -> bool:
+        return self.revoked_at is None and permission in self.permissions.split(",")
+
+
+class InvitationPin(Base):
+    """A single-use PIN that links a person to an account with the permissions it carries."""
+
+    __tablename__ = "invitation_pins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    pin_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    permissions: Mapped[str] = mapped_column(String(300))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    issued_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: the agency
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    used_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+
+
+class TaxReturn(Base):
+    """A return or claim as received, and how far its assessment has gone."""
+
+    __tablename__ = "tax_returns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    period_end: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(10), default="return")  # return | claim
+    amended: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))  # RETURN_STATUSES
+    processed_on: Mapped[Optional[date]] = mapped_column(Date)
+    reference: Mapped[str] = mapped_column(String(40))
+    # The latest notice: "assessment" or "reassessment", dated; its figures come
+    # from the ledger entries of the period up to that date.
+    notice_kind: Mapped[Optional[str]] = mapped_column(String(20))
+    notice_date: Mapped[Optional[date]] = mapped_column(Date)

@@ -1,0 +1,129 @@
+"""The ledger: posting entries (never changing them) and reading them back the
+ways the views need: balances, period balances, and the filtered transactions
+with a running balance, a page at a time by keyset (no OFFSET)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import Session
+
+from models import LEDGER_KINDS, LedgerEntry
+
+PAGE_SIZE = 50
+
+
+def post(db: Session, *, account_id: int, kind: str, amount_cents: int, effective_date: date,
+         processed_date: date, reference: str, period_end: date | None = None, description: str = "",
+         reverses_id: int | None = None) -> LedgerEntry:
+    if kind not in LEDGER_KINDS:
+        raise ValueError(f"unknown ledger kind {kind!r}")
+    if not isinstance(amount_cents, int):
+        raise TypeError("amounts are integer cents")
+    entry = LedgerEntry(account_id=account_id, kind=kind, amount_cents=amount_cents, effective_date=effective_date,
+                        processed_date=processed_date, reference=reference, period_end=period_end,
+                        description=description, reverses_id=reverses_id)
+    db.add(entry)
+    return entry
+
+
+def reverse(db: Session, entry: LedgerEntry, *, processed_date: date, reference: str, reason: str) -> LedgerEntry:
+    """A correction is a new entry of the opposite amount that names the one it undoes."""
+    return post(db, account_id=entry.account_id, kind="reversal", amount_cents=-entry.amount_cents,
+                effective_date=entry.effective_date, processed_date=processed_date, reference=reference,
+                period_end=entry.period_end, description=reason, reverses_id=entry.id)
+
+
+def balance(db: Session, account_id: int) -> int:
+    return db.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
+                     .where(LedgerEntry.account_id == account_id)) or 0
+
+
+def balances(db: Session, account_ids: list[int]) -> dict[int, int]:
+    if not account_ids:
+        return {}
+    rows = db.execute(select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_cents))
+                      .where(LedgerEntry.account_id.in_(account_ids)).group_by(LedgerEntry.account_id))
+    found = {account_id: int(total) for account_id, total in rows}
+    return {account_id: found.get(account_id, 0) for account_id in account_ids}
+
+
+def period_balances(db: Session, account_id: int) -> dict[date, int]:
+    rows = db.execute(select(LedgerEntry.period_end, func.sum(LedgerEntry.amount_cents))
+                      .where(LedgerEntry.account_id == account_id, LedgerEntry.period_end.is_not(None))
+                      .group_by(LedgerEntry.period_end))
+    return {period_end: int(total) for period_end, total in rows}
+
+
+@dataclass(frozen=True)
+class TransactionFilter:
+    """Either a processed-date range or one period end (seed: "by processed date
+    ranges or period end"), optionally one kind of transaction."""
+
+    mode: str = "processed"  # "processed" or "period"
+    processed_from: date | None = None
+    processed_to: date | None = None
+    period_end: date | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts: after this (processed date, id), newest first."""
+
+    processed_date: date
+    entry_id: int
+
+    def token(self) -> str:
+        return f"{self.processed_date.isoformat()}.{self.entry_id}"
+
+    @classmethod
+    def parse(cls, token: str | None) -> "Cursor | None":
+        if not token:
+            return None
+        try:
+            day, entry_id = token.split(".")
+            return cls(date.fromisoformat(day), int(entry_id))
+        except ValueError:
+            return None
+
+
+def transactions_query(account_id: int, flt: TransactionFilter, after: Cursor | None = None) -> Select:
+    """Newest first, each row with the account's balance after it. The running
+    balance is over every entry of the account (a window), then the filter and
+    the keyset apply, so a filtered page still shows true balances."""
+    e = LedgerEntry
+    running = select(
+        e.id, e.kind, e.period_end, e.effective_date, e.processed_date, e.amount_cents, e.reference,
+        e.description,
+        func.sum(e.amount_cents).over(order_by=(e.processed_date, e.id), rows=(None, 0)).label("balance_after"),
+    ).where(e.account_id == account_id).subquery("running")
+    statement = select(running)
+    if flt.mode == "period":
+        statement = statement.where(running.c.period_end == flt.period_end)
+    else:
+        if flt.processed_from:
+            statement = statement.where(running.c.processed_date >= flt.processed_from)
+        if flt.processed_to:
+            statement = statement.where(running.c.processed_date <= flt.processed_to)
+    if flt.kind:
+        statement = statement.where(running.c.kind == flt.kind)
+    if after is not None:
+        statement = statement.where(
+            tuple_(running.c.processed_date, running.c.id) < tuple_(after.processed_date, after.entry_id))
+    return statement.order_by(running.c.processed_date.desc(), running.c.id.desc())
+
+
+def transactions_page(db: Session, account_id: int, flt: TransactionFilter, after: Cursor | None = None,
+                      size: int = PAGE_SIZE) -> tuple[list, Cursor | None]:
+    rows = db.execute(transactions_query(account_id, flt, after).limit(size + 1)).all()
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (Cursor(rows[-1].processed_date, rows[-1].id) if more else None)
+
+
+def period_ends(db: Session, account_id: int) -> list[date]:
+    return list(db.scalars(select(LedgerEntry.period_end).where(
+        LedgerEntry.account_id == account_id, LedgerEntry.period_end.is_not(None))
+        .distinct().order_by(LedgerEntry.period_end.desc())))
