@@ -27,10 +27,10 @@ db: setup
 	$(BIN)/flask db-upgrade
 
 demo: db
-	$(BIN)/flask seed-demo --if-empty
+	$(BIN)/flask demo-data --if-empty
 
 run: demo
-	@$(BIN)/python -c "import demo; print('\nDemo sign-ins (password; staff code from the TOTP secret):'); [print(f'  {r:<28} {e:<36} {p}') for r, n, e, p, s in demo.DEMO_PEOPLE]; print(f'  staff TOTP secret: {demo.DEMO_STAFF_TOTP_SECRET}\n')"
+	@$(BIN)/python -c "import demo; print(demo.summary())"
 	@echo "Portal on http://127.0.0.1:$(PORT)  (emails, with their links, appear in this log)"
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 4 --access-logfile - "app:create_app()"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, g, request, session
+from flask import Flask, g, session
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.orm import sessionmaker
@@ -145,7 +145,7 @@ def _register_template_helpers(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from blueprints import auth, health, pages, profile, staff
+    from blueprints import accounts, auth, enrol, health, pages, profile, staff
     from web import assets
 
     app.register_blueprint(assets.bp)
@@ -154,4 +154,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(profile.bp)
     app.register_blueprint(staff.bp)
+    app.register_blueprint(accounts.bp)
+    app.register_blueprint(enrol.bp)
     app.add_url_rule("/", endpoint="home", view_func=pages.home)

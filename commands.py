@@ -14,15 +14,42 @@ def register(app: Flask) -> None:
         upgrade(app.config["DATABASE_URL"])
         click.echo("Database is up to date.")
 
-    @app.cli.command("seed-demo")
+    @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True, help="Only when the database has no people yet.")
-    def seed_demo(if_empty: bool):
-        """Load the demo people (README lists their sign-ins)."""
-        from demo import seed
+    @click.option("--accounts", type=click.IntRange(min=1),
+                  help="Build a benchmark database instead: this many accounts (default 5,000).")
+    @click.option("--transactions", type=click.IntRange(min=0),
+                  help="Benchmark: this many ledger entries over those accounts (default 1,000,000).")
+    @click.option("--batch-size", type=click.IntRange(min=100), default=50_000, show_default=True,
+                  help="Benchmark: rows per insert and commit.")
+    def demo_data(if_empty: bool, accounts: int | None, transactions: int | None, batch_size: int):
+        """Load the demo people and accounts (README lists them), or with --accounts
+        and --transactions build benchmark data. Deterministic: same clock date, same data."""
+        import demo
 
-        with app.extensions["portal.sessionmaker"]() as db:
-            created = seed(db, app.extensions["portal.clock"](), only_if_empty=if_empty)
-        click.echo("Demo data loaded." if created else "Demo data already present; nothing changed.")
+        moment = app.extensions["portal.clock"]()
+        if accounts is None and transactions is None:
+            with app.extensions["portal.sessionmaker"]() as db:
+                created = demo.build_demo(db, moment, only_if_empty=if_empty, tz=app.config["SERVICE_TIMEZONE"])
+            click.echo("Demo data loaded." if created else "Demo data already present; nothing changed.")
+            if created:
+                for spec in demo.DEMO_ACCOUNTS:
+                    if spec.pin:
+                        click.echo(f"  {spec.program_name}: account {spec.number}, PIN {spec.pin}")
+            return
+        accounts = accounts or 5_000
+        transactions = 1_000_000 if transactions is None else transactions
+        click.echo(f"Building benchmark data: {accounts:,} accounts, {transactions:,} ledger entries "
+                   f"({app.extensions['portal.engine'].dialect.name}).")
+        result = demo.build_benchmark(app.extensions["portal.engine"], moment, accounts=accounts,
+                                      transactions=transactions, batch_size=batch_size,
+                                      tz=app.config["SERVICE_TIMEZONE"], progress=click.echo)
+        if not result.created:
+            click.echo("Benchmark data already present; nothing changed.")
+        else:
+            click.echo(f"Built {result.accounts:,} accounts and {result.transactions:,} ledger entries "
+                       f"in {result.seconds:.1f} s.")
+        click.echo(f"Benchmark sign-in (a grant on every benchmark account): {demo.BENCH_EMAIL} {demo.BENCH_PASSWORD}")
 
     @app.cli.command("send-email")
     def send_email():

@@ -1,27 +1,133 @@
-"""Demo people, so a newcomer can try every role at once. Never load in production."""
+"""Demo data, so a newcomer can try every role at once, and benchmark data at scale.
+Never load either in production. Plain functions: no Flask (`flask demo-data` calls them).
+
+Everything is deterministic: a `random.Random` with a fixed seed, fixed account
+numbers and PINs, and dates counted back from the clock's date (in the service's
+time zone), so the demo always looks current: its periods run up to today, and
+the latest one or two are not filed yet.
+"""
 from __future__ import annotations
 
-from datetime import datetime
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Callable
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from domain import audit, passwords
-from models import User
+from domain import audit, enrolment, grants, ledger, passwords
+from domain.accounts import due_date, format_money, format_number, make_number, periods_between
+from domain.programs import PROGRAMS, ensure_programs
+from models import Account, FilingPeriod, Grant, LedgerEntry, Program, TaxReturn, User
 
 # The staff member's authenticator secret is public on purpose: it is a demo.
 DEMO_STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
+OWNER = "owner@demo.tracs.example"
+DELEGATE = "delegate@demo.tracs.example"
+REPRESENTATIVE = "representative@demo.tracs.example"
+
 DEMO_PEOPLE = [
     # role, name, email, password, staff role
-    ("Taxpayer who owns accounts", "Morgan Tremblay", "owner@demo.tracs.example", "prairie-harvest-lantern-42", None),
-    ("Delegate (bookkeeper)", "Priya Natarajan", "delegate@demo.tracs.example", "copper-kettle-river-stone", None),
-    ("Third-party representative", "Dana Kowalski", "representative@demo.tracs.example", "maple-ledger-northern-sky", None),
+    ("Taxpayer who owns accounts", "Morgan Tremblay", OWNER, "prairie-harvest-lantern-42", None),
+    ("Delegate (bookkeeper)", "Priya Natarajan", DELEGATE, "copper-kettle-river-stone", None),
+    ("Third-party representative", "Dana Kowalski", REPRESENTATIVE, "maple-ledger-northern-sky", None),
     ("Staff (administrator)", "Sam Okafor", "staff@demo.tracs.example", "aurora-granite-willow-88", "administrator"),
 ]
 
+DEMO_SEED = 20260303
+DEMO_TIMEZONE = "America/Edmonton"
+# The demo database may be kept for months, so its public PINs last a year (real ones: 90 days).
+DEMO_PIN_VALID_DAYS = 365
+# Interest on overdue amounts in the demo: 7.20% a year, simple, in whole cents.
+INTEREST_BASIS_POINTS = 720
+
+_PREFIX = {spec["code"]: spec["number_prefix"] for spec in PROGRAMS}
+_PROGRAM_NAME = {spec["code"]: spec["name"] for spec in PROGRAMS}
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    key: str
+    program_code: str
+    serial: int  # demo serials stay below 1,000,000; benchmark ones start at 5,000,000
+    legal_name: str
+    operating_name: str | None
+    physical_address: str
+    mailing_address: str
+    contact_name: str
+    contact_phone: str
+    contact_email: str
+    opened_on: date
+    holders: tuple[tuple[str, str, tuple[str, ...] | None], ...] = ()  # (email, role, permissions or None)
+    pin: str | None = None  # an outstanding invitation PIN (fixed: it is printed and in the README)
+    for_whom: str = ""
+
+    @property
+    def number(self) -> str:
+        return make_number(_PREFIX[self.program_code], self.serial)
+
+    @property
+    def program_name(self) -> str:
+        return _PROGRAM_NAME[self.program_code]
+
+
+DEMO_ACCOUNTS = [
+    DemoAccount(
+        "tourism", "TL", 10271, "Tremblay Hospitality Ltd.", "Bow Valley Lodge",
+        "1120 Railway Avenue\nCanmore AB  T1W 1P4", "PO Box 8120\nCanmore AB  T1W 2T9",
+        "Morgan Tremblay", "403-678-5521", "accounts@bowvalleylodge.example", date(2016, 5, 1),
+        holders=((OWNER, "owner", None), (DELEGATE, "delegate", grants.ROLE_PRESETS["viewer"])),
+        for_whom="Morgan Tremblay (owner); Priya Natarajan (delegate) may view it"),
+    DemoAccount(
+        "fuel", "FT", 10482, "Tremblay Fuel Distributors Ltd.", "Parkland Fuels",
+        "7410 50 Avenue\nRed Deer AB  T4P 1B6", "7410 50 Avenue\nRed Deer AB  T4P 1B6",
+        "Morgan Tremblay", "403-347-2290", "fueltax@parklandfuels.example", date(2012, 9, 1),
+        holders=((OWNER, "owner", None),),
+        for_whom="Morgan Tremblay (owner)"),
+    DemoAccount(
+        "corporate", "CIT", 10725, "Tremblay Holdings Ltd.", None,
+        "Suite 1400, 333 7 Avenue SW\nCalgary AB  T2P 2Z1", "Suite 1400, 333 7 Avenue SW\nCalgary AB  T2P 2Z1",
+        "Morgan Tremblay", "403-266-4410", "finance@tremblayholdings.example", date(2011, 1, 1),
+        holders=((OWNER, "owner", None), (REPRESENTATIVE, "representative", None)),
+        for_whom="Morgan Tremblay (owner); Dana Kowalski represents it"),
+    DemoAccount(
+        "refund", "FTR", 10836, "Tremblay Farms Ltd.", "Tremblay Farms",
+        "NE 12-41-26 W4\nLacombe County AB", "RR 2\nLacombe AB  T4L 2N2",
+        "Morgan Tremblay", "403-782-6130", "farm@tremblayholdings.example", date(2018, 4, 1),
+        holders=((OWNER, "owner", None),),
+        for_whom="Morgan Tremblay (owner)"),
+    DemoAccount(
+        "insurance", "ICT", 10614, "Prairie Shield Insurance Company", "Prairie Shield",
+        "Suite 900, 10180 101 Street NW\nEdmonton AB  T5J 3S4", "Suite 900, 10180 101 Street NW\nEdmonton AB  T5J 3S4",
+        "Morgan Tremblay", "780-425-7702", "premiumtax@prairieshield.example", date(2015, 1, 1),
+        pin="HARVEST4MZ",
+        for_whom="Morgan Tremblay: enrol it with this PIN (the group's insurer)"),
+    DemoAccount(
+        "tobacco", "TT", 10593, "Chinook Tobacco Wholesale Ltd.", "Chinook Wholesale",
+        "3205 2 Avenue N\nLethbridge AB  T1H 0C4", "PO Box 1442\nLethbridge AB  T1J 4K1",
+        "Avery Lindqvist", "403-329-8814", "office@chinookwholesale.example", date(2019, 2, 1),
+        pin="WHEAT7BUSH",
+        for_whom="A newcomer: register any sign-in, then enrol with this PIN"),
+]
+
+
+def demo_account(key: str) -> DemoAccount:
+    return next(a for a in DEMO_ACCOUNTS if a.key == key)
+
+
+def demo_today(now: datetime, tz: str = DEMO_TIMEZONE) -> date:
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+# --- People -----------------------------------------------------------------
 
 def seed(db: Session, now: datetime, only_if_empty: bool = True) -> bool:
+    """The demo people (no accounts). False when `only_if_empty` and someone exists."""
     if only_if_empty and db.scalar(select(func.count(User.id))):
         return False
     for _role, name, email, password, staff_role in DEMO_PEOPLE:
@@ -36,3 +142,571 @@ def seed(db: Session, now: datetime, only_if_empty: bool = True) -> bool:
         audit.record(db, now, "account.demo_created", actor_user_id=user.id)
     db.commit()
     return True
+
+
+# --- The demo accounts ----------------------------------------------------------
+
+def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: str = DEMO_TIMEZONE) -> bool:
+    """The demo people, programs and accounts with their periods, ledger, returns,
+    grants and PINs. False (and nothing changed) when `only_if_empty` and the
+    database has people, or when the demo accounts are already there."""
+    if only_if_empty and db.scalar(select(func.count(User.id))):
+        return False
+    seed(db, now, only_if_empty=False)
+    ensure_programs(db)
+    numbers = [a.number for a in DEMO_ACCOUNTS]
+    if db.scalar(select(func.count(Account.id)).where(Account.number.in_(numbers))):
+        db.commit()
+        return False
+    story = _Story(random.Random(DEMO_SEED), demo_today(now, tz))
+    accounts = {}
+    for spec in DEMO_ACCOUNTS:
+        account = Account(number=spec.number, program_code=spec.program_code, legal_name=spec.legal_name,
+                          operating_name=spec.operating_name, status="active",
+                          mailing_address=spec.mailing_address, physical_address=spec.physical_address,
+                          contact_name=spec.contact_name, contact_phone=spec.contact_phone,
+                          contact_email=spec.contact_email, opened_on=spec.opened_on)
+        db.add(account)
+        accounts[spec.key] = account
+    db.flush()
+    programs = {p.code: p for p in db.scalars(select(Program))}
+    people = {u.email: u for u in db.scalars(select(User).where(User.email.in_([p[2] for p in DEMO_PEOPLE])))}
+    for spec in DEMO_ACCOUNTS:
+        account = accounts[spec.key]
+        for email, role, permissions in spec.holders:
+            grants.give(db, now, user_id=people[email].id, account=account, role=role, permissions=permissions)
+        if spec.pin:
+            enrolment.issue_pin(db, now, account, role="owner", pin=spec.pin, valid_days=DEMO_PIN_VALID_DAYS)
+    _write_stories(story, accounts, programs)
+    story.save(db, accounts)
+    db.commit()
+    return True
+
+
+def _interest(cents: int, days: int) -> int:
+    return cents * INTEREST_BASIS_POINTS * days // (10_000 * 365)
+
+
+def _month(day: date) -> str:
+    return day.strftime("%B %Y")
+
+
+def _pay_ref(rng: random.Random) -> str:
+    return f"PAY-{rng.randrange(10**7, 10**8)}"
+
+
+@dataclass
+class _Event:
+    account: str
+    kind: str
+    amount: int
+    processed: date
+    reference: str
+    description: str
+    period_end: date | None = None
+    effective: date | None = None
+    key: str | None = None  # names the entry so a reversal can point at it
+    reverses: str | None = None
+
+
+@dataclass
+class _Story:
+    """What happened to the demo accounts, collected before it is written."""
+
+    rng: random.Random
+    today: date
+    events: list[_Event] = field(default_factory=list)
+    periods: list[tuple[str, date, date, date]] = field(default_factory=list)
+    returns: list[tuple[str, dict]] = field(default_factory=list)
+
+    def day(self, value: date) -> date:
+        return min(value, self.today)
+
+    def add(self, account: str, kind: str, amount: int, processed: date, reference: str, description: str,
+            **extra) -> None:
+        self.events.append(_Event(account, kind, amount, self.day(processed), reference, description, **extra))
+
+    def save(self, db: Session, accounts: dict[str, Account]) -> None:
+        for key, start, end, due in self.periods:
+            db.add(FilingPeriod(account_id=accounts[key].id, period_start=start, period_end=end, due_date=due))
+        for key, values in self.returns:
+            db.add(TaxReturn(account_id=accounts[key].id, **values))
+        posted: dict[str, LedgerEntry] = {}
+        # Posted in processed order, so entry ids rise with the processed date.
+        for order, event in sorted(enumerate(self.events), key=lambda pair: (pair[1].processed, pair[0])):
+            if event.reverses:
+                db.flush()
+                entry = ledger.reverse(db, posted[event.reverses], processed_date=event.processed,
+                                       reference=event.reference, reason=event.description)
+            else:
+                entry = ledger.post(db, account_id=accounts[event.account].id, kind=event.kind,
+                                    amount_cents=event.amount, effective_date=event.effective or event.processed,
+                                    processed_date=event.processed, reference=event.reference,
+                                    period_end=event.period_end, description=event.description)
+            if event.key:
+                posted[event.key] = entry
+
+
+def _write_stories(story: _Story, accounts: dict[str, Account], programs: dict[str, Program]) -> None:
+    today = story.today
+
+    def seasonal_tourism(rng, end):
+        percent = {7: 185, 8: 190, 6: 130, 9: 125, 12: 115, 1: 105, 2: 110}.get(end.month, 80)
+        return 685_000 * percent // 100 + rng.randint(-40_000, 40_000)
+
+    _returns_history(
+        story, "tourism", programs["TL"], _periods(programs["TL"], today, months=24),
+        amount=seasonal_tourism, unfiled=2, recent=("in_progress", "processed"),
+        late_filing={12: "waived"}, partial={3: 41_250}, reassessed={9})
+    _returns_history(
+        story, "fuel", programs["FT"], _periods(programs["FT"], today, months=24),
+        amount=lambda rng, end: 1_840_000 + rng.randint(-220_000, 220_000), unfiled=1,
+        recent=("received", "in_progress", "processed"), late_filing={14: "waived", 19: "kept"},
+        adjusted={6: 52_380})
+    _returns_history(
+        story, "tobacco", programs["TT"], _periods(programs["TT"], today, months=24),
+        amount=lambda rng, end: 4_230_000 + rng.randint(-400_000, 400_000), unfiled=1,
+        recent=("received", "in_progress"), late_filing={2: "kept"})
+    _returns_history(
+        story, "insurance", programs["ICT"], _periods(programs["ICT"], today, months=36),
+        amount=lambda rng, end: rng.randint(12_600_000, 14_800_000), unfiled=0, recent=(),
+        partial={0: 3_812})
+    _returns_history(
+        story, "corporate", programs["CIT"], _periods(programs["CIT"], today, months=36),
+        amount=lambda rng, end: rng.randint(3_800_000, 5_200_000), unfiled=0, recent=("processed",),
+        instalments=4, overpaid={1: (500_000, 365_000, "tourism")}, reassessed={1})
+    _returns_history(
+        story, "refund", programs["FTR"], _periods(programs["FTR"], today, months=24),
+        amount=lambda rng, end: rng.randint(210_000, 480_000), unfiled=0, recent=("received",),
+        claim=True, adjusted={4: 27_450})
+    # A credit transferred in pays part of the next return's payment.
+    for event in [e for e in story.events if e.kind == "transfer" and e.amount < 0]:
+        later = [e for e in story.events if e.account == event.account and e.kind == "payment"
+                 and e.processed > event.processed and e.description.startswith("Payment with the")]
+        if later and -later[0].amount > -event.amount:
+            later[0].amount -= event.amount
+            later[0].description += f" (less the {format_money(-event.amount)} credit transferred in)"
+
+
+def _periods(program: Program, today: date, *, months: int) -> list[tuple[date, date]]:
+    """The periods that have ended by today, over about `months` months back,
+    aligned to calendar quarters or years."""
+    index = today.year * 12 + today.month - 1 - months
+    first = date(index // 12, index % 12 + 1, 1)
+    if program.filing_frequency == "quarterly":
+        first = date(first.year, (first.month - 1) // 3 * 3 + 1, 1)
+    elif program.filing_frequency == "annual":
+        first = date(first.year, 1, 1)
+    return periods_between(program, first, today)
+
+
+def _returns_history(story: _Story, key: str, program: Program, periods: list[tuple[date, date]], *,
+                     amount: Callable[[random.Random, date], int], unfiled: int, recent: tuple[str, ...],
+                     claim: bool = False, late_filing: dict[int, str] | None = None,
+                     partial: dict[int, int] | None = None, reassessed: set[int] | frozenset = frozenset(),
+                     adjusted: dict[int, int] | None = None, instalments: int = 0,
+                     overpaid: dict[int, tuple[int, int, str]] | None = None) -> None:
+    """Filing periods, returns (or claims) and their ledger history for one account.
+    The dictionaries are keyed by how many filed periods back (0 = the latest filed)."""
+    rng, today = story.rng, story.today
+    late_filing, partial, adjusted, overpaid = late_filing or {}, partial or {}, adjusted or {}, overpaid or {}
+    code = program.code
+    # A return not yet due (an annual one, months after its year) is not filed yet
+    # either; a claim may come any time in four years, and comes within weeks.
+    filed = [p for p in periods[:len(periods) - unfiled]
+             if (p[1] + timedelta(days=40) if claim else due_date(program, p[1]) - timedelta(days=10)) < today]
+    for start, end in periods:
+        story.periods.append((key, start, end, due_date(program, end)))
+    for index, (start, end) in enumerate(filed):
+        ago = len(filed) - 1 - index
+        due = due_date(program, end)
+        when = _month(end) if program.filing_frequency == "monthly" else _period_label(program, start, end)
+        label = f"{'claim' if claim else 'return'} for {when}"
+        ref = f"{code}-{end:%Y%m}"
+        declared = amount(rng, end)
+        late = late_filing.get(ago)
+        if claim:
+            received = story.day(end + timedelta(days=rng.randint(15, 40)))
+        elif late:
+            received = story.day(due + timedelta(days=9))
+        else:
+            received = story.day(due - timedelta(days=rng.randint(1, 8)))
+        status = recent[ago] if ago < len(recent) else "assessed"
+        processed_on = None
+        if status not in ("received", "in_progress"):
+            processed_on = story.day(received + timedelta(days=rng.randint(8, 24)))
+        story.returns.append((key, dict(
+            period_end=end, kind="claim" if claim else "return", amended=False, received_on=received,
+            status=status, processed_on=processed_on, reference=f"{ref}-R1",
+            notice_kind="assessment" if status == "assessed" else None,
+            notice_date=processed_on if status == "assessed" else None)))
+
+        # Money in before the assessment: instalments during the year, or the payment sent with the return.
+        if instalments and not claim:
+            surplus = sum(overpaid[ago][:2]) if ago in overpaid else 0
+            estimate = (declared + surplus) // instalments // 100 * 100  # whole dollars
+            for number in range(instalments):
+                month = start.month + (number + 1) * 12 // instalments - 1
+                paid_on = date(start.year + (month - 1) // 12, (month - 1) % 12 + 1, 28)
+                story.add(key, "payment", -estimate, paid_on, _pay_ref(rng),
+                          f"Instalment {number + 1} of {instalments} for the tax year ending {end:%-d %B %Y}",
+                          period_end=end, effective=paid_on)
+            balance_due = declared - estimate * instalments
+            if balance_due > 0:
+                story.add(key, "payment", -balance_due, received + timedelta(days=1), _pay_ref(rng),
+                          "Balance due paid with the return", period_end=end, effective=received)
+        elif not claim:
+            shortfall = partial.get(ago, 0)
+            story.add(key, "payment", -(declared - shortfall), received + timedelta(days=1), _pay_ref(rng),
+                      f"Payment with the {label}", period_end=end, effective=received)
+        if not claim:
+            # Self-assessed: the tax reported is posted when the return arrives;
+            # processing and the notice follow.
+            story.add(key, "assessment", declared, received + timedelta(days=1), f"ASM-{ref}",
+                      f"Assessment of the {label}", period_end=end, effective=end)
+        elif processed_on is None:
+            continue
+
+        if claim:
+            story.add(key, "assessment", -declared, processed_on, f"ASM-{ref}",
+                      f"Claim allowed: the {label}", period_end=end, effective=end)
+            disallowed = adjusted.get(ago, 0)
+            if disallowed:
+                story.add(key, "adjustment", disallowed, processed_on + timedelta(days=2), f"ADJ-{ref}",
+                          "Adjustment: 1,830 litres used on the road are not eligible for the refund",
+                          period_end=end, effective=end)
+            if status == "assessed":
+                story.add(key, "refund", declared - disallowed, processed_on + timedelta(days=9), f"RFD-{ref}",
+                          "Refund paid by direct deposit", period_end=end, effective=processed_on)
+            continue
+
+        if processed_on is None:
+            continue
+        if late:
+            penalty = declared * 5 // 100
+            story.add(key, "penalty", penalty, processed_on, f"PEN-{ref}",
+                      "Late filing penalty: the return arrived 9 days after the due date (5% of the tax)",
+                      period_end=end, effective=due, key=f"{key}-{ref}-penalty")
+            interest = _interest(declared, 9)
+            story.add(key, "interest", interest, processed_on, f"INT-{ref}",
+                      f"Interest on the late payment, {due + timedelta(days=1):%-d %b} to {received:%-d %b %Y}",
+                      period_end=end, effective=received)
+            settle = interest
+            if late == "waived":
+                story.add(key, "reversal", 0, processed_on + timedelta(days=41), f"REV-{ref}",
+                          f"Reverses penalty PEN-{ref}: waived on request, the first late return in three years",
+                          reverses=f"{key}-{ref}-penalty")
+            else:
+                settle += penalty
+            if ago > 3:  # older ones were paid; the recent one is still owing
+                story.add(key, "payment", -settle, processed_on + timedelta(days=24), _pay_ref(rng),
+                          "Payment of penalty and interest", period_end=end)
+        if ago in partial:
+            # Still unpaid: interest on it at each month end since the due date.
+            shortfall, since = partial[ago], due
+            while True:
+                month_end = _month_end_after(since)
+                if month_end >= today:
+                    break
+                days = (month_end - since).days
+                story.add(key, "interest", _interest(shortfall, days), month_end, f"INT-{ref}-{month_end:%m%d}",
+                          f"Interest on the unpaid {format_money(shortfall)}, {since + timedelta(days=1):%-d %b} "
+                          f"to {month_end:%-d %b %Y}", period_end=end, effective=month_end)
+                since = month_end
+        if ago in adjusted:
+            extra = adjusted[ago]
+            story.add(key, "adjustment", extra, processed_on + timedelta(days=30), f"ADJ-{ref}",
+                      "Adjustment: inventory reconciliation after an audit found 2,140 litres not reported",
+                      period_end=end, effective=end)
+            story.add(key, "payment", -extra, processed_on + timedelta(days=52), _pay_ref(rng),
+                      "Payment of the audit adjustment", period_end=end)
+        if ago in overpaid:
+            _refund, transfer, target = overpaid[ago]
+            refund = estimate * instalments - declared - transfer  # the rest of the credit
+            story.add(key, "refund", refund, processed_on + timedelta(days=12), f"RFD-{ref}",
+                      "Refund of overpaid instalments by direct deposit", period_end=end)
+            target_number = demo_account(target).number
+            story.add(key, "transfer", transfer, processed_on + timedelta(days=12), f"TRF-{ref}",
+                      f"Credit transferred to {_PROGRAM_NAME[demo_account(target).program_code]} account "
+                      f"{format_number(target_number)}", period_end=end)
+            story.add(target, "transfer", -transfer, processed_on + timedelta(days=12), f"TRF-{ref}",
+                      f"Credit transferred from {program.name} account {format_number(demo_account(key).number)}")
+        if ago in reassessed:
+            amended_on = story.day(processed_on + timedelta(days=rng.randint(30, 60)))
+            reassessed_on = story.day(amended_on + timedelta(days=rng.randint(20, 40)))
+            extra = declared * rng.randint(3, 9) // 100
+            story.returns.append((key, dict(
+                period_end=end, kind="return", amended=True, received_on=amended_on, status="reassessed",
+                processed_on=reassessed_on, reference=f"{ref}-R2", notice_kind="reassessment",
+                notice_date=reassessed_on)))
+            story.add(key, "payment", -extra, amended_on + timedelta(days=1), _pay_ref(rng),
+                      "Payment with the amended return", period_end=end, effective=amended_on)
+            story.add(key, "assessment", extra, reassessed_on, f"RSM-{ref}",
+                      f"Reassessment after the amended return: {format_money(extra)} more tax",
+                      period_end=end, effective=end)
+            days = (amended_on - due).days
+            story.add(key, "interest", _interest(extra, days), reassessed_on, f"INT-{ref}-R2",
+                      f"Interest on the additional tax from the due date, {days} days", period_end=end,
+                      effective=due)
+
+
+def _month_end_after(day: date) -> date:
+    """The last day of the month after the one `day` is in, or of its own month when `day` is not its end."""
+    following = day + timedelta(days=1)
+    if following.month == day.month:
+        following = day.replace(day=1)
+    index = following.year * 12 + following.month  # the month after `following`'s
+    return date(index // 12, index % 12 + 1, 1) - timedelta(days=1)
+
+
+def _period_label(program: Program, start: date, end: date) -> str:
+    if program.filing_frequency == "quarterly":
+        return f"the quarter {start:%-d %B} to {end:%-d %B %Y}"
+    return f"the year ending {end:%-d %B %Y}"
+
+
+# --- What `make run` prints and the README lists --------------------------------
+
+def summary() -> str:
+    lines = ["", "Demo sign-ins (password; staff code from the TOTP secret):"]
+    lines += [f"  {role:<28} {email:<36} {password}" for role, _n, email, password, _s in DEMO_PEOPLE]
+    lines.append(f"  staff TOTP secret: {DEMO_STAFF_TOTP_SECRET}")
+    lines += ["", "Demo accounts (account number; invitation PIN where one is waiting):"]
+    for spec in DEMO_ACCOUNTS:
+        lines.append(f"  {spec.program_name:<26} {format_number(spec.number):<13} "
+                     f"{'PIN ' + spec.pin if spec.pin else 'linked':<15} {spec.for_whom}")
+    return "\n".join(lines) + "\n"
+
+
+# --- Benchmark data -----------------------------------------------------------
+
+BENCH_EMAIL = "bench@bench.tracs.example"
+BENCH_NAME = "Bailey Benchmark"
+BENCH_PASSWORD = "benchmark-prairie-ledger-5000"
+BENCH_SEED = 5000
+BENCH_SERIAL_START = 5_000_000
+_BENCH_KINDS = ("payment", "payment", "payment", "interest", "penalty", "adjustment", "transfer", "refund",
+                "reversal")
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    created: bool
+    accounts: int = 0
+    transactions: int = 0
+    seconds: float = 0.0
+
+
+def build_benchmark(engine: Engine, now: datetime, *, accounts: int, transactions: int,
+                    batch_size: int = 50_000, tz: str = DEMO_TIMEZONE,
+                    progress: Callable[[str], None] = print) -> BenchResult:
+    """`accounts` accounts over every program with `transactions` ledger entries
+    between them (a few accounts have many, most have some), their filing periods
+    and returns, and one benchmark person with a grant on each. Bulk inserts with
+    SQLAlchemy Core (COPY on PostgreSQL), committed per batch."""
+    started = time.perf_counter()
+    rng = random.Random(BENCH_SEED)
+    today = demo_today(now, tz)
+    with Session(engine) as db:
+        ensure_programs(db)
+        user = db.scalar(select(User).where(User.email == BENCH_EMAIL))
+        if user is not None and db.scalar(select(Grant.id).where(Grant.user_id == user.id).limit(1)):
+            db.commit()
+            return BenchResult(False)
+        if user is None:
+            user = User(name=BENCH_NAME, email=BENCH_EMAIL, password_hash=passwords.hash_password(BENCH_PASSWORD),
+                        created_at=now, password_changed_at=now, email_verified_at=now)
+            db.add(user)
+            db.flush()
+            audit.record(db, now, "account.demo_created", actor_user_id=user.id)
+        db.commit()
+        user_id = user.id
+        programs = list(db.scalars(select(Program).order_by(Program.number_prefix)))
+
+    def clock() -> str:
+        return f"{time.perf_counter() - started:6.1f} s"
+
+    with engine.connect() as conn:
+        first_account = _next_id(conn, Account)
+        first_entry = _next_id(conn, LedgerEntry)
+        first_period = _next_id(conn, FilingPeriod)
+        first_return = _next_id(conn, TaxReturn)
+        first_grant = _next_id(conn, Grant)
+
+        # Accounts, grants, filing periods and returns.
+        account_rows, grant_rows, period_rows, return_rows = [], [], [], []
+        account_periods: list[tuple[Program, list[tuple[date, date]]]] = []
+        for i in range(accounts):
+            program = programs[i % len(programs)]
+            account_id = first_account + i
+            serial = BENCH_SERIAL_START + account_id  # fresh numbers even after a run that failed half-way
+            town, postcode = _TOWNS[i % len(_TOWNS)]
+            if serial > 9_999_999:
+                raise ValueError("account serials have seven digits: too many accounts")
+            suffix = _SUFFIXES[(i // len(_NAMES)) % len(_SUFFIXES)]
+            name = f"{_NAMES[i % len(_NAMES)]} {suffix} {serial % 100_000:05d} Ltd."
+            address = f"{100 + i % 9800} {_STREETS[i % len(_STREETS)]}\n{town} AB  {postcode}"
+            account_rows.append(dict(
+                id=account_id, number=make_number(program.number_prefix, serial), program_code=program.code,
+                legal_name=name, operating_name=None, status="active", mailing_address=address,
+                physical_address=address, contact_name="Accounts payable", contact_phone="780-555-0100",
+                contact_email=f"tax{i}@bench.example", opened_on=date(2015, 1, 1)))
+            grant_rows.append(dict(
+                id=first_grant + i, user_id=user_id, account_id=account_id, role="representative",
+                permissions=grants.permissions_text(grants.ROLE_PRESETS["representative"]),
+                granted_by_user_id=None, granted_at=now, revoked_at=None, last_used_at=None))
+            periods = _periods(program, today, months=36 if program.filing_frequency == "annual" else 24)
+            account_periods.append((program, periods))
+            for number, (start, end) in enumerate(periods):
+                period_rows.append(dict(id=first_period + len(period_rows), account_id=account_id,
+                                        period_start=start, period_end=end, due_date=due_date(program, end)))
+                if number < len(periods) - 1:  # the latest is not filed yet
+                    due = due_date(program, end)
+                    received = min(due - timedelta(days=3), today)
+                    processed = min(received + timedelta(days=14), today)
+                    status = "assessed" if number < len(periods) - 3 else ("processed" if number == len(periods) - 3
+                                                                            else "received")
+                    return_rows.append(dict(
+                        id=first_return + len(return_rows), account_id=account_id, period_end=end,
+                        kind="claim" if program.is_claim else "return", amended=False, received_on=received,
+                        status=status, processed_on=None if status == "received" else processed,
+                        reference=f"{program.code}-{end:%Y%m}-R1",
+                        notice_kind="assessment" if status == "assessed" else None,
+                        notice_date=processed if status == "assessed" else None))
+        for table, rows in ((Account.__table__, account_rows), (Grant.__table__, grant_rows),
+                            (FilingPeriod.__table__, period_rows), (TaxReturn.__table__, return_rows)):
+            for offset in range(0, len(rows), batch_size):
+                _bulk_insert(conn, table, rows[offset:offset + batch_size])
+                conn.commit()
+        progress(f"{clock()}  {len(account_rows):,} accounts, {len(grant_rows):,} grants, "
+                 f"{len(period_rows):,} filing periods, {len(return_rows):,} returns")
+
+        # How many entries each account gets: skewed, so some accounts have many pages.
+        weights = [rng.lognormvariate(0, 0.9) for _ in range(accounts)]
+        total = sum(weights)
+        counts = [int(transactions * w / total) for w in weights]
+        for i in range(transactions - sum(counts)):
+            counts[i % accounts] += 1
+
+        batch: list[dict] = []
+        entry_id = first_entry
+        written = 0
+        for i, (program, periods) in enumerate(account_periods):
+            for row in _bench_entries(rng, first_account + i, program, periods, counts[i], entry_id, today):
+                batch.append(row)
+                entry_id += 1
+                if len(batch) >= batch_size:
+                    _bulk_insert(conn, LedgerEntry.__table__, batch)
+                    conn.commit()
+                    written += len(batch)
+                    batch = []
+                    progress(f"{clock()}  {written:,} / {transactions:,} ledger entries")
+        if batch:
+            _bulk_insert(conn, LedgerEntry.__table__, batch)
+            conn.commit()
+            written += len(batch)
+            progress(f"{clock()}  {written:,} / {transactions:,} ledger entries")
+        if conn.dialect.name == "postgresql":
+            for table in ("accounts", "grants", "filing_periods", "tax_returns", "ledger_entries"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT MAX(id) FROM {table}))"))
+            conn.commit()
+        # Fresh statistics, so the planner knows the tables' new sizes.
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+        else:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+        progress(f"{clock()}  statistics updated")
+    return BenchResult(True, accounts, written, time.perf_counter() - started)
+
+
+def _next_id(conn: Connection, model) -> int:
+    return (conn.scalar(select(func.max(model.__table__.c.id))) or 0) + 1
+
+
+def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        # COPY through psycopg on the same connection and transaction: several
+        # times faster than INSERT ... VALUES in pages.
+        columns = list(rows[0])
+        # COPY skips SQLAlchemy's types: times go in as naive UTC, as models.UTCDateTime stores them.
+        stamps = [c for c in columns if isinstance(rows[0][c], datetime)]
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    if stamps:
+                        row = {**row, **{c: row[c].astimezone(timezone.utc).replace(tzinfo=None) for c in stamps}}
+                    copy.write_row([row[c] for c in columns])
+        finally:
+            cursor.close()
+    else:
+        conn.execute(insert(table), rows)  # executemany
+
+
+def _bench_entries(rng: random.Random, account_id: int, program: Program, periods: list[tuple[date, date]],
+                   count: int, first_id: int, today: date):
+    """`count` ledger rows for one account, spread over its periods, in processed order."""
+    if count <= 0 or not periods:
+        return
+    per, extra = divmod(count, len(periods))
+    entry_id = first_id
+    code, sign = program.code, (-1 if program.is_claim else 1)
+    last_amount, last_id = 0, None
+    for number, (start, end) in enumerate(periods):
+        n = per + (1 if number >= len(periods) - extra else 0)  # the newer periods take the remainder
+        if not n:
+            continue
+        due = due_date(program, end)
+        window_end = min(due + timedelta(days=45), today)
+        span = max((window_end - end).days, 1)
+        offsets = sorted(rng.randrange(1, span + 1) for _ in range(n))
+        base = rng.randrange(50_000, 5_000_000)
+        ref = f"{code}-{end:%Y%m}"
+        for position, offset in enumerate(offsets):
+            processed = min(end + timedelta(days=offset), today)
+            if position == 0:
+                kind, amount, text_ = "assessment", sign * base, f"Assessment of the return for {end:%B %Y}"
+            elif position == 1:
+                kind, amount, text_ = ("refund", base, "Refund paid by direct deposit") if sign < 0 else \
+                    ("payment", -base, f"Payment for {end:%B %Y}")
+            else:
+                kind = _BENCH_KINDS[rng.randrange(len(_BENCH_KINDS))]
+                if kind == "reversal" and last_id is None:
+                    kind = "interest"  # nothing to reverse just now
+                if kind == "reversal":
+                    amount, text_ = -last_amount, f"Reverses entry {last_id}: entered in error"
+                elif kind in ("payment", "refund"):
+                    amount = rng.randrange(1_000, base // 2 + 2_000)
+                    amount, text_ = (-amount, "Payment") if kind == "payment" else (amount, "Refund of a credit")
+                elif kind == "transfer":
+                    amount, text_ = -rng.randrange(1_000, 100_000), "Credit transferred from another account"
+                elif kind == "adjustment":
+                    amount, text_ = rng.randrange(-50_000, 50_000), "Adjustment after review"
+                else:
+                    amount = rng.randrange(100, 20_000)
+                    text_ = "Late payment penalty" if kind == "penalty" else f"Interest to {processed:%-d %b %Y}"
+            yield dict(id=entry_id, account_id=account_id, kind=kind, period_end=end, effective_date=processed,
+                       processed_date=processed, amount_cents=amount, reference=f"{_REF[kind]}-{ref}-{position}",
+                       description=text_, reverses_id=last_id if kind == "reversal" else None)
+            if kind != "reversal":
+                last_amount, last_id = amount, entry_id
+            else:
+                last_id = None  # an entry is reversed once
+            entry_id += 1
+
+
+_REF = {"assessment": "ASM", "payment": "PAY", "penalty": "PEN", "interest": "INT", "refund": "RFD",
+        "transfer": "TRF", "adjustment": "ADJ", "reversal": "REV"}
+_NAMES = ("Aspen", "Bighorn", "Chinook", "Driftwood", "Elbow River", "Foothills", "Granite", "Highwood",
+          "Icefield", "Jasper", "Kananaskis", "Lakeland", "Meadowlark", "Northern Lights", "Oldman", "Peace River",
+          "Quarry", "Red Deer", "Sundance", "Tamarack", "Upland", "Vermilion", "Wapiti", "Yellowhead")
+_SUFFIXES = ("Holdings", "Hospitality", "Energy", "Logistics", "Wholesale", "Farms", "Insurance", "Services")
+_STREETS = ("Jasper Avenue NW", "Macleod Trail SE", "Gaetz Avenue", "Mayor Magrath Drive S", "Main Street",
+            "Railway Avenue", "50 Street", "100 Avenue", "Centre Street N", "Gateway Boulevard NW")
+_TOWNS = (("Edmonton", "T5J 0N3"), ("Calgary", "T2P 1J9"), ("Red Deer", "T4N 1X5"), ("Lethbridge", "T1J 0N9"),
+          ("Medicine Hat", "T1A 0E6"), ("Grande Prairie", "T8V 0Y3"), ("Fort McMurray", "T9H 1S8"),
+          ("Airdrie", "T4B 3C3"), ("Canmore", "T1W 1P4"), ("Lloydminster", "T9V 0X7"))

@@ -110,3 +110,11 @@ def describe_balance(cents: int) -> str:
     if cents < 0:
         return f"{format_money(-cents)} credit"
     return "$0.00"
+
+
+def format_amount(cents: int) -> str:
+    """A transaction amount or running balance in a table: $1,234.56 owed to the
+    agency, "$1,234.56 credit" the other way (in words, never by colour alone)."""
+    if cents < 0:
+        return f"{format_money(-cents)} credit"
+    return format_money(cents)

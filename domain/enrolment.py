@@ -36,9 +36,14 @@ def normalise_pin(raw: str) -> str:
 
 
 def issue_pin(db: Session, now: datetime, account: Account, *, role: str = "owner", permissions=None,
-              valid_days: int = DEFAULT_VALID_DAYS, issued_by_user_id: int | None = None) -> str:
-    """A new PIN for the account; the plain PIN is returned once and never stored."""
-    pin = new_pin()
+              valid_days: int = DEFAULT_VALID_DAYS, issued_by_user_id: int | None = None,
+              pin: str | None = None) -> str:
+    """A new PIN for the account; the plain PIN is returned once and never stored.
+    `pin` fixes the PIN instead of drawing one (the demo data only: its PINs are public)."""
+    if pin is None:
+        pin = new_pin()
+    elif len(pin) != PIN_LENGTH or set(pin) - set(_PIN_ALPHABET):
+        raise ValueError(f"a PIN is {PIN_LENGTH} characters from {_PIN_ALPHABET}")
     db.add(InvitationPin(
         account_id=account.id, pin_hash=passwords.hash_password(pin), role=role,
         permissions=grants.permissions_text(permissions if permissions is not None else grants.ROLE_PRESETS[role]),

@@ -84,9 +84,11 @@ class Cursor:
             return None
         try:
             day, entry_id = token.split(".")
-            return cls(date.fromisoformat(day), int(entry_id))
+            cursor = cls(date.fromisoformat(day), int(entry_id))
         except ValueError:
             return None
+        # An id no BIGINT can hold would fail in the database, not here.
+        return cursor if 0 <= cursor.entry_id < 2 ** 63 else None
 
 
 def transactions_query(account_id: int, flt: TransactionFilter, after: Cursor | None = None) -> Select:
@@ -127,3 +129,10 @@ def period_ends(db: Session, account_id: int) -> list[date]:
     return list(db.scalars(select(LedgerEntry.period_end).where(
         LedgerEntry.account_id == account_id, LedgerEntry.period_end.is_not(None))
         .distinct().order_by(LedgerEntry.period_end.desc())))
+
+
+def stream_transactions(db: Session, account_id: int, flt: TransactionFilter, batch: int = 500):
+    """Every row the filter selects, newest first, fetched `batch` at a time (a
+    server-side cursor on PostgreSQL), for exports of any size."""
+    result = db.execute(transactions_query(account_id, flt).execution_options(yield_per=batch))
+    yield from result

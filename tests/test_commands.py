@@ -1,14 +1,19 @@
 """The command-line tasks an operator runs."""
 from __future__ import annotations
 
-from datetime import timedelta
+import shutil
+from datetime import date, timedelta
 
 import pyotp
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 import demo
-from domain import outbox as outbox_domain, sessions as store
-from models import AuthSession, OutboxEmail, User
+from app import create_app
+from domain import enrolment, grants, ledger, outbox as outbox_domain, sessions as store
+from domain.accounts import format_number
+from domain.db import make_engine
+from models import (LEDGER_KINDS, PERMISSIONS, RETURN_STATUSES, Account, AuthSession, Base, FilingPeriod, Grant,
+                    InvitationPin, LedgerEntry, OutboxEmail, TaxReturn, User)
 from tests.conftest import make_user
 
 
@@ -17,16 +22,177 @@ def count(app, model, *where) -> int:
         return db.scalar(select(func.count()).select_from(model).where(*where))
 
 
-def test_seed_demo_loads_the_people_once(app, runner):
-    assert "Demo data loaded" in runner.invoke(args=["seed-demo", "--if-empty"]).output
+def test_demo_data_loads_the_people_and_accounts_once(app, runner):
+    first = runner.invoke(args=["demo-data", "--if-empty"])
+    assert first.exit_code == 0 and "Demo data loaded" in first.output, first.output
+    for spec in demo.DEMO_ACCOUNTS:
+        if spec.pin:
+            assert f"account {spec.number}, PIN {spec.pin}" in first.output
     assert count(app, User) == len(demo.DEMO_PEOPLE)
-    assert "nothing changed" in runner.invoke(args=["seed-demo", "--if-empty"]).output
-    assert count(app, User) == len(demo.DEMO_PEOPLE)
+    assert count(app, Account) == len(demo.DEMO_ACCOUNTS)
+    assert "nothing changed" in runner.invoke(args=["demo-data", "--if-empty"]).output
+    assert "nothing changed" in runner.invoke(args=["demo-data"]).output
+    assert count(app, User) == len(demo.DEMO_PEOPLE) and count(app, Account) == len(demo.DEMO_ACCOUNTS)
     with app.extensions["portal.sessionmaker"]() as db:
         staff = db.scalar(select(User).where(User.staff_role.is_not(None)))
         assert staff.has_two_factor and staff.totp_secret == demo.DEMO_STAFF_TOTP_SECRET
         assert all(u.email_verified_at for u in db.scalars(select(User)))
     assert pyotp.TOTP(demo.DEMO_STAFF_TOTP_SECRET).now().isdigit()
+
+
+def test_demo_data_if_empty_leaves_a_database_with_people_alone(app, runner):
+    make_user(app)
+    assert "nothing changed" in runner.invoke(args=["demo-data", "--if-empty"]).output
+    assert count(app, Account) == 0 and count(app, User) == 1
+
+
+def _grants_of(db, email: str) -> dict[str, tuple[str, str]]:
+    user = db.scalar(select(User).where(User.email == email))
+    return {g.account.number: (g.role, g.permissions)
+            for g in db.scalars(select(Grant).where(Grant.user_id == user.id, Grant.revoked_at.is_(None)))}
+
+
+def _snapshot(app) -> dict:
+    """Everything the demo built that must come out the same every time."""
+    with app.extensions["portal.sessionmaker"]() as db:
+        numbers = {a.id: a.number for a in db.scalars(select(Account))}
+        entries = list(db.scalars(select(LedgerEntry).order_by(LedgerEntry.id)))
+        by_id = {e.id: e for e in entries}
+        return {
+            "accounts": sorted((a.number, a.program_code, a.legal_name, a.physical_address, a.opened_on)
+                               for a in db.scalars(select(Account))),
+            "balances": {numbers[i]: cents for i, cents in ledger.balances(db, list(numbers)).items()},
+            "ledger": [(numbers[e.account_id], e.kind, e.period_end, e.effective_date, e.processed_date,
+                        e.amount_cents, e.reference, e.description,
+                        by_id[e.reverses_id].reference if e.reverses_id else None) for e in entries],
+            "periods": sorted((numbers[p.account_id], p.period_start, p.period_end, p.due_date)
+                              for p in db.scalars(select(FilingPeriod))),
+            "returns": sorted((numbers[r.account_id], r.period_end, r.kind, r.amended, r.received_on, r.status,
+                               r.processed_on, r.reference, r.notice_kind or "", r.notice_date or r.received_on)
+                              for r in db.scalars(select(TaxReturn))),
+            "grants": {email: _grants_of(db, email) for _r, _n, email, _p, _s in demo.DEMO_PEOPLE},
+        }
+
+
+def _enrol_with_the_demo_pins(app, clock) -> list[str]:
+    newcomer_id = make_user(app, email="newcomer@example.com", name="Nia Newcomer")
+    with app.extensions["portal.sessionmaker"]() as db:
+        owner_id = db.scalar(select(User.id).where(User.email == demo.OWNER))
+        outcomes = [
+            enrolment.enrol(db, clock(), app.config["SECRET_KEY"], user_id=owner_id,
+                            number=format_number(demo.demo_account("insurance").number),
+                            pin=demo.demo_account("insurance").pin).result,
+            enrolment.enrol(db, clock(), app.config["SECRET_KEY"], user_id=newcomer_id,
+                            number=demo.demo_account("tobacco").number, pin=demo.demo_account("tobacco").pin).result,
+        ]
+        assert _grants_of(db, demo.OWNER)[demo.demo_account("insurance").number][0] == "owner"
+        assert _grants_of(db, "newcomer@example.com") == {
+            demo.demo_account("tobacco").number: ("owner", grants.permissions_text(PERMISSIONS))}
+        return outcomes
+
+
+def test_demo_data_is_the_same_in_two_fresh_databases_and_its_pins_work(app_config, db_backend, request,
+                                                                       tmp_path, clock):
+    snapshots = []
+    for run in range(2):
+        if db_backend == "sqlite":
+            path = tmp_path / f"run{run}.db"
+            shutil.copy(request.getfixturevalue("sqlite_template"), path)
+            url = f"sqlite:///{path}"
+        else:
+            url = app_config["DATABASE_URL"]
+            engine = make_engine(url)
+            with engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} "
+                                  "RESTART IDENTITY CASCADE"))
+            engine.dispose()
+        application = create_app({**app_config, "DATABASE_URL": url})
+        try:
+            result = application.test_cli_runner().invoke(args=["demo-data"])
+            assert result.exit_code == 0, result.output
+            snapshots.append(_snapshot(application))
+            assert _enrol_with_the_demo_pins(application, clock) == ["linked", "linked"]
+        finally:
+            application.extensions["portal.engine"].dispose()
+    assert snapshots[0] == snapshots[1]
+    assert sorted(snapshots[0]["balances"]) == sorted(a.number for a in demo.DEMO_ACCOUNTS)
+    assert all(type(cents) is int for cents in snapshots[0]["balances"].values())
+
+
+def test_the_demo_has_the_story_the_readme_tells(app, runner, clock):
+    assert runner.invoke(args=["demo-data"]).exit_code == 0
+    today = demo.demo_today(clock())
+    with app.extensions["portal.sessionmaker"]() as db:
+        owner = _grants_of(db, demo.OWNER)
+        assert {n: role for n, (role, _p) in owner.items()} == {
+            demo.demo_account(k).number: "owner" for k in ("tourism", "fuel", "corporate", "refund")}
+        viewer = grants.permissions_text(grants.ROLE_PRESETS["viewer"])
+        assert _grants_of(db, demo.DELEGATE) == {demo.demo_account("tourism").number: ("delegate", viewer)}
+        assert _grants_of(db, demo.REPRESENTATIVE) == {demo.demo_account("corporate").number: (
+            "representative", grants.permissions_text(grants.ROLE_PRESETS["representative"]))}
+        pins = list(db.scalars(select(InvitationPin)))
+        assert sorted(db.get(Account, p.account_id).number for p in pins) == sorted(
+            a.number for a in demo.DEMO_ACCOUNTS if a.pin)
+        assert all(p.used_at is None and p.expires_at > clock() for p in pins)
+
+        entries = list(db.scalars(select(LedgerEntry)))
+        assert set(e.kind for e in entries) == set(LEDGER_KINDS)
+        assert all(type(e.amount_cents) is int for e in entries)
+        assert max(e.processed_date for e in entries) <= today
+        for reversal in (e for e in entries if e.kind == "reversal"):
+            undone = db.get(LedgerEntry, reversal.reverses_id)
+            assert undone.amount_cents == -reversal.amount_cents and undone.reference in reversal.description
+        transfers = [e for e in entries if e.kind == "transfer"]
+        assert len(transfers) == 2 and sum(e.amount_cents for e in transfers) == 0
+
+        returns = list(db.scalars(select(TaxReturn)))
+        assert set(r.status for r in returns) == set(RETURN_STATUSES)
+        assert any(r.amended for r in returns)
+        for r in returns:
+            assert (r.notice_kind is not None) == (r.status in ("assessed", "reassessed"))
+            assert r.notice_kind != "reassessment" or r.amended
+        # Periods run up to today; the latest one or two of the monthly returns are not filed yet.
+        for key in ("tourism", "fuel", "tobacco"):
+            account = db.scalar(select(Account).where(Account.number == demo.demo_account(key).number))
+            periods = list(db.scalars(select(FilingPeriod).where(FilingPeriod.account_id == account.id)
+                                      .order_by(FilingPeriod.period_end)))
+            assert 23 <= len(periods) <= 25 and periods[-1].period_end < today
+            assert (today.year * 12 + today.month) - (periods[-1].period_end.year * 12
+                                                      + periods[-1].period_end.month) == 1
+            filed = {r.period_end for r in returns if r.account_id == account.id}
+            assert periods[-1].period_end not in filed and periods[0].period_end in filed
+        assert any(p.due_date < today for p in db.scalars(select(FilingPeriod)).all()
+                   if p.period_end not in {r.period_end for r in returns if r.account_id == p.account_id})
+        # Something owing somewhere, so the dashboard has something to say.
+        assert any(cents > 0 for cents in ledger.balances(db, [a.id for a in db.scalars(select(Account))]).values())
+
+
+def test_demo_data_with_sizes_builds_exactly_that_much_benchmark_data(app, runner):
+    result = runner.invoke(args=["demo-data", "--accounts", "20", "--transactions", "2000", "--batch-size", "500"])
+    assert result.exit_code == 0, result.output
+    assert "2,000 / 2,000 ledger entries" in result.output
+    assert demo.BENCH_EMAIL in result.output and demo.BENCH_PASSWORD in result.output
+    assert count(app, Account) == 20 and count(app, LedgerEntry) == 2000
+    with app.extensions["portal.sessionmaker"]() as db:
+        bench = db.scalar(select(User).where(User.email == demo.BENCH_EMAIL))
+        assert bench.email_verified_at and bench.staff_role is None
+        assert count(app, Grant, Grant.user_id == bench.id, Grant.revoked_at.is_(None)) == 20
+        account_ids = list(db.scalars(select(Account.id)))
+        sums = ledger.balances(db, account_ids)
+        assert all(type(cents) is int for cents in sums.values())
+        raw = db.execute(select(func.sum(LedgerEntry.amount_cents), func.count()).select_from(LedgerEntry)).one()
+        assert int(raw[0]) == raw[0] == sum(sums.values())
+        assert all(type(e) is int for e in db.scalars(select(LedgerEntry.amount_cents)))
+        for reversal in db.scalars(select(LedgerEntry).where(LedgerEntry.kind == "reversal")):
+            assert db.get(LedgerEntry, reversal.reverses_id).amount_cents == -reversal.amount_cents
+        # The rows bulk-inserted with explicit ids leave the id sequences where new rows still fit.
+        ledger.post(db, account_id=account_ids[0], kind="payment", amount_cents=-100, effective_date=date(2026, 1, 2),
+                    processed_date=date(2026, 1, 2), reference="TEST")
+        db.add(Account(number="4199999991", program_code="TL", legal_name="After", opened_on=date(2026, 1, 1)))
+        db.commit()
+    assert count(app, FilingPeriod) > 0 and count(app, TaxReturn) > 0
+    again = runner.invoke(args=["demo-data", "--accounts", "20", "--transactions", "2000"])
+    assert "already present" in again.output and count(app, LedgerEntry) == 2001
 
 
 def test_create_staff_refuses_a_weak_password_and_creates_a_verified_officer(app, runner):

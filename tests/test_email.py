@@ -13,7 +13,7 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from app import create_app
-from domain import outbox as outbox_domain, passwords
+from domain import outbox as outbox_domain
 from models import OutboxEmail
 from tests.conftest import PASSWORD, Auth, csrf_from, link_in, make_user, outbox
 from web.mailer import send_outbox

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from app import create_app
-from domain import passwords
 from models import AuditEvent, AuthSession, RecoveryCode, ThrottleEvent, UsedToken, User
 from tests.conftest import PASSWORD, Auth, csrf_from, link_in, make_user, outbox
 from web.access import safe_next

@@ -1,4 +1,4 @@
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import make_user
 
 
 def test_sign_in_and_out(app, client, auth):

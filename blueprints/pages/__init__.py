@@ -1,12 +1,14 @@
 """The start page and the pages every government service has."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, session
+from flask import Blueprint, current_app, render_template, request, session
 from flask_login import current_user
 
-from domain import sessions as session_store, totp
+from domain import overview, sessions as session_store, totp
 from web.access import access
 from web.database import get_db, now
+from web.dates import today
+from web.htmx import render, wants_fragment
 from web.sessions import limits_from
 
 bp = Blueprint("pages", __name__, url_prefix="/pages")
@@ -17,9 +19,17 @@ def home():
     if not current_user.is_authenticated:
         return render_template("pages/start.html")
     user = current_user._get_current_object()
-    active = session_store.count_active_for_user(get_db(), user.id, now(), limits_from(current_app.config))
-    return render_template("pages/home.html", user=user, active_sessions=active,
-                           recovery_left=totp.unused_recovery_codes(user), notice=session.pop("notice", None))
+    db = get_db()
+    # Every account the person holds a live grant on: searched and paged by keyset
+    # (?q=…&after=<account number>); htmx asks for the results part only.
+    accounts = overview.dashboard(db, user.id, today(), query=request.args.get("q", ""),
+                                  after=request.args.get("after"))
+    if wants_fragment():
+        return render("pages/home.html", "accounts/_dashboard_results.html", listing=accounts)
+    active = session_store.count_active_for_user(db, user.id, now(), limits_from(current_app.config))
+    return render("pages/home.html", "accounts/_dashboard_results.html", user=user, active_sessions=active,
+                  recovery_left=totp.unused_recovery_codes(user), notice=session.pop("notice", None),
+                  listing=accounts)
 
 
 @bp.route("/accessibility")

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, render_template, request, sessi
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from domain import audit, people, sessions as session_store
+from domain import audit, sessions as session_store
 from models import AuditEvent, User
 from web import credentials
 from web.access import access, refuse

@@ -47,6 +47,14 @@
 
   document.addEventListener("DOMContentLoaded", function () { focusErrorSummary(document); });
   document.addEventListener("htmx:afterSwap", function (event) { focusErrorSummary(event.target); });
+  // A "Next page" link swaps only the results and itself goes: focus the new
+  // results, as a new page would put the reader at its start.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var trigger = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
+    var id = trigger && trigger.getAttribute ? trigger.getAttribute("data-focus-results") : null;
+    var results = id ? document.getElementById(id) : null;
+    if (results && event.target === results) { results.focus(); }
+  });
   // A request that replaces the whole body (an HX-Location redirect after a form)
   // needs the whole page, as a boosted link does; htmx sends no HX-Boosted for it.
   document.addEventListener("htmx:configRequest", function (event) {

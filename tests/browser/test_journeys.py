@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from models import User
-from tests.browser.conftest import csrf_token, extend_session, session_state, sign_in
+from tests.browser.conftest import extend_session, session_state, sign_in
 from tests.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.browser

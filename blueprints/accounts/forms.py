@@ -1,0 +1,98 @@
+"""The financial transactions filter: a GET form (no CSRF token: it changes nothing)."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+from domain.ledger import TransactionFilter
+from models import LEDGER_KINDS
+
+MODES = (("processed", "By processed date range"), ("period", "By period end"))
+KIND_CHOICES = (("all", "All types"),) + tuple((kind, kind.capitalize()) for kind in LEDGER_KINDS)
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_day(text: str | None) -> tuple[date | None, bool]:
+    """(the day, whether the text was a real YYYY-MM-DD date); blank is no day and fine."""
+    text = (text or "").strip()
+    if not text:
+        return None, True
+    if not _ISO_DAY.match(text):
+        return None, False
+    try:
+        return date.fromisoformat(text), True
+    except ValueError:
+        return None, False
+
+
+class TransactionFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    mode = StringField("How do you want to find transactions?", id="filter-mode", default="processed")
+    date_from = StringField("Start date", name="from", id="filter-from",
+                            description="Processed on or after this day. Leave it empty for no limit")
+    date_to = StringField("End date", name="to", id="filter-to",
+                          description="Processed on or before this day. Leave it empty for no limit")
+    period = StringField("Period end", id="filter-period")
+    kind = StringField("Transaction type", name="type", id="filter-type", default="all")
+
+    def __init__(self, formdata, period_ends: list[date]):
+        super().__init__(formdata=formdata)
+        self.period_ends = period_ends
+
+    @property
+    def chosen_mode(self) -> str:
+        """The mode to show as chosen: none when the one given is not a mode."""
+        mode = (self.mode.data or "processed").strip()
+        return mode if mode in dict(MODES) else ""
+
+    def to_filter(self) -> TransactionFilter | None:
+        """The filter, or None with a message beside each field that is wrong.
+        Only the fields of the chosen mode are read."""
+        self.validate()
+        mode = (self.mode.data or "processed").strip()
+        kind = (self.kind.data or "all").strip()
+        if mode not in dict(MODES):
+            self.mode.errors.append("Choose how to find transactions")
+        if kind not in dict(KIND_CHOICES):
+            self.kind.errors.append("Choose a transaction type from the list")
+        start = end = period = None
+        if mode == "processed":
+            start, start_ok = parse_day(self.date_from.data)
+            end, end_ok = parse_day(self.date_to.data)
+            if not start_ok:
+                self.date_from.errors.append("Enter the start date as a real date, like 2026-01-31")
+            if not end_ok:
+                self.date_to.errors.append("Enter the end date as a real date, like 2026-03-31")
+            if start and end and start > end:
+                self.date_from.errors.append("The start date must be on or before the end date")
+        elif mode == "period":
+            text = (self.period.data or "").strip()
+            period, period_ok = parse_day(text)
+            if not text:
+                self.period.errors.append("Choose a period end")
+            elif not period_ok or period not in self.period_ends:
+                self.period.errors.append("Choose a period this account has")
+        if self.errors:
+            return None
+        return TransactionFilter(mode=mode, processed_from=start, processed_to=end, period_end=period,
+                                 kind=None if kind == "all" else kind)
+
+
+def filter_params(flt: TransactionFilter) -> dict[str, str]:
+    """The query string of a filter, only what it uses: for links and the CSV."""
+    params = {"mode": flt.mode}
+    if flt.mode == "period":
+        params["period"] = flt.period_end.isoformat()
+    else:
+        if flt.processed_from:
+            params["from"] = flt.processed_from.isoformat()
+        if flt.processed_to:
+            params["to"] = flt.processed_to.isoformat()
+    if flt.kind:
+        params["type"] = flt.kind
+    return params

@@ -1,0 +1,181 @@
+"""Summary and financial transactions of an account (routes on accounts.bp).
+
+Who may see what (every route asks web.account_access.account_or_404):
+- the summary needs view_returns or view_financial: filing periods and whether
+  each is filed for either; the balance and period balances only with view_financial;
+- the transactions and their CSV need view_financial.
+Anything else is a 404, the same as an account number that does not exist.
+"""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import Response, current_app, render_template, request, stream_with_context, url_for
+from werkzeug.exceptions import NotFound
+
+from domain import ledger, overview
+from domain.accounts import cents_to_decimal, describe_balance, format_amount, format_number
+from web.account_access import account_or_404
+from web.database import get_db
+from web.dates import today
+from web.htmx import render, wants_fragment
+
+from . import bp
+from .forms import KIND_CHOICES, MODES, TransactionFilterForm, filter_params
+
+KIND_LABELS = dict(KIND_CHOICES)
+
+
+# --- Template helpers (registered on the app, for every account page) -----------
+
+@bp.app_template_filter("money")
+def money_filter(cents) -> str:
+    return format_amount(int(cents))  # a SUM may come back as Decimal on PostgreSQL
+
+
+@bp.app_template_filter("balance")
+def balance_filter(cents) -> str:
+    return describe_balance(int(cents))
+
+
+@bp.app_template_filter("account_number")
+def account_number_filter(number: str) -> str:
+    return format_number(number)
+
+
+@bp.app_template_filter("day")
+def day_filter(day, fmt: str = "%-d %b %Y") -> str:
+    return day.strftime(fmt) if day else ""
+
+
+@bp.app_template_global("endpoint_exists")
+def endpoint_exists(endpoint: str) -> bool:
+    """Link to a view only when it is there (the assessment status arrives separately)."""
+    return endpoint in current_app.view_functions
+
+
+# --- Summary -------------------------------------------------------------------
+
+def _summary_account(number: str):
+    try:
+        return account_or_404(number, "view_returns")
+    except NotFound:
+        return account_or_404(number, "view_financial")
+
+
+@bp.route("/<number>/")
+def summary(number: str):
+    account, grant = _summary_account(number)
+    db, day = get_db(), today()
+    with_money = overview.shows_money(grant)
+    periods = overview.filing_periods(db, account.id, day, with_money=with_money)
+    return render_template("accounts/summary.html", account=account, grant=grant, periods=periods,
+                           next_due=overview.next_due(periods, day), today=day,
+                           balance=ledger.balance(db, account.id) if with_money else None, current="summary")
+
+
+# --- Financial transactions -----------------------------------------------------
+
+def _filter_form(account):
+    return TransactionFilterForm(request.args, period_ends=ledger.period_ends(get_db(), account.id))
+
+
+def _invalid(account, grant, form) -> Response:
+    """The form again with a message beside each wrong field, 400. Over htmx the
+    form itself is swapped (and the stale results emptied), not the results."""
+    response = render("accounts/transactions.html", "accounts/_transactions_invalid.html", 400,
+                      account=account, grant=grant, form=form, modes=MODES, kinds=KIND_CHOICES, rows=None,
+                      current="transactions")
+    if wants_fragment():
+        response.headers["HX-Retarget"] = "#transactions-filter"
+        response.headers["HX-Reswap"] = "outerHTML"
+    return response
+
+
+@bp.route("/<number>/transactions")
+def transactions(number: str):
+    account, grant = account_or_404(number, "view_financial")
+    form = _filter_form(account)
+    flt = form.to_filter()
+    if flt is None:
+        return _invalid(account, grant, form)
+    after = ledger.Cursor.parse(request.args.get("after"))
+    rows, next_cursor = ledger.transactions_page(get_db(), account.id, flt, after)
+    params = filter_params(flt)
+    return render(
+        "accounts/transactions.html", "accounts/_transactions_results.html",
+        account=account, grant=grant, form=form, modes=MODES, kinds=KIND_CHOICES, kind_labels=KIND_LABELS,
+        rows=rows, first_page=after is None, description=describe_filter(flt),
+        next_url=url_for(".transactions", number=number, **params, after=next_cursor.token()) if next_cursor else None,
+        first_url=url_for(".transactions", number=number, **params),
+        csv_url=url_for(".transactions_csv", number=number, **params),
+        current="transactions")
+
+
+def describe_filter(flt) -> str:
+    """What the results are, in words, for the table's caption."""
+    def day(value):
+        return value.strftime("%-d %B %Y")
+    if flt.mode == "period":
+        text = f"Transactions for the period ending {day(flt.period_end)}"
+    elif flt.processed_from and flt.processed_to:
+        text = f"Transactions processed from {day(flt.processed_from)} to {day(flt.processed_to)}"
+    elif flt.processed_from:
+        text = f"Transactions processed on or after {day(flt.processed_from)}"
+    elif flt.processed_to:
+        text = f"Transactions processed on or before {day(flt.processed_to)}"
+    else:
+        text = "All transactions"
+    if flt.kind:
+        text += f", {KIND_LABELS[flt.kind].lower()} only"
+    return text
+
+
+CSV_HEADER = ("Processed date", "Effective date", "Period end", "Type", "Reference", "Description", "Amount",
+              "Balance")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: str) -> str:
+    """Text a spreadsheet must not run as a formula."""
+    return f"'{value}" if value and value.startswith(_FORMULA_START) else value
+
+
+def _csv_line(values) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(values)
+    return buffer.getvalue()
+
+
+@bp.route("/<number>/transactions.csv")
+def transactions_csv(number: str):
+    account, grant = account_or_404(number, "view_financial")
+    form = _filter_form(account)
+    flt = form.to_filter()
+    if flt is None:
+        return _invalid(account, grant, form)
+    db = get_db()
+
+    def lines():
+        try:
+            yield _csv_line(CSV_HEADER)
+            chunk = []
+            for row in ledger.stream_transactions(db, account.id, flt):
+                chunk.append(_csv_line((
+                    row.processed_date.isoformat(), row.effective_date.isoformat(),
+                    row.period_end.isoformat() if row.period_end else "", KIND_LABELS.get(row.kind, row.kind),
+                    _text_cell(row.reference), _text_cell(row.description or ""),
+                    str(cents_to_decimal(row.amount_cents)), str(cents_to_decimal(int(row.balance_after))))))
+                if len(chunk) >= 200:
+                    yield "".join(chunk)
+                    chunk = []
+            if chunk:
+                yield "".join(chunk)
+        finally:
+            # End the read (and its server-side cursor) as soon as the rows are
+            # out, even if the client goes away half way: never idle in a transaction.
+            db.rollback()
+
+    return Response(stream_with_context(lines()), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="transactions-{account.number}.csv"'})

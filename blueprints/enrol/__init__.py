@@ -1,0 +1,57 @@
+"""Enrolment: link an account to your sign-in with the account number and the PIN
+from an invitation letter (the rules are in domain.enrolment)."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, session, url_for
+from flask_login import current_user
+
+from domain import enrolment, grants, overview
+from domain.accounts import format_number
+from web.database import get_db, now
+from web.forms import bind
+from web.htmx import see_other
+
+from .forms import EnrolForm
+
+bp = Blueprint("enrol", __name__, url_prefix="/enrol")
+
+AGENCY_PHONE = "780-427-3044"
+NO_MATCH = "The account number and PIN do not match an invitation. Check both and try again."
+LOCKED = (f"Too many wrong tries. Ask for a new PIN: call Tax and Revenue Administration at {AGENCY_PHONE}, "
+          "or ask the account manager who issued your PIN")
+EXPIRED_AGENCY = (f"This PIN has expired. Call Tax and Revenue Administration at {AGENCY_PHONE} to ask for a new "
+                  "one")
+EXPIRED_MANAGER = "This PIN has expired. Ask the account manager who issued it for a new one"
+
+
+@bp.route("/", methods=["GET", "POST"])
+def start():
+    user = current_user._get_current_object()
+    form = bind(EnrolForm, user.id)
+    status = 200
+    if form.validate_on_submit():
+        db = get_db()
+        outcome = enrolment.enrol(db, now(), current_app.secret_key, user_id=user.id,
+                                  number=form.number.data, pin=form.pin_code.data)
+        if outcome.result in ("linked", "already"):
+            account = outcome.account
+            label = f"{account.program.name} account {format_number(account.number)} ({account.legal_name})"
+            session["notice"] = (f"You can now use {label}." if outcome.result == "linked"
+                                 else f"You already have access to {label}.")
+            grant = grants.grant_for(db, user.id, account.number)
+            if grant is not None and overview.shows_periods(grant):
+                return see_other(url_for("accounts.summary", number=account.number))
+            return see_other(url_for("home"))
+        if outcome.result == "locked":
+            form.pin_code.errors.append(LOCKED)
+            status = 429
+        elif outcome.result == "expired":
+            form.pin_code.errors.append(EXPIRED_AGENCY if outcome.issued_by_agency else EXPIRED_MANAGER)
+            status = 400
+        else:
+            # The same words whether the number is unknown or the PIN is wrong.
+            form.number.errors.append(NO_MATCH)
+            status = 400
+    elif form.errors:
+        status = 400
+    return render_template("enrol/start.html", form=form, phone=AGENCY_PHONE), status
