@@ -51,6 +51,33 @@ def register(app: Flask) -> None:
                        f"in {result.seconds:.1f} s.")
         click.echo(f"Benchmark sign-in (a grant on every benchmark account): {demo.BENCH_EMAIL} {demo.BENCH_PASSWORD}")
 
+    @app.cli.command("issue-pin")
+    @click.option("--account", "number", required=True, help="The account number (spaces allowed).")
+    @click.option("--role", type=click.Choice(["owner", "authorized", "delegate", "representative", "viewer"]),
+                  default="owner", show_default=True, help="The permissions the PIN carries, as a role preset.")
+    @click.option("--days", type=click.IntRange(1, 365), default=90, show_default=True, help="How long it works.")
+    def issue_pin(number: str, role: str, days: int):
+        """Issue an invitation PIN for an account, as the agency (until the staff side does it)."""
+        from sqlalchemy import select
+
+        from domain import enrolment
+        from domain.accounts import format_number, normalise_number, number_problem
+        from models import Account
+
+        problem = number_problem(number)
+        if problem:
+            raise click.BadParameter(problem, param_hint="--account")
+        moment = app.extensions["portal.clock"]()
+        with app.extensions["portal.sessionmaker"]() as db:
+            account = db.scalar(select(Account).where(Account.number == normalise_number(number)))
+            if account is None:
+                raise click.BadParameter("no account has that number", param_hint="--account")
+            pin = enrolment.issue_pin(db, moment, account, role=role, valid_days=days)
+            db.commit()
+        # The only time the PIN is shown: it is stored hashed.
+        click.echo(f"Account {format_number(account.number)} ({account.legal_name}): PIN {pin}, role {role}, "
+                   f"valid {days} days.")
+
     @app.cli.command("send-email")
     def send_email():
         """Send what is waiting in the outbox (a worker's thread also does this)."""

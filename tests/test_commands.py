@@ -231,3 +231,27 @@ def test_sign_in_accepts_an_email_with_spaces_around_it(app, auth):
     make_user(app)
     response = auth.sign_in(email="  Taxpayer@Example.com  ")
     assert response.status_code == 303 and response.headers["Location"] == "/"
+
+
+def test_issue_pin_prints_a_pin_that_enrols_once(app, runner, clock):
+    from models import Account, InvitationPin
+    from tests.accounts_factory import open_account, sessionmaker_of
+
+    user_id = make_user(app, email="newcomer@example.com")
+    with sessionmaker_of(app)() as db:
+        number = open_account(db, program_code="TT", serial=77, legal_name="Chinook Tobacco Ltd.").number
+        db.commit()
+    refused = runner.invoke(args=["issue-pin", "--account", number[:-1] + str((int(number[-1]) + 1) % 10)])
+    assert refused.exit_code != 0 and "not right" in refused.output
+    result = runner.invoke(args=["issue-pin", "--account", number, "--role", "viewer", "--days", "30"])
+    assert result.exit_code == 0, result.output
+    pin = result.output.split("PIN ")[1].split(",")[0]
+    with sessionmaker_of(app)() as db:
+        stored = db.scalar(select(InvitationPin))
+        assert pin not in stored.pin_hash and stored.role == "viewer"
+        assert stored.expires_at == clock() + timedelta(days=30)
+        outcome = enrolment.enrol(db, clock(), app.secret_key, user_id=user_id, number=number, pin=pin)
+        assert outcome.result == "linked" and outcome.account.number == number
+        again = enrolment.enrol(db, clock(), app.secret_key, user_id=user_id, number=number, pin=pin)
+        assert again.result == "no-match"
+        assert db.scalar(select(func.count()).select_from(Account)) == 1

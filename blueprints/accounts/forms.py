@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 from flask_wtf import FlaskForm
@@ -40,9 +41,18 @@ class TransactionFilterForm(FlaskForm):
     period = StringField("Period end", id="filter-period")
     kind = StringField("Transaction type", name="type", id="filter-type", default="all")
 
-    def __init__(self, formdata, period_ends: list[date]):
+    def __init__(self, formdata, period_ends: Callable[[], list[date]]):
         super().__init__(formdata=formdata)
-        self.period_ends = period_ends
+        self._load_period_ends = period_ends
+        self._period_ends: list[date] | None = None
+
+    @property
+    def period_ends(self) -> list[date]:
+        """The account's period ends, read only when the page or a period filter
+        needs them: a results fragment by processed date does not."""
+        if self._period_ends is None:
+            self._period_ends = self._load_period_ends()
+        return self._period_ends
 
     @property
     def chosen_mode(self) -> str:

@@ -78,7 +78,7 @@ def summary(number: str):
 # --- Financial transactions -----------------------------------------------------
 
 def _filter_form(account):
-    return TransactionFilterForm(request.args, period_ends=ledger.period_ends(get_db(), account.id))
+    return TransactionFilterForm(request.args, period_ends=lambda: ledger.period_ends(get_db(), account.id))
 
 
 def _invalid(account, grant, form) -> Response:
