@@ -70,13 +70,14 @@ def _current_path() -> str:
 
 # A form typed into before a time-out or a re-confirmation is kept here (in the
 # server-side session, never the cookie) and handed back to the same form.
-_NEVER_KEPT = ("csrf_token", "password", "current_password", "new_password", "code")
+_NEVER_KEPT = frozenset({"csrf_token", "password", "password_confirm", "current_password", "new_password",
+                         "new_password_confirm", "code", "pin", "pin_code"})
 
 
 def keep_form_for_later(user_id: int | None) -> None:
     if request.method != "POST" or not request.form:
         return
-    fields = [[k, v] for k, v in request.form.items(multi=True) if not any(n in k for n in _NEVER_KEPT)]
+    fields = [[k, v] for k, v in request.form.items(multi=True) if k not in _NEVER_KEPT]
     session["kept_form"] = {"path": request.path, "user_id": user_id, "fields": fields}
 
 
