@@ -81,6 +81,13 @@ def _filter_form(account):
     return TransactionFilterForm(request.args, period_ends=lambda: ledger.period_ends(get_db(), account.id))
 
 
+def _account_and_filter(number: str):
+    """The account (view_financial needed), its filter form, and the filter or None when it is wrong."""
+    account, grant = account_or_404(number, "view_financial")
+    form = _filter_form(account)
+    return account, grant, form, form.to_filter()
+
+
 def _invalid(account, grant, form) -> Response:
     """The form again with a message beside each wrong field, 400. Over htmx the
     form itself is swapped (and the stale results emptied), not the results."""
@@ -95,9 +102,7 @@ def _invalid(account, grant, form) -> Response:
 
 @bp.route("/<number>/transactions")
 def transactions(number: str):
-    account, grant = account_or_404(number, "view_financial")
-    form = _filter_form(account)
-    flt = form.to_filter()
+    account, grant, form, flt = _account_and_filter(number)
     if flt is None:
         return _invalid(account, grant, form)
     after = ledger.Cursor.parse(request.args.get("after"))
@@ -150,9 +155,7 @@ def _csv_line(values) -> str:
 
 @bp.route("/<number>/transactions.csv")
 def transactions_csv(number: str):
-    account, grant = account_or_404(number, "view_financial")
-    form = _filter_form(account)
-    flt = form.to_filter()
+    account, grant, form, flt = _account_and_filter(number)
     if flt is None:
         return _invalid(account, grant, form)
     db = get_db()
