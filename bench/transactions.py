@@ -341,6 +341,8 @@ def main() -> int:
     print("\n| Dashboard request | n | median | p95 | max |")
     print("| --- | --- | --- | --- | --- |")
     for label, values in dashboard.items():
+        if not values:
+            continue  # too few --dashboard-requests for this kind
         stats = summarise(values)
         report["dashboard"][label] = stats
         print(f"| {label} | {stats['n']} | {ms(stats['median'])} | {ms(stats['p95'])} | {ms(stats['max'])} |")
