@@ -256,7 +256,8 @@ def test_old_cookie_refused_after_signing_out_other_sessions(app, client, auth):
     assert replay(app, keep).status_code == 200
 
 
-def test_old_cookie_refused_after_staff_end_sessions(app, client, auth, clock):
+def signed_in_taxpayer_and_staff(app, client, auth, clock):
+    """A signed-in taxpayer (their id and cookie) and an administrator on their staff page (client, token)."""
     user_id = make_user(app)
     secret = pyotp.random_base32()
     make_user(app, email=STAFF_EMAIL, name="Avery Admin", staff_role="administrator", totp_secret=secret)
@@ -264,6 +265,11 @@ def test_old_cookie_refused_after_staff_end_sessions(app, client, auth, clock):
     value = cookie_value(client)
     staff = staff_client(app, clock, secret)
     token = csrf_from(staff.get(f"/staff/people/{user_id}").get_data(as_text=True))
+    return user_id, value, staff, token
+
+
+def test_old_cookie_refused_after_staff_end_sessions(app, client, auth, clock):
+    user_id, value, staff, token = signed_in_taxpayer_and_staff(app, client, auth, clock)
     response = staff.post(f"/staff/people/{user_id}/end-sessions", data={"csrf_token": token})
     assert response.status_code == 303
     assert row_for(app, value).end_reason == "staff"
@@ -277,13 +283,7 @@ def test_old_cookie_refused_after_staff_end_sessions(app, client, auth, clock):
 
 
 def test_old_cookie_refused_after_staff_disable(app, client, auth, clock):
-    user_id = make_user(app)
-    secret = pyotp.random_base32()
-    make_user(app, email=STAFF_EMAIL, name="Avery Admin", staff_role="administrator", totp_secret=secret)
-    auth.sign_in()
-    value = cookie_value(client)
-    staff = staff_client(app, clock, secret)
-    token = csrf_from(staff.get(f"/staff/people/{user_id}").get_data(as_text=True))
+    user_id, value, staff, token = signed_in_taxpayer_and_staff(app, client, auth, clock)
     response = staff.post(f"/staff/people/{user_id}/access", data={"csrf_token": token, "action": "disable"})
     assert response.status_code == 303
     assert user_row(app, user_id).disabled_at is not None
