@@ -82,7 +82,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         user_id = getattr(session, "user_id", None)
         if user_id is None:
             return None
-        user = get_db().get(User, user_id)
+        held = g.get("session_person")  # loaded with the session row (web.sessions)
+        user = held if held is not None and held.id == user_id else get_db().get(User, user_id)
         return user if user is not None and user.is_active else None
 
     app.teardown_appcontext(close_db)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from models import PERMISSIONS, Account, Grant
@@ -25,12 +25,17 @@ def permissions_text(permissions) -> str:
     return ",".join(p for p in PERMISSIONS if p in set(permissions))
 
 
+# Built once: every account request asks it, and building the statement costs
+# about as much as running it (docs/performance.md).
+_GRANT_FOR = (select(Grant).join(Account, Grant.account_id == Account.id)
+              .where(Grant.user_id == bindparam("user_id"), Account.number == bindparam("number"),
+                     Grant.revoked_at.is_(None)))
+
+
 def grant_for(db: Session, user_id: int, account_number: str) -> Grant | None:
-    """The person's live grant on the account with this number, or None."""
-    return db.scalar(
-        select(Grant).join(Account, Grant.account_id == Account.id)
-        .where(Grant.user_id == user_id, Account.number == account_number, Grant.revoked_at.is_(None))
-    )
+    """The person's live grant on the account with this number (its account and
+    program come with it), or None."""
+    return db.scalar(_GRANT_FOR, {"user_id": user_id, "number": account_number})
 
 
 def give(db: Session, now: datetime, *, user_id: int, account: Account, role: str,

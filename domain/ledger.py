@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from models import LEDGER_KINDS, LedgerEntry
@@ -91,35 +91,79 @@ class Cursor:
         return cursor if 0 <= cursor.entry_id < 2 ** 63 else None
 
 
-def transactions_query(account_id: int, flt: TransactionFilter, after: Cursor | None = None) -> Select:
-    """Newest first, each row with the account's balance after it. The running
-    balance is over every entry of the account (a window), then the filter and
-    the keyset apply, so a filtered page still shows true balances."""
+@dataclass(frozen=True)
+class BoundQuery:
+    """A statement and the values of its parameters, executed as `conn.execute(q.statement, q.params)`."""
+
+    statement: Select
+    params: dict
+
+
+# One statement per shape of filter, built once: building a SELECT with a window
+# and a subquery costs more than running it on an indexed account (see
+# docs/performance.md), so each request only binds its values.
+_TRANSACTION_SHAPES: dict[tuple, Select] = {}
+
+
+def _transactions_shape(by_period: bool, has_from: bool, has_to: bool, has_kind: bool, has_after: bool,
+                        limit: int | None) -> Select:
+    key = (by_period, has_from, has_to, has_kind, has_after, limit)
+    statement = _TRANSACTION_SHAPES.get(key)
+    if statement is not None:
+        return statement
     e = LedgerEntry
     running = select(
         e.id, e.kind, e.period_end, e.effective_date, e.processed_date, e.amount_cents, e.reference,
         e.description,
         func.sum(e.amount_cents).over(order_by=(e.processed_date, e.id), rows=(None, 0)).label("balance_after"),
-    ).where(e.account_id == account_id).subquery("running")
+    ).where(e.account_id == bindparam("account_id")).subquery("running")
     statement = select(running)
-    if flt.mode == "period":
-        statement = statement.where(running.c.period_end == flt.period_end)
+    if by_period:
+        statement = statement.where(running.c.period_end == bindparam("period_end"))
+    if has_from:
+        statement = statement.where(running.c.processed_date >= bindparam("processed_from"))
+    if has_to:
+        statement = statement.where(running.c.processed_date <= bindparam("processed_to"))
+    if has_kind:
+        statement = statement.where(running.c.kind == bindparam("kind"))
+    if has_after:
+        statement = statement.where(tuple_(running.c.processed_date, running.c.id)
+                                    < tuple_(bindparam("after_date"), bindparam("after_id")))
+    statement = statement.order_by(running.c.processed_date.desc(), running.c.id.desc())
+    if limit is not None:
+        statement = statement.limit(limit)
+    _TRANSACTION_SHAPES[key] = statement
+    return statement
+
+
+def transactions_query(account_id: int, flt: TransactionFilter, after: Cursor | None = None,
+                       limit: int | None = None) -> BoundQuery:
+    """Newest first, each row with the account's balance after it. The running
+    balance is over every entry of the account (a window), then the filter and
+    the keyset apply, so a filtered page still shows true balances."""
+    by_period = flt.mode == "period"
+    params: dict = {"account_id": account_id}
+    if by_period:
+        params["period_end"] = flt.period_end
     else:
         if flt.processed_from:
-            statement = statement.where(running.c.processed_date >= flt.processed_from)
+            params["processed_from"] = flt.processed_from
         if flt.processed_to:
-            statement = statement.where(running.c.processed_date <= flt.processed_to)
+            params["processed_to"] = flt.processed_to
     if flt.kind:
-        statement = statement.where(running.c.kind == flt.kind)
+        params["kind"] = flt.kind
     if after is not None:
-        statement = statement.where(
-            tuple_(running.c.processed_date, running.c.id) < tuple_(after.processed_date, after.entry_id))
-    return statement.order_by(running.c.processed_date.desc(), running.c.id.desc())
+        params["after_date"], params["after_id"] = after.processed_date, after.entry_id
+    statement = _transactions_shape(by_period, "processed_from" in params, "processed_to" in params,
+                                    "kind" in params, after is not None, limit)
+    return BoundQuery(statement, params)
 
 
 def transactions_page(db: Session, account_id: int, flt: TransactionFilter, after: Cursor | None = None,
                       size: int = PAGE_SIZE) -> tuple[list, Cursor | None]:
-    rows = db.execute(transactions_query(account_id, flt, after).limit(size + 1)).all()
+    query = transactions_query(account_id, flt, after, limit=size + 1)
+    # Plain rows, so the Core connection runs it: the ORM adds nothing here but time.
+    rows = db.connection().execute(query.statement, query.params).all()
     more = len(rows) > size
     rows = rows[:size]
     return rows, (Cursor(rows[-1].processed_date, rows[-1].id) if more else None)
@@ -131,8 +175,19 @@ def period_ends(db: Session, account_id: int) -> list[date]:
         .distinct().order_by(LedgerEntry.period_end.desc())))
 
 
+_HAS_PERIOD = (select(LedgerEntry.id)
+               .where(LedgerEntry.account_id == bindparam("account_id"), LedgerEntry.period_end == bindparam("day"))
+               .limit(1))
+
+
+def has_period(db: Session, account_id: int, day: date) -> bool:
+    """Whether the account has any entry for the period ending on this day."""
+    return db.connection().execute(_HAS_PERIOD, {"account_id": account_id, "day": day}).first() is not None
+
+
 def stream_transactions(db: Session, account_id: int, flt: TransactionFilter, batch: int = 500):
     """Every row the filter selects, newest first, fetched `batch` at a time (a
     server-side cursor on PostgreSQL), for exports of any size."""
-    result = db.execute(transactions_query(account_id, flt).execution_options(yield_per=batch))
+    query = transactions_query(account_id, flt)
+    result = db.connection().execute(query.statement, query.params, execution_options={"yield_per": batch})
     yield from result

@@ -7,10 +7,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Update, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from models import AuthSession
+from models import AuthSession, User
 
 # A request within this long of the last recorded one does not rewrite the row:
 # idle time is kept to within seconds without a write on every click.
@@ -43,26 +43,42 @@ def create(db: Session, now: datetime, *, data: str = "{}", user_id: int | None 
     return sid, row
 
 
-def load(db: Session, sid: str, now: datetime, limits: Limits) -> tuple[AuthSession | None, str | None]:
-    """The row for this id and, when it is no longer live, the reason why (the row
-    is then already ended, or None for an id never issued)."""
-    row = db.get(AuthSession, sid_hash(sid))
-    if row is None:
-        return None, "unknown"
+# Built once: every request asks it.
+_SESSION_WITH_PERSON = (select(AuthSession, User).outerjoin(User, User.id == AuthSession.user_id)
+                        .where(AuthSession.id == bindparam("record_id")))
+
+
+def load(db: Session, sid: str, now: datetime,
+         limits: Limits) -> tuple[AuthSession | None, User | None, str | None]:
+    """The row for this id, the person signed in with it, and, when the session
+    is no longer live, the reason why (the row is then already ended, or None
+    for an id never issued). One query brings both row and person."""
+    found = db.execute(_SESSION_WITH_PERSON, {"record_id": sid_hash(sid)}).first()
+    if found is None:
+        return None, None, "unknown"
+    row, person = found
     if row.ended_at is not None:
-        return row, row.end_reason or "ended"
+        return row, person, row.end_reason or "ended"
     if now - row.last_activity_at >= limits.idle:
         end(row, now, "idle")
-        return row, "idle"
+        return row, person, "idle"
     if now - row.created_at >= limits.maximum:
         end(row, now, "maximum")
-        return row, "maximum"
-    return row, None
+        return row, person, "maximum"
+    return row, person, None
 
 
-def touch(row: AuthSession, now: datetime) -> None:
-    if now - row.last_activity_at >= TOUCH_GRANULARITY:
-        row.last_activity_at = now
+def touch(row: AuthSession, now: datetime) -> Update | None:
+    """The statement that records activity now, or None when the last recorded
+    activity is recent enough. The row itself is left as loaded: a changed row
+    would be flushed, and the database locked, by the next query of the request."""
+    if now - row.last_activity_at < TOUCH_GRANULARITY:
+        return None
+    return activity_statement(row.id, now)
+
+
+def activity_statement(record_id: str, now: datetime) -> Update:
+    return update(AuthSession).where(AuthSession.id == record_id).values(last_activity_at=now)
 
 
 def end(row: AuthSession, now: datetime, reason: str) -> None:

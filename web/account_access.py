@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import abort
 from flask_login import current_user
+from sqlalchemy import update
 
 from domain import grants
 from models import PERMISSIONS, Account, Grant
-from web.database import get_db, now
+from web.database import get_db, now, write_at_end
 
 
 def account_or_404(number: str, permission: str) -> tuple[Account, Grant]:
@@ -19,8 +20,7 @@ def account_or_404(number: str, permission: str) -> tuple[Account, Grant]:
     if grant is None or not grant.allows(permission):
         abort(404)
     moment = now()
-    # "Last used" for the access review; written at most once a minute.
+    # "Last used" for the access review; written at most once a minute, at the end of the request.
     if grant.last_used_at is None or (moment - grant.last_used_at).total_seconds() >= 60:
-        grant.last_used_at = moment
-        db.commit()
+        write_at_end(("grant-used", grant.id), update(Grant).where(Grant.id == grant.id).values(last_used_at=moment))
     return grant.account, grant

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from flask import Flask, Request, Response, request
+from flask import Flask, Request, Response, g, request
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, TimestampSigner
 from werkzeug.datastructures import CallbackDict
 
 from domain import sessions as store
+from web.database import get_db, write_at_end
 
 # Requests that carry this header (the session-status poll) are not user activity.
 BACKGROUND_HEADER = "X-Background-Request"
@@ -23,7 +24,7 @@ BACKGROUND_HEADER = "X-Background-Request"
 
 class ServerSession(CallbackDict, SessionMixin):
     def __init__(self, initial=None, *, sid=None, user_id=None, authenticated_at=None,
-                 created_at=None, expired_reason=None, expired_user_id=None):
+                 created_at=None, last_activity_at=None, expired_reason=None, expired_user_id=None):
         def on_update(_self):
             _self.modified = True
 
@@ -32,6 +33,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.user_id = user_id
         self.authenticated_at = authenticated_at
         self.created_at = created_at
+        self.last_activity_at = last_activity_at  # this request's, when it counts as activity
         # Why the session the cookie pointed to is no longer live ("idle", "signed-out", ...).
         self.expired_reason = expired_reason
         self.expired_user_id = expired_user_id
@@ -56,6 +58,13 @@ class ServerSession(CallbackDict, SessionMixin):
     def end(self, reason: str) -> None:
         self.end_requested = reason
         self.modified = True
+
+
+def count_as_activity(session: ServerSession, now: datetime) -> None:
+    """A background request that still counts ("Stay signed in")."""
+    if session.sid:
+        session.last_activity_at = now
+        write_at_end(("session-activity", session.record_id), store.activity_statement(session.record_id, now))
 
 
 def limits_from(config) -> store.Limits:
@@ -87,20 +96,29 @@ class ServerSessionInterface(SessionInterface):
         except (BadSignature, UnicodeDecodeError):
             return ServerSession(expired_reason="unknown")
         now = app.extensions["portal.clock"]()
-        with app.extensions["portal.sessionmaker"]() as db:
-            row, reason = store.load(db, sid, now, limits_from(app.config))
-            if reason is not None:
+        # The request's own database session (the app context is already pushed):
+        # the person signed in comes with the row, in one query, for the user loader.
+        db = get_db()
+        row, found_person, reason = store.load(db, sid, now, limits_from(app.config))
+        if reason is not None:
+            if db.dirty:
                 db.commit()  # an idle session found here is ended now, for good
-                return ServerSession(expired_reason=reason, expired_user_id=row.user_id if row else None)
-            if request.headers.get(BACKGROUND_HEADER) is None:
-                store.touch(row, now)
-            db.commit()
-            try:
-                data = json.loads(row.data or "{}")
-            except ValueError:
-                data = {}
-            return ServerSession(data, sid=sid, user_id=row.user_id, authenticated_at=row.authenticated_at,
-                                 created_at=row.created_at)
+            return ServerSession(expired_reason=reason, expired_user_id=row.user_id if row else None)
+        last_activity_at = row.last_activity_at
+        if request.headers.get(BACKGROUND_HEADER) is None:
+            last_activity_at = now
+            touched = store.touch(row, now)
+            if touched is not None:
+                write_at_end(("session-activity", row.id), touched)
+        # Held for the user loader: the database session keeps only weak
+        # references, and a dropped object would cost another query.
+        g.session_person = found_person
+        try:
+            data = json.loads(row.data or "{}")
+        except ValueError:
+            data = {}
+        return ServerSession(data, sid=sid, user_id=row.user_id, authenticated_at=row.authenticated_at,
+                             created_at=row.created_at, last_activity_at=last_activity_at)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         name = self.cookie_name(app)

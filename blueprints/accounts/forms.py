@@ -41,15 +41,18 @@ class TransactionFilterForm(FlaskForm):
     period = StringField("Period end", id="filter-period")
     kind = StringField("Transaction type", name="type", id="filter-type", default="all")
 
-    def __init__(self, formdata, period_ends: Callable[[], list[date]]):
+    def __init__(self, formdata, period_ends: Callable[[], list[date]],
+                 period_known: Callable[[date], bool] | None = None):
         super().__init__(formdata=formdata)
         self._load_period_ends = period_ends
         self._period_ends: list[date] | None = None
+        # Checking one period is cheaper than listing them all, which only the page's list needs.
+        self._period_known = period_known or (lambda day: day in self.period_ends)
 
     @property
     def period_ends(self) -> list[date]:
-        """The account's period ends, read only when the page or a period filter
-        needs them: a results fragment by processed date does not."""
+        """The account's period ends, read only when the page needs them for its
+        list: a results fragment does not."""
         if self._period_ends is None:
             self._period_ends = self._load_period_ends()
         return self._period_ends
@@ -85,7 +88,7 @@ class TransactionFilterForm(FlaskForm):
             period, period_ok = parse_day(text)
             if not text:
                 self.period.errors.append("Choose a period end")
-            elif not period_ok or period not in self.period_ends:
+            elif not period_ok or not self._period_known(period):
                 self.period.errors.append("Choose a period this account has")
         if self.errors:
             return None

@@ -9,6 +9,7 @@ Anything else is a 404, the same as an account number that does not exist.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 
 from flask import Response, current_app, render_template, request, stream_with_context, url_for
@@ -46,7 +47,13 @@ def account_number_filter(number: str) -> str:
 
 @bp.app_template_filter("day")
 def day_filter(day, fmt: str = "%-d %b %Y") -> str:
-    return day.strftime(fmt) if day else ""
+    return _format_day(day, fmt) if day else ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_day(day, fmt: str) -> str:
+    # A page of transactions shows the same few days over and over.
+    return day.strftime(fmt)
 
 
 @bp.app_template_global("endpoint_exists")
@@ -78,7 +85,8 @@ def summary(number: str):
 # --- Financial transactions -----------------------------------------------------
 
 def _filter_form(account):
-    return TransactionFilterForm(request.args, period_ends=lambda: ledger.period_ends(get_db(), account.id))
+    return TransactionFilterForm(request.args, period_ends=lambda: ledger.period_ends(get_db(), account.id),
+                                 period_known=lambda day: ledger.has_period(get_db(), account.id, day))
 
 
 def _account_and_filter(number: str):
@@ -158,13 +166,13 @@ def transactions_csv(number: str):
     account, grant, form, flt = _account_and_filter(number)
     if flt is None:
         return _invalid(account, grant, form)
-    db = get_db()
+    db, account_id = get_db(), account.id  # the rows stream after the request's teardown
 
     def lines():
         try:
             yield _csv_line(CSV_HEADER)
             chunk = []
-            for row in ledger.stream_transactions(db, account.id, flt):
+            for row in ledger.stream_transactions(db, account_id, flt):
                 chunk.append(_csv_line((
                     row.processed_date.isoformat(), row.effective_date.isoformat(),
                     row.period_end.isoformat() if row.period_end else "", KIND_LABELS.get(row.kind, row.kind),

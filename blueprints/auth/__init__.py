@@ -15,6 +15,7 @@ from web.database import get_db, now
 from web.forms import EmptyForm
 from web.htmx import render, see_other, wants_fragment
 from web.mailer import kick_outbox, queue_email
+from web.sessions import count_as_activity
 
 from .forms import CodeForm, ConfirmForm, ForgotPasswordForm, RegisterForm, ResetPasswordForm, SignInForm
 
@@ -346,11 +347,7 @@ def _session_state() -> dict:
     config, moment = current_app.config, now()
     if not current_user.is_authenticated:
         return {"signed_in": False}
-    db = get_db()
-    from models import AuthSession
-
-    row = db.get(AuthSession, session.record_id)
-    last = row.last_activity_at if row is not None else moment
+    last = session.last_activity_at or moment
     idle_left = config["SESSION_IDLE_SECONDS"] - (moment - last).total_seconds()
     reauth_left = config["SESSION_REAUTH_SECONDS"] - (moment - session.authenticated_at).total_seconds()
     return {"signed_in": idle_left > 0, "idle_remaining": max(0, int(idle_left)),
@@ -368,12 +365,6 @@ def session_status():
 @bp.route("/session/extend", methods=["POST"])
 @access(reauth_exempt=True, unverified_ok=True, two_factor_setup=True)
 def session_extend():
-    """"Stay signed in": any request that is not background counts as activity."""
-    from models import AuthSession
-
-    db = get_db()
-    row = db.get(AuthSession, session.record_id)
-    if row is not None:
-        row.last_activity_at = now()
-        db.commit()
+    """"Stay signed in": activity, even when sent as a background request."""
+    count_as_activity(session, now())
     return jsonify(_session_state())
