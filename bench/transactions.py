@@ -163,15 +163,69 @@ class WsgiCaller:
         return elapsed, int(statuses[-1].split()[0]), body
 
 
+def minimal_route_app(engine, user_id: int):
+    """The floor of this stack, to put the target in proportion: a bare Flask
+    application with no server-side session, access gate, CSRF, ORM, form or
+    security headers. Its one route runs the statements a transactions request
+    needs (the session row with its person, the grant with its account, the page)
+    with SQLAlchemy Core on one connection, and renders the same partial with the
+    portal's own filters. What the portal costs above this is the price of what
+    it does besides."""
+    from flask import Flask, render_template
+
+    from blueprints.accounts.views import KIND_LABELS, day_filter, money_filter
+    from models import AuthSession
+
+    sessions_t, users_t, grants_t, accounts_t = (AuthSession.__table__, User.__table__, Grant.__table__,
+                                                 Account.__table__)
+    session_query = (select(sessions_t, users_t)
+                     .select_from(sessions_t.outerjoin(users_t, users_t.c.id == sessions_t.c.user_id))
+                     .where(sessions_t.c.id == sqlalchemy.bindparam("record_id")))
+    grant_query = (select(grants_t, accounts_t).join(accounts_t, accounts_t.c.id == grants_t.c.account_id)
+                   .where(grants_t.c.user_id == sqlalchemy.bindparam("user_id"),
+                          accounts_t.c.number == sqlalchemy.bindparam("number"), grants_t.c.revoked_at.is_(None)))
+    with engine.connect() as conn:
+        record_id = conn.scalar(select(sessions_t.c.id).where(sessions_t.c.user_id == user_id,
+                                                              sessions_t.c.ended_at.is_(None))
+                                .order_by(sessions_t.c.created_at.desc()).limit(1))
+    minimal = Flask("minimal_route", template_folder=str(ROOT / "templates"))
+    minimal.jinja_env.filters.update(day=day_filter, money=money_filter)
+
+    @minimal.get("/minimal/<number>")
+    def transactions(number: str):
+        from flask import request
+
+        args = request.args
+        if args.get("mode") == "period":
+            flt = ledger.TransactionFilter(mode="period", period_end=date.fromisoformat(args["period"]))
+        else:
+            flt = ledger.TransactionFilter(mode="processed")
+        after = ledger.Cursor.parse(args.get("after"))
+        with engine.connect() as conn:
+            conn.execute(session_query, {"record_id": record_id}).first()
+            grant = conn.execute(grant_query, {"user_id": user_id, "number": number}).first()
+            query = ledger.transactions_query(grant.account_id, flt, after, limit=ledger.PAGE_SIZE + 1)
+            rows = conn.execute(query.statement, query.params).all()
+        more, rows = len(rows) > ledger.PAGE_SIZE, rows[:ledger.PAGE_SIZE]
+        return render_template("accounts/_transactions_results.html", rows=rows, kind_labels=KIND_LABELS,
+                               first_page=after is None, description="All transactions", is_fragment=True,
+                               next_url="/minimal/next" if more else None, first_url="/minimal/first",
+                               csv_url="/minimal.csv")
+
+    return minimal
+
+
 # Parts of a transactions request, as (file ending, function) in the profile.
 PROFILE_PARTS = {
     "load the server-side session (web.sessions.open_session)": ("web/sessions.py", "open_session"),
     "access gate (web.access.enforce)": ("web/access.py", "enforce"),
-    "grant check and last-used write (account_or_404)": ("web/account_access.py", "account_or_404"),
-    "filter form with the account's period ends (_filter_form)": ("blueprints/accounts/views.py", "_filter_form"),
+    "grant check (account_or_404)": ("web/account_access.py", "account_or_404"),
+    "filter form: build (_filter_form)": ("blueprints/accounts/views.py", "_filter_form"),
+    "filter form: check, a period by EXISTS (to_filter)": ("blueprints/accounts/forms.py", "to_filter"),
     "the page query (ledger.transactions_page)": ("domain/ledger.py", "transactions_page"),
     "render the fragment (web.htmx.render)": ("web/htmx.py", "render"),
     "save the session (save_session)": ("web/sessions.py", "save_session"),
+    "activity and last-used writes at the end (web.database.close_db)": ("web/database.py", "close_db"),
 }
 
 
@@ -243,6 +297,7 @@ def main() -> int:
     client = app.test_client()
     sign_in(client)
     server = WsgiCaller(app, client)
+    minimal = WsgiCaller(minimal_route_app(engine, user_id), client)
     floor_client: list[float] = []
     bare = engine.connect()
     headers = {"HX-Request": "true"}
@@ -288,10 +343,15 @@ def main() -> int:
             bare.rollback()
             return elapsed, rows
 
-        if rng.random() < 0.5:
-            (view_s, body), (bare_s, rows) = run_view(), run_bare()
-        else:
-            (bare_s, rows), (view_s, body) = run_bare(), run_view()
+        def run_minimal():
+            elapsed, status, body = minimal.get(f"/minimal/{number}", params)
+            if status != 200 or b'id="transactions-results"' not in body:
+                raise SystemExit(f"The minimal route answered {status}")
+            return elapsed, body
+
+        runs = {"view": run_view, "bare": run_bare, "minimal": run_minimal}
+        done = {name: runs[name]() for name in rng.sample(sorted(runs), len(runs))}
+        (view_s, body), (bare_s, rows), (minimal_s, _) = done["view"], done["bare"], done["minimal"]
         # The floor: the cheapest signed-in request (the session timer's poll: session
         # load, access gate, JSON), to tell fixed per-request cost from the view's own.
         floor_s, status, _body = server.get("/auth/session", headers={"X-Background-Request": "true"})
@@ -305,10 +365,13 @@ def main() -> int:
             return
         floor.append(floor_s)
         floor_client.append(floor_client_s)
-        got = results.setdefault(scenario, {"view": [], "bare": [], "ratio": [], "gzip": [], "raw": []})
+        got = results.setdefault(scenario, {"view": [], "bare": [], "ratio": [], "gzip": [], "raw": [],
+                                            "minimal": [], "minimal_ratio": []})
         got["view"].append(view_s)
         got["bare"].append(bare_s)
         got["ratio"].append(view_s / bare_s)
+        got["minimal"].append(minimal_s)
+        got["minimal_ratio"].append(minimal_s / bare_s)
         if len(rows) > ledger.PAGE_SIZE:  # a full page of 50 rows
             got["raw"].append(len(body))
             got["gzip"].append(len(gzip.compress(body, compresslevel=6)))
@@ -360,6 +423,13 @@ def main() -> int:
               f"| {view['p95'] / bare_stats['p95']:.2f}× | {ratio['median']:.2f}× / {ratio['p95']:.2f}× |")
     report["floor"] = summarise(floor)
     report["floor_through_test_client"] = summarise(floor_client)
+    minimal_ratios = [r for scenario in scenarios for r in results[scenario]["minimal_ratio"]]
+    report["minimal_route"] = {"time": summarise([t for sc in scenarios for t in results[sc]["minimal"]]),
+                               "ratio": summarise(minimal_ratios)}
+    print(f"| (minimal route: bare Flask, same statements, same partial) | {len(minimal_ratios)} "
+          f"| {ms(report['minimal_route']['time']['median'])} | {ms(report['minimal_route']['time']['p95'])} "
+          f"| | | | | {report['minimal_route']['ratio']['median']:.2f}× / "
+          f"{report['minimal_route']['ratio']['p95']:.2f}× |")
     print(f"| (floor: GET /auth/session, signed in) | {len(floor)} | {ms(report['floor']['median'])} "
           f"| {ms(report['floor']['p95'])} | | | | | |")
     print(f"(the same floor request through Flask's test client: median "

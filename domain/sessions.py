@@ -68,17 +68,23 @@ def load(db: Session, sid: str, now: datetime,
     return row, person, None
 
 
-def touch(row: AuthSession, now: datetime) -> Update | None:
-    """The statement that records activity now, or None when the last recorded
+# Built once: written on most requests.
+_RECORD_ACTIVITY = (update(AuthSession).where(AuthSession.id == bindparam("record_id"))
+                    .values(last_activity_at=bindparam("at")))
+
+
+def touch(row: AuthSession, now: datetime) -> tuple[Update, dict] | None:
+    """The write that records activity now, or None when the last recorded
     activity is recent enough. The row itself is left as loaded: a changed row
     would be flushed, and the database locked, by the next query of the request."""
     if now - row.last_activity_at < TOUCH_GRANULARITY:
         return None
-    return activity_statement(row.id, now)
+    return activity_write(row.id, now)
 
 
-def activity_statement(record_id: str, now: datetime) -> Update:
-    return update(AuthSession).where(AuthSession.id == record_id).values(last_activity_at=now)
+def activity_write(record_id: str, now: datetime) -> tuple[Update, dict]:
+    """(statement, parameters) recording activity on this session now."""
+    return _RECORD_ACTIVITY, {"record_id": record_id, "at": now}
 
 
 def end(row: AuthSession, now: datetime, reason: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import abort
 from flask_login import current_user
-from sqlalchemy import update
 
 from domain import grants
 from models import PERMISSIONS, Account, Grant
@@ -19,8 +18,7 @@ def account_or_404(number: str, permission: str) -> tuple[Account, Grant]:
     grant = grants.grant_for(db, current_user.id, number)
     if grant is None or not grant.allows(permission):
         abort(404)
-    moment = now()
-    # "Last used" for the access review; written at most once a minute, at the end of the request.
-    if grant.last_used_at is None or (moment - grant.last_used_at).total_seconds() >= 60:
-        write_at_end(("grant-used", grant.id), update(Grant).where(Grant.id == grant.id).values(last_used_at=moment))
+    used = grants.use_write(grant, now())
+    if used is not None:
+        write_at_end(("grant-used", grant.id), *used)
     return grant.account, grant

@@ -19,13 +19,14 @@ def get_db() -> Session:
     return g.db
 
 
-def write_at_end(key: tuple, statement: Executable) -> None:
+def write_at_end(key: tuple, statement: Executable, params: dict) -> None:
     """Bookkeeping (a session's last activity, a grant's last use) is written once,
-    when the request is done, in one short transaction of its own: it never
-    splits the request's reads into two transactions (and two pool checkouts),
-    and on PostgreSQL it does not wait for the disk, since losing the last few
-    such times in a database crash harms nothing. The same key twice keeps the last."""
-    g.setdefault("writes_at_end", {})[key] = statement
+    when the request is done: it never splits the request's reads into two
+    transactions (and two pool checkouts), and on PostgreSQL it does not wait for
+    the disk, since losing the last few such times in a database crash harms
+    nothing. The same key twice keeps the last. Not for anything that matters if
+    lost: a failed bookkeeping write is logged, not raised."""
+    g.setdefault("writes_at_end", {})[key] = (statement, params)
     # Noted now: the request itself is gone by the time the app context tears down.
     g.writes_follow_a_read = request.method in ("GET", "HEAD")
 
@@ -47,8 +48,8 @@ def close_db(exc=None) -> None:
             connection = db.connection()
             if connection.dialect.name == "postgresql":
                 connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            for statement in writes.values():
-                connection.execute(statement)
+            for statement, params in writes.values():
+                connection.execute(statement, params)
             db.commit()
     except SQLAlchemyError as error:  # the answer is already made; say so and carry on
         log.warning("Bookkeeping write failed: %s", type(error).__name__)

@@ -64,7 +64,7 @@ def count_as_activity(session: ServerSession, now: datetime) -> None:
     """A background request that still counts ("Stay signed in")."""
     if session.sid:
         session.last_activity_at = now
-        write_at_end(("session-activity", session.record_id), store.activity_statement(session.record_id, now))
+        write_at_end(("session-activity", session.record_id), *store.activity_write(session.record_id, now))
 
 
 def limits_from(config) -> store.Limits:
@@ -109,7 +109,7 @@ class ServerSessionInterface(SessionInterface):
             last_activity_at = now
             touched = store.touch(row, now)
             if touched is not None:
-                write_at_end(("session-activity", row.id), touched)
+                write_at_end(("session-activity", row.id), *touched)
         # Held for the user loader: the database session keeps only weak
         # references, and a dropped object would cost another query.
         g.session_person = found_person
