@@ -68,4 +68,10 @@ def from_environment() -> dict:
         "MAX_FORM_MEMORY_SIZE": _int("MAX_FORM_MEMORY_SIZE", 256 * 1024),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
+        # Managing access: caps per account (live grants and pending PINs count),
+        # and how long a PIN a manager issues stays valid.
+        "MAX_OWNERS_PER_ACCOUNT": _int("MAX_OWNERS_PER_ACCOUNT", 3),
+        "MAX_REPRESENTATIVES_PER_ACCOUNT": _int("MAX_REPRESENTATIVES_PER_ACCOUNT", 10),
+        "DELEGATE_PIN_VALID_DAYS": _int("DELEGATE_PIN_VALID_DAYS", 30),
+        "ACCESS_REVIEW_MONTHS": _int("ACCESS_REVIEW_MONTHS", 12),
     }

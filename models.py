@@ -176,6 +176,8 @@ class AuditEvent(Base):
     subject_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
     session_ref: Mapped[Optional[str]] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="{}")
+    # The tax account the event concerns, for that account's access history.
+    account_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
 
 
 class OutboxEmail(Base):
@@ -261,6 +263,9 @@ class Account(Base):
     contact_phone: Mapped[Optional[str]] = mapped_column(String(30))
     contact_email: Mapped[Optional[str]] = mapped_column(String(254))
     opened_on: Mapped[date] = mapped_column(Date)
+    # The last time a manager confirmed who may use the account (a reminder after 12 months).
+    access_reviewed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    access_reviewed_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
 
     program: Mapped[Program] = relationship(lazy="joined")
 
@@ -316,6 +321,7 @@ class Grant(Base):
     granted_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: the agency
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: the agency
     last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     account: Mapped[Account] = relationship(lazy="joined")
@@ -341,6 +347,10 @@ class InvitationPin(Base):
     locked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     used_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    # Who a manager meant the PIN for (shown while it is pending); never the agency's letters.
+    invitee_name: Mapped[Optional[str]] = mapped_column(String(200))
+    invitee_email: Mapped[Optional[str]] = mapped_column(String(254))
+    cancelled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # withdrawn or replaced
 
 
 class TaxReturn(Base):

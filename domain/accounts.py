@@ -67,6 +67,12 @@ def _add_months(day: date, months: int) -> tuple[int, int]:
     return index // 12, index % 12 + 1
 
 
+def add_months(day: date, months: int) -> date:
+    """The same day `months` later (the month's last day when it is shorter)."""
+    year, month = _add_months(day, months)
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
 def due_date(program: Program, period_end: date) -> date:
     """The due date by the program's rule: "M+n:last" or "M+n:<day>"."""
     months, day = program.due_rule.removeprefix("M+").split(":")

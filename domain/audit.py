@@ -21,6 +21,7 @@ def record(
     actor_user_id: int | None = None,
     subject_user_id: int | None = None,
     session_ref: str | None = None,
+    account_id: int | None = None,
     **detail,
 ) -> AuditEvent:
     clean = {k: v for k, v in detail.items() if not any(f in k.lower() for f in _FORBIDDEN)}
@@ -32,6 +33,7 @@ def record(
         subject_user_id=subject_user_id if subject_user_id is not None else actor_user_id,
         session_ref=session_ref,
         detail=json.dumps(clean, sort_keys=True, default=str),
+        account_id=account_id,
     )
     db.add(entry)
     return entry

@@ -37,19 +37,33 @@ def normalise_pin(raw: str) -> str:
 
 def issue_pin(db: Session, now: datetime, account: Account, *, role: str = "owner", permissions=None,
               valid_days: int = DEFAULT_VALID_DAYS, issued_by_user_id: int | None = None,
-              pin: str | None = None) -> str:
+              pin: str | None = None, invitee_name: str | None = None,
+              invitee_email: str | None = None) -> str:
     """A new PIN for the account; the plain PIN is returned once and never stored.
     `pin` fixes the PIN instead of drawing one (the demo data only: its PINs are public)."""
+    return issue(db, now, account, role=role, permissions=permissions, valid_days=valid_days,
+                 issued_by_user_id=issued_by_user_id, pin=pin, invitee_name=invitee_name,
+                 invitee_email=invitee_email)[1]
+
+
+def issue(db: Session, now: datetime, account: Account, *, role: str, permissions=None,
+          valid_days: int = DEFAULT_VALID_DAYS, issued_by_user_id: int | None = None, pin: str | None = None,
+          invitee_name: str | None = None, invitee_email: str | None = None) -> tuple[InvitationPin, str]:
+    """The new PIN's row (flushed, so it has an id) and the plain PIN."""
     if pin is None:
         pin = new_pin()
     elif len(pin) != PIN_LENGTH or set(pin) - set(_PIN_ALPHABET):
         raise ValueError(f"a PIN is {PIN_LENGTH} characters from {_PIN_ALPHABET}")
-    db.add(InvitationPin(
+    row = InvitationPin(
         account_id=account.id, pin_hash=passwords.hash_password(pin), role=role,
         permissions=grants.permissions_text(permissions if permissions is not None else grants.ROLE_PRESETS[role]),
-        issued_at=now, expires_at=now + timedelta(days=valid_days), issued_by_user_id=issued_by_user_id))
-    audit.record(db, now, "pin.issued", actor_user_id=issued_by_user_id, account=account.number, role=role)
-    return pin
+        issued_at=now, expires_at=now + timedelta(days=valid_days), issued_by_user_id=issued_by_user_id,
+        invitee_name=invitee_name, invitee_email=invitee_email)
+    db.add(row)
+    db.flush()
+    audit.record(db, now, "pin.issued", actor_user_id=issued_by_user_id, account=account.number, role=role,
+                 account_id=account.id, invitation_id=row.id)
+    return row, pin
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,8 @@ def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str,
         return Outcome("locked")
     account = db.scalar(select(Account).where(Account.number == number))
     candidates = [] if account is None else list(db.scalars(
-        select(InvitationPin).where(InvitationPin.account_id == account.id, InvitationPin.used_at.is_(None))))
+        select(InvitationPin).where(InvitationPin.account_id == account.id, InvitationPin.used_at.is_(None),
+                                   InvitationPin.cancelled_at.is_(None))))
     typed = normalise_pin(pin)
     match = next((c for c in candidates if passwords.verify_password(c.pin_hash, typed)), None)
     if match is None:
@@ -90,19 +105,22 @@ def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str,
         db.commit()
         return Outcome("locked", issued_by_agency=match.issued_by_user_id is None)
     if match.expires_at <= now:
-        audit.record(db, now, "enrolment", "expired", actor_user_id=user_id, account=account.number)
+        audit.record(db, now, "enrolment", "expired", actor_user_id=user_id, account=account.number,
+                     account_id=account.id)
         db.commit()
         return Outcome("expired", account, issued_by_agency=match.issued_by_user_id is None)
     existing = db.scalar(select(Grant).where(Grant.user_id == user_id, Grant.account_id == account.id,
                                              Grant.revoked_at.is_(None)))
     match.used_at, match.used_by_user_id = now, user_id
     if existing is not None:
-        audit.record(db, now, "enrolment", "already", actor_user_id=user_id, account=account.number)
+        audit.record(db, now, "enrolment", "already", actor_user_id=user_id, account=account.number,
+                     account_id=account.id)
         db.commit()
         return Outcome("already", account)
     grants.give(db, now, user_id=user_id, account=account, role=match.role,
                 permissions=match.permissions.split(","), granted_by_user_id=match.issued_by_user_id)
     throttle.clear(db, "enrol", key)
-    audit.record(db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role)
+    audit.record(db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role,
+                 account_id=account.id)
     db.commit()
     return Outcome("linked", account, issued_by_agency=match.issued_by_user_id is None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, session
 from flask_login import current_user
 
-from domain import overview, sessions as session_store, totp
+from domain import delegation, overview, sessions as session_store, totp
 from web.access import access
 from web.database import get_db, now
 from web.dates import today
@@ -27,9 +27,10 @@ def home():
     if wants_fragment():
         return render("pages/home.html", "accounts/_dashboard_results.html", listing=accounts)
     active = session_store.count_active_for_user(db, user.id, now(), limits_from(current_app.config))
+    reviews_due = delegation.accounts_due_for_review(db, user.id, today(), current_app.config["ACCESS_REVIEW_MONTHS"])
     return render("pages/home.html", "accounts/_dashboard_results.html", user=user, active_sessions=active,
                   recovery_left=totp.unused_recovery_codes(user), notice=session.pop("notice", None),
-                  listing=accounts)
+                  listing=accounts, reviews_due=reviews_due)
 
 
 @bp.route("/accessibility")

@@ -1,0 +1,252 @@
+"""Manage access: an account's managers see who can use it, invite people with a
+single-use PIN, change or remove their permissions, reissue lost PINs, record a
+review, and read the access history. The rules are in domain.delegation; every
+route asks web.account_access.account_or_404 for "manage_access"."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask_login import current_user
+
+from domain import audit, delegation
+from domain.accounts import format_number
+from domain.delegation import AccessRefused, Caps
+from models import Grant, InvitationPin
+from web.account_access import account_or_404
+from web.database import get_db, now
+from web.forms import EmptyForm, bind
+from web.htmx import see_other
+from web.mailer import kick_outbox, queue_email
+
+from .forms import ChangeForm, InviteForm
+
+bp = Blueprint("access", __name__, url_prefix="/access")
+
+MANAGE = "manage_access"
+
+
+def _caps() -> Caps:
+    config = current_app.config
+    return Caps(owners=config["MAX_OWNERS_PER_ACCOUNT"], representatives=config["MAX_REPRESENTATIVES_PER_ACCOUNT"])
+
+
+def _refused(account, actor: Grant, form, error: AccessRefused) -> None:
+    """Show the refusal beside its field (or the form's top) and put it in the audit log."""
+    field = getattr(form, error.field, None) if error.field else None
+    (field.errors if field is not None else form.form_errors).append(error.message)
+    db = get_db()
+    db.rollback()
+    audit.record(db, now(), "access.refused", "failure", actor_user_id=actor.user_id, account_id=account.id,
+                 reason=error.message)
+    db.commit()
+
+
+def _show_pin_once(row: InvitationPin, pin: str, emailed: bool = False) -> None:
+    # Kept in the server-side session (never the cookie) for the one page that shows it.
+    session["shown_pin"] = {"id": row.id, "pin": pin, "emailed": emailed}
+
+
+@bp.route("/<number>/")
+def manage(number: str):
+    account, grant = account_or_404(number, MANAGE)
+    db, moment = get_db(), now()
+    pins = delegation.outstanding_pins(db, account.id)
+    return render_template(
+        "access/manage.html", account=account, grant=grant, current="access",
+        people=delegation.people_with_access(db, account.id),
+        removed=delegation.people_with_access(db, account.id, live=False),
+        pins=[(pin, delegation.pin_status(pin, moment)) for pin in pins],
+        review_due_on=delegation.review_due_on(account, current_app.config["ACCESS_REVIEW_MONTHS"]),
+        role_labels=delegation.ROLE_LABELS, permission_labels=delegation.PERMISSION_LABELS,
+        review_form=EmptyForm(), today=moment.date())
+
+
+@bp.route("/<number>/add", methods=["GET", "POST"])
+def invite(number: str):
+    account, grant = account_or_404(number, MANAGE)
+    form = bind(InviteForm, current_user.id)
+    status = 200
+    if form.validate_on_submit():
+        db, moment = get_db(), now()
+        try:
+            row, pin = delegation.invite(
+                db, moment, account=account, actor=grant, name=form.name.data, email=form.email.data,
+                role=form.role.data, permissions=form.permissions.data or [],
+                valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"], caps=_caps())
+        except AccessRefused as error:
+            _refused(account, grant, form, error)
+            status = 400
+        else:
+            if form.send_email.data and row.invitee_email:
+                _email_pin(db, moment, row, pin)
+            db.commit()
+            if form.send_email.data:
+                kick_outbox()
+            _show_pin_once(row, pin, emailed=bool(form.send_email.data and row.invitee_email))
+            return see_other(url_for(".pin", number=number, pin_id=row.id))
+    elif form.errors:
+        status = 400
+    return render_template("access/invite.html", account=account, grant=grant, form=form, current="access",
+                           presets=_presets()), status
+
+
+def _presets() -> dict[str, str]:
+    from domain.grants import ROLE_PRESETS
+
+    return {role: " ".join(ROLE_PRESETS[role]) for role in delegation.INVITABLE_ROLES}
+
+
+def _email_pin(db, moment, row: InvitationPin, pin: str) -> None:
+    """The PIN alone: no account number or name, so the email is no use to whoever
+    else reads it. The manager passes on the account number themselves."""
+    days = (row.expires_at - moment).days
+    queue_email(db, moment, row.invitee_email, "Your PIN for TRA Client Self-Service",
+                f"Hello {row.invitee_name},\n\n"
+                f"Someone who manages a tax account has given you access to it. Your PIN is:\n\n    {pin}\n\n"
+                f"It works once and expires in {days} days. To use it, sign in to TRA Client Self-Service "
+                f"(or register), choose \"Link a tax account\", and enter the account number the person who "
+                f"invited you gives you, with this PIN.\n\n"
+                "We never ask for your password or PIN by email or phone. If you did not expect this, "
+                "you can ignore it.\n")
+
+
+def _pin_or_404(account, pin_id: int) -> InvitationPin:
+    pin = get_db().get(InvitationPin, pin_id)
+    if pin is None or pin.account_id != account.id:
+        abort(404)
+    return pin
+
+
+@bp.route("/<number>/pins/<int:pin_id>")
+def pin(number: str, pin_id: int):
+    account, grant = account_or_404(number, MANAGE)
+    row = _pin_or_404(account, pin_id)
+    shown = session.get("shown_pin")
+    plain, emailed = None, False
+    if shown and shown.get("id") == row.id:
+        shown = session.pop("shown_pin")
+        plain, emailed = shown["pin"], shown.get("emailed", False)
+    return render_template("access/pin.html", account=account, grant=grant, row=row, plain=plain, emailed=emailed,
+                           status=delegation.pin_status(row, now()), role_labels=delegation.ROLE_LABELS,
+                           permission_labels=delegation.PERMISSION_LABELS, form=EmptyForm(), current="access")
+
+
+@bp.route("/<number>/pins/<int:pin_id>/reissue", methods=["POST"])
+def reissue(number: str, pin_id: int):
+    account, grant = account_or_404(number, MANAGE)
+    row = _pin_or_404(account, pin_id)
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    db = get_db()
+    try:
+        new_row, plain = delegation.reissue_pin(db, now(), account=account, actor=grant, pin=row,
+                                                valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"])
+    except AccessRefused as error:
+        _refused(account, grant, form, error)
+        session["notice"] = error.message
+        return see_other(url_for(".manage", number=number))
+    db.commit()
+    _show_pin_once(new_row, plain)
+    return see_other(url_for(".pin", number=number, pin_id=new_row.id))
+
+
+@bp.route("/<number>/pins/<int:pin_id>/withdraw", methods=["POST"])
+def withdraw(number: str, pin_id: int):
+    account, grant = account_or_404(number, MANAGE)
+    row = _pin_or_404(account, pin_id)
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    db = get_db()
+    try:
+        delegation.withdraw_pin(db, now(), account=account, actor=grant, pin=row)
+    except AccessRefused as error:
+        _refused(account, grant, form, error)
+        session["notice"] = error.message
+        return see_other(url_for(".manage", number=number))
+    db.commit()
+    session["notice"] = f"The PIN for {row.invitee_name or 'this person'} no longer works."
+    return see_other(url_for(".manage", number=number))
+
+
+def _person_or_404(account, grant_id: int):
+    db = get_db()
+    target = db.get(Grant, grant_id)
+    if target is None or target.account_id != account.id or target.revoked_at is not None:
+        abort(404)
+    from models import User
+
+    return target, db.get(User, target.user_id)
+
+
+@bp.route("/<number>/people/<int:grant_id>", methods=["GET", "POST"])
+def person(number: str, grant_id: int):
+    account, grant = account_or_404(number, MANAGE)
+    target, person_user = _person_or_404(account, grant_id)
+    form = bind(ChangeForm, current_user.id, data={"role": target.role,
+                                                  "permissions": target.permissions.split(",")})
+    status = 200
+    if form.validate_on_submit():
+        db = get_db()
+        try:
+            delegation.change(db, now(), account=account, actor=grant, target=target, role=form.role.data,
+                              permissions=form.permissions.data or [], caps=_caps())
+        except AccessRefused as error:
+            _refused(account, grant, form, error)
+            status = 400
+        else:
+            db.commit()
+            session["notice"] = f"{person_user.name}'s access has changed. It applies from their next click."
+            return see_other(url_for(".manage", number=number))
+    elif form.errors:
+        status = 400
+    return render_template("access/person.html", account=account, grant=grant, form=form, target=target,
+                           person=person_user, is_self=target.id == grant.id, presets=_presets(),
+                           role_labels=delegation.ROLE_LABELS, current="access"), status
+
+
+@bp.route("/<number>/people/<int:grant_id>/remove", methods=["GET", "POST"])
+def remove(number: str, grant_id: int):
+    account, grant = account_or_404(number, MANAGE)
+    target, person_user = _person_or_404(account, grant_id)
+    form = EmptyForm()
+    status = 200
+    if form.validate_on_submit():
+        db = get_db()
+        try:
+            delegation.deactivate(db, now(), account=account, actor=grant, target=target)
+        except AccessRefused as error:
+            _refused(account, grant, form, error)
+            status = 400
+        else:
+            db.commit()
+            session["notice"] = f"{person_user.name} can no longer use this account."
+            return see_other(url_for(".manage", number=number))
+    elif request.method == "POST":
+        status = 400
+    return render_template("access/remove.html", account=account, grant=grant, form=form, target=target,
+                           person=person_user, role_labels=delegation.ROLE_LABELS, current="access"), status
+
+
+@bp.route("/<number>/reviewed", methods=["POST"])
+def reviewed(number: str):
+    account, grant = account_or_404(number, MANAGE)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    db = get_db()
+    delegation.record_review(db, now(), account=account, actor=grant)
+    db.commit()
+    session["notice"] = (f"Thank you. We have recorded that you reviewed who can use account "
+                         f"{format_number(account.number)}.")
+    return see_other(url_for(".manage", number=number))
+
+
+@bp.route("/<number>/history")
+def history(number: str):
+    account, grant = account_or_404(number, MANAGE)
+    import json
+
+    events = [(event, actor, subject, json.loads(event.detail or "{}"))
+              for event, actor, subject in delegation.history(get_db(), account.id)]
+    return render_template("access/history.html", account=account, grant=grant, events=events,
+                           role_labels=delegation.ROLE_LABELS, current="access")
