@@ -147,7 +147,7 @@ def _register_template_helpers(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from blueprints import access as manage_access
-    from blueprints import accounts, auth, enrol, health, pages, profile, staff
+    from blueprints import accounts, auth, consents, enrol, health, pages, profile, staff
     from web import assets
 
     app.register_blueprint(assets.bp)
@@ -159,4 +159,5 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(accounts.bp)
     app.register_blueprint(enrol.bp)
     app.register_blueprint(manage_access.bp)
+    app.register_blueprint(consents.bp)
     app.add_url_rule("/", endpoint="home", view_func=pages.home)

@@ -78,6 +78,70 @@ def register(app: Flask) -> None:
         click.echo(f"Account {format_number(account.number)} ({account.legal_name}): PIN {pin}, role {role}, "
                    f"valid {days} days.")
 
+    consents_cli = click.Group("consents", help="Review representatives' consents, as the agency "
+                                                 "(until the staff back office does it).")
+    app.cli.add_command(consents_cli)
+
+    @consents_cli.command("list")
+    def consents_list():
+        """The consents waiting for review, oldest first."""
+        from domain import consents
+        from domain.accounts import format_number
+
+        with app.extensions["portal.sessionmaker"]() as db:
+            waiting = consents.waiting_for_review(db)
+            if not waiting:
+                click.echo("No consents are waiting for review.")
+            for consent, account in waiting:
+                ends = f"{consent.ends_on:%Y-%m-%d}" if consent.ends_on else "no end date"
+                click.echo(f"{consent.id}: {account.legal_name} ({format_number(account.number)}) -> "
+                           f"{consent.representative_name}{f' of {consent.firm_name}' if consent.firm_name else ''}, "
+                           f"{consent.permissions}, {consent.starts_on:%Y-%m-%d} to {ends}")
+
+    def _decide(consent_id: int, decide):
+        from domain.delegation import AccessRefused
+        from models import Consent
+
+        moment = app.extensions["portal.clock"]()
+        with app.extensions["portal.sessionmaker"]() as db:
+            consent = db.get(Consent, consent_id)
+            if consent is None:
+                raise click.BadParameter("no consent has that number", param_hint="CONSENT_ID")
+            try:
+                said = decide(db, moment, consent)
+            except AccessRefused as error:
+                raise click.ClickException(error.message) from None
+            db.commit()
+        return said
+
+    @consents_cli.command("approve")
+    @click.argument("consent_id", type=int)
+    def consents_approve(consent_id: int):
+        """Approve a consent: the representative is emailed a PIN."""
+        from domain import consents
+        from models import Account
+        from web.mailer import queue_email
+
+        def approve(db, moment, consent):
+            _row, pin = consents.approve(db, moment, consent=consent, staff_user_id=None)
+            subject, body = consents.pin_email(consent, db.get(Account, consent.account_id), pin)
+            queue_email(db, moment, consent.representative_email, subject, body)
+            return consent.representative_email
+
+        to = _decide(consent_id, approve)
+        click.echo(f"Consent {consent_id} approved; the PIN is in the outbox for {to} (flask send-email sends it).")
+
+    @consents_cli.command("reject")
+    @click.argument("consent_id", type=int)
+    @click.option("--reason", required=True, help="Why, in words the account's managers will read.")
+    def consents_reject(consent_id: int, reason: str):
+        """Reject a consent, with the reason the account's managers see."""
+        from domain import consents
+
+        _decide(consent_id, lambda db, moment, consent: consents.reject(db, moment, consent=consent,
+                                                                          staff_user_id=None, reason=reason))
+        click.echo(f"Consent {consent_id} rejected.")
+
     @app.cli.command("send-email")
     def send_email():
         """Send what is waiting in the outbox (a worker's thread also does this)."""

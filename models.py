@@ -323,11 +323,19 @@ class Grant(Base):
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     revoked_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: the agency
     last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # A representative's grant lasts as its consent says (the grant check reads these).
+    consent_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    valid_from: Mapped[Optional[date]] = mapped_column(Date)
+    valid_until: Mapped[Optional[date]] = mapped_column(Date)  # the last day it works
 
     account: Mapped[Account] = relationship(lazy="joined")
 
     def allows(self, permission: str) -> bool:
         return self.revoked_at is None and permission in self.permissions.split(",")
+
+    def in_force_on(self, day: date) -> bool:
+        return (self.revoked_at is None and (self.valid_from is None or self.valid_from <= day)
+                and (self.valid_until is None or day <= self.valid_until))
 
 
 class InvitationPin(Base):
@@ -348,9 +356,44 @@ class InvitationPin(Base):
     used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     used_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
     # Who a manager meant the PIN for (shown while it is pending); never the agency's letters.
+    consent_id: Mapped[Optional[int]] = mapped_column(Integer)  # a representative's PIN: its consent
     invitee_name: Mapped[Optional[str]] = mapped_column(String(200))
     invitee_email: Mapped[Optional[str]] = mapped_column(String(254))
     cancelled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # withdrawn or replaced
+
+
+CONSENT_STATUSES = ("requested", "submitted", "approved", "rejected", "declined", "revoked")
+
+
+class Consent(Base):
+    """A taxpayer's consent for one named representative (form AT4931, Part 4),
+    given online by a manager of the account or asked for by the representative.
+    The agency reviews a submitted consent; approval issues the representative a
+    PIN by email, and the grant they enrol into lasts from the start date to the
+    end date, or until the consent is revoked."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    representative_name: Mapped[str] = mapped_column(String(200))
+    representative_email: Mapped[str] = mapped_column(String(254))
+    firm_name: Mapped[Optional[str]] = mapped_column(String(200))  # recorded; the consent names a person
+    permissions: Mapped[str] = mapped_column(String(300))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[Optional[date]] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), index=True)  # CONSENT_STATUSES
+    # Who signed it for the taxpayer (a manager), and when; None while only requested.
+    declared_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    declared_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # A representative's own request: who asked, and when.
+    requested_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    requested_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decided_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    decision_reason: Mapped[Optional[str]] = mapped_column(Text)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
 
 
 class TaxReturn(Base):

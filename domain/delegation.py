@@ -47,7 +47,8 @@ INVITABLE_ROLES = ("viewer", "delegate", "authorized", "owner")
 MANAGE = "manage_access"
 # Events that make up an account's access history.
 ACCESS_EVENTS = ("pin.issued", "enrolment", "access.changed", "access.removed", "access.pin_cancelled",
-                 "access.pin_reissued", "access.reviewed", "access.refused")
+                 "access.pin_reissued", "access.reviewed", "access.refused", "consent.submitted",
+                 "consent.requested", "consent.declined", "consent.approved", "consent.rejected", "consent.revoked")
 
 
 class AccessRefused(Exception):
@@ -145,7 +146,7 @@ def _check_role(actor: Grant | None, role: str, *, changing_owner: bool = False)
                             "role")
 
 
-def _clean_permissions(permissions) -> list[str]:
+def clean_permissions(permissions) -> list[str]:
     chosen = [p for p in PERMISSIONS if p in set(permissions)]
     if set(permissions) - set(PERMISSIONS):
         raise AccessRefused("Choose permissions from the list", "permissions")
@@ -180,7 +181,7 @@ def invite(db: Session, now: datetime, *, account: Account, actor: Grant | None,
     """A single-use PIN for one named person, with the permissions they will get.
     Returns the PIN's row and the plain PIN, to show once."""
     _check_role(actor, role)
-    chosen = _clean_permissions(permissions)
+    chosen = clean_permissions(permissions)
     _check_cap(db, now, account.id, role, caps)
     row, pin = enrolment.issue(db, now, account, role=role, permissions=chosen, valid_days=valid_days,
                                issued_by_user_id=actor.user_id if actor else None,
@@ -197,7 +198,7 @@ def change(db: Session, now: datetime, *, account: Account, actor: Grant | None,
         raise AccessRefused("A representative's role comes from their consent and cannot be changed here", "role")
     if role != "representative" or target.role != "representative":
         _check_role(actor, role, changing_owner=target.role == "owner")
-    chosen = _clean_permissions(permissions)
+    chosen = clean_permissions(permissions)
     _keeps_owner_and_manager(db, target, role_after=role, permissions_after=chosen)
     if role != target.role:
         _check_cap(db, now, account.id, role, caps)

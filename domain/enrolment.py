@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from domain import audit, grants, passwords, throttle
 from domain.accounts import normalise_number
-from models import Account, Grant, InvitationPin
+from models import Account, Consent, Grant, InvitationPin
 
 MAX_TRIES = 5
 DEFAULT_VALID_DAYS = 90
@@ -48,7 +48,8 @@ def issue_pin(db: Session, now: datetime, account: Account, *, role: str = "owne
 
 def issue(db: Session, now: datetime, account: Account, *, role: str, permissions=None,
           valid_days: int = DEFAULT_VALID_DAYS, issued_by_user_id: int | None = None, pin: str | None = None,
-          invitee_name: str | None = None, invitee_email: str | None = None) -> tuple[InvitationPin, str]:
+          invitee_name: str | None = None, invitee_email: str | None = None,
+          consent_id: int | None = None) -> tuple[InvitationPin, str]:
     """The new PIN's row (flushed, so it has an id) and the plain PIN."""
     if pin is None:
         pin = new_pin()
@@ -58,7 +59,7 @@ def issue(db: Session, now: datetime, account: Account, *, role: str, permission
         account_id=account.id, pin_hash=passwords.hash_password(pin), role=role,
         permissions=grants.permissions_text(permissions if permissions is not None else grants.ROLE_PRESETS[role]),
         issued_at=now, expires_at=now + timedelta(days=valid_days), issued_by_user_id=issued_by_user_id,
-        invitee_name=invitee_name, invitee_email=invitee_email)
+        invitee_name=invitee_name, invitee_email=invitee_email, consent_id=consent_id)
     db.add(row)
     db.flush()
     audit.record(db, now, "pin.issued", actor_user_id=issued_by_user_id, account=account.number, role=role,
@@ -117,8 +118,11 @@ def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str,
                      account_id=account.id)
         db.commit()
         return Outcome("already", account)
+    consent = db.get(Consent, match.consent_id) if match.consent_id else None
     grants.give(db, now, user_id=user_id, account=account, role=match.role,
-                permissions=match.permissions.split(","), granted_by_user_id=match.issued_by_user_id)
+                permissions=match.permissions.split(","), granted_by_user_id=match.issued_by_user_id,
+                consent_id=consent.id if consent else None, valid_from=consent.starts_on if consent else None,
+                valid_until=consent.ends_on if consent else None)
     throttle.clear(db, "enrol", key)
     audit.record(db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role,
                  account_id=account.id)

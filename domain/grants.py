@@ -1,9 +1,9 @@
 """Who may act on which account, and how. One check serves every account route."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Update, bindparam, select, update
+from sqlalchemy import ColumnElement, Date, Update, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, contains_eager
 
 from models import PERMISSIONS, Account, Grant
@@ -25,19 +25,27 @@ def permissions_text(permissions) -> str:
     return ",".join(p for p in PERMISSIONS if p in set(permissions))
 
 
+def in_force(today) -> ColumnElement[bool]:
+    """A grant that works today: not removed, and inside the dates of its consent
+    (a representative's), so an end date ends it by itself."""
+    return and_(Grant.revoked_at.is_(None),
+                or_(Grant.valid_from.is_(None), Grant.valid_from <= today),
+                or_(Grant.valid_until.is_(None), Grant.valid_until >= today))
+
+
 # Built once: every account request asks it, and building the statement costs
 # about as much as running it (docs/performance.md).
 _GRANT_FOR = (select(Grant).join(Grant.account).join(Account.program)
               # The account and program from the same joins (no second join for the eager load).
               .options(contains_eager(Grant.account).contains_eager(Account.program))
               .where(Grant.user_id == bindparam("user_id"), Account.number == bindparam("number"),
-                     Grant.revoked_at.is_(None)))
+                     in_force(bindparam("today", type_=Date))))
 
 
-def grant_for(db: Session, user_id: int, account_number: str) -> Grant | None:
-    """The person's live grant on the account with this number (its account and
-    program come with it), or None."""
-    return db.scalar(_GRANT_FOR, {"user_id": user_id, "number": account_number})
+def grant_for(db: Session, user_id: int, account_number: str, today: date) -> Grant | None:
+    """The person's grant in force today on the account with this number (its
+    account and program come with it), or None."""
+    return db.scalar(_GRANT_FOR, {"user_id": user_id, "number": account_number, "today": today})
 
 
 # "Last used" (for the access review) is kept to the minute: no write on every click.
@@ -54,9 +62,11 @@ def use_write(grant: Grant, now: datetime) -> tuple[Update, dict] | None:
 
 
 def give(db: Session, now: datetime, *, user_id: int, account: Account, role: str,
-         permissions=None, granted_by_user_id: int | None = None) -> Grant:
+         permissions=None, granted_by_user_id: int | None = None, consent_id: int | None = None,
+         valid_from: date | None = None, valid_until: date | None = None) -> Grant:
     grant = Grant(user_id=user_id, account_id=account.id, role=role,
                   permissions=permissions_text(permissions if permissions is not None else ROLE_PRESETS[role]),
-                  granted_by_user_id=granted_by_user_id, granted_at=now)
+                  granted_by_user_id=granted_by_user_id, granted_at=now, consent_id=consent_id,
+                  valid_from=valid_from, valid_until=valid_until)
     db.add(grant)
     return grant

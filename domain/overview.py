@@ -13,7 +13,7 @@ from datetime import date
 from sqlalchemy import exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, contains_eager
 
-from domain import ledger
+from domain import grants, ledger
 from domain.accounts import normalise_number
 from models import Account, FilingPeriod, Grant, TaxReturn
 
@@ -91,9 +91,9 @@ def _search(query: str):
     return or_(*clauses)
 
 
-def _live_grants(user_id: int, query: str):
+def _live_grants(user_id: int, query: str, today: date):
     statement = (select(Grant).join(Grant.account)
-                 .where(Grant.user_id == user_id, Grant.revoked_at.is_(None)))
+                 .where(Grant.user_id == user_id, grants.in_force(today)))
     return statement.where(_search(query)) if query else statement
 
 
@@ -104,20 +104,20 @@ def dashboard(db: Session, user_id: int, today: date, *, query: str = "", after:
     the person's matching accounts gives the first page."""
     query = (query or "").strip()[:100]
     order = (Account.legal_name, Account.number)
-    total = db.scalar(select(func.count()).select_from(_live_grants(user_id, "").subquery()))
+    total = db.scalar(select(func.count()).select_from(_live_grants(user_id, "", today).subquery()))
     matching = total if not query else db.scalar(
-        select(func.count()).select_from(_live_grants(user_id, query).subquery()))
-    statement = _live_grants(user_id, query)
+        select(func.count()).select_from(_live_grants(user_id, query, today).subquery()))
+    statement = _live_grants(user_id, query, today)
     before = 0
     if after:
         mark = db.execute(select(Account.legal_name, Account.number)
                           .join(Grant, Grant.account_id == Account.id)
-                          .where(Grant.user_id == user_id, Grant.revoked_at.is_(None),
+                          .where(Grant.user_id == user_id, grants.in_force(today),
                                  Account.number == after)).first()
         if mark is not None:
             statement = statement.where(tuple_(*order) > tuple_(mark.legal_name, mark.number))
             before = db.scalar(select(func.count()).select_from(
-                _live_grants(user_id, query).where(tuple_(*order) <= tuple_(mark.legal_name, mark.number))
+                _live_grants(user_id, query, today).where(tuple_(*order) <= tuple_(mark.legal_name, mark.number))
                 .subquery()))
     found = list(db.scalars(statement.options(contains_eager(Grant.account))
                             .order_by(*order).limit(size + 1)).unique())

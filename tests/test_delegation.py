@@ -11,7 +11,7 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from domain import delegation, enrolment
-from models import PERMISSIONS, Account, AuditEvent, Grant, InvitationPin
+from models import PERMISSIONS, Account, AuditEvent, Consent, Grant, InvitationPin
 from tests.accounts_factory import body, file_return, give, issue_pin, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user, outbox
 
@@ -35,6 +35,11 @@ NEEDS = {
     "access.remove": {"manage_access"},
     "access.reviewed": {"manage_access"},
     "access.history": {"manage_access"},
+    "consents.for_account": {"manage_access"},
+    "consents.sign": {"manage_access"},
+    "consents.accept": {"manage_access"},
+    "consents.decline": {"manage_access"},
+    "consents.revoke": {"manage_access"},
 }
 
 
@@ -65,13 +70,17 @@ def table(app, clock):
         target = give(db, clock(), other, account, role="delegate")
         row, _pin = enrolment.issue(db, clock(), account, role="viewer", issued_by_user_id=owner,
                                     invitee_name="Pat Pending")
+        consent = Consent(account_id=account.id, representative_name="Asa Asker", representative_email="asa@example.com",
+                          permissions="", starts_on=date(2026, 11, 23), status="requested", requested_at=clock())
+        db.add(consent)
         db.commit()
-        return {"number": account.number, "grant_id": target.id, "pin_id": row.id, "return_id": tax_return.id}
+        return {"number": account.number, "grant_id": target.id, "pin_id": row.id, "return_id": tax_return.id,
+                "consent_id": consent.id}
 
 
 def _url(app, rule, table) -> str:
     values = {"number": table["number"], "grant_id": table["grant_id"], "pin_id": table["pin_id"],
-              "return_id": table["return_id"]}
+              "return_id": table["return_id"], "consent_id": table["consent_id"]}
     with app.test_request_context():
         return url_for(rule.endpoint, **{name: values[name] for name in rule.arguments})
 

@@ -9,13 +9,14 @@ from flask_login import current_user
 from domain import grants
 from models import PERMISSIONS, Account, Grant
 from web.database import get_db, now, write_at_end
+from web.dates import today
 
 
 def account_or_404(number: str, permission: str) -> tuple[Account, Grant]:
     if permission not in PERMISSIONS:
         raise ValueError(f"unknown permission {permission!r}")
     db = get_db()
-    grant = grants.grant_for(db, current_user.id, number)
+    grant = grants.grant_for(db, current_user.id, number, today())
     if grant is None or not grant.allows(permission):
         abort(404)
     used = grants.use_write(grant, now())

@@ -8,6 +8,7 @@ from flask_login import current_user
 from domain import enrolment, grants, overview
 from domain.accounts import format_number
 from web.database import get_db, now
+from web.dates import today
 from web.forms import bind
 from web.htmx import see_other
 
@@ -38,7 +39,7 @@ def start():
             label = f"{account.program.name} account {format_number(account.number)} ({account.legal_name})"
             session["notice"] = (f"You can now use {label}." if outcome.result == "linked"
                                  else f"You already have access to {label}.")
-            grant = grants.grant_for(db, user.id, account.number)
+            grant = grants.grant_for(db, user.id, account.number, today())
             if grant is not None and overview.shows_periods(grant):
                 return see_other(url_for("accounts.summary", number=account.number))
             return see_other(url_for("home"))

@@ -1,0 +1,168 @@
+"""Representatives by consent: a manager of the account signs a consent for one
+individual, or answers a representative's request; the agency reviews it (a CLI,
+`flask consents`, until the staff back office); a representative sees their
+client list. Rules in domain.consents; account routes ask
+web.account_access.account_or_404 for "manage_access"."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, render_template, session, url_for
+from flask_login import current_user
+
+from domain import audit, consents, delegation
+from domain.delegation import AccessRefused, Caps
+from models import Consent
+from web.account_access import account_or_404
+from web.database import get_db, now
+from web.dates import today
+from web.forms import EmptyForm, bind
+from web.htmx import see_other
+
+from .forms import AcceptForm, AskForm, ConsentForm, parse_day
+
+bp = Blueprint("consents", __name__, url_prefix="/consents")
+
+MANAGE = "manage_access"
+ASK_SENT = ("If the account number and legal name match an account, we have sent your request to the people who "
+            "manage it. They have 10 working days to answer; you will see the account in your client list once "
+            "they have signed and we have reviewed the consent.")
+STATUS_WORDS = {"requested": "Asked for by the representative", "submitted": "Waiting for our review",
+                "approved": "In force", "rejected": "Not approved", "declined": "Declined",
+                "revoked": "Revoked", "lapsed": "Lapsed (not answered in 10 working days)", "ended": "Ended"}
+
+
+def _caps() -> Caps:
+    config = current_app.config
+    return Caps(owners=config["MAX_OWNERS_PER_ACCOUNT"], representatives=config["MAX_REPRESENTATIVES_PER_ACCOUNT"])
+
+
+def _refused(account, actor, form, error: AccessRefused) -> None:
+    field = getattr(form, error.field, None) if error.field else None
+    (field.errors if field is not None else form.form_errors).append(error.message)
+    db = get_db()
+    db.rollback()
+    audit.record(db, now(), "access.refused", "failure", actor_user_id=actor.user_id, account_id=account.id,
+                 reason=error.message)
+    db.commit()
+
+
+def _consent_or_404(account, consent_id: int) -> Consent:
+    consent = get_db().get(Consent, consent_id)
+    if consent is None or consent.account_id != account.id:
+        abort(404)
+    return consent
+
+
+@bp.route("/<number>/")
+def for_account(number: str):
+    account, grant = account_or_404(number, MANAGE)
+    day = today()
+    rows = [(c, consents.shown_status(c, day)) for c in consents.for_account(get_db(), account.id)]
+    return render_template("consents/account.html", account=account, grant=grant, rows=rows,
+                           words=STATUS_WORDS, permission_labels=delegation.PERMISSION_LABELS, form=EmptyForm(),
+                           current="access")
+
+
+@bp.route("/<number>/new", methods=["GET", "POST"])
+def sign(number: str):
+    account, grant = account_or_404(number, MANAGE)
+    form = bind(ConsentForm, current_user.id)
+    status = 200
+    if form.validate_on_submit():
+        db = get_db()
+        try:
+            consents.sign(db, now(), today(), account=account, actor=grant, name=form.representative_name.data,
+                          email=form.representative_email.data, firm_name=form.firm_name.data,
+                          permissions=form.permissions.data or [], starts_on=parse_day(form.starts_on.data),
+                          ends_on=parse_day(form.ends_on.data), caps=_caps())
+        except AccessRefused as error:
+            _refused(account, grant, form, error)
+            status = 400
+        else:
+            db.commit()
+            session["notice"] = (f"Consent signed for {form.representative_name.data}. We will review it and "
+                                 "email them their PIN.")
+            return see_other(url_for(".for_account", number=number))
+    elif form.errors:
+        status = 400
+    return render_template("consents/sign.html", account=account, grant=grant, form=form, current="access",
+                           today=today()), status
+
+
+@bp.route("/<number>/<int:consent_id>/accept", methods=["GET", "POST"])
+def accept(number: str, consent_id: int):
+    account, grant = account_or_404(number, MANAGE)
+    consent = _consent_or_404(account, consent_id)
+    form = bind(AcceptForm, current_user.id)
+    status = 200
+    if form.validate_on_submit():
+        db = get_db()
+        try:
+            consents.accept(db, now(), today(), account=account, actor=grant, consent=consent,
+                            permissions=form.permissions.data or [], starts_on=parse_day(form.starts_on.data),
+                            ends_on=parse_day(form.ends_on.data), caps=_caps())
+        except AccessRefused as error:
+            _refused(account, grant, form, error)
+            status = 400
+        else:
+            db.commit()
+            session["notice"] = f"Consent signed for {consent.representative_name}. We will review it."
+            return see_other(url_for(".for_account", number=number))
+    elif form.errors:
+        status = 400
+    return render_template("consents/accept.html", account=account, grant=grant, form=form, consent=consent,
+                           status_word=STATUS_WORDS[consents.shown_status(consent, today())], current="access",
+                           today=today()), status
+
+
+def _one_step(number: str, consent_id: int, action, done: str):
+    account, grant = account_or_404(number, MANAGE)
+    consent = _consent_or_404(account, consent_id)
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    db = get_db()
+    try:
+        action(db, account, grant, consent)
+    except AccessRefused as error:
+        _refused(account, grant, form, error)
+        session["notice"] = error.message
+    else:
+        db.commit()
+        session["notice"] = done.format(name=consent.representative_name)
+    return see_other(url_for(".for_account", number=number))
+
+
+@bp.route("/<number>/<int:consent_id>/decline", methods=["POST"])
+def decline(number: str, consent_id: int):
+    return _one_step(number, consent_id, lambda db, account, grant, consent: consents.decline(
+        db, now(), today(), account=account, actor=grant, consent=consent), "You declined {name}'s request.")
+
+
+@bp.route("/<number>/<int:consent_id>/revoke", methods=["POST"])
+def revoke(number: str, consent_id: int):
+    return _one_step(number, consent_id, lambda db, account, grant, consent: consents.revoke(
+        db, now(), account=account, actor=grant, consent=consent),
+        "Consent revoked: {name} can no longer use this account, from their next click.")
+
+
+@bp.route("/ask", methods=["GET", "POST"])
+def ask():
+    user = current_user._get_current_object()
+    form = bind(AskForm, user.id)
+    status = 200
+    if form.validate_on_submit():
+        db = get_db()
+        consents.ask(db, now(), user=user, number=form.number.data, legal_name=form.legal_name.data)
+        db.commit()
+        session["notice"] = ASK_SENT
+        return see_other(url_for(".clients"))
+    elif form.errors:
+        status = 400
+    return render_template("consents/ask.html", form=form), status
+
+
+@bp.route("/clients")
+def clients():
+    db, day = get_db(), today()
+    return render_template("consents/clients.html", clients=consents.clients(db, current_user.id, day),
+                           permission_labels=delegation.PERMISSION_LABELS)

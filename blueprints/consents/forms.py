@@ -1,0 +1,85 @@
+"""Forms for representatives' consents."""
+from __future__ import annotations
+
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectMultipleField, StringField, ValidationError
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from domain.delegation import PERMISSION_LABELS
+from domain.grants import ROLE_PRESETS
+from models import PERMISSIONS
+
+_ISO = "Enter the date as year-month-day, like 2027-01-31"
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def parse_day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat((text or "").strip()) if (text or "").strip() else None
+    except ValueError:
+        return None
+
+
+def _a_day(_form, field):
+    if (field.data or "").strip() and parse_day(field.data) is None:
+        raise ValidationError(_ISO)
+
+
+class TermsMixin:
+    permissions = SelectMultipleField(
+        "What can the representative do?", id="permissions", validate_choice=False,
+        choices=[SelectChoice(p, PERMISSION_LABELS[p]) for p in PERMISSIONS if p != "manage_access"],
+        default=list(ROLE_PRESETS["representative"]), description="Select all that apply")
+    starts_on = StringField("Start date", id="starts_on", filters=[_strip], description="For example, 2027-01-31",
+                            validators=[DataRequired("Enter the date the consent starts"), _a_day])
+    ends_on = StringField("End date (optional)", id="ends_on", filters=[_strip],
+                          description="Leave it empty for a consent that lasts until you revoke it",
+                          validators=[_a_day])
+    declaration = BooleanField(
+        "I declare that I may sign for this taxpayer, and I consent to this individual acting for them on this "
+        "account as set out here", id="declaration",
+        validators=[DataRequired("Confirm the declaration to sign the consent")])
+
+
+class ConsentForm(TermsMixin, FlaskForm):
+    representative_name = StringField(
+        "Representative's full name", id="representative_name", filters=[_strip],
+        description="One individual. Each person who will act for you needs their own consent",
+        validators=[DataRequired("Enter the representative's full name"),
+                    Length(max=200, message="Enter a name of 200 characters or fewer")])
+    representative_email = StringField(
+        "Representative's email address", id="representative_email", filters=[_strip],
+        description="We send their PIN here once we have reviewed the consent",
+        validators=[DataRequired("Enter the representative's email address"),
+                    Length(max=254, message="Enter an email address of 254 characters or fewer"),
+                    Email("Enter an email address in the correct format, like name@example.com",
+                          check_deliverability=False)])
+    firm_name = StringField("Firm (optional)", id="firm_name", filters=[_strip],
+                            description="Recorded for reference: access is for the person, not the firm",
+                            validators=[Optional(), Length(max=200, message="Enter 200 characters or fewer")])
+
+
+class AcceptForm(TermsMixin, FlaskForm):
+    pass
+
+
+class AskForm(FlaskForm):
+    number = StringField("Your client's account number", id="number", filters=[_strip],
+                         description="10 digits", validators=[DataRequired("Enter the account number")])
+    legal_name = StringField("The account's legal name", id="legal_name", filters=[_strip],
+                             description="Exactly as your client's notices show it",
+                             validators=[DataRequired("Enter the account's legal name"),
+                                         Length(max=200, message="Enter 200 characters or fewer")])
+
+    def validate_number(self, field):
+        from domain.accounts import number_problem
+
+        problem = number_problem(field.data or "")
+        if problem:
+            raise ValidationError(problem)
