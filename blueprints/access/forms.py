@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SelectMultipleField, StringField
+from wtforms import BooleanField, RadioField, SelectMultipleField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
@@ -15,17 +15,9 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class PermissionsMixin:
-    role = RadioField("Role", id="role", choices=[SelectChoice(r, ROLE_LABELS[r]) for r in INVITABLE_ROLES],
-                      default="viewer", validate_choice=False,
-                      description="A role is a starting set of permissions: change them below if you need to")
-    permissions = SelectMultipleField("What can this person do?", id="permissions",
-                                      choices=[SelectChoice(p, PERMISSION_LABELS[p]) for p in PERMISSIONS],
-                                      validate_choice=False, default=list(ROLE_PRESETS["viewer"]),
-                                      description="Select all that apply")
-
-
-class InviteForm(PermissionsMixin, FlaskForm):
+class PersonMixin:
+    # Declared before PermissionsMixin: WTForms orders fields (and so the error
+    # summary) by when they were made, and the page shows these first.
     name = StringField("Full name", id="name", filters=[_strip],
                        description="The one person who will use this PIN. Access is for individuals, never a firm",
                        validators=[DataRequired("Enter the person's full name"),
@@ -39,10 +31,22 @@ class InviteForm(PermissionsMixin, FlaskForm):
 
     def validate_send_email(self, field):
         if field.data and not (self.email.data or "").strip():
-            from wtforms import ValidationError
-
             raise ValidationError("Enter their email address, or do not ask us to email the PIN")
 
 
+class PermissionsMixin:
+    role = RadioField("Role", id="role", choices=[SelectChoice(r, ROLE_LABELS[r]) for r in INVITABLE_ROLES],
+                      default="viewer", validate_choice=False,
+                      description="A role is a starting set of permissions: change them below if you need to")
+    permissions = SelectMultipleField("What can this person do?", id="permissions",
+                                      choices=[SelectChoice(p, PERMISSION_LABELS[p]) for p in PERMISSIONS],
+                                      validate_choice=False, default=list(ROLE_PRESETS["viewer"]),
+                                      description="Select all that apply")
+
+
 class ChangeForm(PermissionsMixin, FlaskForm):
+    pass
+
+
+class InviteForm(PersonMixin, PermissionsMixin, FlaskForm):
     pass

@@ -31,23 +31,9 @@ def _a_day(_form, field):
         raise ValidationError(_ISO)
 
 
-class TermsMixin:
-    permissions = SelectMultipleField(
-        "What can the representative do?", id="permissions", validate_choice=False,
-        choices=[SelectChoice(p, PERMISSION_LABELS[p]) for p in PERMISSIONS if p != "manage_access"],
-        default=list(ROLE_PRESETS["representative"]), description="Select all that apply")
-    starts_on = StringField("Start date", id="starts_on", filters=[_strip], description="For example, 2027-01-31",
-                            validators=[DataRequired("Enter the date the consent starts"), _a_day])
-    ends_on = StringField("End date (optional)", id="ends_on", filters=[_strip],
-                          description="Leave it empty for a consent that lasts until you revoke it",
-                          validators=[_a_day])
-    declaration = BooleanField(
-        "I declare that I may sign for this taxpayer, and I consent to this individual acting for them on this "
-        "account as set out here", id="declaration",
-        validators=[DataRequired("Confirm the declaration to sign the consent")])
-
-
-class ConsentForm(TermsMixin, FlaskForm):
+class RepresentativeMixin:
+    # Declared before TermsMixin: WTForms orders fields (and so the error summary)
+    # by when they were made, and the page shows these first.
     representative_name = StringField(
         "Representative's full name", id="representative_name", filters=[_strip],
         description="One individual. Each person who will act for you needs their own consent",
@@ -63,6 +49,22 @@ class ConsentForm(TermsMixin, FlaskForm):
     firm_name = StringField("Firm (optional)", id="firm_name", filters=[_strip],
                             description="Recorded for reference: access is for the person, not the firm",
                             validators=[Optional(), Length(max=200, message="Enter 200 characters or fewer")])
+
+
+class TermsMixin:
+    permissions = SelectMultipleField(
+        "What can the representative do?", id="permissions", validate_choice=False,
+        choices=[SelectChoice(p, PERMISSION_LABELS[p]) for p in PERMISSIONS if p != "manage_access"],
+        default=list(ROLE_PRESETS["representative"]), description="Select all that apply")
+    starts_on = StringField("Start date", id="starts_on", filters=[_strip], description="For example, 2027-01-31",
+                            validators=[DataRequired("Enter the date the consent starts"), _a_day])
+    ends_on = StringField("End date (optional)", id="ends_on", filters=[_strip],
+                          description="Leave it empty for a consent that lasts until you revoke it",
+                          validators=[_a_day])
+    declaration = BooleanField(
+        "I declare that I may sign for this taxpayer, and I consent to this individual acting for them on this "
+        "account as set out here", id="declaration",
+        validators=[DataRequired("Confirm the declaration to sign the consent")])
 
 
 class AcceptForm(TermsMixin, FlaskForm):
@@ -83,3 +85,7 @@ class AskForm(FlaskForm):
         problem = number_problem(field.data or "")
         if problem:
             raise ValidationError(problem)
+
+
+class ConsentForm(RepresentativeMixin, TermsMixin, FlaskForm):
+    pass

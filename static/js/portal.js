@@ -61,6 +61,17 @@
     if (event.detail.target === body) { event.detail.headers["HX-Boosted"] = "true"; }
   });
 
+  // Choosing a role ticks that role's permissions (a preset the person can then
+  // change). Without JavaScript the boxes simply keep what they show.
+  document.addEventListener("change", function (event) {
+    var radio = event.target;
+    if (!radio.matches || !radio.matches("input[type=radio][data-permissions]")) { return; }
+    var form = radio.form;
+    var chosen = radio.getAttribute("data-permissions").split(" ");
+    var boxes = form ? form.querySelectorAll("input[type=checkbox][name=permissions]") : [];
+    for (var i = 0; i < boxes.length; i++) { boxes[i].checked = chosen.indexOf(boxes[i].value) !== -1; }
+  });
+
   // A signed-out page tells every other tab, which then leaves its page too.
   if (body.hasAttribute("data-signed-out-page")) { broadcast("signed-out"); }
 

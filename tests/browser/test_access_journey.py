@@ -37,22 +37,41 @@ def sub_nav(page):
     return page.get_by_role("navigation", name="This account")
 
 
-@pytest.fixture
-def account(live_server):
+def olive_owns_prairie_inn(live_server, newcomers: dict[str, str], more: tuple[str, ...] = ()) -> list[str]:
     """Olive owns Prairie Inn's Tourism Levy account ($1,250.00 owing and a filed
-    return); Dana has registered but has no account yet."""
+    return) and an account for each legal name in `more`; each newcomer (email:
+    name) has registered but has no account yet. The account numbers, Prairie Inn first."""
     app = live_server.app
     make_user(app, email=OWNER, name="Olive Owner")
-    make_user(app, email=DELEGATE, name="Dana Delegate")
+    for email, name in newcomers.items():
+        make_user(app, email=email, name=name)
     with app.extensions["portal.sessionmaker"]() as db:
         owner = db.scalar(select(User.id).where(User.email == OWNER))
         inn = open_account(db, serial=7, legal_name="Prairie Inn Ltd.", operating_name="Prairie Inn",
                            opened_on=date(2026, 5, 1))
         post(db, inn, "assessment", 125_000, date(2026, 7, 20), period_end=date(2026, 6, 30))
         file_return(db, inn, date(2026, 6, 30))
-        give(db, live_server.clock(), owner, inn, role="owner")
+        owned = [inn] + [open_account(db, serial=8 + i, legal_name=name, operating_name=None,
+                                      opened_on=date(2026, 5, 1)) for i, name in enumerate(more)]
+        for account in owned:
+            give(db, live_server.clock(), owner, account, role="owner")
         db.commit()
-        return inn.number
+        return [account.number for account in owned]
+
+
+def enrol(page, number: str, pin: str) -> None:
+    """Link the account with its number and PIN, landing on its summary (Prairie Inn's)."""
+    page.goto("/enrol/")
+    expect(heading(page)).to_have_text("Link a tax account")
+    page.get_by_label("Account number").fill(format_number(number))
+    page.get_by_label("PIN").fill(pin)
+    page.get_by_role("button", name="Link account").click()
+    expect(heading(page)).to_have_text("Prairie Inn Ltd.")
+
+
+@pytest.fixture
+def account(live_server):
+    return olive_owns_prairie_inn(live_server, {DELEGATE: "Dana Delegate"})[0]
 
 
 def add_a_person(page):
@@ -131,12 +150,7 @@ def test_owner_adds_a_view_only_person_who_enrols_and_is_then_removed(browser, l
     # --- Dana, in a browser of her own: enrol with the number and the PIN.
     dana = browser.page()
     sign_in(dana, DELEGATE, expect_heading="Welcome, Dana Delegate")
-    dana.goto("/enrol/")
-    expect(heading(dana)).to_have_text("Link a tax account")
-    dana.get_by_label("Account number").fill(format_number(number))
-    dana.get_by_label("PIN").fill(pin)
-    dana.get_by_role("button", name="Link account").click()
-    expect(heading(dana)).to_have_text("Prairie Inn Ltd.")
+    enrol(dana, number, pin)
     expect(dana).to_have_url(summary_url)
 
     # She sees the summary and the returns, not the money, not Manage access.
