@@ -16,7 +16,7 @@ from domain.db import make_engine
 from domain.outbox import sender_from_config
 from domain.service_hours import schedule_from_config
 from models import User
-from web import access, errors, headers, service
+from web import access, errors, headers, service, uploads
 from web.assets import asset_url, build_manifest
 from web.database import close_db, get_db
 from web.mailer import OutboxThread
@@ -87,6 +87,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         return user if user is not None and user.is_active else None
 
     app.teardown_appcontext(close_db)
+    app.before_request(uploads.apply_limit)  # first: before anything reads the body
     app.before_request(service.gate)
     app.before_request(access.enforce)
     app.after_request(headers.apply)

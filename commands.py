@@ -92,11 +92,13 @@ def register(app: Flask) -> None:
             waiting = consents.waiting_for_review(db)
             if not waiting:
                 click.echo("No consents are waiting for review.")
+            forms = consents.signed_forms(db, [consent.id for consent, _account in waiting])
             for consent, account in waiting:
                 ends = f"{consent.ends_on:%Y-%m-%d}" if consent.ends_on else "no end date"
+                paper = " [signed form uploaded: flask consents document]" if consent.id in forms else ""
                 click.echo(f"{consent.id}: {account.legal_name} ({format_number(account.number)}) -> "
                            f"{consent.representative_name}{f' of {consent.firm_name}' if consent.firm_name else ''}, "
-                           f"{consent.permissions}, {consent.starts_on:%Y-%m-%d} to {ends}")
+                           f"{consent.permissions}, {consent.starts_on:%Y-%m-%d} to {ends}{paper}")
 
     def _decide(consent_id: int, decide):
         from domain.delegation import AccessRefused
@@ -130,6 +132,29 @@ def register(app: Flask) -> None:
 
         to = _decide(consent_id, approve)
         click.echo(f"Consent {consent_id} approved; the PIN is in the outbox for {to} (flask send-email sends it).")
+
+    @consents_cli.command("document")
+    @click.argument("consent_id", type=int)
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
+                  help="Where to write the signed form (a PDF).")
+    def consents_document(consent_id: int, out: str):
+        """Write a consent's uploaded signed form to a file, to review it."""
+        import os
+        import tempfile
+
+        from domain import consents
+
+        with app.extensions["portal.sessionmaker"]() as db:
+            document = consents.signed_forms(db, [consent_id]).get(consent_id)
+            if document is None:
+                raise click.ClickException(f"Consent {consent_id} has no uploaded form")
+            folder = os.path.dirname(os.path.abspath(out))
+            # Written beside the target and renamed over it: never a half-written file.
+            handle, partial = tempfile.mkstemp(dir=folder, suffix=".part")
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(document.content)
+            os.replace(partial, out)
+        click.echo(f"Wrote {document.size_bytes:,} bytes (SHA-256 {document.sha256}) to {out}.")
 
     @consents_cli.command("reject")
     @click.argument("consent_id", type=int)

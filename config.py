@@ -74,4 +74,6 @@ def from_environment() -> dict:
         "MAX_REPRESENTATIVES_PER_ACCOUNT": _int("MAX_REPRESENTATIVES_PER_ACCOUNT", 10),
         "DELEGATE_PIN_VALID_DAYS": _int("DELEGATE_PIN_VALID_DAYS", 30),
         "ACCESS_REVIEW_MONTHS": _int("ACCESS_REVIEW_MONTHS", 12),
+        # Largest file a person may upload (a signed consent form).
+        "UPLOAD_MAX_BYTES": _int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024),
     }

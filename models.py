@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -394,6 +395,23 @@ class Consent(Base):
     decision_reason: Mapped[Optional[str]] = mapped_column(Text)
     revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     revoked_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+
+
+class ConsentDocument(Base):
+    """A signed consent form uploaded as a PDF, kept in the database so every
+    server sees it (no shared disk assumed). The name it was uploaded under is
+    only shown, never used to store or serve it."""
+
+    __tablename__ = "consent_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consent_id: Mapped[int] = mapped_column(ForeignKey("consents.id"), index=True)
+    uploaded_name: Mapped[str] = mapped_column(String(200))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    uploaded_by_user_id: Mapped[int] = mapped_column(Integer)
 
 
 class TaxReturn(Base):

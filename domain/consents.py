@@ -14,6 +14,7 @@ and any PIN not yet used.
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -23,7 +24,7 @@ from domain import audit, enrolment, grants
 from domain.accounts import normalise_number
 from domain.delegation import AccessRefused, Caps, clean_permissions
 from domain.service_hours import is_working_day
-from models import Account, Consent, Grant, InvitationPin, User
+from models import Account, Consent, ConsentDocument, Grant, InvitationPin, User
 
 REQUEST_LAPSE_WORKING_DAYS = 10
 # What a representative can never be given: the taxpayer's managers control access.
@@ -112,6 +113,41 @@ def sign(db: Session, now: datetime, today: date, *, account: Account, actor: Gr
     audit.record(db, now, "consent.submitted", actor_user_id=actor.user_id, account_id=account.id,
                  consent=consent.id)
     return consent
+
+
+def pdf_problem(content: bytes, max_bytes: int) -> str | None:
+    """What is wrong with an uploaded signed form, judged from its bytes (never its name)."""
+    if not content:
+        return "The selected file is empty"
+    if len(content) > max_bytes:
+        size = f"{max_bytes // (1024 * 1024)} MB" if max_bytes >= 1024 * 1024 else f"{max(max_bytes // 1024, 1)} KB"
+        return f"The selected file must be smaller than {size}"
+    if not content.startswith(b"%PDF-"):
+        return "The selected file must be a PDF"
+    if b"%%EOF" not in content[-2048:]:
+        return "The PDF looks incomplete. Save it again and upload it"
+    return None
+
+
+def attach_signed_form(db: Session, now: datetime, *, consent: Consent, uploaded_name: str, content: bytes,
+                       user_id: int) -> ConsentDocument:
+    """Keep the signed form with its consent (checked first with `pdf_problem`)."""
+    name = "".join(ch for ch in (uploaded_name or "") if ch.isprintable() and ch not in "/\\")[-200:] or "form.pdf"
+    document = ConsentDocument(consent_id=consent.id, uploaded_name=name, size_bytes=len(content),
+                               sha256=hashlib.sha256(content).hexdigest(), content=content, uploaded_at=now,
+                               uploaded_by_user_id=user_id)
+    db.add(document)
+    audit.record(db, now, "consent.form_uploaded", actor_user_id=user_id, account_id=consent.account_id,
+                 consent=consent.id, sha256=document.sha256, size=document.size_bytes)
+    return document
+
+
+def signed_forms(db: Session, consent_ids: list[int]) -> dict[int, ConsentDocument]:
+    """The signed form of each consent that has one (without loading the bytes twice)."""
+    if not consent_ids:
+        return {}
+    return {d.consent_id: d for d in db.scalars(select(ConsentDocument)
+                                                .where(ConsentDocument.consent_id.in_(consent_ids)))}
 
 
 def ask(db: Session, now: datetime, *, user: User, number: str, legal_name: str) -> Consent | None:

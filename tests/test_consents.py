@@ -246,3 +246,66 @@ def test_consent_changes_are_in_the_access_history(app, firm, runner):
         assert words in history
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(func.count(InvitationPin.id)).where(InvitationPin.consent_id == consent_id)) == 1
+
+
+# --- The paper way: the signed form uploaded as a PDF ------------------------------------
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def _upload(client, number, content, filename="AT4931 signed.pdf", **fields):
+    import io
+
+    token = csrf_from(body(client.get("/profile/")))
+    data = {"representative_name": "Riley Preparer", "representative_email": REP, "firm_name": "",
+            "permissions": ["view_returns"], "starts_on": "2026-11-23", "ends_on": "", "csrf_token": token,
+            **fields}
+    if content is not None:
+        data["signed_form"] = (io.BytesIO(content), filename)
+    return client.post(f"/consents/{number}/upload", data=data, content_type="multipart/form-data")
+
+
+def test_a_signed_form_uploaded_as_a_pdf_goes_for_review_and_the_agency_can_read_it(app, firm, runner, tmp_path):
+    owner = signed_in(app, OWNER)
+    response = _upload(owner, firm["number"], PDF, filename="../../etc/AT4931.pdf")
+    assert response.status_code == 303
+    page = body(owner.get(f"/consents/{firm['number']}/"))
+    assert "Waiting for our review" in page and "Signed form uploaded: ....etcAT4931.pdf" in page
+    listed = runner.invoke(args=["consents", "list"]).output
+    assert "[signed form uploaded" in listed
+    with sessionmaker_of(app)() as db:
+        consent_id = db.scalar(select(Consent.id))
+    out = tmp_path / "form.pdf"
+    result = runner.invoke(args=["consents", "document", str(consent_id), "--out", str(out)])
+    assert result.exit_code == 0 and out.read_bytes() == PDF
+    import hashlib
+    assert hashlib.sha256(PDF).hexdigest() in result.output
+    assert not list(tmp_path.glob("*.part"))
+    _consent_id, message, _pin = _approve(app, runner)
+    assert message.to_address == REP
+
+
+@pytest.mark.parametrize("content, filename, message", [
+    (b"", "empty.pdf", "The selected file is empty"),
+    (b"<html><script>alert(1)</script></html>", "disguised.pdf", "The selected file must be a PDF"),
+    (b"%PDF-1.4\n1 0 obj << >> endobj\n", "cut-short.pdf", "The PDF looks incomplete"),
+    (None, None, "Select the signed form"),
+])
+def test_a_wrong_file_gets_a_message_beside_the_field_and_nothing_is_kept(app, firm, content, filename, message):
+    owner = signed_in(app, OWNER)
+    response = _upload(owner, firm["number"], content, filename=filename or "x.pdf")
+    assert response.status_code == 400
+    page = body(response)
+    assert message in page and 'href="#signed_form"' in page
+    with sessionmaker_of(app)() as db:
+        assert db.scalar(select(func.count(Consent.id))) == 0
+
+
+def test_a_file_over_the_limit_is_refused(app_with, firm):
+    app = app_with(UPLOAD_MAX_BYTES=1024)
+    owner = signed_in(app, OWNER)
+    too_big = PDF[:-7] + b" " * 1024 + b"\n%%EOF\n"
+    response = _upload(owner, firm["number"], too_big)
+    assert response.status_code == 400 and "must be smaller than" in body(response)
+    with sessionmaker_of(app)() as db:
+        assert db.scalar(select(func.count(Consent.id))) == 0

@@ -37,6 +37,7 @@ NEEDS = {
     "access.history": {"manage_access"},
     "consents.for_account": {"manage_access"},
     "consents.sign": {"manage_access"},
+    "consents.upload": {"manage_access"},
     "consents.accept": {"manage_access"},
     "consents.decline": {"manage_access"},
     "consents.revoke": {"manage_access"},

@@ -4,13 +4,17 @@ review, and read the access history. The rules are in domain.delegation; every
 route asks web.account_access.account_or_404 for "manage_access"."""
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
 
-from domain import audit, delegation
+from domain import delegation
 from domain.accounts import format_number
-from domain.delegation import AccessRefused, Caps
-from models import Grant, InvitationPin
+from domain.delegation import AccessRefused
+from domain.grants import ROLE_PRESETS
+from models import Grant, InvitationPin, User
+from web import access_changes
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.forms import EmptyForm, bind
@@ -22,22 +26,6 @@ from .forms import ChangeForm, InviteForm
 bp = Blueprint("access", __name__, url_prefix="/access")
 
 MANAGE = "manage_access"
-
-
-def _caps() -> Caps:
-    config = current_app.config
-    return Caps(owners=config["MAX_OWNERS_PER_ACCOUNT"], representatives=config["MAX_REPRESENTATIVES_PER_ACCOUNT"])
-
-
-def _refused(account, actor: Grant, form, error: AccessRefused) -> None:
-    """Show the refusal beside its field (or the form's top) and put it in the audit log."""
-    field = getattr(form, error.field, None) if error.field else None
-    (field.errors if field is not None else form.form_errors).append(error.message)
-    db = get_db()
-    db.rollback()
-    audit.record(db, now(), "access.refused", "failure", actor_user_id=actor.user_id, account_id=account.id,
-                 reason=error.message)
-    db.commit()
 
 
 def _show_pin_once(row: InvitationPin, pin: str, emailed: bool = False) -> None:
@@ -71,9 +59,9 @@ def invite(number: str):
             row, pin = delegation.invite(
                 db, moment, account=account, actor=grant, name=form.name.data, email=form.email.data,
                 role=form.role.data, permissions=form.permissions.data or [],
-                valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"], caps=_caps())
+                valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"], caps=access_changes.caps())
         except AccessRefused as error:
-            _refused(account, grant, form, error)
+            access_changes.refused(account, grant, form, error)
             status = 400
         else:
             if form.send_email.data and row.invitee_email:
@@ -90,8 +78,6 @@ def invite(number: str):
 
 
 def _presets() -> dict[str, str]:
-    from domain.grants import ROLE_PRESETS
-
     return {role: " ".join(ROLE_PRESETS[role]) for role in delegation.INVITABLE_ROLES}
 
 
@@ -142,7 +128,7 @@ def reissue(number: str, pin_id: int):
         new_row, plain = delegation.reissue_pin(db, now(), account=account, actor=grant, pin=row,
                                                 valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"])
     except AccessRefused as error:
-        _refused(account, grant, form, error)
+        access_changes.refused(account, grant, form, error)
         session["notice"] = error.message
         return see_other(url_for(".manage", number=number))
     db.commit()
@@ -161,7 +147,7 @@ def withdraw(number: str, pin_id: int):
     try:
         delegation.withdraw_pin(db, now(), account=account, actor=grant, pin=row)
     except AccessRefused as error:
-        _refused(account, grant, form, error)
+        access_changes.refused(account, grant, form, error)
         session["notice"] = error.message
         return see_other(url_for(".manage", number=number))
     db.commit()
@@ -174,8 +160,6 @@ def _person_or_404(account, grant_id: int):
     target = db.get(Grant, grant_id)
     if target is None or target.account_id != account.id or target.revoked_at is not None:
         abort(404)
-    from models import User
-
     return target, db.get(User, target.user_id)
 
 
@@ -190,9 +174,9 @@ def person(number: str, grant_id: int):
         db = get_db()
         try:
             delegation.change(db, now(), account=account, actor=grant, target=target, role=form.role.data,
-                              permissions=form.permissions.data or [], caps=_caps())
+                              permissions=form.permissions.data or [], caps=access_changes.caps())
         except AccessRefused as error:
-            _refused(account, grant, form, error)
+            access_changes.refused(account, grant, form, error)
             status = 400
         else:
             db.commit()
@@ -216,7 +200,7 @@ def remove(number: str, grant_id: int):
         try:
             delegation.deactivate(db, now(), account=account, actor=grant, target=target)
         except AccessRefused as error:
-            _refused(account, grant, form, error)
+            access_changes.refused(account, grant, form, error)
             status = 400
         else:
             db.commit()
@@ -244,8 +228,6 @@ def reviewed(number: str):
 @bp.route("/<number>/history")
 def history(number: str):
     account, grant = account_or_404(number, MANAGE)
-    import json
-
     events = [(event, actor, subject, json.loads(event.detail or "{}"))
               for event, actor, subject in delegation.history(get_db(), account.id)]
     return render_template("access/history.html", account=account, grant=grant, events=events,

@@ -8,16 +8,18 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, render_template, session, url_for
 from flask_login import current_user
 
-from domain import audit, consents, delegation
-from domain.delegation import AccessRefused, Caps
+from domain import consents, delegation
+from domain.delegation import AccessRefused
 from models import Consent
+from web import access_changes
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
 from web.forms import EmptyForm, bind
 from web.htmx import see_other
+from web.uploads import accepts_files
 
-from .forms import AcceptForm, AskForm, ConsentForm, parse_day
+from .forms import AcceptForm, AskForm, ConsentForm, UploadForm, parse_day
 
 bp = Blueprint("consents", __name__, url_prefix="/consents")
 
@@ -28,21 +30,6 @@ ASK_SENT = ("If the account number and legal name match an account, we have sent
 STATUS_WORDS = {"requested": "Asked for by the representative", "submitted": "Waiting for our review",
                 "approved": "In force", "rejected": "Not approved", "declined": "Declined",
                 "revoked": "Revoked", "lapsed": "Lapsed (not answered in 10 working days)", "ended": "Ended"}
-
-
-def _caps() -> Caps:
-    config = current_app.config
-    return Caps(owners=config["MAX_OWNERS_PER_ACCOUNT"], representatives=config["MAX_REPRESENTATIVES_PER_ACCOUNT"])
-
-
-def _refused(account, actor, form, error: AccessRefused) -> None:
-    field = getattr(form, error.field, None) if error.field else None
-    (field.errors if field is not None else form.form_errors).append(error.message)
-    db = get_db()
-    db.rollback()
-    audit.record(db, now(), "access.refused", "failure", actor_user_id=actor.user_id, account_id=account.id,
-                 reason=error.message)
-    db.commit()
 
 
 def _consent_or_404(account, consent_id: int) -> Consent:
@@ -56,8 +43,10 @@ def _consent_or_404(account, consent_id: int) -> Consent:
 def for_account(number: str):
     account, grant = account_or_404(number, MANAGE)
     day = today()
-    rows = [(c, consents.shown_status(c, day)) for c in consents.for_account(get_db(), account.id)]
-    return render_template("consents/account.html", account=account, grant=grant, rows=rows,
+    db = get_db()
+    rows = [(c, consents.shown_status(c, day)) for c in consents.for_account(db, account.id)]
+    forms = consents.signed_forms(db, [c.id for c, _status in rows])
+    return render_template("consents/account.html", account=account, grant=grant, rows=rows, signed_forms=forms,
                            words=STATUS_WORDS, permission_labels=delegation.PERMISSION_LABELS, form=EmptyForm(),
                            current="access")
 
@@ -73,9 +62,9 @@ def sign(number: str):
             consents.sign(db, now(), today(), account=account, actor=grant, name=form.representative_name.data,
                           email=form.representative_email.data, firm_name=form.firm_name.data,
                           permissions=form.permissions.data or [], starts_on=parse_day(form.starts_on.data),
-                          ends_on=parse_day(form.ends_on.data), caps=_caps())
+                          ends_on=parse_day(form.ends_on.data), caps=access_changes.caps())
         except AccessRefused as error:
-            _refused(account, grant, form, error)
+            access_changes.refused(account, grant, form, error)
             status = 400
         else:
             db.commit()
@@ -86,6 +75,44 @@ def sign(number: str):
         status = 400
     return render_template("consents/sign.html", account=account, grant=grant, form=form, current="access",
                            today=today()), status
+
+
+@bp.route("/<number>/upload", methods=["GET", "POST"])
+@accepts_files
+def upload(number: str):
+    """The paper way: the signed form as a PDF, with the details we need to act on it."""
+    account, grant = account_or_404(number, MANAGE)
+    form = bind(UploadForm, current_user.id)
+    status = 200
+    if form.validate_on_submit():
+        db, moment = get_db(), now()
+        upload_file = form.signed_form.data
+        content = upload_file.read(current_app.config["UPLOAD_MAX_BYTES"] + 1)
+        problem = consents.pdf_problem(content, current_app.config["UPLOAD_MAX_BYTES"])
+        if problem:
+            form.signed_form.errors.append(problem)
+            status = 400
+        else:
+            try:
+                consent = consents.sign(db, moment, today(), account=account, actor=grant,
+                                        name=form.representative_name.data, email=form.representative_email.data,
+                                        firm_name=form.firm_name.data, permissions=form.permissions.data or [],
+                                        starts_on=parse_day(form.starts_on.data),
+                                        ends_on=parse_day(form.ends_on.data), caps=access_changes.caps())
+            except AccessRefused as error:
+                access_changes.refused(account, grant, form, error)
+                status = 400
+            else:
+                consents.attach_signed_form(db, moment, consent=consent, uploaded_name=upload_file.filename or "",
+                                            content=content, user_id=grant.user_id)
+                db.commit()  # the consent and its form together, or neither
+                session["notice"] = (f"Signed form received for {form.representative_name.data}. We will review "
+                                     "it and email them their PIN.")
+                return see_other(url_for(".for_account", number=number))
+    elif form.errors:
+        status = 400
+    return render_template("consents/upload.html", account=account, grant=grant, form=form, current="access",
+                           today=today(), max_mb=current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024)), status
 
 
 @bp.route("/<number>/<int:consent_id>/accept", methods=["GET", "POST"])
@@ -99,9 +126,9 @@ def accept(number: str, consent_id: int):
         try:
             consents.accept(db, now(), today(), account=account, actor=grant, consent=consent,
                             permissions=form.permissions.data or [], starts_on=parse_day(form.starts_on.data),
-                            ends_on=parse_day(form.ends_on.data), caps=_caps())
+                            ends_on=parse_day(form.ends_on.data), caps=access_changes.caps())
         except AccessRefused as error:
-            _refused(account, grant, form, error)
+            access_changes.refused(account, grant, form, error)
             status = 400
         else:
             db.commit()
@@ -124,7 +151,7 @@ def _one_step(number: str, consent_id: int, action, done: str):
     try:
         action(db, account, grant, consent)
     except AccessRefused as error:
-        _refused(account, grant, form, error)
+        access_changes.refused(account, grant, form, error)
         session["notice"] = error.message
     else:
         db.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectMultipleField, StringField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
@@ -61,13 +62,26 @@ class TermsMixin:
     ends_on = StringField("End date (optional)", id="ends_on", filters=[_strip],
                           description="Leave it empty for a consent that lasts until you revoke it",
                           validators=[_a_day])
+
+
+class DeclarationMixin:
     declaration = BooleanField(
         "I declare that I may sign for this taxpayer, and I consent to this individual acting for them on this "
         "account as set out here", id="declaration",
         validators=[DataRequired("Confirm the declaration to sign the consent")])
 
 
-class AcceptForm(TermsMixin, FlaskForm):
+class SignedFormMixin:
+    signed_form = FileField("The signed form (PDF)", id="signed_form",
+                            description="Form AT4931 with Part 4 signed, scanned or saved as a PDF, up to 10 MB",
+                            validators=[FileRequired("Select the signed form")])
+
+
+class AcceptForm(TermsMixin, DeclarationMixin, FlaskForm):
+    pass
+
+
+class UploadForm(RepresentativeMixin, TermsMixin, SignedFormMixin, FlaskForm):
     pass
 
 
@@ -87,5 +101,5 @@ class AskForm(FlaskForm):
             raise ValidationError(problem)
 
 
-class ConsentForm(RepresentativeMixin, TermsMixin, FlaskForm):
+class ConsentForm(RepresentativeMixin, TermsMixin, DeclarationMixin, FlaskForm):
     pass

@@ -38,6 +38,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_index('ix_consents_account_id', 'consents', ['account_id'])
+    op.create_table('consent_documents',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('consent_id', sa.Integer(), nullable=False),
+    sa.Column('uploaded_name', sa.String(length=200), nullable=False),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('content', sa.LargeBinary(), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(), nullable=False),
+    sa.Column('uploaded_by_user_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['consent_id'], ['consents.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_consent_documents_consent_id', 'consent_documents', ['consent_id'])
     op.create_index('ix_consents_status', 'consents', ['status'])
     op.add_column('invitation_pins', sa.Column('consent_id', sa.Integer(), nullable=True))
     op.add_column('grants', sa.Column('consent_id', sa.Integer(), nullable=True))
@@ -51,6 +64,8 @@ def downgrade() -> None:
     for table, column in (('grants', 'valid_until'), ('grants', 'valid_from'), ('grants', 'consent_id'),
                           ('invitation_pins', 'consent_id')):
         op.drop_column(table, column)
+    op.drop_index('ix_consent_documents_consent_id', table_name='consent_documents')
+    op.drop_table('consent_documents')
     op.drop_index('ix_consents_status', table_name='consents')
     op.drop_index('ix_consents_account_id', table_name='consents')
     op.drop_table('consents')

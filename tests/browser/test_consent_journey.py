@@ -186,3 +186,34 @@ def test_consent_form_error_summary_follows_the_page_order(browser, live_server,
         "templates/macros/forms.html error_summary follows `for field in form`; declare the representative's "
         "fields first (e.g. a RepresentativeMixin listed before TermsMixin) or have the summary follow the "
         "template's order")
+
+
+def test_the_signed_paper_form_is_uploaded_as_a_pdf(browser, live_server, accounts, tmp_path):
+    """The other way to give consent: the signed form AT4931 as a PDF. A file that
+    is not a PDF (whatever its name) gets a message beside the field; a real one
+    sends the consent for review."""
+    number, _other = accounts
+    page = browser.page()
+    sign_in(page, OWNER, expect_heading="Welcome, Olive Owner")
+    page.goto(f"/consents/{number}/")
+    page.get_by_role("link", name="Upload the signed form instead").click()
+    expect(heading(page)).to_have_text("Upload a signed consent form")
+    page.get_by_label("Representative's full name").fill("Riley Preparer")
+    page.get_by_label("Representative's email address").fill(REP)
+    disguised = tmp_path / "AT4931.pdf"
+    disguised.write_bytes(b"<html><script>alert(1)</script></html>")
+    page.get_by_label("The signed form (PDF)").set_input_files(str(disguised))
+    page.get_by_role("button", name="Upload and send for review").click()
+    errors = page.locator(".error-summary")
+    expect(errors).to_be_focused()
+    expect(errors).to_contain_text("The selected file must be a PDF")
+    expect(page.locator("#signed_form-error")).to_contain_text("The selected file must be a PDF")
+    browser.check(page, "upload-errors")
+    signed = tmp_path / "signed.pdf"
+    signed.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+    page.get_by_label("The signed form (PDF)").set_input_files(str(signed))
+    page.get_by_role("button", name="Upload and send for review").click()
+    expect(page).to_have_url(re.compile(rf"/consents/{number}/$"))
+    expect(page.locator("main")).to_contain_text("Signed form received for Riley Preparer")
+    expect(page.locator("main")).to_contain_text("Signed form uploaded: signed.pdf")
+    expect(page.locator("main")).to_contain_text("Waiting for our review")
