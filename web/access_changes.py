@@ -1,13 +1,15 @@
 """What the manage-access and consents blueprints share: the caps from the
-settings, and a refused change shown beside its field and put in the audit log."""
+settings, a refused change shown beside its field and put in the audit log, and
+one-button changes."""
 from __future__ import annotations
 
-from flask import current_app
+from flask import abort, current_app, session
 
 from domain import audit
 from domain.delegation import AccessRefused, Caps
 from models import Account, Grant
 from web.database import get_db, now
+from web.forms import EmptyForm
 
 
 def caps() -> Caps:
@@ -25,3 +27,21 @@ def refused(account: Account, actor: Grant, form, error: AccessRefused) -> None:
     audit.record(db, now(), "access.refused", "failure", actor_user_id=actor.user_id, account_id=account.id,
                  reason=error.message)
     db.commit()
+
+
+def one_button(account: Account, actor: Grant, change) -> tuple[bool, object]:
+    """A change made by one button (its form is only the CSRF token; a missing one
+    is a 400): (True, what `change(db)` returned), committed; or (False, None) when
+    the rules refused it, with the refusal as the next page's notice and in the audit log."""
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    db = get_db()
+    try:
+        result = change(db)
+    except AccessRefused as error:
+        refused(account, actor, form, error)
+        session["notice"] = error.message
+        return False, None
+    db.commit()
+    return True, result

@@ -120,18 +120,11 @@ def pin(number: str, pin_id: int):
 def reissue(number: str, pin_id: int):
     account, grant = account_or_404(number, MANAGE)
     row = _pin_or_404(account, pin_id)
-    form = EmptyForm()
-    if not form.validate_on_submit():
-        abort(400)
-    db = get_db()
-    try:
-        new_row, plain = delegation.reissue_pin(db, now(), account=account, actor=grant, pin=row,
-                                                valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"])
-    except AccessRefused as error:
-        access_changes.refused(account, grant, form, error)
-        session["notice"] = error.message
+    done, made = access_changes.one_button(account, grant, lambda db: delegation.reissue_pin(
+        db, now(), account=account, actor=grant, pin=row, valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"]))
+    if not done:
         return see_other(url_for(".manage", number=number))
-    db.commit()
+    new_row, plain = made
     _show_pin_once(new_row, plain)
     return see_other(url_for(".pin", number=number, pin_id=new_row.id))
 
@@ -140,18 +133,10 @@ def reissue(number: str, pin_id: int):
 def withdraw(number: str, pin_id: int):
     account, grant = account_or_404(number, MANAGE)
     row = _pin_or_404(account, pin_id)
-    form = EmptyForm()
-    if not form.validate_on_submit():
-        abort(400)
-    db = get_db()
-    try:
-        delegation.withdraw_pin(db, now(), account=account, actor=grant, pin=row)
-    except AccessRefused as error:
-        access_changes.refused(account, grant, form, error)
-        session["notice"] = error.message
-        return see_other(url_for(".manage", number=number))
-    db.commit()
-    session["notice"] = f"The PIN for {row.invitee_name or 'this person'} no longer works."
+    done, _ = access_changes.one_button(account, grant, lambda db: delegation.withdraw_pin(
+        db, now(), account=account, actor=grant, pin=row))
+    if done:
+        session["notice"] = f"The PIN for {row.invitee_name or 'this person'} no longer works."
     return see_other(url_for(".manage", number=number))
 
 
@@ -215,11 +200,8 @@ def remove(number: str, grant_id: int):
 @bp.route("/<number>/reviewed", methods=["POST"])
 def reviewed(number: str):
     account, grant = account_or_404(number, MANAGE)
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    db = get_db()
-    delegation.record_review(db, now(), account=account, actor=grant)
-    db.commit()
+    access_changes.one_button(account, grant, lambda db: delegation.record_review(
+        db, now(), account=account, actor=grant))
     session["notice"] = (f"Thank you. We have recorded that you reviewed who can use account "
                          f"{format_number(account.number)}.")
     return see_other(url_for(".manage", number=number))

@@ -144,17 +144,8 @@ def accept(number: str, consent_id: int):
 def _one_step(number: str, consent_id: int, action, done: str):
     account, grant = account_or_404(number, MANAGE)
     consent = _consent_or_404(account, consent_id)
-    form = EmptyForm()
-    if not form.validate_on_submit():
-        abort(400)
-    db = get_db()
-    try:
-        action(db, account, grant, consent)
-    except AccessRefused as error:
-        access_changes.refused(account, grant, form, error)
-        session["notice"] = error.message
-    else:
-        db.commit()
+    changed, _ = access_changes.one_button(account, grant, lambda db: action(db, account, grant, consent))
+    if changed:
         session["notice"] = done.format(name=consent.representative_name)
     return see_other(url_for(".for_account", number=number))
 
