@@ -148,7 +148,8 @@ def _register_template_helpers(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from blueprints import access as manage_access
-    from blueprints import accounts, auth, consents, enrol, health, pages, profile, staff
+    from blueprints import (accounts, arrangements, auth, consents, details, direct_deposit, documents, enrol,
+                            filing, health, messages, objections, pages, profile, renewals, requests, staff, waivers)
     from web import assets
 
     app.register_blueprint(assets.bp)
@@ -161,4 +162,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(enrol.bp)
     app.register_blueprint(manage_access.bp)
     app.register_blueprint(consents.bp)
+    for feature in (filing, documents, objections, waivers, arrangements, direct_deposit, renewals, details,
+                    requests, messages):
+        app.register_blueprint(feature.bp)
     app.add_url_rule("/", endpoint="home", view_func=pages.home)

@@ -267,6 +267,9 @@ class Account(Base):
     # The last time a manager confirmed who may use the account (a reminder after 12 months).
     access_reviewed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     access_reviewed_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    # Bumped by every change of the profile: a save based on an older version is
+    # refused, so one person never silently overwrites another's change.
+    profile_version: Mapped[int] = mapped_column(Integer, default=1)
 
     program: Mapped[Program] = relationship(lazy="joined")
 
@@ -432,3 +435,201 @@ class TaxReturn(Base):
     # from the ledger entries of the period up to that date.
     notice_kind: Mapped[Optional[str]] = mapped_column(String(20))
     notice_date: Mapped[Optional[date]] = mapped_column(Date)
+    # Filed online (issue 5): the figures as filed, the amount the server computed,
+    # who filed it, the request it came with, and the return it amends.
+    figures: Mapped[Optional[str]] = mapped_column(Text)  # JSON
+    amount_cents: Mapped[Optional[int]] = mapped_column(BigInteger)
+    filed_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    service_request_id: Mapped[Optional[int]] = mapped_column(Integer)
+    amends_return_id: Mapped[Optional[int]] = mapped_column(Integer)
+
+
+# --- Filing and requests (issue 5) ---------------------------------------------------
+
+# What a person can ask of the agency through self-service. Each submission is a
+# ServiceRequest: its reference is on the confirmation page, it is listed in the
+# account's request history, and it is the entry the agency's staff act on.
+REQUEST_KINDS = ("return", "claim", "amended_return", "amended_claim", "objection", "waiver", "arrangement",
+                 "direct_deposit", "renewal", "profile", "documents")
+REQUEST_STATUSES = ("received", "in_review", "approved", "declined", "completed", "withdrawn")
+
+
+class ProgramRate(Base):
+    """One rate of a program (a levy percentage, a tax per litre), in force from a
+    date. The rate for a period is the one with the latest `effective_from` on or
+    before the period's first day, so a change applies to the periods after it.
+    Values are decimal text (exact; never float)."""
+
+    __tablename__ = "program_rates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_code: Mapped[str] = mapped_column(ForeignKey("programs.code"), index=True)
+    rate_key: Mapped[str] = mapped_column(String(40))
+    effective_from: Mapped[date] = mapped_column(Date)
+    value: Mapped[str] = mapped_column(String(24))
+    unit: Mapped[str] = mapped_column(String(40))  # percent | per_litre | per_unit | per_gram | ...
+    label: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("program_code", "rate_key", "effective_from"),)
+
+
+class ProgramSetting(Base):
+    """A program's self-service rule as data (payment arrangement limits and the
+    like): key and value text, read through domain.programs.setting()."""
+
+    __tablename__ = "program_settings"
+
+    program_code: Mapped[str] = mapped_column(ForeignKey("programs.code"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(100))
+
+
+class Draft(Base):
+    """A form in progress, saved as the person goes (every step and, with
+    JavaScript, every pause in typing), so a time-out or a dropped link loses
+    nothing. `token` is the submission's idempotency key: every tab and every
+    retry of this draft submits the same token, and the agency receives one
+    request."""
+
+    __tablename__ = "drafts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # REQUEST_KINDS
+    subject: Mapped[str] = mapped_column(String(40), default="")  # what it is about: a period end, a return id
+    data: Mapped[str] = mapped_column(Text, default="{}")  # the answers so far, as JSON
+    token: Mapped[str] = mapped_column(String(43), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_request_id: Mapped[Optional[int]] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_drafts_owner_kind", "account_id", "user_id", "kind", "subject"),)
+
+
+class ServiceRequest(Base):
+    """Something submitted through self-service: a return, an objection, a waiver
+    request, a payment arrangement, new banking details, a renewal, a change of
+    address. The agency acts on it (status, decision)."""
+
+    __tablename__ = "service_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(20), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)  # REQUEST_KINDS
+    status: Mapped[str] = mapped_column(String(20), default="received", index=True)  # REQUEST_STATUSES
+    summary: Mapped[str] = mapped_column(String(300))
+    data: Mapped[str] = mapped_column(Text, default="{}")  # the answers as submitted, JSON
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_by_user_id: Mapped[int] = mapped_column(Integer)
+    # The same key twice (a double click, a retry, a second tab) is the same request.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    tax_return_id: Mapped[Optional[int]] = mapped_column(Integer)
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decided_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    decision_reason: Mapped[Optional[str]] = mapped_column(Text)
+
+
+class Document(Base):
+    """A supporting document uploaded to an account, optionally tied to a request
+    (or, while its form is in progress, to a draft). The file is stored under a
+    generated name by domain.documents (in the database, or on a local disk for a
+    single server); the uploaded name is only shown."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    service_request_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    draft_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded_name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage: Mapped[str] = mapped_column(String(12))  # database | filesystem
+    description: Mapped[str] = mapped_column(String(200), default="")
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    uploaded_by_user_id: Mapped[int] = mapped_column(Integer)
+
+
+class DocumentContent(Base):
+    """A document's bytes when the store is the database (several servers, no shared disk)."""
+
+    __tablename__ = "document_contents"
+
+    stored_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class PaymentArrangement(Base):
+    """A schedule of instalments the person proposed for a balance owing; the
+    agency approves or declines it."""
+
+    __tablename__ = "payment_arrangements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    service_request_id: Mapped[int] = mapped_column(Integer, index=True)
+    balance_cents: Mapped[int] = mapped_column(BigInteger)  # the balance it covers, when proposed
+    instalment_cents: Mapped[int] = mapped_column(BigInteger)
+    frequency: Mapped[str] = mapped_column(String(10))  # weekly | biweekly | monthly
+    first_due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(12), default="proposed")  # proposed | approved | declined | withdrawn
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class Instalment(Base):
+    __tablename__ = "instalments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("payment_arrangements.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    due_on: Mapped[date] = mapped_column(Date)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class DirectDeposit(Base):
+    """Banking details for refunds. A change ends the current row and adds a new
+    one, so the history is kept."""
+
+    __tablename__ = "direct_deposits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    institution: Mapped[str] = mapped_column(String(3))
+    transit: Mapped[str] = mapped_column(String(5))
+    bank_account: Mapped[str] = mapped_column(String(12))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    set_by_user_id: Mapped[int] = mapped_column(Integer)
+    service_request_id: Mapped[Optional[int]] = mapped_column(Integer)
+    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class Licence(Base):
+    """A licence or registration a program requires (a fuel or tobacco licence)."""
+
+    __tablename__ = "licences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    licence_number: Mapped[str] = mapped_column(String(20), unique=True)
+    kind: Mapped[str] = mapped_column(String(100))
+    issued_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date] = mapped_column(Date)
+
+
+class Message(Base):
+    """A secure message to one person in the portal (their online mail)."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    account_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from models import Program
+from models import Program, ProgramSetting
 
 PROGRAMS = [
     dict(code="TL", name="Tourism Levy", number_prefix="41", filing_frequency="monthly", due_rule="M+1:last",
@@ -36,9 +36,42 @@ PROGRAMS = [
 ]
 
 
+# Self-service rules, as data: a program_settings row overrides the default.
+DEFAULT_SETTINGS = {
+    # Payment arrangements: the longest schedule, the smallest instalment, and
+    # how soon the first payment must be.
+    "arrangement_max_months": "12",
+    "arrangement_min_instalment_cents": "5000",
+    "arrangement_first_payment_days": "30",
+    # Renewal: how long before a licence expires it can be renewed.
+    "renewal_window_days": "90",
+}
+PROGRAM_SETTINGS = {
+    "FT": {"arrangement_max_months": "6", "arrangement_min_instalment_cents": "25000"},
+    "TT": {"arrangement_max_months": "6", "arrangement_min_instalment_cents": "25000"},
+    "ICT": {"arrangement_max_months": "12", "arrangement_min_instalment_cents": "100000"},
+}
+
+
+def setting(db: Session, program_code: str, key: str) -> str:
+    if key not in DEFAULT_SETTINGS:
+        raise KeyError(key)
+    row = db.get(ProgramSetting, (program_code, key))
+    return row.value if row is not None else DEFAULT_SETTINGS[key]
+
+
+def int_setting(db: Session, program_code: str, key: str) -> int:
+    return int(setting(db, program_code, key))
+
+
 def ensure_programs(db: Session) -> None:
-    """Add the programs that are missing; programs already there are left alone."""
+    """Add the programs (and their settings) that are missing; those already there are left alone."""
     for spec in PROGRAMS:
         if db.get(Program, spec["code"]) is None:
             db.add(Program(**spec))
+    db.flush()
+    for code, values in PROGRAM_SETTINGS.items():
+        for key, value in values.items():
+            if db.get(ProgramSetting, (code, key)) is None:
+                db.add(ProgramSetting(program_code=code, key=key, value=value))
     db.flush()

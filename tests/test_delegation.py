@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from domain import delegation, enrolment
 from models import PERMISSIONS, Account, AuditEvent, Consent, Grant, InvitationPin
 from tests.accounts_factory import body, file_return, give, issue_pin, open_account, post, sessionmaker_of, signed_in
+from tests import route_needs
 from tests.conftest import csrf_from, make_user, outbox
 
 OWNER, PARTNER, CLERK, STRANGER = "owner@example.com", "partner@example.com", "clerk@example.com", "stranger@example.com"
@@ -41,6 +42,7 @@ NEEDS = {
     "consents.accept": {"manage_access"},
     "consents.decline": {"manage_access"},
     "consents.revoke": {"manage_access"},
+    **route_needs.collected(),  # the features of issue 5 and later: tests/route_needs/
 }
 
 
@@ -74,16 +76,17 @@ def table(app, clock):
         consent = Consent(account_id=account.id, representative_name="Asa Asker", representative_email="asa@example.com",
                           permissions="", starts_on=date(2026, 11, 23), status="requested", requested_at=clock())
         db.add(consent)
+        db.flush()
+        table = {"number": account.number, "grant_id": target.id, "pin_id": row.id, "return_id": tax_return.id,
+                 "consent_id": consent.id}
+        route_needs.extend_table(db, account, clock(), table)
         db.commit()
-        return {"number": account.number, "grant_id": target.id, "pin_id": row.id, "return_id": tax_return.id,
-                "consent_id": consent.id}
+        return table
 
 
 def _url(app, rule, table) -> str:
-    values = {"number": table["number"], "grant_id": table["grant_id"], "pin_id": table["pin_id"],
-              "return_id": table["return_id"], "consent_id": table["consent_id"]}
     with app.test_request_context():
-        return url_for(rule.endpoint, **{name: values[name] for name in rule.arguments})
+        return url_for(rule.endpoint, **{name: table[name] for name in rule.arguments})
 
 
 @pytest.mark.parametrize("endpoint", sorted(NEEDS))

@@ -1,0 +1,123 @@
+"""Service requests: everything a person submits through self-service (a return,
+an objection, a waiver request, a payment arrangement, banking details, a
+renewal, a change of address) becomes one ServiceRequest with a reference. It is
+the confirmation's reference number, a line in the account's request history,
+and the entry the agency acts on. Plain functions, no Flask.
+
+Submitting is idempotent: the caller passes a key (a draft's token, or a form's
+one-time token) and the same key always answers the same request, however many
+times it arrives (a double click, a retry on a bad connection, a second tab)."""
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from domain import audit
+from models import REQUEST_KINDS, Account, ServiceRequest
+
+# What each kind is called, and the permission a person needs to see it in the
+# account's request history (the one that lets them make it).
+KIND_LABELS = {
+    "return": "Return", "claim": "Claim", "amended_return": "Amended return", "amended_claim": "Amended claim",
+    "objection": "Notice of objection", "waiver": "Waiver of penalties and interest",
+    "arrangement": "Payment arrangement", "direct_deposit": "Direct deposit details",
+    "renewal": "Licence renewal", "profile": "Account details change", "documents": "Supporting documents",
+}
+KIND_PERMISSIONS = {
+    "return": "file", "claim": "file", "amended_return": "file", "amended_claim": "file",
+    "objection": "objections_waivers", "waiver": "objections_waivers", "arrangement": "payment_arrangements",
+    "direct_deposit": "direct_deposit", "renewal": "file", "profile": "update_profile", "documents": "upload",
+}
+STATUS_WORDS = {"received": "Received", "in_review": "In review", "approved": "Approved", "declined": "Declined",
+                "completed": "Completed", "withdrawn": "Withdrawn"}
+# Letters and digits that cannot be mistaken for one another when read aloud or copied.
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+assert set(KIND_LABELS) == set(REQUEST_KINDS) == set(KIND_PERMISSIONS)
+
+
+def new_reference() -> str:
+    """"SR-7KQ4-M2XD": random, so it says nothing about how many requests there are."""
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"SR-{body[:4]}-{body[4:]}"
+
+
+def new_token() -> str:
+    """A one-time submission token for a form that has no draft."""
+    return secrets.token_urlsafe(32)
+
+
+def by_key(db: Session, key: str) -> ServiceRequest | None:
+    return db.scalar(select(ServiceRequest).where(ServiceRequest.idempotency_key == key))
+
+
+@dataclass(frozen=True)
+class Submitted:
+    request: ServiceRequest
+    created: bool  # False: the key had been submitted before, this is that request
+
+
+def submit(db: Session, now: datetime, *, account: Account, user_id: int, kind: str, key: str, summary: str,
+           data: dict, tax_return_id: int | None = None, build=None) -> Submitted:
+    """The request for `key`, made now if it is new. `build(db, request)`, when
+    given, adds what goes with a new request (a return, a schedule) in the same
+    transaction. The caller commits. When another worker makes the same request
+    at the same moment, the unique key refuses the second insert and this
+    answers the first one's request (the caller's other changes roll back)."""
+    if kind not in REQUEST_KINDS:
+        raise ValueError(f"unknown request kind {kind!r}")
+    if not key or len(key) > 64:
+        raise ValueError("a submission key is needed (at most 64 characters)")
+    existing = by_key(db, key)
+    if existing is not None:
+        if existing.account_id != account.id:
+            raise ValueError("that submission key belongs to another account")
+        return Submitted(existing, False)
+    request = ServiceRequest(reference=new_reference(), account_id=account.id, kind=kind, status="received",
+                             summary=summary[:300], data=json.dumps(data, sort_keys=True, default=str),
+                             submitted_at=now, submitted_by_user_id=user_id, idempotency_key=key,
+                             tax_return_id=tax_return_id)
+    try:
+        with db.begin_nested():
+            db.add(request)
+            db.flush()
+            if build is not None:
+                build(db, request)
+                db.flush()
+    except IntegrityError:
+        existing = by_key(db, key)
+        if existing is None:
+            raise
+        return Submitted(existing, False)
+    audit.record(db, now, f"request.{kind}", actor_user_id=user_id, account_id=account.id,
+                 reference=request.reference)
+    return Submitted(request, True)
+
+
+def answers(request: ServiceRequest) -> dict:
+    return json.loads(request.data or "{}")
+
+
+def of_account(db: Session, account_id: int, kinds=None) -> list[ServiceRequest]:
+    """The account's requests, newest first (only `kinds`, when given)."""
+    query = select(ServiceRequest).where(ServiceRequest.account_id == account_id)
+    if kinds is not None:
+        query = query.where(ServiceRequest.kind.in_(list(kinds)))
+    return list(db.scalars(query.order_by(ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc())))
+
+
+def visible_kinds(grant) -> tuple[str, ...]:
+    """The kinds of request this grant may see in the history."""
+    return tuple(kind for kind in REQUEST_KINDS if grant.allows(KIND_PERMISSIONS[kind]))
+
+
+def find(db: Session, account_id: int, reference: str) -> ServiceRequest | None:
+    if not reference or len(reference) > 20:
+        return None
+    return db.scalar(select(ServiceRequest).where(ServiceRequest.account_id == account_id,
+                                                  ServiceRequest.reference == reference.upper()))
