@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from sqlalchemy import select
 
 
 def register(app: Flask) -> None:
@@ -166,6 +167,56 @@ def register(app: Flask) -> None:
         _decide(consent_id, lambda db, moment, consent: consents.reject(db, moment, consent=consent,
                                                                           staff_user_id=None, reason=reason))
         click.echo(f"Consent {consent_id} rejected.")
+
+    requests_cli = click.Group("requests", help="Act on what people sent through self-service, as the agency "
+                                                 "(until the staff back office does it).")
+    app.cli.add_command(requests_cli)
+
+    @requests_cli.command("list")
+    def requests_list():
+        """The requests waiting for a decision or for processing, oldest first."""
+        from domain import requests
+        from domain.accounts import format_number
+
+        with app.extensions["portal.sessionmaker"]() as db:
+            waiting = requests.waiting(db)
+            if not waiting:
+                click.echo("No requests are waiting.")
+            for request, account in waiting:
+                click.echo(f"{request.reference}: {requests.KIND_LABELS[request.kind]}, {account.legal_name} "
+                           f"({format_number(account.number)}), sent {request.submitted_at:%Y-%m-%d %H:%M} UTC: "
+                           f"{request.summary}")
+
+    def _decide_request(reference: str, approve: bool, reason: str | None):
+        from domain import requests
+        from models import ServiceRequest
+
+        moment = app.extensions["portal.clock"]()
+        with app.extensions["portal.sessionmaker"]() as db:
+            request = db.scalar(select(ServiceRequest).where(ServiceRequest.reference == reference.strip().upper()))
+            if request is None:
+                raise click.BadParameter("no request has that reference", param_hint="REFERENCE")
+            try:
+                requests.decider_for(request.kind)(db, moment, request, approve, reason, None)
+            except ValueError as error:
+                raise click.ClickException(str(error)) from None
+            db.commit()
+
+    @requests_cli.command("approve")
+    @click.argument("reference")
+    @click.option("--note", default=None, help="A note the account's people will read.")
+    def requests_approve(reference: str, note: str | None):
+        """Approve a request (a payment arrangement, a renewal, a waiver, an objection...)."""
+        _decide_request(reference, True, note)
+        click.echo(f"{reference.upper()} approved.")
+
+    @requests_cli.command("decline")
+    @click.argument("reference")
+    @click.option("--reason", required=True, help="Why, in words the account's people will read.")
+    def requests_decline(reference: str, reason: str):
+        """Decline a request, with the reason the account's people see."""
+        _decide_request(reference, False, reason)
+        click.echo(f"{reference.upper()} declined.")
 
     @app.cli.command("send-email")
     def send_email():

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from domain import audit, enrolment, grants, ledger, passwords
 from domain.accounts import due_date, format_money, format_number, make_number, periods_between
 from domain.programs import PROGRAMS, ensure_programs
-from models import Account, FilingPeriod, Grant, LedgerEntry, Program, TaxReturn, User
+from models import Account, FilingPeriod, Grant, LedgerEntry, Licence, Program, TaxReturn, User
 
 # The staff member's authenticator secret is public on purpose: it is a demo.
 DEMO_STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -116,6 +116,14 @@ DEMO_ACCOUNTS = [
 ]
 
 
+# Licences: (account, kind, number prefix, years since first issued, days until it expires).
+# The fuel licence is due for renewal now; the tobacco one not for months.
+DEMO_LICENCES = [
+    ("fuel", "Fuel tax collector licence", "FTC", 1, 40),
+    ("tobacco", "Tobacco tax wholesaler licence", "TTW", 1, 240),
+]
+
+
 def demo_account(key: str) -> DemoAccount:
     return next(a for a in DEMO_ACCOUNTS if a.key == key)
 
@@ -177,6 +185,11 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
             grants.give(db, now, user_id=people[email].id, account=account, role=role, permissions=permissions)
         if spec.pin:
             enrolment.issue_pin(db, now, account, role="owner", pin=spec.pin, valid_days=DEMO_PIN_VALID_DAYS)
+    for key, kind, prefix, issued_years_ago, expires_in_days in DEMO_LICENCES:
+        expires = story.today + timedelta(days=expires_in_days)
+        db.add(Licence(account_id=accounts[key].id, licence_number=f"{prefix}-{demo_account(key).serial:06d}",
+                       kind=kind, issued_on=expires.replace(year=expires.year - issued_years_ago),
+                       expires_on=expires))
     _write_stories(story, accounts, programs)
     story.save(db, accounts)
     db.commit()
@@ -256,7 +269,9 @@ def _write_stories(story: _Story, accounts: dict[str, Account], programs: dict[s
 
     _returns_history(
         story, "tourism", programs["TL"], _periods(programs["TL"], today, months=24),
-        amount=seasonal_tourism, unfiled=2, recent=("in_progress", "processed"),
+        # The latest filed return is in progress; the one before has a notice
+        # recent enough to object to (issue 5's journeys use it).
+        amount=seasonal_tourism, unfiled=2, recent=("in_progress",),
         late_filing={12: "waived"}, partial={3: 41_250}, reassessed={9})
     _returns_history(
         story, "fuel", programs["FT"], _periods(programs["FT"], today, months=24),

@@ -121,3 +121,65 @@ def find(db: Session, account_id: int, reference: str) -> ServiceRequest | None:
         return None
     return db.scalar(select(ServiceRequest).where(ServiceRequest.account_id == account_id,
                                                   ServiceRequest.reference == reference.upper()))
+
+
+def _words(key: str) -> str:
+    return key.replace("_", " ").strip().capitalize()
+
+
+def _text(value) -> str:
+    if value is None or value == "":
+        return "Not given"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, (list, tuple)):
+        return "\n".join(_text(v) for v in value) or "None"
+    if isinstance(value, dict):
+        return "\n".join(f"{_words(str(k))}: {_text(v)}" for k, v in value.items()) or "None"
+    return str(value)
+
+
+def readable_answers(request: ServiceRequest) -> list[tuple[str, str]]:
+    """The answers as (question, answer) lines for people: keys in words, lists
+    and nested answers on lines of their own."""
+    return [(_words(str(key)), _text(value)) for key, value in answers(request).items()]
+
+
+class DecisionRefused(ValueError):
+    pass
+
+
+def decide(db: Session, now: datetime, request: ServiceRequest, approve: bool, reason: str | None,
+           staff_user_id: int | None) -> None:
+    """The agency's decision on a request that needs one and has no rules of its
+    own (arrangements and renewals have theirs: `decider_for`)."""
+    if request.status not in ("received", "in_review"):
+        raise DecisionRefused(f"{request.reference} has already been decided ({request.status})")
+    if not approve and not (reason or "").strip():
+        raise DecisionRefused("Give the reason for declining: the account's people will read it")
+    request.status = "approved" if approve else "declined"
+    request.decided_at, request.decided_by_user_id = now, staff_user_id
+    request.decision_reason = (reason or "").strip() or None
+    audit.record(db, now, f"request.{request.status}", actor_user_id=staff_user_id, account_id=request.account_id,
+                 reference=request.reference)
+
+
+def decider_for(kind: str):
+    """The function that decides a request of this kind: the feature's own when it
+    has one (it changes more than the status), else `decide`."""
+    if kind == "arrangement":
+        from domain import arrangements
+
+        return arrangements.decide
+    if kind == "renewal":
+        from domain import renewals
+
+        return renewals.decide
+    return decide
+
+
+def waiting(db: Session) -> list[tuple[ServiceRequest, Account]]:
+    """Requests not yet decided, oldest first (what the agency has to act on)."""
+    return list(db.execute(select(ServiceRequest, Account).join(Account, Account.id == ServiceRequest.account_id)
+                           .where(ServiceRequest.status.in_(("received", "in_review")))
+                           .order_by(ServiceRequest.submitted_at, ServiceRequest.id)).all())

@@ -12,12 +12,15 @@ from web.database import get_db, now, write_at_end
 from web.dates import today
 
 
-def account_or_404(number: str, permission: str) -> tuple[Account, Grant]:
-    if permission not in PERMISSIONS:
+def account_or_404(number: str, permission: str | tuple[str, ...]) -> tuple[Account, Grant]:
+    """`permission` may be a tuple: any one of them will do (a page that gathers
+    several features, such as the request history)."""
+    wanted = (permission,) if isinstance(permission, str) else tuple(permission)
+    if not wanted or any(p not in PERMISSIONS for p in wanted):
         raise ValueError(f"unknown permission {permission!r}")
     db = get_db()
     grant = grants.grant_for(db, current_user.id, number, today())
-    if grant is None or not grant.allows(permission):
+    if grant is None or not any(grant.allows(p) for p in wanted):
         abort(404)
     used = grants.use_write(grant, now())
     if used is not None:
