@@ -228,12 +228,12 @@ def register(app: Flask) -> None:
     @app.cli.command("purge")
     def purge():
         """Delete expired sessions, old throttle counts, used links past any link's
-        age and emails sent over 30 days ago (run hourly)."""
+        age, emails sent over 30 days ago and drafts untouched for 90 days (run hourly)."""
         from datetime import timedelta
 
         from sqlalchemy import delete
 
-        from domain import sessions, throttle
+        from domain import drafts, sessions, throttle
         from models import OutboxEmail, UsedToken
         from web.sessions import limits_from
 
@@ -247,6 +247,7 @@ def register(app: Flask) -> None:
                 UsedToken.used_at < moment - timedelta(seconds=longest_link, days=1))).rowcount or 0
             gone += db.execute(delete(OutboxEmail).where(
                 OutboxEmail.status == "sent", OutboxEmail.sent_at < moment - timedelta(days=30))).rowcount or 0
+            gone += drafts.purge(db, moment)
             db.commit()
         click.echo(f"Purged {gone} row(s).")
 

@@ -84,3 +84,24 @@ def test_the_agency_lists_and_decides_requests_from_the_command_line(app, clock,
     client = signed_in(app, OWNER)
     shown = body(client.get(f"/requests/{number}/{reference}"))
     assert "Declined" in shown and "Figures do not match" in shown
+
+
+def test_purge_keeps_recent_drafts_and_removes_abandoned_ones(app, clock, runner):
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from domain import drafts
+    from models import Account, Draft
+
+    number, _reference = _setup(app, clock)
+    with sessionmaker_of(app)() as db:
+        account = db.scalar(select(Account).where(Account.number == number))
+        old = drafts.start(db, clock() - timedelta(days=91), account_id=account.id, user_id=1, kind="objection")
+        kept = drafts.start(db, clock() - timedelta(days=89), account_id=account.id, user_id=1, kind="waiver")
+        db.commit()
+        old_id, kept_id = old.id, kept.id
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    with sessionmaker_of(app)() as db:
+        assert db.get(Draft, old_id) is None and db.get(Draft, kept_id) is not None
+        assert db.scalar(select(func.count(Draft.id))) == 1
