@@ -71,7 +71,9 @@ def _current_path() -> str:
 # A form typed into before a time-out or a re-confirmation is kept here (in the
 # server-side session, never the cookie) and handed back to the same form.
 _NEVER_KEPT = frozenset({"csrf_token", "password", "password_confirm", "current_password", "new_password",
-                         "new_password_confirm", "code", "pin", "pin_code"})
+                         "new_password_confirm", "code", "pin", "pin_code",
+                         # Bank details wait only in the person's own draft, never in the session.
+                         "institution", "transit", "bank_account"})
 
 
 def keep_form_for_later(user_id: int | None) -> None:

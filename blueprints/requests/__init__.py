@@ -24,11 +24,11 @@ def history(number: str):
                            kinds=requests.KIND_LABELS, statuses=requests.STATUS_WORDS, current="summary")
 
 
-@bp.route("/<number>/<reference>")
-def show(number: str, reference: str):
+@bp.route("/<number>/<request_reference>")
+def show(number: str, request_reference: str):
     account, grant = account_or_404(number, ANY_REQUEST)
     db = get_db()
-    found = requests.find(db, account.id, reference)
+    found = requests.find(db, account.id, request_reference)
     if found is None or found.kind not in requests.visible_kinds(grant):
         abort(404)
     documents = list(db.scalars(select(Document).where(Document.service_request_id == found.id)

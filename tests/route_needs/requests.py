@@ -16,4 +16,4 @@ def extend(db, account, now, table):
                          submitted_by_user_id=1, idempotency_key="table-request-key")
     db.add(row)
     db.flush()
-    table["reference"] = row.reference
+    table["request_reference"] = row.reference
