@@ -1,6 +1,300 @@
-"""Notices of objection against a notice of assessment or reassessment, within the program's deadline."""
+"""Notices of objection against a notice of assessment or reassessment, within the program's deadline.
+
+Every route asks web.account_access.account_or_404 for "objections_waivers";
+the return is looked up within the account and must have a notice (404
+otherwise). Rules (the deadline, the answers, what is sent) are in
+domain.objections. The answers live in a draft until the check page submits
+them through domain.requests.submit with the draft's token as the key, so a
+second click answers the same confirmation."""
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from domain import drafts, objections, requests
+from domain.accounts import format_money
+from domain.returns import NOTICE_TITLES, long_day
+from models import ServiceRequest
+from web.account_access import account_or_404
+from web.database import get_db, now
+from web.dates import today
+from web.forms import bind
+from web.htmx import see_other
+
+from .forms import CheckForm, ObjectionForm
 
 bp = Blueprint("objections", __name__, url_prefix="/objections")
+
+PERMISSION = "objections_waivers"
+KIND = objections.KIND
+
+
+def _offered(account) -> bool:
+    return account.program.allows("objection")
+
+
+def _status_for_refusal() -> int:
+    return 200 if request.method == "GET" else 400
+
+
+def _not_offered(account, grant):
+    return render_template("objections/not_offered.html", account=account, grant=grant, current=None,
+                           days=account.program.objection_days), _status_for_refusal()
+
+
+def _notice_or_404(account, return_id: int):
+    tax_return = objections.notice_return(get_db(), account.id, return_id)
+    if tax_return is None:
+        abort(404)
+    return tax_return
+
+
+def _notice(account, tax_return) -> dict:
+    """What every page of the journey says about the notice."""
+    days = account.program.objection_days
+    return {"tax_return": tax_return, "notice_title": NOTICE_TITLES[tax_return.notice_kind],
+            "period": objections.period_of(get_db(), account, tax_return), "days": days,
+            "deadline": objections.deadline(tax_return.notice_date, days)}
+
+
+def _is_open(account, tax_return) -> bool:
+    return objections.is_open(tax_return.notice_date, account.program.objection_days, today())
+
+
+def _closed(account, grant, tax_return):
+    """Why the notice can no longer be objected to online, and what to do instead."""
+    notice = _notice(account, tax_return)
+    extension_until = objections.one_year_after(notice["deadline"])
+    filed = objections.filed_against(get_db(), account.id).get(tax_return.id, [])
+    waiver_url = None
+    if ("waivers.start" in current_app.view_functions and account.program.allows("waiver")
+            and grant.allows(PERMISSION)):
+        waiver_url = url_for("waivers.start", number=account.number)
+    return render_template("objections/closed.html", account=account, grant=grant, current=None,
+                           extension_until=extension_until, extension_open=today() <= extension_until,
+                           filed=[f for f in filed if f.notice_date == tax_return.notice_date.isoformat()],
+                           waiver_url=waiver_url, **notice), _status_for_refusal()
+
+
+def _current_draft(account, tax_return):
+    return drafts.current(get_db(), account_id=account.id, user_id=current_user.id, kind=KIND,
+                          subject=objections.subject(tax_return))
+
+
+def _journey(number: str, return_id: int):
+    """The account, grant and return, or the answer that stops the journey here."""
+    account, grant = account_or_404(number, PERMISSION)
+    if not _offered(account):
+        return None, _not_offered(account, grant)
+    tax_return = _notice_or_404(account, return_id)
+    return (account, grant, tax_return), None
+
+
+def _upload_url(account, draft, back: str) -> str | None:
+    if draft is None or "documents.upload" not in current_app.view_functions:
+        return None
+    return url_for("documents.upload", number=account.number, draft=draft.token, next=back)
+
+
+def _form_page(account, grant, tax_return, form, draft, status: int = 200):
+    return render_template("objections/form.html", account=account, grant=grant, current=None, form=form,
+                           draft=draft, **_notice(account, tax_return)), status
+
+
+# --- The account's notices -------------------------------------------------------------------
+
+@bp.route("/<number>/")
+def start(number: str):
+    account, grant = account_or_404(number, PERMISSION)
+    if not _offered(account):
+        return _not_offered(account, grant)
+    db = get_db()
+    rows = objections.notices_of(db, account, today())
+    open_subjects = {d.subject for d in drafts.open_drafts(db, account_id=account.id, user_id=current_user.id)
+                     if d.kind == KIND}
+    return render_template("objections/start.html", account=account, grant=grant, current=None, rows=rows,
+                           days=account.program.objection_days, open_subjects=open_subjects, today=today())
+
+
+@bp.route("/<number>/<int:return_id>/begin", methods=["POST"])
+def begin(number: str, return_id: int):
+    found, stop = _journey(number, return_id)
+    if stop:
+        return stop
+    account, grant, tax_return = found
+    if not _is_open(account, tax_return):
+        return _closed(account, grant, tax_return)
+    db = get_db()
+    drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
+                            subject=objections.subject(tax_return))
+    db.commit()
+    return see_other(url_for(".form", number=number, return_id=return_id))
+
+
+# --- The objection ------------------------------------------------------------------------
+
+@bp.route("/<number>/<int:return_id>/", methods=["GET", "POST"])
+def form(number: str, return_id: int):
+    found, stop = _journey(number, return_id)
+    if stop:
+        return stop
+    account, grant, tax_return = found
+    if not _is_open(account, tax_return):
+        return _closed(account, grant, tax_return)
+    db = get_db()
+    draft = _current_draft(account, tax_return)
+    if request.method == "GET":
+        page_form = bind(ObjectionForm, current_user.id, data=drafts.answers(draft))
+    else:
+        page_form = ObjectionForm()
+    if page_form.validate_on_submit():
+        answers = {name: page_form[name].data or "" for name in objections.FIELDS}
+        draft = draft or drafts.start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
+                                      subject=objections.subject(tax_return))
+        if drafts.save(draft, now(), answers):
+            db.commit()
+            return see_other(url_for(".documents", number=number, return_id=return_id))
+        db.rollback()
+        draft = _current_draft(account, tax_return)
+        page_form.form_errors.append("Your answers are too long for us to keep. Shorten them and try again.")
+    status = 400 if page_form.errors else 200
+    return _form_page(account, grant, tax_return, page_form, draft, status)
+
+
+@bp.route("/<number>/<int:return_id>/autosave", methods=["POST"])
+def autosave(number: str, return_id: int):
+    """What the person has typed so far, kept without checking it (htmx, after a pause)."""
+    found, stop = _journey(number, return_id)
+    if stop:
+        return stop
+    account, _grant, tax_return = found
+    db = get_db()
+    if not _is_open(account, tax_return):
+        return render_template("objections/_draft_status.html", draft=_current_draft(account, tax_return)), 400
+    draft = drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
+                                    subject=objections.subject(tax_return))
+    drafts.save(draft, now(), objections.clean_for_draft(request.form))
+    db.commit()
+    return render_template("objections/_draft_status.html", draft=draft)
+
+
+@bp.route("/<number>/<int:return_id>/documents")
+def documents(number: str, return_id: int):
+    found, stop = _journey(number, return_id)
+    if stop:
+        return stop
+    account, grant, tax_return = found
+    if not _is_open(account, tax_return):
+        return _closed(account, grant, tax_return)
+    draft = _current_draft(account, tax_return)
+    if draft is None:
+        return redirect(url_for(".form", number=number, return_id=return_id), 303)
+    back = url_for(".documents", number=number, return_id=return_id)
+    return render_template("objections/documents.html", account=account, grant=grant, current=None, draft=draft,
+                           documents=objections.documents_of(get_db(), draft.id),
+                           upload_url=_upload_url(account, draft, back), **_notice(account, tax_return))
+
+
+def _check_rows(account, tax_return, answers: dict, documents) -> list:
+    notice = _notice(account, tax_return)
+    form_url = url_for(".form", number=account.number, return_id=tax_return.id)
+    cents, _message = objections.parse_amount(answers.get("amount") or "")
+    return [
+        ("Notice", f"{notice['notice_title']} dated {long_day(tax_return.notice_date)}", None, None),
+        ("Period", notice["period"], None, None),
+        (objections.QUESTIONS["reasons"], answers.get("reasons", ""), form_url + "#reasons", "why you disagree"),
+        (objections.QUESTIONS["facts"], answers.get("facts", ""), form_url + "#facts", "the facts"),
+        (objections.QUESTIONS["relief"], answers.get("relief", ""), form_url + "#relief",
+         "what you want us to change"),
+        (objections.QUESTIONS["amount"], format_money(cents) if cents is not None else "",
+         form_url + "#amount", "the amount"),
+        ("Supporting documents", "\n".join(d.uploaded_name for d in documents) or "None",
+         url_for(".documents", number=account.number, return_id=tax_return.id), "supporting documents"),
+    ]
+
+
+@bp.route("/<number>/<int:return_id>/check", methods=["GET", "POST"])
+def check(number: str, return_id: int):
+    found, stop = _journey(number, return_id)
+    if stop:
+        return stop
+    account, grant, tax_return = found
+    db = get_db()
+    subject = objections.subject(tax_return)
+    draft = None
+    if request.method == "POST":
+        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id,
+                                token=request.form.get("token", ""))
+        if draft is not None and (draft.kind != KIND or draft.subject != subject):
+            draft = None
+        if draft is not None and draft.submitted_request_id is not None:
+            # A second click, a retry or another tab: the same objection, already sent.
+            sent = db.get(ServiceRequest, draft.submitted_request_id)
+            if sent is not None and sent.account_id == account.id:
+                return see_other(url_for(".done", number=number, reference=sent.reference))
+            draft = None
+    if not _is_open(account, tax_return):
+        return _closed(account, grant, tax_return)
+    draft = draft or _current_draft(account, tax_return)
+    answers = drafts.answers(draft)
+    missing = objections.problems(answers)
+    if missing:
+        if request.method == "GET":
+            return redirect(url_for(".form", number=number, return_id=return_id), 303)
+        # Sent without the answers: show them what is missing, where they fill it in.
+        page_form = ObjectionForm(formdata=None, data=answers)
+        for name, message in missing.items():
+            page_form[name].errors = [message]
+        return _form_page(account, grant, tax_return, page_form, draft, 400)
+    check_form = CheckForm() if request.method == "POST" else CheckForm(data={"token": draft.token})
+    documents_now = objections.documents_of(db, draft.id)
+    status = 200
+    if check_form.validate_on_submit():
+        period = objections.period_of(db, account, tax_return)
+        result = requests.submit(
+            db, now(), account=account, user_id=current_user.id, kind=KIND, key=draft.token,
+            summary=objections.summary(tax_return, period),
+            data=objections.request_data(tax_return, period, answers, [d.uploaded_name for d in documents_now],
+                                         account.program.objection_days),
+            tax_return_id=tax_return.id)
+        if result.created:
+            drafts.mark_submitted(db, draft, result.request.id)
+        db.commit()
+        return see_other(url_for(".done", number=number, reference=result.request.reference))
+    if check_form.errors:
+        status = 400
+        check_form.token.data = draft.token
+    return render_template("objections/check.html", account=account, grant=grant, current=None, form=check_form,
+                           draft=draft, rows=_check_rows(account, tax_return, answers, documents_now),
+                           **_notice(account, tax_return)), status
+
+
+# --- The confirmation ---------------------------------------------------------------------
+
+@bp.route("/<number>/done/<reference>")
+def done(number: str, reference: str):
+    account, grant = account_or_404(number, PERMISSION)
+    sent = requests.find(get_db(), account.id, reference)
+    if sent is None:
+        abort(404)
+    if sent.kind != KIND:
+        # The account's own reference, of another kind of request: where that kind is shown.
+        return redirect(_elsewhere(account, sent), 303)
+    data = requests.answers(sent)
+    try:
+        notice_date = date.fromisoformat(str(data.get("notice_date", "")))
+    except ValueError:
+        notice_date = None
+    return render_template("objections/done.html", account=account, grant=grant, current=None, sent=sent,
+                           data=data, notice_date=notice_date,
+                           notice_title=NOTICE_TITLES.get(data.get("notice_kind"), "Notice of assessment"))
+
+
+def _elsewhere(account, sent) -> str:
+    if sent.kind == "waiver" and "waivers.done" in current_app.view_functions:
+        return url_for("waivers.done", number=account.number, reference=sent.reference)
+    if "requests.history" in current_app.view_functions:
+        return url_for("requests.history", number=account.number)
+    return url_for("accounts.summary", number=account.number)

@@ -1,6 +1,279 @@
-"""Requests to waive penalties and interest picked from the ledger."""
+"""Requests to waive penalties and interest picked from the ledger.
+
+Every route asks web.account_access.account_or_404 for "objections_waivers".
+Steps: the charges (penalty and interest entries of the account) -> the reason
+and explanation -> supporting documents (optional) -> check and declare ->
+confirmation. The answers live in one draft (kind "waiver", no subject) until
+the check page submits them through domain.requests.submit with the draft's
+token as the key. Rules are in domain.waivers."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from domain import drafts, requests, waivers
+from domain.accounts import format_money
+from domain.objections import documents_of
+from models import ServiceRequest
+from web.account_access import account_or_404
+from web.database import get_db, now
+from web.forms import bind
+from web.htmx import see_other
+
+from .forms import CheckForm, EntriesForm, ReasonForm
 
 bp = Blueprint("waivers", __name__, url_prefix="/waivers")
+
+PERMISSION = "objections_waivers"
+KIND = waivers.KIND
+STALE = ("A charge you chose can no longer be waived (it may have been reversed or already changed). "
+         "Choose the charges again")
+
+
+def _status_for_refusal() -> int:
+    return 200 if request.method == "GET" else 400
+
+
+def _journey(number: str):
+    """The account and grant, or the page saying this program does not take waiver requests online."""
+    account, grant = account_or_404(number, PERMISSION)
+    if not account.program.allows("waiver"):
+        return None, (render_template("waivers/not_offered.html", account=account, grant=grant, current=None),
+                      _status_for_refusal())
+    return (account, grant), None
+
+
+def _draft(account):
+    return drafts.current(get_db(), account_id=account.id, user_id=current_user.id, kind=KIND, subject="")
+
+
+def _new_draft(account):
+    return drafts.start(get_db(), now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject="")
+
+
+def _entries_form(available, data=None, restore=False):
+    form = bind(EntriesForm, current_user.id, data=data) if restore else EntriesForm()
+    form.entries.choices = [(str(c.id), c.label) for c in available]
+    return form
+
+
+def _start_page(account, grant, available, form, draft, status: int = 200):
+    return render_template("waivers/start.html", account=account, grant=grant, current=None, form=form,
+                           draft=draft, charges=available,
+                           ticked=set(form.entries.data or [])), status
+
+
+def _reason_page(account, grant, chosen, form, draft, status: int = 200):
+    return render_template("waivers/reason.html", account=account, grant=grant, current=None, form=form,
+                           draft=draft, chosen=chosen, total=waivers.total(chosen), hints=waivers.REASON_HINTS), status
+
+
+def _chosen(available, answers) -> tuple[list, str | None]:
+    """The draft's charges as they are now, or why the person must choose again."""
+    saved = answers.get("entries")
+    if not isinstance(saved, list) or not saved:
+        return [], "Select at least one penalty or interest charge"
+    chosen, message = waivers.pick(available, saved)
+    return chosen, (STALE if message else None)
+
+
+def _refuse_entries(account, grant, available, draft, message: str):
+    form = _entries_form(available)
+    form.entries.data = [v for v in (drafts.answers(draft).get("entries") or []) if isinstance(v, str)]
+    form.entries.errors = [message]
+    return _start_page(account, grant, available, form, draft, 400)
+
+
+# --- Which charges ----------------------------------------------------------------------------
+
+@bp.route("/<number>/", methods=["GET", "POST"])
+def start(number: str):
+    found, stop = _journey(number)
+    if stop:
+        return stop
+    account, grant = found
+    db = get_db()
+    available = waivers.charges(db, account)
+    draft = _draft(account)
+    if request.method == "GET":
+        form = _entries_form(available, data={"entries": drafts.answers(draft).get("entries") or []}, restore=True)
+        return _start_page(account, grant, available, form, draft)
+    form = _entries_form(available)
+    if not available:
+        form.entries.errors = ["This account has no penalties or interest to waive"]
+        return _start_page(account, grant, available, form, draft, 400)
+    if form.validate_on_submit():
+        chosen, message = waivers.pick(available, request.form.getlist("entries"))
+        if message:
+            form.entries.errors = [message]
+        else:
+            draft = draft or _new_draft(account)
+            drafts.save(draft, now(), {"entries": [str(c.id) for c in chosen]})
+            db.commit()
+            return see_other(url_for(".reason", number=number))
+    return _start_page(account, grant, available, form, draft, 400)
+
+
+@bp.route("/<number>/autosave", methods=["POST"])
+def autosave(number: str):
+    """What the person has ticked or typed so far, kept without checking it (htmx, after a pause)."""
+    found, stop = _journey(number)
+    if stop:
+        return stop
+    account, _grant = found
+    db = get_db()
+    available = waivers.charges(db, account)
+    step = request.form.get("step")
+    if not available or step not in ("entries", "reason"):
+        return render_template("waivers/_draft_status.html", draft=_draft(account)), 400
+    draft = _draft(account) or _new_draft(account)
+    if step == "entries":
+        kept = {"entries": waivers.kept_ids(available, request.form.getlist("entries"))}
+    else:
+        reason, explanation = request.form.get("reason", ""), request.form.get("explanation", "")
+        kept = {"reason": reason if reason in waivers.REASONS else ""}
+        if len(explanation) <= waivers.MAX_TEXT:
+            kept["explanation"] = explanation
+    drafts.save(draft, now(), kept)
+    db.commit()
+    return render_template("waivers/_draft_status.html", draft=draft)
+
+
+# --- Why ----------------------------------------------------------------------------------------
+
+@bp.route("/<number>/reason", methods=["GET", "POST"])
+def reason(number: str):
+    found, stop = _journey(number)
+    if stop:
+        return stop
+    account, grant = found
+    db = get_db()
+    available = waivers.charges(db, account)
+    draft = _draft(account)
+    answers = drafts.answers(draft)
+    chosen, message = _chosen(available, answers)
+    if message:
+        if request.method == "GET":
+            return redirect(url_for(".start", number=number), 303)
+        return _refuse_entries(account, grant, available, draft, message)
+    if request.method == "GET":
+        form = bind(ReasonForm, current_user.id, data={"reason": answers.get("reason"),
+                                                        "explanation": answers.get("explanation", "")})
+    else:
+        form = ReasonForm()
+    if form.validate_on_submit():
+        if drafts.save(draft, now(), {"reason": form.reason.data, "explanation": form.explanation.data or ""}):
+            db.commit()
+            return see_other(url_for(".documents", number=number))
+        form.form_errors.append("Your answers are too long for us to keep. Shorten them and try again.")
+    return _reason_page(account, grant, chosen, form, draft, 400 if form.errors else 200)
+
+
+@bp.route("/<number>/documents")
+def documents(number: str):
+    found, stop = _journey(number)
+    if stop:
+        return stop
+    account, grant = found
+    draft = _draft(account)
+    if draft is None:
+        return redirect(url_for(".start", number=number), 303)
+    upload_url = None
+    if "documents.upload" in current_app.view_functions:
+        upload_url = url_for("documents.upload", number=number, draft=draft.token,
+                             next=url_for(".documents", number=number))
+    return render_template("waivers/documents.html", account=account, grant=grant, current=None, draft=draft,
+                           documents=documents_of(get_db(), draft.id), upload_url=upload_url)
+
+
+# --- Check and send --------------------------------------------------------------------------
+
+def _check_rows(account, chosen, answers, documents_now) -> list:
+    entries = "\n".join(f"{c.label}, {c.period or 'no period'}, charged {c.processed_date.day} "
+                        f"{c.processed_date:%B %Y}: {format_money(c.amount_cents)}" for c in chosen)
+    reason_url = url_for(".reason", number=account.number)
+    return [
+        ("Penalties and interest", entries, url_for(".start", number=account.number), "the charges"),
+        ("Total", format_money(waivers.total(chosen)), None, None),
+        ("Reason", waivers.REASONS.get(answers.get("reason"), ""), reason_url + "#reason", "the reason"),
+        ("Explanation", answers.get("explanation", ""), reason_url + "#explanation", "the explanation"),
+        ("Supporting documents", "\n".join(d.uploaded_name for d in documents_now) or "None",
+         url_for(".documents", number=account.number), "supporting documents"),
+    ]
+
+
+@bp.route("/<number>/check", methods=["GET", "POST"])
+def check(number: str):
+    found, stop = _journey(number)
+    if stop:
+        return stop
+    account, grant = found
+    db = get_db()
+    draft = None
+    if request.method == "POST":
+        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id,
+                                token=request.form.get("token", ""))
+        if draft is not None and draft.kind != KIND:
+            draft = None
+        if draft is not None and draft.submitted_request_id is not None:
+            # A second click, a retry or another tab: the same request, already sent.
+            sent = db.get(ServiceRequest, draft.submitted_request_id)
+            if sent is not None and sent.account_id == account.id:
+                return see_other(url_for(".done", number=number, reference=sent.reference))
+            draft = None
+    draft = draft or _draft(account)
+    available = waivers.charges(db, account)
+    answers = drafts.answers(draft)
+    chosen, message = _chosen(available, answers)
+    if message:
+        if request.method == "GET":
+            return redirect(url_for(".start", number=number), 303)
+        return _refuse_entries(account, grant, available, draft, message)
+    missing = waivers.problems(answers)
+    if missing:
+        if request.method == "GET":
+            return redirect(url_for(".reason", number=number), 303)
+        form = ReasonForm(formdata=None, data={"reason": answers.get("reason"),
+                                               "explanation": answers.get("explanation", "")})
+        for name, text in missing.items():
+            form[name].errors = [text]
+        return _reason_page(account, grant, chosen, form, draft, 400)
+    form = CheckForm() if request.method == "POST" else CheckForm(data={"token": draft.token})
+    documents_now = documents_of(db, draft.id)
+    if form.validate_on_submit():
+        result = requests.submit(db, now(), account=account, user_id=current_user.id, kind=KIND, key=draft.token,
+                                 summary=waivers.summary(chosen),
+                                 data=waivers.request_data(chosen, answers, [d.uploaded_name for d in documents_now]))
+        if result.created:
+            drafts.mark_submitted(db, draft, result.request.id)
+        db.commit()
+        return see_other(url_for(".done", number=number, reference=result.request.reference))
+    status = 200
+    if form.errors:
+        status = 400
+        form.token.data = draft.token
+    return render_template("waivers/check.html", account=account, grant=grant, current=None, form=form, draft=draft,
+                           rows=_check_rows(account, chosen, answers, documents_now)), status
+
+
+# --- The confirmation ---------------------------------------------------------------------
+
+@bp.route("/<number>/done/<reference>")
+def done(number: str, reference: str):
+    account, grant = account_or_404(number, PERMISSION)
+    sent = requests.find(get_db(), account.id, reference)
+    if sent is None:
+        abort(404)
+    if sent.kind != KIND:
+        # The account's own reference, of another kind of request: where that kind is shown.
+        return redirect(_elsewhere(account, sent), 303)
+    return render_template("waivers/done.html", account=account, grant=grant, current=None, sent=sent,
+                           data=requests.answers(sent))
+
+
+def _elsewhere(account, sent) -> str:
+    if sent.kind == "objection" and "objections.done" in current_app.view_functions:
+        return url_for("objections.done", number=account.number, reference=sent.reference)
+    if "requests.history" in current_app.view_functions:
+        return url_for("requests.history", number=account.number)
+    return url_for("accounts.summary", number=account.number)

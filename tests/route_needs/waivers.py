@@ -1,0 +1,25 @@
+"""Waivers of penalties and interest: every route needs "objections_waivers"."""
+from __future__ import annotations
+
+import secrets
+
+from domain import requests
+
+P = {"objections_waivers"}
+NEEDS = {
+    "waivers.start": P,
+    "waivers.autosave": P,
+    "waivers.reason": P,
+    "waivers.documents": P,
+    "waivers.check": P,
+    "waivers.done": P,
+}
+
+
+def extend(db, account, now, table):
+    # Other features may name a "reference" too: the first one stays, and a done
+    # page shown another kind's reference of the same account redirects (303).
+    if "reference" not in table:
+        made = requests.submit(db, now, account=account, user_id=0, kind="waiver", key=secrets.token_urlsafe(16),
+                               summary="Waiver of penalties and interest (test table)", data={})
+        table["reference"] = made.request.reference
