@@ -158,7 +158,7 @@ def test_an_objection_end_to_end_with_a_document_and_its_confirmation(app, inn, 
     confirmation = body(client.get(done.headers["Location"]))
     assert "Objection sent" in confirmation and request.reference in confirmation
     assert "appeals officer" in confirmation and "We write to you with the decision" in confirmation
-    assert "180 days" in confirmation
+    assert "the officer will tell you" in confirmation
     assert request.reference in body(client.get(f"/objections/{inn['number']}/"))
 
 
