@@ -6,6 +6,7 @@ functions, no Flask."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from models import Draft, Document
 
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]{1,43}")
 # Answers are form text: a draft larger than this is not a form being filled in.
 MAX_DRAFT_BYTES = 64 * 1024
 # An untouched draft is kept this long (flask purge removes older ones).
@@ -46,8 +48,8 @@ def current_or_start(db: Session, now: datetime, *, account_id: int, user_id: in
 
 def by_token(db: Session, *, account_id: int, user_id: int, token: str) -> Draft | None:
     """The person's own draft with this token (submitted or not); None for anyone else's."""
-    if not token or len(token) > 43:
-        return None
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        return None  # not a token (and a NUL must not reach PostgreSQL)
     return db.scalar(select(Draft).where(Draft.token == token, Draft.account_id == account_id,
                                          Draft.user_id == user_id))
 

@@ -10,6 +10,7 @@ times it arrives (a double click, a retry on a bad connection, a second tab)."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,7 +53,15 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+# What a reference and a submission key can look like; anything else is not one
+# (and must not reach the database: PostgreSQL refuses a NUL in text, as an error).
+REFERENCE_PATTERN = re.compile(r"SR-[A-Z0-9]{4}-[A-Z0-9]{4}")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+
+
 def by_key(db: Session, key: str) -> ServiceRequest | None:
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        return None
     return db.scalar(select(ServiceRequest).where(ServiceRequest.idempotency_key == key))
 
 
@@ -71,8 +80,8 @@ def submit(db: Session, now: datetime, *, account: Account, user_id: int, kind: 
     answers the first one's request (the caller's other changes roll back)."""
     if kind not in REQUEST_KINDS:
         raise ValueError(f"unknown request kind {kind!r}")
-    if not key or len(key) > 64:
-        raise ValueError("a submission key is needed (at most 64 characters)")
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        raise ValueError("a submission key is needed: 1 to 64 letters, digits, '-' or '_'")
     existing = by_key(db, key)
     if existing is not None:
         if existing.account_id != account.id:
@@ -117,10 +126,11 @@ def visible_kinds(grant) -> tuple[str, ...]:
 
 
 def find(db: Session, account_id: int, reference: str) -> ServiceRequest | None:
-    if not reference or len(reference) > 20:
+    reference = (reference or "").strip().upper()
+    if not REFERENCE_PATTERN.fullmatch(reference):
         return None
     return db.scalar(select(ServiceRequest).where(ServiceRequest.account_id == account_id,
-                                                  ServiceRequest.reference == reference.upper()))
+                                                  ServiceRequest.reference == reference))
 
 
 def _words(key: str) -> str:

@@ -1,0 +1,225 @@
+"""Payment arrangements: the balance owing and any arrangement, a proposal in
+three answers (saved as a draft as the person goes), the full schedule to check
+with a declaration, and the confirmation. Rules in domain.arrangements; every
+route asks web.account_access.account_or_404 for "payment_arrangements"."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, render_template, request, url_for
+from flask_login import current_user
+
+from domain import arrangements, drafts
+from domain import requests as service_requests
+from domain.accounts import format_money
+from models import ServiceRequest
+from web.account_access import account_or_404
+from web.database import get_db, now
+from web.dates import today
+from web.forms import bind
+from web.htmx import see_other
+
+from . import bp
+from .forms import CheckForm, ProposeForm
+
+PERMISSION = "payment_arrangements"
+KIND = "arrangement"
+CURRENT = "arrangements"  # no tab of the account header is this page
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,43}")
+_REFERENCE = re.compile(r"[A-Za-z0-9-]{1,20}")
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["SERVICE_TIMEZONE"])
+
+
+def _not_offered(account, grant):
+    """The program has no payment arrangements: say so (200), change nothing."""
+    return render_template("arrangements/not_offered.html", account=account, grant=grant, current=CURRENT)
+
+
+def _draft(db, account):
+    return drafts.current(db, account_id=account.id, user_id=current_user.id, kind=KIND)
+
+
+def _schedule_context(db, arrangement, day):
+    """What the start page shows of an arrangement: its instalments, with how far
+    each is paid once it is approved."""
+    if arrangement is None:
+        return None, []
+    if arrangement.status == "approved":
+        return arrangements.request_of(db, arrangement), arrangements.instalment_states(db, arrangement, day,
+                                                                                       zone=_zone())
+    rows = [arrangements.InstalmentState(i.sequence, i.due_on, i.amount_cents, 0, "")
+            for i in arrangements.instalments(db, arrangement)]
+    return arrangements.request_of(db, arrangement), rows
+
+
+@bp.route("/<number>/")
+def start(number: str):
+    account, grant = account_or_404(number, PERMISSION)
+    if not account.program.allows("payment_arrangement"):
+        return _not_offered(account, grant)
+    db, day = get_db(), today()
+    owing = arrangements.owing(db, account.id)
+    arrangement = arrangements.blocking(db, account.id) or arrangements.latest(db, account.id)
+    service_request, rows = _schedule_context(db, arrangement, day)
+    can_propose = owing > 0 and (arrangement is None or arrangement.status not in ("proposed", "approved"))
+    return render_template("arrangements/start.html", account=account, grant=grant, current=CURRENT, owing=owing,
+                           arrangement=arrangement, service_request=service_request, rows=rows,
+                           can_propose=can_propose, draft=_draft(db, account) if can_propose else None,
+                           rules=arrangements.rules_for(db, account.program_code), today=day,
+                           frequencies=arrangements.FREQUENCIES, status_words=arrangements.STATUS_WORDS,
+                           long_day=arrangements.long_day)
+
+
+def _apply(form, found: dict) -> bool:
+    """Put the domain's messages beside their fields; True when the whole date is wrong."""
+    whole_date = False
+    for name, message in found.items():
+        if name == "first_date":
+            name, whole_date = "first_day", True
+        field = getattr(form, name)
+        field.errors = [*field.errors, message]
+    return whole_date
+
+
+def _propose_page(account, grant, form, rules, day, draft, whole_date=False, status=200):
+    example = min(day + timedelta(days=7), rules.latest_first_day(day))
+    return render_template("arrangements/propose.html", account=account, grant=grant, current=CURRENT, form=form,
+                           rules=rules, latest_first=rules.latest_first_day(day),
+                           latest_last=rules.latest_last_day(day), example=example, draft=draft,
+                           owing=arrangements.owing(get_db(), account.id), whole_date=whole_date,
+                           long_day=arrangements.long_day), status
+
+
+@bp.route("/<number>/propose", methods=["GET", "POST"])
+def propose(number: str):
+    account, grant = account_or_404(number, PERMISSION)
+    if not account.program.allows("payment_arrangement"):
+        return _not_offered(account, grant)
+    db, day = get_db(), today()
+    owing = arrangements.owing(db, account.id)
+    if owing <= 0 or arrangements.blocking(db, account.id) is not None:
+        return see_other(url_for(".start", number=number))
+    rules = arrangements.rules_for(db, account.program_code)
+    draft = _draft(db, account)
+    saved = {name: value for name, value in drafts.answers(draft).items()
+             if name in arrangements.FIELDS and isinstance(value, str)}
+    form = bind(ProposeForm, current_user.id, data=saved)
+    if request.method == "GET":
+        return _propose_page(account, grant, form, rules, day, draft)
+    whole_date = False
+    if form.validate_on_submit():
+        answers = arrangements.clean_answers(request.form)
+        proposal, found = arrangements.check(answers, balance_cents=owing, today=day, rules=rules)
+        if proposal is not None:
+            draft = draft or drafts.start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND)
+            drafts.save(draft, now(), {**answers, "balance_cents": owing})
+            db.commit()
+            return see_other(url_for(".check", number=number))
+        whole_date = _apply(form, found)
+    return _propose_page(account, grant, form, rules, day, draft, whole_date, 400)
+
+
+@bp.route("/<number>/autosave", methods=["POST"])
+def autosave(number: str):
+    """Keep what has been typed so far (as text, unchecked) and say when."""
+    account, grant = account_or_404(number, PERMISSION)
+    if not account.program.allows("payment_arrangement"):
+        return _not_offered(account, grant)
+    db = get_db()
+    draft = None
+    if arrangements.owing(db, account.id) > 0 and arrangements.blocking(db, account.id) is None:
+        draft = drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND)
+        drafts.save(draft, now(), arrangements.typed_so_far(request.form))
+        db.commit()
+    return render_template("arrangements/_draft_status.html", draft=draft)
+
+
+def _draft_for_check(db, account):
+    """The draft this check is about: the one the form names (a second tab, a
+    retry after submitting), else the person's open one."""
+    token = request.form.get("token") if request.method == "POST" else None
+    # Only what a token can look like reaches the database (PostgreSQL refuses a NUL in text).
+    if isinstance(token, str) and _TOKEN.fullmatch(token):
+        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token)
+        if draft is not None and draft.kind == KIND:
+            return draft
+    return _draft(db, account)
+
+
+@bp.route("/<number>/check", methods=["GET", "POST"])
+def check(number: str):
+    account, grant = account_or_404(number, PERMISSION)
+    if not account.program.allows("payment_arrangement"):
+        return _not_offered(account, grant)
+    db, day = get_db(), today()
+    draft = _draft_for_check(db, account)
+    if draft is None:
+        return see_other(url_for(".propose", number=number))
+    if draft.submitted_request_id is not None:
+        # Submitted already (a double click, a retry, a second tab): the same confirmation.
+        submitted = db.get(ServiceRequest, draft.submitted_request_id)
+        if submitted is None or submitted.account_id != account.id:
+            abort(404)
+        return see_other(url_for(".done", number=number, arrangement_reference=submitted.reference))
+    answers = drafts.answers(draft)
+    if "balance_cents" not in answers:
+        return see_other(url_for(".propose", number=number))
+    if arrangements.blocking(db, account.id) is not None:
+        return see_other(url_for(".start", number=number))
+    owing = arrangements.owing(db, account.id)
+    rules = arrangements.rules_for(db, account.program_code)
+    proposal, found = arrangements.check(answers, balance_cents=owing, today=day, rules=rules)
+    rows = proposal.schedule(owing) if proposal is not None else []
+    form = bind(CheckForm, current_user.id)
+    status = 200
+    balance_moved = False
+    if request.method == "POST":
+        status = 400
+        valid = form.validate_on_submit()
+        if proposal is not None and valid and form.seen_balance.data == str(owing):
+            moment = now()
+            submitted = service_requests.submit(
+                db, moment, account=account, user_id=current_user.id, kind=KIND, key=draft.token,
+                summary=arrangements.summary(owing, rows, proposal.frequency),
+                data=arrangements.request_data(owing, proposal, rows),
+                build=arrangements.builder(account.id, moment, owing, proposal))
+            drafts.mark_submitted(db, draft, submitted.request.id)
+            db.commit()
+            return see_other(url_for(".done", number=number, arrangement_reference=submitted.request.reference))
+        balance_moved = proposal is not None and form.seen_balance.data != str(owing)
+        if owing <= 0:
+            form.form_errors.append("You have nothing owing now, so there is nothing to arrange")
+        elif proposal is None:
+            form.form_errors.append("Your proposal does not meet the rules any more: change it before you send it")
+        elif balance_moved:
+            form.form_errors.append(f"Your balance is now {format_money(owing)}. Check the new schedule and send "
+                                    "it again")
+    proposed_balance = answers.get("balance_cents")
+    return render_template("arrangements/check.html", account=account, grant=grant, current=CURRENT, form=form,
+                           draft=draft, answers=answers, proposal=proposal, problems=found, rows=rows, owing=owing,
+                           changed_from=proposed_balance if proposed_balance != owing else None,
+                           balance_moved=balance_moved, frequencies=arrangements.FREQUENCIES,
+                           long_day=arrangements.long_day), status
+
+
+@bp.route("/<number>/done/<arrangement_reference>")
+def done(number: str, arrangement_reference: str):
+    account, grant = account_or_404(number, PERMISSION)
+    db = get_db()
+    if not _REFERENCE.fullmatch(arrangement_reference):
+        abort(404)
+    service_request = service_requests.find(db, account.id, arrangement_reference)
+    if service_request is None or service_request.kind != KIND:
+        abort(404)
+    arrangement = arrangements.for_request(db, service_request)
+    if arrangement is None:
+        abort(404)
+    rows = arrangements.instalments(db, arrangement)
+    return render_template("arrangements/done.html", account=account, grant=grant, current=CURRENT,
+                           service_request=service_request, arrangement=arrangement, rows=rows,
+                           frequencies=arrangements.FREQUENCIES, long_day=arrangements.long_day)
