@@ -76,4 +76,12 @@ def from_environment() -> dict:
         "ACCESS_REVIEW_MONTHS": _int("ACCESS_REVIEW_MONTHS", 12),
         # Largest file a person may upload (a signed consent form).
         "UPLOAD_MAX_BYTES": _int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024),
+        # Supporting documents (docs/documents.md). The store: "database" (several
+        # servers sharing PostgreSQL, no shared disk) or "filesystem" (one server,
+        # files in DOCUMENT_DIR). Empty means "database" when DATABASE_URL is
+        # PostgreSQL, else "filesystem". An empty DOCUMENT_DIR is <instance>/documents.
+        "DOCUMENT_STORE": os.environ.get("DOCUMENT_STORE", ""),
+        "DOCUMENT_DIR": os.environ.get("DOCUMENT_DIR", ""),
+        # Files one upload may carry, each up to UPLOAD_MAX_BYTES.
+        "MAX_FILES_PER_UPLOAD": _int("MAX_FILES_PER_UPLOAD", 5),
     }

@@ -34,4 +34,7 @@ def apply(response: Response) -> Response:
     if response.mimetype == "text/html":
         response.vary.add("HX-Request")
         response.vary.add("Cookie")
+    # A response that must not be shown as a page (an uploaded document) brings
+    # its own, stricter, headers (a sandbox CSP, private caching).
+    headers.update(getattr(response, "download_headers", None) or {})
     return response

@@ -1,6 +1,245 @@
-"""Supporting documents: upload (type from content, atomic, SHA-256), list and download."""
+"""Supporting documents: upload (type from content, atomic, SHA-256), list and download.
+
+Account routes ask web.account_access.account_or_404 for "upload"; the rules
+(what a file is, the stores) live in domain.documents. Another journey sends
+people here with `draft=<its draft's token>` (the files go with that form when
+it is sent) and `next=<a path to go back to>`."""
 from __future__ import annotations
 
-from flask import Blueprint
+import io
+import logging
+import os
+import re
+
+from flask import Blueprint, abort, current_app, render_template, request, send_file, session, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from domain import documents, drafts, requests
+from models import Draft
+from web.account_access import account_or_404
+from web.database import get_db, now
+from web.errors import render_error
+from web.forms import bind
+from web.htmx import render, see_other
+from web.uploads import accepts_files
+
+from .forms import UploadForm
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
+log = logging.getLogger("portal.documents")
+
+UPLOAD = "upload"
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+_DRAFT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,43}")
+# A download is never shown as a page: saved, not sniffed, run in a sandbox if
+# opened anyway, and kept by no cache.
+DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff",
+                    "Cache-Control": "private, no-store"}
+
+
+# --- Settings ----------------------------------------------------------------------------
+
+def _directory() -> str:
+    return current_app.config.get("DOCUMENT_DIR") or os.path.join(current_app.instance_path, "documents")
+
+
+def _store():
+    config = current_app.config
+    kind = documents.store_kind(config.get("DOCUMENT_STORE"), config["DATABASE_URL"])
+    return documents.make_store(kind, _directory(), static_dir=current_app.extensions.get("portal.static_dir"))
+
+
+def _limits() -> dict:
+    max_bytes = current_app.config["UPLOAD_MAX_BYTES"]
+    return {"max_size": documents.size_text(max_bytes), "max_files": current_app.config["MAX_FILES_PER_UPLOAD"],
+            "accepted": documents.ACCEPTED_LIST, "accept": documents.ACCEPT_ATTRIBUTE}
+
+
+# --- Pieces --------------------------------------------------------------------------------
+
+def _not_offered(account, grant):
+    return render_template("documents/not_offered.html", account=account, grant=grant, current="documents")
+
+
+def _draft_or_404(db, account, token: str):
+    """The signed-in person's own draft on this account named by `token`; None
+    when no token was given; 404 for anything else."""
+    if not token:
+        return None
+    draft = (drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token)
+             if _DRAFT_TOKEN.fullmatch(token) else None)
+    if draft is None:
+        abort(404)
+    return draft
+
+
+def _names(items) -> str:
+    names = [f"“{name}”" for name in items]
+    if len(names) <= 1:
+        return "".join(names)
+    listed = ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{len(names)} files: {listed}" if len(names) > 2 else listed
+
+
+def _done(result: documents.Uploaded, draft) -> str:
+    if draft is not None and result.request is None:
+        if not result.documents:
+            return "Those files were already uploaded for this form."
+        what = requests.KIND_LABELS.get(draft.kind, "form").lower()
+        return (f"Uploaded {_names(d.uploaded_name for d in result.documents)}. They go with your {what} "
+                "when you send it.")
+    names = _names(d.uploaded_name for d in result.documents) or "your files"
+    return f"Uploaded {names}. Your reference number is {result.request.reference}."
+
+
+def _context(account, grant, form, draft, next_url, **extra) -> dict:
+    query = {k: v for k, v in (("draft", draft.token if draft is not None else None), ("next", next_url)) if v}
+    return {"account": account, "grant": grant, "form": form, "draft": draft, "next_url": next_url,
+            "action": url_for("documents.upload", number=account.number, **query),
+            "draft_label": requests.KIND_LABELS.get(draft.kind, "form").lower() if draft is not None else "",
+            "back_url": next_url or url_for("documents.index", number=account.number), "current": "documents",
+            **_limits(), **extra}
+
+
+def _fresh_form(db, account, draft, next_url, about: str | None = None, restore: bool = False) -> UploadForm:
+    """The form as a GET shows it: with what the person had typed before a time-out
+    when `restore` (and the server kept it), a one-time token, and where it goes."""
+    form = bind(UploadForm, current_user.id) if restore else UploadForm(formdata=None)
+    _choices(db, account, form, draft)
+    if not (getattr(form, "restored", False) and _TOKEN.fullmatch(form.token.data or "")):
+        form.token.data = requests.new_token()
+    form.draft.data = draft.token if draft is not None else ""
+    form.next.data = next_url or ""
+    if about and about in {value for value, _label in form.about.choices}:
+        form.about.data = about
+    return form
+
+
+def _choices(db, account, form, draft) -> None:
+    choices = [] if draft is not None else documents.about_choices(db, account.id)
+    form.about.choices = [("", "Nothing in particular")] + choices if choices else []
+
+
+# --- Routes ----------------------------------------------------------------------------------
+
+@bp.route("/<number>/")
+def index(number: str):
+    account, grant = account_or_404(number, UPLOAD)
+    if not account.program.allows("upload"):
+        return _not_offered(account, grant)
+    db = get_db()
+    form = _fresh_form(db, account, None, None, about=request.args.get("about"), restore=True)
+    return render_template("documents/index.html", rows=documents.of_account(db, account.id),
+                           **_context(account, grant, form, None, None))
+
+
+@bp.route("/<number>/upload", methods=["GET", "POST"])
+@accepts_files(files="MAX_FILES_PER_UPLOAD")
+def upload(number: str):
+    account, grant = account_or_404(number, UPLOAD)
+    if not account.program.allows("upload"):
+        return _not_offered(account, grant)
+    db = get_db()
+    source = request.form if request.method == "POST" else request.args
+    draft = _draft_or_404(db, account, source.get("draft") or request.args.get("draft") or "")
+    next_url = documents.safe_next(source.get("next") or request.args.get("next"))
+    if request.method != "POST":
+        form = _fresh_form(db, account, draft, next_url, about=request.args.get("about"), restore=True)
+        return render("documents/upload.html", "documents/_upload_form.html",
+                      **_context(account, grant, form, draft, next_url))
+
+    form = bind(UploadForm, current_user.id)
+    _choices(db, account, form, draft)
+    form.validate()
+    file_errors = list(form.files.errors)
+    key = form.token.data or ""
+    if not _TOKEN.fullmatch(key):
+        file_errors.append("This form has expired. Select the files again and upload them")
+        key = ""
+    elif db.scalar(select(Draft.id).where(Draft.token == key)) is not None:
+        # A form's own draft token is its submission key: never an upload's.
+        file_errors.append("This form has expired. Select the files again and upload them")
+        key = ""
+    else:
+        earlier = requests.by_key(db, key)
+        if earlier is not None:
+            if earlier.account_id == account.id and earlier.kind == "documents":
+                # The same upload again (a double click, a retry): its answer, nothing more kept.
+                session["notice"] = _done(documents.Uploaded(documents.documents_of_upload(db, earlier), earlier,
+                                                             False), None)
+                return see_other(next_url or url_for(".index", number=number))
+            file_errors.append("This form has expired. Select the files again and upload them")
+            key = ""
+    chosen = [f for f in request.files.getlist(form.files.name) if f.filename]
+    max_files, max_bytes = current_app.config["MAX_FILES_PER_UPLOAD"], current_app.config["UPLOAD_MAX_BYTES"]
+    checked = []
+    if not chosen:
+        file_errors.append("Select a file to upload")
+    elif len(chosen) > max_files:
+        file_errors.append(f"Select up to {max_files} files at a time")
+    else:
+        checked, refused = documents.check_all([(f.filename, f.stream.read(max_bytes + 1)) for f in chosen],
+                                               max_bytes)
+        file_errors.extend(refused)
+    form.files.errors = file_errors
+    if any(field.errors for field in form):
+        if not key:
+            form.token.data = requests.new_token()
+        form.draft.data, form.next.data = (draft.token if draft is not None else ""), next_url or ""
+        return render("documents/upload.html", "documents/_upload_form.html", status=400,
+                      **_context(account, grant, form, draft, next_url, several=len(chosen) > 1))
+
+    about = documents.about_request(db, account.id, form.about.data) if form.about.data else None
+    store, written = _store(), []
+    result = documents.upload(db, now(), store=store, account=account, user_id=current_user.id, files=checked,
+                              description=form.description.data or "", key=key, about=about, draft=draft,
+                              written=written)
+    documents.commit_or_discard(db, store, written)
+    session["notice"] = _done(result, draft)
+    return see_other(next_url or url_for(".index", number=number))
+
+
+@bp.errorhandler(413)
+def too_large(error):
+    """Files larger together than an upload may carry: the form again, saying so
+    beside the field (the body was never read, so nothing was kept)."""
+    if request.endpoint != "documents.upload" or not current_user.is_authenticated:
+        return render_error(413)
+    try:
+        account, grant = account_or_404((request.view_args or {}).get("number", ""), UPLOAD)
+        db = get_db()
+        draft = _draft_or_404(db, account, request.args.get("draft") or "")
+    except HTTPException:
+        return render_error(413)
+    if not account.program.allows("upload"):
+        return render_error(413)
+    next_url = documents.safe_next(request.args.get("next"))
+    form = _fresh_form(db, account, draft, next_url)
+    limits = _limits()
+    form.files.errors = [f"The files you selected are too large to send. Each file must be smaller than "
+                         f"{limits['max_size']}, and you can upload up to {limits['max_files']} at a time"]
+    return render("documents/upload.html", "documents/_upload_form.html", status=413,
+                  **_context(account, grant, form, draft, next_url))
+
+
+@bp.route("/<number>/<int:document_id>/download")
+def download(number: str, document_id: int):
+    account, _grant = account_or_404(number, UPLOAD)
+    db = get_db()
+    document = documents.find(db, account.id, document_id)
+    if document is None:
+        abort(404)
+    try:
+        content = documents.content_of(db, document, _directory())
+    except documents.Damaged:
+        log.error("document %s: stored content missing or changed", document.id)
+        return render_error(500, title="We cannot open this document just now",
+                            message="Its stored copy could not be read. Contact us and quote the document's name.")
+    response = send_file(io.BytesIO(content), mimetype=document.content_type, as_attachment=True,
+                         download_name=document.uploaded_name or "document", conditional=False, etag=False,
+                         max_age=None)
+    response.headers.update(DOWNLOAD_HEADERS)
+    response.download_headers = DOWNLOAD_HEADERS
+    return response
