@@ -1,6 +1,222 @@
-"""Renewal of a program's licence or registration."""
+"""Renewal of a program's licence or registration.
+
+start (the account's licences and when each can be renewed) -> begin (POST: the
+draft) -> confirm (the account's details, read-only, and the program's
+questions; autosaved) -> check (check your answers, declaration, submit) -> done.
+Rules in domain.renewals; every route asks account_or_404 for "file". A program
+that has no licence to renew answers a page that says so."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, render_template, request, session, url_for
+from flask_login import current_user
+
+from domain import drafts, renewals, requests
+from models import ServiceRequest
+from web.account_access import account_or_404
+from web.database import get_db, now
+from web.dates import today
+from web.forms import bind
+from web.htmx import see_other
+
+from .forms import DeclarationForm, confirm_form
 
 bp = Blueprint("renewals", __name__, url_prefix="/renewals")
+
+PERMISSION = "file"
+KIND = "renewal"
+
+
+def _account(number: str):
+    return account_or_404(number, PERMISSION)
+
+
+def _nothing_to_renew(account, grant):
+    return render_template("renewals/none.html", account=account, grant=grant, current="summary")
+
+
+def _licence_or_404(account, licence_id: int):
+    licence = renewals.licence_of(get_db(), account.id, licence_id)
+    if licence is None:
+        abort(404)
+    return licence
+
+
+def _draft(account, licence):
+    return drafts.current(get_db(), account_id=account.id, user_id=current_user.id, kind=KIND,
+                          subject=renewals.subject(licence))
+
+
+def _elsewhere(account, licence):
+    """Where to send someone who cannot renew this licence now: to the renewal that
+    already waits for a decision, or back to the list (saying when renewal opens)."""
+    db = get_db()
+    waiting = renewals.waiting(db, account.id).get(licence.id)
+    if waiting is not None:
+        return see_other(url_for(".done", number=account.number, reference=waiting.reference))
+    window = renewals.window(licence, today(), renewals.window_days(db, account.program_code))
+    if not window.can_renew:
+        session["notice"] = (f"Licence {licence.licence_number} can be renewed from "
+                             f"{renewals.long_day(window.opens_on)}.")
+        return see_other(url_for(".start", number=account.number))
+    return None
+
+
+@bp.route("/<number>/")
+def start(number: str):
+    account, grant = _account(number)
+    if not account.program.allows("renewal"):
+        return _nothing_to_renew(account, grant)
+    db, day = get_db(), today()
+    days = renewals.window_days(db, account.program_code)
+    waiting = renewals.waiting(db, account.id)
+    rows = [{"licence": licence, "window": renewals.window(licence, day, days), "waiting": waiting.get(licence.id),
+             "draft": _draft(account, licence)} for licence in renewals.licences(db, account.id)]
+    return render_template("renewals/start.html", account=account, grant=grant, rows=rows, window_days=days,
+                           long_day=renewals.long_day, current="summary")
+
+
+@bp.route("/<number>/<int:licence_id>/begin", methods=["POST"])
+def begin(number: str, licence_id: int):
+    account, grant = _account(number)
+    if not account.program.allows("renewal"):
+        return see_other(url_for(".start", number=number))
+    licence = _licence_or_404(account, licence_id)
+    elsewhere = _elsewhere(account, licence)
+    if elsewhere is not None:
+        return elsewhere
+    db = get_db()
+    drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
+                            subject=renewals.subject(licence))
+    db.commit()
+    return see_other(url_for(".confirm", number=number, licence_id=licence.id))
+
+
+def _confirm_page(account, grant, licence, form, draft, status: int = 200):
+    answers = drafts.answers(draft)
+    return render_template("renewals/confirm.html", account=account, grant=grant, licence=licence, form=form,
+                           draft=draft, questions=renewals.questions(account.program_code),
+                           said_no=answers.get(renewals.CONFIRMED) == "no" and status == 200,
+                           long_day=renewals.long_day, current="summary"), status
+
+
+@bp.route("/<number>/<int:licence_id>/", methods=["GET", "POST"])
+def confirm(number: str, licence_id: int):
+    account, grant = _account(number)
+    if not account.program.allows("renewal"):
+        if request.method == "POST":
+            return see_other(url_for(".start", number=number))
+        return _nothing_to_renew(account, grant)
+    licence = _licence_or_404(account, licence_id)
+    elsewhere = _elsewhere(account, licence)
+    if elsewhere is not None:
+        return elsewhere
+    form_class = confirm_form(account.program_code)
+    draft = _draft(account, licence)
+    if request.method != "POST":
+        form = bind(form_class, current_user.id, data=drafts.answers(draft))
+        return _confirm_page(account, grant, licence, form, draft)
+
+    form = bind(form_class, current_user.id)
+    if not form.validate_on_submit():
+        return _confirm_page(account, grant, licence, form, draft, 400)
+    db = get_db()
+    draft = draft or drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
+                                             subject=renewals.subject(licence))
+    drafts.save(draft, now(), form.answers())
+    db.commit()
+    if form.details_correct.data == "no":
+        # Kept: the page now explains how to correct the details first.
+        return see_other(url_for(".confirm", number=number, licence_id=licence.id) + "#details")
+    return see_other(url_for(".check", number=number, licence_id=licence.id))
+
+
+@bp.route("/<number>/<int:licence_id>/autosave", methods=["POST"])
+def autosave(number: str, licence_id: int):
+    account, grant = _account(number)
+    if not account.program.allows("renewal"):
+        return see_other(url_for(".start", number=number))
+    licence = _licence_or_404(account, licence_id)
+    elsewhere = _elsewhere(account, licence)
+    if elsewhere is not None:
+        return elsewhere
+    db = get_db()
+    form = confirm_form(account.program_code)()
+    draft = drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
+                                    subject=renewals.subject(licence))
+    drafts.save(draft, now(), form.answers())
+    db.commit()
+    return render_template("renewals/_draft_status.html", draft=draft)
+
+
+def _check_page(account, grant, licence, form, draft, status: int = 200):
+    answers = drafts.answers(draft)
+    return render_template("renewals/check.html", account=account, grant=grant, licence=licence, form=form,
+                           draft=draft, rows=renewals.readable(account.program_code, answers),
+                           contact=renewals.contact_text(account), long_day=renewals.long_day,
+                           current="summary"), status
+
+
+@bp.route("/<number>/<int:licence_id>/check", methods=["GET", "POST"])
+def check(number: str, licence_id: int):
+    account, grant = _account(number)
+    if not account.program.allows("renewal"):
+        if request.method == "POST":
+            return see_other(url_for(".start", number=number))
+        return _nothing_to_renew(account, grant)
+    licence = _licence_or_404(account, licence_id)
+    db = get_db()
+    back = see_other(url_for(".confirm", number=number, licence_id=licence.id))
+    if request.method != "POST":
+        elsewhere = _elsewhere(account, licence)
+        if elsewhere is not None:
+            return elsewhere
+        draft = _draft(account, licence)
+        if draft is None or not renewals.ready(account.program_code, drafts.answers(draft)):
+            return back
+        form = bind(DeclarationForm, current_user.id, data={"token": draft.token})
+        form.token.data = draft.token
+        return _check_page(account, grant, licence, form, draft)
+
+    form = bind(DeclarationForm, current_user.id)
+    token = form.token.data if isinstance(form.token.data, str) else ""
+    draft = (drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token) if token
+             else _draft(account, licence))
+    if draft is None or draft.kind != KIND or not draft.subject.startswith(f"licence:{licence.id}:"):
+        return back
+    if draft.submitted_request_id is not None:
+        # The same draft again (a double click, a retry, another tab): the same confirmation.
+        sent = db.get(ServiceRequest, draft.submitted_request_id)
+        if sent is not None and sent.account_id == account.id:
+            return see_other(url_for(".done", number=number, reference=sent.reference))
+        return see_other(url_for(".start", number=number))
+    elsewhere = _elsewhere(account, licence)
+    if elsewhere is not None:
+        return elsewhere
+    answers = drafts.answers(draft)
+    if draft.subject != renewals.subject(licence) or not renewals.ready(account.program_code, answers):
+        return back
+    if not form.validate_on_submit():
+        form.token.data = draft.token
+        return _check_page(account, grant, licence, form, draft, 400)
+    moment = now()
+
+    def build(db, made):
+        drafts.mark_submitted(db, draft, made.id)
+
+    submitted = requests.submit(db, moment, account=account, user_id=current_user.id, kind=KIND, key=draft.token,
+                                summary=renewals.summary(licence),
+                                data=renewals.request_data(account, licence, answers), build=build)
+    db.commit()
+    return see_other(url_for(".done", number=number, reference=submitted.request.reference))
+
+
+@bp.route("/<number>/done/<reference>")
+def done(number: str, reference: str):
+    account, grant = _account(number)
+    found = requests.find(get_db(), account.id, reference)
+    if found is None:
+        abort(404)
+    if found.kind != KIND:
+        return see_other(url_for(".start", number=number))
+    return render_template("renewals/done.html", account=account, grant=grant, found=found,
+                           statuses=requests.STATUS_WORDS, current="summary")
