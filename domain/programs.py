@@ -2,9 +2,12 @@
 ones where they are public; the demo uses them as they are written here."""
 from __future__ import annotations
 
+from datetime import date
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Program, ProgramSetting
+from models import Program, ProgramRate, ProgramSetting
 
 PROGRAMS = [
     dict(code="TL", name="Tourism Levy", number_prefix="41", filing_frequency="monthly", due_rule="M+1:last",
@@ -53,6 +56,52 @@ PROGRAM_SETTINGS = {
 }
 
 
+# Rates as dated data: a change is a new row, never an edit, so a return for an
+# earlier period is still worked out at the rate of its own time. The rate for a
+# period is the one with the latest `effective_from` on or before the period's
+# first day (domain.filing.rate_for). Values are decimal text: a percentage for
+# "percent", dollars for "per_litre", "per_unit" and "per_gram".
+def _rate(program_code: str, rate_key: str, effective_from: date, value: str, unit: str, label: str) -> dict:
+    return dict(program_code=program_code, rate_key=rate_key, effective_from=effective_from, value=value, unit=unit,
+                label=label)
+
+
+RATES = [
+    # Tourism Levy Act, in force 1 April 2005: 4% of the purchase price of temporary accommodation.
+    _rate("TL", "levy", date(2005, 4, 1), "4", "percent", "Tourism levy"),
+    # Fuel Tax Act: 13 cents a litre from Budget 2015; suspended by the fuel tax
+    # relief program from 1 April 2022 to 31 December 2023; 13 cents again from
+    # 1 January 2024.
+    _rate("FT", "gasoline", date(2015, 3, 27), "0.13", "per_litre", "Fuel tax on gasoline"),
+    _rate("FT", "gasoline", date(2022, 4, 1), "0", "per_litre", "Fuel tax on gasoline (fuel tax relief)"),
+    _rate("FT", "gasoline", date(2024, 1, 1), "0.13", "per_litre", "Fuel tax on gasoline"),
+    _rate("FT", "diesel", date(2015, 3, 27), "0.13", "per_litre", "Fuel tax on diesel"),
+    _rate("FT", "diesel", date(2022, 4, 1), "0", "per_litre", "Fuel tax on diesel (fuel tax relief)"),
+    _rate("FT", "diesel", date(2024, 1, 1), "0.13", "per_litre", "Fuel tax on diesel"),
+    # Tobacco Tax Act: per cigarette or tobacco stick; per gram (or part of a gram)
+    # of fine-cut and other tobacco, kept at parity with cigarettes (1.5 times the
+    # per-cigarette rate); cigars a percentage of their taxable price.
+    _rate("TT", "cigarette", date(2015, 10, 28), "0.25", "per_unit", "Tobacco tax per cigarette or tobacco stick"),
+    _rate("TT", "cigarette", date(2019, 10, 25), "0.275", "per_unit", "Tobacco tax per cigarette or tobacco stick"),
+    _rate("TT", "cigarette", date(2024, 2, 29), "0.30", "per_unit", "Tobacco tax per cigarette or tobacco stick"),
+    _rate("TT", "fine_cut", date(2015, 10, 28), "0.375", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"),
+    _rate("TT", "fine_cut", date(2019, 10, 25), "0.4125", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"),
+    _rate("TT", "fine_cut", date(2024, 2, 29), "0.45", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"),
+    _rate("TT", "cigar", date(2015, 10, 28), "129", "percent", "Tobacco tax on the taxable price of cigars"),
+    # Insurance premiums tax (Alberta Corporate Tax Act, Part 9): 2% and 3% until
+    # 1 April 2016 (the earliest date kept here is the start of 2001), then 3% and 4%.
+    _rate("ICT", "life", date(2001, 1, 1), "2", "percent", "Tax on life, accident and sickness insurance premiums"),
+    _rate("ICT", "life", date(2016, 4, 1), "3", "percent", "Tax on life, accident and sickness insurance premiums"),
+    _rate("ICT", "other", date(2001, 1, 1), "3", "percent", "Tax on premiums of all other insurance"),
+    _rate("ICT", "other", date(2016, 4, 1), "4", "percent", "Tax on premiums of all other insurance"),
+    # Fuel Tax Refund: the tax paid on fuel used for an eligible purpose comes back
+    # at the fuel tax rate of the period, so it follows the relief program too.
+    _rate("FTR", "refund", date(2015, 3, 27), "0.13", "per_litre", "Fuel tax refund"),
+    _rate("FTR", "refund", date(2022, 4, 1), "0", "per_litre", "Fuel tax refund (no fuel tax under the relief program)"),
+    _rate("FTR", "refund", date(2024, 1, 1), "0.13", "per_litre", "Fuel tax refund"),
+]
+
+
 def setting(db: Session, program_code: str, key: str) -> str:
     if key not in DEFAULT_SETTINGS:
         raise KeyError(key)
@@ -65,7 +114,7 @@ def int_setting(db: Session, program_code: str, key: str) -> int:
 
 
 def ensure_programs(db: Session) -> None:
-    """Add the programs (and their settings) that are missing; those already there are left alone."""
+    """Add the programs (and their settings and rates) that are missing; those already there are left alone."""
     for spec in PROGRAMS:
         if db.get(Program, spec["code"]) is None:
             db.add(Program(**spec))
@@ -74,4 +123,9 @@ def ensure_programs(db: Session) -> None:
         for key, value in values.items():
             if db.get(ProgramSetting, (code, key)) is None:
                 db.add(ProgramSetting(program_code=code, key=key, value=value))
+    db.flush()
+    have = set(db.execute(select(ProgramRate.program_code, ProgramRate.rate_key, ProgramRate.effective_from)).all())
+    for spec in RATES:
+        if (spec["program_code"], spec["rate_key"], spec["effective_from"]) not in have:
+            db.add(ProgramRate(**spec))
     db.flush()

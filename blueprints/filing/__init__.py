@@ -4,3 +4,5 @@ from __future__ import annotations
 from flask import Blueprint
 
 bp = Blueprint("filing", __name__, url_prefix="/filing")
+
+from . import views  # noqa: E402,F401  (routes register on bp)
