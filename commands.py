@@ -233,7 +233,9 @@ def register(app: Flask) -> None:
 
         from sqlalchemy import delete
 
-        from domain import drafts, sessions, throttle
+        import os
+
+        from domain import documents, drafts, sessions, throttle
         from models import OutboxEmail, UsedToken
         from web.sessions import limits_from
 
@@ -247,8 +249,13 @@ def register(app: Flask) -> None:
                 UsedToken.used_at < moment - timedelta(seconds=longest_link, days=1))).rowcount or 0
             gone += db.execute(delete(OutboxEmail).where(
                 OutboxEmail.status == "sent", OutboxEmail.sent_at < moment - timedelta(days=30))).rowcount or 0
-            gone += drafts.purge(db, moment)
+            # Documents uploaded to a form that was never sent go with its draft.
+            abandoned = documents.remove_abandoned(db, drafts.abandoned_ids(db, moment))
+            gone += len(abandoned) + drafts.purge(db, moment)
             db.commit()
+        store = documents.make_store(documents.store_kind(app.config.get("DOCUMENT_STORE"), app.config["DATABASE_URL"]),
+                                     app.config.get("DOCUMENT_DIR") or os.path.join(app.instance_path, "documents"))
+        store.discard(abandoned)
         click.echo(f"Purged {gone} row(s).")
 
     @app.cli.command("create-staff")

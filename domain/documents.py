@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from domain import audit, requests
@@ -667,3 +667,17 @@ def safe_next(target: str | None) -> str | None:
     if any(ch == "\\" or ord(ch) <= 0x20 or ord(ch) >= 0x7f for ch in target):
         return None
     return target
+
+
+def remove_abandoned(db: Session, draft_ids) -> list[str]:
+    """Delete the documents tied to drafts that are being purged (never sent), and
+    their database content; the caller commits, then discards the returned stored
+    names from a filesystem store (after the commit: a rollback keeps the files)."""
+    draft_ids = list(draft_ids)
+    if not draft_ids:
+        return []
+    names = list(db.scalars(select(Document.stored_name).where(Document.draft_id.in_(draft_ids))))
+    if names:
+        db.execute(delete(DocumentContent).where(DocumentContent.stored_name.in_(names)))
+        db.execute(delete(Document).where(Document.stored_name.in_(names)))
+    return names

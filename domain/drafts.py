@@ -91,6 +91,12 @@ def open_drafts(db: Session, *, account_id: int, user_id: int) -> list[Draft]:
                            .order_by(Draft.updated_at.desc())))
 
 
+def abandoned_ids(db: Session, now: datetime) -> list[int]:
+    """Drafts never sent and untouched for KEPT_FOR: what `purge` removes."""
+    return list(db.scalars(select(Draft.id).where(Draft.submitted_request_id.is_(None),
+                                                  Draft.updated_at < now - KEPT_FOR)))
+
+
 def purge(db: Session, now: datetime) -> int:
     """Drafts untouched for KEPT_FOR, and submitted drafts older than a day (their
     token must outlive any retry of the submission)."""

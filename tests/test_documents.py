@@ -634,3 +634,31 @@ def test_arbitrary_uploads_never_fail_and_a_refusal_keeps_nothing(web, shop, fol
     assert response.status_code < 500
     if response.status_code != 303:
         assert counts(web) == before and on_disk(folder) == disk
+
+
+def test_purge_removes_the_documents_of_a_form_abandoned_for_90_days(make_app, clock, store, folder):
+    from datetime import timedelta
+
+    from domain import drafts
+    from models import Draft
+
+    app = make_app(store)
+    shop = shop_in(app, clock)
+    with sessionmaker_of(app)() as db:
+        kept = drafts.start(db, clock(), account_id=shop["account_id"], user_id=shop["owner"], kind="objection")
+        gone = drafts.start(db, clock(), account_id=shop["account_id"], user_id=shop["owner"], kind="waiver")
+        db.commit()
+        tokens = {"kept": kept.token, "gone": gone.token}
+    owner = signed_in(app, OWNER)
+    for name, token in tokens.items():
+        assert upload(owner, shop["number"], [(f"{name}.png", PNG)], draft=token).status_code == 303
+    with sessionmaker_of(app)() as db:
+        abandoned = db.scalar(select(Draft).where(Draft.token == tokens["gone"]))
+        abandoned.updated_at = clock() - timedelta(days=91)
+        db.commit()
+    assert app.test_cli_runner().invoke(args=["purge"]).exit_code == 0
+    with sessionmaker_of(app)() as db:
+        names = list(db.scalars(select(Document.uploaded_name)))
+        assert names == ["kept.png"]
+        assert db.scalar(select(func.count()).select_from(DocumentContent)) == (1 if store == "database" else 0)
+    assert len(on_disk(folder)) == (1 if store == "filesystem" else 0)
