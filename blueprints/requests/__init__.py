@@ -21,7 +21,7 @@ def history(number: str):
     account, grant = account_or_404(number, ANY_REQUEST)
     rows = requests.of_account(get_db(), account.id, requests.visible_kinds(grant))
     return render_template("requests/history.html", account=account, grant=grant, rows=rows,
-                           kinds=requests.KIND_LABELS, statuses=requests.STATUS_WORDS, current="summary")
+                           kinds=requests.KIND_LABELS, statuses=requests.STATUS_WORDS, current=None)
 
 
 @bp.route("/<number>/<request_reference>")
@@ -37,4 +37,4 @@ def show(number: str, request_reference: str):
     return render_template("requests/show.html", account=account, grant=grant, found=found,
                            answers=requests.readable_answers(found), documents=documents,
                            submitted_by=submitted_by.name if submitted_by else "Someone no longer registered",
-                           kinds=requests.KIND_LABELS, statuses=requests.STATUS_WORDS, current="summary")
+                           kinds=requests.KIND_LABELS, statuses=requests.STATUS_WORDS, current=None)
