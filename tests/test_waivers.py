@@ -264,7 +264,7 @@ def test_autosave_keeps_only_this_accounts_charges_and_a_timed_out_session_keeps
     client = signed_in(app, OWNER)
     saved = _post(client, _url(inn, "autosave"), {"step": "entries",
                                                   "entries": [str(inn["penalty"]), str(inn["foreign"]), "x"]})
-    assert saved.status_code == 200 and "saved as a draft as you go" in body(saved)  # the draft starts
+    assert saved.status_code == 200 and "Draft saved at 11:00 am" in body(saved)  # the first save says so
     assert json.loads(_drafts(app)[0][1]) == {"entries": [str(inn["penalty"])]}
     clock.advance(minutes=2)
     saved = _post(client, _url(inn, "autosave"), {"step": "reason", "reason": "inability",

@@ -136,7 +136,7 @@ def autosave(number: str):
         draft = drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND)
         drafts.save(draft, now(), arrangements.typed_so_far(request.form))
         db.commit()
-    return render_template("arrangements/_draft_status.html", draft=draft)
+    return render_template("drafts/_status.html", draft=draft)
 
 
 def _draft_for_check(db, account):

@@ -199,7 +199,7 @@ def autosave(number: str, period_end: str):
                                         subject=f.subject)
         drafts.save(draft, now(), _typed(f))
         db.commit()
-    return render_template("filing/_draft_status.html", draft=draft, saved=draft is not None)
+    return render_template("drafts/_status.html", draft=draft)
 
 
 @bp.route("/<number>/<period_end>/compute", methods=["POST"])

@@ -172,12 +172,12 @@ def autosave(number: str, return_id: int):
     account, _grant, tax_return = found
     db = get_db()
     if not _is_open(account, tax_return):
-        return render_template("objections/_draft_status.html", draft=_current_draft(account, tax_return)), 400
+        return render_template("drafts/_status.html", draft=_current_draft(account, tax_return)), 400
     draft = drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
                                     subject=objections.subject(tax_return))
     drafts.save(draft, now(), objections.clean_for_draft(request.form))
     db.commit()
-    return render_template("objections/_draft_status.html", draft=draft)
+    return render_template("drafts/_status.html", draft=draft)
 
 
 @bp.route("/<number>/<int:return_id>/documents")

@@ -145,7 +145,7 @@ def autosave(number: str, licence_id: int):
                                     subject=renewals.subject(licence))
     drafts.save(draft, now(), form.answers())
     db.commit()
-    return render_template("renewals/_draft_status.html", draft=draft)
+    return render_template("drafts/_status.html", draft=draft)
 
 
 def _check_page(account, grant, licence, form, draft, status: int = 200):

@@ -125,7 +125,7 @@ def autosave(number: str):
     available = waivers.charges(db, account)
     step = request.form.get("step")
     if not available or step not in ("entries", "reason"):
-        return render_template("waivers/_draft_status.html", draft=_draft(account)), 400
+        return render_template("drafts/_status.html", draft=_draft(account)), 400
     draft = _draft(account) or _new_draft(account)
     if step == "entries":
         kept = {"entries": waivers.kept_ids(available, request.form.getlist("entries"))}
@@ -136,7 +136,7 @@ def autosave(number: str):
             kept["explanation"] = explanation
     drafts.save(draft, now(), kept)
     db.commit()
-    return render_template("waivers/_draft_status.html", draft=draft)
+    return render_template("drafts/_status.html", draft=draft)
 
 
 # --- Why ----------------------------------------------------------------------------------------
