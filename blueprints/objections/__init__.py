@@ -83,12 +83,16 @@ def _current_draft(account, tax_return):
                           subject=objections.subject(tax_return))
 
 
-def _journey(number: str, return_id: int):
-    """The account, grant and return, or the answer that stops the journey here."""
+def _journey(number: str, return_id: int, *, while_open: bool = False):
+    """The account, grant and return, or the answer that stops the journey here:
+    the program has no objections online, or (`while_open`) the deadline has
+    passed, which the closed page explains."""
     account, grant = account_or_404(number, PERMISSION)
     if not _offered(account):
         return None, _not_offered(account, grant)
     tax_return = _notice_or_404(account, return_id)
+    if while_open and not _is_open(account, tax_return):
+        return None, _closed(account, grant, tax_return)
     return (account, grant, tax_return), None
 
 
@@ -120,12 +124,10 @@ def start(number: str):
 
 @bp.route("/<number>/<int:return_id>/begin", methods=["POST"])
 def begin(number: str, return_id: int):
-    found, stop = _journey(number, return_id)
+    found, stop = _journey(number, return_id, while_open=True)
     if stop:
         return stop
     account, grant, tax_return = found
-    if not _is_open(account, tax_return):
-        return _closed(account, grant, tax_return)
     db = get_db()
     drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
                             subject=objections.subject(tax_return))
@@ -137,12 +139,10 @@ def begin(number: str, return_id: int):
 
 @bp.route("/<number>/<int:return_id>/", methods=["GET", "POST"])
 def form(number: str, return_id: int):
-    found, stop = _journey(number, return_id)
+    found, stop = _journey(number, return_id, while_open=True)
     if stop:
         return stop
     account, grant, tax_return = found
-    if not _is_open(account, tax_return):
-        return _closed(account, grant, tax_return)
     db = get_db()
     draft = _current_draft(account, tax_return)
     if request.method == "GET":
@@ -182,12 +182,10 @@ def autosave(number: str, return_id: int):
 
 @bp.route("/<number>/<int:return_id>/documents")
 def documents(number: str, return_id: int):
-    found, stop = _journey(number, return_id)
+    found, stop = _journey(number, return_id, while_open=True)
     if stop:
         return stop
     account, grant, tax_return = found
-    if not _is_open(account, tax_return):
-        return _closed(account, grant, tax_return)
     draft = _current_draft(account, tax_return)
     if draft is None:
         return redirect(url_for(".form", number=number, return_id=return_id), 303)

@@ -46,6 +46,20 @@ def _draft(account, licence):
                           subject=renewals.subject(licence))
 
 
+def _licence_step(number: str, licence_id: int, *, may_renew_now: bool = True):
+    """What every step of a licence's renewal starts with: (account, grant,
+    licence, None), or (..., the answer) when the step cannot go on: the program
+    has no licences (its explanation, or back to the start after a POST), or,
+    with `may_renew_now`, the licence cannot be renewed now (see _elsewhere)."""
+    account, grant = _account(number)
+    if not account.program.allows("renewal"):
+        if request.method == "POST":
+            return account, grant, None, see_other(url_for(".start", number=number))
+        return account, grant, None, _nothing_to_renew(account, grant)
+    licence = _licence_or_404(account, licence_id)
+    return account, grant, licence, _elsewhere(account, licence) if may_renew_now else None
+
+
 def _elsewhere(account, licence):
     """Where to send someone who cannot renew this licence now: to the renewal that
     already waits for a decision, or back to the list (saying when renewal opens)."""
@@ -77,13 +91,9 @@ def start(number: str):
 
 @bp.route("/<number>/<int:licence_id>/begin", methods=["POST"])
 def begin(number: str, licence_id: int):
-    account, grant = _account(number)
-    if not account.program.allows("renewal"):
-        return see_other(url_for(".start", number=number))
-    licence = _licence_or_404(account, licence_id)
-    elsewhere = _elsewhere(account, licence)
-    if elsewhere is not None:
-        return elsewhere
+    account, _grant, licence, stop = _licence_step(number, licence_id)
+    if stop is not None:
+        return stop
     db = get_db()
     drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
                             subject=renewals.subject(licence))
@@ -101,15 +111,9 @@ def _confirm_page(account, grant, licence, form, draft, status: int = 200):
 
 @bp.route("/<number>/<int:licence_id>/", methods=["GET", "POST"])
 def confirm(number: str, licence_id: int):
-    account, grant = _account(number)
-    if not account.program.allows("renewal"):
-        if request.method == "POST":
-            return see_other(url_for(".start", number=number))
-        return _nothing_to_renew(account, grant)
-    licence = _licence_or_404(account, licence_id)
-    elsewhere = _elsewhere(account, licence)
-    if elsewhere is not None:
-        return elsewhere
+    account, grant, licence, stop = _licence_step(number, licence_id)
+    if stop is not None:
+        return stop
     form_class = confirm_form(account.program_code)
     draft = _draft(account, licence)
     if request.method != "POST":
@@ -132,13 +136,9 @@ def confirm(number: str, licence_id: int):
 
 @bp.route("/<number>/<int:licence_id>/autosave", methods=["POST"])
 def autosave(number: str, licence_id: int):
-    account, grant = _account(number)
-    if not account.program.allows("renewal"):
-        return see_other(url_for(".start", number=number))
-    licence = _licence_or_404(account, licence_id)
-    elsewhere = _elsewhere(account, licence)
-    if elsewhere is not None:
-        return elsewhere
+    account, _grant, licence, stop = _licence_step(number, licence_id)
+    if stop is not None:
+        return stop
     db = get_db()
     form = confirm_form(account.program_code)()
     draft = drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
@@ -158,12 +158,11 @@ def _check_page(account, grant, licence, form, draft, status: int = 200):
 
 @bp.route("/<number>/<int:licence_id>/check", methods=["GET", "POST"])
 def check(number: str, licence_id: int):
-    account, grant = _account(number)
-    if not account.program.allows("renewal"):
-        if request.method == "POST":
-            return see_other(url_for(".start", number=number))
-        return _nothing_to_renew(account, grant)
-    licence = _licence_or_404(account, licence_id)
+    # Whether it can be renewed now is asked below: a resent declaration first
+    # answers the confirmation it already has.
+    account, grant, licence, stop = _licence_step(number, licence_id, may_renew_now=False)
+    if stop is not None:
+        return stop
     db = get_db()
     back = see_other(url_for(".confirm", number=number, licence_id=licence.id))
     if request.method != "POST":
