@@ -102,6 +102,8 @@ def app_config(database_url, clock, tmp_path):
         # Real argon2id at a low cost: the suite signs in hundreds of times.
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_KIB": 1024,
+        # Uploaded documents (the filesystem store) go to the test's own folder, never instance/.
+        "DOCUMENT_DIR": str(tmp_path / "documents"),
     }
 
 

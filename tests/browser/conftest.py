@@ -67,6 +67,7 @@ def live_server(sqlite_template, clock, tmp_path):
         "SERVICE_HOURS": "always",
         "ARGON2_TIME_COST": 1,
         "ARGON2_MEMORY_KIB": 1024,
+        "DOCUMENT_DIR": str(tmp_path / "documents"),
     })
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
