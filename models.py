@@ -198,6 +198,8 @@ class OutboxEmail(Base):
     claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     last_error: Mapped[Optional[str]] = mapped_column(String(500))
+    # After a failure, not tried again before this (the back-off grows with each attempt).
+    next_attempt_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
 
 
@@ -270,6 +272,10 @@ class Account(Base):
     # Bumped by every change of the profile: a save based on an older version is
     # refused, so one person never silently overwrites another's change.
     profile_version: Mapped[int] = mapped_column(Integer, default=1)
+    # An owner may ask for notices and letters on paper instead of online mail;
+    # the choice lapses after two years (the last day it holds).
+    paper_mail_until: Mapped[Optional[date]] = mapped_column(Date)
+    paper_mail_chosen_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
 
     program: Mapped[Program] = relationship(lazy="joined")
 
@@ -552,6 +558,8 @@ class Document(Base):
     description: Mapped[str] = mapped_column(String(200), default="")
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     uploaded_by_user_id: Mapped[int] = mapped_column(Integer)
+    # An attachment to a secure message (issue 6).
+    message_post_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
 
 
 class DocumentContent(Base):
@@ -633,3 +641,107 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # The conversation it belongs to and the post it delivers (issue 6).
+    thread_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    post_id: Mapped[Optional[int]] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_messages_user_unread", "user_id", "read_at"),)
+
+
+# --- The agency's side (issue 6) ----------------------------------------------------
+
+# Every kind of submission reaches one queue; each item is worked the same way
+# (received, then in progress with an assignee, then decided with a reason the
+# taxpayer sees). domain.work holds the rules.
+WORK_QUEUES = ("consents", "returns", "objections", "waivers", "arrangements", "direct_deposit", "renewals",
+               "documents", "messages")
+WORK_STATUSES = ("received", "in_progress", "decided")
+
+
+class WorkItem(Base):
+    """One thing the agency has to act on: a service request, a consent to
+    review, or a taxpayer's reply to a secure message."""
+
+    __tablename__ = "work_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue: Mapped[str] = mapped_column(String(20), index=True)  # WORK_QUEUES
+    status: Mapped[str] = mapped_column(String(12), default="received", index=True)  # WORK_STATUSES
+    account_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    # What it is about: exactly one of these.
+    service_request_id: Mapped[Optional[int]] = mapped_column(Integer, unique=True)
+    consent_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    thread_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    summary: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    assignee_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    assigned_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decided_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    outcome: Mapped[Optional[str]] = mapped_column(String(20))  # approved | declined | assessed | answered | ...
+    decision_reason: Mapped[Optional[str]] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_work_items_queue_status_received", "queue", "status", "received_at"),)
+
+
+class MessageThread(Base):
+    """A secure conversation between the agency and the people of an account (or
+    one person). Each agency post is delivered as a Message to each recipient,
+    which carries that person's read state."""
+
+    __tablename__ = "message_threads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    # One person; None: everyone on the account allowed to receive messages.
+    to_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    started_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: sent automatically
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_post_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class MessagePost(Base):
+    """One message in a thread: from the agency, or a reply from the account's side."""
+
+    __tablename__ = "message_posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("message_threads.id"), index=True)
+    author_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: sent automatically
+    from_agency: Mapped[bool] = mapped_column(Boolean)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+MAIL_KINDS = ("notice_of_assessment", "notice_of_reassessment", "decision_letter", "letter", "invitation_letter")
+
+
+class MailItem(Base):
+    """A notice or letter posted to an account (online mail), or printed for the
+    post when the owner asked for paper. The posting date is the date of receipt:
+    deadlines such as the 90 days for an objection start from it. The PDF is kept
+    as posted, so what the taxpayer received never changes."""
+
+    __tablename__ = "mail_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(30))  # MAIL_KINDS
+    title: Mapped[str] = mapped_column(String(200))
+    posted_on: Mapped[date] = mapped_column(Date)
+    posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    posted_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: sent automatically
+    delivery: Mapped[str] = mapped_column(String(8))  # online | paper
+    # An invitation letter carries a PIN and goes only by post, never online.
+    shown_online: Mapped[bool] = mapped_column(Boolean, default=True)
+    tax_return_id: Mapped[Optional[int]] = mapped_column(Integer)
+    service_request_id: Mapped[Optional[int]] = mapped_column(Integer)
+    pin_id: Mapped[Optional[int]] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)  # the PDF
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    mailed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # paper: printed and posted
+    first_read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_mail_items_account_posted", "account_id", "posted_on"),)

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from domain import audit, enrolment, grants
+from domain import audit, enrolment, grants, work
 from domain.accounts import normalise_number
 from domain.delegation import AccessRefused, Caps, clean_permissions
 from domain.service_hours import is_working_day
@@ -112,6 +112,7 @@ def sign(db: Session, now: datetime, today: date, *, account: Account, actor: Gr
     db.flush()
     audit.record(db, now, "consent.submitted", actor_user_id=actor.user_id, account_id=account.id,
                  consent=consent.id)
+    work.open_for_consent(db, now, consent)
     return consent
 
 
@@ -184,6 +185,7 @@ def accept(db: Session, now: datetime, today: date, *, account: Account, actor: 
     consent.status, consent.declared_by_user_id, consent.declared_at = "submitted", actor.user_id, now
     audit.record(db, now, "consent.submitted", actor_user_id=actor.user_id, account_id=account.id,
                  consent=consent.id, from_request=True)
+    work.open_for_consent(db, now, consent)
 
 
 def decline(db: Session, now: datetime, today: date, *, account: Account, actor: Grant, consent: Consent) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from domain import audit
+from domain import audit, work
 from models import REQUEST_KINDS, Account, ServiceRequest
 
 # What each kind is called, and the permission a person needs to see it in the
@@ -105,6 +105,8 @@ def submit(db: Session, now: datetime, *, account: Account, user_id: int, kind: 
         return Submitted(existing, False)
     audit.record(db, now, f"request.{kind}", actor_user_id=user_id, account_id=account.id,
                  reference=request.reference)
+    # Everything submitted reaches a queue someone at the agency works from.
+    work.open_for_request(db, now, request)
     return Submitted(request, True)
 
 

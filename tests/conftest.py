@@ -203,3 +203,44 @@ class Auth:
 @pytest.fixture
 def auth(client, app):
     return Auth(client, app)
+
+
+class StaffMember:
+    """A signed-in staff member of one role (password and authenticator code), with
+    its own test client: `staff.client`, `staff.id`, `staff.post(path, data)`."""
+
+    def __init__(self, app, clock, role: str, email: str):
+        import pyotp
+
+        self.app, self.role, self.email = app, role, email
+        self.secret = pyotp.random_base32()
+        self.id = make_user(app, email=email, name=f"Staff {role.capitalize()}", staff_role=role,
+                            totp_secret=self.secret)
+        self.client = app.test_client()
+        token = csrf_from(self.client.get("/staff/sign-in").get_data(as_text=True))
+        response = self.client.post("/staff/sign-in", data={
+            "email": email, "password": PASSWORD, "code": pyotp.TOTP(self.secret).at(clock()),
+            "csrf_token": token})
+        assert response.status_code == 303, response.get_data(as_text=True)
+
+    def get(self, path: str, **kwargs):
+        return self.client.get(path, **kwargs)
+
+    def post(self, path: str, data: dict | None = None, token_from: str | None = None, **kwargs):
+        """POST with a CSRF token read from `token_from` (default: the staff home)."""
+        payload = dict(data or {})
+        payload["csrf_token"] = csrf_from(self.client.get(token_from or "/staff/").get_data(as_text=True))
+        return self.client.post(path, data=payload, **kwargs)
+
+
+@pytest.fixture
+def staff_member(app, clock):
+    """`staff_member("officer")`: a new signed-in staff member of that role (each call another person)."""
+    made = []
+
+    def factory(role: str = "officer") -> StaffMember:
+        member = StaffMember(app, clock, role, f"{role}{len(made) + 1}@tra.example")
+        made.append(member)
+        return member
+
+    return factory

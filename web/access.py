@@ -29,6 +29,9 @@ class AccessRule:
 
 
 SIGNED_IN = AccessRule()
+# The agency's side: everything under the staff blueprint is staff-only, and open
+# outside the taxpayer service hours, unless a view says otherwise (its sign-in page).
+STAFF_ONLY = AccessRule(staff=True, always_open=True)
 
 
 def access(**flags):
@@ -45,7 +48,8 @@ def rule_for_endpoint(endpoint: str | None) -> AccessRule:
     view = current_app.view_functions.get(endpoint or "")
     if view is None or endpoint in ("static", "assets.asset"):
         return AccessRule(public=True, always_open=True)
-    return getattr(view, "access_rule", SIGNED_IN)
+    default = STAFF_ONLY if endpoint.startswith("staff.") else SIGNED_IN
+    return getattr(view, "access_rule", default)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -159,3 +163,11 @@ def refuse(user_id: int | None, why: str):
 def next_param_url(endpoint: str, **params) -> str:
     query = urlencode({k: v for k, v in params.items() if v})
     return url_for(endpoint) + (f"?{query}" if query else "")
+
+
+def require_staff_role(role: str) -> None:
+    """403 (audited) unless the signed-in staff member holds `role` or a higher one."""
+    from domain import work
+
+    if not work.at_least(current_user._get_current_object(), role):
+        refuse(current_user.id, f"{role}-only")

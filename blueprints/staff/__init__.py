@@ -7,7 +7,8 @@ from flask import Blueprint, abort, current_app, render_template, request, sessi
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from domain import audit, sessions as session_store
+# Aliased: the sub-package blueprints.staff.audit (the audit viewer) takes the plain name.
+from domain import audit as audit_trail, sessions as session_store
 from models import AuditEvent, User
 from web import credentials
 from web.access import access, refuse
@@ -20,6 +21,18 @@ from .forms import PeopleSearchForm, StaffSignInForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 STAFF = dict(staff=True, always_open=True)
+
+
+def _register_sections() -> None:
+    """Each part of the back office is a blueprint of its own under /staff
+    (endpoints "staff.<part>.<view>"; every one staff-only by default: web.access)."""
+    import importlib
+
+    for part in ("queues", "accounts", "returns", "ledger", "messages", "mail", "audit", "programs"):
+        bp.register_blueprint(importlib.import_module(f"{__name__}.{part}").bp)
+
+
+_register_sections()
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
@@ -92,7 +105,7 @@ def end_sessions(user_id: int):
     if EmptyForm().validate_on_submit():
         db, moment = get_db(), now()
         ended = session_store.end_all_for_user(db, person.id, moment, "staff")
-        audit.record(db, moment, "sessions.ended_by_staff", actor_user_id=current_user.id,
+        audit_trail.record(db, moment, "sessions.ended_by_staff", actor_user_id=current_user.id,
                      subject_user_id=person.id, count=ended)
         db.commit()
         session["notice"] = f"Ended {ended} session{'s' if ended != 1 else ''}."
@@ -111,12 +124,12 @@ def set_access(user_id: int):
         if request.form.get("action") == "disable" and person.disabled_at is None:
             person.disabled_at = moment
             ended = session_store.end_all_for_user(db, person.id, moment, "staff")
-            audit.record(db, moment, "account.disabled", actor_user_id=current_user.id, subject_user_id=person.id,
+            audit_trail.record(db, moment, "account.disabled", actor_user_id=current_user.id, subject_user_id=person.id,
                          sessions_ended=ended)
             session["notice"] = "Sign-in disabled and every session ended."
         elif request.form.get("action") == "enable" and person.disabled_at is not None:
             person.disabled_at = None
-            audit.record(db, moment, "account.enabled", actor_user_id=current_user.id, subject_user_id=person.id)
+            audit_trail.record(db, moment, "account.enabled", actor_user_id=current_user.id, subject_user_id=person.id)
             session["notice"] = "Sign-in restored."
         db.commit()
     return see_other(url_for(".person", user_id=person.id))
