@@ -19,10 +19,10 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from domain import audit, enrolment, grants, ledger, passwords
+from domain import audit, enrolment, grants, ledger, passwords, work
 from domain.accounts import due_date, format_money, format_number, make_number, periods_between
 from domain.programs import PROGRAMS, ensure_programs
-from models import Account, FilingPeriod, Grant, LedgerEntry, Licence, Program, TaxReturn, User
+from models import Account, Consent, FilingPeriod, Grant, LedgerEntry, Licence, Program, TaxReturn, User
 
 # The staff member's authenticator secret is public on purpose: it is a demo.
 DEMO_STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -192,8 +192,26 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
                        expires_on=expires))
     _write_stories(story, accounts, programs)
     story.save(db, accounts)
+    _consent_waiting_for_review(db, now, accounts["fuel"], people[OWNER])
     db.commit()
     return True
+
+
+# A consent the owner signed for a bookkeeper, waiting in the agency's queue, so
+# the back office has something to review on a fresh demo.
+DEMO_CONSENT = ("Lee Chen", "lee.chen@prairiebooks.example", "Prairie Books LLP",
+                ("view_financial", "view_returns", "file"))
+
+
+def _consent_waiting_for_review(db: Session, now: datetime, account: Account, owner: User) -> None:
+    name, email, firm, permissions = DEMO_CONSENT
+    consent = Consent(account_id=account.id, representative_name=name, representative_email=email,
+                      firm_name=firm, permissions=",".join(permissions), starts_on=demo_today(now),
+                      ends_on=None, status="submitted", declared_by_user_id=owner.id, declared_at=now)
+    db.add(consent)
+    db.flush()
+    audit.record(db, now, "consent.submitted", actor_user_id=owner.id, account_id=account.id, consent=consent.id)
+    work.open_for_consent(db, now, consent)
 
 
 def _interest(cents: int, days: int) -> int:

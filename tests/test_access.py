@@ -17,7 +17,7 @@ from werkzeug.routing import IntegerConverter
 
 from models import AuditEvent, User
 from tests.conftest import PASSWORD, csrf_from, make_user
-from web.access import AccessRule
+from web.access import AccessRule, rule_for_endpoint
 
 STAFF_EMAIL = "staff@tra.example"
 # Served by web.assets with no session at all: public by design (rule_for_endpoint).
@@ -32,8 +32,11 @@ def concrete_url(app, rule, method) -> str:
         return url_for(rule.endpoint, _method=method, **values)
 
 
-def rule_of(app, endpoint) -> AccessRule | None:
-    return getattr(app.view_functions[endpoint], "access_rule", None)
+def rule_of(app, endpoint) -> AccessRule:
+    """The rule the gate applies: the view's own, or the default for where it lives
+    (staff-only under the staff blueprint, signed-in elsewhere)."""
+    with app.test_request_context():
+        return rule_for_endpoint(endpoint)
 
 
 def routes(app, predicate):
@@ -69,6 +72,13 @@ def test_every_view_is_known(app):
     public = {endpoint for endpoint, _m, _u in routes(app, lambda r: not not_public(r))}
     assert {"home", "auth.sign_in", "auth.register", "health.healthz", "staff.sign_in"} <= public
     assert not protected & public
+
+
+def test_everything_on_the_staff_side_is_staff_only_but_its_sign_in(app):
+    staff_side = {r.endpoint for r in app.url_map.iter_rules() if r.rule.startswith("/staff/")}
+    assert len(staff_side) > 15, "the back office's routes are in the map"
+    assert {endpoint for endpoint in staff_side if not rule_of(app, endpoint).staff} == {"staff.sign_in"}
+    assert all(rule_of(app, endpoint).always_open for endpoint in staff_side)
 
 
 def test_the_access_rule_defaults_to_signed_in(app):

@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 # Aliased: the sub-package blueprints.staff.audit (the audit viewer) takes the plain name.
-from domain import audit as audit_trail, sessions as session_store
+from domain import audit as audit_trail, sessions as session_store, work
 from models import AuditEvent, User
 from web import credentials
 from web.access import access, refuse
@@ -28,11 +28,18 @@ def _register_sections() -> None:
     (endpoints "staff.<part>.<view>"; every one staff-only by default: web.access)."""
     import importlib
 
-    for part in ("queues", "accounts", "returns", "ledger", "messages", "mail", "audit", "programs"):
+    for part in ("queues", "accounts", "returns", "ledger", "messages", "mail", "audit", "programs",
+                 "team"):
         bp.register_blueprint(importlib.import_module(f"{__name__}.{part}").bp)
 
 
 _register_sections()
+
+
+@bp.app_template_global()
+def staff_may(role: str) -> bool:
+    """Whether the signed-in staff member holds `role` or higher (to show only what they can use)."""
+    return work.at_least(current_user._get_current_object() if current_user.is_authenticated else None, role)
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
