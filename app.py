@@ -4,15 +4,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from flask import Flask, g, session
-from flask_login import LoginManager
+from flask import Flask, g, has_request_context, session
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
 from domain.clock import system_now
 from domain.db import make_engine
+from domain.messages import unread_count
 from domain.outbox import sender_from_config
 from domain.service_hours import schedule_from_config
 from models import User
@@ -136,6 +138,21 @@ def _register_template_helpers(app: Flask) -> None:
             "take_notice": take_notice,
         }
 
+    @app.context_processor
+    def unread_messages_context():
+        # The header's "Messages (2 unread)" for a signed-in taxpayer: one count on
+        # the (user_id, read_at) index. Not for staff or signed-out visitors, nor
+        # for a fragment (it has no header). A thread being read now is marked
+        # read once the page is made (g.messages_just_read), so it counts as read.
+        if (not has_request_context() or wants_fragment() or not current_user.is_authenticated
+                or current_user.is_staff):
+            return {}
+        try:
+            unread = unread_count(get_db(), current_user.id)
+        except SQLAlchemyError:
+            return {}  # the page (an error page, say) is still made, without the count
+        return {"unread_messages": max(0, unread - g.get("messages_just_read", 0))}
+
     @app.template_filter("local_time")
     def local_time(moment, fmt="%-I:%M %p on %A %-d %B %Y"):
         from zoneinfo import ZoneInfo
@@ -149,7 +166,8 @@ def _register_template_helpers(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import access as manage_access
     from blueprints import (accounts, arrangements, auth, consents, details, direct_deposit, documents, enrol,
-                            filing, health, messages, objections, pages, profile, renewals, requests, staff, waivers)
+                            filing, health, mail, messages, objections, pages, profile, renewals, requests, staff,
+                            waivers)
     from web import assets
 
     app.register_blueprint(assets.bp)
@@ -163,6 +181,6 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(manage_access.bp)
     app.register_blueprint(consents.bp)
     for feature in (filing, documents, objections, waivers, arrangements, direct_deposit, renewals, details,
-                    requests, messages):
+                    requests, messages, mail):
         app.register_blueprint(feature.bp)
     app.add_url_rule("/", endpoint="home", view_func=pages.home)

@@ -5,6 +5,8 @@ import click
 from flask import Flask
 from sqlalchemy import select
 
+from domain import work
+
 
 def register(app: Flask) -> None:
     @app.cli.command("db-upgrade")
@@ -122,13 +124,10 @@ def register(app: Flask) -> None:
     def consents_approve(consent_id: int):
         """Approve a consent: the representative is emailed a PIN."""
         from domain import consents
-        from models import Account
-        from web.mailer import queue_email
 
         def approve(db, moment, consent):
-            _row, pin = consents.approve(db, moment, consent=consent, staff_user_id=None)
-            subject, body = consents.pin_email(consent, db.get(Account, consent.account_id), pin)
-            queue_email(db, moment, consent.representative_email, subject, body)
+            consents.approve_and_send_pin(db, moment, consent=consent, staff_user_id=None)
+            work.close_open(db, moment, outcome="approved", reason=None, by_user_id=None, consent_id=consent.id)
             return consent.representative_email
 
         to = _decide(consent_id, approve)
@@ -164,12 +163,15 @@ def register(app: Flask) -> None:
         """Reject a consent, with the reason the account's managers see."""
         from domain import consents
 
-        _decide(consent_id, lambda db, moment, consent: consents.reject(db, moment, consent=consent,
-                                                                          staff_user_id=None, reason=reason))
+        def reject(db, moment, consent):
+            consents.reject(db, moment, consent=consent, staff_user_id=None, reason=reason)
+            work.close_open(db, moment, outcome="declined", reason=reason, by_user_id=None, consent_id=consent.id)
+
+        _decide(consent_id, reject)
         click.echo(f"Consent {consent_id} rejected.")
 
     requests_cli = click.Group("requests", help="Act on what people sent through self-service, as the agency "
-                                                 "(until the staff back office does it).")
+                                                 "(the back office's work queues do the same, and more).")
     app.cli.add_command(requests_cli)
 
     @requests_cli.command("list")
@@ -196,8 +198,14 @@ def register(app: Flask) -> None:
             request = db.scalar(select(ServiceRequest).where(ServiceRequest.reference == reference.strip().upper()))
             if request is None:
                 raise click.BadParameter("no request has that reference", param_hint="REFERENCE")
+            if work.QUEUE_OF_KIND.get(request.kind) == "returns":
+                raise click.ClickException("A return or claim is decided by assessing it, in the back office "
+                                           "(/staff/returns/)")
             try:
                 requests.decider_for(request.kind)(db, moment, request, approve, reason, None)
+                # The back office's item for it is decided too, by the agency (no staff member).
+                work.close_open(db, moment, outcome="approved" if approve else "declined", reason=reason,
+                                by_user_id=None, request_id=request.id)
             except ValueError as error:
                 raise click.ClickException(str(error)) from None
             db.commit()
@@ -244,8 +252,11 @@ def register(app: Flask) -> None:
         with app.extensions["portal.sessionmaker"]() as db:
             gone = sessions.purge(db, moment, limits_from(app.config))
             gone += throttle.purge_older_than(db, moment - timedelta(days=1))
-            # A used link older than the longest link age is refused as expired anyway.
+            # A used link older than the longest link age is refused as expired anyway. The
+            # back office's one-time form keys (domain.once) are kept: a stale form
+            # sent again must still find its key used.
             gone += db.execute(delete(UsedToken).where(
+                UsedToken.purpose.in_(("verify-email", "reset-password")),
                 UsedToken.used_at < moment - timedelta(seconds=longest_link, days=1))).rowcount or 0
             gone += db.execute(delete(OutboxEmail).where(
                 OutboxEmail.status == "sent", OutboxEmail.sent_at < moment - timedelta(days=30))).rowcount or 0

@@ -712,6 +712,9 @@ class MessagePost(Base):
     from_agency: Mapped[bool] = mapped_column(Boolean)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The one-time key of the form that sent it: the same form sent twice (a double
+    # click, a retry) is this post, not a second one.
+    submission_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
 
 
 MAIL_KINDS = ("notice_of_assessment", "notice_of_reassessment", "decision_letter", "letter", "invitation_letter")

@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from domain import audit, enrolment, grants, work
+from domain import audit, enrolment, grants, messages, outbox, work
 from domain.accounts import normalise_number
 from domain.delegation import AccessRefused, Caps, clean_permissions
 from domain.service_hours import is_working_day
@@ -209,7 +209,19 @@ def approve(db: Session, now: datetime, *, consent: Consent,
                                invitee_email=consent.representative_email, consent_id=consent.id)
     audit.record(db, now, "consent.approved", actor_user_id=staff_user_id, account_id=account.id,
                  consent=consent.id)
+    messages.consent_approved(db, now, account=account, representative_name=consent.representative_name,
+                              starts_on=consent.starts_on, ends_on=consent.ends_on)
     return row, pin
+
+
+def approve_and_send_pin(db: Session, now: datetime, *, consent: Consent,
+                         staff_user_id: int | None) -> InvitationPin:
+    """Approve the consent and put the representative's PIN email (`pin_email`) in
+    the outbox, in the same transaction. The caller commits, then wakes the outbox."""
+    row, pin = approve(db, now, consent=consent, staff_user_id=staff_user_id)
+    subject, body = pin_email(consent, db.get(Account, consent.account_id), pin)
+    outbox.enqueue(db, now, consent.representative_email, subject, body)
+    return row
 
 
 def reject(db: Session, now: datetime, *, consent: Consent, staff_user_id: int | None, reason: str) -> None:
@@ -229,13 +241,20 @@ def revoke(db: Session, now: datetime, *, account: Account, actor: Grant | None,
         raise AccessRefused("This consent is not in force")
     actor_id = actor.user_id if actor else None
     consent.status, consent.revoked_at, consent.revoked_by_user_id = "revoked", now, actor_id
+    ended = []
     for grant in db.scalars(select(Grant).where(Grant.consent_id == consent.id, Grant.revoked_at.is_(None))):
         grant.revoked_at, grant.revoked_by_user_id = now, actor_id
+        ended.append(grant.user_id)
     for pin in db.scalars(select(InvitationPin).where(InvitationPin.consent_id == consent.id,
                                                       InvitationPin.used_at.is_(None),
                                                       InvitationPin.cancelled_at.is_(None))):
         pin.cancelled_at = now
     audit.record(db, now, "consent.revoked", actor_user_id=actor_id, account_id=account.id, consent=consent.id)
+    # Revoked while it waited for review: nothing is left for the agency to decide.
+    work.close_open(db, now, outcome="withdrawn", reason="Revoked by the account before the review",
+                    by_user_id=None, consent_id=consent.id)
+    for user_id in dict.fromkeys(ended):
+        messages.access_removed(db, now, account=account, user_id=user_id)
 
 
 def for_account(db: Session, account_id: int) -> list[Consent]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from domain import audit, enrolment, grants
+from domain import audit, enrolment, grants, messages
 from domain.accounts import add_months
 from models import PERMISSIONS, Account, AuditEvent, Grant, InvitationPin, User
 
@@ -220,6 +220,7 @@ def deactivate(db: Session, now: datetime, *, account: Account, actor: Grant | N
     target.revoked_at, target.revoked_by_user_id = now, actor.user_id if actor else None
     audit.record(db, now, "access.removed", actor_user_id=actor.user_id if actor else None,
                  subject_user_id=target.user_id, account_id=account.id, role=target.role)
+    messages.access_removed(db, now, account=account, user_id=target.user_id)
 
 
 def withdraw_pin(db: Session, now: datetime, *, account: Account, actor: Grant | None, pin: InvitationPin) -> None:

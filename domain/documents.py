@@ -476,7 +476,8 @@ class Uploaded:
 
 
 def _add(db: Session, now: datetime, *, store, account_id: int, user_id: int, files: list[Checked],
-         description: str, service_request_id: int | None, draft_id: int | None, written: list[str]) -> list[Document]:
+         description: str, service_request_id: int | None, draft_id: int | None, written: list[str],
+         message_post_id: int | None = None) -> list[Document]:
     kept = []
     for checked in files:
         stored_name = new_stored_name()
@@ -486,7 +487,8 @@ def _add(db: Session, now: datetime, *, store, account_id: int, user_id: int, fi
         document = Document(account_id=account_id, service_request_id=service_request_id, draft_id=draft_id,
                             stored_name=stored_name, uploaded_name=checked.name, content_type=checked.content_type,
                             size_bytes=len(checked.content), sha256=checked.sha256, storage=store.kind,
-                            description=description, uploaded_at=now, uploaded_by_user_id=user_id)
+                            description=description, uploaded_at=now, uploaded_by_user_id=user_id,
+                            message_post_id=message_post_id)
         db.add(document)
         kept.append(document)
     db.flush()
@@ -554,6 +556,20 @@ def upload(db: Session, now: datetime, *, store, account, user_id: int, files: l
         raise
 
 
+def attach_to_post(db: Session, now: datetime, *, store, account_id: int, user_id: int, post_id: int,
+                   files: list[Checked], written: list[str]) -> list[Document]:
+    """Keep checked files as the attachments of a secure message's post. No
+    "documents" request is made: the message itself is what the agency answers.
+    The caller commits (see commit_or_discard)."""
+    try:
+        return _add(db, now, store=store, account_id=account_id, user_id=user_id, files=files, description="",
+                    service_request_id=None, draft_id=None, written=written, message_post_id=post_id)
+    except BaseException:
+        store.discard(written)
+        written.clear()
+        raise
+
+
 def commit_or_discard(db: Session, store, written: list[str]) -> None:
     """Commit; if the commit fails, the files written for it go too."""
     try:
@@ -579,11 +595,14 @@ MAX_ID = 2**31 - 1
 
 
 def find(db: Session, account_id: int, document_id: int) -> Document | None:
-    """The account's document with this id; None for another account's or none."""
+    """The account's document with this id; None for another account's, a secure
+    message's attachment (its conversation's readers open it there) or none."""
     if not isinstance(document_id, int) or not 0 < document_id <= MAX_ID:
         return None
     document = db.get(Document, document_id)
-    return document if document is not None and document.account_id == account_id else None
+    if document is None or document.account_id != account_id or document.message_post_id is not None:
+        return None
+    return document
 
 
 class Damaged(Exception):
@@ -618,8 +637,10 @@ def human_size(size: int) -> str:
 
 
 def of_account(db: Session, account_id: int) -> list[Row]:
-    """The account's documents, newest first, with who uploaded each and what it is about."""
-    documents = list(db.scalars(select(Document).where(Document.account_id == account_id)
+    """The account's documents, newest first, with who uploaded each and what it is about.
+    Files attached to a secure message belong to its conversation, read there by its readers."""
+    documents = list(db.scalars(select(Document).where(Document.account_id == account_id,
+                                                       Document.message_post_id.is_(None))
                                 .order_by(Document.uploaded_at.desc(), Document.id.desc())))
     user_ids = {d.uploaded_by_user_id for d in documents}
     request_ids = {d.service_request_id for d in documents if d.service_request_id is not None}

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain import audit, grants, passwords, throttle
+from domain import audit, grants, messages, passwords, throttle
 from domain.accounts import normalise_number
 from models import Account, Consent, Grant, InvitationPin
 
@@ -123,6 +123,7 @@ def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str,
                 permissions=match.permissions.split(","), granted_by_user_id=match.issued_by_user_id,
                 consent_id=consent.id if consent else None, valid_from=consent.starts_on if consent else None,
                 valid_until=consent.ends_on if consent else None)
+    messages.access_granted(db, now, account=account, user_id=user_id)
     throttle.clear(db, "enrol", key)
     audit.record(db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role,
                  account_id=account.id)

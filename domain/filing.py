@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from domain import messages
 from domain.accounts import format_money
 from domain.returns import period_text
 from models import Account, Draft, FilingPeriod, ProgramRate, ServiceRequest, TaxReturn
@@ -532,7 +533,8 @@ def request_data(form: ProgramForm, period_start: date, period_end: date, amende
 
 def builder(*, account: Account, form: ProgramForm, period_end: date, amended: bool, figures: dict,
             worked: Computation, user_id: int, received_on: date, amends: TaxReturn | None):
-    """What goes with a new request: the return or claim as received."""
+    """What goes with a new request: the return or claim as received, and a
+    message telling the account's people it arrived."""
 
     def build(db: Session, request: ServiceRequest) -> None:
         tax_return = TaxReturn(account_id=account.id, period_end=period_end, kind=form.paper, amended=amended,
@@ -544,6 +546,10 @@ def builder(*, account: Account, form: ProgramForm, period_end: date, amended: b
         db.add(tax_return)
         db.flush()
         request.tax_return_id = tax_return.id
+        paper = f"amended {form.title}" if amended else form.title
+        period = json.loads(request.data or "{}").get("period") or f"the period ending {period_end:%-d %B %Y}"
+        messages.return_received(db, request.submitted_at, received_on, account=account, paper=paper,
+                                 period=period, reference=request.reference)
 
     return build
 

@@ -1,5 +1,7 @@
 """Email leaves through the outbox table. A sender claims each row with an atomic
-UPDATE before sending, so a message goes out once however many workers run."""
+UPDATE before sending, so a message goes out once however many workers run. A
+failed send is tried again after a back-off that doubles with each attempt (1, 2,
+4, 8... minutes, at most an hour), up to MAX_ATTEMPTS; then the row is failed."""
 from __future__ import annotations
 
 import logging
@@ -16,6 +18,8 @@ from models import OutboxEmail
 log = logging.getLogger("portal.mail")
 MAX_ATTEMPTS = 5
 CLAIM_EXPIRES = timedelta(minutes=10)
+FIRST_BACKOFF = timedelta(minutes=1)
+LONGEST_BACKOFF = timedelta(hours=1)
 
 
 class Sender(Protocol):
@@ -58,14 +62,31 @@ def enqueue(db: Session, now: datetime, to: str, subject: str, body: str) -> Out
     return email
 
 
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt: doubling from a
+    minute, so a short outage costs little and a long one is not hammered."""
+    if attempts < 1:
+        return timedelta(0)
+    return min(FIRST_BACKOFF * 2 ** min(attempts - 1, 16), LONGEST_BACKOFF)
+
+
+def _due(now: datetime):
+    """Rows a sender may take now: waiting and past their back-off, or claimed by
+    a worker that has not finished within CLAIM_EXPIRES (it may have died)."""
+    return (
+        ((OutboxEmail.status == "pending")
+         & (OutboxEmail.next_attempt_at.is_(None) | (OutboxEmail.next_attempt_at <= now)))
+        | ((OutboxEmail.status == "sending") & (OutboxEmail.claimed_at < now - CLAIM_EXPIRES))
+    )
+
+
 def _claim(db: Session, email_id: int, worker: str, now: datetime) -> bool:
+    # The same condition as the search, checked again in one UPDATE: of several
+    # workers that found the row, only one changes it.
     claimed = db.execute(
         update(OutboxEmail)
         .where(OutboxEmail.id == email_id)
-        .where(
-            (OutboxEmail.status == "pending")
-            | ((OutboxEmail.status == "sending") & (OutboxEmail.claimed_at < now - CLAIM_EXPIRES))
-        )
+        .where(_due(now))
         .values(status="sending", claimed_by=worker, claimed_at=now,
                 attempts=OutboxEmail.attempts + 1)
     ).rowcount
@@ -75,12 +96,12 @@ def _claim(db: Session, email_id: int, worker: str, now: datetime) -> bool:
 
 def send_pending(session_factory: Callable[[], Session], sender: Sender, mail_from: str,
                  worker: str, now: Callable[[], datetime], limit: int = 50) -> int:
-    """Send what is waiting; returns how many went out."""
+    """Send what is due; returns how many went out."""
     sent = 0
     with session_factory() as db:
         ids = db.scalars(
             select(OutboxEmail.id)
-            .where(OutboxEmail.status.in_(("pending", "sending")))
+            .where(_due(now()))
             .order_by(OutboxEmail.id)
             .limit(limit)
         ).all()
@@ -94,11 +115,14 @@ def send_pending(session_factory: Callable[[], Session], sender: Sender, mail_fr
             try:
                 sender.send(message)
             except (OSError, smtplib.SMTPException) as exc:
-                email.status = "failed" if email.attempts >= MAX_ATTEMPTS else "pending"
+                if email.attempts >= MAX_ATTEMPTS:
+                    email.status, email.next_attempt_at = "failed", None
+                else:
+                    email.status, email.next_attempt_at = "pending", now() + backoff(email.attempts)
                 email.last_error = type(exc).__name__
                 log.warning("email %s not sent (attempt %s): %s", email.id, email.attempts, type(exc).__name__)
             else:
-                email.status, email.sent_at = "sent", now()
+                email.status, email.sent_at, email.next_attempt_at = "sent", now(), None
                 sent += 1
             db.commit()
     return sent

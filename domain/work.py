@@ -127,8 +127,8 @@ def open_for_thread_id(db: Session, thread_id: int) -> WorkItem | None:
 
 
 def items(db: Session, *, queue: str | None = None, statuses=OPEN, assignee_user_id: int | None = None,
-          account_id: int | None = None, limit: int = 200) -> list[WorkItem]:
-    """Items oldest first (the order they should be worked in)."""
+          unassigned: bool = False, account_id: int | None = None, limit: int = 200) -> list[WorkItem]:
+    """Items oldest first (the order they should be worked in); `unassigned`: only those no one has."""
     query = select(WorkItem)
     if queue is not None:
         query = query.where(WorkItem.queue == queue)
@@ -136,6 +136,8 @@ def items(db: Session, *, queue: str | None = None, statuses=OPEN, assignee_user
         query = query.where(WorkItem.status.in_(list(statuses)))
     if assignee_user_id is not None:
         query = query.where(WorkItem.assignee_user_id == assignee_user_id)
+    if unassigned:
+        query = query.where(WorkItem.assignee_user_id.is_(None))
     if account_id is not None:
         query = query.where(WorkItem.account_id == account_id)
     return list(db.scalars(query.order_by(WorkItem.received_at, WorkItem.id).limit(limit)))
@@ -180,6 +182,13 @@ def counts(db: Session, now: datetime) -> list[QueueCounts]:
 def open_count_for(db: Session, user_id: int) -> int:
     return db.scalar(select(func.count(WorkItem.id)).where(WorkItem.assignee_user_id == user_id,
                                                            WorkItem.status.in_(OPEN))) or 0
+
+
+def open_by_assignee(db: Session) -> dict[int | None, int]:
+    """How many open items each staff member holds (None: no one yet)."""
+    return {user_id: int(count) for user_id, count in db.execute(
+        select(WorkItem.assignee_user_id, func.count(WorkItem.id)).where(WorkItem.status.in_(OPEN))
+        .group_by(WorkItem.assignee_user_id))}
 
 
 def staff_members(db: Session) -> list[User]:
@@ -256,15 +265,41 @@ def decide(db: Session, now: datetime, item: WorkItem, staff: User, outcome: str
     """Close the item with its outcome and the reason the taxpayer sees. The thing
     itself has been decided by its own module first, in this transaction."""
     check_can_decide(item, staff)
+    close(db, now, item, outcome, reason, by_user_id=staff.id)
+
+
+def close(db: Session, now: datetime, item: WorkItem, outcome: str, reason: str | None, *,
+          by_user_id: int | None) -> None:
+    """Close an open item with no staff check: `decide` after its check, the
+    command line (`by_user_id` None: the agency), or the thing ending on the
+    taxpayer's side (a consent revoked while it waited: "withdrawn")."""
+    if item.status == "decided":
+        raise WorkRefused("This item has already been decided")
     if outcome not in OUTCOME_WORDS:
         raise ValueError(f"unknown outcome {outcome!r}")
     item.status, item.outcome = "decided", outcome
-    item.decided_at, item.decided_by_user_id = now, staff.id
+    item.decided_at, item.decided_by_user_id = now, by_user_id
     item.decision_reason = (reason or "").strip() or None
-    if item.assignee_user_id is None:
-        item.assignee_user_id, item.assigned_at = staff.id, now
-    audit.record(db, now, "work.decided", actor_user_id=staff.id, account_id=item.account_id, item=item.id,
-                 queue=item.queue, outcome=outcome)
+    if item.assignee_user_id is None and by_user_id is not None:
+        item.assignee_user_id, item.assigned_at = by_user_id, now
+    audit.record(db, now, "work.decided", actor_user_id=by_user_id, account_id=item.account_id, item=item.id,
+                 queue=item.queue, decision=outcome)
+
+
+def close_open(db: Session, now: datetime, *, outcome: str, reason: str | None, by_user_id: int | None,
+               request_id: int | None = None, consent_id: int | None = None) -> WorkItem | None:
+    """Close the open item of a request or a consent, if it has one (see `close`)."""
+    query = select(WorkItem).where(WorkItem.status.in_(OPEN))
+    if request_id is not None:
+        query = query.where(WorkItem.service_request_id == request_id)
+    elif consent_id is not None:
+        query = query.where(WorkItem.consent_id == consent_id)
+    else:
+        raise ValueError("name a request or a consent")
+    item = db.scalar(query)
+    if item is not None:
+        close(db, now, item, outcome, reason, by_user_id=by_user_id)
+    return item
 
 
 def age_text(age: timedelta | None) -> str:

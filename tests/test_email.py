@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 
@@ -144,6 +145,29 @@ def test_reset_emails_carry_no_password(mail_app, smtp_server):
         assert "password:" not in text.lower()
 
 
+def test_a_mail_alert_arrives_with_nothing_about_the_letter(mail_app, smtp_server, clock):
+    from datetime import date
+
+    from domain import mail
+    from tests.accounts_factory import give, open_account
+
+    owner = make_user(mail_app, email="owner@example.com", name="Olive Owner")
+    with mail_app.extensions["portal.sessionmaker"]() as db:
+        account = open_account(db, serial=71, legal_name="Alert Test Ltd.")
+        give(db, clock(), owner, account)
+        mail.post(db, clock(), date(2026, 11, 23), account=account, kind="notice_of_assessment",
+                  title="Notice of assessment, October 2026", pdf=b"%PDF-1.4\n%%EOF\n")
+        db.commit()
+        number = account.number
+    assert send_outbox(mail_app) == 1
+    (message,) = smtp_server.messages
+    assert message["To"] == "owner@example.com" and message["Subject"] == mail.ALERT_SUBJECT
+    text = body_of(message)
+    assert "sign in to TRA Client Self-Service" in text
+    for secret in ("Alert Test", number, "assessment", "October", "http", "Olive"):
+        assert secret not in text
+
+
 # --- once only, however many senders -----------------------------------------
 
 def test_two_workers_sending_at_once_send_each_message_once(mail_app, app_config, smtp_server):
@@ -216,22 +240,98 @@ def test_unreachable_server_leaves_mail_pending_then_failed(app_config, clock):
         assert row.last_error == "ConnectionRefusedError" and row.sent_at is None
 
         for attempt in range(2, outbox_domain.MAX_ATTEMPTS):
-            clock.advance(minutes=1)
+            clock.advance(seconds=outbox_domain.backoff(attempt - 1).total_seconds())
             send_outbox(application)
             (row,) = rows(application)
             assert (row.status, row.attempts) == ("pending", attempt)
 
-        clock.advance(minutes=1)
+        clock.advance(seconds=outbox_domain.backoff(outbox_domain.MAX_ATTEMPTS - 1).total_seconds())
         send_outbox(application)
         (row,) = rows(application)
-        assert (row.status, row.attempts) == ("failed", outbox_domain.MAX_ATTEMPTS)
+        assert (row.status, row.attempts, row.next_attempt_at) == ("failed", outbox_domain.MAX_ATTEMPTS, None)
 
-        clock.advance(minutes=1)
+        clock.advance(hours=2)
         send_outbox(application)  # a failed message is left alone
         (row,) = rows(application)
         assert (row.status, row.attempts) == ("failed", outbox_domain.MAX_ATTEMPTS)
     finally:
         application.extensions["portal.engine"].dispose()
+
+
+def test_the_back_off_doubles_from_a_minute_up_to_an_hour():
+    assert [outbox_domain.backoff(n) for n in range(1, 9)] == [
+        timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)]
+    assert outbox_domain.backoff(1000) == timedelta(hours=1)
+
+
+class FlakyCollector(Collector):
+    """Refuses the first `failures` messages with a temporary error (451), then takes them."""
+
+    def __init__(self, failures: int):
+        super().__init__()
+        self.failures = failures
+        self.refused = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            if self.refused < self.failures:
+                self.refused += 1
+                return "451 Requested action aborted: try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_message_that_failed_twice_goes_on_the_third_attempt_once_its_back_off_has_passed(app_config, clock):
+    handler = FlakyCollector(failures=2)
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    application = create_app(smtp_config(app_config, controller.port))
+    try:
+        queue(application, 1)
+        first_try = clock()
+        assert send_outbox(application) == 0
+        (row,) = rows(application)
+        assert (row.status, row.attempts, row.last_error) == ("pending", 1, "SMTPDataError")
+        assert row.next_attempt_at == first_try + timedelta(minutes=1)
+
+        clock.advance(seconds=59)
+        assert send_outbox(application) == 0  # not due yet: nothing is tried
+        assert rows(application)[0].attempts == 1 and handler.refused == 1
+
+        clock.advance(seconds=1)
+        assert send_outbox(application) == 0  # the second attempt, refused too
+        (row,) = rows(application)
+        assert (row.status, row.attempts) == ("pending", 2)
+        assert row.next_attempt_at == clock() + timedelta(minutes=2)
+
+        clock.advance(minutes=1, seconds=59)
+        assert send_outbox(application) == 0
+        assert handler.messages == [] and rows(application)[0].attempts == 2
+
+        clock.advance(seconds=1)
+        assert send_outbox(application) == 1  # the third attempt goes
+        (row,) = rows(application)
+        assert (row.status, row.attempts, row.sent_at, row.next_attempt_at) == ("sent", 3, clock(), None)
+        clock.advance(hours=2)
+        assert send_outbox(application) == 0
+        assert [m["Subject"] for m in handler.messages] == ["Message 0"]  # once
+        assert handler.refused == 2
+    finally:
+        application.extensions["portal.engine"].dispose()
+        controller.stop()
+
+
+def test_a_message_waiting_out_its_back_off_does_not_hold_up_the_others(mail_app, smtp_server, clock):
+    queue(mail_app, 2)
+    with mail_app.extensions["portal.sessionmaker"]() as db:
+        first = db.scalars(select(OutboxEmail).order_by(OutboxEmail.id)).first()
+        first.attempts, first.next_attempt_at, first.last_error = 1, clock() + timedelta(minutes=1), "SMTPDataError"
+        db.commit()
+    assert send_outbox(mail_app) == 1
+    assert [m["Subject"] for m in smtp_server.messages] == ["Message 1"]
+    clock.advance(minutes=1)
+    assert send_outbox(mail_app) == 1
+    assert [m["Subject"] for m in smtp_server.messages] == ["Message 1", "Message 0"]
+    assert [(r.status, r.attempts) for r in rows(mail_app)] == [("sent", 2), ("sent", 1)]
 
 
 def test_mail_queued_while_the_server_was_down_goes_once_it_is_back(app_config, clock):

@@ -72,9 +72,20 @@ def test_an_unknown_or_hostile_reference_is_404(app, clock):
 
 
 def test_the_agency_lists_and_decides_requests_from_the_command_line(app, clock, runner):
-    number, reference = _setup(app, clock)
+    number, return_reference = _setup(app, clock)
+    with sessionmaker_of(app)() as db:
+        from sqlalchemy import select
+
+        from models import Account, WorkItem
+        account = db.scalar(select(Account).where(Account.number == number))
+        objection = requests.submit(db, clock(), account=account, user_id=1, kind="objection", key="k-objection",
+                                    summary="Objection to the notice of 30 September 2026", data={})
+        reference = objection.request.reference
+        db.commit()
     listed = runner.invoke(args=["requests", "list"]).output
     assert reference in listed and "History Hotel Ltd." in listed
+    assessed_elsewhere = runner.invoke(args=["requests", "approve", return_reference])
+    assert assessed_elsewhere.exit_code != 0 and "assessing it" in assessed_elsewhere.output
     refused = runner.invoke(args=["requests", "decline", reference, "--reason", " "])
     assert refused.exit_code != 0 and "reason" in refused.output
     assert runner.invoke(args=["requests", "decline", reference, "--reason", "Figures do not match"]).exit_code == 0
@@ -84,6 +95,10 @@ def test_the_agency_lists_and_decides_requests_from_the_command_line(app, clock,
     client = signed_in(app, OWNER)
     shown = body(client.get(f"/requests/{number}/{reference}"))
     assert "Declined" in shown and "Figures do not match" in shown
+    with sessionmaker_of(app)() as db:
+        item = db.scalar(select(WorkItem).where(WorkItem.service_request_id == objection.request.id))
+        assert (item.status, item.outcome, item.decided_by_user_id) == ("decided", "declined", None), \
+            "the back office's item is decided with it"
 
 
 def test_purge_keeps_recent_drafts_and_removes_abandoned_ones(app, clock, runner):

@@ -298,10 +298,10 @@ def test_people_search_page_or_fragment(staff, headers, fragment):
     assert "Jordan Example" in body and "taxpayer@example.com" in body
     assert "HX-Request" in response.headers["Vary"]
     if fragment:
-        assert body.lstrip().startswith('<div id="people-results"')
+        assert body.lstrip().startswith('<div id="staff-search-results"')
         assert "<html" not in body and "<form" not in body and "<header" not in body
     else:
-        assert "<html" in body and '<div id="people-results"' in body and 'role="search"' in body
+        assert "<html" in body and '<div id="staff-search-results"' in body and 'role="search"' in body
 
 
 # --- request size, error pages -----------------------------------------------------

@@ -6,12 +6,10 @@ people here with `draft=<its draft's token>` (the files go with that form when
 it is sent) and `next=<a path to go back to>`."""
 from __future__ import annotations
 
-import io
 import logging
-import os
 import re
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file, session, url_for
+from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -23,7 +21,7 @@ from web.database import get_db, now
 from web.errors import render_error
 from web.forms import bind
 from web.htmx import render, see_other
-from web.uploads import accepts_files
+from web.uploads import accepts_files, document_store, send_document
 
 from .forms import UploadForm
 
@@ -33,22 +31,10 @@ log = logging.getLogger("portal.documents")
 UPLOAD = "upload"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _DRAFT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,43}")
-# A download is never shown as a page: saved, not sniffed, run in a sandbox if
-# opened anyway, and kept by no cache.
-DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff",
-                    "Cache-Control": "private, no-store"}
 
 
 # --- Settings ----------------------------------------------------------------------------
 
-def _directory() -> str:
-    return current_app.config.get("DOCUMENT_DIR") or os.path.join(current_app.instance_path, "documents")
-
-
-def _store():
-    config = current_app.config
-    kind = documents.store_kind(config.get("DOCUMENT_STORE"), config["DATABASE_URL"])
-    return documents.make_store(kind, _directory(), static_dir=current_app.extensions.get("portal.static_dir"))
 
 
 def _limits() -> dict:
@@ -192,7 +178,7 @@ def upload(number: str):
                       **_context(account, grant, form, draft, next_url, several=len(chosen) > 1))
 
     about = documents.about_request(db, account.id, form.about.data) if form.about.data else None
-    store, written = _store(), []
+    store, written = document_store(), []
     result = documents.upload(db, now(), store=store, account=account, user_id=current_user.id, files=checked,
                               description=form.description.data or "", key=key, about=about, draft=draft,
                               written=written)
@@ -231,15 +217,4 @@ def download(number: str, document_id: int):
     document = documents.find(db, account.id, document_id)
     if document is None:
         abort(404)
-    try:
-        content = documents.content_of(db, document, _directory())
-    except documents.Damaged:
-        log.error("document %s: stored content missing or changed", document.id)
-        return render_error(500, title="We cannot open this document just now",
-                            message="Its stored copy could not be read. Contact us and quote the document's name.")
-    response = send_file(io.BytesIO(content), mimetype=document.content_type, as_attachment=True,
-                         download_name=document.uploaded_name or "document", conditional=False, etag=False,
-                         max_age=None)
-    response.headers.update(DOWNLOAD_HEADERS)
-    response.download_headers = DOWNLOAD_HEADERS
-    return response
+    return send_document(db, document)

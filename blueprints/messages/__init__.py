@@ -1,33 +1,129 @@
-"""Online mail: secure messages to the signed-in person."""
+"""Secure messages: the signed-in person's conversations with the agency. They
+read a thread (which marks their copies read), reply in it with attached files
+(through the document checks), and open the attachments. Rules in domain.messages;
+anyone who does not take part in a thread gets the same 404 as no thread at all."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template
+import re
+
+from flask import Blueprint, abort, g, render_template, request, session, url_for
 from flask_login import current_user
 
-from domain import messages
+from domain import documents, messages, requests
 from web.database import get_db, now, write_at_end
+from web.dates import today
+from web.errors import render_error
+from web.htmx import render, see_other
+from web.mailer import kick_outbox
+from web.uploads import accepts_files, check_files, chosen_files, document_store, send_document, upload_limits
+
+from .forms import ReplyForm
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+EXPIRED = "This form has expired. Send your reply again"
 
 
 @bp.route("/")
 def inbox():
     db, user_id = get_db(), current_user.id
-    return render_template("messages/inbox.html", rows=messages.for_user(db, user_id),
-                           total=messages.count_for_user(db, user_id), unread=messages.unread_count(db, user_id),
-                           shown_at_most=messages.SHOWN_AT_MOST)
+    total, unread = messages.thread_count_for_user(db, user_id, today())
+    return render_template("messages/inbox.html", rows=messages.threads_for_user(db, user_id, today()), total=total,
+                           unread=unread)
 
 
-@bp.route("/<int:message_id>")
-def show(message_id: int):
-    message = messages.own(get_db(), current_user.id, message_id)
-    if message is None:
-        abort(404)  # another person's message is the same answer as none at all
-    # A GET changes nothing, except bookkeeping: "read" is like a grant's
-    # last_used_at, a fact about the visit that harms nothing if lost in a crash.
-    # web.database.write_at_end writes it once the page is made, outside the
-    # request's reading transaction (and only for the message's own reader).
-    marked = messages.read_write(message, now())
-    if marked is not None:
-        write_at_end(("message-read", message.id), *marked)
-    return render_template("messages/show.html", message=message)
+def _thread_or_404(thread_id: int):
+    thread = messages.thread_for_reader(get_db(), current_user.id, thread_id, today())
+    if thread is None:
+        abort(404)  # a thread the person does not take part in is the same answer as none at all
+    return thread
+
+
+def _thread_page(thread, form: ReplyForm, status: int = 200):
+    db = get_db()
+    account = messages.account_of(db, thread)
+    return render("messages/thread.html", "messages/_thread.html", status=status, thread=thread, account=account,
+                  posts=messages.posts_of(db, thread), form=form, can_attach=thread.account_id is not None,
+                  **upload_limits())
+
+
+def _fresh_form() -> ReplyForm:
+    form = ReplyForm(formdata=None)
+    form.token.data = requests.new_token()
+    return form
+
+
+@bp.route("/<int:thread_id>")
+def thread(thread_id: int):
+    db = get_db()
+    found = _thread_or_404(thread_id)
+    unread = messages.unread_in_thread(db, current_user.id, found.id)
+    if unread:
+        # A GET changes nothing, except bookkeeping: "read" is like a grant's
+        # last_used_at, a fact about the visit that harms nothing if lost in a
+        # crash. web.database.write_at_end writes it once the page is made,
+        # outside the request's reading transaction; the header's count is told now.
+        write_at_end(("messages-read", found.id), *messages.read_write(current_user.id, found.id, now()))
+        g.messages_just_read = unread
+    return _thread_page(found, _fresh_form())
+
+
+@bp.route("/<int:thread_id>/reply", methods=["POST"])
+@accepts_files(files="MAX_FILES_PER_UPLOAD")
+def reply(thread_id: int):
+    db = get_db()
+    found = _thread_or_404(thread_id)
+    form = ReplyForm()
+    form.validate()
+    key = form.token.data or ""
+    if not _TOKEN.fullmatch(key):
+        form.body.errors = [*form.body.errors, EXPIRED]
+        key = ""
+    chosen, checked = chosen_files(form.files.name), []
+    if chosen and found.account_id is None:
+        form.files.errors = ["Files can be attached only to messages about an account"]
+    elif chosen:
+        checked, form.files.errors = check_files(chosen)
+    if form.body.errors or form.files.errors:
+        form.token.data = key or requests.new_token()
+        return _thread_page(found, form, status=400)
+    store, written = document_store(), []
+    try:
+        sent = messages.reply_from_account(db, now(), user=current_user._get_current_object(), thread=found,
+                                           body=form.body.data, key=key, files=checked, store=store,
+                                           written=written)
+    except messages.MessageRefused as refused:
+        db.rollback()
+        getattr(form, refused.field or "body").errors = [refused.message]
+        return _thread_page(found, form, status=400)
+    documents.commit_or_discard(db, store, written)
+    kick_outbox()
+    session["notice"] = "Your reply was sent. We will answer it here."
+    return see_other(url_for(".thread", thread_id=found.id) + f"#post-{sent.post.id}")
+
+
+@bp.errorhandler(413)
+def too_large(error):
+    """Files larger together than a reply may carry: the thread again, saying so
+    beside the field (the body was never read, so nothing was kept)."""
+    if request.endpoint != "messages.reply" or not current_user.is_authenticated:
+        return render_error(413)
+    found = messages.thread_for_reader(get_db(), current_user.id, (request.view_args or {}).get("thread_id"),
+                                       today())
+    if found is None:
+        return render_error(404)
+    form = _fresh_form()
+    limits = upload_limits()
+    form.files.errors = [f"The files you selected are too large to send. Each file must be smaller than "
+                         f"{limits['max_size']}, and you can attach up to {limits['max_files']} at a time"]
+    return _thread_page(found, form, status=413)
+
+
+@bp.route("/<int:thread_id>/attachments/<int:document_id>")
+def attachment(thread_id: int, document_id: int):
+    db = get_db()
+    document = messages.attachment_of(db, _thread_or_404(thread_id), document_id)
+    if document is None:
+        abort(404)
+    return send_document(db, document)

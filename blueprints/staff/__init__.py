@@ -1,23 +1,24 @@
-"""The agency's side. Staff sign in with a password and a second factor, find a
-person, and end their sessions or disable their sign-in. It stays up outside
-the taxpayer service hours."""
+"""The agency's side. Staff sign in with a password and a second factor, find
+accounts and people from one search box, see their own work, look a person up
+(their sessions, the accounts they can use) and end their sessions or disable
+their sign-in. It stays up outside the taxpayer service hours."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 # Aliased: the sub-package blueprints.staff.audit (the audit viewer) takes the plain name.
-from domain import audit as audit_trail, sessions as session_store, work
+from domain import agency_view, audit as audit_trail, sessions as session_store, staff_search, work
 from models import AuditEvent, User
 from web import credentials
 from web.access import access, refuse
 from web.database import get_db, now
 from web.forms import EmptyForm
-from web.htmx import render, see_other
+from web.htmx import render, see_other, wants_fragment
 from web.sessions import limits_from
 
-from .forms import PeopleSearchForm, StaffSignInForm
+from .forms import SearchForm, StaffSignInForm
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 STAFF = dict(staff=True, always_open=True)
@@ -76,14 +77,22 @@ def sign_in():
 @bp.route("/")
 @access(**STAFF)
 def index():
-    form = PeopleSearchForm(request.args)
-    results = None
-    if request.args and form.validate():
-        pattern = f"%{form.q.data.strip().lower()}%"
-        results = get_db().scalars(
-            select(User).where(or_(func.lower(User.email).like(pattern), func.lower(User.name).like(pattern)))
-            .order_by(User.name).limit(50)).all()
-    return render("staff/index.html", "staff/_people.html", form=form, results=results)
+    """One search box for accounts and people, and the staff member's own work."""
+    db = get_db()
+    form = SearchForm(request.args)
+    accounts = people = None
+    status = 200
+    if request.args:
+        if form.validate():
+            accounts = staff_search.find_accounts(db, form.q.data)
+            people = staff_search.find_people(db, form.q.data)
+        else:
+            status = 400
+    context = dict(form=form, accounts=accounts, people=people, most=staff_search.MOST)
+    if not wants_fragment():
+        context.update(my_items=work.items(db, assignee_user_id=current_user.id), queues=work.counts(db, now()),
+                       queue_labels=work.QUEUE_LABELS, status_words=work.STATUS_WORDS)
+    return render("staff/index.html", "staff/_search_results.html", status, **context)
 
 
 def _person_or_404(user_id: int) -> User:
@@ -102,7 +111,8 @@ def person(user_id: int):
     events = db.scalars(select(AuditEvent).where(
         or_(AuditEvent.subject_user_id == person.id, AuditEvent.actor_user_id == person.id))
         .order_by(AuditEvent.id.desc()).limit(30)).all()
-    return render_template("staff/person.html", person=person, active=active, events=events, form=EmptyForm())
+    return render_template("staff/person.html", person=person, active=active, events=events, form=EmptyForm(),
+                           grants=agency_view.grants_of(db, person.id))
 
 
 @bp.route("/people/<int:user_id>/end-sessions", methods=["POST"])

@@ -1,7 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import StringField
+from wtforms import StringField, ValidationError
 from wtforms.validators import DataRequired, Length
 
+from domain.details import has_control_characters
 from web.forms import email_field, password_field
 
 
@@ -13,9 +14,20 @@ class StaffSignInForm(FlaskForm):
                        validators=[Length(max=20, message="Enter the 6-digit code or a recovery code")])
 
 
-class PeopleSearchForm(FlaskForm):
+def one_line_search(_form, field):
+    """A search is one line of text (and PostgreSQL refuses a NUL in one)."""
+    if has_control_characters(field.data or ""):
+        raise ValidationError("Enter the search without special characters")
+
+
+class SearchForm(FlaskForm):
+    """The staff home's one search box: accounts and people."""
+
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    q = StringField("Name or email address", validators=[
-        DataRequired("Enter a name or email address"), Length(max=254, message="Enter 254 characters or fewer")])
+    q = StringField("Account number, name or email address",
+                    description="An account number (spaces are fine), a business's legal or operating name, or a "
+                                "person's name or email address",
+                    validators=[DataRequired("Enter an account number, a name or an email address"),
+                                Length(max=254, message="Enter 254 characters or fewer"), one_line_search])

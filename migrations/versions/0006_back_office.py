@@ -70,8 +70,10 @@ def upgrade() -> None:
     sa.Column('from_agency', sa.Boolean(), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('submission_key', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['thread_id'], ['message_threads.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('submission_key')
     )
     with op.batch_alter_table('message_posts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_message_posts_thread_id'), ['thread_id'], unique=False)

@@ -102,12 +102,12 @@ def test_staff_pages(browser, live_server):
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Security code").fill(pyotp.TOTP(secret).at(int(live_server.clock().timestamp())))
     page.get_by_role("button", name="Sign in").click()
-    expect(heading(page)).to_have_text("Find a person")
+    expect(heading(page)).to_have_text("Find an account or a person")
     browser.check(page, "staff-index")
 
-    page.get_by_label("Name or email address").fill("jordan")
+    page.get_by_label("Account number, name or email address").fill("jordan")
     page.get_by_role("button", name="Search").click()
-    expect(page.locator("#people-results")).to_contain_text("1 person found")
+    expect(page.locator("#staff-search-results")).to_contain_text("1 person found")
     expect(page).to_have_url(re.compile(r"/staff/\?q=jordan$"))
     browser.check(page, "staff-results")
 

@@ -1,11 +1,105 @@
-"""Programs: register and change tax programs (administrators). (Under construction.)"""
+"""Programs: every member of staff sees the list; administrators register a
+program and change its rules (domain.registration)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, abort, render_template, request, session, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from domain import once, registration
+from models import Account, Program
+from web.access import require_staff_role
+from web.database import get_db, now
+from web.htmx import see_other
+
+from .forms import ProgramForm
 
 bp = Blueprint("programs", __name__, url_prefix="/programs")
+SECTION = dict(staff_section="programs")
 
 
 @bp.route("/")
 def index():
-    return render_template("staff/placeholder.html", title="Programs", staff_section="programs")
+    db = get_db()
+    counts = dict(db.execute(select(Account.program_code, func.count(Account.id)).group_by(Account.program_code)).all())
+    programs = list(db.scalars(select(Program).order_by(Program.number_prefix)))
+    return render_template("staff/programs/index.html", programs=programs, counts=counts,
+                           frequency_words=registration.FREQUENCY_WORDS, function_words=registration.FUNCTION_WORDS,
+                           describe_due_rule=registration.describe_due_rule, **SECTION)
+
+
+def _page(form, program: Program | None, status: int = 200):
+    return render_template("staff/programs/form.html", form=form, program=program, **SECTION), status
+
+
+def _refused(form, program, refused: registration.Refused):
+    get_db().rollback()
+    if refused.field and hasattr(form, refused.field):
+        getattr(form, refused.field).errors.append(refused.message)
+    else:
+        form.form_errors.append(refused.message)
+    return _page(form, program, 400)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    require_staff_role("administrator")
+    if request.method == "GET":
+        form = ProgramForm(formdata=None, filing_frequency="monthly", is_claim="no", objection_days="90",
+                           due_rule="M+1:last")
+        form.key.data = once.new_key()
+        return _page(form, None)
+    form = ProgramForm()
+    if not once.valid(form.key.data):
+        form.form_errors.append("This form has expired. Check the details and register the program again")
+        form.key.data = once.new_key()
+    if not form.validate() or form.form_errors:
+        return _page(form, None, 400)
+    db = get_db()
+    try:
+        program, created = registration.register_program(db, now(), code=form.code.data, fields=form.fields(),
+                                                         actor_user_id=current_user.id, key=form.key.data)
+    except registration.Refused as refused:
+        return _refused(form, None, refused)
+    except once.AlreadySent:
+        db.rollback()
+        form.form_errors.append("This form was sent already. Open the register form again")
+        form.key.data = once.new_key()
+        return _page(form, None, 409)
+    db.commit()
+    if created:
+        session["notice"] = f"Registered the program {program.name} ({program.code})."
+    return see_other(url_for(".index"))
+
+
+def _program_or_404(code: str) -> Program:
+    program = get_db().get(Program, code) if registration.CODE_PATTERN.fullmatch(code or "") else None
+    if program is None:
+        abort(404)
+    return program
+
+
+@bp.route("/<code>/edit", methods=["GET", "POST"])
+def edit(code: str):
+    require_staff_role("administrator")
+    program = _program_or_404(code)
+    if request.method == "GET":
+        form = ProgramForm(formdata=None, code=program.code, name=program.name, number_prefix=program.number_prefix,
+                           filing_frequency=program.filing_frequency, due_rule=program.due_rule,
+                           is_claim="yes" if program.is_claim else "no",
+                           functions=[f for f in program.functions.split(",") if f],
+                           objection_days=str(program.objection_days), description=program.description)
+        return _page(form, program)
+    form = ProgramForm()
+    form.code.data = program.code  # the code names the program: it never changes
+    if not form.validate():
+        return _page(form, program, 400)
+    try:
+        changed = registration.change_program(get_db(), now(), program=program, fields=form.fields(),
+                                              actor_user_id=current_user.id)
+    except registration.Refused as refused:
+        return _refused(form, program, refused)
+    get_db().commit()
+    session["notice"] = (f"Saved the changes to {program.name} ({program.code})." if changed
+                         else f"Nothing changed in {program.name} ({program.code}).")
+    return see_other(url_for(".index"))

@@ -1,0 +1,83 @@
+"""Online mail: the notices and letters the agency posted to an account, each a PDF,
+and the owner's choice of paper instead. Anyone who may see the account's returns
+or its finances reads its mail; only an owner chooses paper or online. The rules
+live in domain.mail."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request, session, url_for
+from flask_login import current_user
+
+from domain import mail
+from domain.returns import long_day
+from web.access import refuse
+from web.account_access import account_or_404
+from web.database import get_db, now, write_at_end
+from web.dates import today
+from web.htmx import see_other
+from web.mailer import kick_outbox
+from web.uploads import attachment
+
+from .forms import DeliveryForm
+
+bp = Blueprint("mail", __name__, url_prefix="/mail")
+
+READ = ("view_returns", "view_financial")
+def pdf_attachment(content: bytes, name: str):
+    # A PDF is never shown as a page, as the supporting documents are not.
+    return attachment(content, "application/pdf", name)
+
+
+@bp.route("/<number>/")
+def mailbox(number: str):
+    account, grant = account_or_404(number, READ)
+    day = today()
+    return render_template("mail/mailbox.html", account=account, grant=grant, items=mail.mailbox(get_db(), account.id),
+                           paper=mail.paper_in_force(account, day), kind_labels=mail.KIND_LABELS, current="mail")
+
+
+@bp.route("/<number>/<int:item_id>.pdf")
+def download(number: str, item_id: int):
+    account, _grant = account_or_404(number, READ)
+    item = mail.find(get_db(), account.id, item_id)
+    if item is None:
+        abort(404)  # another account's item, or a letter that only goes by post
+    # A GET changes nothing but bookkeeping: the first opening is a fact about the
+    # visit, written once the answer is made (as a message's "read").
+    first_read = mail.read_write(item, now())
+    if first_read is not None:
+        write_at_end(("mail-read", item.id), *first_read)
+    return pdf_attachment(item.content, mail.filename(item, account.number))
+
+
+def _delivery_page(account, grant, form, status: int = 200):
+    day = today()
+    return render_template("mail/delivery.html", account=account, grant=grant, form=form,
+                           paper=mail.paper_in_force(account, day), lapsed_on=mail.lapsed_on(account, day),
+                           may_choose=mail.may_choose(grant), paper_until=mail.paper_until(day),
+                           current="mail"), status
+
+
+@bp.route("/<number>/delivery", methods=["GET", "POST"])
+def delivery(number: str):
+    account, grant = account_or_404(number, READ)
+    day = today()
+    if request.method != "POST":
+        form = DeliveryForm(formdata=None, delivery="paper" if mail.paper_in_force(account, day) else "online")
+        return _delivery_page(account, grant, form)
+    if not mail.may_choose(grant):
+        refuse(current_user.id, "owner-only")
+    form = DeliveryForm()
+    if not form.validate():
+        return _delivery_page(account, grant, form, 400)
+    db, moment = get_db(), now()
+    choose = mail.choose_paper if form.delivery.data == "paper" else mail.choose_online
+    if choose(db, moment, day, grant):
+        db.commit()
+        kick_outbox()
+        session["notice"] = ("We will send this account's notices and letters by post until "
+                             f"{long_day(account.paper_mail_until)}." if form.delivery.data == "paper"
+                             else "We will post this account's notices and letters online.")
+    else:
+        session["notice"] = ("This account's mail already goes by post." if form.delivery.data == "paper"
+                             else "This account's mail is already posted online.")
+    return see_other(url_for(".delivery", number=account.number))

@@ -1,0 +1,94 @@
+"""The audit viewer's filter: a GET form (no CSRF token: it changes nothing)."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask_wtf import FlaskForm
+from wtforms import StringField
+
+from domain import audit_log
+from domain.accounts import normalise_number, number_problem
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_EVENT = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*\.?$")
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def _day(text: str | None) -> tuple[date | None, bool]:
+    """(the day, whether the text was a real YYYY-MM-DD date); blank is no day and fine."""
+    if not text:
+        return None, True
+    if not _ISO_DAY.match(text):
+        return None, False
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None, False
+    # Far-off years name no event and would overflow the day after.
+    return (day, True) if 1900 <= day.year <= 2999 else (None, False)
+
+
+class AuditFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    person = StringField("Person", id="audit-person", filters=[_strip],
+                         description="Their email address (exactly), or their user number. Finds what they did "
+                                     "and what was done to them")
+    account = StringField("Account number", id="audit-account", filters=[_strip])
+    action = StringField("Action", id="audit-action", filters=[_strip],
+                         description="An event, like consent.approved, or the start of one ending in a dot, "
+                                     "like consent. for every consent event")
+    date_from = StringField("From", name="from", id="audit-from", filters=[_strip],
+                            description="On or after this day (Mountain time)")
+    date_to = StringField("To", name="to", id="audit-to", filters=[_strip],
+                          description="On or before this day (Mountain time)")
+
+    def params(self) -> dict[str, str]:
+        """The query string of the filter as typed, only what is filled in: for links and the CSV."""
+        return {field.name: field.data for field in self if field.data}
+
+    def to_filter(self, db, zone: str) -> audit_log.AuditFilter | None:
+        """The filter, or None with a message beside each field that is wrong."""
+        self.validate()
+        person_id = account_id = None
+        if self.person.data:
+            text = self.person.data
+            if text.isdigit():
+                person_id = int(text) if len(text) <= 10 else 0
+                if not audit_log.person_exists(db, person_id):
+                    self.person.errors.append("No one has that user number")
+            elif "@" in text and len(text) <= 254:
+                person_id = audit_log.person_by_email(db, text)
+                if person_id is None:
+                    self.person.errors.append("No one has that email address. Enter it exactly as they registered it")
+            else:
+                self.person.errors.append("Enter an email address, like name@example.com, or a user number")
+        if self.account.data:
+            problem = number_problem(self.account.data)
+            if problem:
+                self.account.errors.append(problem.replace("your account number", "an account number"))
+            else:
+                account_id = audit_log.account_by_number(db, normalise_number(self.account.data))
+                if account_id is None:
+                    self.account.errors.append("No account has that number")
+        action = (self.action.data or "").lower() or None
+        if action and (len(action) > audit_log.EVENT_MAX or not _EVENT.match(action)):
+            self.action.errors.append("Enter an event, like consent.approved, or the start of one ending in a "
+                                      "dot, like consent.")
+        first, first_ok = _day(self.date_from.data)
+        last, last_ok = _day(self.date_to.data)
+        if not first_ok:
+            self.date_from.errors.append("Enter the first day as a real date, like 2026-11-01")
+        if not last_ok:
+            self.date_to.errors.append("Enter the last day as a real date, like 2026-11-30")
+        if first and last and first > last:
+            self.date_from.errors.append("The first day must be on or before the last day")
+        if self.errors:
+            return None
+        start, end = audit_log.day_range(first, last, zone)
+        return audit_log.AuditFilter(person_id=person_id, account_id=account_id, action=action, start=start, end=end)
