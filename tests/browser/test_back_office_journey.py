@@ -164,3 +164,43 @@ def test_staff_issue_a_letter_approve_a_consent_assess_a_return_approve_an_arran
     _queue_item(staff, "Replies to messages", "Your 2026 Tourism Levy filings")
     expect(staff.page.locator("main")).to_contain_text("Your 2026 Tourism Levy filings")
     staff.look("reply-in-queue")
+
+
+def test_every_back_office_page_passes_axe_on_the_demo_data(browser, demo_server):
+    """Every staff page a GET reaches, each with its data (the demo's accounts,
+    a consent and a return waiting), and the taxpayer's new mail pages."""
+    from sqlalchemy import select
+
+    from models import LedgerEntry, TaxReturn, WorkItem
+
+    with demo_server.app.extensions["portal.sessionmaker"]() as db:
+        item_id = db.scalar(select(WorkItem.id).where(WorkItem.queue == "consents"))
+        return_id = db.scalar(select(TaxReturn.id).where(TaxReturn.notice_kind.is_not(None)).limit(1))
+        entry_id = db.scalar(select(LedgerEntry.id).where(LedgerEntry.kind == "payment").limit(1))
+        entry_number = db.scalar(select(LedgerEntry.account_id).where(LedgerEntry.id == entry_id))
+        from models import Account
+        entry_account = db.get(Account, entry_number).number
+    staff = Walk(browser, browser.page(javascript=True), True)
+    _staff_sign_in(staff, demo_server.clock)
+    pages = [
+        ("/staff/queues/", "Work queues"), ("/staff/queues/consents", "Consents"), ("/staff/queues/mine", None),
+        (f"/staff/queues/items/{item_id}", "Consent"), ("/staff/accounts/", "Accounts"),
+        (f"/staff/accounts/{TOURISM}", "Tremblay Hospitality"), ("/staff/accounts/new", "Register an account"),
+        ("/staff/accounts/pins", "PINs"), ("/staff/messages/", "Messages"),
+        (f"/staff/messages/new?account={TOURISM}", "Write a message"), ("/staff/mail/", None),
+        ("/staff/audit/", None), ("/staff/audit/?action=consent.", None), ("/staff/programs/", "Programs"),
+        ("/staff/programs/new", None), ("/staff/programs/TL/edit", None), ("/staff/team/", "Staff sign-ins"),
+        (f"/staff/ledger/{TOURISM}/", None), (f"/staff/ledger/{entry_account}/entries/{entry_id}/reverse", None),
+        (f"/staff/returns/{return_id}", None), ("/staff/?q=tremblay", "Find an account"),
+    ]
+    for path, heading in pages:
+        staff.page.goto(path)
+        if heading:
+            expect(staff.page.get_by_role("heading", level=1)).to_contain_text(heading)
+        staff.look("staff" + path.replace("/", "-").replace("?", "-").replace("=", "-"))
+
+    owner = Walk(browser, browser.page(javascript=True), True)
+    sign_in(owner.page, demo.OWNER, OWNER_PASSWORD, expect_heading=None)
+    for path in (f"/mail/{TOURISM}/", f"/mail/{TOURISM}/delivery", "/messages/"):
+        owner.page.goto(path)
+        owner.look("owner" + path.replace("/", "-"))
