@@ -621,3 +621,24 @@ def test_a_consent_revoked_while_it_waits_leaves_nothing_to_decide(app, clock, o
     assert _decide(supervisor, item.id, "approve").status_code == 409
     decided = [e for e in _events(app, "work.decided") if e.get("item") == item.id]
     assert [e["decision"] for e in decided] == ["withdrawn"]
+
+
+def test_staff_open_the_uploaded_signed_consent_form_from_the_item(app, clock, office, staff_member):
+    owner = _sign_consent(app, office)
+    item = _item(app, queue="consents")
+    officer = staff_member("officer")
+    assert officer.get(f"/staff/queues/items/{item.id}/signed-form.pdf").status_code == 404, "none uploaded yet"
+    signed = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    with sessionmaker_of(app)() as db:
+        from domain import consents
+
+        consents.attach_signed_form(db, clock(), consent=db.get(Consent, item.consent_id),
+                                    uploaded_name="AT4931 signed.pdf", content=signed, user_id=office["owner"])
+        db.commit()
+    assert 'signed-form.pdf" download hx-boost="false">AT4931 signed.pdf (PDF)</a>' in _page(officer, item.id)
+    response = officer.get(f"/staff/queues/items/{item.id}/signed-form.pdf")
+    assert response.status_code == 200 and response.data == signed
+    assert response.headers["Content-Security-Policy"] == "sandbox"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert owner.get(f"/staff/queues/items/{item.id}/signed-form.pdf").status_code == 403
+    assert officer.get("/staff/queues/items/999999/signed-form.pdf").status_code == 404

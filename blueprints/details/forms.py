@@ -1,4 +1,5 @@
-"""The account details form: two structured addresses and the contact."""
+"""The account details form: two structured addresses and the contact. The
+fields and their checks also serve the back office's account registration."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -14,36 +15,36 @@ def _strip(value):
     return details.tidy(value) if isinstance(value, str) else value
 
 
-def _one_line(what: str):
+def one_line(what: str):
     def check(_form, field):
         if isinstance(field.data, str) and details.has_control_characters(field.data):
             raise ValidationError(f"Enter {what} on one line, without special characters")
     return check
 
 
-def _required(message: str):
+def required(message: str):
     def check(_form, field):
         if not isinstance(field.data, str) or not field.data.strip():
             raise StopValidation(message)
     return check
 
 
-def _address_fields(prefix: str, which: str) -> dict:
+def address_fields(prefix: str, which: str) -> dict:
     """The five fields of one address, named <prefix>_line1 ... <prefix>_postal."""
     return {
         f"{prefix}_line1": StringField(
             "Address line 1", id=f"{prefix}_line1", filters=[_strip],
-            validators=[_required(f"Enter address line 1 of the {which}"), _one_line(f"address line 1 of the {which}"),
+            validators=[required(f"Enter address line 1 of the {which}"), one_line(f"address line 1 of the {which}"),
                         Length(max=details.LINE_MAX, message=f"Enter address line 1 of the {which} in "
                                                              f"{details.LINE_MAX} characters or fewer")]),
         f"{prefix}_line2": StringField(
             "Address line 2 (optional)", id=f"{prefix}_line2", filters=[_strip],
-            validators=[Optional(), _one_line(f"address line 2 of the {which}"),
+            validators=[Optional(), one_line(f"address line 2 of the {which}"),
                         Length(max=details.LINE_MAX, message=f"Enter address line 2 of the {which} in "
                                                              f"{details.LINE_MAX} characters or fewer")]),
         f"{prefix}_city": StringField(
             "Town or city", id=f"{prefix}_city", filters=[_strip],
-            validators=[_required(f"Enter the town or city of the {which}"), _one_line(f"the town or city of the {which}"),
+            validators=[required(f"Enter the town or city of the {which}"), one_line(f"the town or city of the {which}"),
                         Length(max=100, message=f"Enter the town or city of the {which} in 100 characters or fewer")]),
         f"{prefix}_province": SelectField(
             "Province or territory", id=f"{prefix}_province", validate_choice=False,
@@ -51,25 +52,25 @@ def _address_fields(prefix: str, which: str) -> dict:
             + [SelectChoice(code, name) for code, name in details.PROVINCES]),
         f"{prefix}_postal": StringField(
             "Postal code", id=f"{prefix}_postal", description="For example, T5J 2Z2",
-            validators=[_required(f"Enter the postal code of the {which}")]),
+            validators=[required(f"Enter the postal code of the {which}")]),
     }
 
 
-def _contact_fields() -> dict:
+def contact_fields() -> dict:
     return {
         "contact_name": StringField(
             "Contact name", id="contact_name", filters=[_strip],
             description="The person we should ask for about this account",
-            validators=[_required("Enter the contact name"), _one_line("the contact name"),
+            validators=[required("Enter the contact name"), one_line("the contact name"),
                         Length(max=200, message="Enter a contact name of 200 characters or fewer")]),
         "contact_phone": StringField(
             "Phone number", id="contact_phone", filters=[_strip],
             description="A Canadian or North American number, like 403-678-5521. Add an extension after it, "
                         "like 403-678-5521 ext. 12",
-            validators=[_required("Enter a phone number")]),
+            validators=[required("Enter a phone number")]),
         "contact_email": StringField(
             "Email address (optional)", id="contact_email", filters=[_strip],
-            validators=[Optional(), _one_line("the email address"),
+            validators=[Optional(), one_line("the email address"),
                         Length(max=254, message="Enter an email address of 254 characters or fewer"),
                         Email("Enter an email address in the correct format, like name@example.com",
                               check_deliverability=False)]),
@@ -83,9 +84,9 @@ class _Base(FlaskForm):
 
 
 # Fields made in page order: WTForms orders them (and the error summary) by when they were made.
-DetailsForm = type("DetailsForm", (_Base,), {**_address_fields("mailing", "mailing address"),
-                                              **_address_fields("physical", "physical address"),
-                                              **_contact_fields()})
+DetailsForm = type("DetailsForm", (_Base,), {**address_fields("mailing", "mailing address"),
+                                              **address_fields("physical", "physical address"),
+                                              **contact_fields()})
 
 
 def _check_province(which: str):
@@ -113,10 +114,16 @@ def _check_phone(form, field):
     field.data = value
 
 
-for _prefix, _which in (("mailing", "mailing address"), ("physical", "physical address")):
-    setattr(DetailsForm, f"validate_{_prefix}_province", staticmethod(_check_province(_which)))
-    setattr(DetailsForm, f"validate_{_prefix}_postal", staticmethod(_check_postal))
-DetailsForm.validate_contact_phone = staticmethod(_check_phone)
+def add_checks(form_class) -> None:
+    """The checks of the two addresses' provinces and postal codes and of the phone
+    number, on a form class made with `address_fields` and `contact_fields`."""
+    for prefix, which in (("mailing", "mailing address"), ("physical", "physical address")):
+        setattr(form_class, f"validate_{prefix}_province", staticmethod(_check_province(which)))
+        setattr(form_class, f"validate_{prefix}_postal", staticmethod(_check_postal))
+    form_class.validate_contact_phone = staticmethod(_check_phone)
+
+
+add_checks(DetailsForm)
 
 
 def initial(account) -> dict:

@@ -24,6 +24,7 @@ from web.dates import today
 from web.forms import EmptyForm
 from web.htmx import render, see_other
 from web.mailer import kick_outbox
+from web.uploads import attachment
 
 from .forms import AssignForm, DecisionForm, QueueFilterForm
 
@@ -241,6 +242,16 @@ def _show(item: WorkItem, status: int = 200, *, decision_form: DecisionForm | No
 @bp.route("/items/<int:item_id>")
 def item(item_id: int):
     return _show(_item_or_404(item_id))
+
+
+@bp.route("/items/<int:item_id>/signed-form.pdf")
+def signed_form(item_id: int):
+    """The paper consent form (AT4931) a manager uploaded, to review before deciding."""
+    item = _item_or_404(item_id)
+    form = consents.signed_forms(get_db(), [item.consent_id]).get(item.consent_id) if item.consent_id else None
+    if form is None:
+        abort(404)
+    return attachment(form.content, "application/pdf", f"consent-{item.consent_id}-signed-form.pdf")
 
 
 def _back(item: WorkItem, notice: str):
