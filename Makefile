@@ -21,7 +21,12 @@ static/vendor/htmx.min.js: package.json package-lock.json
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 
-setup: $(BIN)/activate static/vendor/htmx.min.js
+# Minified, Brotli and gzip copies of static/ under content-hashed names (web/assets.py).
+build/static: $(BIN)/activate static/vendor/htmx.min.js $(shell find static -type f 2>/dev/null)
+	$(BIN)/flask build-assets > /dev/null
+	touch build/static
+
+setup: $(BIN)/activate static/vendor/htmx.min.js build/static
 
 db: setup
 	$(BIN)/flask db-upgrade
@@ -38,4 +43,4 @@ test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor instance/*.db*
+	rm -rf $(VENV) node_modules static/vendor build instance/*.db*

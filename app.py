@@ -5,6 +5,7 @@ import logging
 from pathlib import Path
 
 from flask import Flask, g, has_request_context, session
+from flask_compress import Compress
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,13 +19,14 @@ from domain.messages import unread_count
 from domain.outbox import sender_from_config
 from domain.service_hours import schedule_from_config
 from models import User
-from web import access, errors, headers, service, uploads
-from web.assets import asset_url, build_manifest
+from web import access, assets, errors, headers, service, uploads
+from web.assets import asset_url
 from web.database import close_db, get_db
 from web.mailer import OutboxThread
 from web.sessions import ServerSessionInterface
 
 csrf = CSRFProtect()
+compress = Compress()
 login_manager = LoginManager()
 
 
@@ -41,6 +43,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     _refuse_unsafe_production(app)
 
     app.config.update(
+        # Pages and fragments: Brotli when the browser takes it (all current ones
+        # over HTTPS), else gzip. Quality 6 is where Brotli stops paying for its time
+        # on pages of a few kilobytes (docs/performance.md). Streams (CSV exports)
+        # go as they are. Static files come compressed already (web.assets).
+        COMPRESS_ALGORITHM=["br", "gzip"],
+        COMPRESS_BR_LEVEL=6,
+        COMPRESS_LEVEL=6,
+        COMPRESS_MIN_SIZE=256,
+        COMPRESS_STREAMS=False,
+        COMPRESS_MIMETYPES=["text/html", "text/css", "text/plain", "text/csv", "application/json",
+                            "application/javascript", "text/javascript", "image/svg+xml"],
         # The access gate calls the CSRF check itself, after it has kept the form
         # of a person whose session timed out (see web.access.enforce).
         WTF_CSRF_CHECK_DEFAULT=False,
@@ -67,9 +80,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["portal.mail_sender"] = app.config.get("MAIL_SENDER_OBJECT") or sender_from_config(app.config)
     static_dir = Path(app.root_path) / "static"
     app.extensions["portal.static_dir"] = static_dir
-    manifest = build_manifest(static_dir)
-    app.extensions["portal.assets"] = manifest
-    app.extensions["portal.assets_reverse"] = {v: k for k, v in manifest.items()}
+    assets.init_app(app, static_dir, Path(app.root_path) / "build" / "static")
+    app.extensions["portal.csp"] = headers.content_security_policy(app.extensions["portal.inline_css_hash"])
     if app.config["OUTBOX_THREAD"]:
         outbox_thread = app.extensions["portal.outbox_thread"] = OutboxThread(app)
         app.before_request(outbox_thread.ensure_started)
@@ -92,6 +104,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.before_request(uploads.apply_limit)  # first: before anything reads the body
     app.before_request(service.gate)
     app.before_request(access.enforce)
+    # Compression runs last of the after-request steps (they run in reverse order of
+    # registration), on the finished page or fragment.
+    app.after_request(headers.drop_date)  # the very last step
+    compress.init_app(app)
     app.after_request(headers.apply)
     errors.register(app)
     _register_template_helpers(app)
@@ -117,7 +133,7 @@ def _refuse_unsafe_production(app: Flask) -> None:
 
 def _register_template_helpers(app: Flask) -> None:
 
-    from web.htmx import wants_fragment
+    from web.htmx import is_htmx, wants_fragment
 
     app.jinja_env.add_extension("jinja2.ext.do")
 
@@ -129,12 +145,15 @@ def _register_template_helpers(app: Flask) -> None:
     def portal_context():
         return {
             "asset_url": asset_url,
+            "inline_css": app.extensions["portal.inline_css"],
+            "favicon": app.extensions["portal.favicon"],
             "closing_at": g.get("closing_at"),
             "session_idle_seconds": app.config["SESSION_IDLE_SECONDS"],
             "idle_minutes": app.config["SESSION_IDLE_SECONDS"] // 60,
             "reauth_minutes": app.config["SESSION_REAUTH_SECONDS"] // 60,
             "session_warning_seconds": app.config["SESSION_WARNING_SECONDS"],
             "is_fragment": wants_fragment(),
+            "htmx_request": is_htmx(),
             "take_notice": take_notice,
         }
 
@@ -168,8 +187,6 @@ def _register_blueprints(app: Flask) -> None:
     from blueprints import (accounts, arrangements, auth, consents, details, direct_deposit, documents, enrol,
                             filing, health, mail, messages, objections, pages, profile, renewals, requests, staff,
                             waivers)
-    from web import assets
-
     app.register_blueprint(assets.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(pages.bp)

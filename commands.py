@@ -17,6 +17,19 @@ def register(app: Flask) -> None:
         upgrade(app.config["DATABASE_URL"])
         click.echo("Database is up to date.")
 
+    @app.cli.command("build-assets")
+    def build_assets():
+        """Minify and pre-compress the static files (Brotli and gzip) into build/static/."""
+        from pathlib import Path
+
+        from web import assets
+
+        root = Path(app.root_path)
+        built = assets.build(root / "static", root / "build" / "static")
+        for asset in built:
+            sizes = ", ".join(f"{encoding} {len(data):,} B" for encoding, data in asset.encoded.items())
+            click.echo(f"{asset.hashed}: {len(asset.content):,} B" + (f" ({sizes})" if sizes else ""))
+
     @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True, help="Only when the database has no people yet.")
     @click.option("--accounts", type=click.IntRange(min=1),

@@ -743,3 +743,50 @@ _STREETS = ("Jasper Avenue NW", "Macleod Trail SE", "Gaetz Avenue", "Mayor Magra
 _TOWNS = (("Edmonton", "T5J 0N3"), ("Calgary", "T2P 1J9"), ("Red Deer", "T4N 1X5"), ("Lethbridge", "T1J 0N9"),
           ("Medicine Hat", "T1A 0E6"), ("Grande Prairie", "T8V 0Y3"), ("Fort McMurray", "T9H 1S8"),
           ("Airdrie", "T4B 3C3"), ("Canmore", "T1W 1P4"), ("Lloydminster", "T9V 0X7"))
+
+
+# A typical taxpayer on the benchmark database: three accounts of their own, each
+# with several pages of transactions. The browser, throughput and Lighthouse runs
+# sign in as this person; the benchmark person above (5,000 accounts) is the
+# extreme case the server-time run also measures.
+BENCH_TAXPAYER_EMAIL = "taxpayer@bench.tracs.example"
+BENCH_TAXPAYER_NAME = "Terry Taxpayer"
+BENCH_TAXPAYER_PASSWORD = "benchmark-prairie-owner-3"
+
+
+def ensure_bench_taxpayer(engine: Engine, now: datetime, *, accounts: int = 3, min_entries: int = 120) -> list[str]:
+    """The typical benchmark taxpayer, made once (owner of `accounts` benchmark accounts of
+    different programs, each with at least `min_entries` entries); their account numbers."""
+    with Session(engine) as db:
+        user = db.scalar(select(User).where(User.email == BENCH_TAXPAYER_EMAIL))
+        if user is None:
+            user = User(name=BENCH_TAXPAYER_NAME, email=BENCH_TAXPAYER_EMAIL,
+                        password_hash=passwords.hash_password(BENCH_TAXPAYER_PASSWORD),
+                        created_at=now, password_changed_at=now, email_verified_at=now)
+            db.add(user)
+            db.flush()
+            audit.record(db, now, "account.demo_created", actor_user_id=user.id)
+        owned = list(db.scalars(select(Account.number).join(Grant, Grant.account_id == Account.id)
+                                .where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
+                                .order_by(Account.number)))
+        if owned:
+            db.commit()
+            return owned
+        bench_user_id = db.scalar(select(User.id).where(User.email == BENCH_EMAIL))
+        if bench_user_id is None:
+            raise LookupError("no benchmark data: build it first (flask demo-data --accounts … --transactions …)")
+        entries = (select(LedgerEntry.account_id, func.count().label("n")).group_by(LedgerEntry.account_id)
+                   .having(func.count() >= min_entries).subquery())
+        candidates = db.execute(
+            select(Account, entries.c.n).join(entries, entries.c.account_id == Account.id)
+            .join(Grant, Grant.account_id == Account.id).where(Grant.user_id == bench_user_id)
+            .order_by(Account.id).limit(200)).all()
+        chosen: dict[str, Account] = {}
+        for account, _count in candidates:
+            chosen.setdefault(account.program_code, account)
+            if len(chosen) == accounts:
+                break
+        for account in chosen.values():
+            grants.give(db, now, user_id=user.id, account=account, role="owner")
+        db.commit()
+        return sorted(account.number for account in chosen.values())

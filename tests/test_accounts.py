@@ -292,8 +292,9 @@ def busy(app, clock):
     return dict(client=signed_in(app, OWNER), number=account.number, entries=entries)
 
 
-ROW = re.compile(r"<tr><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td><td>(.*?)</td>"
-                 r"<td class=\"num\">(.*?)</td><td class=\"num\">(.*?)</td></tr>")
+# Rows leave out the end tags HTML lets them omit (the fragment is kept small).
+ROW = re.compile(r"<tr><td>(.*?)<td>(.*?)<td>(.*?)<td>(.*?)<td>(.*?)"
+                 r"<td class=\"num\">(.*?)<td class=\"num\">([^<\n]*)")
 
 
 def _rows(page: str):

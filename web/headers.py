@@ -1,25 +1,40 @@
 """Security and caching headers on every response, errors and fragments included."""
 from __future__ import annotations
 
-from flask import Response, request
+import hashlib
 
-CONTENT_SECURITY_POLICY = "; ".join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-    "base-uri 'none'",
-    "object-src 'none'",
-])
+from flask import Response, current_app, request
+
+from web.htmx import wants_fragment
+
+
+def content_security_policy(inline_style_hash: str) -> str:
+    """Scripts only from our own files; styles from our files and the one inline
+    stylesheet every page carries (web.assets), named by its hash."""
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        f"style-src 'self' {inline_style_hash}",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "img-src 'self' data:",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "object-src 'none'",
+    ])
+
+
+# A fragment is never a document: htmx inserts it into a page that has its own
+# policy. Should one ever be opened as a document, it may load and run nothing.
+# Short, because on a slow link every fragment's headers count (docs/performance.md).
+FRAGMENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
 def apply(response: Response) -> Response:
     headers = response.headers
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    headers["Content-Security-Policy"] = (FRAGMENT_SECURITY_POLICY if wants_fragment()
+                                          else current_app.extensions["portal.csp"])
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"  # for browsers older than frame-ancestors
     headers["Referrer-Policy"] = "same-origin"
@@ -27,7 +42,16 @@ def apply(response: Response) -> Response:
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     if request.is_secure:
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if "Cache-Control" not in headers or not headers["Cache-Control"].startswith("public"):
+    if _revalidated_fragment(response):
+        # A fragment htmx asks for again (the same filter, the same page) costs a
+        # few hundred bytes when nothing changed: the browser keeps it, privately,
+        # and asks each time with its ETag; the answer is 304 when it is the same.
+        # Weak, because compression does not change what it is. The browser drops
+        # what it kept at sign-out (Clear-Site-Data, auth.sign_out).
+        response.set_etag(hashlib.blake2b(response.get_data(), digest_size=8).hexdigest(), weak=True)
+        headers["Cache-Control"] = "private, no-cache"
+        response.make_conditional(request)
+    elif "Cache-Control" not in headers or not headers["Cache-Control"].startswith("public"):
         # Pages are personal or carry a CSRF token: nothing dynamic is kept by a
         # browser or proxy, so Back after sign-out shows nothing.
         headers["Cache-Control"] = "no-store"
@@ -37,4 +61,17 @@ def apply(response: Response) -> Response:
     # A response that must not be shown as a page (an uploaded document) brings
     # its own, stricter, headers (a sandbox CSP, private caching).
     headers.update(getattr(response, "download_headers", None) or {})
+    return response
+
+
+def _revalidated_fragment(response: Response) -> bool:
+    return (request.method in ("GET", "HEAD") and response.status_code == 200
+            and response.mimetype == "text/html" and not response.is_streamed
+            and "Cache-Control" not in response.headers and wants_fragment())
+
+
+def drop_date(response: Response) -> Response:
+    """The server (gunicorn, or Werkzeug's) adds Date to every response; one added
+    here too, by a conditional response, would go out twice."""
+    response.headers.pop("Date", None)
     return response

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import (Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session,
+                   url_for)
 from flask_login import current_user
 
 from domain import audit, passwords, people, throttle, tokens
@@ -184,9 +185,11 @@ def sign_in():
             return credentials.complete_sign_in(result.user, form.next.data, "password")
     elif form.errors:
         status = 400
-    return render("auth/sign_in.html", "auth/_sign_in_form.html", status, form=form,
-                  notice=NOTICES.get(request.args.get("reason", ""), "").format(
-                      idle_minutes=current_app.config["SESSION_IDLE_SECONDS"] // 60))
+    reason = request.args.get("reason", "")
+    response = render("auth/sign_in.html", "auth/_sign_in_form.html", status, form=form,
+                      notice=NOTICES.get(reason, "").format(
+                          idle_minutes=current_app.config["SESSION_IDLE_SECONDS"] // 60))
+    return forget_kept_fragments(response) if reason in ("idle", "ended") else response
 
 
 @bp.route("/code", methods=["GET", "POST"])
@@ -228,14 +231,23 @@ def sign_out():
         audit.record(db, now(), "signout", actor_user_id=current_user.id)
         db.commit()
         session.end("signed-out")
-    return see_other(url_for(".signed_out"))
+    return forget_kept_fragments(see_other(url_for(".signed_out")))
 
 
 @bp.route("/signed-out")
 @access(public=True, always_open=True)
 def signed_out():
     reason = request.args.get("reason")
-    return render_template("auth/signed_out.html", reason=reason)
+    return forget_kept_fragments(make_response(render_template("auth/signed_out.html", reason=reason)))
+
+
+def forget_kept_fragments(response):
+    """The browser keeps the fragments htmx fetched (web.headers: private, revalidated
+    each time, so repeating a filter costs a 304): at sign-out, and on the page a
+    timed-out session lands on, it drops them, so a shared computer holds no one's
+    figures afterwards."""
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 # --- Forgotten password -------------------------------------------------------
