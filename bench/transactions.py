@@ -36,13 +36,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import brotli  # noqa: E402
 import sqlalchemy  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 import demo  # noqa: E402
-from domain import ledger  # noqa: E402
+from domain import ledger, overview  # noqa: E402
 from domain.clock import system_now  # noqa: E402
 from domain.db import make_engine  # noqa: E402
 from migrations.runner import upgrade  # noqa: E402
@@ -120,13 +121,13 @@ def machine_facts(engine) -> dict:
             "sqlalchemy": sqlalchemy.__version__, "database": database}
 
 
-def sign_in(client) -> None:
+def sign_in(client, email: str = demo.BENCH_EMAIL, password: str = demo.BENCH_PASSWORD) -> None:
     page = client.get("/auth/sign-in").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/auth/sign-in", data={"email": demo.BENCH_EMAIL, "password": demo.BENCH_PASSWORD,
+    response = client.post("/auth/sign-in", data={"email": email, "password": password,
                                                   "next": "", "csrf_token": token})
     if response.status_code != 303 or "/auth/" in response.headers.get("Location", ""):
-        raise SystemExit(f"Could not sign in as {demo.BENCH_EMAIL}: {response.status_code}")
+        raise SystemExit(f"Could not sign in as {email}: {response.status_code}")
 
 
 class WsgiCaller:
@@ -300,7 +301,8 @@ def main() -> int:
     minimal = WsgiCaller(minimal_route_app(engine, user_id), client)
     floor_client: list[float] = []
     bare = engine.connect()
-    headers = {"HX-Request": "true"}
+    # As a browser asks: the view's time includes compressing its answer.
+    headers = {"HX-Request": "true", "Accept-Encoding": "br, gzip"}
     results: dict[str, dict[str, list]] = {}
     floor: list[float] = []
 
@@ -332,9 +334,11 @@ def main() -> int:
 
         def run_view():
             elapsed, status, body = server.get(path, params, headers)
+            wire = len(body)
+            body = brotli.decompress(body)
             if status != 200 or b'id="transactions-results"' not in body or b"<html" in body:
                 raise SystemExit(f"Unexpected answer for {path}?{params}: {status}")
-            return elapsed, body
+            return elapsed, (body, wire)
 
         def run_bare():
             started = time.perf_counter()
@@ -351,7 +355,7 @@ def main() -> int:
 
         runs = {"view": run_view, "bare": run_bare, "minimal": run_minimal}
         done = {name: runs[name]() for name in rng.sample(sorted(runs), len(runs))}
-        (view_s, body), (bare_s, rows), (minimal_s, _) = done["view"], done["bare"], done["minimal"]
+        (view_s, (body, wire)), (bare_s, rows), (minimal_s, _) = done["view"], done["bare"], done["minimal"]
         # The floor: the cheapest signed-in request (the session timer's poll: session
         # load, access gate, JSON), to tell fixed per-request cost from the view's own.
         floor_s, status, _body = server.get("/auth/session", headers={"X-Background-Request": "true"})
@@ -365,7 +369,7 @@ def main() -> int:
             return
         floor.append(floor_s)
         floor_client.append(floor_client_s)
-        got = results.setdefault(scenario, {"view": [], "bare": [], "ratio": [], "gzip": [], "raw": [],
+        got = results.setdefault(scenario, {"view": [], "bare": [], "ratio": [], "gzip": [], "raw": [], "br": [],
                                             "minimal": [], "minimal_ratio": []})
         got["view"].append(view_s)
         got["bare"].append(bare_s)
@@ -375,6 +379,7 @@ def main() -> int:
         if len(rows) > ledger.PAGE_SIZE:  # a full page of 50 rows
             got["raw"].append(len(body))
             got["gzip"].append(len(gzip.compress(body, compresslevel=6)))
+            got["br"].append(wire)
 
     bare_session = Session(engine)
     scenarios = ("processed", "period", "next page")
@@ -385,20 +390,48 @@ def main() -> int:
         one(scenarios[i % 3], record=True)
     run_seconds = time.perf_counter() - started
 
-    # The dashboard: 5,000 accounts, 25 a page, by keyset from a random account.
-    dashboard: dict[str, list[float]] = {"full page, first": [], "fragment, random page": [],
-                                         "fragment, search": []}
+    # The dashboard against the same queries without the web (overview.dashboard on a
+    # plain session): the benchmark person (5,000 accounts, 25 a page, by keyset from
+    # a random account, or a search) and the typical taxpayer (3 accounts).
+    dashboard: dict[str, dict[str, list[float]]] = {}
+    today = system_now().date()
+    taxpayer_client = app.test_client()
+    demo.ensure_bench_taxpayer(engine, system_now())
+    taxpayer_id = bare_session.scalar(select(User.id).where(User.email == demo.BENCH_TAXPAYER_EMAIL))
+    bare_session.rollback()
+    sign_in(taxpayer_client, demo.BENCH_TAXPAYER_EMAIL, demo.BENCH_TAXPAYER_PASSWORD)
+    taxpayer = WsgiCaller(app, taxpayer_client)
     sample = [accounts[rng.randrange(len(accounts))][1] for _ in range(args.dashboard_requests)]
     for i, number in enumerate(sample):
-        for label, query_string, hdrs in (
-                ("full page, first", {}, {}),
-                ("fragment, random page", {"after": number}, headers),
-                ("fragment, search", {"q": demo._NAMES[i % len(demo._NAMES)]}, headers)):
-            elapsed, status, _body = server.get("/", query_string, hdrs)
-            if status != 200:
-                raise SystemExit(f"Dashboard answered {status}")
+        name = demo._NAMES[i % len(demo._NAMES)]
+        for label, caller, who, query_string, hdrs in (
+                ("5,000 accounts: full page, first", server, user_id, {}, {"Accept-Encoding": "br, gzip"}),
+                ("5,000 accounts: fragment, random page", server, user_id, {"after": number}, headers),
+                ("5,000 accounts: fragment, search", server, user_id, {"q": name}, headers),
+                ("3 accounts: full page", taxpayer, taxpayer_id, {}, {"Accept-Encoding": "br, gzip"}),
+                ("3 accounts: fragment", taxpayer, taxpayer_id, {}, headers)):
+
+            def run_view():
+                elapsed, status, _body = caller.get("/", query_string, hdrs)
+                if status != 200:
+                    raise SystemExit(f"Dashboard answered {status}")
+                return elapsed
+
+            def run_bare():
+                started = time.perf_counter()
+                overview.dashboard(bare_session, who, today, query=query_string.get("q", ""),
+                                   after=query_string.get("after"))
+                elapsed = time.perf_counter() - started
+                bare_session.rollback()
+                return elapsed
+
+            order = [run_view, run_bare] if rng.random() < 0.5 else [run_bare, run_view]
+            timed = {fn.__name__: fn() for fn in order}
             if i >= 3:  # the first few warm up
-                dashboard[label].append(elapsed)
+                got = dashboard.setdefault(label, {"view": [], "bare": [], "ratio": []})
+                got["view"].append(timed["run_view"])
+                got["bare"].append(timed["run_bare"])
+                got["ratio"].append(timed["run_view"] / timed["run_bare"])
     profile = where_the_time_goes(client, accounts, rng, args.profile) if args.profile else None
     bare.close()
     bare_session.close()
@@ -437,7 +470,10 @@ def main() -> int:
           f"{ms(report['floor_through_test_client']['p95'])}; the difference is the client's own work)")
     sizes = [s for scenario in scenarios for s in results[scenario]["gzip"]]
     raws = [s for scenario in scenarios for s in results[scenario]["raw"]]
-    report["page_bytes"] = {"gzip": summarise(sizes), "raw": summarise(raws)}
+    brs = [s for scenario in scenarios for s in results[scenario]["br"]]
+    report["page_bytes"] = {"gzip": summarise(sizes), "raw": summarise(raws), "br_body": summarise(brs)}
+    print(f"\n50-row fragment as sent (Brotli body, without headers): median {statistics.median(brs):,.0f} B, "
+          f"p95 {percentile(brs, 0.95):,} B, max {max(brs):,} B")
     print(f"\n50-row fragment, gzip level 6: median {statistics.median(sizes):,.0f} B, "
           f"p95 {percentile(sizes, 0.95):,} B, max {max(sizes):,} B (uncompressed median "
           f"{statistics.median(raws):,.0f} B; n={len(sizes)}); target ≤ {TARGET_GZIP_BYTES:,} B: "
@@ -447,14 +483,13 @@ def main() -> int:
     print(f"View / bare over all requests: median {overall['median']:.2f}×, p95 {overall['p95']:.2f}×; "
           f"target ≤ {TARGET_RATIO:.0f}×: {'met' if overall['median'] <= TARGET_RATIO else 'NOT met'} "
           f"at the median")
-    print("\n| Dashboard request | n | median | p95 | max |")
-    print("| --- | --- | --- | --- | --- |")
-    for label, values in dashboard.items():
-        if not values:
-            continue  # too few --dashboard-requests for this kind
-        stats = summarise(values)
-        report["dashboard"][label] = stats
-        print(f"| {label} | {stats['n']} | {ms(stats['median'])} | {ms(stats['p95'])} | {ms(stats['max'])} |")
+    print("\n| Dashboard request | n | view median | view p95 | bare median | bare p95 | per-request ratio median / p95 |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for label, got in dashboard.items():
+        view, bare_stats, ratio = summarise(got["view"]), summarise(got["bare"]), summarise(got["ratio"])
+        report["dashboard"][label] = {"view": view, "bare": bare_stats, "ratio": ratio}
+        print(f"| {label} | {view['n']} | {ms(view['median'])} | {ms(view['p95'])} | {ms(bare_stats['median'])} "
+              f"| {ms(bare_stats['p95'])} | {ratio['median']:.2f}× / {ratio['p95']:.2f}× |")
     print(f"\nMachine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory']}, Python {facts['python']}, "
           f"SQLAlchemy {facts['sqlalchemy']}, {facts['database']}; {date.today().isoformat()}")
     if profile:

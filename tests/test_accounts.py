@@ -294,7 +294,7 @@ def busy(app, clock):
 
 # Rows leave out the end tags HTML lets them omit (the fragment is kept small).
 ROW = re.compile(r"<tr><td>(.*?)<td>(.*?)<td>(.*?)<td>(.*?)<td>(.*?)"
-                 r"<td class=\"num\">(.*?)<td class=\"num\">([^<\n]*)")
+                 r"<td>(.*?)<td>([^<\n]*)")
 
 
 def _rows(page: str):

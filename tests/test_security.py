@@ -162,17 +162,21 @@ def test_csrf_refusal_is_a_fragment_for_htmx(app, client, auth):
 def assert_security_headers(response):
     csp = response.headers.get("Content-Security-Policy", "")
     directives = {d.strip().split(" ", 1)[0]: d.strip() for d in csp.split(";") if d.strip()}
-    if directives.get("default-src") == "default-src 'none'":
-        # A fragment (never a document): nothing may load or run at all.
-        assert csp == FRAGMENT_SECURITY_POLICY
-    else:
-        assert directives.get("script-src") == "script-src 'self'", csp
-        assert "object-src" in directives
     assert directives.get("frame-ancestors") == "frame-ancestors 'none'", csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert response.headers.get("X-Content-Type-Options") == "nosniff"
-    assert response.headers.get("Referrer-Policy") in {"same-origin", "no-referrer", "strict-origin-when-cross-origin"}
-    assert response.headers.get("X-Frame-Options") == "DENY"
+    if directives.get("default-src") == "default-src 'none'":
+        # A fragment (never a document): nothing may load or run at all, and the
+        # headers that govern only a document (framing, referrer, window, features)
+        # are the page's, not the fragment's.
+        assert csp == FRAGMENT_SECURITY_POLICY
+        assert not {"X-Frame-Options", "Referrer-Policy", "Permissions-Policy"} & set(response.headers.keys())
+    else:
+        assert directives.get("script-src") == "script-src 'self'", csp
+        assert "object-src" in directives
+        assert response.headers.get("Referrer-Policy") in {"same-origin", "no-referrer",
+                                                           "strict-origin-when-cross-origin"}
+        assert response.headers.get("X-Frame-Options") == "DENY"
     assert "Strict-Transport-Security" not in response.headers  # plain http here
     if response.mimetype == "text/html":
         assert "HX-Request" in response.headers.get("Vary", "")
