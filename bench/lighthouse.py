@@ -27,6 +27,12 @@ under its budget, the audits that fail (accessibility: every failing rule
 with the elements it names; performance: every scored audit under 0.9, the
 point where Lighthouse itself stops showing it green). A budget passes when
 the median run meets it; the JSON also says whether every run met it.
+
+Simulated throttling multiplies the CPU time Chromium really spent by 4, so
+Total Blocking Time (30% of the performance score) grows when the machine is
+busy: run it on a quiet machine. The table is followed by Lighthouse's
+benchmarkIndex for each page and the load average, to tell a slow product
+from a busy machine. The script exits 1 when a budget fails.
 """
 from __future__ import annotations
 
@@ -185,6 +191,10 @@ def markdown(pages: list[dict], runs: int) -> str:
             f"| {m['CLS']['median']:.3f} | {m['Speed Index']['median']:.0f} ms | {verdict} |")
     lines.append("")
     lines.append("Budgets (on the median run): " + ", ".join(f"{c} ≥ {b}" for c, b in BUDGETS.items()))
+    lines.append("Lighthouse's benchmarkIndex (the machine's speed as Lighthouse saw it; lower when the machine is busy; "
+                 "TBT grows as it falls, CPU time being multiplied by 4): " + "; ".join(
+                     f"{page['page']} median {percentile(page['extras']['benchmark_index'], 0.5):.0f}, "
+                     f"min {min(page['extras']['benchmark_index']):.0f}" for page in pages))
     for page in pages:
         for category, audits in page["failing_audits"].items():
             lines.append("")
@@ -243,6 +253,7 @@ def main() -> int:
     reports_dir.mkdir(parents=True, exist_ok=True)
     results, settings = [], None
     started = time.monotonic()
+    load_before = os.getloadavg()
     try:
         with portal_server(url, workers=args.workers) as base_url:
             cookie = sign_in(base_url, demo.BENCH_TAXPAYER_EMAIL, demo.BENCH_TAXPAYER_PASSWORD)
@@ -277,12 +288,15 @@ def main() -> int:
     print(markdown(results, args.runs))
     passed = all(b["pass"] for page in results for b in page["budgets"].values())
     print()
+    load_after = os.getloadavg()
+    print(f"Load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on {os.cpu_count()} CPUs")
     print(f"All budgets: {'pass' if passed else 'FAIL'} ({time.monotonic() - started:.0f} s)")
 
     if args.json:
         figures = {
             "lighthouse": lighthouse_version, "chromium": chrome, "node": node, "chrome_flags": CHROME_FLAGS,
             "database_url": url.split("@")[-1], "runs": args.runs, "account": account,
+            "cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after,
             "settings": {k: settings.get(k) for k in ("formFactor", "throttlingMethod", "throttling",
                                                        "screenEmulation", "emulatedUserAgent")},
             "budgets": {page["page"]: page["budgets"] for page in results},
