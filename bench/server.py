@@ -32,7 +32,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def portal_server(database_url: str, *, workers: int = 2, threads: int = 1, port: int | None = None,
+def portal_server(database_url: str, *, workers: int = 2, threads: int = 4, port: int | None = None,
                   extra_env: dict | None = None, log_path: Path | None = None):
     """Start gunicorn on the database; yield its base URL; stop it."""
     port = port or free_port()

@@ -49,11 +49,16 @@
   document.addEventListener("htmx:afterSwap", function (event) { focusErrorSummary(event.target); });
   // A "Next page" link swaps only the results and itself goes: focus the new
   // results, as a new page would put the reader at its start.
+  // The wrapper on the page names the results (data-focus-results); the link was
+  // inside the old results, so it is no longer in the document.
   document.addEventListener("htmx:afterSettle", function (event) {
     var trigger = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
-    var id = trigger && trigger.getAttribute ? trigger.getAttribute("data-focus-results") : null;
-    var results = id ? document.getElementById(id) : null;
-    if (results && event.target === results) { results.focus(); }
+    var results = event.target;
+    var holder = results && results.parentElement ? results.parentElement.closest("[data-focus-results]") : null;
+    if (holder && holder.getAttribute("data-focus-results") === results.id && trigger
+        && !document.body.contains(trigger)) {
+      results.focus();
+    }
   });
   // A request that replaces the whole body (an HX-Location redirect after a form)
   // needs the whole page, as a boosted link does; htmx sends no HX-Boosted for it.
