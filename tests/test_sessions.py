@@ -136,12 +136,12 @@ def test_cookie_attributes_over_http(app, client, auth):
     assert len(set_cookie) == 1
     attributes = [a.strip().lower() for a in set_cookie[0].split(";")]
     assert "httponly" in attributes
-    assert "samesite=lax" in attributes
+    assert "samesite=strict" in attributes
     assert "path=/" in attributes
     assert "secure" not in attributes
     assert not any(a.startswith("domain=") for a in attributes)
     cookie = client.get_cookie(COOKIE)
-    assert cookie.http_only and cookie.same_site == "Lax" and cookie.path == "/"
+    assert cookie.http_only and cookie.same_site == "Strict" and cookie.path == "/"
 
 
 def test_cookie_over_https_is_host_prefixed_and_secure(app_with):
@@ -160,7 +160,7 @@ def test_cookie_over_https_is_host_prefixed_and_secure(app_with):
     headers = response.headers.getlist("Set-Cookie")
     assert headers and all(h.startswith("__Host-session=") for h in headers)
     attributes = [a.strip().lower() for a in headers[-1].split(";")]
-    assert {"secure", "httponly", "samesite=lax", "path=/"} <= set(attributes)
+    assert {"secure", "httponly", "samesite=strict", "path=/"} <= set(attributes)
     assert not any(a.startswith("domain=") for a in attributes)
     assert client.get_cookie(COOKIE) is None
     assert client.get("/profile/", base_url=base).status_code == 200

@@ -126,7 +126,7 @@ def enforce() -> object | None:
         if reason == "idle":
             # Kept before the CSRF check on purpose: the token died with the timed-out
             # session. Safe, because the form is only handed back to the person whose
-            # session it was (and SameSite=Lax keeps cross-site posts from naming one).
+            # session it was (and SameSite=Strict keeps every cross-site request from naming one).
             keep_form_for_later(session.expired_user_id)
         return sign_in_required(reason)
     if rule.signed_out_noop and not current_user.is_authenticated:

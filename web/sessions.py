@@ -131,7 +131,7 @@ class ServerSessionInterface(SessionInterface):
                     if row is not None and row.ended_at is None:
                         store.end(row, now, session.end_requested)
                     db.commit()
-            response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+            response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Strict")
             return
         if session.sid is None and not session and not session.rotate_requested:
             # A cookie naming an ended session is left alone: it cannot revive it,
@@ -158,7 +158,13 @@ class ServerSessionInterface(SessionInterface):
                 session.sid = sid
                 session.rotate_requested = False
                 cookie = self._signer(app).sign(sid).decode()
-                response.set_cookie(name, cookie, path="/", secure=secure, httponly=True, samesite="Lax")
+                # Strict: no request another site starts (a link, a form, a hidden
+                # window) carries the session. That stops cross-site request forgery at
+                # the browser, and BREACH (guessing a secret from the size of compressed
+                # pages the attacker makes the victim's browser ask for): pages are
+                # compressed (docs/performance.md). The portal's emails carry no links
+                # that need a session, so nothing is lost.
+                response.set_cookie(name, cookie, path="/", secure=secure, httponly=True, samesite="Strict")
             else:
                 old.data = data
             db.commit()
