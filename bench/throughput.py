@@ -16,9 +16,10 @@ counts; the JSON also says whether every round met it); the mix:
 no "database is locked" (nor any OperationalError) in the server's log, no 5xx.
 
 How:
-- The portal runs under gunicorn exactly as `make run` runs it (bench/server.py),
-  with --workers N (default: the machine's cores, os.cpu_count()) and one
-  thread each, on the benchmark database (built by bench/transactions.py's
+- The portal runs under gunicorn the way `make run` starts it (bench/server.py),
+  but with --workers N (default: the machine's cores, os.cpu_count()) of one
+  thread each for the reads (the mix also runs make run's 2 workers x 4
+  threads), on the benchmark database (built by bench/transactions.py's
   `ensure_database`/`ensure_data` when missing). The benchmark taxpayer
   (`demo.BENCH_TAXPAYER_EMAIL`, 3 accounts) signs in through the form.
 - Requests: wrk (Debian's /usr/bin/wrk) drives bench/wrk/portal.lua, which
@@ -528,6 +529,7 @@ def measure_mix(url: str, engine, accounts: list[str], read_paths: list[str], wo
     log = grep_log(log_path)
     saved_by_wrk = value is not None and value.isdigit() and int(value) >= 10_000_000
     result.update(workers=workers, threads=threads, connections=args.connections, write_path=target.path,
+                  status={k: counters[f"status_{k}"] for k in ("2xx", "3xx", "4xx", "5xx", "other")},
                   write_share=counters["sent_writes"] / max(counters["sent_reads"] + counters["sent_writes"], 1),
                   draft_holds_a_value_wrk_sent=saved_by_wrk, log=log,
                   database_locked=log["database is locked"],

@@ -7,15 +7,16 @@ filing periods with view_returns or view_financial.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import exists, func, or_, select, tuple_
+from sqlalchemy import Date, and_, bindparam, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, contains_eager
 
 from domain import grants, ledger
 from domain.accounts import normalise_number
-from models import Account, FilingPeriod, Grant, TaxReturn
+from models import Account, FilingPeriod, Grant, LedgerEntry, TaxReturn
 
 DASHBOARD_PAGE_SIZE = 25
 # A search box appears once a person has more accounts than this.
@@ -80,52 +81,17 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search(query: str):
-    """Number (digits, spaces and dashes ignored) or legal or operating name."""
-    pattern = f"%{_escape_like(query.lower())}%"
-    clauses = [func.lower(Account.legal_name).like(pattern, escape="\\"),
-               func.lower(Account.operating_name).like(pattern, escape="\\")]
-    digits = normalise_number(query)
-    if digits.isdigit():
-        clauses.append(Account.number.like(f"%{digits}%"))
-    return or_(*clauses)
-
-
-def _live_grants(user_id: int, query: str, today: date):
-    statement = (select(Grant).join(Grant.account)
-                 .where(Grant.user_id == user_id, grants.in_force(today)))
-    return statement.where(_search(query)) if query else statement
-
-
-def dashboard(db: Session, user_id: int, today: date, *, query: str = "", after: str | None = None,
-              size: int = DASHBOARD_PAGE_SIZE) -> DashboardPage:
-    """One page of the person's accounts, by legal name then number, after the
-    account numbered `after` (keyset: no OFFSET). An `after` that is not one of
-    the person's matching accounts gives the first page."""
-    query = (query or "").strip()[:100]
-    order = (Account.legal_name, Account.number)
-    total = db.scalar(select(func.count()).select_from(_live_grants(user_id, "", today).subquery()))
-    matching = total if not query else db.scalar(
-        select(func.count()).select_from(_live_grants(user_id, query, today).subquery()))
-    statement = _live_grants(user_id, query, today)
-    before = 0
-    if after:
-        mark = db.execute(select(Account.legal_name, Account.number)
-                          .join(Grant, Grant.account_id == Account.id)
-                          .where(Grant.user_id == user_id, grants.in_force(today),
-                                 Account.number == after)).first()
-        if mark is not None:
-            statement = statement.where(tuple_(*order) > tuple_(mark.legal_name, mark.number))
-            before = db.scalar(select(func.count()).select_from(
-                _live_grants(user_id, query, today).where(tuple_(*order) <= tuple_(mark.legal_name, mark.number))
-                .subquery()))
-    found = list(db.scalars(statement.options(contains_eager(Grant.account))
-                            .order_by(*order).limit(size + 1)).unique())
-    more = len(found) > size
-    found = found[:size]
-    lines = _lines(db, found, today)
-    return DashboardPage(lines=lines, total=total, matching=matching, first_position=before + 1,
-                         next_after=found[-1].account.number if more and found else None, query=query)
+# The dashboard's statements are built once, with bound parameters: building a
+# statement costs more than running it (the same finding as the transactions view,
+# docs/performance.md), and the dashboard is every signed-in person's first page.
+_ORDER = (Account.legal_name, Account.number)
+_LIVE = and_(Grant.user_id == bindparam("user_id"), grants.in_force(bindparam("today", type_=Date)))
+_NAME_LIKE = or_(func.lower(Account.legal_name).like(bindparam("pattern"), escape="\\"),
+                 func.lower(Account.operating_name).like(bindparam("pattern"), escape="\\"))
+_NUMBER_LIKE = Account.number.like(bindparam("digits"))
+_AFTER = tuple_(*_ORDER) > tuple_(bindparam("mark_name"), bindparam("mark_number"))
+_UP_TO = tuple_(*_ORDER) <= tuple_(bindparam("mark_name"), bindparam("mark_number"))
+_IDS = bindparam("ids", expanding=True)
 
 
 def _unfiled():
@@ -133,22 +99,79 @@ def _unfiled():
                            TaxReturn.period_end == FilingPeriod.period_end)
 
 
+_MARK = (select(Account.legal_name, Account.number).join(Grant, Grant.account_id == Account.id)
+         .where(_LIVE, Account.number == bindparam("after")))
+_BALANCES = (select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_cents))
+             .where(LedgerEntry.account_id.in_(_IDS)).group_by(LedgerEntry.account_id))
+_UPCOMING = (select(FilingPeriod.account_id, func.min(FilingPeriod.period_end), func.min(FilingPeriod.due_date))
+             .where(FilingPeriod.account_id.in_(_IDS), FilingPeriod.due_date >= bindparam("today", type_=Date),
+                    _unfiled())
+             .group_by(FilingPeriod.account_id))
+_OVERDUE = (select(FilingPeriod.account_id, func.count(), func.min(FilingPeriod.period_end))
+            .where(FilingPeriod.account_id.in_(_IDS), FilingPeriod.due_date < bindparam("today", type_=Date),
+                   _unfiled())
+            .group_by(FilingPeriod.account_id))
+
+
+@functools.cache
+def _statements(search: str, after: bool, size: int):
+    """(count, page, position) for a search kind ("", "name", "name or number"),
+    with or without a keyset mark, and a page size."""
+    where = [_LIVE]
+    if search:
+        where.append(or_(_NAME_LIKE, _NUMBER_LIKE) if search == "name or number" else _NAME_LIKE)
+    count = select(func.count()).select_from(Grant).join(Grant.account).where(*where)
+    page = (select(Grant).join(Grant.account).where(*where, *([_AFTER] if after else []))
+            .options(contains_eager(Grant.account)).order_by(*_ORDER).limit(size + 1))
+    position = select(func.count()).select_from(Grant).join(Grant.account).where(*where, _UP_TO)
+    return count, page, position
+
+
+def dashboard(db: Session, user_id: int, today: date, *, query: str = "", after: str | None = None,
+              size: int = DASHBOARD_PAGE_SIZE) -> DashboardPage:
+    """One page of the person's accounts, by legal name then number, after the
+    account numbered `after` (keyset: no OFFSET). An `after` that is not one of
+    the person's matching accounts gives the first page. A search matches the
+    legal or operating name, or the number (digits, spaces and dashes ignored)."""
+    query = (query or "").strip()[:100]
+    params: dict = {"user_id": user_id, "today": today}
+    search = ""
+    if query:
+        params["pattern"] = f"%{_escape_like(query.lower())}%"
+        digits = normalise_number(query)
+        search = "name"
+        if digits.isdigit():
+            search = "name or number"
+            params["digits"] = f"%{digits}%"
+    total = db.scalar(_statements("", False, size)[0], params)
+    matching = total if not query else db.scalar(_statements(search, False, size)[0], params)
+    mark = db.execute(_MARK, {**params, "after": after}).first() if after else None
+    count, page, position = _statements(search, mark is not None, size)
+    before = 0
+    if mark is not None:
+        params.update(mark_name=mark.legal_name, mark_number=mark.number)
+        before = db.scalar(position, params)
+    found = list(db.scalars(page, params).unique())
+    more = len(found) > size
+    found = found[:size]
+    lines = _lines(db, found, today)
+    return DashboardPage(lines=lines, total=total, matching=matching, first_position=before + 1,
+                         next_after=found[-1].account.number if more and found else None, query=query)
+
+
 def _lines(db: Session, found: list[Grant], today: date) -> list[AccountLine]:
     ids = [grant.account_id for grant in found]
-    money = ledger.balances(db, [g.account_id for g in found if shows_money(g)])
+    money_ids = [g.account_id for g in found if shows_money(g)]
+    found_money = {account_id: int(total) for account_id, total in db.execute(_BALANCES, {"ids": money_ids})} \
+        if money_ids else {}
+    money = {account_id: found_money.get(account_id, 0) for account_id in money_ids}
     upcoming, overdue = {}, {}
     if ids:
         # A program's due dates rise with its period ends, so the earliest unfiled
         # period due on or after today has both the smallest end and due date.
-        for account_id, period_end, due in db.execute(
-                select(FilingPeriod.account_id, func.min(FilingPeriod.period_end), func.min(FilingPeriod.due_date))
-                .where(FilingPeriod.account_id.in_(ids), FilingPeriod.due_date >= today, _unfiled())
-                .group_by(FilingPeriod.account_id)):
+        for account_id, period_end, due in db.execute(_UPCOMING, {"ids": ids, "today": today}):
             upcoming[account_id] = DueInfo(period_end, due)
-        for account_id, count, earliest in db.execute(
-                select(FilingPeriod.account_id, func.count(), func.min(FilingPeriod.period_end))
-                .where(FilingPeriod.account_id.in_(ids), FilingPeriod.due_date < today, _unfiled())
-                .group_by(FilingPeriod.account_id)):
+        for account_id, count, earliest in db.execute(_OVERDUE, {"ids": ids, "today": today}):
             overdue[account_id] = (int(count), earliest)
     lines = []
     for grant in found:
