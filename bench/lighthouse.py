@@ -79,8 +79,32 @@ def chromium_version(chrome_path: str) -> str:
         return "unknown"
 
 
+# Lighthouse sometimes loses the trace of a load ("Please run Lighthouse again", codes
+# such as NO_NAVSTART) for reasons of its own; such a run has no scores and is run again.
+RETRIES = 2
+
+
 def run_lighthouse(url: str, out_path: Path, *, chrome_path: str, headers_path: Path | None,
                    timeout: float) -> dict:
+    """One Lighthouse run with scores (a run whose trace Lighthouse lost is done again,
+    at most RETRIES times, and counted in the report's `retries`)."""
+    for attempt in range(RETRIES + 1):
+        try:
+            report = _run_lighthouse_once(url, out_path, chrome_path=chrome_path, headers_path=headers_path,
+                                          timeout=timeout)
+            report["retries"] = attempt
+            return report
+        except LostTrace as lost:
+            print(f"  {lost}; running it again", file=sys.stderr)
+    raise RuntimeError(f"Lighthouse lost the trace of {url} {RETRIES + 1} times")
+
+
+class LostTrace(RuntimeError):
+    pass
+
+
+def _run_lighthouse_once(url: str, out_path: Path, *, chrome_path: str, headers_path: Path | None,
+                         timeout: float) -> dict:
     """One Lighthouse run; the parsed JSON report (raises on a run that produced none)."""
     args = [str(LIGHTHOUSE), url,
             "--only-categories=performance,accessibility",
@@ -95,7 +119,10 @@ def run_lighthouse(url: str, out_path: Path, *, chrome_path: str, headers_path: 
                            f"{done.stderr[-2000:]}")
     report = json.loads(out_path.read_text())
     if report.get("runtimeError"):
-        raise RuntimeError(f"Lighthouse could not measure {url}: {report['runtimeError'].get('message')}")
+        error = report["runtimeError"]
+        if "run Lighthouse again" in (error.get("message") or ""):
+            raise LostTrace(f"Lighthouse lost the trace of {url} ({error.get('code')})")
+        raise RuntimeError(f"Lighthouse could not measure {url}: {error.get('message')}")
     return report
 
 
