@@ -45,7 +45,7 @@ test: setup
 
 # The performance figures (docs/performance.md): server time, throughput, the throttled
 # browser journey and Lighthouse, on a 1,000,000-entry database it builds the first time.
-# About 15 minutes. `make bench BENCH_ARGS="--quick"` for a short run.
+# About 10 minutes. `make bench BENCH_ARGS="--quick"` for a short run.
 BENCH_ARGS ?=
 node_modules/.bin/lighthouse: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

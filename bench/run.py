@@ -2,7 +2,7 @@
 """`make bench`: every performance measurement of docs/performance.md in one run, and
 one table of every budget against what was measured.
 
-    .venv/bin/python bench/run.py                 # everything, about 15 minutes
+    .venv/bin/python bench/run.py                 # everything, about 10 minutes
     .venv/bin/python bench/run.py --quick         # fewer requests and runs, about 5 minutes
     .venv/bin/python bench/run.py --only journey,lighthouse
 

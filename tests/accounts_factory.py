@@ -57,6 +57,25 @@ def post(db, account: Account, kind: str, cents: int, processed: date, *, period
                        period_end=period_end, description=description)
 
 
+def month_end(year: int, month: int) -> date:
+    return (date(year, month, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+BUSY_KINDS = ["assessment", "payment", "penalty", "interest", "refund", "transfer", "adjustment", "reversal"]
+
+
+def busy_history(db, account: Account, entries: int = 130, odd_description_at: int | None = None) -> None:
+    """`entries` ledger entries, three processed each day from 1 June 2026, in every
+    kind, over four periods (May to August); references TX0000, TX0001, …"""
+    for i in range(entries):
+        processed = date(2026, 6, 1) + timedelta(days=i // 3)
+        kind = BUSY_KINDS[i % len(BUSY_KINDS)]
+        cents = (i * 7919 % 250000 + 1) * (-1 if kind in ("payment", "refund", "reversal") else 1)
+        post(db, account, kind, cents, processed, period_end=month_end(2026, 5 + i % 4),
+             reference=f"TX{i:04d}", effective=processed - timedelta(days=3),
+             description="=HYPERLINK(\"evil\")" if i == odd_description_at else "")
+
+
 def give(db, now, user_id: int, account: Account, role: str = "owner", permissions=None):
     grant = grants.give(db, now, user_id=user_id, account=account, role=role, permissions=permissions)
     db.flush()

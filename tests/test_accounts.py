@@ -21,17 +21,13 @@ from domain import ledger
 from domain.accounts import (cents_to_decimal, describe_balance, format_amount, format_money, format_number,
                              luhn_digit, make_number, normalise_number, number_problem)
 from models import Grant, LedgerEntry
-from tests.accounts_factory import (TODAY, body, file_return, give, open_account, post, sessionmaker_of, signed_in,
-                                    without_tokens)
+from tests.accounts_factory import (TODAY, body, busy_history, file_return, give, month_end, open_account, post,
+                                    sessionmaker_of, signed_in, without_tokens)
 from tests.conftest import make_user
 
 OWNER = "owner@example.com"
 
 
-
-
-def month_end(year: int, month: int) -> date:
-    return (date(year, month, 28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
 
 # --- Numbers and money (no database) ---------------------------------------------
@@ -275,16 +271,9 @@ def busy(app, clock):
     """An account with 130 entries, three processed each day, in every kind, over
     four periods; the owner and its number."""
     owner = make_user(app, email=OWNER, name="Olive Owner")
-    kinds = ["assessment", "payment", "penalty", "interest", "refund", "transfer", "adjustment", "reversal"]
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=11, legal_name="Busy Hotel Inc.", operating_name=None)
-        for i in range(130):
-            processed = date(2026, 6, 1) + timedelta(days=i // 3)
-            kind = kinds[i % len(kinds)]
-            cents = (i * 7919 % 250000 + 1) * (-1 if kind in ("payment", "refund", "reversal") else 1)
-            post(db, account, kind, cents, processed, period_end=month_end(2026, 5 + i % 4),
-                 reference=f"TX{i:04d}", effective=processed - timedelta(days=3),
-                 description="=HYPERLINK(\"evil\")" if i == 7 else "")
+        busy_history(db, account, odd_description_at=7)
         give(db, clock(), owner, account)
         db.commit()
         entries = [(e.id, e.processed_date, e.amount_cents, e.kind, e.period_end, e.reference)

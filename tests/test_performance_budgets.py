@@ -19,14 +19,14 @@ from __future__ import annotations
 import gzip
 import html
 import re
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import urlsplit
 
 import brotli
 import pytest
 
 import demo
-from tests.accounts_factory import give, open_account, post, sessionmaker_of, signed_in
+from tests.accounts_factory import busy_history, give, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import Auth, csrf_from, make_user
 
 FIRST_VISIT_BYTES = 30_000
@@ -40,10 +40,6 @@ OWNER_EMAIL, OWNER_PASSWORD = next((p[2], p[3]) for p in demo.DEMO_PEOPLE if p[2
 
 # Links a crawl does not follow: files (not pages), and what signs out.
 NOT_PAGES = re.compile(r"/static/|\.csv|\.pdf|/download|/csv|format=|sign-out|/file$|/original")
-
-
-def month_end(year: int, month: int) -> date:
-    return (date(year + month // 12, month % 12 + 1, 1)) - timedelta(days=1)
 
 
 def wire_bytes(response) -> int:
@@ -156,15 +152,9 @@ def test_a_page_fetched_by_htmx_leaves_out_the_stylesheet_the_page_already_has(d
 def busy(app, clock):
     """An account with 130 entries over four periods; a client signed in as its owner."""
     owner = make_user(app, email="owner@example.com", name="Olive Owner")
-    kinds = ["assessment", "payment", "penalty", "interest", "refund", "transfer", "adjustment", "reversal"]
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=11, legal_name="Busy Hotel Inc.", operating_name=None)
-        for i in range(130):
-            processed = date(2026, 6, 1) + timedelta(days=i // 3)
-            kind = kinds[i % len(kinds)]
-            cents = (i * 7919 % 250000 + 1) * (-1 if kind in ("payment", "refund", "reversal") else 1)
-            post(db, account, kind, cents, processed, period_end=month_end(2026, 5 + i % 4),
-                 reference=f"TX{i:04d}", effective=processed - timedelta(days=3))
+        busy_history(db, account)
         give(db, clock(), owner, account)
         db.commit()
         number = account.number
