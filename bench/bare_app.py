@@ -16,14 +16,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import time
 from pathlib import Path
 
 from flask import Flask, Response, request
 
-ROOT = Path(__file__).resolve().parent.parent
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 CONTENT_TYPE = "text/html; charset=utf-8"
 
 
@@ -48,36 +44,11 @@ def create_app(replay_dir: str | None = None) -> Flask:
 @contextlib.contextmanager
 def bare_server(replay_dir: Path, *, workers: int, threads: int = 1, port: int | None = None,
                 log_path: Path | None = None):
-    """Start the bare application under gunicorn; yield its base URL and the port; stop it."""
-    from bench.server import free_port, request as http_request
+    """Start the bare application under gunicorn; yield its base URL; stop it."""
+    from bench.server import free_port, gunicorn
 
-    port = port or free_port()
     env = {**os.environ, "BARE_REPLAY_DIR": str(replay_dir)}
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    args = [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
-            "--log-level", "warning", "bench.bare_app:create_app()"]
-    process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn (bare) exited with {process.returncode}")
-            try:
-                status, _, _ = http_request(base_url, "GET", "/__ready__")
-                if status == 404:  # answering: every path it does not know is a 404
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn (bare) did not answer within 30 s")
-            time.sleep(0.2)
+    # Answering: every path it does not know is a 404.
+    with gunicorn("bench.bare_app:create_app()", env, workers=workers, threads=threads, port=port or free_port(),
+                  log_path=log_path, ready_path="/__ready__", ready_status=404, name="gunicorn (bare)") as base_url:
         yield base_url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if log is not subprocess.DEVNULL:
-            log.close()

@@ -32,31 +32,28 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def portal_server(database_url: str, *, workers: int = 2, threads: int = 4, port: int | None = None,
-                  extra_env: dict | None = None, log_path: Path | None = None):
-    """Start gunicorn on the database; yield its base URL; stop it."""
-    port = port or free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET,
-           "SERVICE_HOURS": "always", "OUTBOX_THREAD": "0", "MAIL_SENDER": "log",
-           "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **(extra_env or {})}
+def gunicorn(app_spec: str, env: dict, *, workers: int, threads: int, port: int, log_path: Path | None,
+             ready_path: str, ready_status: int, name: str = "gunicorn"):
+    """Start gunicorn on 127.0.0.1:port serving app_spec; wait until `ready_path`
+    answers `ready_status`; yield the base URL; stop it."""
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
     args = [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--log-level", "warning", "app:create_app()"]
+            "--threads", str(threads), "--log-level", "warning", app_spec]
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}")
+                raise RuntimeError(f"{name} exited with {process.returncode}")
             try:
-                status, _, _ = request(base_url, "GET", "/healthz")
-                if status == 200:
+                status, _, _ = request(base_url, "GET", ready_path)
+                if status == ready_status:
                     break
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer /healthz within 30 s")
+                raise RuntimeError(f"{name} did not answer {ready_path} within 30 s")
             time.sleep(0.2)
         yield base_url
     finally:
@@ -67,6 +64,19 @@ def portal_server(database_url: str, *, workers: int = 2, threads: int = 4, port
             process.kill()
         if log is not subprocess.DEVNULL:
             log.close()
+
+
+@contextlib.contextmanager
+def portal_server(database_url: str, *, workers: int = 2, threads: int = 4, port: int | None = None,
+                  extra_env: dict | None = None, log_path: Path | None = None):
+    """Start gunicorn on the database; yield its base URL; stop it."""
+    port = port or free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET,
+           "SERVICE_HOURS": "always", "OUTBOX_THREAD": "0", "MAIL_SENDER": "log",
+           "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **(extra_env or {})}
+    with gunicorn("app:create_app()", env, workers=workers, threads=threads, port=port, log_path=log_path,
+                  ready_path="/healthz", ready_status=200) as base_url:
+        yield base_url
 
 
 def request(base_url: str, method: str, path: str, *, body: bytes | None = None,
