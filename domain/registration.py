@@ -28,7 +28,8 @@ FUNCTION_WORDS = {
     "upload": "Upload documents",
     "messages": "Secure messages",
 }
-assert set(FUNCTION_WORDS) == set(FUNCTIONS)
+if set(FUNCTION_WORDS) != set(FUNCTIONS):  # checked at import, even under -O
+    raise RuntimeError("every program function needs its words")
 CODE_PATTERN = re.compile(r"[A-Z]{2,10}")
 PREFIX_PATTERN = re.compile(r"[1-9][0-9]")
 # "M+1:last": the last day of the month after the period ends; "M+1:25": the 25th of it.

@@ -39,7 +39,8 @@ STATUS_WORDS = {"received": "Received", "in_review": "In review", "approved": "A
                 "completed": "Completed", "withdrawn": "Withdrawn"}
 # Letters and digits that cannot be mistaken for one another when read aloud or copied.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-assert set(KIND_LABELS) == set(REQUEST_KINDS) == set(KIND_PERMISSIONS)
+if not set(KIND_LABELS) == set(REQUEST_KINDS) == set(KIND_PERMISSIONS):  # checked at import, even under -O
+    raise RuntimeError("every kind of request needs its label and permission")
 
 
 def new_reference() -> str:

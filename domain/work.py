@@ -43,7 +43,8 @@ OUTCOME_WORDS = {"approved": "Approved", "declined": "Declined", "assessed": "As
                  "reassessed": "Reassessed", "confirmed": "Confirmed", "reviewed": "Reviewed",
                  "answered": "Answered", "closed": "Closed", "withdrawn": "Withdrawn"}
 OPEN = ("received", "in_progress")
-assert set(QUEUE_LABELS) == set(WORK_QUEUES) and set(QUEUE_OF_KIND.values()) <= set(WORK_QUEUES)
+if not (set(QUEUE_LABELS) == set(WORK_QUEUES) and set(QUEUE_OF_KIND.values()) <= set(WORK_QUEUES)):  # even under -O
+    raise RuntimeError("every work queue needs its label, and every kind a known queue")
 
 # Staff roles in order: each may do what the ones before it may.
 _RANK = {role: rank for rank, role in enumerate(STAFF_ROLES)}
