@@ -153,20 +153,15 @@ def register(app: Flask) -> None:
     def consents_document(consent_id: int, out: str):
         """Write a consent's uploaded signed form to a file, to review it."""
         import os
-        import tempfile
 
         from domain import consents
+        from domain.files import write_atomically
 
         with app.extensions["portal.sessionmaker"]() as db:
             document = consents.signed_forms(db, [consent_id]).get(consent_id)
             if document is None:
                 raise click.ClickException(f"Consent {consent_id} has no uploaded form")
-            folder = os.path.dirname(os.path.abspath(out))
-            # Written beside the target and renamed over it: never a half-written file.
-            handle, partial = tempfile.mkstemp(dir=folder, suffix=".part")
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(document.content)
-            os.replace(partial, out)
+            write_atomically(os.path.abspath(out), document.content)  # never a half-written file
         click.echo(f"Wrote {document.size_bytes:,} bytes (SHA-256 {document.sha256}) to {out}.")
 
     @consents_cli.command("reject")

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import secrets
-import tempfile
 import unicodedata
 import warnings
 import zipfile
@@ -36,6 +35,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from domain import audit, requests
+from domain.files import write_atomically
 from models import Document, DocumentContent, Draft, ServiceRequest, User
 
 # --- What we accept ------------------------------------------------------------------
@@ -403,17 +403,7 @@ class FilesystemStore:
         if not _STORED_NAME.fullmatch(stored_name):
             raise ValueError("not a stored name")
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".upload-", suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(content)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, self.directory / stored_name)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_atomically(self.directory / stored_name, content)
         _fsync_directory(self.directory)
 
     def read(self, db: Session, stored_name: str) -> bytes | None:

@@ -20,7 +20,6 @@ import gzip
 import html
 import re
 from datetime import date
-from urllib.parse import urlsplit
 
 import brotli
 import pytest
@@ -83,7 +82,6 @@ def crawl(client, start: list[str], limit: int = 400) -> list[dict]:
     seen, queue, results = set(), list(start), []
     while queue and len(results) < limit:
         url = queue.pop(0)
-        path = urlsplit(url).path
         if url in seen or NOT_PAGES.search(url):
             continue
         seen.add(url)
@@ -93,7 +91,7 @@ def crawl(client, start: list[str], limit: int = 400) -> list[dict]:
         results.append(first_visit(client, url))
         for link in re.findall(r'<a[^>]*\shref="(/[^"#]*)"', results[-1]["page"]):
             link = link.replace("&amp;", "&")
-            if link not in seen and urlsplit(link).path != path or "?" in link and link not in seen:
+            if link not in seen and link != url:
                 queue.append(link)
     return results
 

@@ -21,8 +21,6 @@ import base64
 import gzip
 import hashlib
 import mimetypes
-import os
-import tempfile
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,8 @@ import brotli
 import rcssmin
 import rjsmin
 from flask import Blueprint, Response, abort, current_app, request
+
+from domain.files import write_atomically
 
 bp = Blueprint("assets", __name__)
 ONE_YEAR = 31536000
@@ -70,18 +70,6 @@ def compress(content: bytes, encoding: str) -> bytes:
     return gzip.compress(content, compresslevel=9, mtime=0)  # mtime 0: the same bytes every build
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 _loaded: dict[tuple, dict[str, Asset]] = {}  # one load per process for the same files (tests make many apps)
 
 
@@ -112,7 +100,8 @@ def load(static_dir: Path, build_dir: Path | None, *, write: bool = False) -> di
                     continue
                 encoded[encoding] = compress(content, encoding)
                 if write and built is not None:
-                    _write_atomically(built, encoded[encoding])
+                    built.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomically(built, encoded[encoding])
         assets[logical] = Asset(logical, hashed, mimetype, content, encoded)
     _loaded[key] = assets
     return assets
