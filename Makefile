@@ -8,7 +8,7 @@ WORKERS ?= 2
 PYTEST_ARGS ?=
 export FLASK_APP := app
 
-.PHONY: run test setup db demo clean bench
+.PHONY: run test setup db demo clean bench proof
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ run: demo
 
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The security and reliability suite (docs/security.md, docs/reliability.md), long part
+# included: the locust load run and the slow fault drills. `make test` runs its fast part.
+PROOF_TESTS := tests/security tests/reliability tests/test_security.py tests/test_access.py \
+	tests/test_delegation.py tests/test_sessions.py tests/test_static_analysis.py
+proof: setup
+	$(BIN)/python -m pytest -q --long $(PROOF_TESTS) $(PYTEST_ARGS)
 
 # The performance figures (docs/performance.md): server time, throughput, the throttled
 # browser journey and Lighthouse, on a 1,000,000-entry database it builds the first time.

@@ -32,6 +32,19 @@ PASSWORD = "correct-horse-battery-staple-9"
 def pytest_addoption(parser):
     parser.addoption("--backend", action="append", choices=["sqlite", "postgresql"],
                      help="database backends to run (default: both)")
+    parser.addoption("--long", action="store_true",
+                     help="also run the long load and fault tests (marked `long`; `make proof`)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `long` (the load run, the slow fault drills) are deselected, not
+    skipped, unless --long is given: CI fails on a skip, and runs only the fast part."""
+    if config.getoption("long"):
+        return
+    chosen = [item for item in items if item.get_closest_marker("long") is None]
+    if len(chosen) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("long")])
+        items[:] = chosen
 
 
 def pytest_generate_tests(metafunc):
