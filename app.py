@@ -129,6 +129,10 @@ def _refuse_unsafe_production(app: Flask) -> None:
             # The log sender writes whole messages, links included, to the log:
             # fine for the demo, never for real people's data.
             raise ConfigurationError("MAIL_SENDER must be 'smtp' in production")
+        if not app.config["SESSION_COOKIE_SECURE"]:
+            # Production is served over HTTPS only: the session cookie is `__Host-`
+            # prefixed and Secure (ASVS 5.0 3.3.1), never sent in the clear.
+            raise ConfigurationError("SESSION_COOKIE_SECURE must be on in production")
 
 
 def _register_template_helpers(app: Flask) -> None:

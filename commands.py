@@ -244,7 +244,9 @@ def register(app: Flask) -> None:
     @app.cli.command("purge")
     def purge():
         """Delete expired sessions, old throttle counts, used links past any link's
-        age, emails sent over 30 days ago and drafts untouched for 90 days (run hourly)."""
+        age, emails sent over 30 days ago and drafts untouched for 90 days, and files
+        of the document folder that no document claims, an hour after they were
+        written (a worker killed before its upload committed) (run hourly)."""
         from datetime import timedelta
 
         from sqlalchemy import delete
@@ -272,10 +274,62 @@ def register(app: Flask) -> None:
             abandoned = documents.remove_abandoned(db, drafts.abandoned_ids(db, moment))
             gone += len(abandoned) + drafts.purge(db, moment)
             db.commit()
+        directory = app.config.get("DOCUMENT_DIR") or os.path.join(app.instance_path, "documents")
         store = documents.make_store(documents.store_kind(app.config.get("DOCUMENT_STORE"), app.config["DATABASE_URL"]),
-                                     app.config.get("DOCUMENT_DIR") or os.path.join(app.instance_path, "documents"))
+                                     directory)
         store.discard(abandoned)
         click.echo(f"Purged {gone} row(s).")
+        # An upload's transaction lasts seconds: a file an hour old that no row names
+        # was left by a process that died before its commit. The whole folder is
+        # checked, whatever the store is now (it may hold files from before a change).
+        from domain.files import remove_unclaimed
+        from models import Document
+
+        def claimed(names):
+            with app.extensions["portal.sessionmaker"]() as db:
+                return set(db.scalars(select(Document.stored_name).where(Document.stored_name.in_(names))))
+
+        strays = remove_unclaimed(directory, claimed, written_before=moment - timedelta(hours=1))
+        click.echo(f"Removed {len(strays)} unclaimed file(s) from the document folder.")
+
+    def _document_dir() -> str:
+        import os
+
+        return app.config.get("DOCUMENT_DIR") or os.path.join(app.instance_path, "documents")
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(file_okay=False))
+    def backup_command(path: str):
+        """Back up the database and the stored documents into PATH, a new directory
+        (SQLite: the online backup API, safe while the portal runs; PostgreSQL:
+        pg_dump --format=custom). docs/reliability.md says how to restore it."""
+        from domain import backup
+
+        try:
+            summary = backup.backup(app.config["DATABASE_URL"], _document_dir(), path,
+                                    now=app.extensions["portal.clock"]())
+        except backup.BackupError as error:
+            raise click.ClickException(str(error)) from None
+        counts = ", ".join(f"{table} {count:,}" for table, count in summary.counts.items())
+        click.echo(f"Backed up the {summary.backend} database ({counts}) and {summary.documents:,} document "
+                   f"file(s), {summary.bytes:,} bytes, to {summary.path}.")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(exists=True, file_okay=False))
+    @click.option("--force", is_flag=True, help="Replace what the database and the document folder hold.")
+    def restore_command(path: str, force: bool):
+        """Restore a backup made by `flask backup` into this DATABASE_URL and
+        DOCUMENT_DIR, which must be empty (a new database) unless --force. Stop the
+        portal first."""
+        from domain import backup
+
+        try:
+            summary = backup.restore(path, app.config["DATABASE_URL"], _document_dir(), force=force)
+        except backup.BackupError as error:
+            raise click.ClickException(str(error)) from None
+        counts = ", ".join(f"{table} {count:,}" for table, count in summary.counts.items())
+        click.echo(f"Restored the {summary.backend} database ({counts}) and {summary.documents:,} document "
+                   f"file(s) from {summary.path}.")
 
     @app.cli.command("create-staff")
     @click.option("--email", required=True)

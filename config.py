@@ -84,4 +84,15 @@ def from_environment() -> dict:
         "DOCUMENT_DIR": os.environ.get("DOCUMENT_DIR", ""),
         # Files one upload may carry, each up to UPLOAD_MAX_BYTES.
         "MAX_FILES_PER_UPLOAD": _int("MAX_FILES_PER_UPLOAD", 5),
+        # What one account may keep in supporting documents, in all (0: no limit):
+        # checked in the same transaction as the upload, so parallel uploads cannot
+        # both slip under it.
+        "DOCUMENT_QUOTA_BYTES": _int("DOCUMENT_QUOTA_BYTES", 100 * 1024 * 1024),
+        "DOCUMENT_QUOTA_FILES": _int("DOCUMENT_QUOTA_FILES", 500),
+        # Malware scanning (domain/scanning.py). The EICAR test file is always
+        # refused; with CLAMD_ADDRESS ("unix:/run/clamav/clamd.ctl" or "host:3310")
+        # every file is also streamed to clamd, and an upload is refused while
+        # clamd cannot answer (fail closed).
+        "CLAMD_ADDRESS": os.environ.get("CLAMD_ADDRESS", ""),
+        "CLAMD_TIMEOUT_SECONDS": _int("CLAMD_TIMEOUT_SECONDS", 30),
     }

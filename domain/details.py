@@ -197,6 +197,16 @@ class Conflict(Exception):
     """Someone saved the details first: the version the form was based on is gone."""
 
 
+def hold(db: Session, account_id: int) -> None:
+    """Lock the account's row until the transaction ends, before a save: two saves
+    take turns (the second then finds the version gone). On SQLite this write also
+    opens the transaction (the one write lock), so the save's savepoint is inside
+    it and the request, the change and its audit events commit together: a
+    SAVEPOINT that opens a transaction is committed by its RELEASE."""
+    db.execute(update(Account).where(Account.id == account_id).values(profile_version=Account.profile_version)
+               .execution_options(synchronize_session=False))
+
+
 def apply(db: Session, account_id: int, seen_version: int, changed: dict) -> None:
     """One UPDATE ... WHERE id = :id AND profile_version = :seen that writes the
     changed fields and bumps the version. Raises Conflict when no row matched."""

@@ -6,8 +6,14 @@ functions, no Flask.
 What a file is comes from its CONTENT, never its name: a PDF's header and
 trailer, an image Pillow opens and verifies, an Excel or Word file's zip parts,
 CSV as UTF-8 text. The name must agree with the content (a web page or a PNG
-named .pdf is refused) and is kept only to show and to name the download. Each
-file is stored under a generated name, with its SHA-256, in one of two stores:
+named .pdf is refused) and is kept only to show and to name the download. A
+file that is also something else is refused (a polyglot: markup where a browser
+sniffs, a PDF header after other bytes, a zip appended to a PDF or an image),
+and so is a zip whose parts would expand too far, climb out of a folder (../,
+absolute, links) or hold another archive. Malware scanning (domain.scanning)
+comes after these checks, and a per-account quota (enforce_quota) is checked in
+the transaction that keeps the files. Each file is stored under a generated
+name, with its SHA-256, in one of two stores:
 
 - "database": DocumentContent rows, in the same transaction as the Document
   (several servers sharing PostgreSQL, no shared disk);
@@ -31,12 +37,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from domain import audit, requests
 from domain.files import write_atomically
-from models import Document, DocumentContent, Draft, ServiceRequest, User
+from models import Account, Document, DocumentContent, Draft, ServiceRequest, User
 
 # --- What we accept ------------------------------------------------------------------
 
@@ -73,9 +79,31 @@ _REFUSED_LABELS = {
 
 # Zip files (XLSX, DOCX) are checked without trusting them: at most this many
 # parts, this much in all once expanded, and no part expanding more than this.
+# A ratio is only judged on parts expanding past 1 MB: small XML parts compress
+# far better than 100:1 and harm nothing. 100 MB leaves room for a real 10 MB
+# workbook (sheet XML compresses about 10:1) and refuses every bomb we know.
 MAX_ZIP_ENTRIES = 1000
-MAX_ZIP_EXPANDED_BYTES = 250 * 1024 * 1024
-MAX_ZIP_RATIO = 250
+MAX_ZIP_EXPANDED_BYTES = 100 * 1024 * 1024
+MAX_ZIP_RATIO = 100
+_RATIO_FROM_BYTES = 1024 * 1024
+# A part that is itself an archive (a zip inside the workbook, a gzip...): its
+# expanded size is not what the outer zip declares, so it is refused.
+_ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c", b"Rar!",
+                  b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd", b"MSCF")
+_ARCHIVE_NAMES = (".zip", ".xlsx", ".xlsm", ".docx", ".docm", ".pptx", ".jar", ".gz", ".tgz", ".7z", ".rar", ".bz2",
+                  ".xz", ".zst", ".cab", ".tar")
+# What a browser reads to guess a type (WHATWG MIME Sniffing: the resource
+# header is at most 1445 bytes). Markup there, in a file of any binary kind,
+# makes it a polyglot: a PDF or an image that is also a web page or a script.
+# Only tags of four letters or more: by chance in compressed bytes, about one
+# file in a million; "<a " would be one JPEG in a thousand.
+SNIFF_WINDOW = 1445
+_MARKUP_IN_HEADER = re.compile(
+    rb"<(?:!doctype\s+html|html|head|body|script|iframe|frame|frameset|object|embed|svg|meta|link|style|form|"
+    rb"img\s|base|applet|\?xml-stylesheet)\b|javascript:|vbscript:", re.IGNORECASE)
+# The PDF header may stand anywhere in the first 1024 bytes (readers follow
+# Acrobat there); only white space may come before it.
+PDF_HEADER_WINDOW = 1024
 _MAX_CONTENT_TYPES_BYTES = 1024 * 1024
 # Images: at most this many pixels (Pillow's own bomb check is far larger).
 MAX_IMAGE_PIXELS = 60_000_000
@@ -133,7 +161,8 @@ class Found:
     """What the bytes are: an accepted kind ("pdf") or what was refused ("html"),
     and, when the kind is right but the file is not fit to keep, why."""
     family: str
-    problem: str | None = None  # "incomplete", "damaged", "bomb", "macros", "too_many_pixels", "encrypted"
+    problem: str | None = None  # "incomplete", "damaged", "bomb", "macros", "too_many_pixels", "encrypted",
+    # "polyglot" (also another kind of file), "unsafe_parts" (../, absolute, link...), "nested" (an archive inside)
 
 
 _HTML_START = re.compile(rb"^\s*<(!doctype\s+html|html|head|body|script|iframe|meta|a\s|div|p\W|title|style|!--)",
@@ -141,9 +170,48 @@ _HTML_START = re.compile(rb"^\s*<(!doctype\s+html|html|head|body|script|iframe|m
 
 
 def inspect(content: bytes) -> Found:
+    """What the bytes are, and whether they are also something else (a polyglot)."""
+    found = _inspect(content)
+    if found.family in KINDS and found.family != "csv" and found.problem is None:
+        if _MARKUP_IN_HEADER.search(content[:SNIFF_WINDOW]) or (found.family != "pdf" and b"%PDF-" in
+                                                                 content[:PDF_HEADER_WINDOW]):
+            return Found(found.family, "polyglot")
+        if found.family not in ("xlsx", "docx") and appended_zip(content):
+            return Found(found.family, "polyglot")
+    return found
+
+
+def appended_zip(content: bytes) -> bool:
+    """A zip a zip tool would open at the end of the bytes: its end-of-central-directory
+    record in the last 64 KB (where tools look), pointing at a real central
+    directory. Both signatures by chance are not a worry (1 in 2**64)."""
+    window_start = max(0, len(content) - (22 + 65535))
+    at = len(content)
+    while True:
+        at = content.rfind(b"PK\x05\x06", window_start, at)
+        if at < 0:
+            return False
+        record = content[at:at + 22]
+        if len(record) == 22:
+            cd_size, cd_offset = int.from_bytes(record[12:16], "little"), int.from_bytes(record[16:20], "little")
+            for start in (cd_offset, at - cd_size):
+                if 0 <= start < at and content[start:start + 4] == b"PK\x01\x02":
+                    return True
+            if content[max(0, at - 20):at - 16] == b"PK\x06\x07":  # zip64: its own locator
+                return True
+
+
+def _inspect(content: bytes) -> Found:
     head = content[:16]
-    if head.startswith(b"%PDF-"):
+    header_at = content[:PDF_HEADER_WINDOW].find(b"%PDF-")
+    if header_at == 0:
         return _pdf(content)
+    if header_at > 0:
+        if not content[:header_at].removeprefix(b"\xef\xbb\xbf").strip(b" \t\r\n\f\x00"):
+            return _pdf(content)
+        # Something else first (a web page, an image, a script) and a PDF reader
+        # would still open it as a PDF: two files in one.
+        return Found("pdf", "polyglot")
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return _image(content, "png")
     if head.startswith(b"\xff\xd8\xff"):
@@ -208,25 +276,52 @@ def _office(content: bytes) -> Found:
             expanded = 0
             for entry in entries:
                 expanded += entry.file_size
-                if entry.file_size > 1024 * 1024 and entry.file_size > MAX_ZIP_RATIO * max(entry.compress_size, 1):
+                if (entry.file_size > _RATIO_FROM_BYTES
+                        and entry.file_size > MAX_ZIP_RATIO * max(entry.compress_size, 1)):
                     return Found("zip", "bomb")
             if expanded > MAX_ZIP_EXPANDED_BYTES:
                 return Found("zip", "bomb")
             if any(entry.flag_bits & 0x1 for entry in entries):
                 return Found("zip", "encrypted")
+            if any(unsafe_part(entry) for entry in entries) or len({e.filename for e in entries}) != len(entries):
+                return Found("zip", "unsafe_parts")
+            if any(entry.filename.lower().endswith(_ARCHIVE_NAMES) for entry in entries):
+                return Found("zip", "nested")
             names = {entry.filename for entry in entries}
             family = _office_family(archive, names)
             if family == "zip":
                 return Found("zip")
             for entry in entries:
                 with archive.open(entry) as part:
-                    while part.read(1024 * 1024):
-                        pass
+                    first = part.read(1024 * 1024)
+                    if first.startswith(_ARCHIVE_MAGIC):
+                        return Found(family.split("+")[0], "nested")
+                    while first:
+                        first = part.read(1024 * 1024)
             if family.endswith("+macros"):
                 return Found(family.split("+")[0], "macros")
             return Found(family)
     except Exception:  # a bad CRC, a truncated part, an unknown compression method...
         return Found("zip", "damaged")
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def unsafe_part(entry: zipfile.ZipInfo) -> bool:
+    """A part whose name climbs out (../), starts at a root (/, \\, C:), carries a
+    NUL, a backslash or a control character, or that is a symbolic link or a
+    folder of its own: never in a real XLSX or DOCX, always in a zip-slip attack."""
+    raw = entry.orig_filename
+    name = entry.filename
+    if not name or "\x00" in raw or "\\" in raw or name.startswith("/") or _DRIVE.match(name):
+        return True
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in raw):
+        return True
+    if any(piece in ("..", ".") for piece in name.split("/")):
+        return True
+    mode = entry.external_attr >> 16
+    return (mode & 0o170000) == 0o120000  # a symbolic link (Unix zips keep the mode there)
 
 
 def _office_family(archive: zipfile.ZipFile, names: set[str]) -> str:
@@ -294,57 +389,86 @@ class Checked:
         return KINDS[self.kind].content_type
 
 
+class Refusal(str):
+    """The message for a refused file (a plain str to show), with why in a word
+    for the audit log: "empty", "too_large", "type", "mismatch", "polyglot",
+    "bomb", "unsafe_parts", "nested", "malware"..."""
+
+    reason: str
+
+    def __new__(cls, message: str, reason: str):
+        refusal = super().__new__(cls, message)
+        refusal.reason = reason
+        return refusal
+
+
 def size_text(max_bytes: int) -> str:
     if max_bytes >= 1024 * 1024:
         return f"{max_bytes / (1024 * 1024):g} MB"
     return f"{max(max_bytes // 1024, 1)} KB"
 
 
-def check(uploaded_name: str | None, content: bytes, max_bytes: int) -> Checked | str:
+def check(uploaded_name: str | None, content: bytes, max_bytes: int) -> Checked | Refusal:
     """The file, checked; or the message that says what is wrong with it."""
     name = clean_name(uploaded_name)
     called = f"“{name}”" if name else "The selected file"
     if not content:
-        return f"{called} is empty"
+        return Refusal(f"{called} is empty", "empty")
     if len(content) > max_bytes:
-        return f"{called} must be smaller than {size_text(max_bytes)}"
+        return Refusal(f"{called} must be smaller than {size_text(max_bytes)}", "too_large")
     found = inspect(content)
     extension = extension_of(name)
     named_as = _BY_EXTENSION.get(extension)
+    if found.problem == "polyglot":
+        return Refusal(f"{called} has another file or a web page hidden in it: we cannot accept it. Save it again "
+                       "from the program that made it, or print it to a new PDF, and upload that", "polyglot")
+    if found.problem in ("unsafe_parts", "nested") and (found.family in ("xlsx", "docx")
+                                                        or named_as in ("xlsx", "docx")):
+        if found.problem == "nested":
+            return Refusal(f"{called} has another compressed file inside it: we cannot accept it. Save it again "
+                           "without embedded files and upload it", "nested")
+        return Refusal(f"{called} is damaged or unsafe: its parts have names no Excel or Word file has. Save it "
+                       "again and upload it", "unsafe_parts")
     if found.family == "zip" and found.problem and named_as in ("xlsx", "docx"):
         pass  # an Excel or Word file could not be checked: say why below
     elif found.family == "csv":
         if named_as not in (None, "csv"):
-            return f"{called} is named as {KINDS[named_as].label} but it is text: upload the real file"
+            return Refusal(f"{called} is named as {KINDS[named_as].label} but it is text: upload the real file",
+                           "mismatch")
         if named_as != "csv":
-            return f"{called} must be a {ACCEPTED_LIST} file"
+            return Refusal(f"{called} must be a {ACCEPTED_LIST} file", "type")
     elif found.family in KINDS:
         if named_as is not None and named_as != found.family:
             right = KINDS[found.family].extensions[0]
-            return (f"{called} is named as {KINDS[named_as].label} but it is {KINDS[found.family].label}: "
-                    f"rename it to end in {right}, or upload the real file")
+            return Refusal(f"{called} is named as {KINDS[named_as].label} but it is {KINDS[found.family].label}: "
+                           f"rename it to end in {right}, or upload the real file", "mismatch")
         if named_as is None and extension:
             right = KINDS[found.family].extensions[0]
-            return f"{called} is {KINDS[found.family].label} but its name ends in {extension}: rename it to end in {right}"
+            return Refusal(f"{called} is {KINDS[found.family].label} but its name ends in {extension}: "
+                           f"rename it to end in {right}", "mismatch")
     elif named_as == "csv" and found.family == "binary":
-        return f"{called} is not UTF-8 text. Save it as CSV UTF-8 and upload it"
+        return Refusal(f"{called} is not UTF-8 text. Save it as CSV UTF-8 and upload it", "type")
     else:
         what = _REFUSED_LABELS.get(found.family, _REFUSED_LABELS["binary"])
         if named_as is not None:
-            return f"{called} is named as {KINDS[named_as].label} but it is {what}: we cannot accept it"
-        return f"{called} must be a {ACCEPTED_LIST} file"
+            return Refusal(f"{called} is named as {KINDS[named_as].label} but it is {what}: we cannot accept it",
+                           "mismatch")
+        return Refusal(f"{called} must be a {ACCEPTED_LIST} file", "type")
     if found.problem == "incomplete":
-        return f"{called} looks incomplete. Save the PDF again and upload it"
+        return Refusal(f"{called} looks incomplete. Save the PDF again and upload it", "incomplete")
     if found.problem == "damaged":
-        return f"{called} is damaged and cannot be opened. Save it again and upload it"
+        return Refusal(f"{called} is damaged and cannot be opened. Save it again and upload it", "damaged")
     if found.problem == "too_many_pixels":
-        return f"{called} has too many pixels. Save it at a lower resolution and upload it"
+        return Refusal(f"{called} has too many pixels. Save it at a lower resolution and upload it",
+                       "too_many_pixels")
     if found.problem == "bomb":
-        return f"{called} expands to too much data to check. Save it again without embedded files, or split it"
+        return Refusal(f"{called} expands to too much data to check. Save it again without embedded files, "
+                       "or split it", "bomb")
     if found.problem == "encrypted":
-        return f"{called} is protected with a password. Save it without the password and upload it"
+        return Refusal(f"{called} is protected with a password. Save it without the password and upload it",
+                       "encrypted")
     if found.problem == "macros":
-        return f"{called} contains macros. Save it as a file without macros and upload it"
+        return Refusal(f"{called} contains macros. Save it as a file without macros and upload it", "macros")
     kind = KINDS[found.family]
     if not name:
         name = "document" + kind.extensions[0]
@@ -355,7 +479,7 @@ def check(uploaded_name: str | None, content: bytes, max_bytes: int) -> Checked 
     return Checked(name=name, content=content, kind=kind.key, sha256=hashlib.sha256(content).hexdigest())
 
 
-def check_all(files: list[tuple[str | None, bytes]], max_bytes: int) -> tuple[list[Checked], list[str]]:
+def check_all(files: list[tuple[str | None, bytes]], max_bytes: int) -> tuple[list[Checked], list[Refusal]]:
     """Every file checked; the messages of those refused (all or nothing is kept)."""
     accepted, refused = [], []
     for uploaded_name, content in files:
@@ -465,9 +589,49 @@ class Uploaded:
     created: bool  # False: this key (or these files, for a draft) had been uploaded before
 
 
+@dataclass(frozen=True)
+class Quota:
+    """What one account may keep in all: bytes and files (0: no limit)."""
+    max_bytes: int = 0
+    max_files: int = 0
+
+
+class QuotaExceeded(Exception):
+    """The files would take the account past its quota; nothing was kept."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def enforce_quota(db: Session, account_id: int, files: list[Checked], quota: Quota) -> None:
+    """Hold the account's row, then count what it keeps: two uploads at the same
+    moment (two tabs, two servers) take turns here, so the second counts the
+    first's files and both cannot slip under the quota. The hold lasts until the
+    caller's commit or rollback (PostgreSQL: a row lock; SQLite: the write lock)."""
+    if not files or not (quota.max_bytes > 0 or quota.max_files > 0):
+        return
+    db.execute(update(Account).where(Account.id == account_id).values(status=Account.status)
+               .execution_options(synchronize_session=False))
+    used_bytes, used_files = db.execute(select(func.coalesce(func.sum(Document.size_bytes), 0), func.count(Document.id))
+                                        .where(Document.account_id == account_id)).one()
+    adding = sum(len(f.content) for f in files)
+    these = "this file" if len(files) == 1 else f"these {len(files)} files"
+    if quota.max_files > 0 and used_files + len(files) > quota.max_files:
+        raise QuotaExceeded(f"This account can keep up to {quota.max_files:,} documents and already has "
+                            f"{used_files:,}, so {these} cannot be added. Contact us if you need to send more")
+    if quota.max_bytes > 0 and used_bytes + adding > quota.max_bytes:
+        room = max(quota.max_bytes - used_bytes, 0)
+        raise QuotaExceeded(f"This account can keep up to {human_size(quota.max_bytes)} of documents and has "
+                            f"{human_size(room)} left, so {these} ({human_size(adding)}) cannot be added. "
+                            "Contact us if you need to send more")
+
+
 def _add(db: Session, now: datetime, *, store, account_id: int, user_id: int, files: list[Checked],
          description: str, service_request_id: int | None, draft_id: int | None, written: list[str],
-         message_post_id: int | None = None) -> list[Document]:
+         message_post_id: int | None = None, quota: Quota | None = None) -> list[Document]:
+    if quota is not None:
+        enforce_quota(db, account_id, files, quota)
     kept = []
     for checked in files:
         stored_name = new_stored_name()
@@ -496,13 +660,14 @@ def _summary(files: list[Checked], about: ServiceRequest | None) -> str:
 
 def upload(db: Session, now: datetime, *, store, account, user_id: int, files: list[Checked], description: str = "",
            key: str, about: ServiceRequest | None = None, draft: Draft | None = None,
-           written: list[str]) -> Uploaded:
+           written: list[str], quota: Quota | None = None) -> Uploaded:
     """Keep checked files. Tied to a draft: its documents (a file already tied to it
     is not kept twice). Otherwise a "documents" request made idempotently on `key`
     (a retry answers the first upload and keeps nothing more), the documents tied
     to `about` when given, else to that request. Names of files written to a disk
     are added to `written`, so the caller can remove them if the commit fails
-    (see commit_or_discard). The caller commits."""
+    (see commit_or_discard). With a quota, QuotaExceeded when the files do not fit
+    (checked in this transaction, after the account's row is held). The caller commits."""
     description = clean_text(description)[:MAX_DESCRIPTION]
     try:
         if draft is not None and draft.submitted_request_id is None:
@@ -515,7 +680,8 @@ def upload(db: Session, now: datetime, *, store, account, user_id: int, files: l
                     seen.add((checked.sha256, checked.name))
                     fresh.append(checked)
             kept = _add(db, now, store=store, account_id=account.id, user_id=user_id, files=fresh,
-                        description=description, service_request_id=None, draft_id=draft.id, written=written)
+                        description=description, service_request_id=None, draft_id=draft.id, written=written,
+                        quota=quota)
             return Uploaded(kept, None, bool(kept))
         if draft is not None:  # already sent: the documents go with the request it became
             about = db.get(ServiceRequest, draft.submitted_request_id)
@@ -525,7 +691,7 @@ def upload(db: Session, now: datetime, *, store, account, user_id: int, files: l
             made.extend(_add(db_, now, store=store, account_id=account.id, user_id=user_id, files=files,
                              description=description,
                              service_request_id=about.id if about is not None else request.id, draft_id=None,
-                             written=written))
+                             written=written, quota=quota))
             data = requests.answers(request)
             data["documents"] = [document.id for document in made]
             request.data = json.dumps(data, sort_keys=True)
@@ -547,13 +713,13 @@ def upload(db: Session, now: datetime, *, store, account, user_id: int, files: l
 
 
 def attach_to_post(db: Session, now: datetime, *, store, account_id: int, user_id: int, post_id: int,
-                   files: list[Checked], written: list[str]) -> list[Document]:
+                   files: list[Checked], written: list[str], quota: Quota | None = None) -> list[Document]:
     """Keep checked files as the attachments of a secure message's post. No
     "documents" request is made: the message itself is what the agency answers.
     The caller commits (see commit_or_discard)."""
     try:
         return _add(db, now, store=store, account_id=account_id, user_id=user_id, files=files, description="",
-                    service_request_id=None, draft_id=None, written=written, message_post_id=post_id)
+                    service_request_id=None, draft_id=None, written=written, message_post_id=post_id, quota=quota)
     except BaseException:
         store.discard(written)
         written.clear()

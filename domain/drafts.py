@@ -10,7 +10,7 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from models import Draft, Document
@@ -76,6 +76,18 @@ def save(draft: Draft, now: datetime, answers_now: dict, *, replace: bool = Fals
         return False
     draft.data, draft.updated_at = text, now
     return True
+
+
+def hold(db: Session, draft: Draft) -> Draft:
+    """Lock the draft's row until the transaction ends, and read it again. The same
+    draft submitted on two workers at once: the second waits here, then sees it
+    sent. On SQLite this write also opens the transaction (taking the one write
+    lock), so the submission's savepoint is inside it and everything commits
+    together: a SAVEPOINT that opens a transaction is committed by its RELEASE."""
+    db.execute(update(Draft).where(Draft.id == draft.id).values(updated_at=Draft.updated_at)
+               .execution_options(synchronize_session=False))
+    db.refresh(draft)
+    return draft
 
 
 def mark_submitted(db: Session, draft: Draft, request_id: int) -> None:

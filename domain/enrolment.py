@@ -84,9 +84,14 @@ def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str,
         db.commit()
         return Outcome("locked")
     account = db.scalar(select(Account).where(Account.number == number))
+    # The account's PINs are locked for this try (FOR UPDATE on PostgreSQL; on
+    # SQLite the throttle's check already holds the one write lock): people trying
+    # the same account at once take turns, so no wrong try is lost from a PIN's
+    # count and a PIN is used once.
     candidates = [] if account is None else list(db.scalars(
         select(InvitationPin).where(InvitationPin.account_id == account.id, InvitationPin.used_at.is_(None),
-                                   InvitationPin.cancelled_at.is_(None))))
+                                   InvitationPin.cancelled_at.is_(None))
+        .order_by(InvitationPin.id).with_for_update().execution_options(populate_existing=True)))
     typed = normalise_pin(pin)
     match = next((c for c in candidates if passwords.verify_password(c.pin_hash, typed)), None)
     if match is None:

@@ -531,12 +531,25 @@ def request_data(form: ProgramForm, period_start: date, period_end: date, amende
     }
 
 
+class AlreadyFiled(Exception):
+    """The period's first return was filed by someone else a moment before."""
+
+
 def builder(*, account: Account, form: ProgramForm, period_end: date, amended: bool, figures: dict,
             worked: Computation, user_id: int, received_on: date, amends: TaxReturn | None):
     """What goes with a new request: the return or claim as received, and a
     message telling the account's people it arrived."""
 
     def build(db: Session, request: ServiceRequest) -> None:
+        if not amended:
+            # Two people (or two drafts) filing the period's first return at the same
+            # moment: the period's row is locked (FOR UPDATE on PostgreSQL; on SQLite
+            # the request's insert already holds the one write lock), so the second
+            # finds the first's return here, once it is committed, and files nothing.
+            db.execute(select(FilingPeriod.id).where(FilingPeriod.account_id == account.id,
+                                                     FilingPeriod.period_end == period_end).with_for_update())
+            if latest_return(db, account, period_end) is not None:
+                raise AlreadyFiled(period_end)
         tax_return = TaxReturn(account_id=account.id, period_end=period_end, kind=form.paper, amended=amended,
                                received_on=received_on, status="received", reference=request.reference,
                                figures=json.dumps({k: stored(v) for k, v in figures.items()}, sort_keys=True),

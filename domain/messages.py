@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from domain import audit, documents, grants, outbox, work
 from domain.accounts import format_number
+from domain.db import savepoint
 from models import Account, Document, Grant, Message, MessagePost, MessageThread, User, WorkItem
 
 # Ids beyond a 32-bit integer name no thread (and PostgreSQL would refuse them).
@@ -222,7 +223,7 @@ def _add_keyed_post(db: Session, now: datetime, thread: MessageThread, *, key: s
     if not key:
         return _add_post(db, now, thread, **post)
     try:
-        with db.begin_nested():
+        with savepoint(db):
             return _add_post(db, now, thread, key=key, **post)
     except IntegrityError:
         return None
@@ -269,13 +270,14 @@ class Sent:
 
 
 def _attach(db: Session, now: datetime, thread: MessageThread, post: MessagePost, *, user_id: int, files, store,
-            written: list[str] | None) -> list[Document]:
+            written: list[str] | None, quota: documents.Quota | None = None) -> list[Document]:
     if not files:
         return []
     if thread.account_id is None:
         raise MessageRefused("Files can be attached only to messages about an account", "files")
     return documents.attach_to_post(db, now, store=store, account_id=thread.account_id, user_id=user_id,
-                                    post_id=post.id, files=files, written=written if written is not None else [])
+                                    post_id=post.id, files=files, written=written if written is not None else [],
+                                    quota=quota)
 
 
 def _again(db: Session, post: MessagePost) -> Sent:
@@ -357,11 +359,13 @@ def reply_from_agency(db: Session, now: datetime, today: date, *, staff: User, t
 
 
 def reply_from_account(db: Session, now: datetime, *, user: User, thread: MessageThread, body: str,
-                       key: str | None = None, files=(), store=None, written: list[str] | None = None) -> Sent:
+                       key: str | None = None, files=(), store=None, written: list[str] | None = None,
+                       quota: documents.Quota | None = None) -> Sent:
     """A reply from the account's side (the caller has checked with
     thread_for_reader that this person takes part): a post, with any attached
     files, and the thread's open item in the "messages" queue (one per thread
-    however many replies come before it is answered). The caller commits."""
+    however many replies come before it is answered). Attached files count
+    against the account's `quota` (documents.QuotaExceeded). The caller commits."""
     earlier = _earlier_post(db, key)
     if earlier is not None:
         return _again(db, earlier)
@@ -372,7 +376,8 @@ def reply_from_account(db: Session, now: datetime, *, user: User, thread: Messag
     if post is None:
         db.rollback()
         return _again(db, _earlier_post(db, key))
-    attachments = _attach(db, now, thread, post, user_id=user.id, files=files, store=store, written=written)
+    attachments = _attach(db, now, thread, post, user_id=user.id, files=files, store=store, written=written,
+                          quota=quota)
     item = work.open_for_thread(db, now, thread, f"Reply about “{thread.subject}”")
     audit.record(db, now, "message.reply_received", actor_user_id=user.id, account_id=thread.account_id,
                  thread=thread.id, post=post.id, item=item.id, attachments=len(attachments))

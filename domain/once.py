@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from domain.db import savepoint
 from domain.requests import KEY_PATTERN, new_token
 from models import AuditEvent, UsedToken
 
@@ -51,7 +52,7 @@ def claim(db: Session, now: datetime, key: str, purpose: str = PURPOSE) -> bool:
     if not valid(key):
         raise ValueError("a form key is 1 to 64 letters, digits, '-' or '_'")
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(UsedToken(token_hash=marker(key, purpose), purpose=purpose[:30], used_at=now))
             db.flush()
     except IntegrityError:

@@ -70,6 +70,9 @@ def check_second_factor(db: Session, now: datetime, secret: str, user: User, cod
         audit.record(db, now, "signin.second_factor", "locked", subject_user_id=user.id)
         db.commit()
         return None, True
+    # Read the person again under the lock failures() took: a code another worker
+    # accepted a moment ago (its time step, a used recovery code) is seen, not replayed.
+    db.refresh(user)
     factor = totp.verify_second_factor(user, code, now)
     if factor is None:
         throttle.record_failure(db, "second-factor", key, now)

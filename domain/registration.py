@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from domain import audit, once
 from domain.accounts import due_date, make_number, periods_between
+from domain.db import savepoint
 from models import FUNCTIONS, Account, FilingPeriod, Program
 
 FREQUENCIES = ("monthly", "quarterly", "annual")
@@ -143,7 +144,7 @@ def register_program(db: Session, now: datetime, *, code: str, fields: ProgramFi
     program = Program(code=code, name="", number_prefix="", filing_frequency="", due_rule="", functions="")
     _apply(program, fields)
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(program)
             db.flush()
     except IntegrityError as error:  # another administrator took the code or the prefix just now
@@ -234,7 +235,7 @@ def register_account(db: Session, now: datetime, today: date, *, fields: Account
                             contact_phone=fields.contact_phone, contact_email=fields.contact_email or None,
                             opened_on=fields.opened_on)
         try:
-            with db.begin_nested():
+            with savepoint(db):
                 db.add(candidate)
                 db.flush()
         except IntegrityError:

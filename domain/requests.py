@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from domain import audit, work
+from domain.db import savepoint
 from models import REQUEST_KINDS, Account, ServiceRequest
 
 # What each kind is called, and the permission a person needs to see it in the
@@ -93,7 +94,7 @@ def submit(db: Session, now: datetime, *, account: Account, user_id: int, kind: 
                              submitted_at=now, submitted_by_user_id=user_id, idempotency_key=key,
                              tax_return_id=tax_return_id)
     try:
-        with db.begin_nested():
+        with savepoint(db):
             db.add(request)
             db.flush()
             if build is not None:

@@ -1,11 +1,20 @@
-"""Failure counting in the database, so a limit holds across workers and servers."""
+"""Failure counting in the database, so a limit holds across workers and servers.
+
+A limit is a check, then the work (checking a password, a code, a PIN), then the
+record of a failure. Done plainly, several workers could each read "4 of 5" at the
+same moment and each go on to try one more guess. So `failures` first takes a lock
+on the key, held until the caller's transaction ends (its commit or rollback):
+tries of the same key take turns, and each one counts every failure before it.
+PostgreSQL: a transaction-level advisory lock on the key, so other keys never wait.
+SQLite: the database's one write lock (SQLite allows one writer at a time), taken
+by a write that changes no row."""
 from __future__ import annotations
 
 import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, false, func, select, text, update
 from sqlalchemy.orm import Session
 
 from models import ThrottleEvent
@@ -16,7 +25,25 @@ def key_for(secret: str, value: str) -> str:
     return hmac.new(secret.encode(), value.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
+def lock_number(scope: str, key_hash: str) -> int:
+    """The key as a signed 64-bit number, for PostgreSQL's advisory locks."""
+    digest = hashlib.sha256(f"throttle:{scope}:{key_hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def hold(db: Session, scope: str, key_hash: str) -> None:
+    """Wait for, then keep until the transaction ends, the lock on this key."""
+    connection = db.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": lock_number(scope, key_hash)})
+    elif connection.dialect.name == "sqlite":
+        connection.execute(update(ThrottleEvent).where(false()).values(scope=ThrottleEvent.scope))
+
+
 def failures(db: Session, scope: str, key_hash: str, now: datetime, window: timedelta) -> int:
+    """Failures of this key inside the window, counted under the key's lock (see
+    above): the caller checks, records and commits while it holds it."""
+    hold(db, scope, key_hash)
     return db.scalar(
         select(func.count(ThrottleEvent.id)).where(
             ThrottleEvent.scope == scope,

@@ -4,13 +4,15 @@ email) or rejects (a reason the managers see); the representative enrols and
 sees their client list; revoking or reaching the end date ends it at once."""
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from domain import consents
+from domain import consents, scanning
 from models import Consent, Grant, InvitationPin
 from tests.accounts_factory import body, give, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user, outbox
@@ -250,7 +252,15 @@ def test_consent_changes_are_in_the_access_history(app, firm, runner):
 
 # --- The paper way: the signed form uploaded as a PDF ------------------------------------
 
-PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+def _zip_with_a_page() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("page.html", "<script>alert(1)</script>")
+    return buffer.getvalue()
+
+
+_ZIP_WITH_A_PAGE = _zip_with_a_page()
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\nstartxref\n0\n%%EOF\n"
 
 
 def _upload(client, number, content, filename="AT4931 signed.pdf", **fields):
@@ -290,6 +300,10 @@ def test_a_signed_form_uploaded_as_a_pdf_goes_for_review_and_the_agency_can_read
     (b"<html><script>alert(1)</script></html>", "disguised.pdf", "The selected file must be a PDF"),
     (b"%PDF-1.4\n1 0 obj << >> endobj\n", "cut-short.pdf", "The PDF looks incomplete"),
     (None, None, "Select the signed form"),
+    # The checks every upload gets (web.uploads): a PDF with an archive appended, and
+    # the antivirus test signature inside a PDF (issue 8, ASVS 5.0 5.2.2, 5.4.3).
+    (PDF + _ZIP_WITH_A_PAGE, "hiding.pdf", "has another file or a web page hidden in it"),
+    (PDF.replace(b"endobj", b"endobj\n" + scanning.EICAR, 1), "eicar.pdf", "contains a virus"),
 ])
 def test_a_wrong_file_gets_a_message_beside_the_field_and_nothing_is_kept(app, firm, content, filename, message):
     owner = signed_in(app, OWNER)

@@ -501,3 +501,19 @@ def test_files_too_large_to_send_are_refused_beside_the_field(app_with, clock, l
     page = body(response)
     assert "The files you selected are too large to send" in page and 'id="files-error"' in page
     assert _count(small, MessagePost) == 1 and _count(small, Document) == 0
+
+
+def test_attachments_count_against_the_accounts_quota(app_with, clock, lodge):
+    """Files sent with a reply are kept as the account's documents, so they count
+    against its quota like an upload (issue 8, ASVS 5.0 5.2.4): over it, 422 beside
+    the field and nothing kept, not the post either."""
+    pdf = make_pdf("June receipts")
+    tight = app_with(DOCUMENT_QUOTA_FILES=1)
+    thread_id = _to_account(tight, clock, lodge)
+    olive = signed_in(tight, OWNER)
+    assert _reply(olive, thread_id, "The first", files=[("one.pdf", pdf)]).status_code == 303
+    response = _reply(olive, thread_id, "The second", files=[("two.pdf", pdf)])
+    assert response.status_code == 422
+    page = body(response)
+    assert 'id="files-error"' in page and "The second" in page
+    assert _count(tight, MessagePost) == 2 and _count(tight, Document) == 1

@@ -84,7 +84,7 @@ STATE_CHANGING = [
     ("/profile/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
                            "new_password_confirm": NEW_PASSWORD}, "taxpayer"),
     ("/auth/sign-out", {}, "taxpayer"),
-    ("/profile/sessions/sign-out-others", {}, "taxpayer"),
+    ("/profile/sessions/sign-out-others", {"password": PASSWORD}, "taxpayer"),
     ("/auth/session/extend", {}, "taxpayer"),
     ("/auth/confirm", {"password": PASSWORD}, "taxpayer"),
     ("/profile/two-factor/turn-off", {"password": PASSWORD, "code": "123456"}, "taxpayer"),
@@ -509,6 +509,15 @@ def test_production_starts_with_a_long_random_key(monkeypatch, app_config):
         assert app.config["SESSION_COOKIE_SECURE"] is True
     finally:
         app.extensions["portal.engine"].dispose()
+
+
+def test_production_refuses_a_session_cookie_without_secure(monkeypatch, app_config):
+    """ASVS 5.0 3.3.1: production never sends the session cookie without Secure."""
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    monkeypatch.setenv("MAIL_SENDER", "smtp")
+    monkeypatch.setenv("SESSION_COOKIE_SECURE", "false")
+    with pytest.raises(ConfigurationError, match="SESSION_COOKIE_SECURE"):
+        create_app({**app_config, "SECRET_KEY": "k" * 48})
 
 
 def test_development_allows_the_default_key(monkeypatch, app_config):

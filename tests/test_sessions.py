@@ -246,7 +246,7 @@ def test_old_cookie_refused_after_signing_out_other_sessions(app, client, auth):
         other = app.test_client()
         Auth(other, app).sign_in()
         others.append(cookie_value(other))
-    response = auth.post("/profile/sessions/sign-out-others", token_from="/profile/sessions")
+    response = auth.post("/profile/sessions/sign-out-others", {"password": PASSWORD}, token_from="/profile/sessions")
     assert response.status_code == 303
     for value in others:
         assert row_for(app, value).end_reason == "other-session"
@@ -254,6 +254,25 @@ def test_old_cookie_refused_after_signing_out_other_sessions(app, client, auth):
     assert cookie_value(client) == keep
     assert "Signed out of 2 other sessions." in client.get("/profile/sessions").get_data(as_text=True)
     assert replay(app, keep).status_code == 200
+
+
+def test_signing_out_other_sessions_asks_for_the_password_again(app, client, auth):
+    """ASVS 5.0 7.5.2: ending sessions needs the password again, so a session left
+    open on a shared computer cannot sign its owner out everywhere else."""
+    make_user(app)
+    auth.sign_in()
+    other = app.test_client()
+    Auth(other, app).sign_in()
+    theirs = cookie_value(other)
+    page = client.get("/profile/sessions").get_data(as_text=True)
+    assert 'name="password"' in page and 'autocomplete="current-password"' in page
+    for data in ({}, {"password": "not-my-password-at-all"}):
+        response = auth.post("/profile/sessions/sign-out-others", data, token_from="/profile/sessions")
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        assert 'href="#password"' in page and 'id="password-error"' in page
+        assert row_for(app, theirs).ended_at is None
+    assert replay(app, theirs).status_code == 200
 
 
 def signed_in_taxpayer_and_staff(app, client, auth, clock):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
-from flask import abort, current_app, redirect, request, session, url_for
+from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 
@@ -151,13 +151,42 @@ def enforce() -> object | None:
     return None
 
 
-def refuse(user_id: int | None, why: str):
-    """403, with the refusal in the audit log."""
+def record_refusal(user_id: int | None, why: str) -> None:
+    """The refusal in the audit log: who, which view, why; never the account or
+    anything the URL names (an account's access history lists the refusals made
+    on it, and a stranger's guesses are not its managers' business). Whatever the
+    view had begun is dropped first: a refusal changes nothing."""
     db = get_db()
+    db.rollback()
     audit.record(db, now(), "access.refused", "failure", actor_user_id=user_id,
                  endpoint=request.endpoint, reason=why)
     db.commit()
+
+
+def refuse(user_id: int | None, why: str):
+    """403, with the refusal in the audit log."""
+    record_refusal(user_id, why)
     abort(403)
+
+
+def note_refusal(why: str | None) -> None:
+    """Say why the 404 about to be raised is a refusal (None: forget an earlier
+    reason). web.errors records it when the 404 is the answer (a view may catch the
+    404 and try another way)."""
+    g.refusal_reason = why
+
+
+def record_not_found() -> None:
+    """A 404 answered by a protected view to a signed-in person is a refusal (an
+    account or an object they may not reach looks exactly like one that does not
+    exist): audited once, with the reason noted by the view (`note_refusal`) or
+    "not-found". Nothing for anonymous visitors, public views or unknown URLs."""
+    if request.url_rule is None or request.endpoint not in current_app.view_functions:
+        return
+    rule = rule_for_endpoint(request.endpoint)
+    if rule.public or rule.anonymous or not current_user.is_authenticated:
+        return
+    record_refusal(current_user.id, g.pop("refusal_reason", None) or "not-found")
 
 
 def next_param_url(endpoint: str, **params) -> str:

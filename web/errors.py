@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from domain.files import StorageFull
 from web.htmx import wants_fragment
 
 log = logging.getLogger("portal.errors")
@@ -33,6 +36,18 @@ def render_error(status: int, *, title: str | None = None, message: str | None =
     return body, status
 
 
+def _record_not_found() -> None:
+    """A 404 to a signed-in person on a protected view is an audited refusal
+    (web.access.record_not_found). The answer is still the 404 if the audit log
+    cannot be written: the failure is logged, never turned into a 500."""
+    from web.access import record_not_found
+
+    try:
+        record_not_found()
+    except SQLAlchemyError as failure:
+        log.error("refusal not audited: %s", type(failure).__name__)
+
+
 def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_failed(error):
@@ -41,7 +56,8 @@ def register(app: Flask) -> None:
 
         db = get_db()
         db.rollback()
-        audit.record(db, now(), "csrf.refused", "failure", endpoint=request.endpoint)
+        actor = current_user.id if current_user.is_authenticated else None
+        audit.record(db, now(), "csrf.refused", "failure", actor_user_id=actor, endpoint=request.endpoint)
         db.commit()
         return render_error(400, title="Your form has expired",
                             message="For your security the form could not be sent. Go back, reload the page and try again.")
@@ -50,16 +66,51 @@ def register(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
+        if error.code == 404:
+            _record_not_found()
         body, status = render_error(error.code)
         # Keep the headers the error carries: Allow on a 405 (HTTP requires it),
         # Retry-After on a 429 or 503.
         return body, status, [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
 
+    def database_failed_while_opening_the_session():
+        # web.sessions notes a database that failed before any view could run; raised
+        # here, first of the before-request steps, it reaches the handler below.
+        error = g.pop("database_error", None)
+        if error is not None:
+            raise error
+
+    app.before_request_funcs.setdefault(None, []).insert(0, database_failed_while_opening_the_session)
+
+    def roll_back_the_request():
+        db = g.get("db")
+        if db is not None:
+            with suppress(SQLAlchemyError):  # a failed transaction: nothing of it is kept
+                db.rollback()
+
     @app.errorhandler(OperationalError)
     def database_unavailable(error):
         log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "unknown")
-        return render_error(503, message="We cannot reach our records just now. Try again in a minute."), 503, {"Retry-After": "60"}
+        g.database_unavailable = True  # web.sessions then keeps nothing of this request
+        roll_back_the_request()
+        body, status = render_error(503, message="We cannot reach our records just now. Try again in a minute.")
+        return body, status, {"Retry-After": "60"}
+
+    @app.errorhandler(StorageFull)
+    def storage_full(error):
+        # 507 Insufficient Storage (RFC 4918 11.5): the server cannot store what the
+        # request needs. The file was never kept (domain.files) and the request's
+        # transaction is rolled back here, so nothing is half-kept.
+        log.error("document storage full: %s", error.strerror)
+        roll_back_the_request()
+        body, status = render_error(507, title="We cannot keep your files just now",
+                                    message="Nothing you sent was kept. Try again in an hour, or contact us.")
+        return body, status, {"Retry-After": "3600"}
 
     @app.errorhandler(InternalServerError)
     def internal_error(error):
+        if isinstance(getattr(error, "original_exception", None), OperationalError):
+            # The database failed after the view, saving the session (a first visit's
+            # new session row): the same 503.
+            return database_unavailable(error.original_exception)
         return render_error(500)

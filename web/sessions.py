@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from flask import Flask, Request, Response, g, request
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, TimestampSigner
+from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import CallbackDict
 
 from domain import sessions as store
@@ -20,6 +21,9 @@ from web.database import get_db, write_at_end
 
 # Requests that carry this header (the session-status poll) are not user activity.
 BACKGROUND_HEADER = "X-Background-Request"
+# Answered without a session: static files and the health check. Neither reads the
+# cookie nor, even when it answers an error page, writes one.
+SESSIONLESS_PATHS = ("/static/", "/healthz")
 
 
 class ServerSession(CallbackDict, SessionMixin):
@@ -88,7 +92,7 @@ class ServerSessionInterface(SessionInterface):
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         raw = request.cookies.get(self.cookie_name(app))
-        if not raw or request.path.startswith(("/static/", "/healthz")):
+        if not raw or request.path.startswith(SESSIONLESS_PATHS):
             # Static files and health checks need no session: no database work.
             return ServerSession()
         try:
@@ -99,7 +103,15 @@ class ServerSessionInterface(SessionInterface):
         # The request's own database session (the app context is already pushed):
         # the person signed in comes with the row, in one query, for the user loader.
         db = get_db()
-        row, found_person, reason = store.load(db, sid, now, limits_from(app.config))
+        try:
+            row, found_person, reason = store.load(db, sid, now, limits_from(app.config))
+        except OperationalError as error:
+            # The database is unreachable or locked: no session can be read. Noted for
+            # web.errors, which answers 503 once the request is under Flask's error
+            # handling (an error raised here would escape it as a bare 500).
+            g.database_error = error
+            g.database_unavailable = True
+            return ServerSession()
         if reason is not None:
             if db.dirty:
                 db.commit()  # an idle session found here is ended now, for good
@@ -124,6 +136,14 @@ class ServerSessionInterface(SessionInterface):
         name = self.cookie_name(app)
         secure = app.config["SESSION_COOKIE_SECURE"]
         now = app.extensions["portal.clock"]()
+        if request.path.startswith(SESSIONLESS_PATHS):
+            # Served with no session (open_session): an error page here must not
+            # start one over the person's cookie.
+            return
+        if g.get("database_unavailable"):
+            # The answer is the 503 of web.errors: nothing can be kept, and the
+            # cookie stays as it was, so the same session works when the database is back.
+            return
         if session.end_requested:
             if session.sid:
                 with app.extensions["portal.sessionmaker"]() as db:

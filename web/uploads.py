@@ -6,19 +6,25 @@ with @accepts_files, and its request gets the upload limit before anything
     @accepts_files(files="MAX_FILES_PER_UPLOAD")     as many files as that setting says
     @accepts_files(files=3)                          three files
 
-It also checks the files a form sent (check_files), says where documents are
-kept (document_store), and sends one back as a download that is never shown as
-a page (send_document).
+It also checks the files a form sent (check_files: what they are, then the
+malware scan of domain.scanning), says where documents are kept
+(document_store) and how much an account may keep (quota), and sends one back
+as a download that is never shown as a page, under a safe name (send_document).
 """
 from __future__ import annotations
 
 import io
 import logging
 import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from flask import current_app, request, send_file
+from flask_login import current_user
 
-from domain import documents
+from domain import audit, documents, scanning
 from web.errors import render_error
 
 log = logging.getLogger("portal.documents")
@@ -77,6 +83,13 @@ def document_store():
                                 static_dir=current_app.extensions.get("portal.static_dir"))
 
 
+def quota() -> documents.Quota:
+    """What one account may keep in documents, as this deployment is set."""
+    config = current_app.config
+    return documents.Quota(max_bytes=int(config.get("DOCUMENT_QUOTA_BYTES") or 0),
+                           max_files=int(config.get("DOCUMENT_QUOTA_FILES") or 0))
+
+
 def send_document(db, document):
     """The document's bytes as an attachment under its uploaded name; the error
     page (500) when its stored copy is missing or changed."""
@@ -95,9 +108,38 @@ def attachment(content: bytes, mimetype: str, name: str):
     which web.headers applies last, over the site's own)."""
     response = send_file(io.BytesIO(content), mimetype=mimetype, as_attachment=True, download_name=name,
                          conditional=False, etag=False, max_age=None)
+    response.headers["Content-Disposition"] = content_disposition(name)
     response.headers.update(DOWNLOAD_HEADERS)
     response.download_headers = DOWNLOAD_HEADERS
     return response
+
+
+# Names Windows keeps for devices: a file saved as "CON.pdf" or "lpt1.txt" cannot be opened there.
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+_ASCII_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()+,=@&#!~'-]")
+
+
+def download_name(name: str | None) -> str:
+    """A name fit to save under on any system: cleaned as for display (no folders,
+    control or direction characters), no characters Windows forbids (<>:"|?*),
+    and not a Windows device name."""
+    name = re.sub(r'[<>:"|?*]', "_", documents.clean_name(name)) or "document"
+    if name.split(".", 1)[0].strip().upper() in _WINDOWS_RESERVED:
+        name = "_" + name
+    return name
+
+
+def content_disposition(name: str | None) -> str:
+    """`attachment` with the name as RFC 6266 asks: an ASCII `filename` any browser
+    reads (nothing that could end the quoted string or the header), and the
+    exact name, UTF-8 and percent-encoded, in `filename*` (RFC 8187)."""
+    name = download_name(name)
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    ascii_name = " ".join(_ASCII_UNSAFE.sub("_", ascii_name).split()).strip(". ")
+    extension = documents.extension_of(name)
+    if not ascii_name.strip("._ ") or ascii_name == extension:
+        ascii_name = "document" + (extension if extension.isascii() else "")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='!#$&+^`|~')}"
 
 
 def chosen_files(field_name: str) -> list:
@@ -105,13 +147,90 @@ def chosen_files(field_name: str) -> list:
     return [f for f in request.files.getlist(field_name) if f.filename]
 
 
-def check_files(chosen: list) -> tuple[list, list[str]]:
+SCANNER_UNAVAILABLE = ("We cannot check files for viruses just now, so nothing was uploaded. "
+                       "Try again in a few minutes")
+
+
+@dataclass
+class FileCheck:
+    """The chosen files, checked: those fit to keep; the messages for those
+    refused; and whether the malware scanner could not answer (then nothing is
+    kept, and the person is asked to try again later: fail closed)."""
+    accepted: list = field(default_factory=list)
+    refused: list = field(default_factory=list)
+    unavailable: bool = False
+
+    @property
+    def messages(self) -> list[str]:
+        return [*self.refused, *([SCANNER_UNAVAILABLE] if self.unavailable else [])]
+
+
+def scan(checked: list) -> tuple[list, bool]:
+    """Each checked file through domain.scanning: (refusals for files carrying
+    malware, whether the scanner could not answer for some file)."""
+    config = current_app.config
+    address = config.get("CLAMD_ADDRESS") or ""
+    timeout = float(config.get("CLAMD_TIMEOUT_SECONDS") or 30)
+    refused, unavailable = [], False
+    for file in checked:
+        verdict = scanning.scan(file.content, clamd_address=address, timeout=timeout)
+        if verdict.outcome == "infected":
+            refusal = documents.Refusal(f"“{file.name}” contains a virus or other harmful content "
+                                        f"({verdict.signature}): we cannot accept it", "malware")
+            refusal.signature, refusal.sha256 = verdict.signature, file.sha256
+            refused.append(refusal)
+        elif verdict.outcome != "clean":
+            log.error("malware scan unavailable: %s", verdict.detail)
+            unavailable = True
+    return refused, unavailable
+
+
+def check_and_scan(chosen: list, account_id: int | None = None) -> FileCheck:
     """The chosen files checked by domain.documents, within the number and the
-    size the settings allow: (those fit to keep, the messages for those refused)."""
+    size the settings allow, then scanned for malware when all are fit. Every
+    file refused for its content is written to the audit log."""
     max_files, max_bytes = current_app.config["MAX_FILES_PER_UPLOAD"], current_app.config["UPLOAD_MAX_BYTES"]
     if len(chosen) > max_files:
-        return [], [f"Select up to {max_files} files at a time"]
-    return documents.check_all([(f.filename, f.stream.read(max_bytes + 1)) for f in chosen], max_bytes)
+        return FileCheck(refused=[f"Select up to {max_files} files at a time"])
+    result = FileCheck(*documents.check_all([(f.filename, f.stream.read(max_bytes + 1)) for f in chosen],
+                                            max_bytes))
+    if not result.refused:
+        result.refused, result.unavailable = scan(result.accepted)
+    if result.refused or result.unavailable:
+        audit_refusal(account_id, result)
+        result.accepted = []
+    return result
+
+
+def audit_refusal(account_id: int | None, result: FileCheck) -> None:
+    """"document.refused" in the audit log, in a transaction of its own (the
+    request's own changes, if any, are its view's to commit or not): why each
+    file was refused, and its SHA-256 when it carried malware."""
+    from web.database import now
+
+    reasons = [getattr(r, "reason", "other") for r in result.refused]
+    if result.unavailable:
+        reasons.append("scanner_unavailable")
+    detail = {"reasons": reasons, "endpoint": request.endpoint}
+    malware = [{"signature": r.signature, "sha256": r.sha256} for r in result.refused if hasattr(r, "signature")]
+    if malware:
+        detail["malware"] = malware
+    user_id = current_user.id if current_user and current_user.is_authenticated else None
+    maker = current_app.extensions["portal.sessionmaker"]
+    try:
+        with maker() as db:
+            audit.record(db, now(), "document.refused", "failure", actor_user_id=user_id, account_id=account_id,
+                         **detail)
+            db.commit()
+    except Exception:  # the refusal stands, and is in the log, even if the audit write fails
+        log.exception("could not audit a refused upload: %s", detail)
+
+
+def check_files(chosen: list, account_id: int | None = None) -> tuple[list, list[str]]:
+    """check_and_scan, as (those fit to keep, the messages for those refused):
+    a scanner that cannot answer is one more message, and nothing is kept."""
+    result = check_and_scan(chosen, account_id)
+    return result.accepted, result.messages
 
 
 def upload_limits() -> dict:

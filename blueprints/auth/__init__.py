@@ -147,6 +147,7 @@ def verify_pending():
         db, moment = get_db(), now()
         key = throttle.key_for(current_app.secret_key, f"verify:{user.id}")
         if throttle.failures(db, "verify-resend", key, moment, RESEND_WINDOW) >= RESEND_LIMIT:
+            db.rollback()  # let go of the key's lock (domain.throttle) before the session is saved
             return render_template("auth/verify_pending.html", form=form, user=user, limited=True), 429
         throttle.record_failure(db, "verify-resend", key, moment)
         _send_verification(db, moment, user)
@@ -177,8 +178,11 @@ def sign_in():
             form.email.errors.append("Enter a correct email address and password")
             status = 400
         elif result.user.has_two_factor:
+            # The password's fingerprint too: a password changed or reset before the
+            # code is given ends this half-finished sign-in like any other session.
             session["pending_sign_in"] = {"user_id": result.user.id, "at": now().timestamp(),
-                                          "next": safe_next(form.next.data, "")}
+                                          "next": safe_next(form.next.data, ""),
+                                          "password": people.password_fingerprint(result.user)}
             db.commit()
             return see_other(url_for(".second_factor"))
         else:
@@ -202,7 +206,7 @@ def second_factor():
         return redirect(url_for(".sign_in"), 303)
     db = get_db()
     user = db.get(User, pending["user_id"])
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or pending.get("password") != people.password_fingerprint(user):
         session.pop("pending_sign_in", None)
         return redirect(url_for(".sign_in"), 303)
     form = CodeForm()

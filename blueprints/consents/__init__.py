@@ -17,7 +17,7 @@ from web.database import get_db, now
 from web.dates import today
 from web.forms import EmptyForm, bind
 from web.htmx import see_other
-from web.uploads import accepts_files
+from web.uploads import accepts_files, check_and_scan
 
 from .forms import AcceptForm, AskForm, ConsentForm, UploadForm, parse_day
 
@@ -89,9 +89,17 @@ def upload(number: str):
         upload_file = form.signed_form.data
         content = upload_file.read(current_app.config["UPLOAD_MAX_BYTES"] + 1)
         problem = consents.pdf_problem(content, current_app.config["UPLOAD_MAX_BYTES"])
+        unavailable_only = False
+        if not problem:
+            # Then the same checks and malware scan as every other upload (web.uploads):
+            # a PDF may still carry a page of HTML, an appended archive or a virus.
+            upload_file.stream.seek(0)
+            checked = check_and_scan([upload_file], account.id)
+            problem = checked.messages[0] if checked.messages else None
+            unavailable_only = checked.unavailable and not checked.refused
         if problem:
             form.signed_form.errors.append(problem)
-            status = 400
+            status = 503 if unavailable_only else 400
         else:
             try:
                 consent = consents.sign(db, moment, today(), account=account, actor=grant,

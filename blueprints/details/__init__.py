@@ -104,6 +104,7 @@ def edit(number: str):
         made.status = "completed"
         details.apply(db, account.id, seen, changed)
 
+    details.hold(db, account.id)
     try:
         submitted = requests.submit(db, moment, account=account, user_id=current_user.id, kind="profile", key=token,
                                     summary=details.summary(changed), data=changed, build=build)

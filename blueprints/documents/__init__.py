@@ -14,14 +14,14 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from domain import documents, drafts, requests
+from domain import audit, documents, drafts, requests
 from models import Draft
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.errors import render_error
 from web.forms import bind
 from web.htmx import render, see_other
-from web.uploads import accepts_files, document_store, send_document
+from web.uploads import SCANNER_UNAVAILABLE, accepts_files, check_and_scan, document_store, quota, send_document
 
 from .forms import UploadForm
 
@@ -159,32 +159,54 @@ def upload(number: str):
             file_errors.append("This form has expired. Select the files again and upload them")
             key = ""
     chosen = [f for f in request.files.getlist(form.files.name) if f.filename]
-    max_files, max_bytes = current_app.config["MAX_FILES_PER_UPLOAD"], current_app.config["UPLOAD_MAX_BYTES"]
-    checked = []
+    checked, unavailable = [], False
     if not chosen:
         file_errors.append("Select a file to upload")
-    elif len(chosen) > max_files:
-        file_errors.append(f"Select up to {max_files} files at a time")
     else:
-        checked, refused = documents.check_all([(f.filename, f.stream.read(max_bytes + 1)) for f in chosen],
-                                               max_bytes)
-        file_errors.extend(refused)
+        found = check_and_scan(chosen, account.id)
+        checked, unavailable = found.accepted, found.unavailable
+        file_errors.extend(found.messages)
     form.files.errors = file_errors
-    if any(field.errors for field in form):
+
+    def again(status: int, **headers):
         if not key:
             form.token.data = requests.new_token()
         form.draft.data, form.next.data = (draft.token if draft is not None else ""), next_url or ""
-        return render("documents/upload.html", "documents/_upload_form.html", status=400,
-                      **_context(account, grant, form, draft, next_url, several=len(chosen) > 1))
+        response = render("documents/upload.html", "documents/_upload_form.html", status=status,
+                          **_context(account, grant, form, draft, next_url, several=len(chosen) > 1))
+        response.headers.update(headers)
+        return response
+
+    if any(field.errors for field in form):
+        if unavailable and not any(field.errors for field in form if field is not form.files) and \
+                file_errors == [SCANNER_UNAVAILABLE]:
+            # Only the scanner could not answer: the files may be fine, the service is not (503, try later).
+            return again(503, **{"Retry-After": "120"})
+        return again(400)
 
     about = documents.about_request(db, account.id, form.about.data) if form.about.data else None
     store, written = document_store(), []
-    result = documents.upload(db, now(), store=store, account=account, user_id=current_user.id, files=checked,
-                              description=form.description.data or "", key=key, about=about, draft=draft,
-                              written=written)
+    try:
+        result = documents.upload(db, now(), store=store, account=account, user_id=current_user.id, files=checked,
+                                  description=form.description.data or "", key=key, about=about, draft=draft,
+                                  written=written, quota=quota())
+    except documents.QuotaExceeded as exceeded:
+        # The files are sound but the account has no room: 422, the request was understood and cannot be done.
+        db.rollback()
+        form.files.errors = [exceeded.message]
+        _audit_quota(account.id, checked)
+        return again(422)
     documents.commit_or_discard(db, store, written)
     session["notice"] = _done(result, draft)
     return see_other(next_url or url_for(".index", number=number))
+
+
+def _audit_quota(account_id: int, checked) -> None:
+    db = get_db()
+    audit.record(db, now(), "document.refused", "failure", actor_user_id=current_user.id, account_id=account_id,
+                 reasons=["quota"], endpoint=request.endpoint, size=sum(len(c.content) for c in checked),
+                 files=len(checked))
+    db.commit()
 
 
 @bp.errorhandler(413)

@@ -255,14 +255,19 @@ def check(number: str, period_end: str):
     if request.method == "POST":
         if form.validate_on_submit():
             moment, day = now(), today()
-            submitted = service_requests.submit(
-                db, moment, account=f.account, user_id=current_user.id, kind=f.kind, key=draft.token,
-                summary=filing.summary_line(f.spec, f.period_text, f.amended, worked.total_cents),
-                data=filing.request_data(f.spec, f.period.period_start, f.period.period_end, f.amended, got.values,
-                                         worked, rates, f.latest if f.amended else None),
-                build=filing.builder(account=f.account, form=f.spec, period_end=f.period.period_end,
-                                     amended=f.amended, figures=got.values, worked=worked, user_id=current_user.id,
-                                     received_on=day, amends=f.latest if f.amended else None))
+            drafts.hold(db, draft)
+            if draft.submitted_request_id is not None:
+                # Sent by another worker a moment ago (a double click, another tab): its confirmation.
+                reference = db.get(ServiceRequest, draft.submitted_request_id).reference
+                db.rollback()
+                return see_other(_done_url(f, reference))
+            try:
+                submitted = _submit(f, draft, got, worked, rates, moment, day)
+            except filing.AlreadyFiled:
+                # Someone else filed the period a moment ago: nothing of this one is kept.
+                db.rollback()
+                f.latest = filing.latest_return(db, f.account, f.period.period_end)
+                return _already_filed(f, 409)
             drafts.mark_submitted(db, draft, submitted.request.id)
             db.commit()
             return see_other(_done_url(f, submitted.request.reference))
@@ -270,6 +275,18 @@ def check(number: str, period_end: str):
     form.token.data = draft.token
     return render_template("filing/check.html", form=form, draft=draft, figures=got.values, worked=worked,
                            rates=rates, rate_text=filing.rate_text, show=filing.show, **f.context()), status
+
+
+def _submit(f: Filing, draft: Draft, got, worked, rates, moment, day):
+    """The filing as a service request with its return (or the request this draft made before)."""
+    return service_requests.submit(
+        get_db(), moment, account=f.account, user_id=current_user.id, kind=f.kind, key=draft.token,
+        summary=filing.summary_line(f.spec, f.period_text, f.amended, worked.total_cents),
+        data=filing.request_data(f.spec, f.period.period_start, f.period.period_end, f.amended, got.values,
+                                 worked, rates, f.latest if f.amended else None),
+        build=filing.builder(account=f.account, form=f.spec, period_end=f.period.period_end,
+                             amended=f.amended, figures=got.values, worked=worked, user_id=current_user.id,
+                             received_on=day, amends=f.latest if f.amended else None))
 
 
 @bp.route("/<number>/done/<reference>")

@@ -15,7 +15,7 @@ from web.dates import today
 from web.errors import render_error
 from web.htmx import render, see_other
 from web.mailer import kick_outbox
-from web.uploads import accepts_files, check_files, chosen_files, document_store, send_document, upload_limits
+from web.uploads import accepts_files, check_files, chosen_files, document_store, quota, send_document, upload_limits
 
 from .forms import ReplyForm
 
@@ -84,7 +84,7 @@ def reply(thread_id: int):
     if chosen and found.account_id is None:
         form.files.errors = ["Files can be attached only to messages about an account"]
     elif chosen:
-        checked, form.files.errors = check_files(chosen)
+        checked, form.files.errors = check_files(chosen, found.account_id)
     if form.body.errors or form.files.errors:
         form.token.data = key or requests.new_token()
         return _thread_page(found, form, status=400)
@@ -92,11 +92,16 @@ def reply(thread_id: int):
     try:
         sent = messages.reply_from_account(db, now(), user=current_user._get_current_object(), thread=found,
                                            body=form.body.data, key=key, files=checked, store=store,
-                                           written=written)
+                                           written=written, quota=quota())
     except messages.MessageRefused as refused:
         db.rollback()
         getattr(form, refused.field or "body").errors = [refused.message]
         return _thread_page(found, form, status=400)
+    except documents.QuotaExceeded as over:
+        # The account keeps as much as it may (web.uploads.quota): 422, as for an upload.
+        db.rollback()
+        form.files.errors = [over.message]
+        return _thread_page(found, form, status=422)
     documents.commit_or_discard(db, store, written)
     kick_outbox()
     session["notice"] = "Your reply was sent. We will answer it here."

@@ -13,7 +13,7 @@ from web.htmx import see_other
 from web.mailer import kick_outbox, queue_email
 from web.sessions import limits_from
 
-from .forms import ChangePasswordForm, DetailsForm, EnableTwoFactorForm, PasswordAndCodeForm
+from .forms import ChangePasswordForm, DetailsForm, EnableTwoFactorForm, PasswordAndCodeForm, sign_out_others_form
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
 
@@ -174,19 +174,29 @@ def two_factor_off():
 @bp.route("/sessions")
 @access(two_factor_setup=True)
 def sessions():
+    return _sessions_page(sign_out_others_form(_me().has_two_factor))
+
+
+def _sessions_page(form, status: int = 200):
     user = _me()
     rows = session_store.active_for_user(get_db(), user.id, now(), limits_from(current_app.config))
-    return render_template("profile/sessions.html", rows=rows, current_id=session.record_id, form=EmptyForm())
+    return render_template("profile/sessions.html", rows=rows, current_id=session.record_id, form=form,
+                           user=user), status
 
 
 @bp.route("/sessions/sign-out-others", methods=["POST"])
 @access(two_factor_setup=True)
 def sign_out_others():
     user = _me()
-    if EmptyForm().validate_on_submit():
-        db, moment = get_db(), now()
-        ended = session_store.end_all_for_user(db, user.id, moment, "other-session", except_id=session.record_id)
-        audit.record(db, moment, "sessions.others_ended", actor_user_id=user.id, count=ended)
-        db.commit()
-        session["notice"] = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
+    form = sign_out_others_form(user.has_two_factor)
+    if not form.validate_on_submit():
+        return _sessions_page(form, 400)
+    status, _factor = credentials.check_password_and_code(user, form.password, getattr(form, "code", None))
+    if status != 200:
+        return _sessions_page(form, status)
+    db, moment = get_db(), now()
+    ended = session_store.end_all_for_user(db, user.id, moment, "other-session", except_id=session.record_id)
+    audit.record(db, moment, "sessions.others_ended", actor_user_id=user.id, count=ended)
+    db.commit()
+    session["notice"] = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."
     return see_other(url_for(".sessions"))

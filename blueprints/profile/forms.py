@@ -29,3 +29,12 @@ class EnableTwoFactorForm(FlaskForm):
 class PasswordAndCodeForm(FlaskForm):
     password = password_field("Password", "Enter your password")
     code = code_field()
+
+
+def sign_out_others_form(has_two_factor: bool) -> PasswordAndCodeForm:
+    """Ending sessions asks for the password again, and the code when the person has
+    a second factor (ASVS 5.0 7.5.2): a borrowed session cannot lock its owner out."""
+    form = PasswordAndCodeForm()
+    if not has_two_factor:
+        del form.code
+    return form

@@ -56,7 +56,9 @@ def _choose(form, status=200):
 
 
 def _person_or_404(db, raw: str) -> User:
-    person = db.get(User, int(raw)) if raw.isdigit() and 0 < int(raw) <= messages.MAX_ID else None
+    # ASCII digits, and few of them: int() refuses "²" and more than 4300 digits.
+    wellformed = raw.isascii() and raw.isdigit() and len(raw) <= 10
+    person = db.get(User, int(raw)) if wellformed and 0 < int(raw) <= messages.MAX_ID else None
     if person is None or person.is_staff:
         abort(404)
     return person
@@ -88,12 +90,12 @@ def _checked_key(form) -> str:
     return ""
 
 
-def _checked_files(form, can_attach: bool) -> list:
+def _checked_files(form, account_id: int | None) -> list:
     chosen, checked = chosen_files(form.files.name), []
-    if chosen and not can_attach:
+    if chosen and account_id is None:
         form.files.errors = ["Files can be attached only to messages about an account"]
     elif chosen:
-        checked, form.files.errors = check_files(chosen)
+        checked, form.files.errors = check_files(chosen, account_id)
     return checked
 
 
@@ -123,7 +125,7 @@ def new():
     form = NewMessageForm()
     form.validate()
     key = _checked_key(form)
-    checked = _checked_files(form, account is not None)
+    checked = _checked_files(form, account.id if account is not None else None)
     if any(field.errors for field in (form.subject, form.body, form.files)):
         form.token.data = key or requests.new_token()
         return _new_page(account, person, form, 400)
@@ -182,7 +184,7 @@ def reply(thread_id: int):
     form = StaffReplyForm()
     form.validate()
     key = _checked_key(form)
-    checked = _checked_files(form, found.account_id is not None)
+    checked = _checked_files(form, found.account_id)
     if form.body.errors or form.files.errors:
         form.token.data = key or requests.new_token()
         return _thread_page(found, form, 400)
