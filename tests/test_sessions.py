@@ -667,3 +667,17 @@ def test_home_sends_an_unverified_person_to_verify_first(app, client, auth):
 def test_home_is_the_start_page_when_signed_out(client):
     response = client.get("/")
     assert response.status_code == 200 and "Sign in" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("role, status", [("officer", 403), ("supervisor", 403), ("administrator", 303)])
+def test_only_an_administrator_ends_a_colleagues_sessions(app, staff_member, role, status):
+    """ASVS 5.0 8.2.1, 8.3.1: an officer ends a taxpayer's sessions, but signing a
+    colleague out (a supervisor, here) is for administrators, as revoking access is."""
+    colleague = staff_member("supervisor")
+    actor = staff_member(role)
+    response = actor.post(f"/staff/people/{colleague.id}/end-sessions", token_from=f"/staff/people/{colleague.id}")
+    assert response.status_code == status
+    assert (colleague.get("/staff/").status_code == 200) is (status == 403)
+    with app.extensions["portal.sessionmaker"]() as s:
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.event == "access.refused")).all()
+        assert len(refused) == (1 if status == 403 else 0)

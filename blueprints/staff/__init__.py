@@ -119,6 +119,10 @@ def person(user_id: int):
 @access(**STAFF)
 def end_sessions(user_id: int):
     person = _person_or_404(user_id)
+    if person.is_staff and person.id != current_user.id and current_user.staff_role != "administrator":
+        # Ending a colleague's sessions is the team's administrators' work (as revoking
+        # access is): an officer cannot sign a supervisor or an administrator out.
+        refuse(current_user.id, "administrator-only")
     if EmptyForm().validate_on_submit():
         db, moment = get_db(), now()
         ended = session_store.end_all_for_user(db, person.id, moment, "staff")
