@@ -8,7 +8,7 @@ WORKERS ?= 2
 PYTEST_ARGS ?=
 export FLASK_APP := app
 
-.PHONY: run test setup db demo clean bench proof
+.PHONY: run test setup db demo clean bench proof load
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ PROOF_TESTS := tests/security tests/reliability tests/test_security.py tests/tes
 	tests/test_delegation.py tests/test_sessions.py tests/test_static_analysis.py
 proof: setup
 	$(BIN)/python -m pytest -q --long $(PROOF_TESTS) $(PYTEST_ARGS)
+
+# The locust load run alone (docs/reliability.md): 50 people for 4 minutes on SQLite, about 5 min.
+# `make load LOAD_ARGS="--database postgresql --users 50 --duration 4m"`; as root on a busy machine add "--priority -10".
+LOAD_ARGS ?= --users 50 --duration 4m
+load: setup
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 # The performance figures (docs/performance.md): server time, throughput, the throttled
 # browser journey and Lighthouse, on a 1,000,000-entry database it builds the first time.
