@@ -210,7 +210,7 @@ def test_the_signed_paper_form_is_uploaded_as_a_pdf(browser, live_server, accoun
     expect(page.locator("#signed_form-error")).to_contain_text("The selected file must be a PDF")
     browser.check(page, "upload-errors")
     signed = tmp_path / "signed.pdf"
-    signed.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n")
+    signed.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\nstartxref\n0\n%%EOF\n")
     page.get_by_label("The signed form (PDF)").set_input_files(str(signed))
     page.get_by_role("button", name="Upload and send for review").click()
     expect(page).to_have_url(re.compile(rf"/consents/{number}/$"))
