@@ -40,7 +40,7 @@ def number_problem(raw: str) -> str | None:
     number = normalise_number(raw)
     if not number:
         return "Enter your account number"
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit()):  # "²" is a digit to isdigit(), not to int()
         return "An account number has digits only, like 4100 0012 34"
     if len(number) != NUMBER_LENGTH:
         return f"An account number has {NUMBER_LENGTH} digits"

@@ -134,7 +134,7 @@ def stream(db: Session, flt: AuditFilter, batch: int = 500):
 def parse_before(text: str | None) -> int | None:
     """A page's `before`; None (the first page) for anything that is not an id."""
     text = (text or "").strip()
-    if not text.isdigit() or len(text) > 10:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
         return None
     value = int(text)
     return value if 0 < value <= MAX_ID + 1 else None

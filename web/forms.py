@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import request
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField
+from wtforms import PasswordField, StringField, ValidationError
 from wtforms.validators import DataRequired, Email, Length
 
+from domain.details import has_control_characters
 from web.access import take_kept_form
 
 
@@ -15,6 +16,15 @@ class EmptyForm(FlaskForm):
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
+
+
+def one_line(message: str):
+    """A validator: one line of text, without NUL, tabs, line breaks or other control
+    characters (never part of a name, and PostgreSQL refuses a NUL in text)."""
+    def check(_form, field):
+        if isinstance(field.data, str) and has_control_characters(field.data):
+            raise ValidationError(message)
+    return check
 
 
 def email_field(label: str = "Email address", hint: str | None = None) -> StringField:

@@ -9,6 +9,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from domain.delegation import INVITABLE_ROLES, PERMISSION_LABELS, ROLE_LABELS
 from domain.grants import ROLE_PRESETS
 from models import PERMISSIONS
+from web.forms import one_line
 
 
 def _strip(value):
@@ -21,7 +22,8 @@ class PersonMixin:
     name = StringField("Full name", id="name", filters=[_strip],
                        description="The one person who will use this PIN. Access is for individuals, never a firm",
                        validators=[DataRequired("Enter the person's full name"),
-                                   Length(max=200, message="Enter a name of 200 characters or fewer")])
+                                   Length(max=200, message="Enter a name of 200 characters or fewer"),
+                                   one_line("Enter the name without special characters")])
     email = StringField("Email address (optional)", id="email", filters=[_strip],
                         description="Only to send them the PIN, if you want to. The email does not name the account",
                         validators=[Optional(), Length(max=254, message="Enter an email address of 254 characters or fewer"),

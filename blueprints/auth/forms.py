@@ -2,13 +2,14 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from web.forms import code_field, email_field, password_field
+from web.forms import code_field, email_field, one_line, password_field
 
 
 class RegisterForm(FlaskForm):
     name = StringField("Full name", validators=[
         DataRequired("Enter your full name"),
-        Length(max=200, message="Enter a name of 200 characters or fewer")])
+        Length(max=200, message="Enter a name of 200 characters or fewer"),
+        one_line("Enter your name without special characters")])
     email = email_field(hint="We will send you a link to confirm it")
     password = password_field("Create a password", "Create a password",
                               hint="At least 15 characters. A few random words together make a strong, memorable password")

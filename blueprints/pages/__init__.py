@@ -22,8 +22,13 @@ def home():
     db = get_db()
     # Every account the person holds a live grant on: searched and paged by keyset
     # (?q=…&after=<account number>); htmx asks for the results part only.
-    accounts = overview.dashboard(db, user.id, today(), query=request.args.get("q", ""),
-                                  after=request.args.get("after"))
+    # PostgreSQL refuses a NUL in text, so neither reaches a query: a NUL is no part
+    # of any name or number, and a mark that is not an account number is the first page.
+    after = request.args.get("after") or None
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 20):
+        after = None
+    accounts = overview.dashboard(db, user.id, today(), query=request.args.get("q", "").replace("\x00", ""),
+                                  after=after)
     if wants_fragment():
         return render("pages/home.html", "accounts/_dashboard_results.html", listing=accounts)
     active = session_store.count_active_for_user(db, user.id, now(), limits_from(current_app.config))

@@ -2,12 +2,13 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
-from web.forms import code_field, password_field
+from web.forms import code_field, one_line, password_field
 
 
 class DetailsForm(FlaskForm):
     name = StringField("Full name", validators=[
-        DataRequired("Enter your full name"), Length(max=200, message="Enter a name of 200 characters or fewer")])
+        DataRequired("Enter your full name"), Length(max=200, message="Enter a name of 200 characters or fewer"),
+        one_line("Enter your name without special characters")])
     phone = StringField("Telephone number", description="For example, 780 427 3044. Optional",
                         validators=[Optional(), Length(max=30, message="Enter a telephone number of 30 characters or fewer"),
                                     Regexp(r"^[0-9 +().-]{7,30}$", message="Enter a telephone number, like 780 427 3044")])

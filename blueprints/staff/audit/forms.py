@@ -58,7 +58,7 @@ class AuditFilterForm(FlaskForm):
         person_id = account_id = None
         if self.person.data:
             text = self.person.data
-            if text.isdigit():
+            if text.isascii() and text.isdigit():  # not "²", which isdigit() allows and int() refuses
                 person_id = int(text) if len(text) <= 10 else 0
                 if not audit_log.person_exists(db, person_id):
                     self.person.errors.append("No one has that user number")

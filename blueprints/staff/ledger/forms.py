@@ -8,6 +8,7 @@ from wtforms import HiddenField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from domain.postings import KINDS
+from web.forms import one_line
 
 
 def _strip(value):
@@ -31,6 +32,7 @@ class EntryForm(FlaskForm):
     to_account = StringField("Account the amount goes to (transfers only)", id="to_account", filters=[_strip],
                              description="Its 10-digit account number")
     reason = StringField("Reason", id="reason", filters=[_strip],
+                         validators=[one_line("Enter the reason on one line, without special characters")],
                          description="Shown as the entry's description, to the account's people too. Up to 200 "
                                      "characters")
 
@@ -38,5 +40,6 @@ class EntryForm(FlaskForm):
 class ReverseForm(FlaskForm):
     key = HiddenField()
     reason = StringField("Why reverse it?", id="reason", filters=[_strip],
+                         validators=[one_line("Enter the reason on one line, without special characters")],
                          description="Shown as the reversal's description, to the account's people too. Up to 200 "
                                      "characters")

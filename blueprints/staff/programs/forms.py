@@ -11,6 +11,7 @@ from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optio
 
 from domain import details, registration
 from models import FUNCTIONS
+from web.forms import one_line
 
 MOST_OBJECTION_DAYS = 3650
 
@@ -37,13 +38,6 @@ def _due_rule(_form, field):
         raise ValidationError(problem)
 
 
-def _one_line(what: str):
-    def check(_form, field):
-        if details.has_control_characters(field.data or ""):
-            raise ValidationError(f"Enter {what} on one line, without special characters")
-    return check
-
-
 def _no_special_characters(_form, field):
     if any(details.has_control_characters(char) for char in (field.data or "") if char not in "\r\n"):
         raise ValidationError("Enter the description without special characters")
@@ -62,7 +56,7 @@ class ProgramForm(FlaskForm):
                                    Regexp(registration.CODE_PATTERN.pattern + "$",
                                           message="Enter a code of 2 to 10 capital letters, like TL")])
     name = StringField("Name", id="name", filters=[_strip],
-                       validators=[DataRequired("Enter the program's name"), _one_line("the name"),
+                       validators=[DataRequired("Enter the program's name"), one_line("Enter the name on one line, without special characters"),
                                    Length(max=120, message="Enter a name of 120 characters or fewer")])
     number_prefix = StringField("Account number prefix", id="number_prefix", filters=[_strip],
                                 description="Two digits, not starting with 0: every account number of the program "
