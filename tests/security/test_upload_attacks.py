@@ -24,7 +24,10 @@ from sqlalchemy import func, select
 from domain import documents, scanning
 from models import AuditEvent, Document, DocumentContent, ServiceRequest
 from tests.accounts_factory import body, sessionmaker_of, signed_in
-from tests.test_documents import OWNER, PNG, make_docx, make_image, make_pdf, make_xlsx, shop_in
+# With the document tests' fixtures (pytest finds them by name): `store` (both stores),
+# `folder` and `make_app(store, **config)`.
+from tests.test_documents import (OWNER, PNG, folder, make_app, make_docx, make_image, make_pdf,  # noqa: F401
+                                  make_xlsx, shop_in, store)
 
 EICAR = scanning.EICAR
 HTMX = {"HX-Request": "true"}
@@ -162,23 +165,6 @@ ATTACKS = [
 
 
 # --- The portal ----------------------------------------------------------------------------
-
-@pytest.fixture(params=["filesystem", "database"])
-def store(request):
-    return request.param
-
-
-@pytest.fixture
-def folder(tmp_path):
-    return tmp_path / "documents"
-
-
-@pytest.fixture
-def make_app(app_with, folder):
-    def factory(store="filesystem", **config):
-        return app_with(DOCUMENT_STORE=store, DOCUMENT_DIR=str(folder), **config)
-    return factory
-
 
 def _token(client, number) -> tuple[str, str]:
     page = body(client.get(f"/documents/{number}/upload"))
