@@ -44,7 +44,8 @@ test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The security and reliability suite (docs/security.md, docs/reliability.md), long part
-# included: the locust load run and the slow fault drills. `make test` runs its fast part.
+# included: 500 Hypothesis cases per form and parameter, the full authorization matrix on
+# PostgreSQL, the locust load run and the write soak (about an hour). `make test` runs its fast part.
 PROOF_TESTS := tests/security tests/reliability tests/test_security.py tests/test_access.py \
 	tests/test_delegation.py tests/test_sessions.py tests/test_static_analysis.py
 proof: setup
