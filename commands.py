@@ -292,6 +292,10 @@ def register(app: Flask) -> None:
         strays = remove_unclaimed(directory, claimed, written_before=moment - timedelta(hours=1))
         click.echo(f"Removed {len(strays)} unclaimed file(s) from the document folder.")
 
+    def _counted(summary) -> str:
+        """The backup's row counts, as the backup and restore commands say them."""
+        return ", ".join(f"{table} {count:,}" for table, count in summary.counts.items())
+
     def _document_dir() -> str:
         import os
 
@@ -310,8 +314,7 @@ def register(app: Flask) -> None:
                                     now=app.extensions["portal.clock"]())
         except backup.BackupError as error:
             raise click.ClickException(str(error)) from None
-        counts = ", ".join(f"{table} {count:,}" for table, count in summary.counts.items())
-        click.echo(f"Backed up the {summary.backend} database ({counts}) and {summary.documents:,} document "
+        click.echo(f"Backed up the {summary.backend} database ({_counted(summary)}) and {summary.documents:,} document "
                    f"file(s), {summary.bytes:,} bytes, to {summary.path}.")
 
     @app.cli.command("restore")
@@ -327,8 +330,7 @@ def register(app: Flask) -> None:
             summary = backup.restore(path, app.config["DATABASE_URL"], _document_dir(), force=force)
         except backup.BackupError as error:
             raise click.ClickException(str(error)) from None
-        counts = ", ".join(f"{table} {count:,}" for table, count in summary.counts.items())
-        click.echo(f"Restored the {summary.backend} database ({counts}) and {summary.documents:,} document "
+        click.echo(f"Restored the {summary.backend} database ({_counted(summary)}) and {summary.documents:,} document "
                    f"file(s) from {summary.path}.")
 
     @app.cli.command("create-staff")

@@ -186,17 +186,8 @@ def _backup_sqlite(database_url: str, target: Path) -> tuple[list[str], dict]:
     path = _sqlite_path(database_url)
     if not path.exists():
         raise BackupError(f"no SQLite database at {path}")
-    source = sqlite3.connect(path, timeout=30)
-    copy = sqlite3.connect(target)
-    try:
-        source.backup(copy)  # pages=-1: every page in one step
-        copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
-        problem = copy.execute("PRAGMA integrity_check").fetchone()[0]
-        if problem != "ok":
-            raise BackupError(f"the copy failed its integrity check: {problem}")
-    finally:
-        copy.close()
-        source.close()
+    # DELETE: one self-contained file, no -wal beside it.
+    _copy_sqlite(sqlite3.connect(path, timeout=30), sqlite3.connect(target), "DELETE", "the copy")
     engine = create_engine(f"sqlite:///{target}")
     try:
         with engine.connect() as connection:
@@ -303,22 +294,28 @@ def restore(backup_path: str | os.PathLike, database_url: str, document_dir: str
     return Summary(root, backend, counts, len(documents))
 
 
+def _copy_sqlite(source: sqlite3.Connection, destination: sqlite3.Connection, journal_mode: str,
+                 what: str) -> None:
+    """Every page of `source` into `destination` in one step (the online backup API),
+    then the journal mode it is kept in, then SQLite's own integrity check. Closes both."""
+    try:
+        source.backup(destination)  # pages=-1: every page in one step
+        destination.execute(f"PRAGMA journal_mode={journal_mode}")
+        problem = destination.execute("PRAGMA integrity_check").fetchone()[0]
+        if problem != "ok":
+            raise BackupError(f"{what} failed its integrity check: {problem}")
+    finally:
+        destination.close()
+        source.close()
+
+
 def _restore_sqlite(copy: Path, database_url: str) -> None:
     """The backup API again, the other way: the target's pages are replaced whole,
     in one transaction; then WAL as the portal runs it."""
     target = _sqlite_path(database_url)
     target.parent.mkdir(parents=True, exist_ok=True)
-    source = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
-    destination = sqlite3.connect(target, timeout=30)
-    try:
-        source.backup(destination)
-        destination.execute("PRAGMA journal_mode=WAL")
-        problem = destination.execute("PRAGMA integrity_check").fetchone()[0]
-        if problem != "ok":
-            raise BackupError(f"the restored database failed its integrity check: {problem}")
-    finally:
-        destination.close()
-        source.close()
+    _copy_sqlite(sqlite3.connect(f"file:{copy}?mode=ro", uri=True), sqlite3.connect(target, timeout=30), "WAL",
+                 "the restored database")
 
 
 def _restore_postgres(dump: Path, database_url: str, *, clean: bool) -> None:
