@@ -6,9 +6,11 @@ PORT ?= 8000
 WORKERS ?= 2
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k sign_in"` (CI adds its own).
 PYTEST_ARGS ?=
+# pytest-xdist workers: one per core. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= auto
 export FLASK_APP := app
 
-.PHONY: run test setup db demo clean bench proof load
+.PHONY: run test test-services setup db demo clean bench proof load
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +43,11 @@ run: demo
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 4 --access-logfile - "app:create_app()"
 
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# What the tests need beyond Python (PostgreSQL, Chromium, node), from Debian's packages; as root.
+test-services:
+	bash .ci/test-services
 
 # The security and reliability suite (docs/security.md, docs/reliability.md), long part
 # included: 500 Hypothesis cases per form and parameter, the full authorization matrix on

@@ -10,15 +10,20 @@ import os
 import re
 import shutil
 import uuid
+from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import flask
 import pytest
-from sqlalchemy import select, text
+from jinja2.bccache import BytecodeCache, Bucket
+from sqlalchemy import select
+from werkzeug.routing import Rule
 
 from app import create_app
 from domain import passwords
 from domain.clock import FrozenClock
-from domain.db import make_engine
 from migrations.runner import upgrade
 from models import Base, OutboxEmail, User
 
@@ -29,6 +34,51 @@ START = datetime(2026, 11, 23, 18, 0, tzinfo=timezone.utc)
 PASSWORD = "correct-horse-battery-staple-9"
 
 
+# --- What every app the suite makes shares -------------------------------------------
+# The suite makes an app for each test, a few thousand in each worker. Compiling the
+# same templates and the same URL rules again for each was a third of a database
+# test's time. Both are compiled once per worker here; what is kept is exactly what
+# would be compiled anew, so every app still behaves as one made alone.
+
+class SharedTemplateCode(BytecodeCache):
+    """Compiled templates, for every app of this worker. Jinja checks each template's
+    source checksum before using its code, so an edited template is compiled anew."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
+
+
+class SharedBuilderRule(Rule):
+    """A URL rule whose url_for builder is compiled once per worker for every rule of
+    the same shape. Werkzeug compiles each builder from the rule's parts to a function
+    of the rule (it reaches the rule's converters through its first argument), so the
+    function made for one app's rule is the one it would make for another's: the key
+    is everything `Rule._compile_builder` reads."""
+
+    _builders: dict[tuple, object] = {}
+
+    def _compile_builder(self, append_unknown: bool = True):
+        defaults = self.defaults or {}
+        resolved = tuple((name, self._converters[name].to_url(value) if name in self._converters else None)
+                         for name, value in defaults.items())
+        key = (append_unknown, self.rule, tuple(self._trace), resolved)
+        if key not in self._builders:
+            self._builders[key] = super()._compile_builder(append_unknown)
+        return self._builders[key]
+
+
+flask.Flask.jinja_options = {**flask.Flask.jinja_options, "bytecode_cache": SharedTemplateCode()}
+flask.Flask.url_rule_class = SharedBuilderRule
+
+
 def pytest_addoption(parser):
     parser.addoption("--backend", action="append", choices=["sqlite", "postgresql"],
                      help="database backends to run (default: both)")
@@ -36,15 +86,85 @@ def pytest_addoption(parser):
                      help="also run the long load and fault tests (marked `long`; `make proof`)")
 
 
+# Folders of long tests (seconds to a minute each: fuzzing, load, faults, browsers). They
+# run first, so pytest-xdist shares them out between its workers at the start and the
+# run ends on short tests that fill both cores, instead of one worker finishing a
+# minute-long test alone.
+LONG_FIRST = ("tests/security/", "tests/reliability/", "tests/browser/")
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `long` (the load run, the slow fault drills) are deselected, not
     skipped, unless --long is given: CI fails on a skip, and runs only the fast part."""
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))
     if config.getoption("long"):
         return
     chosen = [item for item in items if item.get_closest_marker("long") is None]
     if len(chosen) != len(items):
         config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("long")])
         items[:] = chosen
+
+
+# --- What could not run here ----------------------------------------------------------
+# Outside CI a missing PostgreSQL, Chromium or root skips the tests that need it. Say
+# so where it cannot be missed, at the start and at the end, with the command that
+# makes them run (under CI a skip fails the run instead: .ci/run).
+CHROMIUM = Path("/usr/bin/chromium")
+SERVICES_COMMAND = "sudo make test-services"
+
+
+def missing_here() -> list[str]:
+    """What this machine lacks for the whole suite, each with the tests it leaves out."""
+    import psycopg
+
+    missing = []
+    try:
+        psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        where = urlsplit(POSTGRES_ADMIN_URL)
+        missing.append(f"PostgreSQL does not answer at {where.hostname}:{where.port or 5432}: "
+                       f"every test on PostgreSQL (about half the suite) is skipped. To run them: {SERVICES_COMMAND}")
+    if not CHROMIUM.exists():
+        missing.append(f"Chromium is not at {CHROMIUM}: the browser tests (tests/browser) are skipped. "
+                       f"To run them: {SERVICES_COMMAND}")
+    if os.geteuid() != 0:
+        missing.append("Not root: the full-disk test (tests/reliability/test_faults.py) cannot mount its small "
+                       "filesystem and is skipped. To run it: sudo make test")
+    return missing
+
+
+def _controller(config) -> bool:
+    return not hasattr(config, "workerinput") and not UNDER_CI
+
+
+def pytest_sessionstart(session):
+    if not _controller(session.config):
+        return
+    session.config.stash[_MISSING] = missing = missing_here()
+    if missing:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write_line("Some tests cannot run on this machine:", yellow=True, bold=True)
+        for line in missing:
+            reporter.write_line(f"  - {line}", yellow=True)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not _controller(config):
+        return
+    skipped = [report for report in terminalreporter.stats.get("skipped", []) if not hasattr(report, "wasxfail")]
+    missing = config.stash.get(_MISSING, [])
+    if not skipped and not missing:
+        return
+    terminalreporter.write_sep("=", f"{len(skipped)} tests could not run here", yellow=True, bold=True)
+    for line in missing:
+        terminalreporter.write_line(f"  - {line}", yellow=True)
+    reasons = Counter(str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+                      for report in skipped)
+    for reason, count in reasons.most_common():
+        terminalreporter.write_line(f"  {count:5d} skipped: {reason[:160]}")
+
+
+_MISSING = pytest.StashKey[list]()
 
 
 def pytest_generate_tests(metafunc):
@@ -60,41 +180,82 @@ def sqlite_template(tmp_path_factory):
     return path
 
 
+class PostgresDatabase:
+    """This worker's PostgreSQL database, migrated once and emptied before each test.
+
+    Emptying deletes every row with triggers off (`session_replication_role`: the
+    append-only triggers and the foreign keys' checks) and restarts every sequence:
+    a few milliseconds, where TRUNCATE of every table took 100-200 ms even with the
+    tables empty, a fifth of each PostgreSQL test. Commits don't wait for the disk
+    (`synchronous_commit` off, for this database only): a test database is thrown
+    away, and a commit that waited for its write-ahead log cost a flush each."""
+
+    def __init__(self, admin_url: str):
+        import psycopg
+
+        self.admin_url, self.name = admin_url, f"portal_test_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+            conn.execute(f'ALTER DATABASE "{self.name}" SET synchronous_commit = off')
+        self.url = admin_url.rsplit("/", 1)[0] + f"/{self.name}"
+        upgrade(self.url)
+        self._conn = psycopg.connect(self.url, autocommit=True)
+        tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+        if self._conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+            self._empty = (["SET LOCAL session_replication_role = replica"]
+                           + [f"DELETE FROM {table}" for table in tables]
+                           + ["SELECT setval(oid::regclass, 1, false) FROM pg_class WHERE relkind = 'S'"])
+        else:  # only a superuser may turn triggers off; TRUNCATE is not UPDATE or DELETE, so they allow it
+            self._empty = [f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"]
+
+    def empty(self) -> None:
+        with self._conn.transaction():
+            for statement in self._empty:
+                self._conn.execute(statement)
+
+    def drop(self) -> None:
+        import psycopg
+
+        self._conn.close()
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
-def postgres_url():
+def postgres_database():
     import psycopg
 
-    name = f"portal_test_{uuid.uuid4().hex[:10]}"
-    admin = POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql://", 1)
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        database = PostgresDatabase(POSTGRES_ADMIN_URL)
     except psycopg.OperationalError as error:
         if UNDER_CI:
             pytest.fail(f"PostgreSQL is required under CI and is not reachable: {error}")
         pytest.skip(f"PostgreSQL not reachable: {error}")
-    url = admin.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield database
+    database.drop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_database):
+    return postgres_database.url
+
+
+def empty_database(db_backend: str, request, folder) -> str:
+    """A clean, migrated database: a copy of the SQLite template in `folder`, or this
+    worker's PostgreSQL database emptied."""
+    if db_backend == "sqlite":
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "portal.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    database = request.getfixturevalue("postgres_database")
+    database.empty()
+    return database.url
 
 
 @pytest.fixture
 def database_url(db_backend, request, tmp_path):
-    if db_backend == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "portal.db"
-        shutil.copy(template, path)
-        return f"sqlite:///{path}"
-    url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
-        # TRUNCATE is not UPDATE or DELETE, so the append-only triggers allow it.
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return empty_database(db_backend, request, tmp_path)
 
 
 @pytest.fixture

@@ -1,20 +1,18 @@
 """The command-line tasks an operator runs."""
 from __future__ import annotations
 
-import shutil
 from datetime import date, timedelta
 
 import pyotp
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 import demo
 from app import create_app
 from domain import enrolment, grants, ledger, outbox as outbox_domain, sessions as store
 from domain.accounts import format_number
-from domain.db import make_engine
-from models import (LEDGER_KINDS, PERMISSIONS, RETURN_STATUSES, Account, AuthSession, Base, FilingPeriod, Grant,
+from models import (LEDGER_KINDS, PERMISSIONS, RETURN_STATUSES, Account, AuthSession, FilingPeriod, Grant,
                     InvitationPin, LedgerEntry, OutboxEmail, TaxReturn, User)
-from tests.conftest import make_user
+from tests.conftest import empty_database, make_user
 
 
 def count(app, model, *where) -> int:
@@ -95,17 +93,7 @@ def test_demo_data_is_the_same_in_two_fresh_databases_and_its_pins_work(app_conf
                                                                        tmp_path, clock):
     snapshots = []
     for run in range(2):
-        if db_backend == "sqlite":
-            path = tmp_path / f"run{run}.db"
-            shutil.copy(request.getfixturevalue("sqlite_template"), path)
-            url = f"sqlite:///{path}"
-        else:
-            url = app_config["DATABASE_URL"]
-            engine = make_engine(url)
-            with engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {', '.join(t.name for t in Base.metadata.sorted_tables)} "
-                                  "RESTART IDENTITY CASCADE"))
-            engine.dispose()
+        url = empty_database(db_backend, request, tmp_path / f"run{run}")
         application = create_app({**app_config, "DATABASE_URL": url})
         try:
             result = application.test_cli_runner().invoke(args=["demo-data"])

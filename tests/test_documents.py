@@ -17,7 +17,7 @@ from sqlalchemy import event, func, select
 from domain import documents, drafts, requests
 from models import AuditEvent, Document, DocumentContent, Draft, Program, ServiceRequest
 from tests.accounts_factory import body, give, open_account, sessionmaker_of, signed_in
-from tests.conftest import csrf_from, make_user
+from tests.conftest import START, csrf_from, make_user
 
 OWNER, CLERK, STRANGER = "owner@example.com", "clerk@example.com", "stranger@example.com"
 
@@ -25,9 +25,12 @@ OWNER, CLERK, STRANGER = "owner@example.com", "clerk@example.com", "stranger@exa
 # --- Real files, built here ----------------------------------------------------------
 
 def make_pdf(text: str = "Receipt for June 2026") -> bytes:
+    """A one-page PDF, the same bytes every time: fpdf2 otherwise writes the real time
+    into it, and two copies made a second apart are two different files."""
     from fpdf import FPDF
 
     pdf = FPDF()
+    pdf.set_creation_date(START)
     pdf.add_page()
     pdf.set_font("Helvetica", size=12)
     pdf.cell(text=text)

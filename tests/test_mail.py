@@ -15,22 +15,13 @@ from domain import mail, objections
 from models import Account, AuditEvent, Grant, MailItem, Message, OutboxEmail
 from tests.accounts_factory import TODAY, body, file_return, give, open_account, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user
+from tests.test_documents import make_pdf
 from tests.test_returns import pdf_strings
 
 OWNER, PARTNER, VIEWER, BOOKS, CLERK, READER, STRANGER = (
     "owner@example.com", "partner@example.com", "viewer@example.com", "books@example.com", "clerk@example.com",
     "reader@example.com", "stranger@example.com")
 ZONE = ZoneInfo("America/Edmonton")
-
-
-def make_pdf(text: str) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("Helvetica", size=12)
-    pdf.cell(text=text)
-    return bytes(pdf.output())
 
 
 def pdf_words(data: bytes) -> str:

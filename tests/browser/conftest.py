@@ -19,9 +19,8 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from domain.clock import FrozenClock
-from tests.conftest import PASSWORD, UNDER_CI, outbox
+from tests.conftest import CHROMIUM, PASSWORD, UNDER_CI, outbox
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

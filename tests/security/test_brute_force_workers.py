@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
-import shutil
 import threading
 import urllib.parse
 from dataclasses import dataclass
@@ -26,16 +25,15 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from app import create_app
 from bench.server import BENCH_SECRET, _cookie_header, _cookies, portal_server, request
 from domain import enrolment, throttle
 from domain.clock import system_now
-from domain.db import make_engine
-from models import AuditEvent, Base, Grant, InvitationPin, OutboxEmail, ThrottleEvent, User
+from models import AuditEvent, Grant, InvitationPin, OutboxEmail, ThrottleEvent, User
 from tests.accounts_factory import open_account, sessionmaker_of
-from tests.conftest import PASSWORD, make_user
+from tests.conftest import PASSWORD, empty_database, make_user
 
 WORKERS = 4
 LIMIT = 5  # SIGNIN_MAX_FAILURES and enrolment.MAX_TRIES
@@ -112,17 +110,7 @@ def shared_database(db_backend: str, request, folder) -> str:
     """A clean database for one module's server (the server keeps the real clock,
     so what is set up for it uses the real clock too): a copy of the migrated SQLite
     template, or the session's PostgreSQL database emptied."""
-    if db_backend == "sqlite":
-        path = folder / "portal.db"
-        shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite:///{path}"
-    url = request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("TRUNCATE " + ", ".join(t.name for t in Base.metadata.sorted_tables)
-                          + " RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return empty_database(db_backend, request, folder)
 
 
 @dataclass
