@@ -43,7 +43,7 @@ run: demo
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 4 --access-logfile - "app:create_app()"
 
 test: setup
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # What the tests need beyond Python (PostgreSQL, Chromium, node), from Debian's packages; as root.
 test-services:

@@ -86,23 +86,51 @@ def pytest_addoption(parser):
                      help="also run the long load and fault tests (marked `long`; `make proof`)")
 
 
-# Folders of long tests (seconds to a minute each: fuzzing, load, faults, browsers). They
-# run first, so pytest-xdist shares them out between its workers at the start and the
-# run ends on short tests that fill both cores, instead of one worker finishing a
-# minute-long test alone.
-LONG_FIRST = ("tests/security/", "tests/reliability/", "tests/browser/")
+# Folders of long tests (seconds to a minute each: fuzzing, load, faults, browsers), and
+# the files whose tests take longest of all (measured: docs/testing.md). They are shared
+# out first, so no worker is left running them alone at the end.
+LONG_FOLDERS = ("tests/security/", "tests/reliability/", "tests/browser/")
+LONGEST_FILES = ("tests/security/test_input_fuzz.py", "tests/reliability/test_load.py",
+                 "tests/browser/test_back_office_journey.py", "tests/browser/test_filing_and_requests_journey.py")
+
+
+def _long_first(items: list, workers: int) -> list:
+    """The items in the order that shares the long tests out evenly between `workers`.
+
+    pytest-xdist's worksteal schedule (`make test`) gives each worker a contiguous block
+    of the list up front (the first len // workers items to one, the next share of the
+    rest to the next, and so on), and a worker that runs out takes the tail of another's
+    block. So each block starts with its share of the long tests, dealt in turn, longest
+    first; short tests fill the blocks and are what moves between workers at the end."""
+    def weight(item):
+        return (not item.nodeid.startswith(LONGEST_FILES), not item.nodeid.startswith(LONG_FOLDERS))
+
+    ordered = sorted(items, key=weight)
+    long = [item for item in ordered if item.nodeid.startswith(LONG_FOLDERS)]
+    short = ordered[len(long):]
+    blocks: list[list] = [[] for _ in range(workers)]
+    for index, item in enumerate(long):
+        blocks[index % workers].append(item)
+    left, dealt = len(items), []
+    for number, block in enumerate(blocks):
+        size = left // (workers - number)  # as worksteal divides what is pending
+        take = max(0, size - len(block))
+        dealt += block + short[:take]
+        short, left = short[take:], left - size
+    return dealt + short
 
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked `long` (the load run, the slow fault drills) are deselected, not
-    skipped, unless --long is given: CI fails on a skip, and runs only the fast part."""
-    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))
-    if config.getoption("long"):
-        return
-    chosen = [item for item in items if item.get_closest_marker("long") is None]
-    if len(chosen) != len(items):
-        config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("long")])
-        items[:] = chosen
+    skipped, unless --long is given: CI fails on a skip, and runs only the fast part.
+    The rest are ordered to share the long tests out between the workers."""
+    if not config.getoption("long"):
+        chosen = [item for item in items if item.get_closest_marker("long") is None]
+        if len(chosen) != len(items):
+            config.hook.pytest_deselected(items=[item for item in items if item.get_closest_marker("long")])
+            items[:] = chosen
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    items[:] = _long_first(items, workers)
 
 
 # --- What could not run here ----------------------------------------------------------
@@ -158,8 +186,8 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_sep("=", f"{len(skipped)} tests could not run here", yellow=True, bold=True)
     for line in missing:
         terminalreporter.write_line(f"  - {line}", yellow=True)
-    reasons = Counter(str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
-                      for report in skipped)
+    reasons = Counter(" ".join(str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
+                               .split()) for report in skipped)
     for reason, count in reasons.most_common():
         terminalreporter.write_line(f"  {count:5d} skipped: {reason[:160]}")
 

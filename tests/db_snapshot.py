@@ -43,16 +43,31 @@ def _anonymous_session(table: str, row: dict) -> bool:
     return table == "auth_sessions" and row.get("user_id") is None and row.get("ended_at") is None
 
 
+def _row_statements() -> list[tuple[str, object, list[str], list[int]]]:
+    """For each table: its name, a SELECT of its columns in name order, those names, and
+    where its primary key's columns are among them. Made once: the security suite takes
+    a snapshot after nearly every request it sends."""
+    statements = []
+    for table in Base.metadata.sorted_tables:
+        names = sorted(column.name for column in table.columns)
+        keys = [names.index(column.name) for column in table.primary_key.columns]
+        statements.append((table.name, select(*(table.c[name] for name in names)), names, keys))
+    return statements
+
+
+_STATEMENTS: list = []
+
+
 def snapshot(app) -> dict[str, dict[tuple, tuple]]:
-    """{table: {primary key: row values}} for every table the models define."""
+    """{table: {primary key: row values}} for every table the models define; each row's
+    values as ((column, value), ...) in column-name order."""
+    if not _STATEMENTS:
+        _STATEMENTS.extend(_row_statements())
     tables = {}
     with app.extensions["portal.sessionmaker"]() as session:
-        for table in Base.metadata.sorted_tables:
-            keys = [column.name for column in table.primary_key.columns]
-            rows = {}
-            for row in session.execute(select(table)).mappings():
-                rows[tuple(row[k] for k in keys)] = tuple(sorted(row.items()))
-            tables[table.name] = rows
+        for name, statement, columns, keys in _STATEMENTS:
+            tables[name] = {tuple(values[k] for k in keys): tuple(zip(columns, values))
+                            for values in session.execute(statement)}
     return tables
 
 
