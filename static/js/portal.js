@@ -50,13 +50,16 @@
   // A "Next page" link swaps only the results and itself goes: focus the new
   // results, as a new page would put the reader at its start.
   // The wrapper on the page names the results (data-focus-results); the link was
-  // inside the old results, so it is no longer in the document.
+  // inside the old results, so it is no longer in the document. A filter with
+  // errors replaces its form and empties the results too: there the error
+  // summary keeps the focus it was given when the form was swapped in.
   document.addEventListener("htmx:afterSettle", function (event) {
     var trigger = event.detail.requestConfig ? event.detail.requestConfig.elt : null;
     var results = event.target;
     var holder = results && results.parentElement ? results.parentElement.closest("[data-focus-results]") : null;
+    var summaryFocused = document.activeElement && document.activeElement.hasAttribute("data-autofocus");
     if (holder && holder.getAttribute("data-focus-results") === results.id && trigger
-        && !document.body.contains(trigger)) {
+        && !document.body.contains(trigger) && !summaryFocused) {
       results.focus();
     }
   });

@@ -200,6 +200,12 @@ def sign_in(page, email: str, password: str = PASSWORD, expect_heading: str | No
         expect(page.get_by_role("heading", level=1)).to_contain_text(expect_heading)
 
 
+def settled(page) -> None:
+    """Wait until htmx has finished every swap: no request, swap or settle under way
+    (what a swap's after-settle handlers do has happened by then)."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
 def csrf_token(page) -> str:
     return page.locator("input[name=csrf_token]").first.get_attribute("value")
 

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from domain.accounts import format_number
 from tests.accounts_factory import file_return, give, issue_pin, open_account, post
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import settled, sign_in
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.browser
@@ -160,6 +160,10 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
     page.get_by_label("End date").fill("2026-07-01")
     page.get_by_role("button", name="Show transactions").click()
     summary = page.locator(".error-summary")
+    expect(summary).to_be_focused()
+    # And it keeps the focus once htmx has settled the emptied results (it once moved
+    # there, about 20 ms later, as after "Next page").
+    settled(page)
     expect(summary).to_be_focused()
     expect(summary).to_contain_text("The start date must be on or before the end date")
     expect(page.locator("#filter-from-error")).to_contain_text("The start date must be on or before the end date")
