@@ -166,11 +166,22 @@ class Posting:
 FIELDS = ("kind", "amount", "effective_date", "period_end", "to_account", "reason")
 
 
+def _answer(answers, name: str) -> str:
+    value = answers.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def chosen_kind(answers) -> str:
+    """The kind of entry the answers name, read exactly as `read` reads it: a role check
+    made on it judges the entry that would be posted ("refund " is a refund)."""
+    return _answer(answers, "kind")
+
+
 def read(db: Session, account: Account, today: date, answers: dict) -> tuple[Posting | None, dict[str, str]]:
     """The posting the answers describe, or the problems: field name -> message."""
-    text = {name: (answers.get(name) if isinstance(answers.get(name), str) else "").strip() for name in FIELDS}
+    text = {name: _answer(answers, name) for name in FIELDS}
     problems: dict[str, str] = {}
-    kind = text["kind"]
+    kind = chosen_kind(answers)
     if kind not in KINDS:
         problems["kind"] = "Choose the type of entry"
     cents, message = parse_amount(text["amount"])

@@ -80,7 +80,7 @@ def post_entry(number: str):
     account = _account_or_404(number)
     db = get_db()
     form = _entry_form(request.form)
-    kind = form.kind.data
+    kind = postings.chosen_kind(request.form)
     if kind in postings.KINDS and not postings.may_post(_staff(), kind):
         require_staff_role(postings.KINDS[kind].role)
     form.validate()
