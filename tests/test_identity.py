@@ -87,10 +87,10 @@ def wrong_code(secret: str, clock) -> str:
     return next(c for c in (f"{n:06d}" for n in range(123456, 999999, 7919)) if c not in near)
 
 
-def enable_two_factor(client, auth, clock):
+def enable_two_factor(client, auth, clock, password=PASSWORD):
     """Set up the second factor through /profile/two-factor as a person would."""
     secret = secret_from(text_of(client.get("/profile/two-factor")))
-    response = auth.post("/profile/two-factor", {"code": code_now(secret, clock)})
+    response = auth.post("/profile/two-factor", {"password": password, "code": code_now(secret, clock)})
     assert response.status_code == 200, text_of(response)
     codes = re.findall(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>", text_of(response))
     return secret, codes
@@ -452,14 +452,14 @@ def test_two_factor_setup_refuses_wrong_code_then_shows_ten_recovery_codes(app, 
     secret = secret_from(text_of(page))
     assert secret_from(text_of(client.get("/profile/two-factor"))) == secret  # held in the session
 
-    wrong = auth.post("/profile/two-factor", {"code": wrong_code(secret, clock)})
+    wrong = auth.post("/profile/two-factor", {"password": PASSWORD, "code": wrong_code(secret, clock)})
     assert wrong.status_code == 400
     assert "The code is not correct" in text_of(wrong)
     with app.extensions["portal.sessionmaker"]() as db:
         user = db.get(User, user_id)
         assert user.totp_secret is None and user.totp_enabled_at is None
 
-    response = auth.post("/profile/two-factor", {"code": code_now(secret, clock)})
+    response = auth.post("/profile/two-factor", {"password": PASSWORD, "code": code_now(secret, clock)})
     assert response.status_code == 200
     codes = re.findall(r"<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>", text_of(response))
     assert len(codes) == len(set(codes)) == 10
@@ -705,7 +705,7 @@ def test_security_events_are_audited_and_hold_no_secrets(app, client, auth, cloc
     response = auth.post("/profile/password", {"current_password": PASSWORD, "new_password": changed,
                                                "new_password_confirm": changed})
     assert redirected_to(response, "/profile/")
-    secret, codes = enable_two_factor(client, auth, clock)
+    secret, codes = enable_two_factor(client, auth, clock, password=changed)
     totp_codes = [code_now(secret, clock)]
     auth.sign_out()
 

@@ -94,12 +94,17 @@ def two_factor():
     if not secret:
         secret = session["totp_setup_secret"] = totp.new_secret()
     form = EnableTwoFactorForm()
+    status = 200
     if form.validate_on_submit():
         moment = now()
-        step = totp.matching_step(secret, form.code.data, moment)
-        if step is None:
+        # A new factor changes how the person signs in, so it needs their password
+        # (counted like a sign-in): a stolen session cannot put the thief's
+        # authenticator on the account and lock the owner behind it.
+        status, _factor = credentials.check_password_and_code(user, form.password, form.code)
+        step = totp.matching_step(secret, form.code.data, moment) if status == 200 else None
+        if status == 200 and step is None:
             form.code.errors.append("The code is not correct. Check the time on your phone and enter the newest code")
-        else:
+        elif step is not None:
             db = get_db()
             user.totp_secret, user.totp_enabled_at, user.totp_last_step = secret, moment, step
             codes = totp.new_recovery_codes(db, user, moment)
@@ -119,7 +124,7 @@ def two_factor():
     grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
     return render_template("profile/two_factor_setup.html", form=form, qr=qr, secret=grouped,
                            required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])), \
-        400 if form.errors else 200
+        429 if status == 429 else 400 if form.errors else 200
 
 
 def _password_and_code_ok(form, user) -> bool:

@@ -22,6 +22,7 @@ class ChangePasswordForm(FlaskForm):
 
 
 class EnableTwoFactorForm(FlaskForm):
+    password = password_field("Your password", "Enter your password")
     code = StringField("Code from your authenticator app", validators=[
         DataRequired("Enter the 6-digit code from your authenticator app"),
         Length(max=10, message="Enter the 6-digit code from your authenticator app")])

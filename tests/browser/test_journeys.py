@@ -80,6 +80,7 @@ def test_register_verify_set_up_two_factor_and_sign_in_with_a_code(browser, live
     expect(heading(page)).to_have_text("Set up two-step sign-in")
     browser.check(page, "two-factor-setup")
     secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_label("Code from your authenticator app").fill(totp_now(secret, live_server))
     page.get_by_role("button", name="Turn on two-step sign-in").click()
     expect(heading(page)).to_have_text("Two-step sign-in is on")

@@ -297,7 +297,7 @@ TYPED = {
                          "new_password_confirm": NEW_PASSWORD},
     "profile.recovery_codes": {"password": PASSWORD, "code": "{totp}"},
     "profile.sign_out_others": {"password": PASSWORD},
-    "profile.two_factor": {"code": "{totp}"},
+    "profile.two_factor": {"password": PASSWORD, "code": "{totp}"},
     "profile.two_factor_off": {"password": PASSWORD, "code": "{totp}"},
     "renewals.autosave": {"details_correct": "yes"},
     "renewals.begin": {},
