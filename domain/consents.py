@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from domain import audit, enrolment, grants, messages, outbox, work
 from domain.accounts import normalise_number
-from domain.delegation import AccessRefused, Caps, clean_permissions
+from domain.delegation import AccessRefused, Caps, clean_permissions, within_own
 from domain.service_hours import is_working_day
 from models import Account, Consent, ConsentDocument, Grant, InvitationPin, User
 
@@ -100,6 +100,7 @@ def sign(db: Session, now: datetime, today: date, *, account: Account, actor: Gr
          firm_name: str | None, permissions, starts_on: date | None, ends_on: date | None, caps: Caps) -> Consent:
     """A manager's consent for one representative, sent to the agency for review."""
     chosen = _rep_permissions(permissions)
+    within_own(actor, chosen)
     _check_dates(today, starts_on, ends_on)
     if _open_for(db, account.id, email, today):
         raise AccessRefused("This person already has a consent on this account, waiting for review or in force",
@@ -177,6 +178,7 @@ def accept(db: Session, now: datetime, today: date, *, account: Account, actor: 
     if consent.account_id != account.id or shown_status(consent, today) != "requested":
         raise AccessRefused("This request can no longer be answered (it was answered, or it lapsed)")
     chosen = _rep_permissions(permissions)
+    within_own(actor, chosen)
     _check_dates(today, starts_on, ends_on)
     if _open_for(db, account.id, consent.representative_email, today, excluding=consent.id):
         raise AccessRefused("This person already has a consent on this account, waiting for review or in force")

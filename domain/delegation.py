@@ -155,6 +155,18 @@ def clean_permissions(permissions) -> list[str]:
     return chosen
 
 
+def within_own(actor: Grant | None, permissions, *, already=()) -> None:
+    """Nobody hands out more than they hold: what a manager gives (beyond what the person
+    has already) must be among the manager's own permissions. An owner holds them all;
+    the agency (no actor) is not limited."""
+    if actor is None or actor.role == "owner":
+        return
+    beyond = [p for p in PERMISSIONS if p in set(permissions) and p not in set(already) and not actor.allows(p)]
+    if beyond:
+        names = "; ".join(PERMISSION_LABELS[p] for p in beyond)
+        raise AccessRefused(f"You can only give what you can do yourself. You cannot give: {names}", "permissions")
+
+
 def _others(db: Session, target: Grant):
     return [g for g in db.scalars(_live(db, target.account_id)) if g.id != target.id]
 
@@ -182,6 +194,7 @@ def invite(db: Session, now: datetime, *, account: Account, actor: Grant | None,
     Returns the PIN's row and the plain PIN, to show once."""
     _check_role(actor, role)
     chosen = clean_permissions(permissions)
+    within_own(actor, chosen)
     _check_cap(db, now, account.id, role, caps)
     row, pin = enrolment.issue(db, now, account, role=role, permissions=chosen, valid_days=valid_days,
                                issued_by_user_id=actor.user_id if actor else None,
@@ -199,6 +212,7 @@ def change(db: Session, now: datetime, *, account: Account, actor: Grant | None,
     if role != "representative" or target.role != "representative":
         _check_role(actor, role, changing_owner=target.role == "owner")
     chosen = clean_permissions(permissions)
+    within_own(actor, chosen, already=target.permissions.split(","))
     _keeps_owner_and_manager(db, target, role_after=role, permissions_after=chosen)
     if role != target.role:
         _check_cap(db, now, account.id, role, caps)
@@ -243,6 +257,7 @@ def reissue_pin(db: Session, now: datetime, *, account: Account, actor: Grant | 
         _check_role(actor, "owner")
     if pin.role == "representative" and actor is not None:
         raise AccessRefused("A representative's PIN comes from the agency. Ask the agency for a new one")
+    within_own(actor, pin.permissions.split(","))
     pin.cancelled_at = now
     row, plain = enrolment.issue(db, now, account, role=pin.role, permissions=pin.permissions.split(","),
                                  valid_days=valid_days, issued_by_user_id=actor.user_id if actor else None,

@@ -7,9 +7,9 @@ from sqlalchemy import func, select
 
 from bench.server import portal_server
 from bench.server import request as send
-from models import RecoveryCode, User
-from tests.accounts_factory import sessionmaker_of
-from tests.conftest import PASSWORD, empty_database, make_user, outbox
+from models import AuditEvent, Grant, InvitationPin, RecoveryCode, User
+from tests.accounts_factory import give, open_account, sessionmaker_of, signed_in
+from tests.conftest import PASSWORD, csrf_from, empty_database, make_user, outbox
 from tests.test_identity import code_now, secret_from, text_of
 
 FORWARDED_HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl"}
@@ -58,3 +58,60 @@ def test_a_stolen_session_cannot_turn_on_two_step_sign_in_with_the_thiefs_authen
     clock.advance(seconds=30)
     response = auth.post("/profile/two-factor", {"password": PASSWORD, "code": code_now(secret, clock)})
     assert response.status_code == 200 and "Two-step sign-in is on" in text_of(response)
+
+
+MANAGER = "manager@example.com"
+SECOND = "second.self@example.com"
+LIMITED = ("view_financial", "manage_access")
+
+
+@pytest.fixture
+def limited_manager(app, clock):
+    """A person who may only view balances and manage access, on an account with an owner
+    and a viewer; the manager also has a second sign-in of their own."""
+    owner, manager = make_user(app, email="owner@example.com"), make_user(app, email=MANAGER, name="Mo Manager")
+    viewer = make_user(app, email=SECOND, name="Mo Manager Again")
+    with sessionmaker_of(app)() as db:
+        account = open_account(db, serial=51, legal_name="Tight Ship Ltd.")
+        give(db, clock(), owner, account)
+        give(db, clock(), manager, account, role="delegate", permissions=LIMITED)
+        second = give(db, clock(), viewer, account, role="viewer", permissions=("view_financial",))
+        db.commit()
+        return {"number": account.number, "account_id": account.id, "second_grant": second.id}
+
+
+def _manager_posts(app, path: str, data: dict):
+    client = signed_in(app, MANAGER)
+    token = csrf_from(text_of(client.get("/profile/")))
+    return client.post(path, data={**data, "csrf_token": token})
+
+
+def test_a_manager_cannot_issue_a_pin_carrying_more_than_they_hold(app, limited_manager):
+    """Abuse case 5 (ASVS 5.0 8.2.1, 8.1.2): holding only "view" and "manage who can use
+    this account", the manager issues a PIN carrying "direct deposit" to a second sign-in
+    of their own, to change the bank details through it. Refused beside the field, audited,
+    no PIN made; a PIN within the manager's own permissions is still issued."""
+    number = limited_manager["number"]
+    response = _manager_posts(app, f"/access/{number}/add", {
+        "name": "Mo Manager Again", "email": SECOND, "role": "delegate",
+        "permissions": ["view_financial", "direct_deposit"]})
+    assert response.status_code == 400
+    assert "You cannot give: " in text_of(response)
+    with sessionmaker_of(app)() as db:
+        assert db.scalar(select(func.count()).select_from(InvitationPin)) == 0
+        refused = db.scalars(select(AuditEvent).where(AuditEvent.event == "access.refused")).all()
+        assert len(refused) == 1
+    allowed = _manager_posts(app, f"/access/{number}/add", {
+        "name": "Mo Manager Again", "email": SECOND, "role": "viewer", "permissions": ["view_financial"]})
+    assert allowed.status_code == 303
+
+
+def test_a_manager_cannot_raise_anyone_above_what_they_hold(app, limited_manager):
+    """Abuse case 5, the same rule on changing a person's access: the manager gives their
+    other sign-in "direct deposit". Refused; the grant keeps what it had."""
+    number, grant_id = limited_manager["number"], limited_manager["second_grant"]
+    response = _manager_posts(app, f"/access/{number}/people/{grant_id}", {
+        "role": "delegate", "permissions": ["view_financial", "direct_deposit"]})
+    assert response.status_code == 400 and "You cannot give: " in text_of(response)
+    with sessionmaker_of(app)() as db:
+        assert db.get(Grant, grant_id).permissions == "view_financial"
