@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from domain import audit, grants, messages, passwords, throttle
 from domain.accounts import normalise_number
-from models import Account, Consent, Grant, InvitationPin
+from models import Account, Consent, Grant, InvitationPin, User
 
 MAX_TRIES = 5
 DEFAULT_VALID_DAYS = 90
@@ -76,6 +76,17 @@ class Outcome:
     issued_by_agency: bool = True
 
 
+def _for_this_person(db: Session, pin: InvitationPin, user_id: int) -> bool:
+    """Whether the signed-in person may use this PIN: anyone, for a PIN that names no
+    email (an invitation letter, a delegate's PIN given by hand); else only the person
+    whose verified email is the one it names."""
+    if not pin.invitee_email:
+        return True
+    user = db.get(User, user_id)
+    return (user is not None and user.email_verified_at is not None
+            and user.email.strip().casefold() == pin.invitee_email.strip().casefold())
+
+
 def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str, pin: str) -> Outcome:
     number = normalise_number(number)
     key = throttle.key_for(secret, f"enrol:{user_id}:{number}")
@@ -105,6 +116,16 @@ def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str,
             if candidate.failed_attempts >= MAX_TRIES and candidate.locked_at is None:
                 candidate.locked_at = now
         audit.record(db, now, "enrolment", "failure", actor_user_id=user_id)
+        db.commit()
+        return Outcome("no-match")
+    if not _for_this_person(db, match, user_id):
+        # A PIN issued for a named person (a representative's, or a delegate's that
+        # names an email) works for that person alone: anyone else who holds it gets
+        # the answer a wrong PIN gets, learns nothing of its state, and is recorded.
+        # The PIN's own count is left alone, so the holder can still use it.
+        throttle.record_failure(db, "enrol", key, now)
+        audit.record(db, now, "enrolment", "failure", actor_user_id=user_id, reason="not-the-named-person",
+                     account_id=account.id, invitation_id=match.id)
         db.commit()
         return Outcome("no-match")
     if match.locked_at is not None:

@@ -2,11 +2,15 @@
 person it protects, each written as the attacker acts."""
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from sqlalchemy import func, select
 
 from bench.server import portal_server
 from bench.server import request as send
+from domain import enrolment
 from models import AuditEvent, Grant, InvitationPin, RecoveryCode, User
 from tests.accounts_factory import give, open_account, sessionmaker_of, signed_in
 from tests.conftest import PASSWORD, csrf_from, empty_database, make_user, outbox
@@ -115,3 +119,62 @@ def test_a_manager_cannot_raise_anyone_above_what_they_hold(app, limited_manager
     assert response.status_code == 400 and "You cannot give: " in text_of(response)
     with sessionmaker_of(app)() as db:
         assert db.get(Grant, grant_id).permissions == "view_financial"
+
+
+REPRESENTATIVE = "rep@firm.example"
+STRANGER = "someone.else@example.com"
+
+
+@pytest.fixture
+def named_pins(app, clock):
+    """An account with two PINs for named people: a representative's (from an approved
+    consent, emailed to the representative) and a delegate's that names an email."""
+    for email in (REPRESENTATIVE, STRANGER, "dana@example.com"):
+        make_user(app, email=email, name=email.split("@")[0].title())
+    owner = make_user(app, email="owner.named@example.com", name="Owen Owner")
+    with sessionmaker_of(app)() as db:
+        account = open_account(db, serial=61, legal_name="Named Pins Ltd.")
+        give(db, clock(), owner, account)
+        _row, representative_pin = enrolment.issue(db, clock(), account, role="representative",
+                                                   permissions=["view_financial"], invitee_name="Rae Rep",
+                                                   invitee_email=REPRESENTATIVE)
+        _row, delegate_pin = enrolment.issue(db, clock(), account, role="viewer", permissions=["view_financial"],
+                                             issued_by_user_id=owner, invitee_name="Dana Delegate",
+                                             invitee_email="Dana@Example.com")
+        db.commit()
+        return {"number": account.number, "account_id": account.id,
+                "representative": (representative_pin, REPRESENTATIVE), "delegate": (delegate_pin, "dana@example.com")}
+
+
+def _enrol(app, email: str, number: str, pin: str):
+    client = signed_in(app, email)
+    token = csrf_from(text_of(client.get("/enrol/")))
+    return client.post("/enrol/", data={"number": number, "pin_code": pin, "csrf_token": token})
+
+
+def _answer(response) -> tuple[int, list[str]]:
+    """The status and the words of every message beside a field."""
+    errors = re.findall(r'<p class="field-error"[^>]*>(.*?)</p>', text_of(response), re.S)
+    return response.status_code, [" ".join(re.sub(r"<[^>]+>", " ", error).split()) for error in errors]
+
+
+@pytest.mark.parametrize("kind", ["representative", "delegate"])
+def test_a_pin_issued_for_a_named_person_refuses_everyone_else(app, named_pins, kind):
+    """Abuse case 2 (ASVS 5.0 6.4.1, 8.2.2): the PIN's email says it works "for you alone",
+    but anyone signed in who held it (a forwarded email, a shared inbox) was linked. Now
+    another person gets exactly the answer a wrong PIN gets, the try is audited, no access
+    is given, and the named person can still use the PIN."""
+    pin, named = named_pins[kind]
+    number = named_pins["number"]
+    wrong = _enrol(app, STRANGER, number, "ABCDEFGH" if pin != "ABCDEFGH" else "HGFEDCBA")
+    stolen = _enrol(app, STRANGER, number, pin)
+    assert _answer(stolen) == _answer(wrong) and stolen.status_code == 400
+    assert any("account number" in error for error in _answer(stolen)[1]), _answer(stolen)
+    with sessionmaker_of(app)() as db:
+        assert db.scalar(select(func.count()).select_from(Grant)
+                         .where(Grant.account_id == named_pins["account_id"])) == 1  # the owner's only
+        reasons = [json.loads(event.detail or "{}").get("reason") for event in db.scalars(
+            select(AuditEvent).where(AuditEvent.event == "enrolment", AuditEvent.outcome == "failure"))]
+        assert "not-the-named-person" in reasons
+    linked = _enrol(app, named, number, pin)
+    assert linked.status_code == 303, text_of(linked)
