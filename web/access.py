@@ -3,12 +3,14 @@ so a new route is protected by default. One `before_request` gate applies the
 rules; views declare only their exceptions with `@access(...)`."""
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user
+from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.datastructures import MultiDict
 
 from domain import audit, people
@@ -76,8 +78,27 @@ def _current_path() -> str:
 # server-side session, never the cookie) and handed back to the same form.
 _NEVER_KEPT = frozenset({"csrf_token", "password", "password_confirm", "current_password", "new_password",
                          "new_password_confirm", "code", "pin", "pin_code",
+                         # A declaration is made afresh, never ticked for the person.
+                         "declaration",
                          # Bank details wait only in the person's own draft, never in the session.
                          "institution", "transit", "bank_account"})
+
+
+def carries_the_dead_sessions_token() -> bool:
+    """The request's CSRF token is the one its timed-out session issued. A page on a
+    sibling subdomain or another port is the same site, so SameSite=Strict lets it
+    post with the dead cookie; it cannot know that token."""
+    secret = getattr(session, "expired_csrf_token", None)
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRFToken")
+    if not (isinstance(secret, str) and secret and sent):
+        return False
+    signer = URLSafeTimedSerializer(current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key,
+                                    salt="wtf-csrf-token")  # Flask-WTF's own signing of the token
+    try:
+        token = signer.loads(sent, max_age=current_app.config.get("WTF_CSRF_TIME_LIMIT"))
+    except BadData:
+        return False
+    return isinstance(token, str) and hmac.compare_digest(token, secret)
 
 
 def keep_form_for_later(user_id: int | None) -> None:
@@ -123,10 +144,10 @@ def enforce() -> object | None:
         expired = getattr(session, "expired_reason", None)
         reason = {"idle": "idle", "maximum": "idle", "password-changed": "ended", "staff": "ended",
                   "other-session": "ended"}.get(expired or "")
-        if reason == "idle":
-            # Kept before the CSRF check on purpose: the token died with the timed-out
-            # session. Safe, because the form is only handed back to the person whose
-            # session it was (and SameSite=Strict keeps every cross-site request from naming one).
+        if reason == "idle" and carries_the_dead_sessions_token():
+            # The live CSRF check cannot pass (the token died with the session), so the
+            # token is checked against the dead session's own secret instead. The form is
+            # then handed back only to the person whose session it was.
             keep_form_for_later(session.expired_user_id)
         return sign_in_required(reason)
     if rule.signed_out_noop and not current_user.is_authenticated:

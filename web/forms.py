@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import request
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import PasswordField, StringField, ValidationError
 from wtforms.validators import DataRequired, Email, Length
 
@@ -49,10 +50,16 @@ def code_field(label: str = "Security code") -> StringField:
 
 def bind(form_class, user_id: int | None, **kwargs):
     """The form for this request. On a GET it is filled with what the person had
-    typed before a time-out or re-confirmation, when the server kept it."""
+    typed before a time-out or re-confirmation, when the server kept it, except the
+    fields the form class names in `asked_again`: who gets access, what they may do,
+    and where mail, PINs or money go are always chosen afresh, so a restored form can
+    never carry someone else's choice of them to the button."""
     if request.method == "GET" and user_id is not None:
         kept = take_kept_form(user_id)
+        asked_again = getattr(form_class, "asked_again", frozenset())
         if kept is not None:
+            kept = MultiDict([(name, value) for name, value in kept.items(multi=True) if name not in asked_again])
+        if kept:
             form = form_class(formdata=kept, **kwargs)
             form.restored = True
             return form

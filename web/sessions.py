@@ -28,7 +28,8 @@ SESSIONLESS_PATHS = ("/static/", "/healthz")
 
 class ServerSession(CallbackDict, SessionMixin):
     def __init__(self, initial=None, *, sid=None, user_id=None, authenticated_at=None,
-                 created_at=None, last_activity_at=None, expired_reason=None, expired_user_id=None):
+                 created_at=None, last_activity_at=None, expired_reason=None, expired_user_id=None,
+                 expired_csrf_token=None):
         def on_update(_self):
             _self.modified = True
 
@@ -41,6 +42,9 @@ class ServerSession(CallbackDict, SessionMixin):
         # Why the session the cookie pointed to is no longer live ("idle", "signed-out", ...).
         self.expired_reason = expired_reason
         self.expired_user_id = expired_user_id
+        # The ended session's own CSRF secret: a form sent into a timed-out session
+        # is kept for later only when its token is that session's (web.access).
+        self.expired_csrf_token = expired_csrf_token
         self.modified = False
         self.rotate_requested = False
         self.end_requested: str | None = None
@@ -62,6 +66,14 @@ class ServerSession(CallbackDict, SessionMixin):
     def end(self, reason: str) -> None:
         self.end_requested = reason
         self.modified = True
+
+
+def _data_of(row) -> dict:
+    try:
+        data = json.loads(row.data or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def count_as_activity(session: ServerSession, now: datetime) -> None:
@@ -115,7 +127,8 @@ class ServerSessionInterface(SessionInterface):
         if reason is not None:
             if db.dirty:
                 db.commit()  # an idle session found here is ended now, for good
-            return ServerSession(expired_reason=reason, expired_user_id=row.user_id if row else None)
+            return ServerSession(expired_reason=reason, expired_user_id=row.user_id if row else None,
+                                 expired_csrf_token=_data_of(row).get("csrf_token") if row else None)
         last_activity_at = row.last_activity_at
         if request.headers.get(BACKGROUND_HEADER) is None:
             last_activity_at = now
@@ -125,11 +138,7 @@ class ServerSessionInterface(SessionInterface):
         # Held for the user loader: the database session keeps only weak
         # references, and a dropped object would cost another query.
         g.session_person = found_person
-        try:
-            data = json.loads(row.data or "{}")
-        except ValueError:
-            data = {}
-        return ServerSession(data, sid=sid, user_id=row.user_id, authenticated_at=row.authenticated_at,
+        return ServerSession(_data_of(row), sid=sid, user_id=row.user_id, authenticated_at=row.authenticated_at,
                              created_at=row.created_at, last_activity_at=last_activity_at)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:

@@ -46,9 +46,13 @@ class PermissionsMixin:
                                       description="Select all that apply")
 
 
+# Never filled in again after a time-out (web.forms.bind): they grant access, or send the PIN.
+_GRANTS = frozenset({"role", "permissions"})
+
+
 class ChangeForm(PermissionsMixin, FlaskForm):
-    pass
+    asked_again = _GRANTS
 
 
 class InviteForm(PersonMixin, PermissionsMixin, FlaskForm):
-    pass
+    asked_again = _GRANTS | {"email", "send_email"}

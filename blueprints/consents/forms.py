@@ -77,12 +77,18 @@ class SignedFormMixin:
                             validators=[FileRequired("Select the signed form")])
 
 
+# Never filled in again after a time-out (web.forms.bind): who acts for the taxpayer, what
+# they may do, and where their PIN goes.
+_TERMS = frozenset({"permissions"})
+_REPRESENTATIVE = _TERMS | {"representative_name", "representative_email", "firm_name"}
+
+
 class AcceptForm(TermsMixin, DeclarationMixin, FlaskForm):
-    pass
+    asked_again = _TERMS
 
 
 class UploadForm(RepresentativeMixin, TermsMixin, SignedFormMixin, FlaskForm):
-    pass
+    asked_again = _REPRESENTATIVE
 
 
 class AskForm(FlaskForm):
@@ -102,4 +108,4 @@ class AskForm(FlaskForm):
 
 
 class ConsentForm(RepresentativeMixin, TermsMixin, DeclarationMixin, FlaskForm):
-    pass
+    asked_again = _REPRESENTATIVE

@@ -78,6 +78,10 @@ def contact_fields() -> dict:
 
 
 class _Base(FlaskForm):
+    # Where letters (PINs and cheques among them) and emails go: never filled in again
+    # after a time-out (web.forms.bind); the page shows what is held now.
+    asked_again = frozenset({"mailing_line1", "mailing_line2", "mailing_city", "mailing_province",
+                             "mailing_postal", "contact_email"})
     # What the form was based on, and its one-time submission key.
     profile_version = HiddenField()
     token = HiddenField()

@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from bench.server import portal_server
 from bench.server import request as send
 from domain import enrolment
-from models import AuditEvent, Grant, InvitationPin, RecoveryCode, User
+from models import AuditEvent, AuthSession, Grant, InvitationPin, RecoveryCode, User
 from tests.accounts_factory import give, open_account, sessionmaker_of, signed_in
-from tests.conftest import PASSWORD, csrf_from, empty_database, make_user, outbox
+from tests.conftest import PASSWORD, Auth, csrf_from, empty_database, make_user, outbox
 from tests.test_identity import code_now, secret_from, text_of
 
 FORWARDED_HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl"}
@@ -178,3 +178,108 @@ def test_a_pin_issued_for_a_named_person_refuses_everyone_else(app, named_pins, 
         assert "not-the-named-person" in reasons
     linked = _enrol(app, named, number, pin)
     assert linked.status_code == 303, text_of(linked)
+
+
+# --- Abuse case 1: a form planted through a timed-out session -------------------------------
+
+ATTACKER_EMAIL = "mallory@attacker.example"
+PLANTED = {
+    "access": ("/access/{number}/add", {"name": "Mallory Helper", "email": ATTACKER_EMAIL, "send_email": "y",
+                                        "role": "owner", "permissions": ["view_financial", "view_returns", "file",
+                                                                         "direct_deposit", "manage_access"]}),
+    "consent": ("/consents/{number}/new", {"representative_name": "Mallory Helper",
+                                           "representative_email": ATTACKER_EMAIL, "firm_name": "Mallory Tax",
+                                           "permissions": ["view_financial", "direct_deposit"],
+                                           "starts_on": "2026-11-23", "declaration": "y"}),
+    "details": ("/details/{number}/edit", {"mailing_line1": "PO Box 666 Mallory", "mailing_city": "Calgary",
+                                           "mailing_province": "AB", "mailing_postal": "T2P 1J9",
+                                           "contact_email": ATTACKER_EMAIL, "contact_name": "Mallory Helper"}),
+}
+MARKERS = ("Mallory", ATTACKER_EMAIL)
+
+
+@pytest.fixture
+def idle_owner(app, clock):
+    """An owner who opened the portal and then left it: their session timed out, and
+    the dead cookie is still in the browser."""
+    make_user(app, email="owner@example.com", name="Olive Owner")
+    make_user(app, email="mallory@example.com", name="Mallory Attacker")
+    with sessionmaker_of(app)() as db:
+        account = open_account(db, serial=71, legal_name="Idle Owner Ltd.")
+        give(db, clock(), db.scalar(select(User.id).where(User.email == "owner@example.com")), account)
+        db.commit()
+        number = account.number
+    client = signed_in(app, "owner@example.com")
+    own_token = csrf_from(text_of(client.get(f"/access/{number}/add")))
+    clock.advance(minutes=16)
+    return {"client": client, "number": number, "own_token": own_token}
+
+
+def _attackers_token(app) -> str:
+    """A well-signed token of the attacker's own session (they have an account too)."""
+    attacker = signed_in(app, "mallory@example.com")
+    return csrf_from(text_of(attacker.get("/profile/")))
+
+
+def _nothing_planted_anywhere(app) -> None:
+    with sessionmaker_of(app)() as db:
+        for data in db.scalars(select(AuthSession.data)):
+            assert not any(marker in (data or "") for marker in MARKERS), data
+
+
+@pytest.mark.parametrize("token", ["missing", "attackers own", "garbled"])
+@pytest.mark.parametrize("planted", sorted(PLANTED))
+def test_a_page_on_a_sibling_site_cannot_plant_a_form_in_a_timed_out_session(app, idle_owner, planted, token):
+    """Abuse case 1 (ASVS 5.0 3.5.1, 3.5.3): SameSite=Strict does not stop a page on another
+    port or a sibling subdomain, which is the same site. It auto-posts "add a person as
+    owner, email the PIN to me" (or a consent for the attacker, or new mailing details)
+    with the owner's dead session cookie and no token of that session. Before, the form
+    was kept and handed back filled in when the owner signed in again; one press sent the
+    PIN to the attacker. Now nothing of it is kept or shown."""
+    path, fields = PLANTED[planted]
+    path = path.format(number=idle_owner["number"])
+    client = idle_owner["client"]
+    sent = {"missing": None, "attackers own": _attackers_token(app),
+            "garbled": idle_owner["own_token"][:-4] + "AAAA"}[token]
+    response = client.post(path, data=fields | ({} if sent is None else {"csrf_token": sent}),
+                           headers={"Origin": "http://evil.localhost:8080"})
+    assert response.status_code == 303 and "/auth/sign-in" in response.headers["Location"]
+    _nothing_planted_anywhere(app)
+    assert Auth(client, app).sign_in(email="owner@example.com", next_url=path).status_code == 303
+    page = text_of(client.get(path))
+    assert "We kept" not in page
+    assert not any(marker in page for marker in MARKERS), planted
+    _nothing_planted_anywhere(app)
+
+
+@pytest.mark.parametrize("planted", sorted(PLANTED))
+def test_a_restored_form_asks_again_for_who_gets_access_and_where_things_go(app, idle_owner, planted):
+    """Abuse case 1, its second half: even with the session's own token (the owner really
+    typed it, then timed out), fields that grant access, name a representative, or change
+    where mail, PINs or money go are never filled in again: the owner chooses them afresh."""
+    path, fields = PLANTED[planted]
+    path = path.format(number=idle_owner["number"])
+    client = idle_owner["client"]
+    typed = fields | {"csrf_token": idle_owner["own_token"]}
+    if planted == "details":
+        typed["contact_phone"] = "780 555 0177"
+    elif planted == "consent":
+        typed["ends_on"] = "2027-03-31"
+    response = client.post(path, data=typed)
+    assert response.status_code == 303 and "/auth/sign-in" in response.headers["Location"]
+    assert Auth(client, app).sign_in(email="owner@example.com", next_url=path).status_code == 303
+    page = text_of(client.get(path))
+    assert "We kept" in page and "again" in page
+    kept, asked_again = RESTORED[planted]
+    assert kept in page
+    for pattern in asked_again:
+        assert re.search(pattern, page) is None, pattern
+
+
+# What each restored form shows again, and what it asks for afresh.
+RESTORED = {
+    "access": ('value="Mallory Helper"', [re.escape(ATTACKER_EMAIL), r'value="owner"[^>]*checked',
+                                          r'value="direct_deposit"[^>]*checked', r'id="send-email"[^>]*checked']),
+    "consent": ('value="2027-03-31"', [re.escape(ATTACKER_EMAIL), "Mallory", r'value="direct_deposit"[^>]*checked']),
+    "details": ('value="780 555 0177"', [re.escape(ATTACKER_EMAIL), "PO Box 666", 'value="Calgary"']),
+}

@@ -609,3 +609,69 @@ def test_signing_out_of_an_ended_session_needs_no_token_and_changes_nothing(app,
         assert response.status_code == 303
         assert urlsplit(response.headers["Location"]).path == "/auth/signed-out"
     assert changes(before, snapshot(app), keep_bookkeeping=True) == {}
+
+
+COOKIE = "portal_session"
+
+
+def _kept_forms(app) -> list[dict]:
+    """Every form kept for later, in any session row."""
+    with sessionmaker_of(app)() as db:
+        found = [json.loads(data or "{}").get("kept_form") for data in db.scalars(select(AuthSession.data))]
+    return [kept for kept in found if kept]
+
+
+def test_a_timed_out_session_keeps_nothing_sent_without_its_own_token(app, clock, world, principals):
+    """Abuse case 1, the whole class (ASVS 5.0 3.5.1, 3.5.3): for every state-changing
+    route, a realistic form sent with the dead cookie of a timed-out session (the owner's
+    or the staff administrator's) and no token, another session's token or a garbled one
+    is neither done nor kept: no session row holds it, so no page can show it after the
+    person signs in again. Control: the same form with the dead session's own token is
+    kept for the person, on every route that has something to keep."""
+    forms, dead = {}, {}
+    for rule in state_changing_rules(app):
+        who = who_may_post(app, rule.endpoint)
+        who = "owner" if who == "anonymous" else who  # a dead signed-in cookie on a public form
+        url = real_url(app, world, rule)
+        forms[rule.endpoint] = (who, url, realistic_form(app, world, principals["clients"][who], rule, url))
+    for who in ("owner", "staff"):
+        dead[who] = principals["clients"][who].get_cookie(COOKIE).value
+    clock.advance(minutes=16)
+    before = snapshot(app)
+    wrong, kept_with_own_token = [], []
+    for endpoint, (who, url, form) in sorted(forms.items()):
+        bad_tokens = {"missing": None, "foreign": principals["foreign"][who],
+                      "garbled": garbled(principals["tokens"][who])}
+        for kind, token in bad_tokens.items():
+            for htmx in (False, True):
+                client = app.test_client()
+                client.set_cookie(COOKIE, dead[who])
+                headers = {"HX-Request": "true", "HX-Current-URL": f"http://localhost{url}"} if htmx else {}
+                if htmx and token is not None:
+                    headers["X-CSRFToken"] = token
+                response = client.post(url, data=form_data(form, None if htmx else token), headers=headers)
+                if response.status_code >= 500 or _kept_forms(app):
+                    wrong.append((endpoint, kind, "htmx" if htmx else "form", response.status_code))
+                    return_to_clean(app)
+        client = app.test_client()
+        client.set_cookie(COOKIE, dead[who])
+        client.post(url, data=form_data(form, principals["tokens"][who]))
+        if _kept_forms(app):
+            kept_with_own_token.append(endpoint)
+            return_to_clean(app)
+    assert wrong == []
+    changed = changes(before, snapshot(app))
+    changed.pop("auth_sessions", None)  # the two dead sessions are marked ended, and that is all
+    assert changed == {}
+    # The control: a timed-out person's own form is kept on the routes that keep forms.
+    assert {"access.invite", "details.edit", "consents.sign", "profile.details", "staff.programs.new"} <= set(
+        kept_with_own_token), kept_with_own_token
+
+
+def return_to_clean(app) -> None:
+    """Drop the sessions holding a kept form, so the next post is judged on its own."""
+    with sessionmaker_of(app)() as db:
+        for row in db.scalars(select(AuthSession)):
+            if "kept_form" in (row.data or ""):
+                db.delete(row)
+        db.commit()
