@@ -67,9 +67,10 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"],
                                 x_proto=app.config["TRUSTED_PROXY_COUNT"])
 
-    from domain import passwords
+    from domain import enrolment, passwords
 
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
+    enrolment.configure(app.config["SECRET_KEY"], app.config.get("SECRET_KEY_FALLBACKS") or ())
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     engine = app.config.get("ENGINE") or make_engine(app.config["DATABASE_URL"])
     app.extensions["portal.engine"] = engine

@@ -29,6 +29,9 @@ def from_environment() -> dict:
     return {
         "PORTAL_ENV": env,
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET),
+        # Earlier secret keys, comma-separated, after a rotation: PINs issued under them
+        # are still found (domain.enrolment.configure).
+        "SECRET_KEY_FALLBACKS": [key for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key],
         "DATABASE_URL": os.environ.get(
             "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'portal.db'}"
         ),
@@ -43,6 +46,18 @@ def from_environment() -> dict:
         "SIGNIN_MAX_FAILURES": _int("SIGNIN_MAX_FAILURES", 5),
         "SIGNIN_CLIENT_MAX_FAILURES": _int("SIGNIN_CLIENT_MAX_FAILURES", 30),
         "SIGNIN_WINDOW_SECONDS": _int("SIGNIN_WINDOW_SECONDS", 15 * 60),
+        # Linking an account: distinct account numbers one person may get wrong in a day,
+        # and wrong tries from one client address in a day (which hold back only people
+        # who have got one wrong themselves: domain.enrolment).
+        "ENROL_NUMBERS_PER_DAY": _int("ENROL_NUMBERS_PER_DAY", 10),
+        # Emails one address may be sent in an hour because someone asked (registering
+        # with it, a password reset, a staff set-up link), and forms that hash a password
+        # or send an email one client address may send in an hour while signed out.
+        "EMAILS_PER_ADDRESS_PER_HOUR": _int("EMAILS_PER_ADDRESS_PER_HOUR", 3),
+        "CLIENT_REQUESTS_PER_HOUR": _int("CLIENT_REQUESTS_PER_HOUR", 20),
+        # Requests for a client's consent one representative may send in a day.
+        "CONSENT_REQUESTS_PER_DAY": _int("CONSENT_REQUESTS_PER_DAY", 10),
+        "ENROL_CLIENT_MAX_FAILURES": _int("ENROL_CLIENT_MAX_FAILURES", 100),
         # argon2id costs; empty means the argon2-cffi recommendation (tests lower them).
         "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 0) or None,
         "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 0) or None,

@@ -356,6 +356,10 @@ class InvitationPin(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     pin_hash: Mapped[str] = mapped_column(String(255))
+    # A keyed HMAC of the account number and PIN (domain.enrolment.lookup_value): the PIN
+    # is found by it, so a try verifies one hash however many PINs the account has.
+    # None for PINs issued before it existed.
+    pin_lookup: Mapped[Optional[str]] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(20))
     permissions: Mapped[str] = mapped_column(String(300))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,18 +1,25 @@
 """Enrolment: an account number and the PIN from an invitation letter link a
 person to an account, with the permissions the PIN carries.
 
-The PIN is stored hashed, works once, expires, and locks after five wrong tries.
-The answer never says whether an account number exists: a wrong PIN and an
-unknown number read the same, and the tries are counted per person and number
-whether or not the account exists.
+The PIN is stored hashed and works once, and expires. The answer never says
+whether an account number exists: a wrong PIN and an unknown number read the
+same and cost the same (the PIN is found by a keyed HMAC, and one hash is
+verified, however many PINs the number has).
+
+Wrong tries hold back the guesser, never the PIN's holder: they are counted per
+person and number (five a day), per person across numbers (ENROL_NUMBERS_PER_DAY
+distinct numbers a day) and per client address (which holds back only people who
+have got one wrong themselves). A PIN itself is never locked by anyone's guesses.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from domain import audit, grants, messages, passwords, throttle
@@ -25,6 +32,24 @@ TRY_WINDOW = timedelta(hours=24)
 # No 0/O, 1/I/L: read from a letter, typed by hand.
 _PIN_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 PIN_LENGTH = 10
+# The keys PINs are found by: the secret key, then earlier ones after a rotation.
+_lookup_keys: tuple[bytes, ...] = ()
+
+
+def configure(secret_key: str, fallbacks=()) -> None:
+    """Called by the app factory: PINs are found by an HMAC under the secret key."""
+    global _lookup_keys
+    _lookup_keys = tuple(hashlib.sha256(f"pin-lookup:{key}".encode()).digest() for key in (secret_key, *fallbacks))
+
+
+def lookup_value(key: bytes, number: str, pin: str) -> str:
+    return hmac.new(key, f"{normalise_number(number)}:{normalise_pin(pin)}".encode(), hashlib.sha256).hexdigest()
+
+
+def _lookup_values(number: str, pin: str) -> list[str]:
+    if not _lookup_keys:
+        raise RuntimeError("domain.enrolment.configure() has not been called")
+    return [lookup_value(key, number, pin) for key in _lookup_keys]
 
 
 def new_pin() -> str:
@@ -57,6 +82,7 @@ def issue(db: Session, now: datetime, account: Account, *, role: str, permission
         raise ValueError(f"a PIN is {PIN_LENGTH} characters from {_PIN_ALPHABET}")
     row = InvitationPin(
         account_id=account.id, pin_hash=passwords.hash_password(pin), role=role,
+        pin_lookup=_lookup_values(account.number, pin)[0],
         permissions=grants.permissions_text(permissions if permissions is not None else grants.ROLE_PRESETS[role]),
         issued_at=now, expires_at=now + timedelta(days=valid_days), issued_by_user_id=issued_by_user_id,
         invitee_name=invitee_name, invitee_email=invitee_email, consent_id=consent_id)
@@ -68,12 +94,78 @@ def issue(db: Session, now: datetime, account: Account, *, role: str, permission
 
 
 @dataclass(frozen=True)
+class Limits:
+    numbers_per_day: int = 10
+    client_failures_per_day: int = 100
+
+
+@dataclass(frozen=True)
 class Outcome:
-    """`result` is "linked", "already", "no-match", "locked" or "expired"."""
+    """`result` is "linked", "already", "no-match", "locked" (a PIN locked before
+    PINs stopped locking), "expired", "too-many" (this number, or this client) or
+    "too-many-numbers"; `retry_at` says when a held-back person may try again."""
 
     result: str
     account: Account | None = None
     issued_by_agency: bool = True
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class _Keys:
+    number: str  # this person and this number
+    person: str  # this person, one event per distinct number got wrong
+    client: str  # this client address
+
+
+def _keys(secret: str, user_id: int, number: str, client: str) -> _Keys:
+    return _Keys(throttle.key_for(secret, f"enrol:{user_id}:{number}"),
+                 throttle.key_for(secret, f"enrol-person:{user_id}"),
+                 throttle.key_for(secret, f"enrol-client:{client}"))
+
+
+def _held_back(db: Session, now: datetime, keys: _Keys, limits: Limits) -> Outcome | None:
+    """Refused before any look-up when the person (or their client) has guessed too much."""
+    tried_this_number = throttle.failures(db, "enrol", keys.number, now, TRY_WINDOW)
+    if tried_this_number >= MAX_TRIES:
+        return Outcome("too-many", retry_at=throttle.free_at(db, "enrol", keys.number, now, TRY_WINDOW, MAX_TRIES))
+    numbers_tried = throttle.failures(db, "enrol-numbers", keys.person, now, TRY_WINDOW)
+    if tried_this_number == 0 and numbers_tried >= limits.numbers_per_day:
+        return Outcome("too-many-numbers", retry_at=throttle.free_at(
+            db, "enrol-numbers", keys.person, now, TRY_WINDOW, limits.numbers_per_day))
+    # Many people guessing from one address: it holds back those of them who have got
+    # one wrong, so someone who shares the address and types their own PIN still links.
+    if (tried_this_number or numbers_tried) and throttle.failures(
+            db, "enrol-client", keys.client, now, TRY_WINDOW) >= limits.client_failures_per_day:
+        return Outcome("too-many", retry_at=throttle.free_at(
+            db, "enrol-client", keys.client, now, TRY_WINDOW, limits.client_failures_per_day))
+    return None
+
+
+def _count_wrong_try(db: Session, now: datetime, keys: _Keys) -> None:
+    if not throttle.failures(db, "enrol", keys.number, now, TRY_WINDOW):
+        throttle.record_failure(db, "enrol-numbers", keys.person, now)  # a number not got wrong before today
+    throttle.record_failure(db, "enrol", keys.number, now)
+    throttle.record_failure(db, "enrol-client", keys.client, now)
+
+
+def _find(db: Session, number: str, typed: str) -> InvitationPin | None:
+    """The outstanding PIN the typed one is, by one query and one hash check, whatever
+    the number has. A PIN issued before lookups existed (pin_lookup None) is checked
+    against its hash, until it is used or expires."""
+    rows = list(db.scalars(
+        select(InvitationPin).join(Account, Account.id == InvitationPin.account_id)
+        .where(Account.number == number, InvitationPin.used_at.is_(None), InvitationPin.cancelled_at.is_(None),
+               or_(InvitationPin.pin_lookup.in_(_lookup_values(number, typed)), InvitationPin.pin_lookup.is_(None)))
+        .order_by(InvitationPin.id)
+        # Locked for this try (FOR UPDATE on PostgreSQL; on SQLite the throttle's
+        # check already holds the one write lock): a PIN is used once.
+        .with_for_update(of=InvitationPin).execution_options(populate_existing=True)))
+    found = next((row for row in rows if row.pin_lookup is not None), None)
+    if passwords.verify_password(found.pin_hash if found else None, typed):
+        return found
+    return next((row for row in rows if row.pin_lookup is None and passwords.verify_password(row.pin_hash, typed)),
+                None)
 
 
 def _for_this_person(db: Session, pin: InvitationPin, user_id: int) -> bool:
@@ -87,43 +179,27 @@ def _for_this_person(db: Session, pin: InvitationPin, user_id: int) -> bool:
             and user.email.strip().casefold() == pin.invitee_email.strip().casefold())
 
 
-def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str, pin: str) -> Outcome:
+def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str, pin: str, client: str = "unknown",
+          limits: Limits = Limits()) -> Outcome:
     number = normalise_number(number)
-    key = throttle.key_for(secret, f"enrol:{user_id}:{number}")
-    if throttle.failures(db, "enrol", key, now, TRY_WINDOW) >= MAX_TRIES:
-        audit.record(db, now, "enrolment", "locked", actor_user_id=user_id)
+    keys = _keys(secret, user_id, number, client)
+    held_back = _held_back(db, now, keys, limits)
+    if held_back is not None:
+        audit.record(db, now, "enrolment", "locked", actor_user_id=user_id, reason=held_back.result)
         db.commit()
-        return Outcome("locked")
-    account = db.scalar(select(Account).where(Account.number == number))
-    # The account's PINs are locked for this try (FOR UPDATE on PostgreSQL; on
-    # SQLite the throttle's check already holds the one write lock): people trying
-    # the same account at once take turns, so no wrong try is lost from a PIN's
-    # count and a PIN is used once.
-    candidates = [] if account is None else list(db.scalars(
-        select(InvitationPin).where(InvitationPin.account_id == account.id, InvitationPin.used_at.is_(None),
-                                   InvitationPin.cancelled_at.is_(None))
-        .order_by(InvitationPin.id).with_for_update().execution_options(populate_existing=True)))
-    typed = normalise_pin(pin)
-    match = next((c for c in candidates if passwords.verify_password(c.pin_hash, typed)), None)
+        return held_back
+    match = _find(db, number, normalise_pin(pin))
     if match is None:
-        if not candidates:
-            passwords.verify_password(None, typed)  # the same work as a real check
-        throttle.record_failure(db, "enrol", key, now)
-        for candidate in candidates:
-            # Every outstanding PIN of the account counts the wrong try, so five
-            # guesses from anyone, anywhere, lock them.
-            candidate.failed_attempts += 1
-            if candidate.failed_attempts >= MAX_TRIES and candidate.locked_at is None:
-                candidate.locked_at = now
+        _count_wrong_try(db, now, keys)
         audit.record(db, now, "enrolment", "failure", actor_user_id=user_id)
         db.commit()
         return Outcome("no-match")
+    account = db.get(Account, match.account_id)
     if not _for_this_person(db, match, user_id):
         # A PIN issued for a named person (a representative's, or a delegate's that
         # names an email) works for that person alone: anyone else who holds it gets
         # the answer a wrong PIN gets, learns nothing of its state, and is recorded.
-        # The PIN's own count is left alone, so the holder can still use it.
-        throttle.record_failure(db, "enrol", key, now)
+        _count_wrong_try(db, now, keys)
         audit.record(db, now, "enrolment", "failure", actor_user_id=user_id, reason="not-the-named-person",
                      account_id=account.id, invitation_id=match.id)
         db.commit()
@@ -150,7 +226,7 @@ def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str,
                 consent_id=consent.id if consent else None, valid_from=consent.starts_on if consent else None,
                 valid_until=consent.ends_on if consent else None)
     messages.access_granted(db, now, account=account, user_id=user_id)
-    throttle.clear(db, "enrol", key)
+    throttle.clear(db, "enrol", keys.number)
     audit.record(db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role,
                  account_id=account.id)
     db.commit()

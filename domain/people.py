@@ -38,13 +38,18 @@ class SignInResult:
 
 def check_password_sign_in(db: Session, now: datetime, secret: str, *, email: str, password: str,
                            client: str, max_failures: int, client_max_failures: int,
-                           window: timedelta, staff_only: bool = False) -> SignInResult:
+                           window: timedelta, staff_only: bool = False, device: str | None = None) -> SignInResult:
     """Check an email and password under the failure limits. The same answer and
-    the same work whether or not the email is known."""
-    email_key = throttle.key_for(secret, email)
-    client_key = throttle.key_for(secret, client)
-    if (throttle.failures(db, "signin-email", email_key, now, window) >= max_failures
-            or throttle.failures(db, "signin-client", client_key, now, window) >= client_max_failures):
+    the same work whether or not the email is known.
+
+    `device` is the id of a browser that has signed in as this email before (OWASP's
+    device cookies, web.credentials): it has an allowance of its own, so guesses from
+    elsewhere, which lock the email for browsers it has never used, never lock the
+    person out of their own browser. Its failures count against it alone."""
+    limits = ([("signin-device", throttle.key_for(secret, f"device:{device}"), max_failures)] if device else
+              [("signin-email", throttle.key_for(secret, email), max_failures),
+               ("signin-client", throttle.key_for(secret, client), client_max_failures)])
+    if any(throttle.failures(db, scope, key, now, window) >= limit for scope, key, limit in limits):
         audit.record(db, now, "signin.refused", "locked")
         db.commit()
         return SignInResult(None, locked=True)
@@ -53,10 +58,11 @@ def check_password_sign_in(db: Session, now: datetime, secret: str, *, email: st
     if good and user is not None and not user.is_disabled and (user.is_staff or not staff_only):
         if passwords.needs_rehash(user.password_hash):
             user.password_hash = passwords.hash_password(password)
-        throttle.clear(db, "signin-email", email_key)
+        scope, key, _limit = limits[0]
+        throttle.clear(db, scope, key)
         return SignInResult(user)
-    throttle.record_failure(db, "signin-email", email_key, now)
-    throttle.record_failure(db, "signin-client", client_key, now)
+    for scope, key, _limit in limits:
+        throttle.record_failure(db, scope, key, now)
     audit.record(db, now, "signin.password", "failure", subject_user_id=user.id if user else None)
     db.commit()
     return SignInResult(None)

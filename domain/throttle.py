@@ -53,6 +53,26 @@ def failures(db: Session, scope: str, key_hash: str, now: datetime, window: time
     ) or 0
 
 
+def free_at(db: Session, scope: str, key_hash: str, now: datetime, window: timedelta, limit: int) -> datetime:
+    """When fewer than `limit` failures of this key will be inside the window: the
+    moment the oldest of the latest `limit` leaves it (now, when there are fewer)."""
+    oldest_counted = db.scalar(
+        select(ThrottleEvent.occurred_at)
+        .where(ThrottleEvent.scope == scope, ThrottleEvent.key_hash == key_hash,
+               ThrottleEvent.occurred_at > now - window)
+        .order_by(ThrottleEvent.occurred_at.desc()).offset(max(limit - 1, 0)).limit(1))
+    return now if oldest_counted is None else oldest_counted + window
+
+
+def use(db: Session, scope: str, key_hash: str, now: datetime, window: timedelta, limit: int) -> datetime | None:
+    """One use of an action limited per key (an email sent to an address, a hash made
+    for a client): None when it is allowed, and then counted; else when it will be."""
+    if failures(db, scope, key_hash, now, window) >= limit:
+        return free_at(db, scope, key_hash, now, window, limit)
+    record_failure(db, scope, key_hash, now)
+    return None
+
+
 def record_failure(db: Session, scope: str, key_hash: str, now: datetime) -> None:
     db.add(ThrottleEvent(scope=scope, key_hash=key_hash, occurred_at=now))
 

@@ -159,7 +159,7 @@ def test_reset_request_answers_the_same_for_known_and_unknown_email(app, client,
     requested = query(app, select(AuditEvent).where(AuditEvent.event == "password.reset_requested"))
     assert [e.subject_user_id for e in requested] == [user_id]
     # Both requests count against the limit alike, so the count reveals nothing either.
-    assert count(app, ThrottleEvent, ThrottleEvent.scope == "reset-request") == 2
+    assert count(app, ThrottleEvent, ThrottleEvent.scope == "email-to") == 2
 
 
 def test_reset_link_get_changes_nothing_and_works_once(app, client, auth):
@@ -288,7 +288,7 @@ def test_reset_requests_are_rate_limited(app, client, auth, clock):
         response = ask_for_reset(auth)
         assert redirected_to(response, "/auth/reset-sent")  # the same answer, limited or not
     assert len(reset_links(app)) == 3
-    assert count(app, ThrottleEvent, ThrottleEvent.scope == "reset-request") == 3
+    assert count(app, ThrottleEvent, ThrottleEvent.scope == "email-to") == 3
     clock.advance(minutes=61)
     ask_for_reset(auth)
     assert len(reset_links(app)) == 4

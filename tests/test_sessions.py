@@ -158,10 +158,13 @@ def test_cookie_over_https_is_host_prefixed_and_secure(app_with):
                                  "csrf_token": token})
     assert response.status_code == 303
     headers = response.headers.getlist("Set-Cookie")
-    assert headers and all(h.startswith("__Host-session=") for h in headers)
-    attributes = [a.strip().lower() for a in headers[-1].split(";")]
-    assert {"secure", "httponly", "samesite=strict", "path=/"} <= set(attributes)
-    assert not any(a.startswith("domain=") for a in attributes)
+    # The session, and the note that this browser has signed in as the person (abuse case 8).
+    assert headers and all(h.startswith(("__Host-session=", "__Host-device=")) for h in headers)
+    assert any(h.startswith("__Host-session=") for h in headers)
+    for header in headers:
+        attributes = [a.strip().lower() for a in header.split(";")]
+        assert {"secure", "httponly", "samesite=strict", "path=/"} <= set(attributes)
+        assert not any(a.startswith("domain=") for a in attributes)
     assert client.get_cookie(COOKIE) is None
     assert client.get("/profile/", base_url=base).status_code == 200
 

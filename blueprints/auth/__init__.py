@@ -15,6 +15,7 @@ from web.access import access, safe_next
 from web.database import get_db, now
 from web.forms import EmptyForm
 from web.htmx import render, see_other, wants_fragment
+from web.limits import client_held_back, may_email, try_again_after
 from web.mailer import kick_outbox, queue_email
 from web.sessions import count_as_activity
 
@@ -78,10 +79,16 @@ def register():
     if form.validate_on_submit():
         problem = passwords.password_problem(form.password.data, name=form.name.data, email=form.email.data,
                                              second_factor=False)
+        held_back = None if problem else client_held_back()
         if problem:
             form.password.errors.append(problem)
+        elif held_back is not None:
+            get_db().commit()  # let go of the limit's lock (domain.throttle) before the session is saved
+            form.email.errors.append(try_again_after(held_back))
+            return render("auth/register.html", "auth/_register_form.html", 429, form=form)
         else:
             db, moment = get_db(), now()
+            emailed = may_email(form.email.data)  # counted alike for a new and a known address
             existing = people.find_by_email(db, form.email.data)
             if existing is None:
                 user = people.register(db, moment, name=form.name.data, email=form.email.data,
@@ -93,16 +100,21 @@ def register():
                 # The hash is thrown away: it makes both answers take as long.
                 passwords.hash_password(form.password.data)
                 audit.record(db, moment, "account.register_existing", "refused", subject_user_id=existing.id)
-                queue_email(db, moment, existing.email, "You already have an account",
-                            "Someone tried to create an account for TRA Client Self-Service with this email "
-                            "address. You already have one.\n\nIf this was you, sign in, or reset your password "
-                            f"at {_link('auth.forgot_password')}.\n\nIf it was not you, you need do nothing.\n")
+                if emailed:
+                    _tell_of_existing_account(db, moment, existing)
             db.commit()
             kick_outbox()
             session["registered_email"] = form.email.data.strip().lower()
             return see_other(url_for(".check_email"))
     status = 400 if form.errors else 200
     return render("auth/register.html", "auth/_register_form.html", status, form=form)
+
+
+def _tell_of_existing_account(db, moment, existing: User) -> None:
+    queue_email(db, moment, existing.email, "You already have an account",
+                "Someone tried to create an account for TRA Client Self-Service with this email address. You "
+                "already have one.\n\nIf this was you, sign in, or reset your password at "
+                f"{_link('auth.forgot_password')}.\n\nIf it was not you, you need do nothing.\n")
 
 
 @bp.route("/check-email")
@@ -262,9 +274,12 @@ def forgot_password():
     form = ForgotPasswordForm()
     if form.validate_on_submit():
         db, moment = get_db(), now()
-        key = throttle.key_for(current_app.secret_key, form.email.data)
-        if throttle.failures(db, "reset-request", key, moment, RESEND_WINDOW) < RESEND_LIMIT:
-            throttle.record_failure(db, "reset-request", key, moment)
+        held_back = client_held_back()
+        if held_back is not None:
+            db.commit()  # let go of the limit's lock (domain.throttle) before the session is saved
+            form.email.errors.append(try_again_after(held_back))
+            return render_template("auth/forgot_password.html", form=form), 429
+        if may_email(form.email.data):
             user = people.find_by_email(db, form.email.data)
             if user is not None and user.is_active:
                 token = tokens.make_token(current_app.secret_key, "reset-password",

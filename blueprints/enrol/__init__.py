@@ -2,7 +2,7 @@
 from an invitation letter (the rules are in domain.enrolment)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_login import current_user
 
 from domain import enrolment, grants, overview
@@ -23,6 +23,14 @@ LOCKED = (f"Too many wrong tries. Ask for a new PIN: call Tax and Revenue Admini
 EXPIRED_AGENCY = (f"This PIN has expired. Call Tax and Revenue Administration at {AGENCY_PHONE} to ask for a new "
                   "one")
 EXPIRED_MANAGER = "This PIN has expired. Ask the account manager who issued it for a new one"
+TOO_MANY = {"too-many": "You have got the PIN for this account number wrong too many times. Try again after {when}",
+            "too-many-numbers": "You have tried too many account numbers today. Try again after {when}"}
+
+
+def _limits() -> enrolment.Limits:
+    config = current_app.config
+    return enrolment.Limits(numbers_per_day=config["ENROL_NUMBERS_PER_DAY"],
+                            client_failures_per_day=config["ENROL_CLIENT_MAX_FAILURES"])
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -33,7 +41,8 @@ def start():
     if form.validate_on_submit():
         db = get_db()
         outcome = enrolment.enrol(db, now(), current_app.secret_key, user_id=user.id,
-                                  number=form.number.data, pin=form.pin_code.data)
+                                  number=form.number.data, pin=form.pin_code.data,
+                                  client=request.remote_addr or "unknown", limits=_limits())
         if outcome.result in ("linked", "already"):
             account = outcome.account
             label = f"{account.program.name} account {format_number(account.number)} ({account.legal_name})"
@@ -43,7 +52,11 @@ def start():
             if grant is not None and overview.shows_periods(grant):
                 return see_other(url_for("accounts.summary", number=account.number))
             return see_other(url_for("home"))
-        if outcome.result == "locked":
+        if outcome.result in TOO_MANY:
+            when = current_app.jinja_env.filters["local_time"](outcome.retry_at)
+            form.number.errors.append(TOO_MANY[outcome.result].format(when=when))
+            status = 429
+        elif outcome.result == "locked":
             form.pin_code.errors.append(LOCKED)
             status = 429
         elif outcome.result == "expired":

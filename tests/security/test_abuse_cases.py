@@ -283,3 +283,278 @@ RESTORED = {
     "consent": ('value="2027-03-31"', [re.escape(ATTACKER_EMAIL), "Mallory", r'value="direct_deposit"[^>]*checked']),
     "details": ('value="780 555 0177"', [re.escape(ATTACKER_EMAIL), "PO Box 666", 'value="Calgary"']),
 }
+
+
+# --- Abuse cases 3 and 6: PINs locked by strangers, numbers probed, timing ------------------
+
+HOLDER = "holder@example.com"
+
+
+@pytest.fixture
+def pin_for_holder(app, clock):
+    """An account whose invitation letter (the agency's owner PIN) is in its holder's hands,
+    with two more outstanding PINs, and a stranger who guesses."""
+    make_user(app, email=HOLDER, name="Hana Holder")
+    make_user(app, email=STRANGER, name="Sid Stranger")
+    with sessionmaker_of(app)() as db:
+        account = open_account(db, serial=81, legal_name="Guarded Gate Ltd.")
+        pin = enrolment.issue_pin(db, clock(), account, role="owner")
+        for _ in range(2):
+            enrolment.issue_pin(db, clock(), account, role="viewer")
+        db.commit()
+        return {"number": account.number, "pin": pin}
+
+
+def _wrong(pin: str) -> str:
+    return "ABCDEFGHJK" if pin != "ABCDEFGHJK" else "KJHGFEDCBA"
+
+
+def test_a_stranger_guessing_cannot_lock_the_holders_pin(app, pin_for_holder):
+    """Abuse case 3 (ASVS 5.0 6.3.1, 6.1.1): a stranger makes five, then twenty, wrong tries
+    at the account's number. Before, five wrong tries from anyone locked every outstanding
+    PIN of the account, so the holder's correct PIN got 429. Now the stranger is the one
+    held back (429, saying when to try again) and the holder's PIN still links them."""
+    number, pin = pin_for_holder["number"], pin_for_holder["pin"]
+    answers = [_enrol(app, STRANGER, number, _wrong(pin)).status_code for _ in range(6)]
+    assert answers == [400] * 5 + [429]
+    held_back = _enrol(app, STRANGER, number, pin)  # even the right PIN, from the guesser
+    assert held_back.status_code == 429 and "Try again after" in text_of(held_back)
+    linked = _enrol(app, HOLDER, number, pin)
+    assert linked.status_code == 303, text_of(linked)
+
+
+def test_one_person_cannot_probe_account_numbers_without_end(app, clock, pin_for_holder):
+    """Abuse case 3, the second half (ASVS 5.0 6.3.1): one person tries account after
+    account. After ENROL_NUMBERS_PER_DAY distinct numbers in a day, the next new number is
+    refused with 429 and when to try again, without looking it up; a day later they may
+    try again. The holder, who has tried nothing, is untouched."""
+    from domain.accounts import make_number
+
+    cap = app.config["ENROL_NUMBERS_PER_DAY"]
+    assert 3 <= cap <= 20
+    numbers = [make_number("41", 9000 + serial) for serial in range(cap)]
+    for number in numbers:
+        assert _enrol(app, STRANGER, number, "ABCDEFGHJK").status_code == 400
+    refused = _enrol(app, STRANGER, pin_for_holder["number"], pin_for_holder["pin"])
+    assert refused.status_code == 429
+    assert "too many account numbers" in text_of(refused) and "Try again after" in text_of(refused)
+    # A number already tried today may still be tried (up to its own limit).
+    assert _enrol(app, STRANGER, numbers[0], "ABCDEFGHJK").status_code == 400
+    assert _enrol(app, HOLDER, pin_for_holder["number"], pin_for_holder["pin"]).status_code == 303
+    clock.advance(hours=24, seconds=1)
+    assert _enrol(app, STRANGER, make_number("41", 9999), "ABCDEFGHJK").status_code == 400
+
+
+class _Counting:
+    """Counts what one enrolment costs: argon2 verifications and SQL statements. The real
+    hasher and database do the work; this only counts."""
+
+    def __init__(self, app, monkeypatch):
+        import argon2
+        from sqlalchemy import event
+
+        self.hashes, self.statements = 0, 0
+        real_verify = argon2.PasswordHasher.verify
+
+        def verify(hasher, *args, **kwargs):
+            self.hashes += 1
+            return real_verify(hasher, *args, **kwargs)
+
+        monkeypatch.setattr(argon2.PasswordHasher, "verify", verify)
+        self.engine = app.extensions["portal.engine"]
+        event.listen(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args, **_kwargs):
+        self.statements += 1
+
+    def of(self, send) -> tuple[int, int]:
+        self.hashes = self.statements = 0
+        send()
+        return self.hashes, self.statements
+
+    def close(self):
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+
+def test_a_wrong_pin_costs_the_same_whatever_the_number_has(app, clock, monkeypatch):
+    """Abuse case 6 (ASVS 5.0 6.3.x, 16.x timing): with several outstanding PINs a wrong
+    PIN was checked against each hash in turn, so it answered about three times slower
+    than an unknown number, telling which numbers exist. Now the PIN is found by a keyed
+    HMAC and one hash is verified, always: the same argon2 work and the same SQL
+    statements for an unknown number, a number with no PIN, with one and with three."""
+    from domain.accounts import make_number
+
+    numbers = {"unknown": make_number("41", 8888)}
+    with sessionmaker_of(app)() as db:
+        for serial, (label, pins) in enumerate((("no PIN", 0), ("one PIN", 1), ("three PINs", 3)), start=91):
+            account = open_account(db, serial=serial, legal_name=f"{label} Ltd.")
+            for _ in range(pins):
+                enrolment.issue_pin(db, clock(), account, role="viewer")
+            numbers[label] = account.number
+        db.commit()
+    people = {label: f"prober{index}@example.com" for index, label in enumerate(numbers)}
+    clients = {}
+    for label, email in people.items():
+        make_user(app, email=email, name="Pat Prober")
+        clients[label] = signed_in(app, email)
+    tokens = {label: csrf_from(text_of(client.get("/enrol/"))) for label, client in clients.items()}
+    counter = _Counting(app, monkeypatch)
+    try:
+        costs = {label: counter.of(lambda label=label: clients[label].post("/enrol/", data={
+            "number": numbers[label], "pin_code": "ABCDEFGHJK", "csrf_token": tokens[label]}))
+            for label in numbers}
+    finally:
+        counter.close()
+    assert len(set(costs.values())) == 1, costs
+    assert costs["three PINs"][0] == 1, costs  # one argon2 verification
+
+
+# --- Abuse case 8: anyone could lock anyone out of password sign-in -------------------------
+
+def _guess_from_many_addresses(app, email: str, path: str = "/auth/sign-in", tries: int = 8) -> list[int]:
+    """Wrong passwords for `email`, each from another client address, as a botnet sends them."""
+    answers = []
+    for index in range(tries):
+        guesser = app.test_client()
+        guesser.environ_base["REMOTE_ADDR"] = f"203.0.113.{index + 1}"
+        token = csrf_from(text_of(guesser.get(path)))
+        data = {"email": email, "password": f"not-the-password-{index}", "csrf_token": token}
+        if path.startswith("/staff"):
+            data["code"] = "000000"
+        answers.append(guesser.post(path, data=data).status_code)
+    return answers
+
+
+def test_guessing_a_persons_password_does_not_lock_them_out_of_their_own_browser(app, client, auth):
+    """Abuse case 8 (ASVS 5.0 6.3.1, 6.1.1; OWASP device cookies): the person has signed in
+    on this browser before. Someone then sends wrong passwords for their email from many
+    addresses, which used to lock them out of password sign-in for the window. Their own
+    browser keeps its own allowance and signs in; a browser that has never signed in as
+    them is still held back, so the limit on guessing is as strong as before."""
+    make_user(app, email="owner@example.com", name="Olive Owner")
+    assert auth.sign_in(email="owner@example.com").status_code == 303
+    assert auth.sign_out().status_code == 303
+    answers = _guess_from_many_addresses(app, "owner@example.com")
+    assert answers[:5] == [400] * 5 and set(answers[5:]) == {429}, answers
+    assert auth.sign_in(email="owner@example.com").status_code == 303  # their own browser
+    stranger_browser = Auth(app.test_client(), app)
+    assert stranger_browser.sign_in(email="owner@example.com").status_code == 429  # with the right password
+
+
+def test_a_browsers_own_allowance_is_limited_too(app, client, auth):
+    """Abuse case 8, the other side: a browser trusted for a person gets five wrong tries of
+    its own, then it too is held back, the right password included."""
+    make_user(app, email="owner@example.com", name="Olive Owner")
+    assert auth.sign_in(email="owner@example.com").status_code == 303
+    assert auth.sign_out().status_code == 303
+    answers = [auth.sign_in(email="owner@example.com", password=f"wrong-{index}").status_code for index in range(6)]
+    assert answers == [400] * 5 + [429], answers
+    assert auth.sign_in(email="owner@example.com").status_code == 429
+
+
+def test_guessing_a_staff_members_password_does_not_lock_them_out(app, clock, staff_member):
+    """Abuse case 8 for staff: the officer signed in on their browser; wrong passwords from
+    many addresses lock only browsers that have never signed in as them."""
+    officer = staff_member("officer")
+    officer.client.post("/auth/sign-out", data={"csrf_token": csrf_from(text_of(officer.client.get("/staff/")))})
+    answers = _guess_from_many_addresses(app, officer.email, path="/staff/sign-in")
+    assert set(answers[5:]) == {429}, answers
+    clock.advance(seconds=30)
+    token = csrf_from(text_of(officer.client.get("/staff/sign-in")))
+    response = officer.client.post("/staff/sign-in", data={
+        "email": officer.email, "password": PASSWORD, "code": code_now(officer.secret, clock), "csrf_token": token})
+    assert response.status_code == 303 and "/staff" in response.headers["Location"], text_of(response)
+
+
+# --- Abuse case 7: email and hashing without limits ------------------------------------------
+
+NEW_PASSWORD_FOR_ABUSE = "a-long-enough-passphrase-for-abuse-77"
+
+
+def _register(client, email: str):
+    token = csrf_from(text_of(client.get("/auth/register")))
+    return client.post("/auth/register", data={"name": "Rita Register", "email": email,
+                                               "password": NEW_PASSWORD_FOR_ABUSE,
+                                               "password_confirm": NEW_PASSWORD_FOR_ABUSE, "csrf_token": token})
+
+
+@pytest.mark.parametrize("known", [True, False])
+def test_registering_again_and_again_cannot_fill_someones_inbox(app, known):
+    """Abuse case 7 (ASVS 5.0 2.4.1, 6.3.x): twelve registrations with one address within a
+    minute, each from another client address, sent twelve "you already have an account"
+    emails. Now the address gets EMAILS_PER_ADDRESS_PER_HOUR at most, and every answer is
+    the one a new registration gets, whether or not the address has an account."""
+    email = "victim@example.com"
+    if known:
+        make_user(app, email=email, name="Vic Victim")
+    answers = []
+    for index in range(12):
+        sender = app.test_client()
+        sender.environ_base["REMOTE_ADDR"] = f"198.51.100.{index + 1}"
+        response = _register(sender, email)
+        answers.append((response.status_code, response.headers.get("Location")))
+    assert set(answers) == {(303, "/auth/check-email")}, answers
+    sent = [mail for mail in outbox(app) if mail.to_address == email]
+    assert 1 <= len(sent) <= app.config["EMAILS_PER_ADDRESS_PER_HOUR"] == 3, [mail.subject for mail in sent]
+
+
+def test_one_client_cannot_make_password_hashes_without_end(app, monkeypatch):
+    """Abuse case 7, hashing (ASVS 5.0 6.3.x, 15.x resource use): one signed-out client sends
+    registration after registration (each a fresh address, each an argon2 hash). After
+    CLIENT_REQUESTS_PER_HOUR it is refused with 429 and when to try again, before any hash;
+    forgotten-password requests count against the same allowance. Another client is not
+    held back."""
+    import argon2
+
+    hashes = []
+    real_hash = argon2.PasswordHasher.hash
+    monkeypatch.setattr(argon2.PasswordHasher, "hash", lambda hasher, *a, **k: hashes.append(1) or real_hash(
+        hasher, *a, **k))
+    limit = app.config["CLIENT_REQUESTS_PER_HOUR"]
+    client = app.test_client()
+    answers = [_register(client, f"new{index}@example.com").status_code for index in range(limit + 3)]
+    assert answers == [303] * limit + [429] * 3, answers
+    assert len(hashes) == limit
+    page = text_of(_register(client, "one.more@example.com"))
+    assert "Try again after" in page
+    token = csrf_from(text_of(client.get("/auth/forgot-password")))
+    forgot = client.post("/auth/forgot-password", data={"email": "new1@example.com", "csrf_token": token})
+    assert forgot.status_code == 429 and "Try again after" in text_of(forgot)
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "192.0.2.55"
+    assert _register(elsewhere, "another@example.com").status_code == 303
+
+
+def test_password_reset_requests_cannot_fill_someones_inbox(app):
+    """Abuse case 7, resets: from many client addresses, a reset for one address is sent
+    at most EMAILS_PER_ADDRESS_PER_HOUR times; every answer is the same."""
+    make_user(app, email="victim@example.com", name="Vic Victim")
+    answers = set()
+    for index in range(8):
+        sender = app.test_client()
+        sender.environ_base["REMOTE_ADDR"] = f"198.51.100.{index + 1}"
+        token = csrf_from(text_of(sender.get("/auth/forgot-password")))
+        response = sender.post("/auth/forgot-password", data={"email": "victim@example.com", "csrf_token": token})
+        answers.add((response.status_code, response.headers.get("Location")))
+    assert answers == {(303, "/auth/reset-sent")}
+    assert len([mail for mail in outbox(app) if mail.to_address == "victim@example.com"]) == 3
+
+
+def test_a_representative_cannot_send_requests_without_end(app, clock):
+    """Abuse case 7, representative requests (ASVS 5.0 2.4.1): each request for a client's
+    consent lands in that account's managers' work; one person may send
+    CONSENT_REQUESTS_PER_DAY in a day, then 429 with when to try again."""
+    from domain.accounts import make_number
+
+    make_user(app, email=REPRESENTATIVE, name="Rae Rep")
+    client = signed_in(app, REPRESENTATIVE)
+    limit = app.config["CONSENT_REQUESTS_PER_DAY"]
+    answers = []
+    for index in range(limit + 1):
+        token = csrf_from(text_of(client.get("/consents/ask")))
+        answers.append(client.post("/consents/ask", data={"number": make_number("41", 7000 + index),
+                                                          "legal_name": "Some Ltd.", "csrf_token": token}))
+    assert [answer.status_code for answer in answers[:limit]] == [303] * limit
+    assert answers[-1].status_code == 429 and "Try again after" in text_of(answers[-1])

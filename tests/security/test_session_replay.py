@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import re
 from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
@@ -496,16 +498,20 @@ def _check_cookie_headers(app, headers: list[str], personal: list[str], secure: 
     """Each Set-Cookie: the session cookie only, with its flags, holding a signed random
     id and the signing time, or emptied at sign-out. Returns how many carried an id."""
     name = "__Host-session" if secure else COOKIE
+    device_name = "__Host-device" if secure else "portal_device"
     issued = 0
     for header in headers:
         cookie_name, _, rest = header.partition("=")
-        assert cookie_name == name, header
+        assert cookie_name in (name, device_name), header
         value, *attributes = [part.strip() for part in rest.split(";")]
         lowered = [a.lower() for a in attributes]
         assert "httponly" in lowered and "samesite=strict" in lowered and "path=/" in lowered, header
         assert not any(a.startswith("domain=") for a in lowered), header
         assert ("secure" in lowered) == secure, header
         assert len(header.encode()) < 4096, "small enough for every browser to keep"
+        if cookie_name == device_name:
+            _check_device_cookie(app, value, personal)
+            continue
         if not value:  # emptied at sign-out
             assert any(a.startswith("expires=thu, 01 jan 1970") for a in lowered) or "max-age=0" in lowered
             continue
@@ -520,6 +526,19 @@ def _check_cookie_headers(app, headers: list[str], personal: list[str], secure: 
         with sessionmaker_of(app)() as db:
             assert db.get(AuthSession, store.sid_hash(sid)) is not None, "the id names a server-side row"
     return issued
+
+
+def _check_device_cookie(app, value: str, personal: list[str]) -> None:
+    """The browser's note that a person signed in here (web.credentials, abuse case 8):
+    signed, and holding for each person a keyed hash of the email and a random id only."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    entries = URLSafeTimedSerializer(app.secret_key, salt="portal.device-cookie.v1").loads(value)
+    assert entries and all(re.fullmatch(r"[0-9a-f]{32}", login) and re.fullmatch(r"[\w-]{24}", device)
+                           for login, device in entries), entries
+    searched = (value + " " + json.dumps(entries)).lower()
+    for item in personal:
+        assert item.lower() not in searched, (item, value)
 
 
 def test_cookies_carry_no_personal_data(app, clock):

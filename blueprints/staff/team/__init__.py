@@ -11,6 +11,7 @@ from web.access import require_staff_role
 from web.database import get_db, now
 from web.forms import EmptyForm
 from web.htmx import see_other
+from web.limits import may_email
 from web.mailer import kick_outbox, queue_email
 
 from .forms import AddStaffForm, RoleForm
@@ -110,6 +111,11 @@ def set_up_link(user_id: int):
     member = _member_or_404(user_id)
     if EmptyForm().validate_on_submit() and not member.is_disabled:
         db, moment = get_db(), now()
+        if not may_email(member.email):
+            db.commit()  # let go of the limit's lock (domain.throttle)
+            session["notice"] = (f"We have sent {member.email} several emails in the last hour, so no new link "
+                                 "was sent. The last one still works: try again in an hour if it does not arrive.")
+            return see_other(url_for(".member", user_id=member.id))
         _send_set_up_link(db, moment, member)
         db.commit()
         kick_outbox()
