@@ -5,6 +5,7 @@ from flask import request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import PasswordField, StringField, ValidationError
+from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Email, Length
 
 from domain.details import has_control_characters
@@ -61,6 +62,9 @@ def bind(form_class, user_id: int | None, **kwargs):
             kept = MultiDict([(name, value) for name, value in kept.items(multi=True) if name not in asked_again])
         if kept:
             form = form_class(formdata=kept, **kwargs)
+            for name in asked_again & set(form._fields):
+                # As a fresh page shows it: the value held now, or the field's default.
+                form[name].process(None, (kwargs.get("data") or {}).get(name, unset_value))
             form.restored = True
             return form
     form = form_class(**kwargs)

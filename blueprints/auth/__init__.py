@@ -11,7 +11,7 @@ from flask_login import current_user
 from domain import audit, passwords, people, throttle, tokens
 from models import User
 from web import credentials
-from web.access import access, safe_next
+from web.access import access, record_refusal, safe_next
 from web.database import get_db, now
 from web.forms import EmptyForm
 from web.htmx import render, see_other, wants_fragment
@@ -53,7 +53,9 @@ def _send_verification(db, moment, user: User) -> None:
 
 
 def _person_for_link(purpose: str, token: str, max_age_setting: str, *, invalid, used) -> tuple[str | None, User | None]:
-    """(what is wrong with an emailed link: "invalid", "expired", "used" or None; its person)."""
+    """(what is wrong with an emailed link: "invalid", "expired", "used", "someone-else" or
+    None; its person). A link is for the person it was sent to: someone else signed in (a
+    forwarded email, a shared computer) is refused, and the link still works for its holder."""
     db = get_db()
     try:
         payload = tokens.read_token(current_app.secret_key, purpose, token,
@@ -63,6 +65,9 @@ def _person_for_link(purpose: str, token: str, max_age_setting: str, *, invalid,
     person = db.get(User, payload.get("uid"))
     if person is None or invalid(person, payload):
         return "invalid", None
+    if current_user.is_authenticated and current_user.id != person.id:
+        record_refusal(current_user.id, "not-the-named-person")  # audited, like every refusal
+        return "someone-else", None
     if tokens.is_used(db, token) or used(person, payload):
         return "used", person
     return None, person

@@ -8,7 +8,7 @@ from domain import audit, passwords, people, sessions as session_store, totp
 from web import credentials
 from web.access import access
 from web.database import get_db, now
-from web.forms import EmptyForm, bind
+from web.forms import bind
 from web.htmx import see_other
 from web.mailer import kick_outbox, queue_email
 from web.sessions import limits_from
@@ -141,7 +141,13 @@ def recovery_codes():
         db = get_db()
         codes = totp.new_recovery_codes(db, user, moment)
         audit.record(db, moment, "recovery_codes.replaced", actor_user_id=user.id)
+        # A new set of codes is a new way in: the person hears of it, as of every factor added or removed.
+        queue_email(db, moment, user.email, "You have new recovery codes",
+                    "New recovery codes were made for your TRA Client Self-Service sign-in, and the old ones no "
+                    "longer work.\n\nIf you did not do this, change your password now and contact Tax and Revenue "
+                    "Administration.\n")
         db.commit()
+        kick_outbox()
         return render_template("profile/recovery_codes.html", codes=codes, first_time=False)
     return render_template("profile/two_factor_on.html", user=user, form=form, action="codes",
                            required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"]),

@@ -14,6 +14,7 @@ from domain import enrolment
 from models import AuditEvent, AuthSession, Grant, InvitationPin, RecoveryCode, User
 from tests.accounts_factory import give, open_account, sessionmaker_of, signed_in
 from tests.conftest import PASSWORD, Auth, csrf_from, empty_database, make_user, outbox
+from tests.db_snapshot import changes, snapshot
 from tests.test_identity import code_now, secret_from, text_of
 
 FORWARDED_HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-Forwarded-Protocol": "ssl"}
@@ -558,3 +559,211 @@ def test_a_representative_cannot_send_requests_without_end(app, clock):
                                                           "legal_name": "Some Ltd.", "csrf_token": token}))
     assert [answer.status_code for answer in answers[:limit]] == [303] * limit
     assert answers[-1].status_code == 429 and "Try again after" in text_of(answers[-1])
+
+
+# --- The sweep: every PIN or emailed link issued for a named person works for that person alone
+
+def _link_for(app, clock, kind: str, user_id: int) -> str:
+    from domain import people, tokens
+
+    with sessionmaker_of(app)() as db:
+        person = db.get(User, user_id)
+        if kind == "verify-email":
+            token = tokens.make_token(app.secret_key, "verify-email", {"uid": person.id, "email": person.email},
+                                      clock())
+            return f"/auth/verify/{token}"
+        token = tokens.make_token(app.secret_key, "reset-password",
+                                  {"uid": person.id, "fp": people.password_fingerprint(person)}, clock())
+        return f"/auth/reset-password/{token}"
+
+
+LINK_FORMS = {"verify-email": {}, "reset-password": {"new_password": "an-entirely-new-passphrase-31",
+                                                     "new_password_confirm": "an-entirely-new-passphrase-31"}}
+
+
+@pytest.mark.parametrize("kind", ["verify-email", "reset-password", "staff set-up"])
+def test_every_emailed_link_refuses_someone_else_signed_in(app, clock, kind):
+    """The sweep for emailed links (ASVS 5.0 6.4.1, 7.2.x): a link emailed to one person (a
+    verification link, a password reset, a staff member's set-up link) opened by someone
+    else who is signed in (a forwarded email, a shared computer) is refused and changes
+    nothing; the person it was sent to can still use it."""
+    holder = make_user(app, email="holder.link@example.com", name="Hal Holder", verified=kind != "verify-email",
+                       staff_role="officer" if kind == "staff set-up" else None)
+    make_user(app, email="someone.else.link@example.com", name="Sam Else")
+    path = _link_for(app, clock, "reset-password" if kind == "staff set-up" else kind, holder)
+    form = LINK_FORMS["reset-password" if kind == "staff set-up" else kind]
+    other = signed_in(app, "someone.else.link@example.com")
+    page = other.get(path)
+    assert page.status_code == 400 and "This link is for someone else" in text_of(page)
+    refused = other.post(path, data={**form, "csrf_token": csrf_from(text_of(other.get("/profile/")))})
+    assert refused.status_code == 400
+    with sessionmaker_of(app)() as db:
+        person = db.get(User, holder)
+        assert (person.email_verified_at is None) == (kind == "verify-email")
+        from domain import passwords
+        assert passwords.verify_password(person.password_hash, PASSWORD)
+    owner = app.test_client()
+    token = csrf_from(text_of(owner.get(path)))
+    assert owner.post(path, data={**form, "csrf_token": token}).status_code == 303
+
+
+# --- The sweep: no limit lets one person's failures refuse another person's correct secret ---
+
+@pytest.mark.parametrize("secret", ["password at sign-in", "password to change a setting", "staff password",
+                                    "invitation PIN"])
+def test_no_limit_lets_a_guesser_refuse_the_holders_correct_secret(app, clock, staff_member, secret):
+    """The sweep (ASVS 5.0 6.3.1): for every secret the portal limits guesses at, a guesser
+    from elsewhere uses up every allowance they can reach; the holder, from their own
+    browser, then gives the correct secret and is let through."""
+    if secret == "invitation PIN":
+        make_user(app, email=HOLDER, name="Hana Holder")
+        make_user(app, email=STRANGER, name="Sid Stranger")
+        with sessionmaker_of(app)() as db:
+            account = open_account(db, serial=87, legal_name="Sweep Ltd.")
+            pin = enrolment.issue_pin(db, clock(), account, role="owner")
+            db.commit()
+            number = account.number
+        for _ in range(8):
+            _enrol(app, STRANGER, number, _wrong(pin))
+        assert _enrol(app, HOLDER, number, pin).status_code == 303
+        return
+    if secret == "staff password":
+        officer = staff_member("officer")
+        _guess_from_many_addresses(app, officer.email, path="/staff/sign-in", tries=10)
+        _guess_from_many_addresses(app, officer.email, tries=10)
+        clock.advance(seconds=30)
+        officer.client.post("/auth/sign-out", data={"csrf_token": csrf_from(text_of(officer.client.get("/staff/")))})
+        token = csrf_from(text_of(officer.client.get("/staff/sign-in")))
+        response = officer.client.post("/staff/sign-in", data={
+            "email": officer.email, "password": PASSWORD, "code": code_now(officer.secret, clock),
+            "csrf_token": token})
+        assert response.status_code == 303, text_of(response)
+        return
+    make_user(app, email="owner@example.com", name="Olive Owner")
+    holder = signed_in(app, "owner@example.com")
+    if secret == "password at sign-in":
+        holder.post("/auth/sign-out", data={"csrf_token": csrf_from(text_of(holder.get("/profile/")))})
+    _guess_from_many_addresses(app, "owner@example.com", tries=10)
+    if secret == "password at sign-in":
+        assert Auth(holder, app).sign_in(email="owner@example.com").status_code == 303
+    else:
+        token = csrf_from(text_of(holder.get("/profile/sessions")))
+        response = holder.post("/profile/sessions/sign-out-others", data={"password": PASSWORD, "csrf_token": token})
+        assert response.status_code == 303, text_of(response)
+
+
+# --- The sweep: every change to how a person signs in needs the current password -------------
+
+# Every state-changing route of the profile, and whether it changes how the person signs in.
+SIGN_IN_CHANGES = {"profile.password": "current_password", "profile.two_factor": "password",
+                   "profile.two_factor_off": "password", "profile.recovery_codes": "password",
+                   "profile.sign_out_others": "password"}
+NOT_SIGN_IN_CHANGES = {"profile.details": "name and phone only"}
+
+
+def _sign_in_state(app, user_id: int) -> tuple:
+    with sessionmaker_of(app)() as db:
+        person = db.get(User, user_id)
+        codes = db.scalars(select(RecoveryCode.code_hash).where(RecoveryCode.user_id == user_id)).all()
+        live = db.scalar(select(func.count()).select_from(AuthSession).where(AuthSession.user_id == user_id,
+                                                                             AuthSession.ended_at.is_(None)))
+        return person.password_hash, person.totp_secret, person.totp_enabled_at, sorted(codes), live
+
+
+@pytest.mark.parametrize("two_step", [False, True])
+def test_every_change_to_how_a_person_signs_in_needs_the_current_password(app, clock, two_step):
+    """The sweep (ASVS 5.0 6.4.3, 7.5.1): every profile route that changes how the person
+    signs in (password, two-step on, off, new recovery codes, other sessions) refuses a
+    request from the live session, CSRF token and all, that lacks the current password
+    or carries a wrong one, and changes nothing; the list is the URL map's, so a new
+    route must be classed here first."""
+    posting = {rule.endpoint for rule in app.url_map.iter_rules()
+               if rule.endpoint.startswith("profile.") and "POST" in rule.methods}
+    assert posting == set(SIGN_IN_CHANGES) | set(NOT_SIGN_IN_CHANGES), posting
+    import pyotp
+
+    secret = pyotp.random_base32() if two_step else None
+    user_id = make_user(app, email="owner@example.com", name="Olive Owner", totp_secret=secret)
+    client = app.test_client()
+    auth = Auth(client, app)
+    assert auth.sign_in(email="owner@example.com", code=code_now(secret, clock) if secret else None).status_code == 303
+    signed_in(app, "owner@example.com") if not secret else None  # another session to end
+    before = _sign_in_state(app, user_id)
+    with app.test_request_context():
+        from flask import url_for
+        paths = {endpoint: url_for(endpoint) for endpoint in SIGN_IN_CHANGES}
+    refused = []
+    for endpoint, field in SIGN_IN_CHANGES.items():
+        for password in (None, "", "not-the-password-at-all-9"):
+            clock.advance(seconds=30)
+            form = {"new_password": "a-fresh-passphrase-for-this-42", "new_password_confirm":
+                    "a-fresh-passphrase-for-this-42", "code": code_now(secret, clock) if secret else "123456"}
+            if password is not None:
+                form[field] = password
+            token = csrf_from(text_of(client.get("/profile/two-factor")))
+            response = client.post(paths[endpoint], data={**form, "csrf_token": token})
+            already_on = endpoint == "profile.two_factor" and two_step  # the page only shows it is on
+            if response.status_code not in (400, 429) and not (already_on and response.status_code == 200):
+                refused.append((endpoint, password, response.status_code))
+    assert refused == []
+    assert _sign_in_state(app, user_id) == before
+
+
+# --- The sweep: no grant exceeds its granter's --------------------------------------------
+
+def test_no_grant_a_manager_makes_exceeds_what_they_hold(app, clock, limited_manager):
+    """The sweep for abuse case 5 (ASVS 5.0 8.2.1, 8.1.2), through the web: a manager holding
+    only "view balances" and "manage who can use this account" cannot reach "direct deposit"
+    by any door: reissuing a PIN the owner made with it, signing a consent that carries it,
+    or accepting a representative's request with it. Each is refused and changes nothing;
+    inviting and changing a person's access are the two tests above."""
+    number, account_id = limited_manager["number"], limited_manager["account_id"]
+    with sessionmaker_of(app)() as db:
+        from models import Account, Consent
+        account = db.get(Account, account_id)
+        owner_id = db.scalar(select(User.id).where(User.email == "owner@example.com"))
+        rich_pin, _plain = enrolment.issue(db, clock(), account, role="delegate",
+                                           permissions=["view_financial", "direct_deposit"],
+                                           issued_by_user_id=owner_id, invitee_name="Rich Pin")
+        asked = Consent(account_id=account_id, representative_name="Asa Asker", representative_email="asa@example.com",
+                        permissions="", starts_on=clock().date(), status="requested", requested_at=clock())
+        db.add(asked)
+        db.commit()
+        rich_pin_id, asked_id = rich_pin.id, asked.id
+    before = snapshot(app)
+    attempts = {
+        "reissue": (f"/access/{number}/pins/{rich_pin_id}/reissue", {}),
+        "consent": (f"/consents/{number}/new", {"representative_name": "Rae Rep", "representative_email":
+                                                "rae@example.com", "permissions": ["view_financial", "direct_deposit"],
+                                                "starts_on": "2026-11-23", "declaration": "y"}),
+        "accept": (f"/consents/{number}/{asked_id}/accept", {"permissions": ["view_financial", "direct_deposit"],
+                                                            "starts_on": "2026-11-23", "declaration": "y"}),
+    }
+    for name, (path, form) in attempts.items():
+        response = _manager_posts(app, path, form)
+        assert response.status_code in (303, 400), (name, response.status_code)
+        if response.status_code == 303:  # a one-button form answers with the page and its message
+            assert "/pins/" not in response.headers["Location"], name
+    changed = changes(before, snapshot(app))
+    changed.pop("auth_sessions", None)
+    assert set(changed) <= {"throttle_events"}, changed
+    with sessionmaker_of(app)() as db:
+        refused = db.scalars(select(AuditEvent).where(AuditEvent.event == "access.refused")).all()
+        assert len(refused) == 3, [event.detail for event in refused]
+
+
+def test_the_person_hears_of_every_factor_added_replaced_or_removed(app, clock):
+    """ASVS 5.0 6.3.7: new recovery codes (a new way in) and two-step turned off each send
+    the person an email, as turning it on does (the test above)."""
+    import pyotp
+
+    secret = pyotp.random_base32()
+    make_user(app, email="owner@example.com", name="Olive Owner", totp_secret=secret)
+    client = app.test_client()
+    assert Auth(client, app).sign_in(email="owner@example.com", code=code_now(secret, clock)).status_code == 303
+    for path in ("/profile/two-factor/recovery-codes", "/profile/two-factor/turn-off"):
+        clock.advance(seconds=30)
+        token = csrf_from(text_of(client.get("/profile/two-factor")))
+        response = client.post(path, data={"password": PASSWORD, "code": code_now(secret, clock), "csrf_token": token})
+        assert response.status_code in (200, 303), (path, response.status_code)
+    assert [mail.subject for mail in outbox(app)] == ["You have new recovery codes", "Two-step sign-in is off"]
