@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from flask import Flask, g, has_request_context, session
 from flask_compress import Compress
@@ -30,8 +31,7 @@ compress = Compress()
 login_manager = LoginManager()
 
 
-class ConfigurationError(RuntimeError):
-    pass
+ConfigurationError = config.ConfigurationError  # raised here too, for the settings only production refuses
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -134,6 +134,11 @@ def _refuse_unsafe_production(app: Flask) -> None:
             # Production is served over HTTPS only: the session cookie is `__Host-`
             # prefixed and Secure (ASVS 5.0 3.3.1), never sent in the clear.
             raise ConfigurationError("SESSION_COOKIE_SECURE must be on in production")
+        base = urlsplit(app.config["PUBLIC_BASE_URL"] or "")
+        if base.scheme != "https" or not base.hostname or base.hostname in ("127.0.0.1", "localhost", "::1"):
+            # It goes into every emailed link: people must reach it, over HTTPS.
+            raise ConfigurationError("PUBLIC_BASE_URL must be the https address people use in production, like "
+                                     f"https://tracs.example.ca; it is {app.config['PUBLIC_BASE_URL']!r}")
 
 
 def _register_template_helpers(app: Flask) -> None:

@@ -43,6 +43,10 @@ def register(app: Flask) -> None:
         and --transactions build benchmark data. Deterministic: same clock date, same data."""
         import demo
 
+        if app.config["PORTAL_ENV"] == "production":
+            # The demo people's passwords and PINs are published in the README.
+            raise click.ClickException("demo-data loads people whose passwords are published in the README: it "
+                                       "does not run with PORTAL_ENV=production")
         moment = app.extensions["portal.clock"]()
         if accounts is None and transactions is None:
             with app.extensions["portal.sessionmaker"]() as db:

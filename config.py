@@ -7,25 +7,61 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 BASE_DIR = Path(__file__).resolve().parent
 DEFAULT_SECRET = "dev-only-secret-change-me"
 
 
+class ConfigurationError(RuntimeError):
+    """A setting the portal cannot run with: the message names the variable and what it accepts."""
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def _bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
-    if value is None:
+    if value is None or not value.strip():
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ConfigurationError(f"{name} must be true or false (or 1, 0, yes, no, on, off); it is {value!r}")
+    return word in _TRUE
 
 
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a whole number; it is {value!r}") from None
+    if number < 0:
+        raise ConfigurationError(f"{name} must be 0 or more; it is {value!r}")
+    return number
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip()
+    if value not in choices:
+        accepted = ", ".join(repr(choice) for choice in choices)
+        raise ConfigurationError(f"{name} must be one of {accepted}; it is {value!r}")
+    return value
+
+
+def _timezone(name: str, default: str) -> str:
+    value = os.environ.get(name, default).strip()
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(f"{name} must be a time zone name like America/Edmonton; it is {value!r}") from None
+    return value
 
 
 def from_environment() -> dict:
-    env = os.environ.get("PORTAL_ENV", "development")
+    env = _choice("PORTAL_ENV", "development", ("development", "production"))
     return {
         "PORTAL_ENV": env,
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET),
@@ -64,11 +100,11 @@ def from_environment() -> dict:
         "EMAIL_LINK_MAX_AGE_SECONDS": _int("EMAIL_LINK_MAX_AGE_SECONDS", 48 * 60 * 60),
         "RESET_LINK_MAX_AGE_SECONDS": _int("RESET_LINK_MAX_AGE_SECONDS", 60 * 60),
         # Service hours: "always" (demo) or "tracs" (the published TRACS schedule).
-        "SERVICE_HOURS": os.environ.get("SERVICE_HOURS", "always"),
-        "SERVICE_TIMEZONE": os.environ.get("SERVICE_TIMEZONE", "America/Edmonton"),
+        "SERVICE_HOURS": _choice("SERVICE_HOURS", "always", ("always", "tracs")),
+        "SERVICE_TIMEZONE": _timezone("SERVICE_TIMEZONE", "America/Edmonton"),
         "SERVICE_CLOSING_WARNING_MINUTES": _int("SERVICE_CLOSING_WARNING_MINUTES", 15),
         # Mail: "log" writes messages to the log; "smtp" sends through SMTP_*.
-        "MAIL_SENDER": os.environ.get("MAIL_SENDER", "log"),
+        "MAIL_SENDER": _choice("MAIL_SENDER", "log", ("log", "smtp")),
         "MAIL_FROM": os.environ.get("MAIL_FROM", "TRA Client Self-Service <no-reply@tracs.example>"),
         "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),
         "SMTP_PORT": _int("SMTP_PORT", 25),
@@ -81,7 +117,8 @@ def from_environment() -> dict:
         "OUTBOX_POLL_SECONDS": _int("OUTBOX_POLL_SECONDS", 5),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
         "MAX_FORM_MEMORY_SIZE": _int("MAX_FORM_MEMORY_SIZE", 256 * 1024),
-        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+        # In development the address `make run` serves on (it follows PORT).
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{_int('PORT', 8000)}",
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
         # Managing access: caps per account (live grants and pending PINs count),
         # and how long a PIN a manager issues stays valid.
@@ -95,7 +132,7 @@ def from_environment() -> dict:
         # servers sharing PostgreSQL, no shared disk) or "filesystem" (one server,
         # files in DOCUMENT_DIR). Empty means "database" when DATABASE_URL is
         # PostgreSQL, else "filesystem". An empty DOCUMENT_DIR is <instance>/documents.
-        "DOCUMENT_STORE": os.environ.get("DOCUMENT_STORE", ""),
+        "DOCUMENT_STORE": _choice("DOCUMENT_STORE", "", ("", "database", "filesystem")),
         "DOCUMENT_DIR": os.environ.get("DOCUMENT_DIR", ""),
         # Files one upload may carry, each up to UPLOAD_MAX_BYTES.
         "MAX_FILES_PER_UPLOAD": _int("MAX_FILES_PER_UPLOAD", 5),

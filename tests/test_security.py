@@ -503,7 +503,8 @@ def test_production_refuses_a_default_or_short_secret_key(monkeypatch, tmp_path,
 def test_production_starts_with_a_long_random_key(monkeypatch, app_config):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("MAIL_SENDER", "smtp")
-    app = create_app({**app_config, "SECRET_KEY": "k" * 16 + "9f8e7d6c5b4a39281706f5e4d3c2b1a0"})
+    app = create_app({**app_config, "SECRET_KEY": "k" * 16 + "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+                      "PUBLIC_BASE_URL": "https://tracs.example.ca"})
     try:
         assert app.config["PORTAL_ENV"] == "production"
         assert app.config["SESSION_COOKIE_SECURE"] is True

@@ -595,7 +595,7 @@ def test_production_cookies_are_secure_and_host_prefixed(app_with, monkeypatch):
     Set-Cookie from the sign-in page to the sign-out."""
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.delenv("SESSION_COOKIE_SECURE", raising=False)
-    app = app_with(MAIL_SENDER="smtp")
+    app = app_with(MAIL_SENDER="smtp", PUBLIC_BASE_URL="https://tracs.example.ca")
     assert app.config["SESSION_COOKIE_SECURE"] is True
     make_user(app)
     base = "https://localhost"

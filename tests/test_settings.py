@@ -1,0 +1,125 @@
+"""Settings a deployer gets wrong (issue 18): every unparseable number or unknown value is
+refused at start in any environment, naming the variable and what it accepts; production
+also refuses a PUBLIC_BASE_URL people cannot reach over HTTPS, and the demo data. The
+README's configuration table lists exactly the settings config.py reads."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import config
+from app import ConfigurationError, create_app
+from models import User
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {"PORTAL_ENV": "production", "MAIL_SENDER": "smtp", "SECRET_KEY": "k" * 48,
+              "PUBLIC_BASE_URL": "https://tracs.example.ca"}
+
+
+def _read_by_config(kind: str) -> list[str]:
+    """The variables config.py reads with one of its readers (_int, _bool, _choice ...)."""
+    return re.findall(rf'{kind}\("([A-Z0-9_]+)"', (ROOT / "config.py").read_text())
+
+
+def _environment(monkeypatch, **values):
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize("name", _read_by_config("_int"))
+def test_a_number_that_is_not_one_is_refused_by_name(monkeypatch, name):
+    monkeypatch.setenv(name, "abc")
+    with pytest.raises(ConfigurationError, match=rf"^{name} must be a whole number; it is 'abc'$"):
+        config.from_environment()
+    monkeypatch.setenv(name, "-5")
+    with pytest.raises(ConfigurationError, match=rf"^{name} must be 0 or more"):
+        config.from_environment()
+
+
+@pytest.mark.parametrize("name", _read_by_config("_bool"))
+def test_a_switch_that_is_neither_on_nor_off_is_refused_by_name(monkeypatch, name):
+    monkeypatch.setenv(name, "maybe")
+    with pytest.raises(ConfigurationError, match=rf"^{name} must be true or false"):
+        config.from_environment()
+    monkeypatch.setenv(name, "Off")
+    assert config.from_environment()[name] is False
+
+
+@pytest.mark.parametrize("name, wrong, accepted", [
+    ("PORTAL_ENV", "prod", "'development', 'production'"),
+    ("MAIL_SENDER", "carrier-pigeon", "'log', 'smtp'"),
+    ("SERVICE_HOURS", "sometimes", "'always', 'tracs'"),
+    ("DOCUMENT_STORE", "s3", "'', 'database', 'filesystem'"),
+])
+def test_an_unknown_value_is_refused_with_what_is_accepted(monkeypatch, name, wrong, accepted):
+    assert name in _read_by_config("_choice")
+    monkeypatch.setenv(name, wrong)
+    with pytest.raises(ConfigurationError, match=re.escape(f"{name} must be one of {accepted}; it is {wrong!r}")):
+        config.from_environment()
+
+
+def test_an_unknown_time_zone_is_refused(monkeypatch):
+    monkeypatch.setenv("SERVICE_TIMEZONE", "Mars/Olympus_Mons")
+    with pytest.raises(ConfigurationError, match="SERVICE_TIMEZONE must be a time zone name"):
+        config.from_environment()
+
+
+@pytest.mark.parametrize("base", [None, "http://127.0.0.1:8000", "http://tracs.example.ca", "https://localhost",
+                                  "tracs.example.ca"])
+def test_production_refuses_a_public_address_people_cannot_reach_over_https(monkeypatch, app_config, base):
+    _environment(monkeypatch, **{k: v for k, v in PRODUCTION.items() if k != "PUBLIC_BASE_URL"})
+    settings = {k: v for k, v in app_config.items() if k != "PUBLIC_BASE_URL"} | {"SECRET_KEY": "k" * 48}
+    if base is None:
+        monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    else:
+        settings["PUBLIC_BASE_URL"] = base
+    with pytest.raises(ConfigurationError, match="^PUBLIC_BASE_URL must be the https address people use"):
+        create_app(settings)
+
+
+def test_in_development_the_public_address_follows_the_port(monkeypatch):
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("PORT", "8123")
+    assert config.from_environment()["PUBLIC_BASE_URL"] == "http://127.0.0.1:8123"
+
+
+def test_demo_data_refuses_to_load_in_production(monkeypatch, app_config):
+    _environment(monkeypatch, **PRODUCTION)
+    app = create_app({**app_config, **PRODUCTION})
+    try:
+        result = app.test_cli_runner().invoke(args=["demo-data"])
+        assert result.exit_code != 0
+        assert "does not run with PORTAL_ENV=production" in result.output
+        with app.extensions["portal.sessionmaker"]() as db:
+            assert db.scalar(select(func.count()).select_from(User)) == 0
+    finally:
+        app.extensions["portal.engine"].dispose()
+
+
+def test_flask_help_names_the_setting_that_is_wrong(tmp_path):
+    """A bad setting no longer hides behind `flask --help` listing no project commands."""
+    environment = {**os.environ, "SMTP_PORT": "abc", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+                   "FLASK_APP": "app"}
+    result = subprocess.run([sys.executable, "-m", "flask", "--help"], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=60)
+    assert "SMTP_PORT must be a whole number; it is 'abc'" in result.stdout + result.stderr
+
+
+def test_the_readme_lists_every_setting_config_reads():
+    """The README's configuration table and config.py name the same variables (plus PORT
+    and WORKERS, which `make run` reads)."""
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("| Variable | Default | Meaning |"):]
+    table = table[:table.index("\n\n")]
+    listed = set(re.findall(r"^\| `([A-Z0-9_]+)`", table, re.M))
+    read = set(re.findall(r'"([A-Z0-9_]+)"', (ROOT / "config.py").read_text()))
+    read = {name for name in read if re.search(rf'os\.environ\.get\(\s*"{name}"|_(int|bool|choice|timezone)\("{name}"',
+                                                  (ROOT / "config.py").read_text())}
+    assert read - listed == set(), "read by config.py, missing from the README"
+    assert listed - read - {"PORT", "WORKERS"} == set(), "in the README, not read by config.py"
