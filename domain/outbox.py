@@ -8,6 +8,7 @@ import logging
 import smtplib
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Callable, Protocol
 
 from sqlalchemy import select, update
@@ -94,8 +95,20 @@ def _claim(db: Session, email_id: int, worker: str, now: datetime) -> bool:
     return claimed == 1
 
 
+def _message(email: OutboxEmail, mail_from: str, message_domain: str, sent_at: datetime) -> EmailMessage:
+    """The message as it goes out. Receiving servers mark mail without Date or Message-ID
+    as spam; the Message-ID is the same for every try of one email, so a retry after a
+    lost answer is recognised as the same message."""
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = mail_from, email.to_address, email.subject
+    message["Date"] = format_datetime(sent_at)
+    message["Message-ID"] = f"<outbox.{email.id}.{int(email.created_at.timestamp())}@{message_domain}>"
+    message.set_content(email.body_text, charset="utf-8")
+    return message
+
+
 def send_pending(session_factory: Callable[[], Session], sender: Sender, mail_from: str,
-                 worker: str, now: Callable[[], datetime], limit: int = 50) -> int:
+                 worker: str, now: Callable[[], datetime], limit: int = 50, message_domain: str = "localhost") -> int:
     """Send what is due; returns how many went out."""
     sent = 0
     with session_factory() as db:
@@ -109,9 +122,7 @@ def send_pending(session_factory: Callable[[], Session], sender: Sender, mail_fr
             if not _claim(db, email_id, worker, now()):
                 continue
             email = db.get(OutboxEmail, email_id)
-            message = EmailMessage()
-            message["From"], message["To"], message["Subject"] = mail_from, email.to_address, email.subject
-            message.set_content(email.body_text)
+            message = _message(email, mail_from, message_domain, now())
             try:
                 sender.send(message)
             except (OSError, smtplib.SMTPException) as exc:

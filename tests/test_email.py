@@ -3,6 +3,7 @@ message goes once however many senders compete, and what happens when the
 server cannot be reached. Time moves only through the FrozenClock."""
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from datetime import timedelta
@@ -354,3 +355,24 @@ def test_mail_queued_while_the_server_was_down_goes_once_it_is_back(app_config, 
     finally:
         down.extensions["portal.engine"].dispose()
 
+
+
+def test_every_message_has_a_date_a_message_id_in_the_sites_domain_and_a_plain_text_part(mail_app, smtp_server,
+                                                                                         clock):
+    """Issue 18: mail without Date or Message-ID is marked as spam or refused by receiving
+    servers. Each message received by the real SMTP server carries both (the Message-ID in
+    the domain of PUBLIC_BASE_URL, the same on a retry of the same email, different between
+    emails) and a text/plain part in UTF-8."""
+    from email.utils import parsedate_to_datetime
+
+    mail_app.config["PUBLIC_BASE_URL"] = "https://tracs.example.ca"
+    queue(mail_app, 2)
+    assert send_outbox(mail_app, "test-worker") == 2
+    ids = []
+    for message in smtp_server.messages:
+        assert parsedate_to_datetime(message["Date"]) == clock()
+        assert re.fullmatch(r"<[^<>@\s]+@tracs\.example\.ca>", message["Message-ID"]), message["Message-ID"]
+        ids.append(message["Message-ID"])
+        part = message.get_body(preferencelist=("plain",))
+        assert part.get_content_type() == "text/plain" and part.get_content_charset() == "utf-8"
+    assert len(set(ids)) == 2

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import threading
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -53,6 +54,7 @@ def send_outbox(app: Flask, worker: str = "cli") -> int:
         app.config["MAIL_FROM"],
         worker,
         app.extensions["portal.clock"],
+        message_domain=urlsplit(app.config["PUBLIC_BASE_URL"]).hostname or "localhost",
     )
 
 
