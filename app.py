@@ -118,6 +118,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     commands.register(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Alembic says what it does at INFO, seven lines on every `flask` command: the
+    # commands say what matters themselves.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     return app
 
 

@@ -17,6 +17,35 @@ def register(app: Flask) -> None:
         upgrade(app.config["DATABASE_URL"])
         click.echo("Database is up to date.")
 
+    @app.cli.command("db-current")
+    def db_current():
+        """Say which migration the database is at, and which the code needs."""
+        from migrations.runner import current_of, head
+
+        found, needed = current_of(app.config["DATABASE_URL"]), head()
+        click.echo(f"Database: {found or 'not migrated'}. This code needs: {needed}.")
+        if found != needed:
+            raise SystemExit(1)
+
+    @app.cli.command("db-history")
+    def db_history():
+        """List the migrations, oldest first."""
+        from migrations.runner import history
+
+        for revision, doc in history():
+            click.echo(f"{revision}  {doc.splitlines()[0] if doc else ''}")
+
+    @app.cli.command("db-downgrade")
+    @click.option("--yes", is_flag=True, help="Confirm: undo the newest migration (its data may be lost).")
+    def db_downgrade(yes: bool):
+        """Undo the newest migration, one step (before rolling back to the previous release)."""
+        from migrations.runner import current_of, downgrade_one_step
+
+        if not yes:
+            raise click.UsageError("Undoing a migration may drop data: run again with --yes")
+        downgrade_one_step(app.config["DATABASE_URL"])
+        click.echo(f"Database is now at {current_of(app.config['DATABASE_URL']) or 'no migration'}.")
+
     @app.cli.command("build-assets")
     def build_assets():
         """Minify and pre-compress the static files (Brotli and gzip) into build/static/."""

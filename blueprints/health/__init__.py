@@ -1,4 +1,6 @@
-"""Health for load balancers and monitors: JSON with the database status."""
+"""Health for load balancers and monitors. `/healthz` is liveness (the process and its
+database answer); `/healthz/ready` is readiness: the database answers and its schema is
+the one this code needs, so a server is sent traffic only once `flask db-upgrade` ran."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
@@ -19,3 +21,18 @@ def healthz():
         return jsonify(status="ok", database="ok")
     except SQLAlchemyError:
         return jsonify(status="unavailable", database="unreachable"), 503
+
+
+@bp.route("/ready")
+@access(public=True, always_open=True)
+def ready():
+    from migrations.runner import current, head
+
+    needed = current_app.extensions.setdefault("portal.schema_head", head())
+    try:
+        found = current(current_app.extensions["portal.engine"])
+    except SQLAlchemyError:
+        return jsonify(status="unavailable", database="unreachable", schema=None, needed=needed), 503
+    if found != needed:
+        return jsonify(status="unavailable", database="ok", schema=found, needed=needed), 503
+    return jsonify(status="ready", database="ok", schema=found, needed=needed)
