@@ -10,13 +10,22 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 export FLASK_APP := app
 
-.PHONY: run test test-services setup db demo clean bench proof load
+.PHONY: run test test-services setup dev-setup db demo clean bench proof load dist
 
-$(BIN)/activate: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
+# Running needs requirements.txt only; the tests, the load run and the benchmarks add
+# requirements-dev.txt (pytest, Playwright, locust, ...) to the same environment.
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
+
+$(RUNTIME): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV): $(RUNTIME) requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $(BIN)/activate
+	touch $@
 
 # Runtime front-end packages only; Lighthouse (a dev dependency) comes with `make bench`.
 static/vendor/htmx.min.js: package.json package-lock.json
@@ -25,11 +34,13 @@ static/vendor/htmx.min.js: package.json package-lock.json
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 
 # Minified, Brotli and gzip copies of static/ under content-hashed names (web/assets.py).
-build/static: $(BIN)/activate static/vendor/htmx.min.js $(shell find static -type f 2>/dev/null)
+build/static: $(RUNTIME) static/vendor/htmx.min.js $(shell find static -type f 2>/dev/null)
 	$(BIN)/flask build-assets > /dev/null
 	touch build/static
 
-setup: $(BIN)/activate static/vendor/htmx.min.js build/static
+setup: $(RUNTIME) static/vendor/htmx.min.js build/static
+
+dev-setup: setup $(DEV)
 
 db: setup
 	$(BIN)/flask db-upgrade
@@ -42,7 +53,11 @@ run: demo
 	@echo "Portal on http://127.0.0.1:$(PORT)  (emails, with their links, appear in this log)"
 	$(BIN)/gunicorn --bind 127.0.0.1:$(PORT) --workers $(WORKERS) --threads 4 --access-logfile - "app:create_app()"
 
-test: setup
+# A release archive for servers: code, htmx and the built static files; no node needed there.
+dist: setup
+	$(BIN)/python deploy/release.py --out dist
+
+test: dev-setup
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # What the tests need beyond Python (PostgreSQL, Chromium, node), from Debian's packages; as root.
@@ -54,13 +69,13 @@ test-services:
 # PostgreSQL, the locust load run and the write soak (about an hour). `make test` runs its fast part.
 PROOF_TESTS := tests/security tests/reliability tests/test_security.py tests/test_access.py \
 	tests/test_delegation.py tests/test_sessions.py tests/test_static_analysis.py
-proof: setup
+proof: dev-setup
 	$(BIN)/python -m pytest -q --long $(PROOF_TESTS) $(PYTEST_ARGS)
 
 # The locust load run alone (docs/reliability.md): 50 people for 4 minutes on SQLite, about 5 min.
 # `make load LOAD_ARGS="--database postgresql --users 50 --duration 4m"`; as root on a busy machine add "--priority -10".
 LOAD_ARGS ?= --users 50 --duration 4m
-load: setup
+load: dev-setup
 	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 # The performance figures (docs/performance.md): server time, throughput, the throttled
@@ -70,8 +85,8 @@ BENCH_ARGS ?=
 node_modules/.bin/lighthouse: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 
-bench: setup node_modules/.bin/lighthouse
+bench: dev-setup node_modules/.bin/lighthouse
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) node_modules static/vendor build instance/*.db*
+	rm -rf $(VENV) node_modules static/vendor build dist instance/*.db*

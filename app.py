@@ -1,7 +1,6 @@
 """The application factory."""
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,7 +19,7 @@ from domain.messages import unread_count
 from domain.outbox import sender_from_config
 from domain.service_hours import schedule_from_config
 from models import User
-from web import access, assets, errors, headers, service, uploads
+from web import access, assets, errors, headers, observability, service, uploads
 from web.assets import asset_url
 from web.database import close_db, get_db
 from web.mailer import OutboxThread
@@ -102,7 +101,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         return user if user is not None and user.is_active else None
 
     app.teardown_appcontext(close_db)
-    app.before_request(uploads.apply_limit)  # first: before anything reads the body
+    observability.init_app(app)  # first and last: the request id, the request's log line and metrics
+    app.before_request(uploads.apply_limit)  # before anything reads the body
     app.before_request(service.gate)
     app.before_request(access.enforce)
     # Compression runs last of the after-request steps (they run in reverse order of
@@ -117,10 +117,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     import commands
 
     commands.register(app)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # Alembic says what it does at INFO, seven lines on every `flask` command: the
-    # commands say what matters themselves.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     return app
 
 
@@ -198,10 +194,11 @@ def _register_template_helpers(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from blueprints import access as manage_access
     from blueprints import (accounts, arrangements, auth, consents, details, direct_deposit, documents, enrol,
-                            filing, health, mail, messages, objections, pages, profile, renewals, requests, staff,
-                            waivers)
+                            filing, health, mail, messages, metrics, objections, pages, profile, renewals, requests,
+                            staff, waivers)
     app.register_blueprint(assets.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(profile.bp)

@@ -267,6 +267,33 @@ def register(app: Flask) -> None:
         _decide_request(reference, False, reason)
         click.echo(f"{reference.upper()} declined.")
 
+    outbox_cli = click.Group("outbox", help="The outbox of emails: what waits, what failed, send again.")
+    app.cli.add_command(outbox_cli)
+
+    @outbox_cli.command("status")
+    def outbox_status():
+        """How many emails wait, were sent or failed; the failed ones with their last error."""
+        from domain import outbox
+
+        with app.extensions["portal.sessionmaker"]() as db:
+            counts, failed = outbox.status(db)
+        click.echo(", ".join(f"{state} {counts.get(state, 0)}" for state in ("pending", "sending", "sent", "failed")))
+        for email in failed:
+            click.echo(f"  {email.id}  {email.created_at:%Y-%m-%d %H:%M}  tries {email.attempts}  "
+                       f"{email.last_error or ''}  {email.subject}")
+
+    @outbox_cli.command("retry")
+    @click.argument("email_id", type=int)
+    def outbox_retry(email_id: int):
+        """Send a failed email again (the next outbox run sends it)."""
+        from domain import outbox
+
+        with app.extensions["portal.sessionmaker"]() as db:
+            if not outbox.retry(db, email_id, app.extensions["portal.clock"]()):
+                raise click.ClickException(f"No failed email {email_id}: `flask outbox status` lists them")
+            db.commit()
+        click.echo(f"Email {email_id} will be sent again at the next outbox run.")
+
     @app.cli.command("send-email")
     def send_email():
         """Send what is waiting in the outbox (a worker's thread also does this)."""

@@ -120,6 +120,10 @@ def from_environment() -> dict:
         # In development the address `make run` serves on (it follows PORT).
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{_int('PORT', 8000)}",
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
+        # Logs: "text" lines, or "json" lines for a log collector (web.observability).
+        "LOG_FORMAT": _choice("LOG_FORMAT", "text", ("text", "json")),
+        # Addresses (and networks) /metrics answers; anyone else gets 404.
+        "METRICS_ALLOWED": os.environ.get("METRICS_ALLOWED", "127.0.0.1/32,::1/128"),
         # Managing access: caps per account (live grants and pending PINs count),
         # and how long a PIN a manager issues stays valid.
         "MAX_OWNERS_PER_ACCOUNT": _int("MAX_OWNERS_PER_ACCOUNT", 3),

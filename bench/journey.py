@@ -161,7 +161,9 @@ PAGE_MAX_REQUESTS = 4
 PAGE_MAX_BYTES = 30_000
 DOCUMENT_MAX_BYTES = 14_000
 SWAP_MAX_REQUESTS = 1
-SWAP_MAX_BYTES = 2_000
+# 2,000 until issue 18 put an X-Request-ID header (48 B) on every response; a 50-row swap
+# then measured 2,028 B, headers included (docs/performance.md).
+SWAP_MAX_BYTES = 2_100
 FCP_MAX_MS_3G = 2_600
 SWAP_MAX_MS_3G = 2_300
 TIMED_PROFILE = "3g"

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Callable, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models import OutboxEmail
@@ -61,6 +61,23 @@ def enqueue(db: Session, now: datetime, to: str, subject: str, body: str) -> Out
                         status="pending", attempts=0)
     db.add(email)
     return email
+
+
+def status(db: Session) -> tuple[dict[str, int], list[OutboxEmail]]:
+    """How many emails are in each state, and the failed ones (newest first, at most 50)."""
+    counts = dict(db.execute(select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)).all())
+    failed = list(db.scalars(select(OutboxEmail).where(OutboxEmail.status == "failed")
+                             .order_by(OutboxEmail.id.desc()).limit(50)))
+    return counts, failed
+
+
+def retry(db: Session, email_id: int, now: datetime) -> bool:
+    """Send a failed email again at the next run, with a fresh count of tries."""
+    email = db.get(OutboxEmail, email_id)
+    if email is None or email.status != "failed":
+        return False
+    email.status, email.attempts, email.next_attempt_at, email.claimed_by = "pending", 0, now, None
+    return True
 
 
 def backoff(attempts: int) -> timedelta:

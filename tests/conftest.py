@@ -156,6 +156,9 @@ def missing_here() -> list[str]:
     if not CHROMIUM.exists():
         missing.append(f"Chromium is not at {CHROMIUM}: the browser tests (tests/browser) are skipped. "
                        f"To run them: {SERVICES_COMMAND}")
+    if not Path("/usr/sbin/nginx").exists():
+        missing.append(f"nginx is not installed: the two-servers-behind-nginx test (tests/test_deploy.py) is "
+                       f"skipped. To run it: {SERVICES_COMMAND}")
     if os.geteuid() != 0:
         missing.append("Not root: the full-disk test (tests/reliability/test_faults.py) cannot mount its small "
                        "filesystem and is skipped. To run it: sudo make test")

@@ -123,3 +123,29 @@ def test_the_readme_lists_every_setting_config_reads():
                                                   (ROOT / "config.py").read_text())}
     assert read - listed == set(), "read by config.py, missing from the README"
     assert listed - read - {"PORT", "WORKERS"} == set(), "in the README, not read by config.py"
+
+
+def test_make_run_installs_only_what_running_needs(tmp_path):
+    """Issue 18: `make run` on a fresh machine installs requirements.txt alone (213 MB, not
+    the 443 MB of the test tools); `make test` adds requirements-dev.txt. Read from what make
+    would do in a fresh copy (`make -n`)."""
+    import shutil
+
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "package.json", "package-lock.json"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "static").mkdir()
+
+    def planned(target: str) -> str:
+        return subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60).stdout
+
+    run = planned("run")
+    assert "pip install --quiet -r requirements.txt" in run and "requirements-dev.txt" not in run
+    assert "gunicorn" in run
+    assert "pip install --quiet -r requirements-dev.txt" in planned("test")
+    development_only = {line.split("==")[0].lower() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+                        if "==" in line}
+    runtime = {line.split("==")[0].lower() for line in (ROOT / "requirements.txt").read_text().splitlines()
+               if "==" in line}
+    assert {"pytest", "playwright", "locust", "hypothesis"} <= development_only and not runtime & {
+        "pytest", "playwright", "locust", "hypothesis", "aiosmtpd"}

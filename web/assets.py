@@ -92,6 +92,10 @@ def load(static_dir: Path, build_dir: Path | None, *, write: bool = False) -> di
         hashed = hashed_name(logical, content)
         mimetype = mimetypes.guess_type(logical)[0] or "application/octet-stream"
         encoded = {}
+        if write and build_dir is not None:
+            # The file itself too, under its hashed name, so nginx can serve every
+            # variant straight from the build (deploy/nginx-portal.conf).
+            write_atomically(_ensure_parent(build_dir / hashed), content)
         if path.suffix in COMPRESSIBLE:
             for encoding in ENCODINGS:
                 built = build_dir / f"{hashed}.{SUFFIXES[encoding]}" if build_dir else None
@@ -107,8 +111,13 @@ def load(static_dir: Path, build_dir: Path | None, *, write: bool = False) -> di
     return assets
 
 
+def _ensure_parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def build(static_dir: Path, build_dir: Path) -> list[Asset]:
-    """What `flask build-assets` does: every compressed variant written to build_dir."""
+    """What `flask build-assets` does: every file and its compressed variants written to build_dir."""
     return list(load(static_dir, build_dir, write=True).values())
 
 

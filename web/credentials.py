@@ -15,6 +15,7 @@ from models import User
 from web.access import safe_next
 from web.database import get_db, now
 from web.htmx import see_other
+from web.observability import SIGN_IN_FAILURES, SIGN_IN_LOCKS
 
 TOO_MANY_PASSWORDS = "You have tried too many times. Wait 15 minutes and try again, or reset your password"
 TOO_MANY_CODES = "You have entered too many wrong codes. Wait 15 minutes and try again"
@@ -80,17 +81,27 @@ def remember_device(user: User) -> None:
 
 def check_password(email: str, password: str, *, staff_only: bool = False) -> people.SignInResult:
     config = current_app.config
-    return people.check_password_sign_in(
+    result = people.check_password_sign_in(
         get_db(), now(), current_app.secret_key, email=email, password=password,
         client=request.remote_addr or "unknown", max_failures=config["SIGNIN_MAX_FAILURES"],
         client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"], window=_window(), staff_only=staff_only,
         device=device_for(email))
+    if result.locked:
+        SIGN_IN_LOCKS.inc()
+    elif result.user is None:
+        SIGN_IN_FAILURES.inc()
+    return result
 
 
 def check_code(user: User, code: str) -> tuple[str | None, bool]:
     """(the factor that matched, or None; whether the person is locked out)."""
-    return people.check_second_factor(get_db(), now(), current_app.secret_key, user, code or "",
-                                      current_app.config["SIGNIN_MAX_FAILURES"], _window())
+    factor, locked = people.check_second_factor(get_db(), now(), current_app.secret_key, user, code or "",
+                                                current_app.config["SIGNIN_MAX_FAILURES"], _window())
+    if locked:
+        SIGN_IN_LOCKS.inc()
+    elif factor is None:
+        SIGN_IN_FAILURES.inc()
+    return factor, locked
 
 
 def check_password_and_code(user: User, password_field, code_field) -> tuple[int, str | None]:

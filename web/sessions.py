@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from flask import Flask, Request, Response, g, request
 from flask.sessions import SessionInterface, SessionMixin
-from itsdangerous import BadSignature, TimestampSigner
+from itsdangerous import BadData, BadSignature, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import CallbackDict
 
@@ -21,9 +21,15 @@ from web.database import get_db, write_at_end
 
 # Requests that carry this header (the session-status poll) are not user activity.
 BACKGROUND_HEADER = "X-Background-Request"
-# Answered without a session: static files and the health check. Neither reads the
+# Answered without a session: static files, the health checks and the metrics. Neither reads the
 # cookie nor, even when it answers an error page, writes one.
-SESSIONLESS_PATHS = ("/static/", "/healthz")
+SESSIONLESS_PATHS = ("/static/", "/healthz", "/metrics")
+# A visitor who is not signed in and has nothing kept gets no row: the secret behind
+# their CSRF token travels in a signed cookie of its own (the double-submit pattern,
+# signed), so a stranger's page views never write to the database.
+VISITOR_SALT = "portal.visitor-cookie.v1"
+VISITOR_SECONDS = 2 * 60 * 60
+VISITOR_ONLY_KEYS = frozenset({"csrf_token"})
 
 
 class ServerSession(CallbackDict, SessionMixin):
@@ -46,6 +52,7 @@ class ServerSession(CallbackDict, SessionMixin):
         # is kept for later only when its token is that session's (web.access).
         self.expired_csrf_token = expired_csrf_token
         self.modified = False
+        self.visitor_secret: str | None = None  # the CSRF secret the visitor cookie brought
         self.rotate_requested = False
         self.end_requested: str | None = None
 
@@ -102,15 +109,34 @@ class ServerSessionInterface(SessionInterface):
     def _signer(self, app: Flask) -> TimestampSigner:
         return TimestampSigner(app.secret_key, salt=self.salt)
 
+    def visitor_cookie_name(self, app: Flask) -> str:
+        return "__Host-visitor" if app.config["SESSION_COOKIE_SECURE"] else "portal_visitor"
+
+    def _visitor(self, app: Flask, request: Request, **state) -> ServerSession:
+        """A session with no row: the visitor cookie's CSRF secret, when it is valid."""
+        visitor = ServerSession(**state)
+        raw = request.cookies.get(self.visitor_cookie_name(app))
+        if raw:
+            try:
+                secret = URLSafeTimedSerializer(app.secret_key, salt=VISITOR_SALT).loads(raw, max_age=VISITOR_SECONDS)
+            except BadData:
+                secret = None
+            if isinstance(secret, str) and secret:
+                visitor.visitor_secret = secret
+                dict.__setitem__(visitor, "csrf_token", secret)  # not a change: it came with the request
+        return visitor
+
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         raw = request.cookies.get(self.cookie_name(app))
-        if not raw or request.path.startswith(SESSIONLESS_PATHS):
+        if request.path.startswith(SESSIONLESS_PATHS):
             # Static files and health checks need no session: no database work.
             return ServerSession()
+        if not raw:
+            return self._visitor(app, request)
         try:
             sid = self._signer(app).unsign(raw, max_age=app.config["SESSION_MAX_SECONDS"]).decode()
         except (BadSignature, UnicodeDecodeError):
-            return ServerSession(expired_reason="unknown")
+            return self._visitor(app, request, expired_reason="unknown")
         now = app.extensions["portal.clock"]()
         # The request's own database session (the app context is already pushed):
         # the person signed in comes with the row, in one query, for the user loader.
@@ -127,7 +153,7 @@ class ServerSessionInterface(SessionInterface):
         if reason is not None:
             if db.dirty:
                 db.commit()  # an idle session found here is ended now, for good
-            return ServerSession(expired_reason=reason, expired_user_id=row.user_id if row else None,
+            return self._visitor(app, request, expired_reason=reason, expired_user_id=row.user_id if row else None,
                                  expired_csrf_token=_data_of(row).get("csrf_token") if row else None)
         last_activity_at = row.last_activity_at
         if request.headers.get(BACKGROUND_HEADER) is None:
@@ -162,10 +188,17 @@ class ServerSessionInterface(SessionInterface):
                     db.commit()
             response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Strict")
             return
-        if session.sid is None and not session and not session.rotate_requested:
-            # A cookie naming an ended session is left alone: it cannot revive it,
-            # and the next request still learns why it ended (an idle time-out
-            # keeps the form that request carries for the same person).
+        if session.sid is None and not session.rotate_requested and set(session) <= VISITOR_ONLY_KEYS:
+            # A visitor with nothing kept: no row. A new CSRF secret goes in the visitor
+            # cookie. A cookie naming an ended session is left alone: it cannot revive
+            # it, and the next request still learns why it ended (an idle time-out keeps
+            # the form that request carries for the same person).
+            secret = session.get("csrf_token")
+            if secret and secret != session.visitor_secret:
+                response.set_cookie(self.visitor_cookie_name(app),
+                                    URLSafeTimedSerializer(app.secret_key, salt=VISITOR_SALT).dumps(secret),
+                                    max_age=VISITOR_SECONDS, path="/", secure=secure, httponly=True,
+                                    samesite="Strict")
             return
         if not (session.modified or session.rotate_requested or session.sid is None):
             return

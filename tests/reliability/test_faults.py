@@ -141,6 +141,9 @@ def test_database_outage_answers_503_then_recovers_without_restart(app, db_backe
         before = snapshot(app)
         cut()
         answers = _outage_requests(base_url, cookie, number, token)
+        # A first visit needs no database (its CSRF secret is in a cookie): it is served,
+        # and what the visitor then sends is answered 503 like everything else.
+        assert answers.pop("anonymous page")[0] == 200
         if db_backend == "postgresql":
             for kind, answer in answers.items():
                 _assert_clear_503(kind, answer, limit_seconds=10)
@@ -150,8 +153,6 @@ def test_database_outage_answers_503_then_recovers_without_restart(app, db_backe
             # WAL: reading goes on while another connection holds the write lock;
             # only the write is refused, after the busy timeout.
             assert answers["page"][0] == 200 and answers["fragment"][0] == 200
-            # A first visit needs a new session row (to hold the form's CSRF token).
-            _assert_clear_503("anonymous page", answers["anonymous page"], limit_seconds=10)
             _assert_clear_503("post", answers["post"], limit_seconds=10)
         mend()
         after = snapshot(app)
@@ -277,7 +278,8 @@ def test_worker_killed_mid_upload_leaves_nothing(app, db_backend, tmp_path):
         finally:
             sock.close()
         assert _stored(app, documents_dir) == ([], 0, 0)
-        assert list(temp_dir.iterdir()) == []
+        # (gunicorn.conf.py's folder of metric counters lives there too, by design)
+        assert [path for path in temp_dir.iterdir() if not path.name.startswith("portal-metrics-")] == []
 
         # The same form again, whole: kept once.
         status, headers, _ = request(base_url, "POST", f"/documents/{number}/upload", body=body,
