@@ -32,21 +32,21 @@ def _environment(monkeypatch, **values):
         monkeypatch.setenv(name, value)
 
 
+def _refused(monkeypatch, name: str, value: str, message: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=message):
+        config.from_environment()
+
+
 @pytest.mark.parametrize("name", _read_by_config("_int"))
 def test_a_number_that_is_not_one_is_refused_by_name(monkeypatch, name):
-    monkeypatch.setenv(name, "abc")
-    with pytest.raises(ConfigurationError, match=rf"^{name} must be a whole number; it is 'abc'$"):
-        config.from_environment()
-    monkeypatch.setenv(name, "-5")
-    with pytest.raises(ConfigurationError, match=rf"^{name} must be 0 or more"):
-        config.from_environment()
+    _refused(monkeypatch, name, "abc", rf"^{name} must be a whole number; it is 'abc'$")
+    _refused(monkeypatch, name, "-5", rf"^{name} must be 0 or more")
 
 
 @pytest.mark.parametrize("name", _read_by_config("_bool"))
 def test_a_switch_that_is_neither_on_nor_off_is_refused_by_name(monkeypatch, name):
-    monkeypatch.setenv(name, "maybe")
-    with pytest.raises(ConfigurationError, match=rf"^{name} must be true or false"):
-        config.from_environment()
+    _refused(monkeypatch, name, "maybe", rf"^{name} must be true or false")
     monkeypatch.setenv(name, "Off")
     assert config.from_environment()[name] is False
 
