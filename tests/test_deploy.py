@@ -91,6 +91,8 @@ def _site(folder: Path, backends: list[int], https_port: int, http_port: int) ->
     key, cert = _certificate(folder)
     public = folder / "public"
     shutil.copytree(ROOT / "build" / "static", public / "static")
+    # A file of the release before, still in the folder every release is copied into.
+    (public / "static" / "vendor" / "htmx.min.0123456789ab.js").write_bytes(b"/* the previous release */")
     site = (DEPLOY / "nginx-portal.conf").read_text()
     replacements = {
         "server 127.0.0.1:8000;": "".join(f"server 127.0.0.1:{port};" for port in backends),
@@ -290,6 +292,9 @@ def _journey(visitor: Visitor, page: bytes, number: str, https_port: int, http_p
     script = re.search(rb'src="(/static/vendor/htmx\.min\.[0-9a-f]+\.js)"', listing).group(1).decode()
     status, headers, _ = visitor.send("GET", script, headers={"Accept-Encoding": "br"})
     assert status == 200 and headers.get("content-encoding") == "br" and "immutable" in headers["cache-control"]
+    # A page from the previous release, still open during an upgrade, still gets its script.
+    status, _, old_script = visitor.send("GET", "/static/vendor/htmx.min.0123456789ab.js")
+    assert status == 200 and old_script == b"/* the previous release */"
     # The sign-in limit holds across both servers: five wrong tries, then 429.
     guesser = Visitor(https_port)
     answers = []
