@@ -37,5 +37,9 @@ def person_held_back(scope: str, user_id: int, limit: int, window: timedelta = D
     return throttle.use(get_db(), scope, key, now(), window, limit)
 
 
-def try_again_after(when: datetime) -> str:
-    return f"You have tried this too many times. Try again after {current_app.jinja_env.filters['local_time'](when)}"
+FROM_THIS_CONNECTION = "This form has been sent too many times from your internet connection"
+BY_YOU_TODAY = "You have sent too many of these requests today"
+
+
+def try_again_after(when: datetime, why: str = FROM_THIS_CONNECTION) -> str:
+    return f"{why}. Try again after {current_app.jinja_env.filters['local_time'](when)}"

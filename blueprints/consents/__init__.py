@@ -17,7 +17,7 @@ from web.database import get_db, now
 from web.dates import today
 from web.forms import EmptyForm, bind
 from web.htmx import see_other
-from web.limits import person_held_back, try_again_after
+from web.limits import BY_YOU_TODAY, person_held_back, try_again_after
 from web.uploads import accepts_files, check_and_scan
 
 from .forms import AcceptForm, AskForm, ConsentForm, UploadForm, parse_day
@@ -182,7 +182,7 @@ def ask():
         held_back = person_held_back("consent-ask", user.id, current_app.config["CONSENT_REQUESTS_PER_DAY"])
         if held_back is not None:
             db.commit()  # let go of the limit's lock (domain.throttle)
-            form.number.errors.append(try_again_after(held_back))
+            form.number.errors.append(try_again_after(held_back, BY_YOU_TODAY))
             return render_template("consents/ask.html", form=form), 429
         consents.ask(db, now(), user=user, number=form.number.data, legal_name=form.legal_name.data)
         db.commit()
