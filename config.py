@@ -5,6 +5,7 @@ deployment changes behaviour without touching code.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -48,6 +49,18 @@ def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         accepted = ", ".join(repr(choice) for choice in choices)
         raise ConfigurationError(f"{name} must be one of {accepted}; it is {value!r}")
+    return value
+
+
+def _networks(name: str, default: str) -> str:
+    """Comma-separated addresses or networks (10.0.0.0/8, ::1): each must parse."""
+    value = os.environ.get(name, default)
+    for part in (part.strip() for part in value.split(",")):
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise ConfigurationError(f"{name} must list addresses or networks, like 127.0.0.1,10.0.0.0/8; "
+                                     f"{part!r} is neither") from None
     return value
 
 
@@ -123,7 +136,7 @@ def from_environment() -> dict:
         # Logs: "text" lines, or "json" lines for a log collector (web.observability).
         "LOG_FORMAT": _choice("LOG_FORMAT", "text", ("text", "json")),
         # Addresses (and networks) /metrics answers; anyone else gets 404.
-        "METRICS_ALLOWED": os.environ.get("METRICS_ALLOWED", "127.0.0.1/32,::1/128"),
+        "METRICS_ALLOWED": _networks("METRICS_ALLOWED", "127.0.0.1/32,::1/128"),
         # Managing access: caps per account (live grants and pending PINs count),
         # and how long a PIN a manager issues stays valid.
         "MAX_OWNERS_PER_ACCOUNT": _int("MAX_OWNERS_PER_ACCOUNT", 3),

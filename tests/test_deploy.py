@@ -24,6 +24,7 @@ from bench.server import BENCH_SECRET, _cookie_header, _cookies, portal_server
 from tests.conftest import PASSWORD, POSTGRES_ADMIN_URL, UNDER_CI, make_user
 from tests.test_documents import make_pdf
 from tests.test_email import Collector, free_port
+from tests.test_settings import settings_read_by_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -57,9 +58,7 @@ def test_the_environment_example_names_every_setting_and_starts_production(monke
     from app import create_app
 
     settings = _settings_in(DEPLOY / "portal.env.example")
-    read = {a or b for a, b in re.findall(r'(?:_int|_bool|_choice|_timezone)\("([A-Z0-9_]+)"|'
-                                           r'os\.environ\.get\(\s*"([A-Z0-9_]+)"', (ROOT / "config.py").read_text())}
-    assert set(settings) == read
+    assert set(settings) == settings_read_by_config()
     for name, value in settings.items():
         if value is not None:
             monkeypatch.setenv(name, value)
@@ -105,9 +104,10 @@ def _site(folder: Path, backends: list[int], https_port: int, http_port: int) ->
         "listen [::]:80;": "",
         "/var/log/nginx/portal.access.log": str(folder / "access.log"),
         "/srv/portal/public": str(public),
-        # To see which server answered (the test's only addition).
-        "proxy_pass http://portal;\n    }": "proxy_pass http://portal;\n        add_header X-Upstream $upstream_addr always;\n    }",
-        # Flask-WTF compares the Referer's host and port with Host: on a port other than 443.
+        # The test's two changes beyond names, ports and folders. To see which server answered:
+        "proxy_pass http://portal;\n    }":
+            "proxy_pass http://portal;\n        add_header X-Upstream $upstream_addr always;\n    }",
+        # And Flask-WTF compares the Referer's host and port with Host: here not on port 443.
         "proxy_set_header Host $host;": "proxy_set_header Host $http_host;",
     }
     for old, new in replacements.items():
@@ -219,8 +219,8 @@ def test_two_servers_behind_nginx_share_everything(tmp_path, shared_postgresql):
         from sqlalchemy import select
 
         account = open_account(db, serial=11, legal_name="Two Servers Ltd.")
-        give(db, setup.extensions["portal.clock"](), db.scalar(select(User.id).where(User.email == "owner@example.com")),
-             account)
+        owner = db.scalar(select(User.id).where(User.email == "owner@example.com"))
+        give(db, setup.extensions["portal.clock"](), owner, account)
         db.commit()
         number = account.number
     https_port, http_port = free_port(), free_port()

@@ -27,6 +27,12 @@ def _read_by_config(kind: str) -> list[str]:
     return re.findall(rf'{kind}\("([A-Z0-9_]+)"', (ROOT / "config.py").read_text())
 
 
+def settings_read_by_config() -> set[str]:
+    """Every environment variable config.py reads, by any of its readers."""
+    readers = r'(?:_int|_bool|_choice|_timezone|_networks)\("([A-Z0-9_]+)"|os\.environ\.get\(\s*"([A-Z0-9_]+)"'
+    return {a or b for a, b in re.findall(readers, (ROOT / "config.py").read_text())}
+
+
 def _environment(monkeypatch, **values):
     for name, value in values.items():
         monkeypatch.setenv(name, value)
@@ -62,6 +68,11 @@ def test_an_unknown_value_is_refused_with_what_is_accepted(monkeypatch, name, wr
     monkeypatch.setenv(name, wrong)
     with pytest.raises(ConfigurationError, match=re.escape(f"{name} must be one of {accepted}; it is {wrong!r}")):
         config.from_environment()
+
+
+@pytest.mark.parametrize("wrong", ["everyone", "10.0.0.0/8,", "300.1.1.1"])
+def test_metrics_addresses_that_do_not_parse_are_refused(monkeypatch, wrong):
+    _refused(monkeypatch, "METRICS_ALLOWED", wrong, "^METRICS_ALLOWED must list addresses or networks")
 
 
 def test_an_unknown_time_zone_is_refused(monkeypatch):
@@ -118,9 +129,7 @@ def test_the_readme_lists_every_setting_config_reads():
     table = readme[readme.index("| Variable | Default | Meaning |"):]
     table = table[:table.index("\n\n")]
     listed = set(re.findall(r"^\| `([A-Z0-9_]+)`", table, re.M))
-    read = set(re.findall(r'"([A-Z0-9_]+)"', (ROOT / "config.py").read_text()))
-    read = {name for name in read if re.search(rf'os\.environ\.get\(\s*"{name}"|_(int|bool|choice|timezone)\("{name}"',
-                                                  (ROOT / "config.py").read_text())}
+    read = settings_read_by_config()
     assert read - listed == set(), "read by config.py, missing from the README"
     assert listed - read - {"PORT", "WORKERS"} == set(), "in the README, not read by config.py"
 
