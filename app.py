@@ -1,4 +1,5 @@
 """The application factory."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,8 +52,16 @@ def create_app(test_config: dict | None = None) -> Flask:
         COMPRESS_LEVEL=6,
         COMPRESS_MIN_SIZE=256,
         COMPRESS_STREAMS=False,
-        COMPRESS_MIMETYPES=["text/html", "text/css", "text/plain", "text/csv", "application/json",
-                            "application/javascript", "text/javascript", "image/svg+xml"],
+        COMPRESS_MIMETYPES=[
+            "text/html",
+            "text/css",
+            "text/plain",
+            "text/csv",
+            "application/json",
+            "application/javascript",
+            "text/javascript",
+            "image/svg+xml",
+        ],
         # The access gate calls the CSRF check itself, after it has kept the form
         # of a person whose session timed out (see web.access.enforce).
         WTF_CSRF_CHECK_DEFAULT=False,
@@ -63,8 +72,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Strict",
     )
     if app.config["TRUSTED_PROXY_COUNT"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"],
-                                x_proto=app.config["TRUSTED_PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=app.config["TRUSTED_PROXY_COUNT"]
+        )
 
     from domain import enrolment, passwords
 
@@ -75,8 +85,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["portal.engine"] = engine
     app.extensions["portal.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["portal.clock"] = app.config.get("CLOCK") or system_now
-    app.extensions["portal.schedule"] = schedule_from_config(app.config["SERVICE_HOURS"],
-                                                             app.config["SERVICE_TIMEZONE"])
+    app.extensions["portal.schedule"] = schedule_from_config(
+        app.config["SERVICE_HOURS"], app.config["SERVICE_TIMEZONE"]
+    )
     app.extensions["portal.mail_sender"] = app.config.get("MAIL_SENDER_OBJECT") or sender_from_config(app.config)
     static_dir = Path(app.root_path) / "static"
     app.extensions["portal.static_dir"] = static_dir
@@ -136,8 +147,10 @@ def _refuse_unsafe_production(app: Flask) -> None:
         base = urlsplit(app.config["PUBLIC_BASE_URL"] or "")
         if base.scheme != "https" or not base.hostname or base.hostname in ("127.0.0.1", "localhost", "::1"):
             # It goes into every emailed link: people must reach it, over HTTPS.
-            raise ConfigurationError("PUBLIC_BASE_URL must be the https address people use in production, like "
-                                     f"https://tracs.example.ca; it is {app.config['PUBLIC_BASE_URL']!r}")
+            raise ConfigurationError(
+                "PUBLIC_BASE_URL must be the https address people use in production, like "
+                f"https://tracs.example.ca; it is {app.config['PUBLIC_BASE_URL']!r}"
+            )
 
 
 def _register_template_helpers(app: Flask) -> None:
@@ -172,8 +185,7 @@ def _register_template_helpers(app: Flask) -> None:
         # the (user_id, read_at) index. Not for staff or signed-out visitors, nor
         # for a fragment (it has no header). A thread being read now is marked
         # read once the page is made (g.messages_just_read), so it counts as read.
-        if (not has_request_context() or wants_fragment() or not current_user.is_authenticated
-                or current_user.is_staff):
+        if not has_request_context() or wants_fragment() or not current_user.is_authenticated or current_user.is_staff:
             return {}
         try:
             unread = unread_count(get_db(), current_user.id)
@@ -193,9 +205,29 @@ def _register_template_helpers(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from blueprints import access as manage_access
-    from blueprints import (accounts, arrangements, auth, consents, details, direct_deposit, documents, enrol,
-                            filing, health, mail, messages, metrics, objections, pages, profile, renewals, requests,
-                            staff, waivers)
+    from blueprints import (
+        accounts,
+        arrangements,
+        auth,
+        consents,
+        details,
+        direct_deposit,
+        documents,
+        enrol,
+        filing,
+        health,
+        mail,
+        messages,
+        metrics,
+        objections,
+        pages,
+        profile,
+        renewals,
+        requests,
+        staff,
+        waivers,
+    )
+
     app.register_blueprint(assets.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(metrics.bp)
@@ -207,7 +239,18 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(enrol.bp)
     app.register_blueprint(manage_access.bp)
     app.register_blueprint(consents.bp)
-    for feature in (filing, documents, objections, waivers, arrangements, direct_deposit, renewals, details,
-                    requests, messages, mail):
+    for feature in (
+        filing,
+        documents,
+        objections,
+        waivers,
+        arrangements,
+        direct_deposit,
+        renewals,
+        details,
+        requests,
+        messages,
+        mail,
+    ):
         app.register_blueprint(feature.bp)
     app.add_url_rule("/", endpoint="home", view_func=pages.home)

@@ -1,4 +1,5 @@
 """Command-line tasks: `flask --app app <command>`."""
+
 from __future__ import annotations
 
 import click
@@ -61,12 +62,23 @@ def register(app: Flask) -> None:
 
     @app.cli.command("demo-data")
     @click.option("--if-empty", is_flag=True, help="Only when the database has no people yet.")
-    @click.option("--accounts", type=click.IntRange(min=1),
-                  help="Build a benchmark database instead: this many accounts (default 5,000).")
-    @click.option("--transactions", type=click.IntRange(min=0),
-                  help="Benchmark: this many ledger entries over those accounts (default 1,000,000).")
-    @click.option("--batch-size", type=click.IntRange(min=100), default=50_000, show_default=True,
-                  help="Benchmark: rows per insert and commit.")
+    @click.option(
+        "--accounts",
+        type=click.IntRange(min=1),
+        help="Build a benchmark database instead: this many accounts (default 5,000).",
+    )
+    @click.option(
+        "--transactions",
+        type=click.IntRange(min=0),
+        help="Benchmark: this many ledger entries over those accounts (default 1,000,000).",
+    )
+    @click.option(
+        "--batch-size",
+        type=click.IntRange(min=100),
+        default=50_000,
+        show_default=True,
+        help="Benchmark: rows per insert and commit.",
+    )
     def demo_data(if_empty: bool, accounts: int | None, transactions: int | None, batch_size: int):
         """Load the demo people and accounts (README lists them), or with --accounts
         and --transactions build benchmark data. Deterministic: same clock date, same data."""
@@ -74,8 +86,10 @@ def register(app: Flask) -> None:
 
         if app.config["PORTAL_ENV"] == "production":
             # The demo people's passwords and PINs are published in the README.
-            raise click.ClickException("demo-data loads people whose passwords are published in the README: it "
-                                       "does not run with PORTAL_ENV=production")
+            raise click.ClickException(
+                "demo-data loads people whose passwords are published in the README: it "
+                "does not run with PORTAL_ENV=production"
+            )
         moment = app.extensions["portal.clock"]()
         if accounts is None and transactions is None:
             with app.extensions["portal.sessionmaker"]() as db:
@@ -88,22 +102,37 @@ def register(app: Flask) -> None:
             return
         accounts = accounts or 5_000
         transactions = 1_000_000 if transactions is None else transactions
-        click.echo(f"Building benchmark data: {accounts:,} accounts, {transactions:,} ledger entries "
-                   f"({app.extensions['portal.engine'].dialect.name}).")
-        result = demo.build_benchmark(app.extensions["portal.engine"], moment, accounts=accounts,
-                                      transactions=transactions, batch_size=batch_size,
-                                      tz=app.config["SERVICE_TIMEZONE"], progress=click.echo)
+        click.echo(
+            f"Building benchmark data: {accounts:,} accounts, {transactions:,} ledger entries "
+            f"({app.extensions['portal.engine'].dialect.name})."
+        )
+        result = demo.build_benchmark(
+            app.extensions["portal.engine"],
+            moment,
+            accounts=accounts,
+            transactions=transactions,
+            batch_size=batch_size,
+            tz=app.config["SERVICE_TIMEZONE"],
+            progress=click.echo,
+        )
         if not result.created:
             click.echo("Benchmark data already present; nothing changed.")
         else:
-            click.echo(f"Built {result.accounts:,} accounts and {result.transactions:,} ledger entries "
-                       f"in {result.seconds:.1f} s.")
+            click.echo(
+                f"Built {result.accounts:,} accounts and {result.transactions:,} ledger entries "
+                f"in {result.seconds:.1f} s."
+            )
         click.echo(f"Benchmark sign-in (a grant on every benchmark account): {demo.BENCH_EMAIL} {demo.BENCH_PASSWORD}")
 
     @app.cli.command("issue-pin")
     @click.option("--account", "number", required=True, help="The account number (spaces allowed).")
-    @click.option("--role", type=click.Choice(["owner", "authorized", "delegate", "representative", "viewer"]),
-                  default="owner", show_default=True, help="The permissions the PIN carries, as a role preset.")
+    @click.option(
+        "--role",
+        type=click.Choice(["owner", "authorized", "delegate", "representative", "viewer"]),
+        default="owner",
+        show_default=True,
+        help="The permissions the PIN carries, as a role preset.",
+    )
     @click.option("--days", type=click.IntRange(1, 365), default=90, show_default=True, help="How long it works.")
     def issue_pin(number: str, role: str, days: int):
         """Issue an invitation PIN for an account, as the agency (until the staff side does it)."""
@@ -124,11 +153,14 @@ def register(app: Flask) -> None:
             pin = enrolment.issue_pin(db, moment, account, role=role, valid_days=days)
             db.commit()
         # The only time the PIN is shown: it is stored hashed.
-        click.echo(f"Account {format_number(account.number)} ({account.legal_name}): PIN {pin}, role {role}, "
-                   f"valid {days} days.")
+        click.echo(
+            f"Account {format_number(account.number)} ({account.legal_name}): PIN {pin}, role {role}, "
+            f"valid {days} days."
+        )
 
-    consents_cli = click.Group("consents", help="Review representatives' consents, as the agency "
-                                                 "(until the staff back office does it).")
+    consents_cli = click.Group(
+        "consents", help="Review representatives' consents, as the agency (until the staff back office does it)."
+    )
     app.cli.add_command(consents_cli)
 
     @consents_cli.command("list")
@@ -145,9 +177,11 @@ def register(app: Flask) -> None:
             for consent, account in waiting:
                 ends = f"{consent.ends_on:%Y-%m-%d}" if consent.ends_on else "no end date"
                 paper = " [signed form uploaded: flask consents document]" if consent.id in forms else ""
-                click.echo(f"{consent.id}: {account.legal_name} ({format_number(account.number)}) -> "
-                           f"{consent.representative_name}{f' of {consent.firm_name}' if consent.firm_name else ''}, "
-                           f"{consent.permissions}, {consent.starts_on:%Y-%m-%d} to {ends}{paper}")
+                click.echo(
+                    f"{consent.id}: {account.legal_name} ({format_number(account.number)}) -> "
+                    f"{consent.representative_name}{f' of {consent.firm_name}' if consent.firm_name else ''}, "
+                    f"{consent.permissions}, {consent.starts_on:%Y-%m-%d} to {ends}{paper}"
+                )
 
     def _decide(consent_id: int, decide):
         from domain.delegation import AccessRefused
@@ -181,8 +215,13 @@ def register(app: Flask) -> None:
 
     @consents_cli.command("document")
     @click.argument("consent_id", type=int)
-    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
-                  help="Where to write the signed form (a PDF).")
+    @click.option(
+        "--out",
+        "out",
+        required=True,
+        type=click.Path(dir_okay=False, writable=True),
+        help="Where to write the signed form (a PDF).",
+    )
     def consents_document(consent_id: int, out: str):
         """Write a consent's uploaded signed form to a file, to review it."""
         import os
@@ -211,8 +250,11 @@ def register(app: Flask) -> None:
         _decide(consent_id, reject)
         click.echo(f"Consent {consent_id} rejected.")
 
-    requests_cli = click.Group("requests", help="Act on what people sent through self-service, as the agency "
-                                                 "(the back office's work queues do the same, and more).")
+    requests_cli = click.Group(
+        "requests",
+        help="Act on what people sent through self-service, as the agency "
+        "(the back office's work queues do the same, and more).",
+    )
     app.cli.add_command(requests_cli)
 
     @requests_cli.command("list")
@@ -226,9 +268,11 @@ def register(app: Flask) -> None:
             if not waiting:
                 click.echo("No requests are waiting.")
             for request, account in waiting:
-                click.echo(f"{request.reference}: {requests.KIND_LABELS[request.kind]}, {account.legal_name} "
-                           f"({format_number(account.number)}), sent {request.submitted_at:%Y-%m-%d %H:%M} UTC: "
-                           f"{request.summary}")
+                click.echo(
+                    f"{request.reference}: {requests.KIND_LABELS[request.kind]}, {account.legal_name} "
+                    f"({format_number(account.number)}), sent {request.submitted_at:%Y-%m-%d %H:%M} UTC: "
+                    f"{request.summary}"
+                )
 
     def _decide_request(reference: str, approve: bool, reason: str | None):
         from domain import requests
@@ -240,13 +284,20 @@ def register(app: Flask) -> None:
             if request is None:
                 raise click.BadParameter("no request has that reference", param_hint="REFERENCE")
             if work.QUEUE_OF_KIND.get(request.kind) == "returns":
-                raise click.ClickException("A return or claim is decided by assessing it, in the back office "
-                                           "(/staff/returns/)")
+                raise click.ClickException(
+                    "A return or claim is decided by assessing it, in the back office (/staff/returns/)"
+                )
             try:
                 requests.decider_for(request.kind)(db, moment, request, approve, reason, None)
                 # The back office's item for it is decided too, by the agency (no staff member).
-                work.close_open(db, moment, outcome="approved" if approve else "declined", reason=reason,
-                                by_user_id=None, request_id=request.id)
+                work.close_open(
+                    db,
+                    moment,
+                    outcome="approved" if approve else "declined",
+                    reason=reason,
+                    by_user_id=None,
+                    request_id=request.id,
+                )
             except ValueError as error:
                 raise click.ClickException(str(error)) from None
             db.commit()
@@ -279,8 +330,10 @@ def register(app: Flask) -> None:
             counts, failed = outbox.status(db)
         click.echo(", ".join(f"{state} {counts.get(state, 0)}" for state in ("pending", "sending", "sent", "failed")))
         for email in failed:
-            click.echo(f"  {email.id}  {email.created_at:%Y-%m-%d %H:%M}  tries {email.attempts}  "
-                       f"{email.last_error or ''}  {email.subject}")
+            click.echo(
+                f"  {email.id}  {email.created_at:%Y-%m-%d %H:%M}  tries {email.attempts}  "
+                f"{email.last_error or ''}  {email.subject}"
+            )
 
     @outbox_cli.command("retry")
     @click.argument("email_id", type=int)
@@ -307,11 +360,10 @@ def register(app: Flask) -> None:
         age, emails sent over 30 days ago and drafts untouched for 90 days, and files
         of the document folder that no document claims, an hour after they were
         written (a worker killed before its upload committed) (run hourly)."""
+        import os
         from datetime import timedelta
 
         from sqlalchemy import delete
-
-        import os
 
         from domain import documents, drafts, sessions, throttle
         from models import OutboxEmail, UsedToken
@@ -325,18 +377,31 @@ def register(app: Flask) -> None:
             # A used link older than the longest link age is refused as expired anyway. The
             # back office's one-time form keys (domain.once) are kept: a stale form
             # sent again must still find its key used.
-            gone += db.execute(delete(UsedToken).where(
-                UsedToken.purpose.in_(("verify-email", "reset-password")),
-                UsedToken.used_at < moment - timedelta(seconds=longest_link, days=1))).rowcount or 0
-            gone += db.execute(delete(OutboxEmail).where(
-                OutboxEmail.status == "sent", OutboxEmail.sent_at < moment - timedelta(days=30))).rowcount or 0
+            gone += (
+                db.execute(
+                    delete(UsedToken).where(
+                        UsedToken.purpose.in_(("verify-email", "reset-password")),
+                        UsedToken.used_at < moment - timedelta(seconds=longest_link, days=1),
+                    )
+                ).rowcount
+                or 0
+            )
+            gone += (
+                db.execute(
+                    delete(OutboxEmail).where(
+                        OutboxEmail.status == "sent", OutboxEmail.sent_at < moment - timedelta(days=30)
+                    )
+                ).rowcount
+                or 0
+            )
             # Documents uploaded to a form that was never sent go with its draft.
             abandoned = documents.remove_abandoned(db, drafts.abandoned_ids(db, moment))
             gone += len(abandoned) + drafts.purge(db, moment)
             db.commit()
         directory = app.config.get("DOCUMENT_DIR") or os.path.join(app.instance_path, "documents")
-        store = documents.make_store(documents.store_kind(app.config.get("DOCUMENT_STORE"), app.config["DATABASE_URL"]),
-                                     directory)
+        store = documents.make_store(
+            documents.store_kind(app.config.get("DOCUMENT_STORE"), app.config["DATABASE_URL"]), directory
+        )
         store.discard(abandoned)
         click.echo(f"Purged {gone} row(s).")
         # An upload's transaction lasts seconds: a file an hour old that no row names
@@ -370,12 +435,15 @@ def register(app: Flask) -> None:
         from domain import backup
 
         try:
-            summary = backup.backup(app.config["DATABASE_URL"], _document_dir(), path,
-                                    now=app.extensions["portal.clock"]())
+            summary = backup.backup(
+                app.config["DATABASE_URL"], _document_dir(), path, now=app.extensions["portal.clock"]()
+            )
         except backup.BackupError as error:
             raise click.ClickException(str(error)) from None
-        click.echo(f"Backed up the {summary.backend} database ({_counted(summary)}) and {summary.documents:,} document "
-                   f"file(s), {summary.bytes:,} bytes, to {summary.path}.")
+        click.echo(
+            f"Backed up the {summary.backend} database ({_counted(summary)}) and {summary.documents:,} document "
+            f"file(s), {summary.bytes:,} bytes, to {summary.path}."
+        )
 
     @app.cli.command("restore")
     @click.argument("path", type=click.Path(exists=True, file_okay=False))
@@ -390,8 +458,10 @@ def register(app: Flask) -> None:
             summary = backup.restore(path, app.config["DATABASE_URL"], _document_dir(), force=force)
         except backup.BackupError as error:
             raise click.ClickException(str(error)) from None
-        click.echo(f"Restored the {summary.backend} database ({_counted(summary)}) and {summary.documents:,} document "
-                   f"file(s) from {summary.path}.")
+        click.echo(
+            f"Restored the {summary.backend} database ({_counted(summary)}) and {summary.documents:,} document "
+            f"file(s) from {summary.path}."
+        )
 
     @app.cli.command("create-staff")
     @click.option("--email", required=True)

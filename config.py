@@ -3,6 +3,7 @@
 Every knob the issues name (timeouts, service hours, mail, limits) lives here so a
 deployment changes behaviour without touching code.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -59,8 +60,9 @@ def _networks(name: str, default: str) -> str:
         try:
             ipaddress.ip_network(part, strict=False)
         except ValueError:
-            raise ConfigurationError(f"{name} must list addresses or networks, like 127.0.0.1,10.0.0.0/8; "
-                                     f"{part!r} is neither") from None
+            raise ConfigurationError(
+                f"{name} must list addresses or networks, like 127.0.0.1,10.0.0.0/8; {part!r} is neither"
+            ) from None
     return value
 
 
@@ -81,9 +83,7 @@ def from_environment() -> dict:
         # Earlier secret keys, comma-separated, after a rotation: PINs issued under them
         # are still found (domain.enrolment.configure).
         "SECRET_KEY_FALLBACKS": [key for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key],
-        "DATABASE_URL": os.environ.get(
-            "DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'portal.db'}"
-        ),
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'portal.db'}"),
         # Sessions (seed: 15 minutes idle, re-confirm after one hour of activity).
         "SESSION_IDLE_SECONDS": _int("SESSION_IDLE_SECONDS", 15 * 60),
         "SESSION_WARNING_SECONDS": _int("SESSION_WARNING_SECONDS", 2 * 60),

@@ -6,13 +6,14 @@ numbers and PINs, and dates counted back from the clock's date (in the service's
 time zone), so the demo always looks current: its periods run up to today, and
 the latest one or two are not filed yet.
 """
+
 from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
@@ -78,41 +79,95 @@ class DemoAccount:
 
 DEMO_ACCOUNTS = [
     DemoAccount(
-        "tourism", "TL", 10271, "Tremblay Hospitality Ltd.", "Bow Valley Lodge",
-        "1120 Railway Avenue\nCanmore AB  T1W 1P4", "PO Box 8120\nCanmore AB  T1W 2T9",
-        "Morgan Tremblay", "403-678-5521", "accounts@bowvalleylodge.example", date(2016, 5, 1),
+        "tourism",
+        "TL",
+        10271,
+        "Tremblay Hospitality Ltd.",
+        "Bow Valley Lodge",
+        "1120 Railway Avenue\nCanmore AB  T1W 1P4",
+        "PO Box 8120\nCanmore AB  T1W 2T9",
+        "Morgan Tremblay",
+        "403-678-5521",
+        "accounts@bowvalleylodge.example",
+        date(2016, 5, 1),
         holders=((OWNER, "owner", None), (DELEGATE, "delegate", grants.ROLE_PRESETS["viewer"])),
-        for_whom="Morgan Tremblay (owner); Priya Natarajan (delegate) may view it"),
+        for_whom="Morgan Tremblay (owner); Priya Natarajan (delegate) may view it",
+    ),
     DemoAccount(
-        "fuel", "FT", 10482, "Tremblay Fuel Distributors Ltd.", "Parkland Fuels",
-        "7410 50 Avenue\nRed Deer AB  T4P 1B6", "7410 50 Avenue\nRed Deer AB  T4P 1B6",
-        "Morgan Tremblay", "403-347-2290", "fueltax@parklandfuels.example", date(2012, 9, 1),
+        "fuel",
+        "FT",
+        10482,
+        "Tremblay Fuel Distributors Ltd.",
+        "Parkland Fuels",
+        "7410 50 Avenue\nRed Deer AB  T4P 1B6",
+        "7410 50 Avenue\nRed Deer AB  T4P 1B6",
+        "Morgan Tremblay",
+        "403-347-2290",
+        "fueltax@parklandfuels.example",
+        date(2012, 9, 1),
         holders=((OWNER, "owner", None),),
-        for_whom="Morgan Tremblay (owner)"),
+        for_whom="Morgan Tremblay (owner)",
+    ),
     DemoAccount(
-        "corporate", "CIT", 10725, "Tremblay Holdings Ltd.", None,
-        "Suite 1400, 333 7 Avenue SW\nCalgary AB  T2P 2Z1", "Suite 1400, 333 7 Avenue SW\nCalgary AB  T2P 2Z1",
-        "Morgan Tremblay", "403-266-4410", "finance@tremblayholdings.example", date(2011, 1, 1),
+        "corporate",
+        "CIT",
+        10725,
+        "Tremblay Holdings Ltd.",
+        None,
+        "Suite 1400, 333 7 Avenue SW\nCalgary AB  T2P 2Z1",
+        "Suite 1400, 333 7 Avenue SW\nCalgary AB  T2P 2Z1",
+        "Morgan Tremblay",
+        "403-266-4410",
+        "finance@tremblayholdings.example",
+        date(2011, 1, 1),
         holders=((OWNER, "owner", None), (REPRESENTATIVE, "representative", None)),
-        for_whom="Morgan Tremblay (owner); Dana Kowalski represents it"),
+        for_whom="Morgan Tremblay (owner); Dana Kowalski represents it",
+    ),
     DemoAccount(
-        "refund", "FTR", 10836, "Tremblay Farms Ltd.", "Tremblay Farms",
-        "NE 12-41-26 W4\nLacombe County AB", "RR 2\nLacombe AB  T4L 2N2",
-        "Morgan Tremblay", "403-782-6130", "farm@tremblayholdings.example", date(2018, 4, 1),
+        "refund",
+        "FTR",
+        10836,
+        "Tremblay Farms Ltd.",
+        "Tremblay Farms",
+        "NE 12-41-26 W4\nLacombe County AB",
+        "RR 2\nLacombe AB  T4L 2N2",
+        "Morgan Tremblay",
+        "403-782-6130",
+        "farm@tremblayholdings.example",
+        date(2018, 4, 1),
         holders=((OWNER, "owner", None),),
-        for_whom="Morgan Tremblay (owner)"),
+        for_whom="Morgan Tremblay (owner)",
+    ),
     DemoAccount(
-        "insurance", "ICT", 10614, "Prairie Shield Insurance Company", "Prairie Shield",
-        "Suite 900, 10180 101 Street NW\nEdmonton AB  T5J 3S4", "Suite 900, 10180 101 Street NW\nEdmonton AB  T5J 3S4",
-        "Morgan Tremblay", "780-425-7702", "premiumtax@prairieshield.example", date(2015, 1, 1),
+        "insurance",
+        "ICT",
+        10614,
+        "Prairie Shield Insurance Company",
+        "Prairie Shield",
+        "Suite 900, 10180 101 Street NW\nEdmonton AB  T5J 3S4",
+        "Suite 900, 10180 101 Street NW\nEdmonton AB  T5J 3S4",
+        "Morgan Tremblay",
+        "780-425-7702",
+        "premiumtax@prairieshield.example",
+        date(2015, 1, 1),
         pin="HARVEST4MZ",
-        for_whom="Morgan Tremblay: enrol it with this PIN (the group's insurer)"),
+        for_whom="Morgan Tremblay: enrol it with this PIN (the group's insurer)",
+    ),
     DemoAccount(
-        "tobacco", "TT", 10593, "Chinook Tobacco Wholesale Ltd.", "Chinook Wholesale",
-        "3205 2 Avenue N\nLethbridge AB  T1H 0C4", "PO Box 1442\nLethbridge AB  T1J 4K1",
-        "Avery Lindqvist", "403-329-8814", "office@chinookwholesale.example", date(2019, 2, 1),
+        "tobacco",
+        "TT",
+        10593,
+        "Chinook Tobacco Wholesale Ltd.",
+        "Chinook Wholesale",
+        "3205 2 Avenue N\nLethbridge AB  T1H 0C4",
+        "PO Box 1442\nLethbridge AB  T1J 4K1",
+        "Avery Lindqvist",
+        "403-329-8814",
+        "office@chinookwholesale.example",
+        date(2019, 2, 1),
         pin="WHEAT7BUSH",
-        for_whom="A newcomer: register any sign-in, then enrol with this PIN"),
+        for_whom="A newcomer: register any sign-in, then enrol with this PIN",
+    ),
 ]
 
 
@@ -134,6 +189,7 @@ def demo_today(now: datetime, tz: str = DEMO_TIMEZONE) -> date:
 
 # --- People -----------------------------------------------------------------
 
+
 def seed(db: Session, now: datetime, only_if_empty: bool = True) -> bool:
     """The demo people (no accounts). False when `only_if_empty` and someone exists."""
     if only_if_empty and db.scalar(select(func.count(User.id))):
@@ -141,8 +197,15 @@ def seed(db: Session, now: datetime, only_if_empty: bool = True) -> bool:
     for _role, name, email, password, staff_role in DEMO_PEOPLE:
         if db.scalar(select(User).where(User.email == email)):
             continue
-        user = User(name=name, email=email, password_hash=passwords.hash_password(password), created_at=now,
-                    password_changed_at=now, email_verified_at=now, staff_role=staff_role)
+        user = User(
+            name=name,
+            email=email,
+            password_hash=passwords.hash_password(password),
+            created_at=now,
+            password_changed_at=now,
+            email_verified_at=now,
+            staff_role=staff_role,
+        )
         if staff_role:
             user.totp_secret, user.totp_enabled_at = DEMO_STAFF_TOTP_SECRET, now
         db.add(user)
@@ -153,6 +216,7 @@ def seed(db: Session, now: datetime, only_if_empty: bool = True) -> bool:
 
 
 # --- The demo accounts ----------------------------------------------------------
+
 
 def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: str = DEMO_TIMEZONE) -> bool:
     """The demo people, programs and accounts with their periods, ledger, returns,
@@ -169,11 +233,19 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
     story = _Story(random.Random(DEMO_SEED), demo_today(now, tz))
     accounts = {}
     for spec in DEMO_ACCOUNTS:
-        account = Account(number=spec.number, program_code=spec.program_code, legal_name=spec.legal_name,
-                          operating_name=spec.operating_name, status="active",
-                          mailing_address=spec.mailing_address, physical_address=spec.physical_address,
-                          contact_name=spec.contact_name, contact_phone=spec.contact_phone,
-                          contact_email=spec.contact_email, opened_on=spec.opened_on)
+        account = Account(
+            number=spec.number,
+            program_code=spec.program_code,
+            legal_name=spec.legal_name,
+            operating_name=spec.operating_name,
+            status="active",
+            mailing_address=spec.mailing_address,
+            physical_address=spec.physical_address,
+            contact_name=spec.contact_name,
+            contact_phone=spec.contact_phone,
+            contact_email=spec.contact_email,
+            opened_on=spec.opened_on,
+        )
         db.add(account)
         accounts[spec.key] = account
     db.flush()
@@ -187,9 +259,15 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
             enrolment.issue_pin(db, now, account, role="owner", pin=spec.pin, valid_days=DEMO_PIN_VALID_DAYS)
     for key, kind, prefix, issued_years_ago, expires_in_days in DEMO_LICENCES:
         expires = story.today + timedelta(days=expires_in_days)
-        db.add(Licence(account_id=accounts[key].id, licence_number=f"{prefix}-{demo_account(key).serial:06d}",
-                       kind=kind, issued_on=expires.replace(year=expires.year - issued_years_ago),
-                       expires_on=expires))
+        db.add(
+            Licence(
+                account_id=accounts[key].id,
+                licence_number=f"{prefix}-{demo_account(key).serial:06d}",
+                kind=kind,
+                issued_on=expires.replace(year=expires.year - issued_years_ago),
+                expires_on=expires,
+            )
+        )
     _write_stories(story, accounts, programs)
     story.save(db, accounts)
     _consent_waiting_for_review(db, now, accounts["fuel"], people[OWNER])
@@ -199,15 +277,28 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
 
 # A consent the owner signed for a bookkeeper, waiting in the agency's queue, so
 # the back office has something to review on a fresh demo.
-DEMO_CONSENT = ("Lee Chen", "lee.chen@prairiebooks.example", "Prairie Books LLP",
-                ("view_financial", "view_returns", "file"))
+DEMO_CONSENT = (
+    "Lee Chen",
+    "lee.chen@prairiebooks.example",
+    "Prairie Books LLP",
+    ("view_financial", "view_returns", "file"),
+)
 
 
 def _consent_waiting_for_review(db: Session, now: datetime, account: Account, owner: User) -> None:
     name, email, firm, permissions = DEMO_CONSENT
-    consent = Consent(account_id=account.id, representative_name=name, representative_email=email,
-                      firm_name=firm, permissions=",".join(permissions), starts_on=demo_today(now),
-                      ends_on=None, status="submitted", declared_by_user_id=owner.id, declared_at=now)
+    consent = Consent(
+        account_id=account.id,
+        representative_name=name,
+        representative_email=email,
+        firm_name=firm,
+        permissions=",".join(permissions),
+        starts_on=demo_today(now),
+        ends_on=None,
+        status="submitted",
+        declared_by_user_id=owner.id,
+        declared_at=now,
+    )
     db.add(consent)
     db.flush()
     audit.record(db, now, "consent.submitted", actor_user_id=owner.id, account_id=account.id, consent=consent.id)
@@ -253,8 +344,9 @@ class _Story:
     def day(self, value: date) -> date:
         return min(value, self.today)
 
-    def add(self, account: str, kind: str, amount: int, processed: date, reference: str, description: str,
-            **extra) -> None:
+    def add(
+        self, account: str, kind: str, amount: int, processed: date, reference: str, description: str, **extra
+    ) -> None:
         self.events.append(_Event(account, kind, amount, self.day(processed), reference, description, **extra))
 
     def save(self, db: Session, accounts: dict[str, Account]) -> None:
@@ -264,16 +356,28 @@ class _Story:
             db.add(TaxReturn(account_id=accounts[key].id, **values))
         posted: dict[str, LedgerEntry] = {}
         # Posted in processed order, so entry ids rise with the processed date.
-        for order, event in sorted(enumerate(self.events), key=lambda pair: (pair[1].processed, pair[0])):
+        for _order, event in sorted(enumerate(self.events), key=lambda pair: (pair[1].processed, pair[0])):
             if event.reverses:
                 db.flush()
-                entry = ledger.reverse(db, posted[event.reverses], processed_date=event.processed,
-                                       reference=event.reference, reason=event.description)
+                entry = ledger.reverse(
+                    db,
+                    posted[event.reverses],
+                    processed_date=event.processed,
+                    reference=event.reference,
+                    reason=event.description,
+                )
             else:
-                entry = ledger.post(db, account_id=accounts[event.account].id, kind=event.kind,
-                                    amount_cents=event.amount, effective_date=event.effective or event.processed,
-                                    processed_date=event.processed, reference=event.reference,
-                                    period_end=event.period_end, description=event.description)
+                entry = ledger.post(
+                    db,
+                    account_id=accounts[event.account].id,
+                    kind=event.kind,
+                    amount_cents=event.amount,
+                    effective_date=event.effective or event.processed,
+                    processed_date=event.processed,
+                    reference=event.reference,
+                    period_end=event.period_end,
+                    description=event.description,
+                )
             if event.key:
                 posted[event.key] = entry
 
@@ -286,36 +390,83 @@ def _write_stories(story: _Story, accounts: dict[str, Account], programs: dict[s
         return 685_000 * percent // 100 + rng.randint(-40_000, 40_000)
 
     _returns_history(
-        story, "tourism", programs["TL"], _periods(programs["TL"], today, months=24),
+        story,
+        "tourism",
+        programs["TL"],
+        _periods(programs["TL"], today, months=24),
         # The latest filed return is in progress; the one before has a notice
         # recent enough to object to (issue 5's journeys use it).
-        amount=seasonal_tourism, unfiled=2, recent=("in_progress",),
-        late_filing={12: "waived"}, partial={3: 41_250}, reassessed={9})
+        amount=seasonal_tourism,
+        unfiled=2,
+        recent=("in_progress",),
+        late_filing={12: "waived"},
+        partial={3: 41_250},
+        reassessed={9},
+    )
     _returns_history(
-        story, "fuel", programs["FT"], _periods(programs["FT"], today, months=24),
-        amount=lambda rng, end: 1_840_000 + rng.randint(-220_000, 220_000), unfiled=1,
-        recent=("received", "in_progress", "processed"), late_filing={14: "waived", 19: "kept"},
-        adjusted={6: 52_380})
+        story,
+        "fuel",
+        programs["FT"],
+        _periods(programs["FT"], today, months=24),
+        amount=lambda rng, end: 1_840_000 + rng.randint(-220_000, 220_000),
+        unfiled=1,
+        recent=("received", "in_progress", "processed"),
+        late_filing={14: "waived", 19: "kept"},
+        adjusted={6: 52_380},
+    )
     _returns_history(
-        story, "tobacco", programs["TT"], _periods(programs["TT"], today, months=24),
-        amount=lambda rng, end: 4_230_000 + rng.randint(-400_000, 400_000), unfiled=1,
-        recent=("received", "in_progress"), late_filing={2: "kept"})
+        story,
+        "tobacco",
+        programs["TT"],
+        _periods(programs["TT"], today, months=24),
+        amount=lambda rng, end: 4_230_000 + rng.randint(-400_000, 400_000),
+        unfiled=1,
+        recent=("received", "in_progress"),
+        late_filing={2: "kept"},
+    )
     _returns_history(
-        story, "insurance", programs["ICT"], _periods(programs["ICT"], today, months=36),
-        amount=lambda rng, end: rng.randint(12_600_000, 14_800_000), unfiled=0, recent=(),
-        partial={0: 3_812})
+        story,
+        "insurance",
+        programs["ICT"],
+        _periods(programs["ICT"], today, months=36),
+        amount=lambda rng, end: rng.randint(12_600_000, 14_800_000),
+        unfiled=0,
+        recent=(),
+        partial={0: 3_812},
+    )
     _returns_history(
-        story, "corporate", programs["CIT"], _periods(programs["CIT"], today, months=36),
-        amount=lambda rng, end: rng.randint(3_800_000, 5_200_000), unfiled=0, recent=("processed",),
-        instalments=4, overpaid={1: (500_000, 365_000, "tourism")}, reassessed={1})
+        story,
+        "corporate",
+        programs["CIT"],
+        _periods(programs["CIT"], today, months=36),
+        amount=lambda rng, end: rng.randint(3_800_000, 5_200_000),
+        unfiled=0,
+        recent=("processed",),
+        instalments=4,
+        overpaid={1: (500_000, 365_000, "tourism")},
+        reassessed={1},
+    )
     _returns_history(
-        story, "refund", programs["FTR"], _periods(programs["FTR"], today, months=24),
-        amount=lambda rng, end: rng.randint(210_000, 480_000), unfiled=0, recent=("received",),
-        claim=True, adjusted={4: 27_450})
+        story,
+        "refund",
+        programs["FTR"],
+        _periods(programs["FTR"], today, months=24),
+        amount=lambda rng, end: rng.randint(210_000, 480_000),
+        unfiled=0,
+        recent=("received",),
+        claim=True,
+        adjusted={4: 27_450},
+    )
     # A credit transferred in pays part of the next return's payment.
     for event in [e for e in story.events if e.kind == "transfer" and e.amount < 0]:
-        later = [e for e in story.events if e.account == event.account and e.kind == "payment"
-                 and e.processed > event.processed and e.description.startswith("Payment with the")]
+        later = [
+            e
+            for e in story.events
+            if e.account == event.account
+            and e.kind == "payment"
+            and e.processed > event.processed
+            and e.description.startswith("Payment with the")
+        ]
         if later and -later[0].amount > -event.amount:
             later[0].amount -= event.amount
             later[0].description += f" (less the {format_money(-event.amount)} credit transferred in)"
@@ -333,12 +484,23 @@ def _periods(program: Program, today: date, *, months: int) -> list[tuple[date, 
     return periods_between(program, first, today)
 
 
-def _returns_history(story: _Story, key: str, program: Program, periods: list[tuple[date, date]], *,
-                     amount: Callable[[random.Random, date], int], unfiled: int, recent: tuple[str, ...],
-                     claim: bool = False, late_filing: dict[int, str] | None = None,
-                     partial: dict[int, int] | None = None, reassessed: set[int] | frozenset = frozenset(),
-                     adjusted: dict[int, int] | None = None, instalments: int = 0,
-                     overpaid: dict[int, tuple[int, int, str]] | None = None) -> None:
+def _returns_history(
+    story: _Story,
+    key: str,
+    program: Program,
+    periods: list[tuple[date, date]],
+    *,
+    amount: Callable[[random.Random, date], int],
+    unfiled: int,
+    recent: tuple[str, ...],
+    claim: bool = False,
+    late_filing: dict[int, str] | None = None,
+    partial: dict[int, int] | None = None,
+    reassessed: set[int] | frozenset = frozenset(),
+    adjusted: dict[int, int] | None = None,
+    instalments: int = 0,
+    overpaid: dict[int, tuple[int, int, str]] | None = None,
+) -> None:
     """Filing periods, returns (or claims) and their ledger history for one account.
     The dictionaries are keyed by how many filed periods back (0 = the latest filed)."""
     rng, today = story.rng, story.today
@@ -346,8 +508,11 @@ def _returns_history(story: _Story, key: str, program: Program, periods: list[tu
     code = program.code
     # A return not yet due (an annual one, months after its year) is not filed yet
     # either; a claim may come any time in four years, and comes within weeks.
-    filed = [p for p in periods[:len(periods) - unfiled]
-             if (p[1] + timedelta(days=40) if claim else due_date(program, p[1]) - timedelta(days=10)) < today]
+    filed = [
+        p
+        for p in periods[: len(periods) - unfiled]
+        if (p[1] + timedelta(days=40) if claim else due_date(program, p[1]) - timedelta(days=10)) < today
+    ]
     for start, end in periods:
         story.periods.append((key, start, end, due_date(program, end)))
     for index, (start, end) in enumerate(filed):
@@ -368,11 +533,22 @@ def _returns_history(story: _Story, key: str, program: Program, periods: list[tu
         processed_on = None
         if status not in ("received", "in_progress"):
             processed_on = story.day(received + timedelta(days=rng.randint(8, 24)))
-        story.returns.append((key, dict(
-            period_end=end, kind="claim" if claim else "return", amended=False, received_on=received,
-            status=status, processed_on=processed_on, reference=f"{ref}-R1",
-            notice_kind="assessment" if status == "assessed" else None,
-            notice_date=processed_on if status == "assessed" else None)))
+        story.returns.append(
+            (
+                key,
+                dict(
+                    period_end=end,
+                    kind="claim" if claim else "return",
+                    amended=False,
+                    received_on=received,
+                    status=status,
+                    processed_on=processed_on,
+                    reference=f"{ref}-R1",
+                    notice_kind="assessment" if status == "assessed" else None,
+                    notice_date=processed_on if status == "assessed" else None,
+                ),
+            )
+        )
 
         # Money in before the assessment: instalments during the year, or the payment sent with the return.
         if instalments and not claim:
@@ -381,59 +557,141 @@ def _returns_history(story: _Story, key: str, program: Program, periods: list[tu
             for number in range(instalments):
                 month = start.month + (number + 1) * 12 // instalments - 1
                 paid_on = date(start.year + (month - 1) // 12, (month - 1) % 12 + 1, 28)
-                story.add(key, "payment", -estimate, paid_on, _pay_ref(rng),
-                          f"Instalment {number + 1} of {instalments} for the tax year ending {end:%-d %B %Y}",
-                          period_end=end, effective=paid_on)
+                story.add(
+                    key,
+                    "payment",
+                    -estimate,
+                    paid_on,
+                    _pay_ref(rng),
+                    f"Instalment {number + 1} of {instalments} for the tax year ending {end:%-d %B %Y}",
+                    period_end=end,
+                    effective=paid_on,
+                )
             balance_due = declared - estimate * instalments
             if balance_due > 0:
-                story.add(key, "payment", -balance_due, received + timedelta(days=1), _pay_ref(rng),
-                          "Balance due paid with the return", period_end=end, effective=received)
+                story.add(
+                    key,
+                    "payment",
+                    -balance_due,
+                    received + timedelta(days=1),
+                    _pay_ref(rng),
+                    "Balance due paid with the return",
+                    period_end=end,
+                    effective=received,
+                )
         elif not claim:
             shortfall = partial.get(ago, 0)
-            story.add(key, "payment", -(declared - shortfall), received + timedelta(days=1), _pay_ref(rng),
-                      f"Payment with the {label}", period_end=end, effective=received)
+            story.add(
+                key,
+                "payment",
+                -(declared - shortfall),
+                received + timedelta(days=1),
+                _pay_ref(rng),
+                f"Payment with the {label}",
+                period_end=end,
+                effective=received,
+            )
         if not claim:
             # Self-assessed: the tax reported is posted when the return arrives;
             # processing and the notice follow.
-            story.add(key, "assessment", declared, received + timedelta(days=1), f"ASM-{ref}",
-                      f"Assessment of the {label}", period_end=end, effective=end)
+            story.add(
+                key,
+                "assessment",
+                declared,
+                received + timedelta(days=1),
+                f"ASM-{ref}",
+                f"Assessment of the {label}",
+                period_end=end,
+                effective=end,
+            )
         elif processed_on is None:
             continue
 
         if claim:
-            story.add(key, "assessment", -declared, processed_on, f"ASM-{ref}",
-                      f"Claim allowed: the {label}", period_end=end, effective=end)
+            story.add(
+                key,
+                "assessment",
+                -declared,
+                processed_on,
+                f"ASM-{ref}",
+                f"Claim allowed: the {label}",
+                period_end=end,
+                effective=end,
+            )
             disallowed = adjusted.get(ago, 0)
             if disallowed:
-                story.add(key, "adjustment", disallowed, processed_on + timedelta(days=2), f"ADJ-{ref}",
-                          "Adjustment: 1,830 litres used on the road are not eligible for the refund",
-                          period_end=end, effective=end)
+                story.add(
+                    key,
+                    "adjustment",
+                    disallowed,
+                    processed_on + timedelta(days=2),
+                    f"ADJ-{ref}",
+                    "Adjustment: 1,830 litres used on the road are not eligible for the refund",
+                    period_end=end,
+                    effective=end,
+                )
             if status == "assessed":
-                story.add(key, "refund", declared - disallowed, processed_on + timedelta(days=9), f"RFD-{ref}",
-                          "Refund paid by direct deposit", period_end=end, effective=processed_on)
+                story.add(
+                    key,
+                    "refund",
+                    declared - disallowed,
+                    processed_on + timedelta(days=9),
+                    f"RFD-{ref}",
+                    "Refund paid by direct deposit",
+                    period_end=end,
+                    effective=processed_on,
+                )
             continue
 
         if processed_on is None:
             continue
         if late:
             penalty = declared * 5 // 100
-            story.add(key, "penalty", penalty, processed_on, f"PEN-{ref}",
-                      "Late filing penalty: the return arrived 9 days after the due date (5% of the tax)",
-                      period_end=end, effective=due, key=f"{key}-{ref}-penalty")
+            story.add(
+                key,
+                "penalty",
+                penalty,
+                processed_on,
+                f"PEN-{ref}",
+                "Late filing penalty: the return arrived 9 days after the due date (5% of the tax)",
+                period_end=end,
+                effective=due,
+                key=f"{key}-{ref}-penalty",
+            )
             interest = _interest(declared, 9)
-            story.add(key, "interest", interest, processed_on, f"INT-{ref}",
-                      f"Interest on the late payment, {due + timedelta(days=1):%-d %b} to {received:%-d %b %Y}",
-                      period_end=end, effective=received)
+            story.add(
+                key,
+                "interest",
+                interest,
+                processed_on,
+                f"INT-{ref}",
+                f"Interest on the late payment, {due + timedelta(days=1):%-d %b} to {received:%-d %b %Y}",
+                period_end=end,
+                effective=received,
+            )
             settle = interest
             if late == "waived":
-                story.add(key, "reversal", 0, processed_on + timedelta(days=41), f"REV-{ref}",
-                          f"Reverses penalty PEN-{ref}: waived on request, the first late return in three years",
-                          reverses=f"{key}-{ref}-penalty")
+                story.add(
+                    key,
+                    "reversal",
+                    0,
+                    processed_on + timedelta(days=41),
+                    f"REV-{ref}",
+                    f"Reverses penalty PEN-{ref}: waived on request, the first late return in three years",
+                    reverses=f"{key}-{ref}-penalty",
+                )
             else:
                 settle += penalty
             if ago > 3:  # older ones were paid; the recent one is still owing
-                story.add(key, "payment", -settle, processed_on + timedelta(days=24), _pay_ref(rng),
-                          "Payment of penalty and interest", period_end=end)
+                story.add(
+                    key,
+                    "payment",
+                    -settle,
+                    processed_on + timedelta(days=24),
+                    _pay_ref(rng),
+                    "Payment of penalty and interest",
+                    period_end=end,
+                )
         if ago in partial:
             # Still unpaid: interest on it at each month end since the due date.
             shortfall, since = partial[ago], due
@@ -442,45 +700,121 @@ def _returns_history(story: _Story, key: str, program: Program, periods: list[tu
                 if month_end >= today:
                     break
                 days = (month_end - since).days
-                story.add(key, "interest", _interest(shortfall, days), month_end, f"INT-{ref}-{month_end:%m%d}",
-                          f"Interest on the unpaid {format_money(shortfall)}, {since + timedelta(days=1):%-d %b} "
-                          f"to {month_end:%-d %b %Y}", period_end=end, effective=month_end)
+                story.add(
+                    key,
+                    "interest",
+                    _interest(shortfall, days),
+                    month_end,
+                    f"INT-{ref}-{month_end:%m%d}",
+                    f"Interest on the unpaid {format_money(shortfall)}, {since + timedelta(days=1):%-d %b} "
+                    f"to {month_end:%-d %b %Y}",
+                    period_end=end,
+                    effective=month_end,
+                )
                 since = month_end
         if ago in adjusted:
             extra = adjusted[ago]
-            story.add(key, "adjustment", extra, processed_on + timedelta(days=30), f"ADJ-{ref}",
-                      "Adjustment: inventory reconciliation after an audit found 2,140 litres not reported",
-                      period_end=end, effective=end)
-            story.add(key, "payment", -extra, processed_on + timedelta(days=52), _pay_ref(rng),
-                      "Payment of the audit adjustment", period_end=end)
+            story.add(
+                key,
+                "adjustment",
+                extra,
+                processed_on + timedelta(days=30),
+                f"ADJ-{ref}",
+                "Adjustment: inventory reconciliation after an audit found 2,140 litres not reported",
+                period_end=end,
+                effective=end,
+            )
+            story.add(
+                key,
+                "payment",
+                -extra,
+                processed_on + timedelta(days=52),
+                _pay_ref(rng),
+                "Payment of the audit adjustment",
+                period_end=end,
+            )
         if ago in overpaid:
             _refund, transfer, target = overpaid[ago]
             refund = estimate * instalments - declared - transfer  # the rest of the credit
-            story.add(key, "refund", refund, processed_on + timedelta(days=12), f"RFD-{ref}",
-                      "Refund of overpaid instalments by direct deposit", period_end=end)
+            story.add(
+                key,
+                "refund",
+                refund,
+                processed_on + timedelta(days=12),
+                f"RFD-{ref}",
+                "Refund of overpaid instalments by direct deposit",
+                period_end=end,
+            )
             target_number = demo_account(target).number
-            story.add(key, "transfer", transfer, processed_on + timedelta(days=12), f"TRF-{ref}",
-                      f"Credit transferred to {_PROGRAM_NAME[demo_account(target).program_code]} account "
-                      f"{format_number(target_number)}", period_end=end)
-            story.add(target, "transfer", -transfer, processed_on + timedelta(days=12), f"TRF-{ref}",
-                      f"Credit transferred from {program.name} account {format_number(demo_account(key).number)}")
+            story.add(
+                key,
+                "transfer",
+                transfer,
+                processed_on + timedelta(days=12),
+                f"TRF-{ref}",
+                f"Credit transferred to {_PROGRAM_NAME[demo_account(target).program_code]} account "
+                f"{format_number(target_number)}",
+                period_end=end,
+            )
+            story.add(
+                target,
+                "transfer",
+                -transfer,
+                processed_on + timedelta(days=12),
+                f"TRF-{ref}",
+                f"Credit transferred from {program.name} account {format_number(demo_account(key).number)}",
+            )
         if ago in reassessed:
             amended_on = story.day(processed_on + timedelta(days=rng.randint(30, 60)))
             reassessed_on = story.day(amended_on + timedelta(days=rng.randint(20, 40)))
             extra = declared * rng.randint(3, 9) // 100
-            story.returns.append((key, dict(
-                period_end=end, kind="return", amended=True, received_on=amended_on, status="reassessed",
-                processed_on=reassessed_on, reference=f"{ref}-R2", notice_kind="reassessment",
-                notice_date=reassessed_on)))
-            story.add(key, "payment", -extra, amended_on + timedelta(days=1), _pay_ref(rng),
-                      "Payment with the amended return", period_end=end, effective=amended_on)
-            story.add(key, "assessment", extra, reassessed_on, f"RSM-{ref}",
-                      f"Reassessment after the amended return: {format_money(extra)} more tax",
-                      period_end=end, effective=end)
+            story.returns.append(
+                (
+                    key,
+                    dict(
+                        period_end=end,
+                        kind="return",
+                        amended=True,
+                        received_on=amended_on,
+                        status="reassessed",
+                        processed_on=reassessed_on,
+                        reference=f"{ref}-R2",
+                        notice_kind="reassessment",
+                        notice_date=reassessed_on,
+                    ),
+                )
+            )
+            story.add(
+                key,
+                "payment",
+                -extra,
+                amended_on + timedelta(days=1),
+                _pay_ref(rng),
+                "Payment with the amended return",
+                period_end=end,
+                effective=amended_on,
+            )
+            story.add(
+                key,
+                "assessment",
+                extra,
+                reassessed_on,
+                f"RSM-{ref}",
+                f"Reassessment after the amended return: {format_money(extra)} more tax",
+                period_end=end,
+                effective=end,
+            )
             days = (amended_on - due).days
-            story.add(key, "interest", _interest(extra, days), reassessed_on, f"INT-{ref}-R2",
-                      f"Interest on the additional tax from the due date, {days} days", period_end=end,
-                      effective=due)
+            story.add(
+                key,
+                "interest",
+                _interest(extra, days),
+                reassessed_on,
+                f"INT-{ref}-R2",
+                f"Interest on the additional tax from the due date, {days} days",
+                period_end=end,
+                effective=due,
+            )
 
 
 def _month_end_after(day: date) -> date:
@@ -500,14 +834,17 @@ def _period_label(program: Program, start: date, end: date) -> str:
 
 # --- What `make run` prints and the README lists --------------------------------
 
+
 def summary() -> str:
     lines = ["", "Demo sign-ins (password; staff code from the TOTP secret):"]
     lines += [f"  {role:<28} {email:<36} {password}" for role, _n, email, password, _s in DEMO_PEOPLE]
     lines.append(f"  staff TOTP secret: {DEMO_STAFF_TOTP_SECRET}")
     lines += ["", "Demo accounts (account number; invitation PIN where one is waiting):"]
     for spec in DEMO_ACCOUNTS:
-        lines.append(f"  {spec.program_name:<26} {format_number(spec.number):<13} "
-                     f"{'PIN ' + spec.pin if spec.pin else 'linked':<15} {spec.for_whom}")
+        lines.append(
+            f"  {spec.program_name:<26} {format_number(spec.number):<13} "
+            f"{'PIN ' + spec.pin if spec.pin else 'linked':<15} {spec.for_whom}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -518,8 +855,7 @@ BENCH_NAME = "Bailey Benchmark"
 BENCH_PASSWORD = "benchmark-prairie-ledger-5000"
 BENCH_SEED = 5000
 BENCH_SERIAL_START = 5_000_000
-_BENCH_KINDS = ("payment", "payment", "payment", "interest", "penalty", "adjustment", "transfer", "refund",
-                "reversal")
+_BENCH_KINDS = ("payment", "payment", "payment", "interest", "penalty", "adjustment", "transfer", "refund", "reversal")
 
 
 @dataclass(frozen=True)
@@ -530,9 +866,16 @@ class BenchResult:
     seconds: float = 0.0
 
 
-def build_benchmark(engine: Engine, now: datetime, *, accounts: int, transactions: int,
-                    batch_size: int = 50_000, tz: str = DEMO_TIMEZONE,
-                    progress: Callable[[str], None] = print) -> BenchResult:
+def build_benchmark(
+    engine: Engine,
+    now: datetime,
+    *,
+    accounts: int,
+    transactions: int,
+    batch_size: int = 50_000,
+    tz: str = DEMO_TIMEZONE,
+    progress: Callable[[str], None] = print,
+) -> BenchResult:
     """`accounts` accounts over every program with `transactions` ledger entries
     between them (a few accounts have many, most have some), their filing periods
     and returns, and one benchmark person with a grant on each. Bulk inserts with
@@ -547,8 +890,14 @@ def build_benchmark(engine: Engine, now: datetime, *, accounts: int, transaction
             db.commit()
             return BenchResult(False)
         if user is None:
-            user = User(name=BENCH_NAME, email=BENCH_EMAIL, password_hash=passwords.hash_password(BENCH_PASSWORD),
-                        created_at=now, password_changed_at=now, email_verified_at=now)
+            user = User(
+                name=BENCH_NAME,
+                email=BENCH_EMAIL,
+                password_hash=passwords.hash_password(BENCH_PASSWORD),
+                created_at=now,
+                password_changed_at=now,
+                email_verified_at=now,
+            )
             db.add(user)
             db.flush()
             audit.record(db, now, "account.demo_created", actor_user_id=user.id)
@@ -579,40 +928,84 @@ def build_benchmark(engine: Engine, now: datetime, *, accounts: int, transaction
             suffix = _SUFFIXES[(i // len(_NAMES)) % len(_SUFFIXES)]
             name = f"{_NAMES[i % len(_NAMES)]} {suffix} {serial % 100_000:05d} Ltd."
             address = f"{100 + i % 9800} {_STREETS[i % len(_STREETS)]}\n{town} AB  {postcode}"
-            account_rows.append(dict(
-                id=account_id, number=make_number(program.number_prefix, serial), program_code=program.code,
-                legal_name=name, operating_name=None, status="active", mailing_address=address,
-                physical_address=address, contact_name="Accounts payable", contact_phone="780-555-0100",
-                contact_email=f"tax{i}@bench.example", opened_on=date(2015, 1, 1)))
-            grant_rows.append(dict(
-                id=first_grant + i, user_id=user_id, account_id=account_id, role="representative",
-                permissions=grants.permissions_text(grants.ROLE_PRESETS["representative"]),
-                granted_by_user_id=None, granted_at=now, revoked_at=None, last_used_at=None))
+            account_rows.append(
+                dict(
+                    id=account_id,
+                    number=make_number(program.number_prefix, serial),
+                    program_code=program.code,
+                    legal_name=name,
+                    operating_name=None,
+                    status="active",
+                    mailing_address=address,
+                    physical_address=address,
+                    contact_name="Accounts payable",
+                    contact_phone="780-555-0100",
+                    contact_email=f"tax{i}@bench.example",
+                    opened_on=date(2015, 1, 1),
+                )
+            )
+            grant_rows.append(
+                dict(
+                    id=first_grant + i,
+                    user_id=user_id,
+                    account_id=account_id,
+                    role="representative",
+                    permissions=grants.permissions_text(grants.ROLE_PRESETS["representative"]),
+                    granted_by_user_id=None,
+                    granted_at=now,
+                    revoked_at=None,
+                    last_used_at=None,
+                )
+            )
             periods = _periods(program, today, months=36 if program.filing_frequency == "annual" else 24)
             account_periods.append((program, periods))
             for number, (start, end) in enumerate(periods):
-                period_rows.append(dict(id=first_period + len(period_rows), account_id=account_id,
-                                        period_start=start, period_end=end, due_date=due_date(program, end)))
+                period_rows.append(
+                    dict(
+                        id=first_period + len(period_rows),
+                        account_id=account_id,
+                        period_start=start,
+                        period_end=end,
+                        due_date=due_date(program, end),
+                    )
+                )
                 if number < len(periods) - 1:  # the latest is not filed yet
                     due = due_date(program, end)
                     received = min(due - timedelta(days=3), today)
                     processed = min(received + timedelta(days=14), today)
-                    status = "assessed" if number < len(periods) - 3 else ("processed" if number == len(periods) - 3
-                                                                            else "received")
-                    return_rows.append(dict(
-                        id=first_return + len(return_rows), account_id=account_id, period_end=end,
-                        kind="claim" if program.is_claim else "return", amended=False, received_on=received,
-                        status=status, processed_on=None if status == "received" else processed,
-                        reference=f"{program.code}-{end:%Y%m}-R1",
-                        notice_kind="assessment" if status == "assessed" else None,
-                        notice_date=processed if status == "assessed" else None))
-        for table, rows in ((Account.__table__, account_rows), (Grant.__table__, grant_rows),
-                            (FilingPeriod.__table__, period_rows), (TaxReturn.__table__, return_rows)):
+                    status = (
+                        "assessed"
+                        if number < len(periods) - 3
+                        else ("processed" if number == len(periods) - 3 else "received")
+                    )
+                    return_rows.append(
+                        dict(
+                            id=first_return + len(return_rows),
+                            account_id=account_id,
+                            period_end=end,
+                            kind="claim" if program.is_claim else "return",
+                            amended=False,
+                            received_on=received,
+                            status=status,
+                            processed_on=None if status == "received" else processed,
+                            reference=f"{program.code}-{end:%Y%m}-R1",
+                            notice_kind="assessment" if status == "assessed" else None,
+                            notice_date=processed if status == "assessed" else None,
+                        )
+                    )
+        for table, rows in (
+            (Account.__table__, account_rows),
+            (Grant.__table__, grant_rows),
+            (FilingPeriod.__table__, period_rows),
+            (TaxReturn.__table__, return_rows),
+        ):
             for offset in range(0, len(rows), batch_size):
-                _bulk_insert(conn, table, rows[offset:offset + batch_size])
+                _bulk_insert(conn, table, rows[offset : offset + batch_size])
                 conn.commit()
-        progress(f"{clock()}  {len(account_rows):,} accounts, {len(grant_rows):,} grants, "
-                 f"{len(period_rows):,} filing periods, {len(return_rows):,} returns")
+        progress(
+            f"{clock()}  {len(account_rows):,} accounts, {len(grant_rows):,} grants, "
+            f"{len(period_rows):,} filing periods, {len(return_rows):,} returns"
+        )
 
         # How many entries each account gets: skewed, so some accounts have many pages.
         weights = [rng.lognormvariate(0, 0.9) for _ in range(accounts)]
@@ -642,8 +1035,12 @@ def build_benchmark(engine: Engine, now: datetime, *, accounts: int, transaction
         if conn.dialect.name == "postgresql":
             for table in ("accounts", "grants", "filing_periods", "tax_returns", "ledger_entries"):
                 # The table names are the constants above, never input.
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # nosec B608
-                                  f"(SELECT MAX(id) FROM {table}))"))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # nosec B608
+                        f"(SELECT MAX(id) FROM {table}))"
+                    )
+                )
             conn.commit()
         # Fresh statistics, so the planner knows the tables' new sizes.
         if conn.dialect.name == "postgresql":
@@ -673,7 +1070,7 @@ def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
             with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:
                     if stamps:
-                        row = {**row, **{c: row[c].astimezone(timezone.utc).replace(tzinfo=None) for c in stamps}}
+                        row = {**row, **{c: row[c].astimezone(UTC).replace(tzinfo=None) for c in stamps}}
                     copy.write_row([row[c] for c in columns])
         finally:
             cursor.close()
@@ -681,8 +1078,15 @@ def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
         conn.execute(insert(table), rows)  # executemany
 
 
-def _bench_entries(rng: random.Random, account_id: int, program: Program, periods: list[tuple[date, date]],
-                   count: int, first_id: int, today: date):
+def _bench_entries(
+    rng: random.Random,
+    account_id: int,
+    program: Program,
+    periods: list[tuple[date, date]],
+    count: int,
+    first_id: int,
+    today: date,
+):
     """`count` ledger rows for one account, spread over its periods, in processed order."""
     if count <= 0 or not periods:
         return
@@ -690,7 +1094,7 @@ def _bench_entries(rng: random.Random, account_id: int, program: Program, period
     entry_id = first_id
     code, sign = program.code, (-1 if program.is_claim else 1)
     last_amount, last_id = 0, None
-    for number, (start, end) in enumerate(periods):
+    for number, (_start, end) in enumerate(periods):
         n = per + (1 if number >= len(periods) - extra else 0)  # the newer periods take the remainder
         if not n:
             continue
@@ -705,8 +1109,11 @@ def _bench_entries(rng: random.Random, account_id: int, program: Program, period
             if position == 0:
                 kind, amount, text_ = "assessment", sign * base, f"Assessment of the return for {end:%B %Y}"
             elif position == 1:
-                kind, amount, text_ = ("refund", base, "Refund paid by direct deposit") if sign < 0 else \
-                    ("payment", -base, f"Payment for {end:%B %Y}")
+                kind, amount, text_ = (
+                    ("refund", base, "Refund paid by direct deposit")
+                    if sign < 0
+                    else ("payment", -base, f"Payment for {end:%B %Y}")
+                )
             else:
                 kind = _BENCH_KINDS[rng.randrange(len(_BENCH_KINDS))]
                 if kind == "reversal" and last_id is None:
@@ -723,9 +1130,18 @@ def _bench_entries(rng: random.Random, account_id: int, program: Program, period
                 else:
                     amount = rng.randrange(100, 20_000)
                     text_ = "Late payment penalty" if kind == "penalty" else f"Interest to {processed:%-d %b %Y}"
-            yield dict(id=entry_id, account_id=account_id, kind=kind, period_end=end, effective_date=processed,
-                       processed_date=processed, amount_cents=amount, reference=f"{_REF[kind]}-{ref}-{position}",
-                       description=text_, reverses_id=last_id if kind == "reversal" else None)
+            yield dict(
+                id=entry_id,
+                account_id=account_id,
+                kind=kind,
+                period_end=end,
+                effective_date=processed,
+                processed_date=processed,
+                amount_cents=amount,
+                reference=f"{_REF[kind]}-{ref}-{position}",
+                description=text_,
+                reverses_id=last_id if kind == "reversal" else None,
+            )
             if kind != "reversal":
                 last_amount, last_id = amount, entry_id
             else:
@@ -733,17 +1149,67 @@ def _bench_entries(rng: random.Random, account_id: int, program: Program, period
             entry_id += 1
 
 
-_REF = {"assessment": "ASM", "payment": "PAY", "penalty": "PEN", "interest": "INT", "refund": "RFD",
-        "transfer": "TRF", "adjustment": "ADJ", "reversal": "REV"}
-_NAMES = ("Aspen", "Bighorn", "Chinook", "Driftwood", "Elbow River", "Foothills", "Granite", "Highwood",
-          "Icefield", "Jasper", "Kananaskis", "Lakeland", "Meadowlark", "Northern Lights", "Oldman", "Peace River",
-          "Quarry", "Red Deer", "Sundance", "Tamarack", "Upland", "Vermilion", "Wapiti", "Yellowhead")
+_REF = {
+    "assessment": "ASM",
+    "payment": "PAY",
+    "penalty": "PEN",
+    "interest": "INT",
+    "refund": "RFD",
+    "transfer": "TRF",
+    "adjustment": "ADJ",
+    "reversal": "REV",
+}
+_NAMES = (
+    "Aspen",
+    "Bighorn",
+    "Chinook",
+    "Driftwood",
+    "Elbow River",
+    "Foothills",
+    "Granite",
+    "Highwood",
+    "Icefield",
+    "Jasper",
+    "Kananaskis",
+    "Lakeland",
+    "Meadowlark",
+    "Northern Lights",
+    "Oldman",
+    "Peace River",
+    "Quarry",
+    "Red Deer",
+    "Sundance",
+    "Tamarack",
+    "Upland",
+    "Vermilion",
+    "Wapiti",
+    "Yellowhead",
+)
 _SUFFIXES = ("Holdings", "Hospitality", "Energy", "Logistics", "Wholesale", "Farms", "Insurance", "Services")
-_STREETS = ("Jasper Avenue NW", "Macleod Trail SE", "Gaetz Avenue", "Mayor Magrath Drive S", "Main Street",
-            "Railway Avenue", "50 Street", "100 Avenue", "Centre Street N", "Gateway Boulevard NW")
-_TOWNS = (("Edmonton", "T5J 0N3"), ("Calgary", "T2P 1J9"), ("Red Deer", "T4N 1X5"), ("Lethbridge", "T1J 0N9"),
-          ("Medicine Hat", "T1A 0E6"), ("Grande Prairie", "T8V 0Y3"), ("Fort McMurray", "T9H 1S8"),
-          ("Airdrie", "T4B 3C3"), ("Canmore", "T1W 1P4"), ("Lloydminster", "T9V 0X7"))
+_STREETS = (
+    "Jasper Avenue NW",
+    "Macleod Trail SE",
+    "Gaetz Avenue",
+    "Mayor Magrath Drive S",
+    "Main Street",
+    "Railway Avenue",
+    "50 Street",
+    "100 Avenue",
+    "Centre Street N",
+    "Gateway Boulevard NW",
+)
+_TOWNS = (
+    ("Edmonton", "T5J 0N3"),
+    ("Calgary", "T2P 1J9"),
+    ("Red Deer", "T4N 1X5"),
+    ("Lethbridge", "T1J 0N9"),
+    ("Medicine Hat", "T1A 0E6"),
+    ("Grande Prairie", "T8V 0Y3"),
+    ("Fort McMurray", "T9H 1S8"),
+    ("Airdrie", "T4B 3C3"),
+    ("Canmore", "T1W 1P4"),
+    ("Lloydminster", "T9V 0X7"),
+)
 
 
 # A typical taxpayer on the benchmark database: three accounts of their own, each
@@ -761,27 +1227,45 @@ def ensure_bench_taxpayer(engine: Engine, now: datetime, *, accounts: int = 3, m
     with Session(engine) as db:
         user = db.scalar(select(User).where(User.email == BENCH_TAXPAYER_EMAIL))
         if user is None:
-            user = User(name=BENCH_TAXPAYER_NAME, email=BENCH_TAXPAYER_EMAIL,
-                        password_hash=passwords.hash_password(BENCH_TAXPAYER_PASSWORD),
-                        created_at=now, password_changed_at=now, email_verified_at=now)
+            user = User(
+                name=BENCH_TAXPAYER_NAME,
+                email=BENCH_TAXPAYER_EMAIL,
+                password_hash=passwords.hash_password(BENCH_TAXPAYER_PASSWORD),
+                created_at=now,
+                password_changed_at=now,
+                email_verified_at=now,
+            )
             db.add(user)
             db.flush()
             audit.record(db, now, "account.demo_created", actor_user_id=user.id)
-        owned = list(db.scalars(select(Account.number).join(Grant, Grant.account_id == Account.id)
-                                .where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
-                                .order_by(Account.number)))
+        owned = list(
+            db.scalars(
+                select(Account.number)
+                .join(Grant, Grant.account_id == Account.id)
+                .where(Grant.user_id == user.id, Grant.revoked_at.is_(None))
+                .order_by(Account.number)
+            )
+        )
         if owned:
             db.commit()
             return owned
         bench_user_id = db.scalar(select(User.id).where(User.email == BENCH_EMAIL))
         if bench_user_id is None:
             raise LookupError("no benchmark data: build it first (flask demo-data --accounts … --transactions …)")
-        entries = (select(LedgerEntry.account_id, func.count().label("n")).group_by(LedgerEntry.account_id)
-                   .having(func.count() >= min_entries).subquery())
+        entries = (
+            select(LedgerEntry.account_id, func.count().label("n"))
+            .group_by(LedgerEntry.account_id)
+            .having(func.count() >= min_entries)
+            .subquery()
+        )
         candidates = db.execute(
-            select(Account, entries.c.n).join(entries, entries.c.account_id == Account.id)
-            .join(Grant, Grant.account_id == Account.id).where(Grant.user_id == bench_user_id)
-            .order_by(Account.id).limit(200)).all()
+            select(Account, entries.c.n)
+            .join(entries, entries.c.account_id == Account.id)
+            .join(Grant, Grant.account_id == Account.id)
+            .where(Grant.user_id == bench_user_id)
+            .order_by(Account.id)
+            .limit(200)
+        ).all()
         chosen: dict[str, Account] = {}
         for account, _count in candidates:
             chosen.setdefault(account.program_code, account)

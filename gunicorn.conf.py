@@ -11,6 +11,7 @@ Metrics: every worker is its own process, so prometheus_client keeps its counter
 files in PROMETHEUS_MULTIPROC_DIR, which /metrics adds up (web/observability.py). The
 folder is emptied when gunicorn starts, and a worker that exits has its gauges dropped.
 """
+
 import os
 import shutil
 import tempfile

@@ -3,10 +3,10 @@
 Times are stored as naive UTC (SQLite keeps no zone); `domain.clock` hands out
 aware UTC datetimes and `as_utc` restores the zone when reading.
 """
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
-from typing import Optional
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -35,12 +35,12 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given; use domain.clock for aware UTC times")
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):
@@ -58,22 +58,20 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    phone: Mapped[Optional[str]] = mapped_column(String(30))
+    phone: Mapped[str | None] = mapped_column(String(30))
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    email_verified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    staff_role: Mapped[Optional[str]] = mapped_column(String(20))
-    disabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    staff_role: Mapped[str | None] = mapped_column(String(20))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Second factor: the TOTP secret, when it was turned on, and the last time
     # step accepted so a code cannot be replayed within its window.
-    totp_secret: Mapped[Optional[str]] = mapped_column(String(64))
-    totp_enabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    totp_last_step: Mapped[Optional[int]] = mapped_column(Integer)
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
-    recovery_codes: Mapped[list["RecoveryCode"]] = relationship(
-        back_populates="user", cascade="all, delete-orphan"
-    )
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(back_populates="user", cascade="all, delete-orphan")
 
     # Flask-Login reads these four names from whatever object stands for the
     # person; plain attributes keep Flask out of this module.
@@ -109,7 +107,7 @@ class RecoveryCode(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="recovery_codes")
 
@@ -122,15 +120,13 @@ class AuthSession(Base):
 
     # SHA-256 of the random id in the cookie: a leaked table row cannot be replayed.
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    user_id: Mapped[Optional[int]] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
-    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    authenticated_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    end_reason: Mapped[Optional[str]] = mapped_column(String(30))
-    user_agent: Mapped[Optional[str]] = mapped_column(String(200))
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(30))
+    user_agent: Mapped[str | None] = mapped_column(String(200))
     # Non-personal working state (CSRF secret, flashed notices, a form kept
     # across re-confirmation) as JSON text.
     data: Mapped[str] = mapped_column(Text, default="{}")
@@ -173,12 +169,12 @@ class AuditEvent(Base):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     event: Mapped[str] = mapped_column(String(60), index=True)
     outcome: Mapped[str] = mapped_column(String(20))
-    actor_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    subject_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    session_ref: Mapped[Optional[str]] = mapped_column(String(16))
+    actor_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    session_ref: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="{}")
     # The tax account the event concerns, for that account's access history.
-    account_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    account_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class OutboxEmail(Base):
@@ -194,13 +190,12 @@ class OutboxEmail(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(12), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    claimed_by: Mapped[Optional[str]] = mapped_column(String(80))
-    claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    last_error: Mapped[Optional[str]] = mapped_column(String(500))
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(500))
     # After a failure, not tried again before this (the back-off grows with each attempt).
-    next_attempt_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # --- Tax accounts (issue 3) ---------------------------------------------------
@@ -221,8 +216,7 @@ PERMISSIONS = (
 )
 
 # Self-service functions a program may offer (Program.functions).
-FUNCTIONS = ("file", "renewal", "direct_deposit", "payment_arrangement", "objection", "waiver",
-             "upload", "messages")
+FUNCTIONS = ("file", "renewal", "direct_deposit", "payment_arrangement", "objection", "waiver", "upload", "messages")
 
 LEDGER_KINDS = ("assessment", "payment", "penalty", "interest", "refund", "transfer", "adjustment", "reversal")
 RETURN_STATUSES = ("received", "in_progress", "processed", "assessed", "reassessed")
@@ -258,24 +252,24 @@ class Account(Base):
     number: Mapped[str] = mapped_column(String(10), unique=True)
     program_code: Mapped[str] = mapped_column(ForeignKey("programs.code"), index=True)
     legal_name: Mapped[str] = mapped_column(String(200))
-    operating_name: Mapped[Optional[str]] = mapped_column(String(200))
+    operating_name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), default="active")  # active | inactive | closed
     mailing_address: Mapped[str] = mapped_column(Text, default="")
     physical_address: Mapped[str] = mapped_column(Text, default="")
-    contact_name: Mapped[Optional[str]] = mapped_column(String(200))
-    contact_phone: Mapped[Optional[str]] = mapped_column(String(30))
-    contact_email: Mapped[Optional[str]] = mapped_column(String(254))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    contact_phone: Mapped[str | None] = mapped_column(String(30))
+    contact_email: Mapped[str | None] = mapped_column(String(254))
     opened_on: Mapped[date] = mapped_column(Date)
     # The last time a manager confirmed who may use the account (a reminder after 12 months).
-    access_reviewed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    access_reviewed_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    access_reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    access_reviewed_by_user_id: Mapped[int | None] = mapped_column(Integer)
     # Bumped by every change of the profile: a save based on an older version is
     # refused, so one person never silently overwrites another's change.
     profile_version: Mapped[int] = mapped_column(Integer, default=1)
     # An owner may ask for notices and letters on paper instead of online mail;
     # the choice lapses after two years (the last day it holds).
-    paper_mail_until: Mapped[Optional[date]] = mapped_column(Date)
-    paper_mail_chosen_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    paper_mail_until: Mapped[date | None] = mapped_column(Date)
+    paper_mail_chosen_by_user_id: Mapped[int | None] = mapped_column(Integer)
 
     program: Mapped[Program] = relationship(lazy="joined")
 
@@ -302,13 +296,13 @@ class LedgerEntry(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     kind: Mapped[str] = mapped_column(String(20))
-    period_end: Mapped[Optional[date]] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)
     effective_date: Mapped[date] = mapped_column(Date)
     processed_date: Mapped[date] = mapped_column(Date)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     reference: Mapped[str] = mapped_column(String(40))
     description: Mapped[str] = mapped_column(String(200), default="")
-    reverses_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    reverses_id: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         # The transactions view reads one account in processed order, and by period.
@@ -328,15 +322,15 @@ class Grant(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     role: Mapped[str] = mapped_column(String(20))  # owner | authorized | delegate | representative
     permissions: Mapped[str] = mapped_column(String(300))  # comma-separated PERMISSIONS
-    granted_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: the agency
+    granted_by_user_id: Mapped[int | None] = mapped_column(Integer)  # None: the agency
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    revoked_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: the agency
-    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_user_id: Mapped[int | None] = mapped_column(Integer)  # None: the agency
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A representative's grant lasts as its consent says (the grant check reads these).
-    consent_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    valid_from: Mapped[Optional[date]] = mapped_column(Date)
-    valid_until: Mapped[Optional[date]] = mapped_column(Date)  # the last day it works
+    consent_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)  # the last day it works
 
     account: Mapped[Account] = relationship(lazy="joined")
 
@@ -344,8 +338,11 @@ class Grant(Base):
         return self.revoked_at is None and permission in self.permissions.split(",")
 
     def in_force_on(self, day: date) -> bool:
-        return (self.revoked_at is None and (self.valid_from is None or self.valid_from <= day)
-                and (self.valid_until is None or day <= self.valid_until))
+        return (
+            self.revoked_at is None
+            and (self.valid_from is None or self.valid_from <= day)
+            and (self.valid_until is None or day <= self.valid_until)
+        )
 
 
 class InvitationPin(Base):
@@ -359,21 +356,21 @@ class InvitationPin(Base):
     # A keyed HMAC of the account number and PIN (domain.enrolment.lookup_value): the PIN
     # is found by it, so a try verifies one hash however many PINs the account has.
     # None for PINs issued before it existed.
-    pin_lookup: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    pin_lookup: Mapped[str | None] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(20))
     permissions: Mapped[str] = mapped_column(String(300))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    issued_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: the agency
+    issued_by_user_id: Mapped[int | None] = mapped_column(Integer)  # None: the agency
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    used_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by_user_id: Mapped[int | None] = mapped_column(Integer)
     # Who a manager meant the PIN for (shown while it is pending); never the agency's letters.
-    consent_id: Mapped[Optional[int]] = mapped_column(Integer)  # a representative's PIN: its consent
-    invitee_name: Mapped[Optional[str]] = mapped_column(String(200))
-    invitee_email: Mapped[Optional[str]] = mapped_column(String(254))
-    cancelled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # withdrawn or replaced
+    consent_id: Mapped[int | None] = mapped_column(Integer)  # a representative's PIN: its consent
+    invitee_name: Mapped[str | None] = mapped_column(String(200))
+    invitee_email: Mapped[str | None] = mapped_column(String(254))
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # withdrawn or replaced
 
 
 CONSENT_STATUSES = ("requested", "submitted", "approved", "rejected", "declined", "revoked")
@@ -392,22 +389,22 @@ class Consent(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     representative_name: Mapped[str] = mapped_column(String(200))
     representative_email: Mapped[str] = mapped_column(String(254))
-    firm_name: Mapped[Optional[str]] = mapped_column(String(200))  # recorded; the consent names a person
+    firm_name: Mapped[str | None] = mapped_column(String(200))  # recorded; the consent names a person
     permissions: Mapped[str] = mapped_column(String(300))
     starts_on: Mapped[date] = mapped_column(Date)
-    ends_on: Mapped[Optional[date]] = mapped_column(Date)
+    ends_on: Mapped[date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(12), index=True)  # CONSENT_STATUSES
     # Who signed it for the taxpayer (a manager), and when; None while only requested.
-    declared_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
-    declared_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    declared_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    declared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A representative's own request: who asked, and when.
-    requested_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
-    requested_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    decided_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
-    decision_reason: Mapped[Optional[str]] = mapped_column(Text)
-    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    revoked_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
+    requested_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_user_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ConsentDocument(Base):
@@ -439,19 +436,19 @@ class TaxReturn(Base):
     amended: Mapped[bool] = mapped_column(Boolean, default=False)
     received_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20))  # RETURN_STATUSES
-    processed_on: Mapped[Optional[date]] = mapped_column(Date)
+    processed_on: Mapped[date | None] = mapped_column(Date)
     reference: Mapped[str] = mapped_column(String(40))
     # The latest notice: "assessment" or "reassessment", dated; its figures come
     # from the ledger entries of the period up to that date.
-    notice_kind: Mapped[Optional[str]] = mapped_column(String(20))
-    notice_date: Mapped[Optional[date]] = mapped_column(Date)
+    notice_kind: Mapped[str | None] = mapped_column(String(20))
+    notice_date: Mapped[date | None] = mapped_column(Date)
     # Filed online (issue 5): the figures as filed, the amount the server computed,
     # who filed it, the request it came with, and the return it amends.
-    figures: Mapped[Optional[str]] = mapped_column(Text)  # JSON
-    amount_cents: Mapped[Optional[int]] = mapped_column(BigInteger)
-    filed_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
-    service_request_id: Mapped[Optional[int]] = mapped_column(Integer)
-    amends_return_id: Mapped[Optional[int]] = mapped_column(Integer)
+    figures: Mapped[str | None] = mapped_column(Text)  # JSON
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    filed_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    service_request_id: Mapped[int | None] = mapped_column(Integer)
+    amends_return_id: Mapped[int | None] = mapped_column(Integer)
 
 
 # --- Filing and requests (issue 5) ---------------------------------------------------
@@ -459,8 +456,19 @@ class TaxReturn(Base):
 # What a person can ask of the agency through self-service. Each submission is a
 # ServiceRequest: its reference is on the confirmation page, it is listed in the
 # account's request history, and it is the entry the agency's staff act on.
-REQUEST_KINDS = ("return", "claim", "amended_return", "amended_claim", "objection", "waiver", "arrangement",
-                 "direct_deposit", "renewal", "profile", "documents")
+REQUEST_KINDS = (
+    "return",
+    "claim",
+    "amended_return",
+    "amended_claim",
+    "objection",
+    "waiver",
+    "arrangement",
+    "direct_deposit",
+    "renewal",
+    "profile",
+    "documents",
+)
 REQUEST_STATUSES = ("received", "in_review", "approved", "declined", "completed", "withdrawn")
 
 
@@ -512,7 +520,7 @@ class Draft(Base):
     token: Mapped[str] = mapped_column(String(43), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    submitted_request_id: Mapped[Optional[int]] = mapped_column(Integer)
+    submitted_request_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_drafts_owner_kind", "account_id", "user_id", "kind", "subject"),)
 
@@ -535,10 +543,10 @@ class ServiceRequest(Base):
     submitted_by_user_id: Mapped[int] = mapped_column(Integer)
     # The same key twice (a double click, a retry, a second tab) is the same request.
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
-    tax_return_id: Mapped[Optional[int]] = mapped_column(Integer)
-    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    decided_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
-    decision_reason: Mapped[Optional[str]] = mapped_column(Text)
+    tax_return_id: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Document(Base):
@@ -551,8 +559,8 @@ class Document(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
-    service_request_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    draft_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    service_request_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    draft_id: Mapped[int | None] = mapped_column(Integer, index=True)
     stored_name: Mapped[str] = mapped_column(String(64), unique=True)
     uploaded_name: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))
@@ -563,7 +571,7 @@ class Document(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
     uploaded_by_user_id: Mapped[int] = mapped_column(Integer)
     # An attachment to a secure message (issue 6).
-    message_post_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    message_post_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class DocumentContent(Base):
@@ -590,7 +598,7 @@ class PaymentArrangement(Base):
     first_due_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(12), default="proposed")  # proposed | approved | declined | withdrawn
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Instalment(Base):
@@ -616,8 +624,8 @@ class DirectDeposit(Base):
     bank_account: Mapped[str] = mapped_column(String(12))
     set_at: Mapped[datetime] = mapped_column(UTCDateTime)
     set_by_user_id: Mapped[int] = mapped_column(Integer)
-    service_request_id: Mapped[Optional[int]] = mapped_column(Integer)
-    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    service_request_id: Mapped[int | None] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Licence(Base):
@@ -640,14 +648,14 @@ class Message(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    account_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    account_id: Mapped[int | None] = mapped_column(Integer, index=True)
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The conversation it belongs to and the post it delivers (issue 6).
-    thread_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    post_id: Mapped[Optional[int]] = mapped_column(Integer)
+    thread_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    post_id: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_messages_user_unread", "user_id", "read_at"),)
 
@@ -657,8 +665,17 @@ class Message(Base):
 # Every kind of submission reaches one queue; each item is worked the same way
 # (received, then in progress with an assignee, then decided with a reason the
 # taxpayer sees). domain.work holds the rules.
-WORK_QUEUES = ("consents", "returns", "objections", "waivers", "arrangements", "direct_deposit", "renewals",
-               "documents", "messages")
+WORK_QUEUES = (
+    "consents",
+    "returns",
+    "objections",
+    "waivers",
+    "arrangements",
+    "direct_deposit",
+    "renewals",
+    "documents",
+    "messages",
+)
 WORK_STATUSES = ("received", "in_progress", "decided")
 
 
@@ -671,19 +688,19 @@ class WorkItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     queue: Mapped[str] = mapped_column(String(20), index=True)  # WORK_QUEUES
     status: Mapped[str] = mapped_column(String(12), default="received", index=True)  # WORK_STATUSES
-    account_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    account_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # What it is about: exactly one of these.
-    service_request_id: Mapped[Optional[int]] = mapped_column(Integer, unique=True)
-    consent_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    thread_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    service_request_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    consent_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    thread_id: Mapped[int | None] = mapped_column(Integer, index=True)
     summary: Mapped[str] = mapped_column(String(300))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    assignee_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    assigned_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
-    decided_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)
-    outcome: Mapped[Optional[str]] = mapped_column(String(20))  # approved | declined | assessed | answered | ...
-    decision_reason: Mapped[Optional[str]] = mapped_column(Text)
+    assignee_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    outcome: Mapped[str | None] = mapped_column(String(20))  # approved | declined | assessed | answered | ...
+    decision_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_work_items_queue_status_received", "queue", "status", "received_at"),)
 
@@ -696,11 +713,11 @@ class MessageThread(Base):
     __tablename__ = "message_threads"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    account_id: Mapped[int | None] = mapped_column(Integer, index=True)
     subject: Mapped[str] = mapped_column(String(200))
     # One person; None: everyone on the account allowed to receive messages.
-    to_user_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    started_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: sent automatically
+    to_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    started_by_user_id: Mapped[int | None] = mapped_column(Integer)  # None: sent automatically
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_post_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
@@ -712,13 +729,13 @@ class MessagePost(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     thread_id: Mapped[int] = mapped_column(ForeignKey("message_threads.id"), index=True)
-    author_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: sent automatically
+    author_user_id: Mapped[int | None] = mapped_column(Integer)  # None: sent automatically
     from_agency: Mapped[bool] = mapped_column(Boolean)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The one-time key of the form that sent it: the same form sent twice (a double
     # click, a retry) is this post, not a second one.
-    submission_key: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
+    submission_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
 
 MAIL_KINDS = ("notice_of_assessment", "notice_of_reassessment", "decision_letter", "letter", "invitation_letter")
@@ -738,17 +755,17 @@ class MailItem(Base):
     title: Mapped[str] = mapped_column(String(200))
     posted_on: Mapped[date] = mapped_column(Date)
     posted_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    posted_by_user_id: Mapped[Optional[int]] = mapped_column(Integer)  # None: sent automatically
+    posted_by_user_id: Mapped[int | None] = mapped_column(Integer)  # None: sent automatically
     delivery: Mapped[str] = mapped_column(String(8))  # online | paper
     # An invitation letter carries a PIN and goes only by post, never online.
     shown_online: Mapped[bool] = mapped_column(Boolean, default=True)
-    tax_return_id: Mapped[Optional[int]] = mapped_column(Integer)
-    service_request_id: Mapped[Optional[int]] = mapped_column(Integer)
-    pin_id: Mapped[Optional[int]] = mapped_column(Integer)
+    tax_return_id: Mapped[int | None] = mapped_column(Integer)
+    service_request_id: Mapped[int | None] = mapped_column(Integer)
+    pin_id: Mapped[int | None] = mapped_column(Integer)
     content: Mapped[bytes] = mapped_column(LargeBinary)  # the PDF
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    mailed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # paper: printed and posted
-    first_read_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    mailed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # paper: printed and posted
+    first_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_mail_items_account_posted", "account_id", "posted_on"),)

@@ -7,6 +7,7 @@ browser tests, the rest), so a run that grows slower says where.
 Each test's time is its set-up, call and tear-down together. The parts' times add
 up the workers' time, so with two workers they come to about twice the wall time.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -11,6 +11,7 @@ up in the index and answers the file's bytes as text/html (200), or 404.
 `bare_server` runs it under gunicorn on a free loopback port, the same way
 bench/server.py runs the portal.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,13 +43,23 @@ def create_app(replay_dir: str | None = None) -> Flask:
 
 
 @contextlib.contextmanager
-def bare_server(replay_dir: Path, *, workers: int, threads: int = 1, port: int | None = None,
-                log_path: Path | None = None):
+def bare_server(
+    replay_dir: Path, *, workers: int, threads: int = 1, port: int | None = None, log_path: Path | None = None
+):
     """Start the bare application under gunicorn; yield its base URL; stop it."""
     from bench.server import free_port, gunicorn
 
     env = {**os.environ, "BARE_REPLAY_DIR": str(replay_dir)}
     # Answering: every path it does not know is a 404.
-    with gunicorn("bench.bare_app:create_app()", env, workers=workers, threads=threads, port=port or free_port(),
-                  log_path=log_path, ready_path="/__ready__", ready_status=404, name="gunicorn (bare)") as base_url:
+    with gunicorn(
+        "bench.bare_app:create_app()",
+        env,
+        workers=workers,
+        threads=threads,
+        port=port or free_port(),
+        log_path=log_path,
+        ready_path="/__ready__",
+        ready_status=404,
+        name="gunicorn (bare)",
+    ) as base_url:
         yield base_url

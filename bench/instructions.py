@@ -14,6 +14,7 @@ warms up, switches counting on (`callgrind_control -i on`) for N requests of
 random benchmark accounts, switches it off, and divides. Uses the benchmark
 database bench/transactions.py builds; needs valgrind.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,13 +41,23 @@ def child(url: str, kind: str, requests: int, seed: int) -> None:
     from domain import ledger
     from models import Account, Grant, User
 
-    app = create_app({"DATABASE_URL": url, "OUTBOX_THREAD": False, "SERVICE_HOURS": "always",
-                      "SECRET_KEY": "benchmark-only-secret-key-0123456789abcdef"})
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "OUTBOX_THREAD": False,
+            "SERVICE_HOURS": "always",
+            "SECRET_KEY": "benchmark-only-secret-key-0123456789abcdef",
+        }
+    )
     engine = app.extensions["portal.engine"]
     with engine.connect() as conn:
         user_id = conn.scalar(select(User.id).where(User.email == demo.BENCH_EMAIL))
-        accounts = conn.execute(select(Account.id, Account.number).join(Grant, Grant.account_id == Account.id)
-                                .where(Grant.user_id == user_id).order_by(Account.id)).all()
+        accounts = conn.execute(
+            select(Account.id, Account.number)
+            .join(Grant, Grant.account_id == Account.id)
+            .where(Grant.user_id == user_id)
+            .order_by(Account.id)
+        ).all()
     client = app.test_client()
     sign_in(client)
     server, minimal = WsgiCaller(app, client), WsgiCaller(minimal_route_app(engine, user_id), client)
@@ -61,8 +72,9 @@ def child(url: str, kind: str, requests: int, seed: int) -> None:
             bare.rollback()
             return
         if kind == "view":
-            _s, status, _b = server.get(f"/accounts/{number}/transactions", {"mode": "processed"},
-                                        {"HX-Request": "true"})
+            _s, status, _b = server.get(
+                f"/accounts/{number}/transactions", {"mode": "processed"}, {"HX-Request": "true"}
+            )
         elif kind == "minimal":
             _s, status, _b = minimal.get(f"/minimal/{number}", {"mode": "processed"})
         else:
@@ -81,10 +93,27 @@ def child(url: str, kind: str, requests: int, seed: int) -> None:
 def count(url: str, kind: str, requests: int, seed: int) -> int:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "callgrind.out"
-        subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
-                        sys.executable, __file__, "--child", kind, "--database-url", url,
-                        "--requests", str(requests), "--seed", str(seed)],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                "--child",
+                kind,
+                "--database-url",
+                url,
+                "--requests",
+                str(requests),
+                "--seed",
+                str(seed),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         totals = re.search(r"^totals:\s+(\d+)", out.read_text(errors="replace"), re.MULTILINE)
         return int(totals.group(1))
 

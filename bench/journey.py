@@ -112,6 +112,7 @@ passes in every run. Server and browser share the machine's two cores.
 A default run takes about 4 minutes (a 3G journey alone about 46 s: every request
 waits 2 s); `--runs 1` about 1.5 minutes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -131,8 +132,15 @@ if str(ROOT) not in sys.path:
 CHROMIUM = Path("/usr/bin/chromium")
 # As tests/browser/conftest.py launches it (kept in step by hand: importing the test
 # package here would need pytest).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 DEFAULT_URL = f"sqlite:///{ROOT / 'bench' / 'data' / 'bench.db'}"
 
 
@@ -145,8 +153,12 @@ class Profile:
     upload: int
 
     def conditions(self) -> dict:
-        return {"offline": False, "latency": self.latency_ms, "downloadThroughput": self.download,
-                "uploadThroughput": self.upload}
+        return {
+            "offline": False,
+            "latency": self.latency_ms,
+            "downloadThroughput": self.download,
+            "uploadThroughput": self.upload,
+        }
 
 
 PROFILES = {
@@ -173,6 +185,7 @@ QUIET_MS = 300  # no network event for this long (and nothing in flight) ends a 
 
 
 # --- What the browser says about the network ------------------------------------------
+
 
 @dataclass
 class Request:
@@ -223,14 +236,22 @@ class Request:
         return parts.path + (f"?{parts.query}" if parts.query else "")
 
     def summary(self) -> dict:
-        return {"method": self.method, "path": self.path, "type": self.type, "background": self.background,
-                "redirects": [{"status": s, "bytes": b} for s, b in self.hops],
-                "status": self.wire_status if not self.from_cache else self.status,
-                "from_cache": "memory" if self.from_memory else "disk" if self.from_disk else None,
-                "mime": self.mime, "bytes": self.wire_bytes,
-                "header_bytes": 0 if self.from_cache else self.header_bytes,
-                "failed": self.failed, "response_headers": self.response_headers,
-                "wait_ms": _ms(self.sent_at, self.headers_at), "download_ms": _ms(self.headers_at, self.done_at)}
+        return {
+            "method": self.method,
+            "path": self.path,
+            "type": self.type,
+            "background": self.background,
+            "redirects": [{"status": s, "bytes": b} for s, b in self.hops],
+            "status": self.wire_status if not self.from_cache else self.status,
+            "from_cache": "memory" if self.from_memory else "disk" if self.from_disk else None,
+            "mime": self.mime,
+            "bytes": self.wire_bytes,
+            "header_bytes": 0 if self.from_cache else self.header_bytes,
+            "failed": self.failed,
+            "response_headers": self.response_headers,
+            "wait_ms": _ms(self.sent_at, self.headers_at),
+            "download_ms": _ms(self.headers_at, self.done_at),
+        }
 
 
 def _ms(start: float | None, end: float | None) -> float | None:
@@ -343,6 +364,7 @@ class NetworkLog:
 
 # --- Steps ---------------------------------------------------------------------------------
 
+
 @dataclass
 class StepResult:
     name: str
@@ -446,8 +468,11 @@ class Journey:
     def throttle(self, on: bool) -> None:
         if self.profile is None:
             return
-        conditions = self.profile.conditions() if on else {"offline": False, "latency": 0,
-                                                             "downloadThroughput": -1, "uploadThroughput": -1}
+        conditions = (
+            self.profile.conditions()
+            if on
+            else {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        )
         self.cdp.send("Network.emulateNetworkConditions", conditions)
 
     def _page_key(self, url: str) -> str:
@@ -463,15 +488,24 @@ class Journey:
         found = self.log.since(mark)
         document = next((r for r in reversed(found) if r.type == "Document"), None)
         key = self._page_key(self.page.url)
-        step = StepResult(name, "navigation", url=self.page.url, first_visit=key not in self.seen, repeat=repeat,
-                          fcp_ms=round(times["fcp"], 1), usable_ms=round(times["load"], 1), note=note)
+        step = StepResult(
+            name,
+            "navigation",
+            url=self.page.url,
+            first_visit=key not in self.seen,
+            repeat=repeat,
+            fcp_ms=round(times["fcp"], 1),
+            usable_ms=round(times["load"], 1),
+            note=note,
+        )
         if times["redirectCount"]:
             step.redirect_ms = round(times["redirect"], 1)
         self.seen.add(key)
         return self._done(_fill_from(step, found, document))
 
-    def swap(self, name: str, selector: str, click, *, kind: str = "swap", repeat: bool = False,
-             note: str = "") -> StepResult:
+    def swap(
+        self, name: str, selector: str, click, *, kind: str = "swap", repeat: bool = False, note: str = ""
+    ) -> StepResult:
         """`click()` makes htmx swap the element matching `selector` (`body`: a boosted swap)."""
         self.page.evaluate(_ARM_SWAP, selector)
         mark = self.log.mark()
@@ -482,8 +516,15 @@ class Journey:
         found = self.log.since(mark)
         swapped = [r for r in found if not r.from_cache and not r.background and r.type in ("XHR", "Fetch")]
         document = swapped[-1] if swapped else None
-        step = StepResult(name, kind, url=self.page.url, repeat=repeat, note=note,
-                          fcp_ms=round(b["painted"] - b["click"], 1), usable_ms=round(b["settled"] - b["click"], 1))
+        step = StepResult(
+            name,
+            kind,
+            url=self.page.url,
+            repeat=repeat,
+            note=note,
+            fcp_ms=round(b["painted"] - b["click"], 1),
+            usable_ms=round(b["settled"] - b["click"], 1),
+        )
         if kind == "boosted":
             key = self._page_key(self.page.url)
             step.first_visit = key not in self.seen
@@ -500,8 +541,17 @@ class Journey:
         return step
 
 
-def run_journey(page, cdp, base_url: str, *, email: str, password: str, account_number: str,
-                profile: Profile | None = None, filing_account: str | None = None) -> list[StepResult]:
+def run_journey(
+    page,
+    cdp,
+    base_url: str,
+    *,
+    email: str,
+    password: str,
+    account_number: str,
+    profile: Profile | None = None,
+    filing_account: str | None = None,
+) -> list[StepResult]:
     """The journey in a fresh page (fresh context: cold cache, not signed in) of Chromium,
     measured through `cdp` (`context.new_cdp_session(page)`). Throttled with `profile`
     (None: not throttled). The person must own `account_number` with more than 50
@@ -570,11 +620,17 @@ def run_journey(page, cdp, base_url: str, *, email: str, password: str, account_
     row = open_periods.first
     continue_link = row.locator("a")
     if continue_link.count():
-        j.swap("open the return", "body", continue_link.first.click, kind="boosted",
-               note="Continue link (draft exists)")
+        j.swap(
+            "open the return", "body", continue_link.first.click, kind="boosted", note="Continue link (draft exists)"
+        )
     else:
-        j.swap("open the return", "body", row.locator("button[type=submit]").click, kind="boosted",
-               note="File button: POST begin → 204 HX-Location → GET figures")
+        j.swap(
+            "open the return",
+            "body",
+            row.locator("button[type=submit]").click,
+            kind="boosted",
+            note="File button: POST begin → 204 HX-Location → GET figures",
+        )
     # Type the figures, unmeasured and unthrottled, and let the live amounts and autosave
     # requests finish.
     j.throttle(False)
@@ -597,6 +653,7 @@ def run_journey(page, cdp, base_url: str, *, email: str, password: str, account_
 
 
 # --- Budgets ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Budget:
@@ -634,12 +691,20 @@ def check_budgets(steps: list[StepResult], profile: Profile | str | None) -> lis
         if index > 0:
             at_most(step, "repeat: static files from network", 0, step.static_downloads)
         if step.repeat and step.kind == "swap":
-            found.append(Budget(step.name, "repeat: answered 304", 1, step.not_modified, step.not_modified >= 1
-                                and step.requests == step.not_modified))
+            found.append(
+                Budget(
+                    step.name,
+                    "repeat: answered 304",
+                    1,
+                    step.not_modified,
+                    step.not_modified >= 1 and step.requests == step.not_modified,
+                )
+            )
     return found
 
 
 # --- The command line ---------------------------------------------------------------------------
+
 
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile (as bench/transactions.py)."""
@@ -652,8 +717,7 @@ def one_run(browser, base_url: str, profile: Profile | None, *, email: str, pass
     try:
         page = context.new_page()
         cdp = context.new_cdp_session(page)
-        return run_journey(page, cdp, base_url, email=email, password=password, account_number=account,
-                           profile=profile)
+        return run_journey(page, cdp, base_url, email=email, password=password, account_number=account, profile=profile)
     finally:
         context.close()
 
@@ -677,30 +741,39 @@ def summarise(profile_name: str, runs: list[list[StepResult]]) -> list[dict]:
             for b in check_budgets(run, profile_name):
                 if b.step != first.name:
                     continue
-                entry = budgets.setdefault(b.budget, {"budget": b.budget, "limit": b.limit, "measured": [],
-                                                      "runs_ok": 0, "runs": 0})
+                entry = budgets.setdefault(
+                    b.budget, {"budget": b.budget, "limit": b.limit, "measured": [], "runs_ok": 0, "runs": 0}
+                )
                 entry["measured"].append(b.measured)
                 entry["runs"] += 1
                 entry["runs_ok"] += b.ok
         for entry in budgets.values():
             entry["ok"] = entry["runs_ok"] == entry["runs"]
-        rows.append({
-            "step": first.name, "kind": same[0].kind, "first_visit": same[0].first_visit, "runs": len(same),
-            "notes": sorted({s.note for s in same if s.note}),
-            "requests": _stat([s.requests for s in same]), "bytes": _stat([s.bytes for s in same]),
-            "header_bytes": _stat([s.header_bytes for s in same]),
-            "document_bytes": _stat([s.document_bytes for s in same]),
-            "document_header_bytes": _stat([s.document_header_bytes for s in same]),
-            "fcp_ms": _stat([s.fcp_ms for s in same]), "usable_ms": _stat([s.usable_ms for s in same]),
-            "redirect_ms": _stat([s.redirect_ms for s in same]),
-            "network_ms": _stat([s.network_ms for s in same]),
-            "rows": _stat([s.rows for s in same]),
-            "from_cache": _stat([s.from_cache for s in same]), "not_modified": _stat([s.not_modified for s in same]),
-            "static_downloads": _stat([s.static_downloads for s in same]),
-            "background_requests": _stat([s.background_requests for s in same]),
-            "statuses": sorted({" ".join(map(str, s.statuses)) for s in same}),
-            "budgets": list(budgets.values()),
-        })
+        rows.append(
+            {
+                "step": first.name,
+                "kind": same[0].kind,
+                "first_visit": same[0].first_visit,
+                "runs": len(same),
+                "notes": sorted({s.note for s in same if s.note}),
+                "requests": _stat([s.requests for s in same]),
+                "bytes": _stat([s.bytes for s in same]),
+                "header_bytes": _stat([s.header_bytes for s in same]),
+                "document_bytes": _stat([s.document_bytes for s in same]),
+                "document_header_bytes": _stat([s.document_header_bytes for s in same]),
+                "fcp_ms": _stat([s.fcp_ms for s in same]),
+                "usable_ms": _stat([s.usable_ms for s in same]),
+                "redirect_ms": _stat([s.redirect_ms for s in same]),
+                "network_ms": _stat([s.network_ms for s in same]),
+                "rows": _stat([s.rows for s in same]),
+                "from_cache": _stat([s.from_cache for s in same]),
+                "not_modified": _stat([s.not_modified for s in same]),
+                "static_downloads": _stat([s.static_downloads for s in same]),
+                "background_requests": _stat([s.background_requests for s in same]),
+                "statuses": sorted({" ".join(map(str, s.statuses)) for s in same}),
+                "budgets": list(budgets.values()),
+            }
+        )
     return rows
 
 
@@ -721,27 +794,44 @@ def _budget_text(row: dict) -> str:
     parts = []
     for b in failed:
         worst = max(v for v in b["measured"] if v is not None) if any(v is not None for v in b["measured"]) else None
-        parts.append(f"**FAIL** {b['budget']} {round(worst):,} > {b['limit']:,} ({b['runs_ok']}/{b['runs']} runs ok)"
-                     if b["budget"] != "repeat: answered 304" else
-                     f"**FAIL** {b['budget']} ({b['runs_ok']}/{b['runs']} runs ok)")
+        parts.append(
+            f"**FAIL** {b['budget']} {round(worst):,} > {b['limit']:,} ({b['runs_ok']}/{b['runs']} runs ok)"
+            if b["budget"] != "repeat: answered 304"
+            else f"**FAIL** {b['budget']} ({b['runs_ok']}/{b['runs']} runs ok)"
+        )
     return "; ".join(parts)
 
 
 def markdown(results: dict) -> str:
-    lines = ["| Profile | Step | Kind | Requests | Bytes | of which headers | Document bytes | Statuses "
-             "| From cache | FCP ms | of which redirect | Usable ms | Rows | Budgets |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| Profile | Step | Kind | Requests | Bytes | of which headers | Document bytes | Statuses "
+        "| From cache | FCP ms | of which redirect | Usable ms | Rows | Budgets |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for profile_name, rows in results.items():
         for row in rows:
             if row.get("skipped"):
-                lines.append(f"| {profile_name} | {row['step']} | {row['kind']} | skipped: {row['skipped']} "
-                             + "| " * 10 + "|")
+                lines.append(
+                    f"| {profile_name} | {row['step']} | {row['kind']} | skipped: {row['skipped']} " + "| " * 10 + "|"
+                )
                 continue
             kind = row["kind"] + (", first visit" if row["first_visit"] else "")
-            cells = [profile_name, row["step"], kind, _fmt(row["requests"]), _fmt(row["bytes"]),
-                     _fmt(row["header_bytes"]), _fmt(row["document_bytes"]), "; ".join(row["statuses"]),
-                     _fmt(row["from_cache"]), _fmt(row["fcp_ms"]), _fmt(row["redirect_ms"]), _fmt(row["usable_ms"]),
-                     _fmt(row["rows"]), _budget_text(row)]
+            cells = [
+                profile_name,
+                row["step"],
+                kind,
+                _fmt(row["requests"]),
+                _fmt(row["bytes"]),
+                _fmt(row["header_bytes"]),
+                _fmt(row["document_bytes"]),
+                "; ".join(row["statuses"]),
+                _fmt(row["from_cache"]),
+                _fmt(row["fcp_ms"]),
+                _fmt(row["redirect_ms"]),
+                _fmt(row["usable_ms"]),
+                _fmt(row["rows"]),
+                _budget_text(row),
+            ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -750,27 +840,39 @@ def _why(row: dict, budget: str) -> str:
     """What the figures say about a failed budget."""
     if "paint" in budget and row.get("redirect_ms"):
         after = row["fcp_ms"]["max"] - row["redirect_ms"]["max"]
-        return (f" (worst run: the redirect hop took {row['redirect_ms']['max']:,} ms of "
-                f"{row['fcp_ms']['max']:,}; about {after:,} ms from the redirected request to the paint)")
+        return (
+            f" (worst run: the redirect hop took {row['redirect_ms']['max']:,} ms of "
+            f"{row['fcp_ms']['max']:,}; about {after:,} ms from the redirected request to the paint)"
+        )
     if "usable" in budget and row.get("network_ms"):
-        return (f" (the swap's request took {row['network_ms']['median']:,} ms on the network at the median, "
-                f"{row['network_ms']['max']:,} at most; usable {row['usable_ms']['median']:,} / "
-                f"{row['usable_ms']['max']:,} ms)")
+        return (
+            f" (the swap's request took {row['network_ms']['median']:,} ms on the network at the median, "
+            f"{row['network_ms']['max']:,} at most; usable {row['usable_ms']['median']:,} / "
+            f"{row['usable_ms']['max']:,} ms)"
+        )
     if "bytes" in budget and row.get("header_bytes"):
-        return (f" (worst run {row['bytes']['max']:,} B, of which {row['header_bytes']['max']:,} B response headers, "
-                f"statuses {', '.join(row['statuses'])})")
+        return (
+            f" (worst run {row['bytes']['max']:,} B, of which {row['header_bytes']['max']:,} B response headers, "
+            f"statuses {', '.join(row['statuses'])})"
+        )
     return ""
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database-url", default=DEFAULT_URL)
-    parser.add_argument("--profiles", default=",".join(PROFILES),
-                        help=f"comma-separated, of {', '.join(PROFILES)} (default: all)")
+    parser.add_argument(
+        "--profiles", default=",".join(PROFILES), help=f"comma-separated, of {', '.join(PROFILES)} (default: all)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="journeys per profile (default 3)")
-    parser.add_argument("--unthrottled-runs", type=int, default=1,
-                        help="journeys without throttling, for the bytes (default 1; 0: none)")
+    parser.add_argument(
+        "--unthrottled-runs",
+        type=int,
+        default=1,
+        help="journeys without throttling, for the bytes (default 1; 0: none)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--accounts", type=int, default=5_000, help="when building the data: accounts")
     parser.add_argument("--transactions", type=int, default=1_000_000, help="when building the data: ledger entries")
@@ -783,12 +885,13 @@ def main(argv=None) -> int:
     if not CHROMIUM.exists():
         parser.error(f"{CHROMIUM} is missing (install Debian's chromium; never download a browser)")
 
+    from playwright.sync_api import sync_playwright
+
     import demo
     from bench.server import portal_server
     from bench.transactions import ensure_data, ensure_database, machine_facts
     from domain.clock import system_now
     from domain.db import make_engine
-    from playwright.sync_api import sync_playwright
 
     ensure_database(args.database_url)
     ensure_data(args.database_url, args.accounts, args.transactions)
@@ -797,7 +900,7 @@ def main(argv=None) -> int:
     machine = machine_facts(engine)
     engine.dispose()
     account = accounts[0]
-    plan: list[tuple[str, Profile | None]] = ([(UNTHROTTLED, None)] if args.unthrottled_runs > 0 else [])
+    plan: list[tuple[str, Profile | None]] = [(UNTHROTTLED, None)] if args.unthrottled_runs > 0 else []
     plan += [(n, PROFILES[n]) for n in names]
     wanted = {name: (args.unthrottled_runs if profile is None else args.runs) for name, profile in plan}
     seconds: dict[str, list[float]] = {name: [] for name, _p in plan}
@@ -811,26 +914,43 @@ def main(argv=None) -> int:
                     if run >= wanted[name]:
                         continue
                     t0 = time.monotonic()
-                    steps = one_run(browser, base_url, profile, email=demo.BENCH_TAXPAYER_EMAIL,
-                                    password=demo.BENCH_TAXPAYER_PASSWORD, account=account)
+                    steps = one_run(
+                        browser,
+                        base_url,
+                        profile,
+                        email=demo.BENCH_TAXPAYER_EMAIL,
+                        password=demo.BENCH_TAXPAYER_PASSWORD,
+                        account=account,
+                    )
                     all_runs[name].append(steps)
                     seconds[name].append(round(time.monotonic() - t0, 1))
-                    print(f"run {run + 1}/{wanted[name]} {name}: {len(steps)} steps in {seconds[name][-1]} s",
-                          file=sys.stderr)
+                    print(
+                        f"run {run + 1}/{wanted[name]} {name}: {len(steps)} steps in {seconds[name][-1]} s",
+                        file=sys.stderr,
+                    )
             version = browser.version
         finally:
             browser.close()
     results = {name: summarise(name, runs) for name, runs in all_runs.items()}
-    failed = [(name, row["step"], b["budget"]) for name, rows in results.items() for row in rows
-              for b in row.get("budgets", []) if not b["ok"]]
+    failed = [
+        (name, row["step"], b["budget"])
+        for name, rows in results.items()
+        for row in rows
+        for b in row.get("budgets", [])
+        if not b["ok"]
+    ]
 
     print(f"# Browser journey: account {account}, Chromium {version}\n")
     for name, profile in plan:
-        print(f"- {name}: {profile.label + f', upload {profile.upload:,} B/s' if profile else 'no emulation'}; "
-              f"{wanted[name]} run(s)")
-    print("\nFigures: median (max) across runs, when they differ. Bytes are on the wire (headers and compressed "
-          "body); the document's include its headers. FCP of a swap: the frame after it; usable: see the docstring. "
-          "Budgets: each passes only if it passes in every run.\n")
+        print(
+            f"- {name}: {profile.label + f', upload {profile.upload:,} B/s' if profile else 'no emulation'}; "
+            f"{wanted[name]} run(s)"
+        )
+    print(
+        "\nFigures: median (max) across runs, when they differ. Bytes are on the wire (headers and compressed "
+        "body); the document's include its headers. FCP of a swap: the frame after it; usable: see the docstring. "
+        "Budgets: each passes only if it passes in every run.\n"
+    )
     print(markdown(results))
     print(f"\n{len(failed)} budget(s) failed" + (":" if failed else "."))
     for name, step, budget in failed:
@@ -839,14 +959,24 @@ def main(argv=None) -> int:
 
     if args.json:
         payload = {
-            "date": date.today().isoformat(), "database_url": args.database_url, "account": account,
-            "runs": wanted, "seconds_per_run": seconds, "chromium": version, "chromium_args": CHROMIUM_ARGS,
+            "date": date.today().isoformat(),
+            "database_url": args.database_url,
+            "account": account,
+            "runs": wanted,
+            "seconds_per_run": seconds,
+            "chromium": version,
+            "chromium_args": CHROMIUM_ARGS,
             "machine": machine,
             "profiles": {name: (asdict(p) if p else None) for name, p in plan},
-            "budgets": {"page_max_requests": PAGE_MAX_REQUESTS, "page_max_bytes": PAGE_MAX_BYTES,
-                        "document_max_bytes": DOCUMENT_MAX_BYTES, "swap_max_requests": SWAP_MAX_REQUESTS,
-                        "swap_max_bytes": SWAP_MAX_BYTES, "fcp_max_ms_3g": FCP_MAX_MS_3G,
-                        "swap_max_ms_3g": SWAP_MAX_MS_3G},
+            "budgets": {
+                "page_max_requests": PAGE_MAX_REQUESTS,
+                "page_max_bytes": PAGE_MAX_BYTES,
+                "document_max_bytes": DOCUMENT_MAX_BYTES,
+                "swap_max_requests": SWAP_MAX_REQUESTS,
+                "swap_max_bytes": SWAP_MAX_BYTES,
+                "fcp_max_ms_3g": FCP_MAX_MS_3G,
+                "swap_max_ms_3g": SWAP_MAX_MS_3G,
+            },
             "summary": results,
             "failed": [{"profile": n, "step": s, "budget": b} for n, s, b in failed],
             "all_runs": {name: [[asdict(s) for s in steps] for steps in runs] for name, runs in all_runs.items()},

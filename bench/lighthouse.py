@@ -34,6 +34,7 @@ busy: run it on a quiet machine. The table is followed by Lighthouse's
 benchmarkIndex for each page and the load average, to tell a slow product
 from a busy machine. The script exits 1 when a budget fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,10 @@ from domain.db import make_engine  # noqa: E402
 
 DEFAULT_URL = f"sqlite:///{ROOT / 'bench' / 'data' / 'bench.db'}"
 LIGHTHOUSE = ROOT / "node_modules" / ".bin" / "lighthouse"
-CHROME_FLAGS = ("--headless=new --no-sandbox --disable-gpu --disable-quic --no-first-run "
-                "--disable-background-networking --disable-component-update --disable-sync")
+CHROME_FLAGS = (
+    "--headless=new --no-sandbox --disable-gpu --disable-quic --no-first-run "
+    "--disable-background-networking --disable-component-update --disable-sync"
+)
 BUDGETS = {"performance": 0.95, "accessibility": 1.0}
 METRICS = {  # audit id -> (short name, unit)
     "first-contentful-paint": ("FCP", "ms"),
@@ -84,14 +87,14 @@ def chromium_version(chrome_path: str) -> str:
 RETRIES = 2
 
 
-def run_lighthouse(url: str, out_path: Path, *, chrome_path: str, headers_path: Path | None,
-                   timeout: float) -> dict:
+def run_lighthouse(url: str, out_path: Path, *, chrome_path: str, headers_path: Path | None, timeout: float) -> dict:
     """One Lighthouse run with scores (a run whose trace Lighthouse lost is done again,
     at most RETRIES times, and counted in the report's `retries`)."""
     for attempt in range(RETRIES + 1):
         try:
-            report = _run_lighthouse_once(url, out_path, chrome_path=chrome_path, headers_path=headers_path,
-                                          timeout=timeout)
+            report = _run_lighthouse_once(
+                url, out_path, chrome_path=chrome_path, headers_path=headers_path, timeout=timeout
+            )
             report["retries"] = attempt
             return report
         except LostTrace as lost:
@@ -103,20 +106,25 @@ class LostTrace(RuntimeError):
     pass
 
 
-def _run_lighthouse_once(url: str, out_path: Path, *, chrome_path: str, headers_path: Path | None,
-                         timeout: float) -> dict:
+def _run_lighthouse_once(
+    url: str, out_path: Path, *, chrome_path: str, headers_path: Path | None, timeout: float
+) -> dict:
     """One Lighthouse run; the parsed JSON report (raises on a run that produced none)."""
-    args = [str(LIGHTHOUSE), url,
-            "--only-categories=performance,accessibility",
-            "--output=json", f"--output-path={out_path}",
-            f"--chrome-flags={CHROME_FLAGS}", "--quiet"]
+    args = [
+        str(LIGHTHOUSE),
+        url,
+        "--only-categories=performance,accessibility",
+        "--output=json",
+        f"--output-path={out_path}",
+        f"--chrome-flags={CHROME_FLAGS}",
+        "--quiet",
+    ]
     if headers_path is not None:
         args.append(f"--extra-headers={headers_path}")
     env = {**os.environ, "CHROME_PATH": chrome_path}
     done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if not out_path.exists():
-        raise RuntimeError(f"Lighthouse wrote no report for {url} (exit {done.returncode}):\n"
-                           f"{done.stderr[-2000:]}")
+        raise RuntimeError(f"Lighthouse wrote no report for {url} (exit {done.returncode}):\n{done.stderr[-2000:]}")
     report = json.loads(out_path.read_text())
     if report.get("runtimeError"):
         error = report["runtimeError"]
@@ -131,11 +139,16 @@ def audit_items(audit: dict, limit: int = 20) -> list[dict]:
     items = []
     for item in (audit.get("details") or {}).get("items", [])[:limit]:
         node = item.get("node") or {}
-        entry = {"selector": node.get("selector"), "snippet": node.get("snippet"),
-                 "label": node.get("nodeLabel"), "explanation": node.get("explanation")}
+        entry = {
+            "selector": node.get("selector"),
+            "snippet": node.get("snippet"),
+            "label": node.get("nodeLabel"),
+            "explanation": node.get("explanation"),
+        }
         if item.get("subItems"):  # e.g. the related nodes of a contrast or label failure
-            entry["related"] = [(sub.get("relatedNode") or {}).get("selector")
-                                for sub in item["subItems"].get("items", [])]
+            entry["related"] = [
+                (sub.get("relatedNode") or {}).get("selector") for sub in item["subItems"].get("items", [])
+            ]
         items.append({k: v for k, v in entry.items() if v})
     return items
 
@@ -153,8 +166,13 @@ def failing_audits(report: dict, category: str) -> list[dict]:
                 continue
         elif score >= PASSING_AUDIT_SCORE:
             continue
-        entry = {"id": ref["id"], "title": audit.get("title"), "score": score, "weight": ref.get("weight", 0),
-                 "display_value": audit.get("displayValue")}
+        entry = {
+            "id": ref["id"],
+            "title": audit.get("title"),
+            "score": score,
+            "weight": ref.get("weight", 0),
+            "display_value": audit.get("displayValue"),
+        }
         if category == "accessibility":
             entry["items"] = audit_items(audit)
         failing.append(entry)
@@ -165,18 +183,29 @@ def summarise_page(name: str, path: str, reports: list[dict]) -> dict:
     scores = {c: [r["categories"][c]["score"] for r in reports] for c in BUDGETS}
     metrics = {aid: [r["audits"][aid]["numericValue"] for r in reports] for aid in METRICS}
     page = {
-        "page": name, "path": path, "runs": len(reports),
+        "page": name,
+        "path": path,
+        "runs": len(reports),
         "final_urls": sorted({r.get("finalDisplayedUrl") or r.get("finalUrl") for r in reports}),
-        "scores": {c: {"median": percentile(v, 0.5), "min": min(v), "max": max(v), "all": v}
-                   for c, v in scores.items()},
-        "metrics": {METRICS[aid][0]: {"audit": aid, "unit": METRICS[aid][1], "median": percentile(v, 0.5),
-                                      "min": min(v), "max": max(v), "all": v}
-                    for aid, v in metrics.items()},
+        "scores": {
+            c: {"median": percentile(v, 0.5), "min": min(v), "max": max(v), "all": v} for c, v in scores.items()
+        },
+        "metrics": {
+            METRICS[aid][0]: {
+                "audit": aid,
+                "unit": METRICS[aid][1],
+                "median": percentile(v, 0.5),
+                "min": min(v),
+                "max": max(v),
+                "all": v,
+            }
+            for aid, v in metrics.items()
+        },
         "extras": {
-            "server_response_ms": percentile([r["audits"]["server-response-time"]["numericValue"]
-                                              for r in reports], 0.5),
-            "total_byte_weight": percentile([r["audits"]["total-byte-weight"]["numericValue"]
-                                             for r in reports], 0.5),
+            "server_response_ms": percentile(
+                [r["audits"]["server-response-time"]["numericValue"] for r in reports], 0.5
+            ),
+            "total_byte_weight": percentile([r["audits"]["total-byte-weight"]["numericValue"] for r in reports], 0.5),
             # Lighthouse's own measure of the machine's speed (higher is faster), per run
             "benchmark_index": [(r.get("environment") or {}).get("benchmarkIndex") for r in reports],
         },
@@ -185,8 +214,12 @@ def summarise_page(name: str, path: str, reports: list[dict]) -> dict:
     }
     for category, budget in BUDGETS.items():
         median, low = page["scores"][category]["median"], page["scores"][category]["min"]
-        page["budgets"][category] = {"budget": budget, "median": median, "pass": median >= budget,
-                                     "every_run_passes": low >= budget}
+        page["budgets"][category] = {
+            "budget": budget,
+            "median": median,
+            "pass": median >= budget,
+            "every_run_passes": low >= budget,
+        }
         if low < budget:  # list what fails whenever any run misses, keyed by audit, with how many runs
             merged: dict[str, dict] = {}
             for report in reports:
@@ -195,7 +228,8 @@ def summarise_page(name: str, path: str, reports: list[dict]) -> dict:
                     seen["runs_failing"] += 1
                     seen["scores"].append(audit["score"])
             page["failing_audits"][category] = sorted(
-                merged.values(), key=lambda a: (-a["runs_failing"], -a["weight"], a["id"]))
+                merged.values(), key=lambda a: (-a["runs_failing"], -a["weight"], a["id"])
+            )
     return page
 
 
@@ -204,9 +238,12 @@ def fmt_score(value: float | None) -> str:
 
 
 def markdown(pages: list[dict], runs: int) -> str:
-    lines = [f"Lighthouse, mobile defaults, {runs} run(s) per page (median; min in brackets)", "",
-             "| Page | Performance | Accessibility | FCP | LCP | TBT | CLS | Speed Index | Budgets |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Lighthouse, mobile defaults, {runs} run(s) per page (median; min in brackets)",
+        "",
+        "| Page | Performance | Accessibility | FCP | LCP | TBT | CLS | Speed Index | Budgets |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for page in pages:
         s, m = page["scores"], page["metrics"]
         verdict = ", ".join(f"{c[:4]}. {'pass' if b['pass'] else 'FAIL'}" for c, b in page["budgets"].items())
@@ -215,21 +252,29 @@ def markdown(pages: list[dict], runs: int) -> str:
             f"| {fmt_score(s['performance']['median'])} ({fmt_score(s['performance']['min'])}) "
             f"| {fmt_score(s['accessibility']['median'])} ({fmt_score(s['accessibility']['min'])}) "
             f"| {m['FCP']['median']:.0f} ms | {m['LCP']['median']:.0f} ms | {m['TBT']['median']:.0f} ms "
-            f"| {m['CLS']['median']:.3f} | {m['Speed Index']['median']:.0f} ms | {verdict} |")
+            f"| {m['CLS']['median']:.3f} | {m['Speed Index']['median']:.0f} ms | {verdict} |"
+        )
     lines.append("")
     lines.append("Budgets (on the median run): " + ", ".join(f"{c} ≥ {b}" for c, b in BUDGETS.items()))
-    lines.append("Lighthouse's benchmarkIndex (the machine's speed as Lighthouse saw it; lower when the machine is busy; "
-                 "TBT grows as it falls, CPU time being multiplied by 4): " + "; ".join(
-                     f"{page['page']} median {percentile(page['extras']['benchmark_index'], 0.5):.0f}, "
-                     f"min {min(page['extras']['benchmark_index']):.0f}" for page in pages))
+    lines.append(
+        "Lighthouse's benchmarkIndex (the machine's speed as Lighthouse saw it; lower when the machine is busy; "
+        "TBT grows as it falls, CPU time being multiplied by 4): "
+        + "; ".join(
+            f"{page['page']} median {percentile(page['extras']['benchmark_index'], 0.5):.0f}, "
+            f"min {min(page['extras']['benchmark_index']):.0f}"
+            for page in pages
+        )
+    )
     for page in pages:
         for category, audits in page["failing_audits"].items():
             lines.append("")
             lines.append(f"Failing {category} audits on {page['page']} ({page['path']}):")
             for audit in audits:
                 value = f", {audit['display_value']}" if audit.get("display_value") else ""
-                lines.append(f"- `{audit['id']}` {audit['title']} — score {fmt_score(min(audit['scores']))}"
-                             f"{value}, weight {audit['weight']}, in {audit['runs_failing']}/{page['runs']} runs")
+                lines.append(
+                    f"- `{audit['id']}` {audit['title']} — score {fmt_score(min(audit['scores']))}"
+                    f"{value}, weight {audit['weight']}, in {audit['runs_failing']}/{page['runs']} runs"
+                )
                 for item in audit.get("items", []):
                     lines.append(f"  - `{item.get('selector')}` {item.get('snippet', '')}")
                     if item.get("explanation"):
@@ -265,12 +310,15 @@ def main() -> int:
     finally:
         engine.dispose()
     account = accounts[0]
-    pages = [("Sign-in", "/auth/sign-in", False),
-             ("Dashboard", "/", True),
-             ("Transactions", f"/accounts/{account}/transactions", True)]
+    pages = [
+        ("Sign-in", "/auth/sign-in", False),
+        ("Dashboard", "/", True),
+        ("Transactions", f"/accounts/{account}/transactions", True),
+    ]
 
-    lighthouse_version = subprocess.run([str(LIGHTHOUSE), "--version"], capture_output=True, text=True,
-                                        cwd=ROOT).stdout.strip()
+    lighthouse_version = subprocess.run(
+        [str(LIGHTHOUSE), "--version"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
     chrome = chromium_version(args.chrome_path)
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"Lighthouse {lighthouse_version}, {chrome}, node {node}")
@@ -295,18 +343,25 @@ def main() -> int:
                 for run in range(1, args.runs + 1):
                     out = reports_dir / f"{name.lower()}-{run}.json"
                     t0 = time.monotonic()
-                    report = run_lighthouse(base_url + path, out, chrome_path=args.chrome_path,
-                                            headers_path=headers_path if signed_in else None,
-                                            timeout=args.timeout)
+                    report = run_lighthouse(
+                        base_url + path,
+                        out,
+                        chrome_path=args.chrome_path,
+                        headers_path=headers_path if signed_in else None,
+                        timeout=args.timeout,
+                    )
                     final = report.get("finalDisplayedUrl") or report.get("finalUrl") or ""
                     if signed_in and "/auth/" in final:
                         raise RuntimeError(f"{path} ended at {final}: the session cookie was not accepted")
                     settings = settings or report["configSettings"]
                     reports.append(report)
                     cats = report["categories"]
-                    print(f"  {name} run {run}: performance {fmt_score(cats['performance']['score'])}, "
-                          f"accessibility {fmt_score(cats['accessibility']['score'])} "
-                          f"({time.monotonic() - t0:.1f} s)", file=sys.stderr)
+                    print(
+                        f"  {name} run {run}: performance {fmt_score(cats['performance']['score'])}, "
+                        f"accessibility {fmt_score(cats['accessibility']['score'])} "
+                        f"({time.monotonic() - t0:.1f} s)",
+                        file=sys.stderr,
+                    )
                 results.append(summarise_page(name, path, reports))
     finally:
         shutil.rmtree(work, ignore_errors=True)  # the headers file (a live session cookie) goes too
@@ -321,11 +376,20 @@ def main() -> int:
 
     if args.json:
         figures = {
-            "lighthouse": lighthouse_version, "chromium": chrome, "node": node, "chrome_flags": CHROME_FLAGS,
-            "database_url": url.split("@")[-1], "runs": args.runs, "account": account,
-            "cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_after,
-            "settings": {k: settings.get(k) for k in ("formFactor", "throttlingMethod", "throttling",
-                                                       "screenEmulation", "emulatedUserAgent")},
+            "lighthouse": lighthouse_version,
+            "chromium": chrome,
+            "node": node,
+            "chrome_flags": CHROME_FLAGS,
+            "database_url": url.split("@")[-1],
+            "runs": args.runs,
+            "account": account,
+            "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "settings": {
+                k: settings.get(k)
+                for k in ("formFactor", "throttlingMethod", "throttling", "screenEmulation", "emulatedUserAgent")
+            },
             "budgets": {page["page"]: page["budgets"] for page in results},
             "pass": passed,
             "pages": results,

@@ -16,6 +16,7 @@ every page and fragment read (GET) within the p95 budget once every user has sta
 used the CPU during the run. On a machine that other work keeps busy, `--priority -10`
 (root) runs it in a session of its own at that niceness: the figures of a VM of its own.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,7 @@ def officer_email(i: int) -> str:
 
 # --- The database --------------------------------------------------------------------
 
+
 def fresh_database(kind: str, work: Path, postgres_database: str = POSTGRES_DATABASE) -> str:
     """An empty database of `kind` ("sqlite" or "postgresql"); its URL."""
     if kind == "sqlite":
@@ -79,14 +81,26 @@ def fresh_database(kind: str, work: Path, postgres_database: str = POSTGRES_DATA
 
 
 def flask_env(database_url: str) -> dict:
-    return {**os.environ, "FLASK_APP": "app", "DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET,
-            "OUTBOX_THREAD": "0", "MAIL_SENDER": "log"}
+    return {
+        **os.environ,
+        "FLASK_APP": "app",
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": BENCH_SECRET,
+        "OUTBOX_THREAD": "0",
+        "MAIL_SENDER": "log",
+    }
 
 
 def build_demo(database_url: str) -> None:
     for command in (["db-upgrade"], ["demo-data"]):
-        done = subprocess.run([str(FLASK), *command], cwd=ROOT, env=flask_env(database_url),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        done = subprocess.run(
+            [str(FLASK), *command],
+            cwd=ROOT,
+            env=flask_env(database_url),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         if done.returncode:
             raise RuntimeError(f"flask {command[0]} failed:\n{done.stderr[-2000:]}")
 
@@ -103,7 +117,7 @@ def make_load_people(database_url: str, *, taxpayers: int, officers: int) -> dic
     from domain.programs import ensure_programs
     from models import Account, FilingPeriod, Program, User
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     today = demo.demo_today(now)
     engine = create_engine(database_url)
     # One hash for every load person: argon2 is slow on purpose, and they share a password.
@@ -115,23 +129,40 @@ def make_load_people(database_url: str, *, taxpayers: int, officers: int) -> dic
         tourism = db.scalar(select(Account).where(Account.number == demo.demo_account("tourism").number))
         for i in range(taxpayers):
             name = f"Load Taxpayer {i:04d}"
-            user = User(name=name, email=taxpayer_email(i), password_hash=password_hash, created_at=now,
-                        password_changed_at=now, email_verified_at=now)
+            user = User(
+                name=name,
+                email=taxpayer_email(i),
+                password_hash=password_hash,
+                created_at=now,
+                password_changed_at=now,
+                email_verified_at=now,
+            )
             db.add(user)
             db.flush()
             audit.record(db, now, "account.demo_created", actor_user_id=user.id)
             opened = date(today.year - 2, 1, 1)
-            account = Account(number=make_number(program.number_prefix, LOAD_SERIAL_BASE + i), program_code="TL",
-                              legal_name=f"Load Lodging {i:04d} Ltd.", operating_name=f"Load Inn {i:04d}",
-                              status="active", mailing_address="PO Box 100\nEdmonton AB  T5J 2Z2",
-                              physical_address="10020 100 Street NW\nEdmonton AB  T5J 0N3", contact_name=name,
-                              contact_phone="780 555 0100", contact_email=taxpayer_email(i), opened_on=opened)
+            account = Account(
+                number=make_number(program.number_prefix, LOAD_SERIAL_BASE + i),
+                program_code="TL",
+                legal_name=f"Load Lodging {i:04d} Ltd.",
+                operating_name=f"Load Inn {i:04d}",
+                status="active",
+                mailing_address="PO Box 100\nEdmonton AB  T5J 2Z2",
+                physical_address="10020 100 Street NW\nEdmonton AB  T5J 0N3",
+                contact_name=name,
+                contact_phone="780 555 0100",
+                contact_email=taxpayer_email(i),
+                opened_on=opened,
+            )
             db.add(account)
             db.flush()
             ends = []
             for start, end in periods_between(program, opened, today):
-                db.add(FilingPeriod(account_id=account.id, period_start=start, period_end=end,
-                                    due_date=due_date(program, end)))
+                db.add(
+                    FilingPeriod(
+                        account_id=account.id, period_start=start, period_end=end, due_date=due_date(program, end)
+                    )
+                )
                 ends.append(end)
             # 150 entries over the last 150 days, so the transactions list has pages.
             kinds = ("assessment", "payment", "penalty", "interest", "adjustment")
@@ -139,20 +170,42 @@ def make_load_people(database_url: str, *, taxpayers: int, officers: int) -> dic
                 processed = today - timedelta(days=150 - n)
                 kind = kinds[n % len(kinds)]
                 cents = (n * 7919 % 250_000 + 100) * (-1 if kind == "payment" else 1)
-                ledger.post(db, account_id=account.id, kind=kind, amount_cents=cents, effective_date=processed,
-                            processed_date=processed, reference=f"LD{i:04d}-{n:03d}",
-                            period_end=ends[-1 - n % 4] if ends else None)
+                ledger.post(
+                    db,
+                    account_id=account.id,
+                    kind=kind,
+                    amount_cents=cents,
+                    effective_date=processed,
+                    processed_date=processed,
+                    reference=f"LD{i:04d}-{n:03d}",
+                    period_end=ends[-1 - n % 4] if ends else None,
+                )
             grants.give(db, now, user_id=user.id, account=account, role="owner")
             if tourism is not None:
                 grants.give(db, now, user_id=user.id, account=tourism, role="viewer")
-            messages.send(db, now, user_ids=[user.id], account_id=account.id, subject="Your load-test account",
-                          body="This account exists for the load run. Nothing here is real.", notify=False)
+            messages.send(
+                db,
+                now,
+                user_ids=[user.id],
+                account_id=account.id,
+                subject="Your load-test account",
+                body="This account exists for the load run. Nothing here is real.",
+                notify=False,
+            )
             people["taxpayers"].append({"email": user.email, "name": name, "accounts": [account.number]})
         for i in range(officers):
             secret = totp.new_secret()
-            user = User(name=f"Load Officer {i:04d}", email=officer_email(i), password_hash=password_hash,
-                        created_at=now, password_changed_at=now, email_verified_at=now, staff_role="officer",
-                        totp_secret=secret, totp_enabled_at=now)
+            user = User(
+                name=f"Load Officer {i:04d}",
+                email=officer_email(i),
+                password_hash=password_hash,
+                created_at=now,
+                password_changed_at=now,
+                email_verified_at=now,
+                staff_role="officer",
+                totp_secret=secret,
+                totp_enabled_at=now,
+            )
             db.add(user)
             db.flush()
             audit.record(db, now, "account.demo_created", actor_user_id=user.id)
@@ -163,6 +216,7 @@ def make_load_people(database_url: str, *, taxpayers: int, officers: int) -> dic
 
 
 # --- Who used the CPU ------------------------------------------------------------------
+
 
 def _machine_busy_s() -> float:
     """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
@@ -200,13 +254,20 @@ class CpuShare:
         machine = (_machine_busy_s() - self.machine) / wall
         server = (_server_cpu_s() - self.server) / wall
         load_generator = (sum(os.times()[2:4]) - self.children) / wall
-        return {"wall_s": round(wall, 1), "cores": os.cpu_count(), "machine_busy_cores": round(machine, 2),
-                "server_cores": round(server, 2), "locust_cores": round(load_generator, 2),
-                "other_cores": round(max(0.0, machine - server - load_generator), 2),
-                "load_average_1m_start": round(self.load, 2), "load_average_1m_end": round(os.getloadavg()[0], 2)}
+        return {
+            "wall_s": round(wall, 1),
+            "cores": os.cpu_count(),
+            "machine_busy_cores": round(machine, 2),
+            "server_cores": round(server, 2),
+            "locust_cores": round(load_generator, 2),
+            "other_cores": round(max(0.0, machine - server - load_generator), 2),
+            "load_average_1m_start": round(self.load, 2),
+            "load_average_1m_end": round(os.getloadavg()[0], 2),
+        }
 
 
 # --- Locust ---------------------------------------------------------------------------
+
 
 def _raise_priority(nice: int) -> None:
     """Give gunicorn's processes (this script's children) and this script (so locust,
@@ -223,17 +284,54 @@ def _raise_priority(nice: int) -> None:
         autogroup.write_text(str(nice))
 
 
-def run_locust(base_url: str, people_path: Path, out: Path, *, users: int, officer_users: int, spawn_rate: float,
-               duration: str, status_path: Path, log_path: Path, tour: bool) -> int:
-    env = {**os.environ, "LOAD_PEOPLE": str(people_path), "LOAD_STATUS": str(status_path),
-           "LOAD_OFFICER_USERS": str(officer_users), "LOAD_TOUR": "1" if tour else "0"}
-    args = [str(LOCUST), "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(spawn_rate),
-            "-t", duration, "--host", base_url, "--csv", str(out / "locust"), "--only-summary",
-            *([] if tour else ["--reset-stats"]),
-            "--stop-timeout", "30", "--exit-code-on-error", "0", "--loglevel", "WARNING"]
+def run_locust(
+    base_url: str,
+    people_path: Path,
+    out: Path,
+    *,
+    users: int,
+    officer_users: int,
+    spawn_rate: float,
+    duration: str,
+    status_path: Path,
+    log_path: Path,
+    tour: bool,
+) -> int:
+    env = {
+        **os.environ,
+        "LOAD_PEOPLE": str(people_path),
+        "LOAD_STATUS": str(status_path),
+        "LOAD_OFFICER_USERS": str(officer_users),
+        "LOAD_TOUR": "1" if tour else "0",
+    }
+    args = [
+        str(LOCUST),
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "-t",
+        duration,
+        "--host",
+        base_url,
+        "--csv",
+        str(out / "locust"),
+        "--only-summary",
+        *([] if tour else ["--reset-stats"]),
+        "--stop-timeout",
+        "30",
+        "--exit-code-on-error",
+        "0",
+        "--loglevel",
+        "WARNING",
+    ]
     with open(log_path, "wb") as log:
-        return subprocess.run(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              timeout=_seconds(duration) + 180).returncode
+        return subprocess.run(
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=_seconds(duration) + 180
+        ).returncode
 
 
 def _seconds(duration: str) -> int:
@@ -269,9 +367,14 @@ def summarise(stats: list[dict], failures: list[dict], statuses: dict, *, durati
     total = None
     for row in stats:
         step = {
-            "method": row["Type"], "name": row["Name"], "requests": int(row["Request Count"]),
-            "failures": int(row["Failure Count"]), "rps": round(_number(row["Requests/s"]), 2),
-            "p50_ms": _number(row["50%"]), "p95_ms": _number(row["95%"]), "p99_ms": _number(row["99%"]),
+            "method": row["Type"],
+            "name": row["Name"],
+            "requests": int(row["Request Count"]),
+            "failures": int(row["Failure Count"]),
+            "rps": round(_number(row["Requests/s"]), 2),
+            "p50_ms": _number(row["50%"]),
+            "p95_ms": _number(row["95%"]),
+            "p99_ms": _number(row["99%"]),
             "max_ms": round(_number(row["Max Response Time"]), 1),
         }
         if row["Name"] == "Aggregated":
@@ -296,44 +399,77 @@ def summarise(stats: list[dict], failures: list[dict], statuses: dict, *, durati
         "read_p95_within_budget": not over,
     }
     return {
-        "requests": requests, "failures": failed, "failure_ratio": round(ratio, 6),
-        "steady_requests": total["requests"], "steady_failures": total["failures"], "rps": total["rps"],
-        "duration_s": round(duration_s, 1), "server_errors_5xx": server_errors,
-        "status_codes": statuses.get("codes", {}), "p50_ms": total["p50_ms"], "p95_ms": total["p95_ms"],
-        "p99_ms": total["p99_ms"], "steps": steps, "over_budget": over, "failure_kinds": failures,
-        "tasks_run": statuses.get("tasks", {}), "budget": {
-            "read_p95_ms": READ_P95_BUDGET_MS, "max_failure_ratio": MAX_FAILURE_RATIO,
+        "requests": requests,
+        "failures": failed,
+        "failure_ratio": round(ratio, 6),
+        "steady_requests": total["requests"],
+        "steady_failures": total["failures"],
+        "rps": total["rps"],
+        "duration_s": round(duration_s, 1),
+        "server_errors_5xx": server_errors,
+        "status_codes": statuses.get("codes", {}),
+        "p50_ms": total["p50_ms"],
+        "p95_ms": total["p95_ms"],
+        "p99_ms": total["p99_ms"],
+        "steps": steps,
+        "over_budget": over,
+        "failure_kinds": failures,
+        "tasks_run": statuses.get("tasks", {}),
+        "budget": {
+            "read_p95_ms": READ_P95_BUDGET_MS,
+            "max_failure_ratio": MAX_FAILURE_RATIO,
             "source": "docs/performance.md: p99 <= 50 ms at 16 connections on SQLite, applied as p95 to "
-                      "every GET (page or fragment) once every user has started (locust --reset-stats); "
-                      "writes have no stated budget and are reported"},
-        "checks": checks, "ok": all(checks.values()),
+            "every GET (page or fragment) once every user has started (locust --reset-stats); "
+            "writes have no stated budget and are reported",
+        },
+        "checks": checks,
+        "ok": all(checks.values()),
     }
 
 
 def print_summary(result: dict) -> None:
-    print(f"{result['database']}: {result['users']} users for {result['duration']}: {result['requests']} requests, "
-          f"{result['rps']} req/s, {result['failures']} failures ({result['failure_ratio']:.4%}), "
-          f"{result['server_errors_5xx']} 5xx; once all users had started: {result['steady_requests']} requests, "
-          f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms")
+    print(
+        f"{result['database']}: {result['users']} users for {result['duration']}: {result['requests']} requests, "
+        f"{result['rps']} req/s, {result['failures']} failures ({result['failure_ratio']:.4%}), "
+        f"{result['server_errors_5xx']} 5xx; once all users had started: {result['steady_requests']} requests, "
+        f"p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
+    )
     cpu = result.get("cpu")
     if cpu:
-        print(f"CPU over the run ({cpu['cores']} cores): machine {cpu['machine_busy_cores']} busy, gunicorn "
-              f"{cpu['server_cores']}, locust {cpu['locust_cores']}, other work {cpu['other_cores']}; 1-min load "
-              f"average {cpu['load_average_1m_start']} at the start, {cpu['load_average_1m_end']} at the end")
+        print(
+            f"CPU over the run ({cpu['cores']} cores): machine {cpu['machine_busy_cores']} busy, gunicorn "
+            f"{cpu['server_cores']}, locust {cpu['locust_cores']}, other work {cpu['other_cores']}; 1-min load "
+            f"average {cpu['load_average_1m_start']} at the start, {cpu['load_average_1m_end']} at the end"
+        )
     print(f"{'step':<58} {'n':>6} {'fail':>5} {'p50':>6} {'p95':>6} {'p99':>6}  budget")
     for s in sorted(result["steps"], key=lambda s: s["name"]):
         budget = "" if s["budget_p95_ms"] is None else ("ok" if s["within_budget"] else "OVER")
-        print(f"{s['method'] + ' ' + s['name']:<58} {s['requests']:>6} {s['failures']:>5} {s['p50_ms']:>6.0f} "
-              f"{s['p95_ms']:>6.0f} {s['p99_ms']:>6.0f}  {budget}")
+        print(
+            f"{s['method'] + ' ' + s['name']:<58} {s['requests']:>6} {s['failures']:>5} {s['p50_ms']:>6.0f} "
+            f"{s['p95_ms']:>6.0f} {s['p99_ms']:>6.0f}  {budget}"
+        )
     for failure in result["failure_kinds"]:
-        print(f"failure: {failure.get('Method')} {failure.get('Name')}: {failure.get('Error')} "
-              f"x{failure.get('Occurrences')}")
+        print(
+            f"failure: {failure.get('Method')} {failure.get('Name')}: {failure.get('Error')} "
+            f"x{failure.get('Occurrences')}"
+        )
     print("checks:", ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in result["checks"].items()))
 
 
-def run(*, database: str, users: int, duration: str, spawn_rate: float, officers: int | None,
-        workers: int, threads: int, work: Path, tour: bool = False, postgres_database: str = POSTGRES_DATABASE,
-        priority: int = 0) -> dict:
+def run(
+    *,
+    database: str,
+    users: int,
+    duration: str,
+    spawn_rate: float,
+    officers: int | None,
+    workers: int,
+    threads: int,
+    work: Path,
+    tour: bool = False,
+    postgres_database: str = POSTGRES_DATABASE,
+    priority: int = 0,
+) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     officers = officers if officers is not None else max(1, users // 10)
     database_url = fresh_database(database, work, postgres_database)
@@ -349,13 +485,24 @@ def run(*, database: str, users: int, duration: str, spawn_rate: float, officers
     status_path.unlink(missing_ok=True)
     server_log = work / "gunicorn.log"
     server_log.unlink(missing_ok=True)
-    with portal_server(database_url, workers=workers, threads=threads, log_path=server_log,
-                       extra_env={"DOCUMENT_DIR": str(documents)}) as base_url:
+    with portal_server(
+        database_url, workers=workers, threads=threads, log_path=server_log, extra_env={"DOCUMENT_DIR": str(documents)}
+    ) as base_url:
         if priority:
             _raise_priority(priority)
         before = CpuShare()
-        code = run_locust(base_url, people_path, work, users=users, officer_users=officers, spawn_rate=spawn_rate,
-                          duration=duration, status_path=status_path, log_path=work / "locust.log", tour=tour)
+        code = run_locust(
+            base_url,
+            people_path,
+            work,
+            users=users,
+            officer_users=officers,
+            spawn_rate=spawn_rate,
+            duration=duration,
+            status_path=status_path,
+            log_path=work / "locust.log",
+            tour=tour,
+        )
         cpu = before.since()
         ran_s = cpu["wall_s"]
     statuses = json.loads(status_path.read_text()) if status_path.exists() else {}
@@ -367,9 +514,20 @@ def run(*, database: str, users: int, duration: str, spawn_rate: float, officers
     result["checks"]["locust_exit_0"] = code == 0
     result["ok"] = all(result["checks"].values())
     result["cpu"] = cpu
-    result.update(database=database, priority=priority, users=users, officers=officers, duration=duration, spawn_rate=spawn_rate,
-                  workers=workers, threads=threads, build_s=round(built_s, 1), locust_exit=code,
-                  when=datetime.now(timezone.utc).isoformat(timespec="seconds"), work_dir=str(work))
+    result.update(
+        database=database,
+        priority=priority,
+        users=users,
+        officers=officers,
+        duration=duration,
+        spawn_rate=spawn_rate,
+        workers=workers,
+        threads=threads,
+        build_s=round(built_s, 1),
+        locust_exit=code,
+        when=datetime.now(UTC).isoformat(timespec="seconds"),
+        work_dir=str(work),
+    )
     return result
 
 
@@ -377,10 +535,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--users", type=int, default=50, help="locust users (each a person of their own)")
-    parser.add_argument("--officers", type=int, default=None,
-                        help="how many of the users are staff officers (default a tenth, at least one)")
-    parser.add_argument("--priority", type=int, default=0,
-                        help="niceness for gunicorn and locust, e.g. -10 (root) on a machine other work keeps busy")
+    parser.add_argument(
+        "--officers",
+        type=int,
+        default=None,
+        help="how many of the users are staff officers (default a tenth, at least one)",
+    )
+    parser.add_argument(
+        "--priority",
+        type=int,
+        default=0,
+        help="niceness for gunicorn and locust, e.g. -10 (root) on a machine other work keeps busy",
+    )
     parser.add_argument("--tour", action="store_true", help="each user first runs every task once")
     parser.add_argument("--postgres-database", default=POSTGRES_DATABASE, help="made afresh on the local server")
     parser.add_argument("--spawn-rate", type=float, default=5)
@@ -392,12 +558,25 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.priority and os.environ.get("LOAD_OWN_SESSION") != "1":
         # A session (and so an autogroup) of its own, so --priority touches nothing else.
-        return subprocess.run([sys.executable, __file__, *(sys.argv[1:] if argv is None else argv)],
-                              env={**os.environ, "LOAD_OWN_SESSION": "1"}, start_new_session=True).returncode
+        return subprocess.run(
+            [sys.executable, __file__, *(sys.argv[1:] if argv is None else argv)],
+            env={**os.environ, "LOAD_OWN_SESSION": "1"},
+            start_new_session=True,
+        ).returncode
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="portal-load-"))
-    result = run(database=args.database, users=args.users, duration=args.duration, spawn_rate=args.spawn_rate,
-                 officers=args.officers, workers=args.workers, threads=args.threads, work=work, tour=args.tour,
-                 postgres_database=args.postgres_database, priority=args.priority)
+    result = run(
+        database=args.database,
+        users=args.users,
+        duration=args.duration,
+        spawn_rate=args.spawn_rate,
+        officers=args.officers,
+        workers=args.workers,
+        threads=args.threads,
+        work=work,
+        tour=args.tour,
+        postgres_database=args.postgres_database,
+        priority=args.priority,
+    )
     print_summary(result)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -16,10 +16,11 @@ authenticator code, searches accounts and opens one. Every request checks its an
 a wrong page is a failure. CSRF tokens are read from the pages, as a browser has them.
 
 LOAD_STATUS: a JSON file written at the end with every status code seen, the requests
-and failures of the whole run, and how often each task ran (bench/load.py and the smoke test read it). LOAD_OFFICER_USERS:
-how many of the users are officers (the rest are taxpayers). LOAD_TOUR=1: each user
+and failures of the whole run, and how often each task ran (bench/load.py and the smoke
+test read it). LOAD_OFFICER_USERS: how many of the users are officers (the rest are taxpayers). LOAD_TOUR=1: each user
 first runs every one of its tasks once, so a short run covers them all (the smoke test).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -75,8 +76,15 @@ def _write_status(**_kwargs):
     path = os.environ.get("LOAD_STATUS")
     if path:
         with open(path, "w") as f:
-            json.dump({"codes": dict(STATUS_CODES), "tasks": dict(TASKS_RUN), "requests": TOTALS["requests"],
-                       "failures": TOTALS["failures"]}, f)
+            json.dump(
+                {
+                    "codes": dict(STATUS_CODES),
+                    "tasks": dict(TASKS_RUN),
+                    "requests": TOTALS["requests"],
+                    "failures": TOTALS["failures"],
+                },
+                f,
+            )
 
 
 def ran(name: str) -> None:
@@ -124,8 +132,7 @@ class PortalUser(HttpUser):
             for method in dict.fromkeys(self.tasks):
                 method(self)
 
-    def check(self, response, *, status: int = 200, contains: str | None = None,
-              location: str | None = None) -> bool:
+    def check(self, response, *, status: int = 200, contains: str | None = None, location: str | None = None) -> bool:
         """Mark a catch_response answer right or wrong: its status, what it holds, where it sends."""
         if not response.status_code:
             response.failure(f"no answer: {response.error!r}")
@@ -143,19 +150,39 @@ class PortalUser(HttpUser):
         response.success()
         return True
 
-    def get(self, path: str, name: str, *, contains: str | None = None, status: int = 200,
-            headers: dict | None = None, params: dict | None = None) -> Page | None:
+    def get(
+        self,
+        path: str,
+        name: str,
+        *,
+        contains: str | None = None,
+        status: int = 200,
+        headers: dict | None = None,
+        params: dict | None = None,
+    ) -> Page | None:
         self.fresh_connection()
-        with self.client.get(path, name=name, headers=headers, params=params, allow_redirects=False,
-                             catch_response=True) as response:
+        with self.client.get(
+            path, name=name, headers=headers, params=params, allow_redirects=False, catch_response=True
+        ) as response:
             self._last_answer = time.monotonic()
             return Page(response.text) if self.check(response, status=status, contains=contains) else None
 
-    def post(self, path: str, name: str, data, *, status: int = 303, location: str | None = None,
-             contains: str | None = None, headers: dict | None = None, files=None):
+    def post(
+        self,
+        path: str,
+        name: str,
+        data,
+        *,
+        status: int = 303,
+        location: str | None = None,
+        contains: str | None = None,
+        headers: dict | None = None,
+        files=None,
+    ):
         self.fresh_connection()
-        with self.client.post(path, name=name, data=data, files=files, headers=headers, allow_redirects=False,
-                              catch_response=True) as response:
+        with self.client.post(
+            path, name=name, data=data, files=files, headers=headers, allow_redirects=False, catch_response=True
+        ) as response:
             self._last_answer = time.monotonic()
             ok = self.check(response, status=status, location=location, contains=contains)
             return response if ok else None
@@ -179,9 +206,12 @@ class Taxpayer(PortalUser):
         page = self.get("/auth/sign-in", "taxpayer: sign-in page", contains='name="password"')
         if page is None:
             return
-        self.post("/auth/sign-in", "taxpayer: sign in", {
-            "email": self.email, "password": PEOPLE["password"], "next": "", "csrf_token": page.csrf},
-            location="/")
+        self.post(
+            "/auth/sign-in",
+            "taxpayer: sign in",
+            {"email": self.email, "password": PEOPLE["password"], "next": "", "csrf_token": page.csrf},
+            location="/",
+        )
 
     # --- The dashboard -------------------------------------------------------------
 
@@ -193,22 +223,23 @@ class Taxpayer(PortalUser):
     @task(3)
     def dashboard_search(self):
         ran("dashboard search")
-        self.get("/", "taxpayer: dashboard search (fragment)", params={"q": "Load Lodging"}, headers=HX,
-                 contains=self.number)
+        self.get(
+            "/", "taxpayer: dashboard search (fragment)", params={"q": "Load Lodging"}, headers=HX, contains=self.number
+        )
 
     @task(2)
     def session_poll(self):
         ran("session poll")
-        self.get("/auth/session", "taxpayer: session timer poll", headers={"X-Background-Request": "1"},
-                 contains="idle")
+        self.get(
+            "/auth/session", "taxpayer: session timer poll", headers={"X-Background-Request": "1"}, contains="idle"
+        )
 
     # --- Transactions ---------------------------------------------------------------
 
     @task(5)
     def transactions(self):
         ran("transactions")
-        page = self.get(f"/accounts/{self.number}/transactions", "taxpayer: transactions page",
-                        contains="LD")
+        page = self.get(f"/accounts/{self.number}/transactions", "taxpayer: transactions page", contains="LD")
         if page is not None:
             self.periods = PERIOD_OPTION.findall(page.text)
             found = NEXT_PAGE.search(page.text)
@@ -219,15 +250,24 @@ class Taxpayer(PortalUser):
         ran("filter by period")
         if not self.periods:
             return self.transactions()
-        self.get(f"/accounts/{self.number}/transactions", "taxpayer: filter by period (fragment)", headers=HX,
-                 params={"mode": "period", "period": random.choice(self.periods[:4])}, contains="<tr>")
+        self.get(
+            f"/accounts/{self.number}/transactions",
+            "taxpayer: filter by period (fragment)",
+            headers=HX,
+            params={"mode": "period", "period": random.choice(self.periods[:4])},
+            contains="<tr>",
+        )
 
     @task(3)
     def filter_by_dates(self):
         ran("filter by dates")
-        page = self.get(f"/accounts/{self.number}/transactions", "taxpayer: filter by dates (fragment)",
-                        headers=HX, params={"mode": "processed", "from": "2020-01-01", "to": "2099-12-31",
-                                            "type": "all"}, contains="<tr>")
+        page = self.get(
+            f"/accounts/{self.number}/transactions",
+            "taxpayer: filter by dates (fragment)",
+            headers=HX,
+            params={"mode": "processed", "from": "2020-01-01", "to": "2099-12-31", "type": "all"},
+            contains="<tr>",
+        )
         if page is not None:
             found = NEXT_PAGE.search(page.text)
             self.next_page = unescape(found.group(1)) if found else None
@@ -258,8 +298,9 @@ class Taxpayer(PortalUser):
         begin = BEGIN_FORM.search(page.text)
         if begin is None:
             return None  # every period filed: nothing to do, and nothing wrong
-        response = self.post(unescape(begin.group(1)), "taxpayer: begin a return", {"csrf_token": page.csrf},
-                             location="/figures")
+        response = self.post(
+            unescape(begin.group(1)), "taxpayer: begin a return", {"csrf_token": page.csrf}, location="/figures"
+        )
         if response is None:
             return None
         return response.headers["Location"]
@@ -273,9 +314,14 @@ class Taxpayer(PortalUser):
         page = self.get(figures, "taxpayer: return figures", contains='id="figures-form"')
         if page is None:
             return
-        self.post(figures.replace("/figures", "/autosave"), "taxpayer: autosave draft (fragment)",
-                  {"accommodation_price": f"{random.randint(1000, 90000)}.00", "exempt_price": "0"},
-                  headers={**HX, "X-CSRFToken": page.csrf}, status=200, contains="aved")
+        self.post(
+            figures.replace("/figures", "/autosave"),
+            "taxpayer: autosave draft (fragment)",
+            {"accommodation_price": f"{random.randint(1000, 90000)}.00", "exempt_price": "0"},
+            headers={**HX, "X-CSRFToken": page.csrf},
+            status=200,
+            contains="aved",
+        )
 
     @task(1)
     def file_return(self):
@@ -286,17 +332,32 @@ class Taxpayer(PortalUser):
         page = self.get(figures, "taxpayer: return figures", contains='id="figures-form"')
         if page is None:
             return
-        if self.post(figures, "taxpayer: return figures continue", {
-                "csrf_token": page.csrf, "accommodation_price": f"{random.randint(1000, 90000)}.00",
-                "exempt_price": "0", "action": "continue"}, location="/check") is None:
+        if (
+            self.post(
+                figures,
+                "taxpayer: return figures continue",
+                {
+                    "csrf_token": page.csrf,
+                    "accommodation_price": f"{random.randint(1000, 90000)}.00",
+                    "exempt_price": "0",
+                    "action": "continue",
+                },
+                location="/check",
+            )
+            is None
+        ):
             return
         check_path = figures.replace("/figures", "/check")
         page = self.get(check_path, "taxpayer: return check", contains='id="check-form"')
         if page is None:
             return
         token = dict(HIDDEN.findall(page.text)).get("token", "")
-        self.post(check_path, "taxpayer: file the return", {
-            "csrf_token": page.csrf, "token": token, "declaration": "y"}, location=f"/filing/{self.number}/done/")
+        self.post(
+            check_path,
+            "taxpayer: file the return",
+            {"csrf_token": page.csrf, "token": token, "declaration": "y"},
+            location=f"/filing/{self.number}/done/",
+        )
 
     # --- Messages and documents -------------------------------------------------------
 
@@ -318,10 +379,13 @@ class Taxpayer(PortalUser):
             return
         hidden = dict(HIDDEN.findall(page.text))
         label = f"{self.email} {random.getrandbits(64):016x}"
-        self.post(path, "taxpayer: upload a PDF", {
-            "csrf_token": page.csrf, "token": hidden.get("token", ""), "description": "Load run receipt",
-            "about": ""}, files={"files": ("receipt.pdf", small_pdf(label), "application/pdf")},
-            location=f"/documents/{self.number}/")
+        self.post(
+            path,
+            "taxpayer: upload a PDF",
+            {"csrf_token": page.csrf, "token": hidden.get("token", ""), "description": "Load run receipt", "about": ""},
+            files={"files": ("receipt.pdf", small_pdf(label), "application/pdf")},
+            location=f"/documents/{self.number}/",
+        )
 
     # --- Signing out and in again -------------------------------------------------------
 
@@ -350,9 +414,12 @@ class Officer(PortalUser):
         page = self.get("/staff/sign-in", "staff: sign-in page", contains='name="code"')
         if page is None:
             return
-        self.post("/staff/sign-in", "staff: sign in", {
-            "email": self.email, "password": PEOPLE["password"], "code": self.totp.now(), "csrf_token": page.csrf},
-            location="/staff/")
+        self.post(
+            "/staff/sign-in",
+            "staff: sign in",
+            {"email": self.email, "password": PEOPLE["password"], "code": self.totp.now(), "csrf_token": page.csrf},
+            location="/staff/",
+        )
 
     def a_taxpayer(self) -> dict:
         return random.choice(PEOPLE["taxpayers"])
@@ -367,8 +434,9 @@ class Officer(PortalUser):
         ran("staff search")
         person = self.a_taxpayer()
         legal_name = person["name"].replace("Load Taxpayer", "Load Lodging")
-        self.get("/staff/", "staff: search (fragment)", headers=HX, params={"q": legal_name},
-                 contains=person["accounts"][0])
+        self.get(
+            "/staff/", "staff: search (fragment)", headers=HX, params={"q": legal_name}, contains=person["accounts"][0]
+        )
 
     @task(5)
     def open_account(self):

@@ -21,6 +21,7 @@ go to bench/data/results/<date-time>/ (git-ignored): each script's JSON and Mark
 output, and summary.md, the table of budgets printed at the end. Exits 1 when a
 budget is not met.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,9 @@ def run(name: str, args: list[str], out: Path) -> tuple[int, float]:
     print(f"\n## {name}\n\n$ {' '.join(['python'] + [str(a) for a in args])}\n", flush=True)
     started = time.perf_counter()
     with open(out / f"{name}.md", "w") as log:
-        process = subprocess.Popen([PYTHON, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [PYTHON, *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
         for line in process.stdout:
             sys.stdout.write(line)
             log.write(line)
@@ -75,40 +77,71 @@ def summary_rows(out: Path) -> list[tuple[str, str, str, bool | None]]:
                 for b in step.get("budgets", []):
                     worst = max(b["measured"]) if b["measured"] else None
                     unit = " ms" if "ms" in b["budget"] else (" B" if "bytes" in b["budget"] else "")
-                    rows.append((f"journey, {profile}: {step['step']}: {b['budget']}",
-                                 f"max {worst:,}{unit} ({b['runs_ok']}/{b['runs']} runs)" if worst is not None else "—",
-                                 f"{b['limit']:,}{unit}" if b.get("limit") is not None else "—", b["ok"]))
+                    rows.append(
+                        (
+                            f"journey, {profile}: {step['step']}: {b['budget']}",
+                            f"max {worst:,}{unit} ({b['runs_ok']}/{b['runs']} runs)" if worst is not None else "—",
+                            f"{b['limit']:,}{unit}" if b.get("limit") is not None else "—",
+                            b["ok"],
+                        )
+                    )
     lighthouse = load(out / "lighthouse.json")
     if lighthouse:
         for page in lighthouse["pages"]:
             for category, b in page["budgets"].items():
-                rows.append((f"Lighthouse {category}: {page['page']}", f"median {b['median']:.2f}",
-                             f"≥ {b['budget']:.2f}", b["pass"]))
+                rows.append(
+                    (
+                        f"Lighthouse {category}: {page['page']}",
+                        f"median {b['median']:.2f}",
+                        f"≥ {b['budget']:.2f}",
+                        b["pass"],
+                    )
+                )
     throughput = load(out / "throughput.json")
     if throughput:
         for db in throughput["databases"]:
             for page, ratio in db["reads"]["ratios"].items():
                 reference = ratio.get("reference")
-                rows.append((f"throughput {db['backend']}: {page} req/s ÷ bare route req/s"
-                             + (" (for reference: the cheapest signed-in request)" if reference else ""),
-                             f"{ratio['overall']:.0%} (rounds {', '.join(f'{r:.0%}' for r in ratio['per_round'])})",
-                             "—" if reference else f"≥ {ratio['budget']:.0%}", None if reference else ratio["pass"]))
+                rows.append(
+                    (
+                        f"throughput {db['backend']}: {page} req/s ÷ bare route req/s"
+                        + (" (for reference: the cheapest signed-in request)" if reference else ""),
+                        f"{ratio['overall']:.0%} (rounds {', '.join(f'{r:.0%}' for r in ratio['per_round'])})",
+                        "—" if reference else f"≥ {ratio['budget']:.0%}",
+                        None if reference else ratio["pass"],
+                    )
+                )
             for page, p99 in db.get("p99", {}).items():
-                rows.append((f"p99 at 16 connections, {db['backend']}: {page}",
-                             f"median of rounds {ms(p99['median_round_ms'])}, worst {ms(p99['worst_round_ms'])}",
-                             f"≤ {ms(p99['budget_ms'])}", p99["pass"]))
+                rows.append(
+                    (
+                        f"p99 at 16 connections, {db['backend']}: {page}",
+                        f"median of rounds {ms(p99['median_round_ms'])}, worst {ms(p99['worst_round_ms'])}",
+                        f"≤ {ms(p99['budget_ms'])}",
+                        p99["pass"],
+                    )
+                )
             for mix in db.get("mix", []) or []:
-                rows.append((f"90/10 mix on {db['backend']}, {mix['workers']} workers × {mix['threads']} threads: "
-                             f"'database is locked', 5xx",
-                             f"{mix['log']['database is locked']} locked, {mix['status']['5xx']} 5xx",
-                             "0", mix["pass"]))
+                rows.append(
+                    (
+                        f"90/10 mix on {db['backend']}, {mix['workers']} workers × {mix['threads']} threads: "
+                        f"'database is locked', 5xx",
+                        f"{mix['log']['database is locked']} locked, {mix['status']['5xx']} 5xx",
+                        "0",
+                        mix["pass"],
+                    )
+                )
     for backend in ("sqlite", "postgresql"):
         server = load(out / f"server-{backend}.json")
         if server:
             overall = server["ratio_overall"]
-            rows.append((f"server time {backend}: transactions fragment ÷ bare query (per request)",
-                         f"median {overall['median']:.1f}×, p95 {overall['p95']:.1f}×", "≤ 3×",
-                         overall["median"] <= 3))
+            rows.append(
+                (
+                    f"server time {backend}: transactions fragment ÷ bare query (per request)",
+                    f"median {overall['median']:.1f}×, p95 {overall['p95']:.1f}×",
+                    "≤ 3×",
+                    overall["median"] <= 3,
+                )
+            )
     return rows
 
 
@@ -132,31 +165,77 @@ def main() -> int:
     if "server" in parts:
         backends = [("sqlite", SQLITE_URL)] + ([] if args.no_postgres else [("postgresql", POSTGRES_URL)])
         for backend, url in backends:
-            codes[f"server-{backend}"], seconds[f"server-{backend}"] = run(f"server-{backend}", [
-                "bench/transactions.py", "--database-url", url, "--requests", 90 if quick else 400,
-                "--dashboard-requests", 12 if quick else 60, "--json", out / f"server-{backend}.json"], out)
+            codes[f"server-{backend}"], seconds[f"server-{backend}"] = run(
+                f"server-{backend}",
+                [
+                    "bench/transactions.py",
+                    "--database-url",
+                    url,
+                    "--requests",
+                    90 if quick else 400,
+                    "--dashboard-requests",
+                    12 if quick else 60,
+                    "--json",
+                    out / f"server-{backend}.json",
+                ],
+                out,
+            )
     if "throughput" in parts:
-        codes["throughput"], seconds["throughput"] = run("throughput", [
-            "bench/throughput.py", "--database-url", SQLITE_URL, "--json", out / "throughput.json",
-            *(["--rounds", 1, "--duration", 4, "--mix-duration", 6] if quick else [])], out)
+        codes["throughput"], seconds["throughput"] = run(
+            "throughput",
+            [
+                "bench/throughput.py",
+                "--database-url",
+                SQLITE_URL,
+                "--json",
+                out / "throughput.json",
+                *(["--rounds", 1, "--duration", 4, "--mix-duration", 6] if quick else []),
+            ],
+            out,
+        )
     if "journey" in parts:
-        codes["journey"], seconds["journey"] = run("journey", [
-            "bench/journey.py", "--database-url", SQLITE_URL, "--runs", 1 if quick else 3,
-            "--json", out / "journey.json"], out)
+        codes["journey"], seconds["journey"] = run(
+            "journey",
+            [
+                "bench/journey.py",
+                "--database-url",
+                SQLITE_URL,
+                "--runs",
+                1 if quick else 3,
+                "--json",
+                out / "journey.json",
+            ],
+            out,
+        )
     if "lighthouse" in parts:
-        codes["lighthouse"], seconds["lighthouse"] = run("lighthouse", [
-            "bench/lighthouse.py", "--database-url", SQLITE_URL, "--runs", 1 if quick else 3,
-            "--json", out / "lighthouse.json"], out)
+        codes["lighthouse"], seconds["lighthouse"] = run(
+            "lighthouse",
+            [
+                "bench/lighthouse.py",
+                "--database-url",
+                SQLITE_URL,
+                "--runs",
+                1 if quick else 3,
+                "--json",
+                out / "lighthouse.json",
+            ],
+            out,
+        )
 
     rows = summary_rows(out)
     lines = ["| Budget | Measured | Budget | Met |", "| --- | --- | --- | --- |"]
-    lines += [f"| {name} | {measured} | {limit} | {'—' if met is None else 'yes' if met else '**no**'} |"
-              for name, measured, limit, met in rows]
+    lines += [
+        f"| {name} | {measured} | {limit} | {'—' if met is None else 'yes' if met else '**no**'} |"
+        for name, measured, limit, met in rows
+    ]
     rows = [row for row in rows if row[3] is not None]  # budgets only from here
     met = sum(1 for row in rows if row[3])
     lines.append("")
-    lines.append(f"{met} of {len(rows)} budgets met. Run {out.name}; "
-                 + ", ".join(f"{name} {secs:.0f} s" for name, secs in seconds.items()) + ".")
+    lines.append(
+        f"{met} of {len(rows)} budgets met. Run {out.name}; "
+        + ", ".join(f"{name} {secs:.0f} s" for name, secs in seconds.items())
+        + "."
+    )
     crashed = [name for name, code in codes.items() if code not in (0, 1)]
     if crashed:
         lines.append(f"Failed to run: {', '.join(crashed)} (see their .md files).")

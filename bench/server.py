@@ -7,6 +7,7 @@
 The server runs exactly as `make run` runs it (gunicorn, `app:create_app()`), with the
 service open at all hours and the outbox thread off, on a free port of 127.0.0.1.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,13 +33,33 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(app_spec: str, env: dict, *, workers: int, threads: int, port: int, log_path: Path | None,
-             ready_path: str, ready_status: int, name: str = "gunicorn"):
+def gunicorn(
+    app_spec: str,
+    env: dict,
+    *,
+    workers: int,
+    threads: int,
+    port: int,
+    log_path: Path | None,
+    ready_path: str,
+    ready_status: int,
+    name: str = "gunicorn",
+):
     """Start gunicorn on 127.0.0.1:port serving app_spec; wait until `ready_path`
     answers `ready_status`; yield the base URL; stop it."""
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    args = [str(GUNICORN), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--log-level", "warning", app_spec]
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (closed when the server stops)
+    args = [
+        str(GUNICORN),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+        app_spec,
+    ]
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -67,20 +88,43 @@ def gunicorn(app_spec: str, env: dict, *, workers: int, threads: int, port: int,
 
 
 @contextlib.contextmanager
-def portal_server(database_url: str, *, workers: int = 2, threads: int = 4, port: int | None = None,
-                  extra_env: dict | None = None, log_path: Path | None = None):
+def portal_server(
+    database_url: str,
+    *,
+    workers: int = 2,
+    threads: int = 4,
+    port: int | None = None,
+    extra_env: dict | None = None,
+    log_path: Path | None = None,
+):
     """Start gunicorn on the database; yield its base URL; stop it."""
     port = port or free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": BENCH_SECRET,
-           "SERVICE_HOURS": "always", "OUTBOX_THREAD": "0", "MAIL_SENDER": "log",
-           "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **(extra_env or {})}
-    with gunicorn("app:create_app()", env, workers=workers, threads=threads, port=port, log_path=log_path,
-                  ready_path="/healthz", ready_status=200) as base_url:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": BENCH_SECRET,
+        "SERVICE_HOURS": "always",
+        "OUTBOX_THREAD": "0",
+        "MAIL_SENDER": "log",
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        **(extra_env or {}),
+    }
+    with gunicorn(
+        "app:create_app()",
+        env,
+        workers=workers,
+        threads=threads,
+        port=port,
+        log_path=log_path,
+        ready_path="/healthz",
+        ready_status=200,
+    ) as base_url:
         yield base_url
 
 
-def request(base_url: str, method: str, path: str, *, body: bytes | None = None,
-            headers: dict | None = None) -> tuple[int, dict, bytes]:
+def request(
+    base_url: str, method: str, path: str, *, body: bytes | None = None, headers: dict | None = None
+) -> tuple[int, dict, bytes]:
     parsed = urllib.parse.urlsplit(base_url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
     try:
@@ -97,8 +141,13 @@ def sign_in(base_url: str, email: str, password: str) -> str:
     cookies = _cookies(headers)
     token = re.search(rb'name="csrf_token" value="([^"]+)"', body).group(1).decode()
     form = urllib.parse.urlencode({"email": email, "password": password, "next": "", "csrf_token": token})
-    status, headers, _ = request(base_url, "POST", "/auth/sign-in", body=form.encode(), headers={
-        "Content-Type": "application/x-www-form-urlencoded", "Cookie": _cookie_header(cookies)})
+    status, headers, _ = request(
+        base_url,
+        "POST",
+        "/auth/sign-in",
+        body=form.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": _cookie_header(cookies)},
+    )
     if status != 303 or "/auth/" in headers.get("location", ""):
         raise RuntimeError(f"could not sign in as {email}: {status} {headers.get('location')}")
     cookies.update(_cookies(headers))

@@ -71,6 +71,7 @@ How:
 The JSON (--json) holds every measurement, the captured sizes, the machine
 (nproc, CPU model, memory, load average at start), the budgets and pass/fail.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -127,6 +128,8 @@ def disturbance(result: dict) -> float:
     (processes that ended within the window are not seen; on loopback the network
     work is charged to the processes, so this is near 0 on a quiet machine)."""
     return result["cpu"]["other_cores"] + result["cpu"]["unattributed_cores"]
+
+
 LOG_PATTERNS = {
     "database is locked": re.compile(r"database is locked", re.I),
     "OperationalError": re.compile(r"OperationalError"),
@@ -137,6 +140,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- Machine and CPU ---------------------------------------------------------------
+
 
 def machine_busy() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs since boot."""
@@ -197,6 +201,7 @@ def children_cpu() -> float:
 
 # --- wrk -----------------------------------------------------------------------------
 
+
 @dataclass
 class Plan:
     headers: dict
@@ -212,8 +217,12 @@ class Plan:
         lines += [f"write\tPOST\t{p}\t{body}" for p, body in self.writes]
         lines += [f"wheader\t{k}\t{v}" for k, v in self.write_headers.items()]
         lines += [f"option\twrite_every\t{self.write_every}", f"option\tcount_status\t{int(self.count_status)}"]
-        values = [*self.headers.values(), *self.reads, *self.write_headers.values(),
-                  *(x for pair in self.writes for x in pair)]
+        values = [
+            *self.headers.values(),
+            *self.reads,
+            *self.write_headers.values(),
+            *(x for pair in self.writes for x in pair),
+        ]
         if any("\t" in str(v) or "\n" in str(v) for v in values):
             raise ValueError("plan values must not hold tabs or newlines")
         path.write_text("\n".join(lines) + "\n")
@@ -227,16 +236,20 @@ def run_wrk(base_url: str, plan_file: Path, *, connections: int, threads: int, s
     busy0, total0 = machine_busy()
     before, wrk0 = process_cpu(), children_cpu()
     started = time.perf_counter()
-    done = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
-                           "-s", str(LUA), base_url], env={**os.environ, "WRK_PLAN": str(plan_file)},
-                          capture_output=True, text=True, timeout=seconds + 60)
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA), base_url],
+        env={**os.environ, "WRK_PLAN": str(plan_file)},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     wall = time.perf_counter() - started
     busy1, total1 = machine_busy()
     after, wrk1 = process_cpu(), children_cpu()
     line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_JSON ")), None)
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
-    raw = json.loads(line[len("WRK_JSON "):])
+    raw = json.loads(line[len("WRK_JSON ") :])
     duration = raw["duration_us"] / 1e6
     ncpu = os.cpu_count() or 1
     cpu_window = (total1 - total0) / CLOCK_TICKS / ncpu or wall  # seconds of wall time seen by /proc/stat
@@ -258,23 +271,47 @@ def run_wrk(base_url: str, plan_file: Path, *, connections: int, threads: int, s
     kernel = busy_share * ncpu - (server_cpu + wrk_cpu + db_cpu + other_cpu) / cpu_window
     socket_errors = sum(raw[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_timeout"))
     return {
-        "requests": raw["requests"], "seconds": duration, "rps": raw["requests"] / duration,
+        "requests": raw["requests"],
+        "seconds": duration,
+        "rps": raw["requests"] / duration,
         "bytes": raw["bytes"],
-        "p50_ms": raw["latency_p50_us"] / 1000, "p75_ms": raw["latency_p75_us"] / 1000,
-        "p90_ms": raw["latency_p90_us"] / 1000, "p95_ms": raw["latency_p95_us"] / 1000,
-        "p99_ms": raw["latency_p99_us"] / 1000, "p99_9_ms": raw["latency_p99_9_us"] / 1000,
-        "max_ms": raw["latency_max_us"] / 1000, "mean_ms": float(raw["latency_mean_us"]) / 1000,
-        "non_2xx_3xx": raw["errors_status"], "socket_errors": socket_errors,
-        "socket_errors_by_kind": {k[len("errors_"):]: raw[k] for k in
-                                  ("errors_connect", "errors_read", "errors_write", "errors_timeout")},
-        "counters": {k: raw[k] for k in ("sent_reads", "sent_writes", "status_2xx", "status_3xx", "status_4xx",
-                                          "status_5xx", "status_other", "write_marker_seen")},
+        "p50_ms": raw["latency_p50_us"] / 1000,
+        "p75_ms": raw["latency_p75_us"] / 1000,
+        "p90_ms": raw["latency_p90_us"] / 1000,
+        "p95_ms": raw["latency_p95_us"] / 1000,
+        "p99_ms": raw["latency_p99_us"] / 1000,
+        "p99_9_ms": raw["latency_p99_9_us"] / 1000,
+        "max_ms": raw["latency_max_us"] / 1000,
+        "mean_ms": float(raw["latency_mean_us"]) / 1000,
+        "non_2xx_3xx": raw["errors_status"],
+        "socket_errors": socket_errors,
+        "socket_errors_by_kind": {
+            k[len("errors_") :]: raw[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_timeout")
+        },
+        "counters": {
+            k: raw[k]
+            for k in (
+                "sent_reads",
+                "sent_writes",
+                "status_2xx",
+                "status_3xx",
+                "status_4xx",
+                "status_5xx",
+                "status_other",
+                "write_marker_seen",
+            )
+        },
         "cpu": {
             "machine_busy_share": busy_share,
-            "server_cores": server_cpu / cpu_window, "wrk_cores": wrk_cpu / cpu_window,
-            "database_cores": db_cpu / cpu_window, "other_cores": other_cpu / cpu_window,
-            "other_processes": {k: round(v / cpu_window, 3) for k, v in sorted(others.items(), key=lambda x: -x[1])
-                                if v / cpu_window >= 0.01},
+            "server_cores": server_cpu / cpu_window,
+            "wrk_cores": wrk_cpu / cpu_window,
+            "database_cores": db_cpu / cpu_window,
+            "other_cores": other_cpu / cpu_window,
+            "other_processes": {
+                k: round(v / cpu_window, 3)
+                for k, v in sorted(others.items(), key=lambda x: -x[1])
+                if v / cpu_window >= 0.01
+            },
             # Busy time no process was charged with: mostly the kernel's network work (softirq) on loopback.
             "unattributed_cores": max(kernel, 0.0),
             "server_cpu_ms_per_request": server_cpu * 1000 / raw["requests"] if raw["requests"] else None,
@@ -286,6 +323,7 @@ def run_wrk(base_url: str, plan_file: Path, *, connections: int, threads: int, s
 
 
 # --- The URLs and their bytes --------------------------------------------------------
+
 
 @dataclass
 class Captured:
@@ -327,7 +365,7 @@ def transactions_urls(base_url: str, cookie: str, accounts: list[str], next_page
             page = html.unescape(links[0])
             paths.append(page)
         status, _headers, body = request(base_url, "GET", base, headers={"Cookie": cookie})
-        options = [v for v in re.findall(r'<option value="([0-9]{4}-[0-9]{2}-[0-9]{2})"', body.decode())]
+        options = list(re.findall(r'<option value="([0-9]{4}-[0-9]{2}-[0-9]{2})"', body.decode()))
         if status != 200 or not options:
             raise SystemExit(f"no period to choose on {base} ({status})")
         paths.append(f"{base}?mode=period&period={options[min(1, len(options) - 1)]}")
@@ -353,6 +391,7 @@ def csrf_token(base_url: str, cookie: str) -> str:
 
 
 # --- The write of the mix ------------------------------------------------------------
+
 
 @dataclass
 class WriteTarget:
@@ -381,16 +420,25 @@ def find_write_target(engine, accounts: list[str]) -> WriteTarget:
             open_periods, _filed = filing.periods(db, account, today)
             if open_periods:
                 end = open_periods[0].end
-                return WriteTarget(number, end.isoformat(), spec.keys[0], filing.draft_kind(spec, False),
-                                   filing.subject_for(end, False), user_id)
+                return WriteTarget(
+                    number,
+                    end.isoformat(),
+                    spec.keys[0],
+                    filing.draft_kind(spec, False),
+                    filing.subject_for(end, False),
+                    user_id,
+                )
     raise SystemExit("the bench taxpayer has no period open for filing: no write to make")
 
 
 def drafts_now(engine, target: WriteTarget) -> dict[int, tuple]:
     """The person's drafts of that return: id -> (data, updated_at)."""
     with Session(engine) as db:
-        rows = db.execute(select(Draft.id, Draft.data, Draft.updated_at).where(
-            Draft.user_id == target.user_id, Draft.kind == target.kind, Draft.subject == target.subject))
+        rows = db.execute(
+            select(Draft.id, Draft.data, Draft.updated_at).where(
+                Draft.user_id == target.user_id, Draft.kind == target.kind, Draft.subject == target.subject
+            )
+        )
         return {row.id: (row.data, row.updated_at) for row in rows}
 
 
@@ -408,29 +456,41 @@ def put_drafts_back(engine, target: WriteTarget, before: dict[int, tuple]) -> No
 
 def draft_value(engine, target: WriteTarget) -> str | None:
     with Session(engine) as db:
-        draft = drafts_module.current(db, account_id=db.scalar(select(Account.id).where(
-            Account.number == target.number)), user_id=target.user_id, kind=target.kind, subject=target.subject)
+        draft = drafts_module.current(
+            db,
+            account_id=db.scalar(select(Account.id).where(Account.number == target.number)),
+            user_id=target.user_id,
+            kind=target.kind,
+            subject=target.subject,
+        )
         return drafts_module.answers(draft).get(target.key) if draft else None
 
 
 # --- Measurements --------------------------------------------------------------------
 
+
 def summarise_target(runs: list[dict]) -> dict:
     requests = sum(r["requests"] for r in runs)
     seconds = sum(r["seconds"] for r in runs)
-    return {"rounds": len(runs), "requests": requests, "seconds": seconds, "rps_overall": requests / seconds,
-            "rps_median": statistics.median(r["rps"] for r in runs),
-            "rps_min": min(r["rps"] for r in runs), "rps_max": max(r["rps"] for r in runs),
-            "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),
-            "p90_ms_median": statistics.median(r["p90_ms"] for r in runs),
-            "p99_ms_median": statistics.median(r["p99_ms"] for r in runs),
-            "p99_ms_worst": max(r["p99_ms"] for r in runs), "max_ms": max(r["max_ms"] for r in runs),
-            "non_2xx_3xx": sum(r["non_2xx_3xx"] for r in runs),
-            "socket_errors": sum(r["socket_errors"] for r in runs),
-            "server_cpu_ms_per_request_median": statistics.median(r["cpu"]["server_cpu_ms_per_request"]
-                                                                  for r in runs),
-            "wrk_cores_median": statistics.median(r["cpu"]["wrk_cores"] for r in runs),
-            "machine_busy_share_median": statistics.median(r["cpu"]["machine_busy_share"] for r in runs)}
+    return {
+        "rounds": len(runs),
+        "requests": requests,
+        "seconds": seconds,
+        "rps_overall": requests / seconds,
+        "rps_median": statistics.median(r["rps"] for r in runs),
+        "rps_min": min(r["rps"] for r in runs),
+        "rps_max": max(r["rps"] for r in runs),
+        "p50_ms_median": statistics.median(r["p50_ms"] for r in runs),
+        "p90_ms_median": statistics.median(r["p90_ms"] for r in runs),
+        "p99_ms_median": statistics.median(r["p99_ms"] for r in runs),
+        "p99_ms_worst": max(r["p99_ms"] for r in runs),
+        "max_ms": max(r["max_ms"] for r in runs),
+        "non_2xx_3xx": sum(r["non_2xx_3xx"] for r in runs),
+        "socket_errors": sum(r["socket_errors"] for r in runs),
+        "server_cpu_ms_per_request_median": statistics.median(r["cpu"]["server_cpu_ms_per_request"] for r in runs),
+        "wrk_cores_median": statistics.median(r["cpu"]["wrk_cores"] for r in runs),
+        "machine_busy_share_median": statistics.median(r["cpu"]["machine_busy_share"] for r in runs),
+    }
 
 
 def grep_log(path: Path, start: int = 0) -> dict:
@@ -443,56 +503,89 @@ def measure_reads(url: str, accounts: list[str], args, work: Path, label: str) -
     with portal_server(url, workers=args.workers, threads=1, log_path=log_path) as base_url:
         cookie = sign_in(base_url, demo.BENCH_TAXPAYER_EMAIL, demo.BENCH_TAXPAYER_PASSWORD)
         tx_paths = transactions_urls(base_url, cookie, accounts, args.next_pages)
-        captured = ([capture(base_url, cookie, p) for p in tx_paths] + [capture(base_url, cookie, "/")]
-                    + [capture(base_url, cookie, FLOOR_PATH)])
+        captured = (
+            [capture(base_url, cookie, p) for p in tx_paths]
+            + [capture(base_url, cookie, "/")]
+            + [capture(base_url, cookie, FLOOR_PATH)]
+        )
         folder = work / f"replay-{label}"
         folder.mkdir()
         replay_dir(folder, captured)
         headers = {"Cookie": cookie, "HX-Request": "true", "Accept-Encoding": ACCEPT_ENCODING}
-        plans = {"transactions": Plan(headers, tx_paths).save(work / f"plan-{label}-transactions.tsv"),
-                 "dashboard": Plan(headers, ["/"]).save(work / f"plan-{label}-dashboard.tsv"),
-                 FLOOR: Plan({**headers, "X-Background-Request": "true"}, [FLOOR_PATH])
-                 .save(work / f"plan-{label}-floor.tsv")}
-        sizes = {c.path: {"bytes": len(c.body), "encoded_bytes": c.encoded_size, "encoding": c.encoding}
-                 for c in captured}
+        plans = {
+            "transactions": Plan(headers, tx_paths).save(work / f"plan-{label}-transactions.tsv"),
+            "dashboard": Plan(headers, ["/"]).save(work / f"plan-{label}-dashboard.tsv"),
+            FLOOR: Plan({**headers, "X-Background-Request": "true"}, [FLOOR_PATH]).save(
+                work / f"plan-{label}-floor.tsv"
+            ),
+        }
+        sizes = {
+            c.path: {"bytes": len(c.body), "encoded_bytes": c.encoded_size, "encoding": c.encoding} for c in captured
+        }
         tx_sizes = [len(c.body) for c in captured[:-2]]
-        print(f"  {len(tx_paths)} transactions URLs ({min(tx_sizes):,}-{max(tx_sizes):,} bytes, "
-              f"{captured[0].encoding or 'identity'} {captured[0].encoded_size:,} bytes on the wire for the "
-              f"first), dashboard fragment {len(captured[-2].body):,} bytes")
+        print(
+            f"  {len(tx_paths)} transactions URLs ({min(tx_sizes):,}-{max(tx_sizes):,} bytes, "
+            f"{captured[0].encoding or 'identity'} {captured[0].encoded_size:,} bytes on the wire for the "
+            f"first), dashboard fragment {len(captured[-2].body):,} bytes"
+        )
         if args.rounds == 0:  # the URLs only, for the mix
-            return {"workers": args.workers, "threads": 1, "connections": args.connections, "paths": tx_paths,
-                    "sizes": sizes, "runs": [], "summary": {}, "ratios": {}, "log": grep_log(log_path)}
+            return {
+                "workers": args.workers,
+                "threads": 1,
+                "connections": args.connections,
+                "paths": tx_paths,
+                "sizes": sizes,
+                "runs": [],
+                "summary": {},
+                "ratios": {},
+                "log": grep_log(log_path),
+            }
         with bare_server(folder, workers=args.workers, log_path=work / f"gunicorn-{label}-bare.log") as bare_url:
             for item in captured:  # the bare route answers the very bytes
                 status, _h, body = request(bare_url, "GET", item.path)
                 if status != 200 or body != item.body:
                     raise SystemExit(f"the bare route does not replay {item.path}")
-            targets = {(page, side): bare_url if side == "bare" else base_url
-                       for page in PAGES for side in ("bare", "view")}
+            targets = {
+                (page, side): bare_url if side == "bare" else base_url for page in PAGES for side in ("bare", "view")
+            }
             order = list(targets)
             for page, side in order:  # warm-up: every worker, the page cache, the templates
-                run_wrk(targets[page, side], plans[page], connections=args.connections, threads=args.wrk_threads,
-                        seconds=args.warm_up)
+                run_wrk(
+                    targets[page, side],
+                    plans[page],
+                    connections=args.connections,
+                    threads=args.wrk_threads,
+                    seconds=args.warm_up,
+                )
             runs, disturbed = [], []
             retry_budget = args.retry_budget
             for round_no in range(1, args.rounds + 1):
-                for page, side in (order if round_no % 2 else order[::-1]):
+                for page, side in order if round_no % 2 else order[::-1]:
                     while True:
-                        result = run_wrk(targets[page, side], plans[page], connections=args.connections,
-                                         threads=args.wrk_threads, seconds=args.duration)
+                        result = run_wrk(
+                            targets[page, side],
+                            plans[page],
+                            connections=args.connections,
+                            threads=args.wrk_threads,
+                            seconds=args.duration,
+                        )
                         result.update(round=round_no, page=page, side=side, connections=args.connections)
                         if disturbance(result) <= DISTURBED_CORES or retry_budget < args.duration:
                             break
                         # Something else took the CPU: note it, wait for quiet, measure again.
                         disturbed.append(result)
-                        print(f"  round {round_no} {page:12} {side:4}: disturbed ({disturbance(result):.2f}"
-                              f" cores to others), measured again")
+                        print(
+                            f"  round {round_no} {page:12} {side:4}: disturbed ({disturbance(result):.2f}"
+                            f" cores to others), measured again"
+                        )
                         retry_budget -= args.duration + wait_for_quiet(min(20.0, retry_budget))
                     runs.append(result)
-                    print(f"  round {round_no} {page:12} {side:4}: {result['rps']:7.1f} req/s, "
-                          f"p99 {result['p99_ms']:6.2f} ms, server {result['cpu']['server_cpu_ms_per_request']:.2f}"
-                          f" ms CPU/request, wrk {result['cpu']['wrk_cores']:.2f} cores, "
-                          f"busy {result['cpu']['machine_busy_share']:.0%}")
+                    print(
+                        f"  round {round_no} {page:12} {side:4}: {result['rps']:7.1f} req/s, "
+                        f"p99 {result['p99_ms']:6.2f} ms, server {result['cpu']['server_cpu_ms_per_request']:.2f}"
+                        f" ms CPU/request, wrk {result['cpu']['wrk_cores']:.2f} cores, "
+                        f"busy {result['cpu']['machine_busy_share']:.0%}"
+                    )
     summary, ratios = {}, {}
     for page in PAGES:
         for side in ("bare", "view"):
@@ -502,15 +595,39 @@ def measure_reads(url: str, accounts: list[str], args, work: Path, label: str) -
             pair = {r["side"]: r for r in runs if r["page"] == page and r["round"] == round_no}
             per_round.append(pair["view"]["rps"] / pair["bare"]["rps"])
         overall = summary[f"{page} view"]["rps_overall"] / summary[f"{page} bare"]["rps_overall"]
-        ratios[page] = {"per_round": per_round, "overall": overall, "median": statistics.median(per_round),
-                        "budget": TARGET_RATIO, "pass": overall >= TARGET_RATIO, "reference": page == FLOOR}
-    return {"workers": args.workers, "threads": 1, "connections": args.connections, "paths": tx_paths,
-            "sizes": sizes, "runs": runs, "disturbed_runs_discarded": disturbed, "summary": summary,
-            "ratios": ratios, "log": grep_log(log_path)}
+        ratios[page] = {
+            "per_round": per_round,
+            "overall": overall,
+            "median": statistics.median(per_round),
+            "budget": TARGET_RATIO,
+            "pass": overall >= TARGET_RATIO,
+            "reference": page == FLOOR,
+        }
+    return {
+        "workers": args.workers,
+        "threads": 1,
+        "connections": args.connections,
+        "paths": tx_paths,
+        "sizes": sizes,
+        "runs": runs,
+        "disturbed_runs_discarded": disturbed,
+        "summary": summary,
+        "ratios": ratios,
+        "log": grep_log(log_path),
+    }
 
 
-def measure_mix(url: str, engine, accounts: list[str], read_paths: list[str], workers: int, threads: int,
-                args, work: Path, label: str) -> dict:
+def measure_mix(
+    url: str,
+    engine,
+    accounts: list[str],
+    read_paths: list[str],
+    workers: int,
+    threads: int,
+    args,
+    work: Path,
+    label: str,
+) -> dict:
     target = find_write_target(engine, accounts)
     before = drafts_now(engine, target)
     log_path = work / f"gunicorn-{label}-mix-{workers}x{threads}.log"
@@ -521,36 +638,59 @@ def measure_mix(url: str, engine, accounts: list[str], read_paths: list[str], wo
             headers = {"Cookie": cookie, "HX-Request": "true", "Accept-Encoding": ACCEPT_ENCODING}
             write_headers = {"Content-Type": "application/x-www-form-urlencoded", "X-CSRFToken": token}
             # One write by hand first: it must answer 200 and save.
-            status, _h, body = request(base_url, "POST", target.path, body=f"{target.key}=0".encode(),
-                                       headers={"Cookie": cookie, "HX-Request": "true", **write_headers})
+            status, _h, body = request(
+                base_url,
+                "POST",
+                target.path,
+                body=f"{target.key}=0".encode(),
+                headers={"Cookie": cookie, "HX-Request": "true", **write_headers},
+            )
             if status != 200 or b"Draft saved at" not in body or draft_value(engine, target) != "0":
                 raise SystemExit(f"the autosave on {target.path} did not save ({status}): {body[:300]!r}")
-            plan = Plan(headers, read_paths + ["/"], writes=[(target.path, f"{target.key}={{n}}")],
-                        write_headers=write_headers, write_every=WRITE_EVERY, count_status=True)
+            plan = Plan(
+                headers,
+                [*read_paths, "/"],
+                writes=[(target.path, f"{target.key}={{n}}")],
+                write_headers=write_headers,
+                write_every=WRITE_EVERY,
+                count_status=True,
+            )
             plan_file = plan.save(work / f"plan-{label}-mix.tsv")
             run_wrk(base_url, plan_file, connections=args.connections, threads=args.wrk_threads, seconds=2)
-            result = run_wrk(base_url, plan_file, connections=args.connections, threads=args.wrk_threads,
-                             seconds=args.mix_duration)
+            result = run_wrk(
+                base_url, plan_file, connections=args.connections, threads=args.wrk_threads, seconds=args.mix_duration
+            )
         value = draft_value(engine, target)
     finally:
         put_drafts_back(engine, target, before)
     counters = result["counters"]
     log = grep_log(log_path)
     saved_by_wrk = value is not None and value.isdigit() and int(value) >= 10_000_000
-    result.update(workers=workers, threads=threads, connections=args.connections, write_path=target.path,
-                  status={k: counters[f"status_{k}"] for k in ("2xx", "3xx", "4xx", "5xx", "other")},
-                  write_share=counters["sent_writes"] / max(counters["sent_reads"] + counters["sent_writes"], 1),
-                  draft_holds_a_value_wrk_sent=saved_by_wrk, log=log,
-                  database_locked=log["database is locked"],
-                  passes={"no database is locked": log["database is locked"] == 0,
-                          "no OperationalError": log["OperationalError"] == 0,
-                          "no 5xx": counters["status_5xx"] == 0, "no 4xx": counters["status_4xx"] == 0,
-                          "writes saved": saved_by_wrk and counters["write_marker_seen"] > 0,
-                          "no socket errors": result["socket_errors"] == 0})
+    result.update(
+        workers=workers,
+        threads=threads,
+        connections=args.connections,
+        write_path=target.path,
+        status={k: counters[f"status_{k}"] for k in ("2xx", "3xx", "4xx", "5xx", "other")},
+        write_share=counters["sent_writes"] / max(counters["sent_reads"] + counters["sent_writes"], 1),
+        draft_holds_a_value_wrk_sent=saved_by_wrk,
+        log=log,
+        database_locked=log["database is locked"],
+        passes={
+            "no database is locked": log["database is locked"] == 0,
+            "no OperationalError": log["OperationalError"] == 0,
+            "no 5xx": counters["status_5xx"] == 0,
+            "no 4xx": counters["status_4xx"] == 0,
+            "writes saved": saved_by_wrk and counters["write_marker_seen"] > 0,
+            "no socket errors": result["socket_errors"] == 0,
+        },
+    )
     result["pass"] = all(result["passes"].values())
-    print(f"  mix {workers}x{threads}: {result['rps']:.1f} req/s, {counters['sent_writes']} writes sent, "
-          f"{counters['write_marker_seen']} 'Draft saved', 4xx {counters['status_4xx']}, "
-          f"5xx {counters['status_5xx']}, locked {log['database is locked']}, p99 {result['p99_ms']:.1f} ms")
+    print(
+        f"  mix {workers}x{threads}: {result['rps']:.1f} req/s, {counters['sent_writes']} writes sent, "
+        f"{counters['write_marker_seen']} 'Draft saved', 4xx {counters['status_4xx']}, "
+        f"5xx {counters['status_5xx']}, locked {log['database is locked']}, p99 {result['p99_ms']:.1f} ms"
+    )
     return result
 
 
@@ -562,8 +702,10 @@ def measure_database(url: str, args, work: Path) -> dict:
     try:
         accounts = demo.ensure_bench_taxpayer(engine, system_now())
         facts = machine_facts(engine)
-        print(f"{facts['database']}: taxpayer accounts {', '.join(accounts)}; portal and bare route on "
-              f"{args.workers} gunicorn workers, wrk -t{args.wrk_threads} -c{args.connections}")
+        print(
+            f"{facts['database']}: taxpayer accounts {', '.join(accounts)}; portal and bare route on "
+            f"{args.workers} gunicorn workers, wrk -t{args.wrk_threads} -c{args.connections}"
+        )
         reads = measure_reads(url, accounts, args, work, label)
         mixes = []
         for spec in args.mix:
@@ -574,15 +716,27 @@ def measure_database(url: str, args, work: Path) -> dict:
     p99 = {}
     for page in ("transactions", "dashboard") if reads["runs"] else ():
         view = reads["summary"][f"{page} view"]
-        p99[page] = {"median_round_ms": view["p99_ms_median"], "worst_round_ms": view["p99_ms_worst"],
-                     "budget_ms": TARGET_P99_MS, "pass": view["p99_ms_median"] <= TARGET_P99_MS,
-                     "every_round_passes": view["p99_ms_worst"] <= TARGET_P99_MS}
-    return {"url": make_url(url).render_as_string(hide_password=True), "backend": label,
-            "database": facts["database"], "build_seconds": build_seconds, "accounts": accounts,
-            "reads": reads, "p99": p99, "mix": mixes}
+        p99[page] = {
+            "median_round_ms": view["p99_ms_median"],
+            "worst_round_ms": view["p99_ms_worst"],
+            "budget_ms": TARGET_P99_MS,
+            "pass": view["p99_ms_median"] <= TARGET_P99_MS,
+            "every_round_passes": view["p99_ms_worst"] <= TARGET_P99_MS,
+        }
+    return {
+        "url": make_url(url).render_as_string(hide_password=True),
+        "backend": label,
+        "database": facts["database"],
+        "build_seconds": build_seconds,
+        "accounts": accounts,
+        "reads": reads,
+        "p99": p99,
+        "mix": mixes,
+    }
 
 
 # --- Output ----------------------------------------------------------------------------
+
 
 def fmt_ms(value: float) -> str:
     return f"{value:.1f}"
@@ -592,59 +746,79 @@ def print_tables(report: dict) -> None:
     for db in report["databases"]:
         reads = db["reads"]
         if reads["runs"]:
-            print(f"\n### {db['database']}: reads, {reads['workers']} workers x 1 thread, "
-                  f"{reads['connections']} connections\n")
-            print("| Target | Round | Conns | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx/3xx | socket errors "
-                  "| server CPU ms/req | server cores | PostgreSQL cores | wrk cores | kernel (unattributed) cores "
-                  "| other processes' cores | machine busy |")
+            print(
+                f"\n### {db['database']}: reads, {reads['workers']} workers x 1 thread, "
+                f"{reads['connections']} connections\n"
+            )
+            print(
+                "| Target | Round | Conns | req/s | p50 ms | p90 ms | p99 ms | max ms | non-2xx/3xx | socket errors "
+                "| server CPU ms/req | server cores | PostgreSQL cores | wrk cores | kernel (unattributed) cores "
+                "| other processes' cores | machine busy |"
+            )
             print("|" + " --- |" * 17)
             for r in sorted(reads["runs"], key=lambda r: (r["page"], r["side"], r["round"])):
-                print(f"| {r['page']} {r['side']} | {r['round']} | {r['connections']} | {r['rps']:.1f} "
-                      f"| {fmt_ms(r['p50_ms'])} | {fmt_ms(r['p90_ms'])} | {fmt_ms(r['p99_ms'])} "
-                      f"| {fmt_ms(r['max_ms'])} | {r['non_2xx_3xx']} | {r['socket_errors']} "
-                      f"| {r['cpu']['server_cpu_ms_per_request']:.2f} | {r['cpu']['server_cores']:.2f} "
-                      f"| {r['cpu']['database_cores']:.2f} | {r['cpu']['wrk_cores']:.2f} "
-                      f"| {r['cpu']['unattributed_cores']:.2f} | {r['cpu']['other_cores']:.2f} "
-                      f"| {r['cpu']['machine_busy_share']:.0%} |")
-            print("\n| Page | view req/s (overall) | bare req/s (overall) | ratio per round | ratio overall "
-                  "| budget | pass | view p99 median of rounds (worst) | budget | pass |")
+                print(
+                    f"| {r['page']} {r['side']} | {r['round']} | {r['connections']} | {r['rps']:.1f} "
+                    f"| {fmt_ms(r['p50_ms'])} | {fmt_ms(r['p90_ms'])} | {fmt_ms(r['p99_ms'])} "
+                    f"| {fmt_ms(r['max_ms'])} | {r['non_2xx_3xx']} | {r['socket_errors']} "
+                    f"| {r['cpu']['server_cpu_ms_per_request']:.2f} | {r['cpu']['server_cores']:.2f} "
+                    f"| {r['cpu']['database_cores']:.2f} | {r['cpu']['wrk_cores']:.2f} "
+                    f"| {r['cpu']['unattributed_cores']:.2f} | {r['cpu']['other_cores']:.2f} "
+                    f"| {r['cpu']['machine_busy_share']:.0%} |"
+                )
+            print(
+                "\n| Page | view req/s (overall) | bare req/s (overall) | ratio per round | ratio overall "
+                "| budget | pass | view p99 median of rounds (worst) | budget | pass |"
+            )
             print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for page in PAGES:
                 ratio, p99 = reads["ratios"][page], db["p99"].get(page)
                 if p99 is None:  # the floor: for reference, no budget of its own
-                    print(f"| {page} (reference: the cheapest signed-in request) "
-                          f"| {reads['summary'][f'{page} view']['rps_overall']:.1f} "
-                          f"| {reads['summary'][f'{page} bare']['rps_overall']:.1f} "
-                          f"| {', '.join(f'{x:.2f}' for x in ratio['per_round'])} | {ratio['overall']:.2f} "
-                          f"| | | {reads['summary'][f'{page} view']['p99_ms_median']:.1f} ms | | |")
+                    print(
+                        f"| {page} (reference: the cheapest signed-in request) "
+                        f"| {reads['summary'][f'{page} view']['rps_overall']:.1f} "
+                        f"| {reads['summary'][f'{page} bare']['rps_overall']:.1f} "
+                        f"| {', '.join(f'{x:.2f}' for x in ratio['per_round'])} | {ratio['overall']:.2f} "
+                        f"| | | {reads['summary'][f'{page} view']['p99_ms_median']:.1f} ms | | |"
+                    )
                     continue
-                print(f"| {page} | {reads['summary'][f'{page} view']['rps_overall']:.1f} "
-                      f"| {reads['summary'][f'{page} bare']['rps_overall']:.1f} "
-                      f"| {', '.join(f'{x:.2f}' for x in ratio['per_round'])} | {ratio['overall']:.2f} "
-                      f"| >= {TARGET_RATIO:.2f} | {'pass' if ratio['pass'] else 'FAIL'} "
-                      f"| {p99['median_round_ms']:.1f} ms ({p99['worst_round_ms']:.1f}) | <= {TARGET_P99_MS:.0f} ms "
-                      f"| {'pass' if p99['pass'] else 'FAIL'} |")
+                print(
+                    f"| {page} | {reads['summary'][f'{page} view']['rps_overall']:.1f} "
+                    f"| {reads['summary'][f'{page} bare']['rps_overall']:.1f} "
+                    f"| {', '.join(f'{x:.2f}' for x in ratio['per_round'])} | {ratio['overall']:.2f} "
+                    f"| >= {TARGET_RATIO:.2f} | {'pass' if ratio['pass'] else 'FAIL'} "
+                    f"| {p99['median_round_ms']:.1f} ms ({p99['worst_round_ms']:.1f}) | <= {TARGET_P99_MS:.0f} ms "
+                    f"| {'pass' if p99['pass'] else 'FAIL'} |"
+                )
             log = reads["log"]
             print(f"\nServer log during the reads: {log}")
             other = max(disturbance(r) for r in reads["runs"])
             if other > DISTURBED_CORES:
-                print(f"\nWARNING: up to {other:.2f} cores went to others during the reads: the machine "
-                      f"was not quiet, and the figures are lower than they should be.")
+                print(
+                    f"\nWARNING: up to {other:.2f} cores went to others during the reads: the machine "
+                    f"was not quiet, and the figures are lower than they should be."
+                )
         if db["mix"]:
             print(f"\n### {db['database']}: 90/10 read/write mix, {reads['connections']} connections\n")
-            print("| Workers x threads | req/s | p50 ms | p90 ms | p99 ms | max ms | reads sent | writes sent "
-                  "| 2xx | 3xx | 4xx | 5xx | socket errors | 'Draft saved' answers | draft holds a sent value "
-                  "| 'database is locked' | OperationalError | pass |")
-            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
-                  "| --- | --- |")
+            print(
+                "| Workers x threads | req/s | p50 ms | p90 ms | p99 ms | max ms | reads sent | writes sent "
+                "| 2xx | 3xx | 4xx | 5xx | socket errors | 'Draft saved' answers | draft holds a sent value "
+                "| 'database is locked' | OperationalError | pass |"
+            )
+            print(
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+                "| --- | --- |"
+            )
             for m in db["mix"]:
                 c = m["counters"]
-                print(f"| {m['workers']}x{m['threads']} | {m['rps']:.1f} | {fmt_ms(m['p50_ms'])} "
-                      f"| {fmt_ms(m['p90_ms'])} | {fmt_ms(m['p99_ms'])} | {fmt_ms(m['max_ms'])} | {c['sent_reads']} "
-                      f"| {c['sent_writes']} | {c['status_2xx']} | {c['status_3xx']} | {c['status_4xx']} "
-                      f"| {c['status_5xx']} | {m['socket_errors']} | {c['write_marker_seen']} "
-                      f"| {'yes' if m['draft_holds_a_value_wrk_sent'] else 'NO'} | {m['log']['database is locked']} "
-                      f"| {m['log']['OperationalError']} | {'pass' if m['pass'] else 'FAIL'} |")
+                print(
+                    f"| {m['workers']}x{m['threads']} | {m['rps']:.1f} | {fmt_ms(m['p50_ms'])} "
+                    f"| {fmt_ms(m['p90_ms'])} | {fmt_ms(m['p99_ms'])} | {fmt_ms(m['max_ms'])} | {c['sent_reads']} "
+                    f"| {c['sent_writes']} | {c['status_2xx']} | {c['status_3xx']} | {c['status_4xx']} "
+                    f"| {c['status_5xx']} | {m['socket_errors']} | {c['write_marker_seen']} "
+                    f"| {'yes' if m['draft_holds_a_value_wrk_sent'] else 'NO'} | {m['log']['database is locked']} "
+                    f"| {m['log']['OperationalError']} | {'pass' if m['pass'] else 'FAIL'} |"
+                )
 
 
 def main() -> int:
@@ -659,15 +833,29 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=8, help="seconds per target per round")
     parser.add_argument("--warm-up", type=int, default=2, help="seconds per target before the rounds")
     parser.add_argument("--next-pages", type=int, default=2, help="pages after the first, per account")
-    parser.add_argument("--mix", type=lambda s: [x for x in s.split(",") if x], default=["2x4", "4x1"],
-                        help='workers x threads for the 90/10 mix, comma separated ("" for none)')
+    parser.add_argument(
+        "--mix",
+        type=lambda s: [x for x in s.split(",") if x],
+        default=["2x4", "4x1"],
+        help='workers x threads for the 90/10 mix, comma separated ("" for none)',
+    )
     parser.add_argument("--mix-duration", type=int, default=12)
     parser.add_argument("--accounts", type=int, default=5_000, help="when building: accounts")
     parser.add_argument("--transactions", type=int, default=1_000_000, help="when building: ledger entries")
-    parser.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
-                        help="first wait up to this long for the machine to be quiet (under 15%% busy)")
-    parser.add_argument("--retry-budget", type=float, default=30, metavar="SECONDS",
-                        help="seconds to spend measuring again what other processes disturbed (0: never)")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="first wait up to this long for the machine to be quiet (under 15%% busy)",
+    )
+    parser.add_argument(
+        "--retry-budget",
+        type=float,
+        default=30,
+        metavar="SECONDS",
+        help="seconds to spend measuring again what other processes disturbed (0: never)",
+    )
     parser.add_argument("--keep", type=Path, help="keep the plans, captured bodies and gunicorn logs here")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -675,8 +863,9 @@ def main() -> int:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
-    urls = [args.database_url] + ([args.postgres_url] if args.postgres and args.postgres_url != args.database_url
-                                   else [])
+    urls = [args.database_url] + (
+        [args.postgres_url] if args.postgres and args.postgres_url != args.database_url else []
+    )
     waited = wait_for_quiet(args.wait_quiet) if args.wait_quiet else 0.0
     load = os.getloadavg()
     started = time.perf_counter()
@@ -699,25 +888,33 @@ def main() -> int:
     finally:
         engine.dispose()
     facts.pop("database", None)
-    facts.update(wrk=wrk_version.split(" Copyright")[0], load_average_at_start=list(load),
-                 waited_for_quiet_seconds=waited)
+    facts.update(
+        wrk=wrk_version.split(" Copyright")[0], load_average_at_start=list(load), waited_for_quiet_seconds=waited
+    )
     budgets = {}
     for db in databases:
         name = db["backend"]
         for page in db["p99"]:
             budgets[f"{name}: {page} req/s >= {TARGET_RATIO:.0%} of bare"] = db["reads"]["ratios"][page]["pass"]
-            budgets[f"{name}: {page} p99 <= {TARGET_P99_MS:.0f} ms at {args.connections} connections"] = \
-                db["p99"][page]["pass"]
+            budgets[f"{name}: {page} p99 <= {TARGET_P99_MS:.0f} ms at {args.connections} connections"] = db["p99"][
+                page
+            ]["pass"]
         for m in db["mix"]:
-            budgets[f"{name}: mix {m['workers']}x{m['threads']} no 'database is locked', no 5xx"] = \
+            budgets[f"{name}: mix {m['workers']}x{m['threads']} no 'database is locked', no 5xx"] = (
                 m["passes"]["no database is locked"] and m["passes"]["no 5xx"] and m["passes"]["no OperationalError"]
-    report = {"machine": facts, "seconds": time.perf_counter() - started,
-              "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-              "budgets": {"ratio_min": TARGET_RATIO, "p99_max_ms": TARGET_P99_MS, "results": budgets},
-              "databases": databases}
+            )
+    report = {
+        "machine": facts,
+        "seconds": time.perf_counter() - started,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "budgets": {"ratio_min": TARGET_RATIO, "p99_max_ms": TARGET_P99_MS, "results": budgets},
+        "databases": databases,
+    }
     print_tables(report)
-    print(f"\nMachine: {facts['nproc']} CPUs, {facts['cpu']}, {facts['memory']}; {facts['wrk']}. "
-          f"Run took {report['seconds']:.0f} s.")
+    print(
+        f"\nMachine: {facts['nproc']} CPUs, {facts['cpu']}, {facts['memory']}; {facts['wrk']}. "
+        f"Run took {report['seconds']:.0f} s."
+    )
     print("\n| Budget | Result |\n| --- | --- |")
     for name, ok in budgets.items():
         print(f"| {name} | {'pass' if ok else 'FAIL'} |")

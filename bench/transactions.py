@@ -16,6 +16,7 @@ same run and in random order, runs `domain.ledger.transactions_query(...).limit(
 on a plain connection. It prints the median and 95th percentile of each, their
 ratios, the gzip size of a 50-row fragment, and the dashboard's times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -117,15 +118,22 @@ def machine_facts(engine) -> dict:
             database = "PostgreSQL " + conn.scalar(text("SHOW server_version"))
         else:
             database = "SQLite " + sqlite3.sqlite_version
-    return {"nproc": os.cpu_count(), "cpu": cpu, "memory": memory, "python": platform.python_version(),
-            "sqlalchemy": sqlalchemy.__version__, "database": database}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": memory,
+        "python": platform.python_version(),
+        "sqlalchemy": sqlalchemy.__version__,
+        "database": database,
+    }
 
 
 def sign_in(client, email: str = demo.BENCH_EMAIL, password: str = demo.BENCH_PASSWORD) -> None:
     page = client.get("/auth/sign-in").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    response = client.post("/auth/sign-in", data={"email": email, "password": password,
-                                                  "next": "", "csrf_token": token})
+    response = client.post(
+        "/auth/sign-in", data={"email": email, "password": password, "next": "", "csrf_token": token}
+    )
     if response.status_code != 303 or "/auth/" in response.headers.get("Location", ""):
         raise SystemExit(f"Could not sign in as {email}: {response.status_code}")
 
@@ -140,14 +148,18 @@ class WsgiCaller:
 
     def __init__(self, app, client):
         self.app = app
-        self.cookie = "; ".join(f"{name}={client.get_cookie(name).value}"
-                                for name in ("portal_session", "__Host-session") if client.get_cookie(name))
+        self.cookie = "; ".join(
+            f"{name}={client.get_cookie(name).value}"
+            for name in ("portal_session", "__Host-session")
+            if client.get_cookie(name)
+        )
 
     def get(self, path: str, params: dict | None = None, headers: dict | None = None) -> tuple[float, int, bytes]:
         from werkzeug.test import EnvironBuilder
 
-        environ = EnvironBuilder(path=path, query_string=params or {},
-                                 headers={**(headers or {}), "Cookie": self.cookie}).get_environ()
+        environ = EnvironBuilder(
+            path=path, query_string=params or {}, headers={**(headers or {}), "Cookie": self.cookie}
+        ).get_environ()
         statuses: list[str] = []
 
         def start_response(status, _headers, _exc_info=None):
@@ -177,18 +189,33 @@ def minimal_route_app(engine, user_id: int):
     from blueprints.accounts.views import KIND_LABELS, day_filter, money_filter
     from models import AuthSession
 
-    sessions_t, users_t, grants_t, accounts_t = (AuthSession.__table__, User.__table__, Grant.__table__,
-                                                 Account.__table__)
-    session_query = (select(sessions_t, users_t)
-                     .select_from(sessions_t.outerjoin(users_t, users_t.c.id == sessions_t.c.user_id))
-                     .where(sessions_t.c.id == sqlalchemy.bindparam("record_id")))
-    grant_query = (select(grants_t, accounts_t).join(accounts_t, accounts_t.c.id == grants_t.c.account_id)
-                   .where(grants_t.c.user_id == sqlalchemy.bindparam("user_id"),
-                          accounts_t.c.number == sqlalchemy.bindparam("number"), grants_t.c.revoked_at.is_(None)))
+    sessions_t, users_t, grants_t, accounts_t = (
+        AuthSession.__table__,
+        User.__table__,
+        Grant.__table__,
+        Account.__table__,
+    )
+    session_query = (
+        select(sessions_t, users_t)
+        .select_from(sessions_t.outerjoin(users_t, users_t.c.id == sessions_t.c.user_id))
+        .where(sessions_t.c.id == sqlalchemy.bindparam("record_id"))
+    )
+    grant_query = (
+        select(grants_t, accounts_t)
+        .join(accounts_t, accounts_t.c.id == grants_t.c.account_id)
+        .where(
+            grants_t.c.user_id == sqlalchemy.bindparam("user_id"),
+            accounts_t.c.number == sqlalchemy.bindparam("number"),
+            grants_t.c.revoked_at.is_(None),
+        )
+    )
     with engine.connect() as conn:
-        record_id = conn.scalar(select(sessions_t.c.id).where(sessions_t.c.user_id == user_id,
-                                                              sessions_t.c.ended_at.is_(None))
-                                .order_by(sessions_t.c.created_at.desc()).limit(1))
+        record_id = conn.scalar(
+            select(sessions_t.c.id)
+            .where(sessions_t.c.user_id == user_id, sessions_t.c.ended_at.is_(None))
+            .order_by(sessions_t.c.created_at.desc())
+            .limit(1)
+        )
     minimal = Flask("minimal_route", template_folder=str(ROOT / "templates"))
     minimal.jinja_env.filters.update(day=day_filter, money=money_filter)
 
@@ -207,11 +234,18 @@ def minimal_route_app(engine, user_id: int):
             grant = conn.execute(grant_query, {"user_id": user_id, "number": number}).first()
             query = ledger.transactions_query(grant.account_id, flt, after, limit=ledger.PAGE_SIZE + 1)
             rows = conn.execute(query.statement, query.params).all()
-        more, rows = len(rows) > ledger.PAGE_SIZE, rows[:ledger.PAGE_SIZE]
-        return render_template("accounts/_transactions_results.html", rows=rows, kind_labels=KIND_LABELS,
-                               first_page=after is None, description="All transactions", is_fragment=True,
-                               next_url="/minimal/next" if more else None, first_url="/minimal/first",
-                               csv_url="/minimal.csv")
+        more, rows = len(rows) > ledger.PAGE_SIZE, rows[: ledger.PAGE_SIZE]
+        return render_template(
+            "accounts/_transactions_results.html",
+            rows=rows,
+            kind_labels=KIND_LABELS,
+            first_page=after is None,
+            description="All transactions",
+            is_fragment=True,
+            next_url="/minimal/next" if more else None,
+            first_url="/minimal/first",
+            csv_url="/minimal.csv",
+        )
 
     return minimal
 
@@ -238,23 +272,32 @@ def where_the_time_goes(client, accounts, rng, requests: int) -> dict[str, float
     profiler.enable()
     for _ in range(requests):
         _id, number = accounts[rng.randrange(len(accounts))]
-        client.get(f"/accounts/{number}/transactions", query_string={"mode": "processed"},
-                   headers={"HX-Request": "true"}).get_data()
+        client.get(
+            f"/accounts/{number}/transactions", query_string={"mode": "processed"}, headers={"HX-Request": "true"}
+        ).get_data()
     profiler.disable()
     stats = pstats.Stats(profiler).stats
     total = sum(tt for (_cc, _nc, tt, _ct, _callers) in stats.values())
     shares = {}
     for label, (ending, name) in PROFILE_PARTS.items():
-        cumulative = sum(ct for (file, _line, func), (_cc, _nc, _tt, ct, _c) in stats.items()
-                         if func == name and file.replace("\\", "/").endswith(ending))
+        cumulative = sum(
+            ct
+            for (file, _line, func), (_cc, _nc, _tt, ct, _c) in stats.items()
+            if func == name and file.replace("\\", "/").endswith(ending)
+        )
         shares[label] = cumulative / total if total else 0.0
     shares["everything else (Flask, Werkzeug, test client, headers)"] = max(1.0 - sum(shares.values()), 0.0)
     return shares
 
 
 def summarise(values: list[float]) -> dict:
-    return {"n": len(values), "median": statistics.median(values), "p95": percentile(values, 0.95),
-            "min": min(values), "max": max(values)}
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "p95": percentile(values, 0.95),
+        "min": min(values),
+        "max": max(values),
+    }
 
 
 def main() -> int:
@@ -267,8 +310,13 @@ def main() -> int:
     parser.add_argument("--warm-up", type=int, default=30)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="also profile N view requests and show where their time goes")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also profile N view requests and show where their time goes",
+    )
     args = parser.parse_args()
     url = args.database_url
 
@@ -277,10 +325,14 @@ def main() -> int:
 
     from app import create_app
 
-    app = create_app({
-        "DATABASE_URL": url, "OUTBOX_THREAD": False, "SERVICE_HOURS": "always",
-        "SECRET_KEY": "benchmark-only-secret-key-0123456789abcdef",
-    })
+    app = create_app(
+        {
+            "DATABASE_URL": url,
+            "OUTBOX_THREAD": False,
+            "SERVICE_HOURS": "always",
+            "SECRET_KEY": "benchmark-only-secret-key-0123456789abcdef",
+        }
+    )
     if "accounts.transactions" not in app.view_functions:
         raise SystemExit("The transactions view (accounts.transactions) does not exist yet.")
     engine = app.extensions["portal.engine"]
@@ -289,9 +341,12 @@ def main() -> int:
 
     with engine.connect() as conn:
         user_id = conn.scalar(select(User.id).where(User.email == demo.BENCH_EMAIL))
-        accounts = conn.execute(select(Account.id, Account.number).join(Grant, Grant.account_id == Account.id)
-                                .where(Grant.user_id == user_id, Grant.revoked_at.is_(None))
-                                .order_by(Account.id)).all()
+        accounts = conn.execute(
+            select(Account.id, Account.number)
+            .join(Grant, Grant.account_id == Account.id)
+            .where(Grant.user_id == user_id, Grant.revoked_at.is_(None))
+            .order_by(Account.id)
+        ).all()
         entries = conn.scalar(text("SELECT count(*) FROM ledger_entries"))
     print(f"{facts['database']}: {len(accounts):,} benchmark accounts, {entries:,} ledger entries")
 
@@ -369,8 +424,10 @@ def main() -> int:
             return
         floor.append(floor_s)
         floor_client.append(floor_client_s)
-        got = results.setdefault(scenario, {"view": [], "bare": [], "ratio": [], "gzip": [], "raw": [], "br": [],
-                                            "minimal": [], "minimal_ratio": []})
+        got = results.setdefault(
+            scenario,
+            {"view": [], "bare": [], "ratio": [], "gzip": [], "raw": [], "br": [], "minimal": [], "minimal_ratio": []},
+        )
         got["view"].append(view_s)
         got["bare"].append(bare_s)
         got["ratio"].append(view_s / bare_s)
@@ -405,22 +462,24 @@ def main() -> int:
     for i, number in enumerate(sample):
         name = demo._NAMES[i % len(demo._NAMES)]
         for label, caller, who, query_string, hdrs in (
-                ("5,000 accounts: full page, first", server, user_id, {}, {"Accept-Encoding": "br, gzip"}),
-                ("5,000 accounts: fragment, random page", server, user_id, {"after": number}, headers),
-                ("5,000 accounts: fragment, search", server, user_id, {"q": name}, headers),
-                ("3 accounts: full page", taxpayer, taxpayer_id, {}, {"Accept-Encoding": "br, gzip"}),
-                ("3 accounts: fragment", taxpayer, taxpayer_id, {}, headers)):
+            ("5,000 accounts: full page, first", server, user_id, {}, {"Accept-Encoding": "br, gzip"}),
+            ("5,000 accounts: fragment, random page", server, user_id, {"after": number}, headers),
+            ("5,000 accounts: fragment, search", server, user_id, {"q": name}, headers),
+            ("3 accounts: full page", taxpayer, taxpayer_id, {}, {"Accept-Encoding": "br, gzip"}),
+            ("3 accounts: fragment", taxpayer, taxpayer_id, {}, headers),
+        ):
 
-            def run_view():
+            def run_view(caller=caller, query_string=query_string, hdrs=hdrs):
                 elapsed, status, _body = caller.get("/", query_string, hdrs)
                 if status != 200:
                     raise SystemExit(f"Dashboard answered {status}")
                 return elapsed
 
-            def run_bare():
+            def run_bare(who=who, query_string=query_string):
                 started = time.perf_counter()
-                overview.dashboard(bare_session, who, today, query=query_string.get("q", ""),
-                                   after=query_string.get("after"))
+                overview.dashboard(
+                    bare_session, who, today, query=query_string.get("q", ""), after=query_string.get("after")
+                )
                 elapsed = time.perf_counter() - started
                 bare_session.rollback()
                 return elapsed
@@ -436,66 +495,104 @@ def main() -> int:
     bare.close()
     bare_session.close()
 
-    report = {"url": make_url(url).render_as_string(hide_password=True), "facts": facts, "accounts": len(accounts),
-              "entries": entries, "build_seconds": build_seconds, "requests": args.requests,
-              "seconds": run_seconds, "transactions": {}, "dashboard": {}}
+    report = {
+        "url": make_url(url).render_as_string(hide_password=True),
+        "facts": facts,
+        "accounts": len(accounts),
+        "entries": entries,
+        "build_seconds": build_seconds,
+        "requests": args.requests,
+        "seconds": run_seconds,
+        "transactions": {},
+        "dashboard": {},
+    }
     print(f"\n{args.requests} view requests and as many bare queries, interleaved, in {run_seconds:.1f} s")
-    print("| Request (HX-Request fragment) | n | view median | view p95 | bare median | bare p95 "
-          "| ratio of medians | ratio of p95s | per-request ratio median / p95 |")
+    print(
+        "| Request (HX-Request fragment) | n | view median | view p95 | bare median | bare p95 "
+        "| ratio of medians | ratio of p95s | per-request ratio median / p95 |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     all_ratios = []
     for scenario in scenarios:
         got = results[scenario]
         view, bare_stats, ratio = summarise(got["view"]), summarise(got["bare"]), summarise(got["ratio"])
         all_ratios += got["ratio"]
-        report["transactions"][scenario] = {"view": view, "bare": bare_stats, "ratio": ratio,
-                                            "ratio_of_medians": view["median"] / bare_stats["median"],
-                                            "ratio_of_p95": view["p95"] / bare_stats["p95"]}
-        print(f"| {scenario} | {view['n']} | {ms(view['median'])} | {ms(view['p95'])} | {ms(bare_stats['median'])} "
-              f"| {ms(bare_stats['p95'])} | {view['median'] / bare_stats['median']:.2f}× "
-              f"| {view['p95'] / bare_stats['p95']:.2f}× | {ratio['median']:.2f}× / {ratio['p95']:.2f}× |")
+        report["transactions"][scenario] = {
+            "view": view,
+            "bare": bare_stats,
+            "ratio": ratio,
+            "ratio_of_medians": view["median"] / bare_stats["median"],
+            "ratio_of_p95": view["p95"] / bare_stats["p95"],
+        }
+        print(
+            f"| {scenario} | {view['n']} | {ms(view['median'])} | {ms(view['p95'])} | {ms(bare_stats['median'])} "
+            f"| {ms(bare_stats['p95'])} | {view['median'] / bare_stats['median']:.2f}× "
+            f"| {view['p95'] / bare_stats['p95']:.2f}× | {ratio['median']:.2f}× / {ratio['p95']:.2f}× |"
+        )
     report["floor"] = summarise(floor)
     report["floor_through_test_client"] = summarise(floor_client)
     minimal_ratios = [r for scenario in scenarios for r in results[scenario]["minimal_ratio"]]
-    report["minimal_route"] = {"time": summarise([t for sc in scenarios for t in results[sc]["minimal"]]),
-                               "ratio": summarise(minimal_ratios)}
-    print(f"| (minimal route: bare Flask, same statements, same partial) | {len(minimal_ratios)} "
-          f"| {ms(report['minimal_route']['time']['median'])} | {ms(report['minimal_route']['time']['p95'])} "
-          f"| | | | | {report['minimal_route']['ratio']['median']:.2f}× / "
-          f"{report['minimal_route']['ratio']['p95']:.2f}× |")
-    print(f"| (floor: GET /auth/session, signed in) | {len(floor)} | {ms(report['floor']['median'])} "
-          f"| {ms(report['floor']['p95'])} | | | | | |")
-    print(f"(the same floor request through Flask's test client: median "
-          f"{ms(report['floor_through_test_client']['median'])}, p95 "
-          f"{ms(report['floor_through_test_client']['p95'])}; the difference is the client's own work)")
+    report["minimal_route"] = {
+        "time": summarise([t for sc in scenarios for t in results[sc]["minimal"]]),
+        "ratio": summarise(minimal_ratios),
+    }
+    print(
+        f"| (minimal route: bare Flask, same statements, same partial) | {len(minimal_ratios)} "
+        f"| {ms(report['minimal_route']['time']['median'])} | {ms(report['minimal_route']['time']['p95'])} "
+        f"| | | | | {report['minimal_route']['ratio']['median']:.2f}× / "
+        f"{report['minimal_route']['ratio']['p95']:.2f}× |"
+    )
+    print(
+        f"| (floor: GET /auth/session, signed in) | {len(floor)} | {ms(report['floor']['median'])} "
+        f"| {ms(report['floor']['p95'])} | | | | | |"
+    )
+    print(
+        f"(the same floor request through Flask's test client: median "
+        f"{ms(report['floor_through_test_client']['median'])}, p95 "
+        f"{ms(report['floor_through_test_client']['p95'])}; the difference is the client's own work)"
+    )
     sizes = [s for scenario in scenarios for s in results[scenario]["gzip"]]
     raws = [s for scenario in scenarios for s in results[scenario]["raw"]]
     brs = [s for scenario in scenarios for s in results[scenario]["br"]]
     report["page_bytes"] = {"gzip": summarise(sizes), "raw": summarise(raws), "br_body": summarise(brs)}
-    print(f"\n50-row fragment as sent (Brotli body, without headers): median {statistics.median(brs):,.0f} B, "
-          f"p95 {percentile(brs, 0.95):,} B, max {max(brs):,} B")
-    print(f"\n50-row fragment, gzip level 6: median {statistics.median(sizes):,.0f} B, "
-          f"p95 {percentile(sizes, 0.95):,} B, max {max(sizes):,} B (uncompressed median "
-          f"{statistics.median(raws):,.0f} B; n={len(sizes)}); target ≤ {TARGET_GZIP_BYTES:,} B: "
-          f"{'met' if max(sizes) <= TARGET_GZIP_BYTES else 'NOT met'}")
+    print(
+        f"\n50-row fragment as sent (Brotli body, without headers): median {statistics.median(brs):,.0f} B, "
+        f"p95 {percentile(brs, 0.95):,} B, max {max(brs):,} B"
+    )
+    print(
+        f"\n50-row fragment, gzip level 6: median {statistics.median(sizes):,.0f} B, "
+        f"p95 {percentile(sizes, 0.95):,} B, max {max(sizes):,} B (uncompressed median "
+        f"{statistics.median(raws):,.0f} B; n={len(sizes)}); target ≤ {TARGET_GZIP_BYTES:,} B: "
+        f"{'met' if max(sizes) <= TARGET_GZIP_BYTES else 'NOT met'}"
+    )
     overall = summarise(all_ratios)
     report["ratio_overall"] = overall
-    print(f"View / bare over all requests: median {overall['median']:.2f}×, p95 {overall['p95']:.2f}×; "
-          f"target ≤ {TARGET_RATIO:.0f}×: {'met' if overall['median'] <= TARGET_RATIO else 'NOT met'} "
-          f"at the median")
-    print("\n| Dashboard request | n | view median | view p95 | bare median | bare p95 | per-request ratio median / p95 |")
+    print(
+        f"View / bare over all requests: median {overall['median']:.2f}×, p95 {overall['p95']:.2f}×; "
+        f"target ≤ {TARGET_RATIO:.0f}×: {'met' if overall['median'] <= TARGET_RATIO else 'NOT met'} "
+        f"at the median"
+    )
+    print(
+        "\n| Dashboard request | n | view median | view p95 | bare median | bare p95 | per-request ratio median / p95 |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for label, got in dashboard.items():
         view, bare_stats, ratio = summarise(got["view"]), summarise(got["bare"]), summarise(got["ratio"])
         report["dashboard"][label] = {"view": view, "bare": bare_stats, "ratio": ratio}
-        print(f"| {label} | {view['n']} | {ms(view['median'])} | {ms(view['p95'])} | {ms(bare_stats['median'])} "
-              f"| {ms(bare_stats['p95'])} | {ratio['median']:.2f}× / {ratio['p95']:.2f}× |")
-    print(f"\nMachine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory']}, Python {facts['python']}, "
-          f"SQLAlchemy {facts['sqlalchemy']}, {facts['database']}; {date.today().isoformat()}")
+        print(
+            f"| {label} | {view['n']} | {ms(view['median'])} | {ms(view['p95'])} | {ms(bare_stats['median'])} "
+            f"| {ms(bare_stats['p95'])} | {ratio['median']:.2f}× / {ratio['p95']:.2f}× |"
+        )
+    print(
+        f"\nMachine: {facts['nproc']} CPUs ({facts['cpu']}), {facts['memory']}, Python {facts['python']}, "
+        f"SQLAlchemy {facts['sqlalchemy']}, {facts['database']}; {date.today().isoformat()}"
+    )
     if profile:
         report["profile"] = profile
-        print(f"\nWhere a view request's time goes (cProfile, {args.profile} requests, cumulative, "
-              "so the profiler's own overhead is in every share):")
+        print(
+            f"\nWhere a view request's time goes (cProfile, {args.profile} requests, cumulative, "
+            "so the profiler's own overhead is in every share):"
+        )
         for label, share in profile.items():
             print(f"  {share:5.1%}  {label}")
     if args.json:

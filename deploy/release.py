@@ -7,6 +7,7 @@ into the folder nginx serves, `flask db-upgrade`, reload (docs/deploy.md).
 
     python deploy/release.py [--out dist]     # prints the archive's path
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,16 +24,20 @@ NEEDED = ("static/vendor/htmx.min.js", "build/static")
 
 def _tracked() -> list[str]:
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
-    return [name for name in listed.decode().split("\0") if name and not name.startswith(LEFT_OUT)
-            and (ROOT / name).is_file()]
+    return [
+        name
+        for name in listed.decode().split("\0")
+        if name and not name.startswith(LEFT_OUT) and (ROOT / name).is_file()
+    ]
 
 
 def _built() -> list[str]:
     for needed in NEEDED:
         if not (ROOT / needed).exists():
             raise SystemExit(f"{needed} is missing: run `make setup` first")
-    built = sorted(path.relative_to(ROOT).as_posix() for path in (ROOT / "build" / "static").rglob("*")
-                   if path.is_file())
+    built = sorted(
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "build" / "static").rglob("*") if path.is_file()
+    )
     return ["static/vendor/htmx.min.js", *built]
 
 

@@ -1,4 +1,5 @@
 """Account numbers, filing periods, due dates and money, for any program."""
+
 from __future__ import annotations
 
 import calendar
@@ -98,6 +99,7 @@ def periods_between(program: Program, first_start: date, until: date) -> list[tu
 
 
 # --- Money ---------------------------------------------------------------------
+
 
 def cents_to_decimal(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)

@@ -3,6 +3,7 @@ details and balance, who has access (and had), consents, PINs, submissions,
 returns, documents, message threads, mail and the audit history, gathered with
 a fixed number of queries (names looked up together). A person: the accounts
 they have or had access to. Plain functions, no Flask."""
+
 from __future__ import annotations
 
 import json
@@ -126,27 +127,49 @@ def file_of(db: Session, account: Account, now: datetime, today: date) -> Accoun
     live = people_with_access(db, account.id, live=True)
     gone = people_with_access(db, account.id, live=False)
     submitted = requests.of_account(db, account.id)
-    threads = list(db.scalars(select(MessageThread).where(MessageThread.account_id == account.id)
-                              .order_by(MessageThread.last_post_at.desc(), MessageThread.id.desc())))
-    events = list(db.scalars(select(AuditEvent).where(AuditEvent.account_id == account.id)
-                             .order_by(AuditEvent.id.desc()).limit(AUDIT_SHOWN)))
-    names = _names(db, [g.grant.revoked_by_user_id for g in gone]
-                   + [r.submitted_by_user_id for r in submitted]
-                   + [t.to_user_id for t in threads] + [t.started_by_user_id for t in threads]
-                   + [e.actor_user_id for e in events] + [e.subject_user_id for e in events]
-                   + [account.paper_mail_chosen_by_user_id])
+    threads = list(
+        db.scalars(
+            select(MessageThread)
+            .where(MessageThread.account_id == account.id)
+            .order_by(MessageThread.last_post_at.desc(), MessageThread.id.desc())
+        )
+    )
+    events = list(
+        db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.account_id == account.id)
+            .order_by(AuditEvent.id.desc())
+            .limit(AUDIT_SHOWN)
+        )
+    )
+    names = _names(
+        db,
+        [g.grant.revoked_by_user_id for g in gone]
+        + [r.submitted_by_user_id for r in submitted]
+        + [t.to_user_id for t in threads]
+        + [t.started_by_user_id for t in threads]
+        + [e.actor_user_id for e in events]
+        + [e.subject_user_id for e in events]
+        + [account.paper_mail_chosen_by_user_id],
+    )
     by_request, by_consent = _work_items(db, account.id)
 
     def access_of(person) -> Access:
         removed_by = None
         if person.grant.revoked_at is not None:
-            removed_by = names.get(person.grant.revoked_by_user_id, "Someone") \
-                if person.grant.revoked_by_user_id is not None else AGENCY
+            removed_by = (
+                names.get(person.grant.revoked_by_user_id, "Someone")
+                if person.grant.revoked_by_user_id is not None
+                else AGENCY
+            )
         return Access(person.grant, person.name, person.email, person.granted_by, removed_by)
 
     def event_of(event: AuditEvent) -> Event:
-        actor = names.get(event.actor_user_id, f"Person {event.actor_user_id}") \
-            if event.actor_user_id is not None else AGENCY
+        actor = (
+            names.get(event.actor_user_id, f"Person {event.actor_user_id}")
+            if event.actor_user_id is not None
+            else AGENCY
+        )
         subject = None
         if event.subject_user_id is not None and event.subject_user_id != event.actor_user_id:
             subject = names.get(event.subject_user_id, f"Person {event.subject_user_id}")
@@ -160,22 +183,37 @@ def file_of(db: Session, account: Account, now: datetime, today: date) -> Accoun
         paper_chosen_by=names.get(account.paper_mail_chosen_by_user_id),
         access=[access_of(p) for p in live],
         removed=sorted((access_of(p) for p in gone), key=lambda a: a.grant.revoked_at, reverse=True),
-        consents=[ConsentLine(c, consents.shown_status(c, today), by_consent.get(c.id))
-                  for c in consents.for_account(db, account.id)],
+        consents=[
+            ConsentLine(c, consents.shown_status(c, today), by_consent.get(c.id))
+            for c in consents.for_account(db, account.id)
+        ],
         pins=pin_rows,
         letter_pins_waiting=len(pins.agency_owner_pins_waiting(db, account.id)),
-        submissions=[Submission(r, names.get(r.submitted_by_user_id, "Someone"), by_request.get(r.id))
-                     for r in submitted],
+        submissions=[
+            Submission(r, names.get(r.submitted_by_user_id, "Someone"), by_request.get(r.id)) for r in submitted
+        ],
         returns=returns.lines_for(db, account),
         documents=documents.of_account(db, account.id),
-        threads=[Thread(t, names.get(t.to_user_id, "Someone") if t.to_user_id is not None
-                        else "Everyone who receives the account's messages",
-                        names.get(t.started_by_user_id, "Someone") if t.started_by_user_id is not None
-                        else "Sent automatically")
-                 for t in threads],
-        mail=list(db.scalars(select(MailItem).options(defer(MailItem.content))
-                             .where(MailItem.account_id == account.id)
-                             .order_by(MailItem.posted_at.desc(), MailItem.id.desc()))),
+        threads=[
+            Thread(
+                t,
+                names.get(t.to_user_id, "Someone")
+                if t.to_user_id is not None
+                else "Everyone who receives the account's messages",
+                names.get(t.started_by_user_id, "Someone")
+                if t.started_by_user_id is not None
+                else "Sent automatically",
+            )
+            for t in threads
+        ],
+        mail=list(
+            db.scalars(
+                select(MailItem)
+                .options(defer(MailItem.content))
+                .where(MailItem.account_id == account.id)
+                .order_by(MailItem.posted_at.desc(), MailItem.id.desc())
+            )
+        ),
         events=[event_of(e) for e in events],
     )
 
@@ -190,13 +228,24 @@ class PersonGrant(_GrantWords):
 
 def grants_of(db: Session, user_id: int) -> list[PersonGrant]:
     """Every grant the person has or had, live ones first, newest first."""
-    rows = list(db.scalars(select(Grant).where(Grant.user_id == user_id)  # each with its account (joined)
-                           .order_by(Grant.revoked_at.is_not(None), Grant.granted_at.desc(), Grant.id.desc())))
+    rows = list(
+        db.scalars(
+            select(Grant)
+            .where(Grant.user_id == user_id)  # each with its account (joined)
+            .order_by(Grant.revoked_at.is_not(None), Grant.granted_at.desc(), Grant.id.desc())
+        )
+    )
     names = _names(db, [g.granted_by_user_id for g in rows] + [g.revoked_by_user_id for g in rows])
 
     def by(someone: int | None) -> str:
         return AGENCY if someone is None else names.get(someone, "Someone")
 
-    return [PersonGrant(grant, grant.account, by(grant.granted_by_user_id),
-                        by(grant.revoked_by_user_id) if grant.revoked_at is not None else None)
-            for grant in rows]
+    return [
+        PersonGrant(
+            grant,
+            grant.account,
+            by(grant.granted_by_user_id),
+            by(grant.revoked_by_user_id) if grant.revoked_at is not None else None,
+        )
+        for grant in rows
+    ]

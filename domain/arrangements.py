@@ -10,6 +10,7 @@ The rules ("enter your own" arrangement):
 - the schedule covers the whole balance.
 Monthly instalments fall on the same day each month, clamped to the month's last
 day (31 January, 28 or 29 February, 31 March), always counted from the first."""
+
 from __future__ import annotations
 
 import calendar
@@ -31,8 +32,12 @@ FREQUENCIES = {"weekly": "Weekly", "biweekly": "Every two weeks", "monthly": "Mo
 # How the rules' messages name each frequency ("With monthly payments over ...").
 _PAYMENTS = {"weekly": "weekly payments", "biweekly": "payments every two weeks", "monthly": "monthly payments"}
 _STEP_DAYS = {"weekly": 7, "biweekly": 14}
-STATUS_WORDS = {"proposed": "Waiting for our decision", "approved": "Approved", "declined": "Declined",
-                "withdrawn": "Withdrawn"}
+STATUS_WORDS = {
+    "proposed": "Waiting for our decision",
+    "approved": "Approved",
+    "declined": "Declined",
+    "withdrawn": "Withdrawn",
+}
 # The largest amount anyone may type (the house limit), and a bound on the rows a schedule may have.
 MAX_CENTS = 999_999_999_999
 MAX_INSTALMENTS = 1000
@@ -46,6 +51,10 @@ def long_day(day: date) -> str:
 
 
 # --- Rules ---------------------------------------------------------------------
+
+
+EDMONTON = ZoneInfo("America/Edmonton")
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -61,12 +70,15 @@ class Rules:
 
 
 def rules_for(db: Session, program_code: str) -> Rules:
-    return Rules(max_months=int_setting(db, program_code, "arrangement_max_months"),
-                 min_instalment_cents=int_setting(db, program_code, "arrangement_min_instalment_cents"),
-                 first_payment_days=int_setting(db, program_code, "arrangement_first_payment_days"))
+    return Rules(
+        max_months=int_setting(db, program_code, "arrangement_max_months"),
+        min_instalment_cents=int_setting(db, program_code, "arrangement_min_instalment_cents"),
+        first_payment_days=int_setting(db, program_code, "arrangement_first_payment_days"),
+    )
 
 
 # --- The schedule ------------------------------------------------------------------
+
 
 def due_on(first_due_on: date, frequency: str, index: int) -> date:
     """The date of instalment `index` (0 is the first)."""
@@ -195,8 +207,7 @@ def clean_answers(posted) -> dict[str, str]:
 def typed_so_far(posted) -> dict[str, str]:
     """What an autosave keeps: the answers posted, as typed; one too long to be an
     answer is left out (never cut short, which could turn it into another answer)."""
-    return {name: value for name, value in clean_answers(posted).items()
-            if name in posted and len(value) <= _MAX_TEXT}
+    return {name: value for name, value in clean_answers(posted).items() if name in posted and len(value) <= _MAX_TEXT}
 
 
 def check(answers: dict, *, balance_cents: int, today: date, rules: Rules) -> tuple[Proposal | None, dict[str, str]]:
@@ -209,8 +220,9 @@ def check(answers: dict, *, balance_cents: int, today: date, rules: Rules) -> tu
     instalment, message = parse_money(str(answers.get("instalment") or ""))
     if message:
         found["instalment"] = message
-    first, message, part = parse_first_day(str(answers.get("first_day") or ""), str(answers.get("first_month") or ""),
-                                           str(answers.get("first_year") or ""))
+    first, message, part = parse_first_day(
+        str(answers.get("first_day") or ""), str(answers.get("first_month") or ""), str(answers.get("first_year") or "")
+    )
     latest_first = rules.latest_first_day(today)
     if first is not None:
         if first < today:
@@ -229,8 +241,9 @@ def check(answers: dict, *, balance_cents: int, today: date, rules: Rules) -> tu
     return Proposal(frequency, instalment, first), found
 
 
-def _instalment_problem(instalment: int, frequency: str, first: date | None, balance_cents: int, today: date,
-                        rules: Rules) -> str | None:
+def _instalment_problem(
+    instalment: int, frequency: str, first: date | None, balance_cents: int, today: date, rules: Rules
+) -> str | None:
     """The amount against the balance, the smallest instalment and the longest term.
     Without a usable first date, the term is broken only when no allowed date
     would do (a first payment today fits the most payments), and the amount it
@@ -240,8 +253,10 @@ def _instalment_problem(instalment: int, frequency: str, first: date | None, bal
     smallest = rules.min_instalment_cents
     if instalment < balance_cents and instalment < smallest:
         if balance_cents <= smallest:
-            return (f"Your balance is {format_money(balance_cents)}, less than the smallest payment we accept, "
-                    f"so pay it in one payment of {format_money(balance_cents)}")
+            return (
+                f"Your balance is {format_money(balance_cents)}, less than the smallest payment we accept, "
+                f"so pay it in one payment of {format_money(balance_cents)}"
+            )
         return f"Each payment must be at least {format_money(smallest)}. Only the last payment can be less"
     if frequency not in FREQUENCIES:
         return None
@@ -254,8 +269,10 @@ def _instalment_problem(instalment: int, frequency: str, first: date | None, bal
         needed = max(-(-balance_cents // fewest), smallest)
         months = rules.max_months
         term = f"{months} month{'s' if months != 1 else ''}"
-        return (f"With {_PAYMENTS[frequency]} over at most {term}, each payment must be at least "
-                f"{format_money(min(needed, balance_cents))}")
+        return (
+            f"With {_PAYMENTS[frequency]} over at most {term}, each payment must be at least "
+            f"{format_money(min(needed, balance_cents))}"
+        )
     return None
 
 
@@ -269,14 +286,21 @@ def summary(balance_cents: int, rows: list[tuple[date, int]], frequency: str) ->
     if not rows:
         return "Payment arrangement"
     how = FREQUENCIES[frequency].lower()
-    return (f"Payment arrangement for {format_money(balance_cents)}: {len(rows)} {how} payment"
-            f"{'s' if len(rows) != 1 else ''} from {long_day(rows[0][0])} to {long_day(rows[-1][0])}")
+    return (
+        f"Payment arrangement for {format_money(balance_cents)}: {len(rows)} {how} payment"
+        f"{'s' if len(rows) != 1 else ''} from {long_day(rows[0][0])} to {long_day(rows[-1][0])}"
+    )
 
 
 def request_data(balance_cents: int, proposal: Proposal, rows: list[tuple[date, int]]) -> dict:
-    return {"balance_cents": balance_cents, "instalment_cents": proposal.instalment_cents,
-            "frequency": proposal.frequency, "first_due_on": proposal.first_due_on.isoformat(),
-            "payments": len(rows), "last_due_on": rows[-1][0].isoformat() if rows else None}
+    return {
+        "balance_cents": balance_cents,
+        "instalment_cents": proposal.instalment_cents,
+        "frequency": proposal.frequency,
+        "first_due_on": proposal.first_due_on.isoformat(),
+        "payments": len(rows),
+        "last_due_on": rows[-1][0].isoformat() if rows else None,
+    }
 
 
 def builder(account_id: int, now: datetime, balance_cents: int, proposal: Proposal):
@@ -284,10 +308,16 @@ def builder(account_id: int, now: datetime, balance_cents: int, proposal: Propos
     rows = proposal.schedule(balance_cents)
 
     def build(db: Session, request: ServiceRequest) -> None:
-        arrangement = PaymentArrangement(account_id=account_id, service_request_id=request.id,
-                                         balance_cents=balance_cents, instalment_cents=proposal.instalment_cents,
-                                         frequency=proposal.frequency, first_due_on=proposal.first_due_on,
-                                         status="proposed", created_at=now)
+        arrangement = PaymentArrangement(
+            account_id=account_id,
+            service_request_id=request.id,
+            balance_cents=balance_cents,
+            instalment_cents=proposal.instalment_cents,
+            frequency=proposal.frequency,
+            first_due_on=proposal.first_due_on,
+            status="proposed",
+            created_at=now,
+        )
         db.add(arrangement)
         db.flush()
         for sequence, (day, cents) in enumerate(rows, start=1):
@@ -298,26 +328,35 @@ def builder(account_id: int, now: datetime, balance_cents: int, proposal: Propos
 
 # --- Reading arrangements back ---------------------------------------------------
 
+
 def owing(db: Session, account_id: int) -> int:
     """The account's balance in integer cents (a SUM is a Decimal on PostgreSQL)."""
     return int(ledger.balance(db, account_id))
 
 
 def latest(db: Session, account_id: int) -> PaymentArrangement | None:
-    return db.scalar(select(PaymentArrangement).where(PaymentArrangement.account_id == account_id)
-                     .order_by(PaymentArrangement.created_at.desc(), PaymentArrangement.id.desc()).limit(1))
+    return db.scalar(
+        select(PaymentArrangement)
+        .where(PaymentArrangement.account_id == account_id)
+        .order_by(PaymentArrangement.created_at.desc(), PaymentArrangement.id.desc())
+        .limit(1)
+    )
 
 
 def blocking(db: Session, account_id: int) -> PaymentArrangement | None:
     """A proposed or approved arrangement: while there is one, no other can be proposed."""
-    return db.scalar(select(PaymentArrangement).where(PaymentArrangement.account_id == account_id,
-                                                      PaymentArrangement.status.in_(("proposed", "approved")))
-                     .order_by(PaymentArrangement.created_at.desc(), PaymentArrangement.id.desc()).limit(1))
+    return db.scalar(
+        select(PaymentArrangement)
+        .where(PaymentArrangement.account_id == account_id, PaymentArrangement.status.in_(("proposed", "approved")))
+        .order_by(PaymentArrangement.created_at.desc(), PaymentArrangement.id.desc())
+        .limit(1)
+    )
 
 
 def instalments(db: Session, arrangement: PaymentArrangement) -> list[Instalment]:
-    return list(db.scalars(select(Instalment).where(Instalment.arrangement_id == arrangement.id)
-                           .order_by(Instalment.sequence)))
+    return list(
+        db.scalars(select(Instalment).where(Instalment.arrangement_id == arrangement.id).order_by(Instalment.sequence))
+    )
 
 
 def request_of(db: Session, arrangement: PaymentArrangement) -> ServiceRequest | None:
@@ -325,8 +364,11 @@ def request_of(db: Session, arrangement: PaymentArrangement) -> ServiceRequest |
 
 
 def for_request(db: Session, request: ServiceRequest) -> PaymentArrangement | None:
-    return db.scalar(select(PaymentArrangement).where(PaymentArrangement.service_request_id == request.id,
-                                                      PaymentArrangement.account_id == request.account_id))
+    return db.scalar(
+        select(PaymentArrangement).where(
+            PaymentArrangement.service_request_id == request.id, PaymentArrangement.account_id == request.account_id
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -338,17 +380,23 @@ class InstalmentState:
     state: str  # Paid | Part paid | Missed | Due
 
 
-def instalment_states(db: Session, arrangement: PaymentArrangement, today: date,
-                      zone: ZoneInfo = ZoneInfo("America/Edmonton")) -> list[InstalmentState]:
+def instalment_states(
+    db: Session, arrangement: PaymentArrangement, today: date, zone: ZoneInfo = EDMONTON
+) -> list[InstalmentState]:
     """Each instalment and how far it is paid. Payments in the ledger (kind
     "payment", negative amounts) processed on or after the day the arrangement
     was made are applied to the instalments in order. Paid: covered; Missed: its
     date has passed and it is not covered; Part paid: partly covered and not yet
     past; Due: otherwise."""
     made_on = arrangement.created_at.astimezone(zone).date()
-    amounts = db.scalars(select(LedgerEntry.amount_cents).where(
-        LedgerEntry.account_id == arrangement.account_id, LedgerEntry.kind == "payment",
-        LedgerEntry.amount_cents < 0, LedgerEntry.processed_date >= made_on))
+    amounts = db.scalars(
+        select(LedgerEntry.amount_cents).where(
+            LedgerEntry.account_id == arrangement.account_id,
+            LedgerEntry.kind == "payment",
+            LedgerEntry.amount_cents < 0,
+            LedgerEntry.processed_date >= made_on,
+        )
+    )
     paid = -sum(int(amount) for amount in amounts)
     states = []
     for row in instalments(db, arrangement):
@@ -368,12 +416,14 @@ def instalment_states(db: Session, arrangement: PaymentArrangement, today: date,
 
 # --- The agency's decision ------------------------------------------------------------
 
+
 class AlreadyDecided(ValueError):
     """A decision has been made on this arrangement; it is not made twice."""
 
 
-def decide(db: Session, now: datetime, request: ServiceRequest, approve: bool, reason: str | None,
-           staff_user_id: int) -> PaymentArrangement:
+def decide(
+    db: Session, now: datetime, request: ServiceRequest, approve: bool, reason: str | None, staff_user_id: int
+) -> PaymentArrangement:
     """Approve or decline a proposed arrangement. A decline needs a reason (the
     person sees it). The caller commits."""
     if request.kind != "arrangement":
@@ -381,8 +431,7 @@ def decide(db: Session, now: datetime, request: ServiceRequest, approve: bool, r
     arrangement = for_request(db, request)
     if arrangement is None:
         raise ValueError("that request has no arrangement")
-    if request.decided_at is not None or arrangement.status != "proposed" or request.status in ("approved",
-                                                                                                 "declined"):
+    if request.decided_at is not None or arrangement.status != "proposed" or request.status in ("approved", "declined"):
         raise AlreadyDecided(f"{request.reference} has already been decided ({request.status})")
     reason = (reason or "").strip() or None
     if not approve and reason is None:
@@ -391,6 +440,12 @@ def decide(db: Session, now: datetime, request: ServiceRequest, approve: bool, r
     request.status, request.decided_at, request.decided_by_user_id = status, now, staff_user_id
     request.decision_reason = reason
     arrangement.status, arrangement.decided_at = status, now
-    audit.record(db, now, f"arrangement.{status}", actor_user_id=staff_user_id, account_id=request.account_id,
-                 reference=request.reference)
+    audit.record(
+        db,
+        now,
+        f"arrangement.{status}",
+        actor_user_id=staff_user_id,
+        account_id=request.account_id,
+        reference=request.reference,
+    )
     return arrangement

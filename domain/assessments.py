@@ -20,6 +20,7 @@ Each step runs once: the form's one-time key is claimed first
 (domain.once.claim), the period's returns are locked (PostgreSQL; SQLite
 has one writer at a time) and the return moves to assessed only from a state
 that is not, in one conditional UPDATE. The caller commits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class Outcome:
 
 # --- Reading a return's state -------------------------------------------------------------
 
+
 def sign_of(tax_return: TaxReturn) -> int:
     """A return's tax is owed to the agency (a debit); a claim's refund is a credit."""
     return -1 if tax_return.kind == "claim" else 1
@@ -79,11 +81,18 @@ def assessed_total(db: Session, account_id: int, period_end: date) -> int:
     e = LedgerEntry
     original = aliased(LedgerEntry)
     direct = select(func.coalesce(func.sum(e.amount_cents), 0)).where(
-        e.account_id == account_id, e.period_end == period_end, e.kind.in_(TOTAL_KINDS))
-    undone = (select(func.coalesce(func.sum(e.amount_cents), 0))
-              .join(original, original.id == e.reverses_id)
-              .where(e.account_id == account_id, e.kind == "reversal", original.kind.in_(TOTAL_KINDS),
-                     original.period_end == period_end))
+        e.account_id == account_id, e.period_end == period_end, e.kind.in_(TOTAL_KINDS)
+    )
+    undone = (
+        select(func.coalesce(func.sum(e.amount_cents), 0))
+        .join(original, original.id == e.reverses_id)
+        .where(
+            e.account_id == account_id,
+            e.kind == "reversal",
+            original.kind.in_(TOTAL_KINDS),
+            original.period_end == period_end,
+        )
+    )
     return int(db.scalar(direct) or 0) + int(db.scalar(undone) or 0)
 
 
@@ -101,9 +110,18 @@ def amended_original(db: Session, tax_return: TaxReturn) -> TaxReturn | None:
 
 def period_assessed(db: Session, tax_return: TaxReturn) -> bool:
     """Whether any return of the period has been assessed."""
-    return db.scalar(select(TaxReturn.id).where(
-        TaxReturn.account_id == tax_return.account_id, TaxReturn.period_end == tax_return.period_end,
-        or_(TaxReturn.status.in_(ASSESSED), TaxReturn.notice_kind.is_not(None))).limit(1)) is not None
+    return (
+        db.scalar(
+            select(TaxReturn.id)
+            .where(
+                TaxReturn.account_id == tax_return.account_id,
+                TaxReturn.period_end == tax_return.period_end,
+                or_(TaxReturn.status.in_(ASSESSED), TaxReturn.notice_kind.is_not(None)),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def is_assessed(tax_return: TaxReturn) -> bool:
@@ -127,16 +145,24 @@ def request_of(db: Session, tax_return: TaxReturn) -> ServiceRequest | None:
 
 def mail_of(db: Session, tax_return: TaxReturn) -> list[MailItem]:
     """The notices posted for this return, newest first."""
-    return list(db.scalars(select(MailItem).where(MailItem.tax_return_id == tax_return.id,
-                                                  MailItem.account_id == tax_return.account_id)
-                           .order_by(MailItem.posted_at.desc(), MailItem.id.desc())))
+    return list(
+        db.scalars(
+            select(MailItem)
+            .where(MailItem.tax_return_id == tax_return.id, MailItem.account_id == tax_return.account_id)
+            .order_by(MailItem.posted_at.desc(), MailItem.id.desc())
+        )
+    )
 
 
 def period_entries(db: Session, account_id: int, period_end: date) -> list[LedgerEntry]:
     """Every entry of the period, oldest first."""
-    return list(db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account_id,
-                                                     LedgerEntry.period_end == period_end)
-                           .order_by(LedgerEntry.processed_date, LedgerEntry.id)))
+    return list(
+        db.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.account_id == account_id, LedgerEntry.period_end == period_end)
+            .order_by(LedgerEntry.processed_date, LedgerEntry.id)
+        )
+    )
 
 
 def _period_balance(db: Session, tax_return: TaxReturn) -> int:
@@ -144,11 +170,13 @@ def _period_balance(db: Session, tax_return: TaxReturn) -> int:
 
 
 def period_of(db: Session, account: Account, tax_return: TaxReturn) -> str:
-    return period_text(start_of(account, tax_return.period_end, account_period_starts(db, account)),
-                       tax_return.period_end)
+    return period_text(
+        start_of(account, tax_return.period_end, account_period_starts(db, account)), tax_return.period_end
+    )
 
 
 # --- Checks ----------------------------------------------------------------------------------
+
 
 def _check_amount(cents: int, field: str, what: str) -> None:
     if not isinstance(cents, int) or isinstance(cents, bool):
@@ -188,8 +216,13 @@ def _check_charges(charges) -> list[Charge]:
     charge<n>_<part>, n counting from 1 in the order given)."""
     charges = list(charges)
     problems = charge_problems(charges)
-    problems.update({(position, "amount"): "Enter the amount of this charge"
-                     for position, (_kind, cents, _reason) in enumerate(charges) if cents is None})
+    problems.update(
+        {
+            (position, "amount"): "Enter the amount of this charge"
+            for position, (_kind, cents, _reason) in enumerate(charges)
+            if cents is None
+        }
+    )
     for (position, part), message in sorted(problems.items()):
         raise AssessmentRefused(message, f"charge{position + 1}_{part}")
     return [Charge(kind, cents, reason.strip()) for kind, cents, reason in charges]
@@ -217,62 +250,116 @@ def _open_item(db: Session, request: ServiceRequest | None, staff: User) -> Work
 def _lock_period(db: Session, tax_return: TaxReturn) -> None:
     """Hold the period's returns until the commit, so two people assessing the
     same period at once act one after the other (SQLite has one writer anyway)."""
-    db.execute(select(TaxReturn.id).where(TaxReturn.account_id == tax_return.account_id,
-                                          TaxReturn.period_end == tax_return.period_end).with_for_update())
+    db.execute(
+        select(TaxReturn.id)
+        .where(TaxReturn.account_id == tax_return.account_id, TaxReturn.period_end == tax_return.period_end)
+        .with_for_update()
+    )
 
 
 def _effective_dates(db: Session, tax_return: TaxReturn, today: date) -> tuple[date, date]:
     """(an assessment's, a charge's) effective dates: the period's end, as the
     demo's assessments have it, and its due date, when a penalty or interest
     arises (today, when a charge is assessed before the due date)."""
-    due = db.scalar(select(FilingPeriod.due_date).where(FilingPeriod.account_id == tax_return.account_id,
-                                                        FilingPeriod.period_end == tax_return.period_end))
+    due = db.scalar(
+        select(FilingPeriod.due_date).where(
+            FilingPeriod.account_id == tax_return.account_id, FilingPeriod.period_end == tax_return.period_end
+        )
+    )
     return tax_return.period_end, min(due or tax_return.period_end, today)
 
 
 # --- The notice, the request, the message -------------------------------------------------------
 
-def _post_notice(db: Session, now: datetime, today: date, account: Account, tax_return: TaxReturn, staff: User,
-                 zone: ZoneInfo) -> MailItem:
+
+def _post_notice(
+    db: Session, now: datetime, today: date, account: Account, tax_return: TaxReturn, staff: User, zone: ZoneInfo
+) -> MailItem:
     notice = notices.notice_for(db, account, tax_return)
     pdf = notices.render_pdf(notice, generated_at=now.astimezone(zone))
     kind = "notice_of_assessment" if tax_return.notice_kind == "assessment" else "notice_of_reassessment"
-    return mail.post(db, now, today, account=account, kind=kind, title=f"{notice.title}, period {notice.period}",
-                     pdf=pdf, posted_by_user_id=staff.id, tax_return_id=tax_return.id,
-                     service_request_id=tax_return.service_request_id)
+    return mail.post(
+        db,
+        now,
+        today,
+        account=account,
+        kind=kind,
+        title=f"{notice.title}, period {notice.period}",
+        pdf=pdf,
+        posted_by_user_id=staff.id,
+        tax_return_id=tax_return.id,
+        service_request_id=tax_return.service_request_id,
+    )
 
 
-def _complete(db: Session, now: datetime, request: ServiceRequest | None, item: WorkItem | None, staff: User,
-              outcome: str, note: str) -> None:
+def _complete(
+    db: Session,
+    now: datetime,
+    request: ServiceRequest | None,
+    item: WorkItem | None,
+    staff: User,
+    outcome: str,
+    note: str,
+) -> None:
     if request is not None and request.status in _OPEN_REQUEST:
         request.status, request.decided_at, request.decided_by_user_id = "completed", now, staff.id
         request.decision_reason = note or None
-        audit.record(db, now, "request.completed", actor_user_id=staff.id, account_id=request.account_id,
-                     reference=request.reference)
+        audit.record(
+            db,
+            now,
+            "request.completed",
+            actor_user_id=staff.id,
+            account_id=request.account_id,
+            reference=request.reference,
+        )
     if item is not None:
         work.decide(db, now, item, staff, outcome, note)
 
 
-def _tell(db: Session, now: datetime, today: date, account: Account, tax_return: TaxReturn, verb: str,
-          lines: list[str], mail_item: MailItem) -> None:
+def _tell(
+    db: Session,
+    now: datetime,
+    today: date,
+    account: Account,
+    tax_return: TaxReturn,
+    verb: str,
+    lines: list[str],
+    mail_item: MailItem,
+) -> None:
     program = account.program.name
     paper = f"amended {tax_return.kind}" if tax_return.amended else tax_return.kind
     period = period_of(db, account, tax_return)
     title = NOTICE_TITLES[tax_return.notice_kind].lower()
-    where = (f"We are sending the {title} by post to the account's mailing address."
-             if mail_item.delivery == "paper" else
-             f"The {title} is in the account's online mail in TRA Client Self-Service. It shows the period's "
-             f"transactions and says how to object if you disagree.")
-    body = "\n\n".join([f"We have {verb} your {program} {paper} for {period} (reference {tax_return.reference}).",
-                        *lines, where])
-    messages.to_everyone_with_access(db, now, account, f"Your {program} {paper} for {period} has been {verb}",
-                                     body, today, about=f"a {title}")
+    where = (
+        f"We are sending the {title} by post to the account's mailing address."
+        if mail_item.delivery == "paper"
+        else f"The {title} is in the account's online mail in TRA Client Self-Service. It shows the period's "
+        f"transactions and says how to object if you disagree."
+    )
+    body = "\n\n".join(
+        [f"We have {verb} your {program} {paper} for {period} (reference {tax_return.reference}).", *lines, where]
+    )
+    messages.to_everyone_with_access(
+        db, now, account, f"Your {program} {paper} for {period} has been {verb}", body, today, about=f"a {title}"
+    )
 
 
 # --- Assessing ---------------------------------------------------------------------------------
 
-def assess(db: Session, now: datetime, today: date, *, tax_return: TaxReturn, staff: User, assessed_cents: int,
-           charges=(), note: str = "", key: str | None = None, zone: ZoneInfo = SERVICE_ZONE) -> Outcome:
+
+def assess(
+    db: Session,
+    now: datetime,
+    today: date,
+    *,
+    tax_return: TaxReturn,
+    staff: User,
+    assessed_cents: int,
+    charges=(),
+    note: str = "",
+    key: str | None = None,
+    zone: ZoneInfo = SERVICE_ZONE,
+) -> Outcome:
     """Assess a return as `assessed_cents` (as the return states it: a claim's
     refund is positive) with penalty and interest `charges` ((kind, cents,
     reason) each). A difference from the amount as filed needs `note`, which is
@@ -290,16 +377,21 @@ def assess(db: Session, now: datetime, today: date, *, tax_return: TaxReturn, st
     note = _check_note(note)
     filed = tax_return.amount_cents
     if filed is not None and assessed_cents != filed and not note:
-        raise AssessmentRefused(f"Say why the assessed amount differs from the {format_money(filed)} filed: "
-                                f"the account's people will read it", "note")
+        raise AssessmentRefused(
+            f"Say why the assessed amount differs from the {format_money(filed)} filed: "
+            f"the account's people will read it",
+            "note",
+        )
     request = request_of(db, tax_return)
     item = _open_item(db, request, staff)
 
     _lock_period(db, tax_return)
-    moved = db.execute(update(TaxReturn).where(TaxReturn.id == tax_return.id, TaxReturn.status.not_in(ASSESSED),
-                                               TaxReturn.notice_kind.is_(None))
-                       .values(status="assessed", processed_on=today, notice_kind="assessment", notice_date=today)
-                       .execution_options(synchronize_session=False))
+    moved = db.execute(
+        update(TaxReturn)
+        .where(TaxReturn.id == tax_return.id, TaxReturn.status.not_in(ASSESSED), TaxReturn.notice_kind.is_(None))
+        .values(status="assessed", processed_on=today, notice_kind="assessment", notice_date=today)
+        .execution_options(synchronize_session=False)
+    )
     if moved.rowcount != 1:
         raise AssessmentRefused("This return has just been assessed by someone else", None, 409)
     db.refresh(tax_return)
@@ -315,14 +407,33 @@ def assess(db: Session, now: datetime, today: date, *, tax_return: TaxReturn, st
         description = f"Assessment of the {tax_return.kind} for {period}"
         if filed is not None and assessed_cents != filed:
             description += f", changed from the {format_money(filed)} filed"
-        entries.append(ledger.post(db, account_id=account.id, kind="assessment", amount_cents=due,
-                                   effective_date=effective, processed_date=today, reference=tax_return.reference,
-                                   period_end=tax_return.period_end, description=description))
+        entries.append(
+            ledger.post(
+                db,
+                account_id=account.id,
+                kind="assessment",
+                amount_cents=due,
+                effective_date=effective,
+                processed_date=today,
+                reference=tax_return.reference,
+                period_end=tax_return.period_end,
+                description=description,
+            )
+        )
     for charge in checked:
-        entries.append(ledger.post(db, account_id=account.id, kind=charge.kind, amount_cents=charge.cents,
-                                   effective_date=charged_from, processed_date=today,
-                                   reference=tax_return.reference, period_end=tax_return.period_end,
-                                   description=charge.reason))
+        entries.append(
+            ledger.post(
+                db,
+                account_id=account.id,
+                kind=charge.kind,
+                amount_cents=charge.cents,
+                effective_date=charged_from,
+                processed_date=today,
+                reference=tax_return.reference,
+                period_end=tax_return.period_end,
+                description=charge.reason,
+            )
+        )
     db.flush()
 
     mail_item = _post_notice(db, now, today, account, tax_return, staff, zone)
@@ -333,14 +444,33 @@ def assess(db: Session, now: datetime, today: date, *, tax_return: TaxReturn, st
     if note:
         lines.append(f"Our note: {note}")
     _tell(db, now, today, account, tax_return, "assessed", lines, mail_item)
-    audit.record(db, now, "return.assessed", actor_user_id=staff.id, account_id=account.id,
-                 tax_return=tax_return.id, assessed_cents=assessed_cents, charges=len(checked),
-                 entries=[e.id for e in entries], mail=mail_item.id)
+    audit.record(
+        db,
+        now,
+        "return.assessed",
+        actor_user_id=staff.id,
+        account_id=account.id,
+        tax_return=tax_return.id,
+        assessed_cents=assessed_cents,
+        charges=len(checked),
+        entries=[e.id for e in entries],
+        mail=mail_item.id,
+    )
     return Outcome(entries, mail_item, assessed_cents)
 
 
-def reassess(db: Session, now: datetime, today: date, *, tax_return: TaxReturn, staff: User, new_total_cents: int,
-             reason: str, key: str | None = None, zone: ZoneInfo = SERVICE_ZONE) -> Outcome:
+def reassess(
+    db: Session,
+    now: datetime,
+    today: date,
+    *,
+    tax_return: TaxReturn,
+    staff: User,
+    new_total_cents: int,
+    reason: str,
+    key: str | None = None,
+    zone: ZoneInfo = SERVICE_ZONE,
+) -> Outcome:
     """Change the period's assessed total to `new_total_cents` (as the return
     states it): an adjustment of the difference, described by `reason`, and a
     notice of reassessment on this return. An amended return reassesses the
@@ -351,8 +481,9 @@ def reassess(db: Session, now: datetime, today: date, *, tax_return: TaxReturn, 
     account = db.get(Account, tax_return.account_id)
     if tax_return.amended:
         if not period_assessed(db, tax_return):
-            raise AssessmentRefused("The return this one amends has not been assessed yet: assess that one first",
-                                    None, 409)
+            raise AssessmentRefused(
+                "The return this one amends has not been assessed yet: assess that one first", None, 409
+            )
     elif not is_assessed(tax_return):
         raise AssessmentRefused("This return has not been assessed yet: assess it first", None, 409)
     _check_amount(new_total_cents, "new_total", "new total")
@@ -372,25 +503,46 @@ def reassess(db: Session, now: datetime, today: date, *, tax_return: TaxReturn, 
     # An amended return that changes nothing still needs its decision; anything
     # else that changes nothing is not a reassessment.
     if difference == 0 and not deciding:
-        raise AssessmentRefused(f"The period is assessed at {format_money(new_total_cents)} already: "
-                                f"enter the new total", "new_total")
+        raise AssessmentRefused(
+            f"The period is assessed at {format_money(new_total_cents)} already: enter the new total", "new_total"
+        )
     entries = []
     if difference:
-        entries.append(ledger.post(db, account_id=account.id, kind="adjustment", amount_cents=difference,
-                                   effective_date=tax_return.period_end, processed_date=today,
-                                   reference=tax_return.reference, period_end=tax_return.period_end,
-                                   description=reason))
+        entries.append(
+            ledger.post(
+                db,
+                account_id=account.id,
+                kind="adjustment",
+                amount_cents=difference,
+                effective_date=tax_return.period_end,
+                processed_date=today,
+                reference=tax_return.reference,
+                period_end=tax_return.period_end,
+                description=reason,
+            )
+        )
     tax_return.status, tax_return.processed_on = "reassessed", today
     tax_return.notice_kind, tax_return.notice_date = "reassessment", today
     db.flush()
 
     mail_item = _post_notice(db, now, today, account, tax_return, staff, zone)
     _complete(db, now, request, item, staff, "reassessed", reason)
-    lines = [f"Assessed amount: {format_money(new_total_cents)} (it was {format_money(sign * before)}).",
-             f"Why: {reason}",
-             f"Balance for the period: {describe_balance(_period_balance(db, tax_return))}."]
+    lines = [
+        f"Assessed amount: {format_money(new_total_cents)} (it was {format_money(sign * before)}).",
+        f"Why: {reason}",
+        f"Balance for the period: {describe_balance(_period_balance(db, tax_return))}.",
+    ]
     _tell(db, now, today, account, tax_return, "reassessed", lines, mail_item)
-    audit.record(db, now, "return.reassessed", actor_user_id=staff.id, account_id=account.id,
-                 tax_return=tax_return.id, new_total_cents=new_total_cents, difference_cents=difference,
-                 entries=[e.id for e in entries], mail=mail_item.id)
+    audit.record(
+        db,
+        now,
+        "return.reassessed",
+        actor_user_id=staff.id,
+        account_id=account.id,
+        tax_return=tax_return.id,
+        new_total_cents=new_total_cents,
+        difference_cents=difference,
+        entries=[e.id for e in entries],
+        mail=mail_item.id,
+    )
     return Outcome(entries, mail_item, new_total_cents)

@@ -1,4 +1,5 @@
 """The append-only security audit log: who, what, when (UTC), outcome, never secrets."""
+
 from __future__ import annotations
 
 import json

@@ -1,11 +1,12 @@
 """Reading the audit log, for the agency's audit viewer and its CSV export: one
 filter (a person, an account, an action, a range of days), newest first, in
 keyset pages. Plain functions, no Flask; domain.audit writes the log."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
@@ -57,7 +58,7 @@ def day_range(first: date | None, last: date | None, zone: str) -> tuple[datetim
     where = ZoneInfo(zone)
 
     def start_of(day: date) -> datetime:
-        return datetime.combine(day, time(0), tzinfo=where).astimezone(timezone.utc)
+        return datetime.combine(day, time(0), tzinfo=where).astimezone(UTC)
 
     return (start_of(first) if first else None, start_of(last + timedelta(days=1)) if last else None)
 
@@ -83,19 +84,32 @@ _ACTOR, _SUBJECT = aliased(User), aliased(User)
 
 def _query(flt: AuditFilter) -> Select:
     e = AuditEvent
-    query = (select(e.id, e.occurred_at, e.event, e.outcome, e.actor_user_id, _ACTOR.name, _ACTOR.email,
-                    e.subject_user_id, _SUBJECT.name, _SUBJECT.email, Account.number, e.detail)
-             .outerjoin(_ACTOR, _ACTOR.id == e.actor_user_id)
-             .outerjoin(_SUBJECT, _SUBJECT.id == e.subject_user_id)
-             .outerjoin(Account, Account.id == e.account_id))
+    query = (
+        select(
+            e.id,
+            e.occurred_at,
+            e.event,
+            e.outcome,
+            e.actor_user_id,
+            _ACTOR.name,
+            _ACTOR.email,
+            e.subject_user_id,
+            _SUBJECT.name,
+            _SUBJECT.email,
+            Account.number,
+            e.detail,
+        )
+        .outerjoin(_ACTOR, _ACTOR.id == e.actor_user_id)
+        .outerjoin(_SUBJECT, _SUBJECT.id == e.subject_user_id)
+        .outerjoin(Account, Account.id == e.account_id)
+    )
     if flt.person_id is not None:
         query = query.where(or_(e.actor_user_id == flt.person_id, e.subject_user_id == flt.person_id))
     if flt.account_id is not None:
         query = query.where(e.account_id == flt.account_id)
     if flt.action:
         # autoescape: "_" in an event name is a letter, not LIKE's wildcard.
-        query = query.where(e.event.startswith(flt.action, autoescape=True) if flt.is_prefix
-                            else e.event == flt.action)
+        query = query.where(e.event.startswith(flt.action, autoescape=True) if flt.is_prefix else e.event == flt.action)
     if flt.start is not None:
         query = query.where(e.occurred_at >= flt.start)
     if flt.end is not None:
@@ -104,14 +118,39 @@ def _query(flt: AuditFilter) -> Select:
 
 
 def _row(values) -> Row:
-    (id_, occurred_at, event, outcome, actor_id, actor_name, actor_email, subject_id, subject_name, subject_email,
-     number, detail) = values
-    return Row(id_, occurred_at, event, outcome, actor_id, actor_name, actor_email, subject_id, subject_name,
-               subject_email, number, detail_pairs(detail))
+    (
+        id_,
+        occurred_at,
+        event,
+        outcome,
+        actor_id,
+        actor_name,
+        actor_email,
+        subject_id,
+        subject_name,
+        subject_email,
+        number,
+        detail,
+    ) = values
+    return Row(
+        id_,
+        occurred_at,
+        event,
+        outcome,
+        actor_id,
+        actor_name,
+        actor_email,
+        subject_id,
+        subject_name,
+        subject_email,
+        number,
+        detail_pairs(detail),
+    )
 
 
-def page(db: Session, flt: AuditFilter, before: int | None = None,
-         size: int = PAGE_SIZE) -> tuple[list[Row], int | None]:
+def page(
+    db: Session, flt: AuditFilter, before: int | None = None, size: int = PAGE_SIZE
+) -> tuple[list[Row], int | None]:
     """One page, newest first, of the events with ids below `before` (all when
     None), and the `before` of the next page (None on the last). Events are
     numbered in the order they were written, so the id is the keyset."""

@@ -16,6 +16,7 @@ document's file, and a file written for an upload that had not committed is left
 Restoring goes into an empty database and an empty document folder (the portal
 stopped); `force` replaces what is there.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,16 @@ POSTGRES_FILE = "database.pgdump"
 DOCUMENTS = "documents"
 MANIFEST = "manifest.json"
 # Counted into the manifest, and checked again after a restore.
-COUNTED_TABLES = ("accounts", "tax_returns", "ledger_entries", "documents", "document_contents",
-                  "audit_events", "service_requests", "users")
+COUNTED_TABLES = (
+    "accounts",
+    "tax_returns",
+    "ledger_entries",
+    "documents",
+    "document_contents",
+    "audit_events",
+    "service_requests",
+    "users",
+)
 _FILESYSTEM_DOCUMENTS = "SELECT stored_name FROM documents WHERE storage = 'filesystem' ORDER BY stored_name"
 
 
@@ -92,7 +101,7 @@ def _libpq(database_url: str) -> tuple[list[str], dict]:
 
 def _engine_url(database_url: str) -> str:
     if database_url.startswith("postgresql://"):
-        return "postgresql+psycopg://" + database_url[len("postgresql://"):]
+        return "postgresql+psycopg://" + database_url[len("postgresql://") :]
     return database_url
 
 
@@ -112,7 +121,7 @@ def _sha256(path: Path) -> str:
 
 
 def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*"), reverse=True) + [root]:
+    for path in [*sorted(root.rglob("*"), reverse=True), root]:
         handle = os.open(path, os.O_RDONLY)
         try:
             os.fsync(handle)
@@ -122,14 +131,18 @@ def _fsync_tree(root: Path) -> None:
 
 def _counts(connection) -> dict[str, int]:
     # The table names are this module's constant COUNTED_TABLES, never input.
-    return {table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # nosec B608
-            for table in COUNTED_TABLES}
+    return {
+        table: connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # nosec B608
+        for table in COUNTED_TABLES
+    }
 
 
 # --- Backing up ---------------------------------------------------------------------
 
-def backup(database_url: str, document_dir: str | os.PathLike | None, destination: str | os.PathLike,
-           *, now: datetime) -> Summary:
+
+def backup(
+    database_url: str, document_dir: str | os.PathLike | None, destination: str | os.PathLike, *, now: datetime
+) -> Summary:
     """Back up the database and the documents its rows name into `destination`, a
     directory that must not exist yet."""
     destination = Path(destination).absolute()
@@ -160,10 +173,17 @@ def backup(database_url: str, document_dir: str | os.PathLike | None, destinatio
                     continue
                 files[f"{DOCUMENTS}/{name}"] = _sha256(building / DOCUMENTS / name)
             if missing:
-                raise BackupError(f"{len(missing)} document file(s) named by the database are missing from "
-                                  f"{document_dir}, e.g. {missing[0]}")
-        manifest = {"format": FORMAT, "backend": backend, "created_at": now.isoformat(), "counts": counts,
-                    "files": files}
+                raise BackupError(
+                    f"{len(missing)} document file(s) named by the database are missing from "
+                    f"{document_dir}, e.g. {missing[0]}"
+                )
+        manifest = {
+            "format": FORMAT,
+            "backend": backend,
+            "created_at": now.isoformat(),
+            "counts": counts,
+            "files": files,
+        }
         write_atomically(building / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
         _fsync_tree(building)
         os.rename(building, destination)  # the backup appears whole, or not at all
@@ -175,8 +195,7 @@ def backup(database_url: str, document_dir: str | os.PathLike | None, destinatio
         os.fsync(parent)
     finally:
         os.close(parent)
-    return Summary(destination, backend, counts, len(names),
-                   sum((destination / name).stat().st_size for name in files))
+    return Summary(destination, backend, counts, len(names), sum((destination / name).stat().st_size for name in files))
 
 
 def _backup_sqlite(database_url: str, target: Path) -> tuple[list[str], dict]:
@@ -211,9 +230,20 @@ def _backup_postgres(database_url: str, target: Path) -> tuple[list[str], dict]:
                 snapshot = connection.execute(text("SELECT pg_export_snapshot()")).scalar_one()
                 names = list(connection.execute(text(_FILESYSTEM_DOCUMENTS)).scalars())
                 counts = _counts(connection)
-                done = subprocess.run([pg_dump, "--format=custom", "--no-owner", "--no-privileges",
-                                       f"--snapshot={snapshot}", f"--file={target}", *arguments],
-                                      env=environment, capture_output=True, text=True)
+                done = subprocess.run(
+                    [
+                        pg_dump,
+                        "--format=custom",
+                        "--no-owner",
+                        "--no-privileges",
+                        f"--snapshot={snapshot}",
+                        f"--file={target}",
+                        *arguments,
+                    ],
+                    env=environment,
+                    capture_output=True,
+                    text=True,
+                )
     finally:
         engine.dispose()
     if done.returncode != 0:
@@ -222,6 +252,7 @@ def _backup_postgres(database_url: str, target: Path) -> tuple[list[str], dict]:
 
 
 # --- Restoring ----------------------------------------------------------------------
+
 
 def read_manifest(backup_path: str | os.PathLike) -> dict:
     """The backup's manifest, after checking every file it lists against its SHA-256."""
@@ -250,14 +281,19 @@ def database_is_empty(database_url: str) -> bool:
     engine = create_engine(_engine_url(database_url))
     try:
         with engine.connect() as connection:
-            return connection.execute(text(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")).scalar_one() == 0
+            return (
+                connection.execute(
+                    text("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+                ).scalar_one()
+                == 0
+            )
     finally:
         engine.dispose()
 
 
-def restore(backup_path: str | os.PathLike, database_url: str, document_dir: str | os.PathLike | None,
-            *, force: bool = False) -> Summary:
+def restore(
+    backup_path: str | os.PathLike, database_url: str, document_dir: str | os.PathLike | None, *, force: bool = False
+) -> Summary:
     """Restore a backup into `database_url` and `document_dir`: both must be empty
     unless `force`. The portal must be stopped. Checks the counts afterwards."""
     root = Path(backup_path)
@@ -289,13 +325,11 @@ def restore(backup_path: str | os.PathLike, database_url: str, document_dir: str
     finally:
         engine.dispose()
     if counts != manifest["counts"]:
-        raise BackupError(f"the restored database does not hold what the backup says: {counts} != "
-                          f"{manifest['counts']}")
+        raise BackupError(f"the restored database does not hold what the backup says: {counts} != {manifest['counts']}")
     return Summary(root, backend, counts, len(documents))
 
 
-def _copy_sqlite(source: sqlite3.Connection, destination: sqlite3.Connection, journal_mode: str,
-                 what: str) -> None:
+def _copy_sqlite(source: sqlite3.Connection, destination: sqlite3.Connection, journal_mode: str, what: str) -> None:
     """Every page of `source` into `destination` in one step (the online backup API),
     then the journal mode it is kept in, then SQLite's own integrity check. Closes both."""
     try:
@@ -314,8 +348,12 @@ def _restore_sqlite(copy: Path, database_url: str) -> None:
     in one transaction; then WAL as the portal runs it."""
     target = _sqlite_path(database_url)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _copy_sqlite(sqlite3.connect(f"file:{copy}?mode=ro", uri=True), sqlite3.connect(target, timeout=30), "WAL",
-                 "the restored database")
+    _copy_sqlite(
+        sqlite3.connect(f"file:{copy}?mode=ro", uri=True),
+        sqlite3.connect(target, timeout=30),
+        "WAL",
+        "the restored database",
+    )
 
 
 def _restore_postgres(dump: Path, database_url: str, *, clean: bool) -> None:
@@ -324,7 +362,20 @@ def _restore_postgres(dump: Path, database_url: str, *, clean: bool) -> None:
     pg_restore = _tool("pg_restore")
     arguments, environment = _libpq(database_url)
     options = ["--clean", "--if-exists"] if clean else []
-    done = subprocess.run([pg_restore, "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction",
-                           *options, *arguments, str(dump)], env=environment, capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            pg_restore,
+            "--no-owner",
+            "--no-privileges",
+            "--exit-on-error",
+            "--single-transaction",
+            *options,
+            *arguments,
+            str(dump),
+        ],
+        env=environment,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         raise BackupError(f"pg_restore failed: {done.stderr.strip()}")

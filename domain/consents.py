@@ -12,6 +12,7 @@ see. The grant the representative enrols into lasts from the start date to the
 end date, and a manager can revoke the consent at any time, which ends the grant
 and any PIN not yet used.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,11 @@ def working_days_between(start: date, end: date) -> int:
 
 
 def lapsed(consent: Consent, today: date) -> bool:
-    return (consent.status == "requested" and consent.requested_at is not None
-            and working_days_between(consent.requested_at.date(), today) >= REQUEST_LAPSE_WORKING_DAYS)
+    return (
+        consent.status == "requested"
+        and consent.requested_at is not None
+        and working_days_between(consent.requested_at.date(), today) >= REQUEST_LAPSE_WORKING_DAYS
+    )
 
 
 def shown_status(consent: Consent, today: date) -> str:
@@ -74,45 +78,89 @@ def _check_dates(today: date, starts_on: date | None, ends_on: date | None) -> N
 
 def _open_for(db: Session, account_id: int, email: str, today: date, excluding: int | None = None) -> bool:
     """Whether this person already has a consent waiting or in force on the account."""
-    for consent in db.scalars(select(Consent).where(
-            Consent.account_id == account_id, func.lower(Consent.representative_email) == email.lower(),
-            Consent.status.in_(("submitted", "approved")))):
+    for consent in db.scalars(
+        select(Consent).where(
+            Consent.account_id == account_id,
+            func.lower(Consent.representative_email) == email.lower(),
+            Consent.status.in_(("submitted", "approved")),
+        )
+    ):
         if consent.id != excluding and shown_status(consent, today) in ("submitted", "approved"):
             return True
     return False
 
 
 def _check_cap(db: Session, now: datetime, account_id: int, caps: Caps, today: date) -> None:
-    held = db.scalar(select(func.count(Grant.id)).where(
-        Grant.account_id == account_id, Grant.role == "representative", grants.in_force(today))) or 0
-    waiting = db.scalar(select(func.count(Consent.id)).where(
-        Consent.account_id == account_id, Consent.status == "submitted")) or 0
-    unused = db.scalar(select(func.count(InvitationPin.id)).where(
-        InvitationPin.account_id == account_id, InvitationPin.role == "representative",
-        InvitationPin.used_at.is_(None), InvitationPin.cancelled_at.is_(None),
-        InvitationPin.expires_at > now)) or 0
+    held = (
+        db.scalar(
+            select(func.count(Grant.id)).where(
+                Grant.account_id == account_id, Grant.role == "representative", grants.in_force(today)
+            )
+        )
+        or 0
+    )
+    waiting = (
+        db.scalar(select(func.count(Consent.id)).where(Consent.account_id == account_id, Consent.status == "submitted"))
+        or 0
+    )
+    unused = (
+        db.scalar(
+            select(func.count(InvitationPin.id)).where(
+                InvitationPin.account_id == account_id,
+                InvitationPin.role == "representative",
+                InvitationPin.used_at.is_(None),
+                InvitationPin.cancelled_at.is_(None),
+                InvitationPin.expires_at > now,
+            )
+        )
+        or 0
+    )
     if held + waiting + unused >= caps.representatives:
-        raise AccessRefused(f"This account already has {caps.representatives} representatives, the most it can "
-                            "have (consents waiting for review count too)")
+        raise AccessRefused(
+            f"This account already has {caps.representatives} representatives, the most it can "
+            "have (consents waiting for review count too)"
+        )
 
 
-def sign(db: Session, now: datetime, today: date, *, account: Account, actor: Grant, name: str, email: str,
-         firm_name: str | None, permissions, starts_on: date | None, ends_on: date | None, caps: Caps) -> Consent:
+def sign(
+    db: Session,
+    now: datetime,
+    today: date,
+    *,
+    account: Account,
+    actor: Grant,
+    name: str,
+    email: str,
+    firm_name: str | None,
+    permissions,
+    starts_on: date | None,
+    ends_on: date | None,
+    caps: Caps,
+) -> Consent:
     """A manager's consent for one representative, sent to the agency for review."""
     chosen = _rep_permissions(permissions)
     within_own(actor, chosen)
     _check_dates(today, starts_on, ends_on)
     if _open_for(db, account.id, email, today):
-        raise AccessRefused("This person already has a consent on this account, waiting for review or in force",
-                            "representative_email")
+        raise AccessRefused(
+            "This person already has a consent on this account, waiting for review or in force", "representative_email"
+        )
     _check_cap(db, now, account.id, caps, today)
-    consent = Consent(account_id=account.id, representative_name=name, representative_email=email,
-                      firm_name=firm_name or None, permissions=grants.permissions_text(chosen), starts_on=starts_on,
-                      ends_on=ends_on, status="submitted", declared_by_user_id=actor.user_id, declared_at=now)
+    consent = Consent(
+        account_id=account.id,
+        representative_name=name,
+        representative_email=email,
+        firm_name=firm_name or None,
+        permissions=grants.permissions_text(chosen),
+        starts_on=starts_on,
+        ends_on=ends_on,
+        status="submitted",
+        declared_by_user_id=actor.user_id,
+        declared_at=now,
+    )
     db.add(consent)
     db.flush()
-    audit.record(db, now, "consent.submitted", actor_user_id=actor.user_id, account_id=account.id,
-                 consent=consent.id)
+    audit.record(db, now, "consent.submitted", actor_user_id=actor.user_id, account_id=account.id, consent=consent.id)
     work.open_for_consent(db, now, consent)
     return consent
 
@@ -131,16 +179,31 @@ def pdf_problem(content: bytes, max_bytes: int) -> str | None:
     return None
 
 
-def attach_signed_form(db: Session, now: datetime, *, consent: Consent, uploaded_name: str, content: bytes,
-                       user_id: int) -> ConsentDocument:
+def attach_signed_form(
+    db: Session, now: datetime, *, consent: Consent, uploaded_name: str, content: bytes, user_id: int
+) -> ConsentDocument:
     """Keep the signed form with its consent (checked first with `pdf_problem`)."""
     name = "".join(ch for ch in (uploaded_name or "") if ch.isprintable() and ch not in "/\\")[-200:] or "form.pdf"
-    document = ConsentDocument(consent_id=consent.id, uploaded_name=name, size_bytes=len(content),
-                               sha256=hashlib.sha256(content).hexdigest(), content=content, uploaded_at=now,
-                               uploaded_by_user_id=user_id)
+    document = ConsentDocument(
+        consent_id=consent.id,
+        uploaded_name=name,
+        size_bytes=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+        uploaded_at=now,
+        uploaded_by_user_id=user_id,
+    )
     db.add(document)
-    audit.record(db, now, "consent.form_uploaded", actor_user_id=user_id, account_id=consent.account_id,
-                 consent=consent.id, sha256=document.sha256, size=document.size_bytes)
+    audit.record(
+        db,
+        now,
+        "consent.form_uploaded",
+        actor_user_id=user_id,
+        account_id=consent.account_id,
+        consent=consent.id,
+        sha256=document.sha256,
+        size=document.size_bytes,
+    )
     return document
 
 
@@ -148,8 +211,9 @@ def signed_forms(db: Session, consent_ids: list[int]) -> dict[int, ConsentDocume
     """The signed form of each consent that has one (without loading the bytes twice)."""
     if not consent_ids:
         return {}
-    return {d.consent_id: d for d in db.scalars(select(ConsentDocument)
-                                                .where(ConsentDocument.consent_id.in_(consent_ids)))}
+    return {
+        d.consent_id: d for d in db.scalars(select(ConsentDocument).where(ConsentDocument.consent_id.in_(consent_ids)))
+    }
 
 
 def ask(db: Session, now: datetime, *, user: User, number: str, legal_name: str) -> Consent | None:
@@ -159,21 +223,42 @@ def ask(db: Session, now: datetime, *, user: User, number: str, legal_name: str)
     if account is None or " ".join(account.legal_name.lower().split()) != " ".join(legal_name.lower().split()):
         audit.record(db, now, "consent.requested", "no-match", actor_user_id=user.id)
         return None
-    already = db.scalar(select(Consent.id).where(
-        Consent.account_id == account.id, Consent.requested_by_user_id == user.id, Consent.status == "requested"))
+    already = db.scalar(
+        select(Consent.id).where(
+            Consent.account_id == account.id, Consent.requested_by_user_id == user.id, Consent.status == "requested"
+        )
+    )
     if already is not None:
         return db.get(Consent, already)
-    consent = Consent(account_id=account.id, representative_name=user.name, representative_email=user.email,
-                      permissions="", starts_on=now.date(), status="requested", requested_by_user_id=user.id,
-                      requested_at=now)
+    consent = Consent(
+        account_id=account.id,
+        representative_name=user.name,
+        representative_email=user.email,
+        permissions="",
+        starts_on=now.date(),
+        status="requested",
+        requested_by_user_id=user.id,
+        requested_at=now,
+    )
     db.add(consent)
     db.flush()
     audit.record(db, now, "consent.requested", actor_user_id=user.id, account_id=account.id, consent=consent.id)
     return consent
 
 
-def accept(db: Session, now: datetime, today: date, *, account: Account, actor: Grant, consent: Consent,
-           permissions, starts_on: date | None, ends_on: date | None, caps: Caps) -> None:
+def accept(
+    db: Session,
+    now: datetime,
+    today: date,
+    *,
+    account: Account,
+    actor: Grant,
+    consent: Consent,
+    permissions,
+    starts_on: date | None,
+    ends_on: date | None,
+    caps: Caps,
+) -> None:
     """A manager signs the consent a representative asked for; it goes to the agency."""
     if consent.account_id != account.id or shown_status(consent, today) != "requested":
         raise AccessRefused("This request can no longer be answered (it was answered, or it lapsed)")
@@ -185,8 +270,15 @@ def accept(db: Session, now: datetime, today: date, *, account: Account, actor: 
     _check_cap(db, now, account.id, caps, today)
     consent.permissions, consent.starts_on, consent.ends_on = grants.permissions_text(chosen), starts_on, ends_on
     consent.status, consent.declared_by_user_id, consent.declared_at = "submitted", actor.user_id, now
-    audit.record(db, now, "consent.submitted", actor_user_id=actor.user_id, account_id=account.id,
-                 consent=consent.id, from_request=True)
+    audit.record(
+        db,
+        now,
+        "consent.submitted",
+        actor_user_id=actor.user_id,
+        account_id=account.id,
+        consent=consent.id,
+        from_request=True,
+    )
     work.open_for_consent(db, now, consent)
 
 
@@ -194,30 +286,40 @@ def decline(db: Session, now: datetime, today: date, *, account: Account, actor:
     if consent.account_id != account.id or shown_status(consent, today) != "requested":
         raise AccessRefused("This request can no longer be answered (it was answered, or it lapsed)")
     consent.status, consent.decided_at, consent.decided_by_user_id = "declined", now, actor.user_id
-    audit.record(db, now, "consent.declined", actor_user_id=actor.user_id, account_id=account.id,
-                 consent=consent.id)
+    audit.record(db, now, "consent.declined", actor_user_id=actor.user_id, account_id=account.id, consent=consent.id)
 
 
-def approve(db: Session, now: datetime, *, consent: Consent,
-            staff_user_id: int | None) -> tuple[InvitationPin, str]:
+def approve(db: Session, now: datetime, *, consent: Consent, staff_user_id: int | None) -> tuple[InvitationPin, str]:
     """The agency approves a signed consent: a PIN for the representative, to email."""
     if consent.status != "submitted":
         raise AccessRefused(f"Only a consent waiting for review can be approved (this one is {consent.status})")
     account = db.get(Account, consent.account_id)
     consent.status, consent.decided_at, consent.decided_by_user_id = "approved", now, staff_user_id
-    row, pin = enrolment.issue(db, now, account, role="representative", permissions=consent.permissions.split(","),
-                               valid_days=PIN_VALID_DAYS, issued_by_user_id=None,
-                               invitee_name=consent.representative_name,
-                               invitee_email=consent.representative_email, consent_id=consent.id)
-    audit.record(db, now, "consent.approved", actor_user_id=staff_user_id, account_id=account.id,
-                 consent=consent.id)
-    messages.consent_approved(db, now, account=account, representative_name=consent.representative_name,
-                              starts_on=consent.starts_on, ends_on=consent.ends_on)
+    row, pin = enrolment.issue(
+        db,
+        now,
+        account,
+        role="representative",
+        permissions=consent.permissions.split(","),
+        valid_days=PIN_VALID_DAYS,
+        issued_by_user_id=None,
+        invitee_name=consent.representative_name,
+        invitee_email=consent.representative_email,
+        consent_id=consent.id,
+    )
+    audit.record(db, now, "consent.approved", actor_user_id=staff_user_id, account_id=account.id, consent=consent.id)
+    messages.consent_approved(
+        db,
+        now,
+        account=account,
+        representative_name=consent.representative_name,
+        starts_on=consent.starts_on,
+        ends_on=consent.ends_on,
+    )
     return row, pin
 
 
-def approve_and_send_pin(db: Session, now: datetime, *, consent: Consent,
-                         staff_user_id: int | None) -> InvitationPin:
+def approve_and_send_pin(db: Session, now: datetime, *, consent: Consent, staff_user_id: int | None) -> InvitationPin:
     """Approve the consent and put the representative's PIN email (`pin_email`) in
     the outbox, in the same transaction. The caller commits, then wakes the outbox."""
     row, pin = approve(db, now, consent=consent, staff_user_id=staff_user_id)
@@ -233,8 +335,9 @@ def reject(db: Session, now: datetime, *, consent: Consent, staff_user_id: int |
         raise AccessRefused("Give the reason, which the account's managers will see", "reason")
     consent.status, consent.decided_at, consent.decided_by_user_id = "rejected", now, staff_user_id
     consent.decision_reason = reason.strip()
-    audit.record(db, now, "consent.rejected", actor_user_id=staff_user_id, account_id=consent.account_id,
-                 consent=consent.id)
+    audit.record(
+        db, now, "consent.rejected", actor_user_id=staff_user_id, account_id=consent.account_id, consent=consent.id
+    )
 
 
 def revoke(db: Session, now: datetime, *, account: Account, actor: Grant | None, consent: Consent) -> None:
@@ -247,35 +350,54 @@ def revoke(db: Session, now: datetime, *, account: Account, actor: Grant | None,
     for grant in db.scalars(select(Grant).where(Grant.consent_id == consent.id, Grant.revoked_at.is_(None))):
         grant.revoked_at, grant.revoked_by_user_id = now, actor_id
         ended.append(grant.user_id)
-    for pin in db.scalars(select(InvitationPin).where(InvitationPin.consent_id == consent.id,
-                                                      InvitationPin.used_at.is_(None),
-                                                      InvitationPin.cancelled_at.is_(None))):
+    for pin in db.scalars(
+        select(InvitationPin).where(
+            InvitationPin.consent_id == consent.id,
+            InvitationPin.used_at.is_(None),
+            InvitationPin.cancelled_at.is_(None),
+        )
+    ):
         pin.cancelled_at = now
     audit.record(db, now, "consent.revoked", actor_user_id=actor_id, account_id=account.id, consent=consent.id)
     # Revoked while it waited for review: nothing is left for the agency to decide.
-    work.close_open(db, now, outcome="withdrawn", reason="Revoked by the account before the review",
-                    by_user_id=None, consent_id=consent.id)
+    work.close_open(
+        db,
+        now,
+        outcome="withdrawn",
+        reason="Revoked by the account before the review",
+        by_user_id=None,
+        consent_id=consent.id,
+    )
     for user_id in dict.fromkeys(ended):
         messages.access_removed(db, now, account=account, user_id=user_id)
 
 
 def for_account(db: Session, account_id: int) -> list[Consent]:
-    return list(db.scalars(select(Consent).where(Consent.account_id == account_id)
-                           .order_by(Consent.id.desc())))
+    return list(db.scalars(select(Consent).where(Consent.account_id == account_id).order_by(Consent.id.desc())))
 
 
 def waiting_for_review(db: Session) -> list[tuple[Consent, Account]]:
-    return list(db.execute(select(Consent, Account).join(Account, Account.id == Consent.account_id)
-                           .where(Consent.status == "submitted").order_by(Consent.declared_at, Consent.id)))
+    return list(
+        db.execute(
+            select(Consent, Account)
+            .join(Account, Account.id == Consent.account_id)
+            .where(Consent.status == "submitted")
+            .order_by(Consent.declared_at, Consent.id)
+        )
+    )
 
 
 def clients(db: Session, user_id: int, today: date) -> list[tuple[Grant, Account, Consent | None]]:
     """Every account this person acts on as a representative, with its consent."""
-    return list(db.execute(
-        select(Grant, Account, Consent).join(Account, Account.id == Grant.account_id)
-        .outerjoin(Consent, Consent.id == Grant.consent_id)
-        .where(Grant.user_id == user_id, Grant.role == "representative", grants.in_force(today))
-        .order_by(Account.legal_name, Account.number)))
+    return list(
+        db.execute(
+            select(Grant, Account, Consent)
+            .join(Account, Account.id == Grant.account_id)
+            .outerjoin(Consent, Consent.id == Grant.consent_id)
+            .where(Grant.user_id == user_id, Grant.role == "representative", grants.in_force(today))
+            .order_by(Account.legal_name, Account.number)
+        )
+    )
 
 
 def pin_email(consent: Consent, account: Account, pin: str) -> tuple[str, str]:
@@ -283,13 +405,15 @@ def pin_email(consent: Consent, account: Account, pin: str) -> tuple[str, str]:
     It names the client so they know which one, but not the whole account number,
     and has no link (the agency never sends a link that signs in)."""
     ends = f" until {consent.ends_on:%-d %B %Y}" if consent.ends_on else ""
-    return ("Your representative PIN from Tax and Revenue Administration",
-            f"Hello {consent.representative_name},\n\n"
-            f"{account.legal_name} has consented to you acting as their representative on their "
-            f"{account.program.name} account ending {account.number[-3:]}, from "
-            f"{consent.starts_on:%-d %B %Y}{ends}. We have reviewed the consent.\n\n"
-            f"Your PIN is:\n\n    {pin}\n\n"
-            f"It works once, for you alone, and expires in {PIN_VALID_DAYS} days. Sign in to TRA Client "
-            "Self-Service (or register with this email address), choose \"Link a tax account\" and enter your "
-            "client's account number and this PIN.\n\n"
-            "We never ask for your password or PIN by email or phone.\n")
+    return (
+        "Your representative PIN from Tax and Revenue Administration",
+        f"Hello {consent.representative_name},\n\n"
+        f"{account.legal_name} has consented to you acting as their representative on their "
+        f"{account.program.name} account ending {account.number[-3:]}, from "
+        f"{consent.starts_on:%-d %B %Y}{ends}. We have reviewed the consent.\n\n"
+        f"Your PIN is:\n\n    {pin}\n\n"
+        f"It works once, for you alone, and expires in {PIN_VALID_DAYS} days. Sign in to TRA Client "
+        'Self-Service (or register with this email address), choose "Link a tax account" and enter your '
+        "client's account number and this PIN.\n\n"
+        "We never ask for your password or PIN by email or phone.\n",
+    )

@@ -1,4 +1,5 @@
 """Engine construction with the settings each database needs."""
+
 from __future__ import annotations
 
 from sqlalchemy import create_engine, event
@@ -31,7 +32,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         return engine
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     connect_args = {} if "connect_timeout" in make_url(url).query else {"connect_timeout": POSTGRES_CONNECT_SECONDS}
     # pool_pre_ping: a connection the database dropped (a restart, a network fault)
     # is replaced on checkout, so the portal recovers by itself when it is back.

@@ -9,6 +9,7 @@ message, with the outcome and the reason.
 
 Returns and claims are not decided here: assessing the return closes its item.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "objections": (("approve", "Allow the objection"), ("decline", "Decline")),
     "waivers": (("approve", "Approve: credit the penalties and interest"), ("decline", "Decline")),
     "arrangements": (("approve", "Approve: the schedule takes effect"), ("decline", "Decline")),
-    "direct_deposit": (("confirm", "Confirm the change"),
-                       ("decline", "Decline: stop using these details (refunds go by cheque)")),
+    "direct_deposit": (
+        ("confirm", "Confirm the change"),
+        ("decline", "Decline: stop using these details (refunds go by cheque)"),
+    ),
     "renewals": (("approve", "Approve: the licence runs one more year"), ("decline", "Decline")),
     "documents": (("approve", "Reviewed"), ("decline", "Decline")),
     "messages": (("close", "Close without a reply"),),
@@ -74,8 +77,9 @@ class Context:
         return self.choice in ("approve", "confirm")
 
 
-def decide(db: Session, now: datetime, today: date, item: WorkItem, staff: User, choice: str,
-           reason: str | None) -> str:
+def decide(
+    db: Session, now: datetime, today: date, item: WorkItem, staff: User, choice: str, reason: str | None
+) -> str:
     """Decide the item as `choice` ("approve", "decline", "confirm", "close") with
     the reason (or note) the taxpayer sees, and answer the outcome. Raises
     work.WorkRefused (AlreadyDecided when it has its decision; `field` set for a
@@ -103,8 +107,12 @@ def _hold(db: Session, item: WorkItem) -> None:
     """Write-lock the open item for this decision. A second decision at the same
     moment (another tab, another officer, another server) waits here for the
     first to commit, then finds the item decided and is refused."""
-    held = db.execute(update(WorkItem).where(WorkItem.id == item.id, WorkItem.status.in_(work.OPEN))
-                      .values(status=WorkItem.status).execution_options(synchronize_session=False))
+    held = db.execute(
+        update(WorkItem)
+        .where(WorkItem.id == item.id, WorkItem.status.in_(work.OPEN))
+        .values(status=WorkItem.status)
+        .execution_options(synchronize_session=False)
+    )
     if held.rowcount != 1:
         raise AlreadyDecided("This item has already been decided")
 
@@ -116,6 +124,7 @@ def _refused(error: Exception) -> work.WorkRefused:
 
 
 # --- Telling the account's people --------------------------------------------------------
+
 
 def _tell(ctx: Context, account: Account, subject: str, outcome_text: str, reference: str | None = None) -> None:
     """The automatic secure message about a decision: the outcome and the reason,
@@ -142,6 +151,7 @@ def _request_subject(request: ServiceRequest) -> str:
 
 # --- Each queue ------------------------------------------------------------------------
 
+
 def _consent(ctx: Context) -> str:
     consent = ctx.db.get(Consent, ctx.item.consent_id) if ctx.item.consent_id else None
     if consent is None:
@@ -156,8 +166,12 @@ def _consent(ctx: Context) -> str:
     if not ctx.approve:  # an approval tells the account's managers itself (consents.approve)
         account = ctx.db.get(Account, consent.account_id)
         who = consent.representative_name
-        _tell(ctx, account, f"Decision on the consent for {who}"[:200],
-              f"We could not approve the consent for {who} to act as a representative on {account.legal_name}.")
+        _tell(
+            ctx,
+            account,
+            f"Decision on the consent for {who}"[:200],
+            f"We could not approve the consent for {who} to act as a representative on {account.legal_name}.",
+        )
     return OUTCOMES[ctx.choice]
 
 
@@ -169,8 +183,11 @@ def _arrangement(ctx: Context) -> str:
         raise AlreadyDecided(str(error)) from None
     except ValueError as error:
         raise _refused(error) from None
-    text = ("We approved your payment arrangement. Its schedule is now in force: make each payment by its date."
-            if ctx.approve else "We could not approve your payment arrangement.")
+    text = (
+        "We approved your payment arrangement. Its schedule is now in force: make each payment by its date."
+        if ctx.approve
+        else "We could not approve your payment arrangement."
+    )
     _tell(ctx, account, _request_subject(request), text, request.reference)
     return OUTCOMES[ctx.choice]
 
@@ -182,8 +199,10 @@ def _renewal(ctx: Context) -> str:
     except renewals.DecisionRefused as error:
         raise _refused(error) from None
     if ctx.approve:
-        text = (f"We renewed your licence {decision.licence.licence_number}. It now expires on "
-                f"{decision.new_expiry.day} {decision.new_expiry:%B %Y}.")
+        text = (
+            f"We renewed your licence {decision.licence.licence_number}. It now expires on "
+            f"{decision.new_expiry.day} {decision.new_expiry:%B %Y}."
+        )
     else:
         text = f"We could not renew your licence {decision.licence.licence_number}."
     _tell(ctx, account, _request_subject(request), text, request.reference)
@@ -196,8 +215,7 @@ def _plain_request(ctx: Context, approved_text: str, declined_text: str, approve
         requests.decide(ctx.db, ctx.now, request, ctx.approve, ctx.reason, ctx.staff.id)
     except requests.DecisionRefused as error:
         raise _refused(error) from None
-    _tell(ctx, account, _request_subject(request), approved_text if ctx.approve else declined_text,
-          request.reference)
+    _tell(ctx, account, _request_subject(request), approved_text if ctx.approve else declined_text, request.reference)
     return approved_outcome if ctx.approve else "declined"
 
 
@@ -206,8 +224,12 @@ def _objection(ctx: Context) -> str:
 
 
 def _documents(ctx: Context) -> str:
-    return _plain_request(ctx, "We have reviewed the supporting documents you sent.",
-                          "We could not accept the supporting documents you sent.", approved_outcome="reviewed")
+    return _plain_request(
+        ctx,
+        "We have reviewed the supporting documents you sent.",
+        "We could not accept the supporting documents you sent.",
+        approved_outcome="reviewed",
+    )
 
 
 def _waiver(ctx: Context) -> str:
@@ -218,8 +240,10 @@ def _waiver(ctx: Context) -> str:
         raise _refused(error) from None
     if ctx.approve:
         credited = credit_waived_charges(ctx.db, ctx.now, ctx.today, request, ctx.staff.id)
-        text = (f"We approved your request to waive penalties and interest: {format_money(credited)} has been "
-                "credited to your account.")
+        text = (
+            f"We approved your request to waive penalties and interest: {format_money(credited)} has been "
+            "credited to your account."
+        )
     else:
         text = "We could not approve your request to waive penalties and interest."
     _tell(ctx, account, _request_subject(request), text, request.reference)
@@ -238,31 +262,61 @@ def waived_charges(db: Session, request: ServiceRequest) -> list[LedgerEntry]:
         return []
     e = LedgerEntry
     reversed_ids = select(e.reverses_id).where(e.account_id == request.account_id, e.reverses_id.is_not(None))
-    return list(db.scalars(select(e).where(e.id.in_(ids), e.account_id == request.account_id,
-                                           e.kind.in_(CHARGE_KINDS), e.amount_cents > 0,
-                                           e.id.not_in(reversed_ids)).order_by(e.id)))
+    return list(
+        db.scalars(
+            select(e)
+            .where(
+                e.id.in_(ids),
+                e.account_id == request.account_id,
+                e.kind.in_(CHARGE_KINDS),
+                e.amount_cents > 0,
+                e.id.not_in(reversed_ids),
+            )
+            .order_by(e.id)
+        )
+    )
 
 
-def credit_waived_charges(db: Session, now: datetime, today: date, request: ServiceRequest,
-                          staff_user_id: int) -> int:
+def credit_waived_charges(db: Session, now: datetime, today: date, request: ServiceRequest, staff_user_id: int) -> int:
     """An approved waiver: one credit adjustment per charge it names, in the
     charge's period and as of its date, under the request's reference. Once: a
     request whose credits are already in the ledger posts nothing more. Answers
     the cents credited."""
-    already = db.scalar(select(LedgerEntry.id).where(LedgerEntry.account_id == request.account_id,
-                                                     LedgerEntry.kind == "adjustment",
-                                                     LedgerEntry.reference == request.reference).limit(1))
+    already = db.scalar(
+        select(LedgerEntry.id)
+        .where(
+            LedgerEntry.account_id == request.account_id,
+            LedgerEntry.kind == "adjustment",
+            LedgerEntry.reference == request.reference,
+        )
+        .limit(1)
+    )
     if already is not None:
         return 0
     credited = 0
     for charge in waived_charges(db, request):
-        ledger.post(db, account_id=request.account_id, kind="adjustment", amount_cents=-int(charge.amount_cents),
-                    effective_date=charge.effective_date, processed_date=today, reference=request.reference,
-                    period_end=charge.period_end, description=f"Waiver approved ({request.reference})")
+        ledger.post(
+            db,
+            account_id=request.account_id,
+            kind="adjustment",
+            amount_cents=-int(charge.amount_cents),
+            effective_date=charge.effective_date,
+            processed_date=today,
+            reference=request.reference,
+            period_end=charge.period_end,
+            description=f"Waiver approved ({request.reference})",
+        )
         credited += int(charge.amount_cents)
     db.flush()
-    audit.record(db, now, "waiver.credited", actor_user_id=staff_user_id, account_id=request.account_id,
-                 reference=request.reference, cents=credited)
+    audit.record(
+        db,
+        now,
+        "waiver.credited",
+        actor_user_id=staff_user_id,
+        account_id=request.account_id,
+        reference=request.reference,
+        cents=credited,
+    )
     return credited
 
 
@@ -276,24 +330,47 @@ def _direct_deposit(ctx: Context) -> str:
     request.decided_at, request.decided_by_user_id = ctx.now, ctx.staff.id
     request.decision_reason = ctx.reason or None
     if ctx.approve:
-        audit.record(ctx.db, ctx.now, "direct_deposit.confirmed", actor_user_id=ctx.staff.id,
-                     account_id=account.id, reference=request.reference)
-        _tell(ctx, account, _request_subject(request),
-              "We have checked the change to your direct deposit details and confirmed it.", request.reference)
+        audit.record(
+            ctx.db,
+            ctx.now,
+            "direct_deposit.confirmed",
+            actor_user_id=ctx.staff.id,
+            account_id=account.id,
+            reference=request.reference,
+        )
+        _tell(
+            ctx,
+            account,
+            _request_subject(request),
+            "We have checked the change to your direct deposit details and confirmed it.",
+            request.reference,
+        )
         return "confirmed"
     request.status = "declined"
     ended = 0
-    for row in ctx.db.scalars(select(DirectDeposit).where(DirectDeposit.service_request_id == request.id,
-                                                          DirectDeposit.account_id == account.id,
-                                                          DirectDeposit.ended_at.is_(None)).with_for_update()):
+    for row in ctx.db.scalars(
+        select(DirectDeposit)
+        .where(
+            DirectDeposit.service_request_id == request.id,
+            DirectDeposit.account_id == account.id,
+            DirectDeposit.ended_at.is_(None),
+        )
+        .with_for_update()
+    ):
         row.ended_at = ctx.now
         ended += 1
-    audit.record(ctx.db, ctx.now, "direct_deposit.declined", actor_user_id=ctx.staff.id, account_id=account.id,
-                 reference=request.reference, details_ended=ended)
+    audit.record(
+        ctx.db,
+        ctx.now,
+        "direct_deposit.declined",
+        actor_user_id=ctx.staff.id,
+        account_id=account.id,
+        reference=request.reference,
+        details_ended=ended,
+    )
     text = "We could not accept the change to your direct deposit details."
     if ended:
-        text += (" We have stopped using those details: refunds will be paid by cheque until you give us "
-                 "new details.")
+        text += " We have stopped using those details: refunds will be paid by cheque until you give us new details."
     _tell(ctx, account, _request_subject(request), text, request.reference)
     return "declined"
 
@@ -303,8 +380,14 @@ def _message(ctx: Context) -> str:
 
 
 _RULES = {
-    "consents": _consent, "objections": _objection, "waivers": _waiver, "arrangements": _arrangement,
-    "direct_deposit": _direct_deposit, "renewals": _renewal, "documents": _documents, "messages": _message,
+    "consents": _consent,
+    "objections": _objection,
+    "waivers": _waiver,
+    "arrangements": _arrangement,
+    "direct_deposit": _direct_deposit,
+    "renewals": _renewal,
+    "documents": _documents,
+    "messages": _message,
 }
 if not set(_RULES) == set(CHOICES) == set(work.QUEUE_LABELS) - {"returns"}:  # checked at import, even under -O
     raise RuntimeError("every queue but returns needs its decision rule and choices")

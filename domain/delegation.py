@@ -11,6 +11,7 @@ A manager is anyone whose live grant carries "manage_access". The rules:
 Every change is in the audit log with the account's id, which the account's
 access history reads.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,9 +47,22 @@ PERMISSION_LABELS = {
 INVITABLE_ROLES = ("viewer", "delegate", "authorized", "owner")
 MANAGE = "manage_access"
 # Events that make up an account's access history.
-ACCESS_EVENTS = ("pin.issued", "enrolment", "access.changed", "access.removed", "access.pin_cancelled",
-                 "access.pin_reissued", "access.reviewed", "access.refused", "consent.submitted",
-                 "consent.requested", "consent.declined", "consent.approved", "consent.rejected", "consent.revoked")
+ACCESS_EVENTS = (
+    "pin.issued",
+    "enrolment",
+    "access.changed",
+    "access.removed",
+    "access.pin_cancelled",
+    "access.pin_reissued",
+    "access.reviewed",
+    "access.refused",
+    "consent.submitted",
+    "consent.requested",
+    "consent.declined",
+    "consent.approved",
+    "consent.rejected",
+    "consent.revoked",
+)
 
 
 class AccessRefused(Exception):
@@ -83,21 +97,32 @@ AGENCY = "Tax and Revenue Administration"
 def people_with_access(db: Session, account_id: int, *, live: bool = True) -> list[PersonWithAccess]:
     """Everyone whose grant is live (or, with live=False, was removed), owners first."""
     granter = aliased(User)
-    statement = (select(Grant, User.name, User.email, granter.name)
-                 .join(User, User.id == Grant.user_id)
-                 .outerjoin(granter, granter.id == Grant.granted_by_user_id)
-                 .where(Grant.account_id == account_id,
-                        Grant.revoked_at.is_(None) if live else Grant.revoked_at.is_not(None))
-                 .order_by(Grant.role != "owner", User.name, Grant.id))
-    return [PersonWithAccess(grant, name, email, granted_by or AGENCY)
-            for grant, name, email, granted_by in db.execute(statement)]
+    statement = (
+        select(Grant, User.name, User.email, granter.name)
+        .join(User, User.id == Grant.user_id)
+        .outerjoin(granter, granter.id == Grant.granted_by_user_id)
+        .where(Grant.account_id == account_id, Grant.revoked_at.is_(None) if live else Grant.revoked_at.is_not(None))
+        .order_by(Grant.role != "owner", User.name, Grant.id)
+    )
+    return [
+        PersonWithAccess(grant, name, email, granted_by or AGENCY)
+        for grant, name, email, granted_by in db.execute(statement)
+    ]
 
 
 def outstanding_pins(db: Session, account_id: int) -> list[InvitationPin]:
     """PINs not used and not withdrawn, newest first: pending, expired or locked."""
-    return list(db.scalars(select(InvitationPin).where(
-        InvitationPin.account_id == account_id, InvitationPin.used_at.is_(None),
-        InvitationPin.cancelled_at.is_(None)).order_by(InvitationPin.issued_at.desc(), InvitationPin.id.desc())))
+    return list(
+        db.scalars(
+            select(InvitationPin)
+            .where(
+                InvitationPin.account_id == account_id,
+                InvitationPin.used_at.is_(None),
+                InvitationPin.cancelled_at.is_(None),
+            )
+            .order_by(InvitationPin.issued_at.desc(), InvitationPin.id.desc())
+        )
+    )
 
 
 def pin_status(pin: InvitationPin, now: datetime) -> str:
@@ -118,12 +143,27 @@ def _live(db: Session, account_id: int):
 
 def _count_with_role(db: Session, now: datetime, account_id: int, role: str) -> int:
     """Live grants with this role, and PINs for it still waiting to be used."""
-    held = db.scalar(select(func.count(Grant.id)).where(
-        Grant.account_id == account_id, Grant.revoked_at.is_(None), Grant.role == role)) or 0
-    waiting = db.scalar(select(func.count(InvitationPin.id)).where(
-        InvitationPin.account_id == account_id, InvitationPin.role == role, InvitationPin.used_at.is_(None),
-        InvitationPin.cancelled_at.is_(None), InvitationPin.locked_at.is_(None),
-        InvitationPin.expires_at > now)) or 0
+    held = (
+        db.scalar(
+            select(func.count(Grant.id)).where(
+                Grant.account_id == account_id, Grant.revoked_at.is_(None), Grant.role == role
+            )
+        )
+        or 0
+    )
+    waiting = (
+        db.scalar(
+            select(func.count(InvitationPin.id)).where(
+                InvitationPin.account_id == account_id,
+                InvitationPin.role == role,
+                InvitationPin.used_at.is_(None),
+                InvitationPin.cancelled_at.is_(None),
+                InvitationPin.locked_at.is_(None),
+                InvitationPin.expires_at > now,
+            )
+        )
+        or 0
+    )
     return held + waiting
 
 
@@ -131,19 +171,22 @@ def _check_cap(db: Session, now: datetime, account_id: int, role: str, caps: Cap
     limit = {"owner": caps.owners, "representative": caps.representatives}.get(role)
     if limit is not None and _count_with_role(db, now, account_id, role) >= limit:
         noun = "owners" if role == "owner" else "representatives"
-        raise AccessRefused(f"This account already has {limit} {noun}, the most it can have (people waiting "
-                            "to enrol with a PIN count too)", "role")
+        raise AccessRefused(
+            f"This account already has {limit} {noun}, the most it can have (people waiting "
+            "to enrol with a PIN count too)",
+            "role",
+        )
 
 
 def _check_role(actor: Grant | None, role: str, *, changing_owner: bool = False) -> None:
     if role == "representative":
-        raise AccessRefused("Representatives get access through a consent the agency reviews, not with a PIN "
-                            "from a manager", "role")
+        raise AccessRefused(
+            "Representatives get access through a consent the agency reviews, not with a PIN from a manager", "role"
+        )
     if role not in ROLE_LABELS:
         raise AccessRefused("Choose a role from the list", "role")
     if (role == "owner" or changing_owner) and actor is not None and actor.role != "owner":
-        raise AccessRefused("Only an owner of the account, or the agency, can add, change or remove an owner",
-                            "role")
+        raise AccessRefused("Only an owner of the account, or the agency, can add, change or remove an owner", "role")
 
 
 def clean_permissions(permissions) -> list[str]:
@@ -171,16 +214,19 @@ def _others(db: Session, target: Grant):
     return [g for g in db.scalars(_live(db, target.account_id)) if g.id != target.id]
 
 
-def _keeps_owner_and_manager(db: Session, target: Grant, *, role_after: str | None,
-                             permissions_after: list[str] | None) -> None:
+def _keeps_owner_and_manager(
+    db: Session, target: Grant, *, role_after: str | None, permissions_after: list[str] | None
+) -> None:
     """Refuse a change that would leave the account with no owner or no manager."""
     others = _others(db, target)
     if target.role == "owner" and role_after != "owner" and not any(g.role == "owner" for g in others):
         raise AccessRefused("Every account keeps at least one owner. Add another owner first", "role")
     loses_manage = target.allows(MANAGE) and (permissions_after is None or MANAGE not in permissions_after)
     if loses_manage and not any(g.allows(MANAGE) for g in others):
-        raise AccessRefused("This is the account's last manager. Give someone else \"Manage who can use this "
-                            "account\" first", "permissions")
+        raise AccessRefused(
+            'This is the account\'s last manager. Give someone else "Manage who can use this account" first',
+            "permissions",
+        )
 
 
 def _not_self(actor: Grant | None, target_user_id: int | None) -> None:
@@ -188,22 +234,50 @@ def _not_self(actor: Grant | None, target_user_id: int | None) -> None:
         raise AccessRefused("You cannot change your own access. Ask another manager of the account, or the agency")
 
 
-def invite(db: Session, now: datetime, *, account: Account, actor: Grant | None, name: str, email: str | None,
-           role: str, permissions, valid_days: int, caps: Caps) -> tuple[InvitationPin, str]:
+def invite(
+    db: Session,
+    now: datetime,
+    *,
+    account: Account,
+    actor: Grant | None,
+    name: str,
+    email: str | None,
+    role: str,
+    permissions,
+    valid_days: int,
+    caps: Caps,
+) -> tuple[InvitationPin, str]:
     """A single-use PIN for one named person, with the permissions they will get.
     Returns the PIN's row and the plain PIN, to show once."""
     _check_role(actor, role)
     chosen = clean_permissions(permissions)
     within_own(actor, chosen)
     _check_cap(db, now, account.id, role, caps)
-    row, pin = enrolment.issue(db, now, account, role=role, permissions=chosen, valid_days=valid_days,
-                               issued_by_user_id=actor.user_id if actor else None,
-                               invitee_name=name, invitee_email=email or None)
+    row, pin = enrolment.issue(
+        db,
+        now,
+        account,
+        role=role,
+        permissions=chosen,
+        valid_days=valid_days,
+        issued_by_user_id=actor.user_id if actor else None,
+        invitee_name=name,
+        invitee_email=email or None,
+    )
     return row, pin
 
 
-def change(db: Session, now: datetime, *, account: Account, actor: Grant | None, target: Grant, role: str,
-           permissions, caps: Caps) -> None:
+def change(
+    db: Session,
+    now: datetime,
+    *,
+    account: Account,
+    actor: Grant | None,
+    target: Grant,
+    role: str,
+    permissions,
+    caps: Caps,
+) -> None:
     if target.revoked_at is not None or target.account_id != account.id:
         raise AccessRefused("This person no longer has access to the account")
     _not_self(actor, target.user_id)
@@ -218,9 +292,18 @@ def change(db: Session, now: datetime, *, account: Account, actor: Grant | None,
         _check_cap(db, now, account.id, role, caps)
     before = (target.role, target.permissions)
     target.role, target.permissions = role, grants.permissions_text(chosen)
-    audit.record(db, now, "access.changed", actor_user_id=actor.user_id if actor else None,
-                 subject_user_id=target.user_id, account_id=account.id, role_before=before[0], role_after=role,
-                 permissions_before=before[1], permissions_after=target.permissions)
+    audit.record(
+        db,
+        now,
+        "access.changed",
+        actor_user_id=actor.user_id if actor else None,
+        subject_user_id=target.user_id,
+        account_id=account.id,
+        role_before=before[0],
+        role_after=role,
+        permissions_before=before[1],
+        permissions_after=target.permissions,
+    )
 
 
 def deactivate(db: Session, now: datetime, *, account: Account, actor: Grant | None, target: Grant) -> None:
@@ -232,8 +315,15 @@ def deactivate(db: Session, now: datetime, *, account: Account, actor: Grant | N
         _check_role(actor, "owner")
     _keeps_owner_and_manager(db, target, role_after=None, permissions_after=None)
     target.revoked_at, target.revoked_by_user_id = now, actor.user_id if actor else None
-    audit.record(db, now, "access.removed", actor_user_id=actor.user_id if actor else None,
-                 subject_user_id=target.user_id, account_id=account.id, role=target.role)
+    audit.record(
+        db,
+        now,
+        "access.removed",
+        actor_user_id=actor.user_id if actor else None,
+        subject_user_id=target.user_id,
+        account_id=account.id,
+        role=target.role,
+    )
     messages.access_removed(db, now, account=account, user_id=target.user_id)
 
 
@@ -243,12 +333,20 @@ def withdraw_pin(db: Session, now: datetime, *, account: Account, actor: Grant |
     if pin.role == "owner":
         _check_role(actor, "owner")
     pin.cancelled_at = now
-    audit.record(db, now, "access.pin_cancelled", actor_user_id=actor.user_id if actor else None,
-                 account_id=account.id, invitation_id=pin.id, role=pin.role)
+    audit.record(
+        db,
+        now,
+        "access.pin_cancelled",
+        actor_user_id=actor.user_id if actor else None,
+        account_id=account.id,
+        invitation_id=pin.id,
+        role=pin.role,
+    )
 
 
-def reissue_pin(db: Session, now: datetime, *, account: Account, actor: Grant | None, pin: InvitationPin,
-                valid_days: int) -> tuple[InvitationPin, str]:
+def reissue_pin(
+    db: Session, now: datetime, *, account: Account, actor: Grant | None, pin: InvitationPin, valid_days: int
+) -> tuple[InvitationPin, str]:
     """A new PIN in place of a lost, expired or locked one, for the same person and
     permissions; the old one stops working."""
     if pin.account_id != account.id or pin.used_at is not None or pin.cancelled_at is not None:
@@ -259,11 +357,26 @@ def reissue_pin(db: Session, now: datetime, *, account: Account, actor: Grant | 
         raise AccessRefused("A representative's PIN comes from the agency. Ask the agency for a new one")
     within_own(actor, pin.permissions.split(","))
     pin.cancelled_at = now
-    row, plain = enrolment.issue(db, now, account, role=pin.role, permissions=pin.permissions.split(","),
-                                 valid_days=valid_days, issued_by_user_id=actor.user_id if actor else None,
-                                 invitee_name=pin.invitee_name, invitee_email=pin.invitee_email)
-    audit.record(db, now, "access.pin_reissued", actor_user_id=actor.user_id if actor else None,
-                 account_id=account.id, replaced=pin.id, invitation_id=row.id)
+    row, plain = enrolment.issue(
+        db,
+        now,
+        account,
+        role=pin.role,
+        permissions=pin.permissions.split(","),
+        valid_days=valid_days,
+        issued_by_user_id=actor.user_id if actor else None,
+        invitee_name=pin.invitee_name,
+        invitee_email=pin.invitee_email,
+    )
+    audit.record(
+        db,
+        now,
+        "access.pin_reissued",
+        actor_user_id=actor.user_id if actor else None,
+        account_id=account.id,
+        replaced=pin.id,
+        invitation_id=row.id,
+    )
     return row, plain
 
 
@@ -281,18 +394,25 @@ def review_due_on(account: Account, months: int) -> date:
 
 def accounts_due_for_review(db: Session, user_id: int, today: date, months: int) -> list[Account]:
     """The accounts this person manages whose access review is due."""
-    managed = db.scalars(select(Account).join(Grant, Grant.account_id == Account.id).where(
-        Grant.user_id == user_id, Grant.revoked_at.is_(None),
-        Grant.permissions.like(f"%{MANAGE}%")).order_by(Account.legal_name))
+    managed = db.scalars(
+        select(Account)
+        .join(Grant, Grant.account_id == Account.id)
+        .where(Grant.user_id == user_id, Grant.revoked_at.is_(None), Grant.permissions.like(f"%{MANAGE}%"))
+        .order_by(Account.legal_name)
+    )
     return [a for a in managed if review_due_on(a, months) <= today]
 
 
 def history(db: Session, account_id: int, limit: int = 200) -> list[tuple[AuditEvent, str | None, str | None]]:
     """The account's access events, newest first, with the names of who did it and to whom."""
     actor, subject = aliased(User), aliased(User)
-    return list(db.execute(
-        select(AuditEvent, actor.name, subject.name)
-        .outerjoin(actor, actor.id == AuditEvent.actor_user_id)
-        .outerjoin(subject, subject.id == AuditEvent.subject_user_id)
-        .where(AuditEvent.account_id == account_id, AuditEvent.event.in_(ACCESS_EVENTS))
-        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)))
+    return list(
+        db.execute(
+            select(AuditEvent, actor.name, subject.name)
+            .outerjoin(actor, actor.id == AuditEvent.actor_user_id)
+            .outerjoin(subject, subject.id == AuditEvent.subject_user_id)
+            .where(AuditEvent.account_id == account_id, AuditEvent.event.in_(ACCESS_EVENTS))
+            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )

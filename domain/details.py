@@ -9,6 +9,7 @@ A save is optimistic: it names the `profile_version` it was based on and only
 one UPDATE that still finds that version succeeds, bumping it. Each change is a
 ServiceRequest (kind "profile") holding the before and after of what changed.
 Plain functions, no Flask."""
+
 from __future__ import annotations
 
 import json
@@ -25,17 +26,31 @@ from models import Account, ServiceRequest, User
 
 # The 13 provinces and territories with Canada Post's two-letter codes.
 PROVINCES = (
-    ("AB", "Alberta"), ("BC", "British Columbia"), ("MB", "Manitoba"), ("NB", "New Brunswick"),
-    ("NL", "Newfoundland and Labrador"), ("NS", "Nova Scotia"), ("NT", "Northwest Territories"),
-    ("NU", "Nunavut"), ("ON", "Ontario"), ("PE", "Prince Edward Island"), ("QC", "Quebec"),
-    ("SK", "Saskatchewan"), ("YT", "Yukon"),
+    ("AB", "Alberta"),
+    ("BC", "British Columbia"),
+    ("MB", "Manitoba"),
+    ("NB", "New Brunswick"),
+    ("NL", "Newfoundland and Labrador"),
+    ("NS", "Nova Scotia"),
+    ("NT", "Northwest Territories"),
+    ("NU", "Nunavut"),
+    ("ON", "Ontario"),
+    ("PE", "Prince Edward Island"),
+    ("QC", "Quebec"),
+    ("SK", "Saskatchewan"),
+    ("YT", "Yukon"),
 )
 PROVINCE_CODES = tuple(code for code, _name in PROVINCES)
 
 # What a saved change can touch, in the order the page shows it, and its words.
 FIELDS = ("mailing_address", "physical_address", "contact_name", "contact_phone", "contact_email")
-FIELD_WORDS = {"mailing_address": "mailing address", "physical_address": "physical address",
-               "contact_name": "contact name", "contact_phone": "phone", "contact_email": "email"}
+FIELD_WORDS = {
+    "mailing_address": "mailing address",
+    "physical_address": "physical address",
+    "contact_name": "contact name",
+    "contact_phone": "phone",
+    "contact_email": "email",
+}
 
 LINE_MAX = 200
 PHONE_EXAMPLE = "like 403-678-5521"
@@ -44,12 +59,16 @@ PHONE_EXAMPLE = "like 403-678-5521"
 # misread by machines and people); W and Z never start a code.
 _POSTAL_SHAPE = re.compile(r"[A-Z][0-9][A-Z][0-9][A-Z][0-9]", re.ASCII)
 _POSTAL_REAL = re.compile(r"[ABCEGHJ-NPRSTVXY][0-9][ABCEGHJ-NPRSTV-Z][0-9][ABCEGHJ-NPRSTV-Z][0-9]", re.ASCII)
-_LAST_LINE = re.compile(r"^(?P<city>.+?)\s+(?P<province>" + "|".join(PROVINCE_CODES) + r")\s+"
-                        r"(?P<postal>[A-Za-z][0-9][A-Za-z]\s*[0-9][A-Za-z][0-9])$", re.ASCII)
+_LAST_LINE = re.compile(
+    r"^(?P<city>.+?)\s+(?P<province>" + "|".join(PROVINCE_CODES) + r")\s+"
+    r"(?P<postal>[A-Za-z][0-9][A-Za-z]\s*[0-9][A-Za-z][0-9])$",
+    re.ASCII,
+)
 _EXTENSION_MAX = 6
 
 
 # --- Single-line text ---------------------------------------------------------------
+
 
 def has_control_characters(text: str) -> bool:
     """Line breaks, tabs, NUL and the like: never part of one line of an address or a name."""
@@ -63,6 +82,7 @@ def tidy(text: str | None) -> str:
 
 # --- Postal codes and phone numbers -------------------------------------------------
 
+
 def normalise_postal(text: str | None) -> tuple[str | None, str | None]:
     """("T5J 2Z2", None) for a real Canadian postal code typed in any case, with or
     without a space (or with extra ones); (None, message) otherwise."""
@@ -72,8 +92,10 @@ def normalise_postal(text: str | None) -> tuple[str | None, str | None]:
     if not _POSTAL_SHAPE.fullmatch(compact):
         return None, "Enter a postal code in the correct format, like T5J 2Z2"
     if not _POSTAL_REAL.fullmatch(compact):
-        return None, ("Enter a real postal code: postal codes never use the letters D, F, I, O, Q or U, "
-                      "and never start with W or Z")
+        return None, (
+            "Enter a real postal code: postal codes never use the letters D, F, I, O, Q or U, "
+            "and never start with W or Z"
+        )
     return f"{compact[:3]} {compact[3:]}", None
 
 
@@ -109,6 +131,7 @@ def normalise_phone(text: str | None) -> tuple[str | None, str | None]:
 
 # --- Addresses -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Address:
     line1: str = ""
@@ -118,8 +141,13 @@ class Address:
     postal: str = ""
 
     def as_dict(self) -> dict:
-        return {"line1": self.line1, "line2": self.line2, "city": self.city, "province": self.province,
-                "postal": self.postal}
+        return {
+            "line1": self.line1,
+            "line2": self.line2,
+            "city": self.city,
+            "province": self.province,
+            "postal": self.postal,
+        }
 
     @property
     def complete(self) -> bool:
@@ -139,8 +167,13 @@ def parse_address(text: str | None) -> Address:
     postal, problem = normalise_postal(match["postal"])
     if problem:
         return Address(line1=", ".join(lines))
-    return Address(line1=lines[0], line2=", ".join(lines[1:-1]), city=tidy(match["city"]),
-                   province=match["province"], postal=postal)
+    return Address(
+        line1=lines[0],
+        line2=", ".join(lines[1:-1]),
+        city=tidy(match["city"]),
+        province=match["province"],
+        postal=postal,
+    )
 
 
 def compose_address(address: Address) -> str:
@@ -165,6 +198,7 @@ def normalised_phone(text: str | None) -> str:
 
 # --- Changes -----------------------------------------------------------------------------
 
+
 def current_values(account: Account) -> dict[str, str]:
     return {name: getattr(account, name) or "" for name in FIELDS}
 
@@ -173,8 +207,11 @@ def changes(before: dict[str, str], after: dict[str, str]) -> dict[str, dict[str
     """{field: {"before": ..., "after": ...}} for the fields whose value changed. A
     stored value the form would only reformat (an address or phone typed another
     way) is not a change."""
-    comparable = {"mailing_address": normalised_address, "physical_address": normalised_address,
-                  "contact_phone": normalised_phone}
+    comparable = {
+        "mailing_address": normalised_address,
+        "physical_address": normalised_address,
+        "contact_phone": normalised_phone,
+    }
     changed = {}
     for name in FIELDS:
         old, new = before.get(name) or "", after.get(name) or ""
@@ -185,7 +222,7 @@ def changes(before: dict[str, str], after: dict[str, str]) -> dict[str, dict[str
 
 
 def summary(changed: dict) -> str:
-    """"Mailing address and phone changed", "Mailing address, phone and email changed"."""
+    """ "Mailing address and phone changed", "Mailing address, phone and email changed"."""
     words = [FIELD_WORDS[name] for name in FIELDS if name in changed]
     if not words:
         return "No change"
@@ -203,8 +240,12 @@ def hold(db: Session, account_id: int) -> None:
     opens the transaction (the one write lock), so the save's savepoint is inside
     it and the request, the change and its audit events commit together: a
     SAVEPOINT that opens a transaction is committed by its RELEASE."""
-    db.execute(update(Account).where(Account.id == account_id).values(profile_version=Account.profile_version)
-               .execution_options(synchronize_session=False))
+    db.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(profile_version=Account.profile_version)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def apply(db: Session, account_id: int, seen_version: int, changed: dict) -> None:
@@ -214,14 +255,18 @@ def apply(db: Session, account_id: int, seen_version: int, changed: dict) -> Non
     for name in ("mailing_address", "physical_address"):
         if name in values and values[name] is None:
             values[name] = ""
-    result = db.execute(update(Account).where(Account.id == account_id, Account.profile_version == seen_version)
-                        .values(profile_version=Account.profile_version + 1, **values)
-                        .execution_options(synchronize_session=False))
+    result = db.execute(
+        update(Account)
+        .where(Account.id == account_id, Account.profile_version == seen_version)
+        .values(profile_version=Account.profile_version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
     if result.rowcount != 1:
         raise Conflict()
 
 
 # --- History -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Change:
@@ -234,9 +279,12 @@ class Change:
 
 def history(db: Session, account_id: int, limit: int | None = None) -> list[Change]:
     """The account's saved changes, newest first: who, when, and before and after."""
-    query = (select(ServiceRequest, User.name).outerjoin(User, User.id == ServiceRequest.submitted_by_user_id)
-             .where(ServiceRequest.account_id == account_id, ServiceRequest.kind == "profile")
-             .order_by(ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc()))
+    query = (
+        select(ServiceRequest, User.name)
+        .outerjoin(User, User.id == ServiceRequest.submitted_by_user_id)
+        .where(ServiceRequest.account_id == account_id, ServiceRequest.kind == "profile")
+        .order_by(ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc())
+    )
     if limit is not None:
         query = query.limit(limit)
     rows = []
@@ -250,10 +298,14 @@ def history(db: Session, account_id: int, limit: int | None = None) -> list[Chan
             change = data.get(field) if isinstance(data, dict) else None
             if isinstance(change, dict):
                 what = FIELD_WORDS[field]
-                fields.append((what[0].upper() + what[1:], str(change.get("before") or ""),
-                               str(change.get("after") or "")))
-        rows.append(Change(request.reference, request.submitted_at, name or "Someone no longer registered",
-                           request.summary, fields))
+                fields.append(
+                    (what[0].upper() + what[1:], str(change.get("before") or ""), str(change.get("after") or ""))
+                )
+        rows.append(
+            Change(
+                request.reference, request.submitted_at, name or "Someone no longer registered", request.summary, fields
+            )
+        )
     return rows
 
 

@@ -11,6 +11,7 @@ submit) and the DirectDeposit row refunds are paid from.
 A change ends the current row and adds a new one, so the history is kept. Every
 person with access to the account is told, in their online mail. Plain
 functions, no Flask."""
+
 from __future__ import annotations
 
 import json
@@ -81,8 +82,12 @@ class Details:
 
     def shown(self) -> dict:
         """What may be shown or stored anywhere: never the full account number."""
-        return {"institution": self.institution, "transit": self.transit, "account_ending": self.bank_account[-3:],
-                "account_masked": self.masked_account}
+        return {
+            "institution": self.institution,
+            "transit": self.transit,
+            "account_ending": self.bank_account[-3:],
+            "account_masked": self.masked_account,
+        }
 
     def as_draft(self) -> dict:
         return {"institution": self.institution, "transit": self.transit, "bank_account": self.bank_account}
@@ -103,29 +108,40 @@ def validate(answers: dict) -> tuple[Details | None, dict[str, str]]:
 
 
 def mask(bank_account: str | None) -> str:
-    """"•••••••789": the last three digits only."""
+    """ "•••••••789": the last three digits only."""
     if not bank_account:
         return ""
     return MASK + bank_account[-3:]
 
 
 def summary_line(details: Details) -> str:
-    return (f"New direct deposit details: institution {details.institution}, transit {details.transit}, "
-            f"account ending {details.bank_account[-3:]}")
+    return (
+        f"New direct deposit details: institution {details.institution}, transit {details.transit}, "
+        f"account ending {details.bank_account[-3:]}"
+    )
 
 
 # --- Reading ---------------------------------------------------------------------
 
+
 def current(db: Session, account_id: int) -> DirectDeposit | None:
-    return db.scalar(select(DirectDeposit).where(DirectDeposit.account_id == account_id,
-                                                 DirectDeposit.ended_at.is_(None))
-                     .order_by(DirectDeposit.set_at.desc(), DirectDeposit.id.desc()).limit(1))
+    return db.scalar(
+        select(DirectDeposit)
+        .where(DirectDeposit.account_id == account_id, DirectDeposit.ended_at.is_(None))
+        .order_by(DirectDeposit.set_at.desc(), DirectDeposit.id.desc())
+        .limit(1)
+    )
 
 
 def history(db: Session, account_id: int) -> list[DirectDeposit]:
     """Every row, newest first (the current one, then the ones it replaced)."""
-    return list(db.scalars(select(DirectDeposit).where(DirectDeposit.account_id == account_id)
-                           .order_by(DirectDeposit.set_at.desc(), DirectDeposit.id.desc())))
+    return list(
+        db.scalars(
+            select(DirectDeposit)
+            .where(DirectDeposit.account_id == account_id)
+            .order_by(DirectDeposit.set_at.desc(), DirectDeposit.id.desc())
+        )
+    )
 
 
 def names_of(db: Session, user_ids) -> dict[int, str]:
@@ -141,48 +157,63 @@ def open_draft(db: Session, *, account_id: int, user_id: int) -> Draft | None:
 
 # --- Changing -----------------------------------------------------------------------
 
+
 def keep_in_draft(db: Session, now: datetime, *, account_id: int, user_id: int, details: Details) -> Draft:
     draft = drafts.current_or_start(db, now, account_id=account_id, user_id=user_id, kind=KIND)
     drafts.save(draft, now, details.as_draft(), replace=True)
     return draft
 
 
-def _replace(db: Session, now: datetime, *, account: Account, user_id: int, details: Details,
-             request_id: int) -> DirectDeposit:
+def _replace(
+    db: Session, now: datetime, *, account: Account, user_id: int, details: Details, request_id: int
+) -> DirectDeposit:
     # FOR UPDATE (PostgreSQL; SQLite writes one at a time anyway): two changes at
     # the same moment end the same row one after the other.
-    for row in db.scalars(select(DirectDeposit).where(DirectDeposit.account_id == account.id,
-                                                      DirectDeposit.ended_at.is_(None)).with_for_update()):
+    for row in db.scalars(
+        select(DirectDeposit)
+        .where(DirectDeposit.account_id == account.id, DirectDeposit.ended_at.is_(None))
+        .with_for_update()
+    ):
         row.ended_at = now
-    row = DirectDeposit(account_id=account.id, institution=details.institution, transit=details.transit,
-                        bank_account=details.bank_account, set_at=now, set_by_user_id=user_id,
-                        service_request_id=request_id)
+    row = DirectDeposit(
+        account_id=account.id,
+        institution=details.institution,
+        transit=details.transit,
+        bank_account=details.bank_account,
+        set_at=now,
+        set_by_user_id=user_id,
+        service_request_id=request_id,
+    )
     db.add(row)
     return row
 
 
-def notice(account: Account, *, actor_name: str, when: datetime, zone: str, details: Details,
-           reference: str) -> tuple[str, str]:
+def notice(
+    account: Account, *, actor_name: str, when: datetime, zone: str, details: Details, reference: str
+) -> tuple[str, str]:
     """The message everyone with access receives: (subject, body)."""
     local = when.astimezone(ZoneInfo(zone))
     at = local.strftime("%-I:%M %p on %A %-d %B %Y").replace("AM", "am").replace("PM", "pm")
     subject = f"Direct deposit details changed for {account.legal_name}"[:200]
-    body = (f"The direct deposit details for {account.legal_name} (account {format_number(account.number)}) "
-            f"were changed by {actor_name} at {at}, Mountain time.\n\n"
-            f"Refunds for this account will now be paid into:\n"
-            f"Institution number: {details.institution}\n"
-            f"Transit number: {details.transit}\n"
-            f"Account number: {details.masked_account}\n\n"
-            f"Reference number: {reference}\n\n"
-            "If you expected this change, you need do nothing.\n\n"
-            "If you did not expect it, contact Tax and Revenue Administration straight away so we can stop "
-            "refunds being paid into this bank account, and tell the people who manage access to the account. "
-            "Then change your password.")
+    body = (
+        f"The direct deposit details for {account.legal_name} (account {format_number(account.number)}) "
+        f"were changed by {actor_name} at {at}, Mountain time.\n\n"
+        f"Refunds for this account will now be paid into:\n"
+        f"Institution number: {details.institution}\n"
+        f"Transit number: {details.transit}\n"
+        f"Account number: {details.masked_account}\n\n"
+        f"Reference number: {reference}\n\n"
+        "If you expected this change, you need do nothing.\n\n"
+        "If you did not expect it, contact Tax and Revenue Administration straight away so we can stop "
+        "refunds being paid into this bank account, and tell the people who manage access to the account. "
+        "Then change your password."
+    )
     return subject, body
 
 
-def submit(db: Session, now: datetime, today, *, account: Account, user: User, draft: Draft, details: Details,
-           zone: str) -> requests.Submitted:
+def submit(
+    db: Session, now: datetime, today, *, account: Account, user: User, draft: Draft, details: Details, zone: str
+) -> requests.Submitted:
     """Submit the draft's details (idempotent on the draft's token). A new
     request replaces the current details, scrubs the full number from the draft,
     tells everyone with access and records the change. The caller commits."""
@@ -192,20 +223,39 @@ def submit(db: Session, now: datetime, today, *, account: Account, user: User, d
         # Applied at once: nothing is waiting for the agency.
         request.status = "completed"
 
-    submitted = requests.submit(db, now, account=account, user_id=user.id, kind=KIND, key=draft.token,
-                                summary=summary_line(details), data=details.shown(), build=build)
+    submitted = requests.submit(
+        db,
+        now,
+        account=account,
+        user_id=user.id,
+        kind=KIND,
+        key=draft.token,
+        summary=summary_line(details),
+        data=details.shown(),
+        build=build,
+    )
     if draft.submitted_request_id is None:
         # The draft keeps only what may be shown; `flask purge` removes it after a day.
         draft.data = json.dumps(details.shown(), sort_keys=True)
         draft.updated_at = now
         drafts.mark_submitted(db, draft, submitted.request.id)
     if submitted.created:
-        subject, body = notice(account, actor_name=user.name, when=now, zone=zone, details=details,
-                               reference=submitted.request.reference)
-        sent = messages.to_everyone_with_access(db, now, account, subject, body, today,
-                                                about="a change to one of your accounts")
-        audit.record(db, now, "direct_deposit.changed", actor_user_id=user.id, account_id=account.id,
-                     reference=submitted.request.reference, institution=details.institution,
-                     transit=details.transit, account_ending=details.bank_account[-3:], told=len(sent))
+        subject, body = notice(
+            account, actor_name=user.name, when=now, zone=zone, details=details, reference=submitted.request.reference
+        )
+        sent = messages.to_everyone_with_access(
+            db, now, account, subject, body, today, about="a change to one of your accounts"
+        )
+        audit.record(
+            db,
+            now,
+            "direct_deposit.changed",
+            actor_user_id=user.id,
+            account_id=account.id,
+            reference=submitted.request.reference,
+            institution=details.institution,
+            transit=details.transit,
+            account_ending=details.bank_account[-3:],
+            told=len(sent),
+        )
     return submitted
-

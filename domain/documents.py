@@ -21,6 +21,7 @@ name, with its SHA-256, in one of two stores:
   folder, written atomically (a temporary file in the same directory, fsync,
   os.replace); a failed commit removes what was written (one server).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,6 +47,7 @@ from models import Account, Document, DocumentContent, Draft, ServiceRequest, Us
 
 # --- What we accept ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Kind:
     key: str
@@ -55,25 +57,48 @@ class Kind:
     short: str  # "PDF", for lists and the type column
 
 
-KINDS = {kind.key: kind for kind in (
-    Kind("pdf", "application/pdf", (".pdf",), "a PDF", "PDF"),
-    Kind("jpeg", "image/jpeg", (".jpg", ".jpeg", ".jpe"), "a JPEG image", "JPEG"),
-    Kind("png", "image/png", (".png",), "a PNG image", "PNG"),
-    Kind("tiff", "image/tiff", (".tif", ".tiff"), "a TIFF image", "TIFF"),
-    Kind("csv", "text/csv", (".csv",), "a CSV file", "CSV"),
-    Kind("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (".xlsx",),
-         "an Excel workbook (XLSX)", "XLSX"),
-    Kind("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", (".docx",),
-         "a Word document (DOCX)", "DOCX"),
-)}
+KINDS = {
+    kind.key: kind
+    for kind in (
+        Kind("pdf", "application/pdf", (".pdf",), "a PDF", "PDF"),
+        Kind("jpeg", "image/jpeg", (".jpg", ".jpeg", ".jpe"), "a JPEG image", "JPEG"),
+        Kind("png", "image/png", (".png",), "a PNG image", "PNG"),
+        Kind("tiff", "image/tiff", (".tif", ".tiff"), "a TIFF image", "TIFF"),
+        Kind("csv", "text/csv", (".csv",), "a CSV file", "CSV"),
+        Kind(
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            (".xlsx",),
+            "an Excel workbook (XLSX)",
+            "XLSX",
+        ),
+        Kind(
+            "docx",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            (".docx",),
+            "a Word document (DOCX)",
+            "DOCX",
+        ),
+    )
+}
 ACCEPTED_LIST = "PDF, JPEG, PNG, TIFF, CSV, XLSX or DOCX"
-ACCEPT_ATTRIBUTE = ",".join([k.content_type for k in KINDS.values()] + [e for k in KINDS.values() for e in k.extensions])
+ACCEPT_ATTRIBUTE = ",".join(
+    [k.content_type for k in KINDS.values()] + [e for k in KINDS.values() for e in k.extensions]
+)
 _BY_EXTENSION = {extension: kind.key for kind in KINDS.values() for extension in kind.extensions}
 # What a refused file turned out to be, for the message.
 _REFUSED_LABELS = {
-    "exe": "a program", "html": "a web page (HTML)", "svg": "an SVG image", "xml": "an XML file",
-    "zip": "a ZIP file", "gif": "a GIF image", "bmp": "a BMP image", "webp": "a WebP image",
-    "ole": "an older Office file (.doc or .xls)", "archive": "a compressed archive", "image": "an image we do not accept",
+    "exe": "a program",
+    "html": "a web page (HTML)",
+    "svg": "an SVG image",
+    "xml": "an XML file",
+    "zip": "a ZIP file",
+    "gif": "a GIF image",
+    "bmp": "a BMP image",
+    "webp": "a WebP image",
+    "ole": "an older Office file (.doc or .xls)",
+    "archive": "a compressed archive",
+    "image": "an image we do not accept",
     "binary": "a type we do not accept",
 }
 
@@ -88,10 +113,36 @@ MAX_ZIP_RATIO = 100
 _RATIO_FROM_BYTES = 1024 * 1024
 # A part that is itself an archive (a zip inside the workbook, a gzip...): its
 # expanded size is not what the outer zip declares, so it is refused.
-_ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c", b"Rar!",
-                  b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd", b"MSCF")
-_ARCHIVE_NAMES = (".zip", ".xlsx", ".xlsm", ".docx", ".docm", ".pptx", ".jar", ".gz", ".tgz", ".7z", ".rar", ".bz2",
-                  ".xz", ".zst", ".cab", ".tar")
+_ARCHIVE_MAGIC = (
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"PK\x07\x08",
+    b"\x1f\x8b",
+    b"7z\xbc\xaf\x27\x1c",
+    b"Rar!",
+    b"BZh",
+    b"\xfd7zXZ",
+    b"\x28\xb5\x2f\xfd",
+    b"MSCF",
+)
+_ARCHIVE_NAMES = (
+    ".zip",
+    ".xlsx",
+    ".xlsm",
+    ".docx",
+    ".docm",
+    ".pptx",
+    ".jar",
+    ".gz",
+    ".tgz",
+    ".7z",
+    ".rar",
+    ".bz2",
+    ".xz",
+    ".zst",
+    ".cab",
+    ".tar",
+)
 # What a browser reads to guess a type (WHATWG MIME Sniffing: the resource
 # header is at most 1445 bytes). Markup there, in a file of any binary kind,
 # makes it a polyglot: a PDF or an image that is also a web page or a script.
@@ -100,7 +151,9 @@ _ARCHIVE_NAMES = (".zip", ".xlsx", ".xlsm", ".docx", ".docm", ".pptx", ".jar", "
 SNIFF_WINDOW = 1445
 _MARKUP_IN_HEADER = re.compile(
     rb"<(?:!doctype\s+html|html|head|body|script|iframe|frame|frameset|object|embed|svg|meta|link|style|form|"
-    rb"img\s|base|applet|\?xml-stylesheet)\b|javascript:|vbscript:", re.IGNORECASE)
+    rb"img\s|base|applet|\?xml-stylesheet)\b|javascript:|vbscript:",
+    re.IGNORECASE,
+)
 # The PDF header may stand anywhere in the first 1024 bytes (readers follow
 # Acrobat there); only white space may come before it.
 PDF_HEADER_WINDOW = 1024
@@ -110,8 +163,11 @@ MAX_IMAGE_PIXELS = 60_000_000
 
 XLSX_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
 DOCX_MAIN = "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"
-_MACRO_TYPES = ("application/vnd.ms-excel.sheet.macroenabled.main+xml",
-                "application/vnd.ms-word.document.macroenabled.main+xml", "application/vnd.ms-office.vbaproject")
+_MACRO_TYPES = (
+    "application/vnd.ms-excel.sheet.macroenabled.main+xml",
+    "application/vnd.ms-word.document.macroenabled.main+xml",
+    "application/vnd.ms-office.vbaproject",
+)
 
 # Kinds a document can be tied to in "What is it about?".
 ABOUT_KINDS = ("return", "claim", "amended_return", "amended_claim", "objection", "waiver")
@@ -122,8 +178,9 @@ STORES = ("database", "filesystem")
 
 # --- Names ---------------------------------------------------------------------------
 
+
 def extension_of(name: str) -> str:
-    """".pdf" for "Scan.PDF"; "" when the name has none."""
+    """ ".pdf" for "Scan.PDF"; "" when the name has none."""
     base = name.rsplit("/", 1)[-1]
     if "." not in base.strip("."):
         return ""
@@ -136,13 +193,16 @@ def clean_name(uploaded: str | None) -> str:
     at most 200 characters with its extension kept. "" when nothing is left."""
     text = unicodedata.normalize("NFC", uploaded or "")
     text = re.split(r"[/\\]", text)[-1]
-    text = "".join(ch if not unicodedata.category(ch).startswith("Z") else " " for ch in text
-                   if not unicodedata.category(ch).startswith("C"))
+    text = "".join(
+        ch if not unicodedata.category(ch).startswith("Z") else " "
+        for ch in text
+        if not unicodedata.category(ch).startswith("C")
+    )
     text = " ".join(text.split()).strip(". ")
     if len(text) > MAX_NAME:
         extension = extension_of(text)
         extension = extension if len(extension) <= 10 else ""
-        text = text[:MAX_NAME - len(extension)].rstrip(". ") + extension
+        text = text[: MAX_NAME - len(extension)].rstrip(". ") + extension
     return text
 
 
@@ -150,31 +210,40 @@ def clean_text(text: str | None) -> str:
     """One line of text to keep: no control or formatting characters (PostgreSQL
     refuses NUL), spaces collapsed."""
     text = unicodedata.normalize("NFC", text or "")
-    return " ".join("".join(" " if unicodedata.category(ch).startswith(("Z", "Cc")) else ch for ch in text
-                            if not unicodedata.category(ch).startswith(("Cf", "Cs", "Co", "Cn"))).split())
+    return " ".join(
+        "".join(
+            " " if unicodedata.category(ch).startswith(("Z", "Cc")) else ch
+            for ch in text
+            if not unicodedata.category(ch).startswith(("Cf", "Cs", "Co", "Cn"))
+        ).split()
+    )
 
 
 # --- The content -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Found:
     """What the bytes are: an accepted kind ("pdf") or what was refused ("html"),
     and, when the kind is right but the file is not fit to keep, why."""
+
     family: str
     problem: str | None = None  # "incomplete", "damaged", "bomb", "macros", "too_many_pixels", "encrypted",
     # "polyglot" (also another kind of file), "unsafe_parts" (../, absolute, link...), "nested" (an archive inside)
 
 
-_HTML_START = re.compile(rb"^\s*<(!doctype\s+html|html|head|body|script|iframe|meta|a\s|div|p\W|title|style|!--)",
-                         re.IGNORECASE)
+_HTML_START = re.compile(
+    rb"^\s*<(!doctype\s+html|html|head|body|script|iframe|meta|a\s|div|p\W|title|style|!--)", re.IGNORECASE
+)
 
 
 def inspect(content: bytes) -> Found:
     """What the bytes are, and whether they are also something else (a polyglot)."""
     found = _inspect(content)
     if found.family in KINDS and found.family != "csv" and found.problem is None:
-        if _MARKUP_IN_HEADER.search(content[:SNIFF_WINDOW]) or (found.family != "pdf" and b"%PDF-" in
-                                                                 content[:PDF_HEADER_WINDOW]):
+        if _MARKUP_IN_HEADER.search(content[:SNIFF_WINDOW]) or (
+            found.family != "pdf" and b"%PDF-" in content[:PDF_HEADER_WINDOW]
+        ):
             return Found(found.family, "polyglot")
         if found.family not in ("xlsx", "docx") and appended_zip(content):
             return Found(found.family, "polyglot")
@@ -191,13 +260,13 @@ def appended_zip(content: bytes) -> bool:
         at = content.rfind(b"PK\x05\x06", window_start, at)
         if at < 0:
             return False
-        record = content[at:at + 22]
+        record = content[at : at + 22]
         if len(record) == 22:
             cd_size, cd_offset = int.from_bytes(record[12:16], "little"), int.from_bytes(record[16:20], "little")
             for start in (cd_offset, at - cd_size):
-                if 0 <= start < at and content[start:start + 4] == b"PK\x01\x02":
+                if 0 <= start < at and content[start : start + 4] == b"PK\x01\x02":
                     return True
-            if content[max(0, at - 20):at - 16] == b"PK\x06\x07":  # zip64: its own locator
+            if content[max(0, at - 20) : at - 16] == b"PK\x06\x07":  # zip64: its own locator
                 return True
 
 
@@ -218,7 +287,7 @@ def _inspect(content: bytes) -> Found:
         return _image(content, "jpeg")
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return _image(content, "tiff")
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _office(content)
     if head.startswith(b"MZ") and b"\x00" in content[:4096]:
         return Found("exe")
@@ -276,8 +345,9 @@ def _office(content: bytes) -> Found:
             expanded = 0
             for entry in entries:
                 expanded += entry.file_size
-                if (entry.file_size > _RATIO_FROM_BYTES
-                        and entry.file_size > MAX_ZIP_RATIO * max(entry.compress_size, 1)):
+                if entry.file_size > _RATIO_FROM_BYTES and entry.file_size > MAX_ZIP_RATIO * max(
+                    entry.compress_size, 1
+                ):
                     return Found("zip", "bomb")
             if expanded > MAX_ZIP_EXPANDED_BYTES:
                 return Found("zip", "bomb")
@@ -316,7 +386,7 @@ def unsafe_part(entry: zipfile.ZipInfo) -> bool:
     name = entry.filename
     if not name or "\x00" in raw or "\\" in raw or name.startswith("/") or _DRIVE.match(name):
         return True
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7f for ch in raw):
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in raw):
         return True
     if any(piece in ("..", ".") for piece in name.split("/")):
         return True
@@ -346,11 +416,12 @@ def _office_family(archive: zipfile.ZipFile, names: set[str]) -> str:
         kind = re.search(r"""ContentType\s*=\s*["']([^"']+)["']""", tag)
         if part and kind:
             overrides[part.group(1).lstrip("/")] = kind.group(1).strip().lower()
-    types = set(overrides.values()) | {m.lower() for m in re.findall(
-        r"""ContentType\s*=\s*["']([^"']+)["']""", text)}
+    types = set(overrides.values()) | {m.lower() for m in re.findall(r"""ContentType\s*=\s*["']([^"']+)["']""", text)}
     macros = any(t in types for t in _MACRO_TYPES) or any(n.lower().endswith("vbaproject.bin") for n in names)
-    for family, main, folder, macro_main in (("xlsx", XLSX_MAIN, "xl/", _MACRO_TYPES[0]),
-                                             ("docx", DOCX_MAIN, "word/", _MACRO_TYPES[1])):
+    for family, main, folder, macro_main in (
+        ("xlsx", XLSX_MAIN, "xl/", _MACRO_TYPES[0]),
+        ("docx", DOCX_MAIN, "word/", _MACRO_TYPES[1]),
+    ):
         parts = [p for p, t in overrides.items() if t in (main, macro_main) and p.startswith(folder)]
         if any(p in names for p in parts):
             return family + ("+macros" if macros else "")
@@ -376,9 +447,11 @@ def _text(content: bytes) -> Found:
 
 # --- One file: accepted, or why not ------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Checked:
     """A file fit to keep: its shown name (with the right extension), its bytes and kind."""
+
     name: str
     content: bytes
     kind: str
@@ -420,53 +493,72 @@ def check(uploaded_name: str | None, content: bytes, max_bytes: int) -> Checked 
     extension = extension_of(name)
     named_as = _BY_EXTENSION.get(extension)
     if found.problem == "polyglot":
-        return Refusal(f"{called} has another file or a web page hidden in it: we cannot accept it. Save it again "
-                       "from the program that made it, or print it to a new PDF, and upload that", "polyglot")
-    if found.problem in ("unsafe_parts", "nested") and (found.family in ("xlsx", "docx")
-                                                        or named_as in ("xlsx", "docx")):
+        return Refusal(
+            f"{called} has another file or a web page hidden in it: we cannot accept it. Save it again "
+            "from the program that made it, or print it to a new PDF, and upload that",
+            "polyglot",
+        )
+    if found.problem in ("unsafe_parts", "nested") and (
+        found.family in ("xlsx", "docx") or named_as in ("xlsx", "docx")
+    ):
         if found.problem == "nested":
-            return Refusal(f"{called} has another compressed file inside it: we cannot accept it. Save it again "
-                           "without embedded files and upload it", "nested")
-        return Refusal(f"{called} is damaged or unsafe: its parts have names no Excel or Word file has. Save it "
-                       "again and upload it", "unsafe_parts")
+            return Refusal(
+                f"{called} has another compressed file inside it: we cannot accept it. Save it again "
+                "without embedded files and upload it",
+                "nested",
+            )
+        return Refusal(
+            f"{called} is damaged or unsafe: its parts have names no Excel or Word file has. Save it "
+            "again and upload it",
+            "unsafe_parts",
+        )
     if found.family == "zip" and found.problem and named_as in ("xlsx", "docx"):
         pass  # an Excel or Word file could not be checked: say why below
     elif found.family == "csv":
         if named_as not in (None, "csv"):
-            return Refusal(f"{called} is named as {KINDS[named_as].label} but it is text: upload the real file",
-                           "mismatch")
+            return Refusal(
+                f"{called} is named as {KINDS[named_as].label} but it is text: upload the real file", "mismatch"
+            )
         if named_as != "csv":
             return Refusal(f"{called} must be a {ACCEPTED_LIST} file", "type")
     elif found.family in KINDS:
         if named_as is not None and named_as != found.family:
             right = KINDS[found.family].extensions[0]
-            return Refusal(f"{called} is named as {KINDS[named_as].label} but it is {KINDS[found.family].label}: "
-                           f"rename it to end in {right}, or upload the real file", "mismatch")
+            return Refusal(
+                f"{called} is named as {KINDS[named_as].label} but it is {KINDS[found.family].label}: "
+                f"rename it to end in {right}, or upload the real file",
+                "mismatch",
+            )
         if named_as is None and extension:
             right = KINDS[found.family].extensions[0]
-            return Refusal(f"{called} is {KINDS[found.family].label} but its name ends in {extension}: "
-                           f"rename it to end in {right}", "mismatch")
+            return Refusal(
+                f"{called} is {KINDS[found.family].label} but its name ends in {extension}: "
+                f"rename it to end in {right}",
+                "mismatch",
+            )
     elif named_as == "csv" and found.family == "binary":
         return Refusal(f"{called} is not UTF-8 text. Save it as CSV UTF-8 and upload it", "type")
     else:
         what = _REFUSED_LABELS.get(found.family, _REFUSED_LABELS["binary"])
         if named_as is not None:
-            return Refusal(f"{called} is named as {KINDS[named_as].label} but it is {what}: we cannot accept it",
-                           "mismatch")
+            return Refusal(
+                f"{called} is named as {KINDS[named_as].label} but it is {what}: we cannot accept it", "mismatch"
+            )
         return Refusal(f"{called} must be a {ACCEPTED_LIST} file", "type")
     if found.problem == "incomplete":
         return Refusal(f"{called} looks incomplete. Save the PDF again and upload it", "incomplete")
     if found.problem == "damaged":
         return Refusal(f"{called} is damaged and cannot be opened. Save it again and upload it", "damaged")
     if found.problem == "too_many_pixels":
-        return Refusal(f"{called} has too many pixels. Save it at a lower resolution and upload it",
-                       "too_many_pixels")
+        return Refusal(f"{called} has too many pixels. Save it at a lower resolution and upload it", "too_many_pixels")
     if found.problem == "bomb":
-        return Refusal(f"{called} expands to too much data to check. Save it again without embedded files, "
-                       "or split it", "bomb")
+        return Refusal(
+            f"{called} expands to too much data to check. Save it again without embedded files, or split it", "bomb"
+        )
     if found.problem == "encrypted":
-        return Refusal(f"{called} is protected with a password. Save it without the password and upload it",
-                       "encrypted")
+        return Refusal(
+            f"{called} is protected with a password. Save it without the password and upload it", "encrypted"
+        )
     if found.problem == "macros":
         return Refusal(f"{called} contains macros. Save it as a file without macros and upload it", "macros")
     kind = KINDS[found.family]
@@ -475,7 +567,7 @@ def check(uploaded_name: str | None, content: bytes, max_bytes: int) -> Checked 
     elif not extension:
         name = clean_name(name + kind.extensions[0])
         if extension_of(name) != kind.extensions[0]:  # the name was cut to make room
-            name = name[:MAX_NAME - len(kind.extensions[0])] + kind.extensions[0]
+            name = name[: MAX_NAME - len(kind.extensions[0])] + kind.extensions[0]
     return Checked(name=name, content=content, kind=kind.key, sha256=hashlib.sha256(content).hexdigest())
 
 
@@ -582,6 +674,7 @@ def make_store(kind: str, directory: str | os.PathLike | None, *, static_dir: st
 
 # --- Keeping them ----------------------------------------------------------------------
 
+
 @dataclass
 class Uploaded:
     documents: list[Document]
@@ -592,6 +685,7 @@ class Uploaded:
 @dataclass(frozen=True)
 class Quota:
     """What one account may keep in all: bytes and files (0: no limit)."""
+
     max_bytes: int = 0
     max_files: int = 0
 
@@ -611,25 +705,48 @@ def enforce_quota(db: Session, account_id: int, files: list[Checked], quota: Quo
     caller's commit or rollback (PostgreSQL: a row lock; SQLite: the write lock)."""
     if not files or not (quota.max_bytes > 0 or quota.max_files > 0):
         return
-    db.execute(update(Account).where(Account.id == account_id).values(status=Account.status)
-               .execution_options(synchronize_session=False))
-    used_bytes, used_files = db.execute(select(func.coalesce(func.sum(Document.size_bytes), 0), func.count(Document.id))
-                                        .where(Document.account_id == account_id)).one()
+    db.execute(
+        update(Account)
+        .where(Account.id == account_id)
+        .values(status=Account.status)
+        .execution_options(synchronize_session=False)
+    )
+    used_bytes, used_files = db.execute(
+        select(func.coalesce(func.sum(Document.size_bytes), 0), func.count(Document.id)).where(
+            Document.account_id == account_id
+        )
+    ).one()
     adding = sum(len(f.content) for f in files)
     these = "this file" if len(files) == 1 else f"these {len(files)} files"
     if quota.max_files > 0 and used_files + len(files) > quota.max_files:
-        raise QuotaExceeded(f"This account can keep up to {quota.max_files:,} documents and already has "
-                            f"{used_files:,}, so {these} cannot be added. Contact us if you need to send more")
+        raise QuotaExceeded(
+            f"This account can keep up to {quota.max_files:,} documents and already has "
+            f"{used_files:,}, so {these} cannot be added. Contact us if you need to send more"
+        )
     if quota.max_bytes > 0 and used_bytes + adding > quota.max_bytes:
         room = max(quota.max_bytes - used_bytes, 0)
-        raise QuotaExceeded(f"This account can keep up to {human_size(quota.max_bytes)} of documents and has "
-                            f"{human_size(room)} left, so {these} ({human_size(adding)}) cannot be added. "
-                            "Contact us if you need to send more")
+        raise QuotaExceeded(
+            f"This account can keep up to {human_size(quota.max_bytes)} of documents and has "
+            f"{human_size(room)} left, so {these} ({human_size(adding)}) cannot be added. "
+            "Contact us if you need to send more"
+        )
 
 
-def _add(db: Session, now: datetime, *, store, account_id: int, user_id: int, files: list[Checked],
-         description: str, service_request_id: int | None, draft_id: int | None, written: list[str],
-         message_post_id: int | None = None, quota: Quota | None = None) -> list[Document]:
+def _add(
+    db: Session,
+    now: datetime,
+    *,
+    store,
+    account_id: int,
+    user_id: int,
+    files: list[Checked],
+    description: str,
+    service_request_id: int | None,
+    draft_id: int | None,
+    written: list[str],
+    message_post_id: int | None = None,
+    quota: Quota | None = None,
+) -> list[Document]:
     if quota is not None:
         enforce_quota(db, account_id, files, quota)
     kept = []
@@ -638,17 +755,36 @@ def _add(db: Session, now: datetime, *, store, account_id: int, user_id: int, fi
         store.put(db, stored_name, checked.content)
         if store.kind == "filesystem":
             written.append(stored_name)
-        document = Document(account_id=account_id, service_request_id=service_request_id, draft_id=draft_id,
-                            stored_name=stored_name, uploaded_name=checked.name, content_type=checked.content_type,
-                            size_bytes=len(checked.content), sha256=checked.sha256, storage=store.kind,
-                            description=description, uploaded_at=now, uploaded_by_user_id=user_id,
-                            message_post_id=message_post_id)
+        document = Document(
+            account_id=account_id,
+            service_request_id=service_request_id,
+            draft_id=draft_id,
+            stored_name=stored_name,
+            uploaded_name=checked.name,
+            content_type=checked.content_type,
+            size_bytes=len(checked.content),
+            sha256=checked.sha256,
+            storage=store.kind,
+            description=description,
+            uploaded_at=now,
+            uploaded_by_user_id=user_id,
+            message_post_id=message_post_id,
+        )
         db.add(document)
         kept.append(document)
     db.flush()
     for document in kept:
-        audit.record(db, now, "document.uploaded", actor_user_id=user_id, account_id=account_id,
-                     document=document.id, sha256=document.sha256, size=document.size_bytes, storage=store.kind)
+        audit.record(
+            db,
+            now,
+            "document.uploaded",
+            actor_user_id=user_id,
+            account_id=account_id,
+            document=document.id,
+            sha256=document.sha256,
+            size=document.size_bytes,
+            storage=store.kind,
+        )
     return kept
 
 
@@ -658,9 +794,21 @@ def _summary(files: list[Checked], about: ServiceRequest | None) -> str:
     return f"{count}{where}: {', '.join(f.name for f in files)}"[:300]
 
 
-def upload(db: Session, now: datetime, *, store, account, user_id: int, files: list[Checked], description: str = "",
-           key: str, about: ServiceRequest | None = None, draft: Draft | None = None,
-           written: list[str], quota: Quota | None = None) -> Uploaded:
+def upload(
+    db: Session,
+    now: datetime,
+    *,
+    store,
+    account,
+    user_id: int,
+    files: list[Checked],
+    description: str = "",
+    key: str,
+    about: ServiceRequest | None = None,
+    draft: Draft | None = None,
+    written: list[str],
+    quota: Quota | None = None,
+) -> Uploaded:
     """Keep checked files. Tied to a draft: its documents (a file already tied to it
     is not kept twice). Otherwise a "documents" request made idempotently on `key`
     (a retry answers the first upload and keeps nothing more), the documents tied
@@ -673,34 +821,74 @@ def upload(db: Session, now: datetime, *, store, account, user_id: int, files: l
         if draft is not None and draft.submitted_request_id is None:
             fresh, seen = [], set()
             for checked in files:
-                twin = db.scalar(select(Document.id).where(Document.draft_id == draft.id,
-                                                           Document.sha256 == checked.sha256,
-                                                           Document.uploaded_name == checked.name).limit(1))
+                twin = db.scalar(
+                    select(Document.id)
+                    .where(
+                        Document.draft_id == draft.id,
+                        Document.sha256 == checked.sha256,
+                        Document.uploaded_name == checked.name,
+                    )
+                    .limit(1)
+                )
                 if twin is None and (checked.sha256, checked.name) not in seen:
                     seen.add((checked.sha256, checked.name))
                     fresh.append(checked)
-            kept = _add(db, now, store=store, account_id=account.id, user_id=user_id, files=fresh,
-                        description=description, service_request_id=None, draft_id=draft.id, written=written,
-                        quota=quota)
+            kept = _add(
+                db,
+                now,
+                store=store,
+                account_id=account.id,
+                user_id=user_id,
+                files=fresh,
+                description=description,
+                service_request_id=None,
+                draft_id=draft.id,
+                written=written,
+                quota=quota,
+            )
             return Uploaded(kept, None, bool(kept))
         if draft is not None:  # already sent: the documents go with the request it became
             about = db.get(ServiceRequest, draft.submitted_request_id)
         made: list[Document] = []
 
         def build(db_, request):
-            made.extend(_add(db_, now, store=store, account_id=account.id, user_id=user_id, files=files,
-                             description=description,
-                             service_request_id=about.id if about is not None else request.id, draft_id=None,
-                             written=written, quota=quota))
+            made.extend(
+                _add(
+                    db_,
+                    now,
+                    store=store,
+                    account_id=account.id,
+                    user_id=user_id,
+                    files=files,
+                    description=description,
+                    service_request_id=about.id if about is not None else request.id,
+                    draft_id=None,
+                    written=written,
+                    quota=quota,
+                )
+            )
             data = requests.answers(request)
             data["documents"] = [document.id for document in made]
             request.data = json.dumps(data, sort_keys=True)
 
-        data = {"files": [{"name": f.name, "type": KINDS[f.kind].short, "size": len(f.content), "sha256": f.sha256}
-                          for f in files],
-                "description": description, "about": about.reference if about is not None else ""}
-        result = requests.submit(db, now, account=account, user_id=user_id, kind="documents", key=key,
-                                 summary=_summary(files, about), data=data, build=build)
+        data = {
+            "files": [
+                {"name": f.name, "type": KINDS[f.kind].short, "size": len(f.content), "sha256": f.sha256} for f in files
+            ],
+            "description": description,
+            "about": about.reference if about is not None else "",
+        }
+        result = requests.submit(
+            db,
+            now,
+            account=account,
+            user_id=user_id,
+            kind="documents",
+            key=key,
+            summary=_summary(files, about),
+            data=data,
+            build=build,
+        )
         if not result.created:
             store.discard(written)  # another worker made it first: its files stand, these go
             written.clear()
@@ -712,14 +900,36 @@ def upload(db: Session, now: datetime, *, store, account, user_id: int, files: l
         raise
 
 
-def attach_to_post(db: Session, now: datetime, *, store, account_id: int, user_id: int, post_id: int,
-                   files: list[Checked], written: list[str], quota: Quota | None = None) -> list[Document]:
+def attach_to_post(
+    db: Session,
+    now: datetime,
+    *,
+    store,
+    account_id: int,
+    user_id: int,
+    post_id: int,
+    files: list[Checked],
+    written: list[str],
+    quota: Quota | None = None,
+) -> list[Document]:
     """Keep checked files as the attachments of a secure message's post. No
     "documents" request is made: the message itself is what the agency answers.
     The caller commits (see commit_or_discard)."""
     try:
-        return _add(db, now, store=store, account_id=account_id, user_id=user_id, files=files, description="",
-                    service_request_id=None, draft_id=None, written=written, message_post_id=post_id, quota=quota)
+        return _add(
+            db,
+            now,
+            store=store,
+            account_id=account_id,
+            user_id=user_id,
+            files=files,
+            description="",
+            service_request_id=None,
+            draft_id=None,
+            written=written,
+            message_post_id=post_id,
+            quota=quota,
+        )
     except BaseException:
         store.discard(written)
         written.clear()
@@ -741,8 +951,7 @@ def documents_of_upload(db: Session, request: ServiceRequest) -> list[Document]:
     ids = requests.answers(request).get("documents") or []
     if not ids:
         return []
-    return list(db.scalars(select(Document).where(Document.id.in_([int(i) for i in ids]))
-                           .order_by(Document.id)))
+    return list(db.scalars(select(Document).where(Document.id.in_([int(i) for i in ids])).order_by(Document.id)))
 
 
 # --- Reading them ----------------------------------------------------------------------
@@ -795,23 +1004,35 @@ def human_size(size: int) -> str:
 def of_account(db: Session, account_id: int) -> list[Row]:
     """The account's documents, newest first, with who uploaded each and what it is about.
     Files attached to a secure message belong to its conversation, read there by its readers."""
-    documents = list(db.scalars(select(Document).where(Document.account_id == account_id,
-                                                       Document.message_post_id.is_(None))
-                                .order_by(Document.uploaded_at.desc(), Document.id.desc())))
+    documents = list(
+        db.scalars(
+            select(Document)
+            .where(Document.account_id == account_id, Document.message_post_id.is_(None))
+            .order_by(Document.uploaded_at.desc(), Document.id.desc())
+        )
+    )
     user_ids = {d.uploaded_by_user_id for d in documents}
     request_ids = {d.service_request_id for d in documents if d.service_request_id is not None}
     draft_ids = {d.draft_id for d in documents if d.draft_id is not None}
     names = dict(db.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all()) if user_ids else {}
-    by_request = ({r.id: r for r in db.scalars(select(ServiceRequest).where(ServiceRequest.id.in_(request_ids)))}
-                  if request_ids else {})
-    by_draft = ({d.id: d for d in db.scalars(select(Draft).where(Draft.id.in_(draft_ids)))} if draft_ids else {})
+    by_request = (
+        {r.id: r for r in db.scalars(select(ServiceRequest).where(ServiceRequest.id.in_(request_ids)))}
+        if request_ids
+        else {}
+    )
+    by_draft = {d.id: d for d in db.scalars(select(Draft).where(Draft.id.in_(draft_ids)))} if draft_ids else {}
     by_type = {kind.content_type: kind.short for kind in KINDS.values()}
     rows = []
     for document in documents:
-        rows.append(Row(document=document, uploaded_by=names.get(document.uploaded_by_user_id, "Someone"),
-                        about=_about_text(by_request.get(document.service_request_id), by_draft.get(document.draft_id)),
-                        type_label=by_type.get(document.content_type, document.content_type),
-                        size=human_size(document.size_bytes)))
+        rows.append(
+            Row(
+                document=document,
+                uploaded_by=names.get(document.uploaded_by_user_id, "Someone"),
+                about=_about_text(by_request.get(document.service_request_id), by_draft.get(document.draft_id)),
+                type_label=by_type.get(document.content_type, document.content_type),
+                size=human_size(document.size_bytes),
+            )
+        )
     return rows
 
 
@@ -827,8 +1048,10 @@ def _about_text(request: ServiceRequest | None, draft: Draft | None) -> str:
 
 def about_choices(db: Session, account_id: int) -> list[tuple[str, str]]:
     """(reference, label) of the account's returns, objections and waiver requests."""
-    return [(r.reference, f"{r.summary or requests.KIND_LABELS[r.kind]} ({r.reference})")
-            for r in requests.of_account(db, account_id, ABOUT_KINDS)]
+    return [
+        (r.reference, f"{r.summary or requests.KIND_LABELS[r.kind]} ({r.reference})")
+        for r in requests.of_account(db, account_id, ABOUT_KINDS)
+    ]
 
 
 def about_request(db: Session, account_id: int, reference: str | None) -> ServiceRequest | None:
@@ -841,7 +1064,7 @@ def safe_next(target: str | None) -> str | None:
     no backslash, no spaces or control characters. None otherwise."""
     if not target or len(target) > 1000 or not target.startswith("/") or target.startswith("//"):
         return None
-    if any(ch == "\\" or ord(ch) <= 0x20 or ord(ch) >= 0x7f for ch in target):
+    if any(ch == "\\" or ord(ch) <= 0x20 or ord(ch) >= 0x7F for ch in target):
         return None
     return target
 

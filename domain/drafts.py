@@ -3,6 +3,7 @@ time-out, a closed tab or a dropped link loses nothing. One open draft per
 person, account, kind and subject (a period, a notice); both tabs of the same
 form share it, and its token is the submission's idempotency key. Plain
 functions, no Flask."""
+
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from models import Draft, Document
+from models import Document, Draft
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{1,43}")
 # Answers are form text: a draft larger than this is not a form being filled in.
@@ -24,34 +25,53 @@ KEPT_FOR = timedelta(days=90)
 
 def current(db: Session, *, account_id: int, user_id: int, kind: str, subject: str = "") -> Draft | None:
     """The person's open (not yet submitted) draft of this form, if any."""
-    return db.scalar(select(Draft).where(Draft.account_id == account_id, Draft.user_id == user_id,
-                                         Draft.kind == kind, Draft.subject == subject,
-                                         Draft.submitted_request_id.is_(None))
-                     .order_by(Draft.updated_at.desc(), Draft.id.desc()).limit(1))
+    return db.scalar(
+        select(Draft)
+        .where(
+            Draft.account_id == account_id,
+            Draft.user_id == user_id,
+            Draft.kind == kind,
+            Draft.subject == subject,
+            Draft.submitted_request_id.is_(None),
+        )
+        .order_by(Draft.updated_at.desc(), Draft.id.desc())
+        .limit(1)
+    )
 
 
-def start(db: Session, now: datetime, *, account_id: int, user_id: int, kind: str, subject: str = "",
-          data: dict | None = None) -> Draft:
-    draft = Draft(account_id=account_id, user_id=user_id, kind=kind, subject=subject,
-                  data=json.dumps(data or {}, sort_keys=True), token=secrets.token_urlsafe(32),
-                  created_at=now, updated_at=now)
+def start(
+    db: Session, now: datetime, *, account_id: int, user_id: int, kind: str, subject: str = "", data: dict | None = None
+) -> Draft:
+    draft = Draft(
+        account_id=account_id,
+        user_id=user_id,
+        kind=kind,
+        subject=subject,
+        data=json.dumps(data or {}, sort_keys=True),
+        token=secrets.token_urlsafe(32),
+        created_at=now,
+        updated_at=now,
+    )
     db.add(draft)
     db.flush()
     return draft
 
 
-def current_or_start(db: Session, now: datetime, *, account_id: int, user_id: int, kind: str,
-                     subject: str = "") -> Draft:
-    return (current(db, account_id=account_id, user_id=user_id, kind=kind, subject=subject)
-            or start(db, now, account_id=account_id, user_id=user_id, kind=kind, subject=subject))
+def current_or_start(
+    db: Session, now: datetime, *, account_id: int, user_id: int, kind: str, subject: str = ""
+) -> Draft:
+    return current(db, account_id=account_id, user_id=user_id, kind=kind, subject=subject) or start(
+        db, now, account_id=account_id, user_id=user_id, kind=kind, subject=subject
+    )
 
 
 def by_token(db: Session, *, account_id: int, user_id: int, token: str) -> Draft | None:
     """The person's own draft with this token (submitted or not); None for anyone else's."""
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
         return None  # not a token (and a NUL must not reach PostgreSQL)
-    return db.scalar(select(Draft).where(Draft.token == token, Draft.account_id == account_id,
-                                         Draft.user_id == user_id))
+    return db.scalar(
+        select(Draft).where(Draft.token == token, Draft.account_id == account_id, Draft.user_id == user_id)
+    )
 
 
 def answers(draft: Draft | None) -> dict:
@@ -84,8 +104,12 @@ def hold(db: Session, draft: Draft) -> Draft:
     sent. On SQLite this write also opens the transaction (taking the one write
     lock), so the submission's savepoint is inside it and everything commits
     together: a SAVEPOINT that opens a transaction is committed by its RELEASE."""
-    db.execute(update(Draft).where(Draft.id == draft.id).values(updated_at=Draft.updated_at)
-               .execution_options(synchronize_session=False))
+    db.execute(
+        update(Draft)
+        .where(Draft.id == draft.id)
+        .values(updated_at=Draft.updated_at)
+        .execution_options(synchronize_session=False)
+    )
     db.refresh(draft)
     return draft
 
@@ -98,21 +122,27 @@ def mark_submitted(db: Session, draft: Draft, request_id: int) -> None:
 
 
 def open_drafts(db: Session, *, account_id: int, user_id: int) -> list[Draft]:
-    return list(db.scalars(select(Draft).where(Draft.account_id == account_id, Draft.user_id == user_id,
-                                               Draft.submitted_request_id.is_(None))
-                           .order_by(Draft.updated_at.desc())))
+    return list(
+        db.scalars(
+            select(Draft)
+            .where(Draft.account_id == account_id, Draft.user_id == user_id, Draft.submitted_request_id.is_(None))
+            .order_by(Draft.updated_at.desc())
+        )
+    )
 
 
 def abandoned_ids(db: Session, now: datetime) -> list[int]:
     """Drafts never sent and untouched for KEPT_FOR: what `purge` removes."""
-    return list(db.scalars(select(Draft.id).where(Draft.submitted_request_id.is_(None),
-                                                  Draft.updated_at < now - KEPT_FOR)))
+    return list(
+        db.scalars(select(Draft.id).where(Draft.submitted_request_id.is_(None), Draft.updated_at < now - KEPT_FOR))
+    )
 
 
 def purge(db: Session, now: datetime) -> int:
     """Drafts untouched for KEPT_FOR, and submitted drafts older than a day (their
     token must outlive any retry of the submission)."""
     stale = db.execute(delete(Draft).where(Draft.submitted_request_id.is_(None), Draft.updated_at < now - KEPT_FOR))
-    done = db.execute(delete(Draft).where(Draft.submitted_request_id.is_not(None),
-                                          Draft.updated_at < now - timedelta(days=1)))
+    done = db.execute(
+        delete(Draft).where(Draft.submitted_request_id.is_not(None), Draft.updated_at < now - timedelta(days=1))
+    )
     return stale.rowcount + done.rowcount

@@ -11,6 +11,7 @@ person and number (five a day), per person across numbers (ENROL_NUMBERS_PER_DAY
 distinct numbers a day) and per client address (which holds back only people who
 have got one wrong themselves). A PIN itself is never locked by anyone's guesses.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,36 +61,79 @@ def normalise_pin(raw: str) -> str:
     return "".join(ch for ch in (raw or "").upper() if ch.isalnum())
 
 
-def issue_pin(db: Session, now: datetime, account: Account, *, role: str = "owner", permissions=None,
-              valid_days: int = DEFAULT_VALID_DAYS, issued_by_user_id: int | None = None,
-              pin: str | None = None, invitee_name: str | None = None,
-              invitee_email: str | None = None) -> str:
+def issue_pin(
+    db: Session,
+    now: datetime,
+    account: Account,
+    *,
+    role: str = "owner",
+    permissions=None,
+    valid_days: int = DEFAULT_VALID_DAYS,
+    issued_by_user_id: int | None = None,
+    pin: str | None = None,
+    invitee_name: str | None = None,
+    invitee_email: str | None = None,
+) -> str:
     """A new PIN for the account; the plain PIN is returned once and never stored.
     `pin` fixes the PIN instead of drawing one (the demo data only: its PINs are public)."""
-    return issue(db, now, account, role=role, permissions=permissions, valid_days=valid_days,
-                 issued_by_user_id=issued_by_user_id, pin=pin, invitee_name=invitee_name,
-                 invitee_email=invitee_email)[1]
+    return issue(
+        db,
+        now,
+        account,
+        role=role,
+        permissions=permissions,
+        valid_days=valid_days,
+        issued_by_user_id=issued_by_user_id,
+        pin=pin,
+        invitee_name=invitee_name,
+        invitee_email=invitee_email,
+    )[1]
 
 
-def issue(db: Session, now: datetime, account: Account, *, role: str, permissions=None,
-          valid_days: int = DEFAULT_VALID_DAYS, issued_by_user_id: int | None = None, pin: str | None = None,
-          invitee_name: str | None = None, invitee_email: str | None = None,
-          consent_id: int | None = None) -> tuple[InvitationPin, str]:
+def issue(
+    db: Session,
+    now: datetime,
+    account: Account,
+    *,
+    role: str,
+    permissions=None,
+    valid_days: int = DEFAULT_VALID_DAYS,
+    issued_by_user_id: int | None = None,
+    pin: str | None = None,
+    invitee_name: str | None = None,
+    invitee_email: str | None = None,
+    consent_id: int | None = None,
+) -> tuple[InvitationPin, str]:
     """The new PIN's row (flushed, so it has an id) and the plain PIN."""
     if pin is None:
         pin = new_pin()
     elif len(pin) != PIN_LENGTH or set(pin) - set(_PIN_ALPHABET):
         raise ValueError(f"a PIN is {PIN_LENGTH} characters from {_PIN_ALPHABET}")
     row = InvitationPin(
-        account_id=account.id, pin_hash=passwords.hash_password(pin), role=role,
+        account_id=account.id,
+        pin_hash=passwords.hash_password(pin),
+        role=role,
         pin_lookup=_lookup_values(account.number, pin)[0],
         permissions=grants.permissions_text(permissions if permissions is not None else grants.ROLE_PRESETS[role]),
-        issued_at=now, expires_at=now + timedelta(days=valid_days), issued_by_user_id=issued_by_user_id,
-        invitee_name=invitee_name, invitee_email=invitee_email, consent_id=consent_id)
+        issued_at=now,
+        expires_at=now + timedelta(days=valid_days),
+        issued_by_user_id=issued_by_user_id,
+        invitee_name=invitee_name,
+        invitee_email=invitee_email,
+        consent_id=consent_id,
+    )
     db.add(row)
     db.flush()
-    audit.record(db, now, "pin.issued", actor_user_id=issued_by_user_id, account=account.number, role=role,
-                 account_id=account.id, invitation_id=row.id)
+    audit.record(
+        db,
+        now,
+        "pin.issued",
+        actor_user_id=issued_by_user_id,
+        account=account.number,
+        role=role,
+        account_id=account.id,
+        invitation_id=row.id,
+    )
     return row, pin
 
 
@@ -119,9 +163,11 @@ class _Keys:
 
 
 def _keys(secret: str, user_id: int, number: str, client: str) -> _Keys:
-    return _Keys(throttle.key_for(secret, f"enrol:{user_id}:{number}"),
-                 throttle.key_for(secret, f"enrol-person:{user_id}"),
-                 throttle.key_for(secret, f"enrol-client:{client}"))
+    return _Keys(
+        throttle.key_for(secret, f"enrol:{user_id}:{number}"),
+        throttle.key_for(secret, f"enrol-person:{user_id}"),
+        throttle.key_for(secret, f"enrol-client:{client}"),
+    )
 
 
 def _held_back(db: Session, now: datetime, keys: _Keys, limits: Limits) -> Outcome | None:
@@ -131,14 +177,19 @@ def _held_back(db: Session, now: datetime, keys: _Keys, limits: Limits) -> Outco
         return Outcome("too-many", retry_at=throttle.free_at(db, "enrol", keys.number, now, TRY_WINDOW, MAX_TRIES))
     numbers_tried = throttle.failures(db, "enrol-numbers", keys.person, now, TRY_WINDOW)
     if tried_this_number == 0 and numbers_tried >= limits.numbers_per_day:
-        return Outcome("too-many-numbers", retry_at=throttle.free_at(
-            db, "enrol-numbers", keys.person, now, TRY_WINDOW, limits.numbers_per_day))
+        return Outcome(
+            "too-many-numbers",
+            retry_at=throttle.free_at(db, "enrol-numbers", keys.person, now, TRY_WINDOW, limits.numbers_per_day),
+        )
     # Many people guessing from one address: it holds back those of them who have got
     # one wrong, so someone who shares the address and types their own PIN still links.
     if (tried_this_number or numbers_tried) and throttle.failures(
-            db, "enrol-client", keys.client, now, TRY_WINDOW) >= limits.client_failures_per_day:
-        return Outcome("too-many", retry_at=throttle.free_at(
-            db, "enrol-client", keys.client, now, TRY_WINDOW, limits.client_failures_per_day))
+        db, "enrol-client", keys.client, now, TRY_WINDOW
+    ) >= limits.client_failures_per_day:
+        return Outcome(
+            "too-many",
+            retry_at=throttle.free_at(db, "enrol-client", keys.client, now, TRY_WINDOW, limits.client_failures_per_day),
+        )
     return None
 
 
@@ -153,19 +204,29 @@ def _find(db: Session, number: str, typed: str) -> InvitationPin | None:
     """The outstanding PIN the typed one is, by one query and one hash check, whatever
     the number has. A PIN issued before lookups existed (pin_lookup None) is checked
     against its hash, until it is used or expires."""
-    rows = list(db.scalars(
-        select(InvitationPin).join(Account, Account.id == InvitationPin.account_id)
-        .where(Account.number == number, InvitationPin.used_at.is_(None), InvitationPin.cancelled_at.is_(None),
-               or_(InvitationPin.pin_lookup.in_(_lookup_values(number, typed)), InvitationPin.pin_lookup.is_(None)))
-        .order_by(InvitationPin.id)
-        # Locked for this try (FOR UPDATE on PostgreSQL; on SQLite the throttle's
-        # check already holds the one write lock): a PIN is used once.
-        .with_for_update(of=InvitationPin).execution_options(populate_existing=True)))
+    rows = list(
+        db.scalars(
+            select(InvitationPin)
+            .join(Account, Account.id == InvitationPin.account_id)
+            .where(
+                Account.number == number,
+                InvitationPin.used_at.is_(None),
+                InvitationPin.cancelled_at.is_(None),
+                or_(InvitationPin.pin_lookup.in_(_lookup_values(number, typed)), InvitationPin.pin_lookup.is_(None)),
+            )
+            .order_by(InvitationPin.id)
+            # Locked for this try (FOR UPDATE on PostgreSQL; on SQLite the throttle's
+            # check already holds the one write lock): a PIN is used once.
+            .with_for_update(of=InvitationPin)
+            .execution_options(populate_existing=True)
+        )
+    )
     found = next((row for row in rows if row.pin_lookup is not None), None)
     if passwords.verify_password(found.pin_hash if found else None, typed):
         return found
-    return next((row for row in rows if row.pin_lookup is None and passwords.verify_password(row.pin_hash, typed)),
-                None)
+    return next(
+        (row for row in rows if row.pin_lookup is None and passwords.verify_password(row.pin_hash, typed)), None
+    )
 
 
 def _for_this_person(db: Session, pin: InvitationPin, user_id: int) -> bool:
@@ -175,12 +236,24 @@ def _for_this_person(db: Session, pin: InvitationPin, user_id: int) -> bool:
     if not pin.invitee_email:
         return True
     user = db.get(User, user_id)
-    return (user is not None and user.email_verified_at is not None
-            and user.email.strip().casefold() == pin.invitee_email.strip().casefold())
+    return (
+        user is not None
+        and user.email_verified_at is not None
+        and user.email.strip().casefold() == pin.invitee_email.strip().casefold()
+    )
 
 
-def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str, pin: str, client: str = "unknown",
-          limits: Limits = Limits()) -> Outcome:
+def enrol(
+    db: Session,
+    now: datetime,
+    secret: str,
+    *,
+    user_id: int,
+    number: str,
+    pin: str,
+    client: str = "unknown",
+    limits: Limits = Limits(),
+) -> Outcome:
     number = normalise_number(number)
     keys = _keys(secret, user_id, number, client)
     held_back = _held_back(db, now, keys, limits)
@@ -200,34 +273,54 @@ def enrol(db: Session, now: datetime, secret: str, *, user_id: int, number: str,
         # names an email) works for that person alone: anyone else who holds it gets
         # the answer a wrong PIN gets, learns nothing of its state, and is recorded.
         _count_wrong_try(db, now, keys)
-        audit.record(db, now, "enrolment", "failure", actor_user_id=user_id, reason="not-the-named-person",
-                     account_id=account.id, invitation_id=match.id)
+        audit.record(
+            db,
+            now,
+            "enrolment",
+            "failure",
+            actor_user_id=user_id,
+            reason="not-the-named-person",
+            account_id=account.id,
+            invitation_id=match.id,
+        )
         db.commit()
         return Outcome("no-match")
     if match.locked_at is not None:
         db.commit()
         return Outcome("locked", issued_by_agency=match.issued_by_user_id is None)
     if match.expires_at <= now:
-        audit.record(db, now, "enrolment", "expired", actor_user_id=user_id, account=account.number,
-                     account_id=account.id)
+        audit.record(
+            db, now, "enrolment", "expired", actor_user_id=user_id, account=account.number, account_id=account.id
+        )
         db.commit()
         return Outcome("expired", account, issued_by_agency=match.issued_by_user_id is None)
-    existing = db.scalar(select(Grant).where(Grant.user_id == user_id, Grant.account_id == account.id,
-                                             Grant.revoked_at.is_(None)))
+    existing = db.scalar(
+        select(Grant).where(Grant.user_id == user_id, Grant.account_id == account.id, Grant.revoked_at.is_(None))
+    )
     match.used_at, match.used_by_user_id = now, user_id
     if existing is not None:
-        audit.record(db, now, "enrolment", "already", actor_user_id=user_id, account=account.number,
-                     account_id=account.id)
+        audit.record(
+            db, now, "enrolment", "already", actor_user_id=user_id, account=account.number, account_id=account.id
+        )
         db.commit()
         return Outcome("already", account)
     consent = db.get(Consent, match.consent_id) if match.consent_id else None
-    grants.give(db, now, user_id=user_id, account=account, role=match.role,
-                permissions=match.permissions.split(","), granted_by_user_id=match.issued_by_user_id,
-                consent_id=consent.id if consent else None, valid_from=consent.starts_on if consent else None,
-                valid_until=consent.ends_on if consent else None)
+    grants.give(
+        db,
+        now,
+        user_id=user_id,
+        account=account,
+        role=match.role,
+        permissions=match.permissions.split(","),
+        granted_by_user_id=match.issued_by_user_id,
+        consent_id=consent.id if consent else None,
+        valid_from=consent.starts_on if consent else None,
+        valid_until=consent.ends_on if consent else None,
+    )
     messages.access_granted(db, now, account=account, user_id=user_id)
     throttle.clear(db, "enrol", keys.number)
-    audit.record(db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role,
-                 account_id=account.id)
+    audit.record(
+        db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role, account_id=account.id
+    )
     db.commit()
     return Outcome("linked", account, issued_by_agency=match.issued_by_user_id is None)

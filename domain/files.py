@@ -1,13 +1,14 @@
 """Files written whole or not at all, and what a crash can leave behind."""
+
 from __future__ import annotations
 
 import errno
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 # The disk (or the process's file size limit, or a quota) has no room.
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -44,8 +45,9 @@ def write_atomically(path: Path | str, content: bytes) -> None:
         raise
 
 
-def remove_unclaimed(directory: Path | str, claimed: Callable[[list[str]], Iterable[str]], *,
-                     written_before: datetime) -> list[str]:
+def remove_unclaimed(
+    directory: Path | str, claimed: Callable[[list[str]], Iterable[str]], *, written_before: datetime
+) -> list[str]:
     """Delete the files of `directory` written before `written_before` that nothing
     claims (`claimed(names)` says which of `names` are still wanted), and temporary
     `.part` files left by a write that never finished. What a process killed between
@@ -64,7 +66,7 @@ def remove_unclaimed(directory: Path | str, claimed: Callable[[list[str]], Itera
     candidates = sorted(set(old) - set(temporary))
     kept = set()
     for start in range(0, len(candidates), 500):
-        kept.update(claimed(candidates[start:start + 500]))
+        kept.update(claimed(candidates[start : start + 500]))
     removed = []
     for name in temporary + [name for name in candidates if name not in kept]:
         with suppress(FileNotFoundError):

@@ -6,6 +6,7 @@ Flask.
 
 A line is rounded half-up to the cent on its own; the total is the sum of the
 rounded lines, so the check page adds up to the cent."""
+
 from __future__ import annotations
 
 import json
@@ -101,85 +102,182 @@ class ProgramForm:
         return tuple(dict.fromkeys(line.rate_key for line in self.lines))
 
 
-FORMS = {form.program_code: form for form in (
-    ProgramForm(
-        "TL", "return", "Tourism Levy return",
-        "Operators of temporary accommodation pay a levy on the purchase price of the rooms they rent out. "
-        "Enter what guests paid in the period; we work out the levy.",
-        (Figure("accommodation_price", "Total purchase price of temporary accommodation",
-                "Everything guests paid for rooms in the period, before GST and the levy, in dollars and cents",
-                "money", "the total purchase price of accommodation", "Total purchase price"),
-         Figure("exempt_price", "Exempt accommodation included in that total",
-                "Stays of 28 days or more in a row and other accommodation the levy does not apply to. Enter 0 if "
-                "there was none", "money", "the price of exempt accommodation, or 0 if there was none",
-                "Exempt accommodation")),
-        (LineSpec("levy", "Tourism levy", "levy", ("accommodation_price",), ("exempt_price",),
-                  too_much="Exempt accommodation cannot be more than the total purchase price", percent=True),),
-        "Levy payable"),
-    ProgramForm(
-        "FT", "return", "Fuel Tax return",
-        "Licensed collectors report the taxable litres of fuel sold or used in Alberta in the period; we work "
-        "out the tax at the rates of the period.",
-        (Figure("gasoline_litres", "Litres of gasoline", "Taxable litres sold or used in Alberta in the period. "
-                "Enter 0 if none. Up to 2 decimal places", "litres", "the litres of gasoline, or 0 if none",
-                "Litres of gasoline"),
-         Figure("diesel_litres", "Litres of diesel", "Taxable litres sold or used in Alberta in the period. "
-                "Enter 0 if none. Up to 2 decimal places", "litres", "the litres of diesel, or 0 if none",
-                "Litres of diesel")),
-        (LineSpec("gasoline", "Fuel tax on gasoline", "gasoline", ("gasoline_litres",)),
-         LineSpec("diesel", "Fuel tax on diesel", "diesel", ("diesel_litres",))),
-        "Tax payable"),
-    ProgramForm(
-        "TT", "return", "Tobacco Tax return",
-        "Licensed collectors report the taxable tobacco sold in Alberta in the period; we work out the tax at "
-        "the rates of the period.",
-        (Figure("cigarettes", "Number of cigarettes and tobacco sticks", "A whole number. Enter 0 if none",
-                "units", "the number of cigarettes and tobacco sticks, or 0 if none",
-                "Number of cigarettes", word="cigarettes"),
-         Figure("fine_cut_grams", "Grams of fine-cut and other tobacco",
-                "Fine-cut, pipe and chewing tobacco and snuff. Count part of a gram as a whole gram. Enter 0 if "
-                "none", "grams", "the grams of fine-cut and other tobacco, or 0 if none",
-                "Grams of fine-cut and other tobacco"),
-         Figure("cigar_price", "Taxable price of cigars",
-                "The taxable price of all the cigars sold, in dollars and cents. Enter 0 if none", "money",
-                "the taxable price of cigars, or 0 if none", "Taxable price of cigars")),
-        (LineSpec("cigarettes", "Tax on cigarettes and tobacco sticks", "cigarette", ("cigarettes",)),
-         LineSpec("fine_cut", "Tax on fine-cut and other tobacco", "fine_cut", ("fine_cut_grams",)),
-         LineSpec("cigars", "Tax on cigars", "cigar", ("cigar_price",), percent=True)),
-        "Tax payable"),
-    ProgramForm(
-        "ICT", "return", "Insurance Corporation Tax return",
-        "Insurers report the premiums receivable in the year on contracts of insurance in Alberta; we work out "
-        "the tax at the rates in force at the start of the year.",
-        (Figure("life_premiums", "Premiums for life, accident and sickness insurance",
-                "In dollars and cents. Enter 0 if none", "money",
-                "the premiums for life, accident and sickness insurance, or 0 if none",
-                "Life, accident and sickness premiums"),
-         Figure("other_premiums", "Premiums for all other insurance", "Property, casualty and every other kind, in "
-                "dollars and cents. Enter 0 if none", "money", "the premiums for all other insurance, or 0 if none",
-                "Premiums for other insurance")),
-        (LineSpec("life", "Tax on life, accident and sickness premiums", "life", ("life_premiums",), percent=True),
-         LineSpec("other", "Tax on other premiums", "other", ("other_premiums",), percent=True)),
-        "Tax payable"),
-    ProgramForm(
-        "FTR", "claim", "Fuel Tax Refund claim",
-        "Claim back the fuel tax paid on fuel used for an eligible purpose in the period. We work out the refund "
-        "at the rate of the period.",
-        (Figure("eligible_litres", "Litres of tax-paid fuel used for an eligible purpose",
-                "Keep your fuel purchase invoices: we may ask for them. Up to 2 decimal places", "litres",
-                "the litres of eligible fuel", "Litres of eligible fuel"),),
-        (LineSpec("refund", "Fuel tax refund", "refund", ("eligible_litres",)),),
-        "Refund claimed"),
-)}
+FORMS = {
+    form.program_code: form
+    for form in (
+        ProgramForm(
+            "TL",
+            "return",
+            "Tourism Levy return",
+            "Operators of temporary accommodation pay a levy on the purchase price of the rooms they rent out. "
+            "Enter what guests paid in the period; we work out the levy.",
+            (
+                Figure(
+                    "accommodation_price",
+                    "Total purchase price of temporary accommodation",
+                    "Everything guests paid for rooms in the period, before GST and the levy, in dollars and cents",
+                    "money",
+                    "the total purchase price of accommodation",
+                    "Total purchase price",
+                ),
+                Figure(
+                    "exempt_price",
+                    "Exempt accommodation included in that total",
+                    "Stays of 28 days or more in a row and other accommodation the levy does not apply to. Enter 0 if "
+                    "there was none",
+                    "money",
+                    "the price of exempt accommodation, or 0 if there was none",
+                    "Exempt accommodation",
+                ),
+            ),
+            (
+                LineSpec(
+                    "levy",
+                    "Tourism levy",
+                    "levy",
+                    ("accommodation_price",),
+                    ("exempt_price",),
+                    too_much="Exempt accommodation cannot be more than the total purchase price",
+                    percent=True,
+                ),
+            ),
+            "Levy payable",
+        ),
+        ProgramForm(
+            "FT",
+            "return",
+            "Fuel Tax return",
+            "Licensed collectors report the taxable litres of fuel sold or used in Alberta in the period; we work "
+            "out the tax at the rates of the period.",
+            (
+                Figure(
+                    "gasoline_litres",
+                    "Litres of gasoline",
+                    "Taxable litres sold or used in Alberta in the period. Enter 0 if none. Up to 2 decimal places",
+                    "litres",
+                    "the litres of gasoline, or 0 if none",
+                    "Litres of gasoline",
+                ),
+                Figure(
+                    "diesel_litres",
+                    "Litres of diesel",
+                    "Taxable litres sold or used in Alberta in the period. Enter 0 if none. Up to 2 decimal places",
+                    "litres",
+                    "the litres of diesel, or 0 if none",
+                    "Litres of diesel",
+                ),
+            ),
+            (
+                LineSpec("gasoline", "Fuel tax on gasoline", "gasoline", ("gasoline_litres",)),
+                LineSpec("diesel", "Fuel tax on diesel", "diesel", ("diesel_litres",)),
+            ),
+            "Tax payable",
+        ),
+        ProgramForm(
+            "TT",
+            "return",
+            "Tobacco Tax return",
+            "Licensed collectors report the taxable tobacco sold in Alberta in the period; we work out the tax at "
+            "the rates of the period.",
+            (
+                Figure(
+                    "cigarettes",
+                    "Number of cigarettes and tobacco sticks",
+                    "A whole number. Enter 0 if none",
+                    "units",
+                    "the number of cigarettes and tobacco sticks, or 0 if none",
+                    "Number of cigarettes",
+                    word="cigarettes",
+                ),
+                Figure(
+                    "fine_cut_grams",
+                    "Grams of fine-cut and other tobacco",
+                    "Fine-cut, pipe and chewing tobacco and snuff. Count part of a gram as a whole gram. Enter 0 if "
+                    "none",
+                    "grams",
+                    "the grams of fine-cut and other tobacco, or 0 if none",
+                    "Grams of fine-cut and other tobacco",
+                ),
+                Figure(
+                    "cigar_price",
+                    "Taxable price of cigars",
+                    "The taxable price of all the cigars sold, in dollars and cents. Enter 0 if none",
+                    "money",
+                    "the taxable price of cigars, or 0 if none",
+                    "Taxable price of cigars",
+                ),
+            ),
+            (
+                LineSpec("cigarettes", "Tax on cigarettes and tobacco sticks", "cigarette", ("cigarettes",)),
+                LineSpec("fine_cut", "Tax on fine-cut and other tobacco", "fine_cut", ("fine_cut_grams",)),
+                LineSpec("cigars", "Tax on cigars", "cigar", ("cigar_price",), percent=True),
+            ),
+            "Tax payable",
+        ),
+        ProgramForm(
+            "ICT",
+            "return",
+            "Insurance Corporation Tax return",
+            "Insurers report the premiums receivable in the year on contracts of insurance in Alberta; we work out "
+            "the tax at the rates in force at the start of the year.",
+            (
+                Figure(
+                    "life_premiums",
+                    "Premiums for life, accident and sickness insurance",
+                    "In dollars and cents. Enter 0 if none",
+                    "money",
+                    "the premiums for life, accident and sickness insurance, or 0 if none",
+                    "Life, accident and sickness premiums",
+                ),
+                Figure(
+                    "other_premiums",
+                    "Premiums for all other insurance",
+                    "Property, casualty and every other kind, in dollars and cents. Enter 0 if none",
+                    "money",
+                    "the premiums for all other insurance, or 0 if none",
+                    "Premiums for other insurance",
+                ),
+            ),
+            (
+                LineSpec(
+                    "life", "Tax on life, accident and sickness premiums", "life", ("life_premiums",), percent=True
+                ),
+                LineSpec("other", "Tax on other premiums", "other", ("other_premiums",), percent=True),
+            ),
+            "Tax payable",
+        ),
+        ProgramForm(
+            "FTR",
+            "claim",
+            "Fuel Tax Refund claim",
+            "Claim back the fuel tax paid on fuel used for an eligible purpose in the period. We work out the refund "
+            "at the rate of the period.",
+            (
+                Figure(
+                    "eligible_litres",
+                    "Litres of tax-paid fuel used for an eligible purpose",
+                    "Keep your fuel purchase invoices: we may ask for them. Up to 2 decimal places",
+                    "litres",
+                    "the litres of eligible fuel",
+                    "Litres of eligible fuel",
+                ),
+            ),
+            (LineSpec("refund", "Fuel tax refund", "refund", ("eligible_litres",)),),
+            "Refund claimed",
+        ),
+    )
+}
 
 # Programs whose returns are not filed in this service, and where they are.
 FILED_ELSEWHERE = {
     "CIT": "An Alberta corporate income tax return (the AT1) is not filed here. File it through net filing "
-           "with certified tax software, or send the paper AT1 to us, within six months of the end of the tax "
-           "year. Once we have it, its assessment status appears on the account's assessment status page.",
+    "with certified tax software, or send the paper AT1 to us, within six months of the end of the tax "
+    "year. Once we have it, its assessment status appears on the account's assessment status page.",
 }
-GENERIC_ELSEWHERE = ("Returns for this program are not filed through this service. Send your return to us as the "
-                     "program's instructions say; once we have it, its status appears on the assessment status page.")
+GENERIC_ELSEWHERE = (
+    "Returns for this program are not filed through this service. Send your return to us as the "
+    "program's instructions say; once we have it, its status appears on the assessment status page."
+)
 
 # The kinds of request and draft a filing makes.
 KINDS = ("return", "claim", "amended_return", "amended_claim")
@@ -279,12 +377,19 @@ def read(form: ProgramForm, raw: dict) -> Read:
 
 # --- Rates -------------------------------------------------------------------------
 
+
 def rate_for(db: Session, program_code: str, rate_key: str, period_start: date) -> ProgramRate | None:
     """The rate in force on the period's first day: the latest `effective_from` on or before it."""
-    return db.scalar(select(ProgramRate).where(ProgramRate.program_code == program_code,
-                                               ProgramRate.rate_key == rate_key,
-                                               ProgramRate.effective_from <= period_start)
-                     .order_by(ProgramRate.effective_from.desc()).limit(1))
+    return db.scalar(
+        select(ProgramRate)
+        .where(
+            ProgramRate.program_code == program_code,
+            ProgramRate.rate_key == rate_key,
+            ProgramRate.effective_from <= period_start,
+        )
+        .order_by(ProgramRate.effective_from.desc())
+        .limit(1)
+    )
 
 
 def rates_for(db: Session, form: ProgramForm, period_start: date) -> dict[str, ProgramRate]:
@@ -301,12 +406,12 @@ _PER = {"per_litre": "litre", "per_gram": "gram"}
 
 
 def _dollars(value: Decimal) -> str:
-    """"$0.13", "$0.00", "$0.275": at least the cents, and every digit the rate has."""
+    """ "$0.13", "$0.00", "$0.275": at least the cents, and every digit the rate has."""
     return f"${value:.2f}" if value == value.quantize(CENT) else f"${_plain(value)}"
 
 
 def rate_text(row: ProgramRate) -> str:
-    """"4%", "$0.13 per litre", "$0.30 per cigarette"."""
+    """ "4%", "$0.13 per litre", "$0.30 per cigarette"."""
     value = Decimal(row.value)
     if row.unit == "percent":
         return rate_percent_text(value)
@@ -321,6 +426,7 @@ def rate_percent_text(value: Decimal) -> str:
 
 
 # --- Working out the lines -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Line:
@@ -371,7 +477,8 @@ def problems(form: ProgramForm, figures: dict, rates: dict) -> dict[str, str]:
         return found
     for spec in form.lines:
         if spec.minus and sum((figures[k] for k in spec.minus), Decimal(0)) > sum(
-                (figures[k] for k in spec.plus), Decimal(0)):
+            (figures[k] for k in spec.plus), Decimal(0)
+        ):
             found[spec.minus[0]] = spec.too_much
     if found:
         return found
@@ -379,8 +486,10 @@ def problems(form: ProgramForm, figures: dict, rates: dict) -> dict[str, str]:
     if worked.total_cents > MAX_CENTS:
         biggest = max(worked.lines, key=lambda line: line.cents)
         key = next(s for s in form.lines if s.key == biggest.key).plus[0]
-        found[key] = (f"The {form.total_label.lower()} works out to more than {format_money(MAX_CENTS)}: "
-                      f"check {form.figure(key).short.lower()}")
+        found[key] = (
+            f"The {form.total_label.lower()} works out to more than {format_money(MAX_CENTS)}: "
+            f"check {form.figure(key).short.lower()}"
+        )
     return found
 
 
@@ -404,6 +513,7 @@ def preview(form: ProgramForm, raw: dict, rates: dict) -> tuple[list[tuple[LineS
 
 
 # --- Periods -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class OpenPeriod:
@@ -440,8 +550,9 @@ def parse_period_end(text: str) -> date | None:
 
 def period_of(db: Session, account: Account, period_end: date, today: date) -> FilingPeriod | None:
     """The account's filing period ending then, when it has ended; else None."""
-    period = db.scalar(select(FilingPeriod).where(FilingPeriod.account_id == account.id,
-                                                  FilingPeriod.period_end == period_end))
+    period = db.scalar(
+        select(FilingPeriod).where(FilingPeriod.account_id == account.id, FilingPeriod.period_end == period_end)
+    )
     if period is None or period.period_end >= today:
         return None
     return period
@@ -449,9 +560,13 @@ def period_of(db: Session, account: Account, period_end: date, today: date) -> F
 
 def returns_of_period(db: Session, account: Account, period_end: date) -> list[TaxReturn]:
     """Every return of the period, the latest first (received, then made)."""
-    return list(db.scalars(select(TaxReturn).where(TaxReturn.account_id == account.id,
-                                                   TaxReturn.period_end == period_end)
-                           .order_by(TaxReturn.received_on.desc(), TaxReturn.id.desc())))
+    return list(
+        db.scalars(
+            select(TaxReturn)
+            .where(TaxReturn.account_id == account.id, TaxReturn.period_end == period_end)
+            .order_by(TaxReturn.received_on.desc(), TaxReturn.id.desc())
+        )
+    )
 
 
 def latest_return(db: Session, account: Account, period_end: date) -> TaxReturn | None:
@@ -462,25 +577,45 @@ def latest_return(db: Session, account: Account, period_end: date) -> TaxReturn 
 def periods(db: Session, account: Account, today: date) -> tuple[list[OpenPeriod], list[FiledPeriod]]:
     """The periods open for filing (ended, no return yet), oldest first, so the
     most overdue leads; and the filed ones, newest first, with their latest return."""
-    rows = db.scalars(select(FilingPeriod).where(FilingPeriod.account_id == account.id,
-                                                 FilingPeriod.period_end < today)
-                      .order_by(FilingPeriod.period_end)).all()
-    returns = db.scalars(select(TaxReturn).where(TaxReturn.account_id == account.id)
-                         .order_by(TaxReturn.received_on.desc(), TaxReturn.id.desc())).all()
+    rows = db.scalars(
+        select(FilingPeriod)
+        .where(FilingPeriod.account_id == account.id, FilingPeriod.period_end < today)
+        .order_by(FilingPeriod.period_end)
+    ).all()
+    returns = db.scalars(
+        select(TaxReturn)
+        .where(TaxReturn.account_id == account.id)
+        .order_by(TaxReturn.received_on.desc(), TaxReturn.id.desc())
+    ).all()
     by_period: dict[date, list[TaxReturn]] = {}
     for tax_return in returns:
         by_period.setdefault(tax_return.period_end, []).append(tax_return)
-    open_rows = [OpenPeriod(p.period_start, p.period_end, p.due_date, p.due_date < today)
-                 for p in rows if p.period_end not in by_period]
-    filed = [FiledPeriod(p.period_start, p.period_end, by_period[p.period_end][0], len(by_period[p.period_end]))
-             for p in reversed(rows) if p.period_end in by_period]
+    open_rows = [
+        OpenPeriod(p.period_start, p.period_end, p.due_date, p.due_date < today)
+        for p in rows
+        if p.period_end not in by_period
+    ]
+    filed = [
+        FiledPeriod(p.period_start, p.period_end, by_period[p.period_end][0], len(by_period[p.period_end]))
+        for p in reversed(rows)
+        if p.period_end in by_period
+    ]
     return open_rows, filed
 
 
 def open_drafts(db: Session, account: Account, user_id: int) -> list[Draft]:
-    return list(db.scalars(select(Draft).where(Draft.account_id == account.id, Draft.user_id == user_id,
-                                               Draft.kind.in_(KINDS), Draft.submitted_request_id.is_(None))
-                           .order_by(Draft.updated_at.desc(), Draft.id.desc())))
+    return list(
+        db.scalars(
+            select(Draft)
+            .where(
+                Draft.account_id == account.id,
+                Draft.user_id == user_id,
+                Draft.kind.in_(KINDS),
+                Draft.submitted_request_id.is_(None),
+            )
+            .order_by(Draft.updated_at.desc(), Draft.id.desc())
+        )
+    )
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,43}")
@@ -504,13 +639,22 @@ def draft_period(draft: Draft) -> tuple[date | None, bool]:
 
 # --- Submitting ----------------------------------------------------------------------
 
+
 def summary_line(form: ProgramForm, period: str, amended: bool, total_cents: int) -> str:
     paper = f"Amended {form.title}" if amended else form.title
     return f"{paper} for {period}: {form.total_label.lower()} {format_money(total_cents)}"
 
 
-def request_data(form: ProgramForm, period_start: date, period_end: date, amended: bool, figures: dict,
-                 worked: Computation, rates: dict[str, ProgramRate], amends: TaxReturn | None) -> dict:
+def request_data(
+    form: ProgramForm,
+    period_start: date,
+    period_end: date,
+    amended: bool,
+    figures: dict,
+    worked: Computation,
+    rates: dict[str, ProgramRate],
+    amends: TaxReturn | None,
+) -> dict:
     """The answers as submitted, plain and JSON-able, for the request history and staff."""
     return {
         "program": form.program_code,
@@ -519,12 +663,22 @@ def request_data(form: ProgramForm, period_start: date, period_end: date, amende
         "period": period_text(period_start, period_end),
         "amended": amended,
         "amends_reference": amends.reference if amends is not None else None,
-        "figures": {f.key: {"label": f.label, "value": stored(figures[f.key]), "shown": show(f, figures[f.key])}
-                    for f in form.figures},
-        "lines": [{"label": line.label, "description": line.description, "cents": line.cents,
-                   "amount": format_money(line.cents), "rate": rates[line.rate_key].value,
-                   "rate_unit": rates[line.rate_key].unit,
-                   "rate_effective_from": rates[line.rate_key].effective_from.isoformat()} for line in worked.lines],
+        "figures": {
+            f.key: {"label": f.label, "value": stored(figures[f.key]), "shown": show(f, figures[f.key])}
+            for f in form.figures
+        },
+        "lines": [
+            {
+                "label": line.label,
+                "description": line.description,
+                "cents": line.cents,
+                "amount": format_money(line.cents),
+                "rate": rates[line.rate_key].value,
+                "rate_unit": rates[line.rate_key].unit,
+                "rate_effective_from": rates[line.rate_key].effective_from.isoformat(),
+            }
+            for line in worked.lines
+        ],
         "total_label": form.total_label,
         "total_cents": worked.total_cents,
         "total": format_money(worked.total_cents),
@@ -535,8 +689,18 @@ class AlreadyFiled(Exception):
     """The period's first return was filed by someone else a moment before."""
 
 
-def builder(*, account: Account, form: ProgramForm, period_end: date, amended: bool, figures: dict,
-            worked: Computation, user_id: int, received_on: date, amends: TaxReturn | None):
+def builder(
+    *,
+    account: Account,
+    form: ProgramForm,
+    period_end: date,
+    amended: bool,
+    figures: dict,
+    worked: Computation,
+    user_id: int,
+    received_on: date,
+    amends: TaxReturn | None,
+):
     """What goes with a new request: the return or claim as received, and a
     message telling the account's people it arrived."""
 
@@ -546,23 +710,41 @@ def builder(*, account: Account, form: ProgramForm, period_end: date, amended: b
             # moment: the period's row is locked (FOR UPDATE on PostgreSQL; on SQLite
             # the request's insert already holds the one write lock), so the second
             # finds the first's return here, once it is committed, and files nothing.
-            db.execute(select(FilingPeriod.id).where(FilingPeriod.account_id == account.id,
-                                                     FilingPeriod.period_end == period_end).with_for_update())
+            db.execute(
+                select(FilingPeriod.id)
+                .where(FilingPeriod.account_id == account.id, FilingPeriod.period_end == period_end)
+                .with_for_update()
+            )
             if latest_return(db, account, period_end) is not None:
                 raise AlreadyFiled(period_end)
-        tax_return = TaxReturn(account_id=account.id, period_end=period_end, kind=form.paper, amended=amended,
-                               received_on=received_on, status="received", reference=request.reference,
-                               figures=json.dumps({k: stored(v) for k, v in figures.items()}, sort_keys=True),
-                               amount_cents=worked.total_cents, filed_by_user_id=user_id,
-                               service_request_id=request.id,
-                               amends_return_id=amends.id if amends is not None else None)
+        tax_return = TaxReturn(
+            account_id=account.id,
+            period_end=period_end,
+            kind=form.paper,
+            amended=amended,
+            received_on=received_on,
+            status="received",
+            reference=request.reference,
+            figures=json.dumps({k: stored(v) for k, v in figures.items()}, sort_keys=True),
+            amount_cents=worked.total_cents,
+            filed_by_user_id=user_id,
+            service_request_id=request.id,
+            amends_return_id=amends.id if amends is not None else None,
+        )
         db.add(tax_return)
         db.flush()
         request.tax_return_id = tax_return.id
         paper = f"amended {form.title}" if amended else form.title
         period = json.loads(request.data or "{}").get("period") or f"the period ending {period_end:%-d %B %Y}"
-        messages.return_received(db, request.submitted_at, received_on, account=account, paper=paper,
-                                 period=period, reference=request.reference)
+        messages.return_received(
+            db,
+            request.submitted_at,
+            received_on,
+            account=account,
+            paper=paper,
+            period=period,
+            reference=request.reference,
+        )
 
     return build
 
@@ -576,4 +758,3 @@ def figures_of(tax_return: TaxReturn | None, form: ProgramForm) -> dict:
     except ValueError:
         return {}
     return {k: v for k, v in data.items() if k in form.keys and isinstance(v, str)} if isinstance(data, dict) else {}
-

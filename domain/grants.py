@@ -1,4 +1,5 @@
 """Who may act on which account, and how. One check serves every account route."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -28,18 +29,27 @@ def permissions_text(permissions) -> str:
 def in_force(today) -> ColumnElement[bool]:
     """A grant that works today: not removed, and inside the dates of its consent
     (a representative's), so an end date ends it by itself."""
-    return and_(Grant.revoked_at.is_(None),
-                or_(Grant.valid_from.is_(None), Grant.valid_from <= today),
-                or_(Grant.valid_until.is_(None), Grant.valid_until >= today))
+    return and_(
+        Grant.revoked_at.is_(None),
+        or_(Grant.valid_from.is_(None), Grant.valid_from <= today),
+        or_(Grant.valid_until.is_(None), Grant.valid_until >= today),
+    )
 
 
 # Built once: every account request asks it, and building the statement costs
 # about as much as running it (docs/performance.md).
-_GRANT_FOR = (select(Grant).join(Grant.account).join(Account.program)
-              # The account and program from the same joins (no second join for the eager load).
-              .options(contains_eager(Grant.account).contains_eager(Account.program))
-              .where(Grant.user_id == bindparam("user_id"), Account.number == bindparam("number"),
-                     in_force(bindparam("today", type_=Date))))
+_GRANT_FOR = (
+    select(Grant)
+    .join(Grant.account)
+    .join(Account.program)
+    # The account and program from the same joins (no second join for the eager load).
+    .options(contains_eager(Grant.account).contains_eager(Account.program))
+    .where(
+        Grant.user_id == bindparam("user_id"),
+        Account.number == bindparam("number"),
+        in_force(bindparam("today", type_=Date)),
+    )
+)
 
 
 def grant_for(db: Session, user_id: int, account_number: str, today: date) -> Grant | None:
@@ -61,12 +71,29 @@ def use_write(grant: Grant, now: datetime) -> tuple[Update, dict] | None:
     return _MARK_USED, {"grant_id": grant.id, "at": now}
 
 
-def give(db: Session, now: datetime, *, user_id: int, account: Account, role: str,
-         permissions=None, granted_by_user_id: int | None = None, consent_id: int | None = None,
-         valid_from: date | None = None, valid_until: date | None = None) -> Grant:
-    grant = Grant(user_id=user_id, account_id=account.id, role=role,
-                  permissions=permissions_text(permissions if permissions is not None else ROLE_PRESETS[role]),
-                  granted_by_user_id=granted_by_user_id, granted_at=now, consent_id=consent_id,
-                  valid_from=valid_from, valid_until=valid_until)
+def give(
+    db: Session,
+    now: datetime,
+    *,
+    user_id: int,
+    account: Account,
+    role: str,
+    permissions=None,
+    granted_by_user_id: int | None = None,
+    consent_id: int | None = None,
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+) -> Grant:
+    grant = Grant(
+        user_id=user_id,
+        account_id=account.id,
+        role=role,
+        permissions=permissions_text(permissions if permissions is not None else ROLE_PRESETS[role]),
+        granted_by_user_id=granted_by_user_id,
+        granted_at=now,
+        consent_id=consent_id,
+        valid_from=valid_from,
+        valid_until=valid_until,
+    )
     db.add(grant)
     return grant

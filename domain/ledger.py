@@ -1,6 +1,7 @@
 """The ledger: posting entries (never changing them) and reading them back the
 ways the views need: balances, period balances, and the filtered transactions
 with a running balance, a page at a time by keyset (no OFFSET)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,45 +15,81 @@ from models import LEDGER_KINDS, LedgerEntry
 PAGE_SIZE = 50
 
 
-def post(db: Session, *, account_id: int, kind: str, amount_cents: int, effective_date: date,
-         processed_date: date, reference: str, period_end: date | None = None, description: str = "",
-         reverses_id: int | None = None) -> LedgerEntry:
+def post(
+    db: Session,
+    *,
+    account_id: int,
+    kind: str,
+    amount_cents: int,
+    effective_date: date,
+    processed_date: date,
+    reference: str,
+    period_end: date | None = None,
+    description: str = "",
+    reverses_id: int | None = None,
+) -> LedgerEntry:
     if kind not in LEDGER_KINDS:
         raise ValueError(f"unknown ledger kind {kind!r}")
     if not isinstance(amount_cents, int):
         raise TypeError("amounts are integer cents")
-    entry = LedgerEntry(account_id=account_id, kind=kind, amount_cents=amount_cents, effective_date=effective_date,
-                        processed_date=processed_date, reference=reference, period_end=period_end,
-                        description=description, reverses_id=reverses_id)
+    entry = LedgerEntry(
+        account_id=account_id,
+        kind=kind,
+        amount_cents=amount_cents,
+        effective_date=effective_date,
+        processed_date=processed_date,
+        reference=reference,
+        period_end=period_end,
+        description=description,
+        reverses_id=reverses_id,
+    )
     db.add(entry)
     return entry
 
 
 def reverse(db: Session, entry: LedgerEntry, *, processed_date: date, reference: str, reason: str) -> LedgerEntry:
     """A correction is a new entry of the opposite amount that names the one it undoes."""
-    return post(db, account_id=entry.account_id, kind="reversal", amount_cents=-entry.amount_cents,
-                effective_date=entry.effective_date, processed_date=processed_date, reference=reference,
-                period_end=entry.period_end, description=reason, reverses_id=entry.id)
+    return post(
+        db,
+        account_id=entry.account_id,
+        kind="reversal",
+        amount_cents=-entry.amount_cents,
+        effective_date=entry.effective_date,
+        processed_date=processed_date,
+        reference=reference,
+        period_end=entry.period_end,
+        description=reason,
+        reverses_id=entry.id,
+    )
 
 
 def balance(db: Session, account_id: int) -> int:
-    return db.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0))
-                     .where(LedgerEntry.account_id == account_id)) or 0
+    return (
+        db.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(LedgerEntry.account_id == account_id)
+        )
+        or 0
+    )
 
 
 def balances(db: Session, account_ids: list[int]) -> dict[int, int]:
     if not account_ids:
         return {}
-    rows = db.execute(select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_cents))
-                      .where(LedgerEntry.account_id.in_(account_ids)).group_by(LedgerEntry.account_id))
+    rows = db.execute(
+        select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_cents))
+        .where(LedgerEntry.account_id.in_(account_ids))
+        .group_by(LedgerEntry.account_id)
+    )
     found = {account_id: int(total) for account_id, total in rows}
     return {account_id: found.get(account_id, 0) for account_id in account_ids}
 
 
 def period_balances(db: Session, account_id: int) -> dict[date, int]:
-    rows = db.execute(select(LedgerEntry.period_end, func.sum(LedgerEntry.amount_cents))
-                      .where(LedgerEntry.account_id == account_id, LedgerEntry.period_end.is_not(None))
-                      .group_by(LedgerEntry.period_end))
+    rows = db.execute(
+        select(LedgerEntry.period_end, func.sum(LedgerEntry.amount_cents))
+        .where(LedgerEntry.account_id == account_id, LedgerEntry.period_end.is_not(None))
+        .group_by(LedgerEntry.period_end)
+    )
     return {period_end: int(total) for period_end, total in rows}
 
 
@@ -79,7 +116,7 @@ class Cursor:
         return f"{self.processed_date.isoformat()}.{self.entry_id}"
 
     @classmethod
-    def parse(cls, token: str | None) -> "Cursor | None":
+    def parse(cls, token: str | None) -> Cursor | None:
         if not token:
             return None
         try:
@@ -88,7 +125,7 @@ class Cursor:
         except ValueError:
             return None
         # An id no BIGINT can hold would fail in the database, not here.
-        return cursor if 0 <= cursor.entry_id < 2 ** 63 else None
+        return cursor if 0 <= cursor.entry_id < 2**63 else None
 
 
 @dataclass(frozen=True)
@@ -105,18 +142,29 @@ class BoundQuery:
 _TRANSACTION_SHAPES: dict[tuple, Select] = {}
 
 
-def _transactions_shape(by_period: bool, has_from: bool, has_to: bool, has_kind: bool, has_after: bool,
-                        limit: int | None) -> Select:
+def _transactions_shape(
+    by_period: bool, has_from: bool, has_to: bool, has_kind: bool, has_after: bool, limit: int | None
+) -> Select:
     key = (by_period, has_from, has_to, has_kind, has_after, limit)
     statement = _TRANSACTION_SHAPES.get(key)
     if statement is not None:
         return statement
     e = LedgerEntry
-    running = select(
-        e.id, e.kind, e.period_end, e.effective_date, e.processed_date, e.amount_cents, e.reference,
-        e.description,
-        func.sum(e.amount_cents).over(order_by=(e.processed_date, e.id), rows=(None, 0)).label("balance_after"),
-    ).where(e.account_id == bindparam("account_id")).subquery("running")
+    running = (
+        select(
+            e.id,
+            e.kind,
+            e.period_end,
+            e.effective_date,
+            e.processed_date,
+            e.amount_cents,
+            e.reference,
+            e.description,
+            func.sum(e.amount_cents).over(order_by=(e.processed_date, e.id), rows=(None, 0)).label("balance_after"),
+        )
+        .where(e.account_id == bindparam("account_id"))
+        .subquery("running")
+    )
     statement = select(running)
     if by_period:
         statement = statement.where(running.c.period_end == bindparam("period_end"))
@@ -127,8 +175,9 @@ def _transactions_shape(by_period: bool, has_from: bool, has_to: bool, has_kind:
     if has_kind:
         statement = statement.where(running.c.kind == bindparam("kind"))
     if has_after:
-        statement = statement.where(tuple_(running.c.processed_date, running.c.id)
-                                    < tuple_(bindparam("after_date"), bindparam("after_id")))
+        statement = statement.where(
+            tuple_(running.c.processed_date, running.c.id) < tuple_(bindparam("after_date"), bindparam("after_id"))
+        )
     statement = statement.order_by(running.c.processed_date.desc(), running.c.id.desc())
     if limit is not None:
         statement = statement.limit(limit)
@@ -136,8 +185,9 @@ def _transactions_shape(by_period: bool, has_from: bool, has_to: bool, has_kind:
     return statement
 
 
-def transactions_query(account_id: int, flt: TransactionFilter, after: Cursor | None = None,
-                       limit: int | None = None) -> BoundQuery:
+def transactions_query(
+    account_id: int, flt: TransactionFilter, after: Cursor | None = None, limit: int | None = None
+) -> BoundQuery:
     """Newest first, each row with the account's balance after it. The running
     balance is over every entry of the account (a window), then the filter and
     the keyset apply, so a filtered page still shows true balances."""
@@ -154,13 +204,15 @@ def transactions_query(account_id: int, flt: TransactionFilter, after: Cursor | 
         params["kind"] = flt.kind
     if after is not None:
         params["after_date"], params["after_id"] = after.processed_date, after.entry_id
-    statement = _transactions_shape(by_period, "processed_from" in params, "processed_to" in params,
-                                    "kind" in params, after is not None, limit)
+    statement = _transactions_shape(
+        by_period, "processed_from" in params, "processed_to" in params, "kind" in params, after is not None, limit
+    )
     return BoundQuery(statement, params)
 
 
-def transactions_page(db: Session, account_id: int, flt: TransactionFilter, after: Cursor | None = None,
-                      size: int = PAGE_SIZE) -> tuple[list, Cursor | None]:
+def transactions_page(
+    db: Session, account_id: int, flt: TransactionFilter, after: Cursor | None = None, size: int = PAGE_SIZE
+) -> tuple[list, Cursor | None]:
     query = transactions_query(account_id, flt, after, limit=size + 1)
     # Plain rows, so the Core connection runs it: the ORM adds nothing here but time.
     rows = db.connection().execute(query.statement, query.params).all()
@@ -170,14 +222,21 @@ def transactions_page(db: Session, account_id: int, flt: TransactionFilter, afte
 
 
 def period_ends(db: Session, account_id: int) -> list[date]:
-    return list(db.scalars(select(LedgerEntry.period_end).where(
-        LedgerEntry.account_id == account_id, LedgerEntry.period_end.is_not(None))
-        .distinct().order_by(LedgerEntry.period_end.desc())))
+    return list(
+        db.scalars(
+            select(LedgerEntry.period_end)
+            .where(LedgerEntry.account_id == account_id, LedgerEntry.period_end.is_not(None))
+            .distinct()
+            .order_by(LedgerEntry.period_end.desc())
+        )
+    )
 
 
-_HAS_PERIOD = (select(LedgerEntry.id)
-               .where(LedgerEntry.account_id == bindparam("account_id"), LedgerEntry.period_end == bindparam("day"))
-               .limit(1))
+_HAS_PERIOD = (
+    select(LedgerEntry.id)
+    .where(LedgerEntry.account_id == bindparam("account_id"), LedgerEntry.period_end == bindparam("day"))
+    .limit(1)
+)
 
 
 def has_period(db: Session, account_id: int, day: date) -> bool:

@@ -6,6 +6,7 @@ days), lays the letter out as a PDF and posts it for mailing only
 mailbox); a reissue first cancels the account's waiting letter PINs. The plain
 PIN lives only in the PDF; it is never logged or put in the audit log. Plain
 functions, no Flask; the caller commits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ KIND = "invitation_letter"
 TITLE = "Invitation letter"
 VALID_DAYS = enrolment.DEFAULT_VALID_DAYS
 EVENTS = ("letter.issued", "pin.reissued")
-WARNING = ("Tax and Revenue Administration never asks for your password or PIN by email, by text message or "
-           "by phone. Do not share this PIN. If anyone asks you for it, do not answer: call us.")
+WARNING = (
+    "Tax and Revenue Administration never asks for your password or PIN by email, by text message or "
+    "by phone. Do not share this PIN. If anyone asks you for it, do not answer: call us."
+)
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,13 @@ class Letter:
 
     @property
     def steps(self) -> tuple[str, ...]:
-        return (f"Register a sign-in for TRA Client Self-Service at {self.register_url} (if you already have "
-                "one, go on to step 2).",
-                "Sign in with your email address and password.",
-                f"Choose \"Link an account\" ({self.enrol_url}) and enter the account number "
-                f"{format_number(self.account_number)} and the PIN above.")
+        return (
+            f"Register a sign-in for TRA Client Self-Service at {self.register_url} (if you already have "
+            "one, go on to step 2).",
+            "Sign in with your email address and password.",
+            f'Choose "Link an account" ({self.enrol_url}) and enter the account number '
+            f"{format_number(self.account_number)} and the PIN above.",
+        )
 
 
 _INK = (11, 12, 12)
@@ -95,21 +100,29 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
     pdf.multi_cell(_WINDOW_WIDTH, 5.5, pdf_text(letter.legal_name), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 11)
     if letter.operating_name and letter.operating_name != letter.legal_name:
-        pdf.multi_cell(_WINDOW_WIDTH, 5.5, pdf_text(f"Operating as {letter.operating_name}"), align="L",
-                       new_x=XPos.LEFT, new_y=YPos.NEXT)
+        pdf.multi_cell(
+            _WINDOW_WIDTH,
+            5.5,
+            pdf_text(f"Operating as {letter.operating_name}"),
+            align="L",
+            new_x=XPos.LEFT,
+            new_y=YPos.NEXT,
+        )
     for line in letter.mailing_address.splitlines():
         if line.strip():
-            pdf.multi_cell(_WINDOW_WIDTH, 5.5, pdf_text(line.strip()), align="L", new_x=XPos.LEFT,
-                           new_y=YPos.NEXT)
+            pdf.multi_cell(_WINDOW_WIDTH, 5.5, pdf_text(line.strip()), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_y(max(pdf.get_y(), _WINDOW_Y + 34) + 6)
 
     pdf.set_font("Helvetica", "B", 17)
     pdf.cell(0, 8, "Your invitation to TRA Client Self-Service", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(2)
-    _paragraph(pdf, f"You can now manage {letter.program_name} account {format_number(letter.account_number)} "
-                    f"online: see its balance and returns, file, pay and write to us. To link the account to your "
-                    f"sign-in you need the account number and the PIN below. The PIN makes you an owner of the "
-                    f"account, works once, and expires on {long_day(letter.expires_on)}.")
+    _paragraph(
+        pdf,
+        f"You can now manage {letter.program_name} account {format_number(letter.account_number)} "
+        f"online: see its balance and returns, file, pay and write to us. To link the account to your "
+        f"sign-in you need the account number and the PIN below. The PIN makes you an owner of the "
+        f"account, works once, and expires on {long_day(letter.expires_on)}.",
+    )
     pdf.ln(3)
 
     _particular(pdf, "Account number", format_number(letter.account_number), "Helvetica", 13)
@@ -128,8 +141,14 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
     _particular(pdf, "PIN expires on", long_day(letter.expires_on), "Helvetica", 11)
     pdf.set_font("Helvetica", "", 9)
     pdf.set_text_color(*_GREY)
-    pdf.multi_cell(0, 4.5, "Letters and digits only: the PIN has no letters I, L or O and no digits 0 or 1. "
-                           "Upper or lower case both work.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(
+        0,
+        4.5,
+        "Letters and digits only: the PIN has no letters I, L or O and no digits 0 or 1. "
+        "Upper or lower case both work.",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
     pdf.set_text_color(*_INK)
     pdf.ln(3)
 
@@ -140,8 +159,10 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
         pdf.set_font("Helvetica", "", 10)
         pdf.multi_cell(0, 5.5, pdf_text(step), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.ln(1)
-    _paragraph(pdf, f"If the PIN has expired or you have lost this letter, call us at {letter.agency_phone} "
-                    f"and ask for a new one.")
+    _paragraph(
+        pdf,
+        f"If the PIN has expired or you have lost this letter, call us at {letter.agency_phone} and ask for a new one.",
+    )
 
     _heading(pdf, "Keep your account safe")
     pdf.set_font("Helvetica", "B", 10)
@@ -176,15 +197,27 @@ def _particular(pdf: FPDF, label: str, value: str, family: str, size: float) -> 
 
 # --- Issuing ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Issued:
     item: MailItem
     created: bool  # False: the form's key had issued this letter before
 
 
-def issue_invitation(db: Session, now: datetime, today: date, *, account: Account, staff_user_id: int, key: str,
-                     reissue: bool, register_url: str, enrol_url: str, agency_phone: str,
-                     zone: str) -> Issued:
+def issue_invitation(
+    db: Session,
+    now: datetime,
+    today: date,
+    *,
+    account: Account,
+    staff_user_id: int,
+    key: str,
+    reissue: bool,
+    register_url: str,
+    enrol_url: str,
+    agency_phone: str,
+    zone: str,
+) -> Issued:
     """A new owner PIN from the agency, in a letter posted for mailing. With
     `reissue`, the account's waiting letter PINs are cancelled first (audited as
     pin.reissued). The same form key again answers the letter it made."""
@@ -202,20 +235,55 @@ def issue_invitation(db: Session, now: datetime, today: date, *, account: Accoun
             old.cancelled_at = now
             replaced.append(old.id)
     row, pin = enrolment.issue(db, now, account, role="owner", valid_days=VALID_DAYS, issued_by_user_id=None)
-    letter = Letter(letter_date=today, account_number=account.number, program_name=account.program.name,
-                    legal_name=account.legal_name, operating_name=account.operating_name,
-                    mailing_address=account.mailing_address or "", pin=pin,
-                    expires_on=row.expires_at.astimezone(ZoneInfo(zone)).date(), register_url=register_url,
-                    enrol_url=enrol_url, agency_phone=agency_phone)
-    item = mail.post(db, now, today, account=account, kind=KIND, title=TITLE, pdf=render_pdf(letter),
-                     posted_by_user_id=staff_user_id, pin_id=row.id, shown_online=False)
+    letter = Letter(
+        letter_date=today,
+        account_number=account.number,
+        program_name=account.program.name,
+        legal_name=account.legal_name,
+        operating_name=account.operating_name,
+        mailing_address=account.mailing_address or "",
+        pin=pin,
+        expires_on=row.expires_at.astimezone(ZoneInfo(zone)).date(),
+        register_url=register_url,
+        enrol_url=enrol_url,
+        agency_phone=agency_phone,
+    )
+    item = mail.post(
+        db,
+        now,
+        today,
+        account=account,
+        kind=KIND,
+        title=TITLE,
+        pdf=render_pdf(letter),
+        posted_by_user_id=staff_user_id,
+        pin_id=row.id,
+        shown_online=False,
+    )
     marker = {once.MARKER_FIELD: once.marker(key)}
     if reissue:
-        audit.record(db, now, "pin.reissued", actor_user_id=staff_user_id, account_id=account.id,
-                     invitation_id=row.id, replaced=replaced, mail=item.id, **marker)
+        audit.record(
+            db,
+            now,
+            "pin.reissued",
+            actor_user_id=staff_user_id,
+            account_id=account.id,
+            invitation_id=row.id,
+            replaced=replaced,
+            mail=item.id,
+            **marker,
+        )
     else:
-        audit.record(db, now, "letter.issued", actor_user_id=staff_user_id, account_id=account.id,
-                     invitation_id=row.id, mail=item.id, **marker)
+        audit.record(
+            db,
+            now,
+            "letter.issued",
+            actor_user_id=staff_user_id,
+            account_id=account.id,
+            invitation_id=row.id,
+            mail=item.id,
+            **marker,
+        )
     return Issued(item, True)
 
 

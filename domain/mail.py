@@ -3,6 +3,7 @@ The posting date is the date of receipt (it starts deadlines such as the 90 days
 for an objection). Each online posting sends an email alert with no content; an
 owner may ask for paper instead, for two years. Paper items wait in the agency's
 queue until someone marks them mailed. Plain functions, no Flask."""
+
 from __future__ import annotations
 
 import hashlib
@@ -50,13 +51,16 @@ class NotOwner(PermissionError):
 def alert_body() -> str:
     # The wording of domain.messages.email_body: no account details, no names, no
     # link, since anyone who sees the inbox can read an email.
-    return ("There is a new notice or letter for you in TRA Client Self-Service about one of your accounts.\n\n"
-            "To read it, sign in to TRA Client Self-Service, choose the account, then Mail.\n\n"
-            "For your security we do not put account details in email, and we will never ask for your "
-            "password, PIN or account number by email.\n")
+    return (
+        "There is a new notice or letter for you in TRA Client Self-Service about one of your accounts.\n\n"
+        "To read it, sign in to TRA Client Self-Service, choose the account, then Mail.\n\n"
+        "For your security we do not put account details in email, and we will never ask for your "
+        "password, PIN or account number by email.\n"
+    )
 
 
 # --- Paper or online -------------------------------------------------------------------
+
 
 def paper_in_force(account: Account, today: date) -> bool:
     """Whether the owner's choice of paper mail holds today (it lapses after two years)."""
@@ -85,8 +89,9 @@ def may_choose(grant: Grant) -> bool:
 
 
 def _tell_everyone(db: Session, now: datetime, today: date, account: Account, subject: str, body: str) -> None:
-    messages.to_everyone_with_access(db, now, account, subject, body, today,
-                                     about="how we send mail for one of your accounts")
+    messages.to_everyone_with_access(
+        db, now, account, subject, body, today, about="how we send mail for one of your accounts"
+    )
 
 
 def choose_paper(db: Session, now: datetime, today: date, grant: Grant) -> bool:
@@ -99,15 +104,28 @@ def choose_paper(db: Session, now: datetime, today: date, grant: Grant) -> bool:
         return False
     until = paper_until(today)
     account.paper_mail_until, account.paper_mail_chosen_by_user_id = until, grant.user_id
-    audit.record(db, now, "mail.delivery_chosen", actor_user_id=grant.user_id, account_id=account.id,
-                 delivery="paper", until=until.isoformat())
+    audit.record(
+        db,
+        now,
+        "mail.delivery_chosen",
+        actor_user_id=grant.user_id,
+        account_id=account.id,
+        delivery="paper",
+        until=until.isoformat(),
+    )
     number = format_number(account.number)
-    _tell_everyone(db, now, today, account, f"Mail for account {number} will now be sent by post",
-                   f"An owner of {account.legal_name} (account {number}) asked us to send its notices and "
-                   f"letters by post, to the mailing address we have on file, instead of posting them online.\n\n"
-                   f"This choice holds until {long_day(until)}. After that we post them online again, unless an "
-                   f"owner chooses paper again. An owner can go back to online mail at any time.\n\n"
-                   f"Everything we send still appears under Mail in the account, marked \"Sent by post\".")
+    _tell_everyone(
+        db,
+        now,
+        today,
+        account,
+        f"Mail for account {number} will now be sent by post",
+        f"An owner of {account.legal_name} (account {number}) asked us to send its notices and "
+        f"letters by post, to the mailing address we have on file, instead of posting them online.\n\n"
+        f"This choice holds until {long_day(until)}. After that we post them online again, unless an "
+        f"owner chooses paper again. An owner can go back to online mail at any time.\n\n"
+        f'Everything we send still appears under Mail in the account, marked "Sent by post".',
+    )
     return True
 
 
@@ -120,32 +138,52 @@ def choose_online(db: Session, now: datetime, today: date, grant: Grant) -> bool
     if not paper_in_force(account, today):
         return False
     account.paper_mail_until, account.paper_mail_chosen_by_user_id = None, None
-    audit.record(db, now, "mail.delivery_chosen", actor_user_id=grant.user_id, account_id=account.id,
-                 delivery="online")
+    audit.record(db, now, "mail.delivery_chosen", actor_user_id=grant.user_id, account_id=account.id, delivery="online")
     number = format_number(account.number)
-    _tell_everyone(db, now, today, account, f"Mail for account {number} will now be posted online",
-                   f"An owner of {account.legal_name} (account {number}) asked us to post its notices and "
-                   f"letters online again, instead of sending them by post.\n\n"
-                   f"From now on they appear under Mail in the account, and we email everyone who can read "
-                   f"them when something new arrives.")
+    _tell_everyone(
+        db,
+        now,
+        today,
+        account,
+        f"Mail for account {number} will now be posted online",
+        f"An owner of {account.legal_name} (account {number}) asked us to post its notices and "
+        f"letters online again, instead of sending them by post.\n\n"
+        f"From now on they appear under Mail in the account, and we email everyone who can read "
+        f"them when something new arrives.",
+    )
     return True
 
 
 # --- Posting -------------------------------------------------------------------------------
 
+
 def alert_recipients(db: Session, account_id: int, today: date) -> list[str]:
     """The email address of each person whose grant in force today lets them read
     the mail or receive the account's messages, each once."""
-    rows = db.execute(select(Grant, User.email).join(User, User.id == Grant.user_id)
-                      .where(Grant.account_id == account_id, grants.in_force(today), User.disabled_at.is_(None))
-                      .order_by(Grant.user_id, Grant.id))
-    return list(dict.fromkeys(email for grant, email in rows
-                              if any(grant.allows(p) for p in ALERTED_BY)))
+    rows = db.execute(
+        select(Grant, User.email)
+        .join(User, User.id == Grant.user_id)
+        .where(Grant.account_id == account_id, grants.in_force(today), User.disabled_at.is_(None))
+        .order_by(Grant.user_id, Grant.id)
+    )
+    return list(dict.fromkeys(email for grant, email in rows if any(grant.allows(p) for p in ALERTED_BY)))
 
 
-def post(db: Session, now: datetime, today: date, *, account: Account, kind: str, title: str, pdf: bytes,
-         posted_by_user_id: int | None = None, tax_return_id: int | None = None,
-         service_request_id: int | None = None, pin_id: int | None = None, shown_online: bool = True) -> MailItem:
+def post(
+    db: Session,
+    now: datetime,
+    today: date,
+    *,
+    account: Account,
+    kind: str,
+    title: str,
+    pdf: bytes,
+    posted_by_user_id: int | None = None,
+    tax_return_id: int | None = None,
+    service_request_id: int | None = None,
+    pin_id: int | None = None,
+    shown_online: bool = True,
+) -> MailItem:
     """Post a PDF to the account: online (with an email alert), or on paper when the
     owner chose paper or the letter must only go by post (`shown_online=False`,
     an invitation letter with a PIN). `today` is the date of receipt. The caller
@@ -153,14 +191,34 @@ def post(db: Session, now: datetime, today: date, *, account: Account, kind: str
     if kind not in MAIL_KINDS:
         raise ValueError(f"unknown mail kind {kind!r}")
     delivery = "paper" if (not shown_online or paper_in_force(account, today)) else "online"
-    item = MailItem(account_id=account.id, kind=kind, title=title[:200], posted_on=today, posted_at=now,
-                    posted_by_user_id=posted_by_user_id, delivery=delivery, shown_online=shown_online,
-                    tax_return_id=tax_return_id, service_request_id=service_request_id, pin_id=pin_id,
-                    content=pdf, size_bytes=len(pdf), sha256=hashlib.sha256(pdf).hexdigest())
+    item = MailItem(
+        account_id=account.id,
+        kind=kind,
+        title=title[:200],
+        posted_on=today,
+        posted_at=now,
+        posted_by_user_id=posted_by_user_id,
+        delivery=delivery,
+        shown_online=shown_online,
+        tax_return_id=tax_return_id,
+        service_request_id=service_request_id,
+        pin_id=pin_id,
+        content=pdf,
+        size_bytes=len(pdf),
+        sha256=hashlib.sha256(pdf).hexdigest(),
+    )
     db.add(item)
     db.flush()
-    audit.record(db, now, "mail.posted", actor_user_id=posted_by_user_id, account_id=account.id, mail=item.id,
-                 kind=kind, delivery=delivery)
+    audit.record(
+        db,
+        now,
+        "mail.posted",
+        actor_user_id=posted_by_user_id,
+        account_id=account.id,
+        mail=item.id,
+        kind=kind,
+        delivery=delivery,
+    )
     if delivery == "online":
         for address in alert_recipients(db, account.id, today):
             outbox.enqueue(db, now, address, ALERT_SUBJECT, alert_body())
@@ -169,11 +227,17 @@ def post(db: Session, now: datetime, today: date, *, account: Account, kind: str
 
 # --- The account's mailbox -----------------------------------------------------------------
 
+
 def mailbox(db: Session, account_id: int) -> list[MailItem]:
     """What the account's people see under Mail, newest first (without the PDFs)."""
-    return list(db.scalars(select(MailItem).options(defer(MailItem.content))
-                           .where(MailItem.account_id == account_id, MailItem.shown_online.is_(True))
-                           .order_by(MailItem.posted_at.desc(), MailItem.id.desc())))
+    return list(
+        db.scalars(
+            select(MailItem)
+            .options(defer(MailItem.content))
+            .where(MailItem.account_id == account_id, MailItem.shown_online.is_(True))
+            .order_by(MailItem.posted_at.desc(), MailItem.id.desc())
+        )
+    )
 
 
 def _valid_id(item_id) -> bool:
@@ -195,8 +259,11 @@ def filename(item: MailItem, account_number: str) -> str:
     return f"{item.kind.replace('_', '-')}-{account_number}-{item.posted_on.isoformat()}-{item.id}.pdf"
 
 
-_MARK_READ = (update(MailItem).where(MailItem.id == bindparam("item_id"), MailItem.first_read_at.is_(None))
-              .values(first_read_at=bindparam("at")))
+_MARK_READ = (
+    update(MailItem)
+    .where(MailItem.id == bindparam("item_id"), MailItem.first_read_at.is_(None))
+    .values(first_read_at=bindparam("at"))
+)
 
 
 def read_write(item: MailItem, now: datetime):
@@ -209,6 +276,7 @@ def read_write(item: MailItem, now: datetime):
 
 # --- The agency's paper queue --------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class QueuedItem:
     item: MailItem
@@ -218,11 +286,14 @@ class QueuedItem:
 
 def paper_queue(db: Session, limit: int = QUEUE_SHOWN_AT_MOST) -> list[QueuedItem]:
     """Paper items not yet mailed, oldest first (without the PDFs)."""
-    rows = db.execute(select(MailItem, Account.number, Account.legal_name)
-                      .join(Account, Account.id == MailItem.account_id)
-                      .options(defer(MailItem.content))
-                      .where(MailItem.delivery == "paper", MailItem.mailed_at.is_(None))
-                      .order_by(MailItem.posted_at, MailItem.id).limit(limit))
+    rows = db.execute(
+        select(MailItem, Account.number, Account.legal_name)
+        .join(Account, Account.id == MailItem.account_id)
+        .options(defer(MailItem.content))
+        .where(MailItem.delivery == "paper", MailItem.mailed_at.is_(None))
+        .order_by(MailItem.posted_at, MailItem.id)
+        .limit(limit)
+    )
     return [QueuedItem(item, number, legal_name) for item, number, legal_name in rows]
 
 
@@ -244,8 +315,12 @@ def mark_mailed(db: Session, now: datetime, item: MailItem, staff: User, *, toda
         raise NotPaper("this item was posted online")
     # One UPDATE that only a row not yet mailed matches: of two people pressing the
     # button, one marks it.
-    marked = db.execute(update(MailItem).where(MailItem.id == item.id, MailItem.mailed_at.is_(None))
-                        .values(mailed_at=now).execution_options(synchronize_session=False)).rowcount
+    marked = db.execute(
+        update(MailItem)
+        .where(MailItem.id == item.id, MailItem.mailed_at.is_(None))
+        .values(mailed_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if marked != 1:
         return False
     db.refresh(item)
@@ -253,8 +328,16 @@ def mark_mailed(db: Session, now: datetime, item: MailItem, staff: User, *, toda
         account = db.get(Account, item.account_id)
         note = mailed_letter_pdf(item, account, today)
         item.content, item.size_bytes, item.sha256 = note, len(note), hashlib.sha256(note).hexdigest()
-    audit.record(db, now, "mail.mailed", actor_user_id=staff.id, account_id=item.account_id, mail=item.id,
-                 kind=item.kind, letter_replaced=item.kind == "invitation_letter")
+    audit.record(
+        db,
+        now,
+        "mail.mailed",
+        actor_user_id=staff.id,
+        account_id=item.account_id,
+        mail=item.id,
+        kind=item.kind,
+        letter_replaced=item.kind == "invitation_letter",
+    )
     return True
 
 
@@ -275,10 +358,12 @@ def mailed_letter_pdf(item: MailItem, account: Account, mailed_on: date, *, comp
     pdf.multi_cell(0, 8, pdf_text(item.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
     pdf.set_font("Helvetica", "", 11)
-    for line in (f"Account {format_number(account.number)}, {account.legal_name}.",
-                 f"Posted on {long_day(item.posted_on)}. Mailed on {long_day(mailed_on)}.",
-                 "This letter carried a PIN. Now that it has been mailed we do not keep the letter or its PIN. "
-                 "If the PIN is lost, a new one can be issued."):
+    for line in (
+        f"Account {format_number(account.number)}, {account.legal_name}.",
+        f"Posted on {long_day(item.posted_on)}. Mailed on {long_day(mailed_on)}.",
+        "This letter carried a PIN. Now that it has been mailed we do not keep the letter or its PIN. "
+        "If the PIN is lost, a new one can be issued.",
+    ):
         pdf.multi_cell(0, 6, pdf_text(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.ln(2)
     pdf.ln(6)

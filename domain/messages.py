@@ -15,6 +15,7 @@ Who takes part:
 - a thread to one person with no account reaches that person.
 Nobody reads a thread without having received one of its posts: someone given
 access later sees it once the agency writes in it again."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -55,13 +56,16 @@ class MessageRefused(ValueError):
 def email_body(about: str) -> str:
     # No account details, no names, no link: an email can be read by anyone who
     # sees the inbox, and a link invites copies that are not ours.
-    return (f"There is a new message for you in TRA Client Self-Service about {about}.\n\n"
-            "To read it, sign in to TRA Client Self-Service and choose Messages.\n\n"
-            "For your security we do not put account details in email, and we will never ask for your "
-            "password, PIN or account number by email.\n")
+    return (
+        f"There is a new message for you in TRA Client Self-Service about {about}.\n\n"
+        "To read it, sign in to TRA Client Self-Service and choose Messages.\n\n"
+        "For your security we do not put account details in email, and we will never ask for your "
+        "password, PIN or account number by email.\n"
+    )
 
 
 # --- Who takes part ---------------------------------------------------------------------
+
 
 def _live(today: date | None):
     """A grant that works: in force today, or (no date given) not removed."""
@@ -75,9 +79,12 @@ def _allows(permission: str):
 def account_recipients(db: Session, account_id: int, today: date) -> list[int]:
     """Everyone whose grant on the account is in force today and allows
     "receive_messages", and whose sign-in works."""
-    rows = db.execute(select(Grant.user_id, Grant.permissions).join(User, User.id == Grant.user_id)
-                      .where(Grant.account_id == account_id, grants.in_force(today), User.disabled_at.is_(None))
-                      .order_by(Grant.user_id)).all()
+    rows = db.execute(
+        select(Grant.user_id, Grant.permissions)
+        .join(User, User.id == Grant.user_id)
+        .where(Grant.account_id == account_id, grants.in_force(today), User.disabled_at.is_(None))
+        .order_by(Grant.user_id)
+    ).all()
     return list(dict.fromkeys(user_id for user_id, permissions in rows if RECEIVE in permissions.split(",")))
 
 
@@ -86,9 +93,12 @@ def people_on_account(db: Session, account_id: int, today: date) -> list[tuple[U
     lets them receive messages (a person may be written to alone either way)."""
     receives: dict[int, bool] = {}
     people: dict[int, User] = {}
-    for user, permissions in db.execute(select(User, Grant.permissions).join(Grant, Grant.user_id == User.id)
-                                        .where(Grant.account_id == account_id, grants.in_force(today))
-                                        .order_by(User.name, User.id)):
+    for user, permissions in db.execute(
+        select(User, Grant.permissions)
+        .join(Grant, Grant.user_id == User.id)
+        .where(Grant.account_id == account_id, grants.in_force(today))
+        .order_by(User.name, User.id)
+    ):
         people[user.id] = user
         receives[user.id] = receives.get(user.id, False) or RECEIVE in permissions.split(",")
     return [(user, receives[user_id]) for user_id, user in people.items()]
@@ -97,9 +107,12 @@ def people_on_account(db: Session, account_id: int, today: date) -> list[tuple[U
 def managers(db: Session, account_id: int) -> list[int]:
     """Who manages access to the account (live grants with "manage_access"; a
     representative never has it, so no consent dates come into it)."""
-    rows = db.execute(select(Grant.user_id, Grant.permissions).join(User, User.id == Grant.user_id)
-                      .where(Grant.account_id == account_id, Grant.revoked_at.is_(None), User.disabled_at.is_(None))
-                      .order_by(Grant.user_id)).all()
+    rows = db.execute(
+        select(Grant.user_id, Grant.permissions)
+        .join(User, User.id == Grant.user_id)
+        .where(Grant.account_id == account_id, Grant.revoked_at.is_(None), User.disabled_at.is_(None))
+        .order_by(Grant.user_id)
+    ).all()
     return list(dict.fromkeys(user_id for user_id, permissions in rows if MANAGE in permissions.split(",")))
 
 
@@ -129,21 +142,31 @@ def may_take_part(db: Session, user_id: int, thread: MessageThread, today: date 
         permission = None if thread.to_user_id is not None else RECEIVE
         if not has_grant(db, user_id, thread.account_id, today, permission):
             return False
-    return db.scalar(select(Message.id).where(Message.thread_id == thread.id, Message.user_id == user_id)
-                     .limit(1)) is not None
+    return (
+        db.scalar(select(Message.id).where(Message.thread_id == thread.id, Message.user_id == user_id).limit(1))
+        is not None
+    )
 
 
 def _readable_by(user_id: int, today: date | None):
     """The SQL form of may_take_part, for listing (the person received a post: the caller joins Message)."""
     return or_(
         and_(MessageThread.account_id.is_(None), MessageThread.to_user_id == user_id),
-        and_(MessageThread.account_id.is_not(None),
-             or_(MessageThread.to_user_id.is_(None), MessageThread.to_user_id == user_id),
-             exists().where(Grant.user_id == user_id, Grant.account_id == MessageThread.account_id, _live(today),
-                            or_(MessageThread.to_user_id == user_id, _allows(RECEIVE)))))
+        and_(
+            MessageThread.account_id.is_not(None),
+            or_(MessageThread.to_user_id.is_(None), MessageThread.to_user_id == user_id),
+            exists().where(
+                Grant.user_id == user_id,
+                Grant.account_id == MessageThread.account_id,
+                _live(today),
+                or_(MessageThread.to_user_id == user_id, _allows(RECEIVE)),
+            ),
+        ),
+    )
 
 
 # --- Writing ----------------------------------------------------------------------------
+
 
 def normalise_body(text):
     """Line ends as one character each (a browser sends two), no NUL (PostgreSQL
@@ -171,27 +194,62 @@ def _clean_subject(subject: str | None) -> str:
     return text
 
 
-def _new_thread(db: Session, now: datetime, *, account_id: int | None, to_user_id: int | None, subject: str,
-                started_by_user_id: int | None) -> MessageThread:
-    thread = MessageThread(account_id=account_id, to_user_id=to_user_id, subject=subject[:MAX_SUBJECT],
-                           started_by_user_id=started_by_user_id, started_at=now, last_post_at=now)
+def _new_thread(
+    db: Session,
+    now: datetime,
+    *,
+    account_id: int | None,
+    to_user_id: int | None,
+    subject: str,
+    started_by_user_id: int | None,
+) -> MessageThread:
+    thread = MessageThread(
+        account_id=account_id,
+        to_user_id=to_user_id,
+        subject=subject[:MAX_SUBJECT],
+        started_by_user_id=started_by_user_id,
+        started_at=now,
+        last_post_at=now,
+    )
     db.add(thread)
     db.flush()
     return thread
 
 
-def _add_post(db: Session, now: datetime, thread: MessageThread, *, author_user_id: int | None, from_agency: bool,
-              body: str, key: str | None = None) -> MessagePost:
-    post = MessagePost(thread_id=thread.id, author_user_id=author_user_id, from_agency=from_agency, body=body,
-                       created_at=now, submission_key=key or None)
+def _add_post(
+    db: Session,
+    now: datetime,
+    thread: MessageThread,
+    *,
+    author_user_id: int | None,
+    from_agency: bool,
+    body: str,
+    key: str | None = None,
+) -> MessagePost:
+    post = MessagePost(
+        thread_id=thread.id,
+        author_user_id=author_user_id,
+        from_agency=from_agency,
+        body=body,
+        created_at=now,
+        submission_key=key or None,
+    )
     db.add(post)
     db.flush()
     thread.last_post_at = now
     return post
 
 
-def _deliver(db: Session, now: datetime, thread: MessageThread, post: MessagePost, user_ids, *, notify: bool = True,
-             about: str = ABOUT_ACCOUNT) -> list[Message]:
+def _deliver(
+    db: Session,
+    now: datetime,
+    thread: MessageThread,
+    post: MessagePost,
+    user_ids,
+    *,
+    notify: bool = True,
+    about: str = ABOUT_ACCOUNT,
+) -> list[Message]:
     """The post as one Message to each person (each once), and, with `notify`,
     one email to each saying only that a message is waiting."""
     wanted = list(dict.fromkeys(int(i) for i in user_ids))
@@ -203,8 +261,16 @@ def _deliver(db: Session, now: datetime, thread: MessageThread, post: MessagePos
         person = people.get(user_id)
         if person is None:
             continue
-        message = Message(user_id=user_id, account_id=thread.account_id, subject=thread.subject, body=post.body,
-                          created_at=now, read_at=None, thread_id=thread.id, post_id=post.id)
+        message = Message(
+            user_id=user_id,
+            account_id=thread.account_id,
+            subject=thread.subject,
+            body=post.body,
+            created_at=now,
+            read_at=None,
+            thread_id=thread.id,
+            post_id=post.id,
+        )
         db.add(message)
         sent.append(message)
         if notify and not person.is_disabled:
@@ -217,8 +283,9 @@ def _earlier_post(db: Session, key: str | None) -> MessagePost | None:
     return db.scalar(select(MessagePost).where(MessagePost.submission_key == key)) if key else None
 
 
-def _add_keyed_post(db: Session, now: datetime, thread: MessageThread, *, key: str | None,
-                    **post) -> MessagePost | None:
+def _add_keyed_post(
+    db: Session, now: datetime, thread: MessageThread, *, key: str | None, **post
+) -> MessagePost | None:
     """The new post, or None when another worker kept a post with this key first."""
     if not key:
         return _add_post(db, now, thread, **post)
@@ -229,8 +296,17 @@ def _add_keyed_post(db: Session, now: datetime, thread: MessageThread, *, key: s
         return None
 
 
-def send(db: Session, now: datetime, *, user_ids, account_id: int | None, subject: str, body: str,
-         notify: bool = True, about: str = ABOUT_ACCOUNT) -> list[Message]:
+def send(
+    db: Session,
+    now: datetime,
+    *,
+    user_ids,
+    account_id: int | None,
+    subject: str,
+    body: str,
+    notify: bool = True,
+    about: str = ABOUT_ACCOUNT,
+) -> list[Message]:
     """An automatic message to each of `user_ids` (each once, each in a thread of
     their own, about the account when given), and, with `notify`, an email to
     each saying only that a message is waiting. The caller commits."""
@@ -240,15 +316,17 @@ def send(db: Session, now: datetime, *, user_ids, account_id: int | None, subjec
     for user_id in wanted:
         if user_id not in known:
             continue
-        thread = _new_thread(db, now, account_id=account_id, to_user_id=user_id, subject=subject,
-                             started_by_user_id=None)
+        thread = _new_thread(
+            db, now, account_id=account_id, to_user_id=user_id, subject=subject, started_by_user_id=None
+        )
         post = _add_post(db, now, thread, author_user_id=None, from_agency=True, body=body)
         sent += _deliver(db, now, thread, post, [user_id], notify=notify, about=about)
     return sent
 
 
-def to_everyone_with_access(db: Session, now: datetime, account: Account, subject: str, body: str, today: date,
-                            *, about: str = ABOUT_ACCOUNT) -> list[Message]:
+def to_everyone_with_access(
+    db: Session, now: datetime, account: Account, subject: str, body: str, today: date, *, about: str = ABOUT_ACCOUNT
+) -> list[Message]:
     """An automatic message to the account: one thread, delivered to everyone
     whose grant is in force today and allows "receive_messages" (nothing when
     nobody does). The caller commits."""
@@ -269,15 +347,33 @@ class Sent:
     created: bool = True  # False: this form had been sent before; this is what it sent
 
 
-def _attach(db: Session, now: datetime, thread: MessageThread, post: MessagePost, *, user_id: int, files, store,
-            written: list[str] | None, quota: documents.Quota | None = None) -> list[Document]:
+def _attach(
+    db: Session,
+    now: datetime,
+    thread: MessageThread,
+    post: MessagePost,
+    *,
+    user_id: int,
+    files,
+    store,
+    written: list[str] | None,
+    quota: documents.Quota | None = None,
+) -> list[Document]:
     if not files:
         return []
     if thread.account_id is None:
         raise MessageRefused("Files can be attached only to messages about an account", "files")
-    return documents.attach_to_post(db, now, store=store, account_id=thread.account_id, user_id=user_id,
-                                    post_id=post.id, files=files, written=written if written is not None else [],
-                                    quota=quota)
+    return documents.attach_to_post(
+        db,
+        now,
+        store=store,
+        account_id=thread.account_id,
+        user_id=user_id,
+        post_id=post.id,
+        files=files,
+        written=written if written is not None else [],
+        quota=quota,
+    )
 
 
 def _again(db: Session, post: MessagePost) -> Sent:
@@ -285,9 +381,21 @@ def _again(db: Session, post: MessagePost) -> Sent:
     return Sent(thread, post, [], attachments_of(db, [post.id]).get(post.id, []), created=False)
 
 
-def start_thread(db: Session, now: datetime, today: date, *, staff: User, account: Account | None = None,
-                 to_user: User | None = None, subject: str, body: str, key: str | None = None, files=(),
-                 store=None, written: list[str] | None = None) -> Sent:
+def start_thread(
+    db: Session,
+    now: datetime,
+    today: date,
+    *,
+    staff: User,
+    account: Account | None = None,
+    to_user: User | None = None,
+    subject: str,
+    body: str,
+    key: str | None = None,
+    files=(),
+    store=None,
+    written: list[str] | None = None,
+) -> Sent:
     """A member of staff writes to an account (everyone with "receive_messages")
     or to one person (who must hold a grant in force on the account, when one is
     given). `files` are documents.Checked attachments (an account is needed),
@@ -307,25 +415,49 @@ def start_thread(db: Session, now: datetime, today: date, *, staff: User, accoun
     else:
         people = account_recipients(db, account.id, today)
         if not people:
-            raise MessageRefused("Nobody on this account receives messages now. Write to one person instead",
-                                 "account")
-    thread = _new_thread(db, now, account_id=account.id if account is not None else None,
-                         to_user_id=to_user.id if to_user is not None else None, subject=subject,
-                         started_by_user_id=staff.id)
+            raise MessageRefused("Nobody on this account receives messages now. Write to one person instead", "account")
+    thread = _new_thread(
+        db,
+        now,
+        account_id=account.id if account is not None else None,
+        to_user_id=to_user.id if to_user is not None else None,
+        subject=subject,
+        started_by_user_id=staff.id,
+    )
     post = _add_keyed_post(db, now, thread, key=key, author_user_id=staff.id, from_agency=True, body=body)
     if post is None:
         db.rollback()
         return _again(db, _earlier_post(db, key))
     attachments = _attach(db, now, thread, post, user_id=staff.id, files=files, store=store, written=written)
     delivered = _deliver(db, now, thread, post, people, about=ABOUT_ACCOUNT if account is not None else ABOUT_YOU)
-    audit.record(db, now, "message.sent", actor_user_id=staff.id, subject_user_id=to_user.id if to_user else None,
-                 account_id=thread.account_id, thread=thread.id, post=post.id, recipients=len(delivered),
-                 attachments=len(attachments))
+    audit.record(
+        db,
+        now,
+        "message.sent",
+        actor_user_id=staff.id,
+        subject_user_id=to_user.id if to_user else None,
+        account_id=thread.account_id,
+        thread=thread.id,
+        post=post.id,
+        recipients=len(delivered),
+        attachments=len(attachments),
+    )
     return Sent(thread, post, delivered, attachments)
 
 
-def reply_from_agency(db: Session, now: datetime, today: date, *, staff: User, thread: MessageThread, body: str,
-                      key: str | None = None, files=(), store=None, written: list[str] | None = None) -> Sent:
+def reply_from_agency(
+    db: Session,
+    now: datetime,
+    today: date,
+    *,
+    staff: User,
+    thread: MessageThread,
+    body: str,
+    key: str | None = None,
+    files=(),
+    store=None,
+    written: list[str] | None = None,
+) -> Sent:
     """A member of staff answers in the thread: delivered to its recipients today
     (each emailed once), and the thread's open work item closes as "answered".
     The caller commits."""
@@ -335,8 +467,11 @@ def reply_from_agency(db: Session, now: datetime, today: date, *, staff: User, t
     body = _clean_body(body)
     people = recipients(db, thread, today)
     if not people:
-        raise MessageRefused("Nobody can receive a reply in this conversation now: no one it was sent to still "
-                             "has access. Start a new message instead", "body")
+        raise MessageRefused(
+            "Nobody can receive a reply in this conversation now: no one it was sent to still "
+            "has access. Start a new message instead",
+            "body",
+        )
     item = work.open_for_thread_id(db, thread.id)
     if item is not None:
         try:
@@ -348,19 +483,39 @@ def reply_from_agency(db: Session, now: datetime, today: date, *, staff: User, t
         db.rollback()
         return _again(db, _earlier_post(db, key))
     attachments = _attach(db, now, thread, post, user_id=staff.id, files=files, store=store, written=written)
-    delivered = _deliver(db, now, thread, post, people,
-                         about=ABOUT_ACCOUNT if thread.account_id is not None else ABOUT_YOU)
+    delivered = _deliver(
+        db, now, thread, post, people, about=ABOUT_ACCOUNT if thread.account_id is not None else ABOUT_YOU
+    )
     if item is not None:
         work.decide(db, now, item, staff, "answered", None)
-    audit.record(db, now, "message.replied", actor_user_id=staff.id, subject_user_id=thread.to_user_id,
-                 account_id=thread.account_id, thread=thread.id, post=post.id, recipients=len(delivered),
-                 attachments=len(attachments))
+    audit.record(
+        db,
+        now,
+        "message.replied",
+        actor_user_id=staff.id,
+        subject_user_id=thread.to_user_id,
+        account_id=thread.account_id,
+        thread=thread.id,
+        post=post.id,
+        recipients=len(delivered),
+        attachments=len(attachments),
+    )
     return Sent(thread, post, delivered, attachments)
 
 
-def reply_from_account(db: Session, now: datetime, *, user: User, thread: MessageThread, body: str,
-                       key: str | None = None, files=(), store=None, written: list[str] | None = None,
-                       quota: documents.Quota | None = None) -> Sent:
+def reply_from_account(
+    db: Session,
+    now: datetime,
+    *,
+    user: User,
+    thread: MessageThread,
+    body: str,
+    key: str | None = None,
+    files=(),
+    store=None,
+    written: list[str] | None = None,
+    quota: documents.Quota | None = None,
+) -> Sent:
     """A reply from the account's side (the caller has checked with
     thread_for_reader that this person takes part): a post, with any attached
     files, and the thread's open item in the "messages" queue (one per thread
@@ -376,15 +531,26 @@ def reply_from_account(db: Session, now: datetime, *, user: User, thread: Messag
     if post is None:
         db.rollback()
         return _again(db, _earlier_post(db, key))
-    attachments = _attach(db, now, thread, post, user_id=user.id, files=files, store=store, written=written,
-                          quota=quota)
+    attachments = _attach(
+        db, now, thread, post, user_id=user.id, files=files, store=store, written=written, quota=quota
+    )
     item = work.open_for_thread(db, now, thread, f"Reply about “{thread.subject}”")
-    audit.record(db, now, "message.reply_received", actor_user_id=user.id, account_id=thread.account_id,
-                 thread=thread.id, post=post.id, item=item.id, attachments=len(attachments))
+    audit.record(
+        db,
+        now,
+        "message.reply_received",
+        actor_user_id=user.id,
+        account_id=thread.account_id,
+        thread=thread.id,
+        post=post.id,
+        item=item.id,
+        attachments=len(attachments),
+    )
     return Sent(thread, post, [], attachments)
 
 
 # --- Automatic messages about access ----------------------------------------------------------
+
 
 def _account_words(account: Account) -> str:
     return f"the {account.program.name} account of {account.legal_name} ({format_number(account.number)})"
@@ -398,31 +564,56 @@ def access_granted(db: Session, now: datetime, *, account: Account, user_id: int
     """A grant was given (enrolment with a PIN): the person, and each of the
     account's managers, are told. The caller commits."""
     name, words = _name_of(db, user_id), _account_words(account)
-    sent = send(db, now, user_ids=[user_id], account_id=None, about=ABOUT_ACCESS,
-                subject=f"You now have access to {account.legal_name}",
-                body=(f"You can now use {words} in TRA Client Self-Service.\n\n"
-                      "What you can do on it depends on the permissions you were given; it is listed on your home "
-                      "page.\n\nIf you did not expect this, contact Tax and Revenue Administration."))
-    sent += send(db, now, user_ids=[m for m in managers(db, account.id) if m != user_id], account_id=account.id,
-                 about=ABOUT_ACCESS, subject=f"{name} now has access to {account.legal_name}",
-                 body=(f"{name} can now use {words}.\n\n"
-                       "You can see who has access, and change or remove it, on the account's Manage access page.\n\n"
-                       "If you did not expect this, remove their access and contact Tax and Revenue Administration."))
+    sent = send(
+        db,
+        now,
+        user_ids=[user_id],
+        account_id=None,
+        about=ABOUT_ACCESS,
+        subject=f"You now have access to {account.legal_name}",
+        body=(
+            f"You can now use {words} in TRA Client Self-Service.\n\n"
+            "What you can do on it depends on the permissions you were given; it is listed on your home "
+            "page.\n\nIf you did not expect this, contact Tax and Revenue Administration."
+        ),
+    )
+    sent += send(
+        db,
+        now,
+        user_ids=[m for m in managers(db, account.id) if m != user_id],
+        account_id=account.id,
+        about=ABOUT_ACCESS,
+        subject=f"{name} now has access to {account.legal_name}",
+        body=(
+            f"{name} can now use {words}.\n\n"
+            "You can see who has access, and change or remove it, on the account's Manage access page.\n\n"
+            "If you did not expect this, remove their access and contact Tax and Revenue Administration."
+        ),
+    )
     return sent
 
 
-def consent_approved(db: Session, now: datetime, *, account: Account, representative_name: str,
-                     starts_on: date, ends_on: date | None) -> list[Message]:
+def consent_approved(
+    db: Session, now: datetime, *, account: Account, representative_name: str, starts_on: date, ends_on: date | None
+) -> list[Message]:
     """The agency approved a consent: the account's managers are told (the
     representative gets a PIN by email, and a message once they use it)."""
     until = f" until {ends_on:%-d %B %Y}" if ends_on else ""
-    return send(db, now, user_ids=managers(db, account.id), account_id=account.id, about=ABOUT_ACCESS,
-                subject=f"We approved the consent for {representative_name}",
-                body=(f"We reviewed and approved the consent for {representative_name} to act as a representative "
-                      f"on {_account_words(account)}, from {starts_on:%-d %B %Y}{until}.\n\n"
-                      "We are sending them a PIN. Once they use it they can act on the account with the permissions "
-                      "in the consent. You can revoke the consent at any time on the account's Representatives and "
-                      "consents page."))
+    return send(
+        db,
+        now,
+        user_ids=managers(db, account.id),
+        account_id=account.id,
+        about=ABOUT_ACCESS,
+        subject=f"We approved the consent for {representative_name}",
+        body=(
+            f"We reviewed and approved the consent for {representative_name} to act as a representative "
+            f"on {_account_words(account)}, from {starts_on:%-d %B %Y}{until}.\n\n"
+            "We are sending them a PIN. Once they use it they can act on the account with the permissions "
+            "in the consent. You can revoke the consent at any time on the account's Representatives and "
+            "consents page."
+        ),
+    )
 
 
 def access_removed(db: Session, now: datetime, *, account: Account, user_id: int) -> list[Message]:
@@ -431,33 +622,57 @@ def access_removed(db: Session, now: datetime, *, account: Account, user_id: int
     messages, so those still unread stop counting as waiting for them."""
     name, words = _name_of(db, user_id), _account_words(account)
     if not has_grant(db, user_id, account.id, None):
-        db.execute(update(Message).where(Message.user_id == user_id, Message.account_id == account.id,
-                                         Message.read_at.is_(None)).values(read_at=now))
-    sent = send(db, now, user_ids=[user_id], account_id=None, about=ABOUT_ACCESS,
-                subject=f"Your access to {account.legal_name} has ended",
-                body=(f"You can no longer use {words} in TRA Client Self-Service.\n\n"
-                      "If you think this is a mistake, ask the people who manage the account, or contact Tax and "
-                      "Revenue Administration."))
-    sent += send(db, now, user_ids=[m for m in managers(db, account.id) if m != user_id], account_id=account.id,
-                 about=ABOUT_ACCESS, subject=f"{name} no longer has access to {account.legal_name}",
-                 body=(f"{name} can no longer use {words}.\n\n"
-                       "You can see who has access on the account's Manage access page."))
+        db.execute(
+            update(Message)
+            .where(Message.user_id == user_id, Message.account_id == account.id, Message.read_at.is_(None))
+            .values(read_at=now)
+        )
+    sent = send(
+        db,
+        now,
+        user_ids=[user_id],
+        account_id=None,
+        about=ABOUT_ACCESS,
+        subject=f"Your access to {account.legal_name} has ended",
+        body=(
+            f"You can no longer use {words} in TRA Client Self-Service.\n\n"
+            "If you think this is a mistake, ask the people who manage the account, or contact Tax and "
+            "Revenue Administration."
+        ),
+    )
+    sent += send(
+        db,
+        now,
+        user_ids=[m for m in managers(db, account.id) if m != user_id],
+        account_id=account.id,
+        about=ABOUT_ACCESS,
+        subject=f"{name} no longer has access to {account.legal_name}",
+        body=(f"{name} can no longer use {words}.\n\nYou can see who has access on the account's Manage access page."),
+    )
     return sent
 
 
-def return_received(db: Session, now: datetime, today: date, *, account: Account, paper: str, period: str,
-                    reference: str) -> list[Message]:
+def return_received(
+    db: Session, now: datetime, today: date, *, account: Account, paper: str, period: str, reference: str
+) -> list[Message]:
     """A return or claim was received: everyone on the account who receives messages is told."""
     return to_everyone_with_access(
-        db, now, account, f"We received your {paper}",
+        db,
+        now,
+        account,
+        f"We received your {paper}",
         f"We received your {paper} for the period {period} on {today:%-d %B %Y}.\n\n"
         f"Account: {account.legal_name} ({format_number(account.number)}), {account.program.name}\n"
         f"Reference number: {reference}\n\n"
         "We will process it and post the notice of assessment to the account's online mail. You can follow it on "
-        "the account's assessment status page.", today, about=ABOUT_ACCOUNT)
+        "the account's assessment status page.",
+        today,
+        about=ABOUT_ACCOUNT,
+    )
 
 
 # --- Reading ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class InboxRow:
@@ -467,37 +682,46 @@ class InboxRow:
 
 
 def _received(user_id: int):
-    return (select(Message.thread_id, func.sum(case((Message.read_at.is_(None), 1), else_=0)).label("unread"))
-            .where(Message.user_id == user_id, Message.thread_id.is_not(None))
-            .group_by(Message.thread_id).subquery())
+    return (
+        select(Message.thread_id, func.sum(case((Message.read_at.is_(None), 1), else_=0)).label("unread"))
+        .where(Message.user_id == user_id, Message.thread_id.is_not(None))
+        .group_by(Message.thread_id)
+        .subquery()
+    )
 
 
-def threads_for_user(db: Session, user_id: int, today: date | None = None,
-                     limit: int = SHOWN_AT_MOST) -> list[InboxRow]:
+def threads_for_user(
+    db: Session, user_id: int, today: date | None = None, limit: int = SHOWN_AT_MOST
+) -> list[InboxRow]:
     """The threads the person takes part in, newest activity first, with how many
     of their posts they have not read."""
     received = _received(user_id)
-    rows = db.execute(select(MessageThread, Account, received.c.unread)
-                      .join(received, received.c.thread_id == MessageThread.id)
-                      .outerjoin(Account, Account.id == MessageThread.account_id)
-                      .where(_readable_by(user_id, today))
-                      .order_by(MessageThread.last_post_at.desc(), MessageThread.id.desc()).limit(limit)).all()
+    rows = db.execute(
+        select(MessageThread, Account, received.c.unread)
+        .join(received, received.c.thread_id == MessageThread.id)
+        .outerjoin(Account, Account.id == MessageThread.account_id)
+        .where(_readable_by(user_id, today))
+        .order_by(MessageThread.last_post_at.desc(), MessageThread.id.desc())
+        .limit(limit)
+    ).all()
     return [InboxRow(thread, account, int(unread or 0)) for thread, account, unread in rows]
 
 
 def thread_count_for_user(db: Session, user_id: int, today: date | None = None) -> tuple[int, int]:
     """(threads the person takes part in, those with a post they have not read)."""
     received = _received(user_id)
-    total, unread = db.execute(select(func.count(), func.sum(case((received.c.unread > 0, 1), else_=0)))
-                               .select_from(MessageThread).join(received, received.c.thread_id == MessageThread.id)
-                               .where(_readable_by(user_id, today))).one()
+    total, unread = db.execute(
+        select(func.count(), func.sum(case((received.c.unread > 0, 1), else_=0)))
+        .select_from(MessageThread)
+        .join(received, received.c.thread_id == MessageThread.id)
+        .where(_readable_by(user_id, today))
+    ).one()
     return int(total or 0), int(unread or 0)
 
 
 def unread_count(db: Session, user_id: int) -> int:
     """The person's unread messages: one count on the (user_id, read_at) index."""
-    return db.scalar(select(func.count(Message.id)).where(Message.user_id == user_id,
-                                                          Message.read_at.is_(None))) or 0
+    return db.scalar(select(func.count(Message.id)).where(Message.user_id == user_id, Message.read_at.is_(None))) or 0
 
 
 def find_thread(db: Session, thread_id) -> MessageThread | None:
@@ -521,14 +745,24 @@ def account_of(db: Session, thread: MessageThread) -> Account | None:
 
 
 def unread_in_thread(db: Session, user_id: int, thread_id: int) -> int:
-    return db.scalar(select(func.count(Message.id)).where(Message.user_id == user_id, Message.thread_id == thread_id,
-                                                          Message.read_at.is_(None))) or 0
+    return (
+        db.scalar(
+            select(func.count(Message.id)).where(
+                Message.user_id == user_id, Message.thread_id == thread_id, Message.read_at.is_(None)
+            )
+        )
+        or 0
+    )
 
 
 # Bound names differ from the columns' (an UPDATE keeps those for its SET clause).
-_MARK_READ = (update(Message).where(Message.thread_id == bindparam("in_thread"), Message.user_id == bindparam("reader"),
-                                    Message.read_at.is_(None))
-              .values(read_at=bindparam("at")))
+_MARK_READ = (
+    update(Message)
+    .where(
+        Message.thread_id == bindparam("in_thread"), Message.user_id == bindparam("reader"), Message.read_at.is_(None)
+    )
+    .values(read_at=bindparam("at"))
+)
 
 
 def read_write(user_id: int, thread_id: int, now: datetime):
@@ -551,29 +785,47 @@ def attachments_of(db: Session, post_ids) -> dict[int, list[Document]]:
     post_ids = list(post_ids)
     found: dict[int, list[Document]] = {}
     if post_ids:
-        for document in db.scalars(select(Document).where(Document.message_post_id.in_(post_ids))
-                                   .order_by(Document.id)):
+        for document in db.scalars(
+            select(Document).where(Document.message_post_id.in_(post_ids)).order_by(Document.id)
+        ):
             found.setdefault(document.message_post_id, []).append(document)
     return found
 
 
 def posts_of(db: Session, thread: MessageThread) -> list[PostView]:
     """The thread's posts, oldest first, with their authors and attachments."""
-    posts = list(db.scalars(select(MessagePost).where(MessagePost.thread_id == thread.id)
-                            .order_by(MessagePost.created_at, MessagePost.id)))
+    posts = list(
+        db.scalars(
+            select(MessagePost)
+            .where(MessagePost.thread_id == thread.id)
+            .order_by(MessagePost.created_at, MessagePost.id)
+        )
+    )
     author_ids = {p.author_user_id for p in posts if p.author_user_id is not None}
     names = dict(db.execute(select(User.id, User.name).where(User.id.in_(author_ids))).all()) if author_ids else {}
     files = attachments_of(db, [p.id for p in posts])
-    reach = {post_id: (int(total), int(read or 0)) for post_id, total, read in db.execute(
-        select(Message.post_id, func.count(Message.id), func.count(Message.read_at))
-        .where(Message.thread_id == thread.id).group_by(Message.post_id))}
+    reach = {
+        post_id: (int(total), int(read or 0))
+        for post_id, total, read in db.execute(
+            select(Message.post_id, func.count(Message.id), func.count(Message.read_at))
+            .where(Message.thread_id == thread.id)
+            .group_by(Message.post_id)
+        )
+    }
     views = []
     for post in posts:
         name = names.get(post.author_user_id)
         delivered, read = reach.get(post.id, (0, 0))
-        views.append(PostView(post=post, author=AGENCY if post.from_agency else (name or "Someone"),
-                              staff_author=(name or "Sent automatically") if post.from_agency else None,
-                              attachments=files.get(post.id, []), delivered=delivered, read=read))
+        views.append(
+            PostView(
+                post=post,
+                author=AGENCY if post.from_agency else (name or "Someone"),
+                staff_author=(name or "Sent automatically") if post.from_agency else None,
+                attachments=files.get(post.id, []),
+                delivered=delivered,
+                read=read,
+            )
+        )
     return views
 
 
@@ -589,6 +841,7 @@ def attachment_of(db: Session, thread: MessageThread, document_id) -> Document |
 
 
 # --- The agency's view ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StaffRow:
@@ -606,9 +859,11 @@ def _staff_rows(db: Session, query) -> list[StaffRow]:
 
 
 def _staff_query():
-    return (select(MessageThread, Account, WorkItem)
-            .outerjoin(Account, Account.id == MessageThread.account_id)
-            .outerjoin(WorkItem, and_(WorkItem.thread_id == MessageThread.id, WorkItem.status.in_(work.OPEN))))
+    return (
+        select(MessageThread, Account, WorkItem)
+        .outerjoin(Account, Account.id == MessageThread.account_id)
+        .outerjoin(WorkItem, and_(WorkItem.thread_id == MessageThread.id, WorkItem.status.in_(work.OPEN)))
+    )
 
 
 def threads_for_staff(db: Session, *, awaiting_only: bool, limit: int = SHOWN_AT_MOST) -> list[StaffRow]:
@@ -624,8 +879,13 @@ def threads_for_staff(db: Session, *, awaiting_only: bool, limit: int = SHOWN_AT
 
 def threads_of_account(db: Session, account_id: int, limit: int = SHOWN_AT_MOST) -> list[StaffRow]:
     """The account's threads (to everyone on it, or to one person about it), newest activity first."""
-    return _staff_rows(db, _staff_query().where(MessageThread.account_id == account_id)
-                       .order_by(MessageThread.last_post_at.desc(), MessageThread.id.desc()).limit(limit))
+    return _staff_rows(
+        db,
+        _staff_query()
+        .where(MessageThread.account_id == account_id)
+        .order_by(MessageThread.last_post_at.desc(), MessageThread.id.desc())
+        .limit(limit),
+    )
 
 
 def staff_row(db: Session, thread: MessageThread) -> StaffRow:

@@ -5,6 +5,7 @@ period's ledger entries processed on or before the notice date, the balance,
 the objection deadline) and `render_pdf` lays it out with fpdf2's core
 Helvetica, whose text must be Latin-1 (`pdf_text` makes it so). Money stays
 integer cents, formatted through Decimal by domain.accounts."""
+
 from __future__ import annotations
 
 import unicodedata
@@ -27,12 +28,44 @@ DEMO_FOOTER = "Demonstration document: not a real notice from the Government of 
 # --- Text the core fonts can print --------------------------------------------------
 
 _REPLACEMENTS = {
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"',
-    "\u2026": "...", "\u2022": "-", "\u00b7": "-", "\u2002": " ", "\u2003": " ", "\u2009": " ", "\u202f": " ",
-    "\u200b": "", "\u2060": "", "\ufeff": "", "\u0152": "OE", "\u0153": "oe", "\u20ac": "EUR", "\u2122": "TM",
-    "\u0141": "L", "\u0142": "l", "\u0110": "D", "\u0111": "d", "\u0131": "i", "\u0126": "H", "\u0127": "h",
+    "\u2010": "-",
+    "\u2011": "-",
+    "\u2012": "-",
+    "\u2013": "-",
+    "\u2014": "-",
+    "\u2015": "-",
+    "\u2212": "-",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201a": "'",
+    "\u201b": "'",
+    "\u2032": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u201e": '"',
+    "\u201f": '"',
+    "\u2033": '"',
+    "\u2026": "...",
+    "\u2022": "-",
+    "\u00b7": "-",
+    "\u2002": " ",
+    "\u2003": " ",
+    "\u2009": " ",
+    "\u202f": " ",
+    "\u200b": "",
+    "\u2060": "",
+    "\ufeff": "",
+    "\u0152": "OE",
+    "\u0153": "oe",
+    "\u20ac": "EUR",
+    "\u2122": "TM",
+    "\u0141": "L",
+    "\u0142": "l",
+    "\u0110": "D",
+    "\u0111": "d",
+    "\u0131": "i",
+    "\u0126": "H",
+    "\u0127": "h",
 }
 
 
@@ -51,13 +84,15 @@ def pdf_text(text: str) -> str:
         elif ord(char) < 256:
             out.append(char)
         else:
-            base = "".join(c for c in unicodedata.normalize("NFKD", char)
-                           if ord(c) < 256 and not unicodedata.combining(c))
+            base = "".join(
+                c for c in unicodedata.normalize("NFKD", char) if ord(c) < 256 and not unicodedata.combining(c)
+            )
             out.append(base or "?")
     return "".join(out)
 
 
 # --- What a notice says -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StatementLine:
@@ -115,61 +150,88 @@ class Notice:
 def statement_lines(db: Session, account_id: int, period_end: date, as_of: date) -> tuple[StatementLine, ...]:
     """The period's ledger entries processed on or before `as_of`, oldest first."""
     e = LedgerEntry
-    rows = db.execute(select(e.processed_date, e.kind, e.description, e.reference, e.amount_cents)
-                      .where(e.account_id == account_id, e.period_end == period_end, e.processed_date <= as_of)
-                      .order_by(e.processed_date, e.id))
-    return tuple(StatementLine(r.processed_date, r.kind, r.description or "", r.reference, int(r.amount_cents))
-                 for r in rows)
+    rows = db.execute(
+        select(e.processed_date, e.kind, e.description, e.reference, e.amount_cents)
+        .where(e.account_id == account_id, e.period_end == period_end, e.processed_date <= as_of)
+        .order_by(e.processed_date, e.id)
+    )
+    return tuple(
+        StatementLine(r.processed_date, r.kind, r.description or "", r.reference, int(r.amount_cents)) for r in rows
+    )
 
 
 def notice_for(db: Session, account: Account, tax_return: TaxReturn) -> Notice | None:
     """The latest notice of this return, or None when it has none yet."""
-    if tax_return.account_id != account.id or tax_return.notice_kind not in NOTICE_TITLES \
-            or tax_return.notice_date is None:
+    if (
+        tax_return.account_id != account.id
+        or tax_return.notice_kind not in NOTICE_TITLES
+        or tax_return.notice_date is None
+    ):
         return None
     program = account.program
     return Notice(
-        kind=tax_return.notice_kind, notice_date=tax_return.notice_date, account_number=account.number,
-        legal_name=account.legal_name, operating_name=account.operating_name,
-        mailing_address=account.mailing_address or "", program_name=program.name, paper=tax_return.kind,
+        kind=tax_return.notice_kind,
+        notice_date=tax_return.notice_date,
+        account_number=account.number,
+        legal_name=account.legal_name,
+        operating_name=account.operating_name,
+        mailing_address=account.mailing_address or "",
+        program_name=program.name,
+        paper=tax_return.kind,
         amended=tax_return.amended,
         period_start=start_of(account, tax_return.period_end, account_period_starts(db, account)),
-        period_end=tax_return.period_end, received_on=tax_return.received_on, reference=tax_return.reference,
+        period_end=tax_return.period_end,
+        received_on=tax_return.received_on,
+        reference=tax_return.reference,
         lines=statement_lines(db, account.id, tax_return.period_end, tax_return.notice_date),
-        objection_days=program.objection_days, objection_online=program.allows("objection"))
+        objection_days=program.objection_days,
+        objection_online=program.allows("objection"),
+    )
 
 
 def explanation(notice: Notice) -> str:
     paper = f"amended {notice.paper}" if notice.amended else notice.paper
     verb = "assessed" if notice.kind == "assessment" else "reassessed"
-    text = (f"We have {verb} your {notice.program_name} {paper} for the period {notice.period}, "
-            f"received on {long_day(notice.received_on)}.")
+    text = (
+        f"We have {verb} your {notice.program_name} {paper} for the period {notice.period}, "
+        f"received on {long_day(notice.received_on)}."
+    )
     if notice.kind == "reassessment":
         text += " This notice replaces any earlier notice for this period."
-    return text + (" The statement below shows every transaction for the period that we had processed by "
-                   "the date of this notice.")
+    return text + (
+        " The statement below shows every transaction for the period that we had processed by the date of this notice."
+    )
 
 
 def balance_sentence(notice: Notice) -> str:
     cents = notice.balance_cents
     if cents > 0:
-        return (f"You owe {format_money(cents)} for this period. If you have not paid it yet, please pay it "
-                f"now: interest is charged on amounts not paid on time.")
+        return (
+            f"You owe {format_money(cents)} for this period. If you have not paid it yet, please pay it "
+            f"now: interest is charged on amounts not paid on time."
+        )
     if cents < 0:
-        return (f"You have a credit of {format_money(-cents)} for this period. We will refund it or apply it "
-                f"to other amounts you owe.")
+        return (
+            f"You have a credit of {format_money(-cents)} for this period. We will refund it or apply it "
+            f"to other amounts you owe."
+        )
     return "Nothing is owing for this period."
 
 
 def objection_sentences(notice: Notice) -> str:
     """Who may object, by when and how. A reassessment can be objected to as an
     assessment can, within the same number of days of its own notice."""
-    how = ("through TRA Client Self-Service or in writing to Tax and Revenue Administration"
-           if notice.objection_online else "in writing to Tax and Revenue Administration")
-    return (f"If you disagree with this {notice.kind}, you may file a notice of objection by "
-            f"{long_day(notice.objection_deadline)}, {notice.objection_days} days after the date of this notice. "
-            f"File it {how}. Explain why you disagree, give the facts and reasons, and include any documents "
-            f"that support your position. Quote your account number and the period.")
+    how = (
+        "through TRA Client Self-Service or in writing to Tax and Revenue Administration"
+        if notice.objection_online
+        else "in writing to Tax and Revenue Administration"
+    )
+    return (
+        f"If you disagree with this {notice.kind}, you may file a notice of objection by "
+        f"{long_day(notice.objection_deadline)}, {notice.objection_days} days after the date of this notice. "
+        f"File it {how}. Explain why you disagree, give the facts and reasons, and include any documents "
+        f"that support your position. Quote your account number and the period."
+    )
 
 
 # --- Layout -----------------------------------------------------------------------------
@@ -234,8 +296,9 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
     pdf.set_author(AGENCY)
     pdf.set_subject(pdf_text(f"{notice.program_name} {notice.title.lower()}"))
     pdf.set_creator(SERVICE)
-    pdf.running_title = (f"{notice.title}, account {format_number(notice.account_number)}, "
-                         f"period {notice.period} (continued)")
+    pdf.running_title = (
+        f"{notice.title}, account {format_number(notice.account_number)}, period {notice.period} (continued)"
+    )
     pdf.set_lang("en-CA")
     if generated_at is not None:
         pdf.set_creation_date(generated_at)
@@ -257,8 +320,7 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
     pdf.set_text_color(*_INK)
     pdf.cell(0, 9, pdf_text(notice.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 11)
-    pdf.cell(0, 6, pdf_text(f"Date of notice: {long_day(notice.notice_date)}"), new_x=XPos.LMARGIN,
-             new_y=YPos.NEXT)
+    pdf.cell(0, 6, pdf_text(f"Date of notice: {long_day(notice.notice_date)}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(6)
 
     # Addressee on the left, the account's particulars on the right.
@@ -268,8 +330,14 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
     pdf.multi_cell(left_width, 5.5, pdf_text(notice.legal_name), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("Helvetica", "", 10)
     if notice.operating_name and notice.operating_name != notice.legal_name:
-        pdf.multi_cell(left_width, 5, pdf_text(f"Operating as {notice.operating_name}"), align="L", new_x=XPos.LMARGIN,
-                       new_y=YPos.NEXT)
+        pdf.multi_cell(
+            left_width,
+            5,
+            pdf_text(f"Operating as {notice.operating_name}"),
+            align="L",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
     for line in notice.mailing_address.splitlines():
         if line.strip():
             pdf.multi_cell(left_width, 5, pdf_text(line.strip()), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
@@ -286,9 +354,18 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
     box_x = pdf.l_margin + pdf.epw * 0.52
     box_width = pdf.w - pdf.r_margin - box_x
     pdf.set_xy(box_x, top)
-    with pdf.table(col_widths=(0.36, 0.64), width=box_width, align="RIGHT", first_row_as_headings=False,
-                   borders_layout="NONE", text_align="LEFT", line_height=5, padding=(1, 2),
-                   cell_fill_color=_SHADE, cell_fill_mode="ALL") as table:
+    with pdf.table(
+        col_widths=(0.36, 0.64),
+        width=box_width,
+        align="RIGHT",
+        first_row_as_headings=False,
+        borders_layout="NONE",
+        text_align="LEFT",
+        line_height=5,
+        padding=(1, 2),
+        cell_fill_color=_SHADE,
+        cell_fill_mode="ALL",
+    ) as table:
         for label, value in particulars:
             row = table.row()
             row.cell(pdf_text(label), style=FontFace(emphasis="BOLD", size_pt=9))
@@ -302,16 +379,27 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
     if notice.lines:
         pdf.set_font("Helvetica", "", 9)
         pdf.set_text_color(*_GREY)
-        pdf.multi_cell(0, 4.5, "An amount with a minus sign is in your favour (a payment or a credit).", align="L",
-                       new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(
+            0,
+            4.5,
+            "An amount with a minus sign is in your favour (a payment or a credit).",
+            align="L",
+            new_x=XPos.LMARGIN,
+            new_y=YPos.NEXT,
+        )
         pdf.ln(1.5)
         pdf.set_text_color(*_INK)
         pdf.set_fill_color(255)
         pdf.set_draw_color(*_RULE)
         bold = FontFace(emphasis="BOLD")
-        with pdf.table(col_widths=(0.13, 0.13, 0.34, 0.22, 0.18), text_align=("LEFT",) * 4 + ("RIGHT",),
-                       borders_layout="HORIZONTAL_LINES", line_height=4.5, padding=(1.2, 1.5),
-                       headings_style=FontFace(emphasis="BOLD", fill_color=_SHADE)) as table:
+        with pdf.table(
+            col_widths=(0.13, 0.13, 0.34, 0.22, 0.18),
+            text_align=("LEFT",) * 4 + ("RIGHT",),
+            borders_layout="HORIZONTAL_LINES",
+            line_height=4.5,
+            padding=(1.2, 1.5),
+            headings_style=FontFace(emphasis="BOLD", fill_color=_SHADE),
+        ) as table:
             heading = table.row()
             for title in ("Processed", "Type", "Details", "Reference", "Amount"):
                 heading.cell(title)
@@ -337,8 +425,13 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
 
     _heading(pdf, "If you disagree")
     pdf.set_font("Helvetica", "B", 10)
-    pdf.cell(0, 5.5, pdf_text(f"Objection deadline: {long_day(notice.objection_deadline)}"),
-             new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(
+        0,
+        5.5,
+        pdf_text(f"Objection deadline: {long_day(notice.objection_deadline)}"),
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
     _paragraph(pdf, objection_sentences(notice))
 
     return bytes(pdf.output())

@@ -11,6 +11,7 @@ notice with its own date and its own deadline.
 The objection's answers live in a draft (kind "objection", subject
 "return:<id>:<notice date>") until it is submitted as a ServiceRequest of kind
 "objection" whose data holds the notice, the period and the answers."""
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,7 @@ KIND = "objection"
 MAX_TEXT = 5000
 MAX_CENTS = 999_999_999_999
 TEXT_FIELDS = ("reasons", "facts", "relief")
-FIELDS = TEXT_FIELDS + ("amount",)
+FIELDS = (*TEXT_FIELDS, "amount")
 QUESTIONS = {
     "reasons": "Why you disagree",
     "facts": "The facts",
@@ -50,6 +51,7 @@ TOO_LONG = {
 
 # --- The deadline ------------------------------------------------------------------------
 
+
 def deadline(notice_date: date, days: int) -> date:
     """The last day an objection can be filed."""
     return notice_date + timedelta(days=days)
@@ -68,6 +70,7 @@ def one_year_after(day: date) -> date:
 
 
 # --- Notices of an account -----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Filed:
@@ -95,8 +98,7 @@ class NoticeRow:
 
 
 def _has_notice(tax_return: TaxReturn | None) -> bool:
-    return (tax_return is not None and tax_return.notice_kind in NOTICE_TITLES
-            and tax_return.notice_date is not None)
+    return tax_return is not None and tax_return.notice_kind in NOTICE_TITLES and tax_return.notice_date is not None
 
 
 def notice_return(db: Session, account_id: int, return_id: int) -> TaxReturn | None:
@@ -107,8 +109,9 @@ def notice_return(db: Session, account_id: int, return_id: int) -> TaxReturn | N
 
 
 def period_of(db: Session, account: Account, tax_return: TaxReturn) -> str:
-    return period_text(start_of(account, tax_return.period_end, account_period_starts(db, account)),
-                       tax_return.period_end)
+    return period_text(
+        start_of(account, tax_return.period_end, account_period_starts(db, account)), tax_return.period_end
+    )
 
 
 def subject(tax_return: TaxReturn) -> str:
@@ -118,9 +121,11 @@ def subject(tax_return: TaxReturn) -> str:
 
 def filed_against(db: Session, account_id: int) -> dict[int, list[Filed]]:
     """The objections already submitted, by the return they are against, newest first."""
-    rows = db.scalars(select(ServiceRequest).where(ServiceRequest.account_id == account_id,
-                                                   ServiceRequest.kind == KIND)
-                      .order_by(ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc()))
+    rows = db.scalars(
+        select(ServiceRequest)
+        .where(ServiceRequest.account_id == account_id, ServiceRequest.kind == KIND)
+        .order_by(ServiceRequest.submitted_at.desc(), ServiceRequest.id.desc())
+    )
     found: dict[int, list[Filed]] = {}
     for request in rows:
         if request.tax_return_id is None:
@@ -129,9 +134,14 @@ def filed_against(db: Session, account_id: int) -> dict[int, list[Filed]]:
             data = json.loads(request.data or "{}")
         except ValueError:
             data = {}
-        found.setdefault(request.tax_return_id, []).append(Filed(
-            reference=request.reference, notice_date=str(data.get("notice_date", "")),
-            submitted_on=request.submitted_at.date(), status=request.status))
+        found.setdefault(request.tax_return_id, []).append(
+            Filed(
+                reference=request.reference,
+                notice_date=str(data.get("notice_date", "")),
+                submitted_on=request.submitted_at.date(),
+                status=request.status,
+            )
+        )
     return found
 
 
@@ -140,18 +150,33 @@ def notices_of(db: Session, account: Account, today: date) -> list[NoticeRow]:
     days = account.program.objection_days
     known = account_period_starts(db, account)
     filed = filed_against(db, account.id)
-    rows = db.scalars(select(TaxReturn).where(TaxReturn.account_id == account.id,
-                                              TaxReturn.notice_kind.in_(list(NOTICE_TITLES)),
-                                              TaxReturn.notice_date.is_not(None))
-                      .order_by(TaxReturn.notice_date.desc(), TaxReturn.id.desc()))
-    return [NoticeRow(return_id=r.id, period=period_text(start_of(account, r.period_end, known), r.period_end),
-                      kind=r.notice_kind, notice_date=r.notice_date, deadline=deadline(r.notice_date, days),
-                      open=is_open(r.notice_date, days, today), amended=r.amended, paper=r.kind,
-                      objections=tuple(filed.get(r.id, ())))
-            for r in rows]
+    rows = db.scalars(
+        select(TaxReturn)
+        .where(
+            TaxReturn.account_id == account.id,
+            TaxReturn.notice_kind.in_(list(NOTICE_TITLES)),
+            TaxReturn.notice_date.is_not(None),
+        )
+        .order_by(TaxReturn.notice_date.desc(), TaxReturn.id.desc())
+    )
+    return [
+        NoticeRow(
+            return_id=r.id,
+            period=period_text(start_of(account, r.period_end, known), r.period_end),
+            kind=r.notice_kind,
+            notice_date=r.notice_date,
+            deadline=deadline(r.notice_date, days),
+            open=is_open(r.notice_date, days, today),
+            amended=r.amended,
+            paper=r.kind,
+            objections=tuple(filed.get(r.id, ())),
+        )
+        for r in rows
+    ]
 
 
 # --- Answers -------------------------------------------------------------------------------
+
 
 def parse_amount(text: str | None) -> tuple[int | None, str | None]:
     """Typed dollars ("1,234.50", "$1234.5") as cents, or the message saying what is wrong.
@@ -211,17 +236,19 @@ def clean_for_draft(posted: dict) -> dict:
 
 
 def documents_of(db: Session, draft_id: int) -> list[Document]:
-    return list(db.scalars(select(Document).where(Document.draft_id == draft_id)
-                           .order_by(Document.uploaded_at, Document.id)))
+    return list(
+        db.scalars(select(Document).where(Document.draft_id == draft_id).order_by(Document.uploaded_at, Document.id))
+    )
 
 
 def summary(tax_return: TaxReturn, period: str) -> str:
-    return (f"Notice of objection to the {NOTICE_TITLES[tax_return.notice_kind].lower()} dated "
-            f"{long_day(tax_return.notice_date)}, period {period}")
+    return (
+        f"Notice of objection to the {NOTICE_TITLES[tax_return.notice_kind].lower()} dated "
+        f"{long_day(tax_return.notice_date)}, period {period}"
+    )
 
 
-def request_data(tax_return: TaxReturn, period: str, answers: dict, document_names: list[str],
-                 days: int) -> dict:
+def request_data(tax_return: TaxReturn, period: str, answers: dict, document_names: list[str], days: int) -> dict:
     cents, _message = parse_amount(answers.get("amount") if isinstance(answers.get("amount"), str) else "")
     return {
         "notice_kind": tax_return.notice_kind,

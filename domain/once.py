@@ -7,6 +7,7 @@ The key is claimed as a used_tokens row, whose primary key refuses a second
 claim even from another worker at the same moment; what the first claim made is
 found again by its audit event, which names it and carries the key's marker
 (never the key itself). Plain functions, no Flask."""
+
 from __future__ import annotations
 
 import hashlib
@@ -66,9 +67,12 @@ def made_with(db: Session, key: str, events: tuple[str, ...]) -> dict | None:
     if not valid(key):
         return None
     needle = json.dumps({MARKER_FIELD: marker(key)})[1:-1]  # '"submission": "<hash>"', as domain.audit writes it
-    row = db.execute(select(AuditEvent.account_id, AuditEvent.detail)
-                     .where(AuditEvent.event.in_(events), AuditEvent.detail.contains(needle, autoescape=True))
-                     .order_by(AuditEvent.id).limit(1)).first()
+    row = db.execute(
+        select(AuditEvent.account_id, AuditEvent.detail)
+        .where(AuditEvent.event.in_(events), AuditEvent.detail.contains(needle, autoescape=True))
+        .order_by(AuditEvent.id)
+        .limit(1)
+    ).first()
     if row is None:
         return None
     return {**json.loads(row.detail), "account_id": row.account_id}

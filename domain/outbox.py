@@ -2,14 +2,16 @@
 UPDATE before sending, so a message goes out once however many workers run. A
 failed send is tried again after a back-off that doubles with each attempt (1, 2,
 4, 8... minutes, at most an hour), up to MAX_ATTEMPTS; then the row is failed."""
+
 from __future__ import annotations
 
 import logging
 import smtplib
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -35,8 +37,9 @@ class LogSender:
 
 
 class SMTPSender:
-    def __init__(self, host: str, port: int, username: str = "", password: str = "",
-                 starttls: bool = False, timeout: float = 10):
+    def __init__(
+        self, host: str, port: int, username: str = "", password: str = "", starttls: bool = False, timeout: float = 10
+    ):
         self.host, self.port, self.username, self.password = host, port, username, password
         self.starttls, self.timeout = starttls, timeout
 
@@ -51,14 +54,19 @@ class SMTPSender:
 
 def sender_from_config(config: dict) -> Sender:
     if config["MAIL_SENDER"] == "smtp":
-        return SMTPSender(config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_USERNAME"],
-                          config["SMTP_PASSWORD"], config["SMTP_STARTTLS"], config["SMTP_TIMEOUT_SECONDS"])
+        return SMTPSender(
+            config["SMTP_HOST"],
+            config["SMTP_PORT"],
+            config["SMTP_USERNAME"],
+            config["SMTP_PASSWORD"],
+            config["SMTP_STARTTLS"],
+            config["SMTP_TIMEOUT_SECONDS"],
+        )
     return LogSender()
 
 
 def enqueue(db: Session, now: datetime, to: str, subject: str, body: str) -> OutboxEmail:
-    email = OutboxEmail(to_address=to, subject=subject, body_text=body, created_at=now,
-                        status="pending", attempts=0)
+    email = OutboxEmail(to_address=to, subject=subject, body_text=body, created_at=now, status="pending", attempts=0)
     db.add(email)
     return email
 
@@ -66,8 +74,9 @@ def enqueue(db: Session, now: datetime, to: str, subject: str, body: str) -> Out
 def status(db: Session) -> tuple[dict[str, int], list[OutboxEmail]]:
     """How many emails are in each state, and the failed ones (newest first, at most 50)."""
     counts = dict(db.execute(select(OutboxEmail.status, func.count()).group_by(OutboxEmail.status)).all())
-    failed = list(db.scalars(select(OutboxEmail).where(OutboxEmail.status == "failed")
-                             .order_by(OutboxEmail.id.desc()).limit(50)))
+    failed = list(
+        db.scalars(select(OutboxEmail).where(OutboxEmail.status == "failed").order_by(OutboxEmail.id.desc()).limit(50))
+    )
     return counts, failed
 
 
@@ -92,10 +101,9 @@ def _due(now: datetime):
     """Rows a sender may take now: waiting and past their back-off, or claimed by
     a worker that has not finished within CLAIM_EXPIRES (it may have died)."""
     return (
-        ((OutboxEmail.status == "pending")
-         & (OutboxEmail.next_attempt_at.is_(None) | (OutboxEmail.next_attempt_at <= now)))
-        | ((OutboxEmail.status == "sending") & (OutboxEmail.claimed_at < now - CLAIM_EXPIRES))
-    )
+        (OutboxEmail.status == "pending")
+        & (OutboxEmail.next_attempt_at.is_(None) | (OutboxEmail.next_attempt_at <= now))
+    ) | ((OutboxEmail.status == "sending") & (OutboxEmail.claimed_at < now - CLAIM_EXPIRES))
 
 
 def _claim(db: Session, email_id: int, worker: str, now: datetime) -> bool:
@@ -105,8 +113,7 @@ def _claim(db: Session, email_id: int, worker: str, now: datetime) -> bool:
         update(OutboxEmail)
         .where(OutboxEmail.id == email_id)
         .where(_due(now))
-        .values(status="sending", claimed_by=worker, claimed_at=now,
-                attempts=OutboxEmail.attempts + 1)
+        .values(status="sending", claimed_by=worker, claimed_at=now, attempts=OutboxEmail.attempts + 1)
     ).rowcount
     db.commit()
     return claimed == 1
@@ -124,17 +131,19 @@ def _message(email: OutboxEmail, mail_from: str, message_domain: str, sent_at: d
     return message
 
 
-def send_pending(session_factory: Callable[[], Session], sender: Sender, mail_from: str,
-                 worker: str, now: Callable[[], datetime], limit: int = 50, message_domain: str = "localhost") -> int:
+def send_pending(
+    session_factory: Callable[[], Session],
+    sender: Sender,
+    mail_from: str,
+    worker: str,
+    now: Callable[[], datetime],
+    limit: int = 50,
+    message_domain: str = "localhost",
+) -> int:
     """Send what is due; returns how many went out."""
     sent = 0
     with session_factory() as db:
-        ids = db.scalars(
-            select(OutboxEmail.id)
-            .where(_due(now()))
-            .order_by(OutboxEmail.id)
-            .limit(limit)
-        ).all()
+        ids = db.scalars(select(OutboxEmail.id).where(_due(now())).order_by(OutboxEmail.id).limit(limit)).all()
         for email_id in ids:
             if not _claim(db, email_id, worker, now()):
                 continue

@@ -5,6 +5,7 @@ and paged by keyset) and an account's filing periods.
 What a grant shows follows its permissions: money only with view_financial;
 filing periods with view_returns or view_financial.
 """
+
 from __future__ import annotations
 
 import functools
@@ -86,8 +87,10 @@ def _escape_like(text: str) -> str:
 # docs/performance.md), and the dashboard is every signed-in person's first page.
 _ORDER = (Account.legal_name, Account.number)
 _LIVE = and_(Grant.user_id == bindparam("user_id"), grants.in_force(bindparam("today", type_=Date)))
-_NAME_LIKE = or_(func.lower(Account.legal_name).like(bindparam("pattern"), escape="\\"),
-                 func.lower(Account.operating_name).like(bindparam("pattern"), escape="\\"))
+_NAME_LIKE = or_(
+    func.lower(Account.legal_name).like(bindparam("pattern"), escape="\\"),
+    func.lower(Account.operating_name).like(bindparam("pattern"), escape="\\"),
+)
 _NUMBER_LIKE = Account.number.like(bindparam("digits"))
 _AFTER = tuple_(*_ORDER) > tuple_(bindparam("mark_name"), bindparam("mark_number"))
 _UP_TO = tuple_(*_ORDER) <= tuple_(bindparam("mark_name"), bindparam("mark_number"))
@@ -95,22 +98,31 @@ _IDS = bindparam("ids", expanding=True)
 
 
 def _unfiled():
-    return ~exists().where(TaxReturn.account_id == FilingPeriod.account_id,
-                           TaxReturn.period_end == FilingPeriod.period_end)
+    return ~exists().where(
+        TaxReturn.account_id == FilingPeriod.account_id, TaxReturn.period_end == FilingPeriod.period_end
+    )
 
 
-_MARK = (select(Account.legal_name, Account.number).join(Grant, Grant.account_id == Account.id)
-         .where(_LIVE, Account.number == bindparam("after")))
-_BALANCES = (select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_cents))
-             .where(LedgerEntry.account_id.in_(_IDS)).group_by(LedgerEntry.account_id))
-_UPCOMING = (select(FilingPeriod.account_id, func.min(FilingPeriod.period_end), func.min(FilingPeriod.due_date))
-             .where(FilingPeriod.account_id.in_(_IDS), FilingPeriod.due_date >= bindparam("today", type_=Date),
-                    _unfiled())
-             .group_by(FilingPeriod.account_id))
-_OVERDUE = (select(FilingPeriod.account_id, func.count(), func.min(FilingPeriod.period_end))
-            .where(FilingPeriod.account_id.in_(_IDS), FilingPeriod.due_date < bindparam("today", type_=Date),
-                   _unfiled())
-            .group_by(FilingPeriod.account_id))
+_MARK = (
+    select(Account.legal_name, Account.number)
+    .join(Grant, Grant.account_id == Account.id)
+    .where(_LIVE, Account.number == bindparam("after"))
+)
+_BALANCES = (
+    select(LedgerEntry.account_id, func.sum(LedgerEntry.amount_cents))
+    .where(LedgerEntry.account_id.in_(_IDS))
+    .group_by(LedgerEntry.account_id)
+)
+_UPCOMING = (
+    select(FilingPeriod.account_id, func.min(FilingPeriod.period_end), func.min(FilingPeriod.due_date))
+    .where(FilingPeriod.account_id.in_(_IDS), FilingPeriod.due_date >= bindparam("today", type_=Date), _unfiled())
+    .group_by(FilingPeriod.account_id)
+)
+_OVERDUE = (
+    select(FilingPeriod.account_id, func.count(), func.min(FilingPeriod.period_end))
+    .where(FilingPeriod.account_id.in_(_IDS), FilingPeriod.due_date < bindparam("today", type_=Date), _unfiled())
+    .group_by(FilingPeriod.account_id)
+)
 
 
 @functools.cache
@@ -121,14 +133,27 @@ def _statements(search: str, after: bool, size: int):
     if search:
         where.append(or_(_NAME_LIKE, _NUMBER_LIKE) if search == "name or number" else _NAME_LIKE)
     count = select(func.count()).select_from(Grant).join(Grant.account).where(*where)
-    page = (select(Grant).join(Grant.account).where(*where, *([_AFTER] if after else []))
-            .options(contains_eager(Grant.account)).order_by(*_ORDER).limit(size + 1))
+    page = (
+        select(Grant)
+        .join(Grant.account)
+        .where(*where, *([_AFTER] if after else []))
+        .options(contains_eager(Grant.account))
+        .order_by(*_ORDER)
+        .limit(size + 1)
+    )
     position = select(func.count()).select_from(Grant).join(Grant.account).where(*where, _UP_TO)
     return count, page, position
 
 
-def dashboard(db: Session, user_id: int, today: date, *, query: str = "", after: str | None = None,
-              size: int = DASHBOARD_PAGE_SIZE) -> DashboardPage:
+def dashboard(
+    db: Session,
+    user_id: int,
+    today: date,
+    *,
+    query: str = "",
+    after: str | None = None,
+    size: int = DASHBOARD_PAGE_SIZE,
+) -> DashboardPage:
     """One page of the person's accounts, by legal name then number, after the
     account numbered `after` (keyset: no OFFSET). An `after` that is not one of
     the person's matching accounts gives the first page. A search matches the
@@ -146,7 +171,7 @@ def dashboard(db: Session, user_id: int, today: date, *, query: str = "", after:
     total = db.scalar(_statements("", False, size)[0], params)
     matching = total if not query else db.scalar(_statements(search, False, size)[0], params)
     mark = db.execute(_MARK, {**params, "after": after}).first() if after else None
-    count, page, position = _statements(search, mark is not None, size)
+    _count, page, position = _statements(search, mark is not None, size)
     before = 0
     if mark is not None:
         params.update(mark_name=mark.legal_name, mark_number=mark.number)
@@ -155,15 +180,22 @@ def dashboard(db: Session, user_id: int, today: date, *, query: str = "", after:
     more = len(found) > size
     found = found[:size]
     lines = _lines(db, found, today)
-    return DashboardPage(lines=lines, total=total, matching=matching, first_position=before + 1,
-                         next_after=found[-1].account.number if more and found else None, query=query)
+    return DashboardPage(
+        lines=lines,
+        total=total,
+        matching=matching,
+        first_position=before + 1,
+        next_after=found[-1].account.number if more and found else None,
+        query=query,
+    )
 
 
 def _lines(db: Session, found: list[Grant], today: date) -> list[AccountLine]:
     ids = [grant.account_id for grant in found]
     money_ids = [g.account_id for g in found if shows_money(g)]
-    found_money = {account_id: int(total) for account_id, total in db.execute(_BALANCES, {"ids": money_ids})} \
-        if money_ids else {}
+    found_money = (
+        {account_id: int(total) for account_id, total in db.execute(_BALANCES, {"ids": money_ids})} if money_ids else {}
+    )
     money = {account_id: found_money.get(account_id, 0) for account_id in money_ids}
     upcoming, overdue = {}, {}
     if ids:
@@ -177,16 +209,21 @@ def _lines(db: Session, found: list[Grant], today: date) -> list[AccountLine]:
     for grant in found:
         periods = shows_periods(grant)
         count, earliest = overdue.get(grant.account_id, (0, None))
-        lines.append(AccountLine(
-            account=grant.account, grant=grant,
-            balance_cents=money.get(grant.account_id) if shows_money(grant) else None,
-            next_due=upcoming.get(grant.account_id) if periods else None,
-            overdue_count=count if periods else None,
-            earliest_overdue=earliest if periods else None))
+        lines.append(
+            AccountLine(
+                account=grant.account,
+                grant=grant,
+                balance_cents=money.get(grant.account_id) if shows_money(grant) else None,
+                next_due=upcoming.get(grant.account_id) if periods else None,
+                overdue_count=count if periods else None,
+                earliest_overdue=earliest if periods else None,
+            )
+        )
     return lines
 
 
 # --- One account's filing periods ------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PeriodLine:
@@ -204,12 +241,21 @@ def filing_periods(db: Session, account_id: int, today: date, *, with_money: boo
     filed_ends = set(db.scalars(select(TaxReturn.period_end).where(TaxReturn.account_id == account_id)))
     money = ledger.period_balances(db, account_id) if with_money else {}
     lines = []
-    for period in db.scalars(select(FilingPeriod).where(FilingPeriod.account_id == account_id)
-                             .order_by(FilingPeriod.period_end.desc())):
+    for period in db.scalars(
+        select(FilingPeriod).where(FilingPeriod.account_id == account_id).order_by(FilingPeriod.period_end.desc())
+    ):
         filed = period.period_end in filed_ends
         status = "filed" if filed else ("overdue" if period.due_date < today else "due")
-        lines.append(PeriodLine(period.period_start, period.period_end, period.due_date, filed,
-                                money.get(period.period_end, 0) if with_money else None, status))
+        lines.append(
+            PeriodLine(
+                period.period_start,
+                period.period_end,
+                period.due_date,
+                filed,
+                money.get(period.period_end, 0) if with_money else None,
+                status,
+            )
+        )
     return lines
 
 
@@ -217,4 +263,3 @@ def next_due(lines: list[PeriodLine], today: date) -> PeriodLine | None:
     """The earliest period due on or after today that has no return yet."""
     open_lines = [line for line in lines if not line.filed and line.due_date >= today]
     return min(open_lines, key=lambda line: line.due_date) if open_lines else None
-

@@ -3,6 +3,7 @@
 No composition rules: length, a blocklist of common and breached passwords, and
 nothing built from the person's own name or email.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,9 +27,11 @@ def configure(time_cost: int | None = None, memory_kib: int | None = None) -> No
     at the next sign-in (`needs_rehash`)."""
     global _hasher, _DUMMY_HASH
     defaults = PasswordHasher()
-    _hasher = PasswordHasher(time_cost=time_cost or defaults.time_cost,
-                             memory_cost=memory_kib or defaults.memory_cost,
-                             parallelism=defaults.parallelism)
+    _hasher = PasswordHasher(
+        time_cost=time_cost or defaults.time_cost,
+        memory_cost=memory_kib or defaults.memory_cost,
+        parallelism=defaults.parallelism,
+    )
     _DUMMY_HASH = _hasher.hash("not-a-real-password-for-timing-only")
 
 
@@ -93,7 +96,7 @@ def _sequences() -> frozenset[str]:
     found = set()
     for run in runs:
         for size in range(MIN_LENGTH_WITH_SECOND_FACTOR, len(run) + 1):
-            for start in range(0, len(run) - size + 1):
-                found.add(run[start:start + size])
-                found.add(run[start:start + size][::-1])
+            for start in range(len(run) - size + 1):
+                found.add(run[start : start + size])
+                found.add(run[start : start + size][::-1])
     return frozenset(found)

@@ -1,5 +1,6 @@
 """The person's identity: registration, sign-in checks, email verification,
 password changes and resets, the second factor. Views call these; they commit."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,9 +22,13 @@ def find_by_email(db: Session, email: str) -> User | None:
 
 
 def register(db: Session, now: datetime, *, name: str, email: str, password: str) -> User:
-    user = User(name=name.strip(), email=normalise_email(email),
-                password_hash=passwords.hash_password(password), created_at=now,
-                password_changed_at=now)
+    user = User(
+        name=name.strip(),
+        email=normalise_email(email),
+        password_hash=passwords.hash_password(password),
+        created_at=now,
+        password_changed_at=now,
+    )
     db.add(user)
     db.flush()
     audit.record(db, now, "account.registered", actor_user_id=user.id)
@@ -36,9 +41,20 @@ class SignInResult:
     locked: bool = False
 
 
-def check_password_sign_in(db: Session, now: datetime, secret: str, *, email: str, password: str,
-                           client: str, max_failures: int, client_max_failures: int,
-                           window: timedelta, staff_only: bool = False, device: str | None = None) -> SignInResult:
+def check_password_sign_in(
+    db: Session,
+    now: datetime,
+    secret: str,
+    *,
+    email: str,
+    password: str,
+    client: str,
+    max_failures: int,
+    client_max_failures: int,
+    window: timedelta,
+    staff_only: bool = False,
+    device: str | None = None,
+) -> SignInResult:
     """Check an email and password under the failure limits. The same answer and
     the same work whether or not the email is known.
 
@@ -46,9 +62,14 @@ def check_password_sign_in(db: Session, now: datetime, secret: str, *, email: st
     device cookies, web.credentials): it has an allowance of its own, so guesses from
     elsewhere, which lock the email for browsers it has never used, never lock the
     person out of their own browser. Its failures count against it alone."""
-    limits = ([("signin-device", throttle.key_for(secret, f"device:{device}"), max_failures)] if device else
-              [("signin-email", throttle.key_for(secret, email), max_failures),
-               ("signin-client", throttle.key_for(secret, client), client_max_failures)])
+    limits = (
+        [("signin-device", throttle.key_for(secret, f"device:{device}"), max_failures)]
+        if device
+        else [
+            ("signin-email", throttle.key_for(secret, email), max_failures),
+            ("signin-client", throttle.key_for(secret, client), client_max_failures),
+        ]
+    )
     if any(throttle.failures(db, scope, key, now, window) >= limit for scope, key, limit in limits):
         audit.record(db, now, "signin.refused", "locked")
         db.commit()
@@ -68,8 +89,9 @@ def check_password_sign_in(db: Session, now: datetime, secret: str, *, email: st
     return SignInResult(None)
 
 
-def check_second_factor(db: Session, now: datetime, secret: str, user: User, code: str,
-                        max_failures: int, window: timedelta) -> tuple[str | None, bool]:
+def check_second_factor(
+    db: Session, now: datetime, secret: str, user: User, code: str, max_failures: int, window: timedelta
+) -> tuple[str | None, bool]:
     """(factor used or None, locked)."""
     key = throttle.key_for(secret, f"user:{user.id}")
     if throttle.failures(db, "second-factor", key, now, window) >= max_failures:
@@ -87,8 +109,7 @@ def check_second_factor(db: Session, now: datetime, secret: str, user: User, cod
         return None, False
     throttle.clear(db, "second-factor", key)
     if factor == "recovery":
-        audit.record(db, now, "recovery_code.used", actor_user_id=user.id,
-                     remaining=totp.unused_recovery_codes(user))
+        audit.record(db, now, "recovery_code.used", actor_user_id=user.id, remaining=totp.unused_recovery_codes(user))
     return factor, False
 
 
@@ -98,8 +119,9 @@ def mark_email_verified(db: Session, now: datetime, user: User) -> None:
         audit.record(db, now, "email.verified", actor_user_id=user.id)
 
 
-def set_password(db: Session, now: datetime, user: User, new_password: str, *, event: str,
-                 keep_session_id: str | None = None) -> int:
+def set_password(
+    db: Session, now: datetime, user: User, new_password: str, *, event: str, keep_session_id: str | None = None
+) -> int:
     """Change the password and end every other session (a stolen cookie dies with it)."""
     user.password_hash = passwords.hash_password(new_password)
     user.password_changed_at = now

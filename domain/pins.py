@@ -2,6 +2,7 @@
 outstanding, used, expired, locked or cancelled. A PIN's status is
 domain.delegation.pin_status in the agency's words; the same order decides it in
 SQL (used, then cancelled, then locked, then expired). Plain functions, no Flask."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,13 @@ from domain.delegation import AGENCY, pin_status
 from models import Account, InvitationPin, User
 
 STATUSES = ("outstanding", "used", "expired", "locked", "cancelled")
-STATUS_WORDS = {"outstanding": "Outstanding", "used": "Used", "expired": "Expired", "locked": "Locked",
-                "cancelled": "Cancelled"}
+STATUS_WORDS = {
+    "outstanding": "Outstanding",
+    "used": "Used",
+    "expired": "Expired",
+    "locked": "Locked",
+    "cancelled": "Cancelled",
+}
 _FROM_DELEGATION = {"pending": "outstanding", "withdrawn": "cancelled"}
 MOST_LISTED = 200
 
@@ -27,8 +33,13 @@ def status_of(pin: InvitationPin, now: datetime) -> str:
 
 def _status_column(now: datetime):
     p = InvitationPin
-    return case((p.used_at.is_not(None), "used"), (p.cancelled_at.is_not(None), "cancelled"),
-                (p.locked_at.is_not(None), "locked"), (p.expires_at <= now, "expired"), else_="outstanding")
+    return case(
+        (p.used_at.is_not(None), "used"),
+        (p.cancelled_at.is_not(None), "cancelled"),
+        (p.locked_at.is_not(None), "locked"),
+        (p.expires_at <= now, "expired"),
+        else_="outstanding",
+    )
 
 
 def _where(status: str, now: datetime):
@@ -78,13 +89,24 @@ def meant_for(pin: InvitationPin) -> str:
 
 def _rows(db: Session, now: datetime, statement) -> list[Row]:
     issuer, user = aliased(User), aliased(User)
-    statement = (statement.add_columns(Account.number, Account.legal_name, issuer.name, user.name)
-                 .join(Account, Account.id == InvitationPin.account_id)
-                 .outerjoin(issuer, issuer.id == InvitationPin.issued_by_user_id)
-                 .outerjoin(user, user.id == InvitationPin.used_by_user_id))
-    return [Row(pin, status_of(pin, now), number, legal_name,
-                issued_by if pin.issued_by_user_id is not None and issued_by else AGENCY, meant_for(pin), used_by)
-            for pin, number, legal_name, issued_by, used_by in db.execute(statement)]
+    statement = (
+        statement.add_columns(Account.number, Account.legal_name, issuer.name, user.name)
+        .join(Account, Account.id == InvitationPin.account_id)
+        .outerjoin(issuer, issuer.id == InvitationPin.issued_by_user_id)
+        .outerjoin(user, user.id == InvitationPin.used_by_user_id)
+    )
+    return [
+        Row(
+            pin,
+            status_of(pin, now),
+            number,
+            legal_name,
+            issued_by if pin.issued_by_user_id is not None and issued_by else AGENCY,
+            meant_for(pin),
+            used_by,
+        )
+        for pin, number, legal_name, issued_by, used_by in db.execute(statement)
+    ]
 
 
 def listing(db: Session, now: datetime, status: str | None = None, limit: int = MOST_LISTED) -> list[Row]:
@@ -97,14 +119,27 @@ def listing(db: Session, now: datetime, status: str | None = None, limit: int = 
 
 def of_account(db: Session, now: datetime, account_id: int) -> list[Row]:
     """Every PIN of one account, newest first."""
-    return _rows(db, now, select(InvitationPin).where(InvitationPin.account_id == account_id)
-                 .order_by(InvitationPin.issued_at.desc(), InvitationPin.id.desc()))
+    return _rows(
+        db,
+        now,
+        select(InvitationPin)
+        .where(InvitationPin.account_id == account_id)
+        .order_by(InvitationPin.issued_at.desc(), InvitationPin.id.desc()),
+    )
 
 
 def agency_owner_pins_waiting(db: Session, account_id: int) -> list[InvitationPin]:
     """The account's owner PINs from the agency (its invitation letters) not used
     and not cancelled: what a reissue cancels, expired and locked ones too."""
-    return list(db.scalars(select(InvitationPin).where(
-        InvitationPin.account_id == account_id, InvitationPin.role == "owner",
-        InvitationPin.issued_by_user_id.is_(None), InvitationPin.consent_id.is_(None),
-        InvitationPin.used_at.is_(None), InvitationPin.cancelled_at.is_(None))))
+    return list(
+        db.scalars(
+            select(InvitationPin).where(
+                InvitationPin.account_id == account_id,
+                InvitationPin.role == "owner",
+                InvitationPin.issued_by_user_id.is_(None),
+                InvitationPin.consent_id.is_(None),
+                InvitationPin.used_at.is_(None),
+                InvitationPin.cancelled_at.is_(None),
+            )
+        )
+    )

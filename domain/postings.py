@@ -14,6 +14,7 @@ A form that posts carries a one-time key. `once.claim` records it under its
 primary key (the `used_tokens` table), in the posting's own transaction, so the
 same form sent twice (a double click, a retry) posts once on SQLite and
 PostgreSQL alike, and a failed posting leaves the key unused."""
+
 from __future__ import annotations
 
 import re
@@ -33,7 +34,7 @@ from models import Account, FilingPeriod, LedgerEntry, User
 MAX_CENTS = 999_999_999_999
 # A reason is the entry's description, which holds 200 characters.
 MAX_REASON = 200
-MAX_ID = 2 ** 63 - 1
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class AlreadyDone(Exception):
 
 
 def reference_for(kind: str) -> str:
-    """"PAY-7KQ4-M2XD": random, so it says nothing about how many entries there are."""
+    """ "PAY-7KQ4-M2XD": random, so it says nothing about how many entries there are."""
     return f"{KINDS[kind].prefix}-{new_reference().removeprefix('SR-')}"
 
 
@@ -120,8 +121,9 @@ def parse_day(text) -> date | None:
         return None
 
 
-def reason_problem(reason: str, missing: str = "Enter the reason: it is shown as the entry's description"
-                   ) -> str | None:
+def reason_problem(
+    reason: str, missing: str = "Enter the reason: it is shown as the entry's description"
+) -> str | None:
     if not reason:
         return missing
     if len(reason) > MAX_REASON:
@@ -131,13 +133,22 @@ def reason_problem(reason: str, missing: str = "Enter the reason: it is shown as
 
 def period_ends(db: Session, account_id: int) -> list[date]:
     """The account's filing periods, newest first."""
-    return list(db.scalars(select(FilingPeriod.period_end).where(FilingPeriod.account_id == account_id)
-                           .order_by(FilingPeriod.period_end.desc())))
+    return list(
+        db.scalars(
+            select(FilingPeriod.period_end)
+            .where(FilingPeriod.account_id == account_id)
+            .order_by(FilingPeriod.period_end.desc())
+        )
+    )
 
 
 def has_filing_period(db: Session, account_id: int, period_end: date) -> bool:
-    return db.scalar(select(FilingPeriod.id).where(FilingPeriod.account_id == account_id,
-                                                   FilingPeriod.period_end == period_end)) is not None
+    return (
+        db.scalar(
+            select(FilingPeriod.id).where(FilingPeriod.account_id == account_id, FilingPeriod.period_end == period_end)
+        )
+        is not None
+    )
 
 
 def find_account(db: Session, typed: str) -> Account | None:
@@ -225,12 +236,14 @@ def read(db: Session, account: Account, today: date, answers: dict) -> tuple[Pos
 
 # --- Posting -----------------------------------------------------------------------------
 
+
 def may_post(staff: User, kind: str) -> bool:
     return work.at_least(staff, KINDS[kind].role)
 
 
-def post(db: Session, now: datetime, today: date, *, account: Account, staff: User, posting: Posting,
-         key: str) -> list[LedgerEntry]:
+def post(
+    db: Session, now: datetime, today: date, *, account: Account, staff: User, posting: Posting, key: str
+) -> list[LedgerEntry]:
     """Post the entry (two for a transfer: here and on the other account), once
     per key. Raises PostingRefused (403) for a kind the staff member's role may
     not post, AlreadyDone when the key has been used. The caller commits."""
@@ -240,27 +253,69 @@ def post(db: Session, now: datetime, today: date, *, account: Account, staff: Us
     if not once.claim(db, now, key, "ledger.post"):
         raise AlreadyDone()
     reference = reference_for(posting.kind)
-    entry = ledger.post(db, account_id=account.id, kind=kind.ledger_kind, amount_cents=posting.signed_cents,
-                        effective_date=posting.effective_date, processed_date=today, reference=reference,
-                        period_end=posting.period_end, description=posting.reason)
+    entry = ledger.post(
+        db,
+        account_id=account.id,
+        kind=kind.ledger_kind,
+        amount_cents=posting.signed_cents,
+        effective_date=posting.effective_date,
+        processed_date=today,
+        reference=reference,
+        period_end=posting.period_end,
+        description=posting.reason,
+    )
     entries = [entry]
     if posting.kind == "transfer":
-        entries.append(ledger.post(db, account_id=posting.to_account.id, kind="transfer",
-                                   amount_cents=-posting.cents, effective_date=posting.effective_date,
-                                   processed_date=today, reference=reference, description=posting.reason))
+        entries.append(
+            ledger.post(
+                db,
+                account_id=posting.to_account.id,
+                kind="transfer",
+                amount_cents=-posting.cents,
+                effective_date=posting.effective_date,
+                processed_date=today,
+                reference=reference,
+                description=posting.reason,
+            )
+        )
     db.flush()
     if posting.kind == "transfer":
-        audit.record(db, now, "ledger.transfer_out", actor_user_id=staff.id, account_id=account.id,
-                     entry=entries[0].id, amount_cents=entries[0].amount_cents, to_account=posting.to_account.id)
-        audit.record(db, now, "ledger.transfer_in", actor_user_id=staff.id, account_id=posting.to_account.id,
-                     entry=entries[1].id, amount_cents=entries[1].amount_cents, from_account=account.id)
+        audit.record(
+            db,
+            now,
+            "ledger.transfer_out",
+            actor_user_id=staff.id,
+            account_id=account.id,
+            entry=entries[0].id,
+            amount_cents=entries[0].amount_cents,
+            to_account=posting.to_account.id,
+        )
+        audit.record(
+            db,
+            now,
+            "ledger.transfer_in",
+            actor_user_id=staff.id,
+            account_id=posting.to_account.id,
+            entry=entries[1].id,
+            amount_cents=entries[1].amount_cents,
+            from_account=account.id,
+        )
     else:
-        audit.record(db, now, "ledger.posted", actor_user_id=staff.id, account_id=account.id, entry=entry.id,
-                     kind=posting.kind, amount_cents=entry.amount_cents)
+        audit.record(
+            db,
+            now,
+            "ledger.posted",
+            actor_user_id=staff.id,
+            account_id=account.id,
+            entry=entry.id,
+            kind=posting.kind,
+            amount_cents=entry.amount_cents,
+        )
     return entries
 
 
 # --- Reversals -----------------------------------------------------------------------------
+
 
 def entry_of(db: Session, account_id: int, entry_id: int) -> LedgerEntry | None:
     """The entry with this id if it is this account's, else None."""
@@ -272,18 +327,29 @@ def entry_of(db: Session, account_id: int, entry_id: int) -> LedgerEntry | None:
 
 def reversal_of(db: Session, entry_id: int) -> LedgerEntry | None:
     """The entry that reverses this one, if any."""
-    return db.scalar(select(LedgerEntry).where(LedgerEntry.reverses_id == entry_id, LedgerEntry.kind == "reversal")
-                     .order_by(LedgerEntry.id).limit(1))
+    return db.scalar(
+        select(LedgerEntry)
+        .where(LedgerEntry.reverses_id == entry_id, LedgerEntry.kind == "reversal")
+        .order_by(LedgerEntry.id)
+        .limit(1)
+    )
 
 
 def counterpart_of(db: Session, entry: LedgerEntry) -> LedgerEntry | None:
     """The other half of a transfer: the opposite amount, on another account, under the same reference."""
     if entry.kind != "transfer":
         return None
-    return db.scalar(select(LedgerEntry).where(LedgerEntry.kind == "transfer", LedgerEntry.reference == entry.reference,
-                                               LedgerEntry.account_id != entry.account_id,
-                                               LedgerEntry.amount_cents == -entry.amount_cents)
-                     .order_by(LedgerEntry.id).limit(1))
+    return db.scalar(
+        select(LedgerEntry)
+        .where(
+            LedgerEntry.kind == "transfer",
+            LedgerEntry.reference == entry.reference,
+            LedgerEntry.account_id != entry.account_id,
+            LedgerEntry.amount_cents == -entry.amount_cents,
+        )
+        .order_by(LedgerEntry.id)
+        .limit(1)
+    )
 
 
 def why_not_reversible(db: Session, entry: LedgerEntry) -> str | None:
@@ -295,8 +361,9 @@ def why_not_reversible(db: Session, entry: LedgerEntry) -> str | None:
     return None
 
 
-def reverse(db: Session, now: datetime, today: date, *, entry: LedgerEntry, staff: User, reason: str,
-            key: str) -> LedgerEntry:
+def reverse(
+    db: Session, now: datetime, today: date, *, entry: LedgerEntry, staff: User, reason: str, key: str
+) -> LedgerEntry:
     """The reversal of `entry`: the opposite amount, naming it (and of the other
     half of a transfer, on the other account, so the two stay a pair). Once per
     key, and once per entry however many people try at the same moment (a marker
@@ -322,13 +389,22 @@ def reverse(db: Session, now: datetime, today: date, *, entry: LedgerEntry, staf
     reference = f"REV-{new_reference().removeprefix('SR-')}"
     reversals = [ledger.reverse(db, e, processed_date=today, reference=reference, reason=reason) for e in entries]
     db.flush()
-    for original, reversal in zip(entries, reversals):
-        audit.record(db, now, "ledger.reversed", actor_user_id=staff.id, account_id=original.account_id,
-                     entry=reversal.id, reverses=original.id, amount_cents=reversal.amount_cents)
+    for original, reversal in zip(entries, reversals, strict=False):
+        audit.record(
+            db,
+            now,
+            "ledger.reversed",
+            actor_user_id=staff.id,
+            account_id=original.account_id,
+            entry=reversal.id,
+            reverses=original.id,
+            amount_cents=reversal.amount_cents,
+        )
     return reversals[0]
 
 
 # --- The ledger as the agency sees it -------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Links:
@@ -341,11 +417,19 @@ class Links:
 def links_for(db: Session, account_id: int, entry_ids: list[int]) -> Links:
     if not entry_ids:
         return Links({}, {})
-    rows = db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account_id,
-                                                LedgerEntry.id.in_(entry_ids)))
+    rows = db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account_id, LedgerEntry.id.in_(entry_ids)))
     reversals = {row.id: row.reverses_id for row in rows if row.kind == "reversal" and row.reverses_id}
-    originals = {row.id: row for row in db.scalars(select(LedgerEntry).where(
-        LedgerEntry.id.in_(list(reversals.values()))))} if reversals else {}
-    reversed_by = {row.reverses_id: row for row in db.scalars(select(LedgerEntry).where(
-        LedgerEntry.kind == "reversal", LedgerEntry.reverses_id.in_(entry_ids)).order_by(LedgerEntry.id.desc()))}
+    originals = (
+        {row.id: row for row in db.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(list(reversals.values()))))}
+        if reversals
+        else {}
+    )
+    reversed_by = {
+        row.reverses_id: row
+        for row in db.scalars(
+            select(LedgerEntry)
+            .where(LedgerEntry.kind == "reversal", LedgerEntry.reverses_id.in_(entry_ids))
+            .order_by(LedgerEntry.id.desc())
+        )
+    }
     return Links({rid: originals[oid] for rid, oid in reversals.items() if oid in originals}, reversed_by)

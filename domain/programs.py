@@ -1,5 +1,6 @@
 """The programs the agency administers, as data. Rules follow Alberta's published
 ones where they are public; the demo uses them as they are written here."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -10,32 +11,67 @@ from sqlalchemy.orm import Session
 from models import Program, ProgramRate, ProgramSetting
 
 PROGRAMS = [
-    dict(code="TL", name="Tourism Levy", number_prefix="41", filing_frequency="monthly", due_rule="M+1:last",
-         functions="file,upload,payment_arrangement,objection,waiver,direct_deposit,messages",
-         description="A levy of 4% on the purchase price of temporary accommodation. Operators file and pay "
-                     "monthly, by the last day of the month after the period."),
-    dict(code="FT", name="Fuel Tax", number_prefix="42", filing_frequency="monthly", due_rule="M+1:last",
-         functions="file,upload,payment_arrangement,objection,waiver,direct_deposit,renewal,messages",
-         description="Tax on gasoline and diesel sold or used in Alberta. Licensed collectors file a monthly "
-                     "return by the last day of the following month. The licence is renewed each year."),
-    dict(code="TT", name="Tobacco Tax", number_prefix="43", filing_frequency="monthly", due_rule="M+1:25",
-         functions="file,upload,payment_arrangement,objection,waiver,renewal,messages",
-         description="Tax on tobacco products. Licensed collectors file a monthly return by the 25th of the "
-                     "following month."),
-    dict(code="ICT", name="Insurance Corporation Tax", number_prefix="44", filing_frequency="annual",
-         due_rule="M+3:15",
-         functions="file,upload,payment_arrangement,objection,waiver,messages",
-         description="Tax on premiums written in Alberta by insurers. An annual return for the calendar year, "
-                     "due by 15 March."),
-    dict(code="CIT", name="Corporate Income Tax", number_prefix="45", filing_frequency="annual",
-         due_rule="M+6:last",
-         functions="upload,payment_arrangement,objection,waiver,direct_deposit,messages",
-         description="Alberta corporate income tax. The AT1 return is due six months after the end of the tax "
-                     "year (the AT1 itself is filed through net filing, not here)."),
-    dict(code="FTR", name="Fuel Tax Refund", number_prefix="46", filing_frequency="quarterly", due_rule="M+48:last",
-         is_claim=True, functions="file,upload,objection,direct_deposit,messages",
-         description="A claim for a refund of fuel tax paid on fuel used for an eligible purpose. A claim may "
-                     "be made up to four years after the period."),
+    dict(
+        code="TL",
+        name="Tourism Levy",
+        number_prefix="41",
+        filing_frequency="monthly",
+        due_rule="M+1:last",
+        functions="file,upload,payment_arrangement,objection,waiver,direct_deposit,messages",
+        description="A levy of 4% on the purchase price of temporary accommodation. Operators file and pay "
+        "monthly, by the last day of the month after the period.",
+    ),
+    dict(
+        code="FT",
+        name="Fuel Tax",
+        number_prefix="42",
+        filing_frequency="monthly",
+        due_rule="M+1:last",
+        functions="file,upload,payment_arrangement,objection,waiver,direct_deposit,renewal,messages",
+        description="Tax on gasoline and diesel sold or used in Alberta. Licensed collectors file a monthly "
+        "return by the last day of the following month. The licence is renewed each year.",
+    ),
+    dict(
+        code="TT",
+        name="Tobacco Tax",
+        number_prefix="43",
+        filing_frequency="monthly",
+        due_rule="M+1:25",
+        functions="file,upload,payment_arrangement,objection,waiver,renewal,messages",
+        description="Tax on tobacco products. Licensed collectors file a monthly return by the 25th of the "
+        "following month.",
+    ),
+    dict(
+        code="ICT",
+        name="Insurance Corporation Tax",
+        number_prefix="44",
+        filing_frequency="annual",
+        due_rule="M+3:15",
+        functions="file,upload,payment_arrangement,objection,waiver,messages",
+        description="Tax on premiums written in Alberta by insurers. An annual return for the calendar year, "
+        "due by 15 March.",
+    ),
+    dict(
+        code="CIT",
+        name="Corporate Income Tax",
+        number_prefix="45",
+        filing_frequency="annual",
+        due_rule="M+6:last",
+        functions="upload,payment_arrangement,objection,waiver,direct_deposit,messages",
+        description="Alberta corporate income tax. The AT1 return is due six months after the end of the tax "
+        "year (the AT1 itself is filed through net filing, not here).",
+    ),
+    dict(
+        code="FTR",
+        name="Fuel Tax Refund",
+        number_prefix="46",
+        filing_frequency="quarterly",
+        due_rule="M+48:last",
+        is_claim=True,
+        functions="file,upload,objection,direct_deposit,messages",
+        description="A claim for a refund of fuel tax paid on fuel used for an eligible purpose. A claim may "
+        "be made up to four years after the period.",
+    ),
 ]
 
 
@@ -62,8 +98,9 @@ PROGRAM_SETTINGS = {
 # first day (domain.filing.rate_for). Values are decimal text: a percentage for
 # "percent", dollars for "per_litre", "per_unit" and "per_gram".
 def _rate(program_code: str, rate_key: str, effective_from: date, value: str, unit: str, label: str) -> dict:
-    return dict(program_code=program_code, rate_key=rate_key, effective_from=effective_from, value=value, unit=unit,
-                label=label)
+    return dict(
+        program_code=program_code, rate_key=rate_key, effective_from=effective_from, value=value, unit=unit, label=label
+    )
 
 
 RATES = [
@@ -84,9 +121,15 @@ RATES = [
     _rate("TT", "cigarette", date(2015, 10, 28), "0.25", "per_unit", "Tobacco tax per cigarette or tobacco stick"),
     _rate("TT", "cigarette", date(2019, 10, 25), "0.275", "per_unit", "Tobacco tax per cigarette or tobacco stick"),
     _rate("TT", "cigarette", date(2024, 2, 29), "0.30", "per_unit", "Tobacco tax per cigarette or tobacco stick"),
-    _rate("TT", "fine_cut", date(2015, 10, 28), "0.375", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"),
-    _rate("TT", "fine_cut", date(2019, 10, 25), "0.4125", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"),
-    _rate("TT", "fine_cut", date(2024, 2, 29), "0.45", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"),
+    _rate(
+        "TT", "fine_cut", date(2015, 10, 28), "0.375", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"
+    ),
+    _rate(
+        "TT", "fine_cut", date(2019, 10, 25), "0.4125", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"
+    ),
+    _rate(
+        "TT", "fine_cut", date(2024, 2, 29), "0.45", "per_gram", "Tobacco tax per gram of fine-cut and other tobacco"
+    ),
     _rate("TT", "cigar", date(2015, 10, 28), "129", "percent", "Tobacco tax on the taxable price of cigars"),
     # Insurance premiums tax (Alberta Corporate Tax Act, Part 9): 2% and 3% until
     # 1 April 2016 (the earliest date kept here is the start of 2001), then 3% and 4%.
@@ -97,7 +140,9 @@ RATES = [
     # Fuel Tax Refund: the tax paid on fuel used for an eligible purpose comes back
     # at the fuel tax rate of the period, so it follows the relief program too.
     _rate("FTR", "refund", date(2015, 3, 27), "0.13", "per_litre", "Fuel tax refund"),
-    _rate("FTR", "refund", date(2022, 4, 1), "0", "per_litre", "Fuel tax refund (no fuel tax under the relief program)"),
+    _rate(
+        "FTR", "refund", date(2022, 4, 1), "0", "per_litre", "Fuel tax refund (no fuel tax under the relief program)"
+    ),
     _rate("FTR", "refund", date(2024, 1, 1), "0.13", "per_litre", "Fuel tax refund"),
 ]
 

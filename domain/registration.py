@@ -2,6 +2,7 @@
 number prefix, filing frequency, due rule, self-service functions); an account
 gets the next number of its program and its filing periods from the day it
 opened. Plain functions, no Flask; the caller commits."""
+
 from __future__ import annotations
 
 import re
@@ -52,6 +53,7 @@ class Refused(ValueError):
 
 # --- Programs -----------------------------------------------------------------------------
 
+
 def due_rule_problem(rule: str) -> str | None:
     match = DUE_RULE_PATTERN.fullmatch(rule or "")
     if match is None:
@@ -64,11 +66,12 @@ def due_rule_problem(rule: str) -> str | None:
 
 
 def describe_due_rule(rule: str) -> str:
-    """"The last day of the month after the period ends", for a rule that is sound."""
+    """ "The last day of the month after the period ends", for a rule that is sound."""
     match = DUE_RULE_PATTERN.fullmatch(rule)
     months = int(match["months"])
     month = {0: "the month the period ends", 1: "the month after the period ends"}.get(
-        months, f"the month {months} months after the period ends")
+        months, f"the month {months} months after the period ends"
+    )
     day = "the last day" if match["day"] == "last" else f"day {int(match['day'])}"
     return f"{day.capitalize()} of {month}"
 
@@ -105,27 +108,37 @@ def _check_program(db: Session, fields: ProgramFields, program: Program | None) 
     if program is not None and _account_count(db, program.code):
         # Account numbers carry the prefix, and filing periods follow the frequency.
         if fields.number_prefix != program.number_prefix:
-            raise Refused("The prefix cannot change: the program has accounts whose numbers start with "
-                          f"{program.number_prefix}", "number_prefix")
+            raise Refused(
+                f"The prefix cannot change: the program has accounts whose numbers start with {program.number_prefix}",
+                "number_prefix",
+            )
         if fields.filing_frequency != program.filing_frequency:
-            raise Refused("The filing frequency cannot change: the program has accounts with filing periods",
-                          "filing_frequency")
+            raise Refused(
+                "The filing frequency cannot change: the program has accounts with filing periods", "filing_frequency"
+            )
 
 
 def _apply(program: Program, fields: ProgramFields) -> list[str]:
     """Set the fields; the names of those that changed."""
-    values = dict(name=fields.name, number_prefix=fields.number_prefix, filing_frequency=fields.filing_frequency,
-                  due_rule=fields.due_rule, is_claim=fields.is_claim,
-                  functions=",".join(f for f in FUNCTIONS if f in fields.functions),
-                  objection_days=fields.objection_days, description=fields.description)
+    values = dict(
+        name=fields.name,
+        number_prefix=fields.number_prefix,
+        filing_frequency=fields.filing_frequency,
+        due_rule=fields.due_rule,
+        is_claim=fields.is_claim,
+        functions=",".join(f for f in FUNCTIONS if f in fields.functions),
+        objection_days=fields.objection_days,
+        description=fields.description,
+    )
     changed = [name for name, value in values.items() if getattr(program, name) != value]
     for name in changed:
         setattr(program, name, values[name])
     return changed
 
 
-def register_program(db: Session, now: datetime, *, code: str, fields: ProgramFields, actor_user_id: int,
-                     key: str) -> tuple[Program, bool]:
+def register_program(
+    db: Session, now: datetime, *, code: str, fields: ProgramFields, actor_user_id: int, key: str
+) -> tuple[Program, bool]:
     """A new program, and True; or, when the form's key made one before (a second
     press of the button), that program and False."""
     earlier = once.made_with(db, key, ("program.registered",))
@@ -148,26 +161,35 @@ def register_program(db: Session, now: datetime, *, code: str, fields: ProgramFi
             db.add(program)
             db.flush()
     except IntegrityError as error:  # another administrator took the code or the prefix just now
-        raise Refused(f"There is already a program with the code {code} or the prefix {fields.number_prefix}",
-                      "code") from error
-    audit.record(db, now, "program.registered", actor_user_id=actor_user_id, program=code,
-                 prefix=fields.number_prefix, **{once.MARKER_FIELD: once.marker(key)})
+        raise Refused(
+            f"There is already a program with the code {code} or the prefix {fields.number_prefix}", "code"
+        ) from error
+    audit.record(
+        db,
+        now,
+        "program.registered",
+        actor_user_id=actor_user_id,
+        program=code,
+        prefix=fields.number_prefix,
+        **{once.MARKER_FIELD: once.marker(key)},
+    )
     return program, True
 
 
-def change_program(db: Session, now: datetime, *, program: Program, fields: ProgramFields,
-                   actor_user_id: int) -> list[str]:
+def change_program(
+    db: Session, now: datetime, *, program: Program, fields: ProgramFields, actor_user_id: int
+) -> list[str]:
     """Change a program's rules; the names of the fields that changed (none: nothing recorded)."""
     _check_program(db, fields, program)
     changed = _apply(program, fields)
     if changed:
         db.flush()
-        audit.record(db, now, "program.changed", actor_user_id=actor_user_id, program=program.code,
-                     fields=changed)
+        audit.record(db, now, "program.changed", actor_user_id=actor_user_id, program=program.code, fields=changed)
     return changed
 
 
 # --- Accounts -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AccountFields:
@@ -191,8 +213,7 @@ class Registered:
 
 def next_serial(db: Session, prefix: str) -> int:
     """One more than the highest serial in use under the prefix (digits 3 to 9 of the number)."""
-    highest = db.scalar(select(func.max(func.substr(Account.number, 3, 7)))
-                        .where(Account.number.like(f"{prefix}%")))
+    highest = db.scalar(select(func.max(func.substr(Account.number, 3, 7))).where(Account.number.like(f"{prefix}%")))
     return int(highest) + 1 if highest else 1
 
 
@@ -206,8 +227,9 @@ def first_period_start(program: Program, opened_on: date) -> date:
     return date(opened_on.year, opened_on.month, 1)
 
 
-def register_account(db: Session, now: datetime, today: date, *, fields: AccountFields, actor_user_id: int,
-                     key: str) -> Registered:
+def register_account(
+    db: Session, now: datetime, today: date, *, fields: AccountFields, actor_user_id: int, key: str
+) -> Registered:
     """A new account with the next number of its program and its filing periods
     up to today. The same form key again answers the account it made."""
     earlier = once.made_with(db, key, ("account.registered",))
@@ -228,12 +250,19 @@ def register_account(db: Session, now: datetime, today: date, *, fields: Account
         serial = next_serial(db, program.number_prefix)
         if serial > MOST_SERIAL:
             raise Refused(f"Every account number of {program.name} is taken", "program_code")
-        candidate = Account(number=make_number(program.number_prefix, serial), program_code=program.code,
-                            legal_name=fields.legal_name, operating_name=fields.operating_name or None,
-                            status="active", mailing_address=fields.mailing_address,
-                            physical_address=fields.physical_address, contact_name=fields.contact_name,
-                            contact_phone=fields.contact_phone, contact_email=fields.contact_email or None,
-                            opened_on=fields.opened_on)
+        candidate = Account(
+            number=make_number(program.number_prefix, serial),
+            program_code=program.code,
+            legal_name=fields.legal_name,
+            operating_name=fields.operating_name or None,
+            status="active",
+            mailing_address=fields.mailing_address,
+            physical_address=fields.physical_address,
+            contact_name=fields.contact_name,
+            contact_phone=fields.contact_phone,
+            contact_email=fields.contact_email or None,
+            opened_on=fields.opened_on,
+        )
         try:
             with savepoint(db):
                 db.add(candidate)
@@ -244,12 +273,21 @@ def register_account(db: Session, now: datetime, today: date, *, fields: Account
         break
     if account is None:
         raise RuntimeError("no account number could be taken")
-    periods = [FilingPeriod(account_id=account.id, period_start=start, period_end=end,
-                            due_date=due_date(program, end))
-               for start, end in periods_between(program, first_period_start(program, fields.opened_on), today)]
+    periods = [
+        FilingPeriod(account_id=account.id, period_start=start, period_end=end, due_date=due_date(program, end))
+        for start, end in periods_between(program, first_period_start(program, fields.opened_on), today)
+    ]
     db.add_all(periods)
     db.flush()
-    audit.record(db, now, "account.registered", actor_user_id=actor_user_id, account_id=account.id,
-                 number=account.number, program=program.code, periods=len(periods),
-                 **{once.MARKER_FIELD: once.marker(key)})
+    audit.record(
+        db,
+        now,
+        "account.registered",
+        actor_user_id=actor_user_id,
+        account_id=account.id,
+        number=account.number,
+        program=program.code,
+        periods=len(periods),
+        **{once.MARKER_FIELD: once.marker(key)},
+    )
     return Registered(account, True, periods)

@@ -7,6 +7,7 @@ it expires, and after it has expired. One renewal at a time: while a request for
 a licence waits for a decision, a new one is not started. Approval extends the
 licence by one year from its expiry, or from the day of the decision when it has
 already expired."""
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ _COUNT = re.compile(r"[0-9]{1,7}", re.ASCII)
 
 
 # --- When a licence can be renewed --------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Window:
@@ -56,8 +58,9 @@ def window_days(db: Session, program_code: str) -> int:
 
 
 def licences(db: Session, account_id: int) -> list[Licence]:
-    return list(db.scalars(select(Licence).where(Licence.account_id == account_id)
-                           .order_by(Licence.expires_on, Licence.id)))
+    return list(
+        db.scalars(select(Licence).where(Licence.account_id == account_id).order_by(Licence.expires_on, Licence.id))
+    )
 
 
 def licence_of(db: Session, account_id: int, licence_id: int) -> Licence | None:
@@ -94,10 +97,15 @@ def _requested_expiry(request: ServiceRequest) -> str | None:
 def waiting(db: Session, account_id: int) -> dict[int, ServiceRequest]:
     """licence id -> the renewal request for it that waits for a decision."""
     found = {}
-    for request in db.scalars(select(ServiceRequest).where(ServiceRequest.account_id == account_id,
-                                                           ServiceRequest.kind == "renewal",
-                                                           ServiceRequest.status.in_(WAITING))
-                              .order_by(ServiceRequest.submitted_at)):
+    for request in db.scalars(
+        select(ServiceRequest)
+        .where(
+            ServiceRequest.account_id == account_id,
+            ServiceRequest.kind == "renewal",
+            ServiceRequest.status.in_(WAITING),
+        )
+        .order_by(ServiceRequest.submitted_at)
+    ):
         licence_id = _licence_id(request)
         if licence_id is not None:
             found.setdefault(licence_id, request)
@@ -105,6 +113,7 @@ def waiting(db: Session, account_id: int) -> dict[int, ServiceRequest]:
 
 
 # --- The program's renewal questions, as data -----------------------------------------------
+
 
 @dataclass(frozen=True)
 class Question:
@@ -127,24 +136,50 @@ YES_NO = (("yes", "Yes"), ("no", "No"))
 
 QUESTIONS: dict[str, tuple[Question, ...]] = {
     "FT": (
-        Question("fuel_kinds", "choices", "Which kinds of fuel do you sell?", "Select the kinds of fuel you sell",
-                 hint="Select all that apply",
-                 options=(("gasoline", "Gasoline"), ("diesel", "Diesel"), ("propane", "Propane"),
-                          ("aviation", "Aviation fuel"), ("marked", "Marked (coloured) fuel")),
-                 short="Kinds of fuel sold"),
-        Question("locations", "count", "How many locations do you sell fuel from?",
-                 "Enter the number of locations you sell fuel from",
-                 hint="Count each service station, bulk plant and cardlock site", minimum=1,
-                 short="Number of locations"),
+        Question(
+            "fuel_kinds",
+            "choices",
+            "Which kinds of fuel do you sell?",
+            "Select the kinds of fuel you sell",
+            hint="Select all that apply",
+            options=(
+                ("gasoline", "Gasoline"),
+                ("diesel", "Diesel"),
+                ("propane", "Propane"),
+                ("aviation", "Aviation fuel"),
+                ("marked", "Marked (coloured) fuel"),
+            ),
+            short="Kinds of fuel sold",
+        ),
+        Question(
+            "locations",
+            "count",
+            "How many locations do you sell fuel from?",
+            "Enter the number of locations you sell fuel from",
+            hint="Count each service station, bulk plant and cardlock site",
+            minimum=1,
+            short="Number of locations",
+        ),
     ),
     "TT": (
-        Question("retail_locations", "count", "How many retail locations do you supply with tobacco?",
-                 "Enter the number of retail locations you supply",
-                 hint="Enter 0 if you supply none", minimum=0, maximum=99999,
-                 short="Retail locations supplied"),
-        Question("imports", "yes_no", "Do you import tobacco products into Alberta?",
-                 "Select yes if you import tobacco products into Alberta", options=YES_NO,
-                 short="Imports tobacco products"),
+        Question(
+            "retail_locations",
+            "count",
+            "How many retail locations do you supply with tobacco?",
+            "Enter the number of retail locations you supply",
+            hint="Enter 0 if you supply none",
+            minimum=0,
+            maximum=99999,
+            short="Retail locations supplied",
+        ),
+        Question(
+            "imports",
+            "yes_no",
+            "Do you import tobacco products into Alberta?",
+            "Select yes if you import tobacco products into Alberta",
+            options=YES_NO,
+            short="Imports tobacco products",
+        ),
     ),
 }
 CONFIRMED = "details_correct"
@@ -180,11 +215,9 @@ def problems(program_code: str, answers: dict) -> dict[str, str]:
                 continue
             number = _count(value)
             if number is None:
-                found[question.name] = (f"{question.title} must be a whole number, like "
-                                        f"{max(question.minimum, 3)}")
+                found[question.name] = f"{question.title} must be a whole number, like {max(question.minimum, 3)}"
             elif not question.minimum <= number <= question.maximum:
-                found[question.name] = (f"{question.title} must be between {question.minimum} and "
-                                        f"{question.maximum:,}")
+                found[question.name] = f"{question.title} must be between {question.minimum} and {question.maximum:,}"
     return found
 
 
@@ -235,6 +268,7 @@ def readable(program_code: str, answers: dict) -> list[tuple[str, str, str]]:
 
 # --- The request --------------------------------------------------------------------------------
 
+
 def long_day(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 
@@ -249,17 +283,24 @@ def contact_text(account: Account) -> str:
 
 def request_data(account: Account, licence: Licence, answers: dict) -> dict:
     """What the agency receives: the licence, the details the person confirmed, and the answers."""
-    data = {"licence": f"{licence.kind} {licence.licence_number}", "licence_id": licence.id,
-            "expires_on": licence.expires_on.isoformat(), "details_confirmed": True,
-            "legal_name": account.legal_name, "operating_name": account.operating_name or "",
-            "mailing_address": account.mailing_address, "physical_address": account.physical_address,
-            "contact": contact_text(account)}
-    for name, title, text in readable(account.program_code, answers):
+    data = {
+        "licence": f"{licence.kind} {licence.licence_number}",
+        "licence_id": licence.id,
+        "expires_on": licence.expires_on.isoformat(),
+        "details_confirmed": True,
+        "legal_name": account.legal_name,
+        "operating_name": account.operating_name or "",
+        "mailing_address": account.mailing_address,
+        "physical_address": account.physical_address,
+        "contact": contact_text(account),
+    }
+    for _name, title, text in readable(account.program_code, answers):
         data[title.lower().replace(" ", "_")] = text
     return data
 
 
 # --- The agency's decision ----------------------------------------------------------------------
+
 
 class DecisionRefused(ValueError):
     """Not a renewal waiting for a decision, or a decline without a reason."""
@@ -280,8 +321,16 @@ class Decision:
     notes: list[str] = field(default_factory=list)
 
 
-def decide(db: Session, now: datetime, request: ServiceRequest, approve: bool, reason: str | None,
-           staff_user_id: int, *, today: date | None = None) -> Decision:
+def decide(
+    db: Session,
+    now: datetime,
+    request: ServiceRequest,
+    approve: bool,
+    reason: str | None,
+    staff_user_id: int,
+    *,
+    today: date | None = None,
+) -> Decision:
     """Approve (the licence runs one more year from its expiry, or from today when
     it has expired) or decline (with a reason) a renewal. A request is decided
     once: a second decision, even at the same moment elsewhere, is refused.
@@ -299,25 +348,42 @@ def decide(db: Session, now: datetime, request: ServiceRequest, approve: bool, r
     if request.status in WAITING and _requested_expiry(request) not in (None, licence.expires_on.isoformat()):
         raise DecisionRefused("the licence has been renewed since this request was sent")
     # The decision itself: only a request still waiting takes one.
-    decided = db.execute(update(ServiceRequest)
-                         .where(ServiceRequest.id == request.id, ServiceRequest.status.in_(WAITING))
-                         .values(status="approved" if approve else "declined", decided_at=now,
-                                 decided_by_user_id=staff_user_id, decision_reason=reason or None)
-                         .execution_options(synchronize_session=False))
+    decided = db.execute(
+        update(ServiceRequest)
+        .where(ServiceRequest.id == request.id, ServiceRequest.status.in_(WAITING))
+        .values(
+            status="approved" if approve else "declined",
+            decided_at=now,
+            decided_by_user_id=staff_user_id,
+            decision_reason=reason or None,
+        )
+        .execution_options(synchronize_session=False)
+    )
     if decided.rowcount != 1:
         raise DecisionRefused("this renewal has already been decided")
     result = Decision(request, licence)
     if approve:
         old = licence.expires_on
         new = one_year_on(old if old >= today else today)
-        moved = db.execute(update(Licence).where(Licence.id == licence.id, Licence.expires_on == old)
-                           .values(expires_on=new).execution_options(synchronize_session=False))
+        moved = db.execute(
+            update(Licence)
+            .where(Licence.id == licence.id, Licence.expires_on == old)
+            .values(expires_on=new)
+            .execution_options(synchronize_session=False)
+        )
         if moved.rowcount != 1:
             raise DecisionRefused("the licence changed while this was being decided")
         result.new_expiry = new
     db.refresh(request)
     db.refresh(licence)
-    audit.record(db, now, "renewal.approved" if approve else "renewal.declined", actor_user_id=staff_user_id,
-                 account_id=request.account_id, reference=request.reference, licence_id=licence.id,
-                 new_expiry=result.new_expiry.isoformat() if result.new_expiry else None)
+    audit.record(
+        db,
+        now,
+        "renewal.approved" if approve else "renewal.declined",
+        actor_user_id=staff_user_id,
+        account_id=request.account_id,
+        reference=request.reference,
+        licence_id=licence.id,
+        new_expiry=result.new_expiry.isoformat() if result.new_expiry else None,
+    )
     return result

@@ -7,6 +7,7 @@ and the entry the agency acts on. Plain functions, no Flask.
 Submitting is idempotent: the caller passes a key (a draft's token, or a form's
 one-time token) and the same key always answers the same request, however many
 times it arrives (a double click, a retry on a bad connection, a second tab)."""
+
 from __future__ import annotations
 
 import json
@@ -26,18 +27,39 @@ from models import REQUEST_KINDS, Account, ServiceRequest
 # What each kind is called, and the permission a person needs to see it in the
 # account's request history (the one that lets them make it).
 KIND_LABELS = {
-    "return": "Return", "claim": "Claim", "amended_return": "Amended return", "amended_claim": "Amended claim",
-    "objection": "Notice of objection", "waiver": "Waiver of penalties and interest",
-    "arrangement": "Payment arrangement", "direct_deposit": "Direct deposit details",
-    "renewal": "Licence renewal", "profile": "Account details change", "documents": "Supporting documents",
+    "return": "Return",
+    "claim": "Claim",
+    "amended_return": "Amended return",
+    "amended_claim": "Amended claim",
+    "objection": "Notice of objection",
+    "waiver": "Waiver of penalties and interest",
+    "arrangement": "Payment arrangement",
+    "direct_deposit": "Direct deposit details",
+    "renewal": "Licence renewal",
+    "profile": "Account details change",
+    "documents": "Supporting documents",
 }
 KIND_PERMISSIONS = {
-    "return": "file", "claim": "file", "amended_return": "file", "amended_claim": "file",
-    "objection": "objections_waivers", "waiver": "objections_waivers", "arrangement": "payment_arrangements",
-    "direct_deposit": "direct_deposit", "renewal": "file", "profile": "update_profile", "documents": "upload",
+    "return": "file",
+    "claim": "file",
+    "amended_return": "file",
+    "amended_claim": "file",
+    "objection": "objections_waivers",
+    "waiver": "objections_waivers",
+    "arrangement": "payment_arrangements",
+    "direct_deposit": "direct_deposit",
+    "renewal": "file",
+    "profile": "update_profile",
+    "documents": "upload",
 }
-STATUS_WORDS = {"received": "Received", "in_review": "In review", "approved": "Approved", "declined": "Declined",
-                "completed": "Completed", "withdrawn": "Withdrawn"}
+STATUS_WORDS = {
+    "received": "Received",
+    "in_review": "In review",
+    "approved": "Approved",
+    "declined": "Declined",
+    "completed": "Completed",
+    "withdrawn": "Withdrawn",
+}
 # Letters and digits that cannot be mistaken for one another when read aloud or copied.
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 if not set(KIND_LABELS) == set(REQUEST_KINDS) == set(KIND_PERMISSIONS):  # checked at import, even under -O
@@ -45,7 +67,7 @@ if not set(KIND_LABELS) == set(REQUEST_KINDS) == set(KIND_PERMISSIONS):  # check
 
 
 def new_reference() -> str:
-    """"SR-7KQ4-M2XD": random, so it says nothing about how many requests there are."""
+    """ "SR-7KQ4-M2XD": random, so it says nothing about how many requests there are."""
     body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
     return f"SR-{body[:4]}-{body[4:]}"
 
@@ -73,8 +95,19 @@ class Submitted:
     created: bool  # False: the key had been submitted before, this is that request
 
 
-def submit(db: Session, now: datetime, *, account: Account, user_id: int, kind: str, key: str, summary: str,
-           data: dict, tax_return_id: int | None = None, build=None) -> Submitted:
+def submit(
+    db: Session,
+    now: datetime,
+    *,
+    account: Account,
+    user_id: int,
+    kind: str,
+    key: str,
+    summary: str,
+    data: dict,
+    tax_return_id: int | None = None,
+    build=None,
+) -> Submitted:
     """The request for `key`, made now if it is new. `build(db, request)`, when
     given, adds what goes with a new request (a return, a schedule) in the same
     transaction. The caller commits. When another worker makes the same request
@@ -89,10 +122,18 @@ def submit(db: Session, now: datetime, *, account: Account, user_id: int, kind: 
         if existing.account_id != account.id:
             raise ValueError("that submission key belongs to another account")
         return Submitted(existing, False)
-    request = ServiceRequest(reference=new_reference(), account_id=account.id, kind=kind, status="received",
-                             summary=summary[:300], data=json.dumps(data, sort_keys=True, default=str),
-                             submitted_at=now, submitted_by_user_id=user_id, idempotency_key=key,
-                             tax_return_id=tax_return_id)
+    request = ServiceRequest(
+        reference=new_reference(),
+        account_id=account.id,
+        kind=kind,
+        status="received",
+        summary=summary[:300],
+        data=json.dumps(data, sort_keys=True, default=str),
+        submitted_at=now,
+        submitted_by_user_id=user_id,
+        idempotency_key=key,
+        tax_return_id=tax_return_id,
+    )
     try:
         with savepoint(db):
             db.add(request)
@@ -105,8 +146,7 @@ def submit(db: Session, now: datetime, *, account: Account, user_id: int, kind: 
         if existing is None:
             raise
         return Submitted(existing, False)
-    audit.record(db, now, f"request.{kind}", actor_user_id=user_id, account_id=account.id,
-                 reference=request.reference)
+    audit.record(db, now, f"request.{kind}", actor_user_id=user_id, account_id=account.id, reference=request.reference)
     # Everything submitted reaches a queue someone at the agency works from.
     work.open_for_request(db, now, request)
     return Submitted(request, True)
@@ -133,8 +173,9 @@ def find(db: Session, account_id: int, reference: str) -> ServiceRequest | None:
     reference = (reference or "").strip().upper()
     if not REFERENCE_PATTERN.fullmatch(reference):
         return None
-    return db.scalar(select(ServiceRequest).where(ServiceRequest.account_id == account_id,
-                                                  ServiceRequest.reference == reference))
+    return db.scalar(
+        select(ServiceRequest).where(ServiceRequest.account_id == account_id, ServiceRequest.reference == reference)
+    )
 
 
 def _words(key: str) -> str:
@@ -163,8 +204,9 @@ class DecisionRefused(ValueError):
     pass
 
 
-def decide(db: Session, now: datetime, request: ServiceRequest, approve: bool, reason: str | None,
-           staff_user_id: int | None) -> None:
+def decide(
+    db: Session, now: datetime, request: ServiceRequest, approve: bool, reason: str | None, staff_user_id: int | None
+) -> None:
     """The agency's decision on a request that needs one and has no rules of its
     own (arrangements and renewals have theirs: `decider_for`)."""
     if request.status not in ("received", "in_review"):
@@ -174,8 +216,14 @@ def decide(db: Session, now: datetime, request: ServiceRequest, approve: bool, r
     request.status = "approved" if approve else "declined"
     request.decided_at, request.decided_by_user_id = now, staff_user_id
     request.decision_reason = (reason or "").strip() or None
-    audit.record(db, now, f"request.{request.status}", actor_user_id=staff_user_id, account_id=request.account_id,
-                 reference=request.reference)
+    audit.record(
+        db,
+        now,
+        f"request.{request.status}",
+        actor_user_id=staff_user_id,
+        account_id=request.account_id,
+        reference=request.reference,
+    )
 
 
 def decider_for(kind: str):
@@ -194,6 +242,11 @@ def decider_for(kind: str):
 
 def waiting(db: Session) -> list[tuple[ServiceRequest, Account]]:
     """Requests not yet decided, oldest first (what the agency has to act on)."""
-    return list(db.execute(select(ServiceRequest, Account).join(Account, Account.id == ServiceRequest.account_id)
-                           .where(ServiceRequest.status.in_(("received", "in_review")))
-                           .order_by(ServiceRequest.submitted_at, ServiceRequest.id)).all())
+    return list(
+        db.execute(
+            select(ServiceRequest, Account)
+            .join(Account, Account.id == ServiceRequest.account_id)
+            .where(ServiceRequest.status.in_(("received", "in_review")))
+            .order_by(ServiceRequest.submitted_at, ServiceRequest.id)
+        ).all()
+    )

@@ -1,5 +1,6 @@
 """Returns and claims as received, and how far each one's assessment has gone:
 the rows of the assessment status page. Plain functions, no Flask."""
+
 from __future__ import annotations
 
 import calendar
@@ -22,7 +23,7 @@ NOTICE_TITLES = {"assessment": "Notice of assessment", "reassessment": "Notice o
 _PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
 # The largest id an INTEGER column holds on PostgreSQL; a bigger one in a URL
 # is simply not a return (and must not reach the database as an error).
-_MAX_ID = 2 ** 31 - 1
+_MAX_ID = 2**31 - 1
 
 
 def long_day(day: date) -> str:
@@ -41,7 +42,7 @@ def period_start(program: Program, period_end: date) -> date | None:
 
 
 def period_text(start: date | None, end: date) -> str:
-    """"1–31 March 2026", "1 January – 31 March 2026", "1 July 2025 – 30 June 2026",
+    """ "1–31 March 2026", "1 January – 31 March 2026", "1 July 2025 – 30 June 2026",
     or "ending 31 March 2026" when the start is not known."""
     if start is None:
         return f"ending {long_day(end)}"
@@ -86,8 +87,11 @@ class ReturnLine:
 
 
 def account_period_starts(db: Session, account: Account) -> dict[date, date]:
-    return dict(db.execute(select(FilingPeriod.period_end, FilingPeriod.period_start)
-                           .where(FilingPeriod.account_id == account.id)).all())
+    return dict(
+        db.execute(
+            select(FilingPeriod.period_end, FilingPeriod.period_start).where(FilingPeriod.account_id == account.id)
+        ).all()
+    )
 
 
 def start_of(account: Account, period_end: date, known: dict[date, date]) -> date | None:
@@ -99,13 +103,27 @@ def lines_for(db: Session, account: Account) -> list[ReturnLine]:
     """Every return and claim of the account, newest period first; within a
     period the latest received first (an amended return above the original)."""
     known = account_period_starts(db, account)
-    rows = db.scalars(select(TaxReturn).where(TaxReturn.account_id == account.id)
-                      .order_by(TaxReturn.period_end.desc(), TaxReturn.received_on.desc(), TaxReturn.id.desc()))
-    return [ReturnLine(id=r.id, period_start=start_of(account, r.period_end, known), period_end=r.period_end,
-                       kind=r.kind, amended=r.amended, received_on=r.received_on, status=r.status,
-                       processed_on=r.processed_on, reference=r.reference, notice_kind=r.notice_kind,
-                       notice_date=r.notice_date)
-            for r in rows]
+    rows = db.scalars(
+        select(TaxReturn)
+        .where(TaxReturn.account_id == account.id)
+        .order_by(TaxReturn.period_end.desc(), TaxReturn.received_on.desc(), TaxReturn.id.desc())
+    )
+    return [
+        ReturnLine(
+            id=r.id,
+            period_start=start_of(account, r.period_end, known),
+            period_end=r.period_end,
+            kind=r.kind,
+            amended=r.amended,
+            received_on=r.received_on,
+            status=r.status,
+            processed_on=r.processed_on,
+            reference=r.reference,
+            notice_kind=r.notice_kind,
+            notice_date=r.notice_date,
+        )
+        for r in rows
+    ]
 
 
 def return_of(db: Session, account_id: int, return_id: int) -> TaxReturn | None:

@@ -18,6 +18,7 @@ Two scanners, run in this order:
 
 A file that could not be checked is refused (fail closed): a scanner that is
 down must not become a way in. The person is told to try again later."""
+
 from __future__ import annotations
 
 import io
@@ -26,7 +27,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 
-EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_NAME = "Eicar-Test-Signature"
 CHUNK = 64 * 1024
 _MAX_REPLY = 4096
@@ -34,7 +35,8 @@ _MAX_REPLY = 4096
 
 @dataclass(frozen=True)
 class Verdict:
-    """"clean", "infected" (with the signature's name) or "unavailable" (with why)."""
+    """ "clean", "infected" (with the signature's name) or "unavailable" (with why)."""
+
     outcome: str
     signature: str = ""
     detail: str = ""
@@ -49,6 +51,7 @@ CLEAN = Verdict("clean")
 
 # --- The built-in EICAR recogniser ---------------------------------------------------------
 
+
 def _stream_has(stream, needle: bytes) -> bool:
     """`needle` anywhere in what `stream` reads, chunk by chunk (overlapping)."""
     tail = b""
@@ -58,7 +61,7 @@ def _stream_has(stream, needle: bytes) -> bool:
             return False
         if needle in tail + chunk:
             return True
-        tail = chunk[-(len(needle) - 1):]
+        tail = chunk[-(len(needle) - 1) :]
 
 
 def eicar_scan(content: bytes) -> Verdict:
@@ -81,15 +84,16 @@ def eicar_scan(content: bytes) -> Verdict:
 
 # --- clamd -------------------------------------------------------------------------------------
 
+
 def parse_address(address: str):
     """(family, address) for socket.socket from "unix:/path", "/path" or "host:port"."""
     address = (address or "").strip()
     if address.startswith("unix:"):
-        return socket.AF_UNIX, address[len("unix:"):]
+        return socket.AF_UNIX, address[len("unix:") :]
     if address.startswith("/"):
         return socket.AF_UNIX, address
     if address.startswith("tcp://"):
-        address = address[len("tcp://"):]
+        address = address[len("tcp://") :]
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise ValueError(f"CLAMD_ADDRESS must be unix:/path/to/socket or host:port, not {address!r}")
@@ -109,7 +113,7 @@ def clamd_scan(content: bytes, address: str, timeout: float = 30.0) -> Verdict:
             connection.sendall(b"zINSTREAM\0")
             view = memoryview(content)
             for start in range(0, len(view), CHUNK):
-                piece = view[start:start + CHUNK]
+                piece = view[start : start + CHUNK]
                 connection.sendall(struct.pack(">I", len(piece)) + piece)
             connection.sendall(struct.pack(">I", 0))
             reply = b""
@@ -126,7 +130,7 @@ def clamd_scan(content: bytes, address: str, timeout: float = 30.0) -> Verdict:
 def parse_reply(reply: bytes) -> Verdict:
     text = reply.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
     if text.endswith(" FOUND"):
-        found = text[:-len(" FOUND")]
+        found = text[: -len(" FOUND")]
         name = found.split(": ", 1)[1] if ": " in found else found
         return Verdict("infected", name.strip() or "unknown")
     if text == "stream: OK" or text.endswith(": OK"):
@@ -135,6 +139,7 @@ def parse_reply(reply: bytes) -> Verdict:
 
 
 # --- Both ---------------------------------------------------------------------------------------
+
 
 def scan(content: bytes, *, clamd_address: str = "", timeout: float = 30.0) -> Verdict:
     """The built-in recogniser, then clamd when an address is set."""

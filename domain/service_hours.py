@@ -5,6 +5,7 @@ Open 07:00 to midnight Mountain time every day, closed for maintenance Thursdays
 17:30. Alberta statutory holidays are not working days. All of it is data in a
 `Schedule`, so a deployment can change it without code.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -1,5 +1,6 @@
 """Server-side session records: create, load with the idle and absolute limits,
 rotate the id, end one or all of a person's sessions."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,24 +33,39 @@ def sid_hash(sid: str) -> str:
     return hashlib.sha256(sid.encode()).hexdigest()
 
 
-def create(db: Session, now: datetime, *, data: str = "{}", user_id: int | None = None,
-           authenticated_at: datetime | None = None, user_agent: str | None = None,
-           created_at: datetime | None = None) -> tuple[str, AuthSession]:
+def create(
+    db: Session,
+    now: datetime,
+    *,
+    data: str = "{}",
+    user_id: int | None = None,
+    authenticated_at: datetime | None = None,
+    user_agent: str | None = None,
+    created_at: datetime | None = None,
+) -> tuple[str, AuthSession]:
     sid = new_sid()
-    row = AuthSession(id=sid_hash(sid), user_id=user_id, created_at=created_at or now, last_activity_at=now,
-                      authenticated_at=authenticated_at, data=data,
-                      user_agent=(user_agent or "")[:200] or None)
+    row = AuthSession(
+        id=sid_hash(sid),
+        user_id=user_id,
+        created_at=created_at or now,
+        last_activity_at=now,
+        authenticated_at=authenticated_at,
+        data=data,
+        user_agent=(user_agent or "")[:200] or None,
+    )
     db.add(row)
     return sid, row
 
 
 # Built once: every request asks it.
-_SESSION_WITH_PERSON = (select(AuthSession, User).outerjoin(User, User.id == AuthSession.user_id)
-                        .where(AuthSession.id == bindparam("record_id")))
+_SESSION_WITH_PERSON = (
+    select(AuthSession, User)
+    .outerjoin(User, User.id == AuthSession.user_id)
+    .where(AuthSession.id == bindparam("record_id"))
+)
 
 
-def load(db: Session, sid: str, now: datetime,
-         limits: Limits) -> tuple[AuthSession | None, User | None, str | None]:
+def load(db: Session, sid: str, now: datetime, limits: Limits) -> tuple[AuthSession | None, User | None, str | None]:
     """The row for this id, the person signed in with it, and, when the session
     is no longer live, the reason why (the row is then already ended, or None
     for an id never issued). One query brings both row and person."""
@@ -69,8 +85,9 @@ def load(db: Session, sid: str, now: datetime,
 
 
 # Built once: written on most requests.
-_RECORD_ACTIVITY = (update(AuthSession).where(AuthSession.id == bindparam("record_id"))
-                    .values(last_activity_at=bindparam("at")))
+_RECORD_ACTIVITY = (
+    update(AuthSession).where(AuthSession.id == bindparam("record_id")).values(last_activity_at=bindparam("at"))
+)
 
 
 def touch(row: AuthSession, now: datetime) -> tuple[Update, dict] | None:
@@ -91,8 +108,7 @@ def end(row: AuthSession, now: datetime, reason: str) -> None:
     row.ended_at, row.end_reason = now, reason
 
 
-def end_all_for_user(db: Session, user_id: int, now: datetime, reason: str,
-                     except_id: str | None = None) -> int:
+def end_all_for_user(db: Session, user_id: int, now: datetime, reason: str, except_id: str | None = None) -> int:
     statement = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
     if except_id is not None:
         statement = statement.where(AuthSession.id != except_id)
@@ -100,26 +116,48 @@ def end_all_for_user(db: Session, user_id: int, now: datetime, reason: str,
 
 
 def active_for_user(db: Session, user_id: int, now: datetime, limits: Limits) -> list[AuthSession]:
-    return list(db.scalars(
-        select(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None),
-               AuthSession.last_activity_at > now - limits.idle)
-        .order_by(AuthSession.last_activity_at.desc())
-    ))
+    return list(
+        db.scalars(
+            select(AuthSession)
+            .where(
+                AuthSession.user_id == user_id,
+                AuthSession.ended_at.is_(None),
+                AuthSession.last_activity_at > now - limits.idle,
+            )
+            .order_by(AuthSession.last_activity_at.desc())
+        )
+    )
 
 
 def count_active_for_user(db: Session, user_id: int, now: datetime, limits: Limits) -> int:
-    return db.scalar(select(func.count(AuthSession.id)).where(
-        AuthSession.user_id == user_id, AuthSession.ended_at.is_(None),
-        AuthSession.last_activity_at > now - limits.idle)) or 0
+    return (
+        db.scalar(
+            select(func.count(AuthSession.id)).where(
+                AuthSession.user_id == user_id,
+                AuthSession.ended_at.is_(None),
+                AuthSession.last_activity_at > now - limits.idle,
+            )
+        )
+        or 0
+    )
 
 
 def purge(db: Session, now: datetime, limits: Limits, keep: timedelta = timedelta(days=30)) -> int:
     """Delete anonymous sessions past their idle limit, and any session that has
     been over for the keep time (ended, or idle and never loaded again)."""
-    gone = db.execute(delete(AuthSession).where(
-        AuthSession.user_id.is_(None), AuthSession.last_activity_at < now - limits.idle)).rowcount or 0
-    gone += db.execute(delete(AuthSession).where(
-        ((AuthSession.ended_at.is_not(None)) & (AuthSession.ended_at < now - keep))
-        | (AuthSession.last_activity_at < now - limits.idle - keep))).rowcount or 0
+    gone = (
+        db.execute(
+            delete(AuthSession).where(AuthSession.user_id.is_(None), AuthSession.last_activity_at < now - limits.idle)
+        ).rowcount
+        or 0
+    )
+    gone += (
+        db.execute(
+            delete(AuthSession).where(
+                ((AuthSession.ended_at.is_not(None)) & (AuthSession.ended_at < now - keep))
+                | (AuthSession.last_activity_at < now - limits.idle - keep)
+            )
+        ).rowcount
+        or 0
+    )
     return gone

@@ -3,6 +3,7 @@ administrator). An administrator adds a staff member, who chooses a password
 from an emailed set-up link and must set up two-step sign-in before anything
 else; roles change, and staff access is revoked (which disables the sign-in and
 ends its sessions at once). Plain functions, no Flask."""
+
 from __future__ import annotations
 
 import secrets
@@ -11,14 +12,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain import audit, passwords, people, sessions as session_store
+from domain import audit, passwords, people
+from domain import sessions as session_store
 from models import STAFF_ROLES, User
 
 ROLE_WORDS = {"officer": "Officer", "supervisor": "Supervisor", "administrator": "Administrator"}
 ROLE_HINTS = {
     "officer": "Works the queues, assesses returns, posts payments, writes to taxpayers",
     "supervisor": "Also reassigns work, sees queue ages, posts refunds, transfers, adjustments and reversals, "
-                  "reads the audit log",
+    "reads the audit log",
     "administrator": "Also registers programs and manages staff sign-ins",
 }
 
@@ -31,8 +33,11 @@ class StaffRefused(ValueError):
 
 def members(db: Session) -> list[User]:
     """Everyone who is or was staff: active ones first, then by name."""
-    return list(db.scalars(select(User).where(User.staff_role.in_(STAFF_ROLES))
-                           .order_by(User.disabled_at.is_not(None), User.name)))
+    return list(
+        db.scalars(
+            select(User).where(User.staff_role.in_(STAFF_ROLES)).order_by(User.disabled_at.is_not(None), User.name)
+        )
+    )
 
 
 def add(db: Session, now: datetime, *, name: str, email: str, role: str, by: User) -> User:
@@ -41,11 +46,20 @@ def add(db: Session, now: datetime, *, name: str, email: str, role: str, by: Use
     if role not in STAFF_ROLES:
         raise StaffRefused("Choose a role", "role")
     if people.find_by_email(db, email) is not None:
-        raise StaffRefused("Someone already signs in with that email address. Staff use a work address of "
-                           "their own, never a taxpayer's sign-in", "email")
-    user = User(name=name.strip(), email=people.normalise_email(email),
-                password_hash=passwords.hash_password(secrets.token_urlsafe(32)), created_at=now,
-                password_changed_at=now, email_verified_at=now, staff_role=role)
+        raise StaffRefused(
+            "Someone already signs in with that email address. Staff use a work address of "
+            "their own, never a taxpayer's sign-in",
+            "email",
+        )
+    user = User(
+        name=name.strip(),
+        email=people.normalise_email(email),
+        password_hash=passwords.hash_password(secrets.token_urlsafe(32)),
+        created_at=now,
+        password_changed_at=now,
+        email_verified_at=now,
+        staff_role=role,
+    )
     db.add(user)
     db.flush()
     audit.record(db, now, "staff.added", actor_user_id=by.id, subject_user_id=user.id, role=role)
@@ -62,8 +76,9 @@ def change_role(db: Session, now: datetime, *, member: User, role: str, by: User
     if member.staff_role == role:
         return
     previous, member.staff_role = member.staff_role, role
-    audit.record(db, now, "staff.role_changed", actor_user_id=by.id, subject_user_id=member.id,
-                 previous=previous, role=role)
+    audit.record(
+        db, now, "staff.role_changed", actor_user_id=by.id, subject_user_id=member.id, previous=previous, role=role
+    )
 
 
 def revoke(db: Session, now: datetime, *, member: User, by: User) -> int:

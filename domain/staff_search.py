@@ -1,6 +1,7 @@
 """The agency's one search box: accounts by number (typed with or without spaces,
 whole or in part) or by legal or operating name, and people by name or email.
 Plain functions, no Flask."""
+
 from __future__ import annotations
 
 from sqlalchemy import case, func, or_, select
@@ -28,8 +29,14 @@ def find_accounts(db: Session, text: str, limit: int = MOST) -> list[Account]:
     exact = Account.number == digits
     if digits.isdigit():
         matches.append(Account.number.contains(digits, autoescape=True))
-    return list(db.scalars(select(Account).where(or_(*matches))
-                           .order_by(case((exact, 0), else_=1), Account.legal_name, Account.number).limit(limit)))
+    return list(
+        db.scalars(
+            select(Account)
+            .where(or_(*matches))
+            .order_by(case((exact, 0), else_=1), Account.legal_name, Account.number)
+            .limit(limit)
+        )
+    )
 
 
 def find_people(db: Session, text: str, limit: int = MOST) -> list[User]:
@@ -37,5 +44,11 @@ def find_people(db: Session, text: str, limit: int = MOST) -> list[User]:
     text = " ".join((text or "").split())
     if not text:
         return []
-    return list(db.scalars(select(User).where(or_(_like(User.email, text), _like(User.name, text)))
-                           .order_by(User.name, User.id).limit(limit)))
+    return list(
+        db.scalars(
+            select(User)
+            .where(or_(_like(User.email, text), _like(User.name, text)))
+            .order_by(User.name, User.id)
+            .limit(limit)
+        )
+    )

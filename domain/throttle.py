@@ -8,6 +8,7 @@ tries of the same key take turns, and each one counts every failure before it.
 PostgreSQL: a transaction-level advisory lock on the key, so other keys never wait.
 SQLite: the database's one write lock (SQLite allows one writer at a time), taken
 by a write that changes no row."""
+
 from __future__ import annotations
 
 import hashlib
@@ -44,13 +45,16 @@ def failures(db: Session, scope: str, key_hash: str, now: datetime, window: time
     """Failures of this key inside the window, counted under the key's lock (see
     above): the caller checks, records and commits while it holds it."""
     hold(db, scope, key_hash)
-    return db.scalar(
-        select(func.count(ThrottleEvent.id)).where(
-            ThrottleEvent.scope == scope,
-            ThrottleEvent.key_hash == key_hash,
-            ThrottleEvent.occurred_at > now - window,
+    return (
+        db.scalar(
+            select(func.count(ThrottleEvent.id)).where(
+                ThrottleEvent.scope == scope,
+                ThrottleEvent.key_hash == key_hash,
+                ThrottleEvent.occurred_at > now - window,
+            )
         )
-    ) or 0
+        or 0
+    )
 
 
 def free_at(db: Session, scope: str, key_hash: str, now: datetime, window: timedelta, limit: int) -> datetime:
@@ -58,9 +62,13 @@ def free_at(db: Session, scope: str, key_hash: str, now: datetime, window: timed
     moment the oldest of the latest `limit` leaves it (now, when there are fewer)."""
     oldest_counted = db.scalar(
         select(ThrottleEvent.occurred_at)
-        .where(ThrottleEvent.scope == scope, ThrottleEvent.key_hash == key_hash,
-               ThrottleEvent.occurred_at > now - window)
-        .order_by(ThrottleEvent.occurred_at.desc()).offset(max(limit - 1, 0)).limit(1))
+        .where(
+            ThrottleEvent.scope == scope, ThrottleEvent.key_hash == key_hash, ThrottleEvent.occurred_at > now - window
+        )
+        .order_by(ThrottleEvent.occurred_at.desc())
+        .offset(max(limit - 1, 0))
+        .limit(1)
+    )
     return now if oldest_counted is None else oldest_counted + window
 
 

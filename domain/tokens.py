@@ -1,4 +1,5 @@
 """Single-use signed links (itsdangerous), each purpose with its own salt and age."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Second factor: TOTP codes (RFC 6238) and one-time recovery codes."""
+
 from __future__ import annotations
 
 import hashlib

@@ -5,6 +5,7 @@ of kind "penalty" or "interest" with a positive amount that no later reversal
 names (`reverses_id`). They say why (one of three grounds) and explain; the
 request is a ServiceRequest of kind "waiver" whose data lists the entries as
 they were when it was sent."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,8 @@ REASONS = {
 }
 REASON_HINTS = {
     "circumstances": "Such as a serious illness or accident, a natural disaster, a death in the family, or a "
-                     "disruption of services that kept you from filing or paying on time",
-    "agency_error": "Such as wrong information we gave you, our delay in processing, or our mistake on your "
-                    "account",
+    "disruption of services that kept you from filing or paying on time",
+    "agency_error": "Such as wrong information we gave you, our delay in processing, or our mistake on your account",
     "inability": "Paying the penalties and interest would cause you real financial hardship",
 }
 # The longest id a ledger entry can have (BIGINT): anything longer is not an entry.
@@ -60,18 +60,27 @@ class Charge:
         return self.description or self.kind_text
 
     def as_data(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "processed_date": self.processed_date.isoformat(),
-                "period_end": self.period_end.isoformat() if self.period_end else None, "period": self.period,
-                "description": self.label, "reference": self.reference, "amount_cents": self.amount_cents,
-                "amount": format_money(self.amount_cents)}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "processed_date": self.processed_date.isoformat(),
+            "period_end": self.period_end.isoformat() if self.period_end else None,
+            "period": self.period,
+            "description": self.label,
+            "reference": self.reference,
+            "amount_cents": self.amount_cents,
+            "amount": format_money(self.amount_cents),
+        }
 
 
 def _asked(db: Session, account_id: int) -> dict[int, list[str]]:
     """Entry id -> references of the waiver requests already sent for it."""
     found: dict[int, list[str]] = {}
-    for reference, data in db.execute(select(ServiceRequest.reference, ServiceRequest.data)
-                                      .where(ServiceRequest.account_id == account_id, ServiceRequest.kind == KIND)
-                                      .order_by(ServiceRequest.submitted_at, ServiceRequest.id)):
+    for reference, data in db.execute(
+        select(ServiceRequest.reference, ServiceRequest.data)
+        .where(ServiceRequest.account_id == account_id, ServiceRequest.kind == KIND)
+        .order_by(ServiceRequest.submitted_at, ServiceRequest.id)
+    ):
         try:
             entries = json.loads(data or "{}").get("entries", [])
         except (ValueError, AttributeError):
@@ -85,18 +94,30 @@ def _asked(db: Session, account_id: int) -> dict[int, list[str]]:
 def charges(db: Session, account: Account) -> list[Charge]:
     """The account's penalties and interest that can be waived, newest first."""
     e = LedgerEntry
-    reversed_ids = select(e.reverses_id).where(e.account_id == account.id, e.kind == "reversal",
-                                               e.reverses_id.is_not(None))
-    rows = db.scalars(select(e).where(e.account_id == account.id, e.kind.in_(CHARGE_KINDS), e.amount_cents > 0,
-                                      e.id.not_in(reversed_ids))
-                      .order_by(e.processed_date.desc(), e.id.desc()))
+    reversed_ids = select(e.reverses_id).where(
+        e.account_id == account.id, e.kind == "reversal", e.reverses_id.is_not(None)
+    )
+    rows = db.scalars(
+        select(e)
+        .where(e.account_id == account.id, e.kind.in_(CHARGE_KINDS), e.amount_cents > 0, e.id.not_in(reversed_ids))
+        .order_by(e.processed_date.desc(), e.id.desc())
+    )
     known = account_period_starts(db, account)
     asked = _asked(db, account.id)
-    return [Charge(id=r.id, kind=r.kind, processed_date=r.processed_date, period_end=r.period_end,
-                   period=period_text(start_of(account, r.period_end, known), r.period_end) if r.period_end else "",
-                   description=r.description or "", reference=r.reference, amount_cents=int(r.amount_cents),
-                   asked_in=tuple(asked.get(r.id, ())))
-            for r in rows]
+    return [
+        Charge(
+            id=r.id,
+            kind=r.kind,
+            processed_date=r.processed_date,
+            period_end=r.period_end,
+            period=period_text(start_of(account, r.period_end, known), r.period_end) if r.period_end else "",
+            description=r.description or "",
+            reference=r.reference,
+            amount_cents=int(r.amount_cents),
+            asked_in=tuple(asked.get(r.id, ())),
+        )
+        for r in rows
+    ]
 
 
 def parse_ids(values) -> list[int] | None:
@@ -152,8 +173,10 @@ def problems(answers: dict) -> dict[str, str]:
 
 def summary(chosen: list[Charge]) -> str:
     count = len(chosen)
-    return (f"Waiver of penalties and interest: {count} {'charge' if count == 1 else 'charges'} "
-            f"totalling {format_money(total(chosen))}")
+    return (
+        f"Waiver of penalties and interest: {count} {'charge' if count == 1 else 'charges'} "
+        f"totalling {format_money(total(chosen))}"
+    )
 
 
 def request_data(chosen: list[Charge], answers: dict, document_names: list[str]) -> dict:

@@ -8,6 +8,7 @@ Flask.
 The decision on the thing itself (approving a consent, assessing a return,
 approving an arrangement) belongs to its own domain module; that module's
 caller then closes the item here with `decide`, in the same transaction."""
+
 from __future__ import annotations
 
 import statistics
@@ -34,14 +35,29 @@ QUEUE_LABELS = {
 # The queue each kind of service request reaches. Changes of account details take
 # effect at once and need no one's decision, so they open no item.
 QUEUE_OF_KIND = {
-    "return": "returns", "claim": "returns", "amended_return": "returns", "amended_claim": "returns",
-    "objection": "objections", "waiver": "waivers", "arrangement": "arrangements",
-    "direct_deposit": "direct_deposit", "renewal": "renewals", "documents": "documents",
+    "return": "returns",
+    "claim": "returns",
+    "amended_return": "returns",
+    "amended_claim": "returns",
+    "objection": "objections",
+    "waiver": "waivers",
+    "arrangement": "arrangements",
+    "direct_deposit": "direct_deposit",
+    "renewal": "renewals",
+    "documents": "documents",
 }
 STATUS_WORDS = {"received": "Received", "in_progress": "In progress", "decided": "Decided"}
-OUTCOME_WORDS = {"approved": "Approved", "declined": "Declined", "assessed": "Assessed",
-                 "reassessed": "Reassessed", "confirmed": "Confirmed", "reviewed": "Reviewed",
-                 "answered": "Answered", "closed": "Closed", "withdrawn": "Withdrawn"}
+OUTCOME_WORDS = {
+    "approved": "Approved",
+    "declined": "Declined",
+    "assessed": "Assessed",
+    "reassessed": "Reassessed",
+    "confirmed": "Confirmed",
+    "reviewed": "Reviewed",
+    "answered": "Answered",
+    "closed": "Closed",
+    "withdrawn": "Withdrawn",
+}
 OPEN = ("received", "in_progress")
 if not (set(QUEUE_LABELS) == set(WORK_QUEUES) and set(QUEUE_OF_KIND.values()) <= set(WORK_QUEUES)):  # even under -O
     raise RuntimeError("every work queue needs its label, and every kind a known queue")
@@ -66,6 +82,7 @@ def at_least(user: User | None, role: str) -> bool:
 
 # --- Opening items --------------------------------------------------------------------
 
+
 def open_for_request(db: Session, now: datetime, request: ServiceRequest) -> WorkItem | None:
     """The item for a new service request (none for a kind no one decides). Called
     by requests.submit in the request's own transaction."""
@@ -75,8 +92,14 @@ def open_for_request(db: Session, now: datetime, request: ServiceRequest) -> Wor
     existing = db.scalar(select(WorkItem).where(WorkItem.service_request_id == request.id))
     if existing is not None:
         return existing
-    item = WorkItem(queue=queue, status="received", account_id=request.account_id, service_request_id=request.id,
-                    summary=request.summary[:300], received_at=now)
+    item = WorkItem(
+        queue=queue,
+        status="received",
+        account_id=request.account_id,
+        service_request_id=request.id,
+        summary=request.summary[:300],
+        received_at=now,
+    )
     db.add(item)
     db.flush()
     return item
@@ -87,8 +110,14 @@ def open_for_consent(db: Session, now: datetime, consent: Consent) -> WorkItem:
     existing = db.scalar(select(WorkItem).where(WorkItem.consent_id == consent.id, WorkItem.status.in_(OPEN)))
     if existing is not None:
         return existing
-    item = WorkItem(queue="consents", status="received", account_id=consent.account_id, consent_id=consent.id,
-                    summary=f"Consent for {consent.representative_name}"[:300], received_at=now)
+    item = WorkItem(
+        queue="consents",
+        status="received",
+        account_id=consent.account_id,
+        consent_id=consent.id,
+        summary=f"Consent for {consent.representative_name}"[:300],
+        received_at=now,
+    )
     db.add(item)
     db.flush()
     return item
@@ -99,14 +128,21 @@ def open_for_thread(db: Session, now: datetime, thread: MessageThread, summary: 
     existing = db.scalar(select(WorkItem).where(WorkItem.thread_id == thread.id, WorkItem.status.in_(OPEN)))
     if existing is not None:
         return existing
-    item = WorkItem(queue="messages", status="received", account_id=thread.account_id, thread_id=thread.id,
-                    summary=summary[:300], received_at=now)
+    item = WorkItem(
+        queue="messages",
+        status="received",
+        account_id=thread.account_id,
+        thread_id=thread.id,
+        summary=summary[:300],
+        received_at=now,
+    )
     db.add(item)
     db.flush()
     return item
 
 
 # --- Finding items ----------------------------------------------------------------------
+
 
 def find(db: Session, item_id: int) -> WorkItem | None:
     if not isinstance(item_id, int) or not 0 < item_id <= MAX_ID:
@@ -127,8 +163,16 @@ def open_for_thread_id(db: Session, thread_id: int) -> WorkItem | None:
     return db.scalar(select(WorkItem).where(WorkItem.thread_id == thread_id, WorkItem.status.in_(OPEN)))
 
 
-def items(db: Session, *, queue: str | None = None, statuses=OPEN, assignee_user_id: int | None = None,
-          unassigned: bool = False, account_id: int | None = None, limit: int = 200) -> list[WorkItem]:
+def items(
+    db: Session,
+    *,
+    queue: str | None = None,
+    statuses=OPEN,
+    assignee_user_id: int | None = None,
+    unassigned: bool = False,
+    account_id: int | None = None,
+    limit: int = 200,
+) -> list[WorkItem]:
     """Items oldest first (the order they should be worked in); `unassigned`: only those no one has."""
     query = select(WorkItem)
     if queue is not None:
@@ -163,8 +207,9 @@ class QueueCounts:
 
 def counts(db: Session, now: datetime) -> list[QueueCounts]:
     """Per queue: how many items wait and how old they are (every queue, in order, even when empty)."""
-    rows = db.execute(select(WorkItem.queue, WorkItem.status, WorkItem.received_at)
-                      .where(WorkItem.status.in_(OPEN))).all()
+    rows = db.execute(
+        select(WorkItem.queue, WorkItem.status, WorkItem.received_at).where(WorkItem.status.in_(OPEN))
+    ).all()
     ages: dict[str, list[timedelta]] = {queue: [] for queue in WORK_QUEUES}
     by_status: dict[tuple[str, str], int] = {}
     for queue, status, received_at in rows:
@@ -173,32 +218,48 @@ def counts(db: Session, now: datetime) -> list[QueueCounts]:
     result = []
     for queue in WORK_QUEUES:
         waiting = sorted(ages[queue])
-        result.append(QueueCounts(queue, by_status.get((queue, "received"), 0),
-                                  by_status.get((queue, "in_progress"), 0),
-                                  waiting[-1] if waiting else None,
-                                  statistics.median_low(waiting) if waiting else None))
+        result.append(
+            QueueCounts(
+                queue,
+                by_status.get((queue, "received"), 0),
+                by_status.get((queue, "in_progress"), 0),
+                waiting[-1] if waiting else None,
+                statistics.median_low(waiting) if waiting else None,
+            )
+        )
     return result
 
 
 def open_count_for(db: Session, user_id: int) -> int:
-    return db.scalar(select(func.count(WorkItem.id)).where(WorkItem.assignee_user_id == user_id,
-                                                           WorkItem.status.in_(OPEN))) or 0
+    return (
+        db.scalar(
+            select(func.count(WorkItem.id)).where(WorkItem.assignee_user_id == user_id, WorkItem.status.in_(OPEN))
+        )
+        or 0
+    )
 
 
 def open_by_assignee(db: Session) -> dict[int | None, int]:
     """How many open items each staff member holds (None: no one yet)."""
-    return {user_id: int(count) for user_id, count in db.execute(
-        select(WorkItem.assignee_user_id, func.count(WorkItem.id)).where(WorkItem.status.in_(OPEN))
-        .group_by(WorkItem.assignee_user_id))}
+    return {
+        user_id: int(count)
+        for user_id, count in db.execute(
+            select(WorkItem.assignee_user_id, func.count(WorkItem.id))
+            .where(WorkItem.status.in_(OPEN))
+            .group_by(WorkItem.assignee_user_id)
+        )
+    }
 
 
 def staff_members(db: Session) -> list[User]:
     """Who an item can be assigned to: staff whose sign-in works."""
-    return list(db.scalars(select(User).where(User.staff_role.in_(STAFF_ROLES), User.disabled_at.is_(None))
-                           .order_by(User.name)))
+    return list(
+        db.scalars(select(User).where(User.staff_role.in_(STAFF_ROLES), User.disabled_at.is_(None)).order_by(User.name))
+    )
 
 
 # --- Working items ----------------------------------------------------------------------
+
 
 def _request_of(db: Session, item: WorkItem) -> ServiceRequest | None:
     return db.get(ServiceRequest, item.service_request_id) if item.service_request_id else None
@@ -218,8 +279,16 @@ def take(db: Session, now: datetime, item: WorkItem, staff: User) -> None:
     request = _request_of(db, item)
     if request is not None and request.status == "received":
         request.status = "in_review"
-    audit.record(db, now, "work.taken", actor_user_id=staff.id, account_id=item.account_id, item=item.id,
-                 queue=item.queue, previous_assignee=previous)
+    audit.record(
+        db,
+        now,
+        "work.taken",
+        actor_user_id=staff.id,
+        account_id=item.account_id,
+        item=item.id,
+        queue=item.queue,
+        previous_assignee=previous,
+    )
 
 
 def assign(db: Session, now: datetime, item: WorkItem, *, to: User, by: User) -> None:
@@ -237,8 +306,17 @@ def assign(db: Session, now: datetime, item: WorkItem, *, to: User, by: User) ->
         request = _request_of(db, item)
         if request is not None and request.status == "received":
             request.status = "in_review"
-    audit.record(db, now, "work.assigned", actor_user_id=by.id, subject_user_id=to.id,
-                 account_id=item.account_id, item=item.id, queue=item.queue, previous_assignee=previous)
+    audit.record(
+        db,
+        now,
+        "work.assigned",
+        actor_user_id=by.id,
+        subject_user_id=to.id,
+        account_id=item.account_id,
+        item=item.id,
+        queue=item.queue,
+        previous_assignee=previous,
+    )
 
 
 def release(db: Session, now: datetime, item: WorkItem, staff: User) -> None:
@@ -249,8 +327,16 @@ def release(db: Session, now: datetime, item: WorkItem, staff: User) -> None:
         raise WorkRefused("Only its assignee or a supervisor can put it back")
     previous = item.assignee_user_id
     item.status, item.assignee_user_id, item.assigned_at = "received", None, None
-    audit.record(db, now, "work.released", actor_user_id=staff.id, account_id=item.account_id, item=item.id,
-                 queue=item.queue, previous_assignee=previous)
+    audit.record(
+        db,
+        now,
+        "work.released",
+        actor_user_id=staff.id,
+        account_id=item.account_id,
+        item=item.id,
+        queue=item.queue,
+        previous_assignee=previous,
+    )
 
 
 def check_can_decide(item: WorkItem, staff: User) -> None:
@@ -269,8 +355,9 @@ def decide(db: Session, now: datetime, item: WorkItem, staff: User, outcome: str
     close(db, now, item, outcome, reason, by_user_id=staff.id)
 
 
-def close(db: Session, now: datetime, item: WorkItem, outcome: str, reason: str | None, *,
-          by_user_id: int | None) -> None:
+def close(
+    db: Session, now: datetime, item: WorkItem, outcome: str, reason: str | None, *, by_user_id: int | None
+) -> None:
     """Close an open item with no staff check: `decide` after its check, the
     command line (`by_user_id` None: the agency), or the thing ending on the
     taxpayer's side (a consent revoked while it waited: "withdrawn")."""
@@ -283,12 +370,28 @@ def close(db: Session, now: datetime, item: WorkItem, outcome: str, reason: str 
     item.decision_reason = (reason or "").strip() or None
     if item.assignee_user_id is None and by_user_id is not None:
         item.assignee_user_id, item.assigned_at = by_user_id, now
-    audit.record(db, now, "work.decided", actor_user_id=by_user_id, account_id=item.account_id, item=item.id,
-                 queue=item.queue, decision=outcome)
+    audit.record(
+        db,
+        now,
+        "work.decided",
+        actor_user_id=by_user_id,
+        account_id=item.account_id,
+        item=item.id,
+        queue=item.queue,
+        decision=outcome,
+    )
 
 
-def close_open(db: Session, now: datetime, *, outcome: str, reason: str | None, by_user_id: int | None,
-               request_id: int | None = None, consent_id: int | None = None) -> WorkItem | None:
+def close_open(
+    db: Session,
+    now: datetime,
+    *,
+    outcome: str,
+    reason: str | None,
+    by_user_id: int | None,
+    request_id: int | None = None,
+    consent_id: int | None = None,
+) -> WorkItem | None:
     """Close the open item of a request or a consent, if it has one (see `close`)."""
     query = select(WorkItem).where(WorkItem.status.in_(OPEN))
     if request_id is not None:
@@ -304,7 +407,7 @@ def close_open(db: Session, now: datetime, *, outcome: str, reason: str | None, 
 
 
 def age_text(age: timedelta | None) -> str:
-    """"3 days", "5 hours", "under an hour"."""
+    """ "3 days", "5 hours", "under an hour"."""
     if age is None:
         return "None waiting"
     if age >= timedelta(days=1):

@@ -1,4 +1,5 @@
 """Append-only tables: the database itself refuses UPDATE and DELETE (used by migrations)."""
+
 from alembic import op
 
 

@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from the caller (migrations/runner.py) or DATABASE_URL."""
+
 from __future__ import annotations
 
 import fcntl
@@ -12,8 +13,8 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain.db import make_engine  # noqa: E402
-from models import Base  # noqa: E402
+from domain.db import make_engine
+from models import Base
 
 config = context.config
 url = config.attributes.get("database_url") or os.environ.get("DATABASE_URL")
@@ -48,8 +49,9 @@ def _migration_lock(connection):
 def run_migrations_online() -> None:
     engine = make_engine(url)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite"
+        )
         if connection.dialect.name == "sqlite":
             with _migration_lock(connection), context.begin_transaction():
                 context.run_migrations()

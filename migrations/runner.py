@@ -1,4 +1,5 @@
 """Run Alembic from code (the CLI, `make run` and the tests share this)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,6 +2,7 @@
 domain.programs, numbers with their check digit and periods with their due dates
 from domain.accounts, ledger entries through domain.ledger.post, grants through
 domain.grants.give and PINs through domain.enrolment.issue_pin."""
+
 from __future__ import annotations
 
 import re
@@ -20,41 +21,76 @@ def sessionmaker_of(app):
     return app.extensions["portal.sessionmaker"]
 
 
-def open_account(db, *, program_code: str = "TL", serial: int = 1, legal_name: str = "Prairie Inn Ltd.",
-                 operating_name: str | None = "Prairie Inn", opened_on: date = date(2026, 1, 1),
-                 periods_until: date = TODAY) -> Account:
+def open_account(
+    db,
+    *,
+    program_code: str = "TL",
+    serial: int = 1,
+    legal_name: str = "Prairie Inn Ltd.",
+    operating_name: str | None = "Prairie Inn",
+    opened_on: date = date(2026, 1, 1),
+    periods_until: date = TODAY,
+) -> Account:
     """An account with its filing periods from `opened_on` to `periods_until`."""
     ensure_programs(db)
     program = db.get(Program, program_code)
-    account = Account(number=make_number(program.number_prefix, serial), program_code=program.code,
-                      legal_name=legal_name, operating_name=operating_name, status="active",
-                      mailing_address="PO Box 100\nEdmonton AB  T5J 2Z2",
-                      physical_address="10020 100 Street NW\nEdmonton AB  T5J 0N3",
-                      contact_name="Robin Example", contact_phone="780 555 0100",
-                      contact_email="robin@example.com", opened_on=opened_on)
+    account = Account(
+        number=make_number(program.number_prefix, serial),
+        program_code=program.code,
+        legal_name=legal_name,
+        operating_name=operating_name,
+        status="active",
+        mailing_address="PO Box 100\nEdmonton AB  T5J 2Z2",
+        physical_address="10020 100 Street NW\nEdmonton AB  T5J 0N3",
+        contact_name="Robin Example",
+        contact_phone="780 555 0100",
+        contact_email="robin@example.com",
+        opened_on=opened_on,
+    )
     db.add(account)
     db.flush()
     for start, end in periods_between(program, opened_on, periods_until):
-        db.add(FilingPeriod(account_id=account.id, period_start=start, period_end=end,
-                            due_date=due_date(program, end)))
+        db.add(FilingPeriod(account_id=account.id, period_start=start, period_end=end, due_date=due_date(program, end)))
     db.flush()
     return account
 
 
 def file_return(db, account: Account, period_end: date, received_on: date | None = None) -> TaxReturn:
-    tax_return = TaxReturn(account_id=account.id, period_end=period_end, received_on=received_on or period_end
-                           + timedelta(days=10), status="received", reference=f"R-{account.id}-{period_end:%Y%m}")
+    tax_return = TaxReturn(
+        account_id=account.id,
+        period_end=period_end,
+        received_on=received_on or period_end + timedelta(days=10),
+        status="received",
+        reference=f"R-{account.id}-{period_end:%Y%m}",
+    )
     db.add(tax_return)
     db.flush()
     return tax_return
 
 
-def post(db, account: Account, kind: str, cents: int, processed: date, *, period_end: date | None = None,
-         reference: str | None = None, effective: date | None = None, description: str = ""):
-    return ledger.post(db, account_id=account.id, kind=kind, amount_cents=cents,
-                       effective_date=effective or processed, processed_date=processed,
-                       reference=reference or f"{kind[:3].upper()}-{processed:%Y%m%d}-{abs(cents)}",
-                       period_end=period_end, description=description)
+def post(
+    db,
+    account: Account,
+    kind: str,
+    cents: int,
+    processed: date,
+    *,
+    period_end: date | None = None,
+    reference: str | None = None,
+    effective: date | None = None,
+    description: str = "",
+):
+    return ledger.post(
+        db,
+        account_id=account.id,
+        kind=kind,
+        amount_cents=cents,
+        effective_date=effective or processed,
+        processed_date=processed,
+        reference=reference or f"{kind[:3].upper()}-{processed:%Y%m%d}-{abs(cents)}",
+        period_end=period_end,
+        description=description,
+    )
 
 
 def month_end(year: int, month: int) -> date:
@@ -71,9 +107,17 @@ def busy_history(db, account: Account, entries: int = 130, odd_description_at: i
         processed = date(2026, 6, 1) + timedelta(days=i // 3)
         kind = BUSY_KINDS[i % len(BUSY_KINDS)]
         cents = (i * 7919 % 250000 + 1) * (-1 if kind in ("payment", "refund", "reversal") else 1)
-        post(db, account, kind, cents, processed, period_end=month_end(2026, 5 + i % 4),
-             reference=f"TX{i:04d}", effective=processed - timedelta(days=3),
-             description="=HYPERLINK(\"evil\")" if i == odd_description_at else "")
+        post(
+            db,
+            account,
+            kind,
+            cents,
+            processed,
+            period_end=month_end(2026, 5 + i % 4),
+            reference=f"TX{i:04d}",
+            effective=processed - timedelta(days=3),
+            description='=HYPERLINK("evil")' if i == odd_description_at else "",
+        )
 
 
 def give(db, now, user_id: int, account: Account, role: str = "owner", permissions=None):
@@ -87,6 +131,7 @@ def issue_pin(db, now, account: Account, **kwargs) -> str:
 
 
 # --- Requests ---------------------------------------------------------------------
+
 
 def signed_in(app, email: str):
     """A test client signed in through the real form."""

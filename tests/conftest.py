@@ -4,6 +4,7 @@ Every test that touches the database runs on SQLite and on a real PostgreSQL
 (`db_backend` is parametrised). PostgreSQL tests skip when no server answers,
 except under CI (CI=true), where a missing server fails the run.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,13 +12,14 @@ import re
 import shutil
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 import flask
 import pytest
-from jinja2.bccache import BytecodeCache, Bucket
+from jinja2.bccache import Bucket, BytecodeCache
 from sqlalchemy import select
 from werkzeug.routing import Rule
 
@@ -31,7 +33,7 @@ from models import Base, OutboxEmail, User
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 UNDER_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # Monday 23 November 2026, 11:00 Mountain time: inside service hours.
-START = datetime(2026, 11, 23, 18, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 PASSWORD = "correct-horse-battery-staple-9"
 
 
@@ -40,6 +42,7 @@ PASSWORD = "correct-horse-battery-staple-9"
 # same templates and the same URL rules again for each was a third of a database
 # test's time. Both are compiled once per worker here; what is kept is exactly what
 # would be compiled anew, so every app still behaves as one made alone.
+
 
 class SharedTemplateCode(BytecodeCache):
     """Compiled templates, for every app of this worker. Jinja checks each template's
@@ -64,12 +67,14 @@ class SharedBuilderRule(Rule):
     function made for one app's rule is the one it would make for another's: the key
     is everything `Rule._compile_builder` reads."""
 
-    _builders: dict[tuple, object] = {}
+    _builders: ClassVar[dict[tuple, object]] = {}
 
     def _compile_builder(self, append_unknown: bool = True):
         defaults = self.defaults or {}
-        resolved = tuple((name, self._converters[name].to_url(value) if name in self._converters else None)
-                         for name, value in defaults.items())
+        resolved = tuple(
+            (name, self._converters[name].to_url(value) if name in self._converters else None)
+            for name, value in defaults.items()
+        )
         key = (append_unknown, self.rule, tuple(self._trace), resolved)
         if key not in self._builders:
             self._builders[key] = super()._compile_builder(append_unknown)
@@ -81,18 +86,24 @@ flask.Flask.url_rule_class = SharedBuilderRule
 
 
 def pytest_addoption(parser):
-    parser.addoption("--backend", action="append", choices=["sqlite", "postgresql"],
-                     help="database backends to run (default: both)")
-    parser.addoption("--long", action="store_true",
-                     help="also run the long load and fault tests (marked `long`; `make proof`)")
+    parser.addoption(
+        "--backend", action="append", choices=["sqlite", "postgresql"], help="database backends to run (default: both)"
+    )
+    parser.addoption(
+        "--long", action="store_true", help="also run the long load and fault tests (marked `long`; `make proof`)"
+    )
 
 
 # Folders of long tests (seconds to a minute each: fuzzing, load, faults, browsers), and
 # the files whose tests take longest of all (measured: docs/testing.md). They are shared
 # out first, so no worker is left running them alone at the end.
 LONG_FOLDERS = ("tests/security/", "tests/reliability/", "tests/browser/")
-LONGEST_FILES = ("tests/security/test_input_fuzz.py", "tests/reliability/test_load.py",
-                 "tests/browser/test_back_office_journey.py", "tests/browser/test_filing_and_requests_journey.py")
+LONGEST_FILES = (
+    "tests/security/test_input_fuzz.py",
+    "tests/reliability/test_load.py",
+    "tests/browser/test_back_office_journey.py",
+    "tests/browser/test_filing_and_requests_journey.py",
+)
 
 
 def _long_first(items: list, workers: int) -> list:
@@ -103,12 +114,13 @@ def _long_first(items: list, workers: int) -> list:
     rest to the next, and so on), and a worker that runs out takes the tail of another's
     block. So each block starts with its share of the long tests, dealt in turn, longest
     first; short tests fill the blocks and are what moves between workers at the end."""
+
     def weight(item):
         return (not item.nodeid.startswith(LONGEST_FILES), not item.nodeid.startswith(LONG_FOLDERS))
 
     ordered = sorted(items, key=weight)
     long = [item for item in ordered if item.nodeid.startswith(LONG_FOLDERS)]
-    short = ordered[len(long):]
+    short = ordered[len(long) :]
     blocks: list[list] = [[] for _ in range(workers)]
     for index, item in enumerate(long):
         blocks[index % workers].append(item)
@@ -151,17 +163,25 @@ def missing_here() -> list[str]:
         psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3).close()
     except psycopg.OperationalError:
         where = urlsplit(POSTGRES_ADMIN_URL)
-        missing.append(f"PostgreSQL does not answer at {where.hostname}:{where.port or 5432}: "
-                       f"every test on PostgreSQL (about half the suite) is skipped. To run them: {SERVICES_COMMAND}")
+        missing.append(
+            f"PostgreSQL does not answer at {where.hostname}:{where.port or 5432}: "
+            f"every test on PostgreSQL (about half the suite) is skipped. To run them: {SERVICES_COMMAND}"
+        )
     if not CHROMIUM.exists():
-        missing.append(f"Chromium is not at {CHROMIUM}: the browser tests (tests/browser) are skipped. "
-                       f"To run them: {SERVICES_COMMAND}")
+        missing.append(
+            f"Chromium is not at {CHROMIUM}: the browser tests (tests/browser) are skipped. "
+            f"To run them: {SERVICES_COMMAND}"
+        )
     if not Path("/usr/sbin/nginx").exists():
-        missing.append(f"nginx is not installed: the two-servers-behind-nginx test (tests/test_deploy.py) is "
-                       f"skipped. To run it: {SERVICES_COMMAND}")
+        missing.append(
+            f"nginx is not installed: the two-servers-behind-nginx test (tests/test_deploy.py) is "
+            f"skipped. To run it: {SERVICES_COMMAND}"
+        )
     if os.geteuid() != 0:
-        missing.append("Not root: the full-disk test (tests/reliability/test_faults.py) cannot mount its small "
-                       "filesystem and is skipped. To run it: sudo make test")
+        missing.append(
+            "Not root: the full-disk test (tests/reliability/test_faults.py) cannot mount its small "
+            "filesystem and is skipped. To run it: sudo make test"
+        )
     return missing
 
 
@@ -190,8 +210,10 @@ def pytest_terminal_summary(terminalreporter, config):
     terminalreporter.write_sep("=", f"{len(skipped)} tests could not run here", yellow=True, bold=True)
     for line in missing:
         terminalreporter.write_line(f"  - {line}", yellow=True)
-    reasons = Counter(" ".join(str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
-                               .split()) for report in skipped)
+    reasons = Counter(
+        " ".join(str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr).split())
+        for report in skipped
+    )
     for reason, count in reasons.most_common():
         terminalreporter.write_line(f"  {count:5d} skipped: {reason[:160]}")
 
@@ -237,9 +259,11 @@ class PostgresDatabase:
         self.engine = make_engine(self.url)
         tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
         if self._conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
-            self._empty = (["SET LOCAL session_replication_role = replica"]
-                           + [f"DELETE FROM {table}" for table in tables]
-                           + ["SELECT setval(oid::regclass, 1, false) FROM pg_class WHERE relkind = 'S'"])
+            self._empty = (
+                ["SET LOCAL session_replication_role = replica"]
+                + [f"DELETE FROM {table}" for table in tables]
+                + ["SELECT setval(oid::regclass, 1, false) FROM pg_class WHERE relkind = 'S'"]
+            )
         else:  # only a superuser may turn triggers off; TRUNCATE is not UPDATE or DELETE, so they allow it
             self._empty = [f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"]
 
@@ -369,14 +393,28 @@ def csrf_from(html: str) -> str:
     return match.group(1)
 
 
-def make_user(app, email="taxpayer@example.com", password=PASSWORD, name="Jordan Example", verified=True,
-              totp_secret=None, staff_role=None) -> int:
+def make_user(
+    app,
+    email="taxpayer@example.com",
+    password=PASSWORD,
+    name="Jordan Example",
+    verified=True,
+    totp_secret=None,
+    staff_role=None,
+) -> int:
     clock = app.extensions["portal.clock"]
     with app.extensions["portal.sessionmaker"]() as session:
-        user = User(name=name, email=email, password_hash=passwords.hash_password(password),
-                    created_at=clock(), password_changed_at=clock(),
-                    email_verified_at=clock() if verified else None, staff_role=staff_role,
-                    totp_secret=totp_secret, totp_enabled_at=clock() if totp_secret else None)
+        user = User(
+            name=name,
+            email=email,
+            password_hash=passwords.hash_password(password),
+            created_at=clock(),
+            password_changed_at=clock(),
+            email_verified_at=clock() if verified else None,
+            staff_role=staff_role,
+            totp_secret=totp_secret,
+            totp_enabled_at=clock() if totp_secret else None,
+        )
         session.add(user)
         session.commit()
         return user.id
@@ -403,8 +441,9 @@ class Auth:
         return csrf_from(self.client.get(path).get_data(as_text=True))
 
     def sign_in(self, email="taxpayer@example.com", password=PASSWORD, code=None, next_url=""):
-        response = self.client.post("/auth/sign-in", data={
-            "email": email, "password": password, "next": next_url, "csrf_token": self.token()})
+        response = self.client.post(
+            "/auth/sign-in", data={"email": email, "password": password, "next": next_url, "csrf_token": self.token()}
+        )
         if code is not None and response.status_code == 303 and "/auth/code" in response.headers["Location"]:
             response = self.client.post("/auth/code", data={"code": code, "csrf_token": self.token("/auth/code")})
         return response
@@ -432,13 +471,20 @@ class StaffMember:
 
         self.app, self.role, self.email = app, role, email
         self.secret = pyotp.random_base32()
-        self.id = make_user(app, email=email, name=f"Staff {role.capitalize()}", staff_role=role,
-                            totp_secret=self.secret)
+        self.id = make_user(
+            app, email=email, name=f"Staff {role.capitalize()}", staff_role=role, totp_secret=self.secret
+        )
         self.client = app.test_client()
         token = csrf_from(self.client.get("/staff/sign-in").get_data(as_text=True))
-        response = self.client.post("/staff/sign-in", data={
-            "email": email, "password": PASSWORD, "code": pyotp.TOTP(self.secret).at(clock()),
-            "csrf_token": token})
+        response = self.client.post(
+            "/staff/sign-in",
+            data={
+                "email": email,
+                "password": PASSWORD,
+                "code": pyotp.TOTP(self.secret).at(clock()),
+                "csrf_token": token,
+            },
+        )
         assert response.status_code == 303, response.get_data(as_text=True)
 
     def get(self, path: str, **kwargs):

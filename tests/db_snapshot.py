@@ -17,6 +17,7 @@ table that differs, bookkeeping included, so a test can pin the list down
 (tests/security/test_get_changes_nothing.py checks that a crawl of every GET route
 writes exactly these and nothing else).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -66,8 +67,10 @@ def snapshot(app) -> dict[str, dict[tuple, tuple]]:
     tables = {}
     with app.extensions["portal.sessionmaker"]() as session:
         for name, statement, columns, keys in _STATEMENTS:
-            tables[name] = {tuple(values[k] for k in keys): tuple(zip(columns, values))
-                            for values in session.execute(statement)}
+            tables[name] = {
+                tuple(values[k] for k in keys): tuple(zip(columns, values, strict=False))
+                for values in session.execute(statement)
+            }
     return tables
 
 
@@ -85,12 +88,19 @@ def changes(before: dict, after: dict, *, keep_bookkeeping: bool = False) -> dic
         if table in ignore_tables:
             continue
         old, new = before.get(table, {}), after.get(table, {})
-        added = sorted((key for key in set(new) - set(old)
-                        if keep_bookkeeping or not _anonymous_session(table, dict(new[key]))), key=repr)
+        added = sorted(
+            (key for key in set(new) - set(old) if keep_bookkeeping or not _anonymous_session(table, dict(new[key]))),
+            key=repr,
+        )
         removed = sorted(set(old) - set(new), key=repr)
-        altered = sorted((key for key in set(old) & set(new)
-                          if _without(old[key], table, ignore_columns) != _without(new[key], table, ignore_columns)),
-                         key=repr)
+        altered = sorted(
+            (
+                key
+                for key in set(old) & set(new)
+                if _without(old[key], table, ignore_columns) != _without(new[key], table, ignore_columns)
+            ),
+            key=repr,
+        )
         if added or removed or altered:
             found[table] = {"added": added, "removed": removed, "altered": altered}
     return found
@@ -123,6 +133,8 @@ def bookkeeping_only(before: dict, after: dict) -> bool:
     """True when everything that differs is on the bookkeeping list: the columns
     above, audit events a GET may add (GET_AUDIT_EVENTS) and anonymous sessions."""
     allowed = BOOKKEEPING_COLUMNS | {("audit_events", "+row"), ("auth_sessions", "+row")}
-    return (touched(before, after) <= allowed
-            and {row["event"] for row in added_rows(before, after, "audit_events")} <= GET_AUDIT_EVENTS
-            and all(_anonymous_session("auth_sessions", row) for row in added_rows(before, after, "auth_sessions")))
+    return (
+        touched(before, after) <= allowed
+        and {row["event"] for row in added_rows(before, after, "audit_events")} <= GET_AUDIT_EVENTS
+        and all(_anonymous_session("auth_sessions", row) for row in added_rows(before, after, "auth_sessions"))
+    )

@@ -2,6 +2,7 @@
 financial transactions (filter, keyset pages, running balance, htmx, CSV), the
 append-only ledger, and who may see what. Every database test runs on SQLite and
 on PostgreSQL."""
+
 from __future__ import annotations
 
 import csv
@@ -18,19 +19,38 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from domain import ledger
-from domain.accounts import (cents_to_decimal, describe_balance, format_amount, format_money, format_number,
-                             luhn_digit, make_number, normalise_number, number_problem)
+from domain.accounts import (
+    cents_to_decimal,
+    describe_balance,
+    format_amount,
+    format_money,
+    format_number,
+    luhn_digit,
+    make_number,
+    normalise_number,
+    number_problem,
+)
 from models import Grant, LedgerEntry
-from tests.accounts_factory import (TODAY, body, busy_history, file_return, give, month_end, open_account, post,
-                                    sessionmaker_of, signed_in, without_tokens)
+from tests.accounts_factory import (
+    TODAY,
+    body,
+    busy_history,
+    file_return,
+    give,
+    month_end,
+    open_account,
+    post,
+    sessionmaker_of,
+    signed_in,
+    without_tokens,
+)
 from tests.conftest import make_user
 
 OWNER = "owner@example.com"
 
 
-
-
 # --- Numbers and money (no database) ---------------------------------------------
+
 
 def test_account_numbers_carry_a_check_digit_that_catches_typing_mistakes():
     number = make_number("41", 1234)
@@ -42,7 +62,7 @@ def test_account_numbers_carry_a_check_digit_that_catches_typing_mistakes():
     for position in range(10):
         for digit in "0123456789":
             if digit != number[position]:
-                typo = number[:position] + digit + number[position + 1:]
+                typo = number[:position] + digit + number[position + 1 :]
                 assert number_problem(typo) == "Check the account number: one of the digits is not right"
     assert number_problem("") == "Enter your account number"
     assert number_problem("41000I2348") == "An account number has digits only, like 4100 0012 34"
@@ -61,11 +81,19 @@ def test_money_is_exact_and_a_credit_is_said_in_words():
     assert format_amount(-123456) == "$1,234.56 credit"
     assert format_amount(99) == "$0.99"
     with pytest.raises(TypeError):
-        ledger.post(None, account_id=1, kind="payment", amount_cents=12.5, effective_date=TODAY,
-                    processed_date=TODAY, reference="X")
+        ledger.post(
+            None,
+            account_id=1,
+            kind="payment",
+            amount_cents=12.5,
+            effective_date=TODAY,
+            processed_date=TODAY,
+            reference="X",
+        )
 
 
 # --- A small world -----------------------------------------------------------------
+
 
 @pytest.fixture
 def world(app, clock):
@@ -83,13 +111,20 @@ def world(app, clock):
                 file_return(db, inn, end)
                 post(db, inn, "payment", -123456, end + timedelta(days=20), period_end=end)
         post(db, inn, "penalty", 6173, date(2026, 11, 2), period_end=date(2026, 9, 30))
-        fuel = open_account(db, program_code="FT", serial=2, legal_name="Northern Fuels Corp.", operating_name=None,
-                            opened_on=date(2026, 9, 1))
+        fuel = open_account(
+            db,
+            program_code="FT",
+            serial=2,
+            legal_name="Northern Fuels Corp.",
+            operating_name=None,
+            opened_on=date(2026, 9, 1),
+        )
         for end in (date(2026, 9, 30), date(2026, 10, 31)):
             file_return(db, fuel, end)
         post(db, fuel, "payment", -50000, date(2026, 11, 2), period_end=date(2026, 10, 31))
-        tobacco = open_account(db, program_code="TT", serial=3, legal_name="Leaf and Co.", operating_name=None,
-                               opened_on=date(2026, 10, 1))
+        tobacco = open_account(
+            db, program_code="TT", serial=3, legal_name="Leaf and Co.", operating_name=None, opened_on=date(2026, 10, 1)
+        )
         post(db, tobacco, "assessment", 99900, date(2026, 11, 10), period_end=date(2026, 10, 31))
         other = open_account(db, serial=4, legal_name="Someone Else Ltd.", operating_name=None)
         post(db, other, "assessment", 100, date(2026, 11, 1), period_end=date(2026, 10, 31))
@@ -102,6 +137,7 @@ def world(app, clock):
 
 
 # --- Dashboard -----------------------------------------------------------------------
+
 
 def _dashboard_rows(page: str) -> list[str]:
     return re.findall(r"<tr>\s*<th scope=\"row\">.*?</tr>", page, re.S)
@@ -116,8 +152,7 @@ def test_dashboard_shows_each_account_with_balance_next_due_and_what_needs_atten
     rows = _dashboard_rows(page)
     assert len(rows) == 3  # never someone else's account
     assert "Someone Else" not in page
-    by_name = {re.search(r"(Prairie Inn Ltd\.|Northern Fuels Corp\.|Leaf and Co\.)", row).group(1): row
-               for row in rows}
+    by_name = {re.search(r"(Prairie Inn Ltd\.|Northern Fuels Corp\.|Leaf and Co\.)", row).group(1): row for row in rows}
     inn = by_name["Prairie Inn Ltd."]
     assert "Tourism Levy · " + format_number(world["inn"]) in inn
     assert "Operating as Prairie Inn" in inn
@@ -152,6 +187,7 @@ def test_dashboard_leaves_out_revoked_grants_and_says_when_there_are_none(app, w
 def test_the_next_due_period_is_the_earliest_unfiled_one_due_today_or_later(app, world):
     with sessionmaker_of(app)() as db:
         from models import Account
+
         inn = db.scalar(select(Account).where(Account.number == world["inn"]))
         file_return(db, inn, date(2026, 10, 31))  # October filed: nothing left due
         db.commit()
@@ -166,9 +202,13 @@ def many_accounts(app, clock):
     rep = make_user(app, email="rep@example.com", name="Rae Representative")
     with sessionmaker_of(app)() as db:
         for serial in range(1, 61):
-            account = open_account(db, serial=serial, legal_name=f"Client {serial:02d} Ltd.",
-                                   operating_name="Special Widgets" if serial == 42 else None,
-                                   periods_until=date(2026, 1, 1))
+            account = open_account(
+                db,
+                serial=serial,
+                legal_name=f"Client {serial:02d} Ltd.",
+                operating_name="Special Widgets" if serial == 42 else None,
+                periods_until=date(2026, 1, 1),
+            )
             post(db, account, "assessment", serial * 100, date(2026, 11, 1))
             give(db, clock(), rep, account, role="representative")
         open_account(db, serial=99, legal_name="Client 99 Not Yours", periods_until=date(2026, 1, 1))
@@ -231,28 +271,46 @@ def test_dashboard_search_over_htmx_returns_only_the_results(app, many_accounts)
 
 # --- Account summary -------------------------------------------------------------------
 
+
 def test_summary_shows_details_balance_and_every_filing_period(app, world):
     client = signed_in(app, OWNER)
     response = client.get(f"/accounts/{world['inn']}/")
     assert response.status_code == 200
     page = body(response)
-    assert "<h1 class=\"heading-l\">Prairie Inn Ltd.</h1>" in page
-    for text_ in ("Tourism Levy", format_number(world["inn"]), "Prairie Inn", "Active", "PO Box 100",
-                  "10020 100 Street NW", "Robin Example", "780 555 0100", "robin@example.com"):
+    assert '<h1 class="heading-l">Prairie Inn Ltd.</h1>' in page
+    for text_ in (
+        "Tourism Levy",
+        format_number(world["inn"]),
+        "Prairie Inn",
+        "Active",
+        "PO Box 100",
+        "10020 100 Street NW",
+        "Robin Example",
+        "780 555 0100",
+        "robin@example.com",
+    ):
         assert text_ in page
     assert "$1,296.29 owing" in page
     assert "Next return due: <strong>30 November 2026</strong>, for the period ending 31 October 2026" in page
     rows = re.findall(r"<tr><td>(.*?)</td><td>(.*?)</td>\s*<td>(.*?)</td><td class=\"num\">(.*?)</td></tr>", page)
     assert len(rows) == 10  # January to October 2026
-    assert rows[0] == ("31 October 2026", "30 November 2026", '<strong class="tag tag--grey">Not filed yet</strong>',
-                       "$0.00")
-    assert rows[1] == ("30 September 2026", "31 October 2026",
-                       '<strong class="tag tag--red">Not filed: overdue</strong>', "$1,296.29")
+    assert rows[0] == (
+        "31 October 2026",
+        "30 November 2026",
+        '<strong class="tag tag--grey">Not filed yet</strong>',
+        "$0.00",
+    )
+    assert rows[1] == (
+        "30 September 2026",
+        "31 October 2026",
+        '<strong class="tag tag--red">Not filed: overdue</strong>',
+        "$1,296.29",
+    )
     assert rows[2] == ("31 August 2026", "30 September 2026", '<strong class="tag">Filed</strong>', "$0.00")
     assert rows[-1][0] == "31 January 2026"
     assert f'href="/accounts/{world["inn"]}/transactions"' in page
     if "accounts.returns" in app.view_functions:
-        assert f'/accounts/{world["inn"]}/returns' in page or "Assessment status" in page
+        assert f"/accounts/{world['inn']}/returns" in page or "Assessment status" in page
     else:
         assert "Assessment status" not in page
 
@@ -266,6 +324,7 @@ def test_summary_with_view_returns_only_shows_periods_but_no_money(app, world):
 
 # --- Financial transactions -----------------------------------------------------------
 
+
 @pytest.fixture
 def busy(app, clock):
     """An account with 130 entries, three processed each day, in every kind, over
@@ -276,14 +335,18 @@ def busy(app, clock):
         busy_history(db, account, odd_description_at=7)
         give(db, clock(), owner, account)
         db.commit()
-        entries = [(e.id, e.processed_date, e.amount_cents, e.kind, e.period_end, e.reference)
-                   for e in db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account.id))]
+        entries = [
+            (e.id, e.processed_date, e.amount_cents, e.kind, e.period_end, e.reference)
+            for e in db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account.id))
+        ]
     return dict(client=signed_in(app, OWNER), number=account.number, entries=entries)
 
 
 # Rows leave out the end tags HTML lets them omit (the fragment is kept small).
-ROW = re.compile(r"<tr><td>(.*?)<td>(.*?)<td>(.*?)<td>(.*?)<td>(.*?)"
-                 r"<td>(.*?)<td>([^<\n]*)")
+ROW = re.compile(
+    r"<tr><td>(.*?)<td>(.*?)<td>(.*?)<td>(.*?)<td>(.*?)"
+    r"<td>(.*?)<td>([^<\n]*)"
+)
 
 
 def _rows(page: str):
@@ -298,7 +361,7 @@ def _next_url(page: str) -> str | None:
 def _expected_balances(entries):
     """Reference -> the account's balance after that entry (every entry counts)."""
     running, after = 0, {}
-    for entry_id, processed, cents, _k, _p, reference in sorted(entries, key=lambda e: (e[1], e[0])):
+    for _entry_id, _processed, cents, _k, _p, reference in sorted(entries, key=lambda e: (e[1], e[0])):
         running += cents
         after[reference] = running
     return after
@@ -346,18 +409,24 @@ def test_running_balance_equals_the_sum_of_every_earlier_entry_in_the_database(a
         rows, _cursor = ledger.transactions_page(db, account_id, ledger.TransactionFilter(kind="payment"), size=200)
         assert rows
         for row in rows:
-            earlier = db.scalar(select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
-                LedgerEntry.account_id == account_id,
-                (LedgerEntry.processed_date < row.processed_date)
-                | ((LedgerEntry.processed_date == row.processed_date) & (LedgerEntry.id <= row.id))))
+            earlier = db.scalar(
+                select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+                    LedgerEntry.account_id == account_id,
+                    (LedgerEntry.processed_date < row.processed_date)
+                    | ((LedgerEntry.processed_date == row.processed_date) & (LedgerEntry.id <= row.id)),
+                )
+            )
             assert int(row.balance_after) == int(earlier)
 
 
 def test_filter_by_processed_date_range_and_type(busy):
     url = f"/accounts/{busy['number']}/transactions?mode=processed&from=2026-06-05&to=2026-06-20&type=payment"
     page = body(busy["client"].get(url))
-    expected = sorted((e for e in busy["entries"] if date(2026, 6, 5) <= e[1] <= date(2026, 6, 20)
-                       and e[3] == "payment"), key=lambda e: (e[1], e[0]), reverse=True)
+    expected = sorted(
+        (e for e in busy["entries"] if date(2026, 6, 5) <= e[1] <= date(2026, 6, 20) and e[3] == "payment"),
+        key=lambda e: (e[1], e[0]),
+        reverse=True,
+    )
     assert expected and [r[4] for r in _rows(page)] == [e[5] for e in expected]
     assert {r[3] for r in _rows(page)} == {"Payment"}
     assert "Transactions processed from 5 June 2026 to 20 June 2026, payment only" in page
@@ -375,27 +444,41 @@ def test_filter_by_period_end(busy):
     assert '<option value="2026-07-31" selected>' in page
     assert "Transactions for the period ending 31 July 2026" in page
     # Every period end of the account is offered, newest first.
-    assert re.findall(r'<option value="(2026-\d\d-\d\d)"', page) == ["2026-08-31", "2026-07-31", "2026-06-30",
-                                                                      "2026-05-31"]
+    assert re.findall(r'<option value="(2026-\d\d-\d\d)"', page) == [
+        "2026-08-31",
+        "2026-07-31",
+        "2026-06-30",
+        "2026-05-31",
+    ]
 
 
-@pytest.mark.parametrize("query, field, message", [
-    ("mode=processed&from=2026-06-20&to=2026-06-05", "filter-from", "The start date must be on or before the end date"),
-    ("mode=processed&from=2026-02-30", "filter-from", "Enter the start date as a real date, like 2026-01-31"),
-    ("mode=processed&to=31/12/2026", "filter-to", "Enter the end date as a real date, like 2026-03-31"),
-    ("mode=period&period=2026-01-31", "filter-period", "Choose a period this account has"),
-    ("mode=period&period=yesterday", "filter-period", "Choose a period this account has"),
-    ("mode=period", "filter-period", "Choose a period end"),
-    ("type=bribe", "filter-type", "Choose a transaction type from the list"),
-    ("mode=sideways", "filter-mode", "Choose how to find transactions"),
-], ids=["reversed", "no-such-day", "wrong-format", "unknown-period", "not-a-date", "no-period", "type", "mode"])
+@pytest.mark.parametrize(
+    "query, field, message",
+    [
+        (
+            "mode=processed&from=2026-06-20&to=2026-06-05",
+            "filter-from",
+            "The start date must be on or before the end date",
+        ),
+        ("mode=processed&from=2026-02-30", "filter-from", "Enter the start date as a real date, like 2026-01-31"),
+        ("mode=processed&to=31/12/2026", "filter-to", "Enter the end date as a real date, like 2026-03-31"),
+        ("mode=period&period=2026-01-31", "filter-period", "Choose a period this account has"),
+        ("mode=period&period=yesterday", "filter-period", "Choose a period this account has"),
+        ("mode=period", "filter-period", "Choose a period end"),
+        ("type=bribe", "filter-type", "Choose a transaction type from the list"),
+        ("mode=sideways", "filter-mode", "Choose how to find transactions"),
+    ],
+    ids=["reversed", "no-such-day", "wrong-format", "unknown-period", "not-a-date", "no-period", "type", "mode"],
+)
 def test_a_wrong_filter_gets_a_message_beside_the_field(busy, query, field, message):
     for path in ("transactions", "transactions.csv"):
         response = busy["client"].get(f"/accounts/{busy['number']}/{path}?{query}")
         assert response.status_code == 400, (path, response.status_code)
         page = body(response)
-        assert f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>' \
+        assert (
+            f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>'
             in page
+        )
         assert f'<a href="#{field}">{message}</a>' in page  # and in the error summary
         assert "<title>Error: " in page
         assert not _rows(page)
@@ -449,6 +532,7 @@ def test_fifty_rows_of_fragment_weigh_at_most_six_kilobytes_compressed(busy):
 
 # --- CSV export -----------------------------------------------------------------------
 
+
 def _csv(response):
     return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
 
@@ -462,20 +546,31 @@ def test_csv_has_exactly_the_filtered_rows_in_exact_decimals(busy):
     assert response.headers["Content-Disposition"] == f'attachment; filename="transactions-{busy["number"]}.csv"'
     assert response.headers["Cache-Control"] == "no-store"
     rows = _csv(response)
-    assert rows[0] == ["Processed date", "Effective date", "Period end", "Type", "Reference", "Description", "Amount",
-                       "Balance"]
-    expected = sorted((e for e in busy["entries"] if date(2026, 6, 2) <= e[1] <= date(2026, 7, 20)),
-                      key=lambda e: (e[1], e[0]), reverse=True)
+    assert rows[0] == [
+        "Processed date",
+        "Effective date",
+        "Period end",
+        "Type",
+        "Reference",
+        "Description",
+        "Amount",
+        "Balance",
+    ]
+    expected = sorted(
+        (e for e in busy["entries"] if date(2026, 6, 2) <= e[1] <= date(2026, 7, 20)),
+        key=lambda e: (e[1], e[0]),
+        reverse=True,
+    )
     assert len(rows) - 1 == len(expected) > 50  # every page, not only the first
     balances = _expected_balances(busy["entries"])
-    for row, entry in zip(rows[1:], expected):
+    for row, entry in zip(rows[1:], expected, strict=False):
         assert row[0] == entry[1].isoformat() and row[4] == entry[5]
         assert row[6] == str((Decimal(entry[2]) / 100).quantize(Decimal("0.01"))) and Decimal(row[6]) * 100 == entry[2]
         assert re.fullmatch(r"-?\d+\.\d\d", row[6]) and re.fullmatch(r"-?\d+\.\d\d", row[7])
         assert Decimal(row[7]) == Decimal(balances[entry[5]]) / 100
     # Text a spreadsheet could run as a formula is defused.
     evil = [row for row in rows if row[4] == "TX0007"]
-    assert len(evil) == 1 and evil[0][5] == "'=HYPERLINK(\"evil\")"
+    assert len(evil) == 1 and evil[0][5] == '\'=HYPERLINK("evil")'
 
 
 def test_csv_by_period_and_type(busy):
@@ -487,8 +582,9 @@ def test_csv_by_period_and_type(busy):
 
 
 def test_the_results_offer_the_csv_of_the_same_filter(busy):
-    page = body(busy["client"].get(
-        f"/accounts/{busy['number']}/transactions?mode=period&period=2026-06-30&type=transfer"))
+    page = body(
+        busy["client"].get(f"/accounts/{busy['number']}/transactions?mode=period&period=2026-06-30&type=transfer")
+    )
     link = re.search(r'<a href="([^"]+)" download hx-boost="false">Download these transactions \(CSV\)</a>', page)
     assert link
     query = parse_qs(urlsplit(html.unescape(link.group(1))).query)
@@ -498,13 +594,12 @@ def test_the_results_offer_the_csv_of_the_same_filter(busy):
 
 # --- The ledger is append-only in the database itself ---------------------------------------
 
-@pytest.mark.parametrize("statement", ["UPDATE ledger_entries SET amount_cents = 0",
-                                       "DELETE FROM ledger_entries"])
+
+@pytest.mark.parametrize("statement", ["UPDATE ledger_entries SET amount_cents = 0", "DELETE FROM ledger_entries"])
 def test_the_database_refuses_to_change_or_remove_ledger_entries(app, world, statement):
     engine = app.extensions["portal.engine"]
-    with pytest.raises(DBAPIError) as refused:
-        with engine.begin() as conn:
-            conn.execute(text(statement))
+    with pytest.raises(DBAPIError) as refused, engine.begin() as conn:
+        conn.execute(text(statement))
     assert "append-only" in str(refused.value)
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(func.count()).select_from(LedgerEntry)) == 21
@@ -516,9 +611,13 @@ def test_the_database_refuses_to_change_or_remove_ledger_entries(app, world, sta
 
 # --- Who may see what ---------------------------------------------------------------
 
-ACCOUNT_ROUTES = ["/accounts/{n}/", "/accounts/{n}/transactions", "/accounts/{n}/transactions.csv",
-                  "/accounts/{n}/transactions?mode=period&period=2026-09-30",
-                  "/accounts/{n}/transactions?after=2026-11-01.1"]
+ACCOUNT_ROUTES = [
+    "/accounts/{n}/",
+    "/accounts/{n}/transactions",
+    "/accounts/{n}/transactions.csv",
+    "/accounts/{n}/transactions?mode=period&period=2026-09-30",
+    "/accounts/{n}/transactions?after=2026-11-01.1",
+]
 WHO = ["anonymous", "owner", "view-only", "no-grant", "revoked"]
 
 
@@ -542,8 +641,11 @@ def matrix(app, clock):
 
 
 def test_the_matrix_covers_every_account_route(app):
-    assert set(_account_routes(app)) >= {"/accounts/<number>/", "/accounts/<number>/transactions",
-                                         "/accounts/<number>/transactions.csv"}
+    assert set(_account_routes(app)) >= {
+        "/accounts/<number>/",
+        "/accounts/<number>/transactions",
+        "/accounts/<number>/transactions.csv",
+    }
 
 
 @pytest.mark.parametrize("who", WHO)
@@ -586,6 +688,7 @@ def test_every_account_route_of_other_engineers_is_also_refused_to_strangers(app
             continue
         values = {name: (matrix if name == "number" else 1) for name in rule.arguments}
         from flask import url_for
+
         with app.test_request_context():
             url = url_for(rule.endpoint, **values)
         assert client.get(url).status_code == 404, url
@@ -600,6 +703,5 @@ def test_viewing_records_last_use_but_changes_nothing_else(app, matrix, clock):
             assert response.status_code == 200 and response.get_data()
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(func.count()).select_from(LedgerEntry)) == before
-        grant = db.scalar(select(Grant).join(Grant.account).where(Grant.revoked_at.is_(None),
-                                                                  Grant.role == "owner"))
+        grant = db.scalar(select(Grant).join(Grant.account).where(Grant.revoked_at.is_(None), Grant.role == "owner"))
         assert grant.last_used_at == clock()

@@ -5,6 +5,7 @@ online mail as a PDF, the request is completed, the queue item decided and the
 account's people told by secure message; the owner then sees the entries and
 the return as Assessed. Reassessing posts only the difference. A form sent
 twice acts once; bad input is refused with its message and changes nothing."""
+
 from __future__ import annotations
 
 import re
@@ -27,6 +28,7 @@ AMENDED_FIGURES = {"accommodation_price": "15000", "exempt_price": "0"}  # $600.
 
 
 # --- Helpers ------------------------------------------------------------------------------
+
 
 def _token(client) -> str:
     return csrf_from(body(client.get("/profile/")))
@@ -62,8 +64,14 @@ def filed(app, clock):
     _file(client, number, FIGURES)
     with sessionmaker_of(app)() as db:
         return_id = db.scalar(select(TaxReturn.id).where(TaxReturn.account_id == account_id))
-    return {"number": number, "account_id": account_id, "return_id": return_id, "owner": owner, "clerk": clerk,
-            "client": client}
+    return {
+        "number": number,
+        "account_id": account_id,
+        "return_id": return_id,
+        "owner": owner,
+        "clerk": clerk,
+        "client": client,
+    }
 
 
 def _page(staff, return_id):
@@ -78,8 +86,13 @@ def _key(page: str) -> str:
 
 def _assess(staff, return_id, key=None, **answers):
     page_url = f"/staff/returns/{return_id}"
-    data = {"key": key or _key(_page(staff, return_id)), "assessed": "480.00", "charge1_kind": "penalty",
-            "charge2_kind": "interest", **answers}
+    data = {
+        "key": key or _key(_page(staff, return_id)),
+        "assessed": "480.00",
+        "charge1_kind": "penalty",
+        "charge2_kind": "interest",
+        **answers,
+    }
     return staff.post(f"{page_url}/assess", data, token_from=page_url)
 
 
@@ -99,8 +112,9 @@ def _count(app, model, **where):
 
 def _entries(app, account_id):
     with sessionmaker_of(app)() as db:
-        rows = db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account_id)
-                          .order_by(LedgerEntry.id)).all()
+        rows = db.scalars(
+            select(LedgerEntry).where(LedgerEntry.account_id == account_id).order_by(LedgerEntry.id)
+        ).all()
         db.expunge_all()
         return rows
 
@@ -132,6 +146,7 @@ def _nothing_done(app, filed):
 
 # --- Assessing --------------------------------------------------------------------------------
 
+
 def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, filed, staff_member):
     officer = staff_member("officer")
     return_id, number = filed["return_id"], filed["number"]
@@ -142,10 +157,15 @@ def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, fi
     assert page.count('name="charge1_amount"') == 1 and page.count('name="charge2_amount"') == 1
     assert _count(app, LedgerEntry) == 0  # a GET changes nothing
 
-    response = _assess(officer, return_id, charge1_amount="24.00",
-                       charge1_reason="Late payment penalty: the levy was paid 3 days late",
-                       charge2_amount="1.15", charge2_reason="Interest on the late payment, 1 to 3 November",
-                       note="Assessed as filed.")
+    response = _assess(
+        officer,
+        return_id,
+        charge1_amount="24.00",
+        charge1_reason="Late payment penalty: the levy was paid 3 days late",
+        charge2_amount="1.15",
+        charge2_reason="Interest on the late payment, 1 to 3 November",
+        note="Assessed as filed.",
+    )
     assert response.status_code == 303 and response.headers["Location"] == f"/staff/returns/{return_id}"
     after = body(officer.get(response.headers["Location"]))
     assert "Return assessed at $480.00" in after and "Notice of assessment, period 1\u201331 October 2026" in after
@@ -155,8 +175,7 @@ def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, fi
     assert (tax_return.status, tax_return.processed_on) == ("assessed", TODAY)
     assert (tax_return.notice_kind, tax_return.notice_date) == ("assessment", TODAY)
     entries = _entries(app, filed["account_id"])
-    assert [(e.kind, e.amount_cents) for e in entries] == [("assessment", 48000), ("penalty", 2400),
-                                                            ("interest", 115)]
+    assert [(e.kind, e.amount_cents) for e in entries] == [("assessment", 48000), ("penalty", 2400), ("interest", 115)]
     assert {e.reference for e in entries} == {tax_return.reference}
     assert all(e.period_end == date(2026, 10, 31) and e.processed_date == TODAY for e in entries)
     assert entries[0].effective_date == date(2026, 10, 31)
@@ -174,8 +193,11 @@ def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, fi
         request = db.get(ServiceRequest, tax_return.service_request_id)
         assert request.status == "completed" and request.decision_reason == "Assessed as filed."
         work_item = db.scalar(select(WorkItem).where(WorkItem.service_request_id == request.id))
-        assert (work_item.status, work_item.outcome, work_item.decided_by_user_id) == ("decided", "assessed",
-                                                                                       officer.id)
+        assert (work_item.status, work_item.outcome, work_item.decided_by_user_id) == (
+            "decided",
+            "assessed",
+            officer.id,
+        )
         sent = _told(app)
         assert sorted(m.user_id for m in sent) == sorted([filed["owner"], filed["clerk"]])
         message = _told(app, filed["owner"])[0]
@@ -185,8 +207,14 @@ def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, fi
         emails = db.scalars(select(OutboxEmail).where(OutboxEmail.to_address == OWNER)).all()
         assert any("notice of assessment" in e.body_text for e in emails)
         assert all("http" not in e.body_text and "480" not in e.body_text for e in emails)
-        assert db.scalar(select(func.count()).select_from(AuditEvent)
-                         .where(AuditEvent.event == "return.assessed", AuditEvent.actor_user_id == officer.id)) == 1
+        assert (
+            db.scalar(
+                select(func.count())
+                .select_from(AuditEvent)
+                .where(AuditEvent.event == "return.assessed", AuditEvent.actor_user_id == officer.id)
+            )
+            == 1
+        )
 
     owner = filed["client"]
     transactions = body(owner.get(f"/accounts/{number}/transactions"))
@@ -220,45 +248,78 @@ def test_an_assessed_return_is_not_assessed_again(app, filed, staff_member):
     assert _count(app, MailItem) == 1
 
 
-@pytest.mark.parametrize("answers, field, message", [
-    ({"charge1_amount": "25.00"}, "charge1_reason",
-     "Enter the reason for this penalty: the account&#39;s people will read it"),
-    ({"charge2_amount": "3.00", "charge2_reason": "  "}, "charge2_reason",
-     "Enter the reason for this interest: the account&#39;s people will read it"),
-    ({"charge1_reason": "Late filing"}, "charge1_amount", "Enter the amount of this charge"),
-    ({"charge1_amount": "12.345", "charge1_reason": "Late"}, "charge1_amount",
-     "Amount must be in dollars and cents, with no more than 2 numbers after the decimal point"),
-    ({"charge1_amount": "-5", "charge1_reason": "Late"}, "charge1_amount",
-     "Enter the amount without a minus sign: the type of entry says whether it is a debit or a credit"),
-    ({"charge1_amount": "5", "charge1_reason": "Late", "charge1_kind": "bonus"}, "charge1_kind",
-     "Choose penalty or interest"),
-    ({"charge1_amount": "5", "charge1_reason": "x" * 201}, "charge1_reason",
-     "The reason must be 200 characters or fewer"),
-    ({"assessed": "-5"}, "assessed", "The assessed amount cannot be negative"),
-    ({"assessed": "four hundred"}, "assessed", "Amount must be a number, like 1250.00"),
-    ({"assessed": "480.001"}, "assessed",
-     "Amount must be in dollars and cents, with no more than 2 numbers after the decimal point"),
-    ({"assessed": "99999999999"}, "assessed", "Amount must be $9,999,999,999.99 or less"),
-    ({"assessed": ""}, "assessed", "Enter the amount"),
-    ({"assessed": "500.00"}, "note",
-     "Say why the assessed amount differs from the $480.00 filed: the account&#39;s people will read it"),
-])
-def test_bad_answers_are_refused_beside_their_field_and_nothing_changes(app, filed, staff_member, answers, field,
-                                                                         message):
+@pytest.mark.parametrize(
+    "answers, field, message",
+    [
+        (
+            {"charge1_amount": "25.00"},
+            "charge1_reason",
+            "Enter the reason for this penalty: the account&#39;s people will read it",
+        ),
+        (
+            {"charge2_amount": "3.00", "charge2_reason": "  "},
+            "charge2_reason",
+            "Enter the reason for this interest: the account&#39;s people will read it",
+        ),
+        ({"charge1_reason": "Late filing"}, "charge1_amount", "Enter the amount of this charge"),
+        (
+            {"charge1_amount": "12.345", "charge1_reason": "Late"},
+            "charge1_amount",
+            "Amount must be in dollars and cents, with no more than 2 numbers after the decimal point",
+        ),
+        (
+            {"charge1_amount": "-5", "charge1_reason": "Late"},
+            "charge1_amount",
+            "Enter the amount without a minus sign: the type of entry says whether it is a debit or a credit",
+        ),
+        (
+            {"charge1_amount": "5", "charge1_reason": "Late", "charge1_kind": "bonus"},
+            "charge1_kind",
+            "Choose penalty or interest",
+        ),
+        (
+            {"charge1_amount": "5", "charge1_reason": "x" * 201},
+            "charge1_reason",
+            "The reason must be 200 characters or fewer",
+        ),
+        ({"assessed": "-5"}, "assessed", "The assessed amount cannot be negative"),
+        ({"assessed": "four hundred"}, "assessed", "Amount must be a number, like 1250.00"),
+        (
+            {"assessed": "480.001"},
+            "assessed",
+            "Amount must be in dollars and cents, with no more than 2 numbers after the decimal point",
+        ),
+        ({"assessed": "99999999999"}, "assessed", "Amount must be $9,999,999,999.99 or less"),
+        ({"assessed": ""}, "assessed", "Enter the amount"),
+        (
+            {"assessed": "500.00"},
+            "note",
+            "Say why the assessed amount differs from the $480.00 filed: the account&#39;s people will read it",
+        ),
+    ],
+)
+def test_bad_answers_are_refused_beside_their_field_and_nothing_changes(
+    app, filed, staff_member, answers, field, message
+):
     officer = staff_member("officer")
     response = _assess(officer, filed["return_id"], **answers)
     page = body(response)
     assert response.status_code == 400
-    assert f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>' \
-        in page
+    assert (
+        f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>' in page
+    )
     assert f'<a href="#{field}">{message}</a>' in page  # and in the error summary
     _nothing_done(app, filed)
 
 
 def test_a_difference_from_the_filed_amount_with_a_reason_is_assessed_and_said(app, filed, staff_member):
     officer = staff_member("supervisor")
-    response = _assess(officer, filed["return_id"], assessed="520.00",
-                       note="Rooms rented through a booking platform were left out of the return.")
+    response = _assess(
+        officer,
+        filed["return_id"],
+        assessed="520.00",
+        note="Rooms rented through a booking platform were left out of the return.",
+    )
     assert response.status_code == 303
     [entry] = _entries(app, filed["account_id"])
     assert entry.amount_cents == 52000 and "changed from the $480.00 filed" in entry.description
@@ -268,8 +329,11 @@ def test_a_difference_from_the_filed_amount_with_a_reason_is_assessed_and_said(a
 
 def test_a_form_without_its_one_time_key_is_refused(app, filed, staff_member):
     officer = staff_member("officer")
-    response = officer.post(f"/staff/returns/{filed['return_id']}/assess", {"assessed": "480.00"},
-                            token_from=f"/staff/returns/{filed['return_id']}")
+    response = officer.post(
+        f"/staff/returns/{filed['return_id']}/assess",
+        {"assessed": "480.00"},
+        token_from=f"/staff/returns/{filed['return_id']}",
+    )
     assert response.status_code == 400 and "This form is out of date" in body(response)
     assert 'name="key" value="' in body(response)
     _nothing_done(app, filed)
@@ -290,6 +354,7 @@ def test_only_the_assignee_or_a_supervisor_decides_an_item_someone_has_taken(app
 
 # --- Reassessing --------------------------------------------------------------------------------
 
+
 def test_reassessing_posts_only_the_difference_and_issues_a_notice_of_reassessment(app, filed, staff_member):
     officer = staff_member("officer")
     return_id = filed["return_id"]
@@ -298,26 +363,33 @@ def test_reassessing_posts_only_the_difference_and_issues_a_notice_of_reassessme
     assert 'name="new_total"' in page and 'value="480.00"' in page and 'name="assessed"' not in page
 
     key = _key(page)
-    response = _reassess(officer, return_id, key=key, new_total="530.00",
-                         reason="Review found $1,250.00 of room revenue not reported")
+    response = _reassess(
+        officer, return_id, key=key, new_total="530.00", reason="Review found $1,250.00 of room revenue not reported"
+    )
     assert response.status_code == 303
     assert "an adjustment of $50.00 posted" in body(officer.get(response.headers["Location"]))
     again = _reassess(officer, return_id, key=key, new_total="530.00", reason="Sent twice")
     assert again.status_code == 303  # the same form: nothing posted twice
     entries = _entries(app, filed["account_id"])
-    assert [(e.kind, e.amount_cents) for e in entries] == [("assessment", 48000), ("penalty", 1000),
-                                                            ("adjustment", 5000)]
+    assert [(e.kind, e.amount_cents) for e in entries] == [
+        ("assessment", 48000),
+        ("penalty", 1000),
+        ("adjustment", 5000),
+    ]
     assert entries[-1].description == "Review found $1,250.00 of room revenue not reported"
     tax_return = _return(app, return_id)
-    assert (tax_return.status, tax_return.notice_kind, tax_return.notice_date) == ("reassessed", "reassessment",
-                                                                                    TODAY)
+    assert (tax_return.status, tax_return.notice_kind, tax_return.notice_date) == ("reassessed", "reassessment", TODAY)
     with sessionmaker_of(app)() as db:
         notice = db.scalar(select(MailItem).where(MailItem.kind == "notice_of_reassessment"))
         text = pdf_text(notice.content)
         assert "Notice of reassessment" in text and "$540.00 owing" in text
-        assert _told(app, filed["owner"])[-1].subject == "Your Tourism Levy return for 1\u201331 October 2026 has been reassessed"
-        assert db.scalar(select(func.count()).select_from(AuditEvent)
-                         .where(AuditEvent.event == "return.reassessed")) == 1
+        assert (
+            _told(app, filed["owner"])[-1].subject
+            == "Your Tourism Levy return for 1\u201331 October 2026 has been reassessed"
+        )
+        assert (
+            db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "return.reassessed")) == 1
+        )
 
     down = _reassess(officer, return_id, new_total="450.00", reason="Objection allowed in part")
     assert down.status_code == 303
@@ -363,8 +435,7 @@ def test_an_amended_return_is_assessed_by_reassessing_the_period(app, filed, sta
         assert request.status == "completed" and request.decision_reason == "Amended return accepted as filed"
         item = db.scalar(select(WorkItem).where(WorkItem.service_request_id == request_id))
         assert (item.status, item.outcome) == ("decided", "reassessed")
-        assert db.scalar(select(MailItem).where(MailItem.tax_return_id == amended_id)).kind == \
-            "notice_of_reassessment"
+        assert db.scalar(select(MailItem).where(MailItem.tax_return_id == amended_id)).kind == "notice_of_reassessment"
     status_page = body(filed["client"].get(f"/accounts/{filed['number']}/returns"))
     assert ">Reassessed</strong>" in status_page and "Notice of reassessment" in status_page
 
@@ -382,6 +453,7 @@ def test_an_amended_return_that_changes_nothing_is_still_decided(app, filed, sta
 
 # --- The rules without the pages ----------------------------------------------------------------
 
+
 def test_a_period_already_charged_at_receipt_is_charged_only_the_difference(app, clock, staff_member):
     """A paper return whose tax was posted when it arrived: assessing posts what the
     total adds. Its owner chose paper mail: the notice is printed for the post."""
@@ -391,16 +463,22 @@ def test_a_period_already_charged_at_receipt_is_charged_only_the_difference(app,
         account = open_account(db, serial=72, opened_on=date(2026, 6, 1))
         account.paper_mail_until = date(2028, 11, 1)
         give(db, clock(), owner, account)
-        tax_return = TaxReturn(account_id=account.id, period_end=date(2026, 9, 30), received_on=date(2026, 10, 20),
-                               status="in_progress", reference="TL-202609-R1")
+        tax_return = TaxReturn(
+            account_id=account.id,
+            period_end=date(2026, 9, 30),
+            received_on=date(2026, 10, 20),
+            status="in_progress",
+            reference="TL-202609-R1",
+        )
         db.add(tax_return)
         post(db, account, "assessment", 70000, date(2026, 10, 21), period_end=date(2026, 9, 30))
         db.commit()
         staff = db.get(User, officer.id)
         assessments.assess(db, clock(), TODAY, tax_return=tax_return, staff=staff, assessed_cents=72500)
         db.commit()
-        amounts = db.scalars(select(LedgerEntry.amount_cents).where(LedgerEntry.account_id == account.id)
-                             .order_by(LedgerEntry.id)).all()
+        amounts = db.scalars(
+            select(LedgerEntry.amount_cents).where(LedgerEntry.account_id == account.id).order_by(LedgerEntry.id)
+        ).all()
         assert amounts == [70000, 2500]
         assert assessments.stated_total(db, tax_return) == 72500
         notice = db.scalar(select(MailItem))
@@ -414,9 +492,15 @@ def test_a_claim_is_assessed_as_a_credit(app, clock, staff_member):
     officer = staff_member("officer")
     with sessionmaker_of(app)() as db:
         account = open_account(db, program_code="FTR", serial=73, opened_on=date(2026, 1, 1))
-        claim = TaxReturn(account_id=account.id, period_end=date(2026, 9, 30), kind="claim",
-                          received_on=date(2026, 10, 20), status="received", reference="FTR-202609-R1",
-                          amount_cents=160492)
+        claim = TaxReturn(
+            account_id=account.id,
+            period_end=date(2026, 9, 30),
+            kind="claim",
+            received_on=date(2026, 10, 20),
+            status="received",
+            reference="FTR-202609-R1",
+            amount_cents=160492,
+        )
         db.add(claim)
         db.commit()
         staff = db.get(User, officer.id)
@@ -425,8 +509,15 @@ def test_a_claim_is_assessed_as_a_credit(app, clock, staff_member):
         entry = db.scalar(select(LedgerEntry))
         assert (entry.kind, entry.amount_cents) == ("assessment", -160492)
         assert assessments.stated_total(db, claim) == 160492
-        assessments.reassess(db, clock(), TODAY, tax_return=claim, staff=staff, new_total_cents=150000,
-                             reason="1,830 litres used on the road are not eligible")
+        assessments.reassess(
+            db,
+            clock(),
+            TODAY,
+            tax_return=claim,
+            staff=staff,
+            new_total_cents=150000,
+            reason="1,830 litres used on the road are not eligible",
+        )
         db.commit()
         assert db.scalars(select(LedgerEntry.amount_cents).order_by(LedgerEntry.id)).all() == [-160492, 10492]
 
@@ -434,5 +525,5 @@ def test_a_claim_is_assessed_as_a_credit(app, clock, staff_member):
 def test_an_unknown_return_is_404(app, staff_member):
     officer = staff_member("officer")
     assert officer.get("/staff/returns/999").status_code == 404
-    assert officer.get(f"/staff/returns/{2 ** 40}").status_code == 404
+    assert officer.get(f"/staff/returns/{2**40}").status_code == 404
     assert officer.post("/staff/returns/999/assess", {"assessed": "1"}).status_code == 404

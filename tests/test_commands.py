@@ -1,4 +1,5 @@
 """The command-line tasks an operator runs."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -8,10 +9,24 @@ from sqlalchemy import func, select
 
 import demo
 from app import create_app
-from domain import enrolment, grants, ledger, outbox as outbox_domain, sessions as store
+from domain import enrolment, grants, ledger
+from domain import outbox as outbox_domain
+from domain import sessions as store
 from domain.accounts import format_number
-from models import (LEDGER_KINDS, PERMISSIONS, RETURN_STATUSES, Account, AuthSession, FilingPeriod, Grant,
-                    InvitationPin, LedgerEntry, OutboxEmail, TaxReturn, User)
+from models import (
+    LEDGER_KINDS,
+    PERMISSIONS,
+    RETURN_STATUSES,
+    Account,
+    AuthSession,
+    FilingPeriod,
+    Grant,
+    InvitationPin,
+    LedgerEntry,
+    OutboxEmail,
+    TaxReturn,
+    User,
+)
 from tests.conftest import empty_database, make_user
 
 
@@ -46,8 +61,10 @@ def test_demo_data_if_empty_leaves_a_database_with_people_alone(app, runner):
 
 def _grants_of(db, email: str) -> dict[str, tuple[str, str]]:
     user = db.scalar(select(User).where(User.email == email))
-    return {g.account.number: (g.role, g.permissions)
-            for g in db.scalars(select(Grant).where(Grant.user_id == user.id, Grant.revoked_at.is_(None)))}
+    return {
+        g.account.number: (g.role, g.permissions)
+        for g in db.scalars(select(Grant).where(Grant.user_id == user.id, Grant.revoked_at.is_(None)))
+    }
 
 
 def _snapshot(app) -> dict:
@@ -57,17 +74,44 @@ def _snapshot(app) -> dict:
         entries = list(db.scalars(select(LedgerEntry).order_by(LedgerEntry.id)))
         by_id = {e.id: e for e in entries}
         return {
-            "accounts": sorted((a.number, a.program_code, a.legal_name, a.physical_address, a.opened_on)
-                               for a in db.scalars(select(Account))),
+            "accounts": sorted(
+                (a.number, a.program_code, a.legal_name, a.physical_address, a.opened_on)
+                for a in db.scalars(select(Account))
+            ),
             "balances": {numbers[i]: cents for i, cents in ledger.balances(db, list(numbers)).items()},
-            "ledger": [(numbers[e.account_id], e.kind, e.period_end, e.effective_date, e.processed_date,
-                        e.amount_cents, e.reference, e.description,
-                        by_id[e.reverses_id].reference if e.reverses_id else None) for e in entries],
-            "periods": sorted((numbers[p.account_id], p.period_start, p.period_end, p.due_date)
-                              for p in db.scalars(select(FilingPeriod))),
-            "returns": sorted((numbers[r.account_id], r.period_end, r.kind, r.amended, r.received_on, r.status,
-                               r.processed_on, r.reference, r.notice_kind or "", r.notice_date or r.received_on)
-                              for r in db.scalars(select(TaxReturn))),
+            "ledger": [
+                (
+                    numbers[e.account_id],
+                    e.kind,
+                    e.period_end,
+                    e.effective_date,
+                    e.processed_date,
+                    e.amount_cents,
+                    e.reference,
+                    e.description,
+                    by_id[e.reverses_id].reference if e.reverses_id else None,
+                )
+                for e in entries
+            ],
+            "periods": sorted(
+                (numbers[p.account_id], p.period_start, p.period_end, p.due_date)
+                for p in db.scalars(select(FilingPeriod))
+            ),
+            "returns": sorted(
+                (
+                    numbers[r.account_id],
+                    r.period_end,
+                    r.kind,
+                    r.amended,
+                    r.received_on,
+                    r.status,
+                    r.processed_on,
+                    r.reference,
+                    r.notice_kind or "",
+                    r.notice_date or r.received_on,
+                )
+                for r in db.scalars(select(TaxReturn))
+            ),
             "grants": {email: _grants_of(db, email) for _r, _n, email, _p, _s in demo.DEMO_PEOPLE},
         }
 
@@ -77,20 +121,33 @@ def _enrol_with_the_demo_pins(app, clock) -> list[str]:
     with app.extensions["portal.sessionmaker"]() as db:
         owner_id = db.scalar(select(User.id).where(User.email == demo.OWNER))
         outcomes = [
-            enrolment.enrol(db, clock(), app.config["SECRET_KEY"], user_id=owner_id,
-                            number=format_number(demo.demo_account("insurance").number),
-                            pin=demo.demo_account("insurance").pin).result,
-            enrolment.enrol(db, clock(), app.config["SECRET_KEY"], user_id=newcomer_id,
-                            number=demo.demo_account("tobacco").number, pin=demo.demo_account("tobacco").pin).result,
+            enrolment.enrol(
+                db,
+                clock(),
+                app.config["SECRET_KEY"],
+                user_id=owner_id,
+                number=format_number(demo.demo_account("insurance").number),
+                pin=demo.demo_account("insurance").pin,
+            ).result,
+            enrolment.enrol(
+                db,
+                clock(),
+                app.config["SECRET_KEY"],
+                user_id=newcomer_id,
+                number=demo.demo_account("tobacco").number,
+                pin=demo.demo_account("tobacco").pin,
+            ).result,
         ]
         assert _grants_of(db, demo.OWNER)[demo.demo_account("insurance").number][0] == "owner"
         assert _grants_of(db, "newcomer@example.com") == {
-            demo.demo_account("tobacco").number: ("owner", grants.permissions_text(PERMISSIONS))}
+            demo.demo_account("tobacco").number: ("owner", grants.permissions_text(PERMISSIONS))
+        }
         return outcomes
 
 
-def test_demo_data_is_the_same_in_two_fresh_databases_and_its_pins_work(app_config, db_backend, request,
-                                                                       tmp_path, clock):
+def test_demo_data_is_the_same_in_two_fresh_databases_and_its_pins_work(
+    app_config, db_backend, request, tmp_path, clock
+):
     snapshots = []
     for run in range(2):
         url = empty_database(db_backend, request, tmp_path / f"run{run}")
@@ -113,18 +170,24 @@ def test_the_demo_has_the_story_the_readme_tells(app, runner, clock):
     with app.extensions["portal.sessionmaker"]() as db:
         owner = _grants_of(db, demo.OWNER)
         assert {n: role for n, (role, _p) in owner.items()} == {
-            demo.demo_account(k).number: "owner" for k in ("tourism", "fuel", "corporate", "refund")}
+            demo.demo_account(k).number: "owner" for k in ("tourism", "fuel", "corporate", "refund")
+        }
         viewer = grants.permissions_text(grants.ROLE_PRESETS["viewer"])
         assert _grants_of(db, demo.DELEGATE) == {demo.demo_account("tourism").number: ("delegate", viewer)}
-        assert _grants_of(db, demo.REPRESENTATIVE) == {demo.demo_account("corporate").number: (
-            "representative", grants.permissions_text(grants.ROLE_PRESETS["representative"]))}
+        assert _grants_of(db, demo.REPRESENTATIVE) == {
+            demo.demo_account("corporate").number: (
+                "representative",
+                grants.permissions_text(grants.ROLE_PRESETS["representative"]),
+            )
+        }
         pins = list(db.scalars(select(InvitationPin)))
         assert sorted(db.get(Account, p.account_id).number for p in pins) == sorted(
-            a.number for a in demo.DEMO_ACCOUNTS if a.pin)
+            a.number for a in demo.DEMO_ACCOUNTS if a.pin
+        )
         assert all(p.used_at is None and p.expires_at > clock() for p in pins)
 
         entries = list(db.scalars(select(LedgerEntry)))
-        assert set(e.kind for e in entries) == set(LEDGER_KINDS)
+        assert {e.kind for e in entries} == set(LEDGER_KINDS)
         assert all(type(e.amount_cents) is int for e in entries)
         assert max(e.processed_date for e in entries) <= today
         for reversal in (e for e in entries if e.kind == "reversal"):
@@ -134,7 +197,7 @@ def test_the_demo_has_the_story_the_readme_tells(app, runner, clock):
         assert len(transfers) == 2 and sum(e.amount_cents for e in transfers) == 0
 
         returns = list(db.scalars(select(TaxReturn)))
-        assert set(r.status for r in returns) == set(RETURN_STATUSES)
+        assert {r.status for r in returns} == set(RETURN_STATUSES)
         assert any(r.amended for r in returns)
         for r in returns:
             assert (r.notice_kind is not None) == (r.status in ("assessed", "reassessed"))
@@ -142,15 +205,22 @@ def test_the_demo_has_the_story_the_readme_tells(app, runner, clock):
         # Periods run up to today; the latest one or two of the monthly returns are not filed yet.
         for key in ("tourism", "fuel", "tobacco"):
             account = db.scalar(select(Account).where(Account.number == demo.demo_account(key).number))
-            periods = list(db.scalars(select(FilingPeriod).where(FilingPeriod.account_id == account.id)
-                                      .order_by(FilingPeriod.period_end)))
+            periods = list(
+                db.scalars(
+                    select(FilingPeriod).where(FilingPeriod.account_id == account.id).order_by(FilingPeriod.period_end)
+                )
+            )
             assert 23 <= len(periods) <= 25 and periods[-1].period_end < today
-            assert (today.year * 12 + today.month) - (periods[-1].period_end.year * 12
-                                                      + periods[-1].period_end.month) == 1
+            assert (today.year * 12 + today.month) - (
+                periods[-1].period_end.year * 12 + periods[-1].period_end.month
+            ) == 1
             filed = {r.period_end for r in returns if r.account_id == account.id}
             assert periods[-1].period_end not in filed and periods[0].period_end in filed
-        assert any(p.due_date < today for p in db.scalars(select(FilingPeriod)).all()
-                   if p.period_end not in {r.period_end for r in returns if r.account_id == p.account_id})
+        assert any(
+            p.due_date < today
+            for p in db.scalars(select(FilingPeriod)).all()
+            if p.period_end not in {r.period_end for r in returns if r.account_id == p.account_id}
+        )
         # Something owing somewhere, so the dashboard has something to say.
         assert any(cents > 0 for cents in ledger.balances(db, [a.id for a in db.scalars(select(Account))]).values())
 
@@ -174,8 +244,15 @@ def test_demo_data_with_sizes_builds_exactly_that_much_benchmark_data(app, runne
         for reversal in db.scalars(select(LedgerEntry).where(LedgerEntry.kind == "reversal")):
             assert db.get(LedgerEntry, reversal.reverses_id).amount_cents == -reversal.amount_cents
         # The rows bulk-inserted with explicit ids leave the id sequences where new rows still fit.
-        ledger.post(db, account_id=account_ids[0], kind="payment", amount_cents=-100, effective_date=date(2026, 1, 2),
-                    processed_date=date(2026, 1, 2), reference="TEST")
+        ledger.post(
+            db,
+            account_id=account_ids[0],
+            kind="payment",
+            amount_cents=-100,
+            effective_date=date(2026, 1, 2),
+            processed_date=date(2026, 1, 2),
+            reference="TEST",
+        )
         db.add(Account(number="4199999991", program_code="TL", legal_name="After", opened_on=date(2026, 1, 1)))
         db.commit()
     assert count(app, FilingPeriod) > 0 and count(app, TaxReturn) > 0
@@ -184,11 +261,15 @@ def test_demo_data_with_sizes_builds_exactly_that_much_benchmark_data(app, runne
 
 
 def test_create_staff_refuses_a_weak_password_and_creates_a_verified_officer(app, runner):
-    weak = runner.invoke(args=["create-staff", "--email", "o@tra.example", "--name", "Olu Officer",
-                               "--role", "officer"], input="password\npassword\n")
+    weak = runner.invoke(
+        args=["create-staff", "--email", "o@tra.example", "--name", "Olu Officer", "--role", "officer"],
+        input="password\npassword\n",
+    )
     assert weak.exit_code != 0 and count(app, User) == 0
-    good = runner.invoke(args=["create-staff", "--email", "o@tra.example", "--name", "Olu Officer",
-                               "--role", "officer"], input="granite-lantern-9\ngranite-lantern-9\n")
+    good = runner.invoke(
+        args=["create-staff", "--email", "o@tra.example", "--name", "Olu Officer", "--role", "officer"],
+        input="granite-lantern-9\ngranite-lantern-9\n",
+    )
     assert good.exit_code == 0, good.output
     with app.extensions["portal.sessionmaker"]() as db:
         officer = db.scalar(select(User))

@@ -2,12 +2,13 @@
 individual or answers a representative's request; the agency approves (a PIN by
 email) or rejects (a reason the managers see); the representative enrols and
 sees their client list; revoking or reaching the end date ends it at once."""
+
 from __future__ import annotations
 
 import io
 import re
 import zipfile
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -43,9 +44,16 @@ def _post(client, url, data=None):
 
 
 def _sign(client, number, **fields):
-    data = {"representative_name": "Riley Preparer", "representative_email": REP, "firm_name": "Ledger & Co.",
-            "permissions": ["view_financial", "view_returns"], "starts_on": "2026-11-23", "ends_on": "",
-            "declaration": "y", **fields}
+    data = {
+        "representative_name": "Riley Preparer",
+        "representative_email": REP,
+        "firm_name": "Ledger & Co.",
+        "permissions": ["view_financial", "view_returns"],
+        "starts_on": "2026-11-23",
+        "ends_on": "",
+        "declaration": "y",
+        **fields,
+    }
     return _post(client, f"/consents/{number}/new", data)
 
 
@@ -95,8 +103,9 @@ def test_rejection_records_a_reason_the_managers_see(app, firm, runner):
     with sessionmaker_of(app)() as db:
         consent_id = db.scalar(select(Consent.id))
     assert runner.invoke(args=["consents", "reject", str(consent_id)]).exit_code != 0  # a reason is required
-    result = runner.invoke(args=["consents", "reject", str(consent_id), "--reason",
-                                 "The signature does not match our records"])
+    result = runner.invoke(
+        args=["consents", "reject", str(consent_id), "--reason", "The signature does not match our records"]
+    )
     assert result.exit_code == 0
     page = body(owner.get(f"/consents/{firm['number']}/"))
     assert "Not approved" in page and "The signature does not match our records" in page
@@ -139,16 +148,19 @@ def test_the_dates_of_the_consent_bound_the_access(app, firm, runner, clock):
     assert "Ended" in body(signed_in(app, OWNER).get(f"/consents/{firm['number']}/"))
 
 
-@pytest.mark.parametrize("fields, field, message", [
-    ({"representative_name": ""}, "representative_name", "Enter the representative&#39;s full name"),
-    ({"representative_email": "nope"}, "representative_email", "Enter an email address in the correct format"),
-    ({"permissions": []}, "permissions", "Choose at least one thing this person can do"),
-    ({"permissions": ["manage_access"]}, "permissions", "cannot manage who else uses the account"),
-    ({"starts_on": "2026-02-30"}, "starts_on", "Enter the date as year-month-day"),
-    ({"starts_on": "2026-11-01"}, "starts_on", "The start date must be today or later"),
-    ({"ends_on": "2026-11-24", "starts_on": "2026-12-01"}, "ends_on", "The end date must be on or after"),
-    ({"declaration": ""}, "declaration", "Confirm the declaration"),
-])
+@pytest.mark.parametrize(
+    "fields, field, message",
+    [
+        ({"representative_name": ""}, "representative_name", "Enter the representative&#39;s full name"),
+        ({"representative_email": "nope"}, "representative_email", "Enter an email address in the correct format"),
+        ({"permissions": []}, "permissions", "Choose at least one thing this person can do"),
+        ({"permissions": ["manage_access"]}, "permissions", "cannot manage who else uses the account"),
+        ({"starts_on": "2026-02-30"}, "starts_on", "Enter the date as year-month-day"),
+        ({"starts_on": "2026-11-01"}, "starts_on", "The start date must be today or later"),
+        ({"ends_on": "2026-11-24", "starts_on": "2026-12-01"}, "ends_on", "The end date must be on or after"),
+        ({"declaration": ""}, "declaration", "Confirm the declaration"),
+    ],
+)
 def test_a_wrong_consent_gets_a_message_beside_the_field_and_changes_nothing(app, firm, fields, field, message):
     owner = signed_in(app, OWNER)
     response = _sign(owner, firm["number"], **fields)
@@ -164,8 +176,10 @@ def test_each_representative_needs_their_own_consent(app, firm):
     assert _sign(owner, firm["number"]).status_code == 303
     again = _sign(owner, firm["number"], representative_name="Riley P.")
     assert again.status_code == 400 and "already has a consent" in body(again)
-    assert _sign(owner, firm["number"], representative_name="Quinn Other",
-                 representative_email=OTHER_REP).status_code == 303
+    assert (
+        _sign(owner, firm["number"], representative_name="Quinn Other", representative_email=OTHER_REP).status_code
+        == 303
+    )
 
 
 def test_a_representative_asks_and_the_owner_accepts_then_the_agency_approves(app, firm, runner):
@@ -179,8 +193,11 @@ def test_a_representative_asks_and_the_owner_accepts_then_the_agency_approves(ap
     assert "Asked for by the representative" in page and "Riley Preparer" in page
     with sessionmaker_of(app)() as db:
         consent_id = db.scalar(select(Consent.id))
-    accepted = _post(owner, f"/consents/{firm['number']}/{consent_id}/accept",
-                     {"permissions": ["view_returns"], "starts_on": "2026-11-23", "declaration": "y"})
+    accepted = _post(
+        owner,
+        f"/consents/{firm['number']}/{consent_id}/accept",
+        {"permissions": ["view_returns"], "starts_on": "2026-11-23", "declaration": "y"},
+    )
     assert accepted.status_code == 303
     _consent_id, message, pin = _approve(app, runner)
     assert message.to_address == REP
@@ -225,8 +242,11 @@ def test_an_unanswered_request_lapses_after_ten_working_days(app, firm, clock):
     clock.advance(days=14)
     owner = signed_in(app, OWNER)
     assert "Lapsed" in body(owner.get(f"/consents/{firm['number']}/"))
-    late = _post(owner, f"/consents/{firm['number']}/{consent_id}/accept",
-                 {"permissions": ["view_returns"], "starts_on": "2026-12-07", "declaration": "y"})
+    late = _post(
+        owner,
+        f"/consents/{firm['number']}/{consent_id}/accept",
+        {"permissions": ["view_returns"], "starts_on": "2026-12-07", "declaration": "y"},
+    )
     assert late.status_code == 400 and "can no longer be answered" in body(late)
 
 
@@ -252,6 +272,7 @@ def test_consent_changes_are_in_the_access_history(app, firm, runner):
 
 # --- The paper way: the signed form uploaded as a PDF ------------------------------------
 
+
 def _zip_with_a_page() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -267,9 +288,16 @@ def _upload(client, number, content, filename="AT4931 signed.pdf", **fields):
     import io
 
     token = csrf_from(body(client.get("/profile/")))
-    data = {"representative_name": "Riley Preparer", "representative_email": REP, "firm_name": "",
-            "permissions": ["view_returns"], "starts_on": "2026-11-23", "ends_on": "", "csrf_token": token,
-            **fields}
+    data = {
+        "representative_name": "Riley Preparer",
+        "representative_email": REP,
+        "firm_name": "",
+        "permissions": ["view_returns"],
+        "starts_on": "2026-11-23",
+        "ends_on": "",
+        "csrf_token": token,
+        **fields,
+    }
     if content is not None:
         data["signed_form"] = (io.BytesIO(content), filename)
     return client.post(f"/consents/{number}/upload", data=data, content_type="multipart/form-data")
@@ -289,22 +317,26 @@ def test_a_signed_form_uploaded_as_a_pdf_goes_for_review_and_the_agency_can_read
     result = runner.invoke(args=["consents", "document", str(consent_id), "--out", str(out)])
     assert result.exit_code == 0 and out.read_bytes() == PDF
     import hashlib
+
     assert hashlib.sha256(PDF).hexdigest() in result.output
     assert not list(tmp_path.glob("*.part"))
     _consent_id, message, _pin = _approve(app, runner)
     assert message.to_address == REP
 
 
-@pytest.mark.parametrize("content, filename, message", [
-    (b"", "empty.pdf", "The selected file is empty"),
-    (b"<html><script>alert(1)</script></html>", "disguised.pdf", "The selected file must be a PDF"),
-    (b"%PDF-1.4\n1 0 obj << >> endobj\n", "cut-short.pdf", "The PDF looks incomplete"),
-    (None, None, "Select the signed form"),
-    # The checks every upload gets (web.uploads): a PDF with an archive appended, and
-    # the antivirus test signature inside a PDF (issue 8, ASVS 5.0 5.2.2, 5.4.3).
-    (PDF + _ZIP_WITH_A_PAGE, "hiding.pdf", "has another file or a web page hidden in it"),
-    (PDF.replace(b"endobj", b"endobj\n" + scanning.EICAR, 1), "eicar.pdf", "contains a virus"),
-])
+@pytest.mark.parametrize(
+    "content, filename, message",
+    [
+        (b"", "empty.pdf", "The selected file is empty"),
+        (b"<html><script>alert(1)</script></html>", "disguised.pdf", "The selected file must be a PDF"),
+        (b"%PDF-1.4\n1 0 obj << >> endobj\n", "cut-short.pdf", "The PDF looks incomplete"),
+        (None, None, "Select the signed form"),
+        # The checks every upload gets (web.uploads): a PDF with an archive appended, and
+        # the antivirus test signature inside a PDF (issue 8, ASVS 5.0 5.2.2, 5.4.3).
+        (PDF + _ZIP_WITH_A_PAGE, "hiding.pdf", "has another file or a web page hidden in it"),
+        (PDF.replace(b"endobj", b"endobj\n" + scanning.EICAR, 1), "eicar.pdf", "contains a virus"),
+    ],
+)
 def test_a_wrong_file_gets_a_message_beside_the_field_and_nothing_is_kept(app, firm, content, filename, message):
     owner = signed_in(app, OWNER)
     response = _upload(owner, firm["number"], content, filename=filename or "x.pdf")

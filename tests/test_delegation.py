@@ -1,10 +1,11 @@
 """Managing account access (issue 4): the permission table for every account
 route, delegation by an account's managers, PINs, the owner and last-manager
 rules, caps, reviews and the access history."""
+
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 from flask import url_for
@@ -12,11 +13,16 @@ from sqlalchemy import func, select
 
 from domain import delegation, enrolment
 from models import PERMISSIONS, Account, AuditEvent, Consent, Grant, InvitationPin
-from tests.accounts_factory import body, file_return, give, issue_pin, open_account, post, sessionmaker_of, signed_in
 from tests import route_needs
+from tests.accounts_factory import body, file_return, give, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user, outbox
 
-OWNER, PARTNER, CLERK, STRANGER = "owner@example.com", "partner@example.com", "clerk@example.com", "stranger@example.com"
+OWNER, PARTNER, CLERK, STRANGER = (
+    "owner@example.com",
+    "partner@example.com",
+    "clerk@example.com",
+    "stranger@example.com",
+)
 
 # --- The permission table: every account route and what it needs ----------------------
 # An account route is any route whose URL names an account. A new one must be added
@@ -49,8 +55,11 @@ NEEDS = {
 def _account_rules(app):
     """The taxpayer side's routes on one account (the staff side's are staff-only:
     tests/test_access.py sweeps them)."""
-    return [rule for rule in app.url_map.iter_rules()
-            if "number" in rule.arguments and not rule.endpoint.startswith("staff.")]
+    return [
+        rule
+        for rule in app.url_map.iter_rules()
+        if "number" in rule.arguments and not rule.endpoint.startswith("staff.")
+    ]
 
 
 def test_the_table_covers_every_account_route(app):
@@ -74,14 +83,27 @@ def table(app, clock):
         for permission, user_id in people.items():
             give(db, clock(), user_id, account, role="delegate", permissions=(permission,))
         target = give(db, clock(), other, account, role="delegate")
-        row, _pin = enrolment.issue(db, clock(), account, role="viewer", issued_by_user_id=owner,
-                                    invitee_name="Pat Pending")
-        consent = Consent(account_id=account.id, representative_name="Asa Asker", representative_email="asa@example.com",
-                          permissions="", starts_on=date(2026, 11, 23), status="requested", requested_at=clock())
+        row, _pin = enrolment.issue(
+            db, clock(), account, role="viewer", issued_by_user_id=owner, invitee_name="Pat Pending"
+        )
+        consent = Consent(
+            account_id=account.id,
+            representative_name="Asa Asker",
+            representative_email="asa@example.com",
+            permissions="",
+            starts_on=date(2026, 11, 23),
+            status="requested",
+            requested_at=clock(),
+        )
         db.add(consent)
         db.flush()
-        table = {"number": account.number, "grant_id": target.id, "pin_id": row.id, "return_id": tax_return.id,
-                 "consent_id": consent.id}
+        table = {
+            "number": account.number,
+            "grant_id": target.id,
+            "pin_id": row.id,
+            "return_id": tax_return.id,
+            "consent_id": consent.id,
+        }
         route_needs.extend_table(db, account, clock(), table)
         db.commit()
         return table
@@ -113,8 +135,9 @@ def test_each_permission_on_or_off_allows_or_refuses_every_account_route(app, ta
 def test_a_stranger_and_a_removed_person_get_404_on_every_account_route(app, table, clock):
     make_user(app, email=STRANGER, name="Sam Stranger")
     with sessionmaker_of(app)() as db:
-        removed = db.scalar(select(Grant).join(Account).where(Account.number == table["number"],
-                                                               Grant.permissions == "manage_access"))
+        removed = db.scalar(
+            select(Grant).join(Account).where(Account.number == table["number"], Grant.permissions == "manage_access")
+        )
         removed.revoked_at = clock()
         db.commit()
     for email in (STRANGER, "manage_access@example.com"):
@@ -122,13 +145,15 @@ def test_a_stranger_and_a_removed_person_get_404_on_every_account_route(app, tab
         token = csrf_from(body(client.get("/profile/")))
         for rule in _account_rules(app):
             method = "GET" if "GET" in rule.methods else "POST"
-            response = client.open(_url(app, rule, table), method=method,
-                                   data={"csrf_token": token} if method == "POST" else None)
+            response = client.open(
+                _url(app, rule, table), method=method, data={"csrf_token": token} if method == "POST" else None
+            )
             response.get_data()
             assert response.status_code == 404, (email, rule.endpoint)
 
 
 # --- Delegation by the account's managers ------------------------------------------------
+
 
 @pytest.fixture
 def shop(app, clock):
@@ -141,8 +166,14 @@ def shop(app, clock):
         owner_grant = give(db, clock(), owner, account)
         clerk_grant = give(db, clock(), clerk, account, role="viewer")
         db.commit()
-        return {"number": account.number, "account_id": account.id, "owner": owner, "clerk": clerk,
-                "owner_grant": owner_grant.id, "clerk_grant": clerk_grant.id}
+        return {
+            "number": account.number,
+            "account_id": account.id,
+            "owner": owner,
+            "clerk": clerk,
+            "owner_grant": owner_grant.id,
+            "clerk_grant": clerk_grant.id,
+        }
 
 
 def _post(client, url, data=None):
@@ -151,8 +182,7 @@ def _post(client, url, data=None):
 
 
 def _invite(client, number, **fields):
-    data = {"name": "Dana Delegate", "email": "", "role": "viewer",
-            "permissions": ["view_returns"], **fields}
+    data = {"name": "Dana Delegate", "email": "", "role": "viewer", "permissions": ["view_returns"], **fields}
     return _post(client, f"/access/{number}/add", data)
 
 
@@ -164,7 +194,7 @@ def test_manage_access_lists_everyone_with_role_permissions_granter_and_last_use
     assert "View only" in page and "View balances and financial transactions" in page
     assert "Tax and Revenue Administration" in page  # who granted it
     assert "Not yet" in page  # Casey has not used it
-    assert 'href="/access/%s/"' % shop["number"] in body(client.get(f"/accounts/{shop['number']}/"))
+    assert 'href="/access/{}/"'.format(shop["number"]) in body(client.get(f"/accounts/{shop['number']}/"))
 
 
 def test_a_person_without_manage_access_sees_no_link_and_gets_404(app, shop):
@@ -195,8 +225,11 @@ def test_adding_a_person_shows_the_pin_once_and_it_enrols_them_with_those_permis
     assert dana.get(f"/accounts/{shop['number']}/returns").status_code == 200
     assert dana.get(f"/accounts/{shop['number']}/transactions").status_code == 404
     with sessionmaker_of(app)() as db:
-        grant = db.scalar(select(Grant).join(Account).where(Account.number == shop["number"],
-                                                             Grant.role == "viewer", Grant.user_id != shop["clerk"]))
+        grant = db.scalar(
+            select(Grant)
+            .join(Account)
+            .where(Account.number == shop["number"], Grant.role == "viewer", Grant.user_id != shop["clerk"])
+        )
         assert grant.permissions == "view_returns,upload" and grant.granted_by_user_id == shop["owner"]
     assert "Pending" not in body(client.get(f"/access/{shop['number']}/"))
 
@@ -212,14 +245,17 @@ def test_the_pin_can_be_emailed_without_the_account_details(app, shop):
     assert shop["number"] not in text and "Corner Shop" not in text
 
 
-@pytest.mark.parametrize("fields, field, message", [
-    ({"name": ""}, "name", "Enter the person&#39;s full name"),
-    ({"permissions": []}, "permissions", "Choose at least one thing this person can do"),
-    ({"email": "not-an-email"}, "email", "Enter an email address in the correct format"),
-    ({"send_email": "y", "email": ""}, "send-email", "Enter their email address"),
-    ({"role": "representative"}, "role", "Representatives get access through a consent"),
-    ({"role": "emperor"}, "role", "Choose a role from the list"),
-])
+@pytest.mark.parametrize(
+    "fields, field, message",
+    [
+        ({"name": ""}, "name", "Enter the person&#39;s full name"),
+        ({"permissions": []}, "permissions", "Choose at least one thing this person can do"),
+        ({"email": "not-an-email"}, "email", "Enter an email address in the correct format"),
+        ({"send_email": "y", "email": ""}, "send-email", "Enter their email address"),
+        ({"role": "representative"}, "role", "Representatives get access through a consent"),
+        ({"role": "emperor"}, "role", "Choose a role from the list"),
+    ],
+)
 def test_a_wrong_invitation_gets_a_message_beside_the_field_and_changes_nothing(app, shop, fields, field, message):
     client = signed_in(app, OWNER)
     with sessionmaker_of(app)() as db:
@@ -252,8 +288,11 @@ def test_changing_permissions_takes_effect_at_once(app, shop):
     clerk = signed_in(app, CLERK)
     assert clerk.get(f"/accounts/{shop['number']}/transactions").status_code == 200
     owner = signed_in(app, OWNER)
-    response = _post(owner, f"/access/{shop['number']}/people/{shop['clerk_grant']}",
-                     {"role": "viewer", "permissions": ["view_returns"]})
+    response = _post(
+        owner,
+        f"/access/{shop['number']}/people/{shop['clerk_grant']}",
+        {"role": "viewer", "permissions": ["view_returns"]},
+    )
     assert response.status_code == 303
     assert clerk.get(f"/accounts/{shop['number']}/transactions").status_code == 404
     assert clerk.get(f"/accounts/{shop['number']}/returns").status_code == 200
@@ -262,8 +301,14 @@ def test_changing_permissions_takes_effect_at_once(app, shop):
 def test_the_last_manager_and_the_last_owner_cannot_be_removed(app, shop, clock):
     owner = signed_in(app, OWNER)
     # Casey becomes an authorized individual who manages access.
-    assert _post(owner, f"/access/{shop['number']}/people/{shop['clerk_grant']}",
-                 {"role": "authorized", "permissions": list(PERMISSIONS)}).status_code == 303
+    assert (
+        _post(
+            owner,
+            f"/access/{shop['number']}/people/{shop['clerk_grant']}",
+            {"role": "authorized", "permissions": list(PERMISSIONS)},
+        ).status_code
+        == 303
+    )
     clerk = signed_in(app, CLERK)
     refused = _post(clerk, f"/access/{shop['number']}/people/{shop['owner_grant']}/remove")
     assert refused.status_code == 400
@@ -278,13 +323,37 @@ def test_the_last_manager_and_the_last_owner_cannot_be_removed(app, shop, clock)
         # Nor without a manager: take manage_access from Casey, then try Olive's.
         clerk_grant = db.get(Grant, shop["clerk_grant"])
         with pytest.raises(delegation.AccessRefused, match="at least one owner"):
-            delegation.change(db, clock(), account=account, actor=None, target=owner_grant, role="delegate",
-                              permissions=["view_returns"], caps=delegation.Caps(3, 10))
-        delegation.change(db, clock(), account=account, actor=None, target=clerk_grant, role="viewer",
-                          permissions=["view_returns"], caps=delegation.Caps(3, 10))
+            delegation.change(
+                db,
+                clock(),
+                account=account,
+                actor=None,
+                target=owner_grant,
+                role="delegate",
+                permissions=["view_returns"],
+                caps=delegation.Caps(3, 10),
+            )
+        delegation.change(
+            db,
+            clock(),
+            account=account,
+            actor=None,
+            target=clerk_grant,
+            role="viewer",
+            permissions=["view_returns"],
+            caps=delegation.Caps(3, 10),
+        )
         with pytest.raises(delegation.AccessRefused, match="last manager"):
-            delegation.change(db, clock(), account=account, actor=None, target=owner_grant, role="owner",
-                              permissions=["view_returns"], caps=delegation.Caps(3, 10))
+            delegation.change(
+                db,
+                clock(),
+                account=account,
+                actor=None,
+                target=owner_grant,
+                role="owner",
+                permissions=["view_returns"],
+                caps=delegation.Caps(3, 10),
+            )
 
 
 def test_nobody_changes_their_own_access(app, shop):
@@ -295,24 +364,30 @@ def test_nobody_changes_their_own_access(app, shop):
 
 def test_only_an_owner_adds_or_changes_an_owner(app, shop):
     owner = signed_in(app, OWNER)
-    _post(owner, f"/access/{shop['number']}/people/{shop['clerk_grant']}",
-          {"role": "authorized", "permissions": list(PERMISSIONS)})
+    _post(
+        owner,
+        f"/access/{shop['number']}/people/{shop['clerk_grant']}",
+        {"role": "authorized", "permissions": list(PERMISSIONS)},
+    )
     clerk = signed_in(app, CLERK)
     refused = _invite(clerk, shop["number"], role="owner", permissions=list(PERMISSIONS))
     assert refused.status_code == 400 and "Only an owner" in body(refused)
     allowed = _invite(owner, shop["number"], role="owner", permissions=list(PERMISSIONS))
     assert allowed.status_code == 303
     with sessionmaker_of(app)() as db:
-        refusals = db.scalars(select(AuditEvent).where(AuditEvent.event == "access.refused",
-                                                       AuditEvent.account_id == shop["account_id"])).all()
+        refusals = db.scalars(
+            select(AuditEvent).where(AuditEvent.event == "access.refused", AuditEvent.account_id == shop["account_id"])
+        ).all()
         assert len(refusals) == 1 and refusals[0].actor_user_id == shop["clerk"]
 
 
 def test_owners_are_capped_and_pending_pins_count(app_with, shop):
     app = app_with(MAX_OWNERS_PER_ACCOUNT=2)
     owner = signed_in(app, OWNER)
-    assert _invite(owner, shop["number"], name="Second Owner", role="owner",
-                   permissions=list(PERMISSIONS)).status_code == 303
+    assert (
+        _invite(owner, shop["number"], name="Second Owner", role="owner", permissions=list(PERMISSIONS)).status_code
+        == 303
+    )
     refused = _invite(owner, shop["number"], name="Third Owner", role="owner", permissions=list(PERMISSIONS))
     assert refused.status_code == 400 and "already has 2 owners" in body(refused)
 
@@ -376,13 +451,22 @@ def test_dashboard_reminds_a_manager_to_review_and_reviewed_records_it(app, shop
 def test_every_change_is_in_the_access_history(app, shop):
     owner = signed_in(app, OWNER)
     _invite(owner, shop["number"], name="Hana History")
-    _post(owner, f"/access/{shop['number']}/people/{shop['clerk_grant']}",
-          {"role": "delegate", "permissions": ["view_returns", "upload"]})
+    _post(
+        owner,
+        f"/access/{shop['number']}/people/{shop['clerk_grant']}",
+        {"role": "delegate", "permissions": ["view_returns", "upload"]},
+    )
     _post(owner, f"/access/{shop['number']}/people/{shop['clerk_grant']}/remove")
     _post(owner, f"/access/{shop['number']}/reviewed")
     page = body(owner.get(f"/access/{shop['number']}/history"))
-    for words in ("made a PIN", "changed access", "removed access", "reviewed who has access", "Casey Clerk",
-                  "Olive Owner"):
+    for words in (
+        "made a PIN",
+        "changed access",
+        "removed access",
+        "reviewed who has access",
+        "Casey Clerk",
+        "Olive Owner",
+    ):
         assert words in page
     with sessionmaker_of(app)() as db:
         events = db.scalars(select(AuditEvent.event).where(AuditEvent.account_id == shop["account_id"])).all()
@@ -391,8 +475,11 @@ def test_every_change_is_in_the_access_history(app, shop):
 
 def test_state_changes_need_a_csrf_token_and_change_nothing_without_one(app, shop):
     owner = signed_in(app, OWNER)
-    for url in (f"/access/{shop['number']}/people/{shop['clerk_grant']}/remove", f"/access/{shop['number']}/reviewed",
-                f"/access/{shop['number']}/add"):
+    for url in (
+        f"/access/{shop['number']}/people/{shop['clerk_grant']}/remove",
+        f"/access/{shop['number']}/reviewed",
+        f"/access/{shop['number']}/add",
+    ):
         assert owner.post(url, data={"name": "X", "role": "viewer", "permissions": ["view_returns"]}).status_code == 400
     with sessionmaker_of(app)() as db:
         assert db.get(Grant, shop["clerk_grant"]).revoked_at is None

@@ -4,6 +4,7 @@ starts production, and Debian's nginx with deploy/nginx-portal.conf (TLS with a 
 certificate) in front of two gunicorn servers on one PostgreSQL serves a journey that
 alternates between them: the session, an upload made on one and downloaded from the
 other, the sign-in limit across both, each email sent once, static files from the build."""
+
 from __future__ import annotations
 
 import http.client
@@ -36,10 +37,14 @@ def test_the_systemd_units_verify():
     if not shutil.which("systemd-analyze"):
         pytest.fail("systemd-analyze is missing") if UNDER_CI else pytest.skip("no systemd-analyze here")
     units = [str(DEPLOY / name) for name in ("portal.service", "portal-hourly.service", "portal-hourly.timer")]
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True,
-                            timeout=60)
-    problems = [line for line in (result.stdout + result.stderr).splitlines()
-                if line.strip() and "is not executable: No such file or directory" not in line]
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True, timeout=60
+    )
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if line.strip() and "is not executable: No such file or directory" not in line
+    ]
     assert problems == []
 
 
@@ -71,6 +76,7 @@ def test_the_environment_example_names_every_setting_and_starts_production(monke
 
 # --- nginx in front of two servers -------------------------------------------------------
 
+
 def _need_nginx():
     if not Path(NGINX).exists():
         if UNDER_CI:
@@ -80,8 +86,27 @@ def _need_nginx():
 
 def _certificate(folder: Path) -> tuple[Path, Path]:
     key, cert = folder / "key.pem", folder / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return key, cert
 
 
@@ -105,8 +130,9 @@ def _site(folder: Path, backends: list[int], https_port: int, http_port: int) ->
         "/var/log/nginx/portal.access.log": str(folder / "access.log"),
         "/srv/portal/public": str(public),
         # The test's two changes beyond names, ports and folders. To see which server answered:
-        "proxy_pass http://portal;\n    }":
-            "proxy_pass http://portal;\n        add_header X-Upstream $upstream_addr always;\n    }",
+        "proxy_pass http://portal;\n    }": (
+            "proxy_pass http://portal;\n        add_header X-Upstream $upstream_addr always;\n    }"
+        ),
         # And Flask-WTF compares the Referer's host and port with Host: here not on port 443.
         "proxy_set_header Host $host;": "proxy_set_header Host $http_host;",
     }
@@ -117,17 +143,17 @@ def _site(folder: Path, backends: list[int], https_port: int, http_port: int) ->
     main.write_text(f"""user root;
 worker_processes 1;
 daemon off;
-pid {folder / 'nginx.pid'};
-error_log {folder / 'error.log'} warn;
+pid {folder / "nginx.pid"};
+error_log {folder / "error.log"} warn;
 include /etc/nginx/modules-enabled/*.conf;
 events {{ worker_connections 256; }}
 http {{
     include /etc/nginx/mime.types;
-    client_body_temp_path {folder / 'body'};
-    proxy_temp_path {folder / 'proxy'};
-    fastcgi_temp_path {folder / 'fastcgi'};
-    uwsgi_temp_path {folder / 'uwsgi'};
-    scgi_temp_path {folder / 'scgi'};
+    client_body_temp_path {folder / "body"};
+    proxy_temp_path {folder / "proxy"};
+    fastcgi_temp_path {folder / "fastcgi"};
+    uwsgi_temp_path {folder / "uwsgi"};
+    scgi_temp_path {folder / "scgi"};
 {site}
 }}
 """)
@@ -174,8 +200,12 @@ def _multipart(fields: dict, files: list[tuple[str, str, bytes]]) -> tuple[bytes
     for name, value in fields.items():
         parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
     for name, filename, content in files:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: application/pdf\r\n\r\n".encode() + content + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: application/pdf\r\n\r\n".encode()
+            + content
+            + b"\r\n"
+        )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -190,8 +220,16 @@ def shared_postgresql(request):
         conn.execute(f'CREATE DATABASE "{name}"')
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     environment = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "app"}
-    runs = [subprocess.Popen([sys.executable, "-m", "flask", "db-upgrade"], cwd=ROOT, env=environment,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "db-upgrade"],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(2)
+    ]
     assert [run.wait(120) for run in runs] == [0, 0]
     yield url
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
@@ -209,14 +247,23 @@ def test_two_servers_behind_nginx_share_everything(tmp_path, shared_postgresql):
 
     controller = Controller(smtp, hostname="127.0.0.1", port=free_port())
     controller.start()
-    setup = create_app({"TESTING": True, "SECRET_KEY": BENCH_SECRET, "DATABASE_URL": shared_postgresql,
-                        "OUTBOX_THREAD": False, "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024})
+    setup = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": BENCH_SECRET,
+            "DATABASE_URL": shared_postgresql,
+            "OUTBOX_THREAD": False,
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_KIB": 1024,
+        }
+    )
     enrolment.configure(BENCH_SECRET)
     for email in ("owner@example.com", "second@example.com"):
         make_user(setup, email=email, name="Olive Owner")
     with sessionmaker_of(setup)() as db:
-        from models import User
         from sqlalchemy import select
+
+        from models import User
 
         account = open_account(db, serial=11, legal_name="Two Servers Ltd.")
         owner = db.scalar(select(User.id).where(User.email == "owner@example.com"))
@@ -224,26 +271,45 @@ def test_two_servers_behind_nginx_share_everything(tmp_path, shared_postgresql):
         db.commit()
         number = account.number
     https_port, http_port = free_port(), free_port()
-    environment = {"TRUSTED_PROXY_COUNT": "1", "MAIL_SENDER": "smtp", "SMTP_HOST": "127.0.0.1",
-                   "SMTP_PORT": str(controller.port), "OUTBOX_THREAD": "1", "OUTBOX_POLL_SECONDS": "1",
-                   "PUBLIC_BASE_URL": f"https://localhost:{https_port}"}
+    environment = {
+        "TRUSTED_PROXY_COUNT": "1",
+        "MAIL_SENDER": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(controller.port),
+        "OUTBOX_THREAD": "1",
+        "OUTBOX_POLL_SECONDS": "1",
+        "PUBLIC_BASE_URL": f"https://localhost:{https_port}",
+    }
     ports = [free_port(), free_port()]
     nginx = None
     try:
-        with portal_server(shared_postgresql, workers=1, threads=2, port=ports[0], extra_env=environment,
-                           log_path=tmp_path / "a.log"), \
-                portal_server(shared_postgresql, workers=1, threads=2, port=ports[1], extra_env=environment,
-                              log_path=tmp_path / "b.log"):
+        with (
+            portal_server(
+                shared_postgresql,
+                workers=1,
+                threads=2,
+                port=ports[0],
+                extra_env=environment,
+                log_path=tmp_path / "a.log",
+            ),
+            portal_server(
+                shared_postgresql,
+                workers=1,
+                threads=2,
+                port=ports[1],
+                extra_env=environment,
+                log_path=tmp_path / "b.log",
+            ),
+        ):
             main = _site(tmp_path, ports, https_port, http_port)
-            checked = subprocess.run([NGINX, "-t", "-c", str(main)], capture_output=True,
-                                     text=True, timeout=30)
+            checked = subprocess.run([NGINX, "-t", "-c", str(main)], capture_output=True, text=True, timeout=30)
             assert checked.returncode == 0, checked.stderr
             nginx = subprocess.Popen([NGINX, "-c", str(main)], stderr=subprocess.PIPE)
             visitor = Visitor(https_port)
             deadline = time.monotonic() + 20
             while True:
                 try:
-                    status, _, page = visitor.send("GET", "/auth/sign-in")
+                    _status, _, page = visitor.send("GET", "/auth/sign-in")
                     break
                 except OSError:
                     assert time.monotonic() < deadline, "nginx did not start"
@@ -265,8 +331,9 @@ def _journey(visitor: Visitor, page: bytes, number: str, https_port: int, http_p
     assert redirect.status == 301 and redirect.getheader("Location").startswith("https://localhost")
     conn.close()
     # The sign-in page from one server, the sign-in itself on the other: one session for both.
-    status, headers, _ = visitor.form("/auth/sign-in", {"email": "owner@example.com", "password": PASSWORD,
-                                                        "next": ""}, page)
+    status, headers, _ = visitor.form(
+        "/auth/sign-in", {"email": "owner@example.com", "password": PASSWORD, "next": ""}, page
+    )
     assert status == 303 and "strict-transport-security" in headers, (status, headers)
     for _ in range(4):
         status, _, _ = visitor.send("GET", f"/accounts/{number}/")
@@ -277,13 +344,15 @@ def _journey(visitor: Visitor, page: bytes, number: str, https_port: int, http_p
     assert status == 200
     hidden = dict(re.findall(rb'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', form_page))
     pdf = make_pdf("Receipts kept across two servers")
-    body, content_type = _multipart({**{k.decode(): v.decode() for k, v in hidden.items()},
-                                     "description": "Receipts"}, [("files", "receipts.pdf", pdf)])
+    body, content_type = _multipart(
+        {**{k.decode(): v.decode() for k, v in hidden.items()}, "description": "Receipts"},
+        [("files", "receipts.pdf", pdf)],
+    )
     status, headers, _ = visitor.send("POST", f"/documents/{number}/upload", body, {"Content-Type": content_type})
     assert status == 303, status
     uploaded_by = visitor.served_by[-1]
     _, _, listing = visitor.send("GET", f"/documents/{number}/")
-    link = re.search(rb'/documents/%s/(\d+)/download' % number.encode(), listing).group(0).decode()
+    link = re.search(rb"/documents/%s/(\d+)/download" % number.encode(), listing).group(0).decode()
     for _ in range(2):  # one of the two is the other server
         status, _, downloaded = visitor.send("GET", link)
         assert status == 200 and downloaded == pdf
@@ -300,8 +369,11 @@ def _journey(visitor: Visitor, page: bytes, number: str, https_port: int, http_p
     answers = []
     for index in range(6):
         _, _, sign_in_page = guesser.send("GET", "/auth/sign-in")
-        answers.append(guesser.form("/auth/sign-in", {"email": "second@example.com",
-                                                      "password": f"wrong-{index}", "next": ""}, sign_in_page)[0])
+        answers.append(
+            guesser.form(
+                "/auth/sign-in", {"email": "second@example.com", "password": f"wrong-{index}", "next": ""}, sign_in_page
+            )[0]
+        )
     assert answers == [400] * 5 + [429], answers
     assert len(set(guesser.served_by)) == 2
     # Each email once, though both servers' outbox threads are sending.
@@ -314,8 +386,10 @@ def _journey(visitor: Visitor, page: bytes, number: str, https_port: int, http_p
         time.sleep(0.2)
     time.sleep(3)  # time for a second send, if there were to be one
     assert [message["Subject"] for message in smtp.messages] == ["Reset your password"] * 2
-    assert all(f"https://localhost:{https_port}/auth/reset-password/" in message.get_body().get_content()
-               for message in smtp.messages)
+    assert all(
+        f"https://localhost:{https_port}/auth/reset-password/" in message.get_body().get_content()
+        for message in smtp.messages
+    )
 
 
 def test_a_release_archive_runs_without_node_or_a_build(tmp_path):
@@ -324,8 +398,14 @@ def test_a_release_archive_runs_without_node_or_a_build(tmp_path):
     hashed script with nothing run but pip's install (here: this environment)."""
     import tarfile
 
-    archive = subprocess.run([sys.executable, str(DEPLOY / "release.py"), "--out", str(tmp_path / "dist")],
-                             cwd=ROOT, capture_output=True, text=True, check=True, timeout=120).stdout.strip()
+    archive = subprocess.run(
+        [sys.executable, str(DEPLOY / "release.py"), "--out", str(tmp_path / "dist")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         top = names[0].split("/")[0]
@@ -345,6 +425,12 @@ script = re.search(r'src="(/static/vendor/htmx[^"]+)"', page).group(1)
 answer = client.get(script, headers={"Accept-Encoding": "br"})
 print(answer.status_code, answer.headers.get("Content-Encoding"))
 """ % (tmp_path / "release.db")
-    result = subprocess.run([sys.executable, "-c", check], cwd=release, capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "PYTHONPATH": str(release)})
+    result = subprocess.run(
+        [sys.executable, "-c", check],
+        cwd=release,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(release)},
+    )
     assert result.stdout.strip().splitlines()[-1] == "200 br", result.stderr[-2000:]

@@ -2,6 +2,7 @@
 structured fields (postal codes and phone numbers checked and normalised), the
 refusal of a save based on details someone else changed meanwhile (409), one
 request per change however often it is sent, and the change history."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,8 @@ import re
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from domain import details
@@ -65,70 +67,115 @@ def _requests(app) -> list[ServiceRequest]:
 
 # --- The parts of an address and their checks (no web) -------------------------------------
 
+
 def test_a_stored_address_parses_into_fields_and_composes_back_the_same():
     parts = details.parse_address("PO Box 100\nEdmonton AB  T5J 2Z2")
     assert parts == details.Address("PO Box 100", "", "Edmonton", "AB", "T5J 2Z2")
     assert details.compose_address(parts) == "PO Box 100\nEdmonton AB  T5J 2Z2"
     three = details.parse_address("10020 100 Street NW\nSuite 5\nRed Deer AB t4n1a1")
-    assert (three.line1, three.line2, three.city, three.postal) == ("10020 100 Street NW", "Suite 5", "Red Deer",
-                                                                     "T4N 1A1")
+    assert (three.line1, three.line2, three.city, three.postal) == (
+        "10020 100 Street NW",
+        "Suite 5",
+        "Red Deer",
+        "T4N 1A1",
+    )
     # Anything that does not follow the shape goes to line 1, whole: nothing is lost.
-    assert details.parse_address("Lot 4, somewhere north\nnear the lake").line1 == "Lot 4, somewhere north, near the lake"
+    assert (
+        details.parse_address("Lot 4, somewhere north\nnear the lake").line1 == "Lot 4, somewhere north, near the lake"
+    )
     assert details.parse_address("1 Main St\nCalgary XX  T2P 1A1").city == ""
 
 
-@pytest.mark.parametrize("typed, stored", [("T5J 2Z2", "T5J 2Z2"), ("t5j2z2", "T5J 2Z2"), (" t5j  2z2 ", "T5J 2Z2"),
-                                           ("K1A 0B1", "K1A 0B1"), ("x0a 0h0", "X0A 0H0"), ("V6B1A1", "V6B 1A1")])
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("T5J 2Z2", "T5J 2Z2"),
+        ("t5j2z2", "T5J 2Z2"),
+        (" t5j  2z2 ", "T5J 2Z2"),
+        ("K1A 0B1", "K1A 0B1"),
+        ("x0a 0h0", "X0A 0H0"),
+        ("V6B1A1", "V6B 1A1"),
+    ],
+)
 def test_postal_codes_in_any_case_and_spacing_are_normalised(typed, stored):
     assert details.normalise_postal(typed) == (stored, None)
 
 
-@pytest.mark.parametrize("typed, message", [
-    ("D1A 1A1", "never use the letters D, F, I, O, Q or U"),  # D never appears
-    ("T5J 2O2", "never use the letters D, F, I, O, Q or U"),  # nor O, anywhere
-    ("W1A 1A1", "never start with W or Z"),  # W never starts one (it is London's, not Canada's)
-    ("Z1A 1A1", "never start with W or Z"),
-    ("T5J-2Z2", "correct format, like T5J 2Z2"), ("12345", "correct format"), ("T5J 2Z", "correct format"),
-    ("T5J 2Z22", "correct format"), ("TTJ 2Z2", "correct format"), ("", "Enter the postal code"),
-])
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("D1A 1A1", "never use the letters D, F, I, O, Q or U"),  # D never appears
+        ("T5J 2O2", "never use the letters D, F, I, O, Q or U"),  # nor O, anywhere
+        ("W1A 1A1", "never start with W or Z"),  # W never starts one (it is London's, not Canada's)
+        ("Z1A 1A1", "never start with W or Z"),
+        ("T5J-2Z2", "correct format, like T5J 2Z2"),
+        ("12345", "correct format"),
+        ("T5J 2Z", "correct format"),
+        ("T5J 2Z22", "correct format"),
+        ("TTJ 2Z2", "correct format"),
+        ("", "Enter the postal code"),
+    ],
+)
 def test_postal_codes_that_cannot_be_canadian_are_refused_with_the_reason(typed, message):
     value, problem = details.normalise_postal(typed)
     assert value is None and message in problem
 
 
-@pytest.mark.parametrize("typed, stored", [
-    ("403-678-5521", "403-678-5521"), ("(403) 678 5521", "403-678-5521"), ("+1 403 678 5521", "403-678-5521"),
-    ("1-403-678-5521", "403-678-5521"), ("403.678.5521 ext 12", "403-678-5521 ext. 12"),
-    ("403-678-5521 x 4321", "403-678-5521 ext. 4321"),
-    # The fictional 555-01XX lines: libphonenumber counts them valid in a real area code, and so do we.
-    ("780 555 0100", "780-555-0100"), ("587-555-0199", "587-555-0199"),
-    ("212-555-1234", "212-555-1234"),  # another NANP country's number (New York)
-    ("800-555-0199", "800-555-0199"),  # toll-free
-])
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("403-678-5521", "403-678-5521"),
+        ("(403) 678 5521", "403-678-5521"),
+        ("+1 403 678 5521", "403-678-5521"),
+        ("1-403-678-5521", "403-678-5521"),
+        ("403.678.5521 ext 12", "403-678-5521 ext. 12"),
+        ("403-678-5521 x 4321", "403-678-5521 ext. 4321"),
+        # The fictional 555-01XX lines: libphonenumber counts them valid in a real area code, and so do we.
+        ("780 555 0100", "780-555-0100"),
+        ("587-555-0199", "587-555-0199"),
+        ("212-555-1234", "212-555-1234"),  # another NANP country's number (New York)
+        ("800-555-0199", "800-555-0199"),  # toll-free
+    ],
+)
 def test_north_american_phone_numbers_are_stored_formatted(typed, stored):
     assert details.normalise_phone(typed) == (stored, None)
 
 
-@pytest.mark.parametrize("typed, message", [
-    ("555-0100", "with its area code"),  # a fictional number without its area code
-    ("678-5521", "with its area code"),
-    ("123-456-7890", "real phone number"),  # no area code starts with 1
-    ("403-123-4567", "real phone number"),  # nor an exchange
-    ("+44 20 7946 0958", "Canadian or North American"), ("911", "real phone number"),
-    ("403-678-55211", "real phone number"), ("abc", "correct format"), ("", "Enter a phone number"),
-    ("403-678-5521 ext. 1234567", "extension of up to 6 digits"), ("403\x00678 5521", "correct format"),
-])
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("555-0100", "with its area code"),  # a fictional number without its area code
+        ("678-5521", "with its area code"),
+        ("123-456-7890", "real phone number"),  # no area code starts with 1
+        ("403-123-4567", "real phone number"),  # nor an exchange
+        ("+44 20 7946 0958", "Canadian or North American"),
+        ("911", "real phone number"),
+        ("403-678-55211", "real phone number"),
+        ("abc", "correct format"),
+        ("", "Enter a phone number"),
+        ("403-678-5521 ext. 1234567", "extension of up to 6 digits"),
+        ("403\x00678 5521", "correct format"),
+    ],
+)
 def test_phone_numbers_that_are_not_real_north_american_ones_are_refused(typed, message):
     value, problem = details.normalise_phone(typed)
     assert value is None and message in problem
 
 
-_line = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=30).map(
-    details.tidy).filter(bool)
+_line = (
+    st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1, max_size=30)
+    .map(details.tidy)
+    .filter(bool)
+)
 
 
-@given(line1=_line, line2=st.one_of(st.just(""), _line), city=_line, province=st.sampled_from(details.PROVINCE_CODES),
-       postal=st.sampled_from(["T5J 2Z2", "K1A 0B1", "X0A 0H0"]))
+@given(
+    line1=_line,
+    line2=st.one_of(st.just(""), _line),
+    city=_line,
+    province=st.sampled_from(details.PROVINCE_CODES),
+    postal=st.sampled_from(["T5J 2Z2", "K1A 0B1", "X0A 0H0"]),
+)
 @settings(max_examples=60, deadline=None)
 def test_any_address_the_form_composes_parses_back_to_the_same_fields(line1, line2, city, province, postal):
     parts = details.Address(line1, line2, city, province, postal)
@@ -137,12 +184,15 @@ def test_any_address_the_form_composes_parses_back_to_the_same_fields(line1, lin
 
 def test_summaries_name_what_changed():
     assert details.summary({"mailing_address": {}, "contact_phone": {}}) == "Mailing address and phone changed"
-    assert details.summary({"contact_email": {}, "mailing_address": {}, "contact_phone": {}}) == \
-        "Mailing address, phone and email changed"
+    assert (
+        details.summary({"contact_email": {}, "mailing_address": {}, "contact_phone": {}})
+        == "Mailing address, phone and email changed"
+    )
     assert details.changes({"contact_phone": "780 555 0100"}, {"contact_phone": "780-555-0100"}) == {}
 
 
 # --- Showing and changing them --------------------------------------------------------------
+
 
 def test_show_lists_addresses_and_contact_and_the_edit_form_is_prefilled(app, shop):
     client = signed_in(app, OWNER)
@@ -161,8 +211,13 @@ def test_show_lists_addresses_and_contact_and_the_edit_form_is_prefilled(app, sh
 def test_a_change_is_saved_formatted_with_a_request_an_audit_event_and_a_history(app, shop):
     client = signed_in(app, OWNER)
     fields = _load(client, shop["number"])
-    fields.update(mailing_line1="Suite 300", mailing_line2="10180 101 Street NW", mailing_city="Edmonton",
-                  mailing_postal="t5j4k1", contact_phone="(403) 678-5521 ext 7")
+    fields.update(
+        mailing_line1="Suite 300",
+        mailing_line2="10180 101 Street NW",
+        mailing_city="Edmonton",
+        mailing_postal="t5j4k1",
+        contact_phone="(403) 678-5521 ext 7",
+    )
     response = client.post(f"/details/{shop['number']}/edit", data=fields)
     assert response.status_code == 303 and response.headers["Location"] == f"/details/{shop['number']}/"
     page = body(client.get(response.headers["Location"]))
@@ -176,9 +231,12 @@ def test_a_change_is_saved_formatted_with_a_request_an_audit_event_and_a_history
     assert request.kind == "profile" and request.status == "completed"
     assert request.summary == "Mailing address and phone changed"
     assert json.loads(request.data) == {
-        "mailing_address": {"before": "PO Box 100\nEdmonton AB  T5J 2Z2",
-                            "after": "Suite 300\n10180 101 Street NW\nEdmonton AB  T5J 4K1"},
-        "contact_phone": {"before": "780 555 0100", "after": "403-678-5521 ext. 7"}}
+        "mailing_address": {
+            "before": "PO Box 100\nEdmonton AB  T5J 2Z2",
+            "after": "Suite 300\n10180 101 Street NW\nEdmonton AB  T5J 4K1",
+        },
+        "contact_phone": {"before": "780 555 0100", "after": "403-678-5521 ext. 7"},
+    }
     with sessionmaker_of(app)() as db:
         event = db.scalar(select(AuditEvent).where(AuditEvent.event == "profile.changed"))
         assert event.account_id == shop["account_id"] and request.reference in event.detail
@@ -234,8 +292,10 @@ def test_an_address_that_cannot_be_parsed_is_kept_whole_in_line_one(app, shop):
     assert "Enter the town or city of the physical address" in page and "Range Road 42" in page
     fields.update(physical_city="Barrhead", physical_province="AB", physical_postal="T7N 1A1")
     assert client.post(f"/details/{shop['number']}/edit", data=fields).status_code == 303
-    assert _account(app, shop["number"]).physical_address == \
-        "Range Road 42, NW-12-52-4-W5, near Barrhead\nBarrhead AB  T7N 1A1"
+    assert (
+        _account(app, shop["number"]).physical_address
+        == "Range Road 42, NW-12-52-4-W5, near Barrhead\nBarrhead AB  T7N 1A1"
+    )
 
 
 BAD_INPUT = [
@@ -290,8 +350,10 @@ def test_a_save_based_on_details_someone_changed_meanwhile_is_refused_with_both_
     response = casey.post(f"/details/{shop['number']}/edit", data=casey_form)
     assert response.status_code == 409
     page = body(response)
-    assert "These details were changed by Olive Owner at 11:00 am on Monday 23 November 2026 while you were " \
-           "editing. Check the details below, which now show their change, and make your change again" in page
+    assert (
+        "These details were changed by Olive Owner at 11:00 am on Monday 23 November 2026 while you were "
+        "editing. Check the details below, which now show their change, and make your change again" in page
+    )
     # What Casey typed is still there beside what is saved now; the form shows Olive's change.
     differences = page.split('id="conflict-differences"')[1].split("</table>")[0]
     assert "587-555-0100" in differences and "403-678-5521" in differences and "Casey Clerk" in differences
@@ -303,8 +365,7 @@ def test_a_save_based_on_details_someone_changed_meanwhile_is_refused_with_both_
     again = {**_form(page), "contact_name": "Casey Clerk"}
     assert casey.post(f"/details/{shop['number']}/edit", data=again).status_code == 303
     account = _account(app, shop["number"])
-    assert (account.contact_name, account.contact_phone, account.profile_version) == \
-        ("Casey Clerk", "403-678-5521", 3)
+    assert (account.contact_name, account.contact_phone, account.profile_version) == ("Casey Clerk", "403-678-5521", 3)
     history = body(olive.get(f"/details/{shop['number']}/history"))
     assert history.index("Casey Clerk") < history.index("Olive Owner")  # newest first
 
@@ -329,13 +390,23 @@ def test_people_without_the_permission_and_strangers_get_404(app, shop):
     assert signed_in(app, CLERK).get(f"/details/{shop['number']}/history").status_code == 200
 
 
-_VALID = {"mailing_line1": "Suite 300", "mailing_line2": "", "mailing_city": "Calgary", "mailing_province": "AB",
-          "mailing_postal": "t2p 1j9", "physical_line1": "1 Main Street", "physical_line2": "Unit 2",
-          "physical_city": "Red Deer", "physical_province": "AB", "physical_postal": "T4N1A1",
-          "contact_name": "Pat Example", "contact_phone": "403 678 5521", "contact_email": "pat@example.com",
-          "profile_version": None, "token": None}
-
-
+_VALID = {
+    "mailing_line1": "Suite 300",
+    "mailing_line2": "",
+    "mailing_city": "Calgary",
+    "mailing_province": "AB",
+    "mailing_postal": "t2p 1j9",
+    "physical_line1": "1 Main Street",
+    "physical_line2": "Unit 2",
+    "physical_city": "Red Deer",
+    "physical_province": "AB",
+    "physical_postal": "T4N1A1",
+    "contact_name": "Pat Example",
+    "contact_phone": "403 678 5521",
+    "contact_email": "pat@example.com",
+    "profile_version": None,
+    "token": None,
+}
 
 
 @given(st.dictionaries(st.sampled_from(sorted(_VALID)), st.text(max_size=60), max_size=len(_VALID)))
@@ -358,5 +429,6 @@ def test_any_text_in_any_field_never_fails_and_stores_nothing_unless_saved(app, 
     else:
         assert response.status_code in (200, 400, 409)
         assert len(_requests(app)) == count
-        assert [getattr(after, f) for f in details.FIELDS + ("profile_version",)] == \
-            [getattr(before, f) for f in details.FIELDS + ("profile_version",)]
+        assert [getattr(after, f) for f in (*details.FIELDS, "profile_version")] == [
+            getattr(before, f) for f in (*details.FIELDS, "profile_version")
+        ]

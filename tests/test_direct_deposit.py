@@ -1,6 +1,7 @@
 """Direct deposit (issue 5): the bank details refunds are paid into. Typed once,
 checked masked, confirmed with the password, and from then on shown only as the
 last three digits, everywhere. Everyone on the account who receives messages is told."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,8 @@ import re
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from domain import direct_deposit
@@ -17,8 +19,13 @@ from tests.accounts_factory import body, give, open_account, sessionmaker_of, si
 from tests.conftest import PASSWORD, csrf_from, make_user
 
 OWNER, PARTNER, CLERK, REMOVED, FORMER_REP, STRANGER = (
-    "owner@example.com", "partner@example.com", "clerk@example.com", "removed@example.com",
-    "former-rep@example.com", "stranger@example.com")
+    "owner@example.com",
+    "partner@example.com",
+    "clerk@example.com",
+    "removed@example.com",
+    "former-rep@example.com",
+    "stranger@example.com",
+)
 FULL = "9876543210"  # the account number typed in the tests: it must never be shown again
 NEW = {"transit": "12345", "institution": "004", "bank_account": FULL}
 
@@ -28,13 +35,22 @@ def lodge(app, clock):
     """Maple Lodge: Olive owns it; Parker is authorized (may change direct deposit);
     Casey only views it; Rory's access was removed; Fran was a representative whose
     consent ended yesterday; Sam has no access. Tobacco Tax (no direct deposit) too."""
-    ids = {email: make_user(app, email=email, name=name) for email, name in (
-        (OWNER, "Olive Owner"), (PARTNER, "Parker Partner"), (CLERK, "Casey Clerk"), (REMOVED, "Rory Removed"),
-        (FORMER_REP, "Fran Former"), (STRANGER, "Sam Stranger"))}
+    ids = {
+        email: make_user(app, email=email, name=name)
+        for email, name in (
+            (OWNER, "Olive Owner"),
+            (PARTNER, "Parker Partner"),
+            (CLERK, "Casey Clerk"),
+            (REMOVED, "Rory Removed"),
+            (FORMER_REP, "Fran Former"),
+            (STRANGER, "Sam Stranger"),
+        )
+    }
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=61, legal_name="Maple Lodge Ltd.", opened_on=date(2026, 5, 1))
-        tobacco = open_account(db, program_code="TT", serial=62, legal_name="Smoke Shop Ltd.",
-                               opened_on=date(2026, 5, 1))
+        tobacco = open_account(
+            db, program_code="TT", serial=62, legal_name="Smoke Shop Ltd.", opened_on=date(2026, 5, 1)
+        )
         give(db, clock(), ids[OWNER], account)
         give(db, clock(), ids[OWNER], tobacco)
         give(db, clock(), ids[PARTNER], account, role="authorized")
@@ -62,8 +78,9 @@ def _draft_token(client, number) -> str:
 
 
 def _submit(client, number, token, password=PASSWORD, declaration="y"):
-    return _post(client, f"/direct-deposit/{number}/check",
-                 {"token": token, "password": password, "declaration": declaration})
+    return _post(
+        client, f"/direct-deposit/{number}/check", {"token": token, "password": password, "declaration": declaration}
+    )
 
 
 def _change_and_submit(client, number, **fields):
@@ -77,6 +94,7 @@ def _count(app, model, *where):
 
 
 # --- The journey ---------------------------------------------------------------------
+
 
 def test_set_up_direct_deposit_end_to_end(app, lodge):
     owner = signed_in(app, OWNER)
@@ -92,7 +110,7 @@ def test_set_up_direct_deposit_end_to_end(app, lodge):
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/direct-deposit/{number}/check")
     check = body(owner.get(f"/direct-deposit/{number}/check"))
     assert "•••••••210" in check and "12345" in check and "004" in check and FULL not in check
-    assert 'href="/direct-deposit/{}/change"'.format(number) in check  # Change links
+    assert f'href="/direct-deposit/{number}/change"' in check  # Change links
     # Back to the form: the person's own answers, as they were kept.
     assert f'value="{FULL}"' in body(owner.get(f"/direct-deposit/{number}/change"))
     response = _submit(owner, number, _draft_token(owner, number))
@@ -105,12 +123,22 @@ def test_set_up_direct_deposit_end_to_end(app, lodge):
         row = db.scalar(select(DirectDeposit))
         assert (row.institution, row.transit, row.bank_account) == ("004", "12345", FULL)
         assert row.set_by_user_id == lodge[OWNER] and row.service_request_id == request.id and row.ended_at is None
-        assert json.loads(request.data) == {"institution": "004", "transit": "12345", "account_ending": "210",
-                                            "account_masked": "•••••••210"}
+        assert json.loads(request.data) == {
+            "institution": "004",
+            "transit": "12345",
+            "account_ending": "210",
+            "account_masked": "•••••••210",
+        }
         draft = db.scalar(select(Draft))
         assert draft.submitted_request_id == request.id and FULL not in draft.data
-        assert db.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.event == "direct_deposit.changed",
-                                                                 AuditEvent.account_id == lodge["account_id"])) == 1
+        assert (
+            db.scalar(
+                select(func.count(AuditEvent.id)).where(
+                    AuditEvent.event == "direct_deposit.changed", AuditEvent.account_id == lodge["account_id"]
+                )
+            )
+            == 1
+        )
     page = body(owner.get(f"/direct-deposit/{number}/"))
     assert "•••••••210" in page and "Olive Owner" in page and FULL not in page
     assert "Change the bank details" in page
@@ -143,11 +171,17 @@ def test_the_full_account_number_appears_nowhere_after_the_form(app, lodge):
         assert "98765" not in text  # nor a long piece of it
 
 
-@pytest.mark.parametrize("typed, stored", [
-    ({"institution": " 0 0 4 ", "transit": "12-345", "bank_account": "987 654-3210"}, ("004", "12345", FULL)),
-    ({"institution": "010", "transit": "00011", "bank_account": "1234567"}, ("010", "00011", "1234567")),
-    ({"institution": "999", "transit": "9-9-9-9-9", "bank_account": "123456789012"}, ("999", "99999", "123456789012")),
-])
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ({"institution": " 0 0 4 ", "transit": "12-345", "bank_account": "987 654-3210"}, ("004", "12345", FULL)),
+        ({"institution": "010", "transit": "00011", "bank_account": "1234567"}, ("010", "00011", "1234567")),
+        (
+            {"institution": "999", "transit": "9-9-9-9-9", "bank_account": "123456789012"},
+            ("999", "99999", "123456789012"),
+        ),
+    ],
+)
 def test_spaces_and_hyphens_between_digits_are_stripped(app, lodge, typed, stored):
     owner = signed_in(app, OWNER)
     assert _change(owner, lodge["number"], **typed).status_code == 303
@@ -201,6 +235,7 @@ def test_a_missing_field_is_a_message_not_an_error(app, lodge):
 
 # --- The password step -----------------------------------------------------------------
 
+
 def test_a_wrong_password_is_refused_and_changes_nothing(app, lodge):
     owner = signed_in(app, OWNER)
     number = lodge["number"]
@@ -240,24 +275,32 @@ def test_two_step_sign_in_asks_for_the_code_too(app, lodge, clock):
     make_user(app, email="twostep@example.com", name="Tess Two", totp_secret=secret)
     with sessionmaker_of(app)() as db:
         from models import Account, User
+
         account = db.scalar(select(Account).where(Account.number == lodge["number"]))
         give(db, clock(), db.scalar(select(User.id).where(User.email == "twostep@example.com")), account)
         db.commit()
     from tests.conftest import Auth
+
     client = app.test_client()
-    assert Auth(client, app).sign_in(email="twostep@example.com", code=pyotp.TOTP(secret).at(clock())).status_code == 303
+    assert (
+        Auth(client, app).sign_in(email="twostep@example.com", code=pyotp.TOTP(secret).at(clock())).status_code == 303
+    )
     number = lodge["number"]
     _change(client, number)
     assert 'id="code"' in body(client.get(f"/direct-deposit/{number}/check"))
     token = _draft_token(client, number)
     assert _submit(client, number, token).status_code == 400  # no code
     clock.advance(seconds=60)
-    response = _post(client, f"/direct-deposit/{number}/check",
-                     {"token": token, "password": PASSWORD, "declaration": "y", "code": pyotp.TOTP(secret).at(clock())})
+    response = _post(
+        client,
+        f"/direct-deposit/{number}/check",
+        {"token": token, "password": PASSWORD, "declaration": "y", "code": pyotp.TOTP(secret).at(clock())},
+    )
     assert response.status_code == 303 and _count(app, DirectDeposit) == 1
 
 
 # --- Replacing, telling everyone, once ----------------------------------------------------
+
 
 def test_a_change_replaces_the_old_details_and_keeps_the_history(app, lodge, clock):
     owner = signed_in(app, OWNER)
@@ -290,8 +333,15 @@ def test_everyone_with_access_is_told_and_only_they_are(app, lodge):
         for message in messages:
             assert message.subject == "Direct deposit details changed for Maple Lodge Ltd."
             assert message.account_id == lodge["account_id"] and message.read_at is None
-            for words in ("Olive Owner", "•••••••210", "12345", "004", reference, "did not expect it",
-                          "11:00 am on Monday 23 November 2026"):
+            for words in (
+                "Olive Owner",
+                "•••••••210",
+                "12345",
+                "004",
+                reference,
+                "did not expect it",
+                "11:00 am on Monday 23 November 2026",
+            ):
                 assert words in message.body, words
         emails = list(db.scalars(select(OutboxEmail)))
         assert sorted(e.to_address for e in emails) == sorted([OWNER, PARTNER])
@@ -338,6 +388,7 @@ def test_someone_elses_draft_token_is_not_theirs_to_submit(app, lodge):
 
 # --- Who may, and where it is offered ----------------------------------------------------
 
+
 def test_strangers_and_people_without_the_permission_get_404(app, lodge):
     owner = signed_in(app, OWNER)
     done = _change_and_submit(owner, lodge["number"]).headers["Location"]
@@ -367,6 +418,7 @@ def test_a_program_without_direct_deposit_explains_and_changes_nothing(app, lodg
 
 # --- The rules, directly --------------------------------------------------------------------
 
+
 def test_clean_takes_ascii_digits_with_separators_only():
     assert direct_deposit.clean("bank_account", "12 34-567") == ("1234567", None)
     assert direct_deposit.clean("transit", None)[1] == "Enter the transit number"
@@ -377,8 +429,11 @@ def test_clean_takes_ascii_digits_with_separators_only():
 
 # --- Property: arbitrary text never breaks the form ------------------------------------------
 
-_text = st.one_of(st.text(max_size=60), st.from_regex(r"[0-9 \-]{0,20}", fullmatch=True),
-                  st.sampled_from(["004", "12345", FULL, "", "١٢٣"]))
+_text = st.one_of(
+    st.text(max_size=60),
+    st.from_regex(r"[0-9 \-]{0,20}", fullmatch=True),
+    st.sampled_from(["004", "12345", FULL, "", "١٢٣"]),
+)
 
 
 def test_the_change_form_takes_any_text(app, lodge):
@@ -392,14 +447,18 @@ def test_the_change_form_takes_any_text(app, lodge):
     def post_anything(institution, transit, bank_account):
         with sessionmaker_of(app)() as db:
             before = db.scalar(select(Draft.data))
-        response = owner.post(url, data={"csrf_token": token, "institution": institution, "transit": transit,
-                                         "bank_account": bank_account})
+        response = owner.post(
+            url,
+            data={"csrf_token": token, "institution": institution, "transit": transit, "bank_account": bank_account},
+        )
         assert response.status_code in (303, 400)
         with sessionmaker_of(app)() as db:
             after = db.scalar(select(Draft.data))
         if response.status_code == 303:
-            expected = {field: direct_deposit.clean(field, value)[0] for field, value in
-                        (("institution", institution), ("transit", transit), ("bank_account", bank_account))}
+            expected = {
+                field: direct_deposit.clean(field, value)[0]
+                for field, value in (("institution", institution), ("transit", transit), ("bank_account", bank_account))
+            }
             assert json.loads(after) == expected
         else:
             assert after == before
@@ -416,8 +475,13 @@ def test_the_check_form_takes_any_text(app, lodge):
     token = csrf_from(body(owner.get("/profile/")))
 
     @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(password=st.text(max_size=40), code=st.text(max_size=30), declaration=st.text(max_size=5),
-           which=st.sampled_from(["draft", "other", "none"]), other=st.text(max_size=80))
+    @given(
+        password=st.text(max_size=40),
+        code=st.text(max_size=30),
+        declaration=st.text(max_size=5),
+        which=st.sampled_from(["draft", "other", "none"]),
+        other=st.text(max_size=80),
+    )
     def post_anything(password, code, declaration, which, other):
         data = {"csrf_token": token, "password": password, "code": code, "declaration": declaration}
         if which == "draft":

@@ -2,6 +2,7 @@
 one of its requests or to a form in progress; the type from the content (never
 the name); refusals keep nothing; the two stores (database, filesystem) on both
 databases; downloads as attachments; the upload is an idempotent request."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,8 @@ import zipfile
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import event, func, select
 
 from domain import documents, drafts, requests
@@ -23,6 +25,7 @@ OWNER, CLERK, STRANGER = "owner@example.com", "clerk@example.com", "stranger@exa
 
 
 # --- Real files, built here ----------------------------------------------------------
+
 
 def make_pdf(text: str = "Receipt for June 2026") -> bytes:
     """A one-page PDF, the same bytes every time: fpdf2 otherwise writes the real time
@@ -53,51 +56,71 @@ def _zip(parts: dict[str, bytes | str], compression=zipfile.ZIP_DEFLATED) -> byt
     return out.getvalue()
 
 
-_RELS = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-         '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-         '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-         'officeDocument" Target="{target}"/></Relationships>')
+_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+    'officeDocument" Target="{target}"/></Relationships>'
+)
 
 
 def _content_types(overrides: dict[str, str]) -> str:
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-            '<Default Extension="xml" ContentType="application/xml"/>'
-            + "".join(f'<Override PartName="{part}" ContentType="{kind}"/>' for part, kind in overrides.items())
-            + "</Types>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        + "".join(f'<Override PartName="{part}" ContentType="{kind}"/>' for part, kind in overrides.items())
+        + "</Types>"
+    )
 
 
 def make_xlsx(sheet: str | None = None, extra: dict | None = None) -> bytes:
-    sheet = sheet or ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                      '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-                      '<row r="1"><c r="A1" t="inlineStr"><is><t>Levy</t></is></c><c r="B1"><v>40</v></c></row>'
-                      '</sheetData></worksheet>')
-    return _zip({
-        "[Content_Types].xml": _content_types({
-            "/xl/workbook.xml": documents.XLSX_MAIN,
-            "/xl/worksheets/sheet1.xml": "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"}),
-        "_rels/.rels": _RELS.format(target="xl/workbook.xml"),
-        "xl/workbook.xml": ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                            '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-                            'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-                            '<sheets><sheet name="June" sheetId="1" r:id="rId1"/></sheets></workbook>'),
-        "xl/_rels/workbook.xml.rels": _RELS.format(target="worksheets/sheet1.xml").replace(
-            "officeDocument\" Target", "worksheet\" Target"),
-        "xl/worksheets/sheet1.xml": sheet,
-        **(extra or {}),
-    })
+    sheet = sheet or (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>Levy</t></is></c><c r="B1"><v>40</v></c></row>'
+        "</sheetData></worksheet>"
+    )
+    return _zip(
+        {
+            "[Content_Types].xml": _content_types(
+                {
+                    "/xl/workbook.xml": documents.XLSX_MAIN,
+                    "/xl/worksheets/sheet1.xml": (
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"
+                    ),
+                }
+            ),
+            "_rels/.rels": _RELS.format(target="xl/workbook.xml"),
+            "xl/workbook.xml": (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+                'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+                '<sheets><sheet name="June" sheetId="1" r:id="rId1"/></sheets></workbook>'
+            ),
+            "xl/_rels/workbook.xml.rels": _RELS.format(target="worksheets/sheet1.xml").replace(
+                'officeDocument" Target', 'worksheet" Target'
+            ),
+            "xl/worksheets/sheet1.xml": sheet,
+            **(extra or {}),
+        }
+    )
 
 
 def make_docx() -> bytes:
-    return _zip({
-        "[Content_Types].xml": _content_types({"/word/document.xml": documents.DOCX_MAIN}),
-        "_rels/.rels": _RELS.format(target="word/document.xml"),
-        "word/document.xml": ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                              '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-                              '<w:body><w:p><w:r><w:t>Letter from our auditor</w:t></w:r></w:p></w:body>'
-                              '</w:document>'),
-    })
+    return _zip(
+        {
+            "[Content_Types].xml": _content_types({"/word/document.xml": documents.DOCX_MAIN}),
+            "_rels/.rels": _RELS.format(target="word/document.xml"),
+            "word/document.xml": (
+                '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+                '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+                "<w:body><w:p><w:r><w:t>Letter from our auditor</w:t></w:r></w:p></w:body>"
+                "</w:document>"
+            ),
+        }
+    )
 
 
 CSV = "date,amount\n2026-06-30,40.00\nréception,12.50\n".encode()
@@ -120,6 +143,7 @@ ACCEPTED = [
 
 # --- The account ----------------------------------------------------------------------
 
+
 @pytest.fixture(params=["filesystem", "database"])
 def store(request):
     return request.param
@@ -134,6 +158,7 @@ def folder(tmp_path):
 def make_app(app_with, folder):
     def factory(store="filesystem", **config):
         return app_with(DOCUMENT_STORE=store, DOCUMENT_DIR=str(folder), **config)
+
     return factory
 
 
@@ -157,8 +182,15 @@ def shop_in(app, clock):
         give(db, clock(), clerk, account, role="delegate")
         give(db, clock(), someone, other)
         db.commit()
-        return {"number": account.number, "account_id": account.id, "other": other.number, "other_id": other.id,
-                "owner": owner, "clerk": clerk, "someone": someone}
+        return {
+            "number": account.number,
+            "account_id": account.id,
+            "other": other.number,
+            "other_id": other.id,
+            "owner": owner,
+            "clerk": clerk,
+            "someone": someone,
+        }
 
 
 @pytest.fixture
@@ -176,14 +208,18 @@ def upload(client, number, files, *, token=None, csrf=None, query=None, headers=
     fresh_csrf, fresh_token = _token(client, number, **(query or {}))
     data = {"csrf_token": csrf or fresh_csrf, "token": token or fresh_token, "description": "", **fields}
     data["files"] = [(io.BytesIO(content), name) for name, content in files]
-    return client.post(f"/documents/{number}/upload", data=data, content_type="multipart/form-data",
-                       headers=headers or {})
+    return client.post(
+        f"/documents/{number}/upload", data=data, content_type="multipart/form-data", headers=headers or {}
+    )
 
 
 def counts(app) -> tuple[int, int, int]:
     with sessionmaker_of(app)() as db:
-        return (db.scalar(select(func.count(Document.id))), db.scalar(select(func.count()).select_from(DocumentContent)),
-                db.scalar(select(func.count(ServiceRequest.id)).where(ServiceRequest.kind == "documents")))
+        return (
+            db.scalar(select(func.count(Document.id))),
+            db.scalar(select(func.count()).select_from(DocumentContent)),
+            db.scalar(select(func.count(ServiceRequest.id)).where(ServiceRequest.kind == "documents")),
+        )
 
 
 def on_disk(folder) -> list[str]:
@@ -191,6 +227,7 @@ def on_disk(folder) -> list[str]:
 
 
 # --- Each accepted type, in both stores, on both databases ----------------------------
+
 
 def test_each_accepted_type_is_kept_with_its_sha256_and_downloads_as_an_attachment(make_app, clock, store, folder):
     app = make_app(store)
@@ -262,6 +299,7 @@ def test_a_document_stays_readable_after_the_store_setting_changes(make_app, clo
 
 # --- Refusals: nothing kept ------------------------------------------------------------
 
+
 def _bomb_by_ratio() -> bytes:
     return make_xlsx(sheet="<worksheet>" + " " * (20 * 1024 * 1024) + "</worksheet>")
 
@@ -279,8 +317,11 @@ REFUSED = [
     ("invoice.pdf", HTML, "“invoice.pdf” is named as a PDF but it is a web page (HTML)"),
     ("invoice.pdf", EXE, "“invoice.pdf” is named as a PDF but it is a program"),
     ("scan.pdf", PNG, "“scan.pdf” is named as a PDF but it is a PNG image: rename it to end in .png"),
-    ("letter.docx", _zip({"[Content_Types].xml": _content_types({}), "docProps/app.xml": "<x/>"}),
-     "“letter.docx” is named as a Word document (DOCX) but it is a ZIP file"),
+    (
+        "letter.docx",
+        _zip({"[Content_Types].xml": _content_types({}), "docProps/app.xml": "<x/>"}),
+        "“letter.docx” is named as a Word document (DOCX) but it is a ZIP file",
+    ),
     ("data.csv", SVG, "“data.csv” is named as a CSV file but it is an SVG image"),
     ("cut.pdf", make_pdf()[:-40], "“cut.pdf” looks incomplete"),
     ("broken.png", PNG[:40], "“broken.png” is damaged"),
@@ -298,7 +339,7 @@ def test_each_refused_file_gets_a_message_beside_the_field_and_nothing_is_kept(w
         response = upload(client, shop["number"], [(name, content)])
         assert response.status_code == 400, name
         page = body(response)
-        assert message in page, (name, page[page.find("error-summary"):][:800])
+        assert message in page, (name, page[page.find("error-summary") :][:800])
         assert 'href="#files"' in page and 'id="files-error"' in page  # the summary and beside the field
         assert counts(web) == (0, 0, 0), name
         assert on_disk(folder) == [], name
@@ -316,8 +357,9 @@ def test_a_file_over_the_size_limit_is_refused(make_app, clock, folder):
 
 def test_several_files_are_all_checked_first_and_one_refused_keeps_none(web, shop, folder):
     client = signed_in(web, OWNER)
-    response = upload(client, shop["number"], [("good.pdf", make_pdf()), ("bad.exe", EXE), ("fake.pdf", HTML),
-                                               ("also-good.png", PNG)])
+    response = upload(
+        client, shop["number"], [("good.pdf", make_pdf()), ("bad.exe", EXE), ("fake.pdf", HTML), ("also-good.png", PNG)]
+    )
     assert response.status_code == 400
     page = body(response)
     assert "None of your files were uploaded." in page and "<title>Error: Upload supporting documents" in page
@@ -356,6 +398,7 @@ def test_a_body_larger_than_the_upload_limit_gets_a_clear_413_and_the_form(make_
     assert counts(app) == (0, 0, 0) and on_disk(folder) == []
     # Within the limit the same route takes several files: the limit grows with MAX_FILES_PER_UPLOAD.
     from web.uploads import body_limit
+
     assert body_limit({"UPLOAD_MAX_BYTES": 10 * 2**20, "MAX_FILES_PER_UPLOAD": 5}, "MAX_FILES_PER_UPLOAD") > 50 * 2**20
     assert body_limit({"UPLOAD_MAX_BYTES": 10 * 2**20}, 1) < 11 * 2**20  # consents: still one file
 
@@ -376,6 +419,7 @@ def test_consents_still_take_one_file_only(app_with, clock):
 
 # --- Failures between writing and committing --------------------------------------------
 
+
 def test_a_failed_commit_leaves_no_file_and_no_row(make_app, clock, folder, store):
     app = make_app(store)
     shop = shop_in(app, clock)
@@ -390,9 +434,15 @@ def test_a_failed_commit_leaves_no_file_and_no_row(make_app, clock, folder, stor
     event.listen(maker, "before_commit", refuse)
     try:
         with pytest.raises(RuntimeError, match="went away"):
-            client.post(f"/documents/{shop['number']}/upload", content_type="multipart/form-data", data={
-                "csrf_token": csrf, "token": token,
-                "files": [(io.BytesIO(make_pdf()), "a.pdf"), (io.BytesIO(PNG), "b.png")]})
+            client.post(
+                f"/documents/{shop['number']}/upload",
+                content_type="multipart/form-data",
+                data={
+                    "csrf_token": csrf,
+                    "token": token,
+                    "files": [(io.BytesIO(make_pdf()), "a.pdf"), (io.BytesIO(PNG), "b.png")],
+                },
+            )
     finally:
         event.remove(maker, "before_commit", refuse)
     assert counts(app) == (0, 0, 0)
@@ -417,6 +467,7 @@ def test_the_filesystem_store_writes_atomically_and_removes_what_a_failure_left(
 
 # --- Downloads -----------------------------------------------------------------------------
 
+
 def test_downloads_are_found_only_within_the_account_and_by_people_who_may_upload(web, shop, clock):
     owner = signed_in(web, OWNER)
     upload(owner, shop["number"], [("receipts «juin» 2026.pdf", make_pdf())])
@@ -428,7 +479,10 @@ def test_downloads_are_found_only_within_the_account_and_by_people_who_may_uploa
     ok = owner.get(f"/documents/{shop['number']}/{mine}/download")
     assert ok.status_code == 200
     disposition = ok.headers["Content-Disposition"]
-    assert disposition.startswith("attachment;") and "filename*=UTF-8''receipts%20%C2%ABjuin%C2%BB%202026.pdf" in disposition
+    assert (
+        disposition.startswith("attachment;")
+        and "filename*=UTF-8''receipts%20%C2%ABjuin%C2%BB%202026.pdf" in disposition
+    )
     assert owner.get(f"/documents/{shop['number']}/{theirs}/download").status_code == 404  # another account's id
     assert owner.get(f"/documents/{shop['number']}/{2**40}/download").status_code == 404
     assert owner.get(f"/documents/{shop['number']}/0/download").status_code == 404
@@ -461,29 +515,39 @@ def test_the_uploaded_name_is_cleaned_for_display_and_download(web, shop):
     described = upload(owner, shop["number"], [("b.png", PNG)], description="June\x00 receipts\u202e\n  2026")
     assert described.status_code == 303  # PostgreSQL refuses NUL: it never gets there
     with sessionmaker_of(web)() as db:
-        assert db.scalar(select(Document.description).where(Document.uploaded_name == "b.png")) == \
-            "June receipts 2026"
+        assert db.scalar(select(Document.description).where(Document.uploaded_name == "b.png")) == "June receipts 2026"
     no_extension = upload(owner, shop["number"], [("scan", PNG)])
     assert no_extension.status_code == 303
     with sessionmaker_of(web)() as db:
         assert db.scalar(select(Document.uploaded_name).order_by(Document.id.desc()).limit(1)) == "scan.png"
-    assert documents.clean_name("a" * 500 + ".pdf").endswith(".pdf") and len(documents.clean_name("a" * 500 + ".pdf")) == 200
+    assert (
+        documents.clean_name("a" * 500 + ".pdf").endswith(".pdf")
+        and len(documents.clean_name("a" * 500 + ".pdf")) == 200
+    )
 
 
 # --- Ties: a draft, a request -------------------------------------------------------------
 
+
 def test_an_upload_for_a_draft_ties_the_documents_to_it_and_goes_back(web, shop, clock):
     with sessionmaker_of(web)() as db:
-        draft = drafts.start(db, clock(), account_id=shop["account_id"], user_id=shop["owner"], kind="objection",
-                             subject="2026-06-30")
+        draft = drafts.start(
+            db, clock(), account_id=shop["account_id"], user_id=shop["owner"], kind="objection", subject="2026-06-30"
+        )
         db.commit()
         token, draft_id = draft.token, draft.id
     owner = signed_in(web, OWNER)
     back = f"/objections/{shop['number']}/2026-06-30/documents"
     page = body(owner.get(f"/documents/{shop['number']}/upload", query_string={"draft": token, "next": back}))
     assert "These documents go with your notice of objection" in page and 'name="about"' not in page
-    response = upload(owner, shop["number"], [("receipts.pdf", make_pdf())], query={"draft": token, "next": back},
-                      draft=token, next=back)
+    response = upload(
+        owner,
+        shop["number"],
+        [("receipts.pdf", make_pdf())],
+        query={"draft": token, "next": back},
+        draft=token,
+        next=back,
+    )
     assert response.status_code == 303 and response.headers["Location"] == back
     again = upload(owner, shop["number"], [("receipts.pdf", make_pdf())], draft=token, next=back)  # a retry
     # The draft's token is the form's submission key, never an upload's one-time token.
@@ -495,8 +559,16 @@ def test_an_upload_for_a_draft_ties_the_documents_to_it_and_goes_back(web, shop,
         assert [d.uploaded_name for d in attached] == ["receipts.pdf"] and attached[0].service_request_id is None
         assert db.scalar(select(func.count(ServiceRequest.id))) == 0  # a draft's upload is not a request
         # The draft is sent: its documents go with the request.
-        sent = requests.submit(db, clock(), account=_account(db, shop), user_id=shop["owner"], kind="objection",
-                               key=token, summary="Objection", data={})
+        sent = requests.submit(
+            db,
+            clock(),
+            account=_account(db, shop),
+            user_id=shop["owner"],
+            kind="objection",
+            key=token,
+            summary="Objection",
+            data={},
+        )
         drafts.mark_submitted(db, db.get(Draft, draft_id), sent.request.id)
         db.commit()
         assert db.get(Document, attached[0].id).service_request_id == sent.request.id
@@ -516,33 +588,57 @@ def test_an_upload_for_a_draft_ties_the_documents_to_it_and_goes_back(web, shop,
 
 def _account(db, shop):
     from models import Account
+
     return db.get(Account, shop["account_id"])
 
 
 def test_an_upload_can_be_about_one_of_the_accounts_requests(web, shop, clock):
     with sessionmaker_of(web)() as db:
         account = _account(db, shop)
-        objection = requests.submit(db, clock(), account=account, user_id=shop["owner"], kind="objection",
-                                    key=requests.new_token(), summary="Objection to the notice of 15 July 2026",
-                                    data={}).request
-        arrangement = requests.submit(db, clock(), account=account, user_id=shop["owner"], kind="arrangement",
-                                      key=requests.new_token(), summary="Payment arrangement", data={}).request
+        objection = requests.submit(
+            db,
+            clock(),
+            account=account,
+            user_id=shop["owner"],
+            kind="objection",
+            key=requests.new_token(),
+            summary="Objection to the notice of 15 July 2026",
+            data={},
+        ).request
+        arrangement = requests.submit(
+            db,
+            clock(),
+            account=account,
+            user_id=shop["owner"],
+            kind="arrangement",
+            key=requests.new_token(),
+            summary="Payment arrangement",
+            data={},
+        ).request
         db.commit()
         reference, arrangement_ref = objection.reference, arrangement.reference
     owner = signed_in(web, OWNER)
     page = body(owner.get(f"/documents/{shop['number']}/upload", query_string={"about": reference}))
     assert f'<option value="{reference}" selected>' in page and arrangement_ref not in page
-    response = upload(owner, shop["number"], [("proof.pdf", make_pdf()), ("photo.png", PNG)], about=reference,
-                      description="Proof of the sales")
+    response = upload(
+        owner,
+        shop["number"],
+        [("proof.pdf", make_pdf()), ("photo.png", PNG)],
+        about=reference,
+        description="Proof of the sales",
+    )
     assert response.status_code == 303
     with sessionmaker_of(web)() as db:
         tied = db.scalars(select(Document).order_by(Document.id)).all()
         assert {d.service_request_id for d in tied} == {objection.id}
         made = db.scalar(select(ServiceRequest).where(ServiceRequest.kind == "documents"))
-        assert made.summary == "2 supporting documents for %s: proof.pdf, photo.png" % reference
+        assert made.summary == f"2 supporting documents for {reference}: proof.pdf, photo.png"
         data = requests.answers(made)
         assert data["about"] == reference and data["documents"] == [d.id for d in tied]
-        assert data["description"] == "Proof of the sales" and [f["name"] for f in data["files"]] == ["proof.pdf", "photo.png"]
+        assert data["description"] == "Proof of the sales" and [f["name"] for f in data["files"]] == [
+            "proof.pdf",
+            "photo.png",
+        ]
         assert db.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.event == "document.uploaded")) == 2
     listed = body(owner.get(f"/documents/{shop['number']}/"))
     assert f"Notice of objection {reference}" in listed
@@ -580,9 +676,16 @@ def test_with_htmx_the_answer_is_a_fragment_or_a_location(web, shop):
 
 def test_next_is_only_a_path_on_this_site(web, shop):
     owner = signed_in(web, OWNER)
-    for target, expected in (("/accounts/", "/accounts/"), ("//evil.example/", None), ("https://evil.example/", None),
-                             ("/\\evil.example", None), ("javascript:alert(1)", None), ("/a b", None),
-                             ("/\t/evil.example", None), ("", None)):
+    for target, expected in (
+        ("/accounts/", "/accounts/"),
+        ("//evil.example/", None),
+        ("https://evil.example/", None),
+        ("/\\evil.example", None),
+        ("javascript:alert(1)", None),
+        ("/a b", None),
+        ("/\t/evil.example", None),
+        ("", None),
+    ):
         response = upload(owner, shop["number"], [("a.png", PNG)], next=target)
         assert response.status_code == 303, target
         assert response.headers["Location"] == (expected or f"/documents/{shop['number']}/"), target
@@ -595,11 +698,20 @@ def test_a_program_without_uploads_says_so(web, shop):
         program.functions = ",".join(f for f in program.functions.split(",") if f != "upload")
         db.commit()
     owner = signed_in(web, OWNER)
-    posted = owner.post(f"/documents/{shop['number']}/upload", content_type="multipart/form-data", data={
-        "csrf_token": csrf_from(body(owner.get("/profile/"))), "token": requests.new_token(),
-        "files": [(io.BytesIO(PNG), "a.png")]})
-    for response in (owner.get(f"/documents/{shop['number']}/"), owner.get(f"/documents/{shop['number']}/upload"),
-                     posted):
+    posted = owner.post(
+        f"/documents/{shop['number']}/upload",
+        content_type="multipart/form-data",
+        data={
+            "csrf_token": csrf_from(body(owner.get("/profile/"))),
+            "token": requests.new_token(),
+            "files": [(io.BytesIO(PNG), "a.png")],
+        },
+    )
+    for response in (
+        owner.get(f"/documents/{shop['number']}/"),
+        owner.get(f"/documents/{shop['number']}/upload"),
+        posted,
+    ):
         assert response.status_code == 200 and "You cannot upload documents online" in body(response)
     assert counts(web) == (0, 0, 0)
 
@@ -609,8 +721,11 @@ def test_get_changes_nothing_and_post_needs_csrf(web, shop, folder):
     owner.get(f"/documents/{shop['number']}/")
     owner.get(f"/documents/{shop['number']}/upload")
     assert counts(web) == (0, 0, 0)
-    response = owner.post(f"/documents/{shop['number']}/upload", content_type="multipart/form-data",
-                          data={"token": requests.new_token(), "files": [(io.BytesIO(make_pdf()), "a.pdf")]})
+    response = owner.post(
+        f"/documents/{shop['number']}/upload",
+        content_type="multipart/form-data",
+        data={"token": requests.new_token(), "files": [(io.BytesIO(make_pdf()), "a.pdf")]},
+    )
     assert response.status_code == 400
     assert counts(web) == (0, 0, 0) and on_disk(folder) == []
 
@@ -622,17 +737,29 @@ _bytes = st.binary(max_size=2048) | st.sampled_from([PNG, HTML, EXE, CSV, b"", m
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(files=st.lists(st.tuples(_names, _bytes), max_size=3), description=st.text(max_size=300),
-       about=st.text(max_size=30), token=st.one_of(st.none(), st.text(max_size=80)),
-       next_url=st.text(max_size=60), draft=st.one_of(st.just(""), st.text(max_size=50)))
-def test_arbitrary_uploads_never_fail_and_a_refusal_keeps_nothing(web, shop, folder, files, description, about,
-                                                                  token, next_url, draft):
+@given(
+    files=st.lists(st.tuples(_names, _bytes), max_size=3),
+    description=st.text(max_size=300),
+    about=st.text(max_size=30),
+    token=st.one_of(st.none(), st.text(max_size=80)),
+    next_url=st.text(max_size=60),
+    draft=st.one_of(st.just(""), st.text(max_size=50)),
+)
+def test_arbitrary_uploads_never_fail_and_a_refusal_keeps_nothing(
+    web, shop, folder, files, description, about, token, next_url, draft
+):
     client = signed_in(web, OWNER)
     before, disk = counts(web), on_disk(folder)
     csrf, fresh = _token(client, shop["number"])
-    data = {"csrf_token": csrf, "token": fresh if token is None else token, "description": description,
-            "about": about, "next": next_url, "draft": draft,
-            "files": [(io.BytesIO(content), name) for name, content in files]}
+    data = {
+        "csrf_token": csrf,
+        "token": fresh if token is None else token,
+        "description": description,
+        "about": about,
+        "next": next_url,
+        "draft": draft,
+        "files": [(io.BytesIO(content), name) for name, content in files],
+    }
     response = client.post(f"/documents/{shop['number']}/upload", data=data, content_type="multipart/form-data")
     assert response.status_code < 500
     if response.status_code != 303:

@@ -1,6 +1,7 @@
 """Email through a real SMTP server on loopback (aiosmtpd): what arrives, that each
 message goes once however many senders compete, and what happens when the
 server cannot be reached. Time moves only through the FrozenClock."""
+
 from __future__ import annotations
 
 import re
@@ -21,8 +22,6 @@ from tests.conftest import PASSWORD, Auth, csrf_from, link_in, make_user, outbox
 from web.mailer import send_outbox
 
 MAIL_FROM = "TRA Client Self-Service <no-reply@tracs.example>"
-
-
 
 
 def free_port() -> int:
@@ -58,8 +57,14 @@ def smtp_server():
 
 
 def smtp_config(app_config, port) -> dict:
-    return {**app_config, "MAIL_SENDER": "smtp", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": port,
-            "SMTP_TIMEOUT_SECONDS": 5, "MAIL_FROM": MAIL_FROM}
+    return {
+        **app_config,
+        "MAIL_SENDER": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": port,
+        "SMTP_TIMEOUT_SECONDS": 5,
+        "MAIL_FROM": MAIL_FROM,
+    }
 
 
 @pytest.fixture
@@ -86,11 +91,14 @@ def rows(app) -> list[OutboxEmail]:
 
 # --- what arrives ------------------------------------------------------------
 
+
 def test_verification_email_arrives_by_smtp_with_a_working_link(mail_app, smtp_server):
     client = mail_app.test_client()
     auth = Auth(client, mail_app)
-    response = auth.post("/auth/register", {"name": "River Stone", "email": "river@example.com",
-                                            "password": PASSWORD, "password_confirm": PASSWORD})
+    response = auth.post(
+        "/auth/register",
+        {"name": "River Stone", "email": "river@example.com", "password": PASSWORD, "password_confirm": PASSWORD},
+    )
     assert response.status_code == 303
 
     assert send_outbox(mail_app, "test-worker") == 1
@@ -156,8 +164,15 @@ def test_a_mail_alert_arrives_with_nothing_about_the_letter(mail_app, smtp_serve
     with mail_app.extensions["portal.sessionmaker"]() as db:
         account = open_account(db, serial=71, legal_name="Alert Test Ltd.")
         give(db, clock(), owner, account)
-        mail.post(db, clock(), date(2026, 11, 23), account=account, kind="notice_of_assessment",
-                  title="Notice of assessment, October 2026", pdf=b"%PDF-1.4\n%%EOF\n")
+        mail.post(
+            db,
+            clock(),
+            date(2026, 11, 23),
+            account=account,
+            kind="notice_of_assessment",
+            title="Notice of assessment, October 2026",
+            pdf=b"%PDF-1.4\n%%EOF\n",
+        )
         db.commit()
         number = account.number
     assert send_outbox(mail_app) == 1
@@ -170,6 +185,7 @@ def test_a_mail_alert_arrives_with_nothing_about_the_letter(mail_app, smtp_serve
 
 
 # --- once only, however many senders -----------------------------------------
+
 
 def test_two_workers_sending_at_once_send_each_message_once(mail_app, app_config, smtp_server):
     queue(mail_app, 24)
@@ -184,8 +200,10 @@ def test_two_workers_sending_at_once_send_each_message_once(mail_app, app_config
         except Exception as exc:  # surfaced below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(application, f"worker-{i}"))
-               for i, application in enumerate([mail_app, second, mail_app, second])]
+    threads = [
+        threading.Thread(target=run, args=(application, f"worker-{i}"))
+        for i, application in enumerate([mail_app, second, mail_app, second])
+    ]
     try:
         for thread in threads:
             thread.start()
@@ -226,14 +244,17 @@ def test_a_claim_left_by_a_dead_worker_is_taken_over_after_ten_minutes(mail_app,
 
 # --- when the server cannot be reached ----------------------------------------
 
+
 def test_unreachable_server_leaves_mail_pending_then_failed(app_config, clock):
     dead_port = free_port()  # nothing listens here
     application = create_app(smtp_config(app_config, dead_port))
     try:
         # Registration does not depend on the mail server: the account and its email are kept.
         auth = Auth(application.test_client(), application)
-        response = auth.post("/auth/register", {"name": "River Stone", "email": "river@example.com",
-                                                "password": PASSWORD, "password_confirm": PASSWORD})
+        response = auth.post(
+            "/auth/register",
+            {"name": "River Stone", "email": "river@example.com", "password": PASSWORD, "password_confirm": PASSWORD},
+        )
         assert response.status_code == 303
         assert send_outbox(application) == 0
         (row,) = rows(application)
@@ -261,7 +282,8 @@ def test_unreachable_server_leaves_mail_pending_then_failed(app_config, clock):
 
 def test_the_back_off_doubles_from_a_minute_up_to_an_hour():
     assert [outbox_domain.backoff(n) for n in range(1, 9)] == [
-        timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)]
+        timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60, 60)
+    ]
     assert outbox_domain.backoff(1000) == timedelta(hours=1)
 
 
@@ -356,9 +378,7 @@ def test_mail_queued_while_the_server_was_down_goes_once_it_is_back(app_config, 
         down.extensions["portal.engine"].dispose()
 
 
-
-def test_every_message_has_a_date_a_message_id_in_the_sites_domain_and_a_plain_text_part(mail_app, smtp_server,
-                                                                                         clock):
+def test_every_message_has_a_date_a_message_id_in_the_sites_domain_and_a_plain_text_part(mail_app, smtp_server, clock):
     """Issue 18: mail without Date or Message-ID is marked as spam or refused by receiving
     servers. Each message received by the real SMTP server carries both (the Message-ID in
     the domain of PUBLIC_BASE_URL, the same on a retry of the same email, different between

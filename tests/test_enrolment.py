@@ -2,6 +2,7 @@
 number is checked before any look-up, the PIN is stored hashed, works once,
 expires after 90 days; five wrong tries counted in the database hold back the
 guesser (never the PIN), and no answer says whether an account number exists. On SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import re
@@ -112,6 +113,7 @@ def test_a_pin_works_once(app, invited):
 def test_someone_who_already_has_access_is_told_so(app, invited, clock):
     with sessionmaker_of(app)() as db:
         from models import Account
+
         give(db, clock(), invited["user_id"], db.get(Account, invited["account_id"]), role="viewer")
         db.commit()
     client = signed_in(app)
@@ -172,8 +174,10 @@ def test_five_wrong_tries_hold_back_the_guesser_counted_in_the_database(app, inv
     response = enrol(client, invited["number"], invited["pin"])
     assert response.status_code == 429
     page = text_of(response)
-    assert ("You have got the PIN for this account number wrong too many times. "
-            "Try again after 11:00 am on Tuesday 24 November 2026") in page
+    assert (
+        "You have got the PIN for this account number wrong too many times. "
+        "Try again after 11:00 am on Tuesday 24 November 2026"
+    ) in page
     assert _grants(app, invited["user_id"]) == []
     # Someone else may use it at once; the guesser may try again a day later.
     make_user(app, email="other@example.com", name="Otto Other")
@@ -202,12 +206,15 @@ def test_an_unknown_number_and_a_wrong_pin_read_the_same(app, invited):
     assert enrol(client, unknown, "WRONGPIN22").status_code == 429
 
 
-@pytest.mark.parametrize("number, message", [
-    ("", "Enter your account number"),
-    ("4100 0O12 34", "An account number has digits only, like 4100 0012 34"),
-    ("410001234", "An account number has 10 digits"),
-    ("4100000051", "Check the account number: one of the digits is not right"),
-])
+@pytest.mark.parametrize(
+    "number, message",
+    [
+        ("", "Enter your account number"),
+        ("4100 0O12 34", "An account number has digits only, like 4100 0012 34"),
+        ("410001234", "An account number has 10 digits"),
+        ("4100000051", "Check the account number: one of the digits is not right"),
+    ],
+)
 def test_a_mistyped_number_is_caught_before_any_look_up(app, invited, number, message):
     assert number_is_wrong(number)
     response = enrol(signed_in(app), number, invited["pin"])
@@ -223,6 +230,7 @@ def test_a_mistyped_number_is_caught_before_any_look_up(app, invited, number, me
 
 def number_is_wrong(number: str) -> bool:
     from domain.accounts import number_problem
+
     return number_problem(number) is not None
 
 
@@ -247,6 +255,7 @@ def test_enrolment_needs_a_sign_in(app, invited):
 def test_a_pin_without_view_rights_lands_on_the_dashboard(app, invited, clock):
     with sessionmaker_of(app)() as db:
         from models import Account
+
         pin = issue_pin(db, clock(), db.get(Account, invited["account_id"]), role="owner", permissions=("upload",))
         db.commit()
     client = signed_in(app)
@@ -261,4 +270,5 @@ def test_a_pin_without_view_rights_lands_on_the_dashboard(app, invited, clock):
 def test_today_is_the_services_day(app):
     with app.test_request_context():
         from web.dates import today
+
         assert today() == date(2026, 11, 23)

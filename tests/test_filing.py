@@ -4,6 +4,7 @@ file through the figures (saved as a draft as the person types) and the check
 page to the confirmation, the return shown as Received on the assessment status
 page, one return however often it is submitted, amended returns, and bad input
 refused with a message and nothing stored."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from domain import filing
@@ -26,21 +28,37 @@ OWNER, CLERK, STRANGER = "owner@example.com", "clerk@example.com", "stranger@exa
 
 # One account of each program that files here, and the period each test files.
 PERIODS = {"TL": "2026-10-31", "FT": "2026-10-31", "TT": "2026-10-31", "ICT": "2025-12-31", "FTR": "2026-09-30"}
-OPENED = {"TL": date(2026, 6, 1), "FT": date(2026, 6, 1), "TT": date(2026, 6, 1), "ICT": date(2025, 1, 1),
-          "FTR": date(2026, 1, 1), "CIT": date(2025, 1, 1)}
+OPENED = {
+    "TL": date(2026, 6, 1),
+    "FT": date(2026, 6, 1),
+    "TT": date(2026, 6, 1),
+    "ICT": date(2025, 1, 1),
+    "FTR": date(2026, 1, 1),
+    "CIT": date(2025, 1, 1),
+}
 # Figures as a person types them, and what they come to at the rates of 2026 (or
 # 2025 for the insurer's year): each case has a line that rounds half up.
 CASES = {
-    "TL": ({"accommodation_price": "$12,345.67", "exempt_price": "345.67"},
-           [("Tourism levy", 48000)], 48000),
-    "FT": ({"gasoline_litres": "10,000.50", "diesel_litres": "2500"},
-           [("Fuel tax on gasoline", 130007), ("Fuel tax on diesel", 32500)], 162507),
-    "TT": ({"cigarettes": "2,000", "fine_cut_grams": "501", "cigar_price": "1000.50"},
-           [("Tax on cigarettes and tobacco sticks", 60000), ("Tax on fine-cut and other tobacco", 22545),
-            ("Tax on cigars", 129065)], 211610),
-    "ICT": ({"life_premiums": "1000000", "other_premiums": "2,500,000.50"},
-            [("Tax on life, accident and sickness premiums", 3000000), ("Tax on other premiums", 10000002)],
-            13000002),
+    "TL": ({"accommodation_price": "$12,345.67", "exempt_price": "345.67"}, [("Tourism levy", 48000)], 48000),
+    "FT": (
+        {"gasoline_litres": "10,000.50", "diesel_litres": "2500"},
+        [("Fuel tax on gasoline", 130007), ("Fuel tax on diesel", 32500)],
+        162507,
+    ),
+    "TT": (
+        {"cigarettes": "2,000", "fine_cut_grams": "501", "cigar_price": "1000.50"},
+        [
+            ("Tax on cigarettes and tobacco sticks", 60000),
+            ("Tax on fine-cut and other tobacco", 22545),
+            ("Tax on cigars", 129065),
+        ],
+        211610,
+    ),
+    "ICT": (
+        {"life_premiums": "1000000", "other_premiums": "2,500,000.50"},
+        [("Tax on life, accident and sickness premiums", 3000000), ("Tax on other premiums", 10000002)],
+        13000002,
+    ),
     "FTR": ({"eligible_litres": "12345.5"}, [("Fuel tax refund", 160492)], 160492),
 }
 
@@ -54,8 +72,9 @@ def firm(app, clock):
     with sessionmaker_of(app)() as db:
         numbers = {}
         for serial, (code, opened) in enumerate(OPENED.items(), start=61):
-            account = open_account(db, program_code=code, serial=serial, legal_name=f"{code} Holdings Ltd.",
-                                   opened_on=opened)
+            account = open_account(
+                db, program_code=code, serial=serial, legal_name=f"{code} Holdings Ltd.", opened_on=opened
+            )
             give(db, clock(), owner, account)
             numbers[code] = account.number
             if code == "TL":
@@ -93,8 +112,9 @@ def _token_of(page: str) -> str:
 
 
 def _submit(client, number, period_end, page, amended=False, declaration="y"):
-    return _post(client, _url(number, period_end, "check", amended),
-                 {"declaration": declaration, "token": _token_of(page)})
+    return _post(
+        client, _url(number, period_end, "check", amended), {"declaration": declaration, "token": _token_of(page)}
+    )
 
 
 def _count(app, model, **where):
@@ -113,6 +133,7 @@ def _returns(app):
 
 
 # --- Rates ----------------------------------------------------------------------------
+
 
 def test_rate_for_takes_the_rate_in_force_on_the_first_day_of_the_period(app):
     with sessionmaker_of(app)() as db:
@@ -149,20 +170,28 @@ def test_the_rates_data_is_consistent():
     for rate in RATES:
         assert Decimal(rate["value"]) >= 0 and rate["unit"] in ("percent", "per_litre", "per_unit", "per_gram")
     # The refund follows the tax: the same value from the same dates.
-    fuel = {(r["effective_from"], r["value"]) for r in RATES if (r["program_code"], r["rate_key"]) == ("FT", "gasoline")}
+    fuel = {
+        (r["effective_from"], r["value"]) for r in RATES if (r["program_code"], r["rate_key"]) == ("FT", "gasoline")
+    }
     refund = {(r["effective_from"], r["value"]) for r in RATES if r["program_code"] == "FTR"}
     assert fuel == refund
     for form in filing.FORMS.values():
         for line in form.lines:
-            units = {r["unit"] for r in RATES if (r["program_code"], r["rate_key"]) == (form.program_code, line.rate_key)}
+            units = {
+                r["unit"] for r in RATES if (r["program_code"], r["rate_key"]) == (form.program_code, line.rate_key)
+            }
             assert units == ({"percent"} if line.percent else units - {"percent"}) and units, (form.program_code, line)
 
 
 # --- Working out the amounts --------------------------------------------------------------
 
-RATES_2026 = {"TL": {"levy": Decimal("4")}, "FT": {"gasoline": Decimal("0.13"), "diesel": Decimal("0.13")},
-              "TT": {"cigarette": Decimal("0.30"), "fine_cut": Decimal("0.45"), "cigar": Decimal("129")},
-              "ICT": {"life": Decimal("3"), "other": Decimal("4")}, "FTR": {"refund": Decimal("0.13")}}
+RATES_2026 = {
+    "TL": {"levy": Decimal("4")},
+    "FT": {"gasoline": Decimal("0.13"), "diesel": Decimal("0.13")},
+    "TT": {"cigarette": Decimal("0.30"), "fine_cut": Decimal("0.45"), "cigar": Decimal("129")},
+    "ICT": {"life": Decimal("3"), "other": Decimal("4")},
+    "FTR": {"refund": Decimal("0.13")},
+}
 
 
 @pytest.mark.parametrize("code", sorted(CASES))
@@ -181,12 +210,14 @@ def test_compute_rounds_each_line_half_up_and_uses_the_rates_given():
     figures = filing.read(form, {"gasoline_litres": "0.50", "diesel_litres": "0.50"}).values
     worked = filing.compute("FT", figures, {"gasoline": Decimal("0.13"), "diesel": Decimal("0")})
     assert [line.cents for line in worked.lines] == [7, 0]  # 6.5 cents rounds up; the relief rate is nothing
-    levy = filing.compute("TL", {"accommodation_price": Decimal("1234.56"), "exempt_price": Decimal("0")},
-                          {"levy": Decimal("4")})
+    levy = filing.compute(
+        "TL", {"accommodation_price": Decimal("1234.56"), "exempt_price": Decimal("0")}, {"levy": Decimal("4")}
+    )
     assert levy.total_cents == 4938 and levy.lines[0].description == "4% of $1,234.56"
 
 
 # --- The journey, for every program -------------------------------------------------------
+
 
 @pytest.mark.parametrize("code", sorted(CASES))
 def test_each_program_is_filed_end_to_end_and_shows_as_received(app, firm, code):
@@ -251,8 +282,7 @@ def test_the_start_page_lists_periods_oldest_first_with_due_dates_drafts_and_fil
     page = body(client.get(f"/filing/{number}/"))
     open_part = page.split('id="open-periods"')[1].split("</table>")[0]
     order = re.findall(r"<th scope=\"row\">([^<]+)</th>", open_part)
-    assert order == ["1–30 June 2026", "1–31 July 2026", "1–31 August 2026", "1–30 September 2026",
-                     "1–31 October 2026"]
+    assert order == ["1–30 June 2026", "1–31 July 2026", "1–31 August 2026", "1–30 September 2026", "1–31 October 2026"]
     assert "31 July 2026" in open_part and "Overdue" in open_part  # June's return was due on 31 July
     assert "30 November 2026" in open_part  # October's is due at the end of November
     _post(client, _url(number, "2026-08-31", "begin"))
@@ -273,17 +303,28 @@ def test_the_computed_amounts_show_before_anything_is_sent(app, firm):
     number = firm["TL"]
     client = signed_in(app, OWNER)
     # Under htmx: the live region's preview, which stores nothing.
-    preview = _post(client, _url(number, "2026-10-31", "compute"), {"accommodation_price": "1000", "exempt_price": ""},
-                    headers={"HX-Request": "true"})
+    preview = _post(
+        client,
+        _url(number, "2026-10-31", "compute"),
+        {"accommodation_price": "1000", "exempt_price": ""},
+        headers={"HX-Request": "true"},
+    )
     assert preview.status_code == 200 and "<html" not in body(preview)
     assert "4% of $1,000.00" not in body(preview) and "Not worked out yet" in body(preview)
-    preview = _post(client, _url(number, "2026-10-31", "compute"), {"accommodation_price": "1000", "exempt_price": "0"},
-                    headers={"HX-Request": "true"})
+    preview = _post(
+        client,
+        _url(number, "2026-10-31", "compute"),
+        {"accommodation_price": "1000", "exempt_price": "0"},
+        headers={"HX-Request": "true"},
+    )
     assert "4% of $1,000.00" in body(preview) and 'id="computed-total"><strong>$40.00' in body(preview)
     assert _count(app, Draft) == 0
     # Without JavaScript: the Calculate button shows them on the page (and keeps the figures).
-    page = _post(client, _url(number, "2026-10-31", "figures"),
-                 {"accommodation_price": "2500", "exempt_price": "500", "action": "calculate"})
+    page = _post(
+        client,
+        _url(number, "2026-10-31", "figures"),
+        {"accommodation_price": "2500", "exempt_price": "500", "action": "calculate"},
+    )
     assert page.status_code == 200 and 'id="computed-total"><strong>$80.00' in body(page)
     assert 'value="2500"' in body(page)
     assert _count(app, TaxReturn) == 0 and _count(app, ServiceRequest) == 0
@@ -291,12 +332,17 @@ def test_the_computed_amounts_show_before_anything_is_sent(app, firm):
 
 # --- Drafts ------------------------------------------------------------------------------
 
+
 def test_autosave_keeps_the_figures_across_a_session_time_out(app, firm, clock):
     number = firm["TL"]
     client = signed_in(app, OWNER)
     assert _post(client, _url(number, "2026-10-31", "begin")).status_code == 303
-    saved = _post(client, _url(number, "2026-10-31", "autosave"), {"accommodation_price": "9,876.54"},
-                  headers={"HX-Request": "true"})
+    saved = _post(
+        client,
+        _url(number, "2026-10-31", "autosave"),
+        {"accommodation_price": "9,876.54"},
+        headers={"HX-Request": "true"},
+    )
     assert saved.status_code == 200 and 'id="draft-status"' in body(saved) and "Draft saved at" in body(saved)
     clock.advance(minutes=16)  # idle past the 15 minutes
     gone = client.get(_url(number, "2026-10-31", "figures"))
@@ -344,6 +390,7 @@ def test_a_period_filed_by_someone_else_meanwhile_is_not_filed_twice(app, firm):
 
 # --- Amended returns -------------------------------------------------------------------------
 
+
 def test_an_amended_return_is_marked_and_points_at_the_latest_return_of_the_period(app, firm):
     number = firm["TL"]
     client = signed_in(app, OWNER)
@@ -370,9 +417,13 @@ def test_an_amended_return_is_marked_and_points_at_the_latest_return_of_the_peri
     status = body(client.get(f"/accounts/{number}/returns"))
     assert "Amended return" in status
     # A second amendment amends the latest one.
-    third = _submit(client, number, "2026-10-31",
-                    _to_check(client, number, "2026-10-31", {"accommodation_price": "1", "exempt_price": "0"},
-                              amended=True), amended=True)
+    third = _submit(
+        client,
+        number,
+        "2026-10-31",
+        _to_check(client, number, "2026-10-31", {"accommodation_price": "1", "exempt_price": "0"}, amended=True),
+        amended=True,
+    )
     assert third.status_code == 303
     assert _returns(app)[2].amends_return_id == second.id
 
@@ -402,7 +453,7 @@ BAD = [
     ("-5", "Total purchase price must be 0 or more"),
     ("$-5.00", "Total purchase price must be 0 or more"),
     ("12.345", "Total purchase price must have no more than 2 decimal places"),
-    (str(10 ** 30), "Total purchase price must be $9,999,999,999.99 or less"),
+    (str(10**30), "Total purchase price must be $9,999,999,999.99 or less"),
     ("9" * 10_000, "Total purchase price must be $9,999,999,999.99 or less"),
     ("x" * 10_000, "Total purchase price must be a number, like 1250.00"),
     ("١٢٣", "Total purchase price must be a number, like 1250.00"),
@@ -423,23 +474,32 @@ def _refused(app, client, url, data, field, message):
 @pytest.mark.parametrize("value, message", BAD)
 def test_a_wrong_money_figure_gets_its_message_and_nothing_is_stored(app, firm, value, message):
     client = signed_in(app, OWNER)
-    _refused(app, client, _url(firm["TL"], "2026-10-31", "figures"),
-             {"accommodation_price": value, "exempt_price": "0", "action": "continue"}, "accommodation_price", message)
+    _refused(
+        app,
+        client,
+        _url(firm["TL"], "2026-10-31", "figures"),
+        {"accommodation_price": value, "exempt_price": "0", "action": "continue"},
+        "accommodation_price",
+        message,
+    )
 
 
-@pytest.mark.parametrize("code, field, value, message", [
-    ("TL", "exempt_price", "", "Enter the price of exempt accommodation, or 0 if there was none"),
-    ("TL", "exempt_price", "20000", "Exempt accommodation cannot be more than the total purchase price"),
-    ("FT", "gasoline_litres", "10.255", "Litres of gasoline must have no more than 2 decimal places"),
-    ("FT", "diesel_litres", "lots", "Litres of diesel must be a number, like 15000.5"),
-    ("FT", "diesel_litres", "-1", "Litres of diesel must be 0 or more"),
-    ("FT", "gasoline_litres", str(10 ** 30), "Litres of gasoline must be 9,999,999,999.99 litres or less"),
-    ("TT", "cigarettes", "12.5", "Number of cigarettes must be a whole number, like 2000"),
-    ("TT", "fine_cut_grams", "", "Enter the grams of fine-cut and other tobacco, or 0 if none"),
-    ("TT", "cigar_price", "9999999999.99", "The tax payable works out to more than $9,999,999,999.99"),
-    ("ICT", "other_premiums", "1.001", "Premiums for other insurance must have no more than 2 decimal places"),
-    ("FTR", "eligible_litres", "🚜", "Litres of eligible fuel must be a number, like 15000.5"),
-])
+@pytest.mark.parametrize(
+    "code, field, value, message",
+    [
+        ("TL", "exempt_price", "", "Enter the price of exempt accommodation, or 0 if there was none"),
+        ("TL", "exempt_price", "20000", "Exempt accommodation cannot be more than the total purchase price"),
+        ("FT", "gasoline_litres", "10.255", "Litres of gasoline must have no more than 2 decimal places"),
+        ("FT", "diesel_litres", "lots", "Litres of diesel must be a number, like 15000.5"),
+        ("FT", "diesel_litres", "-1", "Litres of diesel must be 0 or more"),
+        ("FT", "gasoline_litres", str(10**30), "Litres of gasoline must be 9,999,999,999.99 litres or less"),
+        ("TT", "cigarettes", "12.5", "Number of cigarettes must be a whole number, like 2000"),
+        ("TT", "fine_cut_grams", "", "Enter the grams of fine-cut and other tobacco, or 0 if none"),
+        ("TT", "cigar_price", "9999999999.99", "The tax payable works out to more than $9,999,999,999.99"),
+        ("ICT", "other_premiums", "1.001", "Premiums for other insurance must have no more than 2 decimal places"),
+        ("FTR", "eligible_litres", "🚜", "Litres of eligible fuel must be a number, like 15000.5"),
+    ],
+)
 def test_each_program_refuses_wrong_figures_beside_the_field(app, firm, code, field, value, message):
     typed = {**CASES[code][0], field: value, "action": "continue"}
     client = signed_in(app, OWNER)
@@ -449,8 +509,14 @@ def test_each_program_refuses_wrong_figures_beside_the_field(app, firm, code, fi
 def test_a_missing_field_and_a_missing_declaration_are_refused(app, firm):
     number = firm["TL"]
     client = signed_in(app, OWNER)
-    _refused(app, client, _url(number, "2026-10-31", "figures"), {"exempt_price": "0"}, "accommodation_price",
-             "Enter the total purchase price of accommodation")
+    _refused(
+        app,
+        client,
+        _url(number, "2026-10-31", "figures"),
+        {"exempt_price": "0"},
+        "accommodation_price",
+        "Enter the total purchase price of accommodation",
+    )
     page = _to_check(client, number, "2026-10-31", CASES["TL"][0])
     refused = _submit(client, number, "2026-10-31", page, declaration="")
     assert refused.status_code == 400
@@ -461,20 +527,37 @@ def test_a_missing_field_and_a_missing_declaration_are_refused(app, firm):
 
 # --- Who may, and which URLs exist --------------------------------------------------------------
 
+
 def test_a_stranger_gets_404_everywhere_and_wrong_periods_are_not_found(app, firm):
     owner = signed_in(app, OWNER)
     page = _to_check(owner, firm["TL"], "2026-10-31", CASES["TL"][0])
     done = _submit(owner, firm["TL"], "2026-10-31", page).headers["Location"]
     stranger = signed_in(app, STRANGER)
     number = firm["TL"]
-    for method, url in [("GET", f"/filing/{number}/"), ("POST", _url(number, "2026-09-30", "begin")),
-                        ("GET", _url(number, "2026-09-30", "figures")), ("POST", _url(number, "2026-09-30", "autosave")),
-                        ("POST", _url(number, "2026-09-30", "compute")), ("GET", _url(number, "2026-09-30", "check")),
-                        ("GET", done)]:
-        response = stranger.open(url, method=method, data={"csrf_token": _token(stranger)} if method == "POST" else None)
+    for method, url in [
+        ("GET", f"/filing/{number}/"),
+        ("POST", _url(number, "2026-09-30", "begin")),
+        ("GET", _url(number, "2026-09-30", "figures")),
+        ("POST", _url(number, "2026-09-30", "autosave")),
+        ("POST", _url(number, "2026-09-30", "compute")),
+        ("GET", _url(number, "2026-09-30", "check")),
+        ("GET", done),
+    ]:
+        response = stranger.open(
+            url, method=method, data={"csrf_token": _token(stranger)} if method == "POST" else None
+        )
         assert response.status_code == 404 and "TL Holdings" not in body(response), url
-    for bad in ["2026-13-01", "garbage", "2026-10-30", "2026-11-30", "2027-01-31", "2025-12-31", "9" * 5000,
-                "2026-10-31x", "２０２６-10-31"]:
+    for bad in [
+        "2026-13-01",
+        "garbage",
+        "2026-10-30",
+        "2026-11-30",
+        "2027-01-31",
+        "2025-12-31",
+        "9" * 5000,
+        "2026-10-31x",
+        "２０２６-10-31",
+    ]:
         assert owner.get(f"/filing/{number}/{bad}/figures").status_code == 404, bad
         assert _post(owner, f"/filing/{number}/{bad}/begin").status_code == 404, bad
     # A confirmation of another account, or no such reference.
@@ -487,6 +570,7 @@ def test_a_person_who_may_not_file_gets_404(app, firm, clock):
     viewer = make_user(app, email="viewer@example.com", name="Vi Viewer")
     with sessionmaker_of(app)() as db:
         from models import Account
+
         account = db.scalar(select(Account).where(Account.number == firm["TL"]))
         give(db, clock(), viewer, account, role="viewer")
         db.commit()
@@ -497,9 +581,29 @@ def test_a_person_who_may_not_file_gets_404(app, firm, clock):
 
 # --- Property tests ---------------------------------------------------------------------------
 
-ANY_TEXT = st.one_of(st.text(max_size=60), st.sampled_from(["", "0", "-0", "1e5", "NaN", "Infinity", "1_000",
-                                                               "0x10", "$", ".", "1.", "99999999999", "\x00",
-                                                               "1,000.005", " 12 ", "\u00a0"]))
+ANY_TEXT = st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "-0",
+            "1e5",
+            "NaN",
+            "Infinity",
+            "1_000",
+            "0x10",
+            "$",
+            ".",
+            "1.",
+            "99999999999",
+            "\x00",
+            "1,000.005",
+            " 12 ",
+            "\u00a0",
+        ]
+    ),
+)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -508,8 +612,11 @@ def test_any_text_in_the_figures_form_never_fails_and_stores_nothing_unless_righ
     client = signed_in(app, OWNER) if not hasattr(app, "_filing_client") else app._filing_client
     app._filing_client = client
     before = _count(app, Draft)
-    response = _post(client, _url(firm["TL"], "2026-10-31", "figures"),
-                     {"accommodation_price": price, "exempt_price": exempt, "action": action})
+    response = _post(
+        client,
+        _url(firm["TL"], "2026-10-31", "figures"),
+        {"accommodation_price": price, "exempt_price": exempt, "action": action},
+    )
     assert response.status_code < 500
     if response.status_code == 400:
         assert _count(app, Draft) == before

@@ -2,6 +2,7 @@
 the database is at the code's migration head, and says what it found; any number of
 servers may run `flask db-upgrade` at once; `flask db-current`, `db-history` and a
 one-step `db-downgrade` work. On SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import os
@@ -50,14 +51,21 @@ def test_ready_only_at_the_codes_migration_head(app_config, fresh_database):
     schema is missing; one migration behind: 503 naming both; at the head: 200."""
     needed = head()
     assert _ready(app_config, fresh_database) == (
-        503, {"status": "unavailable", "database": "ok", "schema": None, "needed": needed}, 200)
+        503,
+        {"status": "unavailable", "database": "ok", "schema": None, "needed": needed},
+        200,
+    )
     previous = history()[-2][0]
     upgrade(fresh_database, previous)
     assert _ready(app_config, fresh_database)[:2] == (
-        503, {"status": "unavailable", "database": "ok", "schema": previous, "needed": needed})
+        503,
+        {"status": "unavailable", "database": "ok", "schema": previous, "needed": needed},
+    )
     upgrade(fresh_database)
     assert _ready(app_config, fresh_database)[:2] == (
-        200, {"status": "ready", "database": "ok", "schema": needed, "needed": needed})
+        200,
+        {"status": "ready", "database": "ok", "schema": needed, "needed": needed},
+    )
 
 
 def test_ready_is_503_when_the_database_does_not_answer(app_config, tmp_path):
@@ -67,8 +75,14 @@ def test_ready_is_503_when_the_database_does_not_answer(app_config, tmp_path):
 
 def _flask(database_url: str, *args: str) -> subprocess.Popen:
     environment = {**os.environ, "DATABASE_URL": database_url, "FLASK_APP": "app", "OUTBOX_THREAD": "false"}
-    return subprocess.Popen([sys.executable, "-m", "flask", *args], cwd=ROOT, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", *args],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def test_several_servers_may_migrate_at_once(fresh_database):

@@ -1,6 +1,7 @@
 """Identity: registration, email verification, sign-in limits, the second factor,
 and the audit trail they leave. Every test drives the real forms (CSRF on) against
 real SQLite and PostgreSQL; time moves only through the FrozenClock."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,6 @@ NEW_NAME = "River Stone"
 
 
 # --- helpers -----------------------------------------------------------------
-
 
 
 def query(app, statement):
@@ -57,8 +57,15 @@ def normalised(html: str, *replace: str) -> str:
 
 
 def register(auth, name=NEW_NAME, email=NEW_EMAIL, password=PASSWORD, confirm=None):
-    return auth.post("/auth/register", {"name": name, "email": email, "password": password,
-                                        "password_confirm": password if confirm is None else confirm})
+    return auth.post(
+        "/auth/register",
+        {
+            "name": name,
+            "email": email,
+            "password": password,
+            "password_confirm": password if confirm is None else confirm,
+        },
+    )
 
 
 def verify_link(app, to=NEW_EMAIL) -> str:
@@ -107,6 +114,7 @@ def signed_in(client) -> bool:
 
 # --- registration ------------------------------------------------------------
 
+
 def test_registration_creates_unverified_user_and_sends_verify_link(app, client, auth):
     response = register(auth, email="River.Stone@Example.COM")  # stored in lower case
     assert response.status_code == 303
@@ -119,7 +127,8 @@ def test_registration_creates_unverified_user_and_sends_verify_link(app, client,
 
     mails = outbox(app)
     assert [(m.to_address, m.subject, m.status) for m in mails] == [
-        (NEW_EMAIL, "Confirm your email address", "pending")]
+        (NEW_EMAIL, "Confirm your email address", "pending")
+    ]
     assert link_in(mails[0].body_text).startswith("/auth/verify/")
     assert ("account.registered", "success") in events(app)
 
@@ -132,12 +141,17 @@ def test_registration_validation_errors_show_beside_field_and_in_summary(app, au
     assert response.status_code == 400
     html = text_of(response)
     assert '<h2 class="error-summary__title" id="error-summary-title">There is a problem</h2>' in html
-    for field, message in [("name", "Enter your full name"),
-                           ("email", "Enter an email address in the correct format, like name@example.com"),
-                           ("password_confirm", "The passwords do not match")]:
+    for field, message in [
+        ("name", "Enter your full name"),
+        ("email", "Enter an email address in the correct format, like name@example.com"),
+        ("password_confirm", "The passwords do not match"),
+    ]:
         assert f'<li><a href="#{field}">{message}</a></li>' in html, field
-        assert re.search(rf'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> '
-                         rf"{re.escape(message)}</p>", html), field
+        assert re.search(
+            rf'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> '
+            rf"{re.escape(message)}</p>",
+            html,
+        ), field
         assert f'id="{field}" name="{field}"' in html
     assert 'aria-invalid="true"' in html
     assert count(app, User) == 0
@@ -148,8 +162,10 @@ def test_registration_refuses_a_password_breaking_the_rules_beside_the_field(app
     response = register(auth, password="short-password")  # 14 characters
     assert response.status_code == 400
     html = text_of(response)
-    assert '<p class="field-error" id="password-error"><span class="visually-hidden">Error:</span> ' \
-           "Enter a password of at least 15 characters</p>" in html
+    assert (
+        '<p class="field-error" id="password-error"><span class="visually-hidden">Error:</span> '
+        "Enter a password of at least 15 characters</p>" in html
+    )
     assert '<a href="#password">Enter a password of at least 15 characters</a>' in html
     # What was typed into the other fields is kept; the password is never echoed.
     assert f'value="{NEW_EMAIL}"' in html and "short-password" not in html
@@ -179,6 +195,7 @@ def test_registration_with_existing_email_answers_exactly_as_for_a_new_one(app, 
 
 
 # --- email verification -----------------------------------------------------
+
 
 def test_verify_link_get_changes_nothing_and_post_verifies(app, client, auth):
     register(auth)
@@ -242,13 +259,16 @@ def test_tampered_verify_link_is_refused(app, client, auth, clock):
     user = user_row(app, NEW_EMAIL)
     i = len(token) // 2
     tampered = {
-        "one character changed": token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:],
-        "signed for another purpose": tokens.make_token(app.secret_key, "reset-password",
-                                                        {"uid": user.id, "email": user.email}, clock()),
-        "signed with another key": tokens.make_token("some-other-secret-key-of-enough-length", "verify-email",
-                                                     {"uid": user.id, "email": user.email}, clock()),
-        "for another address": tokens.make_token(app.secret_key, "verify-email",
-                                                 {"uid": user.id, "email": "attacker@example.com"}, clock()),
+        "one character changed": token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1 :],
+        "signed for another purpose": tokens.make_token(
+            app.secret_key, "reset-password", {"uid": user.id, "email": user.email}, clock()
+        ),
+        "signed with another key": tokens.make_token(
+            "some-other-secret-key-of-enough-length", "verify-email", {"uid": user.id, "email": user.email}, clock()
+        ),
+        "for another address": tokens.make_token(
+            app.secret_key, "verify-email", {"uid": user.id, "email": "attacker@example.com"}, clock()
+        ),
         "not a token at all": "not-a-token",
     }
     for why, bad in tampered.items():
@@ -306,6 +326,7 @@ def test_resending_the_verify_link_is_limited_to_three_an_hour(app, client, auth
 
 
 # --- sign-in -------------------------------------------------------------------
+
 
 def test_wrong_password_and_unknown_email_answer_identically(app, client, auth):
     make_user(app, email="known@example.com")
@@ -401,8 +422,12 @@ def test_disabling_a_signed_in_person_shuts_them_out(app, client, auth, clock):
 
 def test_next_parameter_is_followed_only_to_same_site_paths(app, client, auth):
     make_user(app)
-    cases = [("//evil.example", "/"), ("https://evil.example", "/"), ("/\\evil", "/"),
-             ("/profile/details", "/profile/details")]
+    cases = [
+        ("//evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("/\\evil", "/"),
+        ("/profile/details", "/profile/details"),
+    ]
     for target, _expected in cases:
         form = text_of(client.get("/auth/sign-in", query_string={"next": target}))
         assert "evil" not in form, target
@@ -418,10 +443,21 @@ def test_next_parameter_is_followed_only_to_same_site_paths(app, client, auth):
         assert again.headers["Location"] == expected, target
 
 
-@pytest.mark.parametrize("target", [
-    "//evil.example", "https://evil.example", "/\\evil", "\\\\evil.example", "http:evil.example",
-    "/\t/evil.example", " //evil.example", "javascript:alert(1)", "evil.example", "",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "https://evil.example",
+        "/\\evil",
+        "\\\\evil.example",
+        "http:evil.example",
+        "/\t/evil.example",
+        " //evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+    ],
+)
 def test_safe_next_refuses_other_sites(target):
     assert safe_next(target) == "/"
 
@@ -443,6 +479,7 @@ def test_sign_out_ends_the_session(app, client, auth):
 
 
 # --- second factor -----------------------------------------------------------
+
 
 def test_two_factor_setup_refuses_wrong_code_then_shows_ten_recovery_codes(app, client, auth, clock):
     user_id = make_user(app)
@@ -483,8 +520,7 @@ def test_sign_in_with_two_factor_needs_the_code_step(app, client, auth, clock):
     assert not signed_in(client)  # the password alone signs no one in
     assert client.get("/auth/code").status_code == 200
 
-    response = client.post("/auth/code", data={"code": code_now(secret, clock),
-                                               "csrf_token": auth.token("/auth/code")})
+    response = client.post("/auth/code", data={"code": code_now(secret, clock), "csrf_token": auth.token("/auth/code")})
     assert redirected_to(response, "/")
     assert signed_in(client)
     signin = query(app, select(AuditEvent).where(AuditEvent.event == "signin"))
@@ -562,8 +598,9 @@ def test_turning_two_factor_off_needs_password_and_code(app, client, auth, clock
     code = code_now(secret, clock)
 
     def turn_off(password, code):
-        return auth.post("/profile/two-factor/turn-off", {"password": password, "code": code},
-                         token_from="/profile/two-factor")
+        return auth.post(
+            "/profile/two-factor/turn-off", {"password": password, "code": code}, token_from="/profile/two-factor"
+        )
 
     def still_on():
         with app.extensions["portal.sessionmaker"]() as db:
@@ -595,8 +632,11 @@ def test_staff_cannot_turn_two_factor_off(app, client, auth, clock):
     page = text_of(client.get("/profile/two-factor"))
     assert "cannot be turned off" in page and "Turn off two-step sign-in" not in page
 
-    response = auth.post("/profile/two-factor/turn-off", {"password": PASSWORD, "code": code_now(secret, clock)},
-                         token_from="/profile/two-factor")
+    response = auth.post(
+        "/profile/two-factor/turn-off",
+        {"password": PASSWORD, "code": code_now(secret, clock)},
+        token_from="/profile/two-factor",
+    )
     assert response.status_code == 400
     with app.extensions["portal.sessionmaker"]() as db:
         assert db.get(User, user_id).totp_enabled_at is not None
@@ -638,8 +678,11 @@ def test_require_two_factor_for_all_applies_to_taxpayers(app_config, clock):
         assert client.get("/profile/details").status_code == 200
         # Required, so it cannot be turned off.
         clock.advance(seconds=30)
-        response = auth.post("/profile/two-factor/turn-off", {"password": PASSWORD, "code": code_now(secret, clock)},
-                             token_from="/profile/two-factor")
+        response = auth.post(
+            "/profile/two-factor/turn-off",
+            {"password": PASSWORD, "code": code_now(secret, clock)},
+            token_from="/profile/two-factor",
+        )
         assert response.status_code == 400
         assert user_row(strict, "taxpayer@example.com").totp_enabled_at is not None
     finally:
@@ -691,6 +734,7 @@ def test_taxpayer_is_refused_staff_pages_but_not_forced_to_two_factor(app, clien
 
 # --- audit ---------------------------------------------------------------------
 
+
 def test_security_events_are_audited_and_hold_no_secrets(app, client, auth, clock):
     email = "audit.person@example.com"
     changed = "violet-harbour-lantern-quartz"
@@ -702,8 +746,9 @@ def test_security_events_are_audited_and_hold_no_secrets(app, client, auth, cloc
     client.post(verify, data={"csrf_token": csrf_from(text_of(client.get(verify)))})
     assert auth.sign_in(email, wrong_password).status_code == 400
     assert redirected_to(auth.sign_in(email, PASSWORD), "/")
-    response = auth.post("/profile/password", {"current_password": PASSWORD, "new_password": changed,
-                                               "new_password_confirm": changed})
+    response = auth.post(
+        "/profile/password", {"current_password": PASSWORD, "new_password": changed, "new_password_confirm": changed}
+    )
     assert redirected_to(response, "/profile/")
     secret, codes = enable_two_factor(client, auth, clock, password=changed)
     totp_codes = [code_now(secret, clock)]
@@ -712,8 +757,9 @@ def test_security_events_are_audited_and_hold_no_secrets(app, client, auth, cloc
     clock.advance(seconds=30)
     bad = wrong_code(secret, clock)
     assert auth.sign_in(email, changed, code=bad).status_code == 400
-    assert redirected_to(client.post("/auth/code", data={"code": codes[0], "csrf_token": auth.token("/auth/code")}),
-                         "/")
+    assert redirected_to(
+        client.post("/auth/code", data={"code": codes[0], "csrf_token": auth.token("/auth/code")}), "/"
+    )
     auth.sign_out()
 
     assert auth.post("/auth/forgot-password", {"email": email}).status_code == 303
@@ -727,18 +773,37 @@ def test_security_events_are_audited_and_hold_no_secrets(app, client, auth, cloc
 
     recorded = query(app, select(AuditEvent).order_by(AuditEvent.id))
     pairs = {(e.event, e.outcome) for e in recorded}
-    for expected in [("account.registered", "success"), ("email.verified", "success"), ("signin", "success"),
-                     ("signin.password", "failure"), ("signin.refused", "locked"),
-                     ("signin.second_factor", "failure"), ("password.changed", "success"),
-                     ("password.reset", "success"), ("two_factor.enabled", "success"),
-                     ("recovery_code.used", "success"), ("signout", "success")]:
+    for expected in [
+        ("account.registered", "success"),
+        ("email.verified", "success"),
+        ("signin", "success"),
+        ("signin.password", "failure"),
+        ("signin.refused", "locked"),
+        ("signin.second_factor", "failure"),
+        ("password.changed", "success"),
+        ("password.reset", "success"),
+        ("two_factor.enabled", "success"),
+        ("recovery_code.used", "success"),
+        ("signout", "success"),
+    ]:
         assert expected in pairs, expected
     user = user_row(app, email)
     assert all(e.occurred_at is not None for e in recorded)
     assert {e.actor_user_id for e in recorded if e.event in ("signin", "password.changed", "signout")} == {user.id}
 
-    secrets = [PASSWORD, changed, after_reset, wrong_password, secret, bad, *totp_codes, *codes,
-               *(c.replace("-", "") for c in codes), verify.rsplit("/", 1)[1], reset.rsplit("/", 1)[1]]
+    secrets = [
+        PASSWORD,
+        changed,
+        after_reset,
+        wrong_password,
+        secret,
+        bad,
+        *totp_codes,
+        *codes,
+        *(c.replace("-", "") for c in codes),
+        verify.rsplit("/", 1)[1],
+        reset.rsplit("/", 1)[1],
+    ]
     for entry in recorded:
         stored = " ".join(str(v) for v in (entry.event, entry.outcome, entry.detail, entry.session_ref))
         for value in secrets:

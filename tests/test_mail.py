@@ -2,6 +2,7 @@
 to see it, the owner's choice of paper for two years, the email alert that says
 nothing about the letter, the posting date as the date of receipt (the 90 days
 of an objection), and the agency's paper queue. Time moves only by the clock."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,8 +20,14 @@ from tests.test_documents import make_pdf
 from tests.test_returns import pdf_strings
 
 OWNER, PARTNER, VIEWER, BOOKS, CLERK, READER, STRANGER = (
-    "owner@example.com", "partner@example.com", "viewer@example.com", "books@example.com", "clerk@example.com",
-    "reader@example.com", "stranger@example.com")
+    "owner@example.com",
+    "partner@example.com",
+    "viewer@example.com",
+    "books@example.com",
+    "clerk@example.com",
+    "reader@example.com",
+    "stranger@example.com",
+)
 ZONE = ZoneInfo("America/Edmonton")
 
 
@@ -53,16 +60,36 @@ def shop(app, clock):
         give(db, clock(), people["reader"], account, role="delegate", permissions=("receive_messages",))
         give(db, clock(), people["stranger"], other)
         db.commit()
-        return {"number": account.number, "account_id": account.id, "other_number": other.number,
-                "other_id": other.id, **people}
+        return {
+            "number": account.number,
+            "account_id": account.id,
+            "other_number": other.number,
+            "other_id": other.id,
+            **people,
+        }
 
 
-def _post(app, clock, account_id, title="Notice of assessment, June 2026", kind="notice_of_assessment",
-          text="Your notice", **kwargs) -> int:
+def _post(
+    app,
+    clock,
+    account_id,
+    title="Notice of assessment, June 2026",
+    kind="notice_of_assessment",
+    text="Your notice",
+    **kwargs,
+) -> int:
     with sessionmaker_of(app)() as db:
         account = db.get(Account, account_id)
-        item = mail.post(db, clock(), clock().astimezone(ZONE).date(), account=account, kind=kind, title=title, pdf=make_pdf(text),
-                         **kwargs)
+        item = mail.post(
+            db,
+            clock(),
+            clock().astimezone(ZONE).date(),
+            account=account,
+            kind=kind,
+            title=title,
+            pdf=make_pdf(text),
+            **kwargs,
+        )
         db.commit()
         return item.id
 
@@ -84,19 +111,28 @@ def _count(app, model, *where) -> int:
 
 # --- The mailbox -------------------------------------------------------------------------
 
+
 def test_the_mailbox_lists_online_items_newest_first_with_their_date_of_receipt(app, shop, clock):
     first = _post(app, clock, shop["account_id"], title="Notice of assessment, May 2026")
     clock.advance(days=3)
     second = _post(app, clock, shop["account_id"], title="Decision on your waiver request", kind="decision_letter")
     _post(app, clock, shop["other_id"], title="Elsewhere's own notice")
-    _post(app, clock, shop["account_id"], title="Invitation letter with a PIN", kind="invitation_letter",
-          shown_online=False)
+    _post(
+        app,
+        clock,
+        shop["account_id"],
+        title="Invitation letter with a PIN",
+        kind="invitation_letter",
+        shown_online=False,
+    )
     page = body(signed_in(app, VIEWER).get(f"/mail/{shop['number']}/"))
     assert page.index("Decision on your waiver request") < page.index("Notice of assessment, May 2026")
     assert "Date of receipt" in page and "23 November 2026" in page and "26 November 2026" in page
     assert "Elsewhere" not in page and "Invitation letter with a PIN" not in page
     assert page.count('<strong class="tag">New</strong>') == 2 and "Opened" not in page
-    assert f'href="/mail/{shop["number"]}/{first}.pdf"' in page and f'href="/mail/{shop["number"]}/{second}.pdf"' in page
+    assert (
+        f'href="/mail/{shop["number"]}/{first}.pdf"' in page and f'href="/mail/{shop["number"]}/{second}.pdf"' in page
+    )
     assert 'aria-current="page">Mail</a>' in page
     assert "Online" in page and "Sent by post" not in page
 
@@ -109,8 +145,11 @@ def test_everyone_who_sees_returns_or_finances_reads_the_mail_and_no_one_else(ap
         assert client.get(f"/mail/{shop['number']}/{item_id}.pdf").status_code == 200, email
     for email in (CLERK, READER, STRANGER):
         client = signed_in(app, email)
-        for path in (f"/mail/{shop['number']}/", f"/mail/{shop['number']}/{item_id}.pdf",
-                     f"/mail/{shop['number']}/delivery"):
+        for path in (
+            f"/mail/{shop['number']}/",
+            f"/mail/{shop['number']}/{item_id}.pdf",
+            f"/mail/{shop['number']}/delivery",
+        ):
             response = client.get(path)
             assert response.status_code == 404, (email, path)
             assert b"Mailroom" not in response.data
@@ -149,8 +188,15 @@ def test_a_pdf_is_a_sandboxed_attachment_and_its_first_opening_is_noted(app, sho
 
 def test_another_accounts_item_a_post_only_letter_and_impossible_ids_are_404(app, shop, clock):
     theirs = _post(app, clock, shop["other_id"], title="Elsewhere's notice")
-    pin_letter = _post(app, clock, shop["account_id"], title="Invitation letter", kind="invitation_letter",
-                       text="PIN K7QX2M", shown_online=False)
+    pin_letter = _post(
+        app,
+        clock,
+        shop["account_id"],
+        title="Invitation letter",
+        kind="invitation_letter",
+        text="PIN K7QX2M",
+        shown_online=False,
+    )
     client = signed_in(app, OWNER)
     for item_id in (theirs, pin_letter, 999999, 2**31, 2**63, 10**30, 0):
         response = client.get(f"/mail/{shop['number']}/{item_id}.pdf")
@@ -163,6 +209,7 @@ def test_another_accounts_item_a_post_only_letter_and_impossible_ids_are_404(app
 
 
 # --- Email alerts --------------------------------------------------------------------------
+
 
 def test_an_online_posting_alerts_everyone_who_may_read_it_or_gets_messages_without_content(app, shop, clock):
     with sessionmaker_of(app)() as db:
@@ -194,6 +241,7 @@ def test_a_paper_posting_sends_no_alert(app, shop, clock):
 
 # --- The date of receipt starts the objection's 90 days -------------------------------------
 
+
 def test_an_objection_is_open_on_day_90_after_posting_and_closed_on_day_91(app, shop, clock):
     item_id = _post(app, clock, shop["account_id"], title="Notice of assessment, October 2026")
     with sessionmaker_of(app)() as db:
@@ -211,6 +259,7 @@ def test_an_objection_is_open_on_day_90_after_posting_and_closed_on_day_91(app, 
 
 
 # --- Paper or online ------------------------------------------------------------------------
+
 
 def test_paper_holds_for_two_years_less_a_day():
     assert mail.paper_until(date(2026, 11, 23)) == date(2028, 11, 22)
@@ -267,8 +316,9 @@ def test_the_owner_goes_back_to_online_at_any_time(app, shop, clock):
     with sessionmaker_of(app)() as db:
         account = db.get(Account, shop["account_id"])
         assert account.paper_mail_until is None and account.paper_mail_chosen_by_user_id is None
-        events = db.scalars(select(AuditEvent.detail).where(AuditEvent.event == "mail.delivery_chosen")
-                            .order_by(AuditEvent.id)).all()
+        events = db.scalars(
+            select(AuditEvent.detail).where(AuditEvent.event == "mail.delivery_chosen").order_by(AuditEvent.id)
+        ).all()
         assert ['"paper"' in e for e in events] == [True, False] and '"online"' in events[1]
         assert db.scalar(select(func.count(Message.id)).where(Message.subject.like("%posted online"))) == 3
     assert _post_delivery(app, clock, shop) == "online"
@@ -285,8 +335,9 @@ def test_only_an_owner_chooses_and_others_see_the_choice_without_a_form(app, sho
         assert _form_post(client, url, {"delivery": "paper"}).status_code == 403
     with sessionmaker_of(app)() as db:
         assert db.get(Account, shop["account_id"]).paper_mail_until is None
-        refusals = db.scalars(select(AuditEvent).where(AuditEvent.event == "access.refused",
-                                                       AuditEvent.actor_user_id == shop["partner"])).all()
+        refusals = db.scalars(
+            select(AuditEvent).where(AuditEvent.event == "access.refused", AuditEvent.actor_user_id == shop["partner"])
+        ).all()
         assert len(refusals) == 1 and '"owner-only"' in refusals[0].detail
     assert _form_post(signed_in(app, CLERK), url, {"delivery": "paper"}).status_code == 404
     assert _form_post(signed_in(app, STRANGER), url, {"delivery": "paper"}).status_code == 404
@@ -313,14 +364,27 @@ def test_the_choice_needs_a_csrf_token(app, shop):
 
 # --- The agency's paper queue --------------------------------------------------------------------
 
+
 def test_the_paper_queue_lists_unmailed_paper_items_oldest_first(app, shop, clock, staff_member):
     online = _post(app, clock, shop["account_id"], title="Online notice")
     clock.advance(hours=1)
-    older = _post(app, clock, shop["account_id"], title="Invitation letter for Mailroom", kind="invitation_letter",
-                  shown_online=False)
+    older = _post(
+        app,
+        clock,
+        shop["account_id"],
+        title="Invitation letter for Mailroom",
+        kind="invitation_letter",
+        shown_online=False,
+    )
     clock.advance(hours=1)
-    newer = _post(app, clock, shop["other_id"], title="Invitation letter for Elsewhere", kind="invitation_letter",
-                  shown_online=False)
+    newer = _post(
+        app,
+        clock,
+        shop["other_id"],
+        title="Invitation letter for Elsewhere",
+        kind="invitation_letter",
+        shown_online=False,
+    )
     officer = staff_member("officer")
     response = officer.get("/staff/mail/")
     assert response.status_code == 200
@@ -343,8 +407,15 @@ def test_the_paper_queue_lists_unmailed_paper_items_oldest_first(app, shop, cloc
 
 
 def test_marking_an_invitation_letter_mailed_replaces_it_and_its_pin(app, shop, clock, staff_member):
-    letter = _post(app, clock, shop["account_id"], title="Invitation letter", kind="invitation_letter",
-                   text="Your PIN is K7QX2M", shown_online=False)
+    letter = _post(
+        app,
+        clock,
+        shop["account_id"],
+        title="Invitation letter",
+        kind="invitation_letter",
+        text="Your PIN is K7QX2M",
+        shown_online=False,
+    )
     assert "K7QX2M" in pdf_words(_item(app, letter).content)
     clock.advance(days=1)
     officer = staff_member("officer")

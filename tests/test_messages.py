@@ -6,6 +6,7 @@ first, unread ones marked in words; opening one marks the person's copies read
 queue; a thread to an account is read only by those whose grant in force allows
 "receive messages"; anyone else gets 404. The email only says a message is
 waiting. Automatic messages: a return received, access granted or removed."""
+
 from __future__ import annotations
 
 import io
@@ -14,20 +15,38 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from domain import consents, enrolment, messages
 from domain.delegation import Caps
-from models import (Account, AuditEvent, Consent, Document, DocumentContent, Grant, Message, MessagePost,
-                    MessageThread, OutboxEmail, User, WorkItem)
+from models import (
+    Account,
+    AuditEvent,
+    Consent,
+    Document,
+    DocumentContent,
+    Grant,
+    Message,
+    MessagePost,
+    MessageThread,
+    OutboxEmail,
+    User,
+    WorkItem,
+)
 from tests.accounts_factory import body, give, open_account, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user
 from tests.test_documents import make_pdf
 
 ANN, BO = "ann@example.com", "bo@example.com"
-OWNER, DELEGATE, VIEWER, REP, STRANGER = ("owner@example.com", "delegate@example.com", "viewer@example.com",
-                                          "rep@example.com", "stranger@example.com")
+OWNER, DELEGATE, VIEWER, REP, STRANGER = (
+    "owner@example.com",
+    "delegate@example.com",
+    "viewer@example.com",
+    "rep@example.com",
+    "stranger@example.com",
+)
 TODAY = date(2026, 11, 23)
 
 
@@ -49,9 +68,16 @@ def lodge(app, clock):
     """Maple Lodge: Olive owns it (everything, managing access included); Dee is a
     delegate (receives messages); Vic only views; Rae represents it (a
     representative does not receive messages by default); Sam has no access."""
-    ids = {email: make_user(app, email=email, name=name) for email, name in (
-        (OWNER, "Olive Owner"), (DELEGATE, "Dee Delegate"), (VIEWER, "Vic Viewer"), (REP, "Rae Rep"),
-        (STRANGER, "Sam Stranger"))}
+    ids = {
+        email: make_user(app, email=email, name=name)
+        for email, name in (
+            (OWNER, "Olive Owner"),
+            (DELEGATE, "Dee Delegate"),
+            (VIEWER, "Vic Viewer"),
+            (REP, "Rae Rep"),
+            (STRANGER, "Sam Stranger"),
+        )
+    }
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=61, legal_name="Maple Lodge Ltd.", opened_on=date(2026, 6, 1))
         give(db, clock(), ids[OWNER], account)
@@ -64,8 +90,7 @@ def lodge(app, clock):
 
 def _to_account(app, clock, lodge, subject="About your levy", text="Please send your receipts."):
     with sessionmaker_of(app)() as db:
-        sent = messages.to_everyone_with_access(db, clock(), db.get(Account, lodge["account_id"]), subject, text,
-                                                TODAY)
+        sent = messages.to_everyone_with_access(db, clock(), db.get(Account, lodge["account_id"]), subject, text, TODAY)
         db.commit()
         return sent[0].thread_id
 
@@ -88,6 +113,7 @@ def _header(page: str) -> str:
 
 # --- The inbox and reading --------------------------------------------------------------
 
+
 def test_the_inbox_shows_only_ones_own_messages_newest_first_with_unread_marked(app, clock):
     ann, bo = make_user(app, email=ANN, name="Ann Able"), make_user(app, email=BO, name="Bo Baker")
     _send(app, clock, [ann], "First for Ann")
@@ -108,8 +134,10 @@ def test_the_inbox_shows_only_ones_own_messages_newest_first_with_unread_marked(
 
 def test_opening_a_thread_marks_the_persons_copies_read_and_nothing_else(app, clock):
     ann = make_user(app, email=ANN, name="Ann Able")
-    first, second = _send(app, clock, [ann], "Your notice", "Line one.\nLine two.")[0], _send(
-        app, clock, [ann], "Another")[0]
+    first, second = (
+        _send(app, clock, [ann], "Your notice", "Line one.\nLine two.")[0],
+        _send(app, clock, [ann], "Another")[0],
+    )
     client = signed_in(app, ANN)
     assert _header(body(client.get("/"))) == "Messages (2 unread)"
     with sessionmaker_of(app)() as db:
@@ -118,7 +146,7 @@ def test_opening_a_thread_marks_the_persons_copies_read_and_nothing_else(app, cl
     response = client.get(f"/messages/{first}")
     assert response.status_code == 200
     page = body(response)
-    assert "<h1 class=\"heading-l\">Your notice</h1>" in page and "Line one.\nLine two." in page
+    assert '<h1 class="heading-l">Your notice</h1>' in page and "Line one.\nLine two." in page
     assert "<strong>Tax and Revenue Administration</strong>" in page
     # The page that reads it already counts it read.
     assert _header(page) == "Messages (1 unread)"
@@ -159,15 +187,24 @@ def test_another_persons_thread_and_unknown_ids_are_404(app, clock):
     bo = make_user(app, email=BO, name="Bo Baker")
     bos = _send(app, clock, [bo], "Private to Bo")[0]
     client = signed_in(app, ANN)
-    for path in (f"/messages/{bos}", "/messages/999999", f"/messages/{2**31}", f"/messages/{2**63}",
-                 f"/messages/{10**40}", "/messages/0", "/messages/-1", "/messages/abc"):
+    for path in (
+        f"/messages/{bos}",
+        "/messages/999999",
+        f"/messages/{2**31}",
+        f"/messages/{2**63}",
+        f"/messages/{10**40}",
+        "/messages/0",
+        "/messages/-1",
+        "/messages/abc",
+    ):
         response = client.get(path)
         assert response.status_code == 404, path
         assert "Private to Bo" not in body(response)
     page = body(client.get("/messages/"))
     assert _reply(signed_in(app, BO), bos, "Mine").status_code == 303
-    response = client.post(f"/messages/{bos}/reply", data={"body": "Not mine", "token": "t" * 30,
-                                                           "csrf_token": csrf_from(page)})
+    response = client.post(
+        f"/messages/{bos}/reply", data={"body": "Not mine", "token": "t" * 30, "csrf_token": csrf_from(page)}
+    )
     assert response.status_code == 404
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(Message).where(Message.thread_id == bos)).read_at is not None  # Bo's own visit
@@ -222,8 +259,10 @@ def test_everyone_with_access_means_grants_in_force_today_that_receive_messages(
         assert all(m.account_id == account.id for m in sent) and len({m.thread_id for m in sent}) == 1
         thread = db.get(MessageThread, sent[0].thread_id)
         assert thread.account_id == account.id and thread.to_user_id is None
-        assert sorted(e.to_address for e in db.scalars(select(OutboxEmail))) == ["delegate@example.com",
-                                                                                   "owner@example.com"]
+        assert sorted(e.to_address for e in db.scalars(select(OutboxEmail))) == [
+            "delegate@example.com",
+            "owner@example.com",
+        ]
         # Nobody to tell (only a viewer): nothing is made.
         quiet = open_account(db, serial=73, legal_name="Quiet Ltd.")
         give(db, clock(), ids["viewer"], quiet, role="viewer")
@@ -246,6 +285,7 @@ def test_any_thread_id_answers_without_an_error(app, clock):
 
 
 # --- Who reads a thread to an account ---------------------------------------------------------
+
 
 def test_a_thread_to_an_account_is_read_by_those_who_receive_messages_only(app, clock, lodge):
     thread_id = _to_account(app, clock, lodge)
@@ -274,8 +314,10 @@ def test_a_removed_person_gets_404_on_the_thread_and_cannot_reply(app, clock, lo
         db.get(Grant, lodge["delegate_grant"]).revoked_at = clock()
         db.commit()
     assert dee.get(f"/messages/{thread_id}").status_code == 404
-    response = dee.post(f"/messages/{thread_id}/reply", data={"body": "Still here?", "token": _token_of(page),
-                                                              "csrf_token": csrf_from(page)})
+    response = dee.post(
+        f"/messages/{thread_id}/reply",
+        data={"body": "Still here?", "token": _token_of(page), "csrf_token": csrf_from(page)},
+    )
     assert response.status_code == 404
     assert "About your levy" not in body(dee.get("/messages/"))
     assert _count(app, MessagePost, MessagePost.from_agency.is_(False)) == 0
@@ -284,6 +326,7 @@ def test_a_removed_person_gets_404_on_the_thread_and_cannot_reply(app, clock, lo
 
 # --- Replying -------------------------------------------------------------------------------------
 
+
 def test_a_reply_with_an_attachment_reaches_the_messages_queue_once(app, clock, lodge):
     thread_id = _to_account(app, clock, lodge)
     dee = signed_in(app, DELEGATE)
@@ -291,14 +334,21 @@ def test_a_reply_with_an_attachment_reaches_the_messages_queue_once(app, clock, 
     page = body(dee.get(f"/messages/{thread_id}"))
     token = _token_of(page)
     pdf = make_pdf("June receipts")
-    data = {"body": "Here they are.\r\nAll of June.", "token": token, "csrf_token": csrf_from(page),
-            "files": [(io.BytesIO(pdf), "receipts.pdf")]}
+    data = {
+        "body": "Here they are.\r\nAll of June.",
+        "token": token,
+        "csrf_token": csrf_from(page),
+        "files": [(io.BytesIO(pdf), "receipts.pdf")],
+    }
     response = dee.post(f"/messages/{thread_id}/reply", data=data, content_type="multipart/form-data")
     assert response.status_code == 303
     assert response.headers["Location"].startswith(f"/messages/{thread_id}#post-")
     # The same form again (a double click): the same answer, nothing more kept.
-    again = dee.post(f"/messages/{thread_id}/reply", content_type="multipart/form-data",
-                     data={**data, "files": [(io.BytesIO(pdf), "receipts.pdf")]})
+    again = dee.post(
+        f"/messages/{thread_id}/reply",
+        content_type="multipart/form-data",
+        data={**data, "files": [(io.BytesIO(pdf), "receipts.pdf")]},
+    )
     assert again.status_code == 303 and again.headers["Location"] == response.headers["Location"]
     with sessionmaker_of(app)() as db:
         post = db.scalar(select(MessagePost).where(MessagePost.from_agency.is_(False)))
@@ -309,7 +359,11 @@ def test_a_reply_with_an_attachment_reaches_the_messages_queue_once(app, clock, 
         assert document.uploaded_name == "receipts.pdf" and document.service_request_id is None
         item = db.scalar(select(WorkItem))
         assert (item.queue, item.status, item.thread_id, item.account_id) == (
-            "messages", "received", thread_id, lodge["account_id"])
+            "messages",
+            "received",
+            thread_id,
+            lodge["account_id"],
+        )
         assert db.get(MessageThread, thread_id).last_post_at == clock()
         assert db.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.event == "message.reply_received")) == 1
     # Everyone in the thread sees the reply with its author and the file.
@@ -338,20 +392,34 @@ def test_an_attachment_of_another_thread_is_not_found(app, clock, lodge):
     with sessionmaker_of(app)() as db:
         document_id = db.scalar(select(Document.id))
     assert olive.get(f"/messages/{first}/attachments/{document_id}").status_code == 200
-    for path in (f"/messages/{second}/attachments/{document_id}", f"/messages/{first}/attachments/999999",
-                 f"/messages/{first}/attachments/{2**40}"):
+    for path in (
+        f"/messages/{second}/attachments/{document_id}",
+        f"/messages/{first}/attachments/999999",
+        f"/messages/{first}/attachments/{2**40}",
+    ):
         assert olive.get(path).status_code == 404, path
 
 
-@pytest.mark.parametrize("text, files, field, message", [
-    ("", (), "body", "Enter your reply"),
-    (" \r\n ", (), "body", "Enter your reply"),
-    ("x" * 5001, (), "body", "Enter a reply of 5,000 characters or fewer"),
-    ("Here you go", [("notes.pdf", b"<html><script>alert(1)</script></html>")], "files",
-     "“notes.pdf” is named as a PDF but it is a web page (HTML): we cannot accept it"),
-    ("Here you go", [("good.pdf", b"%PDF-1.4 broken"), ("fine.pdf", None)], "files",
-     "“good.pdf” looks incomplete. Save the PDF again and upload it"),
-])
+@pytest.mark.parametrize(
+    "text, files, field, message",
+    [
+        ("", (), "body", "Enter your reply"),
+        (" \r\n ", (), "body", "Enter your reply"),
+        ("x" * 5001, (), "body", "Enter a reply of 5,000 characters or fewer"),
+        (
+            "Here you go",
+            [("notes.pdf", b"<html><script>alert(1)</script></html>")],
+            "files",
+            "“notes.pdf” is named as a PDF but it is a web page (HTML): we cannot accept it",
+        ),
+        (
+            "Here you go",
+            [("good.pdf", b"%PDF-1.4 broken"), ("fine.pdf", None)],
+            "files",
+            "“good.pdf” looks incomplete. Save the PDF again and upload it",
+        ),
+    ],
+)
 def test_a_bad_reply_is_refused_beside_the_field_and_nothing_is_kept(app, clock, lodge, text, files, field, message):
     thread_id = _to_account(app, clock, lodge)
     olive = signed_in(app, OWNER)
@@ -395,16 +463,23 @@ def test_the_reply_form_swaps_as_a_fragment_for_htmx(app, clock, lodge):
     olive = signed_in(app, OWNER)
     page = body(olive.get(f"/messages/{thread_id}"))
     assert 'hx-target="#thread"' in page and '<div id="thread">' in page
-    response = olive.post(f"/messages/{thread_id}/reply", headers={"HX-Request": "true"},
-                          data={"body": "", "token": _token_of(page), "csrf_token": csrf_from(page)})
+    response = olive.post(
+        f"/messages/{thread_id}/reply",
+        headers={"HX-Request": "true"},
+        data={"body": "", "token": _token_of(page), "csrf_token": csrf_from(page)},
+    )
     assert response.status_code == 400 and body(response).startswith('<div id="thread">')
     assert "HX-Request" in response.headers["Vary"]
-    sent = olive.post(f"/messages/{thread_id}/reply", headers={"HX-Request": "true"},
-                      data={"body": "Yes", "token": _token_of(page), "csrf_token": csrf_from(page)})
+    sent = olive.post(
+        f"/messages/{thread_id}/reply",
+        headers={"HX-Request": "true"},
+        data={"body": "Yes", "token": _token_of(page), "csrf_token": csrf_from(page)},
+    )
     assert sent.status_code == 204 and sent.headers["HX-Location"].startswith(f"/messages/{thread_id}")
 
 
 # --- Automatic messages -------------------------------------------------------------------------
+
 
 def test_a_return_received_is_told_to_those_who_receive_messages(app, clock, lodge):
     from tests.test_filing import CASES, _submit, _to_check
@@ -433,13 +508,13 @@ def test_a_return_received_is_told_to_those_who_receive_messages(app, clock, lod
 def test_access_granted_with_a_pin_tells_the_person_and_the_managers(app, clock, lodge):
     newcomer = make_user(app, email="new@example.com", name="Nia Newcomer")
     with sessionmaker_of(app)() as db:
-        pin = enrolment.issue_pin(db, clock(), db.get(Account, lodge["account_id"]), role="delegate",
-                                  issued_by_user_id=lodge[OWNER])
+        pin = enrolment.issue_pin(
+            db, clock(), db.get(Account, lodge["account_id"]), role="delegate", issued_by_user_id=lodge[OWNER]
+        )
         db.commit()
     client = signed_in(app, "new@example.com")
     page = body(client.get("/enrol/"))
-    response = client.post("/enrol/", data={"number": lodge["number"], "pin_code": pin,
-                                            "csrf_token": csrf_from(page)})
+    response = client.post("/enrol/", data={"number": lodge["number"], "pin_code": pin, "csrf_token": csrf_from(page)})
     assert response.status_code == 303
     assert "You now have access to Maple Lodge Ltd." in body(client.get("/messages/"))
     with sessionmaker_of(app)() as db:
@@ -474,22 +549,37 @@ def test_a_consent_approved_then_revoked_tells_the_managers_and_the_representati
     with sessionmaker_of(app)() as db:
         account = db.get(Account, lodge["account_id"])
         owner_grant = db.scalar(select(Grant).where(Grant.user_id == lodge[OWNER]))
-        consent = consents.sign(db, clock(), TODAY, account=account, actor=owner_grant, name="Riley Preparer",
-                                email="riley@example.com", firm_name=None, permissions=["view_returns"],
-                                starts_on=TODAY, ends_on=None, caps=Caps(owners=5, representatives=5))
+        consent = consents.sign(
+            db,
+            clock(),
+            TODAY,
+            account=account,
+            actor=owner_grant,
+            name="Riley Preparer",
+            email="riley@example.com",
+            firm_name=None,
+            permissions=["view_returns"],
+            starts_on=TODAY,
+            ends_on=None,
+            caps=Caps(owners=5, representatives=5),
+        )
         _row, pin = consents.approve(db, clock(), consent=consent, staff_user_id=None)
         db.commit()
         assert [m.subject for m in db.scalars(select(Message).where(Message.user_id == lodge[OWNER]))] == [
-            "We approved the consent for Riley Preparer"]
+            "We approved the consent for Riley Preparer"
+        ]
         assert enrolment.enrol(db, clock(), "secret", user_id=rep, number=lodge["number"], pin=pin).result == "linked"
         consents.revoke(db, clock(), account=account, actor=owner_grant, consent=db.get(Consent, consent.id))
         db.commit()
         subjects = [m.subject for m in db.scalars(select(Message).where(Message.user_id == rep).order_by(Message.id))]
         assert subjects == ["You now have access to Maple Lodge Ltd.", "Your access to Maple Lodge Ltd. has ended"]
-        to_owner = [m.subject for m in db.scalars(select(Message).where(Message.user_id == lodge[OWNER])
-                                                  .order_by(Message.id))]
-        assert to_owner[1:] == ["Riley Preparer now has access to Maple Lodge Ltd.",
-                                "Riley Preparer no longer has access to Maple Lodge Ltd."]
+        to_owner = [
+            m.subject for m in db.scalars(select(Message).where(Message.user_id == lodge[OWNER]).order_by(Message.id))
+        ]
+        assert to_owner[1:] == [
+            "Riley Preparer now has access to Maple Lodge Ltd.",
+            "Riley Preparer no longer has access to Maple Lodge Ltd.",
+        ]
 
 
 def test_files_too_large_to_send_are_refused_beside_the_field(app_with, clock, lodge):

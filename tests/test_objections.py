@@ -4,6 +4,7 @@ the last day, closed the day after), through a draft that survives a time-out,
 a documents step, "check your answers" and a declaration; one request however
 many times it is sent; after the deadline, an explanation and what to do
 instead."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,8 @@ import secrets
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from models import Document, Draft, Program, ServiceRequest
@@ -20,9 +22,12 @@ from tests.accounts_factory import body, file_return, give, open_account, post, 
 from tests.conftest import Auth, csrf_from, make_user
 
 OWNER, CLERK, STRANGER = "owner@example.com", "clerk@example.com", "stranger@example.com"
-ANSWERS = {"reasons": "The levy was charged on rooms that were let for more than 30 days.",
-           "facts": "Rooms 4 and 5 were let to one guest from 1 to 30 September 2026.",
-           "relief": "Remove the levy on those rooms.", "amount": "1,234.50"}
+ANSWERS = {
+    "reasons": "The levy was charged on rooms that were let for more than 30 days.",
+    "facts": "Rooms 4 and 5 were let to one guest from 1 to 30 September 2026.",
+    "relief": "Remove the levy on those rooms.",
+    "amount": "1,234.50",
+}
 
 
 def _notice(db, account, period_end, kind, notice_date):
@@ -54,9 +59,17 @@ def inn(app, clock):
         give(db, clock(), owner, other)
         give(db, clock(), clerk, account, role="viewer")
         db.commit()
-        return {"number": account.number, "account_id": account.id, "other": other.number, "owner": owner,
-                "open": open_return.id, "last_day": last_day.id, "closed": closed.id, "pending": pending.id,
-                "foreign": foreign.id}
+        return {
+            "number": account.number,
+            "account_id": account.id,
+            "other": other.number,
+            "owner": owner,
+            "open": open_return.id,
+            "last_day": last_day.id,
+            "closed": closed.id,
+            "pending": pending.id,
+            "foreign": foreign.id,
+        }
 
 
 def _token(client) -> str:
@@ -83,16 +96,16 @@ def _requests(app):
 
 def _draft_token(app, return_id) -> str:
     with sessionmaker_of(app)() as db:
-        return db.scalar(select(Draft.token).where(Draft.subject.like(f"return:{return_id}:%"),
-                                                   Draft.submitted_request_id.is_(None)))
+        return db.scalar(
+            select(Draft.token).where(Draft.subject.like(f"return:{return_id}:%"), Draft.submitted_request_id.is_(None))
+        )
 
 
 def _submit(client, app, inn, return_id, answers=ANSWERS):
     """Begin, answer, check and send; the answer of the sending POST."""
     assert _post(client, _url(inn, return_id, "begin")).status_code == 303
     assert _post(client, _url(inn, return_id), answers).status_code == 303
-    return _post(client, _url(inn, return_id, "check"),
-                 {"token": _draft_token(app, return_id), "declaration": "y"})
+    return _post(client, _url(inn, return_id, "check"), {"token": _draft_token(app, return_id), "declaration": "y"})
 
 
 def test_the_start_page_lists_every_notice_with_its_deadline_and_whether_it_is_open(app, inn):
@@ -126,17 +139,33 @@ def test_an_objection_end_to_end_with_a_document_and_its_confirmation(app, inn, 
     with sessionmaker_of(app)() as db:
         draft = db.scalar(select(Draft).where(Draft.kind == "objection"))
         assert json.loads(draft.data)["reasons"] == ANSWERS["reasons"]
-        document = Document(account_id=inn["account_id"], draft_id=draft.id, stored_name=secrets.token_hex(16),
-                            uploaded_name="guest-register.pdf", content_type="application/pdf", size_bytes=2048,
-                            sha256=hashlib.sha256(b"x").hexdigest(), storage="database", uploaded_at=clock(),
-                            uploaded_by_user_id=inn["owner"])
+        document = Document(
+            account_id=inn["account_id"],
+            draft_id=draft.id,
+            stored_name=secrets.token_hex(16),
+            uploaded_name="guest-register.pdf",
+            content_type="application/pdf",
+            size_bytes=2048,
+            sha256=hashlib.sha256(b"x").hexdigest(),
+            storage="database",
+            uploaded_at=clock(),
+            uploaded_by_user_id=inn["owner"],
+        )
         db.add(document)
         db.commit()
         document_id, token = document.id, draft.token
     assert "guest-register.pdf" in body(client.get(_url(inn, inn["open"], "documents")))
     check = body(client.get(_url(inn, inn["open"], "check")))
-    for text in ("Notice of assessment dated 20 October 2026", "1\u201330 September 2026", ANSWERS["reasons"],
-                 ANSWERS["facts"], ANSWERS["relief"], "$1,234.50", "guest-register.pdf", 'id="declaration"'):
+    for text in (
+        "Notice of assessment dated 20 October 2026",
+        "1\u201330 September 2026",
+        ANSWERS["reasons"],
+        ANSWERS["facts"],
+        ANSWERS["relief"],
+        "$1,234.50",
+        "guest-register.pdf",
+        'id="declaration"',
+    ):
         assert text in check, text
     assert f'href="{_url(inn, inn["open"])}#reasons"' in check and f'value="{token}"' in check
     done = _post(client, _url(inn, inn["open"], "check"), {"token": token, "declaration": "y"})
@@ -144,8 +173,9 @@ def test_an_objection_end_to_end_with_a_document_and_its_confirmation(app, inn, 
     [request] = _requests(app)
     assert done.headers["Location"] == f"/objections/{inn['number']}/done/{request.reference}"
     assert request.kind == "objection" and request.tax_return_id == inn["open"] and request.idempotency_key == token
-    assert request.summary == ("Notice of objection to the notice of assessment dated 20 October 2026, "
-                               "period 1\u201330 September 2026")
+    assert request.summary == (
+        "Notice of objection to the notice of assessment dated 20 October 2026, period 1\u201330 September 2026"
+    )
     data = json.loads(request.data)
     assert data["notice_kind"] == "assessment" and data["notice_date"] == "2026-10-20"
     assert data["reasons"] == ANSWERS["reasons"] and data["facts"] == ANSWERS["facts"]
@@ -198,8 +228,12 @@ def test_a_reassessment_can_be_objected_to_on_its_last_day_and_not_the_day_after
     assert "The time to object to this notice has passed" in page and "the last day was 23 November 2026" in page
     assert 'id="objection-form"' not in page
     assert request.reference in page  # the objection sent in time is acknowledged
-    for step, data in (("begin", {}), ("", ANSWERS), ("autosave", ANSWERS),
-                       ("check", {"token": token, "declaration": "y"})):
+    for step, data in (
+        ("begin", {}),
+        ("", ANSWERS),
+        ("autosave", ANSWERS),
+        ("check", {"token": token, "declaration": "y"}),
+    ):
         refused = _post(client, _url(inn, inn["last_day"], step), data)
         assert refused.status_code == 400, step
     assert client.get(_url(inn, inn["last_day"], "check")).status_code == 200
@@ -274,8 +308,9 @@ def test_a_timed_out_session_keeps_the_draft_and_what_was_typed(app, inn, clock)
     # Typing more, then timing out before pressing Continue: the typed text comes back too.
     token = _token(client)
     clock.advance(minutes=16)
-    lost = client.post(_url(inn, inn["open"]), data={**ANSWERS, "reasons": "Typed before the time-out",
-                                                      "csrf_token": token})
+    lost = client.post(
+        _url(inn, inn["open"]), data={**ANSWERS, "reasons": "Typed before the time-out", "csrf_token": token}
+    )
     assert lost.status_code == 303 and "/auth/sign-in" in lost.headers["Location"]
     assert auth.sign_in(email=OWNER).status_code == 303
     restored = body(client.get(_url(inn, inn["open"])))
@@ -333,7 +368,7 @@ def test_the_declaration_is_required_and_incomplete_answers_cannot_be_sent(app, 
 
 def test_returns_and_references_outside_the_account_are_not_found(app, inn):
     client = signed_in(app, OWNER)
-    for return_id in (inn["foreign"], inn["pending"], 2 ** 31, 2 ** 40):
+    for return_id in (inn["foreign"], inn["pending"], 2**31, 2**40):
         assert client.get(_url(inn, return_id)).status_code == 404, return_id
         assert _post(client, _url(inn, return_id, "begin")).status_code == 404, return_id
         assert client.get(_url(inn, return_id, "check")).status_code == 404, return_id
@@ -364,8 +399,10 @@ text = st.text(max_size=6000) | st.sampled_from(["", " ", "1,234.50", "$9.99", "
 def test_any_text_in_the_objection_form_is_answered_without_a_server_error(app, inn, reasons, facts, relief, amount):
     client = _hypothesis_client(app)
     before = _drafts(app)
-    response = client.post(_url(inn, inn["open"]), data={"reasons": reasons, "facts": facts, "relief": relief,
-                                                         "amount": amount, "csrf_token": client.csrf})
+    response = client.post(
+        _url(inn, inn["open"]),
+        data={"reasons": reasons, "facts": facts, "relief": relief, "amount": amount, "csrf_token": client.csrf},
+    )
     assert response.status_code < 500
     if response.status_code != 303:
         assert response.status_code == 400
@@ -381,4 +418,3 @@ def _hypothesis_client(app):
         client.csrf = _token(client)
         app.config["_objections_client"] = client
     return client
-

@@ -1,6 +1,7 @@
 """What a deployer sees (issue 18): a request id on every response and log line, the
 real client address in the log (text or JSON lines), and Prometheus metrics at /metrics
 for the addresses METRICS_ALLOWED names, added up across gunicorn's workers."""
+
 from __future__ import annotations
 
 import json
@@ -74,17 +75,25 @@ def test_every_response_carries_a_request_id_a_client_cannot_choose(app, client)
     assert chosen.headers["X-Request-ID"] != "made-up-by-a-client"  # no proxy vouches for it
 
 
-def test_behind_the_proxy_the_log_is_json_lines_with_its_request_id_and_the_real_client(db_backend, request,
-                                                                                          tmp_path):
+def test_behind_the_proxy_the_log_is_json_lines_with_its_request_id_and_the_real_client(db_backend, request, tmp_path):
     """Under gunicorn with LOG_FORMAT=json behind one trusted proxy: nginx's request id is
     kept (so both logs match), each log line is JSON with the request id and the client's
     own address (not 127.0.0.1); two workers' counts add up in /metrics."""
     database_url = empty_database(db_backend, request, tmp_path / "db")
     log_path = tmp_path / "server.log"
-    with portal_server(database_url, workers=2, threads=2, log_path=log_path,
-                       extra_env={"LOG_FORMAT": "json", "TRUSTED_PROXY_COUNT": "1"}) as base_url:
-        status, headers, _ = send(base_url, "GET", "/auth/sign-in", headers={
-            "X-Request-ID": "nginx-req-4242", "X-Forwarded-For": "198.51.100.7"})
+    with portal_server(
+        database_url,
+        workers=2,
+        threads=2,
+        log_path=log_path,
+        extra_env={"LOG_FORMAT": "json", "TRUSTED_PROXY_COUNT": "1"},
+    ) as base_url:
+        status, headers, _ = send(
+            base_url,
+            "GET",
+            "/auth/sign-in",
+            headers={"X-Request-ID": "nginx-req-4242", "X-Forwarded-For": "198.51.100.7"},
+        )
         assert status == 200 and headers["x-request-id"] == "nginx-req-4242"
         for _ in range(20):
             assert send(base_url, "GET", "/pages/privacy", headers={"X-Forwarded-For": "127.0.0.1"})[0] == 200
@@ -107,10 +116,20 @@ def test_a_flask_command_prints_no_log_noise(tmp_path, log_format):
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
-    environment = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "FLASK_APP": "app",
-                   "LOG_FORMAT": log_format}
-    result = subprocess.run([sys.executable, "-m", "flask", "db-upgrade"], cwd=root, env=environment,
-                            capture_output=True, text=True, timeout=120)
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "FLASK_APP": "app",
+        "LOG_FORMAT": log_format,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "db-upgrade"],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0
     assert (result.stdout + result.stderr).strip() == "Database is up to date."
 

@@ -1,5 +1,6 @@
 """Passwords: the NIST SP 800-63B rules, the forgotten-password reset and the
 signed-in change, each with what it does to sessions and the audit log."""
+
 from __future__ import annotations
 
 import re
@@ -13,10 +14,7 @@ from models import AuditEvent, AuthSession, ThrottleEvent, UsedToken, User
 from tests.conftest import PASSWORD, Auth, link_in, make_user, outbox
 
 NEW_PASSWORD = "violet-harbour-lantern-quartz"
-HUNDRED = ("a slow river winds past seven quiet hills where herons wait for morning light "
-           "and the ferry bell ran")
-
-
+HUNDRED = "a slow river winds past seven quiet hills where herons wait for morning light and the ferry bell ran"
 
 
 def text_of(response) -> str:
@@ -51,8 +49,9 @@ def signed_in(client) -> bool:
 
 
 def register(auth, password, name="Jordan Example", email="new.person@example.com"):
-    return auth.post("/auth/register", {"name": name, "email": email, "password": password,
-                                        "password_confirm": password})
+    return auth.post(
+        "/auth/register", {"name": name, "email": email, "password": password, "password_confirm": password}
+    )
 
 
 def reset_links(app) -> list[str]:
@@ -64,47 +63,60 @@ def ask_for_reset(auth, email="taxpayer@example.com"):
 
 
 def choose(auth, link, password, confirm=None):
-    return auth.post(link, {"new_password": password,
-                            "new_password_confirm": password if confirm is None else confirm})
+    return auth.post(link, {"new_password": password, "new_password_confirm": password if confirm is None else confirm})
 
 
 def change(auth, current, new, confirm=None):
-    return auth.post("/profile/password", {"current_password": current, "new_password": new,
-                                           "new_password_confirm": new if confirm is None else confirm})
+    return auth.post(
+        "/profile/password",
+        {"current_password": current, "new_password": new, "new_password_confirm": new if confirm is None else confirm},
+    )
 
 
 # --- the rules (NIST SP 800-63B) ----------------------------------------------
 
-@pytest.mark.parametrize("password, second_factor, problem", [
-    ("fourteen-chars", False, "at least 15 characters"),
-    ("seven77", True, "at least 8 characters"),
-    ("passwordpassword123", False, "too common"),  # a common password repeated, digits added
-    ("password123password123", False, "too common"),
-    ("dragondragondragon", False, "too common"),
-    ("iloveyou12345678", False, "too common"),
-    ("qwertyuiop12345", False, "too common"),
-    ("abcdefghijklmnopq", False, "simple sequence"),
-    ("aaaaaaaaaaaaaaaaaaaa", False, "repeats too few characters"),
-    ("jordan walks the long road home", False, "must not contain your name"),
-    ("ExAmPlE-is-my-family-name", False, "must not contain your name"),
-    ("the skywalker rides again at dawn", False, "must not contain your name"),
-    ("x" * 60 + "yz" * 40, False, "128 characters or fewer"),
-])
+
+@pytest.mark.parametrize(
+    "password, second_factor, problem",
+    [
+        ("fourteen-chars", False, "at least 15 characters"),
+        ("seven77", True, "at least 8 characters"),
+        ("passwordpassword123", False, "too common"),  # a common password repeated, digits added
+        ("password123password123", False, "too common"),
+        ("dragondragondragon", False, "too common"),
+        ("iloveyou12345678", False, "too common"),
+        ("qwertyuiop12345", False, "too common"),
+        ("abcdefghijklmnopq", False, "simple sequence"),
+        ("aaaaaaaaaaaaaaaaaaaa", False, "repeats too few characters"),
+        ("jordan walks the long road home", False, "must not contain your name"),
+        ("ExAmPlE-is-my-family-name", False, "must not contain your name"),
+        ("the skywalker rides again at dawn", False, "must not contain your name"),
+        ("x" * 60 + "yz" * 40, False, "128 characters or fewer"),
+    ],
+)
 def test_password_rules_refuse(password, second_factor, problem):
-    found = passwords.password_problem(password, name="Jordan Example", email="skywalker@example.com",
-                                       second_factor=second_factor)
+    found = passwords.password_problem(
+        password, name="Jordan Example", email="skywalker@example.com", second_factor=second_factor
+    )
     assert found is not None and problem in found
 
 
-@pytest.mark.parametrize("password, second_factor", [
-    ("purple elephants dance quietly", False),  # all lower case, no digits or symbols: fine
-    (HUNDRED, False),  # well past 64 characters
-    ("Vx9!mQ2r", True),  # eight characters are enough with a second factor
-    ("correct horse battery staple", False),
-])
+@pytest.mark.parametrize(
+    "password, second_factor",
+    [
+        ("purple elephants dance quietly", False),  # all lower case, no digits or symbols: fine
+        (HUNDRED, False),  # well past 64 characters
+        ("Vx9!mQ2r", True),  # eight characters are enough with a second factor
+        ("correct horse battery staple", False),
+    ],
+)
 def test_password_rules_accept(password, second_factor):
-    assert passwords.password_problem(password, name="Jordan Example", email="skywalker@example.com",
-                                      second_factor=second_factor) is None
+    assert (
+        passwords.password_problem(
+            password, name="Jordan Example", email="skywalker@example.com", second_factor=second_factor
+        )
+        is None
+    )
 
 
 def test_hundred_character_phrase_is_what_we_think():
@@ -121,8 +133,9 @@ def test_registration_applies_the_rules(app, auth):
         response = register(auth, password)
         assert response.status_code == 400, password
         html = text_of(response)
-        assert (f'<p class="field-error" id="password-error"><span class="visually-hidden">Error:</span> '
-                f"{message}</p>") in html, password
+        assert (
+            f'<p class="field-error" id="password-error"><span class="visually-hidden">Error:</span> {message}</p>'
+        ) in html, password
         assert f'<a href="#password">{message}</a>' in html, password
         assert password not in html  # never echoed back
     assert count(app, User) == 0 and outbox(app) == []
@@ -145,6 +158,7 @@ def test_registration_has_no_composition_rules_in_its_hint(app, client):
 
 
 # --- forgotten password --------------------------------------------------------
+
 
 def test_reset_request_answers_the_same_for_known_and_unknown_email(app, client, auth):
     user_id = make_user(app)
@@ -184,9 +198,14 @@ def test_reset_link_get_changes_nothing_and_works_once(app, client, auth):
 
     again = client.get(link)
     assert again.status_code == 400 and "This link has already been used" in text_of(again)
-    second_try = client.post(link, data={"new_password": "another-fine-passphrase",
-                                         "new_password_confirm": "another-fine-passphrase",
-                                         "csrf_token": auth.token("/auth/forgot-password")})
+    second_try = client.post(
+        link,
+        data={
+            "new_password": "another-fine-passphrase",
+            "new_password_confirm": "another-fine-passphrase",
+            "csrf_token": auth.token("/auth/forgot-password"),
+        },
+    )
     assert second_try.status_code == 400
     assert passwords.verify_password(get_user(app, user_id).password_hash, NEW_PASSWORD)
 
@@ -226,8 +245,14 @@ def test_reset_link_tampered_or_expired_is_refused(app, client, auth, clock):
     clock.advance(seconds=61)
     page = client.get(link)
     assert page.status_code == 400 and "This link has expired" in text_of(page)
-    response = client.post(link, data={"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD,
-                                       "csrf_token": auth.token("/auth/forgot-password")})
+    response = client.post(
+        link,
+        data={
+            "new_password": NEW_PASSWORD,
+            "new_password_confirm": NEW_PASSWORD,
+            "csrf_token": auth.token("/auth/forgot-password"),
+        },
+    )
     assert response.status_code == 400
     assert passwords.verify_password(get_user(app, user_id).password_hash, PASSWORD)
 
@@ -260,9 +285,11 @@ def test_reset_new_password_must_meet_the_rules(app, client, auth):
     user_id = make_user(app)
     ask_for_reset(auth)
     (link,) = reset_links(app)
-    for bad, message in [("too-short", "Enter a password of at least 15 characters"),
-                         ("passwordpassword123", "This password is too common"),
-                         ("jordan-example-forever", "must not contain your name")]:
+    for bad, message in [
+        ("too-short", "Enter a password of at least 15 characters"),
+        ("passwordpassword123", "This password is too common"),
+        ("jordan-example-forever", "must not contain your name"),
+    ]:
         response = choose(auth, link, bad)
         assert response.status_code == 400, bad
         assert message in text_of(response)
@@ -304,6 +331,7 @@ def test_reset_is_not_sent_to_a_disabled_person(app, auth, clock):
 
 
 # --- change password (signed in) ---------------------------------------------
+
 
 def test_change_password_refuses_a_wrong_current_password(app, client, auth):
     user_id = make_user(app)
@@ -382,8 +410,10 @@ def test_change_password_applies_the_rules(app, client, auth):
         assert response.status_code == 400, new
         assert message in text_of(response), new
         assert new not in text_of(response)
-    forged = client.post("/profile/password", data={"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                                                    "new_password_confirm": NEW_PASSWORD})
+    forged = client.post(
+        "/profile/password",
+        data={"current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD},
+    )
     assert forged.status_code == 400  # no CSRF token
     assert passwords.verify_password(get_user(app, user_id).password_hash, PASSWORD)
     assert "password.changed" not in event_names(app)
@@ -397,5 +427,3 @@ def test_change_password_allows_eight_characters_with_two_factor(app, client, au
     response = change(auth, PASSWORD, "Vx9!mQ2r")
     assert redirected_to(response, "/profile/")
     assert passwords.verify_password(get_user(app, user_id).password_hash, "Vx9!mQ2r")
-
-

@@ -14,6 +14,7 @@ tests/browser/test_budgets_journey.py checks the same budgets on the wire.
 SERVER_HEADERS for what gunicorn adds (Date, Server, Connection). Budgets are read
 strictly: "30 KB" is 30,000 B.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -73,8 +74,7 @@ def first_visit(client, url: str) -> dict:
         asset = client.get(file_url, headers=BROWSER)
         assert asset.status_code == 200, file_url
         total += wire_bytes(asset)
-    return {"url": url, "document": wire_bytes(response), "requests": 1 + len(files), "total": total,
-            "page": page}
+    return {"url": url, "document": wire_bytes(response), "requests": 1 + len(files), "total": total, "page": page}
 
 
 def crawl(client, start: list[str], limit: int = 400) -> list[dict]:
@@ -132,8 +132,10 @@ def test_every_page_the_demo_owner_reaches_is_within_the_first_visit_budget(demo
     assert any("/transactions" in u for u in urls) and any(u.startswith("/filing/") for u in urls), urls
     assert over_budget(results) == []
     biggest = max(results, key=lambda r: r["document"])
-    print(f"\n{len(results)} signed-in pages; largest document {biggest['url']}: {biggest['document']:,} B; "
-          f"heaviest first visit {max(r['total'] for r in results):,} B")
+    print(
+        f"\n{len(results)} signed-in pages; largest document {biggest['url']}: {biggest['document']:,} B; "
+        f"heaviest first visit {max(r['total'] for r in results):,} B"
+    )
 
 
 def test_a_page_fetched_by_htmx_leaves_out_the_stylesheet_the_page_already_has(demo_app):
@@ -145,6 +147,7 @@ def test_a_page_fetched_by_htmx_leaves_out_the_stylesheet_the_page_already_has(d
 
 
 # --- swaps ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def busy(app, clock):
@@ -172,7 +175,7 @@ def test_a_fifty_row_transactions_swap_is_one_request_of_at_most_two_kilobytes(b
     first, fragment = _swap(client, f"/accounts/{number}/transactions?mode=processed")
     assert fragment.count("<tr>") - 1 == 50
     next_url = html.unescape(re.search(r'<a href="([^"]+)" rel="next"', fragment).group(1))
-    period, period_fragment = _swap(client, f"/accounts/{number}/transactions?mode=period&period=2026-06-30")
+    period, _period_fragment = _swap(client, f"/accounts/{number}/transactions?mode=period&period=2026-06-30")
     following, next_fragment = _swap(client, next_url)
     assert next_fragment.count("<tr>") - 1 == 50
     sizes = {"first page": wire_bytes(first), "period": wire_bytes(period), "next page": wire_bytes(following)}
@@ -183,11 +186,12 @@ def test_a_fifty_row_transactions_swap_is_one_request_of_at_most_two_kilobytes(b
 def test_the_dashboard_search_swap_is_within_budget(demo_app):
     client = demo_app.test_client()
     Auth(client, demo_app).sign_in(OWNER_EMAIL, OWNER_PASSWORD)
-    response, fragment = _swap(client, "/?q=a")
+    response, _fragment = _swap(client, "/?q=a")
     assert wire_bytes(response) <= SWAP_BYTES, wire_bytes(response)
 
 
 # --- repeat visits -----------------------------------------------------------------------
+
 
 def test_an_unchanged_fragment_answers_304_and_a_changed_one_does_not(app, busy, clock):
     client, number = busy
@@ -201,8 +205,9 @@ def test_an_unchanged_fragment_answers_304_and_a_changed_one_does_not(app, busy,
     assert wire_bytes(again) < 1_500
     # A new entry changes the first page: the full fragment comes back.
     with sessionmaker_of(app)() as db:
-        from models import Account
         from sqlalchemy import select
+
+        from models import Account
 
         account = db.scalar(select(Account).where(Account.number == number))
         post(db, account, "payment", -100, date(2026, 11, 20), period_end=date(2026, 10, 31), reference="NEW1")

@@ -3,6 +3,7 @@ before expiry, and after expiry), the journey from the list of licences through
 the confirmation of details and the program's questions (autosaved as a draft)
 to check your answers and the confirmation, one request however often it is
 sent, and the agency's decision extending the licence."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ import re
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from domain import drafts, renewals
@@ -22,8 +24,13 @@ OWNER, VIEWER, STRANGER = "owner@example.com", "viewer@example.com", "stranger@e
 
 
 def _licence(db, account, number, expires_on, issued_on=None, kind="Fuel seller's licence"):
-    licence = Licence(account_id=account.id, licence_number=number, kind=kind, expires_on=expires_on,
-                      issued_on=issued_on or date(expires_on.year - 1, expires_on.month, 1))
+    licence = Licence(
+        account_id=account.id,
+        licence_number=number,
+        kind=kind,
+        expires_on=expires_on,
+        issued_on=issued_on or date(expires_on.year - 1, expires_on.month, 1),
+    )
     db.add(licence)
     db.flush()
     return licence.id
@@ -39,22 +46,36 @@ def fuel(app, clock):
     viewer = make_user(app, email=VIEWER, name="Vic Viewer")
     make_user(app, email=STRANGER, name="Sam Stranger")
     with sessionmaker_of(app)() as db:
-        account = open_account(db, program_code="FT", serial=71, legal_name="Prairie Fuels Ltd.",
-                               operating_name="Prairie Gas", opened_on=date(2026, 1, 1))
+        account = open_account(
+            db,
+            program_code="FT",
+            serial=71,
+            legal_name="Prairie Fuels Ltd.",
+            operating_name="Prairie Gas",
+            opened_on=date(2026, 1, 1),
+        )
         tobacco = open_account(db, program_code="TT", serial=72, legal_name="Smoke Shop Ltd.")
         levy = open_account(db, program_code="TL", serial=73, legal_name="Prairie Inn Ltd.")
         other = open_account(db, program_code="FT", serial=74, legal_name="Other Fuels Ltd.")
-        ids = {"open": _licence(db, account, "FT-1001", date(2027, 1, 31)),
-               "later": _licence(db, account, "FT-1002", date(2027, 6, 30)),
-               "expired": _licence(db, account, "FT-1003", date(2026, 10, 31)),
-               "tobacco": _licence(db, tobacco, "TT-2001", date(2027, 1, 15), kind="Tobacco wholesaler's licence"),
-               "others": _licence(db, other, "FT-9001", date(2027, 1, 31))}
+        ids = {
+            "open": _licence(db, account, "FT-1001", date(2027, 1, 31)),
+            "later": _licence(db, account, "FT-1002", date(2027, 6, 30)),
+            "expired": _licence(db, account, "FT-1003", date(2026, 10, 31)),
+            "tobacco": _licence(db, tobacco, "TT-2001", date(2027, 1, 15), kind="Tobacco wholesaler's licence"),
+            "others": _licence(db, other, "FT-9001", date(2027, 1, 31)),
+        }
         for each in (account, tobacco, levy, other):
             give(db, clock(), owner, each)
         give(db, clock(), viewer, account, role="viewer")
         db.commit()
-        return {"number": account.number, "account_id": account.id, "tobacco_number": tobacco.number,
-                "levy": levy.number, "owner": owner, **ids}
+        return {
+            "number": account.number,
+            "account_id": account.id,
+            "tobacco_number": tobacco.number,
+            "levy": levy.number,
+            "owner": owner,
+            **ids,
+        }
 
 
 def _token(client) -> str:
@@ -90,13 +111,17 @@ def _expiry(app, licence_id) -> date:
 
 # --- When a licence can be renewed ------------------------------------------------------------
 
-@pytest.mark.parametrize("today, state", [
-    (date(2026, 11, 1), "not_yet"),  # the day before the window opens
-    (date(2026, 11, 2), "open"),  # 90 days before expiry
-    (date(2027, 1, 31), "open"),  # the day it expires
-    (date(2027, 2, 1), "expired"),  # after: still renewable, and said to have expired
-    (date(2030, 1, 1), "expired"),
-])
+
+@pytest.mark.parametrize(
+    "today, state",
+    [
+        (date(2026, 11, 1), "not_yet"),  # the day before the window opens
+        (date(2026, 11, 2), "open"),  # 90 days before expiry
+        (date(2027, 1, 31), "open"),  # the day it expires
+        (date(2027, 2, 1), "expired"),  # after: still renewable, and said to have expired
+        (date(2030, 1, 1), "expired"),
+    ],
+)
 def test_the_renewal_window_opens_days_before_expiry_and_stays_open_after_it(today, state):
     licence = Licence(expires_on=date(2027, 1, 31))
     window = renewals.window(licence, today, 90)
@@ -111,7 +136,7 @@ def test_the_window_is_the_programs_setting(app, fuel):
         db.commit()
     page = body(signed_in(app, OWNER).get(f"/renewals/{fuel['number']}/"))
     assert "from 30 days before it expires" in page
-    row = page.split('id="licence-%d"' % fuel["open"])[1].split("</tr>")[0]
+    row = page.split(f'id="licence-{fuel["open"]}"')[1].split("</tr>")[0]
     assert "Renewal opens on 1 January 2027" in row
 
 
@@ -119,7 +144,7 @@ def test_the_list_shows_each_licence_and_when_it_can_be_renewed(app, fuel):
     client = signed_in(app, OWNER)
     assert f'href="/renewals/{fuel["number"]}/"' in body(client.get(f"/accounts/{fuel['number']}/"))
     page = body(client.get(f"/renewals/{fuel['number']}/"))
-    rows = {key: page.split('id="licence-%d"' % fuel[key])[1].split("</tr>")[0] for key in ("open", "later", "expired")}
+    rows = {key: page.split(f'id="licence-{fuel[key]}"')[1].split("</tr>")[0] for key in ("open", "later", "expired")}
     assert "FT-1001" in rows["open"] and "31 January 2027" in rows["open"] and "Can be renewed now" in rows["open"]
     assert f'action="/renewals/{fuel["number"]}/{fuel["open"]}/begin"' in rows["open"]
     assert "Renewal opens on 1 April 2027" in rows["later"] and "begin" not in rows["later"]
@@ -137,22 +162,33 @@ def test_a_program_without_licences_says_so(app, fuel):
 
 # --- The journey ----------------------------------------------------------------------------------
 
+
 def test_renewing_a_licence_end_to_end(app, fuel):
     client = signed_in(app, OWNER)
     number, licence_id = fuel["number"], fuel["open"]
     begun = _post(client, f"/renewals/{number}/{licence_id}/begin")
     assert begun.status_code == 303 and begun.headers["Location"] == f"/renewals/{number}/{licence_id}/"
     page = body(client.get(begun.headers["Location"]))
-    for shown in ("Prairie Fuels Ltd.", "Prairie Gas", "PO Box 100\nEdmonton AB  T5J 2Z2", "Robin Example",
-                  "Are these details correct?", "Which kinds of fuel do you sell?", "Diesel",
-                  "How many locations do you sell fuel from?"):
+    for shown in (
+        "Prairie Fuels Ltd.",
+        "Prairie Gas",
+        "PO Box 100\nEdmonton AB  T5J 2Z2",
+        "Robin Example",
+        "Are these details correct?",
+        "Which kinds of fuel do you sell?",
+        "Diesel",
+        "How many locations do you sell fuel from?",
+    ):
         assert shown in page
     assert f'hx-post="/renewals/{number}/{licence_id}/autosave"' in page
     # Nothing answered: every question says what it needs.
     refused = _post(client, f"/renewals/{number}/{licence_id}/", {})
     assert refused.status_code == 400
-    for message in ("Select yes if these details are correct", "Select the kinds of fuel you sell",
-                    "Enter the number of locations you sell fuel from"):
+    for message in (
+        "Select yes if these details are correct",
+        "Select the kinds of fuel you sell",
+        "Enter the number of locations you sell fuel from",
+    ):
         assert message in body(refused)
     page, token = _through_to_check(client, number, licence_id)
     assert "Check your answers" in page and "Gasoline\nDiesel" in page and "Number of locations" in page
@@ -178,7 +214,7 @@ def test_renewing_a_licence_end_to_end(app, fuel):
         assert draft.submitted_request_id == request.id and request.idempotency_key == draft.token
         assert db.scalar(select(AuditEvent).where(AuditEvent.event == "request.renewal")) is not None
     # The list now shows the reference instead of a new start, and starting again leads to it.
-    row = body(client.get(f"/renewals/{number}/")).split('id="licence-%d"' % licence_id)[1].split("</tr>")[0]
+    row = body(client.get(f"/renewals/{number}/")).split(f'id="licence-{licence_id}"')[1].split("</tr>")[0]
     assert request.reference in row and "begin" not in row
     again = _post(client, f"/renewals/{number}/{licence_id}/begin")
     assert again.headers["Location"] == f"/renewals/{number}/done/{request.reference}"
@@ -219,8 +255,11 @@ def test_autosave_keeps_what_is_typed_and_a_later_visit_shows_it(app, fuel, cloc
     client = signed_in(app, OWNER)
     number, licence_id = fuel["number"], fuel["open"]
     for typed in ("1", "12 sites"):  # the first pause in typing starts the draft, the next ones save it
-        saved = client.post(f"/renewals/{number}/{licence_id}/autosave", headers={"HX-Request": "true"},
-                            data={"csrf_token": _token(client), "fuel_kinds": ["propane"], "locations": typed})
+        saved = client.post(
+            f"/renewals/{number}/{licence_id}/autosave",
+            headers={"HX-Request": "true"},
+            data={"csrf_token": _token(client), "fuel_kinds": ["propane"], "locations": typed},
+        )
         clock.advance(minutes=2)
     assert saved.status_code == 200 and 'id="draft-status"' in body(saved) and "Draft saved at" in body(saved)
     later = signed_in(app, OWNER)  # another session, after a time-out
@@ -228,8 +267,11 @@ def test_autosave_keeps_what_is_typed_and_a_later_visit_shows_it(app, fuel, cloc
     assert 'value="12 sites"' in page and re.search(r'value="propane"\s+checked', page)
     assert "Continue your renewal" in body(later.get(f"/renewals/{number}/"))
     # Kept as typed, and checked only when the person continues.
-    refused = _post(later, f"/renewals/{number}/{licence_id}/", {"details_correct": "yes", "fuel_kinds": ["propane"],
-                                                                 "locations": "12 sites"})
+    refused = _post(
+        later,
+        f"/renewals/{number}/{licence_id}/",
+        {"details_correct": "yes", "fuel_kinds": ["propane"], "locations": "12 sites"},
+    )
     assert refused.status_code == 400 and "Number of locations must be a whole number, like 3" in body(refused)
 
 
@@ -266,11 +308,13 @@ def test_a_tobacco_licence_asks_the_tobacco_questions(app, fuel):
     refused = _post(client, f"/renewals/{number}/{licence_id}/", {"details_correct": "yes"})
     assert "Enter the number of retail locations you supply" in body(refused)
     assert "Select yes if you import tobacco products into Alberta" in body(refused)
-    page, token = _through_to_check(client, number, licence_id,
-                                    {"details_correct": "yes", "retail_locations": "1,200", "imports": "no"})
+    page, token = _through_to_check(
+        client, number, licence_id, {"details_correct": "yes", "retail_locations": "1,200", "imports": "no"}
+    )
     assert "1,200" in page and "Imports tobacco products" in page
-    assert _post(client, f"/renewals/{number}/{licence_id}/check",
-                 {"token": token, "declaration": "y"}).status_code == 303
+    assert (
+        _post(client, f"/renewals/{number}/{licence_id}/check", {"token": token, "declaration": "y"}).status_code == 303
+    )
     assert json.loads(_requests(app)[0].data)["retail_locations_supplied"] == "1,200"
 
 
@@ -305,11 +349,14 @@ def test_strangers_viewers_and_other_accounts_licences_get_404(app, fuel):
 
 # --- The agency's decision --------------------------------------------------------------------------
 
+
 def _send(app, fuel, key):
     client = signed_in(app, OWNER)
     _page, token = _through_to_check(client, fuel["number"], fuel[key])
-    assert _post(client, f"/renewals/{fuel['number']}/{fuel[key]}/check",
-                 {"token": token, "declaration": "y"}).status_code == 303
+    assert (
+        _post(client, f"/renewals/{fuel['number']}/{fuel[key]}/check", {"token": token, "declaration": "y"}).status_code
+        == 303
+    )
     return client, _requests(app)[-1].id
 
 
@@ -326,7 +373,7 @@ def test_approval_extends_a_licence_by_a_year_from_its_expiry(app, fuel, clock):
             renewals.decide(db, clock(), request, False, "Changed my mind", staff_user_id=fuel["owner"])
         db.rollback()
     assert _expiry(app, fuel["open"]) == date(2028, 1, 31)
-    row = body(client.get(f"/renewals/{fuel['number']}/")).split('id="licence-%d"' % fuel["open"])[1].split("</tr>")[0]
+    row = body(client.get(f"/renewals/{fuel['number']}/")).split(f'id="licence-{fuel["open"]}"')[1].split("</tr>")[0]
     assert "31 January 2028" in row and "Renewal opens on 2 November 2027" in row
 
 
@@ -353,11 +400,14 @@ def test_a_decline_records_the_reason_and_leaves_the_licence_and_the_person_can_
             renewals.decide(db, clock(), request, True, None, fuel["owner"])
         db.rollback()
     assert _expiry(app, fuel["open"]) == date(2027, 1, 31)
-    assert "Your bond has lapsed" in body(client.get(f"/renewals/{fuel['number']}/done/"
-                                                     f"{_requests(app)[0].reference}"))
+    assert "Your bond has lapsed" in body(client.get(f"/renewals/{fuel['number']}/done/{_requests(app)[0].reference}"))
     _page, token = _through_to_check(client, fuel["number"], fuel["open"])  # a new draft, a new request
-    assert _post(client, f"/renewals/{fuel['number']}/{fuel['open']}/check",
-                 {"token": token, "declaration": "y"}).status_code == 303
+    assert (
+        _post(
+            client, f"/renewals/{fuel['number']}/{fuel['open']}/check", {"token": token, "declaration": "y"}
+        ).status_code
+        == 303
+    )
     assert len(_requests(app)) == 2
 
 
@@ -372,16 +422,23 @@ _text = st.text(max_size=40)
 
 @given(details_correct=_text, fuel_kinds=st.lists(_text, max_size=4), locations=_text)
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_any_text_in_the_confirmation_never_fails_and_saves_only_good_answers(app, fuel, details_correct, fuel_kinds,
-                                                                              locations):
+def test_any_text_in_the_confirmation_never_fails_and_saves_only_good_answers(
+    app, fuel, details_correct, fuel_kinds, locations
+):
     if "renewals-test-client" not in app.extensions:
         app.extensions["renewals-test-client"] = signed_in(app, OWNER)
     client = app.extensions["renewals-test-client"]
     with sessionmaker_of(app)() as db:
         before = [(d.id, d.data) for d in db.scalars(select(Draft).order_by(Draft.id))]
-    response = client.post(f"/renewals/{fuel['number']}/{fuel['open']}/",
-                           data={"csrf_token": _token(client), "details_correct": details_correct,
-                                 "fuel_kinds": fuel_kinds, "locations": locations})
+    response = client.post(
+        f"/renewals/{fuel['number']}/{fuel['open']}/",
+        data={
+            "csrf_token": _token(client),
+            "details_correct": details_correct,
+            "fuel_kinds": fuel_kinds,
+            "locations": locations,
+        },
+    )
     response.get_data()
     assert response.status_code in (303, 400)
     with sessionmaker_of(app)() as db:
@@ -400,8 +457,10 @@ def test_any_text_in_the_declaration_never_fails_or_sends_anything_but_the_draft
         client = app.extensions["renewals-test-client"] = signed_in(app, OWNER)
         _through_to_check(client, fuel["number"], fuel["open"])
     client = app.extensions["renewals-test-client"]
-    response = client.post(f"/renewals/{fuel['number']}/{fuel['open']}/check",
-                           data={"csrf_token": _token(client), "token": token, "declaration": declaration})
+    response = client.post(
+        f"/renewals/{fuel['number']}/{fuel['open']}/check",
+        data={"csrf_token": _token(client), "token": token, "declaration": declaration},
+    )
     response.get_data()
     assert response.status_code in (303, 400)
     sent = _requests(app)

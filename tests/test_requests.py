@@ -1,5 +1,6 @@
 """The account's request history (issue 5): every submission with its reference
 and status, and only the kinds a person's grant lets them make."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -20,11 +21,26 @@ def _setup(app, clock):
         give(db, clock(), owner, account)
         give(db, clock(), clerk, account, role="delegate", permissions=("view_returns",))
         give(db, clock(), books, account, role="delegate", permissions=("file",))
-        first = requests.submit(db, clock(), account=account, user_id=owner, kind="return", key="k-return",
-                                summary="Tourism Levy return, October 2026",
-                                data={"accommodation_revenue": "1000.00", "levy": "40.00", "lines": ["a", "b"]})
-        requests.submit(db, clock(), account=account, user_id=owner, kind="direct_deposit", key="k-bank",
-                        summary="Direct deposit details changed", data={"account_number": "•••••789"})
+        first = requests.submit(
+            db,
+            clock(),
+            account=account,
+            user_id=owner,
+            kind="return",
+            key="k-return",
+            summary="Tourism Levy return, October 2026",
+            data={"accommodation_revenue": "1000.00", "levy": "40.00", "lines": ["a", "b"]},
+        )
+        requests.submit(
+            db,
+            clock(),
+            account=account,
+            user_id=owner,
+            kind="direct_deposit",
+            key="k-bank",
+            summary="Direct deposit details changed",
+            data={"account_number": "•••••789"},
+        )
         db.commit()
         return account.number, first.request.reference
 
@@ -35,9 +51,11 @@ def test_the_same_key_is_the_same_request(app, clock):
         from sqlalchemy import select
 
         from models import Account
+
         account = db.scalar(select(Account).where(Account.number == number))
-        again = requests.submit(db, clock(), account=account, user_id=1, kind="return", key="k-return",
-                                summary="other", data={})
+        again = requests.submit(
+            db, clock(), account=account, user_id=1, kind="return", key="k-return", summary="other", data={}
+        )
         assert not again.created and again.request.reference == reference
         assert len(requests.of_account(db, account.id)) == 2
 
@@ -49,7 +67,7 @@ def test_the_history_lists_requests_and_a_request_shows_its_answers(app, clock):
     assert reference in page and "Direct deposit details" in page and "Received" in page
     shown = body(client.get(f"/requests/{number}/{reference}"))
     assert "Accommodation revenue" in shown and "1000.00" in shown and "Olive Owner" in shown
-    assert 'href="/requests/%s/"' % number in body(client.get(f"/accounts/{number}/"))
+    assert f'href="/requests/{number}/"' in body(client.get(f"/accounts/{number}/"))
 
 
 def test_a_person_sees_only_the_kinds_their_grant_lets_them_make(app, clock):
@@ -77,9 +95,18 @@ def test_the_agency_lists_and_decides_requests_from_the_command_line(app, clock,
         from sqlalchemy import select
 
         from models import Account, WorkItem
+
         account = db.scalar(select(Account).where(Account.number == number))
-        objection = requests.submit(db, clock(), account=account, user_id=1, kind="objection", key="k-objection",
-                                    summary="Objection to the notice of 30 September 2026", data={})
+        objection = requests.submit(
+            db,
+            clock(),
+            account=account,
+            user_id=1,
+            kind="objection",
+            key="k-objection",
+            summary="Objection to the notice of 30 September 2026",
+            data={},
+        )
         reference = objection.request.reference
         db.commit()
     listed = runner.invoke(args=["requests", "list"]).output
@@ -97,8 +124,9 @@ def test_the_agency_lists_and_decides_requests_from_the_command_line(app, clock,
     assert "Declined" in shown and "Figures do not match" in shown
     with sessionmaker_of(app)() as db:
         item = db.scalar(select(WorkItem).where(WorkItem.service_request_id == objection.request.id))
-        assert (item.status, item.outcome, item.decided_by_user_id) == ("decided", "declined", None), \
+        assert (item.status, item.outcome, item.decided_by_user_id) == ("decided", "declined", None), (
             "the back office's item is decided with it"
+        )
 
 
 def test_purge_keeps_recent_drafts_and_removes_abandoned_ones(app, clock, runner):

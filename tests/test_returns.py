@@ -1,8 +1,10 @@
 """Assessment status and the notice of assessment or reassessment as PDF: the
 table of returns, the notice's figures from the ledger, and who may see what.
 Every database test runs on SQLite and on PostgreSQL."""
+
 from __future__ import annotations
 
+import contextlib
 import re
 import zlib
 from datetime import date
@@ -27,7 +29,6 @@ APRIL = date(2026, 4, 30)
 # --- Helpers ----------------------------------------------------------------------
 
 
-
 def _unescape(literal: bytes) -> bytes:
     return re.sub(rb"\\([\\()])", rb"\1", literal)
 
@@ -37,12 +38,9 @@ def pdf_strings(data: bytes) -> list[str]:
     found = []
     for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
         content = match.group(1)
-        try:
+        with contextlib.suppress(zlib.error):
             content = zlib.decompress(content)
-        except zlib.error:
-            pass
-        found += [_unescape(m.group(1)).decode("latin-1")
-                  for m in re.finditer(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", content)]
+        found += [_unescape(m.group(1)).decode("latin-1") for m in re.finditer(rb"\(((?:\\.|[^\\)])*)\)\s*Tj", content)]
     return found
 
 
@@ -57,25 +55,60 @@ def _program(db, code: str) -> Program:
 
 def _account(db, serial: int, legal_name: str, program_code: str = "TL") -> Account:
     program = _program(db, program_code)
-    account = Account(number=make_number(program.number_prefix, serial), program_code=program.code,
-                      legal_name=legal_name, operating_name=None, status="active",
-                      mailing_address="PO Box 100\nBanff AB  T1L 1A1", physical_address="",
-                      opened_on=date(2025, 1, 1))
+    account = Account(
+        number=make_number(program.number_prefix, serial),
+        program_code=program.code,
+        legal_name=legal_name,
+        operating_name=None,
+        status="active",
+        mailing_address="PO Box 100\nBanff AB  T1L 1A1",
+        physical_address="",
+        opened_on=date(2025, 1, 1),
+    )
     db.add(account)
     db.flush()
     return account
 
 
 def _post(db, account, kind, cents, processed, period_end, reference, description=""):
-    ledger.post(db, account_id=account.id, kind=kind, amount_cents=cents, effective_date=processed,
-                processed_date=processed, reference=reference, period_end=period_end, description=description)
+    ledger.post(
+        db,
+        account_id=account.id,
+        kind=kind,
+        amount_cents=cents,
+        effective_date=processed,
+        processed_date=processed,
+        reference=reference,
+        period_end=period_end,
+        description=description,
+    )
 
 
-def _return(db, account, period_end, received_on, status, *, processed_on=None, amended=False, notice_kind=None,
-            notice_date=None, reference="R") -> TaxReturn:
-    tax_return = TaxReturn(account_id=account.id, period_end=period_end, kind="return", amended=amended,
-                           received_on=received_on, status=status, processed_on=processed_on,
-                           reference=reference, notice_kind=notice_kind, notice_date=notice_date)
+def _return(
+    db,
+    account,
+    period_end,
+    received_on,
+    status,
+    *,
+    processed_on=None,
+    amended=False,
+    notice_kind=None,
+    notice_date=None,
+    reference="R",
+) -> TaxReturn:
+    tax_return = TaxReturn(
+        account_id=account.id,
+        period_end=period_end,
+        kind="return",
+        amended=amended,
+        received_on=received_on,
+        status=status,
+        processed_on=processed_on,
+        reference=reference,
+        notice_kind=notice_kind,
+        notice_date=notice_date,
+    )
     db.add(tax_return)
     db.flush()
     return tax_return
@@ -88,34 +121,74 @@ def world(app, clock):
     owner = make_user(app, email=OWNER, name="Olive Owner")
     with app.extensions["portal.sessionmaker"]() as db:
         inn = _account(db, 12, "O\u2019Brien Hospitality \u2013 Banff Ltd.")
-        db.add(FilingPeriod(account_id=inn.id, period_start=date(2026, 3, 1), period_end=MARCH,
-                            due_date=APRIL))
+        db.add(FilingPeriod(account_id=inn.id, period_start=date(2026, 3, 1), period_end=MARCH, due_date=APRIL))
         _post(db, inn, "assessment", 123456, date(2026, 5, 4), MARCH, "TL-A-2603", "Levy on the March return")
         _post(db, inn, "penalty", 6173, date(2026, 5, 4), MARCH, "PEN-2603", "Late filing penalty")
         _post(db, inn, "payment", -100000, date(2026, 5, 20), MARCH, "PMT-7731")
         _post(db, inn, "adjustment", -23456, date(2026, 7, 10), MARCH, "ADJ-2603", "Amended return")
         _post(db, inn, "interest", 999, date(2026, 8, 1), MARCH, "INT-2603")  # after both notices
         _post(db, inn, "assessment", 5000, date(2026, 5, 5), APRIL, "TL-A-2604")  # another period
-        first = _return(db, inn, MARCH, date(2026, 4, 20), "assessed", processed_on=date(2026, 5, 4),
-                        notice_kind="assessment", notice_date=date(2026, 5, 4), reference="TL-R-2603")
-        amended = _return(db, inn, MARCH, date(2026, 6, 15), "reassessed", processed_on=date(2026, 7, 10),
-                          amended=True, notice_kind="reassessment", notice_date=date(2026, 7, 10),
-                          reference="TL-R-2603-A")
+        first = _return(
+            db,
+            inn,
+            MARCH,
+            date(2026, 4, 20),
+            "assessed",
+            processed_on=date(2026, 5, 4),
+            notice_kind="assessment",
+            notice_date=date(2026, 5, 4),
+            reference="TL-R-2603",
+        )
+        amended = _return(
+            db,
+            inn,
+            MARCH,
+            date(2026, 6, 15),
+            "reassessed",
+            processed_on=date(2026, 7, 10),
+            amended=True,
+            notice_kind="reassessment",
+            notice_date=date(2026, 7, 10),
+            reference="TL-R-2603-A",
+        )
         pending = _return(db, inn, APRIL, date(2026, 5, 25), "in_progress", reference="TL-R-2604")
-        _return(db, inn, date(2026, 2, 28), date(2026, 3, 20), "processed", processed_on=date(2026, 4, 1),
-                reference="TL-R-2602")
+        _return(
+            db,
+            inn,
+            date(2026, 2, 28),
+            date(2026, 3, 20),
+            "processed",
+            processed_on=date(2026, 4, 1),
+            reference="TL-R-2602",
+        )
         _return(db, inn, date(2026, 5, 31), date(2026, 6, 10), "received", reference="TL-R-2605")
         other = _account(db, 13, "Lakeside Lodge Ltd.")
-        others_return = _return(db, other, MARCH, date(2026, 4, 2), "assessed", processed_on=date(2026, 4, 9),
-                                notice_kind="assessment", notice_date=date(2026, 4, 9), reference="LL-R-2603")
+        others_return = _return(
+            db,
+            other,
+            MARCH,
+            date(2026, 4, 2),
+            "assessed",
+            processed_on=date(2026, 4, 9),
+            notice_kind="assessment",
+            notice_date=date(2026, 4, 9),
+            reference="LL-R-2603",
+        )
         grants.give(db, clock(), user_id=owner, account=inn, role="owner")
         grants.give(db, clock(), user_id=owner, account=other, role="owner")
         db.commit()
-        return {"inn": inn.number, "other": other.number, "first": first.id, "amended": amended.id,
-                "pending": pending.id, "others_return": others_return.id}
+        return {
+            "inn": inn.number,
+            "other": other.number,
+            "first": first.id,
+            "amended": amended.id,
+            "pending": pending.id,
+            "others_return": others_return.id,
+        }
 
 
 # --- Periods and Latin-1 text (no database) -------------------------------------------
+
 
 def _spec(code: str) -> Program:
     return Program(**next(spec for spec in PROGRAMS if spec["code"] == code))
@@ -132,11 +205,12 @@ def test_a_period_runs_from_the_programs_frequency_or_is_just_its_end():
 
 def test_pdf_text_is_latin_1_whatever_the_name():
     text = notices.pdf_text("O\u2019Brien \u201cInn\u201d \u2013 \u0141\u00f3d\u017a\u2026 Caf\u00e9 \u682a\tok\x07")
-    assert text == "O'Brien \"Inn\" - L\u00f3dz... Caf\u00e9 ? ok"
+    assert text == 'O\'Brien "Inn" - L\u00f3dz... Caf\u00e9 ? ok'
     text.encode("latin-1")
 
 
 # --- The assessment status page ------------------------------------------------------
+
 
 def test_assessment_status_lists_every_return_newest_period_first(app, world):
     client = signed_in(app, OWNER)
@@ -145,22 +219,35 @@ def test_assessment_status_lists_every_return_newest_period_first(app, world):
     page = body(response)
     assert "Assessment status" in page and "5 returns, newest period first" in page
     rows = re.findall(r"<tr>\s*<th scope=\"row\">(.*?)</th>(.*?)</tr>", page, re.S)
-    assert [period for period, _ in rows] == ["1\u201331 May 2026", "1\u201330 April 2026", "1\u201331 March 2026",
-                                              "1\u201331 March 2026", "1\u201328 February 2026"]
+    assert [period for period, _ in rows] == [
+        "1\u201331 May 2026",
+        "1\u201330 April 2026",
+        "1\u201331 March 2026",
+        "1\u201331 March 2026",
+        "1\u201328 February 2026",
+    ]
     cells = [re.findall(r"<td>(.*?)</td>", rest, re.S) for _, rest in rows]
     assert [c[0] for c in cells] == ["Return", "Return", "Amended return", "Return", "Return"]
     assert [c[1] for c in cells] == ["10 June 2026", "25 May 2026", "15 June 2026", "20 April 2026", "20 March 2026"]
-    assert [re.sub(r"<[^>]+>", "", c[2]) for c in cells] == ["Received", "In progress", "Reassessed", "Assessed",
-                                                             "Processed"]
+    assert [re.sub(r"<[^>]+>", "", c[2]) for c in cells] == [
+        "Received",
+        "In progress",
+        "Reassessed",
+        "Assessed",
+        "Processed",
+    ]
     assert [c[3] for c in cells] == ["Not yet", "Not yet", "10 July 2026", "4 May 2026", "1 April 2026"]
     # A link to each notice there is, saying which period (and which return) to a screen reader.
     inn = world["inn"]
-    assert (f'<a href="/accounts/{inn}/returns/{world["amended"]}/notice.pdf" download hx-boost="false">'
-            'Notice of reassessment<span class="visually-hidden"> for the period 1\u201331 March 2026, amended '
-            'return</span> (PDF)</a>') in page
-    assert (f'<a href="/accounts/{inn}/returns/{world["first"]}/notice.pdf" download hx-boost="false">'
-            'Notice of assessment<span class="visually-hidden"> for the period 1\u201331 March 2026</span> (PDF)</a>'
-            ) in page
+    assert (
+        f'<a href="/accounts/{inn}/returns/{world["amended"]}/notice.pdf" download hx-boost="false">'
+        'Notice of reassessment<span class="visually-hidden"> for the period 1\u201331 March 2026, amended '
+        "return</span> (PDF)</a>"
+    ) in page
+    assert (
+        f'<a href="/accounts/{inn}/returns/{world["first"]}/notice.pdf" download hx-boost="false">'
+        'Notice of assessment<span class="visually-hidden"> for the period 1\u201331 March 2026</span> (PDF)</a>'
+    ) in page
     assert page.count("notice.pdf") == 2 and page.count("None yet") == 3
     assert "<script>" not in page and "style=" not in page
     # Only this account's returns.
@@ -180,6 +267,7 @@ def test_an_account_with_no_returns_says_so(app, clock):
 
 
 # --- The notice PDF --------------------------------------------------------------------
+
 
 def test_notice_of_assessment_is_a_pdf_attachment_built_from_the_ledger(app, world):
     client = signed_in(app, OWNER)
@@ -237,8 +325,13 @@ def test_notice_with_compression_off_has_its_text_in_the_bytes(app, world):
         assert notices.notice_for(db, account, db.get(TaxReturn, world["pending"])) is None
     raw = notices.render_pdf(notice, compress=False)
     assert raw.startswith(b"%PDF-")
-    for expected in (b"(4100 0001 26)", b"(1-31 March 2026)", b"($1,234.56)", b"($1,296.29 owing)",
-                     b"(Objection deadline: 2 August 2026)"):
+    for expected in (
+        b"(4100 0001 26)",
+        b"(1-31 March 2026)",
+        b"($1,234.56)",
+        b"($1,296.29 owing)",
+        b"(Objection deadline: 2 August 2026)",
+    ):
         assert expected in raw, expected
 
 
@@ -247,8 +340,17 @@ def test_a_claim_on_a_credit_says_so(app, clock):
     with app.extensions["portal.sessionmaker"]() as db:
         account = _account(db, 31, "Farm Fuel Co-op", program_code="FTR")
         _post(db, account, "assessment", -45000, date(2026, 5, 1), MARCH, "FTR-2026Q1")
-        claim = _return(db, account, MARCH, date(2026, 4, 10), "assessed", processed_on=date(2026, 5, 1),
-                        notice_kind="assessment", notice_date=date(2026, 5, 1), reference="C-1")
+        claim = _return(
+            db,
+            account,
+            MARCH,
+            date(2026, 4, 10),
+            "assessed",
+            processed_on=date(2026, 5, 1),
+            notice_kind="assessment",
+            notice_date=date(2026, 5, 1),
+            reference="C-1",
+        )
         claim.kind = "claim"
         grants.give(db, clock(), user_id=owner, account=account, role="owner")
         db.commit()
@@ -265,7 +367,7 @@ def test_a_return_of_another_account_is_not_found_through_this_accounts_url(app,
     wrong = client.get(f"/accounts/{world['inn']}/returns/{world['others_return']}/notice.pdf")
     assert wrong.status_code == 404 and "Page not found" in body(wrong)
     # No notice yet, no such return, an id no column can hold: all the same 404.
-    for return_id in (world["pending"], 999999, 2 ** 40):
+    for return_id in (world["pending"], 999999, 2**40):
         response = client.get(f"/accounts/{world['inn']}/returns/{return_id}/notice.pdf")
         assert response.status_code == 404 and without_tokens(body(response)) == without_tokens(body(wrong))
 
@@ -273,9 +375,13 @@ def test_a_return_of_another_account_is_not_found_through_this_accounts_url(app,
 def test_reading_returns_and_notices_changes_nothing(app, world):
     def snapshot():
         with app.extensions["portal.sessionmaker"]() as db:
-            return (db.scalar(select(func.count()).select_from(LedgerEntry)),
-                    [(r.id, r.status, r.processed_on, r.notice_kind, r.notice_date)
-                     for r in db.scalars(select(TaxReturn).order_by(TaxReturn.id))])
+            return (
+                db.scalar(select(func.count()).select_from(LedgerEntry)),
+                [
+                    (r.id, r.status, r.processed_on, r.notice_kind, r.notice_date)
+                    for r in db.scalars(select(TaxReturn).order_by(TaxReturn.id))
+                ],
+            )
 
     before = snapshot()
     client = signed_in(app, OWNER)
@@ -296,11 +402,25 @@ def matrix(app, clock):
     with app.extensions["portal.sessionmaker"]() as db:
         account = _account(db, 40, "Matrix Motel Ltd.")
         _post(db, account, "assessment", 10000, date(2026, 5, 4), MARCH, "MM-2603")
-        tax_return = _return(db, account, MARCH, date(2026, 4, 20), "assessed", processed_on=date(2026, 5, 4),
-                             notice_kind="assessment", notice_date=date(2026, 5, 4))
+        tax_return = _return(
+            db,
+            account,
+            MARCH,
+            date(2026, 4, 20),
+            "assessed",
+            processed_on=date(2026, 5, 4),
+            notice_kind="assessment",
+            notice_date=date(2026, 5, 4),
+        )
         grants.give(db, clock(), user_id=people["owner"], account=account, role="owner")
-        grants.give(db, clock(), user_id=people["without-view-returns"], account=account, role="viewer",
-                    permissions=("view_financial",))
+        grants.give(
+            db,
+            clock(),
+            user_id=people["without-view-returns"],
+            account=account,
+            role="viewer",
+            permissions=("view_financial",),
+        )
         revoked = grants.give(db, clock(), user_id=people["revoked"], account=account, role="owner")
         db.flush()
         revoked.revoked_at = clock()

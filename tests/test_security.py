@@ -1,8 +1,9 @@
 """Security properties that hold on every response and every state-changing route."""
+
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyotp
 import pytest
@@ -19,7 +20,7 @@ from web.headers import FRAGMENT_SECURITY_POLICY
 STAFF_EMAIL = "admin@tra.example"
 NEW_PASSWORD = "a-completely-different-passphrase-42"
 # Thursday 26 November 2026, 23:30 Mountain time: closed for maintenance.
-THURSDAY_CLOSED = datetime(2026, 11, 27, 6, 30, tzinfo=timezone.utc)
+THURSDAY_CLOSED = datetime(2026, 11, 27, 6, 30, tzinfo=UTC)
 
 
 def count(app, model, *where) -> int:
@@ -35,8 +36,10 @@ def user_row(app, user_id) -> User:
 def staff_client(app, clock, secret, email=STAFF_EMAIL):
     staff = app.test_client()
     token = csrf_from(staff.get("/staff/sign-in").get_data(as_text=True))
-    response = staff.post("/staff/sign-in", data={"email": email, "password": PASSWORD,
-                                                  "code": pyotp.TOTP(secret).at(clock()), "csrf_token": token})
+    response = staff.post(
+        "/staff/sign-in",
+        data={"email": email, "password": PASSWORD, "code": pyotp.TOTP(secret).at(clock()), "csrf_token": token},
+    )
     assert response.status_code == 303
     return staff
 
@@ -53,6 +56,7 @@ def foreign_token(app) -> str:
 
 # --- CSRF ------------------------------------------------------------------------
 
+
 @pytest.fixture
 def world(app, client, auth, clock):
     """A signed-in taxpayer (client), a signed-in administrator, and a way to
@@ -68,21 +72,29 @@ def _snapshot(app, taxpayer_id):
     return {
         "users": count(app, User),
         "outbox": count(app, OutboxEmail),
-        "name": user.name, "phone": user.phone, "hash": user.password_hash, "disabled": user.disabled_at,
-        "live_sessions": count(app, AuthSession, AuthSession.user_id == taxpayer_id,
-                               AuthSession.ended_at.is_(None)),
+        "name": user.name,
+        "phone": user.phone,
+        "hash": user.password_hash,
+        "disabled": user.disabled_at,
+        "live_sessions": count(app, AuthSession, AuthSession.user_id == taxpayer_id, AuthSession.ended_at.is_(None)),
     }
 
 
 # (path, form data, who posts: "anonymous", "taxpayer" or "staff")
 STATE_CHANGING = [
-    ("/auth/register", {"name": "New Person", "email": "new@example.com", "password": NEW_PASSWORD,
-                        "password_confirm": NEW_PASSWORD}, "anonymous"),
+    (
+        "/auth/register",
+        {"name": "New Person", "email": "new@example.com", "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        "anonymous",
+    ),
     ("/auth/sign-in", {"email": "taxpayer@example.com", "password": PASSWORD}, "anonymous"),
     ("/auth/forgot-password", {"email": "taxpayer@example.com"}, "anonymous"),
     ("/profile/details", {"name": "Changed Name", "phone": "780 555 0100"}, "taxpayer"),
-    ("/profile/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                           "new_password_confirm": NEW_PASSWORD}, "taxpayer"),
+    (
+        "/profile/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD},
+        "taxpayer",
+    ),
     ("/auth/sign-out", {}, "taxpayer"),
     ("/profile/sessions/sign-out-others", {"password": PASSWORD}, "taxpayer"),
     ("/auth/session/extend", {}, "taxpayer"),
@@ -138,11 +150,13 @@ def test_csrf_token_in_header_works_for_htmx(app, client, auth):
     headers = {"HX-Request": "true", "HX-Current-URL": "http://localhost/profile/details"}
     refused = client.post("/profile/details", data={"name": "Header Person"}, headers=headers)
     assert refused.status_code == 400 and user_row(app, user_id).name == "Jordan Example"
-    wrong = client.post("/profile/details", data={"name": "Header Person"},
-                        headers={**headers, "X-CSRFToken": foreign_token(app)})
+    wrong = client.post(
+        "/profile/details", data={"name": "Header Person"}, headers={**headers, "X-CSRFToken": foreign_token(app)}
+    )
     assert wrong.status_code == 400 and user_row(app, user_id).name == "Jordan Example"
-    response = client.post("/profile/details", data={"name": "Header Person"},
-                           headers={**headers, "X-CSRFToken": token})
+    response = client.post(
+        "/profile/details", data={"name": "Header Person"}, headers={**headers, "X-CSRFToken": token}
+    )
     assert response.status_code == 204
     assert response.headers["HX-Location"] == "/profile/"
     assert user_row(app, user_id).name == "Header Person"
@@ -159,6 +173,7 @@ def test_csrf_refusal_is_a_fragment_for_htmx(app, client, auth):
 
 # --- headers ---------------------------------------------------------------------
 
+
 def assert_security_headers(response):
     csp = response.headers.get("Content-Security-Policy", "")
     directives = {d.strip().split(" ", 1)[0]: d.strip() for d in csp.split(";") if d.strip()}
@@ -174,8 +189,11 @@ def assert_security_headers(response):
     else:
         assert directives.get("script-src") == "script-src 'self'", csp
         assert "object-src" in directives
-        assert response.headers.get("Referrer-Policy") in {"same-origin", "no-referrer",
-                                                           "strict-origin-when-cross-origin"}
+        assert response.headers.get("Referrer-Policy") in {
+            "same-origin",
+            "no-referrer",
+            "strict-origin-when-cross-origin",
+        }
         assert response.headers.get("X-Frame-Options") == "DENY"
     assert "Strict-Transport-Security" not in response.headers  # plain http here
     if response.mimetype == "text/html":
@@ -207,22 +225,38 @@ CASES = {
     "403": (lambda app, client, auth, app_with, clock: _taxpayer(app, client, auth).get("/staff/"), 403),
     "400 csrf": (lambda app, client, auth, app_with, clock: client.post("/auth/sign-in", data={}), 400),
     "405": (lambda app, client, auth, app_with, clock: client.get("/auth/sign-out"), 405),
-    "413": (lambda app, client, auth, app_with, clock: client.post(
-        "/auth/sign-in", data={"email": "x" * (app.config["MAX_CONTENT_LENGTH"] + 10)}), 413),
+    "413": (
+        lambda app, client, auth, app_with, clock: client.post(
+            "/auth/sign-in", data={"email": "x" * (app.config["MAX_CONTENT_LENGTH"] + 10)}
+        ),
+        413,
+    ),
     "429": (lambda app, client, auth, app_with, clock: _too_many_sign_ins(app, client, auth), 429),
     "503": (lambda app, client, auth, app_with, clock: _closed(app_with, clock), 503),
     "303": (lambda app, client, auth, app_with, clock: client.get("/profile/"), 303),
-    "401 htmx": (lambda app, client, auth, app_with, clock: client.get(
-        "/profile/", headers={"HX-Request": "true"}), 401),
-    "htmx fragment": (lambda app, client, auth, app_with, clock: client.get(
-        "/auth/sign-in", headers={"HX-Request": "true"}), 200),
-    "htmx error fragment": (lambda app, client, auth, app_with, clock: client.get(
-        "/no/such/page", headers={"HX-Request": "true"}), 404),
+    "401 htmx": (
+        lambda app, client, auth, app_with, clock: client.get("/profile/", headers={"HX-Request": "true"}),
+        401,
+    ),
+    "htmx fragment": (
+        lambda app, client, auth, app_with, clock: client.get("/auth/sign-in", headers={"HX-Request": "true"}),
+        200,
+    ),
+    "htmx error fragment": (
+        lambda app, client, auth, app_with, clock: client.get("/no/such/page", headers={"HX-Request": "true"}),
+        404,
+    ),
     "json healthz": (lambda app, client, auth, app_with, clock: client.get("/healthz"), 200),
-    "json session": (lambda app, client, auth, app_with, clock: client.get(
-        "/auth/session", headers={"X-Background-Request": "1"}), 200),
-    "static": (lambda app, client, auth, app_with, clock: client.get(
-        "/static/" + app.extensions["portal.assets"]["css/site.css"]), 200),
+    "json session": (
+        lambda app, client, auth, app_with, clock: client.get("/auth/session", headers={"X-Background-Request": "1"}),
+        200,
+    ),
+    "static": (
+        lambda app, client, auth, app_with, clock: client.get(
+            "/static/" + app.extensions["portal.assets"]["css/site.css"]
+        ),
+        200,
+    ),
 }
 
 
@@ -273,8 +307,9 @@ def test_hashed_static_assets_are_immutable(app, client, logical):
         assert response.get_data() == minify(logical, handle.read())  # as it is, but for comments and spaces
 
 
-@pytest.mark.parametrize("path", ["/static/css/site.000000000000.css", "/static/css/site.css",
-                                  "/static/../config.py", "/static/nothing"])
+@pytest.mark.parametrize(
+    "path", ["/static/css/site.000000000000.css", "/static/css/site.css", "/static/../config.py", "/static/nothing"]
+)
 def test_unknown_static_names_are_404(app, client, path):
     response = client.get(path)
     assert response.status_code == 404
@@ -284,7 +319,7 @@ def test_unknown_static_names_are_404(app, client, path):
 def test_pages_link_hashed_assets(app, client):
     page = client.get("/auth/sign-in").get_data(as_text=True)
     for logical in ("js/portal.js", "vendor/htmx.min.js"):
-        assert f'/static/{app.extensions["portal.assets"][logical]}' in page
+        assert f"/static/{app.extensions['portal.assets'][logical]}" in page
     # The stylesheet is in the page, allowed by its hash alone.
     css = app.extensions["portal.inline_css"]
     assert f"<style>{css}</style>" in page and "</" not in css
@@ -295,6 +330,7 @@ def test_pages_link_hashed_assets(app, client):
 
 # --- page or fragment -------------------------------------------------------------
 
+
 @pytest.fixture
 def staff(app, clock):
     make_user(app)
@@ -303,12 +339,16 @@ def staff(app, clock):
     return staff_client(app, clock, secret)
 
 
-@pytest.mark.parametrize("headers,fragment", [
-    ({"HX-Request": "true"}, True),
-    ({"HX-Request": "true", "HX-Boosted": "true"}, False),
-    ({"HX-Request": "true", "HX-History-Restore-Request": "true"}, False),
-    ({}, False),
-], ids=["htmx", "boosted", "history-restore", "plain"])
+@pytest.mark.parametrize(
+    "headers,fragment",
+    [
+        ({"HX-Request": "true"}, True),
+        ({"HX-Request": "true", "HX-Boosted": "true"}, False),
+        ({"HX-Request": "true", "HX-History-Restore-Request": "true"}, False),
+        ({}, False),
+    ],
+    ids=["htmx", "boosted", "history-restore", "plain"],
+)
 def test_people_search_page_or_fragment(staff, headers, fragment):
     response = staff.get("/staff/?q=jordan", headers=headers)
     assert response.status_code == 200
@@ -323,6 +363,7 @@ def test_people_search_page_or_fragment(staff, headers, fragment):
 
 
 # --- request size, error pages -----------------------------------------------------
+
 
 def assert_in_layout(body: str):
     assert body.lstrip().lower().startswith("<!doctype html>")
@@ -344,16 +385,23 @@ def test_oversized_post_gets_413_in_layout(app, client, auth, path):
 
 
 def test_oversized_upload_of_raw_body_gets_413(app, client):
-    response = client.post("/auth/sign-in", data=b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1),
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/auth/sign-in",
+        data=b"x" * (app.config["MAX_CONTENT_LENGTH"] + 1),
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 413
 
 
-@pytest.mark.parametrize("status,make,heading", [
-    (404, lambda c: c.get("/no/such/page"), "Page not found"),
-    (405, lambda c: c.get("/auth/sign-out"), "There is a problem with your request"),
-    (403, lambda c: c.get("/staff/"), "You do not have access to this page"),
-], ids=["404", "405", "403"])
+@pytest.mark.parametrize(
+    "status,make,heading",
+    [
+        (404, lambda c: c.get("/no/such/page"), "Page not found"),
+        (405, lambda c: c.get("/auth/sign-out"), "There is a problem with your request"),
+        (403, lambda c: c.get("/staff/"), "You do not have access to this page"),
+    ],
+    ids=["404", "405", "403"],
+)
 def test_error_pages_render_in_layout(app, client, auth, status, make, heading):
     make_user(app)
     auth.sign_in()
@@ -379,6 +427,7 @@ def test_an_aborted_503_keeps_its_retry_after(app_config):
 
     app = create_app(app_config)
     try:
+
         @app.route("/test-only/busy")
         @access(public=True)
         def busy():
@@ -420,6 +469,7 @@ def test_unhandled_exception_is_a_500_in_layout_without_trace(app_config):
 
 # --- audit log ----------------------------------------------------------------------
 
+
 def _add_event(db, clock) -> int:
     event = AuditEvent(occurred_at=clock(), event="test.event", outcome="success", detail="{}")
     db.add(event)
@@ -431,8 +481,9 @@ def _add_event(db, clock) -> int:
 def test_audit_table_is_append_only_in_the_database(app, db, clock, statement):
     event_id = _add_event(db, clock)
     work = {
-        "orm-update": lambda: db.execute(update(AuditEvent).where(AuditEvent.id == event_id)
-                                         .values(outcome="tampered")),
+        "orm-update": lambda: db.execute(
+            update(AuditEvent).where(AuditEvent.id == event_id).values(outcome="tampered")
+        ),
         "orm-delete": lambda: db.execute(delete(AuditEvent).where(AuditEvent.id == event_id)),
         "sql-update": lambda: db.execute(text("UPDATE audit_events SET event = 'tampered'")),
         "sql-delete": lambda: db.execute(text("DELETE FROM audit_events")),
@@ -451,12 +502,13 @@ def test_audit_table_refuses_changes_through_the_engine_too(app, clock, db):
     event_id = _add_event(db, clock)
     engine = app.extensions["portal.engine"]
     for sql in ("UPDATE audit_events SET outcome = 'x' WHERE id = :id", "DELETE FROM audit_events WHERE id = :id"):
-        with pytest.raises(DBAPIError):
-            with engine.begin() as connection:
-                connection.execute(text(sql), {"id": event_id})
+        with pytest.raises(DBAPIError), engine.begin() as connection:
+            connection.execute(text(sql), {"id": event_id})
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT outcome FROM audit_events WHERE id = :id"),
-                                  {"id": event_id}).scalar_one() == "success"
+        assert (
+            connection.execute(text("SELECT outcome FROM audit_events WHERE id = :id"), {"id": event_id}).scalar_one()
+            == "success"
+        )
     # Adding is still allowed.
     assert _add_event(db, clock) > event_id
 
@@ -474,6 +526,7 @@ def test_audit_rows_never_hold_secrets(app, client, auth):
 
 
 # --- health, production configuration -----------------------------------------------
+
 
 def test_healthz(app, client):
     response = client.get("/healthz")
@@ -503,8 +556,13 @@ def test_production_refuses_a_default_or_short_secret_key(monkeypatch, tmp_path,
 def test_production_starts_with_a_long_random_key(monkeypatch, app_config):
     monkeypatch.setenv("PORTAL_ENV", "production")
     monkeypatch.setenv("MAIL_SENDER", "smtp")
-    app = create_app({**app_config, "SECRET_KEY": "k" * 16 + "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
-                      "PUBLIC_BASE_URL": "https://tracs.example.ca"})
+    app = create_app(
+        {
+            **app_config,
+            "SECRET_KEY": "k" * 16 + "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+            "PUBLIC_BASE_URL": "https://tracs.example.ca",
+        }
+    )
     try:
         assert app.config["PORTAL_ENV"] == "production"
         assert app.config["SESSION_COOKIE_SECURE"] is True

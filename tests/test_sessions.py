@@ -4,6 +4,7 @@ Seed rule: signed out after 15 minutes without activity; the password is asked
 for again after 60 minutes of continuous activity. Time only moves through the
 injected FrozenClock.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,6 +28,7 @@ STAFF_EMAIL = "admin@tra.example"
 
 
 # --- helpers -----------------------------------------------------------------
+
 
 def cookie_value(client, name=COOKIE) -> str | None:
     cookie = client.get_cookie(name)
@@ -71,8 +73,10 @@ def signed_in(client) -> bool:
 def staff_client(app, clock, secret: str, email: str = STAFF_EMAIL):
     staff = app.test_client()
     token = csrf_from(staff.get("/staff/sign-in").get_data(as_text=True))
-    response = staff.post("/staff/sign-in", data={
-        "email": email, "password": PASSWORD, "code": pyotp.TOTP(secret).at(clock()), "csrf_token": token})
+    response = staff.post(
+        "/staff/sign-in",
+        data={"email": email, "password": PASSWORD, "code": pyotp.TOTP(secret).at(clock()), "csrf_token": token},
+    )
     assert response.status_code == 303 and response.headers["Location"].endswith("/staff/"), response.status_code
     return staff
 
@@ -101,6 +105,7 @@ def stay_active(client, clock, minutes: int, step: int = 14):
 
 # --- the cookie ----------------------------------------------------------------
 
+
 def test_cookie_holds_only_a_signed_opaque_id_and_timestamp(app, client, auth):
     user_id = make_user(app)
     assert auth.sign_in().status_code == 303
@@ -112,7 +117,7 @@ def test_cookie_holds_only_a_signed_opaque_id_and_timestamp(app, client, auth):
     # The id is 32 random bytes, nothing else; the timestamp is a bare integer.
     assert len(base64.urlsafe_b64decode(sid + "=" * (-len(sid) % 4))) == 32
     stamp_bytes = base64.urlsafe_b64decode(stamp + "=" * (-len(stamp) % 4))
-    assert 0 < int.from_bytes(stamp_bytes, "big")
+    assert int.from_bytes(stamp_bytes, "big") > 0
     assert sid_of(app, value) == sid
     assert re.fullmatch(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", value)
     decoded = b"".join(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)) for p in parts)
@@ -153,9 +158,12 @@ def test_cookie_over_https_is_host_prefixed_and_secure(app_with):
     assert page.status_code == 200
     token = csrf_from(page.get_data(as_text=True))
     # WTF_CSRF_SSL_STRICT: over https a same-origin Referer is required.
-    response = client.post("/auth/sign-in", base_url=base, headers={"Referer": f"{base}/auth/sign-in"},
-                           data={"email": "taxpayer@example.com", "password": PASSWORD, "next": "",
-                                 "csrf_token": token})
+    response = client.post(
+        "/auth/sign-in",
+        base_url=base,
+        headers={"Referer": f"{base}/auth/sign-in"},
+        data={"email": "taxpayer@example.com", "password": PASSWORD, "next": "", "csrf_token": token},
+    )
     assert response.status_code == 303
     headers = response.headers.getlist("Set-Cookie")
     # The session, and the note that this browser has signed in as the person (abuse case 8).
@@ -170,6 +178,7 @@ def test_cookie_over_https_is_host_prefixed_and_secure(app_with):
 
 
 # --- a new id at sign-in and at re-confirmation --------------------------------
+
 
 def test_sign_in_makes_a_new_session_and_a_visitor_has_no_row(app, client, auth):
     """A visitor's CSRF secret travels in a signed cookie of its own, so the sign-in page
@@ -195,8 +204,9 @@ def test_reconfirmation_rotates_the_session_id(app, client, auth, clock):
     before = cookie_value(client)
     response = client.get("/profile/details")
     assert response.status_code == 303
-    response = auth.post("/auth/confirm", {"password": PASSWORD, "next": "/profile/details"},
-                         token_from="/auth/confirm")
+    response = auth.post(
+        "/auth/confirm", {"password": PASSWORD, "next": "/profile/details"}, token_from="/auth/confirm"
+    )
     assert response.status_code == 303
     after = cookie_value(client)
     assert after != before
@@ -206,6 +216,7 @@ def test_reconfirmation_rotates_the_session_id(app, client, auth, clock):
 
 
 # --- an old cookie is refused once the session is ended ------------------------
+
 
 def test_old_cookie_refused_after_sign_out(app, client, auth):
     make_user(app)
@@ -226,8 +237,10 @@ def test_old_cookie_refused_after_password_change(app, client, auth, clock):
     other = app.test_client()
     Auth(other, app).sign_in()
     other_value = cookie_value(other)
-    response = auth.post("/profile/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                                               "new_password_confirm": NEW_PASSWORD})
+    response = auth.post(
+        "/profile/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD},
+    )
     assert response.status_code == 303
     # This browser carries on under a new id; the old id and every other session are dead.
     assert cookie_value(client) != value
@@ -318,6 +331,7 @@ def test_old_cookie_refused_after_staff_disable(app, client, auth, clock):
 
 # --- idle time-out ------------------------------------------------------------
 
+
 def test_request_at_14_59_is_signed_in_and_counts_as_activity(app, client, auth, clock):
     make_user(app)
     auth.sign_in()
@@ -327,8 +341,9 @@ def test_request_at_14_59_is_signed_in_and_counts_as_activity(app, client, auth,
     assert session_json(client)["idle_remaining"] == 15 * 60
 
 
-@pytest.mark.parametrize("idle", [timedelta(minutes=15), timedelta(minutes=15, seconds=1),
-                                  timedelta(minutes=15, seconds=59)], ids=str)
+@pytest.mark.parametrize(
+    "idle", [timedelta(minutes=15), timedelta(minutes=15, seconds=1), timedelta(minutes=15, seconds=59)], ids=str
+)
 def test_request_in_the_16th_minute_is_signed_out(app, client, auth, clock, idle):
     make_user(app)
     auth.sign_in()
@@ -383,8 +398,7 @@ def test_extend_counts_as_activity(app, client, auth, clock):
     clock.advance(minutes=10)
     # The page's "Stay signed in" button; sent with the background header like the
     # poll, it still counts, because asking to stay is what it is for.
-    response = client.post("/auth/session/extend",
-                           headers={"X-CSRFToken": token, "X-Background-Request": "1"})
+    response = client.post("/auth/session/extend", headers={"X-CSRFToken": token, "X-Background-Request": "1"})
     assert response.status_code == 200
     state = response.get_json()
     assert state["signed_in"] is True and state["idle_remaining"] == 15 * 60
@@ -397,13 +411,16 @@ def test_extend_after_expiry_does_not_revive(app, client, auth, clock):
     auth.sign_in()
     token = csrf_from(client.get("/profile/").get_data(as_text=True))
     clock.advance(minutes=16)
-    response = client.post("/auth/session/extend", headers={"X-CSRFToken": token, "HX-Request": "true",
-                                                            "HX-Current-URL": "http://localhost/profile/"})
+    response = client.post(
+        "/auth/session/extend",
+        headers={"X-CSRFToken": token, "HX-Request": "true", "HX-Current-URL": "http://localhost/profile/"},
+    )
     assert response.status_code == 401
     assert_sign_in_redirect(client.get("/profile/"))
 
 
 # --- the session clock ----------------------------------------------------------
+
 
 def test_session_status_json_against_the_clock(app, client, auth, clock):
     assert session_json(client) == {"signed_in": False}
@@ -437,20 +454,26 @@ def test_session_status_reports_reauth_due(app, client, auth, clock):
 
 # --- htmx after expiry ------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_htmx_request_after_expiry_gets_401_and_hx_redirect(app, client, auth, clock, method):
     make_user(app)
     auth.sign_in()
     token = csrf_from(client.get("/profile/details").get_data(as_text=True))
     clock.advance(minutes=16)
-    headers = {"HX-Request": "true", "HX-Current-URL": "http://localhost/profile/details?tab=2",
-               "X-CSRFToken": token}
-    response = client.open("/profile/details", method=method, headers=headers,
-                           data={"name": "Typed", "phone": ""} if method == "POST" else None)
+    headers = {"HX-Request": "true", "HX-Current-URL": "http://localhost/profile/details?tab=2", "X-CSRFToken": token}
+    response = client.open(
+        "/profile/details",
+        method=method,
+        headers=headers,
+        data={"name": "Typed", "phone": ""} if method == "POST" else None,
+    )
     assert response.status_code == 401
     assert "Location" not in response.headers
-    path, query = urlsplit(response.headers["HX-Redirect"]).path, parse_qs(
-        urlsplit(response.headers["HX-Redirect"]).query)
+    path, query = (
+        urlsplit(response.headers["HX-Redirect"]).path,
+        parse_qs(urlsplit(response.headers["HX-Redirect"]).query),
+    )
     assert path == "/auth/sign-in"
     assert query["next"] == ["/profile/details?tab=2"]
     assert query["reason"] == ["idle"]
@@ -464,6 +487,7 @@ def test_htmx_current_url_to_another_host_is_not_used_as_next(app, client):
 
 
 # --- re-confirmation after an hour -------------------------------------------------
+
 
 def test_page_redirects_to_confirm_after_an_hour_of_activity(app, client, auth, clock):
     make_user(app)
@@ -486,8 +510,9 @@ def test_half_filled_form_survives_reconfirmation(app, client, auth, clock):
     stay_active(client, clock, 56)
     token = csrf_from(client.get("/profile/details").get_data(as_text=True))
     clock.advance(minutes=4)  # the hour is up while the person types
-    response = client.post("/profile/details", data={"name": "Jordan Q. Example", "phone": "780 555 0199",
-                                                     "csrf_token": token})
+    response = client.post(
+        "/profile/details", data={"name": "Jordan Q. Example", "phone": "780 555 0199", "csrf_token": token}
+    )
     assert response.status_code == 303
     path, query = location(response)
     assert path == "/auth/confirm" and query["next"] == "/profile/details"
@@ -501,8 +526,14 @@ def test_half_filled_form_survives_reconfirmation(app, client, auth, clock):
 
     confirm_page = client.get(response.headers["Location"])
     assert confirm_page.status_code == 200
-    response = client.post("/auth/confirm", data={"password": PASSWORD, "next": "/profile/details",
-                                                   "csrf_token": csrf_from(confirm_page.get_data(as_text=True))})
+    response = client.post(
+        "/auth/confirm",
+        data={
+            "password": PASSWORD,
+            "next": "/profile/details",
+            "csrf_token": csrf_from(confirm_page.get_data(as_text=True)),
+        },
+    )
     assert response.status_code == 303
     assert location(response)[0] == "/profile/details"
     page = client.get("/profile/details").get_data(as_text=True)
@@ -520,9 +551,11 @@ def test_htmx_reconfirmation_in_place(app, client, auth, clock):
     auth.sign_in()
     stay_active(client, clock, 60)
     token = csrf_from(client.get("/auth/confirm").get_data(as_text=True))
-    response = client.post("/auth/confirm", data={"password": PASSWORD, "stay": "y"},
-                           headers={"HX-Request": "true", "X-CSRFToken": token,
-                                    "HX-Current-URL": "http://localhost/profile/details"})
+    response = client.post(
+        "/auth/confirm",
+        data={"password": PASSWORD, "stay": "y"},
+        headers={"HX-Request": "true", "X-CSRFToken": token, "HX-Current-URL": "http://localhost/profile/details"},
+    )
     assert response.status_code == 204
     assert response.headers["HX-Trigger"] == "session-reconfirmed"
     assert response.get_data() == b""
@@ -548,8 +581,9 @@ def test_form_kept_after_idle_timeout_restored_for_the_same_person(app, client, 
     auth.sign_in()
     token = csrf_from(client.get("/profile/details").get_data(as_text=True))
     clock.advance(minutes=16)
-    response = client.post("/profile/details", data={"name": "Jordan Typed", "phone": "403 555 0100",
-                                                     "csrf_token": token})
+    response = client.post(
+        "/profile/details", data={"name": "Jordan Typed", "phone": "403 555 0100", "csrf_token": token}
+    )
     assert_sign_in_redirect(response, reason="idle", next_url="/profile/details")
     assert user_row(app, user_id).name == "Jordan Example"
     response = auth.sign_in(next_url="/profile/details")
@@ -559,8 +593,9 @@ def test_form_kept_after_idle_timeout_restored_for_the_same_person(app, client, 
     assert user_row(app, user_id).name == "Jordan Example"
     # Saving it is then an ordinary post.
     page_token = csrf_from(page)
-    response = client.post("/profile/details", data={"name": "Jordan Typed", "phone": "403 555 0100",
-                                                     "csrf_token": page_token})
+    response = client.post(
+        "/profile/details", data={"name": "Jordan Typed", "phone": "403 555 0100", "csrf_token": page_token}
+    )
     assert response.status_code == 303
     assert user_row(app, user_id).name == "Jordan Typed"
 
@@ -571,8 +606,9 @@ def test_form_kept_after_idle_timeout_not_given_to_another_person(app, client, a
     auth.sign_in()
     token = csrf_from(client.get("/profile/details").get_data(as_text=True))
     clock.advance(minutes=16)
-    response = client.post("/profile/details", data={"name": "Jordan Typed", "phone": "403 555 0100",
-                                                     "csrf_token": token})
+    response = client.post(
+        "/profile/details", data={"name": "Jordan Typed", "phone": "403 555 0100", "csrf_token": token}
+    )
     assert_sign_in_redirect(response, reason="idle")
     assert auth.sign_in(email="someone.else@example.com", next_url="/profile/details").status_code == 303
     page = client.get("/profile/details").get_data(as_text=True)
@@ -589,14 +625,22 @@ def test_kept_form_never_holds_passwords(app, client, auth, clock):
     stay_active(client, clock, 56)
     token = csrf_from(client.get("/profile/password").get_data(as_text=True))
     clock.advance(minutes=4)
-    response = client.post("/profile/password", data={"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                                                      "new_password_confirm": NEW_PASSWORD, "csrf_token": token})
+    response = client.post(
+        "/profile/password",
+        data={
+            "current_password": PASSWORD,
+            "new_password": NEW_PASSWORD,
+            "new_password_confirm": NEW_PASSWORD,
+            "csrf_token": token,
+        },
+    )
     assert location(response)[0] == "/auth/confirm"
     data = row_for(app, cookie_value(client)).data
     assert PASSWORD not in data and NEW_PASSWORD not in data
 
 
 # --- absolute limit -------------------------------------------------------------
+
 
 def test_session_max_seconds_ends_an_active_session(app_with, clock):
     app = app_with(SESSION_MAX_SECONDS=30 * 60)
@@ -641,6 +685,7 @@ def test_re_confirming_does_not_restart_the_absolute_limit(app_with, clock):
 
 # --- signing out of a session that is already over --------------------------------
 
+
 def test_sign_out_after_an_idle_time_out_just_says_signed_out(app, client, auth, clock):
     make_user(app)
     auth.sign_in()
@@ -658,6 +703,7 @@ def test_sign_out_while_signed_in_still_needs_the_token(app, client, auth):
 
 
 # --- the start page passes the whole gate for a signed-in person ---------------------
+
 
 def test_home_sends_an_unverified_person_to_verify_first(app, client, auth):
     make_user(app, verified=False)
@@ -699,8 +745,12 @@ def test_a_hundred_anonymous_page_views_write_no_row(app):
         assert s.scalar(select(func.count()).select_from(AuthSession)) == 0
     visitor = app.test_client()
     token = csrf_from(visitor.get("/auth/sign-in").get_data(as_text=True))
-    assert visitor.post("/auth/sign-in", data={"email": "taxpayer@example.com", "password": PASSWORD,
-                                               "csrf_token": token}).status_code == 303
+    assert (
+        visitor.post(
+            "/auth/sign-in", data={"email": "taxpayer@example.com", "password": PASSWORD, "csrf_token": token}
+        ).status_code
+        == 303
+    )
 
 
 def test_a_visitor_token_works_only_with_its_own_cookie(app):

@@ -2,6 +2,7 @@
 refused at start in any environment, naming the variable and what it accepts; production
 also refuses a PUBLIC_BASE_URL people cannot reach over HTTPS, and the demo data. The
 README's configuration table lists exactly the settings config.py reads."""
+
 from __future__ import annotations
 
 import os
@@ -18,8 +19,12 @@ from app import ConfigurationError, create_app
 from models import User
 
 ROOT = Path(__file__).resolve().parent.parent
-PRODUCTION = {"PORTAL_ENV": "production", "MAIL_SENDER": "smtp", "SECRET_KEY": "k" * 48,
-              "PUBLIC_BASE_URL": "https://tracs.example.ca"}
+PRODUCTION = {
+    "PORTAL_ENV": "production",
+    "MAIL_SENDER": "smtp",
+    "SECRET_KEY": "k" * 48,
+    "PUBLIC_BASE_URL": "https://tracs.example.ca",
+}
 
 
 def _read_by_config(kind: str) -> list[str]:
@@ -57,12 +62,15 @@ def test_a_switch_that_is_neither_on_nor_off_is_refused_by_name(monkeypatch, nam
     assert config.from_environment()[name] is False
 
 
-@pytest.mark.parametrize("name, wrong, accepted", [
-    ("PORTAL_ENV", "prod", "'development', 'production'"),
-    ("MAIL_SENDER", "carrier-pigeon", "'log', 'smtp'"),
-    ("SERVICE_HOURS", "sometimes", "'always', 'tracs'"),
-    ("DOCUMENT_STORE", "s3", "'', 'database', 'filesystem'"),
-])
+@pytest.mark.parametrize(
+    "name, wrong, accepted",
+    [
+        ("PORTAL_ENV", "prod", "'development', 'production'"),
+        ("MAIL_SENDER", "carrier-pigeon", "'log', 'smtp'"),
+        ("SERVICE_HOURS", "sometimes", "'always', 'tracs'"),
+        ("DOCUMENT_STORE", "s3", "'', 'database', 'filesystem'"),
+    ],
+)
 def test_an_unknown_value_is_refused_with_what_is_accepted(monkeypatch, name, wrong, accepted):
     assert name in _read_by_config("_choice")
     monkeypatch.setenv(name, wrong)
@@ -81,8 +89,9 @@ def test_an_unknown_time_zone_is_refused(monkeypatch):
         config.from_environment()
 
 
-@pytest.mark.parametrize("base", [None, "http://127.0.0.1:8000", "http://tracs.example.ca", "https://localhost",
-                                  "tracs.example.ca"])
+@pytest.mark.parametrize(
+    "base", [None, "http://127.0.0.1:8000", "http://tracs.example.ca", "https://localhost", "tracs.example.ca"]
+)
 def test_production_refuses_a_public_address_people_cannot_reach_over_https(monkeypatch, app_config, base):
     _environment(monkeypatch, **{k: v for k, v in PRODUCTION.items() if k != "PUBLIC_BASE_URL"})
     settings = {k: v for k, v in app_config.items() if k != "PUBLIC_BASE_URL"} | {"SECRET_KEY": "k" * 48}
@@ -90,7 +99,7 @@ def test_production_refuses_a_public_address_people_cannot_reach_over_https(monk
         monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
     else:
         settings["PUBLIC_BASE_URL"] = base
-    with pytest.raises(ConfigurationError, match="^PUBLIC_BASE_URL must be the https address people use"):
+    with pytest.raises(ConfigurationError, match=r"^PUBLIC_BASE_URL must be the https address people use"):
         create_app(settings)
 
 
@@ -115,10 +124,15 @@ def test_demo_data_refuses_to_load_in_production(monkeypatch, app_config):
 
 def test_flask_help_names_the_setting_that_is_wrong(tmp_path):
     """A bad setting no longer hides behind `flask --help` listing no project commands."""
-    environment = {**os.environ, "SMTP_PORT": "abc", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-                   "FLASK_APP": "app"}
-    result = subprocess.run([sys.executable, "-m", "flask", "--help"], cwd=ROOT, env=environment,
-                            capture_output=True, text=True, timeout=60)
+    environment = {
+        **os.environ,
+        "SMTP_PORT": "abc",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "FLASK_APP": "app",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--help"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
     assert "SMTP_PORT must be a whole number; it is 'abc'" in result.stdout + result.stderr
 
 
@@ -126,8 +140,8 @@ def test_the_readme_lists_every_setting_config_reads():
     """The README's configuration table and config.py name the same variables (plus PORT
     and WORKERS, which `make run` reads)."""
     readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("| Variable | Default | Meaning |"):]
-    table = table[:table.index("\n\n")]
+    table = readme[readme.index("| Variable | Default | Meaning |") :]
+    table = table[: table.index("\n\n")]
     listed = set(re.findall(r"^\| `([A-Z0-9_]+)`", table, re.M))
     read = settings_read_by_config()
     assert read - listed == set(), "read by config.py, missing from the README"
@@ -145,16 +159,22 @@ def test_make_run_installs_only_what_running_needs(tmp_path):
     (tmp_path / "static").mkdir()
 
     def planned(target: str) -> str:
-        return subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=60).stdout
+        return subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, timeout=60).stdout
 
     run = planned("run")
     assert "pip install --quiet -r requirements.txt" in run and "requirements-dev.txt" not in run
     assert "gunicorn" in run
     assert "pip install --quiet -r requirements-dev.txt" in planned("test")
-    development_only = {line.split("==")[0].lower() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
-                        if "==" in line}
-    runtime = {line.split("==")[0].lower() for line in (ROOT / "requirements.txt").read_text().splitlines()
-               if "==" in line}
+    development_only = {
+        line.split("==")[0].lower() for line in (ROOT / "requirements-dev.txt").read_text().splitlines() if "==" in line
+    }
+    runtime = {
+        line.split("==")[0].lower() for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line
+    }
     assert {"pytest", "playwright", "locust", "hypothesis"} <= development_only and not runtime & {
-        "pytest", "playwright", "locust", "hypothesis", "aiosmtpd"}
+        "pytest",
+        "playwright",
+        "locust",
+        "hypothesis",
+        "aiosmtpd",
+    }

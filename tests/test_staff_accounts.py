@@ -1,6 +1,7 @@
 """Accounts and people as the agency sees them (issue 6): one search box for
 accounts and people, the account on one page, registering an account, invitation
 letters and PINs, and PINs across accounts. On SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,18 @@ from sqlalchemy import func, select
 
 from domain import documents, enrolment, mail, requests, work
 from domain.accounts import format_number, make_number, number_problem, periods_between
-from models import (Account, AuditEvent, Consent, Document, FilingPeriod, InvitationPin, MailItem, MessageThread,
-                    Program, UsedToken)
+from models import (
+    Account,
+    AuditEvent,
+    Consent,
+    Document,
+    FilingPeriod,
+    InvitationPin,
+    MailItem,
+    MessageThread,
+    Program,
+    UsedToken,
+)
 from tests.accounts_factory import body, file_return, give, issue_pin, open_account, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user
 from tests.test_returns import pdf_text
@@ -39,37 +50,91 @@ def seeded(app, clock):
         owner_grant = give(db, now, owner, account)
         removed = give(db, now, helper, account, role="delegate")
         removed.revoked_at, removed.revoked_by_user_id = now, owner
-        consent = Consent(account_id=account.id, representative_name="Riley Preparer",
-                          representative_email=REP, firm_name="Prairie Books LLP", permissions="view_financial",
-                          starts_on=date(2026, 11, 23), status="submitted", declared_by_user_id=owner,
-                          declared_at=now)
+        consent = Consent(
+            account_id=account.id,
+            representative_name="Riley Preparer",
+            representative_email=REP,
+            firm_name="Prairie Books LLP",
+            permissions="view_financial",
+            starts_on=date(2026, 11, 23),
+            status="submitted",
+            declared_by_user_id=owner,
+            declared_at=now,
+        )
         db.add(consent)
         db.flush()
         consent_item = work.open_for_consent(db, now, consent)
-        issue_pin(db, now, account, role="delegate", issued_by_user_id=owner, invitee_name="Dee Delegate",
-                  invitee_email="dee@example.com")
-        waiver = requests.submit(db, now, account=account, user_id=owner, kind="waiver", key="waiver-key-1",
-                                 summary="Waiver of the late filing penalty", data={}).request
+        issue_pin(
+            db,
+            now,
+            account,
+            role="delegate",
+            issued_by_user_id=owner,
+            invitee_name="Dee Delegate",
+            invitee_email="dee@example.com",
+        )
+        waiver = requests.submit(
+            db,
+            now,
+            account=account,
+            user_id=owner,
+            kind="waiver",
+            key="waiver-key-1",
+            summary="Waiver of the late filing penalty",
+            data={},
+        ).request
         tax_return = file_return(db, account, date(2026, 9, 30), received_on=date(2026, 10, 20))
         content = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\nstartxref\n0\n%%EOF\n"
         stored = documents.new_stored_name()
         documents.DatabaseStore().put(db, stored, content)
-        document = Document(account_id=account.id, stored_name=stored, uploaded_name="Bank statement.pdf",
-                            content_type="application/pdf", size_bytes=len(content),
-                            sha256=hashlib.sha256(content).hexdigest(), storage="database",
-                            description="September statement", uploaded_at=now, uploaded_by_user_id=owner)
+        document = Document(
+            account_id=account.id,
+            stored_name=stored,
+            uploaded_name="Bank statement.pdf",
+            content_type="application/pdf",
+            size_bytes=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            storage="database",
+            description="September statement",
+            uploaded_at=now,
+            uploaded_by_user_id=owner,
+        )
         db.add(document)
-        thread = MessageThread(account_id=account.id, subject="About your September return", to_user_id=None,
-                               started_by_user_id=None, started_at=now, last_post_at=now)
+        thread = MessageThread(
+            account_id=account.id,
+            subject="About your September return",
+            to_user_id=None,
+            started_by_user_id=None,
+            started_at=now,
+            last_post_at=now,
+        )
         db.add(thread)
-        letter = mail.post(db, now, date(2026, 11, 23), account=account, kind="letter", title="Letter about records",
-                           pdf=b"%PDF-1.4 letter")
+        letter = mail.post(
+            db,
+            now,
+            date(2026, 11, 23),
+            account=account,
+            kind="letter",
+            title="Letter about records",
+            pdf=b"%PDF-1.4 letter",
+        )
         db.commit()
-        return dict(number=account.number, account_id=account.id, owner=owner, helper=helper,
-                    owner_grant=owner_grant.id, consent=consent.id, consent_item=consent_item.id,
-                    waiver=waiver.reference, waiver_item=work.for_request(db, waiver.id).id,
-                    tax_return=tax_return.id, document=document.id, content=content, thread=thread.id,
-                    letter=letter.id)
+        return dict(
+            number=account.number,
+            account_id=account.id,
+            owner=owner,
+            helper=helper,
+            owner_grant=owner_grant.id,
+            consent=consent.id,
+            consent_item=consent_item.id,
+            waiver=waiver.reference,
+            waiver_item=work.for_request(db, waiver.id).id,
+            tax_return=tax_return.id,
+            document=document.id,
+            content=content,
+            thread=thread.id,
+            letter=letter.id,
+        )
 
 
 def text(response) -> str:
@@ -77,6 +142,7 @@ def text(response) -> str:
 
 
 # --- The staff home: one search box ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("query", ["4100 0008", "4100000", "prairie inn", "PRAIRIE"])
 def test_the_home_search_finds_an_account_by_number_or_name(seeded, staff_member, query):
@@ -142,16 +208,17 @@ def test_the_home_shows_my_open_work_and_the_queues(app, seeded, staff_member, c
     assert f'href="/staff/queues/items/{seeded["waiver_item"]}"' in page
     assert "Waiver of the late filing penalty" in page
     assert f'href="/staff/queues/items/{seeded["consent_item"]}"' not in page  # not mine
-    queues = page[page.index('id="queues-caption"'):]
+    queues = page[page.index('id="queues-caption"') :]
     assert re.search(r"Consents for representatives.*?<td class=\"num\">1</td><td class=\"num\">1</td>", queues, re.S)
-    assert re.search(r"Waivers of penalties and interest.*?<td class=\"num\">1</td><td class=\"num\">0</td>", queues,
-                     re.S)
+    assert re.search(
+        r"Waivers of penalties and interest.*?<td class=\"num\">1</td><td class=\"num\">0</td>", queues, re.S
+    )
 
 
 def test_the_person_page_lists_their_accounts(seeded, staff_member):
     officer = staff_member("officer")
     page = text(officer.get(f"/staff/people/{seeded['helper']}"))
-    accounts = page[page.index('id="grants-caption"'):]
+    accounts = page[page.index('id="grants-caption"') :]
     assert f'href="/staff/accounts/{seeded["number"]}"' in accounts
     assert "Delegate" in accounts and "Upload documents" in accounts
     assert "by Olive Owner" in accounts  # removed by the owner
@@ -160,6 +227,7 @@ def test_the_person_page_lists_their_accounts(seeded, staff_member):
 
 
 # --- The accounts page and the account ------------------------------------------------------
+
 
 def test_the_accounts_page_searches_and_offers_registration(seeded, staff_member):
     officer = staff_member("officer")
@@ -176,14 +244,24 @@ def test_the_account_page_shows_every_section(app, seeded, staff_member):
     response = officer.get(f"/staff/accounts/{seeded['number']}")
     assert response.status_code == 200
     page = text(response)
-    for anchor in ("details", "access", "consents", "pins", "submissions", "returns", "documents", "messages",
-                   "mail", "history"):
+    for anchor in (
+        "details",
+        "access",
+        "consents",
+        "pins",
+        "submissions",
+        "returns",
+        "documents",
+        "messages",
+        "mail",
+        "history",
+    ):
         assert f'href="#{anchor}"' in page and f'id="{anchor}"' in page, anchor
 
     def section(anchor: str) -> str:
         start = page.index(f'id="{anchor}"')
         following = page.find('<h2 class="heading-m" id="', start + 1)
-        return page[start:following if following > 0 else len(page)]
+        return page[start : following if following > 0 else len(page)]
 
     details = section("details")
     assert "Tourism Levy (TL)" in details and "Prairie Inn Ltd." in details and "Prairie Inn" in details
@@ -234,11 +312,12 @@ def test_the_audit_history_shows_the_latest_fifty(app, seeded, staff_member, clo
 
     with sessionmaker_of(app)() as db:
         for number in range(60):
-            audit.record(db, clock(), "test.event", actor_user_id=seeded["owner"], account_id=seeded["account_id"],
-                         step=number)
+            audit.record(
+                db, clock(), "test.event", actor_user_id=seeded["owner"], account_id=seeded["account_id"], step=number
+            )
         db.commit()
     page = text(staff_member("officer").get(f"/staff/accounts/{seeded['number']}"))
-    history = page[page.index('id="history-caption"'):]
+    history = page[page.index('id="history-caption"') :]
     assert "The latest 50 events" in history
     assert "step: 59" in history and "step: 10" in history and "step: 9<" not in history
 
@@ -277,13 +356,25 @@ def test_a_document_of_another_account_is_not_found(app, seeded, staff_member):
 
 # --- Registering an account ----------------------------------------------------------------
 
+
 def _registration(**changes) -> dict:
     answers = {
-        "program_code": "TL", "legal_name": "Glacier View Motel Ltd.", "operating_name": "Glacier View",
-        "mailing_line1": "PO Box 2200", "mailing_line2": "", "mailing_city": "Jasper", "mailing_province": "AB",
-        "mailing_postal": "t0e1e0", "physical_line1": "902 Connaught Drive", "physical_line2": "",
-        "physical_city": "Jasper", "physical_province": "AB", "physical_postal": "T0E 1E0",
-        "contact_name": "Gail Glacier", "contact_phone": "780 852 3301", "contact_email": "gail@example.com",
+        "program_code": "TL",
+        "legal_name": "Glacier View Motel Ltd.",
+        "operating_name": "Glacier View",
+        "mailing_line1": "PO Box 2200",
+        "mailing_line2": "",
+        "mailing_city": "Jasper",
+        "mailing_province": "AB",
+        "mailing_postal": "t0e1e0",
+        "physical_line1": "902 Connaught Drive",
+        "physical_line2": "",
+        "physical_city": "Jasper",
+        "physical_province": "AB",
+        "physical_postal": "T0E 1E0",
+        "contact_name": "Gail Glacier",
+        "contact_phone": "780 852 3301",
+        "contact_email": "gail@example.com",
         "opened_on": "2026-03-15",
     }
     answers.update(changes)
@@ -293,8 +384,9 @@ def _registration(**changes) -> dict:
 def _register(member, **changes):
     form = text(member.get("/staff/accounts/new"))
     key = re.search(r'name="key" value="([^"]+)"', form).group(1)
-    return member.post("/staff/accounts/new", {**_registration(**changes), "key": key},
-                       token_from="/staff/accounts/new"), key
+    return member.post(
+        "/staff/accounts/new", {**_registration(**changes), "key": key}, token_from="/staff/accounts/new"
+    ), key
 
 
 def _accounts(app, legal_name: str = "Glacier View Motel Ltd.") -> list[Account]:
@@ -316,8 +408,11 @@ def test_an_officer_registers_an_account_with_a_valid_number_and_its_periods(app
     assert account.status == "active" and account.operating_name == "Glacier View"
     with sessionmaker_of(app)() as db:
         program = db.get(Program, "TL")
-        periods = db.execute(select(FilingPeriod.period_start, FilingPeriod.period_end)
-                             .where(FilingPeriod.account_id == account.id).order_by(FilingPeriod.period_end)).all()
+        periods = db.execute(
+            select(FilingPeriod.period_start, FilingPeriod.period_end)
+            .where(FilingPeriod.account_id == account.id)
+            .order_by(FilingPeriod.period_end)
+        ).all()
         assert [tuple(p) for p in periods] == periods_between(program, date(2026, 3, 1), date(2026, 11, 23))
         assert periods[0] == (date(2026, 3, 1), date(2026, 3, 31)) and periods[-1][1] == date(2026, 10, 31)
         [event] = db.scalars(select(AuditEvent).where(AuditEvent.event == "account.registered"))
@@ -335,18 +430,31 @@ def test_quarterly_and_annual_periods_start_on_their_calendar_boundary(app, staf
         ensure_programs(db)
         db.commit()
     assert _register(officer, program_code="FTR", opened_on="2025-05-20")[0].status_code == 303
-    assert _register(officer, program_code="ICT", legal_name="Insurer Ltd.", opened_on="2024-06-01")[0] \
-        .status_code == 303
+    assert (
+        _register(officer, program_code="ICT", legal_name="Insurer Ltd.", opened_on="2024-06-01")[0].status_code == 303
+    )
     with sessionmaker_of(app)() as db:
         [claims] = _accounts(app)
         [insurer] = _accounts(app, "Insurer Ltd.")
         assert claims.number.startswith("46") and insurer.number.startswith("44")
-        quarters = db.scalars(select(FilingPeriod.period_start).where(FilingPeriod.account_id == claims.id)
-                              .order_by(FilingPeriod.period_start)).all()
-        assert quarters == [date(2025, 4, 1), date(2025, 7, 1), date(2025, 10, 1), date(2026, 1, 1),
-                            date(2026, 4, 1), date(2026, 7, 1)]
-        years = db.scalars(select(FilingPeriod.period_end).where(FilingPeriod.account_id == insurer.id)
-                           .order_by(FilingPeriod.period_end)).all()
+        quarters = db.scalars(
+            select(FilingPeriod.period_start)
+            .where(FilingPeriod.account_id == claims.id)
+            .order_by(FilingPeriod.period_start)
+        ).all()
+        assert quarters == [
+            date(2025, 4, 1),
+            date(2025, 7, 1),
+            date(2025, 10, 1),
+            date(2026, 1, 1),
+            date(2026, 4, 1),
+            date(2026, 7, 1),
+        ]
+        years = db.scalars(
+            select(FilingPeriod.period_end)
+            .where(FilingPeriod.account_id == insurer.id)
+            .order_by(FilingPeriod.period_end)
+        ).all()
         assert years == [date(2024, 12, 31), date(2025, 12, 31)]
 
 
@@ -358,8 +466,9 @@ def test_the_same_registration_sent_twice_makes_one_account(app, seeded, staff_m
     assert first.headers["Location"] == second.headers["Location"]
     assert len(_accounts(app)) == 1
     with sessionmaker_of(app)() as db:
-        assert db.scalar(select(func.count()).select_from(AuditEvent)
-                         .where(AuditEvent.event == "account.registered")) == 1
+        assert (
+            db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "account.registered")) == 1
+        )
         assert db.scalar(select(func.count()).select_from(UsedToken)) == 1
 
 
@@ -380,27 +489,38 @@ def test_a_number_taken_meanwhile_is_skipped(app, seeded, clock):
         taken = registration.next_serial(db, "41")
         clash = open_account(db, serial=taken + 1, legal_name="Clash Ltd.")  # the next after the one looked up
         fields = registration.AccountFields(
-            program_code="TL", legal_name="Racer Ltd.", operating_name=None, mailing_address="a",
-            physical_address="b", contact_name="c", contact_phone="780-852-3301", contact_email=None,
-            opened_on=date(2026, 10, 1))
-        made = registration.register_account(db, clock(), date(2026, 11, 23), fields=fields, actor_user_id=1,
-                                             key="racer-key")
+            program_code="TL",
+            legal_name="Racer Ltd.",
+            operating_name=None,
+            mailing_address="a",
+            physical_address="b",
+            contact_name="c",
+            contact_phone="780-852-3301",
+            contact_email=None,
+            opened_on=date(2026, 10, 1),
+        )
+        made = registration.register_account(
+            db, clock(), date(2026, 11, 23), fields=fields, actor_user_id=1, key="racer-key"
+        )
         db.commit()
         assert made.created and made.account.number == make_number("41", taken + 2) != clash.number
 
 
-@pytest.mark.parametrize("changes,field,message", [
-    ({"legal_name": ""}, "legal_name", "Enter the legal name"),
-    ({"program_code": ""}, "program_code", "Choose a program"),
-    ({"program_code": "ZZ"}, "program_code", "Choose a program"),
-    ({"mailing_postal": "D0E 1E0"}, "mailing_postal", "Enter a real postal code"),
-    ({"physical_province": "XX"}, "physical_province", "Select the province or territory of the physical address"),
-    ({"contact_phone": "555-0100"}, "contact_phone", "Enter the phone number with its area code"),
-    ({"contact_email": "not-an-email"}, "contact_email", "Enter an email address in the correct format"),
-    ({"opened_on": "15/03/2026"}, "opened_on", "Enter the date the account opened as year-month-day"),
-    ({"opened_on": "2026-11-24"}, "opened_on", "The date the account opened must be today or earlier"),
-    ({"legal_name": "Null\x00 Ltd."}, "legal_name", "Enter the legal name on one line"),
-])
+@pytest.mark.parametrize(
+    "changes,field,message",
+    [
+        ({"legal_name": ""}, "legal_name", "Enter the legal name"),
+        ({"program_code": ""}, "program_code", "Choose a program"),
+        ({"program_code": "ZZ"}, "program_code", "Choose a program"),
+        ({"mailing_postal": "D0E 1E0"}, "mailing_postal", "Enter a real postal code"),
+        ({"physical_province": "XX"}, "physical_province", "Select the province or territory of the physical address"),
+        ({"contact_phone": "555-0100"}, "contact_phone", "Enter the phone number with its area code"),
+        ({"contact_email": "not-an-email"}, "contact_email", "Enter an email address in the correct format"),
+        ({"opened_on": "15/03/2026"}, "opened_on", "Enter the date the account opened as year-month-day"),
+        ({"opened_on": "2026-11-24"}, "opened_on", "The date the account opened must be today or earlier"),
+        ({"legal_name": "Null\x00 Ltd."}, "legal_name", "Enter the legal name on one line"),
+    ],
+)
 def test_bad_registrations_are_refused_beside_their_field(app, seeded, staff_member, changes, field, message):
     officer = staff_member("officer")
     response, _key = _register(officer, **changes)
@@ -415,13 +535,15 @@ def test_bad_registrations_are_refused_beside_their_field(app, seeded, staff_mem
 
 def test_a_registration_without_its_key_is_refused(app, seeded, staff_member):
     officer = staff_member("officer")
-    response = officer.post("/staff/accounts/new", {**_registration(), "key": "bad key!"},
-                            token_from="/staff/accounts/new")
+    response = officer.post(
+        "/staff/accounts/new", {**_registration(), "key": "bad key!"}, token_from="/staff/accounts/new"
+    )
     assert response.status_code == 400 and "This form has expired" in text(response)
     assert _accounts(app) == []
 
 
 # --- Invitation letters and PINs -------------------------------------------------------------
+
 
 def _letter_button(page: str, action: str) -> dict:
     form = re.search(rf'<form method="post" action="{re.escape(action)}"[^>]*>(.*?)</form>', page, re.S).group(1)
@@ -441,7 +563,7 @@ def _letter(app, item_id: int) -> MailItem:
 
 def _pin_in(pdf: bytes) -> str:
     shown = pdf_text(pdf)
-    return re.search(r"\b([A-Z2-9]{10})\b", shown[shown.index("Your PIN"):]).group(1)
+    return re.search(r"\b([A-Z2-9]{10})\b", shown[shown.index("Your PIN") :]).group(1)
 
 
 def _enrol(app, email: str, number: str, pin: str):
@@ -462,8 +584,12 @@ def test_an_invitation_letter_carries_the_number_and_a_pin_that_enrols(app, seed
     assert f'href="/staff/mail/items/{item_id}.pdf"' in page
 
     item = _letter(app, item_id)
-    assert (item.kind, item.title, item.delivery, item.shown_online) == ("invitation_letter", "Invitation letter",
-                                                                       "paper", False)
+    assert (item.kind, item.title, item.delivery, item.shown_online) == (
+        "invitation_letter",
+        "Invitation letter",
+        "paper",
+        False,
+    )
     assert item.posted_by_user_id == officer.id and item.pin_id is not None
     shown = pdf_text(item.content)
     assert format_number(seeded["number"]) in shown and "Prairie Inn Ltd." in shown and "PO Box 100" in shown
@@ -480,15 +606,20 @@ def test_an_invitation_letter_carries_the_number_and_a_pin_that_enrols(app, seed
         assert item_id not in [m.id for m in mail.mailbox(db, seeded["account_id"])]
         for event in db.scalars(select(AuditEvent)):
             assert pin not in event.detail
-        events = [e.event for e in db.scalars(select(AuditEvent).where(AuditEvent.account_id == seeded["account_id"])
-                                              .order_by(AuditEvent.id))]
+        events = [
+            e.event
+            for e in db.scalars(
+                select(AuditEvent).where(AuditEvent.account_id == seeded["account_id"]).order_by(AuditEvent.id)
+            )
+        ]
         assert events[-3:] == ["pin.issued", "mail.posted", "letter.issued"]
     assert pin not in caplog.text
 
     newcomer = make_user(app, email="newcomer@example.com", name="Nia Newcomer")
     enrolled = _enrol(app, "newcomer@example.com", seeded["number"], pin)
-    assert enrolled.status_code == 303 and urlsplit(enrolled.headers["Location"]).path == \
-        f"/accounts/{seeded['number']}/"
+    assert (
+        enrolled.status_code == 303 and urlsplit(enrolled.headers["Location"]).path == f"/accounts/{seeded['number']}/"
+    )
     with sessionmaker_of(app)() as db:
         from models import Grant
 
@@ -510,11 +641,16 @@ def test_the_letter_button_pressed_twice_sends_one_letter(app, seeded, staff_mem
 def test_a_letter_button_without_its_key_does_nothing(app, seeded, staff_member):
     officer = staff_member("officer")
     page = text(officer.get(f"/staff/accounts/{seeded['number']}"))
-    response = officer.client.post(f"/staff/accounts/{seeded['number']}/letters",
-                                   data={"csrf_token": csrf_from(page), "key": ""})
+    response = officer.client.post(
+        f"/staff/accounts/{seeded['number']}/letters", data={"csrf_token": csrf_from(page), "key": ""}
+    )
     assert response.status_code == 400
-    assert officer.client.post("/staff/accounts/4100000010/letters",
-                               data={"csrf_token": csrf_from(page), "key": "abc"}).status_code == 404
+    assert (
+        officer.client.post(
+            "/staff/accounts/4100000010/letters", data={"csrf_token": csrf_from(page), "key": "abc"}
+        ).status_code
+        == 404
+    )
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(func.count(MailItem.id)).where(MailItem.kind == "invitation_letter")) == 0
 
@@ -552,6 +688,7 @@ def test_reissuing_cancels_the_old_pin(app, seeded, staff_member):
 
 # --- PINs across accounts -------------------------------------------------------------------
 
+
 @pytest.fixture
 def pins_of_every_kind(app, clock, seeded):
     """One PIN of each status besides the seeded manager's (outstanding)."""
@@ -574,12 +711,11 @@ def pins_of_every_kind(app, clock, seeded):
 def test_the_pin_list_counts_and_filters_by_status(app, pins_of_every_kind, staff_member):
     officer = staff_member("officer")
     page = text(officer.get("/staff/accounts/pins"))
-    for label, count in (("All", 6), ("Outstanding", 2), ("Used", 1), ("Expired", 1), ("Locked", 1),
-                         ("Cancelled", 1)):
+    for label, count in (("All", 6), ("Outstanding", 2), ("Used", 1), ("Expired", 1), ("Locked", 1), ("Cancelled", 1)):
         assert f"{label} ({count})" in page, label
     for status in ("used", "expired", "locked", "cancelled"):
         listed = text(officer.get(f"/staff/accounts/pins?status={status}"))
-        rows = listed[listed.index('id="pins-caption"'):]
+        rows = listed[listed.index('id="pins-caption"') :]
         assert rows.count("<tr><td>") == 1, status
         assert f'aria-current="page">{status.capitalize()} (1)' in listed
     used = text(officer.get("/staff/accounts/pins?status=used"))

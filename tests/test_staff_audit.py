@@ -2,13 +2,14 @@
 (service-zone days), newest first in keyset pages of 100, a fragment for htmx,
 the same filter as CSV (BOM, formula guard), supervisors and administrators only,
 every export itself audited, and a 400 beside the field for a filter that is wrong."""
+
 from __future__ import annotations
 
 import csv
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -31,20 +32,28 @@ def log(app):
     with sessionmaker_of(app)() as db:
         inn = open_account(db, serial=81, legal_name="Audit Inn Ltd.")
         bar = open_account(db, serial=82, legal_name="Audit Bar Ltd.")
-        at = datetime(2026, 11, 10, 18, 0, tzinfo=timezone.utc)  # 11:00 on 10 November, Mountain time
+        at = datetime(2026, 11, 10, 18, 0, tzinfo=UTC)  # 11:00 on 10 November, Mountain time
         events = [
             (at, "consent.approved", dict(actor_user_id=ann, account_id=inn.id, consent=7)),
             (at + timedelta(hours=1), "consent.declined", dict(actor_user_id=bo, account_id=bar.id, consent=8)),
             # 23:30 on 11 November in Edmonton, already the 12th in UTC.
-            (datetime(2026, 11, 12, 6, 30, tzinfo=timezone.utc), "mail.posted",
-             dict(actor_user_id=None, account_id=inn.id, mail=3, kind="letter")),
-            (datetime(2026, 11, 12, 7, 30, tzinfo=timezone.utc), "access.changed",
-             dict(actor_user_id=ann, subject_user_id=bo, account_id=inn.id, note="=HYPERLINK(\"x\")")),
-            (datetime(2026, 11, 15, 18, 0, tzinfo=timezone.utc), "consent_form.read",
-             dict(actor_user_id=bo, account_id=None)),
+            (
+                datetime(2026, 11, 12, 6, 30, tzinfo=UTC),
+                "mail.posted",
+                dict(actor_user_id=None, account_id=inn.id, mail=3, kind="letter"),
+            ),
+            (
+                datetime(2026, 11, 12, 7, 30, tzinfo=UTC),
+                "access.changed",
+                dict(actor_user_id=ann, subject_user_id=bo, account_id=inn.id, note='=HYPERLINK("x")'),
+            ),
+            (datetime(2026, 11, 15, 18, 0, tzinfo=UTC), "consent_form.read", dict(actor_user_id=bo, account_id=None)),
             # Text a spreadsheet would run: a name and a detail that start like formulas.
-            (datetime(2026, 11, 12, 8, 0, tzinfo=timezone.utc), "access.reviewed",
-             {"actor_user_id": mallory, "account_id": inn.id, "-2+3": "@SUM(1)"}),
+            (
+                datetime(2026, 11, 12, 8, 0, tzinfo=UTC),
+                "access.reviewed",
+                {"actor_user_id": mallory, "account_id": inn.id, "-2+3": "@SUM(1)"},
+            ),
         ]
         ids = []
         for when, name, fields in events:
@@ -67,6 +76,7 @@ def _csv_rows(response) -> list[list[str]]:
 
 # --- Who may look ------------------------------------------------------------------------
 
+
 def test_supervisors_and_administrators_see_the_log_and_officers_are_refused(app, log, staff_member):
     for role in ("supervisor", "administrator"):
         member = staff_member(role)
@@ -80,23 +90,31 @@ def test_supervisors_and_administrators_see_the_log_and_officers_are_refused(app
         assert response.status_code == 403, path
         assert "consent.approved" not in body(response)
     with sessionmaker_of(app)() as db:
-        refused = db.scalars(select(AuditEvent).where(AuditEvent.event == "access.refused",
-                                                      AuditEvent.actor_user_id == officer.id)).all()
+        refused = db.scalars(
+            select(AuditEvent).where(AuditEvent.event == "access.refused", AuditEvent.actor_user_id == officer.id)
+        ).all()
         assert len(refused) == 3 and all('"supervisor-only"' in e.detail for e in refused)
-        assert db.scalar(select(func.count(AuditEvent.id)).where(AuditEvent.event == "audit.exported",
-                                                                 AuditEvent.actor_user_id == officer.id)) == 0
+        assert (
+            db.scalar(
+                select(func.count(AuditEvent.id)).where(
+                    AuditEvent.event == "audit.exported", AuditEvent.actor_user_id == officer.id
+                )
+            )
+            == 0
+        )
     assert signed_in(app, "ann@example.com").get(URL).status_code == 403
 
 
 # --- Filters ------------------------------------------------------------------------------
 
+
 def test_each_row_says_when_what_who_to_whom_which_account_and_the_detail(app, log, staff_member):
     page = body(staff_member("supervisor").get(URL + "?action=access.changed"))
     assert _ids(page) == [log["ids"][3]]
-    row = page[page.index('<table class="table" id="audit-events">'):]
+    row = page[page.index('<table class="table" id="audit-events">') :]
     assert "12 Nov 2026, 12:30:00 am" in row and "<code>access.changed</code>" in row and "success" in row
-    assert "Ann Able<span class=\"meta\">ann@example.com</span>" in row
-    assert "Bo Baker<span class=\"meta\">bo@example.com</span>" in row
+    assert 'Ann Able<span class="meta">ann@example.com</span>' in row
+    assert 'Bo Baker<span class="meta">bo@example.com</span>' in row
     assert log["inn"][:4] + " " + log["inn"][4:8] + " " + log["inn"][8:] in row
     assert "note: =HYPERLINK(&#34;x&#34;)" in row
     system = body(staff_member("supervisor").get(URL + "?action=mail.posted"))
@@ -124,8 +142,17 @@ def test_filter_by_account_action_and_days(app, log, staff_member):
     assert _ids(body(supervisor.get(URL + "?from=2026-11-11&to=2026-11-11"))) == [ids[2]]
     assert _ids(body(supervisor.get(URL + "?from=2026-11-12&to=2026-11-14"))) == [ids[5], ids[3]]
     assert _ids(body(supervisor.get(URL + "?to=2026-11-10"))) == [ids[1], ids[0]]
-    combined = body(supervisor.get(URL, query_string={"person": "ann@example.com", "account": log["inn"],
-                                                      "action": "access.", "from": "2026-11-12"}))
+    combined = body(
+        supervisor.get(
+            URL,
+            query_string={
+                "person": "ann@example.com",
+                "account": log["inn"],
+                "action": "access.",
+                "from": "2026-11-12",
+            },
+        )
+    )
     assert _ids(combined) == [ids[3]]
     assert "No events match the filter." in body(supervisor.get(URL + "?action=nothing.here"))
 
@@ -135,8 +162,9 @@ def test_the_log_is_paged_a_hundred_at_a_time_newest_first(app, clock, staff_mem
         for n in range(250):
             audit.record(db, clock() - timedelta(minutes=250 - n), "test.paged", number=n)
         db.commit()
-        made = db.scalars(select(AuditEvent.id).where(AuditEvent.event == "test.paged")
-                          .order_by(AuditEvent.id.desc())).all()
+        made = db.scalars(
+            select(AuditEvent.id).where(AuditEvent.event == "test.paged").order_by(AuditEvent.id.desc())
+        ).all()
     supervisor = staff_member("supervisor")
     first = body(supervisor.get(URL + "?action=test.paged"))
     assert _ids(first) == made[:100]
@@ -166,18 +194,21 @@ def test_htmx_gets_only_the_results(app, log, staff_member):
     assert 'id="audit-filter"' in whole and 'hx-get="/staff/audit/"' in whole and 'id="audit-results"' in whole
 
 
-@pytest.mark.parametrize("query, field, message", [
-    ({"from": "2026-13-01"}, "audit-from", "Enter the first day as a real date, like 2026-11-01"),
-    ({"to": "yesterday"}, "audit-to", "Enter the last day as a real date, like 2026-11-30"),
-    ({"from": "9999-12-31"}, "audit-from", "Enter the first day as a real date"),
-    ({"from": "2026-11-20", "to": "2026-11-10"}, "audit-from", "The first day must be on or before the last day"),
-    ({"person": "nobody@example.com"}, "audit-person", "No one has that email address"),
-    ({"person": "99999"}, "audit-person", "No one has that user number"),
-    ({"person": "Ann Able"}, "audit-person", "Enter an email address, like name@example.com, or a user number"),
-    ({"account": "1234"}, "audit-account", "An account number has 10 digits"),
-    ({"account": "4100000019"}, "audit-account", "No account has that number"),
-    ({"action": "DROP TABLE;"}, "audit-action", "Enter an event, like consent.approved"),
-])
+@pytest.mark.parametrize(
+    "query, field, message",
+    [
+        ({"from": "2026-13-01"}, "audit-from", "Enter the first day as a real date, like 2026-11-01"),
+        ({"to": "yesterday"}, "audit-to", "Enter the last day as a real date, like 2026-11-30"),
+        ({"from": "9999-12-31"}, "audit-from", "Enter the first day as a real date"),
+        ({"from": "2026-11-20", "to": "2026-11-10"}, "audit-from", "The first day must be on or before the last day"),
+        ({"person": "nobody@example.com"}, "audit-person", "No one has that email address"),
+        ({"person": "99999"}, "audit-person", "No one has that user number"),
+        ({"person": "Ann Able"}, "audit-person", "Enter an email address, like name@example.com, or a user number"),
+        ({"account": "1234"}, "audit-account", "An account number has 10 digits"),
+        ({"account": "4100000019"}, "audit-account", "No account has that number"),
+        ({"action": "DROP TABLE;"}, "audit-action", "Enter an event, like consent.approved"),
+    ],
+)
 def test_a_wrong_filter_gets_a_400_with_the_message_beside_the_field(app, log, staff_member, query, field, message):
     supervisor = staff_member("supervisor")
     response = supervisor.get(URL, query_string=query)
@@ -196,6 +227,7 @@ def test_a_wrong_filter_gets_a_400_with_the_message_beside_the_field(app, log, s
 
 # --- The CSV ------------------------------------------------------------------------------
 
+
 def test_the_csv_has_the_same_rows_as_the_filter_with_a_bom_and_no_formulas(app, log, staff_member):
     supervisor = staff_member("supervisor")
     query = {"account": log["inn"]}
@@ -208,11 +240,11 @@ def test_the_csv_has_the_same_rows_as_the_filter_with_a_bom_and_no_formulas(app,
     assert [int(r[0]) for r in rows] == shown == [log["ids"][5], log["ids"][3], log["ids"][2], log["ids"][0]]
     reviewed, changed = rows[0], rows[1]
     # A spreadsheet shows these, never runs them.
-    assert reviewed[5] == "'=HYPERLINK(\"http://evil.example\")" and reviewed[11] == "'-2+3: @SUM(1)"
+    assert reviewed[5] == '\'=HYPERLINK("http://evil.example")' and reviewed[11] == "'-2+3: @SUM(1)"
     assert changed[1] == "2026-11-12T00:30:00-07:00" and changed[2] == "access.changed"
     assert changed[5:7] == ["Ann Able", "ann@example.com"] and changed[8:10] == ["Bo Baker", "bo@example.com"]
     assert changed[10] == log["inn"]
-    assert changed[11] == "note: =HYPERLINK(\"x\")"  # not at the start of the cell: no formula
+    assert changed[11] == 'note: =HYPERLINK("x")'  # not at the start of the cell: no formula
     assert rows[2][11] == "kind: letter; mail: 3" and rows[2][4:7] == ["", "", ""]
     for row in rows:
         for cell in row:
@@ -221,17 +253,24 @@ def test_the_csv_has_the_same_rows_as_the_filter_with_a_bom_and_no_formulas(app,
 
 def test_every_export_is_audited_without_personal_data(app, log, staff_member):
     supervisor = staff_member("supervisor")
-    response = supervisor.get(CSV_URL, query_string={"person": "bo@example.com", "action": "consent.",
-                                                     "from": "2026-11-01", "to": "2026-11-30"})
+    response = supervisor.get(
+        CSV_URL,
+        query_string={"person": "bo@example.com", "action": "consent.", "from": "2026-11-01", "to": "2026-11-30"},
+    )
     assert response.status_code == 200
-    header, *rows = _csv_rows(response)
+    _header, *rows = _csv_rows(response)
     assert [int(r[0]) for r in rows] == [log["ids"][1]]
     with sessionmaker_of(app)() as db:
         (event,) = db.scalars(select(AuditEvent).where(AuditEvent.event == "audit.exported")).all()
     assert event.actor_user_id == supervisor.id and event.account_id is None
     detail = json.loads(event.detail)
-    assert detail == {"account": None, "person": log["bo"], "action": "consent.", "start": "2026-11-01T06:00:00+00:00",
-                      "end": "2026-12-01T07:00:00+00:00"}
+    assert detail == {
+        "account": None,
+        "person": log["bo"],
+        "action": "consent.",
+        "start": "2026-11-01T06:00:00+00:00",
+        "end": "2026-12-01T07:00:00+00:00",
+    }
     assert "@" not in event.detail
     # The unfiltered export holds everything, the export's own record included.
     everything = _csv_rows(supervisor.get(CSV_URL))[1:]

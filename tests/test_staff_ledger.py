@@ -3,6 +3,7 @@ payments (officers), refunds, transfers, adjustments, interest and penalties
 (supervisors), reversals that are never edits and never twice, a one-time key
 so a double submit posts once, bad input refused beside its field with nothing
 posted, and a payment marking the taxpayer's instalments paid."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,7 @@ def books(app, clock):
         lakeside = open_account(db, serial=82, legal_name="Lakeside Inn Ltd.", opened_on=date(2026, 1, 1))
         give(db, clock(), owner, inn)
         db.commit()
-        return {"number": inn.number, "id": inn.id, "other": lakeside.number, "other_id": lakeside.id,
-                "owner": owner}
+        return {"number": inn.number, "id": inn.id, "other": lakeside.number, "other_id": lakeside.id, "owner": owner}
 
 
 def _url(books):
@@ -47,16 +47,24 @@ def _key(page: str) -> str:
 
 def _post(staff, books, key=None, **answers):
     url = _url(books)
-    data = {"key": key or _key(body(staff.get(url))), "kind": "payment", "amount": "100.00",
-            "effective_date": "2026-11-20", "period_end": "", "to_account": "", "reason": "Cheque received",
-            **answers}
+    data = {
+        "key": key or _key(body(staff.get(url))),
+        "kind": "payment",
+        "amount": "100.00",
+        "effective_date": "2026-11-20",
+        "period_end": "",
+        "to_account": "",
+        "reason": "Cheque received",
+        **answers,
+    }
     return staff.post(f"/staff/ledger/{books['number']}/entries", data, token_from=url)
 
 
 def _entries(app, account_id):
     with sessionmaker_of(app)() as db:
-        rows = db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account_id)
-                          .order_by(LedgerEntry.id)).all()
+        rows = db.scalars(
+            select(LedgerEntry).where(LedgerEntry.account_id == account_id).order_by(LedgerEntry.id)
+        ).all()
         db.expunge_all()
         return rows
 
@@ -68,6 +76,7 @@ def _audits(app, event):
 
 # --- The ledger and posting -------------------------------------------------------------------
 
+
 def test_an_officer_posts_a_payment_and_sees_it_with_the_running_balance(app, books, staff_member):
     officer = staff_member("officer")
     page = body(officer.get(_url(books)))
@@ -77,8 +86,9 @@ def test_an_officer_posts_a_payment_and_sees_it_with_the_running_balance(app, bo
     assert 'value="2026-11-23"' in page and "Period ending 30 September 2026" in page
     assert ">Reverse<" not in page  # reversals are for supervisors
 
-    response = _post(officer, books, amount="1,250.50", period_end="2026-09-30",
-                     reason="Cheque 1042 received at the counter")
+    response = _post(
+        officer, books, amount="1,250.50", period_end="2026-09-30", reason="Cheque 1042 received at the counter"
+    )
     assert response.status_code == 303 and response.headers["Location"] == _url(books)
     after = body(officer.get(_url(books)))
     assert "Payment received: $1,250.50 posted" in after and "$250.50 credit" in after
@@ -95,12 +105,23 @@ def test_an_officer_posts_a_payment_and_sees_it_with_the_running_balance(app, bo
     assert payment.reference in transactions and "$1,250.50 credit" in transactions
 
 
-@pytest.mark.parametrize("kind", ["refund", "transfer", "adjustment_credit", "adjustment_debit", "interest",
-                                  "penalty",
-                                  # Abuse case 9 (docs/security.md): the kind padded as the domain
-                                  # would still read it; the view's role check once saw "refund "
-                                  # as no kind at all and let the request through to the domain.
-                                  "refund ", " interest", "\tpenalty\n"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "refund",
+        "transfer",
+        "adjustment_credit",
+        "adjustment_debit",
+        "interest",
+        "penalty",
+        # Abuse case 9 (docs/security.md): the kind padded as the domain
+        # would still read it; the view's role check once saw "refund "
+        # as no kind at all and let the request through to the domain.
+        "refund ",
+        " interest",
+        "\tpenalty\n",
+    ],
+)
 def test_an_officer_is_refused_every_kind_but_payments(app, books, staff_member, kind):
     officer = staff_member("officer")
     response = _post(officer, books, kind=kind, to_account=books["other"])
@@ -110,10 +131,16 @@ def test_an_officer_is_refused_every_kind_but_payments(app, books, staff_member,
     assert refused.actor_user_id == officer.id and json.loads(refused.detail)["reason"] == "supervisor-only"
 
 
-@pytest.mark.parametrize("kind, amount, signed", [
-    ("interest", "12.34", 1234), ("penalty", "50", 5000), ("adjustment_debit", "75.00", 7500),
-    ("adjustment_credit", "75.00", -7500), ("payment", "0.01", -1),
-])
+@pytest.mark.parametrize(
+    "kind, amount, signed",
+    [
+        ("interest", "12.34", 1234),
+        ("penalty", "50", 5000),
+        ("adjustment_debit", "75.00", 7500),
+        ("adjustment_credit", "75.00", -7500),
+        ("payment", "0.01", -1),
+    ],
+)
 def test_a_supervisor_posts_each_kind_with_its_sign(app, books, staff_member, kind, amount, signed):
     supervisor = staff_member("supervisor")
     assert _post(supervisor, books, kind=kind, amount=amount, reason=f"Posting {kind}").status_code == 303
@@ -130,8 +157,9 @@ def test_a_refund_comes_out_of_a_credit_balance_only(app, books, staff_member):
     too_much = _post(supervisor, books, kind="refund", amount="100.01")
     assert too_much.status_code == 400
     assert "A refund cannot be more than the account&#39;s credit of $100.00" in body(too_much)
-    assert _post(supervisor, books, kind="refund", amount="100.00", reason="Refund by direct deposit") \
-        .status_code == 303
+    assert (
+        _post(supervisor, books, kind="refund", amount="100.00", reason="Refund by direct deposit").status_code == 303
+    )
     refund = _entries(app, books["id"])[-1]
     assert (refund.kind, refund.amount_cents) == ("refund", 10_000)
     with sessionmaker_of(app)() as db:
@@ -140,8 +168,14 @@ def test_a_refund_comes_out_of_a_credit_balance_only(app, books, staff_member):
 
 def test_a_transfer_posts_on_both_accounts_with_one_reference(app, books, staff_member):
     supervisor = staff_member("administrator")
-    response = _post(supervisor, books, kind="transfer", amount="300.00", to_account=books["other"][:4] + " "
-                     + books["other"][4:], reason="Payment applied to the wrong account")
+    response = _post(
+        supervisor,
+        books,
+        kind="transfer",
+        amount="300.00",
+        to_account=books["other"][:4] + " " + books["other"][4:],
+        reason="Payment applied to the wrong account",
+    )
     assert response.status_code == 303
     assert "The same amount is credited to account" in body(supervisor.get(_url(books)))
     out = _entries(app, books["id"])[-1]
@@ -153,9 +187,11 @@ def test_a_transfer_posts_on_both_accounts_with_one_reference(app, books, staff_
     assert (sent.account_id, received.account_id) == (books["id"], books["other_id"])
     assert json.loads(sent.detail)["to_account"] == books["other_id"]
 
-    for typed, message in [("", "Enter the number of the account the amount goes to"),
-                           ("4100000000", "There is no account with that number"),
-                           (books["number"], "Enter another account: a transfer moves an amount between two accounts")]:
+    for typed, message in [
+        ("", "Enter the number of the account the amount goes to"),
+        ("4100000000", "There is no account with that number"),
+        (books["number"], "Enter another account: a transfer moves an amount between two accounts"),
+    ]:
         refused = _post(supervisor, books, kind="transfer", to_account=typed)
         assert refused.status_code == 400 and message in body(refused)
     assert len(_entries(app, books["id"])) == 2 and len(_entries(app, books["other_id"])) == 1
@@ -175,34 +211,51 @@ def test_a_transfer_posts_on_both_accounts_with_one_reference(app, books, staff_
         assert ledger.balances(db, [books["id"], books["other_id"]]) == {books["id"]: 100_000, books["other_id"]: 0}
 
 
-@pytest.mark.parametrize("answers, field, message", [
-    ({"amount": "12.345"}, "amount",
-     "Amount must be in dollars and cents, with no more than 2 numbers after the decimal point"),
-    ({"amount": "-5"}, "amount",
-     "Enter the amount without a minus sign: the type of entry says whether it is a debit or a credit"),
-    ({"amount": "twelve"}, "amount", "Amount must be a number, like 1250.00"),
-    ({"amount": "0"}, "amount", "Amount must be more than $0.00"),
-    ({"amount": "10000000000"}, "amount", "Amount must be $9,999,999,999.99 or less"),
-    ({"amount": ""}, "amount", "Enter the amount"),
-    ({"effective_date": "20/11/2026"}, "effective_date", "Enter the effective date as a real date, like 2026-11-23"),
-    ({"effective_date": "2026-02-30"}, "effective_date", "Enter the effective date as a real date, like 2026-11-23"),
-    ({"effective_date": "2026-11-24"}, "effective_date", "The effective date cannot be in the future"),
-    ({"effective_date": ""}, "effective_date", "Enter the effective date"),
-    ({"period_end": "2026-09-15"}, "period_end", "Choose a period this account has, or no period"),
-    ({"period_end": "2019-12-31"}, "period_end", "Choose a period this account has, or no period"),
-    ({"period_end": "soon"}, "period_end", "Choose a period this account has, or no period"),
-    ({"reason": "  "}, "reason", "Enter the reason: it is shown as the entry&#39;s description"),
-    ({"reason": "x" * 201}, "reason", "The reason must be 200 characters or fewer"),
-    ({"kind": "gift"}, "kind", "Choose the type of entry"),
-])
-def test_bad_input_is_refused_beside_its_field_and_nothing_is_posted(app, books, staff_member, answers, field,
-                                                                      message):
+@pytest.mark.parametrize(
+    "answers, field, message",
+    [
+        (
+            {"amount": "12.345"},
+            "amount",
+            "Amount must be in dollars and cents, with no more than 2 numbers after the decimal point",
+        ),
+        (
+            {"amount": "-5"},
+            "amount",
+            "Enter the amount without a minus sign: the type of entry says whether it is a debit or a credit",
+        ),
+        ({"amount": "twelve"}, "amount", "Amount must be a number, like 1250.00"),
+        ({"amount": "0"}, "amount", "Amount must be more than $0.00"),
+        ({"amount": "10000000000"}, "amount", "Amount must be $9,999,999,999.99 or less"),
+        ({"amount": ""}, "amount", "Enter the amount"),
+        (
+            {"effective_date": "20/11/2026"},
+            "effective_date",
+            "Enter the effective date as a real date, like 2026-11-23",
+        ),
+        (
+            {"effective_date": "2026-02-30"},
+            "effective_date",
+            "Enter the effective date as a real date, like 2026-11-23",
+        ),
+        ({"effective_date": "2026-11-24"}, "effective_date", "The effective date cannot be in the future"),
+        ({"effective_date": ""}, "effective_date", "Enter the effective date"),
+        ({"period_end": "2026-09-15"}, "period_end", "Choose a period this account has, or no period"),
+        ({"period_end": "2019-12-31"}, "period_end", "Choose a period this account has, or no period"),
+        ({"period_end": "soon"}, "period_end", "Choose a period this account has, or no period"),
+        ({"reason": "  "}, "reason", "Enter the reason: it is shown as the entry&#39;s description"),
+        ({"reason": "x" * 201}, "reason", "The reason must be 200 characters or fewer"),
+        ({"kind": "gift"}, "kind", "Choose the type of entry"),
+    ],
+)
+def test_bad_input_is_refused_beside_its_field_and_nothing_is_posted(app, books, staff_member, answers, field, message):
     supervisor = staff_member("supervisor")
     response = _post(supervisor, books, **answers)
     page = body(response)
     assert response.status_code == 400
-    assert f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>' \
-        in page
+    assert (
+        f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>' in page
+    )
     assert f'<a href="#{field}">{message}</a>' in page
     assert len(_entries(app, books["id"])) == 1 and _audits(app, "ledger.posted") == []
 
@@ -221,6 +274,7 @@ def test_the_same_form_sent_twice_posts_once(app, books, staff_member):
 
 
 # --- Reversals ------------------------------------------------------------------------------------
+
 
 def _reverse(staff, books, entry_id, key=None, reason="Posted to the wrong account"):
     url = f"/staff/ledger/{books['number']}/entries/{entry_id}/reverse"
@@ -274,7 +328,7 @@ def test_unknown_accounts_and_entries_are_404(app, books, staff_member):
     [entry] = _entries(app, books["id"])
     # An entry of another account is not found under this one.
     assert supervisor.get(f"/staff/ledger/{books['other']}/entries/{entry.id}/reverse").status_code == 404
-    assert supervisor.get(f"/staff/ledger/{books['number']}/entries/{2 ** 70}/reverse").status_code == 404
+    assert supervisor.get(f"/staff/ledger/{books['number']}/entries/{2**70}/reverse").status_code == 404
 
 
 def test_the_ledger_pages_fifty_entries_at_a_time_with_true_balances(app, books, staff_member):
@@ -296,14 +350,23 @@ def test_the_ledger_pages_fifty_entries_at_a_time_with_true_balances(app, books,
 
 # --- Instalments ---------------------------------------------------------------------------------
 
+
 def test_a_payment_posted_by_staff_marks_instalments_paid(app, books, staff_member, clock):
     """An approved arrangement of $250.00 a month; the officer's payments pay them in order."""
     with sessionmaker_of(app)() as db:
         inn = db.get(Account, books["id"])
         proposal = arrangements.Proposal("monthly", 25_000, date(2026, 12, 1))
         submitted = service_requests.submit(
-            db, clock(), account=inn, user_id=books["owner"], kind="arrangement", key="arrangement-key-1",
-            summary="Payment arrangement", data={}, build=arrangements.builder(inn.id, clock(), 100_000, proposal))
+            db,
+            clock(),
+            account=inn,
+            user_id=books["owner"],
+            kind="arrangement",
+            key="arrangement-key-1",
+            summary="Payment arrangement",
+            data={},
+            build=arrangements.builder(inn.id, clock(), 100_000, proposal),
+        )
         arrangements.decide(db, clock(), submitted.request, True, None, staff_user_id=None)
         db.commit()
     owner = signed_in(app, OWNER)

@@ -4,6 +4,7 @@ recipient emailed once with no content and no link; they see the threads
 awaiting a reply and answer them, which closes the item in the messages queue.
 Officers and above; bad input is refused beside the field with nothing kept; a
 double POST sends once."""
+
 from __future__ import annotations
 
 import io
@@ -20,8 +21,12 @@ from tests.accounts_factory import body, give, open_account, sessionmaker_of, si
 from tests.conftest import csrf_from, make_user
 from tests.test_documents import make_pdf
 
-OWNER, DELEGATE, VIEWER, STRANGER = ("owner@example.com", "delegate@example.com", "viewer@example.com",
-                                     "stranger@example.com")
+OWNER, DELEGATE, VIEWER, STRANGER = (
+    "owner@example.com",
+    "delegate@example.com",
+    "viewer@example.com",
+    "stranger@example.com",
+)
 TODAY = date(2026, 11, 23)
 
 
@@ -29,8 +34,15 @@ TODAY = date(2026, 11, 23)
 def lodge(app, clock):
     """Maple Lodge: Olive owns it, Dee is a delegate (both receive messages), Vic
     only views it; Sam has no access."""
-    ids = {email: make_user(app, email=email, name=name) for email, name in (
-        (OWNER, "Olive Owner"), (DELEGATE, "Dee Delegate"), (VIEWER, "Vic Viewer"), (STRANGER, "Sam Stranger"))}
+    ids = {
+        email: make_user(app, email=email, name=name)
+        for email, name in (
+            (OWNER, "Olive Owner"),
+            (DELEGATE, "Dee Delegate"),
+            (VIEWER, "Vic Viewer"),
+            (STRANGER, "Sam Stranger"),
+        )
+    }
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=61, legal_name="Maple Lodge Ltd.", opened_on=date(2026, 6, 1))
         give(db, clock(), ids[OWNER], account)
@@ -49,12 +61,17 @@ def _token_of(page: str) -> str:
     return re.search(r'name="token" value="([^"]+)"', page).group(1)
 
 
-def _compose(staff, query: str, subject="About your levy", text="Please send your June receipts.", files=(),
-             token=None):
+def _compose(
+    staff, query: str, subject="About your levy", text="Please send your June receipts.", files=(), token=None
+):
     path = f"/staff/messages/new?{query}"
     page = body(staff.get(path))
-    data = {"subject": subject, "body": text, "csrf_token": csrf_from(page),
-            "token": _token_of(page) if token is None else token}
+    data = {
+        "subject": subject,
+        "body": text,
+        "csrf_token": csrf_from(page),
+        "token": _token_of(page) if token is None else token,
+    }
     if files:
         data["files"] = [(io.BytesIO(content), name) for name, content in files]
     return staff.client.post(path, data=data, content_type="multipart/form-data")
@@ -78,8 +95,8 @@ def _header(page: str) -> str:
 
 # --- Writing to an account or a person ---------------------------------------------------------
 
-def test_staff_write_to_an_account_and_each_person_who_receives_messages_gets_it_once(app, clock, lodge,
-                                                                                        staff_member):
+
+def test_staff_write_to_an_account_and_each_person_who_receives_messages_gets_it_once(app, clock, lodge, staff_member):
     officer = staff_member("officer")
     page = body(officer.get(f"/staff/messages/new?account={lodge['number']}"))
     assert "Everyone on the account who receives messages: Dee Delegate, Olive Owner" in page
@@ -90,7 +107,10 @@ def test_staff_write_to_an_account_and_each_person_who_receives_messages_gets_it
     with sessionmaker_of(app)() as db:
         thread = db.get(MessageThread, thread_id)
         assert (thread.account_id, thread.to_user_id, thread.started_by_user_id) == (
-            lodge["account_id"], None, officer.id)
+            lodge["account_id"],
+            None,
+            officer.id,
+        )
         delivered = list(db.scalars(select(Message)))
         assert sorted(m.user_id for m in delivered) == sorted([lodge[OWNER], lodge[DELEGATE]])
         assert all(m.thread_id == thread_id and m.read_at is None for m in delivered)
@@ -133,7 +153,9 @@ def test_staff_write_to_one_person_about_an_account_or_not(app, clock, lodge, st
     personal = _thread_id(response)
     with sessionmaker_of(app)() as db:
         assert [(m.user_id, m.thread_id) for m in db.scalars(select(Message).order_by(Message.id))] == [
-            (lodge[VIEWER], about_account), (lodge[STRANGER], personal)]
+            (lodge[VIEWER], about_account),
+            (lodge[STRANGER], personal),
+        ]
         assert db.get(MessageThread, personal).account_id is None
         assert [e.to_address for e in db.scalars(select(OutboxEmail).order_by(OutboxEmail.id))] == [VIEWER, STRANGER]
     # A person about an account (even without "receive messages") reads it; nobody else on the account does.
@@ -146,14 +168,18 @@ def test_staff_write_to_one_person_about_an_account_or_not(app, clock, lodge, st
     assert _count(app, MessageThread) == 2
 
 
-@pytest.mark.parametrize("subject, text, message, field", [
-    ("", "Body", "Enter a subject", "subject"),
-    ("Subject", "   ", "Enter the message", "body"),
-    ("S" * 201, "Body", "Enter a subject of 200 characters or fewer", "subject"),
-    ("Subject", "x" * 5001, "Enter a message of 5,000 characters or fewer", "body"),
-])
-def test_a_bad_message_is_refused_beside_the_field_and_nothing_is_sent(app, clock, lodge, staff_member, subject,
-                                                                        text, message, field):
+@pytest.mark.parametrize(
+    "subject, text, message, field",
+    [
+        ("", "Body", "Enter a subject", "subject"),
+        ("Subject", "   ", "Enter the message", "body"),
+        ("S" * 201, "Body", "Enter a subject of 200 characters or fewer", "subject"),
+        ("Subject", "x" * 5001, "Enter a message of 5,000 characters or fewer", "body"),
+    ],
+)
+def test_a_bad_message_is_refused_beside_the_field_and_nothing_is_sent(
+    app, clock, lodge, staff_member, subject, text, message, field
+):
     officer = staff_member("officer")
     response = _compose(officer, f"account={lodge['number']}", subject=subject, text=text)
     assert response.status_code == 400
@@ -215,6 +241,7 @@ def test_taxpayers_are_refused_the_staff_side(app, clock, lodge):
 
 # --- Replies and the queue ---------------------------------------------------------------------
 
+
 def _taxpayer_reply(app, email, thread_id, text, files=()):
     client = signed_in(app, email)
     page = body(client.get(f"/messages/{thread_id}"))
@@ -255,7 +282,8 @@ def test_read_reply_answer_the_whole_conversation(app, clock, lodge, staff_membe
         post = db.scalar(select(MessagePost).order_by(MessagePost.id.desc()))
         assert post.from_agency and post.author_user_id == officer.id
         assert sorted(m.user_id for m in db.scalars(select(Message).where(Message.post_id == post.id))) == sorted(
-            [lodge[OWNER], lodge[DELEGATE]])
+            [lodge[OWNER], lodge[DELEGATE]]
+        )
         assert db.get(MessageThread, thread_id).last_post_at == clock()
     assert _count(app, OutboxEmail) == emails_before + 2
     assert "No replies are waiting" in body(officer.get("/staff/messages/"))
@@ -282,6 +310,7 @@ def test_an_officer_cannot_answer_a_reply_another_officer_is_working_on(app, clo
     _taxpayer_reply(app, OWNER, thread_id, "Question?")
     with sessionmaker_of(app)() as db:
         from models import User
+
         item = work.open_for_thread_id(db, thread_id)
         work.take(db, clock(), item, db.get(User, first.id))
         db.commit()
@@ -305,8 +334,12 @@ def test_a_reply_with_nobody_left_to_receive_it_is_refused(app, clock, lodge, st
 
 def test_unknown_threads_are_404_for_staff(app, clock, staff_member):
     officer = staff_member("officer")
-    for path in ("/staff/messages/999999", f"/staff/messages/{2**40}", "/staff/messages/0",
-                 "/staff/messages/1/attachments/1"):
+    for path in (
+        "/staff/messages/999999",
+        f"/staff/messages/{2**40}",
+        "/staff/messages/0",
+        "/staff/messages/1/attachments/1",
+    ):
         assert officer.get(path).status_code == 404, path
 
 

@@ -1,6 +1,7 @@
 """Programs (issue 6): every member of staff sees them; administrators register
 a program and change its rules, each checked beside its field and audited; the
 number prefix is unique. On SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import json
@@ -23,9 +24,17 @@ def programs(app):
 
 
 def _answers(**changes) -> dict:
-    answers = {"code": "BT", "name": "Bingo Tax", "number_prefix": "47", "filing_frequency": "quarterly",
-               "due_rule": "M+1:last", "is_claim": "no", "functions": ["file", "upload", "messages"],
-               "objection_days": "90", "description": "A tax on bingo halls."}
+    answers = {
+        "code": "BT",
+        "name": "Bingo Tax",
+        "number_prefix": "47",
+        "filing_frequency": "quarterly",
+        "due_rule": "M+1:last",
+        "is_claim": "no",
+        "functions": ["file", "upload", "messages"],
+        "objection_days": "90",
+        "description": "A tax on bingo halls.",
+    }
     answers.update(changes)
     return answers
 
@@ -33,8 +42,9 @@ def _answers(**changes) -> dict:
 def _register(member, **changes):
     form = body(member.get("/staff/programs/new"))
     key = re.search(r'name="key" value="([^"]+)"', form).group(1)
-    return member.post("/staff/programs/new", {**_answers(**changes), "key": key},
-                       token_from="/staff/programs/new"), key
+    return member.post(
+        "/staff/programs/new", {**_answers(**changes), "key": key}, token_from="/staff/programs/new"
+    ), key
 
 
 def _program(app, code: str) -> Program | None:
@@ -65,8 +75,12 @@ def test_an_administrator_registers_a_program(app, programs, staff_member):
     response, _key = _register(admin)
     assert response.status_code == 303 and response.headers["Location"].endswith("/staff/programs/")
     program = _program(app, "BT")
-    assert (program.name, program.number_prefix, program.filing_frequency, program.due_rule) == \
-        ("Bingo Tax", "47", "quarterly", "M+1:last")
+    assert (program.name, program.number_prefix, program.filing_frequency, program.due_rule) == (
+        "Bingo Tax",
+        "47",
+        "quarterly",
+        "M+1:last",
+    )
     assert program.functions == "file,upload,messages" and program.allows("upload")
     assert program.is_claim is False and program.objection_days == 90
     assert program.description == "A tax on bingo halls."
@@ -83,12 +97,26 @@ def test_a_new_program_takes_accounts_with_its_prefix(app, programs, staff_membe
     form = body(admin.get("/staff/accounts/new"))
     assert '<option value="BT">Bingo Tax (BT, numbers start 47)</option>' in form
     key = re.search(r'name="key" value="([^"]+)"', form).group(1)
-    response = admin.post("/staff/accounts/new", {
-        "key": key, "program_code": "BT", "legal_name": "Lucky Hall Ltd.", "mailing_line1": "1 Main Street",
-        "mailing_city": "Red Deer", "mailing_province": "AB", "mailing_postal": "T4N 1X5",
-        "physical_line1": "1 Main Street", "physical_city": "Red Deer", "physical_province": "AB",
-        "physical_postal": "T4N 1X5", "contact_name": "Lou Lucky", "contact_phone": "403-347-2290",
-        "opened_on": "2026-01-01"}, token_from="/staff/accounts/new")
+    response = admin.post(
+        "/staff/accounts/new",
+        {
+            "key": key,
+            "program_code": "BT",
+            "legal_name": "Lucky Hall Ltd.",
+            "mailing_line1": "1 Main Street",
+            "mailing_city": "Red Deer",
+            "mailing_province": "AB",
+            "mailing_postal": "T4N 1X5",
+            "physical_line1": "1 Main Street",
+            "physical_city": "Red Deer",
+            "physical_province": "AB",
+            "physical_postal": "T4N 1X5",
+            "contact_name": "Lou Lucky",
+            "contact_phone": "403-347-2290",
+            "opened_on": "2026-01-01",
+        },
+        token_from="/staff/accounts/new",
+    )
     assert response.status_code == 303
     with sessionmaker_of(app)() as db:
         account = db.scalar(select(Account).where(Account.program_code == "BT"))
@@ -102,8 +130,9 @@ def test_the_same_program_form_sent_twice_makes_one(app, programs, staff_member)
     assert first.status_code == second.status_code == 303
     assert _count(app) == 7
     with sessionmaker_of(app)() as db:
-        assert db.scalar(select(func.count()).select_from(AuditEvent)
-                         .where(AuditEvent.event == "program.registered")) == 1
+        assert (
+            db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "program.registered")) == 1
+        )
 
 
 def test_an_administrator_changes_a_program(app, programs, staff_member):
@@ -112,14 +141,29 @@ def test_an_administrator_changes_a_program(app, programs, staff_member):
     assert 'value="Tourism Levy"' in form and 'value="M+1:last"' in form
     assert 'name="functions" type="checkbox" value="waiver" checked' in form
     assert 'name="functions" type="checkbox" value="renewal">' in form
-    response = admin.post("/staff/programs/TL/edit", _answers(
-        code="XX", name="Tourism Levy (accommodation)", number_prefix="41", filing_frequency="monthly",
-        due_rule="m+1:25", functions=["file", "upload"], objection_days="120", description="Changed."),
-        token_from="/staff/programs/TL/edit")
+    response = admin.post(
+        "/staff/programs/TL/edit",
+        _answers(
+            code="XX",
+            name="Tourism Levy (accommodation)",
+            number_prefix="41",
+            filing_frequency="monthly",
+            due_rule="m+1:25",
+            functions=["file", "upload"],
+            objection_days="120",
+            description="Changed.",
+        ),
+        token_from="/staff/programs/TL/edit",
+    )
     assert response.status_code == 303
     program = _program(app, "TL")
-    assert (program.name, program.due_rule, program.functions, program.objection_days, program.description) == \
-        ("Tourism Levy (accommodation)", "M+1:25", "file,upload", 120, "Changed.")
+    assert (program.name, program.due_rule, program.functions, program.objection_days, program.description) == (
+        "Tourism Levy (accommodation)",
+        "M+1:25",
+        "file,upload",
+        120,
+        "Changed.",
+    )
     assert _program(app, "XX") is None  # the code never changes
     with sessionmaker_of(app)() as db:
         [event] = db.scalars(select(AuditEvent).where(AuditEvent.event == "program.changed"))
@@ -127,14 +171,22 @@ def test_an_administrator_changes_a_program(app, programs, staff_member):
         assert detail["program"] == "TL" and event.actor_user_id == admin.id
         assert set(detail["fields"]) == {"name", "due_rule", "functions", "objection_days", "description"}
     # The same form again changes nothing and records nothing.
-    again = admin.post("/staff/programs/TL/edit", _answers(
-        name="Tourism Levy (accommodation)", number_prefix="41", filing_frequency="monthly", due_rule="M+1:25",
-        functions=["file", "upload"], objection_days="120", description="Changed."),
-        token_from="/staff/programs/TL/edit")
+    again = admin.post(
+        "/staff/programs/TL/edit",
+        _answers(
+            name="Tourism Levy (accommodation)",
+            number_prefix="41",
+            filing_frequency="monthly",
+            due_rule="M+1:25",
+            functions=["file", "upload"],
+            objection_days="120",
+            description="Changed.",
+        ),
+        token_from="/staff/programs/TL/edit",
+    )
     assert again.status_code == 303 and "Nothing changed" in body(admin.get("/staff/programs/"))
     with sessionmaker_of(app)() as db:
-        assert db.scalar(select(func.count()).select_from(AuditEvent)
-                         .where(AuditEvent.event == "program.changed")) == 1
+        assert db.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.event == "program.changed")) == 1
 
 
 def test_an_unknown_program_is_not_found(programs, staff_member):
@@ -152,32 +204,39 @@ def test_only_administrators_register_or_change_programs(app, programs, staff_me
     assert member.post("/staff/programs/TL/edit", _answers(name="Renamed")).status_code == 403
     assert _program(app, "BT") is None and _program(app, "TL").name == "Tourism Levy"
     with sessionmaker_of(app)() as db:
-        refusals = [json.loads(e.detail)["reason"] for e in db.scalars(
-            select(AuditEvent).where(AuditEvent.event == "access.refused", AuditEvent.actor_user_id == member.id))]
+        refusals = [
+            json.loads(e.detail)["reason"]
+            for e in db.scalars(
+                select(AuditEvent).where(AuditEvent.event == "access.refused", AuditEvent.actor_user_id == member.id)
+            )
+        ]
         assert refusals == ["administrator-only"] * 4
 
 
-@pytest.mark.parametrize("changes,field,message", [
-    ({"code": ""}, "code", "Enter the program&#39;s code"),
-    ({"code": "b1"}, "code", "Enter a code of 2 to 10 capital letters"),
-    ({"code": "TL"}, "code", "There is already a program with the code TL"),
-    ({"name": ""}, "name", "Enter the program&#39;s name"),
-    ({"number_prefix": "41"}, "number_prefix", "Another program (TL) already uses the prefix 41"),
-    ({"number_prefix": "07"}, "number_prefix", "Enter two digits, not starting with 0"),
-    ({"number_prefix": "4a"}, "number_prefix", "Enter two digits, not starting with 0"),
-    ({"filing_frequency": ""}, "filing_frequency", "Choose how often returns are filed"),
-    ({"filing_frequency": "weekly"}, "filing_frequency", "Choose how often returns are filed"),
-    ({"is_claim": "maybe"}, "is_claim", "Choose whether taxpayers file returns or claims"),
-    ({"due_rule": "end of month"}, "due_rule", "Enter the due rule like M+1:last or M+1:25"),
-    ({"due_rule": "M+1:32"}, "due_rule", "The day of the month is from 1 to 31, or last"),
-    ({"due_rule": "M+61:last"}, "due_rule", "at most 60 months"),
-    ({"is_claim": ""}, "is_claim", "Choose whether taxpayers file returns or claims"),
-    ({"functions": ["file", "teleport"]}, "functions", "Choose self-service functions from the list"),
-    ({"name": "Bingo\x00Tax"}, "name", "Enter the name on one line"),
-    ({"description": "Bingo\x00"}, "description", "Enter the description without special characters"),
-    ({"objection_days": "ninety"}, "objection_days", "Enter a whole number of days from 1 to 3650"),
-    ({"objection_days": "0"}, "objection_days", "Enter a whole number of days from 1 to 3650"),
-])
+@pytest.mark.parametrize(
+    "changes,field,message",
+    [
+        ({"code": ""}, "code", "Enter the program&#39;s code"),
+        ({"code": "b1"}, "code", "Enter a code of 2 to 10 capital letters"),
+        ({"code": "TL"}, "code", "There is already a program with the code TL"),
+        ({"name": ""}, "name", "Enter the program&#39;s name"),
+        ({"number_prefix": "41"}, "number_prefix", "Another program (TL) already uses the prefix 41"),
+        ({"number_prefix": "07"}, "number_prefix", "Enter two digits, not starting with 0"),
+        ({"number_prefix": "4a"}, "number_prefix", "Enter two digits, not starting with 0"),
+        ({"filing_frequency": ""}, "filing_frequency", "Choose how often returns are filed"),
+        ({"filing_frequency": "weekly"}, "filing_frequency", "Choose how often returns are filed"),
+        ({"is_claim": "maybe"}, "is_claim", "Choose whether taxpayers file returns or claims"),
+        ({"due_rule": "end of month"}, "due_rule", "Enter the due rule like M+1:last or M+1:25"),
+        ({"due_rule": "M+1:32"}, "due_rule", "The day of the month is from 1 to 31, or last"),
+        ({"due_rule": "M+61:last"}, "due_rule", "at most 60 months"),
+        ({"is_claim": ""}, "is_claim", "Choose whether taxpayers file returns or claims"),
+        ({"functions": ["file", "teleport"]}, "functions", "Choose self-service functions from the list"),
+        ({"name": "Bingo\x00Tax"}, "name", "Enter the name on one line"),
+        ({"description": "Bingo\x00"}, "description", "Enter the description without special characters"),
+        ({"objection_days": "ninety"}, "objection_days", "Enter a whole number of days from 1 to 3650"),
+        ({"objection_days": "0"}, "objection_days", "Enter a whole number of days from 1 to 3650"),
+    ],
+)
 def test_bad_programs_are_refused_beside_their_field(app, programs, staff_member, changes, field, message):
     admin = staff_member("administrator")
     response, _key = _register(admin, **changes)
@@ -194,16 +253,20 @@ def test_the_prefix_and_frequency_stay_while_the_program_has_accounts(app, progr
         open_account(db, serial=5)
         db.commit()
     admin = staff_member("administrator")
-    for changes, message in (({"number_prefix": "48"}, "The prefix cannot change"),
-                             ({"filing_frequency": "annual"}, "The filing frequency cannot change")):
-        answers = _answers(name="Tourism Levy", number_prefix="41", filing_frequency="monthly", **{})
+    for changes, message in (
+        ({"number_prefix": "48"}, "The prefix cannot change"),
+        ({"filing_frequency": "annual"}, "The filing frequency cannot change"),
+    ):
+        answers = _answers(name="Tourism Levy", number_prefix="41", filing_frequency="monthly")
         answers.update(changes)
         response = admin.post("/staff/programs/TL/edit", answers, token_from="/staff/programs/TL/edit")
         assert response.status_code == 400 and message in body(response)
     program = _program(app, "TL")
     assert (program.number_prefix, program.filing_frequency) == ("41", "monthly")
     # A program with no accounts may change both.
-    response = admin.post("/staff/programs/CIT/edit", _answers(name="Corporate Income Tax", number_prefix="49",
-                                                                filing_frequency="annual", due_rule="M+6:last"),
-                          token_from="/staff/programs/CIT/edit")
+    response = admin.post(
+        "/staff/programs/CIT/edit",
+        _answers(name="Corporate Income Tax", number_prefix="49", filing_frequency="annual", due_rule="M+6:last"),
+        token_from="/staff/programs/CIT/edit",
+    )
     assert response.status_code == 303 and _program(app, "CIT").number_prefix == "49"

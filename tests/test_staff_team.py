@@ -1,6 +1,7 @@
 """Staff sign-ins, managed by administrators: add one (a set-up link by email,
 two-step sign-in at first sign-in), change a role, revoke access (the sign-in is
 disabled and a copied cookie stops working at once). Lower roles are refused."""
+
 from __future__ import annotations
 
 import pyotp
@@ -32,12 +33,14 @@ def test_only_administrators_manage_staff(staff_member, role):
     assert "Staff sign-ins" not in member.get("/staff/").get_data(as_text=True), "the navigation hides it"
 
 
-def test_an_administrator_adds_a_staff_member_who_sets_a_password_then_two_step_sign_in(app, client,
-                                                                                           staff_member, clock):
+def test_an_administrator_adds_a_staff_member_who_sets_a_password_then_two_step_sign_in(
+    app, client, staff_member, clock
+):
     admin = staff_member("administrator")
     assert "Staff sign-ins" in admin.get("/staff/").get_data(as_text=True)
-    response = admin.post("/staff/team/", {"name": "Pat Lee", "email": "Pat@TRA.example", "role": "officer"},
-                          token_from="/staff/team/")
+    response = admin.post(
+        "/staff/team/", {"name": "Pat Lee", "email": "Pat@TRA.example", "role": "officer"}, token_from="/staff/team/"
+    )
     assert response.status_code == 303
     pat = _user(app, "pat@tra.example")
     assert pat.staff_role == "officer" and not pat.has_two_factor
@@ -47,13 +50,15 @@ def test_an_administrator_adds_a_staff_member_who_sets_a_password_then_two_step_
     page = client.get(link)
     assert page.status_code == 200
     token = csrf_from(page.get_data(as_text=True))
-    done = client.post(link, data={"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD,
-                                   "csrf_token": token})
+    done = client.post(
+        link, data={"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD, "csrf_token": token}
+    )
     assert done.status_code == 303
     # First staff sign-in: password only, then straight to setting up the second factor.
     token = csrf_from(client.get("/staff/sign-in").get_data(as_text=True))
-    signed = client.post("/staff/sign-in", data={"email": "pat@tra.example", "password": NEW_PASSWORD,
-                                                 "csrf_token": token})
+    signed = client.post(
+        "/staff/sign-in", data={"email": "pat@tra.example", "password": NEW_PASSWORD, "csrf_token": token}
+    )
     assert signed.status_code == 303 and signed.headers["Location"].endswith("/profile/two-factor")
     assert client.get("/staff/queues/").status_code == 303, "nothing else until two-step sign-in is set up"
     assert [e.subject_user_id for e in _events(app, "staff.added")] == [pat.id]
@@ -80,8 +85,9 @@ def test_a_role_changes_and_an_administrator_cannot_change_their_own(app, staff_
     admin = staff_member("administrator")
     officer = staff_member("officer")
     assert officer.get("/staff/team/").status_code == 403
-    response = admin.post(f"/staff/team/{officer.id}/role", {"role": "administrator"},
-                          token_from=f"/staff/team/{officer.id}")
+    response = admin.post(
+        f"/staff/team/{officer.id}/role", {"role": "administrator"}, token_from=f"/staff/team/{officer.id}"
+    )
     assert response.status_code == 303
     assert _user(app, officer.email).staff_role == "administrator"
     assert officer.get("/staff/team/").status_code == 200, "the new role applies on the next request"
@@ -101,17 +107,24 @@ def test_revoking_staff_access_ends_every_session_and_the_cookie_stops_working(a
     after = officer.get("/staff/queues/")
     assert after.status_code == 303 and "/auth/sign-in" in after.headers["Location"]
     with app.extensions["portal.sessionmaker"]() as db:
-        live = db.scalars(select(AuthSession).where(AuthSession.user_id == officer.id,
-                                                    AuthSession.ended_at.is_(None))).all()
+        live = db.scalars(
+            select(AuthSession).where(AuthSession.user_id == officer.id, AuthSession.ended_at.is_(None))
+        ).all()
     assert live == []
     assert _user(app, officer.email).is_disabled
     [event] = _events(app, "staff.revoked")
     assert event.actor_user_id == admin.id and event.subject_user_id == officer.id
     # Signing in again is refused too.
     token = csrf_from(officer.client.get("/staff/sign-in").get_data(as_text=True))
-    again = officer.client.post("/staff/sign-in", data={
-        "email": officer.email, "password": PASSWORD, "code": pyotp.TOTP(officer.secret).now(),
-        "csrf_token": token})
+    again = officer.client.post(
+        "/staff/sign-in",
+        data={
+            "email": officer.email,
+            "password": PASSWORD,
+            "code": pyotp.TOTP(officer.secret).now(),
+            "csrf_token": token,
+        },
+    )
     assert again.status_code in (400, 403, 429)
 
 

@@ -5,6 +5,7 @@ Low findings are known and accepted: the demo's published sign-ins and TOTP secr
 (B105), `random` for demo data (B311), the empty default SMTP password (B107). A
 medium finding that is not a fault carries `# nosec <test>` with the reason beside it.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,18 @@ CODE = ["app.py", "commands.py", "config.py", "models.py", "demo.py", "blueprint
 
 
 def test_bandit_finds_nothing_of_medium_or_high_severity():
-    done = subprocess.run([sys.executable, "-m", "bandit", "-q", "-r", *CODE, "-ll", "-f", "json"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "bandit", "-q", "-r", *CODE, "-ll", "-f", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(done.stdout)
-    found = [f"{r['filename']}:{r['line_number']} {r['test_id']} {r['issue_severity']}: {r['issue_text']}"
-             for r in report["results"]]
+    found = [
+        f"{r['filename']}:{r['line_number']} {r['test_id']} {r['issue_severity']}: {r['issue_text']}"
+        for r in report["results"]
+    ]
     assert found == []
     assert done.returncode == 0, done.stderr[-2000:]
     scanned = report["metrics"]["_totals"]["loc"]

@@ -2,6 +2,7 @@
 account's penalty and interest charges (never a reversed one, a credit, or
 another account's), gives a reason and explains it, may add documents, checks
 and declares; one request however many times it is sent."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,8 @@ import secrets
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from domain import ledger
@@ -35,26 +37,63 @@ def inn(app, clock):
         account = open_account(db, serial=71, legal_name="Prairie Inn Ltd.", opened_on=date(2026, 1, 1))
         other = open_account(db, serial=72, legal_name="Other Motel Ltd.", opened_on=date(2026, 1, 1))
         post(db, account, "assessment", 250000, date(2026, 9, 15), period_end=date(2026, 8, 31))
-        penalty = post(db, account, "penalty", 12500, date(2026, 10, 5), period_end=date(2026, 8, 31),
-                       description="Late filing penalty")
-        interest = post(db, account, "interest", 3417, date(2026, 10, 31), period_end=date(2026, 8, 31),
-                        description="Interest on late payment")
-        reversed_penalty = post(db, account, "penalty", 5000, date(2026, 7, 5), period_end=date(2026, 5, 31),
-                                description="Late payment penalty")
+        penalty = post(
+            db,
+            account,
+            "penalty",
+            12500,
+            date(2026, 10, 5),
+            period_end=date(2026, 8, 31),
+            description="Late filing penalty",
+        )
+        interest = post(
+            db,
+            account,
+            "interest",
+            3417,
+            date(2026, 10, 31),
+            period_end=date(2026, 8, 31),
+            description="Interest on late payment",
+        )
+        reversed_penalty = post(
+            db,
+            account,
+            "penalty",
+            5000,
+            date(2026, 7, 5),
+            period_end=date(2026, 5, 31),
+            description="Late payment penalty",
+        )
         credit = post(db, account, "interest", -200, date(2026, 11, 1), description="Interest on a credit")
         post(db, account, "payment", -100000, date(2026, 10, 10))
-        foreign = post(db, other, "penalty", 9900, date(2026, 10, 5), period_end=date(2026, 8, 31),
-                       description="Other motel's penalty")
+        foreign = post(
+            db,
+            other,
+            "penalty",
+            9900,
+            date(2026, 10, 5),
+            period_end=date(2026, 8, 31),
+            description="Other motel's penalty",
+        )
         db.flush()
-        ledger.reverse(db, reversed_penalty, processed_date=date(2026, 8, 1), reference="REV-1",
-                       reason="Penalty cancelled")
+        ledger.reverse(
+            db, reversed_penalty, processed_date=date(2026, 8, 1), reference="REV-1", reason="Penalty cancelled"
+        )
         give(db, clock(), owner, account)
         give(db, clock(), owner, other)
         give(db, clock(), clerk, account, role="viewer")
         db.commit()
-        return {"number": account.number, "account_id": account.id, "other": other.number, "owner": owner,
-                "penalty": penalty.id, "interest": interest.id, "reversed": reversed_penalty.id,
-                "credit": credit.id, "foreign": foreign.id}
+        return {
+            "number": account.number,
+            "account_id": account.id,
+            "other": other.number,
+            "owner": owner,
+            "penalty": penalty.id,
+            "interest": interest.id,
+            "reversed": reversed_penalty.id,
+            "credit": credit.id,
+            "foreign": foreign.id,
+        }
 
 
 def _token(client) -> str:
@@ -113,17 +152,34 @@ def test_a_waiver_request_end_to_end_with_a_document_and_its_confirmation(app, i
     with sessionmaker_of(app)() as db:
         draft = db.scalar(select(Draft).where(Draft.kind == "waiver"))
         assert json.loads(draft.data) == {"entries": [str(inn["interest"]), str(inn["penalty"])], **WHY}
-        db.add(Document(account_id=inn["account_id"], draft_id=draft.id, stored_name=secrets.token_hex(16),
-                        uploaded_name="hospital-letter.pdf", content_type="application/pdf", size_bytes=4096,
-                        sha256=hashlib.sha256(b"x").hexdigest(), storage="database", uploaded_at=clock(),
-                        uploaded_by_user_id=inn["owner"]))
+        db.add(
+            Document(
+                account_id=inn["account_id"],
+                draft_id=draft.id,
+                stored_name=secrets.token_hex(16),
+                uploaded_name="hospital-letter.pdf",
+                content_type="application/pdf",
+                size_bytes=4096,
+                sha256=hashlib.sha256(b"x").hexdigest(),
+                storage="database",
+                uploaded_at=clock(),
+                uploaded_by_user_id=inn["owner"],
+            )
+        )
         db.commit()
         token = draft.token
     assert "hospital-letter.pdf" in body(client.get(_url(inn, "documents")))
     check = body(client.get(_url(inn, "check")))
-    for text in ("Late filing penalty, 1\u201331 August 2026, charged 5 October 2026: $125.00",
-                 "Interest on late payment", "$159.17", "Circumstances beyond your control", WHY["explanation"],
-                 "hospital-letter.pdf", 'id="declaration"', f'value="{token}"'):
+    for text in (
+        "Late filing penalty, 1\u201331 August 2026, charged 5 October 2026: $125.00",
+        "Interest on late payment",
+        "$159.17",
+        "Circumstances beyond your control",
+        WHY["explanation"],
+        "hospital-letter.pdf",
+        'id="declaration"',
+        f'value="{token}"',
+    ):
         assert text in check, text
     done = _post(client, _url(inn, "check"), {"token": token, "declaration": "y"})
     assert done.status_code == 303
@@ -253,8 +309,13 @@ def test_a_charge_reversed_after_it_was_chosen_must_be_chosen_again(app, inn):
     assert _choose(client, inn, inn["penalty"], inn["interest"]).status_code == 303
     assert _post(client, _url(inn, "reason"), WHY).status_code == 303
     with sessionmaker_of(app)() as db:
-        ledger.reverse(db, db.get(LedgerEntry, inn["interest"]), processed_date=date(2026, 11, 23),
-                       reference="REV-2", reason="Interest cancelled")
+        ledger.reverse(
+            db,
+            db.get(LedgerEntry, inn["interest"]),
+            processed_date=date(2026, 11, 23),
+            reference="REV-2",
+            reason="Interest cancelled",
+        )
         db.commit()
     assert client.get(_url(inn, "check")).headers["Location"] == _url(inn)
     refused = _post(client, _url(inn, "check"), {"token": _draft_token(app), "declaration": "y"})
@@ -264,13 +325,15 @@ def test_a_charge_reversed_after_it_was_chosen_must_be_chosen_again(app, inn):
 
 def test_autosave_keeps_only_this_accounts_charges_and_a_timed_out_session_keeps_the_draft(app, inn, clock):
     client = signed_in(app, OWNER)
-    saved = _post(client, _url(inn, "autosave"), {"step": "entries",
-                                                  "entries": [str(inn["penalty"]), str(inn["foreign"]), "x"]})
+    saved = _post(
+        client, _url(inn, "autosave"), {"step": "entries", "entries": [str(inn["penalty"]), str(inn["foreign"]), "x"]}
+    )
     assert saved.status_code == 200 and "Draft saved at 11:00 am" in body(saved)  # the first save says so
     assert json.loads(_drafts(app)[0][1]) == {"entries": [str(inn["penalty"])]}
     clock.advance(minutes=2)
-    saved = _post(client, _url(inn, "autosave"), {"step": "reason", "reason": "inability",
-                                                  "explanation": "Sales fell by half"})
+    saved = _post(
+        client, _url(inn, "autosave"), {"step": "reason", "reason": "inability", "explanation": "Sales fell by half"}
+    )
     assert saved.status_code == 200 and "Draft saved at 11:02 am" in body(saved)
     assert _post(client, _url(inn, "autosave"), {"step": "nonsense"}).status_code == 400
     clock.advance(minutes=16)
@@ -301,7 +364,7 @@ def test_confirmations_belong_to_the_account_and_strangers_get_404(app, inn):
     assert len(_requests(app)) == 1
 
 
-ids = st.lists(st.text(max_size=30) | st.integers(min_value=-(2 ** 70), max_value=2 ** 70).map(str), max_size=5)
+ids = st.lists(st.text(max_size=30) | st.integers(min_value=-(2**70), max_value=2**70).map(str), max_size=5)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -316,16 +379,21 @@ def test_any_ticked_values_are_answered_without_a_server_error(app, inn, entries
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(reason=st.text(max_size=40) | st.sampled_from(["circumstances", "agency_error", "inability"]),
-       explanation=st.text(max_size=6000))
+@given(
+    reason=st.text(max_size=40) | st.sampled_from(["circumstances", "agency_error", "inability"]),
+    explanation=st.text(max_size=6000),
+)
 def test_any_text_in_the_reason_form_is_answered_without_a_server_error(app, inn, reason, explanation):
     client = _hypothesis_client(app)
     if not _drafts(app):
-        assert client.post(_url(inn), data={"entries": [str(inn["penalty"])],
-                                            "csrf_token": client.csrf}).status_code == 303
+        assert (
+            client.post(_url(inn), data={"entries": [str(inn["penalty"])], "csrf_token": client.csrf}).status_code
+            == 303
+        )
     before = _drafts(app)
-    response = client.post(_url(inn, "reason"), data={"reason": reason, "explanation": explanation,
-                                                      "csrf_token": client.csrf})
+    response = client.post(
+        _url(inn, "reason"), data={"reason": reason, "explanation": explanation, "csrf_token": client.csrf}
+    )
     assert response.status_code < 500
     if response.status_code != 303:
         assert response.status_code == 400 and _drafts(app) == before
@@ -340,4 +408,3 @@ def _hypothesis_client(app):
         client.csrf = _token(client)
         app.config["_waivers_client"] = client
     return client
-

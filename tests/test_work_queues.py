@@ -3,6 +3,7 @@ it, put it back, a supervisor reassigns it and sees counts and ages; deciding it
 decides the thing itself (a consent, an arrangement, a renewal, a waiver, a
 direct deposit change, an objection, a document review) with a reason the
 taxpayer sees, tells the account's people by secure message, and is audited."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,8 +16,22 @@ import pytest
 from sqlalchemy import func, select
 
 from domain import arrangements, decisions, direct_deposit, requests, waivers, work
-from models import (Account, AuditEvent, Consent, DirectDeposit, Document, LedgerEntry, Licence, Message,
-                    MessagePost, MessageThread, PaymentArrangement, ServiceRequest, User, WorkItem)
+from models import (
+    Account,
+    AuditEvent,
+    Consent,
+    DirectDeposit,
+    Document,
+    LedgerEntry,
+    Licence,
+    Message,
+    MessagePost,
+    MessageThread,
+    PaymentArrangement,
+    ServiceRequest,
+    User,
+    WorkItem,
+)
 from tests.accounts_factory import body, give, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user, outbox
 
@@ -35,21 +50,48 @@ def office(app, clock):
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=81, legal_name="Prairie Inn Ltd.", opened_on=date(2026, 1, 1))
         post(db, account, "assessment", BALANCE - 15_917, date(2026, 9, 15), period_end=date(2026, 8, 31))
-        penalty = post(db, account, "penalty", 12_500, date(2026, 10, 5), period_end=date(2026, 8, 31),
-                       description="Late filing penalty")
-        interest = post(db, account, "interest", 3_417, date(2026, 10, 31), period_end=date(2026, 8, 31),
-                        description="Interest on late payment")
-        licence = Licence(account_id=account.id, licence_number="FSL-1001", kind="Fuel seller's licence",
-                          issued_on=date(2025, 12, 1), expires_on=date(2026, 12, 31))
+        penalty = post(
+            db,
+            account,
+            "penalty",
+            12_500,
+            date(2026, 10, 5),
+            period_end=date(2026, 8, 31),
+            description="Late filing penalty",
+        )
+        interest = post(
+            db,
+            account,
+            "interest",
+            3_417,
+            date(2026, 10, 31),
+            period_end=date(2026, 8, 31),
+            description="Interest on late payment",
+        )
+        licence = Licence(
+            account_id=account.id,
+            licence_number="FSL-1001",
+            kind="Fuel seller's licence",
+            issued_on=date(2025, 12, 1),
+            expires_on=date(2026, 12, 31),
+        )
         db.add(licence)
         give(db, clock(), owner, account)
         give(db, clock(), clerk, account, role="viewer")
         db.commit()
-        return {"number": account.number, "account_id": account.id, "owner": owner, "clerk": clerk,
-                "penalty": penalty.id, "interest": interest.id, "licence": licence.id}
+        return {
+            "number": account.number,
+            "account_id": account.id,
+            "owner": owner,
+            "clerk": clerk,
+            "penalty": penalty.id,
+            "interest": interest.id,
+            "licence": licence.id,
+        }
 
 
 # --- Submissions, made through each feature's own domain functions ------------------------
+
 
 def _account(db, office) -> Account:
     return db.get(Account, office["account_id"])
@@ -57,8 +99,18 @@ def _account(db, office) -> Account:
 
 def _submit(app, clock, office, kind, summary, data, key, *, build=None, tax_return_id=None) -> str:
     with sessionmaker_of(app)() as db:
-        made = requests.submit(db, clock(), account=_account(db, office), user_id=office["owner"], kind=kind,
-                               key=key, summary=summary, data=data, build=build, tax_return_id=tax_return_id)
+        made = requests.submit(
+            db,
+            clock(),
+            account=_account(db, office),
+            user_id=office["owner"],
+            kind=kind,
+            key=key,
+            summary=summary,
+            data=data,
+            build=build,
+            tax_return_id=tax_return_id,
+        )
         db.commit()
         return made.request.reference
 
@@ -66,34 +118,67 @@ def _submit(app, clock, office, kind, summary, data, key, *, build=None, tax_ret
 def _arrangement(app, clock, office) -> str:
     proposal = arrangements.Proposal("monthly", 123_457, date(2026, 12, 1))
     rows = proposal.schedule(BALANCE)
-    return _submit(app, clock, office, "arrangement", arrangements.summary(BALANCE, rows, "monthly"),
-                   arrangements.request_data(BALANCE, proposal, rows), "arrangement-1",
-                   build=arrangements.builder(office["account_id"], clock(), BALANCE, proposal))
+    return _submit(
+        app,
+        clock,
+        office,
+        "arrangement",
+        arrangements.summary(BALANCE, rows, "monthly"),
+        arrangements.request_data(BALANCE, proposal, rows),
+        "arrangement-1",
+        build=arrangements.builder(office["account_id"], clock(), BALANCE, proposal),
+    )
 
 
 def _objection(app, clock, office, key="objection-1") -> str:
-    return _submit(app, clock, office, "objection", "Notice of objection to the assessment of August 2026",
-                   {"reasons": "The levy was charged on rooms that were not let.", "relief": "Reassess"}, key)
+    return _submit(
+        app,
+        clock,
+        office,
+        "objection",
+        "Notice of objection to the assessment of August 2026",
+        {"reasons": "The levy was charged on rooms that were not let.", "relief": "Reassess"},
+        key,
+    )
 
 
 def _waiver(app, clock, office) -> str:
     with sessionmaker_of(app)() as db:
         chosen = waivers.charges(db, _account(db, office))
     answers = {"reason": "circumstances", "explanation": "Our bookkeeper was in hospital in September."}
-    return _submit(app, clock, office, "waiver", waivers.summary(chosen),
-                   waivers.request_data(chosen, answers, ["hospital-letter.pdf"]), "waiver-1")
+    return _submit(
+        app,
+        clock,
+        office,
+        "waiver",
+        waivers.summary(chosen),
+        waivers.request_data(chosen, answers, ["hospital-letter.pdf"]),
+        "waiver-1",
+    )
 
 
 def _renewal(app, clock, office) -> str:
-    return _submit(app, clock, office, "renewal", "Renewal of Fuel seller's licence FSL-1001",
-                   {"licence": "Fuel seller's licence FSL-1001", "licence_id": office["licence"],
-                    "expires_on": "2026-12-31"}, "renewal-1")
+    return _submit(
+        app,
+        clock,
+        office,
+        "renewal",
+        "Renewal of Fuel seller's licence FSL-1001",
+        {"licence": "Fuel seller's licence FSL-1001", "licence_id": office["licence"], "expires_on": "2026-12-31"},
+        "renewal-1",
+    )
 
 
 def _documents(app, clock, office) -> str:
-    return _submit(app, clock, office, "documents", "1 supporting document: receipts.pdf",
-                   {"files": [{"name": "receipts.pdf", "type": "PDF"}], "description": "Receipts", "about": ""},
-                   "documents-1")
+    return _submit(
+        app,
+        clock,
+        office,
+        "documents",
+        "1 supporting document: receipts.pdf",
+        {"files": [{"name": "receipts.pdf", "type": "PDF"}], "description": "Receipts", "about": ""},
+        "documents-1",
+    )
 
 
 def _return(app, clock, office) -> str:
@@ -103,8 +188,16 @@ def _return(app, clock, office) -> str:
         tax_return = file_return(db, _account(db, office), date(2026, 10, 31))
         db.commit()
         return_id = tax_return.id
-    return _submit(app, clock, office, "return", "Tourism Levy return for October 2026", {"rooms": 12},
-                   "return-1", tax_return_id=return_id)
+    return _submit(
+        app,
+        clock,
+        office,
+        "return",
+        "Tourism Levy return for October 2026",
+        {"rooms": 12},
+        "return-1",
+        tax_return_id=return_id,
+    )
 
 
 def _direct_deposit(app, clock, office, account_digits="1234567", institution="004") -> str:
@@ -112,8 +205,9 @@ def _direct_deposit(app, clock, office, account_digits="1234567", institution="0
         account, user = _account(db, office), db.get(User, office["owner"])
         details = direct_deposit.Details(institution, "12345", account_digits)
         draft = direct_deposit.keep_in_draft(db, clock(), account_id=account.id, user_id=user.id, details=details)
-        made = direct_deposit.submit(db, clock(), TODAY, account=account, user=user, draft=draft, details=details,
-                                     zone="America/Edmonton")
+        made = direct_deposit.submit(
+            db, clock(), TODAY, account=account, user=user, draft=draft, details=details, zone="America/Edmonton"
+        )
         db.commit()
         return made.request.reference
 
@@ -121,18 +215,33 @@ def _direct_deposit(app, clock, office, account_digits="1234567", institution="0
 def _sign_consent(app, office):
     owner = signed_in(app, OWNER)
     token = csrf_from(body(owner.get("/profile/")))
-    response = owner.post(f"/consents/{office['number']}/new", data={
-        "representative_name": "Riley Preparer", "representative_email": REP, "firm_name": "Ledger & Co.",
-        "permissions": ["view_financial", "view_returns"], "starts_on": "2026-11-23", "ends_on": "",
-        "declaration": "y", "csrf_token": token})
+    response = owner.post(
+        f"/consents/{office['number']}/new",
+        data={
+            "representative_name": "Riley Preparer",
+            "representative_email": REP,
+            "firm_name": "Ledger & Co.",
+            "permissions": ["view_financial", "view_returns"],
+            "starts_on": "2026-11-23",
+            "ends_on": "",
+            "declaration": "y",
+            "csrf_token": token,
+        },
+    )
     assert response.status_code == 303, body(response)
     return owner
 
 
 def _thread(app, clock, office) -> int:
     with sessionmaker_of(app)() as db:
-        thread = MessageThread(account_id=office["account_id"], subject="Your October return", to_user_id=None,
-                               started_by_user_id=None, started_at=clock(), last_post_at=clock())
+        thread = MessageThread(
+            account_id=office["account_id"],
+            subject="Your October return",
+            to_user_id=None,
+            started_by_user_id=None,
+            started_at=clock(),
+            last_post_at=clock(),
+        )
         db.add(thread)
         db.flush()
         work.open_for_thread(db, clock(), thread, "Reply from Olive Owner: Your October return")
@@ -141,6 +250,7 @@ def _thread(app, clock, office) -> int:
 
 
 # --- Reading back -------------------------------------------------------------------------
+
 
 def _item(app, **where) -> WorkItem:
     with sessionmaker_of(app)() as db:
@@ -163,8 +273,10 @@ def _request(app, reference) -> ServiceRequest:
 
 def _events(app, name) -> list[dict]:
     with sessionmaker_of(app)() as db:
-        return [json.loads(e.detail) | {"actor": e.actor_user_id}
-                for e in db.scalars(select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.id))]
+        return [
+            json.loads(e.detail) | {"actor": e.actor_user_id}
+            for e in db.scalars(select(AuditEvent).where(AuditEvent.event == name).order_by(AuditEvent.id))
+        ]
 
 
 def _messages_to(app, user_id) -> list[tuple[str, str]]:
@@ -188,22 +300,33 @@ def _page(staff, item_id) -> str:
 
 
 def _decide(staff, item_id, decision, reason=""):
-    return staff.post(f"/staff/queues/items/{item_id}/decide", {"decision": decision, "reason": reason},
-                      token_from=f"/staff/queues/items/{item_id}")
+    return staff.post(
+        f"/staff/queues/items/{item_id}/decide",
+        {"decision": decision, "reason": reason},
+        token_from=f"/staff/queues/items/{item_id}",
+    )
 
 
 def _act(staff, item_id, action, data=None):
-    return staff.post(f"/staff/queues/items/{item_id}/{action}", data or {}, token_from=f"/staff/queues/items/{item_id}")
+    return staff.post(
+        f"/staff/queues/items/{item_id}/{action}", data or {}, token_from=f"/staff/queues/items/{item_id}"
+    )
 
 
 # --- Opening items ----------------------------------------------------------------------
 
+
 def test_every_submission_opens_one_item_in_its_queue(app, clock, office):
     _sign_consent(app, office)
-    made = {"arrangements": _arrangement(app, clock, office), "objections": _objection(app, clock, office),
-            "waivers": _waiver(app, clock, office), "renewals": _renewal(app, clock, office),
-            "documents": _documents(app, clock, office), "direct_deposit": _direct_deposit(app, clock, office),
-            "returns": _return(app, clock, office)}
+    made = {
+        "arrangements": _arrangement(app, clock, office),
+        "objections": _objection(app, clock, office),
+        "waivers": _waiver(app, clock, office),
+        "renewals": _renewal(app, clock, office),
+        "documents": _documents(app, clock, office),
+        "direct_deposit": _direct_deposit(app, clock, office),
+        "returns": _return(app, clock, office),
+    }
     for queue, reference in made.items():
         item = _item_of(app, reference)
         assert item.queue == queue and item.status == "received" and item.assignee_user_id is None, queue
@@ -219,8 +342,7 @@ def test_every_submission_opens_one_item_in_its_queue(app, clock, office):
         assert db.scalar(select(func.count(WorkItem.id)).where(WorkItem.queue == "objections")) == 1
 
 
-def test_counts_and_ages_per_queue_for_supervisors_and_the_open_count_for_everyone(app, clock, office,
-                                                                                   staff_member):
+def test_counts_and_ages_per_queue_for_supervisors_and_the_open_count_for_everyone(app, clock, office, staff_member):
     _objection(app, clock, office, "objection-1")
     clock.advance(days=2)
     _objection(app, clock, office, "objection-2")
@@ -248,6 +370,7 @@ def test_counts_and_ages_per_queue_for_supervisors_and_the_open_count_for_everyo
 
 
 # --- Take, put back, reassign ---------------------------------------------------------------
+
 
 def test_take_put_back_and_reassign_are_audited_and_an_officer_cannot_reassign(app, clock, office, staff_member):
     reference = _objection(app, clock, office)
@@ -300,13 +423,22 @@ def test_take_put_back_and_reassign_are_audited_and_an_officer_cannot_reassign(a
 
 # --- Deciding, queue by queue ------------------------------------------------------------------
 
+
 def test_approving_a_consent_emails_the_representative_a_pin_and_tells_the_owner(app, clock, office, staff_member):
     owner = _sign_consent(app, office)
     item = _item(app, queue="consents")
     officer = staff_member("officer")
     page = _page(officer, item.id)
-    for text in ("Riley Preparer of Ledger &amp; Co.", REP, "View balances and financial transactions", "Not uploaded (signed online)",
-                 "No end date (until revoked)", "Olive Owner", 'value="approve"', 'value="decline"'):
+    for text in (
+        "Riley Preparer of Ledger &amp; Co.",
+        REP,
+        "View balances and financial transactions",
+        "Not uploaded (signed online)",
+        "No end date (until revoked)",
+        "Olive Owner",
+        'value="approve"',
+        'value="decline"',
+    ):
         assert text in page, text
     before = len(outbox(app))
     decided = _decide(officer, item.id, "approve")
@@ -400,8 +532,9 @@ def test_approving_a_waiver_credits_each_charge_once(app, clock, office, staff_m
         before = int(db.scalar(select(func.sum(LedgerEntry.amount_cents))))
     assert _decide(officer, item_id, "approve").status_code == 303
     with sessionmaker_of(app)() as db:
-        credits = list(db.scalars(select(LedgerEntry).where(LedgerEntry.kind == "adjustment")
-                                  .order_by(LedgerEntry.amount_cents)))
+        credits = list(
+            db.scalars(select(LedgerEntry).where(LedgerEntry.kind == "adjustment").order_by(LedgerEntry.amount_cents))
+        )
         assert [c.amount_cents for c in credits] == [-12_500, -3_417]
         for credit in credits:
             assert credit.reference == reference and credit.period_end == date(2026, 8, 31)
@@ -445,8 +578,9 @@ def test_declining_a_direct_deposit_change_ends_those_details(app, clock, office
     assert _decide(officer, item.id, "confirm").status_code == 409
 
 
-def test_confirming_a_direct_deposit_change_keeps_it_and_a_decline_never_ends_newer_details(app, clock, office,
-                                                                                            staff_member):
+def test_confirming_a_direct_deposit_change_keeps_it_and_a_decline_never_ends_newer_details(
+    app, clock, office, staff_member
+):
     first = _direct_deposit(app, clock, office, "1234567")
     clock.advance(minutes=5)
     second = _direct_deposit_again(app, clock, office)
@@ -466,8 +600,9 @@ def _direct_deposit_again(app, clock, office) -> str:
         account, user = _account(db, office), db.get(User, office["owner"])
         details = direct_deposit.Details("010", "54321", "7654321")
         draft = direct_deposit.keep_in_draft(db, clock(), account_id=account.id, user_id=user.id, details=details)
-        made = direct_deposit.submit(db, clock(), TODAY, account=account, user=user, draft=draft, details=details,
-                                     zone="America/Edmonton")
+        made = direct_deposit.submit(
+            db, clock(), TODAY, account=account, user=user, draft=draft, details=details, zone="America/Edmonton"
+        )
         db.commit()
         return made.request.reference
 
@@ -476,10 +611,18 @@ def test_an_objection_declined_shows_its_reason_on_the_taxpayers_request_page(ap
     reference = _objection(app, clock, office)
     item_id = _item_of(app, reference).id
     with sessionmaker_of(app)() as db:
-        document = Document(account_id=office["account_id"], service_request_id=_request(app, reference).id,
-                            stored_name=secrets.token_hex(16), uploaded_name="room-register.pdf",
-                            content_type="application/pdf", size_bytes=4096, sha256=hashlib.sha256(b"x").hexdigest(),
-                            storage="database", uploaded_at=clock(), uploaded_by_user_id=office["owner"])
+        document = Document(
+            account_id=office["account_id"],
+            service_request_id=_request(app, reference).id,
+            stored_name=secrets.token_hex(16),
+            uploaded_name="room-register.pdf",
+            content_type="application/pdf",
+            size_bytes=4096,
+            sha256=hashlib.sha256(b"x").hexdigest(),
+            storage="database",
+            uploaded_at=clock(),
+            uploaded_by_user_id=office["owner"],
+        )
         db.add(document)
         db.commit()
         document_id = document.id
@@ -487,8 +630,10 @@ def test_an_objection_declined_shows_its_reason_on_the_taxpayers_request_page(ap
     page = _page(officer, item_id)
     assert "The levy was charged on rooms that were not let." in page and "Olive Owner" in page
     assert f'<a href="/staff/accounts/{office["number"]}">Prairie Inn Ltd.</a>' in page
-    assert (f'href="/staff/accounts/{office["number"]}/documents/{document_id}" download hx-boost="false">'
-            'room-register.pdf</a>') in page
+    assert (
+        f'href="/staff/accounts/{office["number"]}/documents/{document_id}" download hx-boost="false">'
+        "room-register.pdf</a>"
+    ) in page
 
     refused = _decide(officer, item_id, "decline", "")
     assert refused.status_code == 400 and "Give the reason for declining" in body(refused)
@@ -554,6 +699,7 @@ def test_a_supervisor_may_decide_an_item_someone_else_holds(app, clock, office, 
 
 # --- Lists and filters ----------------------------------------------------------------------------
 
+
 def test_a_queue_lists_its_items_oldest_first_with_filters_and_an_htmx_fragment(app, clock, office, staff_member):
     first = _objection(app, clock, office, "objection-1")
     clock.advance(hours=1)
@@ -604,7 +750,6 @@ def test_the_taxpayer_side_cannot_reach_the_queues(app, clock, office):
     assert _item(app, id=item_id).status == "received"
 
 
-
 def test_a_consent_revoked_while_it_waits_leaves_nothing_to_decide(app, clock, office, staff_member):
     _sign_consent(app, office)
     item = _item(app, queue="consents")
@@ -632,8 +777,14 @@ def test_staff_open_the_uploaded_signed_consent_form_from_the_item(app, clock, o
     with sessionmaker_of(app)() as db:
         from domain import consents
 
-        consents.attach_signed_form(db, clock(), consent=db.get(Consent, item.consent_id),
-                                    uploaded_name="AT4931 signed.pdf", content=signed, user_id=office["owner"])
+        consents.attach_signed_form(
+            db,
+            clock(),
+            consent=db.get(Consent, item.consent_id),
+            uploaded_name="AT4931 signed.pdf",
+            content=signed,
+            user_id=office["owner"],
+        )
         db.commit()
     assert 'signed-form.pdf" download hx-boost="false">AT4931 signed.pdf (PDF)</a>' in _page(officer, item.id)
     response = officer.get(f"/staff/queues/items/{item.id}/signed-form.pdf")

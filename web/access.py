@@ -1,6 +1,7 @@
 """Who may reach what. Every view is for signed-in people unless it says otherwise,
 so a new route is protected by default. One `before_request` gate applies the
 rules; views declare only their exceptions with `@access(...)`."""
+
 from __future__ import annotations
 
 import hmac
@@ -76,12 +77,25 @@ def _current_path() -> str:
 
 # A form typed into before a time-out or a re-confirmation is kept here (in the
 # server-side session, never the cookie) and handed back to the same form.
-_NEVER_KEPT = frozenset({"csrf_token", "password", "password_confirm", "current_password", "new_password",
-                         "new_password_confirm", "code", "pin", "pin_code",
-                         # A declaration is made afresh, never ticked for the person.
-                         "declaration",
-                         # Bank details wait only in the person's own draft, never in the session.
-                         "institution", "transit", "bank_account"})
+_NEVER_KEPT = frozenset(
+    {
+        "csrf_token",
+        "password",
+        "password_confirm",
+        "current_password",
+        "new_password",
+        "new_password_confirm",
+        "code",
+        "pin",
+        "pin_code",
+        # A declaration is made afresh, never ticked for the person.
+        "declaration",
+        # Bank details wait only in the person's own draft, never in the session.
+        "institution",
+        "transit",
+        "bank_account",
+    }
+)
 
 
 def carries_the_dead_sessions_token() -> bool:
@@ -92,8 +106,9 @@ def carries_the_dead_sessions_token() -> bool:
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRFToken")
     if not (isinstance(secret, str) and secret and sent):
         return False
-    signer = URLSafeTimedSerializer(current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key,
-                                    salt="wtf-csrf-token")  # Flask-WTF's own signing of the token
+    signer = URLSafeTimedSerializer(
+        current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, salt="wtf-csrf-token"
+    )  # Flask-WTF's own signing of the token
     try:
         token = signer.loads(sent, max_age=current_app.config.get("WTF_CSRF_TIME_LIMIT"))
     except BadData:
@@ -142,8 +157,13 @@ def enforce() -> object | None:
     rule = rule_for_endpoint(request.endpoint)
     if not (rule.public or rule.anonymous) and not current_user.is_authenticated:
         expired = getattr(session, "expired_reason", None)
-        reason = {"idle": "idle", "maximum": "idle", "password-changed": "ended", "staff": "ended",
-                  "other-session": "ended"}.get(expired or "")
+        reason = {
+            "idle": "idle",
+            "maximum": "idle",
+            "password-changed": "ended",
+            "staff": "ended",
+            "other-session": "ended",
+        }.get(expired or "")
         if reason == "idle" and carries_the_dead_sessions_token():
             # The live CSRF check cannot pass (the token died with the session), so the
             # token is checked against the dead session's own secret instead. The form is
@@ -164,8 +184,11 @@ def enforce() -> object | None:
         return _to("auth.confirm", next=_current_path())
     if user.email_verified_at is None and not rule.unverified_ok:
         return _to("auth.verify_pending", status_for_htmx=403)
-    if (people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])
-            and not user.has_two_factor and not rule.two_factor_setup):
+    if (
+        people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])
+        and not user.has_two_factor
+        and not rule.two_factor_setup
+    ):
         return _to("profile.two_factor", status_for_htmx=403)
     if rule.staff and not user.is_staff:
         refuse(user.id, "staff-only")
@@ -179,8 +202,7 @@ def record_refusal(user_id: int | None, why: str) -> None:
     view had begun is dropped first: a refusal changes nothing."""
     db = get_db()
     db.rollback()
-    audit.record(db, now(), "access.refused", "failure", actor_user_id=user_id,
-                 endpoint=request.endpoint, reason=why)
+    audit.record(db, now(), "access.refused", "failure", actor_user_id=user_id, endpoint=request.endpoint, reason=why)
     db.commit()
 
 

@@ -1,6 +1,7 @@
 """What the manage-access and consents blueprints share: the caps from the
 settings, a refused change shown beside its field and put in the audit log, and
 one-button changes."""
+
 from __future__ import annotations
 
 from flask import abort, current_app, session
@@ -24,8 +25,9 @@ def refused(account: Account, actor: Grant, form, error: AccessRefused) -> None:
     (field.errors if field is not None else form.form_errors).append(error.message)
     db = get_db()
     db.rollback()
-    audit.record(db, now(), "access.refused", "failure", actor_user_id=actor.user_id, account_id=account.id,
-                 reason=error.message)
+    audit.record(
+        db, now(), "access.refused", "failure", actor_user_id=actor.user_id, account_id=account.id, reason=error.message
+    )
     db.commit()
 
 

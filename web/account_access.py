@@ -3,6 +3,7 @@ on that very account with the permission the view needs. Anything else is a 404,
 the same answer as an account that does not exist, and an "access.refused" audit
 event (reason "no-grant" or "permission"; written by web.errors once the 404 is
 the answer, since a view may catch it and try another permission)."""
+
 from __future__ import annotations
 
 from flask import abort

@@ -15,6 +15,7 @@ The stylesheet is small enough to travel inside every page (`inline_css`): on a
 slow link each render-blocking request costs a whole round trip before the first
 paint, so the page paints after one. The Content Security Policy names its hash.
 """
+
 from __future__ import annotations
 
 import base64
@@ -137,7 +138,8 @@ def init_app(app, static_dir: Path, build_dir: Path) -> None:
     app.extensions["portal.inline_css_hash"] = style_hash(css)
     # The icon too: a page asks for nothing but its scripts.
     app.extensions["portal.favicon"] = "data:image/svg+xml," + urllib.parse.quote(
-        assets["favicon.svg"].content.decode("utf-8").strip(), safe=" /:=\"'#;,.-")
+        assets["favicon.svg"].content.decode("utf-8").strip(), safe=" /:=\"'#;,.-"
+    )
 
 
 def asset_url(logical: str) -> str:

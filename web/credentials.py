@@ -1,6 +1,7 @@
 """Checking a password and a second-factor code under the database-held limits,
 with the messages a form shows. Sign-in, staff sign-in, re-confirmation and every
 profile change that asks for the password again go through here."""
+
 from __future__ import annotations
 
 import hmac
@@ -55,8 +56,11 @@ def _device_entries() -> list[list[str]]:
         return []
     if not isinstance(entries, list):
         return []
-    return [entry for entry in entries if isinstance(entry, list) and len(entry) == 2
-            and all(isinstance(part, str) for part in entry)]
+    return [
+        entry
+        for entry in entries
+        if isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, str) for part in entry)
+    ]
 
 
 def device_for(email: str) -> str | None:
@@ -68,24 +72,39 @@ def device_for(email: str) -> str | None:
 def remember_device(user: User) -> None:
     """After a full sign-in: this browser is one the person uses (a new id each time)."""
     login = _login_of(user.email)
-    others = [entry for entry in _device_entries() if entry[0] != login][-(PEOPLE_PER_DEVICE - 1):]
+    others = [entry for entry in _device_entries() if entry[0] != login][-(PEOPLE_PER_DEVICE - 1) :]
     value = _device_signer().dumps([*others, [login, secrets.token_urlsafe(18)]])
     secure = current_app.config["SESSION_COOKIE_SECURE"]
 
     @after_this_request
     def set_device_cookie(response):
-        response.set_cookie(_device_cookie_name(), value, max_age=DEVICE_DAYS * 24 * 3600, path="/",
-                            secure=secure, httponly=True, samesite="Strict")
+        response.set_cookie(
+            _device_cookie_name(),
+            value,
+            max_age=DEVICE_DAYS * 24 * 3600,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="Strict",
+        )
         return response
 
 
 def check_password(email: str, password: str, *, staff_only: bool = False) -> people.SignInResult:
     config = current_app.config
     result = people.check_password_sign_in(
-        get_db(), now(), current_app.secret_key, email=email, password=password,
-        client=request.remote_addr or "unknown", max_failures=config["SIGNIN_MAX_FAILURES"],
-        client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"], window=_window(), staff_only=staff_only,
-        device=device_for(email))
+        get_db(),
+        now(),
+        current_app.secret_key,
+        email=email,
+        password=password,
+        client=request.remote_addr or "unknown",
+        max_failures=config["SIGNIN_MAX_FAILURES"],
+        client_max_failures=config["SIGNIN_CLIENT_MAX_FAILURES"],
+        window=_window(),
+        staff_only=staff_only,
+        device=device_for(email),
+    )
     if result.locked:
         SIGN_IN_LOCKS.inc()
     elif result.user is None:
@@ -95,8 +114,9 @@ def check_password(email: str, password: str, *, staff_only: bool = False) -> pe
 
 def check_code(user: User, code: str) -> tuple[str | None, bool]:
     """(the factor that matched, or None; whether the person is locked out)."""
-    factor, locked = people.check_second_factor(get_db(), now(), current_app.secret_key, user, code or "",
-                                                current_app.config["SIGNIN_MAX_FAILURES"], _window())
+    factor, locked = people.check_second_factor(
+        get_db(), now(), current_app.secret_key, user, code or "", current_app.config["SIGNIN_MAX_FAILURES"], _window()
+    )
     if locked:
         SIGN_IN_LOCKS.inc()
     elif factor is None:

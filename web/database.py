@@ -1,5 +1,6 @@
 """One SQLAlchemy session per request, closed (and rolled back if unfinished) at
 teardown, and the request's bookkeeping writes."""
+
 from __future__ import annotations
 
 import logging

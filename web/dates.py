@@ -1,4 +1,5 @@
 """Today's date where the service is (SERVICE_TIMEZONE), from the injected clock."""
+
 from __future__ import annotations
 
 from datetime import date

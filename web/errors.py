@@ -1,4 +1,5 @@
 """Error pages in the site's layout, never a stack trace."""
+
 from __future__ import annotations
 
 import logging
@@ -18,12 +19,22 @@ log = logging.getLogger("portal.errors")
 MESSAGES = {
     400: ("There is a problem with your request", "The request could not be understood. Go back and try again."),
     401: ("You need to sign in", "Sign in to continue."),
-    403: ("You do not have access to this page", "Your sign-in does not give you access to this page. If you think it should, ask the person who manages the account."),
-    404: ("Page not found", "If you typed the web address, check it is correct. If you pasted it, check you copied all of it."),
+    403: (
+        "You do not have access to this page",
+        "Your sign-in does not give you access to this page. "
+        "If you think it should, ask the person who manages the account.",
+    ),
+    404: (
+        "Page not found",
+        "If you typed the web address, check it is correct. If you pasted it, check you copied all of it.",
+    ),
     405: ("There is a problem with your request", "This page cannot be used that way. Go back and try again."),
     413: ("What you sent is too large", "Go back and send less at once."),
     429: ("Too many attempts", "Wait a few minutes before you try again."),
-    500: ("Sorry, there is a problem with the service", "Try again later. What you submitted has not been lost if you saw a confirmation."),
+    500: (
+        "Sorry, there is a problem with the service",
+        "Try again later. What you submitted has not been lost if you saw a confirmation.",
+    ),
     503: ("Sorry, the service is unavailable", "Try again later."),
 }
 
@@ -31,8 +42,9 @@ MESSAGES = {
 def render_error(status: int, *, title: str | None = None, message: str | None = None, **context):
     default_title, default_message = MESSAGES.get(status, MESSAGES[500])
     template = "errors/_error.html" if wants_fragment() else "errors/error.html"
-    body = render_template(template, status=status, title=title or default_title,
-                           message=message or default_message, **context)
+    body = render_template(
+        template, status=status, title=title or default_title, message=message or default_message, **context
+    )
     return body, status
 
 
@@ -59,8 +71,11 @@ def register(app: Flask) -> None:
         actor = current_user.id if current_user.is_authenticated else None
         audit.record(db, now(), "csrf.refused", "failure", actor_user_id=actor, endpoint=request.endpoint)
         db.commit()
-        return render_error(400, title="Your form has expired",
-                            message="For your security the form could not be sent. Go back, reload the page and try again.")
+        return render_error(
+            400,
+            title="Your form has expired",
+            message="For your security the form could not be sent. Go back, reload the page and try again.",
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -103,8 +118,11 @@ def register(app: Flask) -> None:
         # transaction is rolled back here, so nothing is half-kept.
         log.error("document storage full: %s", error.strerror)
         roll_back_the_request()
-        body, status = render_error(507, title="We cannot keep your files just now",
-                                    message="Nothing you sent was kept. Try again in an hour, or contact us.")
+        body, status = render_error(
+            507,
+            title="We cannot keep your files just now",
+            message="Nothing you sent was kept. Try again in an hour, or contact us.",
+        )
         return body, status, {"Retry-After": "3600"}
 
     @app.errorhandler(InternalServerError)

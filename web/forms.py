@@ -1,4 +1,5 @@
 """Form pieces shared by every feature."""
+
 from __future__ import annotations
 
 from flask import request
@@ -23,30 +24,44 @@ def _strip(value):
 def one_line(message: str):
     """A validator: one line of text, without NUL, tabs, line breaks or other control
     characters (never part of a name, and PostgreSQL refuses a NUL in text)."""
+
     def check(_form, field):
         if isinstance(field.data, str) and has_control_characters(field.data):
             raise ValidationError(message)
+
     return check
 
 
 def email_field(label: str = "Email address", hint: str | None = None) -> StringField:
-    return StringField(label, description=hint or "", filters=[_strip], validators=[
-        DataRequired("Enter your email address"),
-        Length(max=254, message="Enter an email address of 254 characters or fewer"),
-        Email("Enter an email address in the correct format, like name@example.com",
-              check_deliverability=False),
-    ])
+    return StringField(
+        label,
+        description=hint or "",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter your email address"),
+            Length(max=254, message="Enter an email address of 254 characters or fewer"),
+            Email("Enter an email address in the correct format, like name@example.com", check_deliverability=False),
+        ],
+    )
 
 
 def password_field(label: str, message: str, hint: str | None = None) -> PasswordField:
-    return PasswordField(label, description=hint or "", validators=[
-        DataRequired(message), Length(max=1024, message="Enter a password of 128 characters or fewer")])
+    return PasswordField(
+        label,
+        description=hint or "",
+        validators=[DataRequired(message), Length(max=1024, message="Enter a password of 128 characters or fewer")],
+    )
 
 
 def code_field(label: str = "Security code") -> StringField:
-    return StringField(label, description="The 6-digit code from your authenticator app, or one of your recovery codes",
-                       validators=[DataRequired("Enter the security code"),
-                                   Length(max=20, message="Enter the 6-digit code or a recovery code")])
+    return StringField(
+        label,
+        description="The 6-digit code from your authenticator app, or one of your recovery codes",
+        validators=[
+            DataRequired("Enter the security code"),
+            Length(max=20, message="Enter the 6-digit code or a recovery code"),
+        ],
+    )
 
 
 def bind(form_class, user_id: int | None, **kwargs):

@@ -1,4 +1,5 @@
 """Security and caching headers on every response, errors and fragments included."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,18 +12,20 @@ from web.htmx import wants_fragment
 def content_security_policy(inline_style_hash: str) -> str:
     """Scripts only from our own files; styles from our files and the one inline
     stylesheet every page carries (web.assets), named by its hash."""
-    return "; ".join([
-        "default-src 'self'",
-        "script-src 'self'",
-        f"style-src 'self' {inline_style_hash}",
-        "font-src 'self'",
-        "connect-src 'self'",
-        "img-src 'self' data:",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
-        "object-src 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            f"style-src 'self' {inline_style_hash}",
+            "font-src 'self'",
+            "connect-src 'self'",
+            "img-src 'self' data:",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+            "object-src 'none'",
+        ]
+    )
 
 
 # A fragment is never a document: htmx inserts it into a page that has its own
@@ -33,8 +36,9 @@ FRAGMENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 def apply(response: Response) -> Response:
     headers = response.headers
-    headers["Content-Security-Policy"] = (FRAGMENT_SECURITY_POLICY if wants_fragment()
-                                          else current_app.extensions["portal.csp"])
+    headers["Content-Security-Policy"] = (
+        FRAGMENT_SECURITY_POLICY if wants_fragment() else current_app.extensions["portal.csp"]
+    )
     headers["X-Content-Type-Options"] = "nosniff"
     if not wants_fragment():
         # These govern a document (its framing, its links, its window, its features);
@@ -69,9 +73,14 @@ def apply(response: Response) -> Response:
 
 
 def _revalidated_fragment(response: Response) -> bool:
-    return (request.method in ("GET", "HEAD") and response.status_code == 200
-            and response.mimetype == "text/html" and not response.is_streamed
-            and "Cache-Control" not in response.headers and wants_fragment())
+    return (
+        request.method in ("GET", "HEAD")
+        and response.status_code == 200
+        and response.mimetype == "text/html"
+        and not response.is_streamed
+        and "Cache-Control" not in response.headers
+        and wants_fragment()
+    )
 
 
 def drop_date(response: Response) -> Response:

@@ -3,6 +3,7 @@
 A request wants a fragment when htmx sent it (HX-Request) and it is neither a
 boosted navigation nor a history restore, which both need the whole page.
 """
+
 from __future__ import annotations
 
 from flask import Response, make_response, redirect, render_template, request

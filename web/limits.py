@@ -2,6 +2,7 @@
 someone asked, or a password hash made for a signed-out visitor. Counted in the
 database (domain.throttle), so they hold across workers and servers; the answer
 a page gives is the same whether or not an address has an account."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -20,8 +21,9 @@ def may_email(address: str) -> bool:
     not sent, and the page says what it would have said: a stranger cannot fill
     someone's inbox, and the answer tells nobody whether the address is known."""
     key = throttle.key_for(current_app.secret_key, f"email-to:{people.normalise_email(address)}")
-    return throttle.use(get_db(), "email-to", key, now(), HOUR,
-                        current_app.config["EMAILS_PER_ADDRESS_PER_HOUR"]) is None
+    return (
+        throttle.use(get_db(), "email-to", key, now(), HOUR, current_app.config["EMAILS_PER_ADDRESS_PER_HOUR"]) is None
+    )
 
 
 def client_held_back() -> datetime | None:

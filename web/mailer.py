@@ -1,5 +1,6 @@
 """Sends the outbox from a background thread in each worker. Claiming each row in
 the database keeps every message to one send, however many threads compete."""
+
 from __future__ import annotations
 
 import logging

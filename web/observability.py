@@ -6,6 +6,7 @@ Metrics under gunicorn: each worker is its own process, so the counters live in 
 in PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py makes it fresh at start and clears a
 dead worker's gauges), and /metrics adds them up. Without it (one process: the tests,
 `flask run`) the counters are the process's own."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -23,10 +24,15 @@ from prometheus_client.core import GaugeMetricFamily
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
-REQUESTS = Counter("portal_requests", "Requests answered, by endpoint, method and status",
-                   ["endpoint", "method", "status"])
-LATENCY = Histogram("portal_request_seconds", "Time to answer a request, by endpoint", ["endpoint"],
-                    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+REQUESTS = Counter(
+    "portal_requests", "Requests answered, by endpoint, method and status", ["endpoint", "method", "status"]
+)
+LATENCY = Histogram(
+    "portal_request_seconds",
+    "Time to answer a request, by endpoint",
+    ["endpoint"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 SERVER_ERRORS = Counter("portal_server_errors", "Requests answered with a 5xx status", ["endpoint"])
 SIGN_IN_FAILURES = Counter("portal_signin_failures", "Wrong passwords or codes at sign-in and re-confirmation")
 SIGN_IN_LOCKS = Counter("portal_signin_locked", "Sign-in tries refused because a limit was reached")
@@ -35,6 +41,7 @@ log = logging.getLogger("portal.request")
 
 
 # --- Request ids and the request log -------------------------------------------------------
+
 
 def _request_id() -> str:
     """The proxy's id when a trusted proxy stands in front (so nginx's log and ours
@@ -61,8 +68,14 @@ def end_request(response: Response) -> Response:
         SERVER_ERRORS.labels(endpoint).inc()
     if not request.path.startswith(("/static/", "/healthz", "/metrics")):
         # The path only, never the query: it can hold a search for a person's name.
-        log.info("%s %s %s %.1f ms", request.method, request.path, response.status_code, elapsed * 1000,
-                 extra={"status": response.status_code, "duration_ms": round(elapsed * 1000, 1)})
+        log.info(
+            "%s %s %s %.1f ms",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed * 1000,
+            extra={"status": response.status_code, "duration_ms": round(elapsed * 1000, 1)},
+        )
     return response
 
 
@@ -93,11 +106,16 @@ def configure_logging(log_format: str) -> None:
     if log_format == "json":
         from pythonjsonlogger.json import JsonFormatter
 
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(client)s",
-                                           rename_fields={"asctime": "time", "levelname": "level"}))
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(client)s",
+                rename_fields={"asctime": "time", "levelname": "level"},
+            )
+        )
     else:
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(client)s] %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s %(client)s] %(message)s")
+        )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -107,6 +125,7 @@ def configure_logging(log_format: str) -> None:
 
 
 # --- /metrics ------------------------------------------------------------------------------
+
 
 class _DatabaseGauges:
     """Read when /metrics is scraped: the outbox's backlog and failures, live sessions."""
@@ -118,8 +137,9 @@ class _DatabaseGauges:
         from domain.metrics import database_figures
 
         with self.app.extensions["portal.sessionmaker"]() as db:
-            figures = database_figures(db, self.app.extensions["portal.clock"](),
-                                       self.app.config["SESSION_IDLE_SECONDS"])
+            figures = database_figures(
+                db, self.app.extensions["portal.clock"](), self.app.config["SESSION_IDLE_SECONDS"]
+            )
         for name, (help_text, value) in figures.items():
             family = GaugeMetricFamily(name, help_text)
             family.add_metric([], value)

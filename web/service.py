@@ -1,5 +1,6 @@
 """Service hours on the taxpayer side: 503 with Retry-After when closed, a banner
 before a closing. Health, staff and static files stay up."""
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,9 @@ def gate():
     status = status_at(current_app.extensions["portal.schedule"], moment)
     if not status.open:
         retry = max(60, math.ceil((status.reopens_at - moment).total_seconds()))
-        body, code = render_error(503, title="The service is closed for maintenance",
-                                  message=None, reopens_at=status.reopens_at)
+        body, code = render_error(
+            503, title="The service is closed for maintenance", message=None, reopens_at=status.reopens_at
+        )
         return body, code, {"Retry-After": str(retry)}
     warning = timedelta(minutes=current_app.config["SERVICE_CLOSING_WARNING_MINUTES"])
     if status.closes_at is not None and status.closes_at - moment <= warning:

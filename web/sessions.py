@@ -5,6 +5,7 @@ is a row in `auth_sessions`, so the server can end a session at any moment
 (sign-out, password change, "sign out my other sessions", a staff action) and an
 old cookie is worthless afterwards.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,9 +34,19 @@ VISITOR_ONLY_KEYS = frozenset({"csrf_token"})
 
 
 class ServerSession(CallbackDict, SessionMixin):
-    def __init__(self, initial=None, *, sid=None, user_id=None, authenticated_at=None,
-                 created_at=None, last_activity_at=None, expired_reason=None, expired_user_id=None,
-                 expired_csrf_token=None):
+    def __init__(
+        self,
+        initial=None,
+        *,
+        sid=None,
+        user_id=None,
+        authenticated_at=None,
+        created_at=None,
+        last_activity_at=None,
+        expired_reason=None,
+        expired_user_id=None,
+        expired_csrf_token=None,
+    ):
         def on_update(_self):
             _self.modified = True
 
@@ -153,8 +164,13 @@ class ServerSessionInterface(SessionInterface):
         if reason is not None:
             if db.dirty:
                 db.commit()  # an idle session found here is ended now, for good
-            return self._visitor(app, request, expired_reason=reason, expired_user_id=row.user_id if row else None,
-                                 expired_csrf_token=_data_of(row).get("csrf_token") if row else None)
+            return self._visitor(
+                app,
+                request,
+                expired_reason=reason,
+                expired_user_id=row.user_id if row else None,
+                expired_csrf_token=_data_of(row).get("csrf_token") if row else None,
+            )
         last_activity_at = row.last_activity_at
         if request.headers.get(BACKGROUND_HEADER) is None:
             last_activity_at = now
@@ -164,8 +180,14 @@ class ServerSessionInterface(SessionInterface):
         # Held for the user loader: the database session keeps only weak
         # references, and a dropped object would cost another query.
         g.session_person = found_person
-        return ServerSession(_data_of(row), sid=sid, user_id=row.user_id, authenticated_at=row.authenticated_at,
-                             created_at=row.created_at, last_activity_at=last_activity_at)
+        return ServerSession(
+            _data_of(row),
+            sid=sid,
+            user_id=row.user_id,
+            authenticated_at=row.authenticated_at,
+            created_at=row.created_at,
+            last_activity_at=last_activity_at,
+        )
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         name = self.cookie_name(app)
@@ -195,10 +217,15 @@ class ServerSessionInterface(SessionInterface):
             # the form that request carries for the same person).
             secret = session.get("csrf_token")
             if secret and secret != session.visitor_secret:
-                response.set_cookie(self.visitor_cookie_name(app),
-                                    URLSafeTimedSerializer(app.secret_key, salt=VISITOR_SALT).dumps(secret),
-                                    max_age=VISITOR_SECONDS, path="/", secure=secure, httponly=True,
-                                    samesite="Strict")
+                response.set_cookie(
+                    self.visitor_cookie_name(app),
+                    URLSafeTimedSerializer(app.secret_key, salt=VISITOR_SALT).dumps(secret),
+                    max_age=VISITOR_SECONDS,
+                    path="/",
+                    secure=secure,
+                    httponly=True,
+                    samesite="Strict",
+                )
             return
         if not (session.modified or session.rotate_requested or session.sid is None):
             return
@@ -213,10 +240,15 @@ class ServerSessionInterface(SessionInterface):
                 # A re-confirmation keeps the session's start, so the absolute limit
                 # counts from sign-in; a sign-in starts afresh.
                 same_person = old is not None and old.user_id is not None and old.user_id == session.user_id
-                sid, _row = store.create(db, now, data=data, user_id=session.user_id,
-                                         authenticated_at=session.authenticated_at,
-                                         user_agent=request.headers.get("User-Agent"),
-                                         created_at=old.created_at if same_person else None)
+                sid, _row = store.create(
+                    db,
+                    now,
+                    data=data,
+                    user_id=session.user_id,
+                    authenticated_at=session.authenticated_at,
+                    user_agent=request.headers.get("User-Agent"),
+                    created_at=old.created_at if same_person else None,
+                )
                 session.sid = sid
                 session.rotate_requested = False
                 cookie = self._signer(app).sign(sid).decode()

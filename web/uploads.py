@@ -11,6 +11,7 @@ malware scan of domain.scanning), says where documents are kept
 (document_store) and how much an account may keep (quota), and sends one back
 as a download that is never shown as a page, under a safe name (send_document).
 """
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,11 @@ from web.errors import render_error
 log = logging.getLogger("portal.documents")
 # A download is never shown as a page: saved, not sniffed, run in a sandbox if
 # opened anyway, and kept by no cache.
-DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff",
-                    "Cache-Control": "private, no-store"}
+DOWNLOAD_HEADERS = {
+    "Content-Security-Policy": "sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "private, no-store",
+}
 
 # Room for the form's other fields and the multipart framing around the file.
 _FORM_ALLOWANCE = 64 * 1024
@@ -42,6 +46,7 @@ _PART_ALLOWANCE = 8 * 1024
 def accepts_files(view=None, *, files: int | str = 1):
     """Mark a view as taking files: bare for one file, or `files=` a number or
     the name of the setting that holds it."""
+
     def mark(function):
         function.accepts_files = files
         return function
@@ -79,35 +84,48 @@ def document_store():
     """The store new documents go to, as this deployment is set (domain.documents.store_kind)."""
     config = current_app.config
     kind = documents.store_kind(config.get("DOCUMENT_STORE"), config["DATABASE_URL"])
-    return documents.make_store(kind, document_directory(config, current_app.instance_path),
-                                static_dir=current_app.extensions.get("portal.static_dir"))
+    return documents.make_store(
+        kind,
+        document_directory(config, current_app.instance_path),
+        static_dir=current_app.extensions.get("portal.static_dir"),
+    )
 
 
 def quota() -> documents.Quota:
     """What one account may keep in documents, as this deployment is set."""
     config = current_app.config
-    return documents.Quota(max_bytes=int(config.get("DOCUMENT_QUOTA_BYTES") or 0),
-                           max_files=int(config.get("DOCUMENT_QUOTA_FILES") or 0))
+    return documents.Quota(
+        max_bytes=int(config.get("DOCUMENT_QUOTA_BYTES") or 0), max_files=int(config.get("DOCUMENT_QUOTA_FILES") or 0)
+    )
 
 
 def send_document(db, document):
     """The document's bytes as an attachment under its uploaded name; the error
     page (500) when its stored copy is missing or changed."""
     try:
-        content = documents.content_of(db, document, document_directory(current_app.config,
-                                                                        current_app.instance_path))
+        content = documents.content_of(db, document, document_directory(current_app.config, current_app.instance_path))
     except documents.Damaged:
         log.error("document %s: stored content missing or changed", document.id)
-        return render_error(500, title="We cannot open this document just now",
-                            message="Its stored copy could not be read. Contact us and quote the document's name.")
+        return render_error(
+            500,
+            title="We cannot open this document just now",
+            message="Its stored copy could not be read. Contact us and quote the document's name.",
+        )
     return attachment(content, document.content_type, document.uploaded_name or "document")
 
 
 def attachment(content: bytes, mimetype: str, name: str):
     """Bytes sent as a download under `name`, never shown as a page (DOWNLOAD_HEADERS,
     which web.headers applies last, over the site's own)."""
-    response = send_file(io.BytesIO(content), mimetype=mimetype, as_attachment=True, download_name=name,
-                         conditional=False, etag=False, max_age=None)
+    response = send_file(
+        io.BytesIO(content),
+        mimetype=mimetype,
+        as_attachment=True,
+        download_name=name,
+        conditional=False,
+        etag=False,
+        max_age=None,
+    )
     response.headers["Content-Disposition"] = content_disposition(name)
     response.headers.update(DOWNLOAD_HEADERS)
     response.download_headers = DOWNLOAD_HEADERS
@@ -147,8 +165,7 @@ def chosen_files(field_name: str) -> list:
     return [f for f in request.files.getlist(field_name) if f.filename]
 
 
-SCANNER_UNAVAILABLE = ("We cannot check files for viruses just now, so nothing was uploaded. "
-                       "Try again in a few minutes")
+SCANNER_UNAVAILABLE = "We cannot check files for viruses just now, so nothing was uploaded. Try again in a few minutes"
 
 
 @dataclass
@@ -156,6 +173,7 @@ class FileCheck:
     """The chosen files, checked: those fit to keep; the messages for those
     refused; and whether the malware scanner could not answer (then nothing is
     kept, and the person is asked to try again later: fail closed)."""
+
     accepted: list = field(default_factory=list)
     refused: list = field(default_factory=list)
     unavailable: bool = False
@@ -175,8 +193,10 @@ def scan(checked: list) -> tuple[list, bool]:
     for file in checked:
         verdict = scanning.scan(file.content, clamd_address=address, timeout=timeout)
         if verdict.outcome == "infected":
-            refusal = documents.Refusal(f"“{file.name}” contains a virus or other harmful content "
-                                        f"({verdict.signature}): we cannot accept it", "malware")
+            refusal = documents.Refusal(
+                f"“{file.name}” contains a virus or other harmful content ({verdict.signature}): we cannot accept it",
+                "malware",
+            )
             refusal.signature, refusal.sha256 = verdict.signature, file.sha256
             refused.append(refusal)
         elif verdict.outcome != "clean":
@@ -192,8 +212,7 @@ def check_and_scan(chosen: list, account_id: int | None = None) -> FileCheck:
     max_files, max_bytes = current_app.config["MAX_FILES_PER_UPLOAD"], current_app.config["UPLOAD_MAX_BYTES"]
     if len(chosen) > max_files:
         return FileCheck(refused=[f"Select up to {max_files} files at a time"])
-    result = FileCheck(*documents.check_all([(f.filename, f.stream.read(max_bytes + 1)) for f in chosen],
-                                            max_bytes))
+    result = FileCheck(*documents.check_all([(f.filename, f.stream.read(max_bytes + 1)) for f in chosen], max_bytes))
     if not result.refused:
         result.refused, result.unavailable = scan(result.accepted)
     if result.refused or result.unavailable:
@@ -203,7 +222,7 @@ def check_and_scan(chosen: list, account_id: int | None = None) -> FileCheck:
 
 
 def audit_refusal(account_id: int | None, result: FileCheck) -> None:
-    """"document.refused" in the audit log, in a transaction of its own (the
+    """ "document.refused" in the audit log, in a transaction of its own (the
     request's own changes, if any, are its view's to commit or not): why each
     file was refused, and its SHA-256 when it carried malware."""
     from web.database import now
@@ -219,8 +238,9 @@ def audit_refusal(account_id: int | None, result: FileCheck) -> None:
     maker = current_app.extensions["portal.sessionmaker"]
     try:
         with maker() as db:
-            audit.record(db, now(), "document.refused", "failure", actor_user_id=user_id, account_id=account_id,
-                         **detail)
+            audit.record(
+                db, now(), "document.refused", "failure", actor_user_id=user_id, account_id=account_id, **detail
+            )
             db.commit()
     except Exception:  # the refusal stands, and is in the log, even if the audit write fails
         log.exception("could not audit a refused upload: %s", detail)
@@ -235,6 +255,9 @@ def check_files(chosen: list, account_id: int | None = None) -> tuple[list, list
 
 def upload_limits() -> dict:
     """What a file field's hint says: the types, the size and how many at once."""
-    return {"max_size": documents.size_text(current_app.config["UPLOAD_MAX_BYTES"]),
-            "max_files": current_app.config["MAX_FILES_PER_UPLOAD"], "accepted": documents.ACCEPTED_LIST,
-            "accept": documents.ACCEPT_ATTRIBUTE}
+    return {
+        "max_size": documents.size_text(current_app.config["UPLOAD_MAX_BYTES"]),
+        "max_files": current_app.config["MAX_FILES_PER_UPLOAD"],
+        "accepted": documents.ACCEPTED_LIST,
+        "accept": documents.ACCEPT_ATTRIBUTE,
+    }

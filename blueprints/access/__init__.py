@@ -2,6 +2,7 @@
 single-use PIN, change or remove their permissions, reissue lost PINs, record a
 review, and read the access history. The rules are in domain.delegation; every
 route asks web.account_access.account_or_404 for "manage_access"."""
+
 from __future__ import annotations
 
 import json
@@ -39,13 +40,19 @@ def manage(number: str):
     db, moment = get_db(), now()
     pins = delegation.outstanding_pins(db, account.id)
     return render_template(
-        "access/manage.html", account=account, grant=grant, current="access",
+        "access/manage.html",
+        account=account,
+        grant=grant,
+        current="access",
         people=delegation.people_with_access(db, account.id),
         removed=delegation.people_with_access(db, account.id, live=False),
         pins=[(pin, delegation.pin_status(pin, moment)) for pin in pins],
         review_due_on=delegation.review_due_on(account, current_app.config["ACCESS_REVIEW_MONTHS"]),
-        role_labels=delegation.ROLE_LABELS, permission_labels=delegation.PERMISSION_LABELS,
-        review_form=EmptyForm(), today=moment.date())
+        role_labels=delegation.ROLE_LABELS,
+        permission_labels=delegation.PERMISSION_LABELS,
+        review_form=EmptyForm(),
+        today=moment.date(),
+    )
 
 
 @bp.route("/<number>/add", methods=["GET", "POST"])
@@ -57,9 +64,17 @@ def invite(number: str):
         db, moment = get_db(), now()
         try:
             row, pin = delegation.invite(
-                db, moment, account=account, actor=grant, name=form.name.data, email=form.email.data,
-                role=form.role.data, permissions=form.permissions.data or [],
-                valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"], caps=access_changes.caps())
+                db,
+                moment,
+                account=account,
+                actor=grant,
+                name=form.name.data,
+                email=form.email.data,
+                role=form.role.data,
+                permissions=form.permissions.data or [],
+                valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"],
+                caps=access_changes.caps(),
+            )
         except AccessRefused as error:
             access_changes.refused(account, grant, form, error)
             status = 400
@@ -73,8 +88,9 @@ def invite(number: str):
             return see_other(url_for(".pin", number=number, pin_id=row.id))
     elif form.errors:
         status = 400
-    return render_template("access/invite.html", account=account, grant=grant, form=form, current="access",
-                           presets=_presets()), status
+    return render_template(
+        "access/invite.html", account=account, grant=grant, form=form, current="access", presets=_presets()
+    ), status
 
 
 def _presets() -> dict[str, str]:
@@ -85,14 +101,19 @@ def _email_pin(db, moment, row: InvitationPin, pin: str) -> None:
     """The PIN alone: no account number or name, so the email is no use to whoever
     else reads it. The manager passes on the account number themselves."""
     days = (row.expires_at - moment).days
-    queue_email(db, moment, row.invitee_email, "Your PIN for TRA Client Self-Service",
-                f"Hello {row.invitee_name},\n\n"
-                f"Someone who manages a tax account has given you access to it. Your PIN is:\n\n    {pin}\n\n"
-                f"It works once and expires in {days} days. To use it, sign in to TRA Client Self-Service "
-                f"(or register), choose \"Link a tax account\", and enter the account number the person who "
-                f"invited you gives you, with this PIN.\n\n"
-                "We never ask for your password or PIN by email or phone. If you did not expect this, "
-                "you can ignore it.\n")
+    queue_email(
+        db,
+        moment,
+        row.invitee_email,
+        "Your PIN for TRA Client Self-Service",
+        f"Hello {row.invitee_name},\n\n"
+        f"Someone who manages a tax account has given you access to it. Your PIN is:\n\n    {pin}\n\n"
+        f"It works once and expires in {days} days. To use it, sign in to TRA Client Self-Service "
+        f'(or register), choose "Link a tax account", and enter the account number the person who '
+        f"invited you gives you, with this PIN.\n\n"
+        "We never ask for your password or PIN by email or phone. If you did not expect this, "
+        "you can ignore it.\n",
+    )
 
 
 def _pin_or_404(account, pin_id: int) -> InvitationPin:
@@ -111,17 +132,32 @@ def pin(number: str, pin_id: int):
     if shown and shown.get("id") == row.id:
         shown = session.pop("shown_pin")
         plain, emailed = shown["pin"], shown.get("emailed", False)
-    return render_template("access/pin.html", account=account, grant=grant, row=row, plain=plain, emailed=emailed,
-                           status=delegation.pin_status(row, now()), role_labels=delegation.ROLE_LABELS,
-                           permission_labels=delegation.PERMISSION_LABELS, form=EmptyForm(), current="access")
+    return render_template(
+        "access/pin.html",
+        account=account,
+        grant=grant,
+        row=row,
+        plain=plain,
+        emailed=emailed,
+        status=delegation.pin_status(row, now()),
+        role_labels=delegation.ROLE_LABELS,
+        permission_labels=delegation.PERMISSION_LABELS,
+        form=EmptyForm(),
+        current="access",
+    )
 
 
 @bp.route("/<number>/pins/<int:pin_id>/reissue", methods=["POST"])
 def reissue(number: str, pin_id: int):
     account, grant = account_or_404(number, MANAGE)
     row = _pin_or_404(account, pin_id)
-    done, made = access_changes.one_button(account, grant, lambda db: delegation.reissue_pin(
-        db, now(), account=account, actor=grant, pin=row, valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"]))
+    done, made = access_changes.one_button(
+        account,
+        grant,
+        lambda db: delegation.reissue_pin(
+            db, now(), account=account, actor=grant, pin=row, valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"]
+        ),
+    )
     if not done:
         return see_other(url_for(".manage", number=number))
     new_row, plain = made
@@ -133,8 +169,9 @@ def reissue(number: str, pin_id: int):
 def withdraw(number: str, pin_id: int):
     account, grant = account_or_404(number, MANAGE)
     row = _pin_or_404(account, pin_id)
-    done, _ = access_changes.one_button(account, grant, lambda db: delegation.withdraw_pin(
-        db, now(), account=account, actor=grant, pin=row))
+    done, _ = access_changes.one_button(
+        account, grant, lambda db: delegation.withdraw_pin(db, now(), account=account, actor=grant, pin=row)
+    )
     if done:
         session["notice"] = f"The PIN for {row.invitee_name or 'this person'} no longer works."
     return see_other(url_for(".manage", number=number))
@@ -152,14 +189,21 @@ def _person_or_404(account, grant_id: int):
 def person(number: str, grant_id: int):
     account, grant = account_or_404(number, MANAGE)
     target, person_user = _person_or_404(account, grant_id)
-    form = bind(ChangeForm, current_user.id, data={"role": target.role,
-                                                  "permissions": target.permissions.split(",")})
+    form = bind(ChangeForm, current_user.id, data={"role": target.role, "permissions": target.permissions.split(",")})
     status = 200
     if form.validate_on_submit():
         db = get_db()
         try:
-            delegation.change(db, now(), account=account, actor=grant, target=target, role=form.role.data,
-                              permissions=form.permissions.data or [], caps=access_changes.caps())
+            delegation.change(
+                db,
+                now(),
+                account=account,
+                actor=grant,
+                target=target,
+                role=form.role.data,
+                permissions=form.permissions.data or [],
+                caps=access_changes.caps(),
+            )
         except AccessRefused as error:
             access_changes.refused(account, grant, form, error)
             status = 400
@@ -169,9 +213,18 @@ def person(number: str, grant_id: int):
             return see_other(url_for(".manage", number=number))
     elif form.errors:
         status = 400
-    return render_template("access/person.html", account=account, grant=grant, form=form, target=target,
-                           person=person_user, is_self=target.id == grant.id, presets=_presets(),
-                           role_labels=delegation.ROLE_LABELS, current="access"), status
+    return render_template(
+        "access/person.html",
+        account=account,
+        grant=grant,
+        form=form,
+        target=target,
+        person=person_user,
+        is_self=target.id == grant.id,
+        presets=_presets(),
+        role_labels=delegation.ROLE_LABELS,
+        current="access",
+    ), status
 
 
 @bp.route("/<number>/people/<int:grant_id>/remove", methods=["GET", "POST"])
@@ -193,24 +246,42 @@ def remove(number: str, grant_id: int):
             return see_other(url_for(".manage", number=number))
     elif request.method == "POST":
         status = 400
-    return render_template("access/remove.html", account=account, grant=grant, form=form, target=target,
-                           person=person_user, role_labels=delegation.ROLE_LABELS, current="access"), status
+    return render_template(
+        "access/remove.html",
+        account=account,
+        grant=grant,
+        form=form,
+        target=target,
+        person=person_user,
+        role_labels=delegation.ROLE_LABELS,
+        current="access",
+    ), status
 
 
 @bp.route("/<number>/reviewed", methods=["POST"])
 def reviewed(number: str):
     account, grant = account_or_404(number, MANAGE)
-    access_changes.one_button(account, grant, lambda db: delegation.record_review(
-        db, now(), account=account, actor=grant))
-    session["notice"] = (f"Thank you. We have recorded that you reviewed who can use account "
-                         f"{format_number(account.number)}.")
+    access_changes.one_button(
+        account, grant, lambda db: delegation.record_review(db, now(), account=account, actor=grant)
+    )
+    session["notice"] = (
+        f"Thank you. We have recorded that you reviewed who can use account {format_number(account.number)}."
+    )
     return see_other(url_for(".manage", number=number))
 
 
 @bp.route("/<number>/history")
 def history(number: str):
     account, grant = account_or_404(number, MANAGE)
-    events = [(event, actor, subject, json.loads(event.detail or "{}"))
-              for event, actor, subject in delegation.history(get_db(), account.id)]
-    return render_template("access/history.html", account=account, grant=grant, events=events,
-                           role_labels=delegation.ROLE_LABELS, current="access")
+    events = [
+        (event, actor, subject, json.loads(event.detail or "{}"))
+        for event, actor, subject in delegation.history(get_db(), account.id)
+    ]
+    return render_template(
+        "access/history.html",
+        account=account,
+        grant=grant,
+        events=events,
+        role_labels=delegation.ROLE_LABELS,
+        current="access",
+    )

@@ -1,4 +1,5 @@
 """The financial transactions filter: a GET form (no CSRF token: it changes nothing)."""
+
 from __future__ import annotations
 
 import re
@@ -12,7 +13,7 @@ from domain.ledger import TransactionFilter
 from models import LEDGER_KINDS
 
 MODES = (("processed", "By processed date range"), ("period", "By period end"))
-KIND_CHOICES = (("all", "All types"),) + tuple((kind, kind.capitalize()) for kind in LEDGER_KINDS)
+KIND_CHOICES = (("all", "All types"), *tuple((kind, kind.capitalize()) for kind in LEDGER_KINDS))
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -34,15 +35,24 @@ class TransactionFilterForm(FlaskForm):
         csrf = False
 
     mode = StringField("How do you want to find transactions?", id="filter-mode", default="processed")
-    date_from = StringField("Start date", name="from", id="filter-from",
-                            description="Processed on or after this day. Leave it empty for no limit")
-    date_to = StringField("End date", name="to", id="filter-to",
-                          description="Processed on or before this day. Leave it empty for no limit")
+    date_from = StringField(
+        "Start date",
+        name="from",
+        id="filter-from",
+        description="Processed on or after this day. Leave it empty for no limit",
+    )
+    date_to = StringField(
+        "End date",
+        name="to",
+        id="filter-to",
+        description="Processed on or before this day. Leave it empty for no limit",
+    )
     period = StringField("Period end", id="filter-period")
     kind = StringField("Transaction type", name="type", id="filter-type", default="all")
 
-    def __init__(self, formdata, period_ends: Callable[[], list[date]],
-                 period_known: Callable[[date], bool] | None = None):
+    def __init__(
+        self, formdata, period_ends: Callable[[], list[date]], period_known: Callable[[date], bool] | None = None
+    ):
         super().__init__(formdata=formdata)
         self._load_period_ends = period_ends
         self._period_ends: list[date] | None = None
@@ -92,8 +102,9 @@ class TransactionFilterForm(FlaskForm):
                 self.period.errors.append("Choose a period this account has")
         if self.errors:
             return None
-        return TransactionFilter(mode=mode, processed_from=start, processed_to=end, period_end=period,
-                                 kind=None if kind == "all" else kind)
+        return TransactionFilter(
+            mode=mode, processed_from=start, processed_to=end, period_end=period, kind=None if kind == "all" else kind
+        )
 
 
 def filter_params(flt: TransactionFilter) -> dict[str, str]:

@@ -3,6 +3,7 @@
 Both need the view_returns permission (web.account_access.account_or_404); a
 return that is not this account's, or has no notice yet, is a 404 like any
 other wrong URL. The notice PDF is built by domain.notices from the ledger."""
+
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
@@ -21,8 +22,7 @@ from . import bp
 def returns(number: str):
     account, grant = account_or_404(number, "view_returns")
     lines = tax_returns.lines_for(get_db(), account)
-    return render_template("accounts/returns.html", account=account, grant=grant, returns=lines,
-                           current="returns")
+    return render_template("accounts/returns.html", account=account, grant=grant, returns=lines, current="returns")
 
 
 @bp.route("/<number>/returns/<int:return_id>/notice.pdf")
@@ -34,5 +34,8 @@ def notice(number: str, return_id: int):
     if found is None:
         abort(404)
     produced = now().astimezone(ZoneInfo(current_app.config["SERVICE_TIMEZONE"]))
-    return Response(notices.render_pdf(found, generated_at=produced), mimetype="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename={found.filename}"})
+    return Response(
+        notices.render_pdf(found, generated_at=produced),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename={found.filename}"},
+    )

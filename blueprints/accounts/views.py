@@ -6,6 +6,7 @@ Who may see what (every route asks web.account_access.account_or_404):
 - the transactions and their CSV need view_financial.
 Anything else is a 404, the same as an account number that does not exist.
 """
+
 from __future__ import annotations
 
 import csv
@@ -29,6 +30,7 @@ KIND_LABELS = dict(KIND_CHOICES)
 
 
 # --- Template helpers (registered on the app, for every account page) -----------
+
 
 @bp.app_template_filter("money")
 def money_filter(cents) -> str:
@@ -64,6 +66,7 @@ def endpoint_exists(endpoint: str) -> bool:
 
 # --- Summary -------------------------------------------------------------------
 
+
 def _summary_account(number: str):
     try:
         return account_or_404(number, "view_returns")
@@ -77,16 +80,27 @@ def summary(number: str):
     db, day = get_db(), today()
     with_money = overview.shows_money(grant)
     periods = overview.filing_periods(db, account.id, day, with_money=with_money)
-    return render_template("accounts/summary.html", account=account, grant=grant, periods=periods,
-                           next_due=overview.next_due(periods, day), today=day,
-                           balance=ledger.balance(db, account.id) if with_money else None, current="summary")
+    return render_template(
+        "accounts/summary.html",
+        account=account,
+        grant=grant,
+        periods=periods,
+        next_due=overview.next_due(periods, day),
+        today=day,
+        balance=ledger.balance(db, account.id) if with_money else None,
+        current="summary",
+    )
 
 
 # --- Financial transactions -----------------------------------------------------
 
+
 def _filter_form(account):
-    return TransactionFilterForm(request.args, period_ends=lambda: ledger.period_ends(get_db(), account.id),
-                                 period_known=lambda day: ledger.has_period(get_db(), account.id, day))
+    return TransactionFilterForm(
+        request.args,
+        period_ends=lambda: ledger.period_ends(get_db(), account.id),
+        period_known=lambda day: ledger.has_period(get_db(), account.id, day),
+    )
 
 
 def _account_and_filter(number: str):
@@ -99,9 +113,18 @@ def _account_and_filter(number: str):
 def _invalid(account, grant, form) -> Response:
     """The form again with a message beside each wrong field, 400. Over htmx the
     form itself is swapped (and the stale results emptied), not the results."""
-    response = render("accounts/transactions.html", "accounts/_transactions_invalid.html", 400,
-                      account=account, grant=grant, form=form, modes=MODES, kinds=KIND_CHOICES, rows=None,
-                      current="transactions")
+    response = render(
+        "accounts/transactions.html",
+        "accounts/_transactions_invalid.html",
+        400,
+        account=account,
+        grant=grant,
+        form=form,
+        modes=MODES,
+        kinds=KIND_CHOICES,
+        rows=None,
+        current="transactions",
+    )
     if wants_fragment():
         response.headers["HX-Retarget"] = "#transactions-filter"
         response.headers["HX-Reswap"] = "outerHTML"
@@ -117,19 +140,30 @@ def transactions(number: str):
     rows, next_cursor = ledger.transactions_page(get_db(), account.id, flt, after)
     params = filter_params(flt)
     return render(
-        "accounts/transactions.html", "accounts/_transactions_results.html",
-        account=account, grant=grant, form=form, modes=MODES, kinds=KIND_CHOICES, kind_labels=KIND_LABELS,
-        rows=rows, first_page=after is None, description=describe_filter(flt),
+        "accounts/transactions.html",
+        "accounts/_transactions_results.html",
+        account=account,
+        grant=grant,
+        form=form,
+        modes=MODES,
+        kinds=KIND_CHOICES,
+        kind_labels=KIND_LABELS,
+        rows=rows,
+        first_page=after is None,
+        description=describe_filter(flt),
         next_url=url_for(".transactions", number=number, **params, after=next_cursor.token()) if next_cursor else None,
         first_url=url_for(".transactions", number=number, **params),
         csv_url=url_for(".transactions_csv", number=number, **params),
-        current="transactions")
+        current="transactions",
+    )
 
 
 def describe_filter(flt) -> str:
     """What the results are, in words, for the table's caption."""
+
     def day(value):
         return value.strftime("%-d %B %Y")
+
     if flt.mode == "period":
         text = f"Transactions for the period ending {day(flt.period_end)}"
     elif flt.processed_from and flt.processed_to:
@@ -145,8 +179,7 @@ def describe_filter(flt) -> str:
     return text
 
 
-CSV_HEADER = ("Processed date", "Effective date", "Period end", "Type", "Reference", "Description", "Amount",
-              "Balance")
+CSV_HEADER = ("Processed date", "Effective date", "Period end", "Type", "Reference", "Description", "Amount", "Balance")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -173,11 +206,20 @@ def transactions_csv(number: str):
             yield _csv_line(CSV_HEADER)
             chunk = []
             for row in ledger.stream_transactions(db, account_id, flt):
-                chunk.append(_csv_line((
-                    row.processed_date.isoformat(), row.effective_date.isoformat(),
-                    row.period_end.isoformat() if row.period_end else "", KIND_LABELS.get(row.kind, row.kind),
-                    _text_cell(row.reference), _text_cell(row.description or ""),
-                    str(cents_to_decimal(row.amount_cents)), str(cents_to_decimal(int(row.balance_after))))))
+                chunk.append(
+                    _csv_line(
+                        (
+                            row.processed_date.isoformat(),
+                            row.effective_date.isoformat(),
+                            row.period_end.isoformat() if row.period_end else "",
+                            KIND_LABELS.get(row.kind, row.kind),
+                            _text_cell(row.reference),
+                            _text_cell(row.description or ""),
+                            str(cents_to_decimal(row.amount_cents)),
+                            str(cents_to_decimal(int(row.balance_after))),
+                        )
+                    )
+                )
                 if len(chunk) >= 200:
                     yield "".join(chunk)
                     chunk = []
@@ -188,5 +230,8 @@ def transactions_csv(number: str):
             # out, even if the client goes away half way: never idle in a transaction.
             db.rollback()
 
-    return Response(stream_with_context(lines()), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="transactions-{account.number}.csv"'})
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="transactions-{account.number}.csv"'},
+    )

@@ -1,4 +1,5 @@
 """Payment arrangements: a proposed schedule for a balance owing, checked against the program's rules."""
+
 from __future__ import annotations
 
 from flask import Blueprint

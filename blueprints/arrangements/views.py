@@ -2,6 +2,7 @@
 three answers (saved as a draft as the person goes), the full schedule to check
 with a declaration, and the confirmation. Rules in domain.arrangements; every
 route asks web.account_access.account_or_404 for "payment_arrangements"."""
+
 from __future__ import annotations
 
 import re
@@ -50,10 +51,13 @@ def _schedule_context(db, arrangement, day):
     if arrangement is None:
         return None, []
     if arrangement.status == "approved":
-        return arrangements.request_of(db, arrangement), arrangements.instalment_states(db, arrangement, day,
-                                                                                       zone=_zone())
-    rows = [arrangements.InstalmentState(i.sequence, i.due_on, i.amount_cents, 0, "")
-            for i in arrangements.instalments(db, arrangement)]
+        return arrangements.request_of(db, arrangement), arrangements.instalment_states(
+            db, arrangement, day, zone=_zone()
+        )
+    rows = [
+        arrangements.InstalmentState(i.sequence, i.due_on, i.amount_cents, 0, "")
+        for i in arrangements.instalments(db, arrangement)
+    ]
     return arrangements.request_of(db, arrangement), rows
 
 
@@ -67,12 +71,23 @@ def start(number: str):
     arrangement = arrangements.blocking(db, account.id) or arrangements.latest(db, account.id)
     service_request, rows = _schedule_context(db, arrangement, day)
     can_propose = owing > 0 and (arrangement is None or arrangement.status not in ("proposed", "approved"))
-    return render_template("arrangements/start.html", account=account, grant=grant, current=CURRENT, owing=owing,
-                           arrangement=arrangement, service_request=service_request, rows=rows,
-                           can_propose=can_propose, draft=_draft(db, account) if can_propose else None,
-                           rules=arrangements.rules_for(db, account.program_code), today=day,
-                           frequencies=arrangements.FREQUENCIES, status_words=arrangements.STATUS_WORDS,
-                           long_day=arrangements.long_day)
+    return render_template(
+        "arrangements/start.html",
+        account=account,
+        grant=grant,
+        current=CURRENT,
+        owing=owing,
+        arrangement=arrangement,
+        service_request=service_request,
+        rows=rows,
+        can_propose=can_propose,
+        draft=_draft(db, account) if can_propose else None,
+        rules=arrangements.rules_for(db, account.program_code),
+        today=day,
+        frequencies=arrangements.FREQUENCIES,
+        status_words=arrangements.STATUS_WORDS,
+        long_day=arrangements.long_day,
+    )
 
 
 def _apply(form, found: dict) -> bool:
@@ -88,11 +103,21 @@ def _apply(form, found: dict) -> bool:
 
 def _propose_page(account, grant, form, rules, day, draft, whole_date=False, status=200):
     example = min(day + timedelta(days=7), rules.latest_first_day(day))
-    return render_template("arrangements/propose.html", account=account, grant=grant, current=CURRENT, form=form,
-                           rules=rules, latest_first=rules.latest_first_day(day),
-                           latest_last=rules.latest_last_day(day), example=example, draft=draft,
-                           owing=arrangements.owing(get_db(), account.id), whole_date=whole_date,
-                           long_day=arrangements.long_day), status
+    return render_template(
+        "arrangements/propose.html",
+        account=account,
+        grant=grant,
+        current=CURRENT,
+        form=form,
+        rules=rules,
+        latest_first=rules.latest_first_day(day),
+        latest_last=rules.latest_last_day(day),
+        example=example,
+        draft=draft,
+        owing=arrangements.owing(get_db(), account.id),
+        whole_date=whole_date,
+        long_day=arrangements.long_day,
+    ), status
 
 
 @bp.route("/<number>/propose", methods=["GET", "POST"])
@@ -106,8 +131,11 @@ def propose(number: str):
         return see_other(url_for(".start", number=number))
     rules = arrangements.rules_for(db, account.program_code)
     draft = _draft(db, account)
-    saved = {name: value for name, value in drafts.answers(draft).items()
-             if name in arrangements.FIELDS and isinstance(value, str)}
+    saved = {
+        name: value
+        for name, value in drafts.answers(draft).items()
+        if name in arrangements.FIELDS and isinstance(value, str)
+    }
     form = bind(ProposeForm, current_user.id, data=saved)
     if request.method == "GET":
         return _propose_page(account, grant, form, rules, day, draft)
@@ -184,10 +212,16 @@ def check(number: str):
         if proposal is not None and valid and form.seen_balance.data == str(owing):
             moment = now()
             submitted = service_requests.submit(
-                db, moment, account=account, user_id=current_user.id, kind=KIND, key=draft.token,
+                db,
+                moment,
+                account=account,
+                user_id=current_user.id,
+                kind=KIND,
+                key=draft.token,
                 summary=arrangements.summary(owing, rows, proposal.frequency),
                 data=arrangements.request_data(owing, proposal, rows),
-                build=arrangements.builder(account.id, moment, owing, proposal))
+                build=arrangements.builder(account.id, moment, owing, proposal),
+            )
             drafts.mark_submitted(db, draft, submitted.request.id)
             db.commit()
             return see_other(url_for(".done", number=number, arrangement_reference=submitted.request.reference))
@@ -197,14 +231,27 @@ def check(number: str):
         elif proposal is None:
             form.form_errors.append("Your proposal does not meet the rules any more: change it before you send it")
         elif balance_moved:
-            form.form_errors.append(f"Your balance is now {format_money(owing)}. Check the new schedule and send "
-                                    "it again")
+            form.form_errors.append(
+                f"Your balance is now {format_money(owing)}. Check the new schedule and send it again"
+            )
     proposed_balance = answers.get("balance_cents")
-    return render_template("arrangements/check.html", account=account, grant=grant, current=CURRENT, form=form,
-                           draft=draft, answers=answers, proposal=proposal, problems=found, rows=rows, owing=owing,
-                           changed_from=proposed_balance if proposed_balance != owing else None,
-                           balance_moved=balance_moved, frequencies=arrangements.FREQUENCIES,
-                           long_day=arrangements.long_day), status
+    return render_template(
+        "arrangements/check.html",
+        account=account,
+        grant=grant,
+        current=CURRENT,
+        form=form,
+        draft=draft,
+        answers=answers,
+        proposal=proposal,
+        problems=found,
+        rows=rows,
+        owing=owing,
+        changed_from=proposed_balance if proposed_balance != owing else None,
+        balance_moved=balance_moved,
+        frequencies=arrangements.FREQUENCIES,
+        long_day=arrangements.long_day,
+    ), status
 
 
 @bp.route("/<number>/done/<arrangement_reference>")
@@ -220,6 +267,14 @@ def done(number: str, arrangement_reference: str):
     if arrangement is None:
         abort(404)
     rows = arrangements.instalments(db, arrangement)
-    return render_template("arrangements/done.html", account=account, grant=grant, current=CURRENT,
-                           service_request=service_request, arrangement=arrangement, rows=rows,
-                           frequencies=arrangements.FREQUENCIES, long_day=arrangements.long_day)
+    return render_template(
+        "arrangements/done.html",
+        account=account,
+        grant=grant,
+        current=CURRENT,
+        service_request=service_request,
+        arrangement=arrangement,
+        rows=rows,
+        frequencies=arrangements.FREQUENCIES,
+        long_day=arrangements.long_day,
+    )

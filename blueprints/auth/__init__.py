@@ -1,11 +1,11 @@
 """Identity: register, verify the email, sign in (with a second factor), sign out,
 reset a forgotten password, re-confirm after an hour, and the session clock."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import (Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from domain import audit, passwords, people, throttle, tokens
@@ -29,7 +29,7 @@ RESEND_WINDOW = timedelta(hours=1)
 
 NOTICES = {
     "idle": "You were signed out because you did nothing for {idle_minutes} minutes. Sign in again to carry on. "
-            "If you were filling in a form, what you had typed is kept for you: sign in again to get it back.",
+    "If you were filling in a form, what you had typed is kept for you: sign in again to get it back.",
     "ended": "You were signed out because your session was ended, for example after a password change. Sign in again.",
     "signed-out": "You have signed out.",
     "password-reset": "Your password has been changed. Sign in with your new password.",
@@ -42,24 +42,29 @@ def _link(endpoint: str, **values) -> str:
 
 
 def _send_verification(db, moment, user: User) -> None:
-    token = tokens.make_token(current_app.secret_key, "verify-email",
-                              {"uid": user.id, "email": user.email}, moment)
+    token = tokens.make_token(current_app.secret_key, "verify-email", {"uid": user.id, "email": user.email}, moment)
     hours = current_app.config["EMAIL_LINK_MAX_AGE_SECONDS"] // 3600
-    queue_email(db, moment, user.email, "Confirm your email address",
-                f"Hello {user.name},\n\nConfirm your email address for TRA Client Self-Service by opening this link "
-                f"and pressing the button on the page:\n\n{_link('auth.verify', token=token)}\n\n"
-                f"The link works once and expires in {hours} hours. It does not sign you in.\n\n"
-                "If you did not create an account, you can ignore this email.\n")
+    queue_email(
+        db,
+        moment,
+        user.email,
+        "Confirm your email address",
+        f"Hello {user.name},\n\nConfirm your email address for TRA Client Self-Service by opening this link "
+        f"and pressing the button on the page:\n\n{_link('auth.verify', token=token)}\n\n"
+        f"The link works once and expires in {hours} hours. It does not sign you in.\n\n"
+        "If you did not create an account, you can ignore this email.\n",
+    )
 
 
-def _person_for_link(purpose: str, token: str, max_age_setting: str, *, invalid, used) -> tuple[str | None, User | None]:
+def _person_for_link(
+    purpose: str, token: str, max_age_setting: str, *, invalid, used
+) -> tuple[str | None, User | None]:
     """(what is wrong with an emailed link: "invalid", "expired", "used", "someone-else" or
     None; its person). A link is for the person it was sent to: someone else signed in (a
     forwarded email, a shared computer) is refused, and the link still works for its holder."""
     db = get_db()
     try:
-        payload = tokens.read_token(current_app.secret_key, purpose, token,
-                                    current_app.config[max_age_setting], now())
+        payload = tokens.read_token(current_app.secret_key, purpose, token, current_app.config[max_age_setting], now())
     except tokens.TokenError as error:
         return error.reason, None
     person = db.get(User, payload.get("uid"))
@@ -75,6 +80,7 @@ def _person_for_link(purpose: str, token: str, max_age_setting: str, *, invalid,
 
 # --- Registration and email verification -------------------------------------
 
+
 @bp.route("/register", methods=["GET", "POST"])
 @access(public=True)
 def register():
@@ -82,8 +88,9 @@ def register():
         return redirect(url_for("home"), 303)
     form = RegisterForm()
     if form.validate_on_submit():
-        problem = passwords.password_problem(form.password.data, name=form.name.data, email=form.email.data,
-                                             second_factor=False)
+        problem = passwords.password_problem(
+            form.password.data, name=form.name.data, email=form.email.data, second_factor=False
+        )
         held_back = None if problem else client_held_back()
         if problem:
             form.password.errors.append(problem)
@@ -96,8 +103,9 @@ def register():
             emailed = may_email(form.email.data)  # counted alike for a new and a known address
             existing = people.find_by_email(db, form.email.data)
             if existing is None:
-                user = people.register(db, moment, name=form.name.data, email=form.email.data,
-                                       password=form.password.data)
+                user = people.register(
+                    db, moment, name=form.name.data, email=form.email.data, password=form.password.data
+                )
                 _send_verification(db, moment, user)
             else:
                 # Same answer as a new registration, so the form cannot be used
@@ -116,10 +124,15 @@ def register():
 
 
 def _tell_of_existing_account(db, moment, existing: User) -> None:
-    queue_email(db, moment, existing.email, "You already have an account",
-                "Someone tried to create an account for TRA Client Self-Service with this email address. You "
-                "already have one.\n\nIf this was you, sign in, or reset your password at "
-                f"{_link('auth.forgot_password')}.\n\nIf it was not you, you need do nothing.\n")
+    queue_email(
+        db,
+        moment,
+        existing.email,
+        "You already have an account",
+        "Someone tried to create an account for TRA Client Self-Service with this email address. You "
+        "already have one.\n\nIf this was you, sign in, or reset your password at "
+        f"{_link('auth.forgot_password')}.\n\nIf it was not you, you need do nothing.\n",
+    )
 
 
 @bp.route("/check-email")
@@ -133,9 +146,12 @@ def check_email():
 def verify(token: str):
     db, moment = get_db(), now()
     problem, user = _person_for_link(
-        "verify-email", token, "EMAIL_LINK_MAX_AGE_SECONDS",
+        "verify-email",
+        token,
+        "EMAIL_LINK_MAX_AGE_SECONDS",
         invalid=lambda person, payload: person.email != payload.get("email"),
-        used=lambda person, payload: person.email_verified_at is not None)
+        used=lambda person, payload: person.email_verified_at is not None,
+    )
     form = EmptyForm()
     if problem:
         return render_template("auth/link_problem.html", problem=problem, purpose="verify"), 400
@@ -176,6 +192,7 @@ def verify_pending():
 
 # --- Sign in, second factor, sign out ----------------------------------------
 
+
 @bp.route("/sign-in", methods=["GET", "POST"])
 @access(public=True)
 def sign_in():
@@ -197,9 +214,12 @@ def sign_in():
         elif result.user.has_two_factor:
             # The password's fingerprint too: a password changed or reset before the
             # code is given ends this half-finished sign-in like any other session.
-            session["pending_sign_in"] = {"user_id": result.user.id, "at": now().timestamp(),
-                                          "next": safe_next(form.next.data, ""),
-                                          "password": people.password_fingerprint(result.user)}
+            session["pending_sign_in"] = {
+                "user_id": result.user.id,
+                "at": now().timestamp(),
+                "next": safe_next(form.next.data, ""),
+                "password": people.password_fingerprint(result.user),
+            }
             db.commit()
             return see_other(url_for(".second_factor"))
         else:
@@ -207,9 +227,13 @@ def sign_in():
     elif form.errors:
         status = 400
     reason = request.args.get("reason", "")
-    response = render("auth/sign_in.html", "auth/_sign_in_form.html", status, form=form,
-                      notice=NOTICES.get(reason, "").format(
-                          idle_minutes=current_app.config["SESSION_IDLE_SECONDS"] // 60))
+    response = render(
+        "auth/sign_in.html",
+        "auth/_sign_in_form.html",
+        status,
+        form=form,
+        notice=NOTICES.get(reason, "").format(idle_minutes=current_app.config["SESSION_IDLE_SECONDS"] // 60),
+    )
     return forget_kept_fragments(response) if reason in ("idle", "ended") else response
 
 
@@ -273,6 +297,7 @@ def forget_kept_fragments(response):
 
 # --- Forgotten password -------------------------------------------------------
 
+
 @bp.route("/forgot-password", methods=["GET", "POST"])
 @access(public=True)
 def forgot_password():
@@ -287,15 +312,24 @@ def forgot_password():
         if may_email(form.email.data):
             user = people.find_by_email(db, form.email.data)
             if user is not None and user.is_active:
-                token = tokens.make_token(current_app.secret_key, "reset-password",
-                                          {"uid": user.id, "fp": people.password_fingerprint(user)}, moment)
+                token = tokens.make_token(
+                    current_app.secret_key,
+                    "reset-password",
+                    {"uid": user.id, "fp": people.password_fingerprint(user)},
+                    moment,
+                )
                 minutes = current_app.config["RESET_LINK_MAX_AGE_SECONDS"] // 60
-                queue_email(db, moment, user.email, "Reset your password",
-                            f"Hello {user.name},\n\nSomeone asked to reset the password for your TRA Client "
-                            f"Self-Service sign-in. To choose a new password, open this link:\n\n"
-                            f"{_link('auth.reset_password', token=token)}\n\nThe link works once and expires in "
-                            f"{minutes} minutes.\n\nIf you did not ask for this, you need do nothing: your password "
-                            "has not changed.\n")
+                queue_email(
+                    db,
+                    moment,
+                    user.email,
+                    "Reset your password",
+                    f"Hello {user.name},\n\nSomeone asked to reset the password for your TRA Client "
+                    f"Self-Service sign-in. To choose a new password, open this link:\n\n"
+                    f"{_link('auth.reset_password', token=token)}\n\nThe link works once and expires in "
+                    f"{minutes} minutes.\n\nIf you did not ask for this, you need do nothing: your password "
+                    "has not changed.\n",
+                )
                 audit.record(db, moment, "password.reset_requested", subject_user_id=user.id)
         db.commit()
         kick_outbox()
@@ -314,17 +348,21 @@ def reset_sent():
 def reset_password(token: str):
     db, moment = get_db(), now()
     problem, user = _person_for_link(
-        "reset-password", token, "RESET_LINK_MAX_AGE_SECONDS",
+        "reset-password",
+        token,
+        "RESET_LINK_MAX_AGE_SECONDS",
         invalid=lambda person, payload: not person.is_active,
         # Once the password has changed, every earlier reset link is spent.
-        used=lambda person, payload: payload.get("fp") != people.password_fingerprint(person))
+        used=lambda person, payload: payload.get("fp") != people.password_fingerprint(person),
+    )
     if problem:
         return render_template("auth/link_problem.html", problem=problem, purpose="reset"), 400
     form = ResetPasswordForm()
     status = 200
     if form.validate_on_submit():
-        issue = passwords.password_problem(form.new_password.data, name=user.name, email=user.email,
-                                           second_factor=user.has_two_factor)
+        issue = passwords.password_problem(
+            form.new_password.data, name=user.name, email=user.email, second_factor=user.has_two_factor
+        )
         if issue:
             form.new_password.errors.append(issue)
         else:
@@ -333,10 +371,15 @@ def reset_password(token: str):
             except tokens.TokenError:
                 return render_template("auth/link_problem.html", problem="used", purpose="reset"), 400
             people.set_password(db, moment, user, form.new_password.data, event="password.reset")
-            queue_email(db, moment, user.email, "Your password has been changed",
-                        "The password for your TRA Client Self-Service sign-in was just changed and every "
-                        "session was signed out.\n\nIf you did not do this, reset your password now and "
-                        "contact Tax and Revenue Administration.\n")
+            queue_email(
+                db,
+                moment,
+                user.email,
+                "Your password has been changed",
+                "The password for your TRA Client Self-Service sign-in was just changed and every "
+                "session was signed out.\n\nIf you did not do this, reset your password now and "
+                "contact Tax and Revenue Administration.\n",
+            )
             db.commit()
             kick_outbox()
             if current_user.is_authenticated:
@@ -348,6 +391,7 @@ def reset_password(token: str):
 
 
 # --- Re-confirmation after an hour, and the session clock ---------------------
+
 
 @bp.route("/confirm", methods=["GET", "POST"])
 @access(reauth_exempt=True, unverified_ok=True, two_factor_setup=True)
@@ -375,8 +419,9 @@ def confirm():
         status = 400
     if wants_fragment() and status != 200:
         status = 200  # htmx shows the dialog's errors in place
-    return render("auth/confirm.html", "auth/_confirm_form.html", status, form=form, user=user,
-                  in_dialog=wants_fragment())
+    return render(
+        "auth/confirm.html", "auth/_confirm_form.html", status, form=form, user=user, in_dialog=wants_fragment()
+    )
 
 
 def _session_state() -> dict:
@@ -386,9 +431,13 @@ def _session_state() -> dict:
     last = session.last_activity_at or moment
     idle_left = config["SESSION_IDLE_SECONDS"] - (moment - last).total_seconds()
     reauth_left = config["SESSION_REAUTH_SECONDS"] - (moment - session.authenticated_at).total_seconds()
-    return {"signed_in": idle_left > 0, "idle_remaining": max(0, int(idle_left)),
-            "reauth_remaining": max(0, int(reauth_left)), "warning_seconds": config["SESSION_WARNING_SECONDS"],
-            "two_factor": current_user.has_two_factor}
+    return {
+        "signed_in": idle_left > 0,
+        "idle_remaining": max(0, int(idle_left)),
+        "reauth_remaining": max(0, int(reauth_left)),
+        "warning_seconds": config["SESSION_WARNING_SECONDS"],
+        "two_factor": current_user.has_two_factor,
+    }
 
 
 @bp.route("/session")
@@ -401,6 +450,6 @@ def session_status():
 @bp.route("/session/extend", methods=["POST"])
 @access(reauth_exempt=True, unverified_ok=True, two_factor_setup=True)
 def session_extend():
-    """"Stay signed in": activity, even when sent as a background request."""
+    """ "Stay signed in": activity, even when sent as a background request."""
     count_as_activity(session, now())
     return jsonify(_session_state())

@@ -6,15 +6,24 @@ from web.forms import code_field, email_field, one_line, password_field
 
 
 class RegisterForm(FlaskForm):
-    name = StringField("Full name", validators=[
-        DataRequired("Enter your full name"),
-        Length(max=200, message="Enter a name of 200 characters or fewer"),
-        one_line("Enter your name without special characters")])
+    name = StringField(
+        "Full name",
+        validators=[
+            DataRequired("Enter your full name"),
+            Length(max=200, message="Enter a name of 200 characters or fewer"),
+            one_line("Enter your name without special characters"),
+        ],
+    )
     email = email_field(hint="We will send you a link to confirm it")
-    password = password_field("Create a password", "Create a password",
-                              hint="At least 15 characters. A few random words together make a strong, memorable password")
-    password_confirm = PasswordField("Confirm your password", validators=[
-        DataRequired("Confirm your password"), EqualTo("password", "The passwords do not match")])
+    password = password_field(
+        "Create a password",
+        "Create a password",
+        hint="At least 15 characters. A few random words together make a strong, memorable password",
+    )
+    password_confirm = PasswordField(
+        "Confirm your password",
+        validators=[DataRequired("Confirm your password"), EqualTo("password", "The passwords do not match")],
+    )
 
 
 class SignInForm(FlaskForm):
@@ -32,15 +41,21 @@ class ForgotPasswordForm(FlaskForm):
 
 
 class ResetPasswordForm(FlaskForm):
-    new_password = password_field("New password", "Enter a new password",
-                                  hint="At least 15 characters, or 8 if you use an authenticator app")
-    new_password_confirm = PasswordField("Confirm your new password", validators=[
-        DataRequired("Confirm your new password"), EqualTo("new_password", "The passwords do not match")])
+    new_password = password_field(
+        "New password", "Enter a new password", hint="At least 15 characters, or 8 if you use an authenticator app"
+    )
+    new_password_confirm = PasswordField(
+        "Confirm your new password",
+        validators=[DataRequired("Confirm your new password"), EqualTo("new_password", "The passwords do not match")],
+    )
 
 
 class ConfirmForm(FlaskForm):
     password = password_field("Password", "Enter your password")
-    code = StringField("Security code", description="The 6-digit code from your authenticator app, or a recovery code",
-                       validators=[Length(max=20, message="Enter the 6-digit code or a recovery code")])
+    code = StringField(
+        "Security code",
+        description="The 6-digit code from your authenticator app, or a recovery code",
+        validators=[Length(max=20, message="Enter the 6-digit code or a recovery code")],
+    )
     next = HiddenField()
     stay = BooleanField(default=False)

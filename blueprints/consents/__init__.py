@@ -3,6 +3,7 @@ individual, or answers a representative's request; the agency reviews it (a CLI,
 `flask consents`, until the staff back office); a representative sees their
 client list. Rules in domain.consents; account routes ask
 web.account_access.account_or_404 for "manage_access"."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, session, url_for
@@ -25,12 +26,21 @@ from .forms import AcceptForm, AskForm, ConsentForm, UploadForm, parse_day
 bp = Blueprint("consents", __name__, url_prefix="/consents")
 
 MANAGE = "manage_access"
-ASK_SENT = ("If the account number and legal name match an account, we have sent your request to the people who "
-            "manage it. They have 10 working days to answer; you will see the account in your client list once "
-            "they have signed and we have reviewed the consent.")
-STATUS_WORDS = {"requested": "Asked for by the representative", "submitted": "Waiting for our review",
-                "approved": "In force", "rejected": "Not approved", "declined": "Declined",
-                "revoked": "Revoked", "lapsed": "Lapsed (not answered in 10 working days)", "ended": "Ended"}
+ASK_SENT = (
+    "If the account number and legal name match an account, we have sent your request to the people who "
+    "manage it. They have 10 working days to answer; you will see the account in your client list once "
+    "they have signed and we have reviewed the consent."
+)
+STATUS_WORDS = {
+    "requested": "Asked for by the representative",
+    "submitted": "Waiting for our review",
+    "approved": "In force",
+    "rejected": "Not approved",
+    "declined": "Declined",
+    "revoked": "Revoked",
+    "lapsed": "Lapsed (not answered in 10 working days)",
+    "ended": "Ended",
+}
 
 
 def _consent_or_404(account, consent_id: int) -> Consent:
@@ -47,9 +57,17 @@ def for_account(number: str):
     db = get_db()
     rows = [(c, consents.shown_status(c, day)) for c in consents.for_account(db, account.id)]
     forms = consents.signed_forms(db, [c.id for c, _status in rows])
-    return render_template("consents/account.html", account=account, grant=grant, rows=rows, signed_forms=forms,
-                           words=STATUS_WORDS, permission_labels=delegation.PERMISSION_LABELS, form=EmptyForm(),
-                           current="access")
+    return render_template(
+        "consents/account.html",
+        account=account,
+        grant=grant,
+        rows=rows,
+        signed_forms=forms,
+        words=STATUS_WORDS,
+        permission_labels=delegation.PERMISSION_LABELS,
+        form=EmptyForm(),
+        current="access",
+    )
 
 
 @bp.route("/<number>/new", methods=["GET", "POST"])
@@ -60,22 +78,34 @@ def sign(number: str):
     if form.validate_on_submit():
         db = get_db()
         try:
-            consents.sign(db, now(), today(), account=account, actor=grant, name=form.representative_name.data,
-                          email=form.representative_email.data, firm_name=form.firm_name.data,
-                          permissions=form.permissions.data or [], starts_on=parse_day(form.starts_on.data),
-                          ends_on=parse_day(form.ends_on.data), caps=access_changes.caps())
+            consents.sign(
+                db,
+                now(),
+                today(),
+                account=account,
+                actor=grant,
+                name=form.representative_name.data,
+                email=form.representative_email.data,
+                firm_name=form.firm_name.data,
+                permissions=form.permissions.data or [],
+                starts_on=parse_day(form.starts_on.data),
+                ends_on=parse_day(form.ends_on.data),
+                caps=access_changes.caps(),
+            )
         except AccessRefused as error:
             access_changes.refused(account, grant, form, error)
             status = 400
         else:
             db.commit()
-            session["notice"] = (f"Consent signed for {form.representative_name.data}. We will review it and "
-                                 "email them their PIN.")
+            session["notice"] = (
+                f"Consent signed for {form.representative_name.data}. We will review it and email them their PIN."
+            )
             return see_other(url_for(".for_account", number=number))
     elif form.errors:
         status = 400
-    return render_template("consents/sign.html", account=account, grant=grant, form=form, current="access",
-                           today=today()), status
+    return render_template(
+        "consents/sign.html", account=account, grant=grant, form=form, current="access", today=today()
+    ), status
 
 
 @bp.route("/<number>/upload", methods=["GET", "POST"])
@@ -103,25 +133,49 @@ def upload(number: str):
             status = 503 if unavailable_only else 400
         else:
             try:
-                consent = consents.sign(db, moment, today(), account=account, actor=grant,
-                                        name=form.representative_name.data, email=form.representative_email.data,
-                                        firm_name=form.firm_name.data, permissions=form.permissions.data or [],
-                                        starts_on=parse_day(form.starts_on.data),
-                                        ends_on=parse_day(form.ends_on.data), caps=access_changes.caps())
+                consent = consents.sign(
+                    db,
+                    moment,
+                    today(),
+                    account=account,
+                    actor=grant,
+                    name=form.representative_name.data,
+                    email=form.representative_email.data,
+                    firm_name=form.firm_name.data,
+                    permissions=form.permissions.data or [],
+                    starts_on=parse_day(form.starts_on.data),
+                    ends_on=parse_day(form.ends_on.data),
+                    caps=access_changes.caps(),
+                )
             except AccessRefused as error:
                 access_changes.refused(account, grant, form, error)
                 status = 400
             else:
-                consents.attach_signed_form(db, moment, consent=consent, uploaded_name=upload_file.filename or "",
-                                            content=content, user_id=grant.user_id)
+                consents.attach_signed_form(
+                    db,
+                    moment,
+                    consent=consent,
+                    uploaded_name=upload_file.filename or "",
+                    content=content,
+                    user_id=grant.user_id,
+                )
                 db.commit()  # the consent and its form together, or neither
-                session["notice"] = (f"Signed form received for {form.representative_name.data}. We will review "
-                                     "it and email them their PIN.")
+                session["notice"] = (
+                    f"Signed form received for {form.representative_name.data}. We will review "
+                    "it and email them their PIN."
+                )
                 return see_other(url_for(".for_account", number=number))
     elif form.errors:
         status = 400
-    return render_template("consents/upload.html", account=account, grant=grant, form=form, current="access",
-                           today=today(), max_mb=current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024)), status
+    return render_template(
+        "consents/upload.html",
+        account=account,
+        grant=grant,
+        form=form,
+        current="access",
+        today=today(),
+        max_mb=current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024),
+    ), status
 
 
 @bp.route("/<number>/<int:consent_id>/accept", methods=["GET", "POST"])
@@ -133,9 +187,18 @@ def accept(number: str, consent_id: int):
     if form.validate_on_submit():
         db = get_db()
         try:
-            consents.accept(db, now(), today(), account=account, actor=grant, consent=consent,
-                            permissions=form.permissions.data or [], starts_on=parse_day(form.starts_on.data),
-                            ends_on=parse_day(form.ends_on.data), caps=access_changes.caps())
+            consents.accept(
+                db,
+                now(),
+                today(),
+                account=account,
+                actor=grant,
+                consent=consent,
+                permissions=form.permissions.data or [],
+                starts_on=parse_day(form.starts_on.data),
+                ends_on=parse_day(form.ends_on.data),
+                caps=access_changes.caps(),
+            )
         except AccessRefused as error:
             access_changes.refused(account, grant, form, error)
             status = 400
@@ -145,9 +208,16 @@ def accept(number: str, consent_id: int):
             return see_other(url_for(".for_account", number=number))
     elif form.errors:
         status = 400
-    return render_template("consents/accept.html", account=account, grant=grant, form=form, consent=consent,
-                           status_word=STATUS_WORDS[consents.shown_status(consent, today())], current="access",
-                           today=today()), status
+    return render_template(
+        "consents/accept.html",
+        account=account,
+        grant=grant,
+        form=form,
+        consent=consent,
+        status_word=STATUS_WORDS[consents.shown_status(consent, today())],
+        current="access",
+        today=today(),
+    ), status
 
 
 def _one_step(number: str, consent_id: int, action, done: str):
@@ -161,15 +231,24 @@ def _one_step(number: str, consent_id: int, action, done: str):
 
 @bp.route("/<number>/<int:consent_id>/decline", methods=["POST"])
 def decline(number: str, consent_id: int):
-    return _one_step(number, consent_id, lambda db, account, grant, consent: consents.decline(
-        db, now(), today(), account=account, actor=grant, consent=consent), "You declined {name}'s request.")
+    return _one_step(
+        number,
+        consent_id,
+        lambda db, account, grant, consent: consents.decline(
+            db, now(), today(), account=account, actor=grant, consent=consent
+        ),
+        "You declined {name}'s request.",
+    )
 
 
 @bp.route("/<number>/<int:consent_id>/revoke", methods=["POST"])
 def revoke(number: str, consent_id: int):
-    return _one_step(number, consent_id, lambda db, account, grant, consent: consents.revoke(
-        db, now(), account=account, actor=grant, consent=consent),
-        "Consent revoked: {name} can no longer use this account, from their next click.")
+    return _one_step(
+        number,
+        consent_id,
+        lambda db, account, grant, consent: consents.revoke(db, now(), account=account, actor=grant, consent=consent),
+        "Consent revoked: {name} can no longer use this account, from their next click.",
+    )
 
 
 @bp.route("/ask", methods=["GET", "POST"])
@@ -196,5 +275,8 @@ def ask():
 @bp.route("/clients")
 def clients():
     db, day = get_db(), today()
-    return render_template("consents/clients.html", clients=consents.clients(db, current_user.id, day),
-                           permission_labels=delegation.PERMISSION_LABELS)
+    return render_template(
+        "consents/clients.html",
+        clients=consents.clients(db, current_user.id, day),
+        permission_labels=delegation.PERMISSION_LABELS,
+    )

@@ -1,4 +1,5 @@
 """Forms for representatives' consents."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -36,45 +37,76 @@ class RepresentativeMixin:
     # Declared before TermsMixin: WTForms orders fields (and so the error summary)
     # by when they were made, and the page shows these first.
     representative_name = StringField(
-        "Representative's full name", id="representative_name", filters=[_strip],
+        "Representative's full name",
+        id="representative_name",
+        filters=[_strip],
         description="One individual. Each person who will act for you needs their own consent",
-        validators=[DataRequired("Enter the representative's full name"),
-                    Length(max=200, message="Enter a name of 200 characters or fewer")])
+        validators=[
+            DataRequired("Enter the representative's full name"),
+            Length(max=200, message="Enter a name of 200 characters or fewer"),
+        ],
+    )
     representative_email = StringField(
-        "Representative's email address", id="representative_email", filters=[_strip],
+        "Representative's email address",
+        id="representative_email",
+        filters=[_strip],
         description="We send their PIN here once we have reviewed the consent",
-        validators=[DataRequired("Enter the representative's email address"),
-                    Length(max=254, message="Enter an email address of 254 characters or fewer"),
-                    Email("Enter an email address in the correct format, like name@example.com",
-                          check_deliverability=False)])
-    firm_name = StringField("Firm (optional)", id="firm_name", filters=[_strip],
-                            description="Recorded for reference: access is for the person, not the firm",
-                            validators=[Optional(), Length(max=200, message="Enter 200 characters or fewer")])
+        validators=[
+            DataRequired("Enter the representative's email address"),
+            Length(max=254, message="Enter an email address of 254 characters or fewer"),
+            Email("Enter an email address in the correct format, like name@example.com", check_deliverability=False),
+        ],
+    )
+    firm_name = StringField(
+        "Firm (optional)",
+        id="firm_name",
+        filters=[_strip],
+        description="Recorded for reference: access is for the person, not the firm",
+        validators=[Optional(), Length(max=200, message="Enter 200 characters or fewer")],
+    )
 
 
 class TermsMixin:
     permissions = SelectMultipleField(
-        "What can the representative do?", id="permissions", validate_choice=False,
+        "What can the representative do?",
+        id="permissions",
+        validate_choice=False,
         choices=[SelectChoice(p, PERMISSION_LABELS[p]) for p in PERMISSIONS if p != "manage_access"],
-        default=list(ROLE_PRESETS["representative"]), description="Select all that apply")
-    starts_on = StringField("Start date", id="starts_on", filters=[_strip], description="For example, 2027-01-31",
-                            validators=[DataRequired("Enter the date the consent starts"), _a_day])
-    ends_on = StringField("End date (optional)", id="ends_on", filters=[_strip],
-                          description="Leave it empty for a consent that lasts until you revoke it",
-                          validators=[_a_day])
+        default=list(ROLE_PRESETS["representative"]),
+        description="Select all that apply",
+    )
+    starts_on = StringField(
+        "Start date",
+        id="starts_on",
+        filters=[_strip],
+        description="For example, 2027-01-31",
+        validators=[DataRequired("Enter the date the consent starts"), _a_day],
+    )
+    ends_on = StringField(
+        "End date (optional)",
+        id="ends_on",
+        filters=[_strip],
+        description="Leave it empty for a consent that lasts until you revoke it",
+        validators=[_a_day],
+    )
 
 
 class DeclarationMixin:
     declaration = BooleanField(
         "I declare that I may sign for this taxpayer, and I consent to this individual acting for them on this "
-        "account as set out here", id="declaration",
-        validators=[DataRequired("Confirm the declaration to sign the consent")])
+        "account as set out here",
+        id="declaration",
+        validators=[DataRequired("Confirm the declaration to sign the consent")],
+    )
 
 
 class SignedFormMixin:
-    signed_form = FileField("The signed form (PDF)", id="signed_form",
-                            description="Form AT4931 with Part 4 signed, scanned or saved as a PDF, up to 10 MB",
-                            validators=[FileRequired("Select the signed form")])
+    signed_form = FileField(
+        "The signed form (PDF)",
+        id="signed_form",
+        description="Form AT4931 with Part 4 signed, scanned or saved as a PDF, up to 10 MB",
+        validators=[FileRequired("Select the signed form")],
+    )
 
 
 # Never filled in again after a time-out (web.forms.bind): who acts for the taxpayer, what
@@ -92,12 +124,23 @@ class UploadForm(RepresentativeMixin, TermsMixin, SignedFormMixin, FlaskForm):
 
 
 class AskForm(FlaskForm):
-    number = StringField("Your client's account number", id="number", filters=[_strip],
-                         description="10 digits", validators=[DataRequired("Enter the account number")])
-    legal_name = StringField("The account's legal name", id="legal_name", filters=[_strip],
-                             description="Exactly as your client's notices show it",
-                             validators=[DataRequired("Enter the account's legal name"),
-                                         Length(max=200, message="Enter 200 characters or fewer")])
+    number = StringField(
+        "Your client's account number",
+        id="number",
+        filters=[_strip],
+        description="10 digits",
+        validators=[DataRequired("Enter the account number")],
+    )
+    legal_name = StringField(
+        "The account's legal name",
+        id="legal_name",
+        filters=[_strip],
+        description="Exactly as your client's notices show it",
+        validators=[
+            DataRequired("Enter the account's legal name"),
+            Length(max=200, message="Enter 200 characters or fewer"),
+        ],
+    )
 
     def validate_number(self, field):
         from domain.accounts import number_problem

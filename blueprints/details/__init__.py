@@ -4,6 +4,7 @@ Rules in domain.details. Every route asks account_or_404 for "update_profile".
 A save names the profile_version the form was based on: when someone else saved
 first, nothing is written and the page answers 409 with their change and what
 this person typed side by side."""
+
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request, session, url_for
@@ -37,13 +38,25 @@ def show(number: str):
 @bp.route("/<number>/history")
 def history(number: str):
     account, grant = account_or_404(number, PERMISSION)
-    return render_template("details/history.html", account=account, grant=grant,
-                           changes=details.history(get_db(), account.id), current="summary")
+    return render_template(
+        "details/history.html",
+        account=account,
+        grant=grant,
+        changes=details.history(get_db(), account.id),
+        current="summary",
+    )
 
 
 def _edit_page(account, grant, form, status: int = 200, **extra):
-    return render_template("details/edit.html", account=account, grant=grant, form=form,
-                           provinces=details.PROVINCES, current="summary", **extra), status
+    return render_template(
+        "details/edit.html",
+        account=account,
+        grant=grant,
+        form=form,
+        provinces=details.PROVINCES,
+        current="summary",
+        **extra,
+    ), status
 
 
 def _fresh_form(account):
@@ -106,8 +119,17 @@ def edit(number: str):
 
     details.hold(db, account.id)
     try:
-        submitted = requests.submit(db, moment, account=account, user_id=current_user.id, kind="profile", key=token,
-                                    summary=details.summary(changed), data=changed, build=build)
+        submitted = requests.submit(
+            db,
+            moment,
+            account=account,
+            user_id=current_user.id,
+            kind="profile",
+            key=token,
+            summary=details.summary(changed),
+            data=changed,
+            build=build,
+        )
     except details.Conflict:
         db.rollback()
         db.refresh(account)
@@ -117,8 +139,15 @@ def edit(number: str):
         _refused(form, "This form could not be sent. Reload the page and make your change again")
         return _edit_page(account, grant, form, 400)
     if submitted.created:
-        audit.record(db, moment, "profile.changed", actor_user_id=current_user.id, account_id=account.id,
-                     reference=submitted.request.reference, fields=sorted(changed))
+        audit.record(
+            db,
+            moment,
+            "profile.changed",
+            actor_user_id=current_user.id,
+            account_id=account.id,
+            reference=submitted.request.reference,
+            fields=sorted(changed),
+        )
     db.commit()
     session["notice"] = _saved_notice(submitted.request.reference)
     return see_other(url_for(".show", number=number))
@@ -129,7 +158,10 @@ def _conflict(account, grant, typed: dict):
     db = get_db()
     last = details.last_change(db, account.id)
     current = details.current_values(account)
-    differences = [(details.FIELD_WORDS[name][0].upper() + details.FIELD_WORDS[name][1:], current[name], typed[name])
-                   for name in details.FIELDS if details.changes({name: current[name]}, {name: typed[name]})]
+    differences = [
+        (details.FIELD_WORDS[name][0].upper() + details.FIELD_WORDS[name][1:], current[name], typed[name])
+        for name in details.FIELDS
+        if details.changes({name: current[name]}, {name: typed[name]})
+    ]
     form = _fresh_form(account)
     return _edit_page(account, grant, form, 409, conflict=last, differences=differences)

@@ -12,6 +12,7 @@ the person signed in within the hour, and its `next` brings them back to a GET,
 so "confirmed within 5 minutes" would be a second clock to keep beside it, and
 the declaration they had ticked would be lost on the way. A password on the
 submission itself binds the proof to this one change."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
@@ -56,10 +57,17 @@ def show(number: str):
     names = direct_deposit.names_of(db, [row.set_by_user_id for row in rows])
     draft = direct_deposit.open_draft(db, account_id=account.id, user_id=current_user.id)
     pending, _errors = direct_deposit.validate(drafts.answers(draft))
-    return render_template("direct_deposit/show.html", account=account, grant=grant, current=None,
-                           current_row=rows[0] if rows and rows[0].ended_at is None else None,
-                           earlier=[row for row in rows if row.ended_at is not None], names=names,
-                           pending=pending, mask=direct_deposit.mask)
+    return render_template(
+        "direct_deposit/show.html",
+        account=account,
+        grant=grant,
+        current=None,
+        current_row=rows[0] if rows and rows[0].ended_at is None else None,
+        earlier=[row for row in rows if row.ended_at is not None],
+        names=names,
+        pending=pending,
+        mask=direct_deposit.mask,
+    )
 
 
 @bp.route("/<number>/change", methods=["GET", "POST"])
@@ -86,8 +94,7 @@ def change(number: str):
             getattr(form, name).errors.append(message)
     if form.errors:
         status = 400
-    return render_template("direct_deposit/change.html", account=account, grant=grant, form=form, current=None), \
-        status
+    return render_template("direct_deposit/change.html", account=account, grant=grant, form=form, current=None), status
 
 
 def _done(number: str, service_request: ServiceRequest):
@@ -108,8 +115,12 @@ def check(number: str):
         if draft is None:
             # A retry after the draft was purged still answers its confirmation.
             earlier = requests.by_key(db, token) if token and len(token) <= 64 else None
-            if (earlier is not None and earlier.account_id == account.id and earlier.kind == direct_deposit.KIND
-                    and earlier.submitted_by_user_id == user.id):
+            if (
+                earlier is not None
+                and earlier.account_id == account.id
+                and earlier.kind == direct_deposit.KIND
+                and earlier.submitted_by_user_id == user.id
+            ):
                 return _done(number, earlier)
             session["notice"] = "Enter the bank details again: we could not find the ones you were checking."
             return see_other(url_for(".change", number=number))
@@ -133,14 +144,23 @@ def check(number: str):
             status, _factor = credentials.check_password_and_code(user, form.password, form.code)
             if status == 200:
                 moment = now()
-                submitted = direct_deposit.submit(db, moment, today(), account=account, user=user, draft=draft,
-                                                  details=details, zone=current_app.config["SERVICE_TIMEZONE"])
+                submitted = direct_deposit.submit(
+                    db,
+                    moment,
+                    today(),
+                    account=account,
+                    user=user,
+                    draft=draft,
+                    details=details,
+                    zone=current_app.config["SERVICE_TIMEZONE"],
+                )
                 db.commit()
                 kick_outbox()
                 return _done(number, submitted.request)
     form.token.data = draft.token
-    return render_template("direct_deposit/check.html", account=account, grant=grant, form=form, current=None,
-                           details=details, user=user), status
+    return render_template(
+        "direct_deposit/check.html", account=account, grant=grant, form=form, current=None, details=details, user=user
+    ), status
 
 
 # The argument is not called "reference": the delegation test fills every
@@ -153,5 +173,11 @@ def done(number: str, change_reference: str):
     found = requests.find(get_db(), account.id, change_reference)
     if found is None or found.kind != direct_deposit.KIND:
         abort(404)
-    return render_template("direct_deposit/done.html", account=account, grant=grant, current=None,
-                           service_request=found, answers=requests.answers(found))
+    return render_template(
+        "direct_deposit/done.html",
+        account=account,
+        grant=grant,
+        current=None,
+        service_request=found,
+        answers=requests.answers(found),
+    )

@@ -4,6 +4,7 @@ Account routes ask web.account_access.account_or_404 for "upload"; the rules
 (what a file is, the stores) live in domain.documents. Another journey sends
 people here with `draft=<its draft's token>` (the files go with that form when
 it is sent) and `next=<a path to go back to>`."""
+
 from __future__ import annotations
 
 import logging
@@ -36,14 +37,18 @@ _DRAFT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,43}")
 # --- Settings ----------------------------------------------------------------------------
 
 
-
 def _limits() -> dict:
     max_bytes = current_app.config["UPLOAD_MAX_BYTES"]
-    return {"max_size": documents.size_text(max_bytes), "max_files": current_app.config["MAX_FILES_PER_UPLOAD"],
-            "accepted": documents.ACCEPTED_LIST, "accept": documents.ACCEPT_ATTRIBUTE}
+    return {
+        "max_size": documents.size_text(max_bytes),
+        "max_files": current_app.config["MAX_FILES_PER_UPLOAD"],
+        "accepted": documents.ACCEPTED_LIST,
+        "accept": documents.ACCEPT_ATTRIBUTE,
+    }
 
 
 # --- Pieces --------------------------------------------------------------------------------
+
 
 def _not_offered(account, grant):
     return render_template("documents/not_offered.html", account=account, grant=grant, current="documents")
@@ -54,8 +59,11 @@ def _draft_or_404(db, account, token: str):
     when no token was given; 404 for anything else."""
     if not token:
         return None
-    draft = (drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token)
-             if _DRAFT_TOKEN.fullmatch(token) else None)
+    draft = (
+        drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token)
+        if _DRAFT_TOKEN.fullmatch(token)
+        else None
+    )
     if draft is None:
         abort(404)
     return draft
@@ -74,19 +82,28 @@ def _done(result: documents.Uploaded, draft) -> str:
         if not result.documents:
             return "Those files were already uploaded for this form."
         what = requests.KIND_LABELS.get(draft.kind, "form").lower()
-        return (f"Uploaded {_names(d.uploaded_name for d in result.documents)}. They go with your {what} "
-                "when you send it.")
+        return (
+            f"Uploaded {_names(d.uploaded_name for d in result.documents)}. They go with your {what} when you send it."
+        )
     names = _names(d.uploaded_name for d in result.documents) or "your files"
     return f"Uploaded {names}. Your reference number is {result.request.reference}."
 
 
 def _context(account, grant, form, draft, next_url, **extra) -> dict:
     query = {k: v for k, v in (("draft", draft.token if draft is not None else None), ("next", next_url)) if v}
-    return {"account": account, "grant": grant, "form": form, "draft": draft, "next_url": next_url,
-            "action": url_for("documents.upload", number=account.number, **query),
-            "draft_label": requests.KIND_LABELS.get(draft.kind, "form").lower() if draft is not None else "",
-            "back_url": next_url or url_for("documents.index", number=account.number), "current": "documents",
-            **_limits(), **extra}
+    return {
+        "account": account,
+        "grant": grant,
+        "form": form,
+        "draft": draft,
+        "next_url": next_url,
+        "action": url_for("documents.upload", number=account.number, **query),
+        "draft_label": requests.KIND_LABELS.get(draft.kind, "form").lower() if draft is not None else "",
+        "back_url": next_url or url_for("documents.index", number=account.number),
+        "current": "documents",
+        **_limits(),
+        **extra,
+    }
 
 
 def _fresh_form(db, account, draft, next_url, about: str | None = None, restore: bool = False) -> UploadForm:
@@ -105,10 +122,11 @@ def _fresh_form(db, account, draft, next_url, about: str | None = None, restore:
 
 def _choices(db, account, form, draft) -> None:
     choices = [] if draft is not None else documents.about_choices(db, account.id)
-    form.about.choices = [("", "Nothing in particular")] + choices if choices else []
+    form.about.choices = [("", "Nothing in particular"), *choices] if choices else []
 
 
 # --- Routes ----------------------------------------------------------------------------------
+
 
 @bp.route("/<number>/")
 def index(number: str):
@@ -117,8 +135,9 @@ def index(number: str):
         return _not_offered(account, grant)
     db = get_db()
     form = _fresh_form(db, account, None, None, about=request.args.get("about"), restore=True)
-    return render_template("documents/index.html", rows=documents.of_account(db, account.id),
-                           **_context(account, grant, form, None, None))
+    return render_template(
+        "documents/index.html", rows=documents.of_account(db, account.id), **_context(account, grant, form, None, None)
+    )
 
 
 @bp.route("/<number>/upload", methods=["GET", "POST"])
@@ -133,8 +152,9 @@ def upload(number: str):
     next_url = documents.safe_next(source.get("next") or request.args.get("next"))
     if request.method != "POST":
         form = _fresh_form(db, account, draft, next_url, about=request.args.get("about"), restore=True)
-        return render("documents/upload.html", "documents/_upload_form.html",
-                      **_context(account, grant, form, draft, next_url))
+        return render(
+            "documents/upload.html", "documents/_upload_form.html", **_context(account, grant, form, draft, next_url)
+        )
 
     form = bind(UploadForm, current_user.id)
     _choices(db, account, form, draft)
@@ -153,8 +173,9 @@ def upload(number: str):
         if earlier is not None:
             if earlier.account_id == account.id and earlier.kind == "documents":
                 # The same upload again (a double click, a retry): its answer, nothing more kept.
-                session["notice"] = _done(documents.Uploaded(documents.documents_of_upload(db, earlier), earlier,
-                                                             False), None)
+                session["notice"] = _done(
+                    documents.Uploaded(documents.documents_of_upload(db, earlier), earlier, False), None
+                )
                 return see_other(next_url or url_for(".index", number=number))
             file_errors.append("This form has expired. Select the files again and upload them")
             key = ""
@@ -172,14 +193,21 @@ def upload(number: str):
         if not key:
             form.token.data = requests.new_token()
         form.draft.data, form.next.data = (draft.token if draft is not None else ""), next_url or ""
-        response = render("documents/upload.html", "documents/_upload_form.html", status=status,
-                          **_context(account, grant, form, draft, next_url, several=len(chosen) > 1))
+        response = render(
+            "documents/upload.html",
+            "documents/_upload_form.html",
+            status=status,
+            **_context(account, grant, form, draft, next_url, several=len(chosen) > 1),
+        )
         response.headers.update(headers)
         return response
 
     if any(field.errors for field in form):
-        if unavailable and not any(field.errors for field in form if field is not form.files) and \
-                file_errors == [SCANNER_UNAVAILABLE]:
+        if (
+            unavailable
+            and not any(field.errors for field in form if field is not form.files)
+            and file_errors == [SCANNER_UNAVAILABLE]
+        ):
             # Only the scanner could not answer: the files may be fine, the service is not (503, try later).
             return again(503, **{"Retry-After": "120"})
         return again(400)
@@ -187,9 +215,20 @@ def upload(number: str):
     about = documents.about_request(db, account.id, form.about.data) if form.about.data else None
     store, written = document_store(), []
     try:
-        result = documents.upload(db, now(), store=store, account=account, user_id=current_user.id, files=checked,
-                                  description=form.description.data or "", key=key, about=about, draft=draft,
-                                  written=written, quota=quota())
+        result = documents.upload(
+            db,
+            now(),
+            store=store,
+            account=account,
+            user_id=current_user.id,
+            files=checked,
+            description=form.description.data or "",
+            key=key,
+            about=about,
+            draft=draft,
+            written=written,
+            quota=quota(),
+        )
     except documents.QuotaExceeded as exceeded:
         # The files are sound but the account has no room: 422, the request was understood and cannot be done.
         db.rollback()
@@ -203,9 +242,18 @@ def upload(number: str):
 
 def _audit_quota(account_id: int, checked) -> None:
     db = get_db()
-    audit.record(db, now(), "document.refused", "failure", actor_user_id=current_user.id, account_id=account_id,
-                 reasons=["quota"], endpoint=request.endpoint, size=sum(len(c.content) for c in checked),
-                 files=len(checked))
+    audit.record(
+        db,
+        now(),
+        "document.refused",
+        "failure",
+        actor_user_id=current_user.id,
+        account_id=account_id,
+        reasons=["quota"],
+        endpoint=request.endpoint,
+        size=sum(len(c.content) for c in checked),
+        files=len(checked),
+    )
     db.commit()
 
 
@@ -226,10 +274,16 @@ def too_large(error):
     next_url = documents.safe_next(request.args.get("next"))
     form = _fresh_form(db, account, draft, next_url)
     limits = _limits()
-    form.files.errors = [f"The files you selected are too large to send. Each file must be smaller than "
-                         f"{limits['max_size']}, and you can upload up to {limits['max_files']} at a time"]
-    return render("documents/upload.html", "documents/_upload_form.html", status=413,
-                  **_context(account, grant, form, draft, next_url))
+    form.files.errors = [
+        f"The files you selected are too large to send. Each file must be smaller than "
+        f"{limits['max_size']}, and you can upload up to {limits['max_files']} at a time"
+    ]
+    return render(
+        "documents/upload.html",
+        "documents/_upload_form.html",
+        status=413,
+        **_context(account, grant, form, draft, next_url),
+    )
 
 
 @bp.route("/<number>/<int:document_id>/download")

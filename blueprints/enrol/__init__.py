@@ -1,5 +1,6 @@
 """Enrolment: link an account to your sign-in with the account number and the PIN
 from an invitation letter (the rules are in domain.enrolment)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, session, url_for
@@ -18,19 +19,23 @@ bp = Blueprint("enrol", __name__, url_prefix="/enrol")
 
 AGENCY_PHONE = "780-427-3044"
 NO_MATCH = "The account number and PIN do not match an invitation. Check both and try again."
-LOCKED = (f"Too many wrong tries. Ask for a new PIN: call Tax and Revenue Administration at {AGENCY_PHONE}, "
-          "or ask the account manager who issued your PIN")
-EXPIRED_AGENCY = (f"This PIN has expired. Call Tax and Revenue Administration at {AGENCY_PHONE} to ask for a new "
-                  "one")
+LOCKED = (
+    f"Too many wrong tries. Ask for a new PIN: call Tax and Revenue Administration at {AGENCY_PHONE}, "
+    "or ask the account manager who issued your PIN"
+)
+EXPIRED_AGENCY = f"This PIN has expired. Call Tax and Revenue Administration at {AGENCY_PHONE} to ask for a new one"
 EXPIRED_MANAGER = "This PIN has expired. Ask the account manager who issued it for a new one"
-TOO_MANY = {"too-many": "You have got the PIN for this account number wrong too many times. Try again after {when}",
-            "too-many-numbers": "You have tried too many account numbers today. Try again after {when}"}
+TOO_MANY = {
+    "too-many": "You have got the PIN for this account number wrong too many times. Try again after {when}",
+    "too-many-numbers": "You have tried too many account numbers today. Try again after {when}",
+}
 
 
 def _limits() -> enrolment.Limits:
     config = current_app.config
-    return enrolment.Limits(numbers_per_day=config["ENROL_NUMBERS_PER_DAY"],
-                            client_failures_per_day=config["ENROL_CLIENT_MAX_FAILURES"])
+    return enrolment.Limits(
+        numbers_per_day=config["ENROL_NUMBERS_PER_DAY"], client_failures_per_day=config["ENROL_CLIENT_MAX_FAILURES"]
+    )
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -40,14 +45,22 @@ def start():
     status = 200
     if form.validate_on_submit():
         db = get_db()
-        outcome = enrolment.enrol(db, now(), current_app.secret_key, user_id=user.id,
-                                  number=form.number.data, pin=form.pin_code.data,
-                                  client=request.remote_addr or "unknown", limits=_limits())
+        outcome = enrolment.enrol(
+            db,
+            now(),
+            current_app.secret_key,
+            user_id=user.id,
+            number=form.number.data,
+            pin=form.pin_code.data,
+            client=request.remote_addr or "unknown",
+            limits=_limits(),
+        )
         if outcome.result in ("linked", "already"):
             account = outcome.account
             label = f"{account.program.name} account {format_number(account.number)} ({account.legal_name})"
-            session["notice"] = (f"You can now use {label}." if outcome.result == "linked"
-                                 else f"You already have access to {label}.")
+            session["notice"] = (
+                f"You can now use {label}." if outcome.result == "linked" else f"You already have access to {label}."
+            )
             grant = grants.grant_for(db, user.id, account.number, today())
             if grant is not None and overview.shows_periods(grant):
                 return see_other(url_for("accounts.summary", number=account.number))

@@ -13,9 +13,16 @@ def _valid_number(_form, field):
 
 
 class EnrolForm(FlaskForm):
-    number = StringField("Account number", id="number", description="10 digits, from your invitation letter",
-                         validators=[_valid_number])
+    number = StringField(
+        "Account number", id="number", description="10 digits, from your invitation letter", validators=[_valid_number]
+    )
     # "pin_code" is one of the fields a form kept across a time-out never keeps (web.access).
-    pin_code = StringField("PIN", id="pin", description="From your invitation letter", validators=[
-        DataRequired("Enter the PIN from your invitation letter"),
-        Length(max=40, message="Enter the PIN exactly as it is on your invitation letter")])
+    pin_code = StringField(
+        "PIN",
+        id="pin",
+        description="From your invitation letter",
+        validators=[
+            DataRequired("Enter the PIN from your invitation letter"),
+            Length(max=40, message="Enter the PIN exactly as it is on your invitation letter"),
+        ],
+    )

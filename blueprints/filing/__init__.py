@@ -1,4 +1,6 @@
-"""Returns and claims: program forms with the server's calculation, drafts that save themselves, idempotent submission, amended returns."""
+"""Returns and claims: program forms with the server's calculation, drafts that save
+themselves, idempotent submission, amended returns."""
+
 from __future__ import annotations
 
 from flask import Blueprint

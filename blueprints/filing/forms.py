@@ -1,6 +1,7 @@
 """Forms for filing: one figures form per program, made from its data in
 domain.filing (fields in the order the program lists them), and the check form
 with its declaration."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -34,8 +35,10 @@ def figures_form(spec: filing.ProgramForm) -> type:
     """The FlaskForm class of a program's figures (made once)."""
     made = _CLASSES.get(spec.program_code)
     if made is None:
-        fields = {f.key: StringField(f.label, id=f.key, description=f.hint, filters=[_strip], validators=[_Figure(f)])
-                  for f in spec.figures}
+        fields = {
+            f.key: StringField(f.label, id=f.key, description=f.hint, filters=[_strip], validators=[_Figure(f)])
+            for f in spec.figures
+        }
         made = _CLASSES[spec.program_code] = type(f"{spec.program_code}FiguresForm", (FlaskForm,), fields)
     return made
 
@@ -48,5 +51,8 @@ def values_of(form, spec: filing.ProgramForm) -> dict:
 class CheckForm(FlaskForm):
     # The draft's token: a second tab, a double click or a retry submits the same one.
     token = HiddenField()
-    declaration = BooleanField("I certify the information given is correct and complete", id="declaration",
-                               validators=[DataRequired("Confirm that the information given is correct and complete")])
+    declaration = BooleanField(
+        "I certify the information given is correct and complete",
+        id="declaration",
+        validators=[DataRequired("Confirm that the information given is correct and complete")],
+    )

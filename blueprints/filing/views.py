@@ -3,6 +3,7 @@
 before anything is sent), a check page with the rates used and a declaration,
 and the confirmation. Amended returns go the same way for a period already
 filed. Rules in domain.filing; every route asks account_or_404 for "file"."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,12 +60,12 @@ class Filing:
     def url(self, endpoint: str, **extra) -> str:
         if self.amended:
             extra["amended"] = "1"
-        return url_for(endpoint, number=self.account.number, period_end=self.period.period_end.isoformat(),
-                       **extra)
+        return url_for(endpoint, number=self.account.number, period_end=self.period.period_end.isoformat(), **extra)
 
     def context(self) -> dict:
-        return dict(account=self.account, grant=self.grant, current=CURRENT, spec=self.spec, filing=self,
-                    period=self.period)
+        return dict(
+            account=self.account, grant=self.grant, current=CURRENT, spec=self.spec, filing=self, period=self.period
+        )
 
 
 def _filing_program(number: str):
@@ -95,8 +96,7 @@ def _filing(number: str, period_end: str) -> Filing:
 
 
 def _draft(f: Filing) -> Draft | None:
-    return drafts.current(get_db(), account_id=f.account.id, user_id=current_user.id, kind=f.kind,
-                          subject=f.subject)
+    return drafts.current(get_db(), account_id=f.account.id, user_id=current_user.id, kind=f.kind, subject=f.subject)
 
 
 def _already_filed(f: Filing, status: int):
@@ -115,6 +115,7 @@ def _typed(f: Filing) -> dict:
 
 # --- Start --------------------------------------------------------------------------
 
+
 @bp.route("/<number>/")
 def start(number: str):
     account, grant, spec = _filing_program(number)
@@ -132,8 +133,18 @@ def start(number: str):
         if end in starts and (amended or end not in filed_ends):
             started.append((draft, end, amended, period_text(starts[end], end)))
     drafted = {(end, amended) for _draft, end, amended, _text in started}
-    return render_template("filing/start.html", account=account, grant=grant, current=CURRENT, spec=spec,
-                           open_periods=open_periods, filed=filed, started=started, drafted=drafted, today=day)
+    return render_template(
+        "filing/start.html",
+        account=account,
+        grant=grant,
+        current=CURRENT,
+        spec=spec,
+        open_periods=open_periods,
+        filed=filed,
+        started=started,
+        drafted=drafted,
+        today=day,
+    )
 
 
 @bp.route("/<number>/<period_end>/begin", methods=["POST"])
@@ -144,21 +155,37 @@ def begin(number: str, period_end: str):
         return _already_filed(f, 409)
     db = get_db()
     if _draft(f) is None:
-        drafts.start(db, now(), account_id=f.account.id, user_id=current_user.id, kind=f.kind, subject=f.subject,
-                     data=filing.figures_of(f.latest, f.spec) if f.amended else None)
+        drafts.start(
+            db,
+            now(),
+            account_id=f.account.id,
+            user_id=current_user.id,
+            kind=f.kind,
+            subject=f.subject,
+            data=filing.figures_of(f.latest, f.spec) if f.amended else None,
+        )
         db.commit()
     return see_other(f.url(".figures"))
 
 
 # --- Figures ------------------------------------------------------------------------
 
+
 def _figures_page(f: Filing, form, draft, status=200, computed=None):
     db = get_db()
     rates = filing.rates_for(db, f.spec, f.period.period_start)
     raw = computed if computed is not None else {k: form[k].data for k in f.spec.keys}
     rows, total = filing.preview(f.spec, raw, rates)
-    return render_template("filing/figures.html", form=form, draft=draft, rows=rows, total=total, rates=rates,
-                           rate_text=filing.rate_text, **f.context()), status
+    return render_template(
+        "filing/figures.html",
+        form=form,
+        draft=draft,
+        rows=rows,
+        total=total,
+        rates=rates,
+        rate_text=filing.rate_text,
+        **f.context(),
+    ), status
 
 
 @bp.route("/<number>/<period_end>/figures", methods=["GET", "POST"])
@@ -176,8 +203,9 @@ def figures(number: str, period_end: str):
         rates = filing.rates_for(db, f.spec, f.period.period_start)
         found = filing.problems(f.spec, values_of(form, f.spec), rates)
         if not found:
-            draft = draft or drafts.start(db, now(), account_id=f.account.id, user_id=current_user.id, kind=f.kind,
-                                          subject=f.subject)
+            draft = draft or drafts.start(
+                db, now(), account_id=f.account.id, user_id=current_user.id, kind=f.kind, subject=f.subject
+            )
             drafts.save(draft, now(), {k: form[k].data for k in f.spec.keys})
             db.commit()
             if request.form.get("action") == "calculate":
@@ -195,8 +223,9 @@ def autosave(number: str, period_end: str):
     draft = None
     if f.amended or f.latest is None:
         db = get_db()
-        draft = drafts.current_or_start(db, now(), account_id=f.account.id, user_id=current_user.id, kind=f.kind,
-                                        subject=f.subject)
+        draft = drafts.current_or_start(
+            db, now(), account_id=f.account.id, user_id=current_user.id, kind=f.kind, subject=f.subject
+        )
         drafts.save(draft, now(), _typed(f))
         db.commit()
     return render_template("drafts/_status.html", draft=draft)
@@ -209,11 +238,13 @@ def compute(number: str, period_end: str):
     f = _filing(number, period_end)
     rates = filing.rates_for(get_db(), f.spec, f.period.period_start)
     rows, total = filing.preview(f.spec, _typed(f), rates)
-    return render_template("filing/_computed.html", rows=rows, total=total, rates=rates, rate_text=filing.rate_text,
-                           **f.context())
+    return render_template(
+        "filing/_computed.html", rows=rows, total=total, rates=rates, rate_text=filing.rate_text, **f.context()
+    )
 
 
 # --- Check and submit -----------------------------------------------------------------
+
 
 def _draft_for_check(f: Filing) -> Draft | None:
     """The draft this check is about: the one the form names (a second tab, a
@@ -273,20 +304,51 @@ def check(number: str, period_end: str):
             return see_other(_done_url(f, submitted.request.reference))
         status = 400
     form.token.data = draft.token
-    return render_template("filing/check.html", form=form, draft=draft, figures=got.values, worked=worked,
-                           rates=rates, rate_text=filing.rate_text, show=filing.show, **f.context()), status
+    return render_template(
+        "filing/check.html",
+        form=form,
+        draft=draft,
+        figures=got.values,
+        worked=worked,
+        rates=rates,
+        rate_text=filing.rate_text,
+        show=filing.show,
+        **f.context(),
+    ), status
 
 
 def _submit(f: Filing, draft: Draft, got, worked, rates, moment, day):
     """The filing as a service request with its return (or the request this draft made before)."""
     return service_requests.submit(
-        get_db(), moment, account=f.account, user_id=current_user.id, kind=f.kind, key=draft.token,
+        get_db(),
+        moment,
+        account=f.account,
+        user_id=current_user.id,
+        kind=f.kind,
+        key=draft.token,
         summary=filing.summary_line(f.spec, f.period_text, f.amended, worked.total_cents),
-        data=filing.request_data(f.spec, f.period.period_start, f.period.period_end, f.amended, got.values,
-                                 worked, rates, f.latest if f.amended else None),
-        build=filing.builder(account=f.account, form=f.spec, period_end=f.period.period_end,
-                             amended=f.amended, figures=got.values, worked=worked, user_id=current_user.id,
-                             received_on=day, amends=f.latest if f.amended else None))
+        data=filing.request_data(
+            f.spec,
+            f.period.period_start,
+            f.period.period_end,
+            f.amended,
+            got.values,
+            worked,
+            rates,
+            f.latest if f.amended else None,
+        ),
+        build=filing.builder(
+            account=f.account,
+            form=f.spec,
+            period_end=f.period.period_end,
+            amended=f.amended,
+            figures=got.values,
+            worked=worked,
+            user_id=current_user.id,
+            received_on=day,
+            amends=f.latest if f.amended else None,
+        ),
+    )
 
 
 @bp.route("/<number>/done/<reference>")
@@ -302,7 +364,15 @@ def done(number: str, reference: str):
     spec = filing.form_for(account.program_code)
     amended = sent.kind.startswith("amended_")
     heading = (f"Amended {spec.title}" if amended else spec.title) if spec else "Filing"
-    return render_template("filing/done.html", account=account, grant=grant, current=CURRENT, sent=sent,
-                           heading=heading,
-                           tax_return=tax_return, data=service_requests.answers(sent),
-                           paper="claim" if sent.kind.endswith("claim") else "return", amended=amended)
+    return render_template(
+        "filing/done.html",
+        account=account,
+        grant=grant,
+        current=CURRENT,
+        sent=sent,
+        heading=heading,
+        tax_return=tax_return,
+        data=service_requests.answers(sent),
+        paper="claim" if sent.kind.endswith("claim") else "return",
+        amended=amended,
+    )

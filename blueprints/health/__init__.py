@@ -1,6 +1,7 @@
 """Health for load balancers and monitors. `/healthz` is liveness (the process and its
 database answer); `/healthz/ready` is readiness: the database answers and its schema is
 the one this code needs, so a server is sent traffic only once `flask db-upgrade` ran."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify

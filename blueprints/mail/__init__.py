@@ -2,6 +2,7 @@
 and the owner's choice of paper instead. Anyone who may see the account's returns
 or its finances reads its mail; only an owner chooses paper or online. The rules
 live in domain.mail."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, session, url_for
@@ -22,6 +23,8 @@ from .forms import DeliveryForm
 bp = Blueprint("mail", __name__, url_prefix="/mail")
 
 READ = ("view_returns", "view_financial")
+
+
 def pdf_attachment(content: bytes, name: str):
     # A PDF is never shown as a page, as the supporting documents are not.
     return attachment(content, "application/pdf", name)
@@ -31,8 +34,15 @@ def pdf_attachment(content: bytes, name: str):
 def mailbox(number: str):
     account, grant = account_or_404(number, READ)
     day = today()
-    return render_template("mail/mailbox.html", account=account, grant=grant, items=mail.mailbox(get_db(), account.id),
-                           paper=mail.paper_in_force(account, day), kind_labels=mail.KIND_LABELS, current="mail")
+    return render_template(
+        "mail/mailbox.html",
+        account=account,
+        grant=grant,
+        items=mail.mailbox(get_db(), account.id),
+        paper=mail.paper_in_force(account, day),
+        kind_labels=mail.KIND_LABELS,
+        current="mail",
+    )
 
 
 @bp.route("/<number>/<int:item_id>.pdf")
@@ -51,10 +61,17 @@ def download(number: str, item_id: int):
 
 def _delivery_page(account, grant, form, status: int = 200):
     day = today()
-    return render_template("mail/delivery.html", account=account, grant=grant, form=form,
-                           paper=mail.paper_in_force(account, day), lapsed_on=mail.lapsed_on(account, day),
-                           may_choose=mail.may_choose(grant), paper_until=mail.paper_until(day),
-                           current="mail"), status
+    return render_template(
+        "mail/delivery.html",
+        account=account,
+        grant=grant,
+        form=form,
+        paper=mail.paper_in_force(account, day),
+        lapsed_on=mail.lapsed_on(account, day),
+        may_choose=mail.may_choose(grant),
+        paper_until=mail.paper_until(day),
+        current="mail",
+    ), status
 
 
 @bp.route("/<number>/delivery", methods=["GET", "POST"])
@@ -74,10 +91,15 @@ def delivery(number: str):
     if choose(db, moment, day, grant):
         db.commit()
         kick_outbox()
-        session["notice"] = ("We will send this account's notices and letters by post until "
-                             f"{long_day(account.paper_mail_until)}." if form.delivery.data == "paper"
-                             else "We will post this account's notices and letters online.")
+        session["notice"] = (
+            f"We will send this account's notices and letters by post until {long_day(account.paper_mail_until)}."
+            if form.delivery.data == "paper"
+            else "We will post this account's notices and letters online."
+        )
     else:
-        session["notice"] = ("This account's mail already goes by post." if form.delivery.data == "paper"
-                             else "This account's mail is already posted online.")
+        session["notice"] = (
+            "This account's mail already goes by post."
+            if form.delivery.data == "paper"
+            else "This account's mail is already posted online."
+        )
     return see_other(url_for(".delivery", number=account.number))

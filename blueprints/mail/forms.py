@@ -1,4 +1,5 @@
 """The owner's choice of paper or online mail."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -14,8 +15,13 @@ DELIVERY_CHOICES = (
 
 
 class DeliveryForm(FlaskForm):
-    delivery = RadioField("How should we send this account's notices and letters?", id="delivery",
-                          choices=DELIVERY_CHOICES, validators=[InputRequired(CHOOSE)], validate_choice=False)
+    delivery = RadioField(
+        "How should we send this account's notices and letters?",
+        id="delivery",
+        choices=DELIVERY_CHOICES,
+        validators=[InputRequired(CHOOSE)],
+        validate_choice=False,
+    )
 
     def validate_delivery(self, field):
         if field.data not in {choice.value for choice in DELIVERY_CHOICES}:

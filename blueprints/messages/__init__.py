@@ -2,6 +2,7 @@
 read a thread (which marks their copies read), reply in it with attached files
 (through the document checks), and open the attachments. Rules in domain.messages;
 anyone who does not take part in a thread gets the same 404 as no thread at all."""
+
 from __future__ import annotations
 
 import re
@@ -29,8 +30,9 @@ EXPIRED = "This form has expired. Send your reply again"
 def inbox():
     db, user_id = get_db(), current_user.id
     total, unread = messages.thread_count_for_user(db, user_id, today())
-    return render_template("messages/inbox.html", rows=messages.threads_for_user(db, user_id, today()), total=total,
-                           unread=unread)
+    return render_template(
+        "messages/inbox.html", rows=messages.threads_for_user(db, user_id, today()), total=total, unread=unread
+    )
 
 
 def _thread_or_404(thread_id: int):
@@ -43,9 +45,17 @@ def _thread_or_404(thread_id: int):
 def _thread_page(thread, form: ReplyForm, status: int = 200):
     db = get_db()
     account = messages.account_of(db, thread)
-    return render("messages/thread.html", "messages/_thread.html", status=status, thread=thread, account=account,
-                  posts=messages.posts_of(db, thread), form=form, can_attach=thread.account_id is not None,
-                  **upload_limits())
+    return render(
+        "messages/thread.html",
+        "messages/_thread.html",
+        status=status,
+        thread=thread,
+        account=account,
+        posts=messages.posts_of(db, thread),
+        form=form,
+        can_attach=thread.account_id is not None,
+        **upload_limits(),
+    )
 
 
 def _fresh_form() -> ReplyForm:
@@ -90,9 +100,18 @@ def reply(thread_id: int):
         return _thread_page(found, form, status=400)
     store, written = document_store(), []
     try:
-        sent = messages.reply_from_account(db, now(), user=current_user._get_current_object(), thread=found,
-                                           body=form.body.data, key=key, files=checked, store=store,
-                                           written=written, quota=quota())
+        sent = messages.reply_from_account(
+            db,
+            now(),
+            user=current_user._get_current_object(),
+            thread=found,
+            body=form.body.data,
+            key=key,
+            files=checked,
+            store=store,
+            written=written,
+            quota=quota(),
+        )
     except messages.MessageRefused as refused:
         db.rollback()
         getattr(form, refused.field or "body").errors = [refused.message]
@@ -114,14 +133,15 @@ def too_large(error):
     beside the field (the body was never read, so nothing was kept)."""
     if request.endpoint != "messages.reply" or not current_user.is_authenticated:
         return render_error(413)
-    found = messages.thread_for_reader(get_db(), current_user.id, (request.view_args or {}).get("thread_id"),
-                                       today())
+    found = messages.thread_for_reader(get_db(), current_user.id, (request.view_args or {}).get("thread_id"), today())
     if found is None:
         return render_error(404)
     form = _fresh_form()
     limits = upload_limits()
-    form.files.errors = [f"The files you selected are too large to send. Each file must be smaller than "
-                         f"{limits['max_size']}, and you can attach up to {limits['max_files']} at a time"]
+    form.files.errors = [
+        f"The files you selected are too large to send. Each file must be smaller than "
+        f"{limits['max_size']}, and you can attach up to {limits['max_files']} at a time"
+    ]
     return _thread_page(found, form, status=413)
 
 

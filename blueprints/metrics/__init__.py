@@ -1,4 +1,5 @@
 """Prometheus metrics for the addresses METRICS_ALLOWED names (web.observability)."""
+
 from __future__ import annotations
 
 from flask import Blueprint

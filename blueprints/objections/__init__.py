@@ -6,6 +6,7 @@ otherwise). Rules (the deadline, the answers, what is sent) are in
 domain.objections. The answers live in a draft until the check page submits
 them through domain.requests.submit with the draft's token as the key, so a
 second click answers the same confirmation."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -40,8 +41,9 @@ def _status_for_refusal() -> int:
 
 
 def _not_offered(account, grant):
-    return render_template("objections/not_offered.html", account=account, grant=grant, current=None,
-                           days=account.program.objection_days), _status_for_refusal()
+    return render_template(
+        "objections/not_offered.html", account=account, grant=grant, current=None, days=account.program.objection_days
+    ), _status_for_refusal()
 
 
 def _notice_or_404(account, return_id: int):
@@ -54,9 +56,13 @@ def _notice_or_404(account, return_id: int):
 def _notice(account, tax_return) -> dict:
     """What every page of the journey says about the notice."""
     days = account.program.objection_days
-    return {"tax_return": tax_return, "notice_title": NOTICE_TITLES[tax_return.notice_kind],
-            "period": objections.period_of(get_db(), account, tax_return), "days": days,
-            "deadline": objections.deadline(tax_return.notice_date, days)}
+    return {
+        "tax_return": tax_return,
+        "notice_title": NOTICE_TITLES[tax_return.notice_kind],
+        "period": objections.period_of(get_db(), account, tax_return),
+        "days": days,
+        "deadline": objections.deadline(tax_return.notice_date, days),
+    }
 
 
 def _is_open(account, tax_return) -> bool:
@@ -69,18 +75,25 @@ def _closed(account, grant, tax_return):
     extension_until = objections.one_year_after(notice["deadline"])
     filed = objections.filed_against(get_db(), account.id).get(tax_return.id, [])
     waiver_url = None
-    if ("waivers.start" in current_app.view_functions and account.program.allows("waiver")
-            and grant.allows(PERMISSION)):
+    if "waivers.start" in current_app.view_functions and account.program.allows("waiver") and grant.allows(PERMISSION):
         waiver_url = url_for("waivers.start", number=account.number)
-    return render_template("objections/closed.html", account=account, grant=grant, current=None,
-                           extension_until=extension_until, extension_open=today() <= extension_until,
-                           filed=[f for f in filed if f.notice_date == tax_return.notice_date.isoformat()],
-                           waiver_url=waiver_url, **notice), _status_for_refusal()
+    return render_template(
+        "objections/closed.html",
+        account=account,
+        grant=grant,
+        current=None,
+        extension_until=extension_until,
+        extension_open=today() <= extension_until,
+        filed=[f for f in filed if f.notice_date == tax_return.notice_date.isoformat()],
+        waiver_url=waiver_url,
+        **notice,
+    ), _status_for_refusal()
 
 
 def _current_draft(account, tax_return):
-    return drafts.current(get_db(), account_id=account.id, user_id=current_user.id, kind=KIND,
-                          subject=objections.subject(tax_return))
+    return drafts.current(
+        get_db(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=objections.subject(tax_return)
+    )
 
 
 def _journey(number: str, return_id: int, *, while_open: bool = False):
@@ -103,11 +116,19 @@ def _upload_url(account, draft, back: str) -> str | None:
 
 
 def _form_page(account, grant, tax_return, form, draft, status: int = 200):
-    return render_template("objections/form.html", account=account, grant=grant, current=None, form=form,
-                           draft=draft, **_notice(account, tax_return)), status
+    return render_template(
+        "objections/form.html",
+        account=account,
+        grant=grant,
+        current=None,
+        form=form,
+        draft=draft,
+        **_notice(account, tax_return),
+    ), status
 
 
 # --- The account's notices -------------------------------------------------------------------
+
 
 @bp.route("/<number>/")
 def start(number: str):
@@ -116,10 +137,19 @@ def start(number: str):
         return _not_offered(account, grant)
     db = get_db()
     rows = objections.notices_of(db, account, today())
-    open_subjects = {d.subject for d in drafts.open_drafts(db, account_id=account.id, user_id=current_user.id)
-                     if d.kind == KIND}
-    return render_template("objections/start.html", account=account, grant=grant, current=None, rows=rows,
-                           days=account.program.objection_days, open_subjects=open_subjects, today=today())
+    open_subjects = {
+        d.subject for d in drafts.open_drafts(db, account_id=account.id, user_id=current_user.id) if d.kind == KIND
+    }
+    return render_template(
+        "objections/start.html",
+        account=account,
+        grant=grant,
+        current=None,
+        rows=rows,
+        days=account.program.objection_days,
+        open_subjects=open_subjects,
+        today=today(),
+    )
 
 
 @bp.route("/<number>/<int:return_id>/begin", methods=["POST"])
@@ -127,15 +157,17 @@ def begin(number: str, return_id: int):
     found, stop = _journey(number, return_id, while_open=True)
     if stop:
         return stop
-    account, grant, tax_return = found
+    account, _grant, tax_return = found
     db = get_db()
-    drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
-                            subject=objections.subject(tax_return))
+    drafts.current_or_start(
+        db, now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=objections.subject(tax_return)
+    )
     db.commit()
     return see_other(url_for(".form", number=number, return_id=return_id))
 
 
 # --- The objection ------------------------------------------------------------------------
+
 
 @bp.route("/<number>/<int:return_id>/", methods=["GET", "POST"])
 def form(number: str, return_id: int):
@@ -151,8 +183,9 @@ def form(number: str, return_id: int):
         page_form = ObjectionForm()
     if page_form.validate_on_submit():
         answers = {name: page_form[name].data or "" for name in objections.FIELDS}
-        draft = draft or drafts.start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
-                                      subject=objections.subject(tax_return))
+        draft = draft or drafts.start(
+            db, now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=objections.subject(tax_return)
+        )
         if drafts.save(draft, now(), answers):
             db.commit()
             return see_other(url_for(".documents", number=number, return_id=return_id))
@@ -173,8 +206,9 @@ def autosave(number: str, return_id: int):
     db = get_db()
     if not _is_open(account, tax_return):
         return render_template("drafts/_status.html", draft=_current_draft(account, tax_return)), 400
-    draft = drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
-                                    subject=objections.subject(tax_return))
+    draft = drafts.current_or_start(
+        db, now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=objections.subject(tax_return)
+    )
     drafts.save(draft, now(), objections.clean_for_draft(request.form))
     db.commit()
     return render_template("drafts/_status.html", draft=draft)
@@ -190,9 +224,16 @@ def documents(number: str, return_id: int):
     if draft is None:
         return redirect(url_for(".form", number=number, return_id=return_id), 303)
     back = url_for(".documents", number=number, return_id=return_id)
-    return render_template("objections/documents.html", account=account, grant=grant, current=None, draft=draft,
-                           documents=objections.documents_of(get_db(), draft.id),
-                           upload_url=_upload_url(account, draft, back), **_notice(account, tax_return))
+    return render_template(
+        "objections/documents.html",
+        account=account,
+        grant=grant,
+        current=None,
+        draft=draft,
+        documents=objections.documents_of(get_db(), draft.id),
+        upload_url=_upload_url(account, draft, back),
+        **_notice(account, tax_return),
+    )
 
 
 def _check_rows(account, tax_return, answers: dict, documents) -> list:
@@ -204,12 +245,19 @@ def _check_rows(account, tax_return, answers: dict, documents) -> list:
         ("Period", notice["period"], None, None),
         (objections.QUESTIONS["reasons"], answers.get("reasons", ""), form_url + "#reasons", "why you disagree"),
         (objections.QUESTIONS["facts"], answers.get("facts", ""), form_url + "#facts", "the facts"),
-        (objections.QUESTIONS["relief"], answers.get("relief", ""), form_url + "#relief",
-         "what you want us to change"),
-        (objections.QUESTIONS["amount"], format_money(cents) if cents is not None else "",
-         form_url + "#amount", "the amount"),
-        ("Supporting documents", "\n".join(d.uploaded_name for d in documents) or "None",
-         url_for(".documents", number=account.number, return_id=tax_return.id), "supporting documents"),
+        (objections.QUESTIONS["relief"], answers.get("relief", ""), form_url + "#relief", "what you want us to change"),
+        (
+            objections.QUESTIONS["amount"],
+            format_money(cents) if cents is not None else "",
+            form_url + "#amount",
+            "the amount",
+        ),
+        (
+            "Supporting documents",
+            "\n".join(d.uploaded_name for d in documents) or "None",
+            url_for(".documents", number=account.number, return_id=tax_return.id),
+            "supporting documents",
+        ),
     ]
 
 
@@ -223,8 +271,7 @@ def check(number: str, return_id: int):
     subject = objections.subject(tax_return)
     draft = None
     if request.method == "POST":
-        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id,
-                                token=request.form.get("token", ""))
+        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=request.form.get("token", ""))
         if draft is not None and (draft.kind != KIND or draft.subject != subject):
             draft = None
         if draft is not None and draft.submitted_request_id is not None:
@@ -252,11 +299,18 @@ def check(number: str, return_id: int):
     if check_form.validate_on_submit():
         period = objections.period_of(db, account, tax_return)
         result = requests.submit(
-            db, now(), account=account, user_id=current_user.id, kind=KIND, key=draft.token,
+            db,
+            now(),
+            account=account,
+            user_id=current_user.id,
+            kind=KIND,
+            key=draft.token,
             summary=objections.summary(tax_return, period),
-            data=objections.request_data(tax_return, period, answers, [d.uploaded_name for d in documents_now],
-                                         account.program.objection_days),
-            tax_return_id=tax_return.id)
+            data=objections.request_data(
+                tax_return, period, answers, [d.uploaded_name for d in documents_now], account.program.objection_days
+            ),
+            tax_return_id=tax_return.id,
+        )
         if result.created:
             drafts.mark_submitted(db, draft, result.request.id)
         db.commit()
@@ -264,12 +318,20 @@ def check(number: str, return_id: int):
     if check_form.errors:
         status = 400
         check_form.token.data = draft.token
-    return render_template("objections/check.html", account=account, grant=grant, current=None, form=check_form,
-                           draft=draft, rows=_check_rows(account, tax_return, answers, documents_now),
-                           **_notice(account, tax_return)), status
+    return render_template(
+        "objections/check.html",
+        account=account,
+        grant=grant,
+        current=None,
+        form=check_form,
+        draft=draft,
+        rows=_check_rows(account, tax_return, answers, documents_now),
+        **_notice(account, tax_return),
+    ), status
 
 
 # --- The confirmation ---------------------------------------------------------------------
+
 
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
@@ -285,9 +347,16 @@ def done(number: str, reference: str):
         notice_date = date.fromisoformat(str(data.get("notice_date", "")))
     except ValueError:
         notice_date = None
-    return render_template("objections/done.html", account=account, grant=grant, current=None, sent=sent,
-                           data=data, notice_date=notice_date,
-                           notice_title=NOTICE_TITLES.get(data.get("notice_kind"), "Notice of assessment"))
+    return render_template(
+        "objections/done.html",
+        account=account,
+        grant=grant,
+        current=None,
+        sent=sent,
+        data=data,
+        notice_date=notice_date,
+        notice_title=NOTICE_TITLES.get(data.get("notice_kind"), "Notice of assessment"),
+    )
 
 
 def _elsewhere(account, sent) -> str:

@@ -1,4 +1,5 @@
 """Forms of a notice of objection."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -13,23 +14,38 @@ def _strip(value):
 
 
 def _text(name: str, label: str, hint: str) -> TextAreaField:
-    return TextAreaField(label, id=name, description=hint, filters=[_strip],
-                         validators=[DataRequired(REQUIRED_MESSAGES[name]),
-                                     Length(max=MAX_TEXT, message=TOO_LONG[name])])
+    return TextAreaField(
+        label,
+        id=name,
+        description=hint,
+        filters=[_strip],
+        validators=[DataRequired(REQUIRED_MESSAGES[name]), Length(max=MAX_TEXT, message=TOO_LONG[name])],
+    )
 
 
 class ObjectionForm(FlaskForm):
     # Declared in the order the page shows them (and the error summary lists them).
-    reasons = _text("reasons", "Why do you disagree with the notice?",
-                    "Say which parts of the assessment you think are wrong and why. Up to 5,000 characters")
-    facts = _text("facts", "What are the facts?",
-                  "The facts that support your objection: what happened, when, and the figures. Up to 5,000 "
-                  "characters")
-    relief = _text("relief", "What do you want us to change?",
-                   "For example, remove the penalty, or reduce the tax assessed to what you reported. Up to 5,000 "
-                   "characters")
-    amount = StringField("Amount you want changed, in dollars (optional)", id="amount", filters=[_strip],
-                         description="If you know it, like 1250.00")
+    reasons = _text(
+        "reasons",
+        "Why do you disagree with the notice?",
+        "Say which parts of the assessment you think are wrong and why. Up to 5,000 characters",
+    )
+    facts = _text(
+        "facts",
+        "What are the facts?",
+        "The facts that support your objection: what happened, when, and the figures. Up to 5,000 characters",
+    )
+    relief = _text(
+        "relief",
+        "What do you want us to change?",
+        "For example, remove the penalty, or reduce the tax assessed to what you reported. Up to 5,000 characters",
+    )
+    amount = StringField(
+        "Amount you want changed, in dollars (optional)",
+        id="amount",
+        filters=[_strip],
+        description="If you know it, like 1250.00",
+    )
 
     def validate_amount(self, field):
         _cents, message = parse_amount(field.data if isinstance(field.data, str) else "")
@@ -41,5 +57,7 @@ class CheckForm(FlaskForm):
     token = HiddenField()
     declaration = BooleanField(
         "I declare that the information I have given is correct and complete to the best of my knowledge, and "
-        "that I may act for this account", id="declaration",
-        validators=[DataRequired("Confirm the declaration to send your objection")])
+        "that I may act for this account",
+        id="declaration",
+        validators=[DataRequired("Confirm the declaration to send your objection")],
+    )

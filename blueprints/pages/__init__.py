@@ -1,10 +1,12 @@
 """The start page and the pages every government service has."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, session
 from flask_login import current_user
 
-from domain import delegation, overview, sessions as session_store, totp
+from domain import delegation, overview, totp
+from domain import sessions as session_store
 from web.access import access
 from web.database import get_db, now
 from web.dates import today
@@ -27,15 +29,23 @@ def home():
     after = request.args.get("after") or None
     if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 20):
         after = None
-    accounts = overview.dashboard(db, user.id, today(), query=request.args.get("q", "").replace("\x00", ""),
-                                  after=after)
+    accounts = overview.dashboard(
+        db, user.id, today(), query=request.args.get("q", "").replace("\x00", ""), after=after
+    )
     if wants_fragment():
         return render("pages/home.html", "accounts/_dashboard_results.html", listing=accounts)
     active = session_store.count_active_for_user(db, user.id, now(), limits_from(current_app.config))
     reviews_due = delegation.accounts_due_for_review(db, user.id, today(), current_app.config["ACCESS_REVIEW_MONTHS"])
-    return render("pages/home.html", "accounts/_dashboard_results.html", user=user, active_sessions=active,
-                  recovery_left=totp.unused_recovery_codes(user), notice=session.pop("notice", None),
-                  listing=accounts, reviews_due=reviews_due)
+    return render(
+        "pages/home.html",
+        "accounts/_dashboard_results.html",
+        user=user,
+        active_sessions=active,
+        recovery_left=totp.unused_recovery_codes(user),
+        notice=session.pop("notice", None),
+        listing=accounts,
+        reviews_due=reviews_due,
+    )
 
 
 @bp.route("/accessibility")

@@ -1,10 +1,12 @@
 """The signed-in person's own details, password, second factor and sessions."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, session, url_for
 from flask_login import current_user
 
-from domain import audit, passwords, people, sessions as session_store, totp
+from domain import audit, passwords, people, totp
+from domain import sessions as session_store
 from web import credentials
 from web.access import access
 from web.database import get_db, now
@@ -27,8 +29,9 @@ def _me():
 def overview():
     user = _me()
     active = session_store.count_active_for_user(get_db(), user.id, now(), limits_from(current_app.config))
-    return render_template("profile/overview.html", user=user, active_sessions=active,
-                           recovery_left=totp.unused_recovery_codes(user))
+    return render_template(
+        "profile/overview.html", user=user, active_sessions=active, recovery_left=totp.unused_recovery_codes(user)
+    )
 
 
 @bp.route("/details", methods=["GET", "POST"])
@@ -59,26 +62,40 @@ def password():
         elif check.user is None or check.user.id != user.id:
             form.current_password.errors.append("Your current password is not correct")
         else:
-            problem = passwords.password_problem(form.new_password.data, name=user.name, email=user.email,
-                                                 second_factor=user.has_two_factor)
+            problem = passwords.password_problem(
+                form.new_password.data, name=user.name, email=user.email, second_factor=user.has_two_factor
+            )
             if problem:
                 form.new_password.errors.append(problem)
             else:
-                people.set_password(db, moment, user, form.new_password.data, event="password.changed",
-                                    keep_session_id=session.record_id)
-                queue_email(db, moment, user.email, "Your password has been changed",
-                            "The password for your TRA Client Self-Service sign-in was just changed. Your other "
-                            "sessions were signed out.\n\nIf you did not do this, reset your password now and "
-                            "contact Tax and Revenue Administration.\n")
+                people.set_password(
+                    db,
+                    moment,
+                    user,
+                    form.new_password.data,
+                    event="password.changed",
+                    keep_session_id=session.record_id,
+                )
+                queue_email(
+                    db,
+                    moment,
+                    user.email,
+                    "Your password has been changed",
+                    "The password for your TRA Client Self-Service sign-in was just changed. Your other "
+                    "sessions were signed out.\n\nIf you did not do this, reset your password now and "
+                    "contact Tax and Revenue Administration.\n",
+                )
                 db.commit()
                 kick_outbox()
                 session.begin_authenticated(user.id, moment)
                 session["notice"] = "Your password has been changed. Any other sessions have been signed out."
                 return see_other(url_for(".overview"))
     status = 429 if credentials.TOO_MANY_PASSWORDS in form.current_password.errors else 400 if form.errors else 200
-    return render_template("profile/password.html", form=form,
-                           minimum=passwords.MIN_LENGTH_WITH_SECOND_FACTOR if user.has_two_factor
-                           else passwords.MIN_LENGTH_SINGLE_FACTOR), status
+    return render_template(
+        "profile/password.html",
+        form=form,
+        minimum=passwords.MIN_LENGTH_WITH_SECOND_FACTOR if user.has_two_factor else passwords.MIN_LENGTH_SINGLE_FACTOR,
+    ), status
 
 
 @bp.route("/two-factor", methods=["GET", "POST"])
@@ -86,9 +103,13 @@ def password():
 def two_factor():
     user = _me()
     if user.has_two_factor:
-        return render_template("profile/two_factor_on.html", user=user, form=PasswordAndCodeForm(),
-                               required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"]),
-                               recovery_left=totp.unused_recovery_codes(user))
+        return render_template(
+            "profile/two_factor_on.html",
+            user=user,
+            form=PasswordAndCodeForm(),
+            required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"]),
+            recovery_left=totp.unused_recovery_codes(user),
+        )
     # The secret waits in the server-side session until a code proves the app has it.
     secret = session.get("totp_setup_secret")
     if not secret:
@@ -109,10 +130,15 @@ def two_factor():
             user.totp_secret, user.totp_enabled_at, user.totp_last_step = secret, moment, step
             codes = totp.new_recovery_codes(db, user, moment)
             audit.record(db, moment, "two_factor.enabled", actor_user_id=user.id)
-            queue_email(db, moment, user.email, "Two-step sign-in is on",
-                        "Two-step sign-in was turned on for your TRA Client Self-Service sign-in. From now on you "
-                        "will enter a code from your authenticator app when you sign in.\n\nIf you did not do this, "
-                        "contact Tax and Revenue Administration.\n")
+            queue_email(
+                db,
+                moment,
+                user.email,
+                "Two-step sign-in is on",
+                "Two-step sign-in was turned on for your TRA Client Self-Service sign-in. From now on you "
+                "will enter a code from your authenticator app when you sign in.\n\nIf you did not do this, "
+                "contact Tax and Revenue Administration.\n",
+            )
             db.commit()
             kick_outbox()
             session.pop("totp_setup_secret", None)
@@ -121,10 +147,14 @@ def two_factor():
 
     uri = totp.provisioning_uri(secret, user.email)
     qr = segno.make(uri, error="m").svg_data_uri(scale=4, dark="#0b0c0c", light="#ffffff")
-    grouped = " ".join(secret[i:i + 4] for i in range(0, len(secret), 4))
-    return render_template("profile/two_factor_setup.html", form=form, qr=qr, secret=grouped,
-                           required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])), \
-        429 if status == 429 else 400 if form.errors else 200
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return render_template(
+        "profile/two_factor_setup.html",
+        form=form,
+        qr=qr,
+        secret=grouped,
+        required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"]),
+    ), 429 if status == 429 else 400 if form.errors else 200
 
 
 def _password_and_code_ok(form, user) -> bool:
@@ -142,16 +172,26 @@ def recovery_codes():
         codes = totp.new_recovery_codes(db, user, moment)
         audit.record(db, moment, "recovery_codes.replaced", actor_user_id=user.id)
         # A new set of codes is a new way in: the person hears of it, as of every factor added or removed.
-        queue_email(db, moment, user.email, "You have new recovery codes",
-                    "New recovery codes were made for your TRA Client Self-Service sign-in, and the old ones no "
-                    "longer work.\n\nIf you did not do this, change your password now and contact Tax and Revenue "
-                    "Administration.\n")
+        queue_email(
+            db,
+            moment,
+            user.email,
+            "You have new recovery codes",
+            "New recovery codes were made for your TRA Client Self-Service sign-in, and the old ones no "
+            "longer work.\n\nIf you did not do this, change your password now and contact Tax and Revenue "
+            "Administration.\n",
+        )
         db.commit()
         kick_outbox()
         return render_template("profile/recovery_codes.html", codes=codes, first_time=False)
-    return render_template("profile/two_factor_on.html", user=user, form=form, action="codes",
-                           required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"]),
-                           recovery_left=totp.unused_recovery_codes(user)), 400
+    return render_template(
+        "profile/two_factor_on.html",
+        user=user,
+        form=form,
+        action="codes",
+        required=people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"]),
+        recovery_left=totp.unused_recovery_codes(user),
+    ), 400
 
 
 @bp.route("/two-factor/turn-off", methods=["POST"])
@@ -163,23 +203,36 @@ def two_factor_off():
     if not required and user.has_two_factor and form.validate_on_submit() and _password_and_code_ok(form, user):
         if len(form.password.data) < passwords.MIN_LENGTH_SINGLE_FACTOR:
             # Without a second factor the password alone must be long enough.
-            form.password.errors.append(f"Your password is shorter than {passwords.MIN_LENGTH_SINGLE_FACTOR} "
-                                        "characters. Change your password first, then turn off two-step sign-in")
+            form.password.errors.append(
+                f"Your password is shorter than {passwords.MIN_LENGTH_SINGLE_FACTOR} "
+                "characters. Change your password first, then turn off two-step sign-in"
+            )
         else:
             db = get_db()
             user.totp_secret = user.totp_enabled_at = user.totp_last_step = None
             for code in list(user.recovery_codes):
                 db.delete(code)
             audit.record(db, moment, "two_factor.disabled", actor_user_id=user.id)
-            queue_email(db, moment, user.email, "Two-step sign-in is off",
-                        "Two-step sign-in was turned off for your TRA Client Self-Service sign-in.\n\nIf you did "
-                        "not do this, reset your password now and contact Tax and Revenue Administration.\n")
+            queue_email(
+                db,
+                moment,
+                user.email,
+                "Two-step sign-in is off",
+                "Two-step sign-in was turned off for your TRA Client Self-Service sign-in.\n\nIf you did "
+                "not do this, reset your password now and contact Tax and Revenue Administration.\n",
+            )
             db.commit()
             kick_outbox()
             session["notice"] = "Two-step sign-in is off."
             return see_other(url_for(".overview"))
-    return render_template("profile/two_factor_on.html", user=user, form=form, action="off", required=required,
-                           recovery_left=totp.unused_recovery_codes(user)), 400
+    return render_template(
+        "profile/two_factor_on.html",
+        user=user,
+        form=form,
+        action="off",
+        required=required,
+        recovery_left=totp.unused_recovery_codes(user),
+    ), 400
 
 
 @bp.route("/sessions")
@@ -191,8 +244,9 @@ def sessions():
 def _sessions_page(form, status: int = 200):
     user = _me()
     rows = session_store.active_for_user(get_db(), user.id, now(), limits_from(current_app.config))
-    return render_template("profile/sessions.html", rows=rows, current_id=session.record_id, form=form,
-                           user=user), status
+    return render_template(
+        "profile/sessions.html", rows=rows, current_id=session.record_id, form=form, user=user
+    ), status
 
 
 @bp.route("/sessions/sign-out-others", methods=["POST"])

@@ -5,6 +5,7 @@ draft) -> confirm (the account's details, read-only, and the program's
 questions; autosaved) -> check (check your answers, declaration, submit) -> done.
 Rules in domain.renewals; every route asks account_or_404 for "file". A program
 that has no licence to renew answers a page that says so."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, session, url_for
@@ -42,8 +43,9 @@ def _licence_or_404(account, licence_id: int):
 
 
 def _draft(account, licence):
-    return drafts.current(get_db(), account_id=account.id, user_id=current_user.id, kind=KIND,
-                          subject=renewals.subject(licence))
+    return drafts.current(
+        get_db(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=renewals.subject(licence)
+    )
 
 
 def _licence_step(number: str, licence_id: int, *, may_renew_now: bool = True):
@@ -69,8 +71,9 @@ def _elsewhere(account, licence):
         return see_other(url_for(".done", number=account.number, reference=waiting.reference))
     window = renewals.window(licence, today(), renewals.window_days(db, account.program_code))
     if not window.can_renew:
-        session["notice"] = (f"Licence {licence.licence_number} can be renewed from "
-                             f"{renewals.long_day(window.opens_on)}.")
+        session["notice"] = (
+            f"Licence {licence.licence_number} can be renewed from {renewals.long_day(window.opens_on)}."
+        )
         return see_other(url_for(".start", number=account.number))
     return None
 
@@ -83,10 +86,24 @@ def start(number: str):
     db, day = get_db(), today()
     days = renewals.window_days(db, account.program_code)
     waiting = renewals.waiting(db, account.id)
-    rows = [{"licence": licence, "window": renewals.window(licence, day, days), "waiting": waiting.get(licence.id),
-             "draft": _draft(account, licence)} for licence in renewals.licences(db, account.id)]
-    return render_template("renewals/start.html", account=account, grant=grant, rows=rows, window_days=days,
-                           long_day=renewals.long_day, current="summary")
+    rows = [
+        {
+            "licence": licence,
+            "window": renewals.window(licence, day, days),
+            "waiting": waiting.get(licence.id),
+            "draft": _draft(account, licence),
+        }
+        for licence in renewals.licences(db, account.id)
+    ]
+    return render_template(
+        "renewals/start.html",
+        account=account,
+        grant=grant,
+        rows=rows,
+        window_days=days,
+        long_day=renewals.long_day,
+        current="summary",
+    )
 
 
 @bp.route("/<number>/<int:licence_id>/begin", methods=["POST"])
@@ -95,18 +112,27 @@ def begin(number: str, licence_id: int):
     if stop is not None:
         return stop
     db = get_db()
-    drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
-                            subject=renewals.subject(licence))
+    drafts.current_or_start(
+        db, now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=renewals.subject(licence)
+    )
     db.commit()
     return see_other(url_for(".confirm", number=number, licence_id=licence.id))
 
 
 def _confirm_page(account, grant, licence, form, draft, status: int = 200):
     answers = drafts.answers(draft)
-    return render_template("renewals/confirm.html", account=account, grant=grant, licence=licence, form=form,
-                           draft=draft, questions=renewals.questions(account.program_code),
-                           said_no=answers.get(renewals.CONFIRMED) == "no" and status == 200,
-                           long_day=renewals.long_day, current="summary"), status
+    return render_template(
+        "renewals/confirm.html",
+        account=account,
+        grant=grant,
+        licence=licence,
+        form=form,
+        draft=draft,
+        questions=renewals.questions(account.program_code),
+        said_no=answers.get(renewals.CONFIRMED) == "no" and status == 200,
+        long_day=renewals.long_day,
+        current="summary",
+    ), status
 
 
 @bp.route("/<number>/<int:licence_id>/", methods=["GET", "POST"])
@@ -124,8 +150,9 @@ def confirm(number: str, licence_id: int):
     if not form.validate_on_submit():
         return _confirm_page(account, grant, licence, form, draft, 400)
     db = get_db()
-    draft = draft or drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
-                                             subject=renewals.subject(licence))
+    draft = draft or drafts.current_or_start(
+        db, now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=renewals.subject(licence)
+    )
     drafts.save(draft, now(), form.answers())
     db.commit()
     if form.details_correct.data == "no":
@@ -141,8 +168,9 @@ def autosave(number: str, licence_id: int):
         return stop
     db = get_db()
     form = confirm_form(account.program_code)()
-    draft = drafts.current_or_start(db, now(), account_id=account.id, user_id=current_user.id, kind=KIND,
-                                    subject=renewals.subject(licence))
+    draft = drafts.current_or_start(
+        db, now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=renewals.subject(licence)
+    )
     drafts.save(draft, now(), form.answers())
     db.commit()
     return render_template("drafts/_status.html", draft=draft)
@@ -150,10 +178,18 @@ def autosave(number: str, licence_id: int):
 
 def _check_page(account, grant, licence, form, draft, status: int = 200):
     answers = drafts.answers(draft)
-    return render_template("renewals/check.html", account=account, grant=grant, licence=licence, form=form,
-                           draft=draft, rows=renewals.readable(account.program_code, answers),
-                           contact=renewals.contact_text(account), long_day=renewals.long_day,
-                           current="summary"), status
+    return render_template(
+        "renewals/check.html",
+        account=account,
+        grant=grant,
+        licence=licence,
+        form=form,
+        draft=draft,
+        rows=renewals.readable(account.program_code, answers),
+        contact=renewals.contact_text(account),
+        long_day=renewals.long_day,
+        current="summary",
+    ), status
 
 
 @bp.route("/<number>/<int:licence_id>/check", methods=["GET", "POST"])
@@ -178,8 +214,11 @@ def check(number: str, licence_id: int):
 
     form = bind(DeclarationForm, current_user.id)
     token = form.token.data if isinstance(form.token.data, str) else ""
-    draft = (drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token) if token
-             else _draft(account, licence))
+    draft = (
+        drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token)
+        if token
+        else _draft(account, licence)
+    )
     if draft is None or draft.kind != KIND or not draft.subject.startswith(f"licence:{licence.id}:"):
         return back
     if draft.submitted_request_id is not None:
@@ -202,9 +241,17 @@ def check(number: str, licence_id: int):
     def build(db, made):
         drafts.mark_submitted(db, draft, made.id)
 
-    submitted = requests.submit(db, moment, account=account, user_id=current_user.id, kind=KIND, key=draft.token,
-                                summary=renewals.summary(licence),
-                                data=renewals.request_data(account, licence, answers), build=build)
+    submitted = requests.submit(
+        db,
+        moment,
+        account=account,
+        user_id=current_user.id,
+        kind=KIND,
+        key=draft.token,
+        summary=renewals.summary(licence),
+        data=renewals.request_data(account, licence, answers),
+        build=build,
+    )
     db.commit()
     return see_other(url_for(".done", number=number, reference=submitted.request.reference))
 
@@ -217,5 +264,11 @@ def done(number: str, reference: str):
         abort(404)
     if found.kind != KIND:
         return see_other(url_for(".start", number=number))
-    return render_template("renewals/done.html", account=account, grant=grant, found=found,
-                           statuses=requests.STATUS_WORDS, current="summary")
+    return render_template(
+        "renewals/done.html",
+        account=account,
+        grant=grant,
+        found=found,
+        statuses=requests.STATUS_WORDS,
+        current="summary",
+    )

@@ -1,5 +1,6 @@
 """Forms for renewing a licence: the confirmation with the program's questions
 (made from domain.renewals.QUESTIONS), and the declaration."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -16,8 +17,12 @@ def _strip(value):
 
 class _ConfirmBase(FlaskForm):
     # Made before the program's questions: WTForms orders fields (and so the error summary) by when they were made.
-    details_correct = RadioField("Are these details correct?", id="details_correct", validate_choice=False,
-                                 choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")])
+    details_correct = RadioField(
+        "Are these details correct?",
+        id="details_correct",
+        validate_choice=False,
+        choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
+    )
     program_code = ""
 
     def answers(self) -> dict:
@@ -53,14 +58,17 @@ def confirm_form(program_code: str) -> type:
         for question in renewals.questions(program_code):
             choices = [SelectChoice(key, label) for key, label in question.options]
             if question.kind == "choices":
-                fields[question.name] = SelectMultipleField(question.label, id=question.name, choices=choices,
-                                                            validate_choice=False, description=question.hint)
+                fields[question.name] = SelectMultipleField(
+                    question.label, id=question.name, choices=choices, validate_choice=False, description=question.hint
+                )
             elif question.kind == "yes_no":
-                fields[question.name] = RadioField(question.label, id=question.name, choices=choices,
-                                                   validate_choice=False, description=question.hint)
+                fields[question.name] = RadioField(
+                    question.label, id=question.name, choices=choices, validate_choice=False, description=question.hint
+                )
             else:
-                fields[question.name] = StringField(question.label, id=question.name, filters=[_strip],
-                                                    description=question.hint)
+                fields[question.name] = StringField(
+                    question.label, id=question.name, filters=[_strip], description=question.hint
+                )
         _FORMS[program_code] = type(f"RenewalForm{program_code}", (_ConfirmBase,), fields)
     return _FORMS[program_code]
 
@@ -68,5 +76,7 @@ def confirm_form(program_code: str) -> type:
 class DeclarationForm(FlaskForm):
     token = HiddenField()
     declaration = BooleanField(
-        "I declare that the information I have given is correct and complete, and I ask for this licence to be "
-        "renewed", id="declaration", validators=[DataRequired("Confirm the declaration to send the renewal")])
+        "I declare that the information I have given is correct and complete, and I ask for this licence to be renewed",
+        id="declaration",
+        validators=[DataRequired("Confirm the declaration to send the renewal")],
+    )

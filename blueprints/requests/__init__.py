@@ -1,6 +1,7 @@
 """The account's request history: everything submitted through self-service, with
 its reference and status, and each request's answers as submitted. A person sees
 the kinds of request their grant lets them make (domain.requests.KIND_PERMISSIONS)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
@@ -20,8 +21,15 @@ ANY_REQUEST = tuple(sorted(set(requests.KIND_PERMISSIONS.values())))
 def history(number: str):
     account, grant = account_or_404(number, ANY_REQUEST)
     rows = requests.of_account(get_db(), account.id, requests.visible_kinds(grant))
-    return render_template("requests/history.html", account=account, grant=grant, rows=rows,
-                           kinds=requests.KIND_LABELS, statuses=requests.STATUS_WORDS, current=None)
+    return render_template(
+        "requests/history.html",
+        account=account,
+        grant=grant,
+        rows=rows,
+        kinds=requests.KIND_LABELS,
+        statuses=requests.STATUS_WORDS,
+        current=None,
+    )
 
 
 @bp.route("/<number>/<request_reference>")
@@ -31,10 +39,19 @@ def show(number: str, request_reference: str):
     found = requests.find(db, account.id, request_reference)
     if found is None or found.kind not in requests.visible_kinds(grant):
         abort(404)
-    documents = list(db.scalars(select(Document).where(Document.service_request_id == found.id)
-                                .order_by(Document.uploaded_at)))
+    documents = list(
+        db.scalars(select(Document).where(Document.service_request_id == found.id).order_by(Document.uploaded_at))
+    )
     submitted_by = db.get(User, found.submitted_by_user_id)
-    return render_template("requests/show.html", account=account, grant=grant, found=found,
-                           answers=requests.readable_answers(found), documents=documents,
-                           submitted_by=submitted_by.name if submitted_by else "Someone no longer registered",
-                           kinds=requests.KIND_LABELS, statuses=requests.STATUS_WORDS, current=None)
+    return render_template(
+        "requests/show.html",
+        account=account,
+        grant=grant,
+        found=found,
+        answers=requests.readable_answers(found),
+        documents=documents,
+        submitted_by=submitted_by.name if submitted_by else "Someone no longer registered",
+        kinds=requests.KIND_LABELS,
+        statuses=requests.STATUS_WORDS,
+        current=None,
+    )

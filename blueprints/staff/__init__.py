@@ -2,6 +2,7 @@
 accounts and people from one search box, see their own work, look a person up
 (their sessions, the accounts they can use) and end their sessions or disable
 their sign-in. It stays up outside the taxpayer service hours."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
@@ -9,7 +10,9 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 # Aliased: the sub-package blueprints.staff.audit (the audit viewer) takes the plain name.
-from domain import agency_view, audit as audit_trail, sessions as session_store, staff_search, work
+from domain import agency_view, staff_search, work
+from domain import audit as audit_trail
+from domain import sessions as session_store
 from models import AuditEvent, User
 from web import credentials
 from web.access import access, refuse
@@ -29,8 +32,7 @@ def _register_sections() -> None:
     (endpoints "staff.<part>.<view>"; every one staff-only by default: web.access)."""
     import importlib
 
-    for part in ("queues", "accounts", "returns", "ledger", "messages", "mail", "audit", "programs",
-                 "team"):
+    for part in ("queues", "accounts", "returns", "ledger", "messages", "mail", "audit", "programs", "team"):
         bp.register_blueprint(importlib.import_module(f"{__name__}.{part}").bp)
 
 
@@ -90,8 +92,12 @@ def index():
             status = 400
     context = dict(form=form, accounts=accounts, people=people, most=staff_search.MOST)
     if not wants_fragment():
-        context.update(my_items=work.items(db, assignee_user_id=current_user.id), queues=work.counts(db, now()),
-                       queue_labels=work.QUEUE_LABELS, status_words=work.STATUS_WORDS)
+        context.update(
+            my_items=work.items(db, assignee_user_id=current_user.id),
+            queues=work.counts(db, now()),
+            queue_labels=work.QUEUE_LABELS,
+            status_words=work.STATUS_WORDS,
+        )
     return render("staff/index.html", "staff/_search_results.html", status, **context)
 
 
@@ -108,11 +114,20 @@ def person(user_id: int):
     db = get_db()
     person = _person_or_404(user_id)
     active = session_store.active_for_user(db, person.id, now(), limits_from(current_app.config))
-    events = db.scalars(select(AuditEvent).where(
-        or_(AuditEvent.subject_user_id == person.id, AuditEvent.actor_user_id == person.id))
-        .order_by(AuditEvent.id.desc()).limit(30)).all()
-    return render_template("staff/person.html", person=person, active=active, events=events, form=EmptyForm(),
-                           grants=agency_view.grants_of(db, person.id))
+    events = db.scalars(
+        select(AuditEvent)
+        .where(or_(AuditEvent.subject_user_id == person.id, AuditEvent.actor_user_id == person.id))
+        .order_by(AuditEvent.id.desc())
+        .limit(30)
+    ).all()
+    return render_template(
+        "staff/person.html",
+        person=person,
+        active=active,
+        events=events,
+        form=EmptyForm(),
+        grants=agency_view.grants_of(db, person.id),
+    )
 
 
 @bp.route("/people/<int:user_id>/end-sessions", methods=["POST"])
@@ -126,8 +141,9 @@ def end_sessions(user_id: int):
     if EmptyForm().validate_on_submit():
         db, moment = get_db(), now()
         ended = session_store.end_all_for_user(db, person.id, moment, "staff")
-        audit_trail.record(db, moment, "sessions.ended_by_staff", actor_user_id=current_user.id,
-                     subject_user_id=person.id, count=ended)
+        audit_trail.record(
+            db, moment, "sessions.ended_by_staff", actor_user_id=current_user.id, subject_user_id=person.id, count=ended
+        )
         db.commit()
         session["notice"] = f"Ended {ended} session{'s' if ended != 1 else ''}."
     return see_other(url_for(".person", user_id=person.id))
@@ -145,8 +161,14 @@ def set_access(user_id: int):
         if request.form.get("action") == "disable" and person.disabled_at is None:
             person.disabled_at = moment
             ended = session_store.end_all_for_user(db, person.id, moment, "staff")
-            audit_trail.record(db, moment, "account.disabled", actor_user_id=current_user.id, subject_user_id=person.id,
-                         sessions_ended=ended)
+            audit_trail.record(
+                db,
+                moment,
+                "account.disabled",
+                actor_user_id=current_user.id,
+                subject_user_id=person.id,
+                sessions_ended=ended,
+            )
             session["notice"] = "Sign-in disabled and every session ended."
         elif request.form.get("action") == "enable" and person.disabled_at is not None:
             person.disabled_at = None

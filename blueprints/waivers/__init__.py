@@ -6,6 +6,7 @@ and explanation -> supporting documents (optional) -> check and declare ->
 confirmation. The answers live in one draft (kind "waiver", no subject) until
 the check page submits them through domain.requests.submit with the draft's
 token as the key. Rules are in domain.waivers."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
@@ -26,8 +27,10 @@ bp = Blueprint("waivers", __name__, url_prefix="/waivers")
 
 PERMISSION = "objections_waivers"
 KIND = waivers.KIND
-STALE = ("A charge you chose can no longer be waived (it may have been reversed or already changed). "
-         "Choose the charges again")
+STALE = (
+    "A charge you chose can no longer be waived (it may have been reversed or already changed). "
+    "Choose the charges again"
+)
 
 
 def _status_for_refusal() -> int:
@@ -38,8 +41,10 @@ def _journey(number: str):
     """The account and grant, or the page saying this program does not take waiver requests online."""
     account, grant = account_or_404(number, PERMISSION)
     if not account.program.allows("waiver"):
-        return None, (render_template("waivers/not_offered.html", account=account, grant=grant, current=None),
-                      _status_for_refusal())
+        return None, (
+            render_template("waivers/not_offered.html", account=account, grant=grant, current=None),
+            _status_for_refusal(),
+        )
     return (account, grant), None
 
 
@@ -58,14 +63,30 @@ def _entries_form(available, data=None, restore=False):
 
 
 def _start_page(account, grant, available, form, draft, status: int = 200):
-    return render_template("waivers/start.html", account=account, grant=grant, current=None, form=form,
-                           draft=draft, charges=available,
-                           ticked=set(form.entries.data or [])), status
+    return render_template(
+        "waivers/start.html",
+        account=account,
+        grant=grant,
+        current=None,
+        form=form,
+        draft=draft,
+        charges=available,
+        ticked=set(form.entries.data or []),
+    ), status
 
 
 def _reason_page(account, grant, chosen, form, draft, status: int = 200):
-    return render_template("waivers/reason.html", account=account, grant=grant, current=None, form=form,
-                           draft=draft, chosen=chosen, total=waivers.total(chosen), hints=waivers.REASON_HINTS), status
+    return render_template(
+        "waivers/reason.html",
+        account=account,
+        grant=grant,
+        current=None,
+        form=form,
+        draft=draft,
+        chosen=chosen,
+        total=waivers.total(chosen),
+        hints=waivers.REASON_HINTS,
+    ), status
 
 
 def _chosen(available, answers) -> tuple[list, str | None]:
@@ -85,6 +106,7 @@ def _refuse_entries(account, grant, available, draft, message: str):
 
 
 # --- Which charges ----------------------------------------------------------------------------
+
 
 @bp.route("/<number>/", methods=["GET", "POST"])
 def start(number: str):
@@ -141,6 +163,7 @@ def autosave(number: str):
 
 # --- Why ----------------------------------------------------------------------------------------
 
+
 @bp.route("/<number>/reason", methods=["GET", "POST"])
 def reason(number: str):
     found, stop = _journey(number)
@@ -157,8 +180,11 @@ def reason(number: str):
             return redirect(url_for(".start", number=number), 303)
         return _refuse_entries(account, grant, available, draft, message)
     if request.method == "GET":
-        form = bind(ReasonForm, current_user.id, data={"reason": answers.get("reason"),
-                                                        "explanation": answers.get("explanation", "")})
+        form = bind(
+            ReasonForm,
+            current_user.id,
+            data={"reason": answers.get("reason"), "explanation": answers.get("explanation", "")},
+        )
     else:
         form = ReasonForm()
     if form.validate_on_submit():
@@ -180,25 +206,41 @@ def documents(number: str):
         return redirect(url_for(".start", number=number), 303)
     upload_url = None
     if "documents.upload" in current_app.view_functions:
-        upload_url = url_for("documents.upload", number=number, draft=draft.token,
-                             next=url_for(".documents", number=number))
-    return render_template("waivers/documents.html", account=account, grant=grant, current=None, draft=draft,
-                           documents=documents_of(get_db(), draft.id), upload_url=upload_url)
+        upload_url = url_for(
+            "documents.upload", number=number, draft=draft.token, next=url_for(".documents", number=number)
+        )
+    return render_template(
+        "waivers/documents.html",
+        account=account,
+        grant=grant,
+        current=None,
+        draft=draft,
+        documents=documents_of(get_db(), draft.id),
+        upload_url=upload_url,
+    )
 
 
 # --- Check and send --------------------------------------------------------------------------
 
+
 def _check_rows(account, chosen, answers, documents_now) -> list:
-    entries = "\n".join(f"{c.label}, {c.period or 'no period'}, charged {c.processed_date.day} "
-                        f"{c.processed_date:%B %Y}: {format_money(c.amount_cents)}" for c in chosen)
+    entries = "\n".join(
+        f"{c.label}, {c.period or 'no period'}, charged {c.processed_date.day} "
+        f"{c.processed_date:%B %Y}: {format_money(c.amount_cents)}"
+        for c in chosen
+    )
     reason_url = url_for(".reason", number=account.number)
     return [
         ("Penalties and interest", entries, url_for(".start", number=account.number), "the charges"),
         ("Total", format_money(waivers.total(chosen)), None, None),
         ("Reason", waivers.REASONS.get(answers.get("reason"), ""), reason_url + "#reason", "the reason"),
         ("Explanation", answers.get("explanation", ""), reason_url + "#explanation", "the explanation"),
-        ("Supporting documents", "\n".join(d.uploaded_name for d in documents_now) or "None",
-         url_for(".documents", number=account.number), "supporting documents"),
+        (
+            "Supporting documents",
+            "\n".join(d.uploaded_name for d in documents_now) or "None",
+            url_for(".documents", number=account.number),
+            "supporting documents",
+        ),
     ]
 
 
@@ -211,8 +253,7 @@ def check(number: str):
     db = get_db()
     draft = None
     if request.method == "POST":
-        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id,
-                                token=request.form.get("token", ""))
+        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=request.form.get("token", ""))
         if draft is not None and draft.kind != KIND:
             draft = None
         if draft is not None and draft.submitted_request_id is not None:
@@ -233,17 +274,25 @@ def check(number: str):
     if missing:
         if request.method == "GET":
             return redirect(url_for(".reason", number=number), 303)
-        form = ReasonForm(formdata=None, data={"reason": answers.get("reason"),
-                                               "explanation": answers.get("explanation", "")})
+        form = ReasonForm(
+            formdata=None, data={"reason": answers.get("reason"), "explanation": answers.get("explanation", "")}
+        )
         for name, text in missing.items():
             form[name].errors = [text]
         return _reason_page(account, grant, chosen, form, draft, 400)
     form = CheckForm() if request.method == "POST" else CheckForm(data={"token": draft.token})
     documents_now = documents_of(db, draft.id)
     if form.validate_on_submit():
-        result = requests.submit(db, now(), account=account, user_id=current_user.id, kind=KIND, key=draft.token,
-                                 summary=waivers.summary(chosen),
-                                 data=waivers.request_data(chosen, answers, [d.uploaded_name for d in documents_now]))
+        result = requests.submit(
+            db,
+            now(),
+            account=account,
+            user_id=current_user.id,
+            kind=KIND,
+            key=draft.token,
+            summary=waivers.summary(chosen),
+            data=waivers.request_data(chosen, answers, [d.uploaded_name for d in documents_now]),
+        )
         if result.created:
             drafts.mark_submitted(db, draft, result.request.id)
         db.commit()
@@ -252,11 +301,19 @@ def check(number: str):
     if form.errors:
         status = 400
         form.token.data = draft.token
-    return render_template("waivers/check.html", account=account, grant=grant, current=None, form=form, draft=draft,
-                           rows=_check_rows(account, chosen, answers, documents_now)), status
+    return render_template(
+        "waivers/check.html",
+        account=account,
+        grant=grant,
+        current=None,
+        form=form,
+        draft=draft,
+        rows=_check_rows(account, chosen, answers, documents_now),
+    ), status
 
 
 # --- The confirmation ---------------------------------------------------------------------
+
 
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
@@ -267,8 +324,9 @@ def done(number: str, reference: str):
     if sent.kind != KIND:
         # The account's own reference, of another kind of request: where that kind is shown.
         return redirect(_elsewhere(account, sent), 303)
-    return render_template("waivers/done.html", account=account, grant=grant, current=None, sent=sent,
-                           data=requests.answers(sent))
+    return render_template(
+        "waivers/done.html", account=account, grant=grant, current=None, sent=sent, data=requests.answers(sent)
+    )
 
 
 def _elsewhere(account, sent) -> str:

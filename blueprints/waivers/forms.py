@@ -1,4 +1,5 @@
 """Forms of a request to waive penalties and interest."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -15,19 +16,31 @@ def _strip(value):
 
 class EntriesForm(FlaskForm):
     # The choices are the account's charges, set by the view; domain.waivers.pick checks them.
-    entries = SelectMultipleField("Which penalties and interest do you want us to waive?", id="entries",
-                                  validate_choice=False, description="Select all that apply")
+    entries = SelectMultipleField(
+        "Which penalties and interest do you want us to waive?",
+        id="entries",
+        validate_choice=False,
+        description="Select all that apply",
+    )
 
 
 class ReasonForm(FlaskForm):
-    reason = RadioField("Why should we waive them?", id="reason", validate_choice=False,
-                        choices=[SelectChoice(value, label) for value, label in REASONS.items()])
+    reason = RadioField(
+        "Why should we waive them?",
+        id="reason",
+        validate_choice=False,
+        choices=[SelectChoice(value, label) for value, label in REASONS.items()],
+    )
     explanation = TextAreaField(
-        "Explain what happened", id="explanation", filters=[_strip],
-        description="What happened, when, and how it kept you from filing or paying on time. Up to 5,000 "
-                    "characters",
-        validators=[DataRequired("Explain why we should waive the penalties and interest"),
-                    Length(max=MAX_TEXT, message="The explanation must be 5,000 characters or fewer")])
+        "Explain what happened",
+        id="explanation",
+        filters=[_strip],
+        description="What happened, when, and how it kept you from filing or paying on time. Up to 5,000 characters",
+        validators=[
+            DataRequired("Explain why we should waive the penalties and interest"),
+            Length(max=MAX_TEXT, message="The explanation must be 5,000 characters or fewer"),
+        ],
+    )
 
     def validate_reason(self, field):
         if field.data not in REASONS:
@@ -38,6 +51,7 @@ class CheckForm(FlaskForm):
     token = HiddenField()
     declaration = BooleanField(
         "I declare that the information I have given is correct and complete to the best of my knowledge, and "
-        "that I may act for this account", id="declaration",
-        validators=[DataRequired("Confirm the declaration to send your request")])
-
+        "that I may act for this account",
+        id="declaration",
+        validators=[DataRequired("Confirm the declaration to send your request")],
+    )

@@ -5,6 +5,7 @@ Policy violation, no script error, axe on the pages a test looks at).
 Never downloads a browser: without /usr/bin/chromium the tests skip, except under
 CI (CI=true), where a missing browser fails the run.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,15 @@ from app import create_app
 from domain.clock import FrozenClock
 from tests.conftest import CHROMIUM, PASSWORD, UNDER_CI, outbox
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SERIOUS = {"serious", "critical"}
 # Playwright's own waits (real time). The app's minutes pass on the two fake clocks.
@@ -44,8 +52,7 @@ class LiveServer:
 
     def last_link(self, to: str, subject: str | None = None) -> str:
         """The link in the newest email to an address, read from the outbox table."""
-        mails = [m for m in outbox(self.app)
-                 if m.to_address == to and (subject is None or m.subject == subject)]
+        mails = [m for m in outbox(self.app) if m.to_address == to and (subject is None or m.subject == subject)]
         assert mails, f"no email to {to} in the outbox"
         match = re.search(r"https?://\S+", mails[-1].body_text)
         assert match, "the email has no link"
@@ -57,17 +64,19 @@ def live_server(sqlite_template, clock, tmp_path):
     """The app on 127.0.0.1 (a free port), SQLite only, in a daemon thread."""
     path = tmp_path / "portal.db"
     shutil.copy(sqlite_template, path)
-    app = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
-        "DATABASE_URL": f"sqlite:///{path}",
-        "CLOCK": clock,
-        "OUTBOX_THREAD": False,
-        "SERVICE_HOURS": "always",
-        "ARGON2_TIME_COST": 1,
-        "ARGON2_MEMORY_KIB": 1024,
-        "DOCUMENT_DIR": str(tmp_path / "documents"),
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key-that-is-long-enough-1234",
+            "DATABASE_URL": f"sqlite:///{path}",
+            "CLOCK": clock,
+            "OUTBOX_THREAD": False,
+            "SERVICE_HOURS": "always",
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_KIB": 1024,
+            "DOCUMENT_DIR": str(tmp_path / "documents"),
+        }
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     url = f"http://127.0.0.1:{server.server_port}"
     app.config["PUBLIC_BASE_URL"] = url  # links in emails open on this server
@@ -99,6 +108,7 @@ def playwright_browser():
 class Browser:
     """New contexts and pages, watched for CSP violations and script errors; axe and
     screenshots on demand. Problems fail the test at teardown; axe findings are listed."""
+
     browser: object
     server: LiveServer
     test_name: str
@@ -110,14 +120,20 @@ class Browser:
     shots: int = 0
 
     def context(self, javascript: bool = True):
-        ctx = self.browser.new_context(java_script_enabled=javascript, viewport={"width": 1024, "height": 800},
-                                       base_url=self.server.url, locale="en-CA")
+        ctx = self.browser.new_context(
+            java_script_enabled=javascript,
+            viewport={"width": 1024, "height": 800},
+            base_url=self.server.url,
+            locale="en-CA",
+        )
         ctx.set_default_timeout(TIMEOUT_MS)
         ctx.set_default_navigation_timeout(TIMEOUT_MS)
         # Where a violation came from (the browser's own console error says only what).
-        ctx.add_init_script("document.addEventListener('securitypolicyviolation', function (e) {"
-                            " console.error('Content Security Policy violation: ' + e.violatedDirective + ' at '"
-                            " + e.sourceFile + ':' + e.lineNumber + ':' + e.columnNumber); });")
+        ctx.add_init_script(
+            "document.addEventListener('securitypolicyviolation', function (e) {"
+            " console.error('Content Security Policy violation: ' + e.violatedDirective + ' at '"
+            " + e.sourceFile + ':' + e.lineNumber + ':' + e.columnNumber); });"
+        )
         ctx.on("console", self._console)
         ctx.on("weberror", lambda error: self.script_errors.append(str(error.error)))
         self.contexts.append(ctx)
@@ -158,7 +174,10 @@ class Browser:
         results = Axe().run(page)
         for violation in results.response["violations"]:
             nodes = [n.get("target") for n in violation.get("nodes", [])]
-            line = f"[{step}] {page.url}: {violation.get('impact')} {violation['id']}: {violation['help']} at {json.dumps(nodes)}"
+            line = (
+                f"[{step}] {page.url}: {violation.get('impact')} {violation['id']}: {violation['help']}"
+                f" at {json.dumps(nodes)}"
+            )
             (self.axe_findings if violation.get("impact") in SERIOUS else self.axe_notes).append(line)
 
     def problems(self) -> list[str]:
@@ -174,8 +193,9 @@ class Browser:
 
 @pytest.fixture
 def browser(playwright_browser, live_server, request):
-    watcher = Browser(browser=playwright_browser, server=live_server,
-                      test_name=re.sub(r"\W+", "-", request.node.name).strip("-"))
+    watcher = Browser(
+        browser=playwright_browser, server=live_server, test_name=re.sub(r"\W+", "-", request.node.name).strip("-")
+    )
     yield watcher
     for ctx in watcher.contexts:
         ctx.close()
@@ -188,6 +208,7 @@ def browser(playwright_browser, live_server, request):
 
 
 # --- Steps shared by the journeys ----------------------------------------------
+
 
 def sign_in(page, email: str, password: str = PASSWORD, expect_heading: str | None = "Welcome") -> None:
     from playwright.sync_api import expect

@@ -5,6 +5,7 @@ account's summary, is refused (404) its transactions and has no "Manage access";
 the owner removes them, and their very next click on the account is a 404. axe on
 the manage page, the add form with errors and the PIN page. The add form also
 works with JavaScript off."""
+
 from __future__ import annotations
 
 import re
@@ -47,12 +48,15 @@ def olive_owns_prairie_inn(live_server, newcomers: dict[str, str], more: tuple[s
         make_user(app, email=email, name=name)
     with app.extensions["portal.sessionmaker"]() as db:
         owner = db.scalar(select(User.id).where(User.email == OWNER))
-        inn = open_account(db, serial=7, legal_name="Prairie Inn Ltd.", operating_name="Prairie Inn",
-                           opened_on=date(2026, 5, 1))
+        inn = open_account(
+            db, serial=7, legal_name="Prairie Inn Ltd.", operating_name="Prairie Inn", opened_on=date(2026, 5, 1)
+        )
         post(db, inn, "assessment", 125_000, date(2026, 7, 20), period_end=date(2026, 6, 30))
         file_return(db, inn, date(2026, 6, 30))
-        owned = [inn] + [open_account(db, serial=8 + i, legal_name=name, operating_name=None,
-                                      opened_on=date(2026, 5, 1)) for i, name in enumerate(more)]
+        owned = [inn] + [
+            open_account(db, serial=8 + i, legal_name=name, operating_name=None, opened_on=date(2026, 5, 1))
+            for i, name in enumerate(more)
+        ]
         for account in owned:
             give(db, live_server.clock(), owner, account, role="owner")
         db.commit()
@@ -259,4 +263,5 @@ def test_add_a_person_is_a_link_or_works_like_a_button(browser, live_server, acc
     assert re.search(rf"/access/{account}/add$", page.url), (
         'templates/access/manage.html: "Add a person" is <a role="button">, announced as a button, but Space '
         '(which activates a button) does nothing; drop role="button" so it is the link it is (WCAG 4.1.2, 2.1.1). '
-        f"The page stayed on {page.url}")
+        f"The page stayed on {page.url}"
+    )

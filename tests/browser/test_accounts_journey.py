@@ -3,12 +3,14 @@ PIN from a letter, filter its transactions both ways with JavaScript on (only th
 results swap, the address bar follows) and off, page on, download the CSV; axe
 on the dashboard, summary, transactions (with and without errors) and enrolment
 (with errors)."""
+
 from __future__ import annotations
 
 import csv
 import io
 import re
 from datetime import date, timedelta
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -39,13 +41,21 @@ def letter(live_server):
         from sqlalchemy import select
 
         from models import User
+
         owner = db.scalar(select(User.id).where(User.email == EMAIL))
-        fuel = open_account(db, program_code="FT", serial=1, legal_name="Olive Fuels Ltd.", operating_name=None,
-                            opened_on=date(2026, 9, 1))
+        fuel = open_account(
+            db,
+            program_code="FT",
+            serial=1,
+            legal_name="Olive Fuels Ltd.",
+            operating_name=None,
+            opened_on=date(2026, 9, 1),
+        )
         post(db, fuel, "assessment", 4200, date(2026, 10, 20), period_end=date(2026, 9, 30))
         give(db, now, owner, fuel)
-        inn = open_account(db, serial=2, legal_name="Prairie Inn Ltd.", operating_name="Prairie Inn",
-                           opened_on=date(2026, 5, 1))
+        inn = open_account(
+            db, serial=2, legal_name="Prairie Inn Ltd.", operating_name="Prairie Inn", opened_on=date(2026, 5, 1)
+        )
         kinds = ("assessment", "payment", "interest", "penalty")
         ends = (date(2026, 6, 30), date(2026, 7, 31), date(2026, 8, 31), date(2026, 9, 30))
         for i in range(120):
@@ -82,8 +92,7 @@ def _kept(page) -> dict:
         results: window.__marks.results === document.getElementById('transactions-results') })""")
 
 
-def test_enrol_then_filter_page_and_download_transactions_with_and_without_javascript(browser, live_server,
-                                                                                    letter):
+def test_enrol_then_filter_page_and_download_transactions_with_and_without_javascript(browser, live_server, letter):
     page = browser.page()
     sign_in(page, EMAIL, expect_heading="Welcome, Olive Owner")
     expect(page.locator("main table")).to_contain_text("Olive Fuels Ltd.")
@@ -121,10 +130,16 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
     page.get_by_label("Transaction type").select_option("payment")
     page.get_by_role("button", name="Show transactions").click()
     expect(page).to_have_url(re.compile(r"from=2026-07-10&to=2026-07-19"))
-    assert query_of(page) == {"mode": "processed", "from": "2026-07-10", "to": "2026-07-19", "period": "",
-                              "type": "payment"}
+    assert query_of(page) == {
+        "mode": "processed",
+        "from": "2026-07-10",
+        "to": "2026-07-19",
+        "period": "",
+        "type": "payment",
+    }
     expect(page.locator("#transactions-results caption")).to_contain_text(
-        "Transactions processed from 10 July 2026 to 19 July 2026, payment only")
+        "Transactions processed from 10 July 2026 to 19 July 2026, payment only"
+    )
     expect(_rows(page)).to_have_count(5)
     assert _kept(page) == {"h1": True, "form": True, "nav": True, "results": False}
     expect(page.locator("#transactions-status")).to_contain_text("5 transactions shown")
@@ -149,7 +164,7 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
         page.get_by_role("link", name="Download these transactions (CSV)").click()
     download = info.value
     assert download.suggested_filename == f"transactions-{letter['number']}.csv"
-    rows = list(csv.reader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    rows = list(csv.reader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert rows[0][0] == "Processed date" and len(rows) == 31
     assert {row[2] for row in rows[1:]} == {"2026-08-31"}
     assert all(re.fullmatch(r"-?\d+\.\d\d", row[6]) for row in rows[1:])
@@ -226,5 +241,5 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
     page.goto(f"/accounts/{letter['number']}/transactions?mode=period&period=2026-06-30")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download these transactions (CSV)").click()
-    rows = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
+    rows = list(csv.reader(io.StringIO(Path(info.value.path()).read_text(encoding="utf-8"))))
     assert len(rows) == 31

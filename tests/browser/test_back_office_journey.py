@@ -9,9 +9,11 @@ payment arrangement. The demo staff member signs in with their second factor and
 The owner then sees the notice in the account's mail and the assessment's ledger
 entries, reads the message and answers it; the answer reaches the staff queue.
 axe runs on each page with JavaScript on; screenshots in both modes."""
+
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -19,8 +21,13 @@ from playwright.sync_api import expect
 
 import demo
 from tests.browser.conftest import sign_in
-from tests.browser.test_filing_and_requests_journey import OWNER_PASSWORD, TOURISM, Walk, _file_a_return, \
-    _propose_an_arrangement
+from tests.browser.test_filing_and_requests_journey import (
+    OWNER_PASSWORD,
+    TOURISM,
+    Walk,
+    _file_a_return,
+    _propose_an_arrangement,
+)
 from tests.test_returns import pdf_text
 
 pytestmark = pytest.mark.browser
@@ -63,7 +70,7 @@ def _issue_an_invitation_letter(walk: Walk) -> None:
     walk.look("invitation-letter")
     with page.expect_download() as download:
         page.locator("main").get_by_role("link", name=re.compile(r"\(PDF\)")).click()
-    text = pdf_text(open(download.value.path(), "rb").read())
+    text = pdf_text(Path(download.value.path()).read_bytes())
     assert REFUND.number in text.replace(" ", ""), "the letter names the account"
     assert re.search(r"\b[A-Z0-9]{10}\b", text.replace(" ", "")), "the letter carries a PIN"
 
@@ -115,7 +122,8 @@ def _send_a_message(walk: Walk) -> None:
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
 def test_staff_issue_a_letter_approve_a_consent_assess_a_return_approve_an_arrangement_and_write_to_the_owner(
-        browser, demo_server, javascript):
+    browser, demo_server, javascript
+):
     owner = Walk(browser, browser.page(javascript=javascript), javascript)
     sign_in(owner.page, demo.OWNER, OWNER_PASSWORD, expect_heading=None)
     filed = _file_a_return(owner)
@@ -138,7 +146,7 @@ def test_staff_issue_a_letter_approve_a_consent_assess_a_return_approve_an_arran
     owner.look("owner-mail")
     with page.expect_download() as download:
         page.locator("main").get_by_role("link", name=re.compile("^Notice of assessment")).first.click()
-    assert "1,880.00" in pdf_text(open(download.value.path(), "rb").read())
+    assert "1,880.00" in pdf_text(Path(download.value.path()).read_bytes())
     page.goto(f"/accounts/{TOURISM}/transactions")
     expect(page.locator("main")).to_contain_text("$1,880.00")
     owner.look("owner-transactions")
@@ -179,19 +187,32 @@ def test_every_back_office_page_passes_axe_on_the_demo_data(browser, demo_server
         entry_id = db.scalar(select(LedgerEntry.id).where(LedgerEntry.kind == "payment").limit(1))
         entry_number = db.scalar(select(LedgerEntry.account_id).where(LedgerEntry.id == entry_id))
         from models import Account
+
         entry_account = db.get(Account, entry_number).number
     staff = Walk(browser, browser.page(javascript=True), True)
     _staff_sign_in(staff, demo_server.clock)
     pages = [
-        ("/staff/queues/", "Work queues"), ("/staff/queues/consents", "Consents"), ("/staff/queues/mine", None),
-        (f"/staff/queues/items/{item_id}", "Consent"), ("/staff/accounts/", "Accounts"),
-        (f"/staff/accounts/{TOURISM}", "Tremblay Hospitality"), ("/staff/accounts/new", "Register an account"),
-        ("/staff/accounts/pins", "PINs"), ("/staff/messages/", "Messages"),
-        (f"/staff/messages/new?account={TOURISM}", "Write a message"), ("/staff/mail/", None),
-        ("/staff/audit/", None), ("/staff/audit/?action=consent.", None), ("/staff/programs/", "Programs"),
-        ("/staff/programs/new", None), ("/staff/programs/TL/edit", None), ("/staff/team/", "Staff sign-ins"),
-        (f"/staff/ledger/{TOURISM}/", None), (f"/staff/ledger/{entry_account}/entries/{entry_id}/reverse", None),
-        (f"/staff/returns/{return_id}", None), ("/staff/?q=tremblay", "Find an account"),
+        ("/staff/queues/", "Work queues"),
+        ("/staff/queues/consents", "Consents"),
+        ("/staff/queues/mine", None),
+        (f"/staff/queues/items/{item_id}", "Consent"),
+        ("/staff/accounts/", "Accounts"),
+        (f"/staff/accounts/{TOURISM}", "Tremblay Hospitality"),
+        ("/staff/accounts/new", "Register an account"),
+        ("/staff/accounts/pins", "PINs"),
+        ("/staff/messages/", "Messages"),
+        (f"/staff/messages/new?account={TOURISM}", "Write a message"),
+        ("/staff/mail/", None),
+        ("/staff/audit/", None),
+        ("/staff/audit/?action=consent.", None),
+        ("/staff/programs/", "Programs"),
+        ("/staff/programs/new", None),
+        ("/staff/programs/TL/edit", None),
+        ("/staff/team/", "Staff sign-ins"),
+        (f"/staff/ledger/{TOURISM}/", None),
+        (f"/staff/ledger/{entry_account}/entries/{entry_id}/reverse", None),
+        (f"/staff/returns/{return_id}", None),
+        ("/staff/?q=tremblay", "Find an account"),
     ]
     for path, heading in pages:
         staff.page.goto(path)

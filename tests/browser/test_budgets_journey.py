@@ -6,6 +6,7 @@ return form step. Each step is checked against the budgets bench/journey.py chec
 a first visit at most 4 requests and 30,000 B, its document at most 14,000 B; a swap
 one request of at most 2,000 B; no static file fetched twice; an unchanged fragment
 answered 304."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,16 +34,28 @@ def test_the_journey_is_within_its_byte_and_request_budgets(playwright_browser, 
     try:
         page = context.new_page()
         cdp = context.new_cdp_session(page)
-        steps = run_journey(page, cdp, live_server.url, email=demo.BENCH_TAXPAYER_EMAIL,
-                            password=demo.BENCH_TAXPAYER_PASSWORD, account_number=bench_taxpayer[0])
+        steps = run_journey(
+            page,
+            cdp,
+            live_server.url,
+            email=demo.BENCH_TAXPAYER_EMAIL,
+            password=demo.BENCH_TAXPAYER_PASSWORD,
+            account_number=bench_taxpayer[0],
+        )
     finally:
         context.close()
     names = [step.name for step in steps if not step.skipped]
     assert "return form step" in names and "next page" in names, names
     budgets = check_budgets(steps, None)
-    assert {b.budget for b in budgets} >= {"first visit: requests", "first visit: bytes", "HTML document bytes",
-                                          "swap: requests", "swap: bytes", "repeat: answered 304",
-                                          "repeat: static files from network"}
+    assert {b.budget for b in budgets} >= {
+        "first visit: requests",
+        "first visit: bytes",
+        "HTML document bytes",
+        "swap: requests",
+        "swap: bytes",
+        "repeat: answered 304",
+        "repeat: static files from network",
+    }
     broken = [f"{b.step}: {b.budget} {b.measured} > {b.limit}" for b in budgets if not b.ok]
     assert broken == []
     swaps = [step for step in steps if step.kind == "swap" and step.rows == 50]

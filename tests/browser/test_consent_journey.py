@@ -6,10 +6,10 @@ sees the client in "Your clients". The owner then sees the consent "In force";
 the representative is refused (404) the owner's other account and has no
 "Manage access" on the client's. axe on the consent form with errors, the
 owner's representatives page and the client list."""
+
 from __future__ import annotations
 
 import re
-from datetime import date
 
 import pytest
 from playwright.sync_api import expect
@@ -19,10 +19,8 @@ from domain.accounts import format_number
 from models import Consent
 from tests.accounts_factory import TODAY
 from tests.browser.conftest import sign_in
+from tests.browser.test_access_journey import MONEY, OWNER, RETURNS, enrol, heading, olive_owns_prairie_inn, sub_nav
 from tests.conftest import outbox
-
-from tests.browser.test_access_journey import (MONEY, OWNER, RETURNS, enrol, heading, olive_owns_prairie_inn,
-                                               sub_nav)
 
 pytestmark = pytest.mark.browser
 
@@ -39,8 +37,7 @@ def accounts(live_server):
     return inn, other
 
 
-def test_owner_files_a_consent_staff_approve_it_and_the_representative_sees_the_client(
-        browser, live_server, accounts):
+def test_owner_files_a_consent_staff_approve_it_and_the_representative_sees_the_client(browser, live_server, accounts):
     number, other_number = accounts
     app = live_server.app
 
@@ -61,8 +58,9 @@ def test_owner_files_a_consent_staff_approve_it_and_the_representative_sees_the_
     expect(owner.get_by_label("Start date")).to_have_value(TODAY.isoformat())
 
     # Sent as it stands (nobody named, nothing declared): 400, the error summary, focused.
-    with owner.expect_response(lambda r: r.request.method == "POST" and r.url.endswith(f"/consents/{number}/new")) \
-            as answer:
+    with owner.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith(f"/consents/{number}/new")
+    ) as answer:
         owner.get_by_role("button", name="Sign and send for review").click()
     assert answer.value.status == 400, f"the empty consent form answered {answer.value.status}, not 400"
     errors = owner.locator(".error-summary")
@@ -70,8 +68,9 @@ def test_owner_files_a_consent_staff_approve_it_and_the_representative_sees_the_
     expect(errors).to_contain_text("Enter the representative's full name")
     expect(errors).to_contain_text("Enter the representative's email address")
     expect(errors).to_contain_text("Confirm the declaration to sign the consent")
-    expect(errors.get_by_role("link", name="Enter the representative's full name")) \
-        .to_have_attribute("href", "#representative_name")
+    expect(errors.get_by_role("link", name="Enter the representative's full name")).to_have_attribute(
+        "href", "#representative_name"
+    )
     expect(owner.locator("#representative_name")).to_have_attribute("aria-invalid", "true")
     expect(owner).to_have_title(re.compile(r"^Error: "))
     browser.check(owner, "consent-errors")
@@ -105,8 +104,9 @@ def test_owner_files_a_consent_staff_approve_it_and_the_representative_sees_the_
     runner = app.test_cli_runner()
     listed = runner.invoke(args=["consents", "list"])
     assert listed.exit_code == 0, listed.output
-    assert f"{consent_id}: Prairie Inn Ltd. ({format_number(number)}) -> Riley Preparer of Ledger & Co." \
-        in listed.output, listed.output
+    assert (
+        f"{consent_id}: Prairie Inn Ltd. ({format_number(number)}) -> Riley Preparer of Ledger & Co." in listed.output
+    ), listed.output
     approved = runner.invoke(args=["consents", "approve", str(consent_id)])
     assert approved.exit_code == 0, approved.output
     mails = [m for m in outbox(app) if m.to_address == REP]
@@ -176,16 +176,22 @@ def test_consent_form_error_summary_follows_the_page_order(browser, live_server,
     page.goto(f"/consents/{number}/new")
     page.get_by_role("button", name="Sign and send for review").click()
     expect(page.locator(".error-summary")).to_be_focused()
-    summary = [href.lstrip("#") for href in
-               page.locator(".error-summary__list a").evaluate_all("links => links.map(a => a.getAttribute('href'))")]
+    summary = [
+        href.lstrip("#")
+        for href in page.locator(".error-summary__list a").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))"
+        )
+    ]
     on_page = page.locator("#consent-form").evaluate(
-        "(form, ids) => [...form.querySelectorAll('[id]')].map(e => e.id).filter(id => ids.includes(id))", summary)
+        "(form, ids) => [...form.querySelectorAll('[id]')].map(e => e.id).filter(id => ids.includes(id))", summary
+    )
     assert summary == on_page, (
         f"the error summary lists {summary}, the page shows the fields in the order {on_page}: "
         "blueprints/consents/forms.py ConsentForm inherits TermsMixin's fields before its own, and "
         "templates/macros/forms.html error_summary follows `for field in form`; declare the representative's "
         "fields first (e.g. a RepresentativeMixin listed before TermsMixin) or have the summary follow the "
-        "template's order")
+        "template's order"
+    )
 
 
 def test_the_signed_paper_form_is_uploaded_as_a_pdf(browser, live_server, accounts, tmp_path):
@@ -210,7 +216,9 @@ def test_the_signed_paper_form_is_uploaded_as_a_pdf(browser, live_server, accoun
     expect(page.locator("#signed_form-error")).to_contain_text("The selected file must be a PDF")
     browser.check(page, "upload-errors")
     signed = tmp_path / "signed.pdf"
-    signed.write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\nstartxref\n0\n%%EOF\n")
+    signed.write_bytes(
+        b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\nstartxref\n0\n%%EOF\n"
+    )
     page.get_by_label("The signed form (PDF)").set_input_files(str(signed))
     page.get_by_role("button", name="Upload and send for review").click()
     expect(page).to_have_url(re.compile(rf"/consents/{number}/$"))

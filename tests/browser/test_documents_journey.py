@@ -5,6 +5,7 @@ reach 100% and say "Upload complete"; the file is then listed and downloads as a
 attachment. A disguised file comes back with the error summary, focused, and the
 bar put away. With JavaScript off the same plain form uploads too. axe on the
 page with its list, and with errors."""
+
 from __future__ import annotations
 
 import re
@@ -66,7 +67,8 @@ def test_with_javascript_the_upload_shows_its_progress_and_the_file_is_listed(br
     # A real PDF of about 3 MB: the bar goes to 100% and says so, then the list has it.
     content = _pdf_of_about(3 * 1024 * 1024)
     page.get_by_label("Files to upload").set_input_files(
-        files=[{"name": "receipts June.pdf", "mimeType": "application/pdf", "buffer": content}])
+        files=[{"name": "receipts June.pdf", "mimeType": "application/pdf", "buffer": content}]
+    )
     page.get_by_label("Description (optional)").fill("Receipts for June 2026")
     # What htmx reports and what the status line says, as it happens.
     page.evaluate("""() => {
@@ -113,15 +115,19 @@ def test_without_javascript_the_plain_form_uploads(browser, live_server, number)
     page.goto(f"/documents/{number}/upload")
     expect(heading(page)).to_have_text("Upload supporting documents")
     expect(page.locator("#upload-progress")).to_be_hidden()
-    page.get_by_label("Files to upload").set_input_files(files=[
-        {"name": "receipts.pdf", "mimeType": "application/pdf", "buffer": make_pdf()},
-        {"name": "setup.exe", "mimeType": "application/octet-stream", "buffer": b"MZ" + b"\x00" * 300}])
+    page.get_by_label("Files to upload").set_input_files(
+        files=[
+            {"name": "receipts.pdf", "mimeType": "application/pdf", "buffer": make_pdf()},
+            {"name": "setup.exe", "mimeType": "application/octet-stream", "buffer": b"MZ" + b"\x00" * 300},
+        ]
+    )
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page.locator(".error-summary")).to_contain_text("“setup.exe” must be a PDF")
     expect(page.locator("#files-error")).to_contain_text("None of your files were uploaded.")
     assert _documents_in(live_server) == 0
-    page.get_by_label("Files to upload").set_input_files(files=[
-        {"name": "receipts.pdf", "mimeType": "application/pdf", "buffer": make_pdf()}])
+    page.get_by_label("Files to upload").set_input_files(
+        files=[{"name": "receipts.pdf", "mimeType": "application/pdf", "buffer": make_pdf()}]
+    )
     page.get_by_role("button", name="Upload", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/documents/{number}/$"))
     expect(page.locator(".notice")).to_contain_text("Uploaded “receipts.pdf”")

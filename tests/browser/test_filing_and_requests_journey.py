@@ -5,6 +5,7 @@ payment arrangement and see the schedule, set up direct deposit, renew the fuel
 licence and update the address. Every step ends on a confirmation with a
 reference; the request history lists them all. axe runs on each page with
 JavaScript on (axe needs it); screenshots are taken in both modes."""
+
 from __future__ import annotations
 
 import re
@@ -225,15 +226,20 @@ def _update_the_address(walk: Walk) -> None:
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
 def test_the_demo_owner_files_uploads_objects_asks_proposes_sets_renews_and_updates(
-        browser, demo_server, tmp_path, javascript):
+    browser, demo_server, tmp_path, javascript
+):
     page = browser.page(javascript=javascript)
     sign_in(page, demo.OWNER, OWNER_PASSWORD, expect_heading=None)
     walk = Walk(browser, page, javascript)
 
     references = [_file_a_return(walk)]
     _upload_a_pdf(walk, references[0], _pdf(tmp_path))
-    references += [_object_to_a_notice(walk), _ask_for_a_waiver(walk), _propose_an_arrangement(walk),
-                   _set_direct_deposit(walk)]
+    references += [
+        _object_to_a_notice(walk),
+        _ask_for_a_waiver(walk),
+        _propose_an_arrangement(walk),
+        _set_direct_deposit(walk),
+    ]
     renewal = _renew_the_fuel_licence(walk)
     _update_the_address(walk)
 

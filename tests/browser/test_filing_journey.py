@@ -4,6 +4,7 @@ saved; then the check page, the declaration and the confirmation, and the
 return shows as Received on the assessment status page. Without JavaScript:
 the same journey, the amounts shown by the Calculate button. axe on every page
 of the journey with JavaScript."""
+
 from __future__ import annotations
 
 import re
@@ -108,7 +109,8 @@ def test_filing_with_javascript_shows_the_amounts_as_you_type(browser, live_serv
     page.get_by_label("Exempt accommodation included in that total").fill("12.345")
     page.get_by_role("button", name="Continue").click()
     expect(page.locator(".error-summary")).to_contain_text(
-        "Exempt accommodation must have no more than 2 decimal places")
+        "Exempt accommodation must have no more than 2 decimal places"
+    )
     expect(page.locator("#exempt_price-error")).to_be_visible()
     browser.check(page, "figures-errors")
     page.get_by_label("Exempt accommodation included in that total").fill("345.67")

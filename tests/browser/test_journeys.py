@@ -2,6 +2,7 @@
 idle warning, re-confirmation without losing a form, sign-out across tabs, and
 the same journeys with JavaScript off. Minutes pass on two fake clocks (the
 server's FrozenClock and Playwright's clock emulation), never in real time."""
+
 from __future__ import annotations
 
 import re
@@ -34,6 +35,7 @@ def name_in_db(live_server, email: str = EMAIL) -> str:
 
 
 # --- (1) Register, confirm the email, two-step sign-in ---------------------------
+
 
 def test_register_verify_set_up_two_factor_and_sign_in_with_a_code(browser, live_server):
     page = browser.page()
@@ -104,6 +106,7 @@ def test_register_verify_set_up_two_factor_and_sign_in_with_a_code(browser, live
 
 # --- (2) The idle warning ------------------------------------------------------
 
+
 def test_idle_warning_offers_stay_signed_in_then_signs_out(browser, live_server):
     make_user(live_server.app, email=EMAIL)
     page = browser.page()
@@ -141,6 +144,7 @@ def test_idle_warning_offers_stay_signed_in_then_signs_out(browser, live_server)
 
 
 # --- (3) Re-confirmation after an hour, without losing a half-filled form -------
+
 
 def _busy_for_an_hour(browser, live_server, page, javascript: bool) -> None:
     """Six activities ten minutes apart: never idle for 15 minutes, but an hour signed in."""
@@ -211,6 +215,7 @@ def test_reconfirm_without_javascript_gives_the_form_back(browser, live_server):
 
 # --- (4) Sign-out in one tab signs out every tab ---------------------------------
 
+
 def test_signing_out_in_one_tab_moves_the_other_tab_on(browser, live_server):
     make_user(live_server.app, email=EMAIL)
     context = browser.context()
@@ -230,6 +235,7 @@ def test_signing_out_in_one_tab_moves_the_other_tab_on(browser, live_server):
 
 
 # --- (5) Everything works with JavaScript off -----------------------------------
+
 
 def test_register_sign_in_and_out_without_javascript(browser, live_server):
     page = browser.page(javascript=False)

@@ -3,9 +3,11 @@ the rest: start, register with and without errors, check-email, code step, home,
 profile, two-factor set-up, recovery codes and the open session dialog). No
 violation of impact "serious" or "critical" is allowed; the `browser` fixture
 fails the test and lists them, with any Content Security Policy violation."""
+
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pyotp
 import pytest
@@ -93,8 +95,9 @@ def test_signed_in_pages(browser, live_server):
 
 def test_staff_pages(browser, live_server):
     secret = pyotp.random_base32()
-    make_user(live_server.app, email="staff@example.com", name="Sam Staff", staff_role="administrator",
-              totp_secret=secret)
+    make_user(
+        live_server.app, email="staff@example.com", name="Sam Staff", staff_role="administrator", totp_secret=secret
+    )
     make_user(live_server.app, email="taxpayer@example.com", name="Jordan Example")
     page = browser.page()
     page.goto("/staff/sign-in")
@@ -145,8 +148,10 @@ def test_pages_at_the_edges(browser, live_server):
     taxpayer = browser.page()
     sign_in(taxpayer, "two.step@example.com", expect_heading="Enter your security code")
     secret = None
-    from models import User
     from sqlalchemy import select
+
+    from models import User
+
     with app.extensions["portal.sessionmaker"]() as db:
         secret = db.scalar(select(User.totp_secret).where(User.email == "two.step@example.com"))
     taxpayer.get_by_label("Security code").fill(pyotp.TOTP(secret).at(live_server.clock()))
@@ -162,10 +167,11 @@ def test_pages_at_the_edges(browser, live_server):
     browser.check(taxpayer, "forbidden")
 
     # Closed for maintenance: Thursday 26 November 2026, 23:30 Mountain time.
-    from datetime import datetime, timezone
+    from datetime import datetime
+
     saved_schedule, saved_time = app.extensions["portal.schedule"], live_server.clock()
     app.extensions["portal.schedule"] = TRACS
-    live_server.clock.set(datetime(2026, 11, 27, 6, 30, tzinfo=timezone.utc))
+    live_server.clock.set(datetime(2026, 11, 27, 6, 30, tzinfo=UTC))
     try:
         response = page.goto("/auth/sign-in")
         assert response.status == 503 and response.headers["retry-after"]

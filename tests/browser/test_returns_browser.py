@@ -1,5 +1,6 @@
 """Assessment status in a real browser: the table passes axe, and the notice link
 downloads the PDF (not swapped into the page by hx-boost), with JavaScript and without."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -24,18 +25,47 @@ def inn(live_server):
     owner = make_user(app, email="owner@example.com")
     with app.extensions["portal.sessionmaker"]() as db:
         ensure_programs(db)
-        account = Account(number=make_number("41", 12), program_code="TL", legal_name="Prairie Inn Ltd.",
-                          status="active", mailing_address="PO Box 100\nEdmonton AB  T5J 2Z2",
-                          opened_on=date(2025, 1, 1))
+        account = Account(
+            number=make_number("41", 12),
+            program_code="TL",
+            legal_name="Prairie Inn Ltd.",
+            status="active",
+            mailing_address="PO Box 100\nEdmonton AB  T5J 2Z2",
+            opened_on=date(2025, 1, 1),
+        )
         db.add(account)
         db.flush()
-        ledger.post(db, account_id=account.id, kind="assessment", amount_cents=123456, effective_date=MARCH,
-                    processed_date=date(2026, 5, 4), reference="TL-A-2603", period_end=MARCH)
-        db.add(TaxReturn(account_id=account.id, period_end=MARCH, received_on=date(2026, 4, 20), status="assessed",
-                         processed_on=date(2026, 5, 4), reference="R-2603", notice_kind="assessment",
-                         notice_date=date(2026, 5, 4)))
-        db.add(TaxReturn(account_id=account.id, period_end=date(2026, 4, 30), received_on=date(2026, 5, 20),
-                         status="in_progress", reference="R-2604"))
+        ledger.post(
+            db,
+            account_id=account.id,
+            kind="assessment",
+            amount_cents=123456,
+            effective_date=MARCH,
+            processed_date=date(2026, 5, 4),
+            reference="TL-A-2603",
+            period_end=MARCH,
+        )
+        db.add(
+            TaxReturn(
+                account_id=account.id,
+                period_end=MARCH,
+                received_on=date(2026, 4, 20),
+                status="assessed",
+                processed_on=date(2026, 5, 4),
+                reference="R-2603",
+                notice_kind="assessment",
+                notice_date=date(2026, 5, 4),
+            )
+        )
+        db.add(
+            TaxReturn(
+                account_id=account.id,
+                period_end=date(2026, 4, 30),
+                received_on=date(2026, 5, 20),
+                status="in_progress",
+                reference="R-2604",
+            )
+        )
         grants.give(db, app.extensions["portal.clock"](), user_id=owner, account=account, role="owner")
         db.commit()
         return account.number

@@ -9,8 +9,10 @@ real server that other tests share.
         proxy.stop()     # connections reset, new ones refused
         proxy.start()    # the same port again
 """
+
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -27,7 +29,7 @@ class TcpProxy:
         self._running = False
         self.accepted = 0
 
-    def __enter__(self) -> "TcpProxy":
+    def __enter__(self) -> TcpProxy:
         self.start()
         return self
 
@@ -50,10 +52,8 @@ class TcpProxy:
         self._running = False
         listener, self._listener = self._listener, None
         if listener is not None:
-            try:
+            with contextlib.suppress(OSError):
                 listener.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             listener.close()
         with self._lock:
             doomed, self._sockets = self._sockets, set()
@@ -116,7 +116,5 @@ class TcpProxy:
                 self._sockets.discard(client)
                 self._sockets.discard(server)
             for sock in (client, server):
-                try:
+                with contextlib.suppress(OSError):
                     sock.close()
-                except OSError:
-                    pass

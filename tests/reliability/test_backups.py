@@ -1,6 +1,7 @@
 """Backup and restore (issue 8, Reliability): `flask backup` while the portal
 writes, `flask restore` into a new database and document folder, and every
 return, document, ledger entry and audit row found again, equal."""
+
 from __future__ import annotations
 
 import hashlib
@@ -40,8 +41,16 @@ def _build(app) -> dict:
                 file_return(db, account, month_end(2026, month))
             for n, store in enumerate((filesystem, documents.DatabaseStore(), filesystem)):
                 checked = documents.check(f"Receipts {serial}-{n}.pdf", _pdf(f"{serial}-{n}", 40_000 + n), 10**7)
-                documents.upload(db, now, store=store, account=account, user_id=user_id, files=[checked],
-                                 key=requests.new_token(), written=[])
+                documents.upload(
+                    db,
+                    now,
+                    store=store,
+                    account=account,
+                    user_id=user_id,
+                    files=[checked],
+                    key=requests.new_token(),
+                    written=[],
+                )
             db.commit()
         return {"account_ids": list(db.scalars(text("SELECT id FROM accounts ORDER BY id")))}
 
@@ -49,8 +58,10 @@ def _build(app) -> dict:
 def _rows(app, model) -> dict:
     with sessionmaker_of(app)() as db:
         columns = [c.key for c in model.__table__.columns]
-        return {row.id if hasattr(row, "id") else row.stored_name: tuple(_plain(getattr(row, c)) for c in columns)
-                for row in db.scalars(select(model))}
+        return {
+            row.id if hasattr(row, "id") else row.stored_name: tuple(_plain(getattr(row, c)) for c in columns)
+            for row in db.scalars(select(model))
+        }
 
 
 def _plain(value):
@@ -71,8 +82,14 @@ class _Writer(threading.Thread):
             with sessionmaker_of(self.app)() as db:
                 account = db.get(Account, self.account_id)
                 while not self.stop.is_set():
-                    post(db, account, "payment", -(self.posted + 1), date(2026, 11, 2),
-                         reference=f"LIVE-{self.posted:05d}")
+                    post(
+                        db,
+                        account,
+                        "payment",
+                        -(self.posted + 1),
+                        date(2026, 11, 2),
+                        reference=f"LIVE-{self.posted:05d}",
+                    )
                     db.commit()
                     self.posted += 1
         except Exception as error:  # reported by the test
@@ -156,8 +173,11 @@ def test_backup_while_writing_then_restore_finds_everything(app, app_with, db_ba
     assert len(list(restored_dir.iterdir())) == 4
 
     engine = restored.extensions["portal.engine"]
-    for statement in ("UPDATE ledger_entries SET amount_cents = 0", "DELETE FROM ledger_entries",
-                      "UPDATE audit_events SET outcome = 'x'"):
+    for statement in (
+        "UPDATE ledger_entries SET amount_cents = 0",
+        "DELETE FROM ledger_entries",
+        "UPDATE audit_events SET outcome = 'x'",
+    ):
         with pytest.raises(DBAPIError), engine.begin() as connection:
             connection.execute(text(statement))
 

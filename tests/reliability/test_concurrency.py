@@ -6,6 +6,7 @@ details, messages) get no 5xx and no "database is locked", and every write is ke
 
 Every request goes on its own TCP connection, so the workers share them out; the
 simultaneous ones wait at a barrier and leave together."""
+
 from __future__ import annotations
 
 import itertools
@@ -21,8 +22,17 @@ import pytest
 from sqlalchemy import select
 
 from domain import messages
-from models import (Account, AuditEvent, Draft, FilingPeriod, LedgerEntry, MessagePost, ServiceRequest, TaxReturn,
-                    WorkItem)
+from models import (
+    Account,
+    AuditEvent,
+    Draft,
+    FilingPeriod,
+    LedgerEntry,
+    MessagePost,
+    ServiceRequest,
+    TaxReturn,
+    WorkItem,
+)
 from tests.accounts_factory import give, open_account, sessionmaker_of
 from tests.conftest import make_user
 from tests.security.test_brute_force_workers import Browser, Served, at_once, serving, statuses
@@ -38,8 +48,14 @@ _serials = itertools.count(81)
 
 @pytest.fixture(scope="module")
 def served(db_backend, request, tmp_path_factory):
-    with serving(db_backend, request, tmp_path_factory.mktemp("concurrency"), workers=WORKERS, threads=THREADS,
-                 extra_env=SERVER_ENV) as server:
+    with serving(
+        db_backend,
+        request,
+        tmp_path_factory.mktemp("concurrency"),
+        workers=WORKERS,
+        threads=THREADS,
+        extra_env=SERVER_ENV,
+    ) as server:
         yield server
 
 
@@ -54,14 +70,21 @@ def _account_with(served: Served, people: dict[str, tuple]) -> dict:
     now = datetime.now(ZoneInfo("UTC"))
     ids = {email: make_user(served.app, email=email, name=email.split("@")[0].title()) for email in people}
     with sessionmaker_of(served.app)() as db:
-        account = open_account(db, serial=next(_serials), legal_name="Harbour Hotel Ltd.",
-                               opened_on=real_today() - timedelta(days=400), periods_until=real_today())
+        account = open_account(
+            db,
+            serial=next(_serials),
+            legal_name="Harbour Hotel Ltd.",
+            opened_on=real_today() - timedelta(days=400),
+            periods_until=real_today(),
+        )
         for email, (role, permissions) in people.items():
             give(db, now, ids[email], account, role=role, permissions=permissions)
         db.commit()
-        ended = db.scalars(select(FilingPeriod.period_end).where(
-            FilingPeriod.account_id == account.id, FilingPeriod.period_end < real_today() - timedelta(days=1))
-            .order_by(FilingPeriod.period_end.desc())).all()
+        ended = db.scalars(
+            select(FilingPeriod.period_end)
+            .where(FilingPeriod.account_id == account.id, FilingPeriod.period_end < real_today() - timedelta(days=1))
+            .order_by(FilingPeriod.period_end.desc())
+        ).all()
         return {"number": account.number, "id": account.id, "periods": [p.isoformat() for p in ended], "ids": ids}
 
 
@@ -84,8 +107,9 @@ def _to_check(browser: Browser, number: str, period: str, figures: dict) -> None
     assert browser.send("POST", f"{base}/begin", {"csrf_token": _csrf(page)})[0] == 303
     status, _, page = browser.send("GET", f"{base}/figures")
     assert status == 200
-    status, headers, _ = browser.send("POST", f"{base}/figures", {**figures, "action": "continue",
-                                                                  "csrf_token": _csrf(page)})
+    status, headers, _ = browser.send(
+        "POST", f"{base}/figures", {**figures, "action": "continue", "csrf_token": _csrf(page)}
+    )
     assert status == 303 and headers["location"].endswith(f"{base}/check"), status
 
 
@@ -107,11 +131,13 @@ def _filed(served: Served, account: dict, period: str) -> dict:
     with sessionmaker_of(served.app)() as db:
         returns = db.scalars(select(TaxReturn).where(TaxReturn.account_id == account["id"])).all()
         assert all(r.period_end == end for r in returns)
-        requests = db.scalars(select(ServiceRequest).where(ServiceRequest.account_id == account["id"],
-                                                          ServiceRequest.kind == "return")).all()
+        requests = db.scalars(
+            select(ServiceRequest).where(ServiceRequest.account_id == account["id"], ServiceRequest.kind == "return")
+        ).all()
         items = db.scalars(select(WorkItem).where(WorkItem.account_id == account["id"])).all()
-        audited = db.scalars(select(AuditEvent).where(AuditEvent.event == "request.return",
-                                                     AuditEvent.account_id == account["id"])).all()
+        audited = db.scalars(
+            select(AuditEvent).where(AuditEvent.event == "request.return", AuditEvent.account_id == account["id"])
+        ).all()
         ledger = db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account["id"])).all()
         return {"returns": returns, "requests": requests, "work_items": items, "audited": audited, "ledger": ledger}
 
@@ -163,7 +189,7 @@ def test_the_same_return_from_ten_separately_loaded_forms_is_one_return(served):
     _to_check(browsers[0], account["number"], period, FIGURES)
     forms = [_check_form(b, account["number"], period) for b in browsers]
     assert len({f["csrf_token"] for f in forms}) == TIMES and len({f["token"] for f in forms}) == 1
-    results = at_once([_submit(b, account["number"], period, f) for b, f in zip(browsers, forms)])
+    results = at_once([_submit(b, account["number"], period, f) for b, f in zip(browsers, forms, strict=False)])
     _one_return(served, account, period, results)
 
 
@@ -186,15 +212,17 @@ def test_two_people_filing_the_same_period_at_once_file_one_return(served):
     _one_return(served, account, period, results, refused_ok=True)
     [tax_return] = _filed(served, account, period)["returns"]
     winner = next(email for email, ident in account["ids"].items() if ident == tax_return.filed_by_user_id)
-    for (email, _, _), (status, _, _) in zip(sent, results):
+    for (email, _, _), (status, _, _) in zip(sent, results, strict=False):
         assert status == (303 if email == winner else 409), (email, winner, status)
     with sessionmaker_of(served.app)() as db:
-        open_drafts = db.scalars(select(Draft).where(Draft.account_id == account["id"],
-                                                     Draft.submitted_request_id.is_(None))).all()
+        open_drafts = db.scalars(
+            select(Draft).where(Draft.account_id == account["id"], Draft.submitted_request_id.is_(None))
+        ).all()
         assert [d.user_id for d in open_drafts] == [ident for email, ident in account["ids"].items() if email != winner]
 
 
 # --- Two people saving the account's details at the same moment -------------------------------
+
 
 def _details_form(page: str) -> dict:
     """Every input and select of the details form, as the browser would send it."""
@@ -236,11 +264,18 @@ def test_two_simultaneous_details_saves_from_one_version_give_one_save_and_one_r
         for n, (email, browser) in enumerate(people.items()):
             form = _load_details(browser, account["number"])
             assert form["profile_version"] == str(before.profile_version)
-            form.update(contact_name=f"Contact {round_number}-{n}", contact_phone=f"780-555-0{round_number}{n}0",
-                        mailing_city=f"Town {round_number}-{n}")
+            form.update(
+                contact_name=f"Contact {round_number}-{n}",
+                contact_phone=f"780-555-0{round_number}{n}0",
+                mailing_city=f"Town {round_number}-{n}",
+            )
             typed[email] = form
-        results = at_once([(lambda b=b, f=typed[e]: b.send("POST", f"/details/{account['number']}/edit", f))
-                           for e, b in people.items()])
+        results = at_once(
+            [
+                (lambda b=b, f=typed[e]: b.send("POST", f"/details/{account['number']}/edit", f))
+                for e, b in people.items()
+            ]
+        )
         answered = statuses(results)
         assert answered == {303: 1, 409: 1}, answered
         winner, loser = (owner, clerk) if results[0][0] == 303 else (clerk, owner)
@@ -254,8 +289,9 @@ def test_two_simultaneous_details_saves_from_one_version_give_one_save_and_one_r
         assert typed[winner]["mailing_city"] in after.mailing_address
         assert typed[loser]["mailing_city"] not in after.mailing_address
     with sessionmaker_of(served.app)() as db:
-        saves = db.scalars(select(ServiceRequest).where(ServiceRequest.account_id == account["id"],
-                                                        ServiceRequest.kind == "profile")).all()
+        saves = db.scalars(
+            select(ServiceRequest).where(ServiceRequest.account_id == account["id"], ServiceRequest.kind == "profile")
+        ).all()
         assert len(saves) == ROUNDS
 
 
@@ -267,17 +303,33 @@ CLIENTS = 20
 def _writers(served: Served, how_many: int) -> list[dict]:
     """People each with their own account (owner), signed in, with a message thread to reply in."""
     made = []
-    for n in range(how_many):
+    for _n in range(how_many):
         email = f"writer{next(_serials)}@example.com"
         account = _account_with(served, {email: ("owner", None)})
         with sessionmaker_of(served.app)() as db:
-            [message] = messages.send(db, datetime.now(ZoneInfo("UTC")), user_ids=[account["ids"][email]],
-                                      account_id=account["id"], subject="Your account", body="Welcome.",
-                                      notify=False)
+            [message] = messages.send(
+                db,
+                datetime.now(ZoneInfo("UTC")),
+                user_ids=[account["ids"][email]],
+                account_id=account["id"],
+                subject="Your account",
+                body="Welcome.",
+                notify=False,
+            )
             db.commit()
             thread_id = message.thread_id
-        made.append({"email": email, "account": account, "thread": thread_id, "browser": _signed_in(served, email),
-                     "draft": None, "contact": None, "replies": 0, "answers": {}})
+        made.append(
+            {
+                "email": email,
+                "account": account,
+                "thread": thread_id,
+                "browser": _signed_in(served, email),
+                "draft": None,
+                "contact": None,
+                "replies": 0,
+                "answers": {},
+            }
+        )
     return made
 
 
@@ -287,10 +339,11 @@ def _write_once(writer: dict, step: int) -> None:
     period = writer["account"]["periods"][0]
     kind = step % 3
     if kind == 0:
-        status, _, page = browser.send("GET", f"/filing/{number}/{period}/figures")
+        _, _, page = browser.send("GET", f"/filing/{number}/{period}/figures")
         value = f"{step}.{writer['account']['id'] % 100:02d}"
-        answer = browser.send("POST", f"/filing/{number}/{period}/autosave",
-                              {"accommodation_price": value, "csrf_token": _csrf(page)})
+        answer = browser.send(
+            "POST", f"/filing/{number}/{period}/autosave", {"accommodation_price": value, "csrf_token": _csrf(page)}
+        )
         if answer[0] == 200:
             writer["draft"] = value
     elif kind == 1:
@@ -300,9 +353,12 @@ def _write_once(writer: dict, step: int) -> None:
         if answer[0] == 303:
             writer["contact"] = form["contact_name"]
     else:
-        status, _, page = browser.send("GET", f"/messages/{writer['thread']}")
-        answer = browser.send("POST", f"/messages/{writer['thread']}/reply", {
-            "body": f"Reply number {step}", "token": secrets.token_urlsafe(24), "csrf_token": _csrf(page)})
+        _status, _, page = browser.send("GET", f"/messages/{writer['thread']}")
+        answer = browser.send(
+            "POST",
+            f"/messages/{writer['thread']}/reply",
+            {"body": f"Reply number {step}", "token": secrets.token_urlsafe(24), "csrf_token": _csrf(page)},
+        )
         if answer[0] == 303:
             writer["replies"] += 1
     writer["answers"][answer[0]] = writer["answers"].get(answer[0], 0) + 1
@@ -340,8 +396,9 @@ def _all_writes_kept(served: Served, writers: list[dict]) -> None:
                 assert json.loads(draft.data)["accommodation_price"] == writer["draft"]
             if writer["contact"] is not None:
                 assert db.get(Account, account["id"]).contact_name == writer["contact"]
-            replies = db.scalars(select(MessagePost).where(MessagePost.thread_id == writer["thread"],
-                                                           MessagePost.from_agency.is_(False))).all()
+            replies = db.scalars(
+                select(MessagePost).where(MessagePost.thread_id == writer["thread"], MessagePost.from_agency.is_(False))
+            ).all()
             assert len(replies) == writer["replies"]
 
 
@@ -380,6 +437,7 @@ def test_twenty_people_writing_at_once_for_a_minute(served):
 
 # --- A submission commits as one ------------------------------------------------------------
 
+
 def test_a_submission_that_fails_before_its_commit_leaves_nothing(app):
     """ASVS 5.0 2.3.3: a return's submission holds its draft first (domain.drafts.hold),
     so the request and its return, made inside a savepoint, are undone with
@@ -392,8 +450,9 @@ def test_a_submission_that_fails_before_its_commit_leaves_nothing(app):
     owner = make_user(app, email="atomic@example.com")
     with sessionmaker_of(app)() as db:
         now = datetime.now(ZoneInfo("UTC"))
-        account = open_account(db, serial=next(_serials), opened_on=real_today() - timedelta(days=100),
-                               periods_until=real_today())
+        account = open_account(
+            db, serial=next(_serials), opened_on=real_today() - timedelta(days=100), periods_until=real_today()
+        )
         give(db, now, owner, account)
         draft = drafts.start(db, now, account_id=account.id, user_id=owner, kind="return", subject="x")
         db.commit()
@@ -404,10 +463,27 @@ def test_a_submission_that_fails_before_its_commit_leaves_nothing(app):
         worked = filing.compute(spec.program_code, values, rates)
 
         drafts.hold(db, draft)
-        made = service_requests.submit(db, now, account=account, user_id=owner, kind="return", key=draft.token,
-                                       summary="A return", data={}, build=filing.builder(
-                                           account=account, form=spec, period_end=end, amended=False, figures=values,
-                                           worked=worked, user_id=owner, received_on=real_today(), amends=None))
+        made = service_requests.submit(
+            db,
+            now,
+            account=account,
+            user_id=owner,
+            kind="return",
+            key=draft.token,
+            summary="A return",
+            data={},
+            build=filing.builder(
+                account=account,
+                form=spec,
+                period_end=end,
+                amended=False,
+                figures=values,
+                worked=worked,
+                user_id=owner,
+                received_on=real_today(),
+                amends=None,
+            ),
+        )
         assert made.created
         db.rollback()  # the worker fails here, before its commit
     with sessionmaker_of(app)() as db:

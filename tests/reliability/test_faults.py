@@ -5,6 +5,7 @@ Each fault is a real one: the database's network path cut by a loopback proxy
 (PostgreSQL) or its write lock held by another connection past the busy timeout
 (SQLite); a worker SIGKILLed; a 1 MB tmpfs as the document store.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,7 @@ import subprocess
 import time
 import urllib.parse
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -61,10 +63,16 @@ def _outage_requests(base_url: str, cookie: str, number: str, token: str) -> dic
     return {
         "page": _timed(base_url, "GET", "/", headers={"Cookie": cookie}),
         "anonymous page": _timed(base_url, "GET", "/auth/sign-in"),
-        "fragment": _timed(base_url, "GET", f"/accounts/{number}/transactions",
-                           headers={"Cookie": cookie, "HX-Request": "true"}),
-        "post": _timed(base_url, "POST", f"/access/{number}/reviewed", body=form, headers={
-            "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}),
+        "fragment": _timed(
+            base_url, "GET", f"/accounts/{number}/transactions", headers={"Cookie": cookie, "HX-Request": "true"}
+        ),
+        "post": _timed(
+            base_url,
+            "POST",
+            f"/access/{number}/reviewed",
+            body=form,
+            headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"},
+        ),
     }
 
 
@@ -88,8 +96,9 @@ def _postgres_outage(database_url: str):
     `mend()` brings the same port back."""
     parsed = urllib.parse.urlsplit(database_url)
     with TcpProxy((parsed.hostname, parsed.port or 5432)) as proxy:
-        proxied = parsed._replace(netloc=f"{parsed.username}@127.0.0.1:{proxy.port}",
-                                  query="connect_timeout=3").geturl()
+        proxied = parsed._replace(
+            netloc=f"{parsed.username}@127.0.0.1:{proxy.port}", query="connect_timeout=3"
+        ).geturl()
         yield proxied, proxy.stop, proxy.start
 
 
@@ -103,9 +112,16 @@ def _sqlite_outage(database_url: str):
     def cut():
         # A separate process, as a stuck batch job would be.
         holder["process"] = subprocess.Popen(
-            ["python3", "-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None);"
-             "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()", path],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            [
+                "python3",
+                "-c",
+                "import sqlite3,sys; c=sqlite3.connect(sys.argv[1], isolation_level=None);"
+                "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.read()",
+                path,
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
         assert holder["process"].stdout.readline().strip() == b"locked"
 
     def mend():
@@ -129,9 +145,16 @@ def test_database_outage_answers_503_then_recovers_without_restart(app, db_backe
     16.5.3 (fails gracefully and securely: the refused POST recorded nothing)."""
     number = _account(app)
     outage = _postgres_outage if db_backend == "postgresql" else _sqlite_outage
-    with outage(database_url) as (url, cut, mend), \
-            portal_server(url, workers=1, threads=2, extra_env={"DOCUMENT_DIR": str(tmp_path / "docs")},
-                          log_path=tmp_path / "gunicorn.log") as base_url:
+    with (
+        outage(database_url) as (url, cut, mend),
+        portal_server(
+            url,
+            workers=1,
+            threads=2,
+            extra_env={"DOCUMENT_DIR": str(tmp_path / "docs")},
+            log_path=tmp_path / "gunicorn.log",
+        ) as base_url,
+    ):
         cookie = sign_in(base_url, EMAIL, PASSWORD)
         assert request(base_url, "GET", "/", headers={"Cookie": cookie})[0] == 200
         status, _, page = request(base_url, "GET", f"/access/{number}/", headers={"Cookie": cookie})
@@ -164,8 +187,9 @@ def test_database_outage_answers_503_then_recovers_without_restart(app, db_backe
             assert time.monotonic() < deadline, "the portal did not recover within 10 s"
             time.sleep(0.2)
         assert request(base_url, "GET", "/", headers={"Cookie": cookie})[0] == 200
-        status, _, fragment = request(base_url, "GET", f"/accounts/{number}/transactions",
-                                      headers={"Cookie": cookie, "HX-Request": "true"})
+        status, _, fragment = request(
+            base_url, "GET", f"/accounts/{number}/transactions", headers={"Cookie": cookie, "HX-Request": "true"}
+        )
         assert status == 200 and b"<html" not in fragment
         again = _outage_requests(base_url, cookie, number, token)["post"]
         assert again[0] == 303, again[2][:400]
@@ -174,6 +198,7 @@ def test_database_outage_answers_503_then_recovers_without_restart(app, db_backe
 
 
 # --- Uploads: a worker killed mid-body, killed at the worst moment, a full disk ---------
+
 
 def _pdf(size: int) -> bytes:
     """A PDF of about `size` bytes that domain.documents accepts."""
@@ -184,10 +209,16 @@ def _pdf(size: int) -> bytes:
 
 def _multipart(fields: dict, file_name: str, content: bytes) -> tuple[bytes, str]:
     boundary = "----reliability" + os.urandom(8).hex()
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-             for name, value in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{file_name}"\r\n'
-                 f"Content-Type: application/pdf\r\n\r\n".encode() + content + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{file_name}"\r\n'
+        f"Content-Type: application/pdf\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -233,17 +264,23 @@ def _wait_for_worker(base_url: str, old_worker: int, port: int) -> int:
 def _stored(app, directory: Path) -> tuple[list[str], int, int]:
     """Every file under the document directory (temporary ones included), and the
     Document and DocumentContent rows."""
-    files = sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()) \
-        if directory.exists() else []
+    files = (
+        sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()) if directory.exists() else []
+    )
     with sessionmaker_of(app)() as db:
-        return (files, db.scalar(select(func.count()).select_from(Document)),
-                db.scalar(select(func.count()).select_from(DocumentContent)))
+        return (
+            files,
+            db.scalar(select(func.count()).select_from(Document)),
+            db.scalar(select(func.count()).select_from(DocumentContent)),
+        )
 
 
 def _send_head_and_part(port: int, path: str, cookie: str, content_type: str, body: bytes, part: int):
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n"
-                 f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode())
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    )
     sock.sendall(body[:part])
     return sock
 
@@ -260,8 +297,13 @@ def test_worker_killed_mid_upload_leaves_nothing(app, db_backend, tmp_path):
     number = _account(app)
     documents_dir, temp_dir = tmp_path / "documents", tmp_path / "tmp"
     temp_dir.mkdir()
-    with portal_server(app.config["DATABASE_URL"], workers=1, threads=2, log_path=tmp_path / "gunicorn.log",
-                       extra_env={"DOCUMENT_DIR": str(documents_dir), "TMPDIR": str(temp_dir)}) as base_url:
+    with portal_server(
+        app.config["DATABASE_URL"],
+        workers=1,
+        threads=2,
+        log_path=tmp_path / "gunicorn.log",
+        extra_env={"DOCUMENT_DIR": str(documents_dir), "TMPDIR": str(temp_dir)},
+    ) as base_url:
         port = _port(base_url)
         cookie = sign_in(base_url, EMAIL, PASSWORD)
         body, content_type = _multipart(_upload_form(base_url, cookie, number), "Receipts.pdf", _pdf(6 * 2**20))
@@ -282,8 +324,13 @@ def test_worker_killed_mid_upload_leaves_nothing(app, db_backend, tmp_path):
         assert [path for path in temp_dir.iterdir() if not path.name.startswith("portal-metrics-")] == []
 
         # The same form again, whole: kept once.
-        status, headers, _ = request(base_url, "POST", f"/documents/{number}/upload", body=body,
-                                     headers={"Cookie": cookie, "Content-Type": content_type})
+        status, _headers, _ = request(
+            base_url,
+            "POST",
+            f"/documents/{number}/upload",
+            body=body,
+            headers={"Cookie": cookie, "Content-Type": content_type},
+        )
         assert status == 303, status
         files, documents, contents = _stored(app, documents_dir)
         assert documents == 1 and len(files) + contents == 1
@@ -308,10 +355,18 @@ def _documents_insert_stalls(app, db_backend: str):
         return
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE stall_rows (n INTEGER)"))
-        connection.execute(text("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3000) "
-                                "INSERT INTO stall_rows SELECT n FROM c"))
-        connection.execute(text("CREATE TRIGGER stall BEFORE INSERT ON documents BEGIN "
-                                "SELECT count(*) FROM stall_rows a, stall_rows b, stall_rows c; END"))
+        connection.execute(
+            text(
+                "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 3000) "
+                "INSERT INTO stall_rows SELECT n FROM c"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TRIGGER stall BEFORE INSERT ON documents BEGIN "
+                "SELECT count(*) FROM stall_rows a, stall_rows b, stall_rows c; END"
+            )
+        )
     try:
         yield
     finally:
@@ -326,20 +381,29 @@ def test_worker_killed_between_file_and_row_is_cleaned_by_purge(app, app_with, d
     no row claims, and `flask purge` removes it once it is an hour old (never a
     younger one, whose transaction may still be going), keeping every claimed file.
     ASVS 5.0 16.5.3 (fails securely), 14.2.7 (unneeded data deleted on a schedule)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from domain.clock import FrozenClock
 
     number = _account(app)
     documents_dir = tmp_path / "documents"
     env = {"DOCUMENT_DIR": str(documents_dir), "DOCUMENT_STORE": "filesystem"}
-    with portal_server(app.config["DATABASE_URL"], workers=1, threads=2, log_path=tmp_path / "gunicorn.log",
-                       extra_env=env) as base_url:
+    with portal_server(
+        app.config["DATABASE_URL"], workers=1, threads=2, log_path=tmp_path / "gunicorn.log", extra_env=env
+    ) as base_url:
         port = _port(base_url)
         cookie = sign_in(base_url, EMAIL, PASSWORD)
         body, content_type = _multipart(_upload_form(base_url, cookie, number), "Kept.pdf", _pdf(200_000))
-        assert request(base_url, "POST", f"/documents/{number}/upload", body=body,
-                       headers={"Cookie": cookie, "Content-Type": content_type})[0] == 303
+        assert (
+            request(
+                base_url,
+                "POST",
+                f"/documents/{number}/upload",
+                body=body,
+                headers={"Cookie": cookie, "Content-Type": content_type},
+            )[0]
+            == 303
+        )
         (kept,), documents, _ = _stored(app, documents_dir)
         assert documents == 1
 
@@ -363,7 +427,7 @@ def test_worker_killed_between_file_and_row_is_cleaned_by_purge(app, app_with, d
         (orphan,) = set(files) - {kept}
         assert documents == 1 and contents == 0  # the killed transaction kept nothing
 
-    clock = FrozenClock(datetime.now(timezone.utc))
+    clock = FrozenClock(datetime.now(UTC))
     runner = app_with(CLOCK=clock, DOCUMENT_DIR=str(documents_dir), DOCUMENT_STORE="filesystem").test_cli_runner()
     result = runner.invoke(args=["purge"])
     assert result.exit_code == 0 and "Removed 0 unclaimed file(s)" in result.output, result.output
@@ -378,8 +442,9 @@ def test_worker_killed_between_file_and_row_is_cleaned_by_purge(app, app_with, d
 def _small_filesystem(path: Path, size: str = "1m"):
     """A real filesystem of `size` (tmpfs; needs root, as in the test container)."""
     path.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if mounted.returncode != 0:
         # Like a missing PostgreSQL or Chromium: skipped on a developer's machine without
         # root, a failure under CI (which runs as root).
@@ -403,13 +468,25 @@ def test_full_disk_on_upload_gives_a_clear_error_and_keeps_nothing(app, db_backe
     from models import ServiceRequest
 
     number = _account(app)
-    with _small_filesystem(tmp_path / "documents") as documents_dir, \
-            portal_server(app.config["DATABASE_URL"], workers=1, threads=2, log_path=tmp_path / "gunicorn.log",
-                          extra_env={"DOCUMENT_DIR": str(documents_dir), "DOCUMENT_STORE": "filesystem"}) as base_url:
+    with (
+        _small_filesystem(tmp_path / "documents") as documents_dir,
+        portal_server(
+            app.config["DATABASE_URL"],
+            workers=1,
+            threads=2,
+            log_path=tmp_path / "gunicorn.log",
+            extra_env={"DOCUMENT_DIR": str(documents_dir), "DOCUMENT_STORE": "filesystem"},
+        ) as base_url,
+    ):
         cookie = sign_in(base_url, EMAIL, PASSWORD)
         body, content_type = _multipart(_upload_form(base_url, cookie, number), "Large.pdf", _pdf(1_500_000))
-        status, headers, page = request(base_url, "POST", f"/documents/{number}/upload", body=body,
-                                        headers={"Cookie": cookie, "Content-Type": content_type})
+        status, headers, page = request(
+            base_url,
+            "POST",
+            f"/documents/{number}/upload",
+            body=body,
+            headers={"Cookie": cookie, "Content-Type": content_type},
+        )
         text_of_page = page.decode("utf-8", "replace")
         assert status == 507, (status, text_of_page[:300])
         assert "Nothing you sent was kept" in text_of_page and "<html" in text_of_page
@@ -420,7 +497,15 @@ def test_full_disk_on_upload_gives_a_clear_error_and_keeps_nothing(app, db_backe
             assert db.scalar(select(func.count()).select_from(ServiceRequest)) == 0
 
         body, content_type = _multipart(_upload_form(base_url, cookie, number), "Small.pdf", _pdf(100_000))
-        assert request(base_url, "POST", f"/documents/{number}/upload", body=body,
-                       headers={"Cookie": cookie, "Content-Type": content_type})[0] == 303
+        assert (
+            request(
+                base_url,
+                "POST",
+                f"/documents/{number}/upload",
+                body=body,
+                headers={"Cookie": cookie, "Content-Type": content_type},
+            )[0]
+            == 303
+        )
         files, documents, _ = _stored(app, documents_dir)
         assert len(files) == 1 and documents == 1

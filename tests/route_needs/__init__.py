@@ -3,6 +3,7 @@ can be added without editing one shared table. A module defines NEEDS
 (endpoint -> the permissions any one of which allows it) and, when its URLs name
 more than the account, `extend(db, account, now, table)` to add what they name
 (an id, a reference) to the test table. tests/test_delegation.py merges them."""
+
 from __future__ import annotations
 
 import importlib

@@ -1,14 +1,22 @@
 """Payment arrangements: every route needs "payment_arrangements". The
 confirmation page names a request: a proposed arrangement on the test account."""
+
 from __future__ import annotations
 
 from datetime import date
 
 from sqlalchemy import select
 
-NEEDS = {endpoint: {"payment_arrangements"} for endpoint in (
-    "arrangements.start", "arrangements.propose", "arrangements.autosave", "arrangements.check",
-    "arrangements.done")}
+NEEDS = {
+    endpoint: {"payment_arrangements"}
+    for endpoint in (
+        "arrangements.start",
+        "arrangements.propose",
+        "arrangements.autosave",
+        "arrangements.check",
+        "arrangements.done",
+    )
+}
 
 
 def extend(db, account, now, table) -> None:
@@ -19,8 +27,15 @@ def extend(db, account, now, table) -> None:
     owing = arrangements.owing(db, account.id)
     proposal = arrangements.Proposal("monthly", max(owing // 2, 1), date(2026, 12, 1))
     rows = proposal.schedule(owing)
-    submitted = requests.submit(db, now, account=account, user_id=user_id, kind="arrangement",
-                                key=requests.new_token(), summary=arrangements.summary(owing, rows, "monthly"),
-                                data=arrangements.request_data(owing, proposal, rows),
-                                build=arrangements.builder(account.id, now, owing, proposal))
+    submitted = requests.submit(
+        db,
+        now,
+        account=account,
+        user_id=user_id,
+        kind="arrangement",
+        key=requests.new_token(),
+        summary=arrangements.summary(owing, rows, "monthly"),
+        data=arrangements.request_data(owing, proposal, rows),
+        build=arrangements.builder(account.id, now, owing, proposal),
+    )
     table["arrangement_reference"] = submitted.request.reference

@@ -1,4 +1,5 @@
 """Filing returns and claims: every route needs the "file" permission."""
+
 from __future__ import annotations
 
 import json
@@ -28,17 +29,32 @@ def extend(db, account, now, table: dict) -> None:
     if "reference" in table:
         return
     filer = db.scalar(select(Grant.user_id).where(Grant.account_id == account.id).order_by(Grant.id).limit(1))
-    request = ServiceRequest(reference=requests.new_reference(), account_id=account.id, kind="return",
-                             status="received", summary="Tourism Levy return for 1–31 August 2026: levy payable $40.00",
-                             data=json.dumps({"period": "1–31 August 2026", "total": "$40.00"}), submitted_at=now,
-                             submitted_by_user_id=filer, idempotency_key=requests.new_token())
+    request = ServiceRequest(
+        reference=requests.new_reference(),
+        account_id=account.id,
+        kind="return",
+        status="received",
+        summary="Tourism Levy return for 1–31 August 2026: levy payable $40.00",
+        data=json.dumps({"period": "1–31 August 2026", "total": "$40.00"}),
+        submitted_at=now,
+        submitted_by_user_id=filer,
+        idempotency_key=requests.new_token(),
+    )
     db.add(request)
     db.flush()
-    tax_return = TaxReturn(account_id=account.id, period_end=date(2026, 8, 31), kind="return", amended=False,
-                           received_on=now.date(), status="received", reference=request.reference,
-                           figures=json.dumps({"accommodation_price": "1000.00", "exempt_price": "0.00"}),
-                           amount_cents=4000, filed_by_user_id=filer,
-                           service_request_id=request.id)
+    tax_return = TaxReturn(
+        account_id=account.id,
+        period_end=date(2026, 8, 31),
+        kind="return",
+        amended=False,
+        received_on=now.date(),
+        status="received",
+        reference=request.reference,
+        figures=json.dumps({"accommodation_price": "1000.00", "exempt_price": "0.00"}),
+        amount_cents=4000,
+        filed_by_user_id=filer,
+        service_request_id=request.id,
+    )
     db.add(tax_return)
     db.flush()
     request.tax_return_id = tax_return.id

@@ -1,5 +1,6 @@
 """Online mail: anyone who may see the account's returns or its finances reads its
 mail and sees how it is sent (only an owner may change that, checked on the POST)."""
+
 from __future__ import annotations
 
 from domain import mail
@@ -11,6 +12,5 @@ _PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nstartxref\n0\n%%EOF\n"
 
 
 def extend(db, account, now, table):
-    item = mail.post(db, now, now.date(), account=account, kind="letter", title="A letter about the table",
-                     pdf=_PDF)
+    item = mail.post(db, now, now.date(), account=account, kind="letter", title="A letter about the table", pdf=_PDF)
     table["item_id"] = item.id

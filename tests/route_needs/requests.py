@@ -1,4 +1,5 @@
 """The request history: anyone who may make some kind of request sees it."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,17 @@ NEEDS = {"requests.history": _ANY, "requests.show": {"file"}}
 
 
 def extend(db, account, now, table):
-    row = ServiceRequest(reference="SR-TEST-R001", account_id=account.id, kind="return", status="received",
-                         summary="Return for June 2026", data=json.dumps({"levy": "40.00"}), submitted_at=now,
-                         submitted_by_user_id=1, idempotency_key="table-request-key")
+    row = ServiceRequest(
+        reference="SR-TEST-R001",
+        account_id=account.id,
+        kind="return",
+        status="received",
+        summary="Return for June 2026",
+        data=json.dumps({"levy": "40.00"}),
+        submitted_at=now,
+        submitted_by_user_id=1,
+        idempotency_key="table-request-key",
+    )
     db.add(row)
     db.flush()
     table["request_reference"] = row.reference

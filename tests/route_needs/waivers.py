@@ -1,4 +1,5 @@
 """Waivers of penalties and interest: every route needs "objections_waivers"."""
+
 from __future__ import annotations
 
 import secrets
@@ -20,6 +21,14 @@ def extend(db, account, now, table):
     # Other features may name a "reference" too: the first one stays, and a done
     # page shown another kind's reference of the same account redirects (303).
     if "reference" not in table:
-        made = requests.submit(db, now, account=account, user_id=0, kind="waiver", key=secrets.token_urlsafe(16),
-                               summary="Waiver of penalties and interest (test table)", data={})
+        made = requests.submit(
+            db,
+            now,
+            account=account,
+            user_id=0,
+            kind="waiver",
+            key=secrets.token_urlsafe(16),
+            summary="Waiver of penalties and interest (test table)",
+            data={},
+        )
         table["reference"] = made.request.reference

@@ -1,1 +1,2 @@
-"""The security suite (issue 8): each test names the OWASP ASVS 5.0 requirement it covers; docs/security.md lists them."""
+"""The security suite (issue 8): each test names the OWASP ASVS 5.0 requirement it covers;
+docs/security.md lists them."""

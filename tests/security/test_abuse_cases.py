@@ -1,5 +1,6 @@
 """Abuse cases (issue 17, docs/security.md "Abuse cases"): a rule turned against the
 person it protects, each written as the attacker acts."""
+
 from __future__ import annotations
 
 import json
@@ -21,16 +22,18 @@ FORWARDED_HTTPS = {"X-Forwarded-Proto": "https", "X-Forwarded-Ssl": "on", "X-For
 
 
 @pytest.mark.parametrize("trusted_proxies", [0, 1])
-def test_forwarded_https_headers_are_believed_only_from_a_proxy_the_settings_name(db_backend, request, tmp_path,
-                                                                                    trusted_proxies):
+def test_forwarded_https_headers_are_believed_only_from_a_proxy_the_settings_name(
+    db_backend, request, tmp_path, trusted_proxies
+):
     """Abuse case 9 (ASVS 5.0 3.4.1, 13.2.x): under gunicorn as `make run` starts it, a
     process on the same host (or a proxy that passes the header through) says
     "X-Forwarded-Proto: https" over plain HTTP. gunicorn believes such headers from
     127.0.0.1 by default, and the portal then sent HSTS for a connection that was not
     secure. They are believed only when TRUSTED_PROXY_COUNT says a proxy stands in front."""
     database_url = empty_database(db_backend, request, tmp_path / "db")
-    with portal_server(database_url, workers=1, threads=2,
-                       extra_env={"TRUSTED_PROXY_COUNT": str(trusted_proxies)}) as base_url:
+    with portal_server(
+        database_url, workers=1, threads=2, extra_env={"TRUSTED_PROXY_COUNT": str(trusted_proxies)}
+    ) as base_url:
         status, plain, _ = send(base_url, "GET", "/auth/sign-in")
         assert status == 200 and "strict-transport-security" not in plain
         status, forwarded, _ = send(base_url, "GET", "/auth/sign-in", headers=FORWARDED_HTTPS)
@@ -39,8 +42,9 @@ def test_forwarded_https_headers_are_believed_only_from_a_proxy_the_settings_nam
 
 
 @pytest.mark.parametrize("password", [None, "", "not-the-password-at-all-1"])
-def test_a_stolen_session_cannot_turn_on_two_step_sign_in_with_the_thiefs_authenticator(app, client, auth, clock,
-                                                                                       password):
+def test_a_stolen_session_cannot_turn_on_two_step_sign_in_with_the_thiefs_authenticator(
+    app, client, auth, clock, password
+):
     """Abuse case 4 (ASVS 5.0 6.4.3, 7.5.1): with only the owner's session cookie, the thief
     opens the set-up page, adds its key to their own authenticator and sends a good code.
     Without the owner's password nothing changes: two-step stays off, no recovery codes are
@@ -97,17 +101,27 @@ def test_a_manager_cannot_issue_a_pin_carrying_more_than_they_hold(app, limited_
     of their own, to change the bank details through it. Refused beside the field, audited,
     no PIN made; a PIN within the manager's own permissions is still issued."""
     number = limited_manager["number"]
-    response = _manager_posts(app, f"/access/{number}/add", {
-        "name": "Mo Manager Again", "email": SECOND, "role": "delegate",
-        "permissions": ["view_financial", "direct_deposit"]})
+    response = _manager_posts(
+        app,
+        f"/access/{number}/add",
+        {
+            "name": "Mo Manager Again",
+            "email": SECOND,
+            "role": "delegate",
+            "permissions": ["view_financial", "direct_deposit"],
+        },
+    )
     assert response.status_code == 400
     assert "You cannot give: " in text_of(response)
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(func.count()).select_from(InvitationPin)) == 0
         refused = db.scalars(select(AuditEvent).where(AuditEvent.event == "access.refused")).all()
         assert len(refused) == 1
-    allowed = _manager_posts(app, f"/access/{number}/add", {
-        "name": "Mo Manager Again", "email": SECOND, "role": "viewer", "permissions": ["view_financial"]})
+    allowed = _manager_posts(
+        app,
+        f"/access/{number}/add",
+        {"name": "Mo Manager Again", "email": SECOND, "role": "viewer", "permissions": ["view_financial"]},
+    )
     assert allowed.status_code == 303
 
 
@@ -115,8 +129,11 @@ def test_a_manager_cannot_raise_anyone_above_what_they_hold(app, limited_manager
     """Abuse case 5, the same rule on changing a person's access: the manager gives their
     other sign-in "direct deposit". Refused; the grant keeps what it had."""
     number, grant_id = limited_manager["number"], limited_manager["second_grant"]
-    response = _manager_posts(app, f"/access/{number}/people/{grant_id}", {
-        "role": "delegate", "permissions": ["view_financial", "direct_deposit"]})
+    response = _manager_posts(
+        app,
+        f"/access/{number}/people/{grant_id}",
+        {"role": "delegate", "permissions": ["view_financial", "direct_deposit"]},
+    )
     assert response.status_code == 400 and "You cannot give: " in text_of(response)
     with sessionmaker_of(app)() as db:
         assert db.get(Grant, grant_id).permissions == "view_financial"
@@ -136,15 +153,32 @@ def named_pins(app, clock):
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=61, legal_name="Named Pins Ltd.")
         give(db, clock(), owner, account)
-        _row, representative_pin = enrolment.issue(db, clock(), account, role="representative",
-                                                   permissions=["view_financial"], invitee_name="Rae Rep",
-                                                   invitee_email=REPRESENTATIVE)
-        _row, delegate_pin = enrolment.issue(db, clock(), account, role="viewer", permissions=["view_financial"],
-                                             issued_by_user_id=owner, invitee_name="Dana Delegate",
-                                             invitee_email="Dana@Example.com")
+        _row, representative_pin = enrolment.issue(
+            db,
+            clock(),
+            account,
+            role="representative",
+            permissions=["view_financial"],
+            invitee_name="Rae Rep",
+            invitee_email=REPRESENTATIVE,
+        )
+        _row, delegate_pin = enrolment.issue(
+            db,
+            clock(),
+            account,
+            role="viewer",
+            permissions=["view_financial"],
+            issued_by_user_id=owner,
+            invitee_name="Dana Delegate",
+            invitee_email="Dana@Example.com",
+        )
         db.commit()
-        return {"number": account.number, "account_id": account.id,
-                "representative": (representative_pin, REPRESENTATIVE), "delegate": (delegate_pin, "dana@example.com")}
+        return {
+            "number": account.number,
+            "account_id": account.id,
+            "representative": (representative_pin, REPRESENTATIVE),
+            "delegate": (delegate_pin, "dana@example.com"),
+        }
 
 
 def _enrol(app, email: str, number: str, pin: str):
@@ -172,10 +206,15 @@ def test_a_pin_issued_for_a_named_person_refuses_everyone_else(app, named_pins, 
     assert _answer(stolen) == _answer(wrong) and stolen.status_code == 400
     assert any("account number" in error for error in _answer(stolen)[1]), _answer(stolen)
     with sessionmaker_of(app)() as db:
-        assert db.scalar(select(func.count()).select_from(Grant)
-                         .where(Grant.account_id == named_pins["account_id"])) == 1  # the owner's only
-        reasons = [json.loads(event.detail or "{}").get("reason") for event in db.scalars(
-            select(AuditEvent).where(AuditEvent.event == "enrolment", AuditEvent.outcome == "failure"))]
+        assert (
+            db.scalar(select(func.count()).select_from(Grant).where(Grant.account_id == named_pins["account_id"])) == 1
+        )  # the owner's only
+        reasons = [
+            json.loads(event.detail or "{}").get("reason")
+            for event in db.scalars(
+                select(AuditEvent).where(AuditEvent.event == "enrolment", AuditEvent.outcome == "failure")
+            )
+        ]
         assert "not-the-named-person" in reasons
     linked = _enrol(app, named, number, pin)
     assert linked.status_code == 303, text_of(linked)
@@ -185,16 +224,38 @@ def test_a_pin_issued_for_a_named_person_refuses_everyone_else(app, named_pins, 
 
 ATTACKER_EMAIL = "mallory@attacker.example"
 PLANTED = {
-    "access": ("/access/{number}/add", {"name": "Mallory Helper", "email": ATTACKER_EMAIL, "send_email": "y",
-                                        "role": "owner", "permissions": ["view_financial", "view_returns", "file",
-                                                                         "direct_deposit", "manage_access"]}),
-    "consent": ("/consents/{number}/new", {"representative_name": "Mallory Helper",
-                                           "representative_email": ATTACKER_EMAIL, "firm_name": "Mallory Tax",
-                                           "permissions": ["view_financial", "direct_deposit"],
-                                           "starts_on": "2026-11-23", "declaration": "y"}),
-    "details": ("/details/{number}/edit", {"mailing_line1": "PO Box 666 Mallory", "mailing_city": "Calgary",
-                                           "mailing_province": "AB", "mailing_postal": "T2P 1J9",
-                                           "contact_email": ATTACKER_EMAIL, "contact_name": "Mallory Helper"}),
+    "access": (
+        "/access/{number}/add",
+        {
+            "name": "Mallory Helper",
+            "email": ATTACKER_EMAIL,
+            "send_email": "y",
+            "role": "owner",
+            "permissions": ["view_financial", "view_returns", "file", "direct_deposit", "manage_access"],
+        },
+    ),
+    "consent": (
+        "/consents/{number}/new",
+        {
+            "representative_name": "Mallory Helper",
+            "representative_email": ATTACKER_EMAIL,
+            "firm_name": "Mallory Tax",
+            "permissions": ["view_financial", "direct_deposit"],
+            "starts_on": "2026-11-23",
+            "declaration": "y",
+        },
+    ),
+    "details": (
+        "/details/{number}/edit",
+        {
+            "mailing_line1": "PO Box 666 Mallory",
+            "mailing_city": "Calgary",
+            "mailing_province": "AB",
+            "mailing_postal": "T2P 1J9",
+            "contact_email": ATTACKER_EMAIL,
+            "contact_name": "Mallory Helper",
+        },
+    ),
 }
 MARKERS = ("Mallory", ATTACKER_EMAIL)
 
@@ -240,10 +301,14 @@ def test_a_page_on_a_sibling_site_cannot_plant_a_form_in_a_timed_out_session(app
     path, fields = PLANTED[planted]
     path = path.format(number=idle_owner["number"])
     client = idle_owner["client"]
-    sent = {"missing": None, "attackers own": _attackers_token(app),
-            "garbled": idle_owner["own_token"][:-4] + "AAAA"}[token]
-    response = client.post(path, data=fields | ({} if sent is None else {"csrf_token": sent}),
-                           headers={"Origin": "http://evil.localhost:8080"})
+    sent = {"missing": None, "attackers own": _attackers_token(app), "garbled": idle_owner["own_token"][:-4] + "AAAA"}[
+        token
+    ]
+    response = client.post(
+        path,
+        data=fields | ({} if sent is None else {"csrf_token": sent}),
+        headers={"Origin": "http://evil.localhost:8080"},
+    )
     assert response.status_code == 303 and "/auth/sign-in" in response.headers["Location"]
     _nothing_planted_anywhere(app)
     assert Auth(client, app).sign_in(email="owner@example.com", next_url=path).status_code == 303
@@ -279,8 +344,15 @@ def test_a_restored_form_asks_again_for_who_gets_access_and_where_things_go(app,
 
 # What each restored form shows again, and what it asks for afresh.
 RESTORED = {
-    "access": ('value="Mallory Helper"', [re.escape(ATTACKER_EMAIL), r'value="owner"[^>]*checked',
-                                          r'value="direct_deposit"[^>]*checked', r'id="send-email"[^>]*checked']),
+    "access": (
+        'value="Mallory Helper"',
+        [
+            re.escape(ATTACKER_EMAIL),
+            r'value="owner"[^>]*checked',
+            r'value="direct_deposit"[^>]*checked',
+            r'id="send-email"[^>]*checked',
+        ],
+    ),
     "consent": ('value="2027-03-31"', [re.escape(ATTACKER_EMAIL), "Mallory", r'value="direct_deposit"[^>]*checked']),
     "details": ('value="780 555 0177"', [re.escape(ATTACKER_EMAIL), "PO Box 666", 'value="Calgary"']),
 }
@@ -403,9 +475,14 @@ def test_a_wrong_pin_costs_the_same_whatever_the_number_has(app, clock, monkeypa
     tokens = {label: csrf_from(text_of(client.get("/enrol/"))) for label, client in clients.items()}
     counter = _Counting(app, monkeypatch)
     try:
-        costs = {label: counter.of(lambda label=label: clients[label].post("/enrol/", data={
-            "number": numbers[label], "pin_code": "ABCDEFGHJK", "csrf_token": tokens[label]}))
-            for label in numbers}
+        costs = {
+            label: counter.of(
+                lambda label=label: clients[label].post(
+                    "/enrol/", data={"number": numbers[label], "pin_code": "ABCDEFGHJK", "csrf_token": tokens[label]}
+                )
+            )
+            for label in numbers
+        }
     finally:
         counter.close()
     assert len(set(costs.values())) == 1, costs
@@ -413,6 +490,7 @@ def test_a_wrong_pin_costs_the_same_whatever_the_number_has(app, clock, monkeypa
 
 
 # --- Abuse case 8: anyone could lock anyone out of password sign-in -------------------------
+
 
 def _guess_from_many_addresses(app, email: str, path: str = "/auth/sign-in", tries: int = 8) -> list[int]:
     """Wrong passwords for `email`, each from another client address, as a botnet sends them."""
@@ -464,8 +542,15 @@ def test_guessing_a_staff_members_password_does_not_lock_them_out(app, clock, st
     assert set(answers[5:]) == {429}, answers
     clock.advance(seconds=30)
     token = csrf_from(text_of(officer.client.get("/staff/sign-in")))
-    response = officer.client.post("/staff/sign-in", data={
-        "email": officer.email, "password": PASSWORD, "code": code_now(officer.secret, clock), "csrf_token": token})
+    response = officer.client.post(
+        "/staff/sign-in",
+        data={
+            "email": officer.email,
+            "password": PASSWORD,
+            "code": code_now(officer.secret, clock),
+            "csrf_token": token,
+        },
+    )
     assert response.status_code == 303 and "/staff" in response.headers["Location"], text_of(response)
 
 
@@ -476,9 +561,16 @@ NEW_PASSWORD_FOR_ABUSE = "a-long-enough-passphrase-for-abuse-77"
 
 def _register(client, email: str):
     token = csrf_from(text_of(client.get("/auth/register")))
-    return client.post("/auth/register", data={"name": "Rita Register", "email": email,
-                                               "password": NEW_PASSWORD_FOR_ABUSE,
-                                               "password_confirm": NEW_PASSWORD_FOR_ABUSE, "csrf_token": token})
+    return client.post(
+        "/auth/register",
+        data={
+            "name": "Rita Register",
+            "email": email,
+            "password": NEW_PASSWORD_FOR_ABUSE,
+            "password_confirm": NEW_PASSWORD_FOR_ABUSE,
+            "csrf_token": token,
+        },
+    )
 
 
 @pytest.mark.parametrize("known", [True, False])
@@ -511,8 +603,9 @@ def test_one_client_cannot_make_password_hashes_without_end(app, monkeypatch):
 
     hashes = []
     real_hash = argon2.PasswordHasher.hash
-    monkeypatch.setattr(argon2.PasswordHasher, "hash", lambda hasher, *a, **k: hashes.append(1) or real_hash(
-        hasher, *a, **k))
+    monkeypatch.setattr(
+        argon2.PasswordHasher, "hash", lambda hasher, *a, **k: hashes.append(1) or real_hash(hasher, *a, **k)
+    )
     limit = app.config["CLIENT_REQUESTS_PER_HOUR"]
     client = app.test_client()
     answers = [_register(client, f"new{index}@example.com").status_code for index in range(limit + 3)]
@@ -555,13 +648,18 @@ def test_a_representative_cannot_send_requests_without_end(app, clock):
     answers = []
     for index in range(limit + 1):
         token = csrf_from(text_of(client.get("/consents/ask")))
-        answers.append(client.post("/consents/ask", data={"number": make_number("41", 7000 + index),
-                                                          "legal_name": "Some Ltd.", "csrf_token": token}))
+        answers.append(
+            client.post(
+                "/consents/ask",
+                data={"number": make_number("41", 7000 + index), "legal_name": "Some Ltd.", "csrf_token": token},
+            )
+        )
     assert [answer.status_code for answer in answers[:limit]] == [303] * limit
     assert answers[-1].status_code == 429 and "Try again after" in text_of(answers[-1])
 
 
 # --- The sweep: every PIN or emailed link issued for a named person works for that person alone
+
 
 def _link_for(app, clock, kind: str, user_id: int) -> str:
     from domain import people, tokens
@@ -569,16 +667,23 @@ def _link_for(app, clock, kind: str, user_id: int) -> str:
     with sessionmaker_of(app)() as db:
         person = db.get(User, user_id)
         if kind == "verify-email":
-            token = tokens.make_token(app.secret_key, "verify-email", {"uid": person.id, "email": person.email},
-                                      clock())
+            token = tokens.make_token(
+                app.secret_key, "verify-email", {"uid": person.id, "email": person.email}, clock()
+            )
             return f"/auth/verify/{token}"
-        token = tokens.make_token(app.secret_key, "reset-password",
-                                  {"uid": person.id, "fp": people.password_fingerprint(person)}, clock())
+        token = tokens.make_token(
+            app.secret_key, "reset-password", {"uid": person.id, "fp": people.password_fingerprint(person)}, clock()
+        )
         return f"/auth/reset-password/{token}"
 
 
-LINK_FORMS = {"verify-email": {}, "reset-password": {"new_password": "an-entirely-new-passphrase-31",
-                                                     "new_password_confirm": "an-entirely-new-passphrase-31"}}
+LINK_FORMS = {
+    "verify-email": {},
+    "reset-password": {
+        "new_password": "an-entirely-new-passphrase-31",
+        "new_password_confirm": "an-entirely-new-passphrase-31",
+    },
+}
 
 
 @pytest.mark.parametrize("kind", ["verify-email", "reset-password", "staff set-up"])
@@ -587,8 +692,13 @@ def test_every_emailed_link_refuses_someone_else_signed_in(app, clock, kind):
     verification link, a password reset, a staff member's set-up link) opened by someone
     else who is signed in (a forwarded email, a shared computer) is refused and changes
     nothing; the person it was sent to can still use it."""
-    holder = make_user(app, email="holder.link@example.com", name="Hal Holder", verified=kind != "verify-email",
-                       staff_role="officer" if kind == "staff set-up" else None)
+    holder = make_user(
+        app,
+        email="holder.link@example.com",
+        name="Hal Holder",
+        verified=kind != "verify-email",
+        staff_role="officer" if kind == "staff set-up" else None,
+    )
     make_user(app, email="someone.else.link@example.com", name="Sam Else")
     path = _link_for(app, clock, "reset-password" if kind == "staff set-up" else kind, holder)
     form = LINK_FORMS["reset-password" if kind == "staff set-up" else kind]
@@ -601,6 +711,7 @@ def test_every_emailed_link_refuses_someone_else_signed_in(app, clock, kind):
         person = db.get(User, holder)
         assert (person.email_verified_at is None) == (kind == "verify-email")
         from domain import passwords
+
         assert passwords.verify_password(person.password_hash, PASSWORD)
     owner = app.test_client()
     token = csrf_from(text_of(owner.get(path)))
@@ -609,8 +720,10 @@ def test_every_emailed_link_refuses_someone_else_signed_in(app, clock, kind):
 
 # --- The sweep: no limit lets one person's failures refuse another person's correct secret ---
 
-@pytest.mark.parametrize("secret", ["password at sign-in", "password to change a setting", "staff password",
-                                    "invitation PIN"])
+
+@pytest.mark.parametrize(
+    "secret", ["password at sign-in", "password to change a setting", "staff password", "invitation PIN"]
+)
 def test_no_limit_lets_a_guesser_refuse_the_holders_correct_secret(app, clock, staff_member, secret):
     """The sweep (ASVS 5.0 6.3.1): for every secret the portal limits guesses at, a guesser
     from elsewhere uses up every allowance they can reach; the holder, from their own
@@ -634,9 +747,15 @@ def test_no_limit_lets_a_guesser_refuse_the_holders_correct_secret(app, clock, s
         clock.advance(seconds=30)
         officer.client.post("/auth/sign-out", data={"csrf_token": csrf_from(text_of(officer.client.get("/staff/")))})
         token = csrf_from(text_of(officer.client.get("/staff/sign-in")))
-        response = officer.client.post("/staff/sign-in", data={
-            "email": officer.email, "password": PASSWORD, "code": code_now(officer.secret, clock),
-            "csrf_token": token})
+        response = officer.client.post(
+            "/staff/sign-in",
+            data={
+                "email": officer.email,
+                "password": PASSWORD,
+                "code": code_now(officer.secret, clock),
+                "csrf_token": token,
+            },
+        )
         assert response.status_code == 303, text_of(response)
         return
     make_user(app, email="owner@example.com", name="Olive Owner")
@@ -655,9 +774,13 @@ def test_no_limit_lets_a_guesser_refuse_the_holders_correct_secret(app, clock, s
 # --- The sweep: every change to how a person signs in needs the current password -------------
 
 # Every state-changing route of the profile, and whether it changes how the person signs in.
-SIGN_IN_CHANGES = {"profile.password": "current_password", "profile.two_factor": "password",
-                   "profile.two_factor_off": "password", "profile.recovery_codes": "password",
-                   "profile.sign_out_others": "password"}
+SIGN_IN_CHANGES = {
+    "profile.password": "current_password",
+    "profile.two_factor": "password",
+    "profile.two_factor_off": "password",
+    "profile.recovery_codes": "password",
+    "profile.sign_out_others": "password",
+}
 NOT_SIGN_IN_CHANGES = {"profile.details": "name and phone only"}
 
 
@@ -665,8 +788,11 @@ def _sign_in_state(app, user_id: int) -> tuple:
     with sessionmaker_of(app)() as db:
         person = db.get(User, user_id)
         codes = db.scalars(select(RecoveryCode.code_hash).where(RecoveryCode.user_id == user_id)).all()
-        live = db.scalar(select(func.count()).select_from(AuthSession).where(AuthSession.user_id == user_id,
-                                                                             AuthSession.ended_at.is_(None)))
+        live = db.scalar(
+            select(func.count())
+            .select_from(AuthSession)
+            .where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
+        )
         return person.password_hash, person.totp_secret, person.totp_enabled_at, sorted(codes), live
 
 
@@ -677,8 +803,11 @@ def test_every_change_to_how_a_person_signs_in_needs_the_current_password(app, c
     request from the live session, CSRF token and all, that lacks the current password
     or carries a wrong one, and changes nothing; the list is the URL map's, so a new
     route must be classed here first."""
-    posting = {rule.endpoint for rule in app.url_map.iter_rules()
-               if rule.endpoint.startswith("profile.") and "POST" in rule.methods}
+    posting = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("profile.") and "POST" in rule.methods
+    }
     assert posting == set(SIGN_IN_CHANGES) | set(NOT_SIGN_IN_CHANGES), posting
     import pyotp
 
@@ -691,13 +820,17 @@ def test_every_change_to_how_a_person_signs_in_needs_the_current_password(app, c
     before = _sign_in_state(app, user_id)
     with app.test_request_context():
         from flask import url_for
+
         paths = {endpoint: url_for(endpoint) for endpoint in SIGN_IN_CHANGES}
     refused = []
     for endpoint, field in SIGN_IN_CHANGES.items():
         for password in (None, "", "not-the-password-at-all-9"):
             clock.advance(seconds=30)
-            form = {"new_password": "a-fresh-passphrase-for-this-42", "new_password_confirm":
-                    "a-fresh-passphrase-for-this-42", "code": code_now(secret, clock) if secret else "123456"}
+            form = {
+                "new_password": "a-fresh-passphrase-for-this-42",
+                "new_password_confirm": "a-fresh-passphrase-for-this-42",
+                "code": code_now(secret, clock) if secret else "123456",
+            }
             if password is not None:
                 form[field] = password
             token = csrf_from(text_of(client.get("/profile/two-factor")))
@@ -711,6 +844,7 @@ def test_every_change_to_how_a_person_signs_in_needs_the_current_password(app, c
 
 # --- The sweep: no grant exceeds its granter's --------------------------------------------
 
+
 def test_no_grant_a_manager_makes_exceeds_what_they_hold(app, clock, limited_manager):
     """The sweep for abuse case 5 (ASVS 5.0 8.2.1, 8.1.2), through the web: a manager holding
     only "view balances" and "manage who can use this account" cannot reach "direct deposit"
@@ -720,24 +854,47 @@ def test_no_grant_a_manager_makes_exceeds_what_they_hold(app, clock, limited_man
     number, account_id = limited_manager["number"], limited_manager["account_id"]
     with sessionmaker_of(app)() as db:
         from models import Account, Consent
+
         account = db.get(Account, account_id)
         owner_id = db.scalar(select(User.id).where(User.email == "owner@example.com"))
-        rich_pin, _plain = enrolment.issue(db, clock(), account, role="delegate",
-                                           permissions=["view_financial", "direct_deposit"],
-                                           issued_by_user_id=owner_id, invitee_name="Rich Pin")
-        asked = Consent(account_id=account_id, representative_name="Asa Asker", representative_email="asa@example.com",
-                        permissions="", starts_on=clock().date(), status="requested", requested_at=clock())
+        rich_pin, _plain = enrolment.issue(
+            db,
+            clock(),
+            account,
+            role="delegate",
+            permissions=["view_financial", "direct_deposit"],
+            issued_by_user_id=owner_id,
+            invitee_name="Rich Pin",
+        )
+        asked = Consent(
+            account_id=account_id,
+            representative_name="Asa Asker",
+            representative_email="asa@example.com",
+            permissions="",
+            starts_on=clock().date(),
+            status="requested",
+            requested_at=clock(),
+        )
         db.add(asked)
         db.commit()
         rich_pin_id, asked_id = rich_pin.id, asked.id
     before = snapshot(app)
     attempts = {
         "reissue": (f"/access/{number}/pins/{rich_pin_id}/reissue", {}),
-        "consent": (f"/consents/{number}/new", {"representative_name": "Rae Rep", "representative_email":
-                                                "rae@example.com", "permissions": ["view_financial", "direct_deposit"],
-                                                "starts_on": "2026-11-23", "declaration": "y"}),
-        "accept": (f"/consents/{number}/{asked_id}/accept", {"permissions": ["view_financial", "direct_deposit"],
-                                                            "starts_on": "2026-11-23", "declaration": "y"}),
+        "consent": (
+            f"/consents/{number}/new",
+            {
+                "representative_name": "Rae Rep",
+                "representative_email": "rae@example.com",
+                "permissions": ["view_financial", "direct_deposit"],
+                "starts_on": "2026-11-23",
+                "declaration": "y",
+            },
+        ),
+        "accept": (
+            f"/consents/{number}/{asked_id}/accept",
+            {"permissions": ["view_financial", "direct_deposit"], "starts_on": "2026-11-23", "declaration": "y"},
+        ),
     }
     for name, (path, form) in attempts.items():
         response = _manager_posts(app, path, form)

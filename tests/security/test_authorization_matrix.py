@@ -32,6 +32,7 @@ application code at about twice the time, which the SQLite run already proves;
 the slice proves the refusals and their audit events on the production database.
 The rest of PostgreSQL's matrix is marked `long` (run with --long, `make proof`).
 """
+
 from __future__ import annotations
 
 import json
@@ -64,37 +65,75 @@ UNDECLARED = "PUT"  # no rule declares it: the router answers 405 whoever asks
 # is called inside views, some only for some requests, so it cannot be read from the
 # view: this table says it, and the coverage test makes every new staff route appear here).
 STAFF_MIN_ROLE = {
-    "staff.index": "officer", "staff.person": "officer", "staff.end_sessions": "officer",
+    "staff.index": "officer",
+    "staff.person": "officer",
+    "staff.end_sessions": "officer",
     "staff.set_access": "administrator",
-    "staff.accounts.index": "officer", "staff.accounts.pins": "officer", "staff.accounts.show": "officer",
-    "staff.accounts.document": "officer", "staff.accounts.new": "officer", "staff.accounts.letters_issue": "officer",
-    "staff.accounts.letters_reissue": "officer", "staff.accounts.letter": "officer",
-    "staff.audit.index": "supervisor", "staff.audit.export": "supervisor",
+    "staff.accounts.index": "officer",
+    "staff.accounts.pins": "officer",
+    "staff.accounts.show": "officer",
+    "staff.accounts.document": "officer",
+    "staff.accounts.new": "officer",
+    "staff.accounts.letters_issue": "officer",
+    "staff.accounts.letters_reissue": "officer",
+    "staff.accounts.letter": "officer",
+    "staff.audit.index": "supervisor",
+    "staff.audit.export": "supervisor",
     # post_entry's role depends on the kind posted (domain.postings.KINDS; tests/test_staff_ledger.py):
     # the matrix posts no kind, which any officer may be told is missing.
-    "staff.ledger.account": "officer", "staff.ledger.post_entry": "officer", "staff.ledger.reverse": "supervisor",
-    "staff.mail.index": "officer", "staff.mail.download": "officer", "staff.mail.mark_mailed": "officer",
-    "staff.messages.index": "officer", "staff.messages.thread": "officer", "staff.messages.attachment": "officer",
-    "staff.messages.reply": "officer", "staff.messages.new": "officer",
-    "staff.programs.index": "officer", "staff.programs.new": "administrator", "staff.programs.edit": "administrator",
-    "staff.queues.index": "officer", "staff.queues.mine": "officer", "staff.queues.queue": "officer",
-    "staff.queues.item": "officer", "staff.queues.signed_form": "officer", "staff.queues.take": "officer",
-    "staff.queues.release": "officer", "staff.queues.assign": "supervisor", "staff.queues.decide": "officer",
-    "staff.returns.show": "officer", "staff.returns.assess": "officer", "staff.returns.reassess": "officer",
-    "staff.team.index": "administrator", "staff.team.add": "administrator", "staff.team.member": "administrator",
-    "staff.team.change_role": "administrator", "staff.team.set_up_link": "administrator",
+    "staff.ledger.account": "officer",
+    "staff.ledger.post_entry": "officer",
+    "staff.ledger.reverse": "supervisor",
+    "staff.mail.index": "officer",
+    "staff.mail.download": "officer",
+    "staff.mail.mark_mailed": "officer",
+    "staff.messages.index": "officer",
+    "staff.messages.thread": "officer",
+    "staff.messages.attachment": "officer",
+    "staff.messages.reply": "officer",
+    "staff.messages.new": "officer",
+    "staff.programs.index": "officer",
+    "staff.programs.new": "administrator",
+    "staff.programs.edit": "administrator",
+    "staff.queues.index": "officer",
+    "staff.queues.mine": "officer",
+    "staff.queues.queue": "officer",
+    "staff.queues.item": "officer",
+    "staff.queues.signed_form": "officer",
+    "staff.queues.take": "officer",
+    "staff.queues.release": "officer",
+    "staff.queues.assign": "supervisor",
+    "staff.queues.decide": "officer",
+    "staff.returns.show": "officer",
+    "staff.returns.assess": "officer",
+    "staff.returns.reassess": "officer",
+    "staff.team.index": "administrator",
+    "staff.team.add": "administrator",
+    "staff.team.member": "administrator",
+    "staff.team.change_role": "administrator",
+    "staff.team.set_up_link": "administrator",
     "staff.team.revoke": "administrator",
 }
 # Taxpayer-side routes that name no account: open to anyone signed in (None), or,
 # for a message thread, to those who receive the account's messages (a 404 for others).
 SIGNED_IN_NEEDS: dict[str, frozenset | None] = {
-    "auth.confirm": None, "auth.session_extend": None, "auth.verify_pending": None,
-    "consents.ask": None, "consents.clients": None, "enrol.start": None,
-    "profile.overview": None, "profile.details": None, "profile.password": None, "profile.sessions": None,
-    "profile.sign_out_others": None, "profile.two_factor": None, "profile.recovery_codes": None,
+    "auth.confirm": None,
+    "auth.session_extend": None,
+    "auth.verify_pending": None,
+    "consents.ask": None,
+    "consents.clients": None,
+    "enrol.start": None,
+    "profile.overview": None,
+    "profile.details": None,
+    "profile.password": None,
+    "profile.sessions": None,
+    "profile.sign_out_others": None,
+    "profile.two_factor": None,
+    "profile.recovery_codes": None,
     "profile.two_factor_off": None,
     "messages.inbox": None,
-    "messages.thread": frozenset({"receive_messages"}), "messages.reply": frozenset({"receive_messages"}),
+    "messages.thread": frozenset({"receive_messages"}),
+    "messages.reply": frozenset({"receive_messages"}),
     "messages.attachment": frozenset({"receive_messages"}),
 }
 # A view that, past the account check, lets only an owner make the change (403, audited).
@@ -137,6 +176,7 @@ UNDECLARED_FOR = {"anonymous", "owner", "officer"}
 
 
 # --- Expectations ----------------------------------------------------------------------------
+
 
 def access_rule(app, endpoint):
     with app.test_request_context():
@@ -220,6 +260,7 @@ def test_a_new_route_cannot_escape_the_matrix(app):
 
 # --- The world each principal meets ----------------------------------------------------------
 
+
 @dataclass
 class World:
     values: dict  # URL variable -> value
@@ -232,8 +273,11 @@ def build_world(app, clock) -> World:
     pending PIN, a requested consent, every feature's objects from tests/route_needs),
     the people of PRINCIPALS, another client's account, a message with an attachment
     to everyone who receives the account's messages, and what the staff side names."""
-    ids = {p.key: make_user(app, email=p.email, name=p.key.replace("-", " ").title()) for p in PRINCIPALS
-           if p.email and not p.staff_role}
+    ids = {
+        p.key: make_user(app, email=p.email, name=p.key.replace("-", " ").title())
+        for p in PRINCIPALS
+        if p.email and not p.staff_role
+    }
     clerk = make_user(app, email="clerk@example.com", name="Casey Clerk")
     subject = make_user(app, email="subject@example.com", name="Sam Subject")
     teammate = make_user(app, email="teammate@tra.example", name="Terry Teammate", staff_role="officer")
@@ -252,50 +296,99 @@ def build_world(app, clock) -> World:
         to_remove = give(db, clock(), subject, account, role="viewer")
         other = open_account(db, serial=42, legal_name="Other Client Inc.")
         give(db, clock(), ids["other-client-representative"], other, role="representative")
-        pins = [enrolment.issue(db, clock(), account, role="viewer", issued_by_user_id=ids["owner"],
-                                invitee_name=f"Pat Pending {n}")[0] for n in range(2)]
+        pins = [
+            enrolment.issue(
+                db, clock(), account, role="viewer", issued_by_user_id=ids["owner"], invitee_name=f"Pat Pending {n}"
+            )[0]
+            for n in range(2)
+        ]
         consents = []
         for n in range(3):
-            consent = Consent(account_id=account.id, representative_name=f"Asa Asker {n}",
-                              representative_email=f"asa{n}@example.com", permissions="",
-                              starts_on=date(2026, 11, 23), status="requested", requested_at=clock())
+            consent = Consent(
+                account_id=account.id,
+                representative_name=f"Asa Asker {n}",
+                representative_email=f"asa{n}@example.com",
+                permissions="",
+                starts_on=date(2026, 11, 23),
+                status="requested",
+                requested_at=clock(),
+            )
             db.add(consent)
             consents.append(consent)
         db.flush()
-        sent = messages.to_everyone_with_access(db, clock(), account, "About your account", "A message.",
-                                                clock().date())
+        sent = messages.to_everyone_with_access(
+            db, clock(), account, "About your account", "A message.", clock().date()
+        )
         thread_id = sent[0].thread_id
         post_id = sent[0].post_id
-        values = {"number": account.number, "grant_id": target.id, "pin_id": pins[0].id,
-                  "return_id": tax_return.id, "consent_id": consents[0].id}
+        values = {
+            "number": account.number,
+            "grant_id": target.id,
+            "pin_id": pins[0].id,
+            "return_id": tax_return.id,
+            "consent_id": consents[0].id,
+        }
         route_needs.extend_table(db, account, clock(), values)
         document = db.get(Document, values["document_id"])
         content = db.get(DocumentContent, document.stored_name).content
         db.add(DocumentContent(stored_name="0" * 31 + "2", content=content))
-        attachment = Document(account_id=account.id, stored_name="0" * 31 + "2", uploaded_name="letter.pdf",
-                              content_type="application/pdf", size_bytes=document.size_bytes, sha256=document.sha256,
-                              storage="database", description="", uploaded_at=clock(), uploaded_by_user_id=teammate,
-                              message_post_id=post_id)
+        attachment = Document(
+            account_id=account.id,
+            stored_name="0" * 31 + "2",
+            uploaded_name="letter.pdf",
+            content_type="application/pdf",
+            size_bytes=document.size_bytes,
+            sha256=document.sha256,
+            storage="database",
+            description="",
+            uploaded_at=clock(),
+            uploaded_by_user_id=teammate,
+            message_post_id=post_id,
+        )
         db.add(attachment)
         db.flush()
         # An invitation letter (the staff side's letter page shows only those), and a
         # consent sent for review with its signed paper form (a queue item that has one).
-        letter = mail.post(db, clock(), clock().date(), account=account, kind=letters.KIND, title="Invitation",
-                           pdf=content, posted_by_user_id=teammate, shown_online=False)
-        reviewed = Consent(account_id=account.id, representative_name="Rae Review",
-                           representative_email="rae@example.com", permissions="view_returns",
-                           starts_on=date(2026, 11, 23), status="submitted", declared_by_user_id=ids["owner"],
-                           declared_at=clock())
+        letter = mail.post(
+            db,
+            clock(),
+            clock().date(),
+            account=account,
+            kind=letters.KIND,
+            title="Invitation",
+            pdf=content,
+            posted_by_user_id=teammate,
+            shown_online=False,
+        )
+        reviewed = Consent(
+            account_id=account.id,
+            representative_name="Rae Review",
+            representative_email="rae@example.com",
+            permissions="view_returns",
+            starts_on=date(2026, 11, 23),
+            status="submitted",
+            declared_by_user_id=ids["owner"],
+            declared_at=clock(),
+        )
         db.add(reviewed)
         db.flush()
-        consent_rules.attach_signed_form(db, clock(), consent=reviewed, uploaded_name="at4931.pdf", content=content,
-                                         user_id=ids["owner"])
+        consent_rules.attach_signed_form(
+            db, clock(), consent=reviewed, uploaded_name="at4931.pdf", content=content, user_id=ids["owner"]
+        )
         work_item = work.open_for_consent(db, clock(), reviewed).id
         db.commit()
         assert post_id is not None
-        values.update({"thread_id": thread_id, "code": account.program_code, "queue": "returns",
-                       "entry_id": entry.id, "user_id": subject, "token": "not-a-real-token",
-                       "hashed": sorted(app.extensions["portal.assets_by_hash"])[0]})
+        values.update(
+            {
+                "thread_id": thread_id,
+                "code": account.program_code,
+                "queue": "returns",
+                "entry_id": entry.id,
+                "user_id": subject,
+                "token": "not-a-real-token",
+                "hashed": sorted(app.extensions["portal.assets_by_hash"])[0],
+            }
+        )
         overrides = {
             # One-button changes each get an object of their own, so the one made
             # (a permitted one) does not change what the next URL names.
@@ -339,8 +432,16 @@ def requests_of(app, undeclared: bool) -> list:
     found = [(rule, method) for rule in rules for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
     if undeclared:
         found += [(rule, UNDECLARED) for rule in rules]
-    found.sort(key=lambda rm: (rm[0].rule.startswith(SESSIONLESS), rm[0].endpoint in LAST and rm[1] != UNDECLARED,
-                               rm[1] == UNDECLARED, rm[1] != "GET", rm[0].rule, rm[1]))
+    found.sort(
+        key=lambda rm: (
+            rm[0].rule.startswith(SESSIONLESS),
+            rm[0].endpoint in LAST and rm[1] != UNDECLARED,
+            rm[1] == UNDECLARED,
+            rm[1] != "GET",
+            rm[0].rule,
+            rm[1],
+        )
+    )
     return found
 
 
@@ -360,8 +461,11 @@ def run_matrix(app, clock, who: Principal) -> dict:
     if who.email:
         with sessionmaker_of(app)() as db:
             user_id = db.scalar(select(User.id).where(User.email == who.email))
-    token = csrf_from(client.get("/auth/sign-in" if who.email is None else
-                                 ("/staff/" if who.staff_role else "/profile/")).get_data(as_text=True))
+    token = csrf_from(
+        client.get("/auth/sign-in" if who.email is None else ("/staff/" if who.staff_role else "/profile/")).get_data(
+            as_text=True
+        )
+    )
     wrong, counts = [], {"allowed": 0, "refused": 0, "undeclared": 0}
     state = None  # the snapshot of every table, while no allowed request has come since
     for rule, method in requests_of(app, undeclared=who.key in UNDECLARED_FOR):
@@ -383,8 +487,11 @@ def run_matrix(app, clock, who: Principal) -> dict:
             counts["allowed"] += 1
             # An open view may send anyone to sign in (a second-factor page with no sign-in
             # under way); a protected one sending a signed-in person there refuses them.
-            if status >= 500 or status in (403, 404, 405) or (_sign_in_redirect(response)
-                                                               and not is_open(app, rule.endpoint)):
+            if (
+                status >= 500
+                or status in (403, 404, 405)
+                or (_sign_in_redirect(response) and not is_open(app, rule.endpoint))
+            ):
                 wrong.append((*case, "should be allowed"))
             continue
         if method == UNDECLARED:
@@ -402,15 +509,21 @@ def run_matrix(app, clock, who: Principal) -> dict:
             ok = status == int(want.outcome) and len(events) == 1
             if ok:
                 event = events[0]
-                ok = (event["event"] == "access.refused" and event["outcome"] == "failure"
-                      and event["actor_user_id"] == user_id and event["account_id"] is None
-                      and json.loads(event["detail"]) == {"endpoint": rule.endpoint, "reason": want.reason})
+                ok = (
+                    event["event"] == "access.refused"
+                    and event["outcome"] == "failure"
+                    and event["actor_user_id"] == user_id
+                    and event["account_id"] is None
+                    and json.loads(event["detail"]) == {"endpoint": rule.endpoint, "reason": want.reason}
+                )
         if not ok or found or LEGAL_NAME.encode() in page:
             wrong.append((*case, f"should be refused ({want.outcome}, {want.reason})", found, events))
     # The token was good throughout: no 400 above came from a CSRF refusal.
     with sessionmaker_of(app)() as db:
-        csrf_refusals = [json.loads(detail)["endpoint"] for detail in db.scalars(
-            select(AuditEvent.detail).where(AuditEvent.event == "csrf.refused"))]
+        csrf_refusals = [
+            json.loads(detail)["endpoint"]
+            for detail in db.scalars(select(AuditEvent.detail).where(AuditEvent.event == "csrf.refused"))
+        ]
     assert [e for e in csrf_refusals if e not in ("health.healthz", "assets.asset", None)] == [], who.key
     assert wrong == [], "\n".join(map(repr, wrong))
     return counts
@@ -423,10 +536,18 @@ def pytest_generate_tests(metafunc):
     at run time, so conftest's own backend parametrisation does not multiply these."""
     if "case" in metafunc.fixturenames:
         backends = metafunc.config.getoption("backend") or ["sqlite", "postgresql"]
-        metafunc.parametrize("case", [
-            pytest.param((backend, who), id=f"{backend}-{who.key}",
-                         marks=[pytest.mark.long] if backend == "postgresql" and who.key not in POSTGRES_SLICE else [])
-            for backend in backends for who in PRINCIPALS])
+        metafunc.parametrize(
+            "case",
+            [
+                pytest.param(
+                    (backend, who),
+                    id=f"{backend}-{who.key}",
+                    marks=[pytest.mark.long] if backend == "postgresql" and who.key not in POSTGRES_SLICE else [],
+                )
+                for backend in backends
+                for who in PRINCIPALS
+            ],
+        )
 
 
 @pytest.fixture
@@ -448,6 +569,7 @@ def test_every_route_method_and_principal(case, clock, request):
 
 
 # --- What the audit of 404s leaves alone -----------------------------------------------------
+
 
 def test_404s_that_are_not_refusals_write_nothing(app, clock):
     """An unknown URL (signed in or not) and a view that tries one permission and

@@ -12,6 +12,7 @@ evaluated, and the right secret is refused afterwards.
 The workers share nothing but the database: the limits are counted there
 (domain.throttle), and a check takes the key's lock until its failure is
 recorded, so no worker can read "4 of 5" while another is still checking."""
+
 from __future__ import annotations
 
 import contextlib
@@ -73,8 +74,9 @@ class Browser:
 
     def sign_in(self, email: str, password: str = PASSWORD) -> tuple[int, str]:
         token = self.token("/auth/sign-in")
-        status, headers, _ = self.send("POST", "/auth/sign-in", {
-            "email": email, "password": password, "next": "", "csrf_token": token})
+        status, headers, _ = self.send(
+            "POST", "/auth/sign-in", {"email": email, "password": password, "next": "", "csrf_token": token}
+        )
         return status, headers.get("location", "")
 
 
@@ -128,8 +130,9 @@ class Served:
 
     def throttled(self, scope: str, value: str) -> int:
         """Failures recorded for an email or client address (keyed as the server keys them)."""
-        return self.count(ThrottleEvent, ThrottleEvent.scope == scope,
-                          ThrottleEvent.key_hash == throttle.key_for(BENCH_SECRET, value))
+        return self.count(
+            ThrottleEvent, ThrottleEvent.scope == scope, ThrottleEvent.key_hash == throttle.key_for(BENCH_SECRET, value)
+        )
 
 
 @contextlib.contextmanager
@@ -137,13 +140,20 @@ def serving(db_backend: str, request, folder: Path, *, workers: int, threads: in
     """gunicorn on a clean database of the backend, and an app beside it; yields a Served."""
     database_url = shared_database(db_backend, request, folder)
     # The server's own secret: PINs made here are found by an HMAC under it.
-    app = create_app({"TESTING": True, "SECRET_KEY": BENCH_SECRET,
-                      "DATABASE_URL": database_url, "OUTBOX_THREAD": False,
-                      "SERVICE_HOURS": "always", "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024})
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": BENCH_SECRET,
+            "DATABASE_URL": database_url,
+            "OUTBOX_THREAD": False,
+            "SERVICE_HOURS": "always",
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_KIB": 1024,
+        }
+    )
     log = folder / "gunicorn.log"
     try:
-        with portal_server(database_url, workers=workers, threads=threads, extra_env=extra_env,
-                           log_path=log) as url:
+        with portal_server(database_url, workers=workers, threads=threads, extra_env=extra_env, log_path=log) as url:
             yield Served(url, app, log)
     finally:
         app.extensions["portal.engine"].dispose()
@@ -154,8 +164,9 @@ def serving(db_backend: str, request, folder: Path, *, workers: int, threads: in
 def served(db_backend, request, tmp_path_factory):
     """gunicorn with four sync workers of one thread, started once per module and backend
     (starting four workers costs seconds); each test uses its own people and accounts."""
-    with serving(db_backend, request, tmp_path_factory.mktemp("brute-force"), workers=WORKERS, threads=1,
-                 extra_env=SERVER_ENV) as server:
+    with serving(
+        db_backend, request, tmp_path_factory.mktemp("brute-force"), workers=WORKERS, threads=1, extra_env=SERVER_ENV
+    ) as server:
         yield server
 
 
@@ -192,8 +203,12 @@ def test_forty_wrong_passwords_at_once_are_checked_at_most_five_times(served, br
     user_id = make_user(served.app, email=email, staff_role="officer" if path.startswith("/staff") else None)
     browsers = [browser() for _ in range(GUESSES)]
     tokens = [b.token(path) for b in browsers]
-    results = at_once([(lambda b=b, t=t, i=i: b.send("POST", path, _sign_in_form(path, email, f"wrong-guess-{i}", t)))
-                       for i, (b, t) in enumerate(zip(browsers, tokens))])
+    results = at_once(
+        [
+            (lambda b=b, t=t, i=i: b.send("POST", path, _sign_in_form(path, email, f"wrong-guess-{i}", t)))
+            for i, (b, t) in enumerate(zip(browsers, tokens, strict=False))
+        ]
+    )
     answered = statuses(results)
     assert answered == {400: LIMIT, 429: GUESSES - LIMIT}, answered
     assert served.audits("signin.password", "failure", AuditEvent.subject_user_id == user_id) == LIMIT
@@ -212,8 +227,12 @@ def test_the_per_client_limit_holds_for_many_emails_at_once(served, browser, cli
     emails = [f"stuffed{i}@example.com" for i in range(GUESSES)]
     browsers = [browser() for _ in emails]
     tokens = [b.token("/auth/sign-in") for b in browsers]
-    results = at_once([(lambda b=b, t=t, e=e: b.send("POST", "/auth/sign-in", _sign_in_form(
-        "/auth/sign-in", e, "wrong-guess", t))) for b, t, e in zip(browsers, tokens, emails)])
+    results = at_once(
+        [
+            (lambda b=b, t=t, e=e: b.send("POST", "/auth/sign-in", _sign_in_form("/auth/sign-in", e, "wrong-guess", t)))
+            for b, t, e in zip(browsers, tokens, emails, strict=False)
+        ]
+    )
     answered = statuses(results)
     assert answered == {400: CLIENT_LIMIT, 429: GUESSES - CLIENT_LIMIT}, answered
     assert served.throttled("signin-client", client_address) == CLIENT_LIMIT
@@ -246,8 +265,9 @@ def test_twenty_wrong_authenticator_codes_at_once_are_checked_at_most_five_times
     waiting = _at_code_step(browser, email, 21)
     last = waiting.pop()
     wrong = _wrong_code(secret)
-    results = at_once([(lambda b=b, t=t: b.send("POST", "/auth/code", {"code": wrong, "csrf_token": t}))
-                       for b, t in waiting])
+    results = at_once(
+        [(lambda b=b, t=t: b.send("POST", "/auth/code", {"code": wrong, "csrf_token": t})) for b, t in waiting]
+    )
     answered = statuses(results)
     assert answered == {400: LIMIT, 429: len(waiting) - LIMIT}, answered
     assert served.audits("signin.second_factor", "failure", AuditEvent.subject_user_id == user_id) == LIMIT
@@ -266,8 +286,9 @@ def test_one_authenticator_code_sent_from_ten_sessions_at_once_signs_in_once(ser
     user_id = make_user(served.app, email=email, totp_secret=secret)
     waiting = _at_code_step(browser, email, 10)
     code = pyotp.TOTP(secret).now()
-    results = at_once([(lambda b=b, t=t: b.send("POST", "/auth/code", {"code": code, "csrf_token": t}))
-                       for b, t in waiting])
+    results = at_once(
+        [(lambda b=b, t=t: b.send("POST", "/auth/code", {"code": code, "csrf_token": t})) for b, t in waiting]
+    )
     answered = statuses(results)
     # The nine others are wrong codes now: checked (400) until the limit, then refused unchecked (429).
     assert answered.get(303) == 1 and set(answered) <= {303, 400, 429}, answered
@@ -343,10 +364,15 @@ def test_wrong_pins_from_eight_people_at_once_all_count_and_never_lock_the_pin(s
     between workers), and the PIN is not locked: a ninth person with the right PIN links."""
     people = _people(browser, invited["emails"])
     ninth = people.pop()
-    counted_before = {scope: served.count(ThrottleEvent, ThrottleEvent.scope == scope)
-                      for scope in ("enrol", "enrol-numbers")}
-    results = at_once([(lambda b=b, t=t, p=p: _enrol(b, t, invited["number"], p))
-                       for (b, t), p in zip(people, _wrong_pins(8))])
+    counted_before = {
+        scope: served.count(ThrottleEvent, ThrottleEvent.scope == scope) for scope in ("enrol", "enrol-numbers")
+    }
+    results = at_once(
+        [
+            (lambda b=b, t=t, p=p: _enrol(b, t, invited["number"], p))
+            for (b, t), p in zip(people, _wrong_pins(8), strict=False)
+        ]
+    )
     assert statuses(results) == {400: 8}
     for scope, before in counted_before.items():
         assert served.count(ThrottleEvent, ThrottleEvent.scope == scope) - before == 8, scope
@@ -376,8 +402,12 @@ def test_twenty_reset_requests_at_once_send_at_most_three_emails(served, browser
     make_user(served.app, email=email)
     browsers = [browser() for _ in range(20)]
     tokens = [b.token("/auth/forgot-password") for b in browsers]
-    results = at_once([(lambda b=b, t=t: b.send("POST", "/auth/forgot-password", {"email": email, "csrf_token": t}))
-                       for b, t in zip(browsers, tokens)])
+    results = at_once(
+        [
+            (lambda b=b, t=t: b.send("POST", "/auth/forgot-password", {"email": email, "csrf_token": t}))
+            for b, t in zip(browsers, tokens, strict=False)
+        ]
+    )
     assert statuses(results) == {303: 20}
     assert served.count(OutboxEmail, OutboxEmail.to_address == email) == 3
     assert served.throttled("email-to", f"email-to:{email}") == 3

@@ -8,6 +8,7 @@ owner for the taxpayer side, a staff administrator for the staff side, an anonym
 visitor for public forms), at a real URL (real ids, built with tests/route_needs),
 with a realistic form (the one its page shows, filled in): only the token is wrong.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,18 @@ from flask import url_for
 from sqlalchemy import func, select
 
 from domain import consents, enrolment, letters, mail, messages, people, tokens, work
-from models import (WORK_QUEUES, AuditEvent, AuthSession, Consent, Document, DocumentContent, MessagePost, TaxReturn,
-                    User, WorkItem)
+from models import (
+    WORK_QUEUES,
+    AuditEvent,
+    AuthSession,
+    Consent,
+    Document,
+    DocumentContent,
+    MessagePost,
+    TaxReturn,
+    User,
+    WorkItem,
+)
 from tests import route_needs
 from tests.accounts_factory import file_return, give, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import PASSWORD, csrf_from, make_user
@@ -49,6 +60,7 @@ SIGNED_OUT_NOOP = {
 
 # --- A world with something behind every URL ------------------------------------------------
 
+
 def build_world(app, clock, staff_member) -> dict:
     """One account with everything its URLs name (tests/route_needs), its owner, a
     delegate, a message thread with an attachment, a paper letter, a return to
@@ -60,54 +72,93 @@ def build_world(app, clock, staff_member) -> dict:
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=31, legal_name="Table Top Ltd.", opened_on=date(2026, 6, 1))
         entry = post(db, account, "assessment", 10000, date(2026, 7, 15), period_end=date(2026, 6, 30))
-        penalty = post(db, account, "penalty", 2500, date(2026, 8, 5), period_end=date(2026, 6, 30),
-                       description="Late filing penalty")
+        penalty = post(
+            db,
+            account,
+            "penalty",
+            2500,
+            date(2026, 8, 5),
+            period_end=date(2026, 6, 30),
+            description="Late filing penalty",
+        )
         tax_return = file_return(db, account, date(2026, 6, 30))
         # Assessed on 2 November 2026: still open to objection.
         tax_return.status, tax_return.notice_kind, tax_return.notice_date = "assessed", "assessment", date(2026, 11, 2)
         tax_return.processed_on = date(2026, 11, 2)
         give(db, clock(), owner, account)
         target = give(db, clock(), clerk, account, role="delegate")
-        pin, _code = enrolment.issue(db, clock(), account, role="viewer", issued_by_user_id=owner,
-                                     invitee_name="Pat Pending")
-        consent = Consent(account_id=account.id, representative_name="Asa Asker",
-                          representative_email="asa@example.com", permissions="", starts_on=TODAY,
-                          status="requested", requested_at=clock())
+        pin, _code = enrolment.issue(
+            db, clock(), account, role="viewer", issued_by_user_id=owner, invitee_name="Pat Pending"
+        )
+        consent = Consent(
+            account_id=account.id,
+            representative_name="Asa Asker",
+            representative_email="asa@example.com",
+            permissions="",
+            starts_on=TODAY,
+            status="requested",
+            requested_at=clock(),
+        )
         db.add(consent)
         db.flush()
-        table = {"number": account.number, "grant_id": target.id, "pin_id": pin.id, "return_id": tax_return.id,
-                 "consent_id": consent.id}
+        table = {
+            "number": account.number,
+            "grant_id": target.id,
+            "pin_id": pin.id,
+            "return_id": tax_return.id,
+            "consent_id": consent.id,
+        }
         route_needs.extend_table(db, account, clock(), table)
-        thread_id = messages.to_everyone_with_access(db, clock(), account, "About your levy",
-                                                     "Please send your receipts.", TODAY)[0].thread_id
-        received_return = db.scalar(select(TaxReturn.id).where(TaxReturn.account_id == account.id,
-                                                               TaxReturn.status == "received"))
+        thread_id = messages.to_everyone_with_access(
+            db, clock(), account, "About your levy", "Please send your receipts.", TODAY
+        )[0].thread_id
+        received_return = db.scalar(
+            select(TaxReturn.id).where(TaxReturn.account_id == account.id, TaxReturn.status == "received")
+        )
         # An attachment on the thread's message, and an invitation letter that goes on paper.
         first_post = db.scalar(select(MessagePost.id).where(MessagePost.thread_id == thread_id))
         db.add(DocumentContent(stored_name="0" * 31 + "2", content=PDF))
-        attached = Document(account_id=account.id, stored_name="0" * 31 + "2", uploaded_name="letter.pdf",
-                            content_type="application/pdf", size_bytes=len(PDF), sha256=hashlib.sha256(PDF).hexdigest(),
-                            storage="database", uploaded_at=clock(), uploaded_by_user_id=owner,
-                            message_post_id=first_post)
+        attached = Document(
+            account_id=account.id,
+            stored_name="0" * 31 + "2",
+            uploaded_name="letter.pdf",
+            content_type="application/pdf",
+            size_bytes=len(PDF),
+            sha256=hashlib.sha256(PDF).hexdigest(),
+            storage="database",
+            uploaded_at=clock(),
+            uploaded_by_user_id=owner,
+            message_post_id=first_post,
+        )
         db.add(attached)
-        invitation = mail.post(db, clock(), TODAY, account=account, kind=letters.KIND, title="Your invitation",
-                               pdf=PDF, shown_online=False)
+        invitation = mail.post(
+            db, clock(), TODAY, account=account, kind=letters.KIND, title="Your invitation", pdf=PDF, shown_online=False
+        )
         work_item = db.scalar(select(WorkItem.id).order_by(WorkItem.id).limit(1))
         # The requested consent's signed paper form, in the consents queue.
-        consents.attach_signed_form(db, clock(), consent=consent, uploaded_name="AT4931.pdf", content=PDF,
-                                    user_id=owner)
+        consents.attach_signed_form(
+            db, clock(), consent=consent, uploaded_name="AT4931.pdf", content=PDF, user_id=owner
+        )
         consent_item = work.open_for_consent(db, clock(), consent).id
         owner_row = db.get(User, owner)
-        reset = tokens.make_token(app.secret_key, "reset-password",
-                                  {"uid": owner, "fp": people.password_fingerprint(owner_row)}, clock())
+        reset = tokens.make_token(
+            app.secret_key, "reset-password", {"uid": owner, "fp": people.password_fingerprint(owner_row)}, clock()
+        )
         verify = tokens.make_token(app.secret_key, "verify-email", {"uid": unverified, "email": UNVERIFIED}, clock())
         db.commit()
     clerk_client = signed_in(app, CLERK)  # a live session for staff to end
     owner_elsewhere = signed_in(app, OWNER)  # the owner on another device: a session to sign out of
     administrator = staff_member("administrator")
     officer = staff_member("officer")
-    values = {**table, "thread_id": thread_id, "entry_id": entry.id, "code": "TL", "queue": WORK_QUEUES[0],
-              "penalty": penalty.id, "user_id": clerk}
+    values = {
+        **table,
+        "thread_id": thread_id,
+        "entry_id": entry.id,
+        "code": "TL",
+        "queue": WORK_QUEUES[0],
+        "penalty": penalty.id,
+        "user_id": clerk,
+    }
     # The same name means different things in different places.
     by_endpoint = {
         "auth.reset_password": {"token": reset},
@@ -123,9 +174,19 @@ def build_world(app, clock, staff_member) -> dict:
         "staff.returns.": {"return_id": received_return},  # a return to assess (and then reassess)
         "assets.asset": {"hashed": next(iter(app.extensions["portal.assets"].values()))},
     }
-    return {"values": values, "by_endpoint": by_endpoint, "clock": clock, "owner": owner, "clerk": clerk,
-            "unverified": unverified, "administrator": administrator, "officer": officer, "clerk_client": clerk_client,
-            "owner_elsewhere": owner_elsewhere, "number": account.number}
+    return {
+        "values": values,
+        "by_endpoint": by_endpoint,
+        "clock": clock,
+        "owner": owner,
+        "clerk": clerk,
+        "unverified": unverified,
+        "administrator": administrator,
+        "officer": officer,
+        "clerk_client": clerk_client,
+        "owner_elsewhere": owner_elsewhere,
+        "number": account.number,
+    }
 
 
 def real_url(app, world, rule) -> str:
@@ -155,11 +216,13 @@ def who_may_post(app, endpoint) -> str:
 
 
 def state_changing_rules(app):
-    return sorted((rule for rule in app.url_map.iter_rules() if rule.methods & STATE_CHANGING),
-                  key=lambda rule: rule.endpoint)
+    return sorted(
+        (rule for rule in app.url_map.iter_rules() if rule.methods & STATE_CHANGING), key=lambda rule: rule.endpoint
+    )
 
 
 # --- Realistic forms -------------------------------------------------------------------------
+
 
 class _Forms(HTMLParser):
     """Every form on a page: its action and the fields a person sending it as shown would send."""
@@ -245,22 +308,40 @@ def _pdf():
 # (its one-time keys, its current values). Every state-changing endpoint is listed:
 # a new one fails test_every_state_changing_route_is_swept until it is given one.
 TYPED = {
-    "access.invite": {"name": "Dana Delegate", "email": "dana@example.com", "role": "viewer",
-                      "permissions": ["view_returns"]},
+    "access.invite": {
+        "name": "Dana Delegate",
+        "email": "dana@example.com",
+        "role": "viewer",
+        "permissions": ["view_returns"],
+    },
     "access.person": {"role": "viewer", "permissions": ["view_returns"]},
     "access.remove": {},
     "access.reissue": {},
     "access.withdraw": {},
     "access.reviewed": {},
-    "arrangements.autosave": {"frequency": "monthly", "instalment": "25.00", "first_day": "1", "first_month": "12",
-                              "first_year": "2026"},
-    "arrangements.propose": {"frequency": "monthly", "instalment": "25.00", "first_day": "1", "first_month": "12",
-                             "first_year": "2026"},
+    "arrangements.autosave": {
+        "frequency": "monthly",
+        "instalment": "25.00",
+        "first_day": "1",
+        "first_month": "12",
+        "first_year": "2026",
+    },
+    "arrangements.propose": {
+        "frequency": "monthly",
+        "instalment": "25.00",
+        "first_day": "1",
+        "first_month": "12",
+        "first_year": "2026",
+    },
     "arrangements.check": {"declaration": "y"},
     "auth.confirm": {"password": PASSWORD},
     "auth.forgot_password": {"email": OWNER},
-    "auth.register": {"name": "New Person", "email": "new@example.com", "password": NEW_PASSWORD,
-                      "password_confirm": NEW_PASSWORD},
+    "auth.register": {
+        "name": "New Person",
+        "email": "new@example.com",
+        "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD,
+    },
     "auth.reset_password": {"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD},
     "auth.second_factor": {"code": "123456"},
     "auth.session_extend": {},
@@ -272,10 +353,20 @@ TYPED = {
     "consents.ask": {"number": "{number}", "legal_name": "Table Top Ltd."},
     "consents.decline": {},
     "consents.revoke": {},
-    "consents.sign": {"representative_name": "Rae Rep", "representative_email": "rae@example.com",
-                      "permissions": ["view_returns"], "starts_on": "2026-11-23", "declaration": "y"},
-    "consents.upload": {"representative_name": "Uma Upload", "representative_email": "uma@example.com",
-                        "permissions": ["view_returns"], "starts_on": "2026-11-23", "signed_form": _pdf},
+    "consents.sign": {
+        "representative_name": "Rae Rep",
+        "representative_email": "rae@example.com",
+        "permissions": ["view_returns"],
+        "starts_on": "2026-11-23",
+        "declaration": "y",
+    },
+    "consents.upload": {
+        "representative_name": "Uma Upload",
+        "representative_email": "uma@example.com",
+        "permissions": ["view_returns"],
+        "starts_on": "2026-11-23",
+        "signed_form": _pdf,
+    },
     "details.edit": {"contact_name": "Robin Changed"},
     "direct_deposit.change": {"institution": "004", "transit": "12345", "bank_account": "7654321"},
     "direct_deposit.check": {"declaration": "y", "password": PASSWORD},
@@ -293,8 +384,11 @@ TYPED = {
     "objections.check": {"declaration": "y"},
     "objections.form": {"reasons": "The rooms were not let.", "facts": "Closed in June.", "relief": "Reassess"},
     "profile.details": {"name": "Changed Name", "phone": "780 555 0100"},
-    "profile.password": {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                         "new_password_confirm": NEW_PASSWORD},
+    "profile.password": {
+        "current_password": PASSWORD,
+        "new_password": NEW_PASSWORD,
+        "new_password_confirm": NEW_PASSWORD,
+    },
     "profile.recovery_codes": {"password": PASSWORD, "code": "{totp}"},
     "profile.sign_out_others": {"password": PASSWORD},
     "profile.two_factor": {"password": PASSWORD, "code": "{totp}"},
@@ -305,23 +399,44 @@ TYPED = {
     "renewals.confirm": {"details_correct": "yes"},
     "staff.accounts.letters_issue": {},
     "staff.accounts.letters_reissue": {},
-    "staff.accounts.new": {"program_code": "TL", "legal_name": "Fresh Start Ltd.", "mailing_line1": "PO Box 1",
-                           "mailing_city": "Edmonton", "mailing_province": "AB", "mailing_postal": "T5J 2Z2",
-                           "physical_line1": "1 Main Street", "physical_city": "Edmonton",
-                           "physical_province": "AB", "physical_postal": "T5J 0N3", "contact_name": "Fay Fresh",
-                           "contact_phone": "780 555 0199", "contact_email": "fay@example.com",
-                           "opened_on": "2026-11-01"},
+    "staff.accounts.new": {
+        "program_code": "TL",
+        "legal_name": "Fresh Start Ltd.",
+        "mailing_line1": "PO Box 1",
+        "mailing_city": "Edmonton",
+        "mailing_province": "AB",
+        "mailing_postal": "T5J 2Z2",
+        "physical_line1": "1 Main Street",
+        "physical_city": "Edmonton",
+        "physical_province": "AB",
+        "physical_postal": "T5J 0N3",
+        "contact_name": "Fay Fresh",
+        "contact_phone": "780 555 0199",
+        "contact_email": "fay@example.com",
+        "opened_on": "2026-11-01",
+    },
     "staff.end_sessions": {},
-    "staff.ledger.post_entry": {"kind": "payment", "amount": "10.00", "effective_date": "2026-11-23",
-                                "reason": "Cheque received"},
+    "staff.ledger.post_entry": {
+        "kind": "payment",
+        "amount": "10.00",
+        "effective_date": "2026-11-23",
+        "reason": "Cheque received",
+    },
     "staff.ledger.reverse": {"reason": "Posted in error"},
     "staff.mail.mark_mailed": {},
     "staff.messages.new": {"account": "{number}", "subject": "About your levy", "body": "Please call us."},
     "staff.messages.reply": {"body": "Thank you, received."},
     "staff.programs.edit": {"name": "Tourism Levy (renamed)"},
-    "staff.programs.new": {"code": "ZZ", "name": "Zeta Levy", "number_prefix": "97", "filing_frequency": "monthly",
-                           "due_rule": "M+1:last", "is_claim": "no", "objection_days": "90",
-                           "description": "A test program"},
+    "staff.programs.new": {
+        "code": "ZZ",
+        "name": "Zeta Levy",
+        "number_prefix": "97",
+        "filing_frequency": "monthly",
+        "due_rule": "M+1:last",
+        "is_claim": "no",
+        "objection_days": "90",
+        "description": "A test program",
+    },
     "staff.queues.assign": {"assignee": "{officer}"},
     "staff.queues.decide": {"decision": "approve", "reason": "All in order."},
     "staff.queues.release": {},
@@ -341,22 +456,41 @@ TYPED = {
 }
 # Pages whose form posts to an endpoint that has no page of its own.
 FORM_ON = {
-    "access.reissue": "access.pin", "access.withdraw": "access.pin", "access.reviewed": "access.manage",
-    "consents.decline": "consents.accept", "filing.begin": "filing.start", "filing.compute": "filing.figures",
-    "filing.autosave": "filing.figures", "messages.reply": "messages.thread", "objections.begin": "objections.start",
-    "objections.autosave": "objections.form", "renewals.begin": "renewals.start",
-    "renewals.autosave": "renewals.confirm", "arrangements.autosave": "arrangements.propose",
-    "waivers.autosave": "waivers.reason", "staff.accounts.letters_issue": "staff.accounts.show",
-    "staff.accounts.letters_reissue": "staff.accounts.show", "staff.ledger.post_entry": "staff.ledger.account",
-    "staff.mail.mark_mailed": "staff.mail.index", "staff.messages.reply": "staff.messages.thread",
-    "staff.queues.assign": "staff.queues.item", "staff.queues.decide": "staff.queues.item",
-    "staff.queues.release": "staff.queues.item", "staff.queues.take": "staff.queues.item",
-    "staff.returns.assess": "staff.returns.show", "staff.returns.reassess": "staff.returns.show",
-    "staff.team.add": "staff.team.index", "staff.team.change_role": "staff.team.member",
-    "staff.team.revoke": "staff.team.member", "staff.team.set_up_link": "staff.team.member",
-    "staff.set_access": "staff.person", "staff.end_sessions": "staff.person",
-    "profile.sign_out_others": "profile.sessions", "profile.recovery_codes": "profile.two_factor",
-    "profile.two_factor_off": "profile.two_factor", "auth.session_extend": "profile.overview",
+    "access.reissue": "access.pin",
+    "access.withdraw": "access.pin",
+    "access.reviewed": "access.manage",
+    "consents.decline": "consents.accept",
+    "filing.begin": "filing.start",
+    "filing.compute": "filing.figures",
+    "filing.autosave": "filing.figures",
+    "messages.reply": "messages.thread",
+    "objections.begin": "objections.start",
+    "objections.autosave": "objections.form",
+    "renewals.begin": "renewals.start",
+    "renewals.autosave": "renewals.confirm",
+    "arrangements.autosave": "arrangements.propose",
+    "waivers.autosave": "waivers.reason",
+    "staff.accounts.letters_issue": "staff.accounts.show",
+    "staff.accounts.letters_reissue": "staff.accounts.show",
+    "staff.ledger.post_entry": "staff.ledger.account",
+    "staff.mail.mark_mailed": "staff.mail.index",
+    "staff.messages.reply": "staff.messages.thread",
+    "staff.queues.assign": "staff.queues.item",
+    "staff.queues.decide": "staff.queues.item",
+    "staff.queues.release": "staff.queues.item",
+    "staff.queues.take": "staff.queues.item",
+    "staff.returns.assess": "staff.returns.show",
+    "staff.returns.reassess": "staff.returns.show",
+    "staff.team.add": "staff.team.index",
+    "staff.team.change_role": "staff.team.member",
+    "staff.team.revoke": "staff.team.member",
+    "staff.team.set_up_link": "staff.team.member",
+    "staff.set_access": "staff.person",
+    "staff.end_sessions": "staff.person",
+    "profile.sign_out_others": "profile.sessions",
+    "profile.recovery_codes": "profile.two_factor",
+    "profile.two_factor_off": "profile.two_factor",
+    "auth.session_extend": "profile.overview",
     "auth.sign_out": "profile.overview",
 }
 
@@ -387,8 +521,9 @@ def owners_code(app, world) -> str:
     world["clock"].advance(seconds=30)
     with sessionmaker_of(app)() as db:
         secret = db.get(User, world["owner"]).totp_secret
-        for data in db.scalars(select(AuthSession.data).where(AuthSession.user_id == world["owner"],
-                                                               AuthSession.ended_at.is_(None))):
+        for data in db.scalars(
+            select(AuthSession.data).where(AuthSession.user_id == world["owner"], AuthSession.ended_at.is_(None))
+        ):
             secret = secret or json.loads(data or "{}").get("totp_setup_secret")
     return pyotp.TOTP(secret).at(world["clock"]()) if secret else "000000"
 
@@ -414,9 +549,32 @@ def garbled(token: str) -> str:
 
 
 # A journey's steps in the order a person takes them (the control test follows it).
-STEPS = ["start", "begin", "autosave", "two_factor", "propose", "change", "form", "confirm", "reason", "figures",
-         "compute", "documents", "upload", "check", "new", "invite", "person", "reissue", "withdraw", "remove",
-         "take", "assign", "release", "decide"]
+STEPS = [
+    "start",
+    "begin",
+    "autosave",
+    "two_factor",
+    "propose",
+    "change",
+    "form",
+    "confirm",
+    "reason",
+    "figures",
+    "compute",
+    "documents",
+    "upload",
+    "check",
+    "new",
+    "invite",
+    "person",
+    "reissue",
+    "withdraw",
+    "remove",
+    "take",
+    "assign",
+    "release",
+    "decide",
+]
 
 
 def journey_order(rule):
@@ -437,8 +595,9 @@ def _last_event(app) -> int:
 def _refused_since(app, last_id: int) -> list[str]:
     """The endpoints of the CSRF refusals audited after event `last_id`."""
     with sessionmaker_of(app)() as db:
-        details = db.scalars(select(AuditEvent.detail).where(AuditEvent.event == "csrf.refused",
-                                                              AuditEvent.id > last_id))
+        details = db.scalars(
+            select(AuditEvent.detail).where(AuditEvent.event == "csrf.refused", AuditEvent.id > last_id)
+        )
         return [json.loads(detail).get("endpoint") for detail in details]
 
 
@@ -454,9 +613,11 @@ def principals(app, world):
     anonymous = app.test_client()
     anonymous.get("/auth/sign-in")  # a session of its own, with its own token
     clients = {"anonymous": anonymous, "owner": signed_in(app, OWNER), "staff": world["administrator"].client}
-    tokens_of = {"anonymous": csrf_from(anonymous.get("/auth/sign-in").get_data(as_text=True)),
-                 "owner": csrf_from(clients["owner"].get("/profile/").get_data(as_text=True)),
-                 "staff": csrf_from(clients["staff"].get("/staff/").get_data(as_text=True))}
+    tokens_of = {
+        "anonymous": csrf_from(anonymous.get("/auth/sign-in").get_data(as_text=True)),
+        "owner": csrf_from(clients["owner"].get("/profile/").get_data(as_text=True)),
+        "staff": csrf_from(clients["staff"].get("/staff/").get_data(as_text=True)),
+    }
     # Someone else's real, well-signed token: the owner's for the others, staff's for the owner.
     foreign = {"anonymous": tokens_of["owner"], "staff": tokens_of["owner"], "owner": tokens_of["staff"]}
     # And the owner's own token from their other device: bound to that session, not to the person.
@@ -527,8 +688,10 @@ def test_every_state_changing_route_refuses_a_missing_foreign_or_garbled_token(a
     assert {endpoint for endpoint, _method in swept} == set(TYPED)
     assert wrong == []
     by_who = Counter(who_may_post(app, endpoint) for endpoint, _method in swept)
-    print(f"\n{len(swept)} state-changing routes and methods swept ({dict(by_who)}), "
-          f"{_refusals_total(app)} refusals audited")
+    print(
+        f"\n{len(swept)} state-changing routes and methods swept ({dict(by_who)}), "
+        f"{_refusals_total(app)} refusals audited"
+    )
     # The clients are still who they were: no refused sign-out or sign-in took effect.
     assert principals["clients"]["owner"].get("/profile/").status_code == 200
     assert principals["clients"]["staff"].get("/staff/").status_code == 200
@@ -536,8 +699,15 @@ def test_every_state_changing_route_refuses_a_missing_foreign_or_garbled_token(a
 
 
 # Run last, in this order: they end or replace sessions the others use.
-LAST = ["staff.team.revoke", "profile.sign_out_others", "profile.password", "auth.sign_out", "auth.reset_password",
-        "auth.sign_in", "staff.sign_in"]
+LAST = [
+    "staff.team.revoke",
+    "profile.sign_out_others",
+    "profile.password",
+    "auth.sign_out",
+    "auth.reset_password",
+    "auth.sign_in",
+    "staff.sign_in",
+]
 # Sent with the right token, these realistic forms are accepted and yet change no
 # row at that point of the run, each for the reason given (so the refusals above
 # prove the token's check through the audit event and the message, not the rows).
@@ -579,16 +749,18 @@ def test_the_forms_are_realistic_the_right_token_is_accepted(app, clock, world, 
             with sessionmaker_of(app)() as db:
                 owner = db.get(User, world["owner"])
                 world["by_endpoint"]["auth.reset_password"]["token"] = tokens.make_token(
-                    app.secret_key, "reset-password", {"uid": owner.id, "fp": people.password_fingerprint(owner)},
-                    clock())
+                    app.secret_key,
+                    "reset-password",
+                    {"uid": owner.id, "fp": people.password_fingerprint(owner)},
+                    clock(),
+                )
         url = real_url(app, world, rule)
         form = realistic_form(app, world, client, rule, url)
         before = snapshot(app)
         last = _last_event(app)
         response = client.post(url, data=form_data(form, principals["tokens"][who]))
         page = response.get_data(as_text=True)
-        if ("Your form has expired" in page or _refused_since(app, last)
-                or response.status_code >= 500):
+        if "Your form has expired" in page or _refused_since(app, last) or response.status_code >= 500:
             refused.append((rule.endpoint, response.status_code))
         if changes(before, snapshot(app)):
             changed.append(rule.endpoint)
@@ -640,8 +812,11 @@ def test_a_timed_out_session_keeps_nothing_sent_without_its_own_token(app, clock
     before = snapshot(app)
     wrong, kept_with_own_token = [], []
     for endpoint, (who, url, form) in sorted(forms.items()):
-        bad_tokens = {"missing": None, "foreign": principals["foreign"][who],
-                      "garbled": garbled(principals["tokens"][who])}
+        bad_tokens = {
+            "missing": None,
+            "foreign": principals["foreign"][who],
+            "garbled": garbled(principals["tokens"][who]),
+        }
         for kind, token in bad_tokens.items():
             for htmx in (False, True):
                 client = app.test_client()
@@ -665,7 +840,8 @@ def test_a_timed_out_session_keeps_nothing_sent_without_its_own_token(app, clock
     assert changed == {}
     # The control: a timed-out person's own form is kept on the routes that keep forms.
     assert {"access.invite", "details.edit", "consents.sign", "profile.details", "staff.programs.new"} <= set(
-        kept_with_own_token), kept_with_own_token
+        kept_with_own_token
+    ), kept_with_own_token
 
 
 def return_to_clean(app) -> None:

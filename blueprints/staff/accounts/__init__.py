@@ -2,6 +2,7 @@
 a new one, issue an invitation letter (an owner PIN on paper) or reissue the PIN,
 and follow PINs across accounts. The rules live in domain.agency_view,
 domain.registration, domain.letters and domain.pins."""
+
 from __future__ import annotations
 
 import logging
@@ -41,6 +42,7 @@ def _account_or_404(number: str) -> Account:
 
 # --- Finding -------------------------------------------------------------------------------
 
+
 @bp.route("/")
 def index():
     form = AccountSearchForm(request.args)
@@ -50,31 +52,61 @@ def index():
             results = staff_search.find_accounts(get_db(), form.q.data)
         else:
             status = 400
-    return render("staff/accounts/index.html", "staff/accounts/_results.html", status, form=form, results=results,
-                  most=staff_search.MOST, **SECTION)
+    return render(
+        "staff/accounts/index.html",
+        "staff/accounts/_results.html",
+        status,
+        form=form,
+        results=results,
+        most=staff_search.MOST,
+        **SECTION,
+    )
 
 
 @bp.route("/pins", endpoint="pins")
 def pins_index():
     chosen = request.args.get("status") or None
     if chosen is not None and chosen not in pins.STATUSES:
-        return render_template("staff/accounts/pins.html", rows=[], counts=pins.counts(get_db(), now()),
-                               chosen=None, bad_status=True, statuses=pins.STATUSES, words=pins.STATUS_WORDS,
-                               most=pins.MOST_LISTED, staff_section="pins"), 400
+        return render_template(
+            "staff/accounts/pins.html",
+            rows=[],
+            counts=pins.counts(get_db(), now()),
+            chosen=None,
+            bad_status=True,
+            statuses=pins.STATUSES,
+            words=pins.STATUS_WORDS,
+            most=pins.MOST_LISTED,
+            staff_section="pins",
+        ), 400
     db, moment = get_db(), now()
-    return render_template("staff/accounts/pins.html", rows=pins.listing(db, moment, chosen),
-                           counts=pins.counts(db, moment), chosen=chosen, bad_status=False, statuses=pins.STATUSES,
-                           words=pins.STATUS_WORDS, most=pins.MOST_LISTED, staff_section="pins")
+    return render_template(
+        "staff/accounts/pins.html",
+        rows=pins.listing(db, moment, chosen),
+        counts=pins.counts(db, moment),
+        chosen=chosen,
+        bad_status=False,
+        statuses=pins.STATUSES,
+        words=pins.STATUS_WORDS,
+        most=pins.MOST_LISTED,
+        staff_section="pins",
+    )
 
 
 # --- The account --------------------------------------------------------------------------
+
 
 @bp.route("/<number>")
 def show(number: str):
     account = _account_or_404(number)
     db = get_db()
-    return render_template("staff/accounts/show.html", file=agency_view.file_of(db, account, now(), today()),
-                           account=account, letter_key=once.new_key(), reissue_key=once.new_key(), **SECTION)
+    return render_template(
+        "staff/accounts/show.html",
+        file=agency_view.file_of(db, account, now(), today()),
+        account=account,
+        letter_key=once.new_key(),
+        reissue_key=once.new_key(),
+        **SECTION,
+    )
 
 
 @bp.route("/<number>/documents/<int:document_id>")
@@ -91,10 +123,12 @@ def document(number: str, document_id: int):
 
 # --- Registering ----------------------------------------------------------------------------
 
+
 def _program_choices(db) -> list[SelectChoice]:
     programs = db.scalars(select(Program).order_by(Program.name))
     return [SelectChoice("", "Choose a program")] + [
-        SelectChoice(p.code, f"{p.name} ({p.code}, numbers start {p.number_prefix})") for p in programs]
+        SelectChoice(p.code, f"{p.name} ({p.code}, numbers start {p.number_prefix})") for p in programs
+    ]
 
 
 def _register_page(form, status: int = 200):
@@ -118,14 +152,20 @@ def new():
     if not form.validate() or form.form_errors:
         return _register_page(form, 400)
     fields = registration.AccountFields(
-        program_code=form.program_code.data, legal_name=form.legal_name.data,
-        operating_name=form.operating_name.data or None, mailing_address=address_of(form, "mailing"),
-        physical_address=address_of(form, "physical"), contact_name=form.contact_name.data,
-        contact_phone=form.contact_phone.data, contact_email=form.contact_email.data or None,
-        opened_on=form.opened_on.data)
+        program_code=form.program_code.data,
+        legal_name=form.legal_name.data,
+        operating_name=form.operating_name.data or None,
+        mailing_address=address_of(form, "mailing"),
+        physical_address=address_of(form, "physical"),
+        contact_name=form.contact_name.data,
+        contact_phone=form.contact_phone.data,
+        contact_email=form.contact_email.data or None,
+        opened_on=form.opened_on.data,
+    )
     try:
-        made = registration.register_account(db, now(), today(), fields=fields, actor_user_id=current_user.id,
-                                             key=form.key.data)
+        made = registration.register_account(
+            db, now(), today(), fields=fields, actor_user_id=current_user.id, key=form.key.data
+        )
     except registration.Refused as refused:
         db.rollback()
         (getattr(form, refused.field).errors if refused.field else form.form_errors).append(refused.message)
@@ -137,30 +177,46 @@ def new():
         return _register_page(form, 409)
     db.commit()
     if made.created:
-        session["notice"] = (f"Registered account {format_number(made.account.number)} with "
-                             f"{len(made.periods)} filing period{'s' if len(made.periods) != 1 else ''}.")
+        session["notice"] = (
+            f"Registered account {format_number(made.account.number)} with "
+            f"{len(made.periods)} filing period{'s' if len(made.periods) != 1 else ''}."
+        )
     return see_other(url_for(".show", number=made.account.number))
 
 
 # --- Invitation letters and PINs ------------------------------------------------------------
 
+
 def _issue(number: str, reissue: bool):
     account = _account_or_404(number)
     key = request.form.get("key", "")
     if not once.valid(key):
-        return render_error(400, title="This button has expired",
-                            message="Go back to the account page and press the button again.")
+        return render_error(
+            400, title="This button has expired", message="Go back to the account page and press the button again."
+        )
     db = get_db()
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
     try:
         issued = letters.issue_invitation(
-            db, now(), today(), account=account, staff_user_id=current_user.id, key=key, reissue=reissue,
-            register_url=base + url_for("auth.register"), enrol_url=base + url_for("enrol.start"),
-            agency_phone=AGENCY_PHONE, zone=current_app.config["SERVICE_TIMEZONE"])
+            db,
+            now(),
+            today(),
+            account=account,
+            staff_user_id=current_user.id,
+            key=key,
+            reissue=reissue,
+            register_url=base + url_for("auth.register"),
+            enrol_url=base + url_for("enrol.start"),
+            agency_phone=AGENCY_PHONE,
+            zone=current_app.config["SERVICE_TIMEZONE"],
+        )
     except once.AlreadySent:
         db.rollback()
-        return render_error(409, title="This button was pressed already",
-                            message="Go back to the account page to see its PINs and letters.")
+        return render_error(
+            409,
+            title="This button was pressed already",
+            message="Go back to the account page to see its PINs and letters.",
+        )
     db.commit()
     return see_other(url_for(".letter", number=account.number, item_id=issued.item.id))
 

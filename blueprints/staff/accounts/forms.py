@@ -1,6 +1,7 @@
 """Finding an account, and registering one: its program, names, two structured
 addresses (the shape domain.details stores and the taxpayer's details page
 edits), the contact and the day it opened."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -20,10 +21,15 @@ class AccountSearchForm(FlaskForm):
     class Meta:
         csrf = False  # a GET search changes nothing
 
-    q = StringField("Account number or name", description="An account number (spaces are fine), or part of a "
-                                                          "legal or operating name",
-                    validators=[DataRequired("Enter an account number or a name"),
-                                Length(max=200, message="Enter 200 characters or fewer"), one_line_search])
+    q = StringField(
+        "Account number or name",
+        description="An account number (spaces are fine), or part of a legal or operating name",
+        validators=[
+            DataRequired("Enter an account number or a name"),
+            Length(max=200, message="Enter 200 characters or fewer"),
+            one_line_search,
+        ],
+    )
 
 
 def _tidy(value):
@@ -32,8 +38,12 @@ def _tidy(value):
 
 def _text(label: str, what: str, most: int, *, required: bool = True, **kwargs) -> StringField:
     first = not_blank(f"Enter {what}") if required else Optional()
-    return StringField(label, filters=[_tidy], **kwargs, validators=[
-        first, one_line(what), Length(max=most, message=f"Enter {what} in {most} characters or fewer")])
+    return StringField(
+        label,
+        filters=[_tidy],
+        **kwargs,
+        validators=[first, one_line(what), Length(max=most, message=f"Enter {what} in {most} characters or fewer")],
+    )
 
 
 def _opened_on(_form, field):
@@ -45,27 +55,50 @@ def _opened_on(_form, field):
 
 class _AccountBasics(FlaskForm):
     key = HiddenField()  # one-time: one press of the button (or two) makes one account
-    program_code = SelectField("Program", id="program_code", validate_choice=False,
-                               validators=[DataRequired("Choose a program")])
-    legal_name = _text("Legal name", "the legal name", 200, id="legal_name",
-                       description="As registered: a corporation's name, or an individual's full name")
-    operating_name = _text("Operating name (optional)", "the operating name", 200, required=False,
-                           id="operating_name", description="The name the business trades under, if different")
+    program_code = SelectField(
+        "Program", id="program_code", validate_choice=False, validators=[DataRequired("Choose a program")]
+    )
+    legal_name = _text(
+        "Legal name",
+        "the legal name",
+        200,
+        id="legal_name",
+        description="As registered: a corporation's name, or an individual's full name",
+    )
+    operating_name = _text(
+        "Operating name (optional)",
+        "the operating name",
+        200,
+        required=False,
+        id="operating_name",
+        description="The name the business trades under, if different",
+    )
 
 
 # Fields made in page order: WTForms orders them (and the error summary) by when they were made.
-RegisterAccountForm = type("RegisterAccountForm", (_AccountBasics,), {
-    **address_fields("mailing", "mailing address"),
-    **address_fields("physical", "physical address"),
-    **contact_fields(),
-    "opened_on": StringField("Date the account opened", id="opened_on", filters=[_tidy],
-                             description="Year-month-day, for example 2026-01-31. Filing periods start from it",
-                             validators=[not_blank("Enter the date the account opened"), _opened_on]),
-})
+RegisterAccountForm = type(
+    "RegisterAccountForm",
+    (_AccountBasics,),
+    {
+        **address_fields("mailing", "mailing address"),
+        **address_fields("physical", "physical address"),
+        **contact_fields(),
+        "opened_on": StringField(
+            "Date the account opened",
+            id="opened_on",
+            filters=[_tidy],
+            description="Year-month-day, for example 2026-01-31. Filing periods start from it",
+            validators=[not_blank("Enter the date the account opened"), _opened_on],
+        ),
+    },
+)
 add_checks(RegisterAccountForm)
 
 
 def address_of(form, prefix: str) -> str:
     """The stored text of one of the form's addresses (after validation)."""
-    return details.compose_address(details.Address(*(getattr(form, f"{prefix}_{part}").data or ""
-                                                     for part in ("line1", "line2", "city", "province", "postal"))))
+    return details.compose_address(
+        details.Address(
+            *(getattr(form, f"{prefix}_{part}").data or "" for part in ("line1", "line2", "city", "province", "postal"))
+        )
+    )

@@ -1,6 +1,7 @@
 """The audit log viewer: filter by person, account, action and days; newest first,
 a hundred a page; the same filter as CSV. For supervisors and administrators
 (an officer gets a 403, itself audited), and every export is on the record."""
+
 from __future__ import annotations
 
 import csv
@@ -30,8 +31,9 @@ def _form_and_filter():
 def _invalid(form) -> Response:
     """The form again with a message beside each wrong field, 400. Over htmx the
     form itself is swapped (and the stale results emptied), not the results."""
-    response = render("staff/audit/index.html", "staff/audit/_invalid.html", 400, form=form, rows=None,
-                      staff_section="audit")
+    response = render(
+        "staff/audit/index.html", "staff/audit/_invalid.html", 400, form=form, rows=None, staff_section="audit"
+    )
     if wants_fragment():
         response.headers["HX-Retarget"] = "#audit-filter"
         response.headers["HX-Reswap"] = "outerHTML"
@@ -46,15 +48,34 @@ def index():
     before = audit_log.parse_before(request.args.get("before"))
     rows, next_before = audit_log.page(get_db(), flt, before)
     params = form.params()
-    return render("staff/audit/index.html", "staff/audit/_results.html", form=form, rows=rows,
-                  first_page=before is None, filtered=bool(params),
-                  next_url=url_for(".index", **params, before=next_before) if next_before else None,
-                  first_url=url_for(".index", **params), csv_url=url_for(".export", **params),
-                  staff_section="audit")
+    return render(
+        "staff/audit/index.html",
+        "staff/audit/_results.html",
+        form=form,
+        rows=rows,
+        first_page=before is None,
+        filtered=bool(params),
+        next_url=url_for(".index", **params, before=next_before) if next_before else None,
+        first_url=url_for(".index", **params),
+        csv_url=url_for(".export", **params),
+        staff_section="audit",
+    )
 
 
-CSV_HEADER = ("Event number", "When", "Event", "Outcome", "Actor user number", "Actor name", "Actor email",
-              "Subject user number", "Subject name", "Subject email", "Account number", "Detail")
+CSV_HEADER = (
+    "Event number",
+    "When",
+    "Event",
+    "Outcome",
+    "Actor user number",
+    "Actor name",
+    "Actor email",
+    "Subject user number",
+    "Subject name",
+    "Subject email",
+    "Account number",
+    "Detail",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -79,9 +100,17 @@ def export():
     # On the record before the first row leaves: which filter, never an email. The
     # account goes in the detail, not account_id: the export is not an event of
     # the account's own history, which its managers see.
-    audit.record(db, now(), "audit.exported", actor_user_id=current_user.id, account=flt.account_id,
-                 person=flt.person_id, action=flt.action,
-                 start=flt.start.isoformat() if flt.start else None, end=flt.end.isoformat() if flt.end else None)
+    audit.record(
+        db,
+        now(),
+        "audit.exported",
+        actor_user_id=current_user.id,
+        account=flt.account_id,
+        person=flt.person_id,
+        action=flt.action,
+        start=flt.start.isoformat() if flt.start else None,
+        end=flt.end.isoformat() if flt.end else None,
+    )
     db.commit()
 
     def lines():
@@ -89,10 +118,24 @@ def export():
             yield "\ufeff" + _csv_line(CSV_HEADER)  # the BOM: spreadsheets then read UTF-8 as UTF-8
             chunk = []
             for row in audit_log.stream(db, flt):
-                chunk.append(_csv_line((
-                    row.id, row.occurred_at.astimezone(zone).isoformat(timespec="seconds"), row.event, row.outcome,
-                    row.actor_user_id, row.actor_name, row.actor_email, row.subject_user_id, row.subject_name,
-                    row.subject_email, row.account_number, audit_log.detail_text(row.detail))))
+                chunk.append(
+                    _csv_line(
+                        (
+                            row.id,
+                            row.occurred_at.astimezone(zone).isoformat(timespec="seconds"),
+                            row.event,
+                            row.outcome,
+                            row.actor_user_id,
+                            row.actor_name,
+                            row.actor_email,
+                            row.subject_user_id,
+                            row.subject_name,
+                            row.subject_email,
+                            row.account_number,
+                            audit_log.detail_text(row.detail),
+                        )
+                    )
+                )
                 if len(chunk) >= 200:
                     yield "".join(chunk)
                     chunk = []
@@ -104,5 +147,8 @@ def export():
             db.rollback()
 
     stamp = now().astimezone(zone).strftime("%Y%m%d-%H%M")
-    return Response(stream_with_context(lines()), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'})
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
+    )

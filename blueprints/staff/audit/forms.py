@@ -1,4 +1,5 @@
 """The audit viewer's filter: a GET form (no CSRF token: it changes nothing)."""
+
 from __future__ import annotations
 
 import re
@@ -36,17 +37,27 @@ class AuditFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    person = StringField("Person", id="audit-person", filters=[_strip],
-                         description="Their email address (exactly), or their user number. Finds what they did "
-                                     "and what was done to them")
+    person = StringField(
+        "Person",
+        id="audit-person",
+        filters=[_strip],
+        description="Their email address (exactly), or their user number. Finds what they did "
+        "and what was done to them",
+    )
     account = StringField("Account number", id="audit-account", filters=[_strip])
-    action = StringField("Action", id="audit-action", filters=[_strip],
-                         description="An event, like consent.approved, or the start of one ending in a dot, "
-                                     "like consent. for every consent event")
-    date_from = StringField("From", name="from", id="audit-from", filters=[_strip],
-                            description="On or after this day (Mountain time)")
-    date_to = StringField("To", name="to", id="audit-to", filters=[_strip],
-                          description="On or before this day (Mountain time)")
+    action = StringField(
+        "Action",
+        id="audit-action",
+        filters=[_strip],
+        description="An event, like consent.approved, or the start of one ending in a dot, "
+        "like consent. for every consent event",
+    )
+    date_from = StringField(
+        "From", name="from", id="audit-from", filters=[_strip], description="On or after this day (Mountain time)"
+    )
+    date_to = StringField(
+        "To", name="to", id="audit-to", filters=[_strip], description="On or before this day (Mountain time)"
+    )
 
     def params(self) -> dict[str, str]:
         """The query string of the filter as typed, only what is filled in: for links and the CSV."""
@@ -78,8 +89,9 @@ class AuditFilterForm(FlaskForm):
                     self.account.errors.append("No account has that number")
         action = (self.action.data or "").lower() or None
         if action and (len(action) > audit_log.EVENT_MAX or not _EVENT.match(action)):
-            self.action.errors.append("Enter an event, like consent.approved, or the start of one ending in a "
-                                      "dot, like consent.")
+            self.action.errors.append(
+                "Enter an event, like consent.approved, or the start of one ending in a dot, like consent."
+            )
         first, first_ok = _day(self.date_from.data)
         last, last_ok = _day(self.date_to.data)
         if not first_ok:

@@ -4,6 +4,7 @@ reverses), a form to post a payment, refund, transfer, adjustment, interest or
 penalty, and reversals. Officers post payments only; everything else, and every
 reversal, needs a supervisor (web.access.require_staff_role: 403, audited).
 The rules are domain.postings'."""
+
 from __future__ import annotations
 
 import re
@@ -28,8 +29,11 @@ STALE_FORM = "This form is out of date. Check the answers and send it again"
 
 
 def _account_or_404(number: str) -> Account:
-    account = get_db().scalar(select(Account).where(Account.number == number)) \
-        if re.fullmatch(r"[0-9]{10}", number or "") else None
+    account = (
+        get_db().scalar(select(Account).where(Account.number == number))
+        if re.fullmatch(r"[0-9]{10}", number or "")
+        else None
+    )
     if account is None:
         abort(404)
     return account
@@ -56,13 +60,23 @@ def _page(account: Account, form: EntryForm, status: int = 200):
     rows, next_cursor = ledger.transactions_page(db, account.id, ledger.TransactionFilter(), after)
     links = postings.links_for(db, account.id, [row.id for row in rows])
     next_url = url_for(".account", number=account.number, after=next_cursor.token()) if next_cursor else None
-    return render("staff/ledger/account.html", "staff/ledger/_entries.html", status, staff_section="accounts",
-                  account=account, form=form, rows=rows, links=links, first_page=after is None,
-                  next_url=next_url,
-                  first_url=url_for(".account", number=account.number),
-                  balance=describe_balance(ledger.balance(db, account.id)),
-                  period_ends=postings.period_ends(db, account.id),
-                  can_reverse=work.at_least(_staff(), "supervisor"), kinds=postings.KINDS)
+    return render(
+        "staff/ledger/account.html",
+        "staff/ledger/_entries.html",
+        status,
+        staff_section="accounts",
+        account=account,
+        form=form,
+        rows=rows,
+        links=links,
+        first_page=after is None,
+        next_url=next_url,
+        first_url=url_for(".account", number=account.number),
+        balance=describe_balance(ledger.balance(db, account.id)),
+        period_ends=postings.period_ends(db, account.id),
+        can_reverse=work.at_least(_staff(), "supervisor"),
+        kinds=postings.KINDS,
+    )
 
 
 @bp.route("/<number>/")
@@ -93,8 +107,7 @@ def post_entry(number: str):
     if form.errors:
         return _page(account, form, 400)
     try:
-        entries = postings.post(db, now(), today(), account=account, staff=_staff(), posting=posting,
-                                key=form.key.data)
+        entries = postings.post(db, now(), today(), account=account, staff=_staff(), posting=posting, key=form.key.data)
     except postings.AlreadyDone:
         db.rollback()
         return _done(account, "That form had been sent already: the entry is posted once.")
@@ -121,8 +134,15 @@ def _reverse_page(account, entry, form, problem=None, status=200):
     db = get_db()
     counterpart = postings.counterpart_of(db, entry)
     other = db.get(Account, counterpart.account_id) if counterpart is not None else None
-    return render_template("staff/ledger/reverse.html", staff_section="accounts", account=account, entry=entry,
-                           form=form, problem=problem, other=other), status
+    return render_template(
+        "staff/ledger/reverse.html",
+        staff_section="accounts",
+        account=account,
+        entry=entry,
+        form=form,
+        problem=problem,
+        other=other,
+    ), status
 
 
 @bp.route("/<number>/entries/<int:entry_id>/reverse", methods=["GET", "POST"])
@@ -146,8 +166,9 @@ def reverse(number: str, entry_id: int):
     if form.errors:
         return _reverse_page(account, entry, form, status=400)
     try:
-        reversal = postings.reverse(db, now(), today(), entry=entry, staff=_staff(), reason=form.reason.data,
-                                    key=form.key.data)
+        reversal = postings.reverse(
+            db, now(), today(), entry=entry, staff=_staff(), reason=form.reason.data, key=form.key.data
+        )
     except postings.AlreadyDone:
         db.rollback()
         return _done(account, "That form had been sent already: the entry is reversed once.")
@@ -158,5 +179,8 @@ def reverse(number: str, entry_id: int):
             return _reverse_page(account, entry, form, status=refused.status)
         return _reverse_page(account, entry, None, refused.message, refused.status)
     db.commit()
-    return _done(account, f"Entry {entry.id} reversed: entry {reversal.id}, reference {reversal.reference}, "
-                          f"{format_money(reversal.amount_cents)}.")
+    return _done(
+        account,
+        f"Entry {entry.id} reversed: entry {reversal.id}, reference {reversal.reference}, "
+        f"{format_money(reversal.amount_cents)}.",
+    )

@@ -1,6 +1,7 @@
 """Forms of ledger entries by hand. The rules (amounts, dates, periods, signs,
 who may post what) are domain.postings'; these forms carry the answers, the
 CSRF token and the one-time key that makes a second submission post nothing."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -23,23 +24,38 @@ class EntryForm(FlaskForm):
     # Declared in the order the page asks (WTForms orders the error summary the same way).
     key = HiddenField()
     kind = RadioField("Type of entry", id="kind", validate_choice=False, choices=kind_choices(KINDS))
-    amount = StringField("Amount", id="amount", filters=[_strip],
-                         description="In dollars and cents, like 1250.00, without a minus sign: the type says "
-                                     "whether it is a debit or a credit")
-    effective_date = StringField("Effective date", id="effective_date", filters=[_strip],
-                                 description="The day it takes effect, like 2026-11-23")
+    amount = StringField(
+        "Amount",
+        id="amount",
+        filters=[_strip],
+        description="In dollars and cents, like 1250.00, without a minus sign: the type says "
+        "whether it is a debit or a credit",
+    )
+    effective_date = StringField(
+        "Effective date", id="effective_date", filters=[_strip], description="The day it takes effect, like 2026-11-23"
+    )
     period_end = StringField("Period (optional)", id="period_end", filters=[_strip])
-    to_account = StringField("Account the amount goes to (transfers only)", id="to_account", filters=[_strip],
-                             description="Its 10-digit account number")
-    reason = StringField("Reason", id="reason", filters=[_strip],
-                         validators=[one_line("Enter the reason on one line, without special characters")],
-                         description="Shown as the entry's description, to the account's people too. Up to 200 "
-                                     "characters")
+    to_account = StringField(
+        "Account the amount goes to (transfers only)",
+        id="to_account",
+        filters=[_strip],
+        description="Its 10-digit account number",
+    )
+    reason = StringField(
+        "Reason",
+        id="reason",
+        filters=[_strip],
+        validators=[one_line("Enter the reason on one line, without special characters")],
+        description="Shown as the entry's description, to the account's people too. Up to 200 characters",
+    )
 
 
 class ReverseForm(FlaskForm):
     key = HiddenField()
-    reason = StringField("Why reverse it?", id="reason", filters=[_strip],
-                         validators=[one_line("Enter the reason on one line, without special characters")],
-                         description="Shown as the reversal's description, to the account's people too. Up to 200 "
-                                     "characters")
+    reason = StringField(
+        "Why reverse it?",
+        id="reason",
+        filters=[_strip],
+        validators=[one_line("Enter the reason on one line, without special characters")],
+        description="Shown as the reversal's description, to the account's people too. Up to 200 characters",
+    )

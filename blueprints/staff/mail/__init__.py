@@ -2,6 +2,7 @@
 or the letter carries a PIN), oldest first, each marked mailed once it is in the
 post. Any staff member may print and mark; every step is audited. The rules live
 in domain.mail."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, session, url_for
@@ -28,8 +29,13 @@ def _item_or_404(item_id: int):
 @bp.route("/")
 def index():
     rows = mail.paper_queue(get_db())
-    return render_template("staff/mail/index.html", rows=rows, kind_labels=mail.KIND_LABELS,
-                           shown_at_most=mail.QUEUE_SHOWN_AT_MOST, staff_section="mail")
+    return render_template(
+        "staff/mail/index.html",
+        rows=rows,
+        kind_labels=mail.KIND_LABELS,
+        shown_at_most=mail.QUEUE_SHOWN_AT_MOST,
+        staff_section="mail",
+    )
 
 
 @bp.route("/items/<int:item_id>.pdf")
@@ -38,8 +44,15 @@ def download(item_id: int):
     item = _item_or_404(item_id)
     account = db.get(Account, item.account_id)
     # A letter may carry a PIN: who printed what is on the record.
-    audit.record(db, now(), "mail.downloaded", actor_user_id=current_user.id, account_id=item.account_id,
-                 mail=item.id, kind=item.kind)
+    audit.record(
+        db,
+        now(),
+        "mail.downloaded",
+        actor_user_id=current_user.id,
+        account_id=item.account_id,
+        mail=item.id,
+        kind=item.kind,
+    )
     db.commit()
     return pdf_attachment(item.content, mail.filename(item, account.number))
 
@@ -51,8 +64,11 @@ def mark_mailed(item_id: int):
     try:
         marked = mail.mark_mailed(db, now(), item, current_user._get_current_object(), today=today())
     except mail.NotPaper:
-        return render_error(409, title="This item went online",
-                            message="It was posted to the account's online mail, so there is nothing to mail.")
+        return render_error(
+            409,
+            title="This item went online",
+            message="It was posted to the account's online mail, so there is nothing to mail.",
+        )
     if marked:
         db.commit()
         session["notice"] = f"Marked “{item.title}” as mailed."

@@ -2,6 +2,7 @@
 first), writing to an account (everyone on it who receives messages) or to one
 person, and answering in a thread, which closes its item in the "messages"
 queue. Officers and above. Rules in domain.messages."""
+
 from __future__ import annotations
 
 import re
@@ -51,6 +52,7 @@ def index():
 
 # --- Writing a new message ------------------------------------------------------------------
 
+
 def _choose(form, status=200):
     return render_template("staff/messages/choose.html", form=form, staff_section=SECTION), status
 
@@ -68,12 +70,23 @@ def _new_page(account, person, form, status=200, problem=None):
     """The message form: who it goes to and, for an account, everyone on it (to
     write to one of them alone)."""
     people = messages.people_on_account(get_db(), account.id, today()) if person is None else []
-    going_to = [person] if person is not None else [user for user, receives in people
-                                                     if receives and not user.is_disabled]
+    going_to = (
+        [person] if person is not None else [user for user, receives in people if receives and not user.is_disabled]
+    )
     action = url_for(".new", account=account.number if account else None, person=person.id if person else None)
-    return render_template("staff/messages/new.html", account=account, person=person, people=people,
-                           going_to=going_to, form=form, action=action, can_attach=account is not None,
-                           problem=problem, staff_section=SECTION, **upload_limits()), status
+    return render_template(
+        "staff/messages/new.html",
+        account=account,
+        person=person,
+        people=people,
+        going_to=going_to,
+        form=form,
+        action=action,
+        can_attach=account is not None,
+        problem=problem,
+        staff_section=SECTION,
+        **upload_limits(),
+    ), status
 
 
 def _fresh(form_class):
@@ -131,9 +144,20 @@ def new():
         return _new_page(account, person, form, 400)
     store, written = document_store(), []
     try:
-        sent = messages.start_thread(db, now(), today(), staff=_staff(), account=account, to_user=person,
-                                     subject=form.subject.data, body=form.body.data, key=key, files=checked,
-                                     store=store, written=written)
+        sent = messages.start_thread(
+            db,
+            now(),
+            today(),
+            staff=_staff(),
+            account=account,
+            to_user=person,
+            subject=form.subject.data,
+            body=form.body.data,
+            key=key,
+            files=checked,
+            store=store,
+            written=written,
+        )
     except messages.MessageRefused as refused:
         db.rollback()
         problem = refused.message
@@ -154,6 +178,7 @@ def _count(people: int) -> str:
 
 # --- A thread ---------------------------------------------------------------------------------
 
+
 def _thread_or_404(thread_id: int):
     found = messages.find_thread(get_db(), thread_id)
     if found is None:
@@ -165,10 +190,20 @@ def _thread_page(found, form, status=200, problem=None):
     db = get_db()
     row = messages.staff_row(db, found)
     going_to = [db.get(User, user_id) for user_id in messages.recipients(db, found, today())]
-    return render("staff/messages/thread.html", "staff/messages/_thread.html", status=status, row=row,
-                  thread=found, posts=messages.posts_of(db, found), going_to=going_to, form=form,
-                  can_attach=found.account_id is not None, problem=problem, staff_section=SECTION,
-                  **upload_limits())
+    return render(
+        "staff/messages/thread.html",
+        "staff/messages/_thread.html",
+        status=status,
+        row=row,
+        thread=found,
+        posts=messages.posts_of(db, found),
+        going_to=going_to,
+        form=form,
+        can_attach=found.account_id is not None,
+        problem=problem,
+        staff_section=SECTION,
+        **upload_limits(),
+    )
 
 
 @bp.route("/<int:thread_id>")
@@ -190,8 +225,18 @@ def reply(thread_id: int):
         return _thread_page(found, form, 400)
     store, written = document_store(), []
     try:
-        sent = messages.reply_from_agency(db, now(), today(), staff=_staff(), thread=found, body=form.body.data,
-                                          key=key, files=checked, store=store, written=written)
+        sent = messages.reply_from_agency(
+            db,
+            now(),
+            today(),
+            staff=_staff(),
+            thread=found,
+            body=form.body.data,
+            key=key,
+            files=checked,
+            store=store,
+            written=written,
+        )
     except messages.MessageRefused as refused:
         db.rollback()
         form.token.data = key

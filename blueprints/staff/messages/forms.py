@@ -1,4 +1,5 @@
 """Staff messages: writing to an account or a person, and replying in a thread."""
+
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
@@ -14,10 +15,19 @@ def _strip(value):
 
 
 def _body(label: str, required: str) -> TextAreaField:
-    return TextAreaField(label, id="body", filters=[normalise_body], description=(
-        f"Up to {MAX_BODY:,} characters. It is read in the portal; the email only says a message is waiting. "
-        "Never ask for a password or PIN."), validators=[
-        DataRequired(required), Length(max=MAX_BODY, message=f"Enter a message of {MAX_BODY:,} characters or fewer")])
+    return TextAreaField(
+        label,
+        id="body",
+        filters=[normalise_body],
+        description=(
+            f"Up to {MAX_BODY:,} characters. It is read in the portal; the email only says a message is waiting. "
+            "Never ask for a password or PIN."
+        ),
+        validators=[
+            DataRequired(required),
+            Length(max=MAX_BODY, message=f"Enter a message of {MAX_BODY:,} characters or fewer"),
+        ],
+    )
 
 
 class AddresseeForm(FlaskForm):
@@ -26,18 +36,30 @@ class AddresseeForm(FlaskForm):
     class Meta:
         csrf = False
 
-    account = StringField("Account number", id="account", filters=[_strip],
-                          description="Everyone on the account who receives messages gets it; on the next page "
-                                      "you can choose one person on the account instead.",
-                          validators=[DataRequired("Enter an account number"),
-                                      Length(max=20, message="Enter an account number of 10 digits")])
+    account = StringField(
+        "Account number",
+        id="account",
+        filters=[_strip],
+        description="Everyone on the account who receives messages gets it; on the next page "
+        "you can choose one person on the account instead.",
+        validators=[
+            DataRequired("Enter an account number"),
+            Length(max=20, message="Enter an account number of 10 digits"),
+        ],
+    )
 
 
 class NewMessageForm(FlaskForm):
     # Declaration order is the page's order, and the error summary's.
-    subject = StringField("Subject", id="subject", filters=[_strip], validators=[
-        DataRequired("Enter a subject"),
-        Length(max=MAX_SUBJECT, message=f"Enter a subject of {MAX_SUBJECT} characters or fewer")])
+    subject = StringField(
+        "Subject",
+        id="subject",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter a subject"),
+            Length(max=MAX_SUBJECT, message=f"Enter a subject of {MAX_SUBJECT} characters or fewer"),
+        ],
+    )
     body = _body("Message", "Enter the message")
     files = MultipleFileField("Attach files (optional)", id="files")
     token = HiddenField()

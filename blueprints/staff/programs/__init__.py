@@ -1,5 +1,6 @@
 """Programs: every member of staff sees the list; administrators register a
 program and change its rules (domain.registration)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, session, url_for
@@ -23,9 +24,15 @@ def index():
     db = get_db()
     counts = dict(db.execute(select(Account.program_code, func.count(Account.id)).group_by(Account.program_code)).all())
     programs = list(db.scalars(select(Program).order_by(Program.number_prefix)))
-    return render_template("staff/programs/index.html", programs=programs, counts=counts,
-                           frequency_words=registration.FREQUENCY_WORDS, function_words=registration.FUNCTION_WORDS,
-                           describe_due_rule=registration.describe_due_rule, **SECTION)
+    return render_template(
+        "staff/programs/index.html",
+        programs=programs,
+        counts=counts,
+        frequency_words=registration.FREQUENCY_WORDS,
+        function_words=registration.FUNCTION_WORDS,
+        describe_due_rule=registration.describe_due_rule,
+        **SECTION,
+    )
 
 
 def _page(form, program: Program | None, status: int = 200):
@@ -45,8 +52,9 @@ def _refused(form, program, refused: registration.Refused):
 def new():
     require_staff_role("administrator")
     if request.method == "GET":
-        form = ProgramForm(formdata=None, filing_frequency="monthly", is_claim="no", objection_days="90",
-                           due_rule="M+1:last")
+        form = ProgramForm(
+            formdata=None, filing_frequency="monthly", is_claim="no", objection_days="90", due_rule="M+1:last"
+        )
         form.key.data = once.new_key()
         return _page(form, None)
     form = ProgramForm()
@@ -57,8 +65,9 @@ def new():
         return _page(form, None, 400)
     db = get_db()
     try:
-        program, created = registration.register_program(db, now(), code=form.code.data, fields=form.fields(),
-                                                         actor_user_id=current_user.id, key=form.key.data)
+        program, created = registration.register_program(
+            db, now(), code=form.code.data, fields=form.fields(), actor_user_id=current_user.id, key=form.key.data
+        )
     except registration.Refused as refused:
         return _refused(form, None, refused)
     except once.AlreadySent:
@@ -84,22 +93,33 @@ def edit(code: str):
     require_staff_role("administrator")
     program = _program_or_404(code)
     if request.method == "GET":
-        form = ProgramForm(formdata=None, code=program.code, name=program.name, number_prefix=program.number_prefix,
-                           filing_frequency=program.filing_frequency, due_rule=program.due_rule,
-                           is_claim="yes" if program.is_claim else "no",
-                           functions=[f for f in program.functions.split(",") if f],
-                           objection_days=str(program.objection_days), description=program.description)
+        form = ProgramForm(
+            formdata=None,
+            code=program.code,
+            name=program.name,
+            number_prefix=program.number_prefix,
+            filing_frequency=program.filing_frequency,
+            due_rule=program.due_rule,
+            is_claim="yes" if program.is_claim else "no",
+            functions=[f for f in program.functions.split(",") if f],
+            objection_days=str(program.objection_days),
+            description=program.description,
+        )
         return _page(form, program)
     form = ProgramForm()
     form.code.data = program.code  # the code names the program: it never changes
     if not form.validate():
         return _page(form, program, 400)
     try:
-        changed = registration.change_program(get_db(), now(), program=program, fields=form.fields(),
-                                              actor_user_id=current_user.id)
+        changed = registration.change_program(
+            get_db(), now(), program=program, fields=form.fields(), actor_user_id=current_user.id
+        )
     except registration.Refused as refused:
         return _refused(form, program, refused)
     get_db().commit()
-    session["notice"] = (f"Saved the changes to {program.name} ({program.code})." if changed
-                         else f"Nothing changed in {program.name} ({program.code}).")
+    session["notice"] = (
+        f"Saved the changes to {program.name} ({program.code})."
+        if changed
+        else f"Nothing changed in {program.name} ({program.code})."
+    )
     return see_other(url_for(".index"))

@@ -1,5 +1,6 @@
 """A program's rules as a form: code, name, number prefix, filing frequency, due
 rule, claim or not, self-service functions, objection days and a description."""
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,7 @@ def _upper(value):
 
 
 def _rule_text(value):
-    """"m+1:LAST" as the rules are written: "M+1:last"."""
+    """ "m+1:LAST" as the rules are written: "M+1:last"."""
     if not isinstance(value, str):
         return value
     value = "".join(value.split()).lower()
@@ -50,44 +51,85 @@ def _days(_form, field):
 
 class ProgramForm(FlaskForm):
     key = HiddenField()  # one-time, for a new program: one press of the button (or two) makes one
-    code = StringField("Code", id="code", filters=[_upper],
-                       description="2 to 10 capital letters, like TL. It cannot change later",
-                       validators=[DataRequired("Enter the program's code"),
-                                   Regexp(registration.CODE_PATTERN.pattern + "$",
-                                          message="Enter a code of 2 to 10 capital letters, like TL")])
-    name = StringField("Name", id="name", filters=[_strip],
-                       validators=[DataRequired("Enter the program's name"), one_line("Enter the name on one line, without special characters"),
-                                   Length(max=120, message="Enter a name of 120 characters or fewer")])
-    number_prefix = StringField("Account number prefix", id="number_prefix", filters=[_strip],
-                                description="Two digits, not starting with 0: every account number of the program "
-                                            "starts with them. No other program may use them",
-                                validators=[DataRequired("Enter the two-digit prefix"),
-                                            Regexp(registration.PREFIX_PATTERN.pattern + "$",
-                                                   message="Enter two digits, not starting with 0")])
-    filing_frequency = RadioField("How often are returns filed?", id="filing_frequency", validate_choice=False,
-                                  choices=[SelectChoice(f, registration.FREQUENCY_WORDS[f])
-                                           for f in registration.FREQUENCIES],
-                                  validators=[InputRequired("Choose how often returns are filed"),
-                                              AnyOf(registration.FREQUENCIES,
-                                                    message="Choose how often returns are filed")])
-    due_rule = StringField("Due rule", id="due_rule", filters=[_rule_text],
-                           description="M+1:last is the last day of the month after the period ends; M+1:25 the "
-                                       "25th of that month; M+6:last six months on",
-                           validators=[DataRequired("Enter the due rule"), _due_rule])
-    is_claim = RadioField("Is it a claim program?", id="is_claim", validate_choice=False,
-                          choices=[SelectChoice("no", "No: taxpayers file returns"),
-                                   SelectChoice("yes", "Yes: taxpayers file claims")],
-                          validators=[InputRequired("Choose whether taxpayers file returns or claims"),
-                                      AnyOf(("no", "yes"), message="Choose whether taxpayers file returns or claims")])
-    functions = SelectMultipleField("What can taxpayers do online?", id="functions", validate_choice=False,
-                                    choices=[SelectChoice(f, registration.FUNCTION_WORDS[f]) for f in FUNCTIONS],
-                                    description="Select all that apply")
-    objection_days = StringField("Days to object to a notice", id="objection_days", filters=[_strip],
-                                 description="How many days after a notice a taxpayer may file an objection",
-                                 validators=[DataRequired("Enter the number of days to object"), _days])
-    description = TextAreaField("Description", id="description", filters=[lambda v: v.strip() if v else v],
-                                validators=[Optional(), _no_special_characters,
-                                            Length(max=2000, message="Enter 2000 characters or fewer")])
+    code = StringField(
+        "Code",
+        id="code",
+        filters=[_upper],
+        description="2 to 10 capital letters, like TL. It cannot change later",
+        validators=[
+            DataRequired("Enter the program's code"),
+            Regexp(registration.CODE_PATTERN.pattern + "$", message="Enter a code of 2 to 10 capital letters, like TL"),
+        ],
+    )
+    name = StringField(
+        "Name",
+        id="name",
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter the program's name"),
+            one_line("Enter the name on one line, without special characters"),
+            Length(max=120, message="Enter a name of 120 characters or fewer"),
+        ],
+    )
+    number_prefix = StringField(
+        "Account number prefix",
+        id="number_prefix",
+        filters=[_strip],
+        description="Two digits, not starting with 0: every account number of the program "
+        "starts with them. No other program may use them",
+        validators=[
+            DataRequired("Enter the two-digit prefix"),
+            Regexp(registration.PREFIX_PATTERN.pattern + "$", message="Enter two digits, not starting with 0"),
+        ],
+    )
+    filing_frequency = RadioField(
+        "How often are returns filed?",
+        id="filing_frequency",
+        validate_choice=False,
+        choices=[SelectChoice(f, registration.FREQUENCY_WORDS[f]) for f in registration.FREQUENCIES],
+        validators=[
+            InputRequired("Choose how often returns are filed"),
+            AnyOf(registration.FREQUENCIES, message="Choose how often returns are filed"),
+        ],
+    )
+    due_rule = StringField(
+        "Due rule",
+        id="due_rule",
+        filters=[_rule_text],
+        description="M+1:last is the last day of the month after the period ends; M+1:25 the "
+        "25th of that month; M+6:last six months on",
+        validators=[DataRequired("Enter the due rule"), _due_rule],
+    )
+    is_claim = RadioField(
+        "Is it a claim program?",
+        id="is_claim",
+        validate_choice=False,
+        choices=[SelectChoice("no", "No: taxpayers file returns"), SelectChoice("yes", "Yes: taxpayers file claims")],
+        validators=[
+            InputRequired("Choose whether taxpayers file returns or claims"),
+            AnyOf(("no", "yes"), message="Choose whether taxpayers file returns or claims"),
+        ],
+    )
+    functions = SelectMultipleField(
+        "What can taxpayers do online?",
+        id="functions",
+        validate_choice=False,
+        choices=[SelectChoice(f, registration.FUNCTION_WORDS[f]) for f in FUNCTIONS],
+        description="Select all that apply",
+    )
+    objection_days = StringField(
+        "Days to object to a notice",
+        id="objection_days",
+        filters=[_strip],
+        description="How many days after a notice a taxpayer may file an objection",
+        validators=[DataRequired("Enter the number of days to object"), _days],
+    )
+    description = TextAreaField(
+        "Description",
+        id="description",
+        filters=[lambda v: v.strip() if v else v],
+        validators=[Optional(), _no_special_characters, Length(max=2000, message="Enter 2000 characters or fewer")],
+    )
 
     def validate_functions(self, field):
         if set(field.data or []) - set(FUNCTIONS):
@@ -95,7 +137,12 @@ class ProgramForm(FlaskForm):
 
     def fields(self) -> registration.ProgramFields:
         return registration.ProgramFields(
-            name=self.name.data, number_prefix=self.number_prefix.data, filing_frequency=self.filing_frequency.data,
-            due_rule=self.due_rule.data, is_claim=self.is_claim.data == "yes",
-            functions=tuple(self.functions.data or ()), objection_days=int(self.objection_days.data),
-            description=self.description.data or "")
+            name=self.name.data,
+            number_prefix=self.number_prefix.data,
+            filing_frequency=self.filing_frequency.data,
+            due_rule=self.due_rule.data,
+            is_claim=self.is_claim.data == "yes",
+            functions=tuple(self.functions.data or ()),
+            objection_days=int(self.objection_days.data),
+            description=self.description.data or "",
+        )

@@ -2,6 +2,7 @@
 the queues and their items, take an item (or put it back), a supervisor
 reassigns, and the item's page records the decision (domain.decisions), which
 closes it. Returns and claims are decided by assessing them (staff.returns)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from domain import arrangements, consents, decisions, requests, work
 from domain.delegation import PERMISSION_LABELS
 from domain.documents import documents_of_upload
-from models import (WORK_QUEUES, Account, AuditEvent, Consent, Document, MessageThread, ServiceRequest, User,
-                    WorkItem)
+from models import WORK_QUEUES, Account, AuditEvent, Consent, Document, MessageThread, ServiceRequest, User, WorkItem
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.dates import today
@@ -49,6 +49,7 @@ def _url_if_built(endpoint: str, **values) -> str | None:
 
 # --- The queues ------------------------------------------------------------------------
 
+
 @bp.route("/")
 def index():
     if request.args.get("queue") in WORK_QUEUES:  # a link that names the queue as a parameter
@@ -60,13 +61,24 @@ def index():
     if supervising:
         held = work.open_by_assignee(db)
         names = _names(db, held)
-        by_assignee = sorted(((names.get(user_id, "Someone no longer on staff"), count)
-                              for user_id, count in held.items() if user_id is not None))
+        by_assignee = sorted(
+            (
+                (names.get(user_id, "Someone no longer on staff"), count)
+                for user_id, count in held.items()
+                if user_id is not None
+            )
+        )
         if held.get(None):
             by_assignee.append(("No one yet (unassigned)", held[None]))
-    return render_template("staff/queues/index.html", counts=work.counts(db, now()), supervising=supervising,
-                           by_assignee=by_assignee, mine=work.open_count_for(db, me.id), age_text=work.age_text,
-                           staff_section=SECTION)
+    return render_template(
+        "staff/queues/index.html",
+        counts=work.counts(db, now()),
+        supervising=supervising,
+        by_assignee=by_assignee,
+        mine=work.open_count_for(db, me.id),
+        age_text=work.age_text,
+        staff_section=SECTION,
+    )
 
 
 @bp.route("/mine")
@@ -99,13 +111,21 @@ def _names(db, user_ids) -> dict[int, str]:
 def _rows(db, found: list[WorkItem]) -> list[Row]:
     account_ids = {i.account_id for i in found if i.account_id is not None}
     request_ids = {i.service_request_id for i in found if i.service_request_id is not None}
-    accounts = ({a.id: a for a in db.scalars(select(Account).where(Account.id.in_(account_ids)))}
-                if account_ids else {})
-    references = (dict(db.execute(select(ServiceRequest.id, ServiceRequest.reference)
-                                  .where(ServiceRequest.id.in_(request_ids))).all()) if request_ids else {})
+    accounts = {a.id: a for a in db.scalars(select(Account).where(Account.id.in_(account_ids)))} if account_ids else {}
+    references = (
+        dict(
+            db.execute(
+                select(ServiceRequest.id, ServiceRequest.reference).where(ServiceRequest.id.in_(request_ids))
+            ).all()
+        )
+        if request_ids
+        else {}
+    )
     names = _names(db, (i.assignee_user_id for i in found))
-    return [Row(i, accounts.get(i.account_id), references.get(i.service_request_id),
-                names.get(i.assignee_user_id)) for i in found]
+    return [
+        Row(i, accounts.get(i.account_id), references.get(i.service_request_id), names.get(i.assignee_user_id))
+        for i in found
+    ]
 
 
 def _listing(queue: str | None):
@@ -117,21 +137,37 @@ def _listing(queue: str | None):
     rows = []
     if form.check():
         mine_only = queue is None or form.assignee.data == "mine"
-        found = work.items(db, queue=queue, statuses=form.statuses,
-                           assignee_user_id=me.id if mine_only else None,
-                           unassigned=queue is not None and form.assignee.data == "unassigned",
-                           limit=LIMIT)
+        found = work.items(
+            db,
+            queue=queue,
+            statuses=form.statuses,
+            assignee_user_id=me.id if mine_only else None,
+            unassigned=queue is not None and form.assignee.data == "unassigned",
+            limit=LIMIT,
+        )
         rows = _rows(db, found)
     else:
         status = 400
     action = url_for(".mine") if queue is None else url_for(".queue", queue=queue)
-    return render("staff/queues/list.html", "staff/queues/_items.html", status, form=form, rows=rows, queue=queue,
-                  title=work.QUEUE_LABELS[queue] if queue else "Your items", action=action, limit=LIMIT,
-                  status_words=work.STATUS_WORDS, outcome_words=work.OUTCOME_WORDS, queue_labels=work.QUEUE_LABELS,
-                  staff_section=SECTION)
+    return render(
+        "staff/queues/list.html",
+        "staff/queues/_items.html",
+        status,
+        form=form,
+        rows=rows,
+        queue=queue,
+        title=work.QUEUE_LABELS[queue] if queue else "Your items",
+        action=action,
+        limit=LIMIT,
+        status_words=work.STATUS_WORDS,
+        outcome_words=work.OUTCOME_WORDS,
+        queue_labels=work.QUEUE_LABELS,
+        staff_section=SECTION,
+    )
 
 
 # --- One item ----------------------------------------------------------------------------
+
 
 def _item_or_404(item_id: int) -> WorkItem:
     item = work.find(get_db(), item_id)
@@ -144,11 +180,17 @@ def _audit_trail(db, item: WorkItem, reference: str | None) -> list[tuple[AuditE
     """The item's steps and its submission's: events naming the item, the request's
     reference, the consent or the thread (one account's log, read in Python)."""
     if item.account_id is not None:
-        candidates = db.scalars(select(AuditEvent).where(AuditEvent.account_id == item.account_id)
-                                .order_by(AuditEvent.occurred_at, AuditEvent.id))
+        candidates = db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.account_id == item.account_id)
+            .order_by(AuditEvent.occurred_at, AuditEvent.id)
+        )
     else:
-        candidates = db.scalars(select(AuditEvent).where(AuditEvent.detail.like(f'%"item": {item.id}%'))
-                                .order_by(AuditEvent.occurred_at, AuditEvent.id))
+        candidates = db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.detail.like(f'%"item": {item.id}%'))
+            .order_by(AuditEvent.occurred_at, AuditEvent.id)
+        )
     wanted = [("item", item.id), ("reference", reference), ("consent", item.consent_id), ("thread", item.thread_id)]
     events = []
     for event in candidates:
@@ -156,16 +198,20 @@ def _audit_trail(db, item: WorkItem, reference: str | None) -> list[tuple[AuditE
             detail = json.loads(event.detail or "{}")
         except ValueError:
             continue
-        if isinstance(detail, dict) and any(value is not None and detail.get(key) == value
-                                            for key, value in wanted):
+        if isinstance(detail, dict) and any(value is not None and detail.get(key) == value for key, value in wanted):
             events.append(event)
     names = _names(db, (e.actor_user_id for e in events))
     return [(e, names.get(e.actor_user_id, "Automatic") if e.actor_user_id else "Automatic") for e in events]
 
 
 def _documents(db, submission: ServiceRequest, account: Account) -> list[tuple[Document, str | None]]:
-    tied = list(db.scalars(select(Document).where(Document.service_request_id == submission.id)
-                           .order_by(Document.uploaded_at, Document.id)))
+    tied = list(
+        db.scalars(
+            select(Document)
+            .where(Document.service_request_id == submission.id)
+            .order_by(Document.uploaded_at, Document.id)
+        )
+    )
     listed = {d.id for d in tied}
     if submission.kind == "documents":  # an upload about another request is tied to that one
         tied += [d for d in documents_of_upload(db, submission) if d.id not in listed]
@@ -183,39 +229,68 @@ def _permissions(can_decide: bool, item: WorkItem, me: User) -> dict[str, bool]:
     }
 
 
-def _show(item: WorkItem, status: int = 200, *, decision_form: DecisionForm | None = None,
-          assign_form: AssignForm | None = None, problem: str | None = None):
+def _show(
+    item: WorkItem,
+    status: int = 200,
+    *,
+    decision_form: DecisionForm | None = None,
+    assign_form: AssignForm | None = None,
+    problem: str | None = None,
+):
     db = get_db()
     me = _me()
     account = db.get(Account, item.account_id) if item.account_id is not None else None
     submission = db.get(ServiceRequest, item.service_request_id) if item.service_request_id else None
     consent = db.get(Consent, item.consent_id) if item.consent_id else None
     thread = db.get(MessageThread, item.thread_id) if item.thread_id else None
-    names = _names(db, (item.assignee_user_id, item.decided_by_user_id,
-                        submission.submitted_by_user_id if submission else None,
-                        consent.declared_by_user_id if consent else None))
+    names = _names(
+        db,
+        (
+            item.assignee_user_id,
+            item.decided_by_user_id,
+            submission.submitted_by_user_id if submission else None,
+            consent.declared_by_user_id if consent else None,
+        ),
+    )
     queue_label = work.QUEUE_LABELS[item.queue]
-    context = dict(item=item, account=account, submission=submission, consent=consent, thread=thread, names=names,
-                   problem=problem, queue_label=queue_label, status_words=work.STATUS_WORDS,
-                   outcome_words=work.OUTCOME_WORDS, staff_section=SECTION,
-                   account_url=_url_if_built("staff.accounts.show", number=account.number) if account else None)
+    context = dict(
+        item=item,
+        account=account,
+        submission=submission,
+        consent=consent,
+        thread=thread,
+        names=names,
+        problem=problem,
+        queue_label=queue_label,
+        status_words=work.STATUS_WORDS,
+        outcome_words=work.OUTCOME_WORDS,
+        staff_section=SECTION,
+        account_url=_url_if_built("staff.accounts.show", number=account.number) if account else None,
+    )
     context["heading"] = f"{queue_label}: {item.summary}"
     if submission is not None:
         context["heading"] = f"{requests.KIND_LABELS[submission.kind]} {submission.reference}"
-        context.update(kind_label=requests.KIND_LABELS[submission.kind],
-                       answers=requests.readable_answers(submission),
-                       request_status=requests.STATUS_WORDS.get(submission.status, submission.status),
-                       documents=_documents(db, submission, account))
+        context.update(
+            kind_label=requests.KIND_LABELS[submission.kind],
+            answers=requests.readable_answers(submission),
+            request_status=requests.STATUS_WORDS.get(submission.status, submission.status),
+            documents=_documents(db, submission, account),
+        )
         arrangement = arrangements.for_request(db, submission) if submission.kind == "arrangement" else None
         if arrangement is not None:
-            context.update(arrangement=arrangement, instalments=arrangements.instalments(db, arrangement),
-                           frequencies=arrangements.FREQUENCIES)
+            context.update(
+                arrangement=arrangement,
+                instalments=arrangements.instalments(db, arrangement),
+                frequencies=arrangements.FREQUENCIES,
+            )
         if item.queue == "returns" and submission.tax_return_id:
             # The return's page holds the assessment form (staff.returns.assess takes its POST).
             context["assess_url"] = _url_if_built("staff.returns.show", return_id=submission.tax_return_id)
     if consent is not None:
-        context.update(signed_form=consents.signed_forms(db, [consent.id]).get(consent.id),
-                       permission_labels=[PERMISSION_LABELS.get(p, p) for p in consent.permissions.split(",") if p])
+        context.update(
+            signed_form=consents.signed_forms(db, [consent.id]).get(consent.id),
+            permission_labels=[PERMISSION_LABELS.get(p, p) for p in consent.permissions.split(",") if p],
+        )
     if thread is not None:
         context["thread_url"] = _url_if_built("staff.messages.thread", thread_id=thread.id)
     context["trail"] = _audit_trail(db, item, submission.reference if submission else None)
@@ -234,9 +309,16 @@ def _show(item: WorkItem, status: int = 200, *, decision_form: DecisionForm | No
         assign_form = AssignForm(formdata=None)
     if assign_form is not None:
         assign_form.assignee.choices = [SelectChoice("", "Choose a staff member")] + [
-            SelectChoice(str(u.id), f"{u.name} ({u.staff_role})") for u in work.staff_members(db)]
-    return render_template("staff/queues/item.html", allowed=allowed, decision_form=decision_form,
-                           assign_form=assign_form, action_form=EmptyForm(), **context), status
+            SelectChoice(str(u.id), f"{u.name} ({u.staff_role})") for u in work.staff_members(db)
+        ]
+    return render_template(
+        "staff/queues/item.html",
+        allowed=allowed,
+        decision_form=decision_form,
+        assign_form=assign_form,
+        action_form=EmptyForm(),
+        **context,
+    ), status
 
 
 @bp.route("/items/<int:item_id>")

@@ -7,12 +7,23 @@ from wtforms.validators import DataRequired, Length
 
 from domain.decisions import MAX_REASON
 
-STATUS_CHOICES = (SelectChoice("open", "Waiting (received or in progress)"), SelectChoice("received", "Received"),
-                  SelectChoice("in_progress", "In progress"), SelectChoice("decided", "Decided"))
-STATUS_FILTERS = {"open": ("received", "in_progress"), "received": ("received",),
-                  "in_progress": ("in_progress",), "decided": ("decided",)}
-ASSIGNEE_CHOICES = (SelectChoice("everyone", "Everyone"), SelectChoice("mine", "Assigned to me"),
-                    SelectChoice("unassigned", "Unassigned"))
+STATUS_CHOICES = (
+    SelectChoice("open", "Waiting (received or in progress)"),
+    SelectChoice("received", "Received"),
+    SelectChoice("in_progress", "In progress"),
+    SelectChoice("decided", "Decided"),
+)
+STATUS_FILTERS = {
+    "open": ("received", "in_progress"),
+    "received": ("received",),
+    "in_progress": ("in_progress",),
+    "decided": ("decided",),
+}
+ASSIGNEE_CHOICES = (
+    SelectChoice("everyone", "Everyone"),
+    SelectChoice("mine", "Assigned to me"),
+    SelectChoice("unassigned", "Unassigned"),
+)
 
 
 class QueueFilterForm(FlaskForm):
@@ -26,8 +37,10 @@ class QueueFilterForm(FlaskForm):
 
     def check(self) -> bool:
         """Whether the filter can be applied; a choice left out of the address is the default."""
-        for field, message in ((self.status, "Choose a status from the list"),
-                               (self.assignee, "Choose whose items to show from the list")):
+        for field, message in (
+            (self.status, "Choose a status from the list"),
+            (self.assignee, "Choose whose items to show from the list"),
+        ):
             if not field.raw_data:
                 field.data = field.default
             elif field.data not in {choice.value for choice in field.choices}:
@@ -40,14 +53,15 @@ class QueueFilterForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    decision = RadioField("Decision", choices=[], validate_choice=False,
-                          validators=[DataRequired("Choose a decision")])
-    reason = TextAreaField("Reason, or a note", description="Needed to decline or close. The account's people "
-                                                            "read it with the decision, so write it for them.",
-                           validators=[Length(max=MAX_REASON,
-                                              message=f"The reason must be {MAX_REASON:,} characters or fewer")])
+    decision = RadioField("Decision", choices=[], validate_choice=False, validators=[DataRequired("Choose a decision")])
+    reason = TextAreaField(
+        "Reason, or a note",
+        description="Needed to decline or close. The account's people read it with the decision, so write it for them.",
+        validators=[Length(max=MAX_REASON, message=f"The reason must be {MAX_REASON:,} characters or fewer")],
+    )
 
 
 class AssignForm(FlaskForm):
-    assignee = SelectField("Assign to", choices=[], validate_choice=False,
-                           validators=[DataRequired("Choose a staff member")])
+    assignee = SelectField(
+        "Assign to", choices=[], validate_choice=False, validators=[DataRequired("Choose a staff member")]
+    )

@@ -2,6 +2,7 @@
 period's ledger entries and notices, and the form that assesses it (or, once it
 is assessed, reassesses it). Every staff member (officer and above) may assess;
 the rules are domain.assessments'."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,7 @@ from .forms import AssessForm, ReassessForm
 
 bp = Blueprint("returns", __name__, url_prefix="/returns")
 
-MAX_ID = 2 ** 31 - 1
+MAX_ID = 2**31 - 1
 STALE_FORM = "This form is out of date. Check the answers and send it again"
 
 
@@ -54,14 +55,18 @@ def _reassess_form(db, tax_return: TaxReturn, formdata=None) -> ReassessForm:
     if formdata is None:
         form.key.data = once.new_key()
         # An amended return proposes its own amount; otherwise start from the current total.
-        proposed = tax_return.amount_cents if tax_return.amended and tax_return.amount_cents is not None \
+        proposed = (
+            tax_return.amount_cents
+            if tax_return.amended and tax_return.amount_cents is not None
             else assessments.stated_total(db, tax_return)
+        )
         form.new_total.data = _amount_text(proposed)
     return form
 
 
-def _page(tax_return: TaxReturn, *, assess_form=None, reassess_form=None, problem: str | None = None,
-          status: int = 200):
+def _page(
+    tax_return: TaxReturn, *, assess_form=None, reassess_form=None, problem: str | None = None, status: int = 200
+):
     db = get_db()
     account = db.get(Account, tax_return.account_id)
     step = assessments.step_for(db, tax_return)
@@ -75,15 +80,28 @@ def _page(tax_return: TaxReturn, *, assess_form=None, reassess_form=None, proble
     filer = db.get(User, tax_return.filed_by_user_id) if tax_return.filed_by_user_id else None
     amends = assessments.amended_original(db, tax_return)
     return render_template(
-        "staff/returns/show.html", staff_section="accounts", tax_return=tax_return, account=account,
-        period=assessments.period_of(db, account, tax_return), status_words=STATUS_WORDS, step=step,
+        "staff/returns/show.html",
+        staff_section="accounts",
+        tax_return=tax_return,
+        account=account,
+        period=assessments.period_of(db, account, tax_return),
+        status_words=STATUS_WORDS,
+        step=step,
         assess_form=assess_form if step == "assess" else None,
         reassess_form=reassess_form if step == "reassess" else None,
-        service_request=service_request, answers=answers, figures=_figures(tax_return, answers), item=item,
-        outcome_words=work.OUTCOME_WORDS, filer=filer, amends=amends, problem=problem,
+        service_request=service_request,
+        answers=answers,
+        figures=_figures(tax_return, answers),
+        item=item,
+        outcome_words=work.OUTCOME_WORDS,
+        filer=filer,
+        amends=amends,
+        problem=problem,
         entries=assessments.period_entries(db, account.id, tax_return.period_end),
-        assessed_total=assessments.stated_total(db, tax_return), mail_items=assessments.mail_of(db, tax_return),
-        format_money=format_money), status
+        assessed_total=assessments.stated_total(db, tax_return),
+        mail_items=assessments.mail_of(db, tax_return),
+        format_money=format_money,
+    ), status
 
 
 def _figures(tax_return: TaxReturn, answers: dict) -> list[tuple[str, str]]:
@@ -91,8 +109,11 @@ def _figures(tax_return: TaxReturn, answers: dict) -> list[tuple[str, str]]:
     person saw them), else the return's own record."""
     shown = answers.get("figures") if isinstance(answers.get("figures"), dict) else None
     if shown:
-        return [(str(v.get("label", k)), str(v.get("shown", v.get("value", "")))) for k, v in shown.items()
-                if isinstance(v, dict)]
+        return [
+            (str(v.get("label", k)), str(v.get("shown", v.get("value", ""))))
+            for k, v in shown.items()
+            if isinstance(v, dict)
+        ]
     try:
         stored = json.loads(tax_return.figures) if tax_return.figures else {}
     except ValueError:
@@ -138,7 +159,7 @@ def _charges(form: AssessForm) -> list[tuple[str, int | None, str]]:
             if message:
                 amount.errors.append(message)
         charges.append((kind.data, cents, reason.data or ""))
-        lines.append(dict(zip(("kind", "amount", "reason"), fields)))
+        lines.append(dict(zip(("kind", "amount", "reason"), fields, strict=False)))
     for (position, part), message in assessments.charge_problems(charges).items():
         lines[position][part].errors.append(message)
     return charges
@@ -150,8 +171,9 @@ def assess(return_id: int):
     db = get_db()
     form = _assess_form(tax_return, request.form)
     form.validate()
-    assessed, message = postings.parse_amount(form.assessed.data, allow_zero=True,
-                                              negative="The assessed amount cannot be negative")
+    assessed, message = postings.parse_amount(
+        form.assessed.data, allow_zero=True, negative="The assessed amount cannot be negative"
+    )
     if message:
         form.assessed.errors.append(message)
     charges = _charges(form)
@@ -161,9 +183,17 @@ def assess(return_id: int):
     if form.errors:
         return _page(tax_return, assess_form=form, status=400)
     try:
-        outcome = assessments.assess(db, now(), today(), tax_return=tax_return,
-                                     staff=current_user._get_current_object(), assessed_cents=assessed,
-                                     charges=charges, note=form.note.data or "", key=form.key.data)
+        outcome = assessments.assess(
+            db,
+            now(),
+            today(),
+            tax_return=tax_return,
+            staff=current_user._get_current_object(),
+            assessed_cents=assessed,
+            charges=charges,
+            note=form.note.data or "",
+            key=form.key.data,
+        )
     except postings.AlreadyDone:
         db.rollback()
         return _done(tax_return, "That form had been sent already: the return is assessed once.")
@@ -173,8 +203,11 @@ def assess(return_id: int):
     db.commit()
     kick_outbox()  # the mail alert and the message's email
     where = "printed for the post" if outcome.mail_item.delivery == "paper" else "posted to the account's online mail"
-    return _done(tax_return, f"Return assessed at {format_money(outcome.total_cents)}. The notice of assessment is "
-                             f"{where} and the account's people have a message.")
+    return _done(
+        tax_return,
+        f"Return assessed at {format_money(outcome.total_cents)}. The notice of assessment is "
+        f"{where} and the account's people have a message.",
+    )
 
 
 @bp.route("/<int:return_id>/reassess", methods=["POST"])
@@ -183,8 +216,9 @@ def reassess(return_id: int):
     db = get_db()
     form = _reassess_form(db, tax_return, request.form)
     form.validate()
-    new_total, message = postings.parse_amount(form.new_total.data, allow_zero=True,
-                                               negative="The new total cannot be negative")
+    new_total, message = postings.parse_amount(
+        form.new_total.data, allow_zero=True, negative="The new total cannot be negative"
+    )
     if message:
         form.new_total.errors.append(message)
     if not form.reason.data:
@@ -195,9 +229,16 @@ def reassess(return_id: int):
     if form.errors:
         return _page(tax_return, reassess_form=form, status=400)
     try:
-        outcome = assessments.reassess(db, now(), today(), tax_return=tax_return,
-                                       staff=current_user._get_current_object(), new_total_cents=new_total,
-                                       reason=form.reason.data, key=form.key.data)
+        outcome = assessments.reassess(
+            db,
+            now(),
+            today(),
+            tax_return=tax_return,
+            staff=current_user._get_current_object(),
+            new_total_cents=new_total,
+            reason=form.reason.data,
+            key=form.key.data,
+        )
     except postings.AlreadyDone:
         db.rollback()
         return _done(tax_return, "That form had been sent already: the reassessment is posted once.")
@@ -208,5 +249,8 @@ def reassess(return_id: int):
     kick_outbox()
     difference = sum(int(entry.amount_cents) for entry in outcome.entries)
     change = f"an adjustment of {format_money(difference)} posted" if difference else "no change to the total"
-    return _done(tax_return, f"Return reassessed at {format_money(outcome.total_cents)}: {change}. The notice of "
-                             f"reassessment is in the account's mail and the account's people have a message.")
+    return _done(
+        tax_return,
+        f"Return reassessed at {format_money(outcome.total_cents)}: {change}. The notice of "
+        f"reassessment is in the account's mail and the account's people have a message.",
+    )

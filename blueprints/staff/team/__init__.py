@@ -1,11 +1,13 @@
 """Staff sign-ins (administrators only): add a staff member, change a role,
 send a new set-up link, revoke access."""
+
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, session, url_for
 from flask_login import current_user
 
-from domain import people, staff as staff_people, tokens
+from domain import people, tokens
+from domain import staff as staff_people
 from models import User
 from web.access import require_staff_role
 from web.database import get_db, now
@@ -33,22 +35,33 @@ def _member_or_404(user_id: int) -> User:
 
 def _send_set_up_link(db, moment, member: User) -> None:
     # The password-reset link: it works once, and only until the password is set.
-    token = tokens.make_token(current_app.secret_key, "reset-password",
-                              {"uid": member.id, "fp": people.password_fingerprint(member)}, moment)
+    token = tokens.make_token(
+        current_app.secret_key, "reset-password", {"uid": member.id, "fp": people.password_fingerprint(member)}, moment
+    )
     link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("auth.reset_password", token=token)
     minutes = current_app.config["RESET_LINK_MAX_AGE_SECONDS"] // 60
-    queue_email(db, moment, member.email, "Set up your TRA back-office sign-in",
-                f"Hello {member.name},\n\nAn administrator has given you a staff sign-in for TRA Client "
-                f"Self-Service. Choose your password by opening this link:\n\n{link}\n\n"
-                f"The link works once and expires in {minutes} minutes; an administrator can send another. "
-                "When you first sign in at /staff/sign-in you will set up two-step sign-in with an "
-                "authenticator app.\n")
+    queue_email(
+        db,
+        moment,
+        member.email,
+        "Set up your TRA back-office sign-in",
+        f"Hello {member.name},\n\nAn administrator has given you a staff sign-in for TRA Client "
+        f"Self-Service. Choose your password by opening this link:\n\n{link}\n\n"
+        f"The link works once and expires in {minutes} minutes; an administrator can send another. "
+        "When you first sign in at /staff/sign-in you will set up two-step sign-in with an "
+        "authenticator app.\n",
+    )
 
 
 def _page(form: AddStaffForm, status: int = 200):
-    return render_template("staff/team/index.html", form=form, members=staff_people.members(get_db()),
-                           role_words=staff_people.ROLE_WORDS, role_hints=staff_people.ROLE_HINTS,
-                           staff_section="team"), status
+    return render_template(
+        "staff/team/index.html",
+        form=form,
+        members=staff_people.members(get_db()),
+        role_words=staff_people.ROLE_WORDS,
+        role_hints=staff_people.ROLE_HINTS,
+        staff_section="team",
+    ), status
 
 
 @bp.route("/", methods=["GET"])
@@ -63,8 +76,14 @@ def add():
         return _page(form, 400)
     db, moment = get_db(), now()
     try:
-        member = staff_people.add(db, moment, name=form.name.data, email=form.email.data, role=form.role.data,
-                                  by=current_user._get_current_object())
+        member = staff_people.add(
+            db,
+            moment,
+            name=form.name.data,
+            email=form.email.data,
+            role=form.role.data,
+            by=current_user._get_current_object(),
+        )
     except staff_people.StaffRefused as refused:
         getattr(form, refused.field or "email").errors.append(str(refused))
         db.rollback()
@@ -80,9 +99,15 @@ def add():
 def member(user_id: int):
     member = _member_or_404(user_id)
     form = RoleForm(formdata=None, role=member.staff_role)
-    return render_template("staff/team/member.html", member=member, form=form, empty=EmptyForm(),
-                           role_words=staff_people.ROLE_WORDS, role_hints=staff_people.ROLE_HINTS,
-                           staff_section="team")
+    return render_template(
+        "staff/team/member.html",
+        member=member,
+        form=form,
+        empty=EmptyForm(),
+        role_words=staff_people.ROLE_WORDS,
+        role_hints=staff_people.ROLE_HINTS,
+        staff_section="team",
+    )
 
 
 @bp.route("/<int:user_id>/role", methods=["POST"])
@@ -92,8 +117,9 @@ def change_role(user_id: int):
     if form.validate_on_submit():
         db = get_db()
         try:
-            staff_people.change_role(db, now(), member=member, role=form.role.data,
-                                     by=current_user._get_current_object())
+            staff_people.change_role(
+                db, now(), member=member, role=form.role.data, by=current_user._get_current_object()
+            )
         except staff_people.StaffRefused as refused:
             db.rollback()
             form.role.errors.append(str(refused))
@@ -101,9 +127,15 @@ def change_role(user_id: int):
             db.commit()
             session["notice"] = f"{member.name} is now {staff_people.ROLE_WORDS[member.staff_role].lower()}."
             return see_other(url_for(".member", user_id=member.id))
-    return render_template("staff/team/member.html", member=member, form=form, empty=EmptyForm(),
-                           role_words=staff_people.ROLE_WORDS, role_hints=staff_people.ROLE_HINTS,
-                           staff_section="team"), 400
+    return render_template(
+        "staff/team/member.html",
+        member=member,
+        form=form,
+        empty=EmptyForm(),
+        role_words=staff_people.ROLE_WORDS,
+        role_hints=staff_people.ROLE_HINTS,
+        staff_section="team",
+    ), 400
 
 
 @bp.route("/<int:user_id>/set-up-link", methods=["POST"])
@@ -113,8 +145,10 @@ def set_up_link(user_id: int):
         db, moment = get_db(), now()
         if not may_email(member.email):
             db.commit()  # let go of the limit's lock (domain.throttle)
-            session["notice"] = (f"We have sent {member.email} several emails in the last hour, so no new link "
-                                 "was sent. The last one still works: try again in an hour if it does not arrive.")
+            session["notice"] = (
+                f"We have sent {member.email} several emails in the last hour, so no new link "
+                "was sent. The last one still works: try again in an hour if it does not arrive."
+            )
             return see_other(url_for(".member", user_id=member.id))
         _send_set_up_link(db, moment, member)
         db.commit()
@@ -135,6 +169,7 @@ def revoke(user_id: int):
             session["notice"] = str(refused)
         else:
             db.commit()
-            session["notice"] = (f"{member.name}'s staff access has been revoked; "
-                                 f"{ended} session{'s' if ended != 1 else ''} ended.")
+            session["notice"] = (
+                f"{member.name}'s staff access has been revoked; {ended} session{'s' if ended != 1 else ''} ended."
+            )
     return see_other(url_for(".member", user_id=member.id))

@@ -10,10 +10,14 @@ ROLE_CHOICES = [SelectChoice(role, words) for role, words in ROLE_WORDS.items()]
 
 
 class AddStaffForm(FlaskForm):
-    name = StringField("Full name", validators=[
-        DataRequired("Enter the staff member's full name"),
-        Length(max=200, message="Enter a name of 200 characters or fewer"),
-        one_line("Enter the name without special characters")])
+    name = StringField(
+        "Full name",
+        validators=[
+            DataRequired("Enter the staff member's full name"),
+            Length(max=200, message="Enter a name of 200 characters or fewer"),
+            one_line("Enter the name without special characters"),
+        ],
+    )
     email = email_field("Work email address", hint="The set-up link goes to this address")
     role = RadioField("Role", choices=ROLE_CHOICES, validators=[InputRequired("Choose a role")])
 
