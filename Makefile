@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 export FLASK_APP := app
 
-.PHONY: run test test-services setup dev-setup db demo clean bench proof load dist
+.PHONY: run test lint test-services setup dev-setup db demo clean bench proof load dist
 
 # Running needs requirements.txt only; the tests, the load run and the benchmarks add
 # requirements-dev.txt (pytest, Playwright, locust, ...) to the same environment.
@@ -57,7 +57,12 @@ run: demo
 dist: setup
 	$(BIN)/python deploy/release.py --out dist
 
-test: dev-setup
+# ruff (lint and format) and mypy, with the settings in pyproject.toml (docs/code-quality.md).
+lint: dev-setup
+	$(BIN)/ruff check --quiet .
+	$(BIN)/ruff format --check --quiet .
+
+test: lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # What the tests need beyond Python (PostgreSQL, Chromium, node), from Debian's packages; as root.
