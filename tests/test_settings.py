@@ -1,7 +1,7 @@
 """Settings a deployer gets wrong (issue 18): every unparseable number or unknown value is
 refused at start in any environment, naming the variable and what it accepts; production
 also refuses a PUBLIC_BASE_URL people cannot reach over HTTPS, and the demo data. The
-README's configuration table lists exactly the settings config.py reads."""
+docs/configuration.md's table lists exactly the settings config.py reads."""
 
 from __future__ import annotations
 
@@ -137,15 +137,15 @@ def test_flask_help_names_the_setting_that_is_wrong(tmp_path):
 
 
 def test_the_readme_lists_every_setting_config_reads():
-    """The README's configuration table and config.py name the same variables (plus PORT
+    """docs/configuration.md's table and config.py name the same variables (plus PORT
     and WORKERS, which `make run` reads)."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "configuration.md").read_text()
     table = readme[readme.index("| Variable | Default | Meaning |") :]
     table = table[: table.index("\n\n")]
     listed = set(re.findall(r"^\| `([A-Z0-9_]+)`", table, re.M))
     read = settings_read_by_config()
-    assert read - listed == set(), "read by config.py, missing from the README"
-    assert listed - read - {"PORT", "WORKERS"} == set(), "in the README, not read by config.py"
+    assert read - listed == set(), "read by config.py, missing from docs/configuration.md"
+    assert listed - read - {"PORT", "WORKERS"} == set(), "in docs/configuration.md, not read by config.py"
 
 
 def test_make_run_installs_only_what_running_needs(tmp_path):
