@@ -5,23 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, g, has_request_context, session
+from flask import Flask, g, session
 from flask_compress import Compress
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import config
 from domain.clock import system_now
 from domain.db import make_engine
-from domain.messages import unread_count
 from domain.outbox import sender_from_config
 from domain.service_hours import schedule_from_config
 from models import User
-from web import access, assets, errors, headers, observability, service, uploads
-from web.assets import asset_url
+from web import access, assets, errors, headers, observability, service, templating, uploads
 from web.database import close_db, get_db
 from web.mailer import OutboxThread
 from web.sessions import ServerSessionInterface
@@ -122,7 +119,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     compress.init_app(app)
     app.after_request(headers.apply)
     errors.register(app)
-    _register_template_helpers(app)
+    templating.init_app(app)
     _register_blueprints(app)
 
     import commands
@@ -151,56 +148,6 @@ def _refuse_unsafe_production(app: Flask) -> None:
                 "PUBLIC_BASE_URL must be the https address people use in production, like "
                 f"https://tracs.example.ca; it is {app.config['PUBLIC_BASE_URL']!r}"
             )
-
-
-def _register_template_helpers(app: Flask) -> None:
-
-    from web.htmx import is_htmx, wants_fragment
-
-    app.jinja_env.add_extension("jinja2.ext.do")
-
-    def take_notice():
-        # A one-time message after a redirect, kept in the server-side session.
-        return session.pop("notice", None) if "notice" in session else None
-
-    @app.context_processor
-    def portal_context():
-        return {
-            "asset_url": asset_url,
-            "inline_css": app.extensions["portal.inline_css"],
-            "favicon": app.extensions["portal.favicon"],
-            "closing_at": g.get("closing_at"),
-            "session_idle_seconds": app.config["SESSION_IDLE_SECONDS"],
-            "idle_minutes": app.config["SESSION_IDLE_SECONDS"] // 60,
-            "reauth_minutes": app.config["SESSION_REAUTH_SECONDS"] // 60,
-            "session_warning_seconds": app.config["SESSION_WARNING_SECONDS"],
-            "is_fragment": wants_fragment(),
-            "htmx_request": is_htmx(),
-            "take_notice": take_notice,
-        }
-
-    @app.context_processor
-    def unread_messages_context():
-        # The header's "Messages (2 unread)" for a signed-in taxpayer: one count on
-        # the (user_id, read_at) index. Not for staff or signed-out visitors, nor
-        # for a fragment (it has no header). A thread being read now is marked
-        # read once the page is made (g.messages_just_read), so it counts as read.
-        if not has_request_context() or wants_fragment() or not current_user.is_authenticated or current_user.is_staff:
-            return {}
-        try:
-            unread = unread_count(get_db(), current_user.id)
-        except SQLAlchemyError:
-            return {}  # the page (an error page, say) is still made, without the count
-        return {"unread_messages": max(0, unread - g.get("messages_just_read", 0))}
-
-    @app.template_filter("local_time")
-    def local_time(moment, fmt="%-I:%M %p on %A %-d %B %Y"):
-        from zoneinfo import ZoneInfo
-
-        if moment is None:
-            return ""
-        text = moment.astimezone(ZoneInfo(app.config["SERVICE_TIMEZONE"])).strftime(fmt)
-        return text.replace("AM", "am").replace("PM", "pm")
 
 
 def _register_blueprints(app: Flask) -> None:

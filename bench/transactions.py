@@ -186,8 +186,9 @@ def minimal_route_app(engine, user_id: int):
     it does besides."""
     from flask import Flask, render_template
 
-    from blueprints.accounts.views import KIND_LABELS, day_filter, money_filter
+    from blueprints.accounts.views import KIND_LABELS
     from models import AuthSession
+    from web.templating import day, money
 
     sessions_t, users_t, grants_t, accounts_t = (
         AuthSession.__table__,
@@ -217,7 +218,7 @@ def minimal_route_app(engine, user_id: int):
             .limit(1)
         )
     minimal = Flask("minimal_route", template_folder=str(ROOT / "templates"))
-    minimal.jinja_env.filters.update(day=day_filter, money=money_filter)
+    minimal.jinja_env.filters.update(day=day, money=money)
 
     @minimal.get("/minimal/<number>")
     def transactions(number: str):

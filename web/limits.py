@@ -11,6 +11,7 @@ from flask import current_app, request
 
 from domain import people, throttle
 from web.database import get_db, now
+from web.templating import local_time
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -44,4 +45,4 @@ BY_YOU_TODAY = "You have sent too many of these requests today"
 
 
 def try_again_after(when: datetime, why: str = FROM_THIS_CONNECTION) -> str:
-    return f"{why}. Try again after {current_app.jinja_env.filters['local_time'](when)}"
+    return f"{why}. Try again after {local_time(when)}"

@@ -10,14 +10,13 @@ Anything else is a 404, the same as an account number that does not exist.
 from __future__ import annotations
 
 import csv
-import functools
 import io
 
-from flask import Response, current_app, render_template, request, stream_with_context, url_for
+from flask import Response, render_template, request, stream_with_context, url_for
 from werkzeug.exceptions import NotFound
 
 from domain import ledger, overview
-from domain.accounts import cents_to_decimal, describe_balance, format_amount, format_number
+from domain.accounts import cents_to_decimal
 from web.account_access import account_or_404
 from web.database import get_db
 from web.dates import today
@@ -27,41 +26,6 @@ from . import bp
 from .forms import KIND_CHOICES, MODES, TransactionFilterForm, filter_params
 
 KIND_LABELS = dict(KIND_CHOICES)
-
-
-# --- Template helpers (registered on the app, for every account page) -----------
-
-
-@bp.app_template_filter("money")
-def money_filter(cents) -> str:
-    return format_amount(int(cents))  # a SUM may come back as Decimal on PostgreSQL
-
-
-@bp.app_template_filter("balance")
-def balance_filter(cents) -> str:
-    return describe_balance(int(cents))
-
-
-@bp.app_template_filter("account_number")
-def account_number_filter(number: str) -> str:
-    return format_number(number)
-
-
-@bp.app_template_filter("day")
-def day_filter(day, fmt: str = "%-d %b %Y") -> str:
-    return _format_day(day, fmt) if day else ""
-
-
-@functools.lru_cache(maxsize=4096)
-def _format_day(day, fmt: str) -> str:
-    # A page of transactions shows the same few days over and over.
-    return day.strftime(fmt)
-
-
-@bp.app_template_global("endpoint_exists")
-def endpoint_exists(endpoint: str) -> bool:
-    """Link to a view only when it is there (the assessment status arrives separately)."""
-    return endpoint in current_app.view_functions
 
 
 # --- Summary -------------------------------------------------------------------

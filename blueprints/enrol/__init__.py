@@ -12,6 +12,7 @@ from web.database import get_db, now
 from web.dates import today
 from web.forms import bind
 from web.htmx import see_other
+from web.templating import local_time
 
 from .forms import EnrolForm
 
@@ -66,7 +67,7 @@ def start():
                 return see_other(url_for("accounts.summary", number=account.number))
             return see_other(url_for("home"))
         if outcome.result in TOO_MANY:
-            when = current_app.jinja_env.filters["local_time"](outcome.retry_at)
+            when = local_time(outcome.retry_at)
             form.number.errors.append(TOO_MANY[outcome.result].format(when=when))
             status = 429
         elif outcome.result == "locked":

@@ -39,12 +39,6 @@ def _register_sections() -> None:
 _register_sections()
 
 
-@bp.app_template_global()
-def staff_may(role: str) -> bool:
-    """Whether the signed-in staff member holds `role` or higher (to show only what they can use)."""
-    return work.at_least(current_user._get_current_object() if current_user.is_authenticated else None, role)
-
-
 @bp.route("/sign-in", methods=["GET", "POST"])
 @access(public=True, always_open=True)
 def sign_in():
