@@ -7,7 +7,7 @@ from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import PasswordField, StringField, ValidationError
 from wtforms.utils import unset_value
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, Length, StopValidation
 
 from domain.details import has_control_characters
 from web.access import take_kept_form
@@ -28,6 +28,16 @@ def one_line(message: str):
     def check(_form, field):
         if isinstance(field.data, str) and has_control_characters(field.data):
             raise ValidationError(message)
+
+    return check
+
+
+def not_blank(message: str):
+    """A validator: the field holds something besides spaces (else `message`, and no other check runs)."""
+
+    def check(_form, field):
+        if not isinstance(field.data, str) or not field.data.strip():
+            raise StopValidation(message)
 
     return check
 

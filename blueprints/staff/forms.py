@@ -1,9 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import StringField, ValidationError
+from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from domain.details import has_control_characters
-from web.forms import email_field, password_field
+from web.forms import email_field, one_line, password_field
 
 
 class StaffSignInForm(FlaskForm):
@@ -15,12 +14,6 @@ class StaffSignInForm(FlaskForm):
         description="The 6-digit code from your authenticator app, or a recovery code",
         validators=[Length(max=20, message="Enter the 6-digit code or a recovery code")],
     )
-
-
-def one_line_search(_form, field):
-    """A search is one line of text (and PostgreSQL refuses a NUL in one)."""
-    if has_control_characters(field.data or ""):
-        raise ValidationError("Enter the search without special characters")
 
 
 class SearchForm(FlaskForm):
@@ -36,6 +29,6 @@ class SearchForm(FlaskForm):
         validators=[
             DataRequired("Enter an account number, a name or an email address"),
             Length(max=254, message="Enter 254 characters or fewer"),
-            one_line_search,
+            one_line("Enter the search without special characters"),
         ],
     )

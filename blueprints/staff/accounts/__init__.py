@@ -19,11 +19,12 @@ from models import Account, Program
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.dates import today
+from web.details_fields import address_of
 from web.errors import render_error
 from web.htmx import render, see_other
 from web.uploads import send_document
 
-from .forms import AccountSearchForm, RegisterAccountForm, address_of
+from .forms import AccountSearchForm, RegisterAccountForm
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 log = logging.getLogger("portal.staff.accounts")

@@ -10,11 +10,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, ValidationError
 from wtforms.validators import DataRequired, Length, Optional
 
-from blueprints.details.forms import add_checks, address_fields, contact_fields, one_line
-from blueprints.details.forms import required as not_blank
-from domain import details
-
-from ..forms import one_line_search
+from web.details_fields import add_checks, address_fields, contact_fields, tidy
+from web.forms import not_blank, one_line
 
 
 class AccountSearchForm(FlaskForm):
@@ -27,22 +24,22 @@ class AccountSearchForm(FlaskForm):
         validators=[
             DataRequired("Enter an account number or a name"),
             Length(max=200, message="Enter 200 characters or fewer"),
-            one_line_search,
+            one_line("Enter the search without special characters"),
         ],
     )
-
-
-def _tidy(value):
-    return details.tidy(value) if isinstance(value, str) else value
 
 
 def _text(label: str, what: str, most: int, *, required: bool = True, **kwargs) -> StringField:
     first = not_blank(f"Enter {what}") if required else Optional()
     return StringField(
         label,
-        filters=[_tidy],
+        filters=[tidy],
         **kwargs,
-        validators=[first, one_line(what), Length(max=most, message=f"Enter {what} in {most} characters or fewer")],
+        validators=[
+            first,
+            one_line(f"Enter {what} on one line, without special characters"),
+            Length(max=most, message=f"Enter {what} in {most} characters or fewer"),
+        ],
     )
 
 
@@ -86,19 +83,10 @@ RegisterAccountForm = type(
         "opened_on": StringField(
             "Date the account opened",
             id="opened_on",
-            filters=[_tidy],
+            filters=[tidy],
             description="Year-month-day, for example 2026-01-31. Filing periods start from it",
             validators=[not_blank("Enter the date the account opened"), _opened_on],
         ),
     },
 )
 add_checks(RegisterAccountForm)
-
-
-def address_of(form, prefix: str) -> str:
-    """The stored text of one of the form's addresses (after validation)."""
-    return details.compose_address(
-        details.Address(
-            *(getattr(form, f"{prefix}_{part}").data or "" for part in ("line1", "line2", "city", "province", "postal"))
-        )
-    )
