@@ -16,7 +16,7 @@ The journey (`run_journey`), each step one measurement window:
 
  1. sign-in page         navigation  `page.goto('/auth/sign-in')`, cold cache.
  2. sign in → dashboard  navigation  fill the form and press "Sign in". The form is not
-                                     boosted (hx-boost="false"): a real POST, 303, and the
+                                     boosted (data-hx-boost="false"): a real POST, 303, and the
                                      browser follows it to `/`. The dashboard's first visit
                                      is this step; the redirect hop is counted in it.
  3. dashboard again      navigation  `page.goto('/')`: a repeat visit (static files must
@@ -26,7 +26,7 @@ The journey (`run_journey`), each step one measurement window:
                                      transactions": htmx GETs the results fragment.
  6. filter: dates        swap        "By processed date range" 2000-01-01 to today: a full
                                      page of 50 rows and a "Next page" link.
- 7. next page            swap        the "Next page" link (hx-get of the fragment).
+ 7. next page            swap        the "Next page" link (data-hx-get of the fragment).
  8. same filter again    swap        "Show transactions" again with the form as in step 6:
                                      the same URL, which the browser keeps with its ETag
                                      and asks again with If-None-Match (304 expected).
@@ -36,7 +36,7 @@ The journey (`run_journey`), each step one measurement window:
                                      HX-Location → GET figures): htmx swaps the whole body.
 11. return form step     navigation  the figures typed (unmeasured, then the page's live
                                      autosave/amounts requests are let finish), "Continue":
-                                     the figures form has its own hx-post (autosave on
+                                     the figures form has its own data-hx-post (autosave on
                                      input), so htmx does not boost it: a real POST, 303,
                                      and the check page.
 

@@ -359,7 +359,7 @@ def transactions_urls(base_url: str, cookie: str, accounts: list[str], next_page
         paths.append(page)
         for _ in range(next_pages):
             _status, _headers, body = fragment(base_url, cookie, page)
-            links = re.findall(r'(?:href|hx-get)="([^"]*[?&](?:amp;)?after=[^"]*)"', body.decode())
+            links = re.findall(r'(?:href|data-hx-get)="([^"]*[?&](?:amp;)?after=[^"]*)"', body.decode())
             if not links:
                 break
             page = html.unescape(links[0])

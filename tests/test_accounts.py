@@ -380,8 +380,8 @@ def test_transactions_first_page_is_the_newest_fifty_with_running_balance(busy):
         assert row[6] == format_amount(balances[row[4]])
     assert "All transactions, newest first" in page
     assert 'id="transactions-results"' in page and 'id="transactions-filter"' in page
-    assert 'hx-get="/accounts/' in page and 'hx-target="#transactions-results"' in page
-    assert 'hx-push-url="true"' in page
+    assert 'data-hx-get="/accounts/' in page and 'data-hx-target="#transactions-results"' in page
+    assert 'data-hx-push-url="true"' in page
 
 
 def test_keyset_pages_cover_every_row_exactly_once(busy):
@@ -501,7 +501,7 @@ def test_htmx_swaps_only_the_results_and_says_so_in_vary(busy):
     assert fragment.startswith('<div id="transactions-results"')
     assert "<html" not in fragment and "<form" not in fragment and "<h1" not in fragment
     assert len(_rows(fragment)) == 50
-    assert 'id="transactions-status" hx-swap-oob="innerHTML">50 transactions shown.' in fragment
+    assert 'id="transactions-status" data-hx-swap-oob="innerHTML">50 transactions shown.' in fragment
     assert "style=" not in fragment and "<script" not in fragment
     # The same URL without htmx is the whole page (the URL htmx pushed is bookmarkable).
     page = body(busy["client"].get(url))
@@ -517,7 +517,7 @@ def test_htmx_with_a_wrong_filter_swaps_the_form_with_its_errors(busy):
     fragment = body(response)
     assert fragment.lstrip().startswith('<form method="get"') and "<html" not in fragment
     assert "The start date must be on or before the end date" in fragment
-    assert 'id="transactions-results" class="results" tabindex="-1" hx-swap-oob="true"' in fragment
+    assert 'id="transactions-results" class="results" tabindex="-1" data-hx-swap-oob="true"' in fragment
     assert "hx-get" not in fragment.split("</form>")[0]  # the next try redraws the form
 
 
@@ -585,7 +585,7 @@ def test_the_results_offer_the_csv_of_the_same_filter(busy):
     page = body(
         busy["client"].get(f"/accounts/{busy['number']}/transactions?mode=period&period=2026-06-30&type=transfer")
     )
-    link = re.search(r'<a href="([^"]+)" download hx-boost="false">Download these transactions \(CSV\)</a>', page)
+    link = re.search(r'<a href="([^"]+)" download data-hx-boost="false">Download these transactions \(CSV\)</a>', page)
     assert link
     query = parse_qs(urlsplit(html.unescape(link.group(1))).query)
     assert urlsplit(html.unescape(link.group(1))).path == f"/accounts/{busy['number']}/transactions.csv"

@@ -250,7 +250,7 @@ def test_propose_check_declare_and_send_end_to_end(app, owing):
     page = body(form)
     assert form.status_code == 200 and "23 December 2026" in page
     assert 'class="input input--width-2' in page and 'class="input input--width-4' in page
-    assert f'hx-post="/arrangements/{number}/autosave"' in page
+    assert f'data-hx-post="/arrangements/{number}/autosave"' in page
     assert _count(app, Draft) == 0  # a GET changes nothing
 
     response = _propose(client, number)

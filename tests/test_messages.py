@@ -462,7 +462,7 @@ def test_the_reply_form_swaps_as_a_fragment_for_htmx(app, clock, lodge):
     thread_id = _to_account(app, clock, lodge)
     olive = signed_in(app, OWNER)
     page = body(olive.get(f"/messages/{thread_id}"))
-    assert 'hx-target="#thread"' in page and '<div id="thread">' in page
+    assert 'data-hx-target="#thread"' in page and '<div id="thread">' in page
     response = olive.post(
         f"/messages/{thread_id}/reply",
         headers={"HX-Request": "true"},

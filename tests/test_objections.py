@@ -130,7 +130,7 @@ def test_an_objection_end_to_end_with_a_document_and_its_confirmation(app, inn, 
     form = body(client.get(_url(inn, inn["open"])))
     assert "Notice of assessment dated 20 October 2026" in form and "18 January 2027" in form
     assert 'id="reasons"' in form and 'id="facts"' in form and 'id="relief"' in form and 'id="amount"' in form
-    assert f'hx-post="{_url(inn, inn["open"], "autosave")}"' in form and 'id="draft-status"' in form
+    assert f'data-hx-post="{_url(inn, inn["open"], "autosave")}"' in form and 'id="draft-status"' in form
     sent = _post(client, _url(inn, inn["open"]), ANSWERS)
     assert sent.status_code == 303 and sent.headers["Location"] == _url(inn, inn["open"], "documents")
     documents = body(client.get(_url(inn, inn["open"], "documents")))

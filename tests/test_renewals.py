@@ -180,7 +180,7 @@ def test_renewing_a_licence_end_to_end(app, fuel):
         "How many locations do you sell fuel from?",
     ):
         assert shown in page
-    assert f'hx-post="/renewals/{number}/{licence_id}/autosave"' in page
+    assert f'data-hx-post="/renewals/{number}/{licence_id}/autosave"' in page
     # Nothing answered: every question says what it needs.
     refused = _post(client, f"/renewals/{number}/{licence_id}/", {})
     assert refused.status_code == 400

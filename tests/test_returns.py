@@ -240,12 +240,12 @@ def test_assessment_status_lists_every_return_newest_period_first(app, world):
     # A link to each notice there is, saying which period (and which return) to a screen reader.
     inn = world["inn"]
     assert (
-        f'<a href="/accounts/{inn}/returns/{world["amended"]}/notice.pdf" download hx-boost="false">'
+        f'<a href="/accounts/{inn}/returns/{world["amended"]}/notice.pdf" download data-hx-boost="false">'
         'Notice of reassessment<span class="visually-hidden"> for the period 1\u201331 March 2026, amended '
         "return</span> (PDF)</a>"
     ) in page
     assert (
-        f'<a href="/accounts/{inn}/returns/{world["first"]}/notice.pdf" download hx-boost="false">'
+        f'<a href="/accounts/{inn}/returns/{world["first"]}/notice.pdf" download data-hx-boost="false">'
         'Notice of assessment<span class="visually-hidden"> for the period 1\u201331 March 2026</span> (PDF)</a>'
     ) in page
     assert page.count("notice.pdf") == 2 and page.count("None yet") == 3

@@ -189,9 +189,9 @@ def test_htmx_gets_only_the_results(app, log, staff_member):
     page = body(response)
     assert response.status_code == 200 and "HX-Request" in response.headers["Vary"]
     assert page.startswith('<div id="audit-results"') and "<html" not in page and "audit-filter" not in page
-    assert _ids(page) == [log["ids"][1], log["ids"][0]] and 'hx-swap-oob="innerHTML"' in page
+    assert _ids(page) == [log["ids"][1], log["ids"][0]] and 'data-hx-swap-oob="innerHTML"' in page
     whole = body(supervisor.get(URL + "?action=consent."))
-    assert 'id="audit-filter"' in whole and 'hx-get="/staff/audit/"' in whole and 'id="audit-results"' in whole
+    assert 'id="audit-filter"' in whole and 'data-hx-get="/staff/audit/"' in whole and 'id="audit-results"' in whole
 
 
 @pytest.mark.parametrize(

@@ -631,7 +631,7 @@ def test_an_objection_declined_shows_its_reason_on_the_taxpayers_request_page(ap
     assert "The levy was charged on rooms that were not let." in page and "Olive Owner" in page
     assert f'<a href="/staff/accounts/{office["number"]}">Prairie Inn Ltd.</a>' in page
     assert (
-        f'href="/staff/accounts/{office["number"]}/documents/{document_id}" download hx-boost="false">'
+        f'href="/staff/accounts/{office["number"]}/documents/{document_id}" download data-hx-boost="false">'
         "room-register.pdf</a>"
     ) in page
 
@@ -714,8 +714,8 @@ def test_a_queue_lists_its_items_oldest_first_with_filters_and_an_htmx_fragment(
     page = body(listed)
     assert listed.status_code == 200 and "HX-Request" in listed.headers["Vary"]
     assert page.index(first) < page.index(second) < page.index(third)
-    assert 'hx-get="/staff/queues/objections"' in page and 'hx-target="#queue-items"' in page
-    assert 'hx-push-url="true"' in page and 'method="get"' in page
+    assert 'data-hx-get="/staff/queues/objections"' in page and 'data-hx-target="#queue-items"' in page
+    assert 'data-hx-push-url="true"' in page and 'method="get"' in page
 
     def shown(query, client=officer, **headers):
         response = client.get(f"/staff/queues/objections?{query}", headers=headers)
@@ -786,7 +786,7 @@ def test_staff_open_the_uploaded_signed_consent_form_from_the_item(app, clock, o
             user_id=office["owner"],
         )
         db.commit()
-    assert 'signed-form.pdf" download hx-boost="false">AT4931 signed.pdf (PDF)</a>' in _page(officer, item.id)
+    assert 'signed-form.pdf" download data-hx-boost="false">AT4931 signed.pdf (PDF)</a>' in _page(officer, item.id)
     response = officer.get(f"/staff/queues/items/{item.id}/signed-form.pdf")
     assert response.status_code == 200 and response.data == signed
     assert response.headers["Content-Security-Policy"] == "sandbox"

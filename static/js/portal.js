@@ -24,7 +24,7 @@
   }
 
   function csrfToken() {
-    try { return JSON.parse(body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+    try { return JSON.parse(body.getAttribute("data-hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
   }
 
   function request(method, url, onDone) {
@@ -283,7 +283,7 @@
    JavaScript the form is a plain multipart POST). htmx posts the form and fires
    htmx:xhr:progress as the bytes go; this shows them in the form's <progress>
    bar, with the percentage as text and a status line screen readers announce
-   ("Uploading 45%", "Upload complete"). The region keeps its place (hx-preserve)
+   ("Uploading 45%", "Upload complete"). The region keeps its place (data-hx-preserve)
    when the page the upload leads to has it too, so "Upload complete" stays in
    view beside the new list. */
 (function () {

@@ -1,5 +1,5 @@
 """Assessment status in a real browser: the table passes axe, and the notice link
-downloads the PDF (not swapped into the page by hx-boost), with JavaScript and without."""
+downloads the PDF (not swapped into the page by data-hx-boost), with JavaScript and without."""
 
 from __future__ import annotations
 

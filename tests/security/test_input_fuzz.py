@@ -307,14 +307,15 @@ class Form:
 class _FormParser(HTMLParser):
     """Every <form> of a page (its targets: action, hx-post, formaction; and its fields),
     and the POST targets outside forms: hx-post elements (with the fields of the form
-    they hx-include) and data-* attributes naming a URL for the page's script."""
+    they hx-include) and data-* attributes naming a URL for the page's script. The
+    pages write htmx's attributes data-hx-*, which htmx reads as hx-*; so does this."""
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.forms, self.by_id, self.loose, self._form, self._select = [], {}, [], None, None
 
     def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
+        attrs = {name.removeprefix("data-") if name.startswith("data-hx-") else name: value for name, value in attrs}
         for name, value in attrs.items():
             if name.startswith("data-") and (value or "").startswith("/"):
                 self.loose.append((value, None))
@@ -483,6 +484,8 @@ MARKUP = [
     '" hx-get="/auth/sign-out" hx-trigger="load" x="',
     "' hx-post='/fuzz-inert' hx-trigger='load' x='",
     '<div hx-get="/fuzz-inert" hx-trigger="load">x</div>',
+    '" data-hx-get="/auth/sign-out" data-hx-trigger="load" x="',
+    '<div data-hx-post="/fuzz-inert" data-hx-trigger="load">x</div>',
     "<fuzzmark data-fuzzmark=1>",
     "</textarea><script>alert(1)</script>",
     "</title><fuzzmark>",
@@ -681,7 +684,8 @@ class _InertCheck(HTMLParser):
             value = value or ""
             if name in ("onerror", "data-fuzzmark", "x"):
                 self.live.append(f"{tag} {name}={value!r}")
-            if name.startswith("hx-") and ("fuzz-inert" in value or value == "/auth/sign-out" or value == "load"):
+            htmx = name.removeprefix("data-").startswith("hx-")  # htmx reads hx-* and data-hx-*
+            if htmx and ("fuzz-inert" in value or value == "/auth/sign-out" or value == "load"):
                 self.live.append(f"{tag} {name}={value!r}")
             if name in ("href", "src", "action", "formaction") and value.strip().lower().startswith("javascript:"):
                 self.live.append(f"{tag} {name}={value!r}")
@@ -905,10 +909,13 @@ def _fuzz_parameter(app, clients: dict, parameter: str, targets, examples: int, 
 
 def test_the_inert_check_sees_live_markup_and_lets_escaped_markup_pass():
     """ASVS 5.0 1.2.1: the check used below finds injected elements and htmx attributes, not escaped text."""
-    live = '<p><img src=x onerror=alert(1)></p><div hx-get="/auth/sign-out" hx-trigger="load"></div><b>55433</b>'
+    live = (
+        '<p><img src=x onerror=alert(1)></p><div hx-get="/auth/sign-out" hx-trigger="load"></div><b>55433</b>'
+        '<div data-hx-post="/fuzz-inert" data-hx-trigger="load"></div>'
+    )
     check = _InertCheck()
     check.feed(live)
-    assert len(check.live) >= 3
+    assert len(check.live) >= 5
     escaped = (
         '<p>&lt;img src=x onerror=alert(1)&gt;</p><input value="hx-get=&#34;/auth/sign-out&#34; '
         'hx-trigger=&#34;load&#34;"><textarea>&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;</textarea>'
