@@ -27,7 +27,7 @@ $(DEV): $(RUNTIME) requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# Runtime front-end packages only; Lighthouse (a dev dependency) comes with `make bench`.
+# Runtime front-end packages only; the dev dependencies (Lighthouse, vnu-jar) come with `make test` and `make bench`.
 static/vendor/htmx.min.js: package.json package-lock.json
 	npm ci --omit=dev --no-audit --no-fund --loglevel=error
 	mkdir -p static/vendor
@@ -62,10 +62,20 @@ lint: dev-setup
 	$(BIN)/ruff check --quiet .
 	$(BIN)/ruff format --check --quiet .
 
-test: lint
+# Dev dependencies too: Lighthouse (`make bench`) and the Nu Html Checker (npm's vnu-jar, for
+# tests/test_html_valid.py), after the runtime install above, which leaves them out (and which
+# `npm ci` undoes when package.json changes: then this runs again). --ignore-scripts: vnu-jar's
+# only install script downloads a Java runtime when there is none; the tests use Debian's.
+NODE_DEV := node_modules/.dev-installed
+$(NODE_DEV): package.json package-lock.json static/vendor/htmx.min.js
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: lint $(NODE_DEV)
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
-# What the tests need beyond Python (PostgreSQL, Chromium, node), from Debian's packages; as root.
+# What the tests need beyond Python (PostgreSQL, Chromium, nginx, node, Java), from Debian's
+# packages, and the Nu Html Checker from npm; as root.
 test-services:
 	bash .ci/test-services
 
@@ -87,10 +97,7 @@ load: dev-setup
 # browser journey and Lighthouse, on a 1,000,000-entry database it builds the first time.
 # About 10 minutes. `make bench BENCH_ARGS="--quick"` for a short run.
 BENCH_ARGS ?=
-node_modules/.bin/lighthouse: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
-
-bench: dev-setup node_modules/.bin/lighthouse
+bench: dev-setup $(NODE_DEV)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:

@@ -94,10 +94,11 @@ def pytest_addoption(parser):
     )
 
 
-# Folders of long tests (seconds to a minute each: fuzzing, load, faults, browsers), and
-# the files whose tests take longest of all (measured: docs/testing.md). They are shared
-# out first, so no worker is left running them alone at the end.
-LONG_FOLDERS = ("tests/security/", "tests/reliability/", "tests/browser/")
+# Folders of long tests (seconds to a minute each: fuzzing, load, faults, browsers; and the
+# HTML check, which crawls three sets of pages and starts a JVM), and the files whose tests
+# take longest of all (measured: docs/testing.md). They are shared out first, so no worker is
+# left running them alone at the end.
+LONG_FOLDERS = ("tests/security/", "tests/reliability/", "tests/browser/", "tests/test_html_valid.py")
 LONGEST_FILES = (
     "tests/security/test_input_fuzz.py",
     "tests/reliability/test_load.py",
@@ -152,6 +153,23 @@ def pytest_collection_modifyitems(config, items):
 # makes them run (under CI a skip fails the run instead: .ci/run).
 CHROMIUM = Path("/usr/bin/chromium")
 SERVICES_COMMAND = "sudo make test-services"
+JAVA = Path(shutil.which("java") or "/usr/bin/java")
+VNU_JAR = Path(__file__).resolve().parent.parent / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+
+
+def missing_html_checker() -> str | None:
+    """Why the Nu Html Checker (tests/test_html_valid.py) cannot run here, or None."""
+    if not JAVA.exists():
+        return (
+            "Java is not installed: the HTML validity test (tests/test_html_valid.py) is skipped. "
+            f"To run it: {SERVICES_COMMAND}"
+        )
+    if not VNU_JAR.exists():
+        return (
+            "The Nu Html Checker (npm's vnu-jar) is not in node_modules: the HTML validity test "
+            "(tests/test_html_valid.py) is skipped. To run it: make test (it installs the dev dependencies)"
+        )
+    return None
 
 
 def missing_here() -> list[str]:
@@ -177,6 +195,8 @@ def missing_here() -> list[str]:
             f"nginx is not installed: the two-servers-behind-nginx test (tests/test_deploy.py) is "
             f"skipped. To run it: {SERVICES_COMMAND}"
         )
+    if missing_html_checker():
+        missing.append(missing_html_checker())
     if os.geteuid() != 0:
         missing.append(
             "Not root: the full-disk test (tests/reliability/test_faults.py) cannot mount its small "
