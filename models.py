@@ -175,6 +175,12 @@ class AuditEvent(Base):
     detail: Mapped[str] = mapped_column(Text, default="{}")
     # The tax account the event concerns, for that account's access history.
     account_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    # What the event is about, copied from the detail by domain.audit.record so a
+    # work item's page finds its steps by index (migration 0008).
+    work_item_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    request_reference: Mapped[str | None] = mapped_column(String(20), index=True)
+    consent_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    thread_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class OutboxEmail(Base):

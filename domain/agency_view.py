@@ -13,9 +13,9 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
-from domain import consents, documents, ledger, mail, pins, requests, returns
+from domain import consents, documents, ledger, mail, people, pins, requests, returns
 from domain.delegation import AGENCY, PERMISSION_LABELS, ROLE_LABELS, people_with_access
-from models import Account, AuditEvent, Consent, Grant, MailItem, MessageThread, ServiceRequest, User, WorkItem
+from models import Account, AuditEvent, Consent, Grant, MailItem, MessageThread, ServiceRequest, WorkItem
 
 AUDIT_SHOWN = 50
 
@@ -107,11 +107,6 @@ class AccountFile:
     events: list[Event]
 
 
-def _names(db: Session, user_ids) -> dict[int, str]:
-    ids = {i for i in user_ids if i is not None}
-    return dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
-
-
 def _work_items(db: Session, account_id: int) -> tuple[dict[int, WorkItem], dict[int, WorkItem]]:
     """The account's items by request, and each consent's latest item."""
     by_request, by_consent = {}, {}
@@ -142,7 +137,7 @@ def file_of(db: Session, account: Account, now: datetime, today: date) -> Accoun
             .limit(AUDIT_SHOWN)
         )
     )
-    names = _names(
+    names = people.names_of(
         db,
         [g.grant.revoked_by_user_id for g in gone]
         + [r.submitted_by_user_id for r in submitted]
@@ -235,7 +230,7 @@ def grants_of(db: Session, user_id: int) -> list[PersonGrant]:
             .order_by(Grant.revoked_at.is_not(None), Grant.granted_at.desc(), Grant.id.desc())
         )
     )
-    names = _names(db, [g.granted_by_user_id for g in rows] + [g.revoked_by_user_id for g in rows])
+    names = people.names_of(db, [g.granted_by_user_id for g in rows] + [g.revoked_by_user_id for g in rows])
 
     def by(someone: int | None) -> str:
         return AGENCY if someone is None else names.get(someone, "Someone")

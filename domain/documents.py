@@ -959,6 +959,12 @@ def documents_of_upload(db: Session, request: ServiceRequest) -> list[Document]:
 MAX_ID = 2**31 - 1
 
 
+def of_request(db: Session, request_id: int) -> list[Document]:
+    """The documents sent with a request, in the order they were uploaded."""
+    query = select(Document).where(Document.service_request_id == request_id)
+    return list(db.scalars(query.order_by(Document.uploaded_at, Document.id)))
+
+
 def find(db: Session, account_id: int, document_id: int) -> Document | None:
     """The account's document with this id; None for another account's, a secure
     message's attachment (its conversation's readers open it there) or none."""

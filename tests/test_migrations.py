@@ -4,9 +4,15 @@ item, and each earlier message becomes a thread of one post, still unread."""
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, text
+import uuid
 
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from domain.db import make_engine
 from migrations.runner import upgrade
+from tests.conftest import POSTGRES_ADMIN_URL
 
 
 def test_upgrading_to_the_back_office_keeps_everything_that_was_waiting(tmp_path):
@@ -83,3 +89,64 @@ def test_upgrading_to_the_back_office_keeps_everything_that_was_waiting(tmp_path
     assert (thread.subject, thread.to_user_id, thread.account_id) == ("New bank details", 1, 1)
     assert (post.thread_id, bool(post.from_agency), post.body) == (thread.id, True, "Your direct deposit changed.")
     assert (message.thread_id, message.post_id, message.read_at) == (thread.id, post.id, None)
+
+
+@pytest.fixture
+def unmigrated(db_backend, request, tmp_path):
+    """A database never migrated: a new SQLite file, or a new PostgreSQL database."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'before.db'}"
+        return
+    request.getfixturevalue("postgres_database")  # PostgreSQL is there (or the test is skipped)
+    import psycopg
+
+    name = f"portal_audit_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_upgrading_to_0008_files_the_events_already_recorded_under_what_they_name(unmigrated):
+    """The audit events recorded before 0008 get their item, reference, consent and
+    thread columns from their detail, and the log stays append-only afterwards."""
+    upgrade(unmigrated, "0007")
+    engine = make_engine(unmigrated)
+    details = [
+        '{"item": 7, "queue": "objections"}',
+        '{"reference": "SR-AAAA-0001"}',
+        '{"consent": 3, "item": 8}',
+        '{"post": 2, "thread": 5}',
+        '{"count": 2}',
+        "not json",
+        '{"item": "7", "reference": 12, "consent": true}',  # not what the columns hold
+    ]
+    with engine.begin() as conn:
+        for number, detail in enumerate(details, 1):
+            conn.execute(
+                text(
+                    "INSERT INTO audit_events (id, occurred_at, event, outcome, detail) "
+                    "VALUES (:id, '2026-11-02 10:00:00', 'work.taken', 'success', :detail)"
+                ),
+                {"id": number, "detail": detail},
+            )
+    upgrade(unmigrated)
+    with engine.begin() as conn:
+        filled = conn.execute(
+            text("SELECT work_item_id, request_reference, consent_id, thread_id FROM audit_events ORDER BY id")
+        ).all()
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET event = 'changed'"))
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_events"))
+    engine.dispose()
+    assert [tuple(row) for row in filled] == [
+        (7, None, None, None),
+        (None, "SR-AAAA-0001", None, None),
+        (8, None, 3, None),
+        (None, None, None, 5),
+        (None, None, None, None),
+        (None, None, None, None),
+        (None, None, None, None),
+    ]

@@ -5,19 +5,14 @@ closes it. Returns and claims are decided by assessing them (staff.returns)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.routing import BuildError
 from wtforms.fields.choices import SelectChoice
 
-from domain import arrangements, consents, decisions, requests, work
+from domain import arrangements, consents, decisions, people, requests, work, work_view
 from domain.delegation import PERMISSION_LABELS
-from domain.documents import documents_of_upload
-from models import WORK_QUEUES, Account, AuditEvent, Consent, Document, MessageThread, ServiceRequest, User, WorkItem
+from models import WORK_QUEUES, Account, Document, ServiceRequest, User, WorkItem
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.dates import today
@@ -60,7 +55,7 @@ def index():
     by_assignee = []
     if supervising:
         held = work.open_by_assignee(db)
-        names = _names(db, held)
+        names = people.names_of(db, held)
         by_assignee = sorted(
             (
                 (names.get(user_id, "Someone no longer on staff"), count)
@@ -93,41 +88,6 @@ def queue(queue: str):
     return _listing(queue)
 
 
-@dataclass(frozen=True)
-class Row:
-    item: WorkItem
-    account: Account | None
-    reference: str | None
-    assignee: str | None
-
-
-def _names(db, user_ids) -> dict[int, str]:
-    ids = {i for i in user_ids if i is not None}
-    if not ids:
-        return {}
-    return dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
-
-
-def _rows(db, found: list[WorkItem]) -> list[Row]:
-    account_ids = {i.account_id for i in found if i.account_id is not None}
-    request_ids = {i.service_request_id for i in found if i.service_request_id is not None}
-    accounts = {a.id: a for a in db.scalars(select(Account).where(Account.id.in_(account_ids)))} if account_ids else {}
-    references = (
-        dict(
-            db.execute(
-                select(ServiceRequest.id, ServiceRequest.reference).where(ServiceRequest.id.in_(request_ids))
-            ).all()
-        )
-        if request_ids
-        else {}
-    )
-    names = _names(db, (i.assignee_user_id for i in found))
-    return [
-        Row(i, accounts.get(i.account_id), references.get(i.service_request_id), names.get(i.assignee_user_id))
-        for i in found
-    ]
-
-
 def _listing(queue: str | None):
     """A queue's items (or mine, in every queue), oldest first, filtered by the GET form."""
     db = get_db()
@@ -145,7 +105,7 @@ def _listing(queue: str | None):
             unassigned=queue is not None and form.assignee.data == "unassigned",
             limit=LIMIT,
         )
-        rows = _rows(db, found)
+        rows = work_view.rows(db, found)
     else:
         status = 400
     action = url_for(".mine") if queue is None else url_for(".queue", queue=queue)
@@ -176,46 +136,11 @@ def _item_or_404(item_id: int) -> WorkItem:
     return item
 
 
-def _audit_trail(db, item: WorkItem, reference: str | None) -> list[tuple[AuditEvent, str]]:
-    """The item's steps and its submission's: events naming the item, the request's
-    reference, the consent or the thread (one account's log, read in Python)."""
-    if item.account_id is not None:
-        candidates = db.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.account_id == item.account_id)
-            .order_by(AuditEvent.occurred_at, AuditEvent.id)
-        )
-    else:
-        candidates = db.scalars(
-            select(AuditEvent)
-            .where(AuditEvent.detail.like(f'%"item": {item.id}%'))
-            .order_by(AuditEvent.occurred_at, AuditEvent.id)
-        )
-    wanted = [("item", item.id), ("reference", reference), ("consent", item.consent_id), ("thread", item.thread_id)]
-    events = []
-    for event in candidates:
-        try:
-            detail = json.loads(event.detail or "{}")
-        except ValueError:
-            continue
-        if isinstance(detail, dict) and any(value is not None and detail.get(key) == value for key, value in wanted):
-            events.append(event)
-    names = _names(db, (e.actor_user_id for e in events))
-    return [(e, names.get(e.actor_user_id, "Automatic") if e.actor_user_id else "Automatic") for e in events]
-
-
 def _documents(db, submission: ServiceRequest, account: Account) -> list[tuple[Document, str | None]]:
-    tied = list(
-        db.scalars(
-            select(Document)
-            .where(Document.service_request_id == submission.id)
-            .order_by(Document.uploaded_at, Document.id)
-        )
-    )
-    listed = {d.id for d in tied}
-    if submission.kind == "documents":  # an upload about another request is tied to that one
-        tied += [d for d in documents_of_upload(db, submission) if d.id not in listed]
-    return [(d, _url_if_built("staff.accounts.document", number=account.number, document_id=d.id)) for d in tied]
+    return [
+        (d, _url_if_built("staff.accounts.document", number=account.number, document_id=d.id))
+        for d in work_view.submitted_documents(db, submission)
+    ]
 
 
 def _permissions(can_decide: bool, item: WorkItem, me: User) -> dict[str, bool]:
@@ -229,29 +154,30 @@ def _permissions(can_decide: bool, item: WorkItem, me: User) -> dict[str, bool]:
     }
 
 
-def _show(
-    item: WorkItem,
-    status: int = 200,
-    *,
-    decision_form: DecisionForm | None = None,
-    assign_form: AssignForm | None = None,
-    problem: str | None = None,
-):
-    db = get_db()
-    me = _me()
-    account = db.get(Account, item.account_id) if item.account_id is not None else None
-    submission = db.get(ServiceRequest, item.service_request_id) if item.service_request_id else None
-    consent = db.get(Consent, item.consent_id) if item.consent_id else None
-    thread = db.get(MessageThread, item.thread_id) if item.thread_id else None
-    names = _names(
-        db,
-        (
-            item.assignee_user_id,
-            item.decided_by_user_id,
-            submission.submitted_by_user_id if submission else None,
-            consent.declared_by_user_id if consent else None,
-        ),
+def _submission_context(db, item: WorkItem, submission: ServiceRequest, account: Account) -> dict:
+    context = dict(
+        heading=f"{requests.KIND_LABELS[submission.kind]} {submission.reference}",
+        kind_label=requests.KIND_LABELS[submission.kind],
+        answers=requests.readable_answers(submission),
+        request_status=requests.STATUS_WORDS.get(submission.status, submission.status),
+        documents=_documents(db, submission, account),
     )
+    arrangement = arrangements.for_request(db, submission) if submission.kind == "arrangement" else None
+    if arrangement is not None:
+        context.update(
+            arrangement=arrangement,
+            instalments=arrangements.instalments(db, arrangement),
+            frequencies=arrangements.FREQUENCIES,
+        )
+    if item.queue == "returns" and submission.tax_return_id:
+        # The return's page holds the assessment form (staff.returns.assess takes its POST).
+        context["assess_url"] = _url_if_built("staff.returns.show", return_id=submission.tax_return_id)
+    return context
+
+
+def _item_context(db, view: work_view.ItemView) -> dict:
+    """What the item's page shows of the item and what it is about."""
+    item, account, submission, consent, thread = view.item, view.account, view.submission, view.consent, view.thread
     queue_label = work.QUEUE_LABELS[item.queue]
     context = dict(
         item=item,
@@ -259,33 +185,14 @@ def _show(
         submission=submission,
         consent=consent,
         thread=thread,
-        names=names,
-        problem=problem,
+        names=view.names,
         queue_label=queue_label,
-        status_words=work.STATUS_WORDS,
-        outcome_words=work.OUTCOME_WORDS,
-        staff_section=SECTION,
+        heading=f"{queue_label}: {item.summary}",
         account_url=_url_if_built("staff.accounts.show", number=account.number) if account else None,
+        trail=work_view.trail(db, view),
     )
-    context["heading"] = f"{queue_label}: {item.summary}"
     if submission is not None:
-        context["heading"] = f"{requests.KIND_LABELS[submission.kind]} {submission.reference}"
-        context.update(
-            kind_label=requests.KIND_LABELS[submission.kind],
-            answers=requests.readable_answers(submission),
-            request_status=requests.STATUS_WORDS.get(submission.status, submission.status),
-            documents=_documents(db, submission, account),
-        )
-        arrangement = arrangements.for_request(db, submission) if submission.kind == "arrangement" else None
-        if arrangement is not None:
-            context.update(
-                arrangement=arrangement,
-                instalments=arrangements.instalments(db, arrangement),
-                frequencies=arrangements.FREQUENCIES,
-            )
-        if item.queue == "returns" and submission.tax_return_id:
-            # The return's page holds the assessment form (staff.returns.assess takes its POST).
-            context["assess_url"] = _url_if_built("staff.returns.show", return_id=submission.tax_return_id)
+        context.update(_submission_context(db, item, submission, account))
     if consent is not None:
         context.update(
             signed_form=consents.signed_forms(db, [consent.id]).get(consent.id),
@@ -293,8 +200,12 @@ def _show(
         )
     if thread is not None:
         context["thread_url"] = _url_if_built("staff.messages.thread", thread_id=thread.id)
-    context["trail"] = _audit_trail(db, item, submission.reference if submission else None)
+    return context
 
+
+def _action_forms(db, item: WorkItem, decision_form: DecisionForm | None, assign_form: AssignForm | None) -> dict:
+    """What this staff member may do with the item, and the forms to do it with."""
+    me = _me()
     choices = decisions.choices_for(item.queue)
     try:
         work.check_can_decide(item, me)
@@ -311,13 +222,26 @@ def _show(
         assign_form.assignee.choices = [SelectChoice("", "Choose a staff member")] + [
             SelectChoice(str(u.id), f"{u.name} ({u.staff_role})") for u in work.staff_members(db)
         ]
+    return dict(allowed=allowed, decision_form=decision_form, assign_form=assign_form, action_form=EmptyForm())
+
+
+def _show(
+    item: WorkItem,
+    status: int = 200,
+    *,
+    decision_form: DecisionForm | None = None,
+    assign_form: AssignForm | None = None,
+    problem: str | None = None,
+):
+    db = get_db()
     return render_template(
         "staff/queues/item.html",
-        allowed=allowed,
-        decision_form=decision_form,
-        assign_form=assign_form,
-        action_form=EmptyForm(),
-        **context,
+        problem=problem,
+        status_words=work.STATUS_WORDS,
+        outcome_words=work.OUTCOME_WORDS,
+        staff_section=SECTION,
+        **_action_forms(db, item, decision_form, assign_form),
+        **_item_context(db, work_view.item_view(db, item)),
     ), status
 
 
