@@ -7,7 +7,10 @@ import re
 from datetime import date, timedelta
 from decimal import Decimal
 
-from models import Program
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Account, Program
 
 NUMBER_LENGTH = 10
 
@@ -48,6 +51,15 @@ def number_problem(raw: str) -> str | None:
     if luhn_digit(number[:-1]) != number[-1]:
         return "Check the account number: one of the digits is not right"
     return None
+
+
+def find_by_number(db: Session, raw: str) -> Account | None:
+    """The account with this number, typed with or without spaces; None for
+    anything that is not ten digits (not looked up) or no account's."""
+    number = normalise_number(raw)
+    if not (len(number) == NUMBER_LENGTH and number.isascii() and number.isdigit()):
+        return None
+    return db.scalar(select(Account).where(Account.number == number))
 
 
 def format_number(number: str) -> str:

@@ -74,6 +74,11 @@ def by_token(db: Session, *, account_id: int, user_id: int, token: str) -> Draft
     )
 
 
+def is_draft_token(db: Session, token: str) -> bool:
+    """Whether some form's draft has this token (its key when it is sent)."""
+    return db.scalar(select(Draft.id).where(Draft.token == token)) is not None
+
+
 def answers(draft: Draft | None) -> dict:
     if draft is None:
         return {}

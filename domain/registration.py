@@ -88,6 +88,20 @@ class ProgramFields:
     description: str
 
 
+def programs(db: Session, *, by_name: bool = False) -> list[Program]:
+    """Every program, by number prefix (or by name, to choose one from a list)."""
+    return list(db.scalars(select(Program).order_by(Program.name if by_name else Program.number_prefix)))
+
+
+def find_program(db: Session, code: str) -> Program | None:
+    return db.get(Program, code) if CODE_PATTERN.fullmatch(code or "") else None
+
+
+def account_counts(db: Session) -> dict[str, int]:
+    """How many accounts each program has (programs with none are left out)."""
+    return dict(db.execute(select(Account.program_code, func.count(Account.id)).group_by(Account.program_code)).all())
+
+
 def _account_count(db: Session, program_code: str) -> int:
     return db.scalar(select(func.count(Account.id)).where(Account.program_code == program_code)) or 0
 

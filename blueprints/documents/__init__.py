@@ -12,11 +12,9 @@ import re
 
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from domain import audit, documents, drafts, requests
-from models import Draft
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.errors import render_error
@@ -164,7 +162,7 @@ def upload(number: str):
     if not _TOKEN.fullmatch(key):
         file_errors.append("This form has expired. Select the files again and upload them")
         key = ""
-    elif db.scalar(select(Draft.id).where(Draft.token == key)) is not None:
+    elif drafts.is_draft_token(db, key):
         # A form's own draft token is its submission key: never an upload's.
         file_errors.append("This form has expired. Select the files again and upload them")
         key = ""

@@ -5,10 +5,10 @@ the kinds of request their grant lets them make (domain.requests.KIND_PERMISSION
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template
-from sqlalchemy import select
 
 from domain import requests
-from models import Document, User
+from domain.documents import of_request as documents_of_request
+from models import User
 from web.account_access import account_or_404
 from web.database import get_db
 
@@ -39,9 +39,7 @@ def show(number: str, request_reference: str):
     found = requests.find(db, account.id, request_reference)
     if found is None or found.kind not in requests.visible_kinds(grant):
         abort(404)
-    documents = list(
-        db.scalars(select(Document).where(Document.service_request_id == found.id).order_by(Document.uploaded_at))
-    )
+    documents = documents_of_request(db, found.id)
     submitted_by = db.get(User, found.submitted_by_user_id)
     return render_template(
         "requests/show.html",

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import or_, select
 
 # Aliased: the sub-package blueprints.staff.audit (the audit viewer) takes the plain name.
 from domain import agency_view, staff_search, work
 from domain import audit as audit_trail
 from domain import sessions as session_store
-from models import AuditEvent, User
+from models import User
 from web import credentials
 from web.access import access, refuse
 from web.database import get_db, now
@@ -108,12 +107,7 @@ def person(user_id: int):
     db = get_db()
     person = _person_or_404(user_id)
     active = session_store.active_for_user(db, person.id, now(), limits_from(current_app.config))
-    events = db.scalars(
-        select(AuditEvent)
-        .where(or_(AuditEvent.subject_user_id == person.id, AuditEvent.actor_user_id == person.id))
-        .order_by(AuditEvent.id.desc())
-        .limit(30)
-    ).all()
+    events = audit_trail.events_of_person(db, person.id, limit=30)
     return render_template(
         "staff/person.html",
         person=person,

@@ -9,13 +9,11 @@ import logging
 
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from blueprints.enrol import AGENCY_PHONE
 from domain import agency_view, details, documents, letters, mail, once, pins, registration, staff_search
-from domain.accounts import format_number, normalise_number
-from models import Account, Program
+from domain.accounts import format_number
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.dates import today
@@ -24,21 +22,12 @@ from web.errors import render_error
 from web.htmx import render, see_other
 from web.uploads import send_document
 
+from ..lookups import account_or_404
 from .forms import AccountSearchForm, RegisterAccountForm
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 log = logging.getLogger("portal.staff.accounts")
 SECTION = dict(staff_section="accounts")
-
-
-def _account_or_404(number: str) -> Account:
-    number = normalise_number(number)
-    account = None
-    if len(number) == 10 and number.isdigit():
-        account = get_db().scalar(select(Account).where(Account.number == number))
-    if account is None:
-        abort(404)
-    return account
 
 
 # --- Finding -------------------------------------------------------------------------------
@@ -98,7 +87,7 @@ def pins_index():
 
 @bp.route("/<number>")
 def show(number: str):
-    account = _account_or_404(number)
+    account = account_or_404(number)
     db = get_db()
     return render_template(
         "staff/accounts/show.html",
@@ -114,7 +103,7 @@ def show(number: str):
 def document(number: str, document_id: int):
     """A document of the account, as the taxpayer's own download sends it: an
     attachment, never shown as a page."""
-    account = _account_or_404(number)
+    account = account_or_404(number)
     db = get_db()
     found = documents.find(db, account.id, document_id)
     if found is None:
@@ -126,7 +115,7 @@ def document(number: str, document_id: int):
 
 
 def _program_choices(db) -> list[SelectChoice]:
-    programs = db.scalars(select(Program).order_by(Program.name))
+    programs = registration.programs(db, by_name=True)
     return [SelectChoice("", "Choose a program")] + [
         SelectChoice(p.code, f"{p.name} ({p.code}, numbers start {p.number_prefix})") for p in programs
     ]
@@ -189,7 +178,7 @@ def new():
 
 
 def _issue(number: str, reissue: bool):
-    account = _account_or_404(number)
+    account = account_or_404(number)
     key = request.form.get("key", "")
     if not once.valid(key):
         return render_error(
@@ -234,7 +223,7 @@ def letters_reissue(number: str):
 
 @bp.route("/<number>/letters/<int:item_id>")
 def letter(number: str, item_id: int):
-    account = _account_or_404(number)
+    account = account_or_404(number)
     item = mail.get(get_db(), item_id)
     if item is None or item.account_id != account.id or item.kind != letters.KIND:
         abort(404)

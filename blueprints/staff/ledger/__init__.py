@@ -7,11 +7,8 @@ The rules are domain.postings'."""
 
 from __future__ import annotations
 
-import re
-
 from flask import Blueprint, abort, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from domain import ledger, once, postings, work
 from domain.accounts import describe_balance, format_money
@@ -21,22 +18,12 @@ from web.database import get_db, now
 from web.dates import today
 from web.htmx import render, see_other
 
+from ..lookups import account_or_404
 from .forms import EntryForm, ReverseForm, kind_choices
 
 bp = Blueprint("ledger", __name__, url_prefix="/ledger")
 
 STALE_FORM = "This form is out of date. Check the answers and send it again"
-
-
-def _account_or_404(number: str) -> Account:
-    account = (
-        get_db().scalar(select(Account).where(Account.number == number))
-        if re.fullmatch(r"[0-9]{10}", number or "")
-        else None
-    )
-    if account is None:
-        abort(404)
-    return account
 
 
 def _staff():
@@ -81,7 +68,7 @@ def _page(account: Account, form: EntryForm, status: int = 200):
 
 @bp.route("/<number>/")
 def account(number: str):
-    return _page(_account_or_404(number), _entry_form())
+    return _page(account_or_404(number), _entry_form())
 
 
 def _done(account: Account, notice: str):
@@ -91,7 +78,7 @@ def _done(account: Account, notice: str):
 
 @bp.route("/<number>/entries", methods=["POST"])
 def post_entry(number: str):
-    account = _account_or_404(number)
+    account = account_or_404(number)
     db = get_db()
     form = _entry_form(request.form)
     kind = postings.chosen_kind(request.form)
@@ -148,7 +135,7 @@ def _reverse_page(account, entry, form, problem=None, status=200):
 @bp.route("/<number>/entries/<int:entry_id>/reverse", methods=["GET", "POST"])
 def reverse(number: str, entry_id: int):
     require_staff_role("supervisor")
-    account = _account_or_404(number)
+    account = account_or_404(number)
     entry = _entry_or_404(account, entry_id)
     db = get_db()
     form = ReverseForm(formdata=request.form if request.method == "POST" else None)

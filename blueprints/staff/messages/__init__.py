@@ -9,11 +9,10 @@ import re
 
 from flask import Blueprint, abort, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from domain import documents, messages, requests
-from domain.accounts import normalise_number, number_problem
-from models import Account, User
+from domain.accounts import find_by_number, number_problem
+from models import User
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.dates import today
@@ -126,7 +125,7 @@ def new():
     if raw_number:
         problem = number_problem(raw_number)
         if problem is None:
-            account = db.scalar(select(Account).where(Account.number == normalise_number(raw_number)))
+            account = find_by_number(db, raw_number)
         if account is None:
             chooser = AddresseeForm(formdata=None, account=raw_number)
             chooser.account.errors = [problem or "No account has this number"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from domain import once, registration
-from models import Account, Program
+from models import Program
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.htmx import see_other
@@ -22,8 +21,8 @@ SECTION = dict(staff_section="programs")
 @bp.route("/")
 def index():
     db = get_db()
-    counts = dict(db.execute(select(Account.program_code, func.count(Account.id)).group_by(Account.program_code)).all())
-    programs = list(db.scalars(select(Program).order_by(Program.number_prefix)))
+    counts = registration.account_counts(db)
+    programs = registration.programs(db)
     return render_template(
         "staff/programs/index.html",
         programs=programs,
@@ -82,7 +81,7 @@ def new():
 
 
 def _program_or_404(code: str) -> Program:
-    program = get_db().get(Program, code) if registration.CODE_PATTERN.fullmatch(code or "") else None
+    program = registration.find_program(get_db(), code)
     if program is None:
         abort(404)
     return program
