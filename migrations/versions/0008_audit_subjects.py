@@ -59,7 +59,12 @@ def subject_values(detail: str | None) -> dict[str, int | str]:
 
 def _fill() -> None:
     bind = op.get_bind()
-    events = sa.table("audit_events", sa.column("id", sa.Integer), sa.column("detail", sa.Text))
+    events = sa.table(
+        "audit_events",
+        sa.column("id", sa.Integer),
+        sa.column("detail", sa.Text),
+        *(sa.column(c) for c in SUBJECTS.values()),
+    )
     named = sa.or_(*(events.c.detail.like(f'%"{key}": %') for key in SUBJECTS))
     last = 0
     while True:
@@ -76,7 +81,8 @@ def _fill() -> None:
                 if column in (values := subject_values(row.detail))
             ]
             if updates:
-                bind.execute(sa.text(f"UPDATE audit_events SET {column} = :value WHERE id = :event_id"), updates)
+                set_one = events.update().where(events.c.id == sa.bindparam("event_id"))
+                bind.execute(set_one.values({column: sa.bindparam("value")}), updates)
 
 
 def upgrade() -> None:
