@@ -372,6 +372,10 @@ def revoke(db: Session, now: datetime, *, account: Account, actor: Grant | None,
         messages.access_removed(db, now, account=account, user_id=user_id)
 
 
+def find(db: Session, consent_id: int) -> Consent | None:
+    return db.get(Consent, consent_id) if 0 < consent_id < 2**31 else None
+
+
 def for_account(db: Session, account_id: int) -> list[Consent]:
     return list(db.scalars(select(Consent).where(Consent.account_id == account_id).order_by(Consent.id.desc())))
 

@@ -391,3 +391,34 @@ _RULES = {
 }
 if not set(_RULES) == set(CHOICES) == set(work.QUEUE_LABELS) - {"returns"}:  # checked at import, even under -O
     raise RuntimeError("every queue but returns needs its decision rule and choices")
+
+
+# --- Decided by the agency itself: the command line, no staff member -----------------------
+
+RETURNS_ARE_ASSESSED = "A return or claim is decided by assessing it, in the back office (/staff/returns/)"
+
+
+def approve_consent_by_agency(db: Session, now: datetime, consent: Consent) -> str:
+    """Approve the consent (the representative's PIN goes to the outbox) and close
+    its item; the address the PIN goes to. AccessRefused when it is not waiting."""
+    consents.approve_and_send_pin(db, now, consent=consent, staff_user_id=None)
+    work.close_open(db, now, outcome="approved", reason=None, by_user_id=None, consent_id=consent.id)
+    return consent.representative_email
+
+
+def reject_consent_by_agency(db: Session, now: datetime, consent: Consent, reason: str) -> None:
+    consents.reject(db, now, consent=consent, staff_user_id=None, reason=reason)
+    work.close_open(db, now, outcome="declined", reason=reason, by_user_id=None, consent_id=consent.id)
+
+
+def decide_request_by_agency(
+    db: Session, now: datetime, request: ServiceRequest, approve: bool, reason: str | None
+) -> None:
+    """Decide the request by its kind's rules and close its item. ValueError (with
+    the reason in words) when it cannot be: a return, or already decided."""
+    if work.QUEUE_OF_KIND.get(request.kind) == "returns":
+        raise requests.DecisionRefused(RETURNS_ARE_ASSESSED)
+    requests.decider_for(request.kind)(db, now, request, approve, reason, None)
+    work.close_open(
+        db, now, outcome="approved" if approve else "declined", reason=reason, by_user_id=None, request_id=request.id
+    )

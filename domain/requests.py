@@ -178,6 +178,14 @@ def find(db: Session, account_id: int, reference: str) -> ServiceRequest | None:
     )
 
 
+def by_reference(db: Session, reference: str) -> ServiceRequest | None:
+    """The request with this reference, whichever account's (the agency's look-up)."""
+    reference = (reference or "").strip().upper()
+    if not REFERENCE_PATTERN.fullmatch(reference):
+        return None
+    return db.scalar(select(ServiceRequest).where(ServiceRequest.reference == reference))
+
+
 def _words(key: str) -> str:
     return key.replace("_", " ").strip().capitalize()
 

@@ -334,6 +334,23 @@ def empty_database(db_backend: str, request, folder) -> str:
 
 
 @pytest.fixture
+def fresh_database(db_backend, request, tmp_path):
+    """A database never migrated: a new SQLite file, or a new PostgreSQL database."""
+    if db_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    request.getfixturevalue("postgres_database")  # PostgreSQL is there (or the test is skipped)
+    import psycopg
+
+    name = f"portal_fresh_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
 def database_url(db_backend, request, tmp_path):
     return empty_database(db_backend, request, tmp_path)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import date, timedelta
 
+import brotli
 import pyotp
 from sqlalchemy import func, select
 
@@ -13,6 +15,7 @@ from domain import enrolment, grants, ledger
 from domain import outbox as outbox_domain
 from domain import sessions as store
 from domain.accounts import format_number
+from migrations.runner import current_of, head, history
 from models import (
     LEDGER_KINDS,
     PERMISSIONS,
@@ -25,6 +28,8 @@ from models import (
     LedgerEntry,
     OutboxEmail,
     TaxReturn,
+    ThrottleEvent,
+    UsedToken,
     User,
 )
 from tests.conftest import empty_database, make_user
@@ -324,3 +329,76 @@ def test_issue_pin_prints_a_pin_that_enrols_once(app, runner, clock):
         again = enrolment.enrol(db, clock(), app.secret_key, user_id=user_id, number=number, pin=pin)
         assert again.result == "no-match"
         assert db.scalar(select(func.count()).select_from(Account)) == 1
+
+
+def test_the_database_commands_migrate_say_where_they_are_and_step_back(app_config, fresh_database):
+    application = create_app({**app_config, "DATABASE_URL": fresh_database})
+    runner = application.test_cli_runner()
+    try:
+        before = runner.invoke(args=["db-current"])
+        assert before.exit_code == 1 and before.output == f"Database: not migrated. This code needs: {head()}.\n"
+        assert runner.invoke(args=["db-upgrade"]).output == "Database is up to date.\n"
+        at_head = runner.invoke(args=["db-current"])
+        assert at_head.exit_code == 0 and at_head.output == f"Database: {head()}. This code needs: {head()}.\n"
+        listing = runner.invoke(args=["db-history"])
+        assert listing.exit_code == 0
+        assert [line.split("  ")[0] for line in listing.output.splitlines()] == [rev for rev, _ in history()]
+        refused = runner.invoke(args=["db-downgrade"])
+        assert refused.exit_code == 2 and "run again with --yes" in refused.output
+        assert current_of(fresh_database) == head()
+        down = runner.invoke(args=["db-downgrade", "--yes"])
+        assert down.exit_code == 0 and down.output == f"Database is now at {history()[-2][0]}.\n"
+        assert runner.invoke(args=["db-current"]).exit_code == 1
+        assert runner.invoke(args=["db-upgrade"]).exit_code == 0 and current_of(fresh_database) == head()
+    finally:
+        application.extensions["portal.engine"].dispose()
+
+
+def test_build_assets_writes_each_static_file_under_its_hashed_name_with_compressed_copies(app, runner, tmp_path):
+    static = tmp_path / "static"
+    (static / "css").mkdir(parents=True)
+    (static / "css" / "site.css").write_text("body {\n    color: black;\n}\n\n/* a comment */\n" * 40)
+    app.root_path = str(tmp_path)  # the command builds <root>/static into <root>/build/static
+    result = runner.invoke(args=["build-assets"])
+    assert result.exit_code == 0, result.output
+    hashed = result.output.split(":")[0]
+    assert hashed.startswith("css/site.") and hashed.endswith(".css") and "(br " in result.output
+    built = tmp_path / "build" / "static"
+    content = (built / hashed).read_bytes()
+    assert b"comment" not in content and len(content) < len((static / "css" / "site.css").read_bytes())
+    assert gzip.decompress((built / f"{hashed}.gz").read_bytes()) == content
+    assert brotli.decompress((built / f"{hashed}.br").read_bytes()) == content
+
+
+def test_send_email_sends_what_waits_in_the_outbox(app, runner, clock):
+    with app.extensions["portal.sessionmaker"]() as db:
+        outbox_domain.enqueue(db, clock(), "a@example.com", "Hello", "Body")
+        outbox_domain.enqueue(db, clock(), "b@example.com", "Hello again", "Body")
+        db.commit()
+    result = runner.invoke(args=["send-email"])
+    assert result.exit_code == 0 and result.output == "Sent 2 message(s).\n"
+    assert count(app, OutboxEmail, OutboxEmail.status == "sent") == 2
+    assert runner.invoke(args=["send-email"]).output == "Sent 0 message(s).\n"
+
+
+def test_purge_keeps_used_links_while_any_link_could_be_that_old_and_form_keys_always(app, runner, clock):
+    longest = timedelta(seconds=max(app.config["EMAIL_LINK_MAX_AGE_SECONDS"], app.config["RESET_LINK_MAX_AGE_SECONDS"]))
+    past_any_link = clock() - longest - timedelta(days=1, minutes=1)
+    with app.extensions["portal.sessionmaker"]() as db:
+        db.add_all(
+            [
+                UsedToken(token_hash="old-verify", purpose="verify-email", used_at=past_any_link),
+                UsedToken(token_hash="old-reset", purpose="reset-password", used_at=past_any_link),
+                UsedToken(token_hash="recent-reset", purpose="reset-password", used_at=clock() - longest),
+                UsedToken(token_hash="old-form-key", purpose="staff-form", used_at=past_any_link),
+                ThrottleEvent(scope="sign-in", key_hash="a", occurred_at=clock() - timedelta(days=1, minutes=1)),
+                ThrottleEvent(scope="sign-in", key_hash="b", occurred_at=clock() - timedelta(hours=23)),
+            ]
+        )
+        db.commit()
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 0
+    assert result.output == "Purged 3 row(s).\nRemoved 0 unclaimed file(s) from the document folder.\n"
+    with app.extensions["portal.sessionmaker"]() as db:
+        assert set(db.scalars(select(UsedToken.token_hash))) == {"recent-reset", "old-form-key"}
+        assert list(db.scalars(select(ThrottleEvent.key_hash))) == ["b"]

@@ -8,33 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
-
-import pytest
 
 from app import create_app
 from migrations.runner import current_of, head, history, upgrade
-from tests.conftest import POSTGRES_ADMIN_URL
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def fresh_database(db_backend, request, tmp_path):
-    """A database never migrated: a new SQLite file, or a new PostgreSQL database."""
-    if db_backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'fresh.db'}"
-        return
-    request.getfixturevalue("postgres_database")  # PostgreSQL is there (or the test is skipped)
-    import psycopg
-
-    name = f"portal_fresh_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _ready(app_config, database_url):

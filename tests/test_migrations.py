@@ -1,10 +1,9 @@
-"""Migration 0006 on a database that already holds work: what was waiting for
+"""Migrations on a database that already holds work. 0006: what was waiting for
 the agency (requests not yet decided, consents waiting for review) gets its work
-item, and each earlier message becomes a thread of one post, still unread."""
+item, and each earlier message becomes a thread of one post, still unread. 0008:
+the audit events already recorded are filed under what they name."""
 
 from __future__ import annotations
-
-import uuid
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -12,7 +11,6 @@ from sqlalchemy.exc import DBAPIError
 
 from domain.db import make_engine
 from migrations.runner import upgrade
-from tests.conftest import POSTGRES_ADMIN_URL
 
 
 def test_upgrading_to_the_back_office_keeps_everything_that_was_waiting(tmp_path):
@@ -91,28 +89,11 @@ def test_upgrading_to_the_back_office_keeps_everything_that_was_waiting(tmp_path
     assert (message.thread_id, message.post_id, message.read_at) == (thread.id, post.id, None)
 
 
-@pytest.fixture
-def unmigrated(db_backend, request, tmp_path):
-    """A database never migrated: a new SQLite file, or a new PostgreSQL database."""
-    if db_backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'before.db'}"
-        return
-    request.getfixturevalue("postgres_database")  # PostgreSQL is there (or the test is skipped)
-    import psycopg
-
-    name = f"portal_audit_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def test_upgrading_to_0008_files_the_events_already_recorded_under_what_they_name(unmigrated):
+def test_upgrading_to_0008_files_the_events_already_recorded_under_what_they_name(fresh_database):
     """The audit events recorded before 0008 get their item, reference, consent and
     thread columns from their detail, and the log stays append-only afterwards."""
-    upgrade(unmigrated, "0007")
-    engine = make_engine(unmigrated)
+    upgrade(fresh_database, "0007")
+    engine = make_engine(fresh_database)
     details = [
         '{"item": 7, "queue": "objections"}',
         '{"reference": "SR-AAAA-0001"}',
@@ -131,7 +112,7 @@ def test_upgrading_to_0008_files_the_events_already_recorded_under_what_they_nam
                 ),
                 {"id": number, "detail": detail},
             )
-    upgrade(unmigrated)
+    upgrade(fresh_database)
     with engine.begin() as conn:
         filled = conn.execute(
             text("SELECT work_item_id, request_reference, consent_id, thread_id FROM audit_events ORDER BY id")
