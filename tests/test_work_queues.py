@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from domain import arrangements, decisions, direct_deposit, requests, waivers, work
+from domain import arrangements, audit, decisions, direct_deposit, requests, waivers, work
 from models import (
     Account,
     AuditEvent,
@@ -793,3 +793,27 @@ def test_staff_open_the_uploaded_signed_consent_form_from_the_item(app, clock, o
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert owner.get(f"/staff/queues/items/{item.id}/signed-form.pdf").status_code == 403
     assert officer.get("/staff/queues/items/999999/signed-form.pdf").status_code == 404
+
+
+def test_an_items_trail_is_found_by_the_audit_logs_indexed_columns(app, clock):
+    """domain.audit.record files each event under the item, request, consent and
+    conversation its detail names; the trail reads those columns (no LIKE over the
+    JSON: item 1 is not item 12, nor an event that merely mentions it)."""
+    with app.extensions["portal.sessionmaker"]() as db:
+        audit.record(db, clock(), "work.taken", item=1, queue="objections")
+        audit.record(db, clock(), "work.taken", item=12, queue="objections")
+        audit.record(db, clock(), "request.objection", reference="SR-AAAA-0001")
+        audit.record(db, clock(), "message.sent", thread=5, post=3)
+        audit.record(db, clock(), "consent.submitted", consent=1)
+        audit.record(db, clock(), "note", text='"item": 1, "thread": 5')
+        db.commit()
+        first = db.scalar(select(AuditEvent).order_by(AuditEvent.id))
+        assert (first.work_item_id, first.request_reference, first.consent_id, first.thread_id) == (1, None, None, None)
+        found = audit.events_about(db, work_item_id=1, request_reference="SR-AAAA-0001", thread_id=5)
+        assert [(e.event, json.loads(e.detail).get("post")) for e in found] == [
+            ("work.taken", None),
+            ("request.objection", None),
+            ("message.sent", 3),
+        ]
+        assert [e.event for e in audit.events_about(db, consent_id=1)] == ["consent.submitted"]
+        assert audit.events_about(db) == []
