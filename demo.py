@@ -383,62 +383,87 @@ class _Story:
 
 
 def _write_stories(story: _Story, accounts: dict[str, Account], programs: dict[str, Program]) -> None:
-    today = story.today
+    # In this order: the stories draw from one random generator in turn.
+    for write in (
+        _tourism_story,
+        _fuel_story,
+        _tobacco_story,
+        _insurance_story,
+        _corporate_story,
+        _refund_story,
+    ):
+        write(story, programs)
+    _credits_transferred_in_pay_the_next_return(story)
 
-    def seasonal_tourism(rng, end):
-        percent = {7: 185, 8: 190, 6: 130, 9: 125, 12: 115, 1: 105, 2: 110}.get(end.month, 80)
-        return 685_000 * percent // 100 + rng.randint(-40_000, 40_000)
 
+def _seasonal_tourism(rng: random.Random, end: date) -> int:
+    percent = {7: 185, 8: 190, 6: 130, 9: 125, 12: 115, 1: 105, 2: 110}.get(end.month, 80)
+    return 685_000 * percent // 100 + rng.randint(-40_000, 40_000)
+
+
+def _tourism_story(story: _Story, programs: dict[str, Program]) -> None:
     _returns_history(
         story,
         "tourism",
         programs["TL"],
-        _periods(programs["TL"], today, months=24),
+        _periods(programs["TL"], story.today, months=24),
         # The latest filed return is in progress; the one before has a notice
         # recent enough to object to (issue 5's journeys use it).
-        amount=seasonal_tourism,
+        amount=_seasonal_tourism,
         unfiled=2,
         recent=("in_progress",),
         late_filing={12: "waived"},
         partial={3: 41_250},
         reassessed={9},
     )
+
+
+def _fuel_story(story: _Story, programs: dict[str, Program]) -> None:
     _returns_history(
         story,
         "fuel",
         programs["FT"],
-        _periods(programs["FT"], today, months=24),
+        _periods(programs["FT"], story.today, months=24),
         amount=lambda rng, end: 1_840_000 + rng.randint(-220_000, 220_000),
         unfiled=1,
         recent=("received", "in_progress", "processed"),
         late_filing={14: "waived", 19: "kept"},
         adjusted={6: 52_380},
     )
+
+
+def _tobacco_story(story: _Story, programs: dict[str, Program]) -> None:
     _returns_history(
         story,
         "tobacco",
         programs["TT"],
-        _periods(programs["TT"], today, months=24),
+        _periods(programs["TT"], story.today, months=24),
         amount=lambda rng, end: 4_230_000 + rng.randint(-400_000, 400_000),
         unfiled=1,
         recent=("received", "in_progress"),
         late_filing={2: "kept"},
     )
+
+
+def _insurance_story(story: _Story, programs: dict[str, Program]) -> None:
     _returns_history(
         story,
         "insurance",
         programs["ICT"],
-        _periods(programs["ICT"], today, months=36),
+        _periods(programs["ICT"], story.today, months=36),
         amount=lambda rng, end: rng.randint(12_600_000, 14_800_000),
         unfiled=0,
         recent=(),
         partial={0: 3_812},
     )
+
+
+def _corporate_story(story: _Story, programs: dict[str, Program]) -> None:
     _returns_history(
         story,
         "corporate",
         programs["CIT"],
-        _periods(programs["CIT"], today, months=36),
+        _periods(programs["CIT"], story.today, months=36),
         amount=lambda rng, end: rng.randint(3_800_000, 5_200_000),
         unfiled=0,
         recent=("processed",),
@@ -446,18 +471,24 @@ def _write_stories(story: _Story, accounts: dict[str, Account], programs: dict[s
         overpaid={1: (500_000, 365_000, "tourism")},
         reassessed={1},
     )
+
+
+def _refund_story(story: _Story, programs: dict[str, Program]) -> None:
     _returns_history(
         story,
         "refund",
         programs["FTR"],
-        _periods(programs["FTR"], today, months=24),
+        _periods(programs["FTR"], story.today, months=24),
         amount=lambda rng, end: rng.randint(210_000, 480_000),
         unfiled=0,
         recent=("received",),
         claim=True,
         adjusted={4: 27_450},
     )
-    # A credit transferred in pays part of the next return's payment.
+
+
+def _credits_transferred_in_pay_the_next_return(story: _Story) -> None:
+    """A credit transferred in pays part of the next return's payment."""
     for event in [e for e in story.events if e.kind == "transfer" and e.amount < 0]:
         later = [
             e
@@ -484,6 +515,39 @@ def _periods(program: Program, today: date, *, months: int) -> list[tuple[date, 
     return periods_between(program, first, today)
 
 
+@dataclass(frozen=True)
+class _History:
+    """How one demo account's returns went. The dictionaries and the set are keyed
+    by how many filed periods back (0 = the latest filed)."""
+
+    key: str
+    program: Program
+    claim: bool
+    late_filing: dict[int, str]  # "waived" or "kept": the penalty for filing late
+    partial: dict[int, int]  # cents left unpaid
+    reassessed: set[int] | frozenset
+    adjusted: dict[int, int]  # cents added by an audit (or, for a claim, not allowed)
+    instalments: int
+    overpaid: dict[int, tuple[int, int, str]]  # (refund, transfer, to which demo account)
+
+
+@dataclass(frozen=True)
+class _Filed:
+    """One period's return (or claim) as it was filed, and how far it has gone."""
+
+    start: date
+    end: date
+    ago: int
+    due: date
+    label: str  # "return for March 2026"
+    ref: str
+    declared: int
+    late: str | None
+    received: date
+    status: str
+    processed_on: date | None
+
+
 def _returns_history(
     story: _Story,
     key: str,
@@ -503,318 +567,379 @@ def _returns_history(
 ) -> None:
     """Filing periods, returns (or claims) and their ledger history for one account.
     The dictionaries are keyed by how many filed periods back (0 = the latest filed)."""
-    rng, today = story.rng, story.today
-    late_filing, partial, adjusted, overpaid = late_filing or {}, partial or {}, adjusted or {}, overpaid or {}
-    code = program.code
+    history = _History(
+        key, program, claim, late_filing or {}, partial or {}, reassessed, adjusted or {}, instalments, overpaid or {}
+    )
     # A return not yet due (an annual one, months after its year) is not filed yet
     # either; a claim may come any time in four years, and comes within weeks.
     filed = [
         p
         for p in periods[: len(periods) - unfiled]
-        if (p[1] + timedelta(days=40) if claim else due_date(program, p[1]) - timedelta(days=10)) < today
+        if (p[1] + timedelta(days=40) if claim else due_date(program, p[1]) - timedelta(days=10)) < story.today
     ]
     for start, end in periods:
         story.periods.append((key, start, end, due_date(program, end)))
     for index, (start, end) in enumerate(filed):
-        ago = len(filed) - 1 - index
-        due = due_date(program, end)
-        when = _month(end) if program.filing_frequency == "monthly" else _period_label(program, start, end)
-        label = f"{'claim' if claim else 'return'} for {when}"
-        ref = f"{code}-{end:%Y%m}"
-        declared = amount(rng, end)
-        late = late_filing.get(ago)
+        filing = _file(story, history, start, end, ago=len(filed) - 1 - index, amount=amount, recent=recent)
+        processed_on = filing.processed_on
         if claim:
-            received = story.day(end + timedelta(days=rng.randint(15, 40)))
-        elif late:
-            received = story.day(due + timedelta(days=9))
-        else:
-            received = story.day(due - timedelta(days=rng.randint(1, 8)))
-        status = recent[ago] if ago < len(recent) else "assessed"
-        processed_on = None
-        if status not in ("received", "in_progress"):
-            processed_on = story.day(received + timedelta(days=rng.randint(8, 24)))
-        story.returns.append(
-            (
-                key,
-                dict(
-                    period_end=end,
-                    kind="claim" if claim else "return",
-                    amended=False,
-                    received_on=received,
-                    status=status,
-                    processed_on=processed_on,
-                    reference=f"{ref}-R1",
-                    notice_kind="assessment" if status == "assessed" else None,
-                    notice_date=processed_on if status == "assessed" else None,
-                ),
-            )
-        )
-
-        # Money in before the assessment: instalments during the year, or the payment sent with the return.
-        if instalments and not claim:
-            surplus = sum(overpaid[ago][:2]) if ago in overpaid else 0
-            estimate = (declared + surplus) // instalments // 100 * 100  # whole dollars
-            for number in range(instalments):
-                month = start.month + (number + 1) * 12 // instalments - 1
-                paid_on = date(start.year + (month - 1) // 12, (month - 1) % 12 + 1, 28)
-                story.add(
-                    key,
-                    "payment",
-                    -estimate,
-                    paid_on,
-                    _pay_ref(rng),
-                    f"Instalment {number + 1} of {instalments} for the tax year ending {end:%-d %B %Y}",
-                    period_end=end,
-                    effective=paid_on,
-                )
-            balance_due = declared - estimate * instalments
-            if balance_due > 0:
-                story.add(
-                    key,
-                    "payment",
-                    -balance_due,
-                    received + timedelta(days=1),
-                    _pay_ref(rng),
-                    "Balance due paid with the return",
-                    period_end=end,
-                    effective=received,
-                )
-        elif not claim:
-            shortfall = partial.get(ago, 0)
-            story.add(
-                key,
-                "payment",
-                -(declared - shortfall),
-                received + timedelta(days=1),
-                _pay_ref(rng),
-                f"Payment with the {label}",
-                period_end=end,
-                effective=received,
-            )
-        if not claim:
-            # Self-assessed: the tax reported is posted when the return arrives;
-            # processing and the notice follow.
-            story.add(
-                key,
-                "assessment",
-                declared,
-                received + timedelta(days=1),
-                f"ASM-{ref}",
-                f"Assessment of the {label}",
-                period_end=end,
-                effective=end,
-            )
-        elif processed_on is None:
+            if processed_on is not None:
+                _allow_claim(story, history, filing, processed_on)
             continue
-
-        if claim:
-            story.add(
-                key,
-                "assessment",
-                -declared,
-                processed_on,
-                f"ASM-{ref}",
-                f"Claim allowed: the {label}",
-                period_end=end,
-                effective=end,
-            )
-            disallowed = adjusted.get(ago, 0)
-            if disallowed:
-                story.add(
-                    key,
-                    "adjustment",
-                    disallowed,
-                    processed_on + timedelta(days=2),
-                    f"ADJ-{ref}",
-                    "Adjustment: 1,830 litres used on the road are not eligible for the refund",
-                    period_end=end,
-                    effective=end,
-                )
-            if status == "assessed":
-                story.add(
-                    key,
-                    "refund",
-                    declared - disallowed,
-                    processed_on + timedelta(days=9),
-                    f"RFD-{ref}",
-                    "Refund paid by direct deposit",
-                    period_end=end,
-                    effective=processed_on,
-                )
-            continue
-
+        _pay_with_return(story, history, filing)
+        _post_self_assessment(story, history, filing)
         if processed_on is None:
             continue
-        if late:
-            penalty = declared * 5 // 100
-            story.add(
-                key,
-                "penalty",
-                penalty,
-                processed_on,
-                f"PEN-{ref}",
-                "Late filing penalty: the return arrived 9 days after the due date (5% of the tax)",
+        if filing.late:
+            _charge_late_filing(story, history, filing, processed_on)
+        if filing.ago in history.partial:
+            _charge_interest_on_the_unpaid(story, history, filing)
+        if filing.ago in history.adjusted:
+            _adjust_after_audit(story, history, filing, processed_on)
+        if filing.ago in history.overpaid:
+            _refund_and_transfer_the_overpaid(story, history, filing, processed_on)
+        if filing.ago in history.reassessed:
+            _reassess_after_amendment(story, history, filing, processed_on)
+
+
+def _file(
+    story: _Story,
+    history: _History,
+    start: date,
+    end: date,
+    *,
+    ago: int,
+    amount: Callable[[random.Random, date], int],
+    recent: tuple[str, ...],
+) -> _Filed:
+    """The return (or claim) for one period: when it came, how far it went, the tax declared."""
+    rng, program = story.rng, history.program
+    due = due_date(program, end)
+    when = _month(end) if program.filing_frequency == "monthly" else _period_label(program, start, end)
+    ref = f"{program.code}-{end:%Y%m}"
+    declared = amount(rng, end)
+    late = history.late_filing.get(ago)
+    if history.claim:
+        received = story.day(end + timedelta(days=rng.randint(15, 40)))
+    elif late:
+        received = story.day(due + timedelta(days=9))
+    else:
+        received = story.day(due - timedelta(days=rng.randint(1, 8)))
+    status = recent[ago] if ago < len(recent) else "assessed"
+    processed_on = None
+    if status not in ("received", "in_progress"):
+        processed_on = story.day(received + timedelta(days=rng.randint(8, 24)))
+    story.returns.append(
+        (
+            history.key,
+            dict(
                 period_end=end,
-                effective=due,
-                key=f"{key}-{ref}-penalty",
-            )
-            interest = _interest(declared, 9)
-            story.add(
-                key,
-                "interest",
-                interest,
-                processed_on,
-                f"INT-{ref}",
-                f"Interest on the late payment, {due + timedelta(days=1):%-d %b} to {received:%-d %b %Y}",
+                kind="claim" if history.claim else "return",
+                amended=False,
+                received_on=received,
+                status=status,
+                processed_on=processed_on,
+                reference=f"{ref}-R1",
+                notice_kind="assessment" if status == "assessed" else None,
+                notice_date=processed_on if status == "assessed" else None,
+            ),
+        )
+    )
+    label = f"{'claim' if history.claim else 'return'} for {when}"
+    return _Filed(start, end, ago, due, label, ref, declared, late, received, status, processed_on)
+
+
+def _allow_claim(story: _Story, history: _History, filing: _Filed, processed_on: date) -> None:
+    """A processed claim: allowed, less what an audit disallowed, and refunded once assessed."""
+    key, ref, end = history.key, filing.ref, filing.end
+    story.add(
+        key,
+        "assessment",
+        -filing.declared,
+        processed_on,
+        f"ASM-{ref}",
+        f"Claim allowed: the {filing.label}",
+        period_end=end,
+        effective=end,
+    )
+    disallowed = history.adjusted.get(filing.ago, 0)
+    if disallowed:
+        story.add(
+            key,
+            "adjustment",
+            disallowed,
+            processed_on + timedelta(days=2),
+            f"ADJ-{ref}",
+            "Adjustment: 1,830 litres used on the road are not eligible for the refund",
+            period_end=end,
+            effective=end,
+        )
+    if filing.status == "assessed":
+        story.add(
+            key,
+            "refund",
+            filing.declared - disallowed,
+            processed_on + timedelta(days=9),
+            f"RFD-{ref}",
+            "Refund paid by direct deposit",
+            period_end=end,
+            effective=processed_on,
+        )
+
+
+def _pay_with_return(story: _Story, history: _History, filing: _Filed) -> None:
+    """Money in before the assessment: instalments during the year, or the payment sent with the return."""
+    if history.instalments:
+        _pay_instalments(story, history, filing)
+        return
+    shortfall = history.partial.get(filing.ago, 0)
+    story.add(
+        history.key,
+        "payment",
+        -(filing.declared - shortfall),
+        filing.received + timedelta(days=1),
+        _pay_ref(story.rng),
+        f"Payment with the {filing.label}",
+        period_end=filing.end,
+        effective=filing.received,
+    )
+
+
+def _instalment(history: _History, filing: _Filed) -> int:
+    """Each instalment, in whole dollars: the tax declared and any surplus to be paid, in equal parts."""
+    surplus = sum(history.overpaid[filing.ago][:2]) if filing.ago in history.overpaid else 0
+    return (filing.declared + surplus) // history.instalments // 100 * 100
+
+
+def _pay_instalments(story: _Story, history: _History, filing: _Filed) -> None:
+    start, end, instalments = filing.start, filing.end, history.instalments
+    estimate = _instalment(history, filing)
+    for number in range(instalments):
+        month = start.month + (number + 1) * 12 // instalments - 1
+        paid_on = date(start.year + (month - 1) // 12, (month - 1) % 12 + 1, 28)
+        story.add(
+            history.key,
+            "payment",
+            -estimate,
+            paid_on,
+            _pay_ref(story.rng),
+            f"Instalment {number + 1} of {instalments} for the tax year ending {end:%-d %B %Y}",
+            period_end=end,
+            effective=paid_on,
+        )
+    balance_due = filing.declared - estimate * instalments
+    if balance_due > 0:
+        story.add(
+            history.key,
+            "payment",
+            -balance_due,
+            filing.received + timedelta(days=1),
+            _pay_ref(story.rng),
+            "Balance due paid with the return",
+            period_end=end,
+            effective=filing.received,
+        )
+
+
+def _post_self_assessment(story: _Story, history: _History, filing: _Filed) -> None:
+    """Self-assessed: the tax reported is posted when the return arrives; processing and the notice follow."""
+    story.add(
+        history.key,
+        "assessment",
+        filing.declared,
+        filing.received + timedelta(days=1),
+        f"ASM-{filing.ref}",
+        f"Assessment of the {filing.label}",
+        period_end=filing.end,
+        effective=filing.end,
+    )
+
+
+def _charge_late_filing(story: _Story, history: _History, filing: _Filed, processed_on: date) -> None:
+    """The penalty (waived on request, or kept) and interest for a return filed 9 days late."""
+    key, ref, end, due = history.key, filing.ref, filing.end, filing.due
+    penalty = filing.declared * 5 // 100
+    story.add(
+        key,
+        "penalty",
+        penalty,
+        processed_on,
+        f"PEN-{ref}",
+        "Late filing penalty: the return arrived 9 days after the due date (5% of the tax)",
+        period_end=end,
+        effective=due,
+        key=f"{key}-{ref}-penalty",
+    )
+    interest = _interest(filing.declared, 9)
+    story.add(
+        key,
+        "interest",
+        interest,
+        processed_on,
+        f"INT-{ref}",
+        f"Interest on the late payment, {due + timedelta(days=1):%-d %b} to {filing.received:%-d %b %Y}",
+        period_end=end,
+        effective=filing.received,
+    )
+    settle = interest
+    if filing.late == "waived":
+        story.add(
+            key,
+            "reversal",
+            0,
+            processed_on + timedelta(days=41),
+            f"REV-{ref}",
+            f"Reverses penalty PEN-{ref}: waived on request, the first late return in three years",
+            reverses=f"{key}-{ref}-penalty",
+        )
+    else:
+        settle += penalty
+    if filing.ago > 3:  # older ones were paid; the recent one is still owing
+        story.add(
+            key,
+            "payment",
+            -settle,
+            processed_on + timedelta(days=24),
+            _pay_ref(story.rng),
+            "Payment of penalty and interest",
+            period_end=end,
+        )
+
+
+def _charge_interest_on_the_unpaid(story: _Story, history: _History, filing: _Filed) -> None:
+    """Still unpaid: interest on it at each month end since the due date."""
+    shortfall, since = history.partial[filing.ago], filing.due
+    while True:
+        month_end = _month_end_after(since)
+        if month_end >= story.today:
+            break
+        days = (month_end - since).days
+        story.add(
+            history.key,
+            "interest",
+            _interest(shortfall, days),
+            month_end,
+            f"INT-{filing.ref}-{month_end:%m%d}",
+            f"Interest on the unpaid {format_money(shortfall)}, {since + timedelta(days=1):%-d %b} "
+            f"to {month_end:%-d %b %Y}",
+            period_end=filing.end,
+            effective=month_end,
+        )
+        since = month_end
+
+
+def _adjust_after_audit(story: _Story, history: _History, filing: _Filed, processed_on: date) -> None:
+    """An audit after the return was processed found more tax, since paid."""
+    extra = history.adjusted[filing.ago]
+    story.add(
+        history.key,
+        "adjustment",
+        extra,
+        processed_on + timedelta(days=30),
+        f"ADJ-{filing.ref}",
+        "Adjustment: inventory reconciliation after an audit found 2,140 litres not reported",
+        period_end=filing.end,
+        effective=filing.end,
+    )
+    story.add(
+        history.key,
+        "payment",
+        -extra,
+        processed_on + timedelta(days=52),
+        _pay_ref(story.rng),
+        "Payment of the audit adjustment",
+        period_end=filing.end,
+    )
+
+
+def _refund_and_transfer_the_overpaid(story: _Story, history: _History, filing: _Filed, processed_on: date) -> None:
+    """Instalments paid more than the tax: part refunded, part transferred to another demo account."""
+    key, ref = history.key, filing.ref
+    _refund, transfer, target = history.overpaid[filing.ago]
+    refund = _instalment(history, filing) * history.instalments - filing.declared - transfer  # the rest of the credit
+    story.add(
+        key,
+        "refund",
+        refund,
+        processed_on + timedelta(days=12),
+        f"RFD-{ref}",
+        "Refund of overpaid instalments by direct deposit",
+        period_end=filing.end,
+    )
+    target_number = demo_account(target).number
+    story.add(
+        key,
+        "transfer",
+        transfer,
+        processed_on + timedelta(days=12),
+        f"TRF-{ref}",
+        f"Credit transferred to {_PROGRAM_NAME[demo_account(target).program_code]} account "
+        f"{format_number(target_number)}",
+        period_end=filing.end,
+    )
+    story.add(
+        target,
+        "transfer",
+        -transfer,
+        processed_on + timedelta(days=12),
+        f"TRF-{ref}",
+        f"Credit transferred from {history.program.name} account {format_number(demo_account(key).number)}",
+    )
+
+
+def _reassess_after_amendment(story: _Story, history: _History, filing: _Filed, processed_on: date) -> None:
+    """An amended return weeks after the notice, paid with it, and the reassessment with its interest."""
+    rng, key, ref, end = story.rng, history.key, filing.ref, filing.end
+    amended_on = story.day(processed_on + timedelta(days=rng.randint(30, 60)))
+    reassessed_on = story.day(amended_on + timedelta(days=rng.randint(20, 40)))
+    extra = filing.declared * rng.randint(3, 9) // 100
+    story.returns.append(
+        (
+            key,
+            dict(
                 period_end=end,
-                effective=received,
-            )
-            settle = interest
-            if late == "waived":
-                story.add(
-                    key,
-                    "reversal",
-                    0,
-                    processed_on + timedelta(days=41),
-                    f"REV-{ref}",
-                    f"Reverses penalty PEN-{ref}: waived on request, the first late return in three years",
-                    reverses=f"{key}-{ref}-penalty",
-                )
-            else:
-                settle += penalty
-            if ago > 3:  # older ones were paid; the recent one is still owing
-                story.add(
-                    key,
-                    "payment",
-                    -settle,
-                    processed_on + timedelta(days=24),
-                    _pay_ref(rng),
-                    "Payment of penalty and interest",
-                    period_end=end,
-                )
-        if ago in partial:
-            # Still unpaid: interest on it at each month end since the due date.
-            shortfall, since = partial[ago], due
-            while True:
-                month_end = _month_end_after(since)
-                if month_end >= today:
-                    break
-                days = (month_end - since).days
-                story.add(
-                    key,
-                    "interest",
-                    _interest(shortfall, days),
-                    month_end,
-                    f"INT-{ref}-{month_end:%m%d}",
-                    f"Interest on the unpaid {format_money(shortfall)}, {since + timedelta(days=1):%-d %b} "
-                    f"to {month_end:%-d %b %Y}",
-                    period_end=end,
-                    effective=month_end,
-                )
-                since = month_end
-        if ago in adjusted:
-            extra = adjusted[ago]
-            story.add(
-                key,
-                "adjustment",
-                extra,
-                processed_on + timedelta(days=30),
-                f"ADJ-{ref}",
-                "Adjustment: inventory reconciliation after an audit found 2,140 litres not reported",
-                period_end=end,
-                effective=end,
-            )
-            story.add(
-                key,
-                "payment",
-                -extra,
-                processed_on + timedelta(days=52),
-                _pay_ref(rng),
-                "Payment of the audit adjustment",
-                period_end=end,
-            )
-        if ago in overpaid:
-            _refund, transfer, target = overpaid[ago]
-            refund = estimate * instalments - declared - transfer  # the rest of the credit
-            story.add(
-                key,
-                "refund",
-                refund,
-                processed_on + timedelta(days=12),
-                f"RFD-{ref}",
-                "Refund of overpaid instalments by direct deposit",
-                period_end=end,
-            )
-            target_number = demo_account(target).number
-            story.add(
-                key,
-                "transfer",
-                transfer,
-                processed_on + timedelta(days=12),
-                f"TRF-{ref}",
-                f"Credit transferred to {_PROGRAM_NAME[demo_account(target).program_code]} account "
-                f"{format_number(target_number)}",
-                period_end=end,
-            )
-            story.add(
-                target,
-                "transfer",
-                -transfer,
-                processed_on + timedelta(days=12),
-                f"TRF-{ref}",
-                f"Credit transferred from {program.name} account {format_number(demo_account(key).number)}",
-            )
-        if ago in reassessed:
-            amended_on = story.day(processed_on + timedelta(days=rng.randint(30, 60)))
-            reassessed_on = story.day(amended_on + timedelta(days=rng.randint(20, 40)))
-            extra = declared * rng.randint(3, 9) // 100
-            story.returns.append(
-                (
-                    key,
-                    dict(
-                        period_end=end,
-                        kind="return",
-                        amended=True,
-                        received_on=amended_on,
-                        status="reassessed",
-                        processed_on=reassessed_on,
-                        reference=f"{ref}-R2",
-                        notice_kind="reassessment",
-                        notice_date=reassessed_on,
-                    ),
-                )
-            )
-            story.add(
-                key,
-                "payment",
-                -extra,
-                amended_on + timedelta(days=1),
-                _pay_ref(rng),
-                "Payment with the amended return",
-                period_end=end,
-                effective=amended_on,
-            )
-            story.add(
-                key,
-                "assessment",
-                extra,
-                reassessed_on,
-                f"RSM-{ref}",
-                f"Reassessment after the amended return: {format_money(extra)} more tax",
-                period_end=end,
-                effective=end,
-            )
-            days = (amended_on - due).days
-            story.add(
-                key,
-                "interest",
-                _interest(extra, days),
-                reassessed_on,
-                f"INT-{ref}-R2",
-                f"Interest on the additional tax from the due date, {days} days",
-                period_end=end,
-                effective=due,
-            )
+                kind="return",
+                amended=True,
+                received_on=amended_on,
+                status="reassessed",
+                processed_on=reassessed_on,
+                reference=f"{ref}-R2",
+                notice_kind="reassessment",
+                notice_date=reassessed_on,
+            ),
+        )
+    )
+    story.add(
+        key,
+        "payment",
+        -extra,
+        amended_on + timedelta(days=1),
+        _pay_ref(rng),
+        "Payment with the amended return",
+        period_end=end,
+        effective=amended_on,
+    )
+    story.add(
+        key,
+        "assessment",
+        extra,
+        reassessed_on,
+        f"RSM-{ref}",
+        f"Reassessment after the amended return: {format_money(extra)} more tax",
+        period_end=end,
+        effective=end,
+    )
+    days = (amended_on - filing.due).days
+    story.add(
+        key,
+        "interest",
+        _interest(extra, days),
+        reassessed_on,
+        f"INT-{ref}-R2",
+        f"Interest on the additional tax from the due date, {days} days",
+        period_end=end,
+        effective=filing.due,
+    )
 
 
 def _month_end_after(day: date) -> date:
@@ -883,12 +1008,56 @@ def build_benchmark(
     started = time.perf_counter()
     rng = random.Random(BENCH_SEED)
     today = demo_today(now, tz)
+    person = _bench_person(engine, now)
+    if person is None:
+        return BenchResult(False)
+    user_id, programs = person
+
+    def report(message: str) -> None:
+        progress(f"{time.perf_counter() - started:6.1f} s  {message}")
+
+    with engine.connect() as conn:
+        first_entry = _next_id(conn, LedgerEntry)
+        tables = _bench_tables(conn, programs, accounts=accounts, user_id=user_id, now=now, today=today)
+        for table, rows in (
+            (Account.__table__, tables.accounts),
+            (Grant.__table__, tables.grants),
+            (FilingPeriod.__table__, tables.periods),
+            (TaxReturn.__table__, tables.returns),
+        ):
+            for offset in range(0, len(rows), batch_size):
+                _bulk_insert(conn, table, rows[offset : offset + batch_size])
+                conn.commit()
+        report(
+            f"{len(tables.accounts):,} accounts, {len(tables.grants):,} grants, "
+            f"{len(tables.periods):,} filing periods, {len(tables.returns):,} returns"
+        )
+        counts = _entry_counts(rng, accounts, transactions)
+        written = _write_bench_entries(
+            conn,
+            rng,
+            tables,
+            counts,
+            first_entry=first_entry,
+            today=today,
+            batch_size=batch_size,
+            transactions=transactions,
+            report=report,
+        )
+        _after_bulk_inserts(conn)
+        report("statistics updated")
+    return BenchResult(True, accounts, written, time.perf_counter() - started)
+
+
+def _bench_person(engine: Engine, now: datetime) -> tuple[int, list[Program]] | None:
+    """The benchmark person's id (made when missing) and the programs; None when
+    the benchmark data is there already (the person has a grant)."""
     with Session(engine) as db:
         ensure_programs(db)
         user = db.scalar(select(User).where(User.email == BENCH_EMAIL))
         if user is not None and db.scalar(select(Grant.id).where(Grant.user_id == user.id).limit(1)):
             db.commit()
-            return BenchResult(False)
+            return None
         if user is None:
             user = User(
                 name=BENCH_NAME,
@@ -902,154 +1071,176 @@ def build_benchmark(
             db.flush()
             audit.record(db, now, "account.demo_created", actor_user_id=user.id)
         db.commit()
-        user_id = user.id
-        programs = list(db.scalars(select(Program).order_by(Program.number_prefix)))
+        return user.id, list(db.scalars(select(Program).order_by(Program.number_prefix)))
 
-    def clock() -> str:
-        return f"{time.perf_counter() - started:6.1f} s"
 
-    with engine.connect() as conn:
-        first_account = _next_id(conn, Account)
-        first_entry = _next_id(conn, LedgerEntry)
-        first_period = _next_id(conn, FilingPeriod)
-        first_return = _next_id(conn, TaxReturn)
-        first_grant = _next_id(conn, Grant)
+@dataclass
+class _BenchTables:
+    """The benchmark accounts with their grants, filing periods and returns, as rows to insert."""
 
-        # Accounts, grants, filing periods and returns.
-        account_rows, grant_rows, period_rows, return_rows = [], [], [], []
-        account_periods: list[tuple[Program, list[tuple[date, date]]]] = []
-        for i in range(accounts):
-            program = programs[i % len(programs)]
-            account_id = first_account + i
-            serial = BENCH_SERIAL_START + account_id  # fresh numbers even after a run that failed half-way
-            town, postcode = _TOWNS[i % len(_TOWNS)]
-            if serial > 9_999_999:
-                raise ValueError("account serials have seven digits: too many accounts")
-            suffix = _SUFFIXES[(i // len(_NAMES)) % len(_SUFFIXES)]
-            name = f"{_NAMES[i % len(_NAMES)]} {suffix} {serial % 100_000:05d} Ltd."
-            address = f"{100 + i % 9800} {_STREETS[i % len(_STREETS)]}\n{town} AB  {postcode}"
-            account_rows.append(
-                dict(
-                    id=account_id,
-                    number=make_number(program.number_prefix, serial),
-                    program_code=program.code,
-                    legal_name=name,
-                    operating_name=None,
-                    status="active",
-                    mailing_address=address,
-                    physical_address=address,
-                    contact_name="Accounts payable",
-                    contact_phone="780-555-0100",
-                    contact_email=f"tax{i}@bench.example",
-                    opened_on=date(2015, 1, 1),
-                )
+    first_account: int
+    accounts: list[dict] = field(default_factory=list)
+    grants: list[dict] = field(default_factory=list)
+    periods: list[dict] = field(default_factory=list)
+    returns: list[dict] = field(default_factory=list)
+    account_periods: list[tuple[Program, list[tuple[date, date]]]] = field(default_factory=list)
+
+
+def _bench_tables(
+    conn: Connection, programs: list[Program], *, accounts: int, user_id: int, now: datetime, today: date
+) -> _BenchTables:
+    """Every benchmark account's rows, with ids after the tables' highest (the
+    programs in turn); each account's periods run up to today, all filed but the latest."""
+    tables = _BenchTables(_next_id(conn, Account))
+    first_period = _next_id(conn, FilingPeriod)
+    first_return = _next_id(conn, TaxReturn)
+    first_grant = _next_id(conn, Grant)
+    for i in range(accounts):
+        program = programs[i % len(programs)]
+        account_id = tables.first_account + i
+        tables.accounts.append(_bench_account_row(i, account_id, program))
+        tables.grants.append(
+            dict(
+                id=first_grant + i,
+                user_id=user_id,
+                account_id=account_id,
+                role="representative",
+                permissions=grants.permissions_text(grants.ROLE_PRESETS["representative"]),
+                granted_by_user_id=None,
+                granted_at=now,
+                revoked_at=None,
+                last_used_at=None,
             )
-            grant_rows.append(
-                dict(
-                    id=first_grant + i,
-                    user_id=user_id,
-                    account_id=account_id,
-                    role="representative",
-                    permissions=grants.permissions_text(grants.ROLE_PRESETS["representative"]),
-                    granted_by_user_id=None,
-                    granted_at=now,
-                    revoked_at=None,
-                    last_used_at=None,
-                )
-            )
-            periods = _periods(program, today, months=36 if program.filing_frequency == "annual" else 24)
-            account_periods.append((program, periods))
-            for number, (start, end) in enumerate(periods):
-                period_rows.append(
-                    dict(
-                        id=first_period + len(period_rows),
-                        account_id=account_id,
-                        period_start=start,
-                        period_end=end,
-                        due_date=due_date(program, end),
-                    )
-                )
-                if number < len(periods) - 1:  # the latest is not filed yet
-                    due = due_date(program, end)
-                    received = min(due - timedelta(days=3), today)
-                    processed = min(received + timedelta(days=14), today)
-                    status = (
-                        "assessed"
-                        if number < len(periods) - 3
-                        else ("processed" if number == len(periods) - 3 else "received")
-                    )
-                    return_rows.append(
-                        dict(
-                            id=first_return + len(return_rows),
-                            account_id=account_id,
-                            period_end=end,
-                            kind="claim" if program.is_claim else "return",
-                            amended=False,
-                            received_on=received,
-                            status=status,
-                            processed_on=None if status == "received" else processed,
-                            reference=f"{program.code}-{end:%Y%m}-R1",
-                            notice_kind="assessment" if status == "assessed" else None,
-                            notice_date=processed if status == "assessed" else None,
-                        )
-                    )
-        for table, rows in (
-            (Account.__table__, account_rows),
-            (Grant.__table__, grant_rows),
-            (FilingPeriod.__table__, period_rows),
-            (TaxReturn.__table__, return_rows),
-        ):
-            for offset in range(0, len(rows), batch_size):
-                _bulk_insert(conn, table, rows[offset : offset + batch_size])
-                conn.commit()
-        progress(
-            f"{clock()}  {len(account_rows):,} accounts, {len(grant_rows):,} grants, "
-            f"{len(period_rows):,} filing periods, {len(return_rows):,} returns"
         )
-
-        # How many entries each account gets: skewed, so some accounts have many pages.
-        weights = [rng.lognormvariate(0, 0.9) for _ in range(accounts)]
-        total = sum(weights)
-        counts = [int(transactions * w / total) for w in weights]
-        for i in range(transactions - sum(counts)):
-            counts[i % accounts] += 1
-
-        batch: list[dict] = []
-        entry_id = first_entry
-        written = 0
-        for i, (program, periods) in enumerate(account_periods):
-            for row in _bench_entries(rng, first_account + i, program, periods, counts[i], entry_id, today):
-                batch.append(row)
-                entry_id += 1
-                if len(batch) >= batch_size:
-                    _bulk_insert(conn, LedgerEntry.__table__, batch)
-                    conn.commit()
-                    written += len(batch)
-                    batch = []
-                    progress(f"{clock()}  {written:,} / {transactions:,} ledger entries")
-        if batch:
-            _bulk_insert(conn, LedgerEntry.__table__, batch)
-            conn.commit()
-            written += len(batch)
-            progress(f"{clock()}  {written:,} / {transactions:,} ledger entries")
-        if conn.dialect.name == "postgresql":
-            for table in ("accounts", "grants", "filing_periods", "tax_returns", "ledger_entries"):
-                # The table names are the constants above, never input.
-                conn.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # nosec B608
-                        f"(SELECT MAX(id) FROM {table}))"
-                    )
+        periods = _periods(program, today, months=36 if program.filing_frequency == "annual" else 24)
+        tables.account_periods.append((program, periods))
+        for number, (start, end) in enumerate(periods):
+            tables.periods.append(
+                dict(
+                    id=first_period + len(tables.periods),
+                    account_id=account_id,
+                    period_start=start,
+                    period_end=end,
+                    due_date=due_date(program, end),
                 )
-            conn.commit()
-        # Fresh statistics, so the planner knows the tables' new sizes.
-        if conn.dialect.name == "postgresql":
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
-        else:
-            conn.execute(text("ANALYZE"))
-            conn.commit()
-        progress(f"{clock()}  statistics updated")
-    return BenchResult(True, accounts, written, time.perf_counter() - started)
+            )
+            if number < len(periods) - 1:  # the latest is not filed yet
+                status = (
+                    "assessed"
+                    if number < len(periods) - 3
+                    else ("processed" if number == len(periods) - 3 else "received")
+                )
+                tables.returns.append(
+                    _bench_return_row(first_return + len(tables.returns), account_id, program, end, status, today)
+                )
+    return tables
+
+
+def _bench_account_row(i: int, account_id: int, program: Program) -> dict:
+    """The i-th benchmark account: a made-up name and address, its serial from its id."""
+    serial = BENCH_SERIAL_START + account_id  # fresh numbers even after a run that failed half-way
+    town, postcode = _TOWNS[i % len(_TOWNS)]
+    if serial > 9_999_999:
+        raise ValueError("account serials have seven digits: too many accounts")
+    suffix = _SUFFIXES[(i // len(_NAMES)) % len(_SUFFIXES)]
+    name = f"{_NAMES[i % len(_NAMES)]} {suffix} {serial % 100_000:05d} Ltd."
+    address = f"{100 + i % 9800} {_STREETS[i % len(_STREETS)]}\n{town} AB  {postcode}"
+    return dict(
+        id=account_id,
+        number=make_number(program.number_prefix, serial),
+        program_code=program.code,
+        legal_name=name,
+        operating_name=None,
+        status="active",
+        mailing_address=address,
+        physical_address=address,
+        contact_name="Accounts payable",
+        contact_phone="780-555-0100",
+        contact_email=f"tax{i}@bench.example",
+        opened_on=date(2015, 1, 1),
+    )
+
+
+def _bench_return_row(return_id: int, account_id: int, program: Program, end: date, status: str, today: date) -> dict:
+    """A return filed 3 days before its due date and processed 14 days later (unless only received)."""
+    received = min(due_date(program, end) - timedelta(days=3), today)
+    processed = min(received + timedelta(days=14), today)
+    return dict(
+        id=return_id,
+        account_id=account_id,
+        period_end=end,
+        kind="claim" if program.is_claim else "return",
+        amended=False,
+        received_on=received,
+        status=status,
+        processed_on=None if status == "received" else processed,
+        reference=f"{program.code}-{end:%Y%m}-R1",
+        notice_kind="assessment" if status == "assessed" else None,
+        notice_date=processed if status == "assessed" else None,
+    )
+
+
+def _entry_counts(rng: random.Random, accounts: int, transactions: int) -> list[int]:
+    """How many entries each account gets: skewed, so some accounts have many pages."""
+    weights = [rng.lognormvariate(0, 0.9) for _ in range(accounts)]
+    total = sum(weights)
+    counts = [int(transactions * w / total) for w in weights]
+    for i in range(transactions - sum(counts)):
+        counts[i % accounts] += 1
+    return counts
+
+
+def _write_bench_entries(
+    conn: Connection,
+    rng: random.Random,
+    tables: _BenchTables,
+    counts: list[int],
+    *,
+    first_entry: int,
+    today: date,
+    batch_size: int,
+    transactions: int,
+    report: Callable[[str], None],
+) -> int:
+    """Every account's ledger entries (`counts[i]` for the i-th), committed per batch; how many were written."""
+    batch: list[dict] = []
+    entry_id = first_entry
+    written = 0
+    for i, (program, periods) in enumerate(tables.account_periods):
+        for row in _bench_entries(rng, tables.first_account + i, program, periods, counts[i], entry_id, today):
+            batch.append(row)
+            entry_id += 1
+            if len(batch) >= batch_size:
+                _bulk_insert(conn, LedgerEntry.__table__, batch)
+                conn.commit()
+                written += len(batch)
+                batch = []
+                report(f"{written:,} / {transactions:,} ledger entries")
+    if batch:
+        _bulk_insert(conn, LedgerEntry.__table__, batch)
+        conn.commit()
+        written += len(batch)
+        report(f"{written:,} / {transactions:,} ledger entries")
+    return written
+
+
+def _after_bulk_inserts(conn: Connection) -> None:
+    """PostgreSQL's id sequences past the rows given their ids, and fresh statistics,
+    so the planner knows the tables' new sizes."""
+    if conn.dialect.name == "postgresql":
+        for table in ("accounts", "grants", "filing_periods", "tax_returns", "ledger_entries"):
+            # The table names are the constants above, never input.
+            conn.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # nosec B608
+                    f"(SELECT MAX(id) FROM {table}))"
+                )
+            )
+        conn.commit()
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM ANALYZE"))
+    else:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
 
 
 def _next_id(conn: Connection, model) -> int:
@@ -1106,30 +1297,7 @@ def _bench_entries(
         ref = f"{code}-{end:%Y%m}"
         for position, offset in enumerate(offsets):
             processed = min(end + timedelta(days=offset), today)
-            if position == 0:
-                kind, amount, text_ = "assessment", sign * base, f"Assessment of the return for {end:%B %Y}"
-            elif position == 1:
-                kind, amount, text_ = (
-                    ("refund", base, "Refund paid by direct deposit")
-                    if sign < 0
-                    else ("payment", -base, f"Payment for {end:%B %Y}")
-                )
-            else:
-                kind = _BENCH_KINDS[rng.randrange(len(_BENCH_KINDS))]
-                if kind == "reversal" and last_id is None:
-                    kind = "interest"  # nothing to reverse just now
-                if kind == "reversal":
-                    amount, text_ = -last_amount, f"Reverses entry {last_id}: entered in error"
-                elif kind in ("payment", "refund"):
-                    amount = rng.randrange(1_000, base // 2 + 2_000)
-                    amount, text_ = (-amount, "Payment") if kind == "payment" else (amount, "Refund of a credit")
-                elif kind == "transfer":
-                    amount, text_ = -rng.randrange(1_000, 100_000), "Credit transferred from another account"
-                elif kind == "adjustment":
-                    amount, text_ = rng.randrange(-50_000, 50_000), "Adjustment after review"
-                else:
-                    amount = rng.randrange(100, 20_000)
-                    text_ = "Late payment penalty" if kind == "penalty" else f"Interest to {processed:%-d %b %Y}"
+            kind, amount, text_ = _bench_entry(rng, position, sign, base, end, processed, last_amount, last_id)
             yield dict(
                 id=entry_id,
                 account_id=account_id,
@@ -1147,6 +1315,42 @@ def _bench_entries(
             else:
                 last_id = None  # an entry is reversed once
             entry_id += 1
+
+
+def _bench_entry(
+    rng: random.Random,
+    position: int,
+    sign: int,
+    base: int,
+    end: date,
+    processed: date,
+    last_amount: int,
+    last_id: int | None,
+) -> tuple[str, int, str]:
+    """The kind, amount and description of a period's entry: its assessment first, then
+    its payment (or a claim's refund), then entries of any kind, drawn at random."""
+    if position == 0:
+        return "assessment", sign * base, f"Assessment of the return for {end:%B %Y}"
+    if position == 1:
+        return (
+            ("refund", base, "Refund paid by direct deposit")
+            if sign < 0
+            else ("payment", -base, f"Payment for {end:%B %Y}")
+        )
+    kind = _BENCH_KINDS[rng.randrange(len(_BENCH_KINDS))]
+    if kind == "reversal" and last_id is None:
+        kind = "interest"  # nothing to reverse just now
+    if kind == "reversal":
+        return kind, -last_amount, f"Reverses entry {last_id}: entered in error"
+    if kind in ("payment", "refund"):
+        amount = rng.randrange(1_000, base // 2 + 2_000)
+        return (kind, -amount, "Payment") if kind == "payment" else (kind, amount, "Refund of a credit")
+    if kind == "transfer":
+        return kind, -rng.randrange(1_000, 100_000), "Credit transferred from another account"
+    if kind == "adjustment":
+        return kind, rng.randrange(-50_000, 50_000), "Adjustment after review"
+    amount = rng.randrange(100, 20_000)
+    return kind, amount, "Late payment penalty" if kind == "penalty" else f"Interest to {processed:%-d %b %Y}"
 
 
 _REF = {
