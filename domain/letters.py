@@ -79,7 +79,23 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
     pdf.set_creator(SERVICE)
     pdf.set_lang("en-CA")
     pdf.add_page()
+    _masthead(pdf, letter)
+    _address_block(pdf, letter)
+    _introduction(pdf, letter)
+    _account_number_and_pin(pdf, letter)
+    _how_to_link(pdf, letter)
+    _heading(pdf, "Keep your account safe")
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.multi_cell(0, 5.5, pdf_text(WARNING), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_y(-26)
+    pdf.set_font("Helvetica", "", 8)
+    pdf.set_text_color(*_GREY)
+    pdf.cell(0, 4, pdf_text(DEMO_FOOTER), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    return bytes(pdf.output())
 
+
+def _masthead(pdf: FPDF, letter: Letter) -> None:
+    """The agency and how to call it on the left, the letter's date on the right."""
     pdf.set_fill_color(*_BLUE)
     pdf.rect(pdf.l_margin, pdf.t_margin, pdf.epw, 1.5, style="F")
     pdf.set_y(pdf.t_margin + 4)
@@ -94,7 +110,9 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
     pdf.set_text_color(*_INK)
     pdf.cell(0, 6, pdf_text(long_day(letter.letter_date)), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
-    # The address block, where the envelope's window shows it.
+
+def _address_block(pdf: FPDF, letter: Letter) -> None:
+    """The address block, where the envelope's window shows it."""
     pdf.set_xy(_WINDOW_X, _WINDOW_Y)
     pdf.set_font("Helvetica", "B", 11)
     pdf.multi_cell(_WINDOW_WIDTH, 5.5, pdf_text(letter.legal_name), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
@@ -113,6 +131,8 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
             pdf.multi_cell(_WINDOW_WIDTH, 5.5, pdf_text(line.strip()), align="L", new_x=XPos.LEFT, new_y=YPos.NEXT)
     pdf.set_y(max(pdf.get_y(), _WINDOW_Y + 34) + 6)
 
+
+def _introduction(pdf: FPDF, letter: Letter) -> None:
     pdf.set_font("Helvetica", "B", 17)
     pdf.cell(0, 8, "Your invitation to TRA Client Self-Service", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(2)
@@ -125,6 +145,9 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
     )
     pdf.ln(3)
 
+
+def _account_number_and_pin(pdf: FPDF, letter: Letter) -> None:
+    """The account number, then the PIN large in a box, when it expires and how to type it."""
     _particular(pdf, "Account number", format_number(letter.account_number), "Helvetica", 13)
     pdf.ln(2)
     pdf.set_font("Helvetica", "B", 10)
@@ -152,6 +175,9 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
     pdf.set_text_color(*_INK)
     pdf.ln(3)
 
+
+def _how_to_link(pdf: FPDF, letter: Letter) -> None:
+    """The numbered steps, and what to do when the PIN has expired or the letter is lost."""
     _heading(pdf, "How to link the account")
     for number, step in enumerate(letter.steps, start=1):
         pdf.set_font("Helvetica", "B", 10)
@@ -163,16 +189,6 @@ def render_pdf(letter: Letter, *, compress: bool = True) -> bytes:
         pdf,
         f"If the PIN has expired or you have lost this letter, call us at {letter.agency_phone} and ask for a new one.",
     )
-
-    _heading(pdf, "Keep your account safe")
-    pdf.set_font("Helvetica", "B", 10)
-    pdf.multi_cell(0, 5.5, pdf_text(WARNING), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-
-    pdf.set_y(-26)
-    pdf.set_font("Helvetica", "", 8)
-    pdf.set_text_color(*_GREY)
-    pdf.cell(0, 4, pdf_text(DEMO_FOOTER), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    return bytes(pdf.output())
 
 
 def _paragraph(pdf: FPDF, text: str) -> None:
@@ -221,32 +237,14 @@ def issue_invitation(
     """A new owner PIN from the agency, in a letter posted for mailing. With
     `reissue`, the account's waiting letter PINs are cancelled first (audited as
     pin.reissued). The same form key again answers the letter it made."""
-    earlier = _earlier(db, key, account)
+    earlier = _issued_before(db, now, key, account)
     if earlier is not None:
         return Issued(earlier, False)
-    if not once.claim(db, now, key):
-        earlier = _earlier(db, key, account)
-        if earlier is None:
-            raise once.AlreadySent()
-        return Issued(earlier, False)
-    replaced = []
-    if reissue:
-        for old in pins.agency_owner_pins_waiting(db, account.id):
-            old.cancelled_at = now
-            replaced.append(old.id)
+    replaced = _cancel_waiting_letter_pins(db, now, account) if reissue else []
     row, pin = enrolment.issue(db, now, account, role="owner", valid_days=VALID_DAYS, issued_by_user_id=None)
-    letter = Letter(
-        letter_date=today,
-        account_number=account.number,
-        program_name=account.program.name,
-        legal_name=account.legal_name,
-        operating_name=account.operating_name,
-        mailing_address=account.mailing_address or "",
-        pin=pin,
-        expires_on=row.expires_at.astimezone(ZoneInfo(zone)).date(),
-        register_url=register_url,
-        enrol_url=enrol_url,
-        agency_phone=agency_phone,
+    expires_on = row.expires_at.astimezone(ZoneInfo(zone)).date()
+    letter = _letter_to(
+        account, today, pin, expires_on, register_url=register_url, enrol_url=enrol_url, agency_phone=agency_phone
     )
     item = mail.post(
         db,
@@ -260,31 +258,70 @@ def issue_invitation(
         pin_id=row.id,
         shown_online=False,
     )
-    marker = {once.MARKER_FIELD: once.marker(key)}
-    if reissue:
-        audit.record(
-            db,
-            now,
-            "pin.reissued",
-            actor_user_id=staff_user_id,
-            account_id=account.id,
-            invitation_id=row.id,
-            replaced=replaced,
-            mail=item.id,
-            **marker,
-        )
-    else:
-        audit.record(
-            db,
-            now,
-            "letter.issued",
-            actor_user_id=staff_user_id,
-            account_id=account.id,
-            invitation_id=row.id,
-            mail=item.id,
-            **marker,
-        )
+    # A reissue names the PINs it cancelled; both carry the form key's marker, so a retry finds the letter.
+    replacing = {"replaced": replaced} if reissue else {}
+    audit.record(
+        db,
+        now,
+        "pin.reissued" if reissue else "letter.issued",
+        actor_user_id=staff_user_id,
+        account_id=account.id,
+        invitation_id=row.id,
+        mail=item.id,
+        **replacing,
+        **{once.MARKER_FIELD: once.marker(key)},
+    )
     return Issued(item, True)
+
+
+def _letter_to(
+    account: Account,
+    today: date,
+    pin: str,
+    expires_on: date,
+    *,
+    register_url: str,
+    enrol_url: str,
+    agency_phone: str,
+) -> Letter:
+    """What the letter to the account's mailing address says."""
+    return Letter(
+        letter_date=today,
+        account_number=account.number,
+        program_name=account.program.name,
+        legal_name=account.legal_name,
+        operating_name=account.operating_name,
+        mailing_address=account.mailing_address or "",
+        pin=pin,
+        expires_on=expires_on,
+        register_url=register_url,
+        enrol_url=enrol_url,
+        agency_phone=agency_phone,
+    )
+
+
+def _cancel_waiting_letter_pins(db: Session, now: datetime, account: Account) -> list[int]:
+    """Cancel the account's owner PINs from the agency that are still waiting; their ids."""
+    replaced = []
+    for old in pins.agency_owner_pins_waiting(db, account.id):
+        old.cancelled_at = now
+        replaced.append(old.id)
+    return replaced
+
+
+def _issued_before(db: Session, now: datetime, key: str, account: Account) -> MailItem | None:
+    """The letter this form key issued before; None on the key's first use, which
+    claims it. once.AlreadySent when the key was claimed without a letter for this
+    account (a request sending the same form at the same moment)."""
+    earlier = _earlier(db, key, account)
+    if earlier is not None:
+        return earlier
+    if not once.claim(db, now, key):
+        earlier = _earlier(db, key, account)
+        if earlier is None:
+            raise once.AlreadySent()
+        return earlier
+    return None
 
 
 def _earlier(db: Session, key: str, account: Account) -> MailItem | None:

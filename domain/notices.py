@@ -288,6 +288,18 @@ def _paragraph(pdf: FPDF, text: str, size: float = 10) -> None:
 def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress: bool = True) -> bytes:
     """The notice as PDF bytes (US Letter, the paper used in Canada). With
     compress=False the page text is stored as is, so tests can search it."""
+    pdf = _new_pdf(notice, generated_at=generated_at, compress=compress)
+    _masthead(pdf, notice)
+    _addressee_and_particulars(pdf, notice)
+    _paragraph(pdf, explanation(notice))
+    _statement(pdf, notice)
+    _balance(pdf, notice)
+    _if_you_disagree(pdf, notice)
+    return bytes(pdf.output())
+
+
+def _new_pdf(notice: Notice, *, generated_at: datetime | None, compress: bool) -> _NoticePDF:
+    """The document with its page set-up and properties, on its first page."""
     pdf = _NoticePDF(unit="mm", format="Letter")
     pdf.set_compression(compress)
     pdf.set_margins(20, 18, 20)
@@ -304,8 +316,11 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
         pdf.set_creation_date(generated_at)
         pdf.footer_note = f"Produced from the account's ledger on {long_day(generated_at.date())}."
     pdf.add_page()
+    return pdf
 
-    # Agency, title and date.
+
+def _masthead(pdf: FPDF, notice: Notice) -> None:
+    """Agency, title and date."""
     pdf.set_fill_color(*_BLUE)
     pdf.rect(pdf.l_margin, pdf.t_margin, pdf.epw, 1.5, style="F")
     pdf.set_y(pdf.t_margin + 4)
@@ -323,7 +338,9 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
     pdf.cell(0, 6, pdf_text(f"Date of notice: {long_day(notice.notice_date)}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(6)
 
-    # Addressee on the left, the account's particulars on the right.
+
+def _addressee_and_particulars(pdf: FPDF, notice: Notice) -> None:
+    """Addressee on the left, the account's particulars on the right; the text goes on below the taller."""
     top = pdf.get_y()
     left_width = pdf.epw * 0.48
     pdf.set_font("Helvetica", "B", 11)
@@ -342,7 +359,12 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
         if line.strip():
             pdf.multi_cell(left_width, 5, pdf_text(line.strip()), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     left_bottom = pdf.get_y()
+    _particulars(pdf, notice, top)
+    pdf.set_y(max(left_bottom, pdf.get_y()) + 4)
 
+
+def _particulars(pdf: FPDF, notice: Notice, top: float) -> None:
+    """The account number, program, period, the return as received and its reference, in a shaded box."""
     paper = notice.paper.capitalize()
     particulars = [
         ("Account number", format_number(notice.account_number)),
@@ -370,52 +392,54 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
             row = table.row()
             row.cell(pdf_text(label), style=FontFace(emphasis="BOLD", size_pt=9))
             row.cell(pdf_text(value), style=FontFace(size_pt=9))
-    pdf.set_y(max(left_bottom, pdf.get_y()) + 4)
 
-    _paragraph(pdf, explanation(notice))
 
-    # The statement of the period.
+def _statement(pdf: FPDF, notice: Notice) -> None:
+    """The statement of the period: its transactions and their balance."""
     _heading(pdf, "Statement for the period")
-    if notice.lines:
-        pdf.set_font("Helvetica", "", 9)
-        pdf.set_text_color(*_GREY)
-        pdf.multi_cell(
-            0,
-            4.5,
-            "An amount with a minus sign is in your favour (a payment or a credit).",
-            align="L",
-            new_x=XPos.LMARGIN,
-            new_y=YPos.NEXT,
-        )
-        pdf.ln(1.5)
-        pdf.set_text_color(*_INK)
-        pdf.set_fill_color(255)
-        pdf.set_draw_color(*_RULE)
-        bold = FontFace(emphasis="BOLD")
-        with pdf.table(
-            col_widths=(0.13, 0.13, 0.34, 0.22, 0.18),
-            text_align=("LEFT",) * 4 + ("RIGHT",),
-            borders_layout="HORIZONTAL_LINES",
-            line_height=4.5,
-            padding=(1.2, 1.5),
-            headings_style=FontFace(emphasis="BOLD", fill_color=_SHADE),
-        ) as table:
-            heading = table.row()
-            for title in ("Processed", "Type", "Details", "Reference", "Amount"):
-                heading.cell(title)
-            for line in notice.lines:
-                row = table.row()
-                row.cell(f"{line.processed_date.day} {line.processed_date:%b %Y}")
-                row.cell(pdf_text(line.kind_text))
-                row.cell(pdf_text(line.description))
-                row.cell(pdf_text(line.reference))
-                row.cell(pdf_text(format_money(line.amount_cents)))
-            total = table.row(style=bold)
-            total.cell("Balance for this period", colspan=4)
-            total.cell(pdf_text(describe_balance(notice.balance_cents)))
-    else:
+    if not notice.lines:
         _paragraph(pdf, "No transactions for this period had been processed by the date of this notice.")
+        return
+    pdf.set_font("Helvetica", "", 9)
+    pdf.set_text_color(*_GREY)
+    pdf.multi_cell(
+        0,
+        4.5,
+        "An amount with a minus sign is in your favour (a payment or a credit).",
+        align="L",
+        new_x=XPos.LMARGIN,
+        new_y=YPos.NEXT,
+    )
+    pdf.ln(1.5)
+    pdf.set_text_color(*_INK)
+    pdf.set_fill_color(255)
+    pdf.set_draw_color(*_RULE)
+    bold = FontFace(emphasis="BOLD")
+    with pdf.table(
+        col_widths=(0.13, 0.13, 0.34, 0.22, 0.18),
+        text_align=("LEFT",) * 4 + ("RIGHT",),
+        borders_layout="HORIZONTAL_LINES",
+        line_height=4.5,
+        padding=(1.2, 1.5),
+        headings_style=FontFace(emphasis="BOLD", fill_color=_SHADE),
+    ) as table:
+        heading = table.row()
+        for title in ("Processed", "Type", "Details", "Reference", "Amount"):
+            heading.cell(title)
+        for line in notice.lines:
+            row = table.row()
+            row.cell(f"{line.processed_date.day} {line.processed_date:%b %Y}")
+            row.cell(pdf_text(line.kind_text))
+            row.cell(pdf_text(line.description))
+            row.cell(pdf_text(line.reference))
+            row.cell(pdf_text(format_money(line.amount_cents)))
+        total = table.row(style=bold)
+        total.cell("Balance for this period", colspan=4)
+        total.cell(pdf_text(describe_balance(notice.balance_cents)))
 
+
+def _balance(pdf: FPDF, notice: Notice) -> None:
+    """What is owing (or the credit), large, and what to do about it."""
     cents = notice.balance_cents
     _heading(pdf, "Amount owing" if cents > 0 else ("Credit" if cents < 0 else "Balance"))
     pdf.set_font("Helvetica", "B", 14)
@@ -423,6 +447,9 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
     pdf.cell(0, 8, pdf_text(describe_balance(notice.balance_cents)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     _paragraph(pdf, balance_sentence(notice))
 
+
+def _if_you_disagree(pdf: FPDF, notice: Notice) -> None:
+    """The objection deadline and how to object."""
     _heading(pdf, "If you disagree")
     pdf.set_font("Helvetica", "B", 10)
     pdf.cell(
@@ -433,5 +460,3 @@ def render_pdf(notice: Notice, *, generated_at: datetime | None = None, compress
         new_y=YPos.NEXT,
     )
     _paragraph(pdf, objection_sentences(notice))
-
-    return bytes(pdf.output())
