@@ -368,6 +368,38 @@ def assess(
     if key is not None and not once.claim(db, now, key, "return.assess"):
         raise AlreadyDone()
     account = db.get(Account, tax_return.account_id)
+    filed = tax_return.amount_cents
+    checked, note = _checked_assessment(tax_return, assessed_cents, charges, note)
+    request = request_of(db, tax_return)
+    item = _open_item(db, request, staff)
+    _mark_assessed(db, tax_return, today)
+    entries = _post_assessment(db, account, tax_return, today, assessed_cents, filed, checked)
+
+    mail_item = _post_notice(db, now, today, account, tax_return, staff, zone)
+    _complete(db, now, request, item, staff, "assessed", note)
+    lines = [f"Assessed amount: {format_money(assessed_cents)}."]
+    lines += [f"{charge.kind.capitalize()}: {format_money(charge.cents)} ({charge.reason})." for charge in checked]
+    lines.append(f"Balance for the period: {describe_balance(_period_balance(db, tax_return))}.")
+    if note:
+        lines.append(f"Our note: {note}")
+    _tell(db, now, today, account, tax_return, "assessed", lines, mail_item)
+    audit.record(
+        db,
+        now,
+        "return.assessed",
+        actor_user_id=staff.id,
+        account_id=account.id,
+        tax_return=tax_return.id,
+        assessed_cents=assessed_cents,
+        charges=len(checked),
+        entries=[e.id for e in entries],
+        mail=mail_item.id,
+    )
+    return Outcome(entries, mail_item, assessed_cents)
+
+
+def _checked_assessment(tax_return: TaxReturn, assessed_cents: int, charges, note: str) -> tuple[list[Charge], str]:
+    """The charges and the note, checked; AssessmentRefused when the return cannot be assessed so."""
     if tax_return.amended:
         raise AssessmentRefused("An amended return is assessed by reassessing the period: use Reassess", None, 409)
     if is_assessed(tax_return):
@@ -382,9 +414,12 @@ def assess(
             f"the account's people will read it",
             "note",
         )
-    request = request_of(db, tax_return)
-    item = _open_item(db, request, staff)
+    return checked, note
 
+
+def _mark_assessed(db: Session, tax_return: TaxReturn, today: date) -> None:
+    """The return moves to assessed, with today's notice, only from a state that is not
+    (one conditional UPDATE, the period's returns locked): two clerks cannot both assess it."""
     _lock_period(db, tax_return)
     moved = db.execute(
         update(TaxReturn)
@@ -396,6 +431,17 @@ def assess(
         raise AssessmentRefused("This return has just been assessed by someone else", None, 409)
     db.refresh(tax_return)
 
+
+def _post_assessment(
+    db: Session,
+    account: Account,
+    tax_return: TaxReturn,
+    today: date,
+    assessed_cents: int,
+    filed: int | None,
+    checked: list[Charge],
+) -> list[LedgerEntry]:
+    """The assessment's ledger entries: what it adds to the period's total, then each charge."""
     sign = sign_of(tax_return)
     effective, charged_from = _effective_dates(db, tax_return, today)
     period = period_of(db, account, tax_return)
@@ -435,28 +481,7 @@ def assess(
             )
         )
     db.flush()
-
-    mail_item = _post_notice(db, now, today, account, tax_return, staff, zone)
-    _complete(db, now, request, item, staff, "assessed", note)
-    lines = [f"Assessed amount: {format_money(assessed_cents)}."]
-    lines += [f"{charge.kind.capitalize()}: {format_money(charge.cents)} ({charge.reason})." for charge in checked]
-    lines.append(f"Balance for the period: {describe_balance(_period_balance(db, tax_return))}.")
-    if note:
-        lines.append(f"Our note: {note}")
-    _tell(db, now, today, account, tax_return, "assessed", lines, mail_item)
-    audit.record(
-        db,
-        now,
-        "return.assessed",
-        actor_user_id=staff.id,
-        account_id=account.id,
-        tax_return=tax_return.id,
-        assessed_cents=assessed_cents,
-        charges=len(checked),
-        entries=[e.id for e in entries],
-        mail=mail_item.id,
-    )
-    return Outcome(entries, mail_item, assessed_cents)
+    return entries
 
 
 def reassess(
@@ -479,48 +504,14 @@ def reassess(
     if key is not None and not once.claim(db, now, key, "return.reassess"):
         raise AlreadyDone()
     account = db.get(Account, tax_return.account_id)
-    if tax_return.amended:
-        if not period_assessed(db, tax_return):
-            raise AssessmentRefused(
-                "The return this one amends has not been assessed yet: assess that one first", None, 409
-            )
-    elif not is_assessed(tax_return):
-        raise AssessmentRefused("This return has not been assessed yet: assess it first", None, 409)
-    _check_amount(new_total_cents, "new_total", "new total")
-    reason = (reason or "").strip()
-    if not reason:
-        raise AssessmentRefused("Enter the reason for the reassessment: the account's people will read it", "reason")
-    if len(reason) > MAX_REASON:
-        raise AssessmentRefused(f"The reason must be {MAX_REASON} characters or fewer", "reason")
+    reason = _checked_reassessment(db, tax_return, new_total_cents, reason)
     request = request_of(db, tax_return)
     item = _open_item(db, request, staff)
 
     _lock_period(db, tax_return)
     sign = sign_of(tax_return)
-    before = assessed_total(db, account.id, tax_return.period_end)
-    difference = sign * new_total_cents - before
-    deciding = request is not None and request.status in _OPEN_REQUEST
-    # An amended return that changes nothing still needs its decision; anything
-    # else that changes nothing is not a reassessment.
-    if difference == 0 and not deciding:
-        raise AssessmentRefused(
-            f"The period is assessed at {format_money(new_total_cents)} already: enter the new total", "new_total"
-        )
-    entries = []
-    if difference:
-        entries.append(
-            ledger.post(
-                db,
-                account_id=account.id,
-                kind="adjustment",
-                amount_cents=difference,
-                effective_date=tax_return.period_end,
-                processed_date=today,
-                reference=tax_return.reference,
-                period_end=tax_return.period_end,
-                description=reason,
-            )
-        )
+    before, difference = _change_of_total(db, account, tax_return, request, new_total_cents)
+    entries = _post_adjustment(db, account, tax_return, today, difference, reason) if difference else []
     tax_return.status, tax_return.processed_on = "reassessed", today
     tax_return.notice_kind, tax_return.notice_date = "reassessment", today
     db.flush()
@@ -546,3 +537,57 @@ def reassess(
         mail=mail_item.id,
     )
     return Outcome(entries, mail_item, new_total_cents)
+
+
+def _checked_reassessment(db: Session, tax_return: TaxReturn, new_total_cents: int, reason: str) -> str:
+    """The reason, trimmed; AssessmentRefused when the period cannot be reassessed so."""
+    if tax_return.amended:
+        if not period_assessed(db, tax_return):
+            raise AssessmentRefused(
+                "The return this one amends has not been assessed yet: assess that one first", None, 409
+            )
+    elif not is_assessed(tax_return):
+        raise AssessmentRefused("This return has not been assessed yet: assess it first", None, 409)
+    _check_amount(new_total_cents, "new_total", "new total")
+    reason = (reason or "").strip()
+    if not reason:
+        raise AssessmentRefused("Enter the reason for the reassessment: the account's people will read it", "reason")
+    if len(reason) > MAX_REASON:
+        raise AssessmentRefused(f"The reason must be {MAX_REASON} characters or fewer", "reason")
+    return reason
+
+
+def _change_of_total(
+    db: Session, account: Account, tax_return: TaxReturn, request: ServiceRequest | None, new_total_cents: int
+) -> tuple[int, int]:
+    """The period's assessed total (as the ledger has it) and the difference the new
+    total makes; AssessmentRefused when it makes none and no decision is waiting."""
+    before = assessed_total(db, account.id, tax_return.period_end)
+    difference = sign_of(tax_return) * new_total_cents - before
+    deciding = request is not None and request.status in _OPEN_REQUEST
+    # An amended return that changes nothing still needs its decision; anything
+    # else that changes nothing is not a reassessment.
+    if difference == 0 and not deciding:
+        raise AssessmentRefused(
+            f"The period is assessed at {format_money(new_total_cents)} already: enter the new total", "new_total"
+        )
+    return before, difference
+
+
+def _post_adjustment(
+    db: Session, account: Account, tax_return: TaxReturn, today: date, difference: int, reason: str
+) -> list[LedgerEntry]:
+    """The adjustment that brings the period's assessed total to the new one (the ledger is never edited)."""
+    return [
+        ledger.post(
+            db,
+            account_id=account.id,
+            kind="adjustment",
+            amount_cents=difference,
+            effective_date=tax_return.period_end,
+            processed_date=today,
+            reference=tax_return.reference,
+            period_end=tax_return.period_end,
+            description=reason,
+        )
+    ]
