@@ -119,16 +119,11 @@ def _work_items(db: Session, account_id: int) -> tuple[dict[int, WorkItem], dict
 
 
 def file_of(db: Session, account: Account, now: datetime, today: date) -> AccountFile:
+    """The account on one page, with everyone it names looked up in one query."""
     live = people_with_access(db, account.id, live=True)
     gone = people_with_access(db, account.id, live=False)
     submitted = requests.of_account(db, account.id)
-    threads = list(
-        db.scalars(
-            select(MessageThread)
-            .where(MessageThread.account_id == account.id)
-            .order_by(MessageThread.last_post_at.desc(), MessageThread.id.desc())
-        )
-    )
+    threads = _threads(db, account.id)
     events = list(
         db.scalars(
             select(AuditEvent)
@@ -148,36 +143,14 @@ def file_of(db: Session, account: Account, now: datetime, today: date) -> Accoun
         + [account.paper_mail_chosen_by_user_id],
     )
     by_request, by_consent = _work_items(db, account.id)
-
-    def access_of(person) -> Access:
-        removed_by = None
-        if person.grant.revoked_at is not None:
-            removed_by = (
-                names.get(person.grant.revoked_by_user_id, "Someone")
-                if person.grant.revoked_by_user_id is not None
-                else AGENCY
-            )
-        return Access(person.grant, person.name, person.email, person.granted_by, removed_by)
-
-    def event_of(event: AuditEvent) -> Event:
-        actor = (
-            names.get(event.actor_user_id, f"Person {event.actor_user_id}")
-            if event.actor_user_id is not None
-            else AGENCY
-        )
-        subject = None
-        if event.subject_user_id is not None and event.subject_user_id != event.actor_user_id:
-            subject = names.get(event.subject_user_id, f"Person {event.subject_user_id}")
-        return Event(event, actor, subject)
-
     pin_rows = pins.of_account(db, now, account.id)
     return AccountFile(
         account=account,
         balance_cents=ledger.balance(db, account.id),
         paper_mail=mail.paper_in_force(account, today),
         paper_chosen_by=names.get(account.paper_mail_chosen_by_user_id),
-        access=[access_of(p) for p in live],
-        removed=sorted((access_of(p) for p in gone), key=lambda a: a.grant.revoked_at, reverse=True),
+        access=[_access(p, names) for p in live],
+        removed=sorted((_access(p, names) for p in gone), key=lambda a: a.grant.revoked_at, reverse=True),
         consents=[
             ConsentLine(c, consents.shown_status(c, today), by_consent.get(c.id))
             for c in consents.for_account(db, account.id)
@@ -189,18 +162,7 @@ def file_of(db: Session, account: Account, now: datetime, today: date) -> Accoun
         ],
         returns=returns.lines_for(db, account),
         documents=documents.of_account(db, account.id),
-        threads=[
-            Thread(
-                t,
-                names.get(t.to_user_id, "Someone")
-                if t.to_user_id is not None
-                else "Everyone who receives the account's messages",
-                names.get(t.started_by_user_id, "Someone")
-                if t.started_by_user_id is not None
-                else "Sent automatically",
-            )
-            for t in threads
-        ],
+        threads=[_thread(t, names) for t in threads],
         mail=list(
             db.scalars(
                 select(MailItem)
@@ -209,8 +171,55 @@ def file_of(db: Session, account: Account, now: datetime, today: date) -> Accoun
                 .order_by(MailItem.posted_at.desc(), MailItem.id.desc())
             )
         ),
-        events=[event_of(e) for e in events],
+        events=[_event(e, names) for e in events],
     )
+
+
+def _threads(db: Session, account_id: int) -> list[MessageThread]:
+    """The account's message threads, the latest post first."""
+    return list(
+        db.scalars(
+            select(MessageThread)
+            .where(MessageThread.account_id == account_id)
+            .order_by(MessageThread.last_post_at.desc(), MessageThread.id.desc())
+        )
+    )
+
+
+def _access(person, names: dict[int, str]) -> Access:
+    """A person's access, with who removed it (the agency when no one is recorded)."""
+    removed_by = None
+    if person.grant.revoked_at is not None:
+        removed_by = (
+            names.get(person.grant.revoked_by_user_id, "Someone")
+            if person.grant.revoked_by_user_id is not None
+            else AGENCY
+        )
+    return Access(person.grant, person.name, person.email, person.granted_by, removed_by)
+
+
+def _thread(thread: MessageThread, names: dict[int, str]) -> Thread:
+    """A thread with whom it is to and who started it, in words."""
+    return Thread(
+        thread,
+        names.get(thread.to_user_id, "Someone")
+        if thread.to_user_id is not None
+        else "Everyone who receives the account's messages",
+        names.get(thread.started_by_user_id, "Someone")
+        if thread.started_by_user_id is not None
+        else "Sent automatically",
+    )
+
+
+def _event(event: AuditEvent, names: dict[int, str]) -> Event:
+    """An audit event with who did it (the agency when no one) and to whom, when someone else."""
+    actor = (
+        names.get(event.actor_user_id, f"Person {event.actor_user_id}") if event.actor_user_id is not None else AGENCY
+    )
+    subject = None
+    if event.subject_user_id is not None and event.subject_user_id != event.actor_user_id:
+        subject = names.get(event.subject_user_id, f"Person {event.subject_user_id}")
+    return Event(event, actor, subject)
 
 
 @dataclass(frozen=True)

@@ -269,22 +269,7 @@ def enrol(
         return Outcome("no-match")
     account = db.get(Account, match.account_id)
     if not _for_this_person(db, match, user_id):
-        # A PIN issued for a named person (a representative's, or a delegate's that
-        # names an email) works for that person alone: anyone else who holds it gets
-        # the answer a wrong PIN gets, learns nothing of its state, and is recorded.
-        _count_wrong_try(db, now, keys)
-        audit.record(
-            db,
-            now,
-            "enrolment",
-            "failure",
-            actor_user_id=user_id,
-            reason="not-the-named-person",
-            account_id=account.id,
-            invitation_id=match.id,
-        )
-        db.commit()
-        return Outcome("no-match")
+        return _refused_to_another_person(db, now, keys, match, account, user_id)
     if match.locked_at is not None:
         db.commit()
         return Outcome("locked", issued_by_agency=match.issued_by_user_id is None)
@@ -304,6 +289,38 @@ def enrol(
         )
         db.commit()
         return Outcome("already", account)
+    _give_access(db, now, match, account, user_id)
+    throttle.clear(db, "enrol", keys.number)
+    audit.record(
+        db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role, account_id=account.id
+    )
+    db.commit()
+    return Outcome("linked", account, issued_by_agency=match.issued_by_user_id is None)
+
+
+def _refused_to_another_person(
+    db: Session, now: datetime, keys: _Keys, match: InvitationPin, account: Account, user_id: int
+) -> Outcome:
+    """A PIN issued for a named person (a representative's, or a delegate's that
+    names an email) works for that person alone: anyone else who holds it gets
+    the answer a wrong PIN gets, learns nothing of its state, and is recorded."""
+    _count_wrong_try(db, now, keys)
+    audit.record(
+        db,
+        now,
+        "enrolment",
+        "failure",
+        actor_user_id=user_id,
+        reason="not-the-named-person",
+        account_id=account.id,
+        invitation_id=match.id,
+    )
+    db.commit()
+    return Outcome("no-match")
+
+
+def _give_access(db: Session, now: datetime, match: InvitationPin, account: Account, user_id: int) -> None:
+    """The grant the PIN carries (for the dates of the consent it came with, if any), and the message saying so."""
     consent = db.get(Consent, match.consent_id) if match.consent_id else None
     grants.give(
         db,
@@ -318,9 +335,3 @@ def enrol(
         valid_until=consent.ends_on if consent else None,
     )
     messages.access_granted(db, now, account=account, user_id=user_id)
-    throttle.clear(db, "enrol", keys.number)
-    audit.record(
-        db, now, "enrolment", actor_user_id=user_id, account=account.number, role=match.role, account_id=account.id
-    )
-    db.commit()
-    return Outcome("linked", account, issued_by_agency=match.issued_by_user_id is None)

@@ -404,18 +404,7 @@ def start_thread(
     if earlier is not None:
         return _again(db, earlier)
     subject, body = _clean_subject(subject), _clean_body(body)
-    if to_user is None and account is None:
-        raise MessageRefused("Choose an account or a person to write to")
-    if to_user is not None:
-        if to_user.is_staff:
-            raise MessageRefused("Write to a person who uses the portal, not to staff", "person")
-        if account is not None and not has_grant(db, to_user.id, account.id, today):
-            raise MessageRefused("This person has no access to the account now", "person")
-        people = [to_user.id]
-    else:
-        people = account_recipients(db, account.id, today)
-        if not people:
-            raise MessageRefused("Nobody on this account receives messages now. Write to one person instead", "account")
+    people = _addressees(db, today, account, to_user)
     thread = _new_thread(
         db,
         now,
@@ -443,6 +432,24 @@ def start_thread(
         attachments=len(attachments),
     )
     return Sent(thread, post, delivered, attachments)
+
+
+def _addressees(db: Session, today: date, account: Account | None, to_user: User | None) -> list[int]:
+    """Who a new thread from the agency reaches: the one person written to (a
+    portal user, with access to the account when one is given), or everyone on
+    the account who receives messages. MessageRefused when that is nobody."""
+    if to_user is None and account is None:
+        raise MessageRefused("Choose an account or a person to write to")
+    if to_user is not None:
+        if to_user.is_staff:
+            raise MessageRefused("Write to a person who uses the portal, not to staff", "person")
+        if account is not None and not has_grant(db, to_user.id, account.id, today):
+            raise MessageRefused("This person has no access to the account now", "person")
+        return [to_user.id]
+    people = account_recipients(db, account.id, today)
+    if not people:
+        raise MessageRefused("Nobody on this account receives messages now. Write to one person instead", "account")
+    return people
 
 
 def reply_from_agency(

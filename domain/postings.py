@@ -264,54 +264,59 @@ def post(
         period_end=posting.period_end,
         description=posting.reason,
     )
-    entries = [entry]
     if posting.kind == "transfer":
-        entries.append(
-            ledger.post(
-                db,
-                account_id=posting.to_account.id,
-                kind="transfer",
-                amount_cents=-posting.cents,
-                effective_date=posting.effective_date,
-                processed_date=today,
-                reference=reference,
-                description=posting.reason,
-            )
-        )
+        return [entry, _transfer_in(db, now, today, account=account, staff=staff, posting=posting, out=entry)]
     db.flush()
-    if posting.kind == "transfer":
-        audit.record(
-            db,
-            now,
-            "ledger.transfer_out",
-            actor_user_id=staff.id,
-            account_id=account.id,
-            entry=entries[0].id,
-            amount_cents=entries[0].amount_cents,
-            to_account=posting.to_account.id,
-        )
-        audit.record(
-            db,
-            now,
-            "ledger.transfer_in",
-            actor_user_id=staff.id,
-            account_id=posting.to_account.id,
-            entry=entries[1].id,
-            amount_cents=entries[1].amount_cents,
-            from_account=account.id,
-        )
-    else:
-        audit.record(
-            db,
-            now,
-            "ledger.posted",
-            actor_user_id=staff.id,
-            account_id=account.id,
-            entry=entry.id,
-            kind=posting.kind,
-            amount_cents=entry.amount_cents,
-        )
-    return entries
+    audit.record(
+        db,
+        now,
+        "ledger.posted",
+        actor_user_id=staff.id,
+        account_id=account.id,
+        entry=entry.id,
+        kind=posting.kind,
+        amount_cents=entry.amount_cents,
+    )
+    return [entry]
+
+
+def _transfer_in(
+    db: Session, now: datetime, today: date, *, account: Account, staff: User, posting: Posting, out: LedgerEntry
+) -> LedgerEntry:
+    """A transfer's other half, the amount coming in on the other account, and the
+    audit of both halves (each on its own account)."""
+    entry = ledger.post(
+        db,
+        account_id=posting.to_account.id,
+        kind="transfer",
+        amount_cents=-posting.cents,
+        effective_date=posting.effective_date,
+        processed_date=today,
+        reference=out.reference,
+        description=posting.reason,
+    )
+    db.flush()
+    audit.record(
+        db,
+        now,
+        "ledger.transfer_out",
+        actor_user_id=staff.id,
+        account_id=account.id,
+        entry=out.id,
+        amount_cents=out.amount_cents,
+        to_account=posting.to_account.id,
+    )
+    audit.record(
+        db,
+        now,
+        "ledger.transfer_in",
+        actor_user_id=staff.id,
+        account_id=posting.to_account.id,
+        entry=entry.id,
+        amount_cents=entry.amount_cents,
+        from_account=account.id,
+    )
+    return entry
 
 
 # --- Reversals -----------------------------------------------------------------------------

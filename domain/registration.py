@@ -259,7 +259,30 @@ def register_account(
         if earlier is None:
             raise once.AlreadySent()
         return Registered(db.get(Account, earlier["account_id"]), False)
-    account = None
+    account = _add_with_the_next_number(db, program, fields)
+    periods = [
+        FilingPeriod(account_id=account.id, period_start=start, period_end=end, due_date=due_date(program, end))
+        for start, end in periods_between(program, first_period_start(program, fields.opened_on), today)
+    ]
+    db.add_all(periods)
+    db.flush()
+    audit.record(
+        db,
+        now,
+        "account.registered",
+        actor_user_id=actor_user_id,
+        account_id=account.id,
+        number=account.number,
+        program=program.code,
+        periods=len(periods),
+        **{once.MARKER_FIELD: once.marker(key)},
+    )
+    return Registered(account, True, periods)
+
+
+def _add_with_the_next_number(db: Session, program: Program, fields: AccountFields) -> Account:
+    """The account, added with the program's next number; when another registration
+    takes that number at the same moment, the one after (NUMBER_TRIES times)."""
     for _attempt in range(NUMBER_TRIES):
         serial = next_serial(db, program.number_prefix)
         if serial > MOST_SERIAL:
@@ -283,25 +306,5 @@ def register_account(
                 db.flush()
         except IntegrityError:
             continue  # another registration took the number just now: take the next one
-        account = candidate
-        break
-    if account is None:
-        raise RuntimeError("no account number could be taken")
-    periods = [
-        FilingPeriod(account_id=account.id, period_start=start, period_end=end, due_date=due_date(program, end))
-        for start, end in periods_between(program, first_period_start(program, fields.opened_on), today)
-    ]
-    db.add_all(periods)
-    db.flush()
-    audit.record(
-        db,
-        now,
-        "account.registered",
-        actor_user_id=actor_user_id,
-        account_id=account.id,
-        number=account.number,
-        program=program.code,
-        periods=len(periods),
-        **{once.MARKER_FIELD: once.marker(key)},
-    )
-    return Registered(account, True, periods)
+        return candidate
+    raise RuntimeError("no account number could be taken")

@@ -341,12 +341,7 @@ def decide(
     if not approve and not reason:
         raise DecisionRefused("give the reason for declining")
     today = today or now.astimezone(SERVICE_ZONE).date()
-    licence_id = _licence_id(request)
-    licence = db.get(Licence, licence_id) if licence_id is not None else None
-    if licence is None or licence.account_id != request.account_id:
-        raise DecisionRefused("the licence of this renewal is no longer on record")
-    if request.status in WAITING and _requested_expiry(request) not in (None, licence.expires_on.isoformat()):
-        raise DecisionRefused("the licence has been renewed since this request was sent")
+    licence = _licence_to_decide(db, request)
     # The decision itself: only a request still waiting takes one.
     decided = db.execute(
         update(ServiceRequest)
@@ -363,17 +358,7 @@ def decide(
         raise DecisionRefused("this renewal has already been decided")
     result = Decision(request, licence)
     if approve:
-        old = licence.expires_on
-        new = one_year_on(old if old >= today else today)
-        moved = db.execute(
-            update(Licence)
-            .where(Licence.id == licence.id, Licence.expires_on == old)
-            .values(expires_on=new)
-            .execution_options(synchronize_session=False)
-        )
-        if moved.rowcount != 1:
-            raise DecisionRefused("the licence changed while this was being decided")
-        result.new_expiry = new
+        result.new_expiry = _renew(db, licence, today)
     db.refresh(request)
     db.refresh(licence)
     audit.record(
@@ -387,3 +372,30 @@ def decide(
         new_expiry=result.new_expiry.isoformat() if result.new_expiry else None,
     )
     return result
+
+
+def _licence_to_decide(db: Session, request: ServiceRequest) -> Licence:
+    """The account's licence the renewal is for, as it was when the request was sent."""
+    licence_id = _licence_id(request)
+    licence = db.get(Licence, licence_id) if licence_id is not None else None
+    if licence is None or licence.account_id != request.account_id:
+        raise DecisionRefused("the licence of this renewal is no longer on record")
+    if request.status in WAITING and _requested_expiry(request) not in (None, licence.expires_on.isoformat()):
+        raise DecisionRefused("the licence has been renewed since this request was sent")
+    return licence
+
+
+def _renew(db: Session, licence: Licence, today: date) -> date:
+    """The licence runs one more year from its expiry (from today when it has
+    expired), moved only from the expiry read: a change meanwhile is refused."""
+    old = licence.expires_on
+    new = one_year_on(old if old >= today else today)
+    moved = db.execute(
+        update(Licence)
+        .where(Licence.id == licence.id, Licence.expires_on == old)
+        .values(expires_on=new)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        raise DecisionRefused("the licence changed while this was being decided")
+    return new
