@@ -61,74 +61,84 @@ def _record_not_found() -> None:
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_failed(error):
-        from domain import audit
-        from web.database import get_db, now
-
-        db = get_db()
-        db.rollback()
-        actor = current_user.id if current_user.is_authenticated else None
-        audit.record(db, now(), "csrf.refused", "failure", actor_user_id=actor, endpoint=request.endpoint)
-        db.commit()
-        return render_error(
-            400,
-            title="Your form has expired",
-            message="For your security the form could not be sent. Go back, reload the page and try again.",
-        )
-
-    @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException):
-        if error.code is None or error.code < 400:
-            return error
-        if error.code == 404:
-            _record_not_found()
-        body, status = render_error(error.code)
-        # Keep the headers the error carries: Allow on a 405 (HTTP requires it),
-        # Retry-After on a 429 or 503.
-        return body, status, [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
-
-    def database_failed_while_opening_the_session():
-        # web.sessions notes a database that failed before any view could run; raised
-        # here, first of the before-request steps, it reaches the handler below.
-        error = g.pop("database_error", None)
-        if error is not None:
-            raise error
-
+    app.register_error_handler(CSRFError, csrf_failed)
+    app.register_error_handler(HTTPException, http_error)
+    # First of the before-request steps, so a database that failed while the session
+    # opened reaches database_unavailable before any view runs.
     app.before_request_funcs.setdefault(None, []).insert(0, database_failed_while_opening_the_session)
+    app.register_error_handler(OperationalError, database_unavailable)
+    app.register_error_handler(StorageFull, storage_full)
+    app.register_error_handler(InternalServerError, internal_error)
 
-    def roll_back_the_request():
-        db = g.get("db")
-        if db is not None:
-            with suppress(SQLAlchemyError):  # a failed transaction: nothing of it is kept
-                db.rollback()
 
-    @app.errorhandler(OperationalError)
-    def database_unavailable(error):
-        log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "unknown")
-        g.database_unavailable = True  # web.sessions then keeps nothing of this request
-        roll_back_the_request()
-        body, status = render_error(503, message="We cannot reach our records just now. Try again in a minute.")
-        return body, status, {"Retry-After": "60"}
+def csrf_failed(error: CSRFError):
+    from domain import audit
+    from web.database import get_db, now
 
-    @app.errorhandler(StorageFull)
-    def storage_full(error):
-        # 507 Insufficient Storage (RFC 4918 11.5): the server cannot store what the
-        # request needs. The file was never kept (domain.files) and the request's
-        # transaction is rolled back here, so nothing is half-kept.
-        log.error("document storage full: %s", error.strerror)
-        roll_back_the_request()
-        body, status = render_error(
-            507,
-            title="We cannot keep your files just now",
-            message="Nothing you sent was kept. Try again in an hour, or contact us.",
-        )
-        return body, status, {"Retry-After": "3600"}
+    db = get_db()
+    db.rollback()
+    actor = current_user.id if current_user.is_authenticated else None
+    audit.record(db, now(), "csrf.refused", "failure", actor_user_id=actor, endpoint=request.endpoint)
+    db.commit()
+    return render_error(
+        400,
+        title="Your form has expired",
+        message="For your security the form could not be sent. Go back, reload the page and try again.",
+    )
 
-    @app.errorhandler(InternalServerError)
-    def internal_error(error):
-        if isinstance(getattr(error, "original_exception", None), OperationalError):
-            # The database failed after the view, saving the session (a first visit's
-            # new session row): the same 503.
-            return database_unavailable(error.original_exception)
-        return render_error(500)
+
+def http_error(error: HTTPException):
+    if error.code is None or error.code < 400:
+        return error
+    if error.code == 404:
+        _record_not_found()
+    body, status = render_error(error.code)
+    # Keep the headers the error carries: Allow on a 405 (HTTP requires it),
+    # Retry-After on a 429 or 503.
+    return body, status, [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+
+
+def database_failed_while_opening_the_session() -> None:
+    # web.sessions notes a database that failed before any view could run; raised
+    # here, first of the before-request steps, it reaches the handler below.
+    error = g.pop("database_error", None)
+    if error is not None:
+        raise error
+
+
+def _roll_back_the_request() -> None:
+    db = g.get("db")
+    if db is not None:
+        with suppress(SQLAlchemyError):  # a failed transaction: nothing of it is kept
+            db.rollback()
+
+
+def database_unavailable(error: OperationalError):
+    log.error("database unavailable: %s", type(error.orig).__name__ if error.orig else "unknown")
+    g.database_unavailable = True  # web.sessions then keeps nothing of this request
+    _roll_back_the_request()
+    body, status = render_error(503, message="We cannot reach our records just now. Try again in a minute.")
+    return body, status, {"Retry-After": "60"}
+
+
+def storage_full(error: StorageFull):
+    # 507 Insufficient Storage (RFC 4918 11.5): the server cannot store what the
+    # request needs. The file was never kept (domain.files) and the request's
+    # transaction is rolled back here, so nothing is half-kept.
+    log.error("document storage full: %s", error.strerror)
+    _roll_back_the_request()
+    body, status = render_error(
+        507,
+        title="We cannot keep your files just now",
+        message="Nothing you sent was kept. Try again in an hour, or contact us.",
+    )
+    return body, status, {"Retry-After": "3600"}
+
+
+def internal_error(error: InternalServerError):
+    original = getattr(error, "original_exception", None)
+    if isinstance(original, OperationalError):
+        # The database failed after the view, saving the session (a first visit's
+        # new session row): the same 503.
+        return database_unavailable(original)
+    return render_error(500)

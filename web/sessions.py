@@ -15,6 +15,7 @@ from flask import Flask, Request, Response, g, request
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadData, BadSignature, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import CallbackDict
 
 from domain import sessions as store
@@ -190,9 +191,6 @@ class ServerSessionInterface(SessionInterface):
         )
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
-        name = self.cookie_name(app)
-        secure = app.config["SESSION_COOKIE_SECURE"]
-        now = app.extensions["portal.clock"]()
         if request.path.startswith(SESSIONLESS_PATHS):
             # Served with no session (open_session): an error page here must not
             # start one over the person's cookie.
@@ -202,63 +200,101 @@ class ServerSessionInterface(SessionInterface):
             # cookie stays as it was, so the same session works when the database is back.
             return
         if session.end_requested:
-            if session.sid:
-                with app.extensions["portal.sessionmaker"]() as db:
-                    row = db.get(store.AuthSession, session.record_id)
-                    if row is not None and row.ended_at is None:
-                        store.end(row, now, session.end_requested)
-                    db.commit()
-            response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Strict")
+            self._end(app, session, response, session.end_requested)
             return
         if session.sid is None and not session.rotate_requested and set(session) <= VISITOR_ONLY_KEYS:
             # A visitor with nothing kept: no row. A new CSRF secret goes in the visitor
             # cookie. A cookie naming an ended session is left alone: it cannot revive
             # it, and the next request still learns why it ended (an idle time-out keeps
             # the form that request carries for the same person).
-            secret = session.get("csrf_token")
-            if secret and secret != session.visitor_secret:
-                response.set_cookie(
-                    self.visitor_cookie_name(app),
-                    URLSafeTimedSerializer(app.secret_key, salt=VISITOR_SALT).dumps(secret),
-                    max_age=VISITOR_SECONDS,
-                    path="/",
-                    secure=secure,
-                    httponly=True,
-                    samesite="Strict",
-                )
+            self._keep_visitor_secret(app, session, response)
             return
         if not (session.modified or session.rotate_requested or session.sid is None):
             return
+        self._keep(app, session, response)
+
+    def _end(self, app: Flask, session: ServerSession, response: Response, reason: str) -> None:
+        """The session's row ends for `reason` (unless another request ended it first) and its cookie goes."""
+        if session.sid:
+            with app.extensions["portal.sessionmaker"]() as db:
+                row = db.get(store.AuthSession, session.record_id)
+                if row is not None and row.ended_at is None:
+                    store.end(row, app.extensions["portal.clock"](), reason)
+                db.commit()
+        response.delete_cookie(
+            self.cookie_name(app),
+            path="/",
+            secure=app.config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Strict",
+        )
+
+    def _keep_visitor_secret(self, app: Flask, session: ServerSession, response: Response) -> None:
+        """A visitor's new CSRF secret, signed, in the visitor cookie."""
+        secret = session.get("csrf_token")
+        if secret and secret != session.visitor_secret:
+            response.set_cookie(
+                self.visitor_cookie_name(app),
+                URLSafeTimedSerializer(app.secret_key, salt=VISITOR_SALT).dumps(secret),
+                max_age=VISITOR_SECONDS,
+                path="/",
+                secure=app.config["SESSION_COOKIE_SECURE"],
+                httponly=True,
+                samesite="Strict",
+            )
+
+    def _keep(self, app: Flask, session: ServerSession, response: Response) -> None:
+        """The session's data in its row; a new row and cookie when it starts or rotates."""
         data = json.dumps(dict(session), separators=(",", ":"))
         with app.extensions["portal.sessionmaker"]() as db:
             old = db.get(store.AuthSession, session.record_id) if session.sid else None
             if old is not None and old.ended_at is not None:
                 return  # ended by another request (another tab signed out): do not revive it
             if session.rotate_requested or old is None:
-                if old is not None:
-                    store.end(old, now, "rotated")
-                # A re-confirmation keeps the session's start, so the absolute limit
-                # counts from sign-in; a sign-in starts afresh.
-                same_person = old is not None and old.user_id is not None and old.user_id == session.user_id
-                sid, _row = store.create(
-                    db,
-                    now,
-                    data=data,
-                    user_id=session.user_id,
-                    authenticated_at=session.authenticated_at,
-                    user_agent=request.headers.get("User-Agent"),
-                    created_at=old.created_at if same_person else None,
-                )
-                session.sid = sid
-                session.rotate_requested = False
-                cookie = self._signer(app).sign(sid).decode()
-                # Strict: no request another site starts (a link, a form, a hidden
-                # window) carries the session. That stops cross-site request forgery at
-                # the browser, and BREACH (guessing a secret from the size of compressed
-                # pages the attacker makes the victim's browser ask for): pages are
-                # compressed (docs/performance.md). The portal's emails carry no links
-                # that need a session, so nothing is lost.
-                response.set_cookie(name, cookie, path="/", secure=secure, httponly=True, samesite="Strict")
+                self._start(app, db, session, response, data, old)
             else:
                 old.data = data
             db.commit()
+
+    def _start(
+        self,
+        app: Flask,
+        db: Session,
+        session: ServerSession,
+        response: Response,
+        data: str,
+        old: store.AuthSession | None,
+    ) -> None:
+        """A new row, ending the old one (if any), and its id in the session cookie."""
+        now = app.extensions["portal.clock"]()
+        if old is not None:
+            store.end(old, now, "rotated")
+        # A re-confirmation keeps the session's start, so the absolute limit
+        # counts from sign-in; a sign-in starts afresh.
+        same_person = old is not None and old.user_id is not None and old.user_id == session.user_id
+        sid, _row = store.create(
+            db,
+            now,
+            data=data,
+            user_id=session.user_id,
+            authenticated_at=session.authenticated_at,
+            user_agent=request.headers.get("User-Agent"),
+            created_at=old.created_at if same_person else None,
+        )
+        session.sid = sid
+        session.rotate_requested = False
+        cookie = self._signer(app).sign(sid).decode()
+        # Strict: no request another site starts (a link, a form, a hidden
+        # window) carries the session. That stops cross-site request forgery at
+        # the browser, and BREACH (guessing a secret from the size of compressed
+        # pages the attacker makes the victim's browser ask for): pages are
+        # compressed (docs/performance.md). The portal's emails carry no links
+        # that need a session, so nothing is lost.
+        response.set_cookie(
+            self.cookie_name(app),
+            cookie,
+            path="/",
+            secure=app.config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Strict",
+        )
