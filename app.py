@@ -38,8 +38,27 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     _refuse_unsafe_production(app)
+    app.config.update(_fixed_settings())
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=app.config["TRUSTED_PROXY_COUNT"]
+        )
+    _set_up_services(app)
+    _set_up_sessions_and_sign_in(app)
+    _add_request_steps(app)
+    errors.register(app)
+    templating.init_app(app)
+    _register_blueprints(app)
 
-    app.config.update(
+    import commands
+
+    commands.register(app)
+    return app
+
+
+def _fixed_settings() -> dict:
+    """Settings no deployment changes."""
+    return dict(
         # Pages and fragments: Brotli when the browser takes it (all current ones
         # over HTTPS), else gzip. Quality 6 is where Brotli stops paying for its time
         # on pages of a few kilobytes (docs/performance.md). Streams (CSV exports)
@@ -68,11 +87,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
     )
-    if app.config["TRUSTED_PROXY_COUNT"]:
-        app.wsgi_app = ProxyFix(
-            app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=app.config["TRUSTED_PROXY_COUNT"]
-        )
 
+
+def _set_up_services(app: Flask) -> None:
+    """Password hashing and PIN lookup keys, the database, the clock, service hours,
+    the mail sender, the static assets and the outbox thread, in app.extensions."""
     from domain import enrolment, passwords
 
     passwords.configure(app.config["ARGON2_TIME_COST"], app.config["ARGON2_MEMORY_KIB"])
@@ -94,6 +113,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         outbox_thread = app.extensions["portal.outbox_thread"] = OutboxThread(app)
         app.before_request(outbox_thread.ensure_started)
 
+
+def _set_up_sessions_and_sign_in(app: Flask) -> None:
     app.session_interface = ServerSessionInterface()
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -108,6 +129,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         user = held if held is not None and held.id == user_id else get_db().get(User, user_id)
         return user if user is not None and user.is_active else None
 
+
+def _add_request_steps(app: Flask) -> None:
+    """What runs around every request, in this order."""
     app.teardown_appcontext(close_db)
     observability.init_app(app)  # first and last: the request id, the request's log line and metrics
     app.before_request(uploads.apply_limit)  # before anything reads the body
@@ -118,14 +142,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.after_request(headers.drop_date)  # the very last step
     compress.init_app(app)
     app.after_request(headers.apply)
-    errors.register(app)
-    templating.init_app(app)
-    _register_blueprints(app)
-
-    import commands
-
-    commands.register(app)
-    return app
 
 
 def _refuse_unsafe_production(app: Flask) -> None:

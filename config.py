@@ -76,7 +76,19 @@ def _timezone(name: str, default: str) -> str:
 
 
 def from_environment() -> dict:
+    """Every setting, read in this order (the first one wrong is the one reported)."""
     env = _choice("PORTAL_ENV", "development", ("development", "production"))
+    return {
+        **_secrets_and_database(env),
+        **_sign_in(env),
+        **_service_and_mail(),
+        **_serving(),
+        **_access_and_documents(),
+    }
+
+
+def _secrets_and_database(env: str) -> dict:
+    """The environment, the secret keys and the database."""
     return {
         "PORTAL_ENV": env,
         "SECRET_KEY": os.environ.get("SECRET_KEY", DEFAULT_SECRET),
@@ -84,6 +96,13 @@ def from_environment() -> dict:
         # are still found (domain.enrolment.configure).
         "SECRET_KEY_FALLBACKS": [key for key in os.environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key],
         "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'portal.db'}"),
+    }
+
+
+def _sign_in(env: str) -> dict:
+    """Sessions, two-factor, the limits on signing in and on what one person or address may ask
+    for, the password hashing costs and how long emailed links work."""
+    return {
         # Sessions (seed: 15 minutes idle, re-confirm after one hour of activity).
         "SESSION_IDLE_SECONDS": _int("SESSION_IDLE_SECONDS", 15 * 60),
         "SESSION_WARNING_SECONDS": _int("SESSION_WARNING_SECONDS", 2 * 60),
@@ -112,6 +131,12 @@ def from_environment() -> dict:
         "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 0) or None,
         "EMAIL_LINK_MAX_AGE_SECONDS": _int("EMAIL_LINK_MAX_AGE_SECONDS", 48 * 60 * 60),
         "RESET_LINK_MAX_AGE_SECONDS": _int("RESET_LINK_MAX_AGE_SECONDS", 60 * 60),
+    }
+
+
+def _service_and_mail() -> dict:
+    """Service hours, how mail is sent and the outbox."""
+    return {
         # Service hours: "always" (demo) or "tracs" (the published TRACS schedule).
         "SERVICE_HOURS": _choice("SERVICE_HOURS", "always", ("always", "tracs")),
         "SERVICE_TIMEZONE": _timezone("SERVICE_TIMEZONE", "America/Edmonton"),
@@ -128,6 +153,12 @@ def from_environment() -> dict:
         # A background thread in each worker sends the outbox; tests send it by hand.
         "OUTBOX_THREAD": _bool("OUTBOX_THREAD", True),
         "OUTBOX_POLL_SECONDS": _int("OUTBOX_POLL_SECONDS", 5),
+    }
+
+
+def _serving() -> dict:
+    """Request sizes, the public address, proxies, logs and who may read /metrics."""
+    return {
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
         "MAX_FORM_MEMORY_SIZE": _int("MAX_FORM_MEMORY_SIZE", 256 * 1024),
         # In development the address `make run` serves on (it follows PORT).
@@ -137,6 +168,12 @@ def from_environment() -> dict:
         "LOG_FORMAT": _choice("LOG_FORMAT", "text", ("text", "json")),
         # Addresses (and networks) /metrics answers; anyone else gets 404.
         "METRICS_ALLOWED": _networks("METRICS_ALLOWED", "127.0.0.1/32,::1/128"),
+    }
+
+
+def _access_and_documents() -> dict:
+    """Caps on access to an account, and uploads: sizes, the document store, quotas, malware scanning."""
+    return {
         # Managing access: caps per account (live grants and pending PINs count),
         # and how long a PIN a manager issues stays valid.
         "MAX_OWNERS_PER_ACCOUNT": _int("MAX_OWNERS_PER_ACCOUNT", 3),
