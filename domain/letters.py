@@ -21,7 +21,7 @@ from domain import audit, enrolment, mail, once, pins
 from domain.accounts import format_number
 from domain.notices import AGENCY, DEMO_FOOTER, SERVICE, pdf_text
 from domain.returns import long_day
-from models import Account, MailItem
+from models import Account, InvitationPin, MailItem
 
 KIND = "invitation_letter"
 TITLE = "Invitation letter"
@@ -240,7 +240,7 @@ def issue_invitation(
     earlier = _issued_before(db, now, key, account)
     if earlier is not None:
         return Issued(earlier, False)
-    replaced = _cancel_waiting_letter_pins(db, now, account) if reissue else []
+    replaced = _cancel_waiting_letter_pins(db, now, account) if reissue else None
     row, pin = enrolment.issue(db, now, account, role="owner", valid_days=VALID_DAYS, issued_by_user_id=None)
     expires_on = row.expires_at.astimezone(ZoneInfo(zone)).date()
     letter = _letter_to(
@@ -258,20 +258,47 @@ def issue_invitation(
         pin_id=row.id,
         shown_online=False,
     )
-    # A reissue names the PINs it cancelled; both carry the form key's marker, so a retry finds the letter.
-    replacing = {"replaced": replaced} if reissue else {}
-    audit.record(
-        db,
-        now,
-        "pin.reissued" if reissue else "letter.issued",
-        actor_user_id=staff_user_id,
-        account_id=account.id,
-        invitation_id=row.id,
-        mail=item.id,
-        **replacing,
-        **{once.MARKER_FIELD: once.marker(key)},
-    )
+    _record_issued(db, now, key, account=account, staff_user_id=staff_user_id, pin=row, item=item, replaced=replaced)
     return Issued(item, True)
+
+
+def _record_issued(
+    db: Session,
+    now: datetime,
+    key: str,
+    *,
+    account: Account,
+    staff_user_id: int,
+    pin: InvitationPin,
+    item: MailItem,
+    replaced: list[int] | None,
+) -> None:
+    """The audit event of an issue (a reissue names the PINs it cancelled), with the
+    form key's marker, so a retry finds the letter it made."""
+    marker = {once.MARKER_FIELD: once.marker(key)}
+    if replaced is not None:
+        audit.record(
+            db,
+            now,
+            "pin.reissued",
+            actor_user_id=staff_user_id,
+            account_id=account.id,
+            invitation_id=pin.id,
+            replaced=replaced,
+            mail=item.id,
+            **marker,
+        )
+    else:
+        audit.record(
+            db,
+            now,
+            "letter.issued",
+            actor_user_id=staff_user_id,
+            account_id=account.id,
+            invitation_id=pin.id,
+            mail=item.id,
+            **marker,
+        )
 
 
 def _letter_to(
