@@ -118,48 +118,17 @@ def upload(number: str):
     if form.validate_on_submit():
         db, moment = get_db(), now()
         upload_file = form.signed_form.data
-        content = upload_file.read(current_app.config["UPLOAD_MAX_BYTES"] + 1)
-        problem = consents.pdf_problem(content, current_app.config["UPLOAD_MAX_BYTES"])
-        unavailable_only = False
-        if not problem:
-            # Then the same checks and malware scan as every other upload (web.uploads):
-            # a PDF may still carry a page of HTML, an appended archive or a virus.
-            upload_file.stream.seek(0)
-            checked = check_and_scan([upload_file], account.id)
-            problem = checked.messages[0] if checked.messages else None
-            unavailable_only = checked.unavailable and not checked.refused
+        content, problem, unavailable_only = _signed_form_checked(upload_file, account.id)
         if problem:
             form.signed_form.errors.append(problem)
             status = 503 if unavailable_only else 400
         else:
             try:
-                consent = consents.sign(
-                    db,
-                    moment,
-                    today(),
-                    account=account,
-                    actor=grant,
-                    name=form.representative_name.data,
-                    email=form.representative_email.data,
-                    firm_name=form.firm_name.data,
-                    permissions=form.permissions.data or [],
-                    starts_on=parse_day(form.starts_on.data),
-                    ends_on=parse_day(form.ends_on.data),
-                    caps=access_changes.caps(),
-                )
+                _sign_on_paper(db, moment, account, grant, form, upload_file, content)
             except AccessRefused as error:
                 access_changes.refused(account, grant, form, error)
                 status = 400
             else:
-                consents.attach_signed_form(
-                    db,
-                    moment,
-                    consent=consent,
-                    uploaded_name=upload_file.filename or "",
-                    content=content,
-                    user_id=grant.user_id,
-                )
-                db.commit()  # the consent and its form together, or neither
                 session["notice"] = (
                     f"Signed form received for {form.representative_name.data}. We will review "
                     "it and email them their PIN."
@@ -176,6 +145,50 @@ def upload(number: str):
         today=today(),
         max_mb=current_app.config["UPLOAD_MAX_BYTES"] // (1024 * 1024),
     ), status
+
+
+def _signed_form_checked(upload_file, account_id: int) -> tuple[bytes, str | None, bool]:
+    """The file's bytes, what is wrong with it (None: nothing), and whether only the
+    malware scanner could not answer (the file may be fine: try later)."""
+    content = upload_file.read(current_app.config["UPLOAD_MAX_BYTES"] + 1)
+    problem = consents.pdf_problem(content, current_app.config["UPLOAD_MAX_BYTES"])
+    unavailable_only = False
+    if not problem:
+        # Then the same checks and malware scan as every other upload (web.uploads):
+        # a PDF may still carry a page of HTML, an appended archive or a virus.
+        upload_file.stream.seek(0)
+        checked = check_and_scan([upload_file], account_id)
+        problem = checked.messages[0] if checked.messages else None
+        unavailable_only = checked.unavailable and not checked.refused
+    return content, problem, unavailable_only
+
+
+def _sign_on_paper(db, moment, account, grant, form, upload_file, content: bytes) -> None:
+    """The consent as the form describes it, with the signed form attached, committed
+    together (or neither). AccessRefused when the account cannot take it."""
+    consent = consents.sign(
+        db,
+        moment,
+        today(),
+        account=account,
+        actor=grant,
+        name=form.representative_name.data,
+        email=form.representative_email.data,
+        firm_name=form.firm_name.data,
+        permissions=form.permissions.data or [],
+        starts_on=parse_day(form.starts_on.data),
+        ends_on=parse_day(form.ends_on.data),
+        caps=access_changes.caps(),
+    )
+    consents.attach_signed_form(
+        db,
+        moment,
+        consent=consent,
+        uploaded_name=upload_file.filename or "",
+        content=content,
+        user_id=grant.user_id,
+    )
+    db.commit()  # the consent and its form together, or neither
 
 
 @bp.route("/<number>/<int:consent_id>/accept", methods=["GET", "POST"])

@@ -85,23 +85,20 @@ def edit(number: str):
     if not form.validate_on_submit():
         return _edit_page(account, grant, form, 400)
     if not token or len(token) > 64:
-        _refused(form, "This form could not be sent. Reload the page and make your change again")
-        return _edit_page(account, grant, form, 400)
+        return _not_sent(account, grant, form)
 
     # The same key again (a double click, a retry): the same answer, nothing saved twice.
     done = requests.by_key(db, token)
     if done is not None:
         if done.account_id != account.id or done.kind != "profile":
-            _refused(form, "This form could not be sent. Reload the page and make your change again")
-            return _edit_page(account, grant, form, 400)
+            return _not_sent(account, grant, form)
         session["notice"] = _saved_notice(done.reference)
         return see_other(url_for(".show", number=number))
 
     seen = form.profile_version.data
     seen = int(seen) if isinstance(seen, str) and seen.isascii() and seen.isdigit() and len(seen) < 10 else None
     if seen is None:
-        _refused(form, "This form could not be sent. Reload the page and make your change again")
-        return _edit_page(account, grant, form, 400)
+        return _not_sent(account, grant, form)
 
     typed = typed_values(form)
     before = details.current_values(account)
@@ -110,7 +107,18 @@ def edit(number: str):
     changed = details.changes(before, typed)
     if not changed:
         return _edit_page(account, grant, form, nothing_changed=NOTHING_CHANGED)
+    return _save(db, number, account, grant, form, token=token, seen=seen, typed=typed, changed=changed)
 
+
+def _not_sent(account, grant, form):
+    """A form that was not this page's, or was tampered with: nothing saved, 400."""
+    _refused(form, "This form could not be sent. Reload the page and make your change again")
+    return _edit_page(account, grant, form, 400)
+
+
+def _save(db, number: str, account, grant, form, *, token: str, seen: int, typed: dict, changed: dict):
+    """The change saved as a "profile" request made once on `token`, if the details
+    are still at the version the form showed (else the conflict page)."""
     moment = now()
 
     def build(db, made):
@@ -136,8 +144,7 @@ def edit(number: str):
         return _conflict(account, grant, typed)
     except ValueError:
         db.rollback()
-        _refused(form, "This form could not be sent. Reload the page and make your change again")
-        return _edit_page(account, grant, form, 400)
+        return _not_sent(account, grant, form)
     if submitted.created:
         audit.record(
             db,

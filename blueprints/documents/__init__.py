@@ -15,6 +15,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from domain import audit, documents, drafts, requests
+from models import ServiceRequest
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.errors import render_error
@@ -153,30 +154,24 @@ def upload(number: str):
         return render(
             "documents/upload.html", "documents/_upload_form.html", **_context(account, grant, form, draft, next_url)
         )
+    return _upload_sent(db, number, account, grant, draft, next_url)
 
+
+def _upload_sent(db, number: str, account, grant, draft, next_url: str | None):
+    """The form as sent: kept all together, or shown again with why beside the field."""
     form = bind(UploadForm, current_user.id)
     _choices(db, account, form, draft)
     form.validate()
     file_errors = list(form.files.errors)
     key = form.token.data or ""
-    if not _TOKEN.fullmatch(key):
+    usable, earlier = _upload_key(db, account, key)
+    if earlier is not None:
+        # The same upload again (a double click, a retry): its answer, nothing more kept.
+        session["notice"] = _done(documents.Uploaded(documents.documents_of_upload(db, earlier), earlier, False), None)
+        return see_other(next_url or url_for(".index", number=number))
+    if not usable:
         file_errors.append("This form has expired. Select the files again and upload them")
         key = ""
-    elif drafts.is_draft_token(db, key):
-        # A form's own draft token is its submission key: never an upload's.
-        file_errors.append("This form has expired. Select the files again and upload them")
-        key = ""
-    else:
-        earlier = requests.by_key(db, key)
-        if earlier is not None:
-            if earlier.account_id == account.id and earlier.kind == "documents":
-                # The same upload again (a double click, a retry): its answer, nothing more kept.
-                session["notice"] = _done(
-                    documents.Uploaded(documents.documents_of_upload(db, earlier), earlier, False), None
-                )
-                return see_other(next_url or url_for(".index", number=number))
-            file_errors.append("This form has expired. Select the files again and upload them")
-            key = ""
     chosen = [f for f in request.files.getlist(form.files.name) if f.filename]
     checked, unavailable = [], False
     if not chosen:
@@ -188,17 +183,8 @@ def upload(number: str):
     form.files.errors = file_errors
 
     def again(status: int, **headers):
-        if not key:
-            form.token.data = requests.new_token()
-        form.draft.data, form.next.data = (draft.token if draft is not None else ""), next_url or ""
-        response = render(
-            "documents/upload.html",
-            "documents/_upload_form.html",
-            status=status,
-            **_context(account, grant, form, draft, next_url, several=len(chosen) > 1),
-        )
-        response.headers.update(headers)
-        return response
+        several = len(chosen) > 1
+        return _form_again(account, grant, form, draft, next_url, status, new_token=not key, several=several, **headers)
 
     if any(field.errors for field in form):
         if (
@@ -209,33 +195,72 @@ def upload(number: str):
             # Only the scanner could not answer: the files may be fine, the service is not (503, try later).
             return again(503, **{"Retry-After": "120"})
         return again(400)
-
-    about = documents.about_request(db, account.id, form.about.data) if form.about.data else None
-    store, written = document_store(), []
     try:
-        result = documents.upload(
-            db,
-            now(),
-            store=store,
-            account=account,
-            user_id=current_user.id,
-            files=checked,
-            description=form.description.data or "",
-            key=key,
-            about=about,
-            draft=draft,
-            written=written,
-            quota=quota(),
-        )
+        result = _keep(db, account, form, checked, key=key, draft=draft)
     except documents.QuotaExceeded as exceeded:
         # The files are sound but the account has no room: 422, the request was understood and cannot be done.
         db.rollback()
         form.files.errors = [exceeded.message]
         _audit_quota(account.id, checked)
         return again(422)
-    documents.commit_or_discard(db, store, written)
     session["notice"] = _done(result, draft)
     return see_other(next_url or url_for(".index", number=number))
+
+
+def _upload_key(db, account, key: str) -> tuple[bool, ServiceRequest | None]:
+    """Whether the form's one-time key may make an upload, and the upload it made
+    already on this account, when this is the same one sent again."""
+    if not _TOKEN.fullmatch(key):
+        return False, None
+    if drafts.is_draft_token(db, key):
+        # A form's own draft token is its submission key: never an upload's.
+        return False, None
+    earlier = requests.by_key(db, key)
+    if earlier is None:
+        return True, None
+    if earlier.account_id == account.id and earlier.kind == "documents":
+        return True, earlier
+    return False, None
+
+
+def _form_again(account, grant, form, draft, next_url, status: int, *, new_token: bool, several: bool, **headers):
+    """The form again, answering `status`, with what is wrong beside the fields; a new
+    one-time key when the form's own could not be used."""
+    if new_token:
+        form.token.data = requests.new_token()
+    form.draft.data, form.next.data = (draft.token if draft is not None else ""), next_url or ""
+    response = render(
+        "documents/upload.html",
+        "documents/_upload_form.html",
+        status=status,
+        **_context(account, grant, form, draft, next_url, several=several),
+    )
+    response.headers.update(headers)
+    return response
+
+
+def _keep(db, account, form, checked, *, key: str, draft) -> documents.Uploaded:
+    """The checked files kept, tied to what the form says they are about, and
+    committed (the files written go too if the commit fails). QuotaExceeded when
+    they do not fit: nothing is kept."""
+    about = documents.about_request(db, account.id, form.about.data) if form.about.data else None
+    store, written = document_store(), []
+    result = documents.upload(
+        db,
+        now(),
+        store=store,
+        account=account,
+        user_id=current_user.id,
+        files=checked,
+        description=form.description.data or "",
+        key=key,
+        about=about,
+        draft=draft,
+        written=written,
+        quota=quota(),
+    )
+    documents.commit_or_discard(db, store, written)
+    return result
 
 
 def _audit_quota(account_id: int, checked) -> None:
