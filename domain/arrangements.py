@@ -304,7 +304,8 @@ def request_data(balance_cents: int, proposal: Proposal, rows: list[tuple[date, 
 
 
 def builder(account_id: int, now: datetime, balance_cents: int, proposal: Proposal):
-    """The `build` of domain.requests.submit: the arrangement, status proposed, and its instalments."""
+    """The `build` of the proposal's request (domain.sending.Outgoing): the
+    arrangement, status proposed, and its instalments."""
     rows = proposal.schedule(balance_cents)
 
     def build(db: Session, request: ServiceRequest) -> None:

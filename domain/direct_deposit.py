@@ -14,7 +14,6 @@ functions, no Flask."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain import audit, drafts, messages, requests
+from domain import audit, drafts, messages, requests, sending
 from domain.accounts import format_number
 from models import Account, DirectDeposit, Draft, User
 
@@ -211,37 +210,17 @@ def notice(
     return subject, body
 
 
-def submit(
-    db: Session, now: datetime, today, *, account: Account, user: User, draft: Draft, details: Details, zone: str
-) -> requests.Submitted:
-    """Submit the draft's details (idempotent on the draft's token). A new
-    request replaces the current details, scrubs the full number from the draft,
-    tells everyone with access and records the change. The caller commits."""
+def outgoing(now: datetime, today, *, account: Account, user: User, details: Details, zone: str) -> sending.Outgoing:
+    """What a change sends (domain.sending): a new request replaces the current
+    details, tells everyone with access and records the change; the sent draft
+    keeps only what may be shown (`flask purge` removes it after a day)."""
 
     def build(db: Session, request) -> None:
         _replace(db, now, account=account, user_id=user.id, details=details, request_id=request.id)
         # Applied at once: nothing is waiting for the agency.
         request.status = "completed"
-
-    submitted = requests.submit(
-        db,
-        now,
-        account=account,
-        user_id=user.id,
-        kind=KIND,
-        key=draft.token,
-        summary=summary_line(details),
-        data=details.shown(),
-        build=build,
-    )
-    if draft.submitted_request_id is None:
-        # The draft keeps only what may be shown; `flask purge` removes it after a day.
-        draft.data = json.dumps(details.shown(), sort_keys=True)
-        draft.updated_at = now
-        drafts.mark_submitted(db, draft, submitted.request.id)
-    if submitted.created:
         subject, body = notice(
-            account, actor_name=user.name, when=now, zone=zone, details=details, reference=submitted.request.reference
+            account, actor_name=user.name, when=now, zone=zone, details=details, reference=request.reference
         )
         sent = messages.to_everyone_with_access(
             db, now, account, subject, body, today, about="a change to one of your accounts"
@@ -252,10 +231,21 @@ def submit(
             "direct_deposit.changed",
             actor_user_id=user.id,
             account_id=account.id,
-            reference=submitted.request.reference,
+            reference=request.reference,
             institution=details.institution,
             transit=details.transit,
             account_ending=details.bank_account[-3:],
             told=len(sent),
         )
-    return submitted
+
+    return sending.Outgoing(
+        summary=summary_line(details), data=details.shown(), build=build, draft_keeps=details.shown()
+    )
+
+
+def submit(
+    db: Session, now: datetime, today, *, account: Account, user: User, draft: Draft, details: Details, zone: str
+) -> requests.Submitted:
+    """Send the draft's details once (domain.sending.send). The caller commits."""
+    changed = outgoing(now, today, account=account, user=user, details=details, zone=zone)
+    return sending.send(db, now, draft, account=account, user_id=user.id, outgoing=changed)

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from domain import messages
 from domain.accounts import format_money
 from domain.returns import period_text
+from domain.sending import Refused
 from models import Account, Draft, FilingPeriod, ProgramRate, ServiceRequest, TaxReturn
 
 # The largest amount the service takes in one figure or one total (the house limit).
@@ -618,19 +619,6 @@ def open_drafts(db: Session, account: Account, user_id: int) -> list[Draft]:
     )
 
 
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,43}")
-_REFERENCE = re.compile(r"[A-Za-z0-9-]{1,20}")
-
-
-def plausible_token(text) -> bool:
-    """Could be a draft's token (anything else is not looked up)."""
-    return isinstance(text, str) and _TOKEN.fullmatch(text) is not None
-
-
-def plausible_reference(text) -> bool:
-    return isinstance(text, str) and _REFERENCE.fullmatch(text) is not None
-
-
 def draft_period(draft: Draft) -> tuple[date | None, bool]:
     """The period end a draft is about, and whether it is an amendment."""
     end, _sep, flag = draft.subject.partition(":")
@@ -685,7 +673,7 @@ def request_data(
     }
 
 
-class AlreadyFiled(Exception):
+class AlreadyFiled(Refused):
     """The period's first return was filed by someone else a moment before."""
 
 

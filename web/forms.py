@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import PasswordField, StringField, ValidationError
+from wtforms import BooleanField, HiddenField, PasswordField, StringField, ValidationError
 from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Email, Length, StopValidation
 
@@ -17,8 +17,28 @@ class EmptyForm(FlaskForm):
     """A one-button POST: only the CSRF token."""
 
 
-def _strip(value):
+def strip(value):
+    """A filter: typed text without the spaces around it."""
     return value.strip() if isinstance(value, str) else value
+
+
+# The declaration of a request made for an account (an objection, a waiver request).
+DECLARATION = (
+    "I declare that the information I have given is correct and complete to the best of my knowledge, and "
+    "that I may act for this account"
+)
+
+
+class SendForm(FlaskForm):
+    """A journey's check page (web.journeys): the draft's token, so a second tab, a
+    double click or a retry sends the same draft, and the journey's declaration."""
+
+    token = HiddenField()
+
+
+def declaration_field(label: str, message: str) -> BooleanField:
+    """The box a person ticks to declare what they send; `message` when they do not."""
+    return BooleanField(label, id="declaration", validators=[DataRequired(message)])
 
 
 def one_line(message: str):
@@ -46,7 +66,7 @@ def email_field(label: str = "Email address", hint: str | None = None) -> String
     return StringField(
         label,
         description=hint or "",
-        filters=[_strip],
+        filters=[strip],
         validators=[
             DataRequired("Enter your email address"),
             Length(max=254, message="Enter an email address of 254 characters or fewer"),

@@ -5,17 +5,15 @@ route asks web.account_access.account_or_404 for "payment_arrangements"."""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, render_template, request, url_for
 from flask_login import current_user
 
-from domain import arrangements, drafts
-from domain import requests as service_requests
+from domain import arrangements, drafts, sending
 from domain.accounts import format_money
-from models import ServiceRequest
+from web import journeys
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
@@ -28,8 +26,6 @@ from .forms import CheckForm, ProposeForm
 PERMISSION = "payment_arrangements"
 KIND = "arrangement"
 CURRENT = "arrangements"  # no tab of the account header is this page
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,43}")
-_REFERENCE = re.compile(r"[A-Za-z0-9-]{1,20}")
 
 
 def _zone() -> ZoneInfo:
@@ -167,16 +163,70 @@ def autosave(number: str):
     return render_template("drafts/_status.html", draft=draft)
 
 
-def _draft_for_check(db, account):
-    """The draft this check is about: the one the form names (a second tab, a
-    retry after submitting), else the person's open one."""
-    token = request.form.get("token") if request.method == "POST" else None
-    # Only what a token can look like reaches the database (PostgreSQL refuses a NUL in text).
-    if isinstance(token, str) and _TOKEN.fullmatch(token):
-        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token)
-        if draft is not None and draft.kind == KIND:
-            return draft
-    return _draft(db, account)
+class ArrangementCheck(journeys.Journey):
+    """The check page of a proposal: the schedule worked out from the balance owing
+    now, sent once, and only when the person saw that balance."""
+
+    blueprint, kinds, form_class = "arrangements", (KIND,), CheckForm
+
+    def stop(self, draft):
+        db, number = get_db(), self.account.number
+        self.answers = drafts.answers(draft)
+        if draft is None or "balance_cents" not in self.answers:
+            return see_other(url_for(".propose", number=number))
+        if arrangements.blocking(db, self.account.id) is not None:
+            return see_other(url_for(".start", number=number))
+        self.owing = arrangements.owing(db, self.account.id)
+        rules = arrangements.rules_for(db, self.account.program_code)
+        self.proposal, self.problems = arrangements.check(
+            self.answers, balance_cents=self.owing, today=today(), rules=rules
+        )
+        self.rows = self.proposal.schedule(self.owing) if self.proposal is not None else []
+        self.balance_moved = False
+        return None
+
+    def held_back(self, form, valid):
+        """Sent only as proposed now, against the balance the person saw; else why not."""
+        self.balance_moved = self.proposal is not None and form.seen_balance.data != str(self.owing)
+        if valid and self.proposal is not None and not self.balance_moved:
+            return None
+        if self.owing <= 0:
+            form.form_errors.append("You have nothing owing now, so there is nothing to arrange")
+        elif self.proposal is None:
+            form.form_errors.append("Your proposal does not meet the rules any more: change it before you send it")
+        elif self.balance_moved:
+            form.form_errors.append(
+                f"Your balance is now {format_money(self.owing)}. Check the new schedule and send it again"
+            )
+        return 400
+
+    def page(self, form, draft, status):
+        proposed_balance = self.answers.get("balance_cents")
+        return render_template(
+            "arrangements/check.html",
+            account=self.account,
+            grant=self.grant,
+            current=CURRENT,
+            form=form,
+            draft=draft,
+            answers=self.answers,
+            proposal=self.proposal,
+            problems=self.problems,
+            rows=self.rows,
+            owing=self.owing,
+            changed_from=proposed_balance if proposed_balance != self.owing else None,
+            balance_moved=self.balance_moved,
+            frequencies=arrangements.FREQUENCIES,
+            long_day=arrangements.long_day,
+        ), status
+
+    def outgoing(self, draft, moment):
+        owing, proposal = self.owing, self.proposal
+        return sending.Outgoing(
+            summary=arrangements.summary(owing, self.rows, proposal.frequency),
+            data=arrangements.request_data(owing, proposal, self.rows),
+            build=arrangements.builder(self.account.id, moment, owing, proposal),
+        )
 
 
 @bp.route("/<number>/check", methods=["GET", "POST"])
@@ -184,85 +234,16 @@ def check(number: str):
     account, grant = account_or_404(number, PERMISSION)
     if not account.program.allows("payment_arrangement"):
         return _not_offered(account, grant)
-    db, day = get_db(), today()
-    draft = _draft_for_check(db, account)
-    if draft is None:
-        return see_other(url_for(".propose", number=number))
-    if draft.submitted_request_id is not None:
-        # Submitted already (a double click, a retry, a second tab): the same confirmation.
-        submitted = db.get(ServiceRequest, draft.submitted_request_id)
-        if submitted is None or submitted.account_id != account.id:
-            abort(404)
-        return see_other(url_for(".done", number=number, arrangement_reference=submitted.reference))
-    answers = drafts.answers(draft)
-    if "balance_cents" not in answers:
-        return see_other(url_for(".propose", number=number))
-    if arrangements.blocking(db, account.id) is not None:
-        return see_other(url_for(".start", number=number))
-    owing = arrangements.owing(db, account.id)
-    rules = arrangements.rules_for(db, account.program_code)
-    proposal, found = arrangements.check(answers, balance_cents=owing, today=day, rules=rules)
-    rows = proposal.schedule(owing) if proposal is not None else []
-    form = bind(CheckForm, current_user.id)
-    status = 200
-    balance_moved = False
-    if request.method == "POST":
-        status = 400
-        valid = form.validate_on_submit()
-        if proposal is not None and valid and form.seen_balance.data == str(owing):
-            moment = now()
-            submitted = service_requests.submit(
-                db,
-                moment,
-                account=account,
-                user_id=current_user.id,
-                kind=KIND,
-                key=draft.token,
-                summary=arrangements.summary(owing, rows, proposal.frequency),
-                data=arrangements.request_data(owing, proposal, rows),
-                build=arrangements.builder(account.id, moment, owing, proposal),
-            )
-            drafts.mark_submitted(db, draft, submitted.request.id)
-            db.commit()
-            return see_other(url_for(".done", number=number, arrangement_reference=submitted.request.reference))
-        balance_moved = proposal is not None and form.seen_balance.data != str(owing)
-        if owing <= 0:
-            form.form_errors.append("You have nothing owing now, so there is nothing to arrange")
-        elif proposal is None:
-            form.form_errors.append("Your proposal does not meet the rules any more: change it before you send it")
-        elif balance_moved:
-            form.form_errors.append(
-                f"Your balance is now {format_money(owing)}. Check the new schedule and send it again"
-            )
-    proposed_balance = answers.get("balance_cents")
-    return render_template(
-        "arrangements/check.html",
-        account=account,
-        grant=grant,
-        current=CURRENT,
-        form=form,
-        draft=draft,
-        answers=answers,
-        proposal=proposal,
-        problems=found,
-        rows=rows,
-        owing=owing,
-        changed_from=proposed_balance if proposed_balance != owing else None,
-        balance_moved=balance_moved,
-        frequencies=arrangements.FREQUENCIES,
-        long_day=arrangements.long_day,
-    ), status
+    return journeys.check(ArrangementCheck(account, grant))
 
 
-@bp.route("/<number>/done/<arrangement_reference>")
-def done(number: str, arrangement_reference: str):
+@bp.route("/<number>/done/<reference>")
+def done(number: str, reference: str):
     account, grant = account_or_404(number, PERMISSION)
+    service_request, elsewhere = journeys.confirmation(account, grant, reference, (KIND,))
+    if elsewhere is not None:
+        return elsewhere
     db = get_db()
-    if not _REFERENCE.fullmatch(arrangement_reference):
-        abort(404)
-    service_request = service_requests.find(db, account.id, arrangement_reference)
-    if service_request is None or service_request.kind != KIND:
-        abort(404)
     arrangement = arrangements.for_request(db, service_request)
     if arrangement is None:
         abort(404)

@@ -15,12 +15,11 @@ submission itself binds the proof to this one change."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_login import current_user
 
 from domain import direct_deposit, drafts, requests
-from models import ServiceRequest
-from web import credentials
+from web import credentials, journeys
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
@@ -97,8 +96,54 @@ def change(number: str):
     return render_template("direct_deposit/change.html", account=account, grant=grant, form=form, current=None), status
 
 
-def _done(number: str, service_request: ServiceRequest):
-    return see_other(url_for(".done", number=number, change_reference=service_request.reference))
+class DirectDepositCheck(journeys.Journey):
+    """The check page of new bank details: masked, declared and confirmed with the
+    person's password (and security code), on the very POST that sends them."""
+
+    blueprint, kinds, form_class = "direct_deposit", (direct_deposit.KIND,), CheckForm
+
+    @property
+    def user(self):
+        return current_user._get_current_object()
+
+    def stop(self, draft):
+        self.details, _errors = direct_deposit.validate(drafts.answers(draft))
+        if draft is not None and self.details is not None:
+            return None
+        if draft is None and request.method == "POST":
+            session["notice"] = "Enter the bank details again: we could not find the ones you were checking."
+        return see_other(url_for(".change", number=self.account.number))
+
+    def held_back(self, form, valid):
+        if not valid:
+            return 400
+        # Checked last, after everything else is right, so a wrong tick does not cost a try.
+        status, _factor = credentials.check_password_and_code(self.user, form.password, form.code)
+        return None if status == 200 else status
+
+    def page(self, form, draft, status):
+        return render_template(
+            "direct_deposit/check.html",
+            account=self.account,
+            grant=self.grant,
+            form=form,
+            current=None,
+            details=self.details,
+            user=self.user,
+        ), status
+
+    def outgoing(self, draft, moment):
+        return direct_deposit.outgoing(
+            moment,
+            today(),
+            account=self.account,
+            user=self.user,
+            details=self.details,
+            zone=current_app.config["SERVICE_TIMEZONE"],
+        )
+
+    def after_commit(self, submitted):
+        kick_outbox()
 
 
 @bp.route("/<number>/check", methods=["GET", "POST"])
@@ -106,73 +151,17 @@ def check(number: str):
     account, grant, page = _account(number)
     if page is not None:
         return page
-    db = get_db()
-    user = current_user._get_current_object()
-    form = CheckForm()
-    if request.method == "POST":
-        token = form.token.data if isinstance(form.token.data, str) else ""
-        draft = drafts.by_token(db, account_id=account.id, user_id=user.id, token=token)
-        if draft is None:
-            # A retry after the draft was purged still answers its confirmation.
-            earlier = requests.by_key(db, token) if token and len(token) <= 64 else None
-            if (
-                earlier is not None
-                and earlier.account_id == account.id
-                and earlier.kind == direct_deposit.KIND
-                and earlier.submitted_by_user_id == user.id
-            ):
-                return _done(number, earlier)
-            session["notice"] = "Enter the bank details again: we could not find the ones you were checking."
-            return see_other(url_for(".change", number=number))
-        if draft.submitted_request_id is not None:
-            # A double click, a retry, a second tab: the same change, the same confirmation.
-            submitted = db.get(ServiceRequest, draft.submitted_request_id)
-            if submitted is not None:
-                return _done(number, submitted)
-            return see_other(url_for(".show", number=number))
-    else:
-        draft = direct_deposit.open_draft(db, account_id=account.id, user_id=user.id)
-    details, _errors = direct_deposit.validate(drafts.answers(draft))
-    if draft is None or details is None:
-        return see_other(url_for(".change", number=number))
-    status = 200
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            status = 400
-        else:
-            # Checked last, after everything else is right, so a wrong tick does not cost a try.
-            status, _factor = credentials.check_password_and_code(user, form.password, form.code)
-            if status == 200:
-                moment = now()
-                submitted = direct_deposit.submit(
-                    db,
-                    moment,
-                    today(),
-                    account=account,
-                    user=user,
-                    draft=draft,
-                    details=details,
-                    zone=current_app.config["SERVICE_TIMEZONE"],
-                )
-                db.commit()
-                kick_outbox()
-                return _done(number, submitted.request)
-    form.token.data = draft.token
-    return render_template(
-        "direct_deposit/check.html", account=account, grant=grant, form=form, current=None, details=details, user=user
-    ), status
+    return journeys.check(DirectDepositCheck(account, grant))
 
 
-# The argument is not called "reference": the delegation test fills every
-# feature's URL arguments from one table, where "reference" is a return's.
-@bp.route("/<number>/done/<change_reference>")
-def done(number: str, change_reference: str):
+@bp.route("/<number>/done/<reference>")
+def done(number: str, reference: str):
     account, grant, page = _account(number)
     if page is not None:
         return page
-    found = requests.find(get_db(), account.id, change_reference)
-    if found is None or found.kind != direct_deposit.KIND:
-        abort(404)
+    found, elsewhere = journeys.confirmation(account, grant, reference, (direct_deposit.KIND,))
+    if elsewhere is not None:
+        return elsewhere
     return render_template(
         "direct_deposit/done.html",
         account=account,

@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, StringField, ValidationError
-from wtforms.validators import DataRequired, Length
+from wtforms import StringField, ValidationError
+from wtforms.validators import Length
 
 from domain import direct_deposit
-from web.forms import password_field
+from web.forms import SendForm, declaration_field, password_field
 
 
 def _digits(field_name: str):
@@ -45,12 +45,10 @@ class BankForm(FlaskForm):
         return {name: getattr(self, name).data for name in direct_deposit.FIELDS}
 
 
-class CheckForm(FlaskForm):
-    token = HiddenField()
-    declaration = BooleanField(
+class CheckForm(SendForm):
+    declaration = declaration_field(
         "I confirm that I may act for this account and that refunds for it should be paid into this bank account",
-        id="declaration",
-        validators=[DataRequired("Confirm the declaration to change the direct deposit details")],
+        "Confirm the declaration to change the direct deposit details",
     )
     password = password_field(
         "Your password",

@@ -5,14 +5,11 @@ with its declaration."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, StringField
-from wtforms.validators import DataRequired, StopValidation
+from wtforms import StringField
+from wtforms.validators import StopValidation
 
 from domain import filing
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from web.forms import SendForm, declaration_field, strip
 
 
 class _Figure:
@@ -36,7 +33,7 @@ def figures_form(spec: filing.ProgramForm) -> type:
     made = _CLASSES.get(spec.program_code)
     if made is None:
         fields = {
-            f.key: StringField(f.label, id=f.key, description=f.hint, filters=[_strip], validators=[_Figure(f)])
+            f.key: StringField(f.label, id=f.key, description=f.hint, filters=[strip], validators=[_Figure(f)])
             for f in spec.figures
         }
         made = _CLASSES[spec.program_code] = type(f"{spec.program_code}FiguresForm", (FlaskForm,), fields)
@@ -48,11 +45,8 @@ def values_of(form, spec: filing.ProgramForm) -> dict:
     return {f.key: getattr(form[f.key], "value", None) for f in spec.figures}
 
 
-class CheckForm(FlaskForm):
-    # The draft's token: a second tab, a double click or a retry submits the same one.
-    token = HiddenField()
-    declaration = BooleanField(
+class CheckForm(SendForm):
+    declaration = declaration_field(
         "I certify the information given is correct and complete",
-        id="declaration",
-        validators=[DataRequired("Confirm that the information given is correct and complete")],
+        "Confirm that the information given is correct and complete",
     )

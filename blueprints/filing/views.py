@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from flask import abort, render_template, request, url_for
 from flask_login import current_user
 
-from domain import drafts, filing
+from domain import drafts, filing, sending
 from domain import requests as service_requests
 from domain.returns import period_text
-from models import Account, Draft, FilingPeriod, Grant, ServiceRequest, TaxReturn
+from models import Account, Draft, FilingPeriod, Grant, TaxReturn
+from web import journeys
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
@@ -246,118 +247,82 @@ def compute(number: str, period_end: str):
 # --- Check and submit -----------------------------------------------------------------
 
 
-def _draft_for_check(f: Filing) -> Draft | None:
-    """The draft this check is about: the one the form names (a second tab, a
-    retry after submitting), else the person's open one."""
-    token = request.form.get("token") if request.method == "POST" else None
-    if filing.plausible_token(token):
-        draft = drafts.by_token(get_db(), account_id=f.account.id, user_id=current_user.id, token=token)
-        if draft is not None and draft.kind == f.kind and draft.subject == f.subject:
-            return draft
-    return _draft(f)
+class FilingCheck(journeys.Journey):
+    """The check page of a period's return or claim: the figures worked out at the
+    period's rates (kept for the page and the submission), sent once as a request
+    with its return."""
 
+    blueprint, kinds, form_class = "filing", filing.KINDS, CheckForm
 
-def _done_url(f: Filing, reference: str) -> str:
-    return url_for(".done", number=f.account.number, reference=reference)
+    def __init__(self, f: Filing):
+        super().__init__(f.account, f.grant, kind=f.kind, subject=f.subject)
+        self.f = f
+
+    def stop(self, draft):
+        f = self.f
+        if not f.amended and f.latest is not None:
+            return _already_filed(f, 200 if request.method == "GET" else 409)
+        if draft is None:
+            return see_other(f.url(".figures"))
+        self.rates = filing.rates_for(get_db(), f.spec, f.period.period_start)
+        self.got = filing.read(f.spec, _saved_figures(f, draft))
+        if not self.got.ok or filing.problems(f.spec, self.got.values, self.rates):
+            return see_other(f.url(".figures"))
+        self.worked = filing.compute(f.spec.program_code, self.got.values, self.rates)
+        return None
+
+    def page(self, form, draft, status):
+        return render_template(
+            "filing/check.html",
+            form=form,
+            draft=draft,
+            figures=self.got.values,
+            worked=self.worked,
+            rates=self.rates,
+            rate_text=filing.rate_text,
+            show=filing.show,
+            **self.f.context(),
+        ), status
+
+    def outgoing(self, draft, moment):
+        f, amends = self.f, (self.f.latest if self.f.amended else None)
+        end, figures = f.period.period_end, self.got.values
+        return sending.Outgoing(
+            summary=filing.summary_line(f.spec, f.period_text, f.amended, self.worked.total_cents),
+            data=filing.request_data(
+                f.spec, f.period.period_start, end, f.amended, figures, self.worked, self.rates, amends
+            ),
+            build=filing.builder(
+                account=f.account,
+                form=f.spec,
+                period_end=end,
+                amended=f.amended,
+                figures=figures,
+                worked=self.worked,
+                user_id=current_user.id,
+                received_on=today(),
+                amends=amends,
+            ),
+        )
+
+    def refused(self, refusal):
+        """Someone else filed the period a moment ago: nothing of this one is kept."""
+        self.f.latest = filing.latest_return(get_db(), self.f.account, self.f.period.period_end)
+        return _already_filed(self.f, 409)
 
 
 @bp.route("/<number>/<period_end>/check", methods=["GET", "POST"])
 def check(number: str, period_end: str):
-    f = _filing(number, period_end)
-    db = get_db()
-    draft = _draft_for_check(f)
-    if draft is not None and draft.submitted_request_id is not None:
-        # Sent already (a double click, a retry, a second tab): the same confirmation.
-        sent = db.get(ServiceRequest, draft.submitted_request_id)
-        if sent is None or sent.account_id != f.account.id:
-            abort(404)
-        return see_other(_done_url(f, sent.reference))
-    if not f.amended and f.latest is not None:
-        return _already_filed(f, 200 if request.method == "GET" else 409)
-    if draft is None:
-        return see_other(f.url(".figures"))
-    rates = filing.rates_for(db, f.spec, f.period.period_start)
-    got = filing.read(f.spec, _saved_figures(f, draft))
-    if not got.ok or filing.problems(f.spec, got.values, rates):
-        return see_other(f.url(".figures"))
-    worked = filing.compute(f.spec.program_code, got.values, rates)
-    form = bind(CheckForm, current_user.id)
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            moment, day = now(), today()
-            drafts.hold(db, draft)
-            if draft.submitted_request_id is not None:
-                # Sent by another worker a moment ago (a double click, another tab): its confirmation.
-                reference = db.get(ServiceRequest, draft.submitted_request_id).reference
-                db.rollback()
-                return see_other(_done_url(f, reference))
-            try:
-                submitted = _submit(f, draft, got, worked, rates, moment, day)
-            except filing.AlreadyFiled:
-                # Someone else filed the period a moment ago: nothing of this one is kept.
-                db.rollback()
-                f.latest = filing.latest_return(db, f.account, f.period.period_end)
-                return _already_filed(f, 409)
-            drafts.mark_submitted(db, draft, submitted.request.id)
-            db.commit()
-            return see_other(_done_url(f, submitted.request.reference))
-        status = 400
-    form.token.data = draft.token
-    return render_template(
-        "filing/check.html",
-        form=form,
-        draft=draft,
-        figures=got.values,
-        worked=worked,
-        rates=rates,
-        rate_text=filing.rate_text,
-        show=filing.show,
-        **f.context(),
-    ), status
-
-
-def _submit(f: Filing, draft: Draft, got, worked, rates, moment, day):
-    """The filing as a service request with its return (or the request this draft made before)."""
-    return service_requests.submit(
-        get_db(),
-        moment,
-        account=f.account,
-        user_id=current_user.id,
-        kind=f.kind,
-        key=draft.token,
-        summary=filing.summary_line(f.spec, f.period_text, f.amended, worked.total_cents),
-        data=filing.request_data(
-            f.spec,
-            f.period.period_start,
-            f.period.period_end,
-            f.amended,
-            got.values,
-            worked,
-            rates,
-            f.latest if f.amended else None,
-        ),
-        build=filing.builder(
-            account=f.account,
-            form=f.spec,
-            period_end=f.period.period_end,
-            amended=f.amended,
-            figures=got.values,
-            worked=worked,
-            user_id=current_user.id,
-            received_on=day,
-            amends=f.latest if f.amended else None,
-        ),
-    )
+    return journeys.check(FilingCheck(_filing(number, period_end)))
 
 
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = account_or_404(number, PERMISSION)
+    sent, elsewhere = journeys.confirmation(account, grant, reference, filing.KINDS)
+    if elsewhere is not None:
+        return elsewhere
     db = get_db()
-    sent = service_requests.find(db, account.id, reference) if filing.plausible_reference(reference) else None
-    if sent is None or sent.kind not in filing.KINDS:
-        abort(404)
     tax_return = db.get(TaxReturn, sent.tax_return_id) if sent.tax_return_id else None
     if tax_return is not None and tax_return.account_id != account.id:
         tax_return = None

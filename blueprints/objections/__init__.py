@@ -3,9 +3,9 @@
 Every route asks web.account_access.account_or_404 for "objections_waivers";
 the return is looked up within the account and must have a notice (404
 otherwise). Rules (the deadline, the answers, what is sent) are in
-domain.objections. The answers live in a draft until the check page submits
-them through domain.requests.submit with the draft's token as the key, so a
-second click answers the same confirmation."""
+domain.objections. The answers live in a draft until the check page sends it
+once (web.journeys, domain.sending), so a second click answers the same
+confirmation."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from datetime import date
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from domain import drafts, objections, requests
+from domain import drafts, objections, requests, sending
 from domain.accounts import format_money
 from domain.returns import NOTICE_TITLES, long_day
-from models import ServiceRequest
+from web import journeys
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
@@ -261,73 +261,61 @@ def _check_rows(account, tax_return, answers: dict, documents) -> list:
     ]
 
 
+class ObjectionCheck(journeys.Journey):
+    """The check page of an objection to one notice: the answers and documents, sent once."""
+
+    blueprint, kinds, form_class = "objections", (KIND,), CheckForm
+
+    def __init__(self, account, grant, tax_return):
+        super().__init__(account, grant, subject=objections.subject(tax_return))
+        self.tax_return = tax_return
+
+    def stop(self, draft):
+        account, grant, tax_return = self.account, self.grant, self.tax_return
+        if not _is_open(account, tax_return):
+            return _closed(account, grant, tax_return)
+        self.answers = drafts.answers(draft)
+        missing = objections.problems(self.answers)
+        if not missing:
+            self.documents = objections.documents_of(get_db(), draft.id)
+            return None
+        if request.method == "GET":
+            return redirect(url_for(".form", number=account.number, return_id=tax_return.id), 303)
+        # Sent without the answers: show them what is missing, where they fill it in.
+        page_form = ObjectionForm(formdata=None, data=self.answers)
+        for name, message in missing.items():
+            page_form[name].errors = [message]
+        return _form_page(account, grant, tax_return, page_form, draft, 400)
+
+    def page(self, form, draft, status):
+        return render_template(
+            "objections/check.html",
+            account=self.account,
+            grant=self.grant,
+            current=None,
+            form=form,
+            draft=draft,
+            rows=_check_rows(self.account, self.tax_return, self.answers, self.documents),
+            **_notice(self.account, self.tax_return),
+        ), status
+
+    def outgoing(self, draft, moment):
+        tax_return, days = self.tax_return, self.account.program.objection_days
+        period = objections.period_of(get_db(), self.account, tax_return)
+        names = [d.uploaded_name for d in self.documents]
+        return sending.Outgoing(
+            summary=objections.summary(tax_return, period),
+            data=objections.request_data(tax_return, period, self.answers, names, days),
+            tax_return_id=tax_return.id,
+        )
+
+
 @bp.route("/<number>/<int:return_id>/check", methods=["GET", "POST"])
 def check(number: str, return_id: int):
     found, stop = _journey(number, return_id)
     if stop:
         return stop
-    account, grant, tax_return = found
-    db = get_db()
-    subject = objections.subject(tax_return)
-    draft = None
-    if request.method == "POST":
-        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=request.form.get("token", ""))
-        if draft is not None and (draft.kind != KIND or draft.subject != subject):
-            draft = None
-        if draft is not None and draft.submitted_request_id is not None:
-            # A second click, a retry or another tab: the same objection, already sent.
-            sent = db.get(ServiceRequest, draft.submitted_request_id)
-            if sent is not None and sent.account_id == account.id:
-                return see_other(url_for(".done", number=number, reference=sent.reference))
-            draft = None
-    if not _is_open(account, tax_return):
-        return _closed(account, grant, tax_return)
-    draft = draft or _current_draft(account, tax_return)
-    answers = drafts.answers(draft)
-    missing = objections.problems(answers)
-    if missing:
-        if request.method == "GET":
-            return redirect(url_for(".form", number=number, return_id=return_id), 303)
-        # Sent without the answers: show them what is missing, where they fill it in.
-        page_form = ObjectionForm(formdata=None, data=answers)
-        for name, message in missing.items():
-            page_form[name].errors = [message]
-        return _form_page(account, grant, tax_return, page_form, draft, 400)
-    check_form = CheckForm() if request.method == "POST" else CheckForm(data={"token": draft.token})
-    documents_now = objections.documents_of(db, draft.id)
-    status = 200
-    if check_form.validate_on_submit():
-        period = objections.period_of(db, account, tax_return)
-        result = requests.submit(
-            db,
-            now(),
-            account=account,
-            user_id=current_user.id,
-            kind=KIND,
-            key=draft.token,
-            summary=objections.summary(tax_return, period),
-            data=objections.request_data(
-                tax_return, period, answers, [d.uploaded_name for d in documents_now], account.program.objection_days
-            ),
-            tax_return_id=tax_return.id,
-        )
-        if result.created:
-            drafts.mark_submitted(db, draft, result.request.id)
-        db.commit()
-        return see_other(url_for(".done", number=number, reference=result.request.reference))
-    if check_form.errors:
-        status = 400
-        check_form.token.data = draft.token
-    return render_template(
-        "objections/check.html",
-        account=account,
-        grant=grant,
-        current=None,
-        form=check_form,
-        draft=draft,
-        rows=_check_rows(account, tax_return, answers, documents_now),
-        **_notice(account, tax_return),
-    ), status
+    return journeys.check(ObjectionCheck(*found))
 
 
 # --- The confirmation ---------------------------------------------------------------------
@@ -336,12 +324,9 @@ def check(number: str, return_id: int):
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = account_or_404(number, PERMISSION)
-    sent = requests.find(get_db(), account.id, reference)
-    if sent is None:
-        abort(404)
-    if sent.kind != KIND:
-        # The account's own reference, of another kind of request: where that kind is shown.
-        return redirect(_elsewhere(account, sent), 303)
+    sent, elsewhere = journeys.confirmation(account, grant, reference, (KIND,))
+    if elsewhere is not None:
+        return elsewhere
     data = requests.answers(sent)
     try:
         notice_date = date.fromisoformat(str(data.get("notice_date", "")))
@@ -357,11 +342,3 @@ def done(number: str, reference: str):
         notice_date=notice_date,
         notice_title=NOTICE_TITLES.get(data.get("notice_kind"), "Notice of assessment"),
     )
-
-
-def _elsewhere(account, sent) -> str:
-    if sent.kind == "waiver" and "waivers.done" in current_app.view_functions:
-        return url_for("waivers.done", number=account.number, reference=sent.reference)
-    if "requests.history" in current_app.view_functions:
-        return url_for("requests.history", number=account.number)
-    return url_for("accounts.summary", number=account.number)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, StringField, TextAreaField, ValidationError
+from wtforms import StringField, TextAreaField, ValidationError
 from wtforms.validators import DataRequired, Length
 
 from domain.objections import MAX_TEXT, REQUIRED_MESSAGES, TOO_LONG, parse_amount
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from web.forms import DECLARATION, SendForm, declaration_field, strip
 
 
 def _text(name: str, label: str, hint: str) -> TextAreaField:
@@ -18,7 +15,7 @@ def _text(name: str, label: str, hint: str) -> TextAreaField:
         label,
         id=name,
         description=hint,
-        filters=[_strip],
+        filters=[strip],
         validators=[DataRequired(REQUIRED_MESSAGES[name]), Length(max=MAX_TEXT, message=TOO_LONG[name])],
     )
 
@@ -43,7 +40,7 @@ class ObjectionForm(FlaskForm):
     amount = StringField(
         "Amount you want changed, in dollars (optional)",
         id="amount",
-        filters=[_strip],
+        filters=[strip],
         description="If you know it, like 1250.00",
     )
 
@@ -53,11 +50,5 @@ class ObjectionForm(FlaskForm):
             raise ValidationError(message)
 
 
-class CheckForm(FlaskForm):
-    token = HiddenField()
-    declaration = BooleanField(
-        "I declare that the information I have given is correct and complete to the best of my knowledge, and "
-        "that I may act for this account",
-        id="declaration",
-        validators=[DataRequired("Confirm the declaration to send your objection")],
-    )
+class CheckForm(SendForm):
+    declaration = declaration_field(DECLARATION, "Confirm the declaration to send your objection")

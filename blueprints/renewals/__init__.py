@@ -11,8 +11,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request, session, url_for
 from flask_login import current_user
 
-from domain import drafts, renewals, requests
-from models import ServiceRequest
+from domain import drafts, renewals, requests, sending
+from web import journeys
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
@@ -176,94 +176,68 @@ def autosave(number: str, licence_id: int):
     return render_template("drafts/_status.html", draft=draft)
 
 
-def _check_page(account, grant, licence, form, draft, status: int = 200):
-    answers = drafts.answers(draft)
-    return render_template(
-        "renewals/check.html",
-        account=account,
-        grant=grant,
-        licence=licence,
-        form=form,
-        draft=draft,
-        rows=renewals.readable(account.program_code, answers),
-        contact=renewals.contact_text(account),
-        long_day=renewals.long_day,
-        current="summary",
-    ), status
+class RenewalCheck(journeys.Journey):
+    """The check page of a licence's renewal: the answers, sent once. A resent
+    declaration answers the confirmation it has, even after the licence moved on
+    (a new expiry is a new subject); only then is it asked whether the licence can
+    be renewed now."""
+
+    blueprint, kinds, form_class = "renewals", (KIND,), DeclarationForm
+
+    def __init__(self, account, grant, licence):
+        super().__init__(account, grant, subject=renewals.subject(licence))
+        self.licence = licence
+
+    def owns(self, draft):
+        return draft.kind == KIND and draft.subject.startswith(f"licence:{self.licence.id}:")
+
+    def stop(self, draft):
+        elsewhere = _elsewhere(self.account, self.licence)
+        if elsewhere is not None:
+            return elsewhere
+        if draft is None or draft.subject != self.subject:
+            return self._back()
+        self.answers = drafts.answers(draft)
+        return None if renewals.ready(self.account.program_code, self.answers) else self._back()
+
+    def _back(self):
+        return see_other(url_for(".confirm", number=self.account.number, licence_id=self.licence.id))
+
+    def page(self, form, draft, status):
+        return render_template(
+            "renewals/check.html",
+            account=self.account,
+            grant=self.grant,
+            licence=self.licence,
+            form=form,
+            draft=draft,
+            rows=renewals.readable(self.account.program_code, self.answers),
+            contact=renewals.contact_text(self.account),
+            long_day=renewals.long_day,
+            current="summary",
+        ), status
+
+    def outgoing(self, draft, moment):
+        return sending.Outgoing(
+            summary=renewals.summary(self.licence),
+            data=renewals.request_data(self.account, self.licence, self.answers),
+        )
 
 
 @bp.route("/<number>/<int:licence_id>/check", methods=["GET", "POST"])
 def check(number: str, licence_id: int):
-    # Whether it can be renewed now is asked below: a resent declaration first
-    # answers the confirmation it already has.
     account, grant, licence, stop = _licence_step(number, licence_id, may_renew_now=False)
     if stop is not None:
         return stop
-    db = get_db()
-    back = see_other(url_for(".confirm", number=number, licence_id=licence.id))
-    if request.method != "POST":
-        elsewhere = _elsewhere(account, licence)
-        if elsewhere is not None:
-            return elsewhere
-        draft = _draft(account, licence)
-        if draft is None or not renewals.ready(account.program_code, drafts.answers(draft)):
-            return back
-        form = bind(DeclarationForm, current_user.id, data={"token": draft.token})
-        form.token.data = draft.token
-        return _check_page(account, grant, licence, form, draft)
-
-    form = bind(DeclarationForm, current_user.id)
-    token = form.token.data if isinstance(form.token.data, str) else ""
-    draft = (
-        drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=token)
-        if token
-        else _draft(account, licence)
-    )
-    if draft is None or draft.kind != KIND or not draft.subject.startswith(f"licence:{licence.id}:"):
-        return back
-    if draft.submitted_request_id is not None:
-        # The same draft again (a double click, a retry, another tab): the same confirmation.
-        sent = db.get(ServiceRequest, draft.submitted_request_id)
-        if sent is not None and sent.account_id == account.id:
-            return see_other(url_for(".done", number=number, reference=sent.reference))
-        return see_other(url_for(".start", number=number))
-    elsewhere = _elsewhere(account, licence)
-    if elsewhere is not None:
-        return elsewhere
-    answers = drafts.answers(draft)
-    if draft.subject != renewals.subject(licence) or not renewals.ready(account.program_code, answers):
-        return back
-    if not form.validate_on_submit():
-        form.token.data = draft.token
-        return _check_page(account, grant, licence, form, draft, 400)
-    moment = now()
-
-    def build(db, made):
-        drafts.mark_submitted(db, draft, made.id)
-
-    submitted = requests.submit(
-        db,
-        moment,
-        account=account,
-        user_id=current_user.id,
-        kind=KIND,
-        key=draft.token,
-        summary=renewals.summary(licence),
-        data=renewals.request_data(account, licence, answers),
-        build=build,
-    )
-    db.commit()
-    return see_other(url_for(".done", number=number, reference=submitted.request.reference))
+    return journeys.check(RenewalCheck(account, grant, licence))
 
 
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = _account(number)
-    found = requests.find(get_db(), account.id, reference)
-    if found is None:
-        abort(404)
-    if found.kind != KIND:
-        return see_other(url_for(".start", number=number))
+    found, elsewhere = journeys.confirmation(account, grant, reference, (KIND,))
+    if elsewhere is not None:
+        return elsewhere
     return render_template(
         "renewals/done.html",
         account=account,

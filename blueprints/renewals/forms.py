@@ -4,15 +4,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, RadioField, SelectMultipleField, StringField
+from wtforms import RadioField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired
 
 from domain import renewals
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from web.forms import SendForm, declaration_field, strip
 
 
 class _ConfirmBase(FlaskForm):
@@ -67,16 +63,14 @@ def confirm_form(program_code: str) -> type:
                 )
             else:
                 fields[question.name] = StringField(
-                    question.label, id=question.name, filters=[_strip], description=question.hint
+                    question.label, id=question.name, filters=[strip], description=question.hint
                 )
         _FORMS[program_code] = type(f"RenewalForm{program_code}", (_ConfirmBase,), fields)
     return _FORMS[program_code]
 
 
-class DeclarationForm(FlaskForm):
-    token = HiddenField()
-    declaration = BooleanField(
+class DeclarationForm(SendForm):
+    declaration = declaration_field(
         "I declare that the information I have given is correct and complete, and I ask for this licence to be renewed",
-        id="declaration",
-        validators=[DataRequired("Confirm the declaration to send the renewal")],
+        "Confirm the declaration to send the renewal",
     )

@@ -4,18 +4,18 @@ Every route asks web.account_access.account_or_404 for "objections_waivers".
 Steps: the charges (penalty and interest entries of the account) -> the reason
 and explanation -> supporting documents (optional) -> check and declare ->
 confirmation. The answers live in one draft (kind "waiver", no subject) until
-the check page submits them through domain.requests.submit with the draft's
-token as the key. Rules are in domain.waivers."""
+the check page sends it once (web.journeys, domain.sending). Rules are in
+domain.waivers."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from domain import drafts, requests, waivers
+from domain import drafts, requests, sending, waivers
 from domain.accounts import format_money
 from domain.objections import documents_of
-from models import ServiceRequest
+from web import journeys
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.forms import bind
@@ -96,6 +96,10 @@ def _chosen(available, answers) -> tuple[list, str | None]:
         return [], "Select at least one penalty or interest charge"
     chosen, message = waivers.pick(available, saved)
     return chosen, (STALE if message else None)
+
+
+def _reason_answers(answers: dict) -> dict:
+    return {"reason": answers.get("reason"), "explanation": answers.get("explanation", "")}
 
 
 def _refuse_entries(account, grant, available, draft, message: str):
@@ -180,11 +184,7 @@ def reason(number: str):
             return redirect(url_for(".start", number=number), 303)
         return _refuse_entries(account, grant, available, draft, message)
     if request.method == "GET":
-        form = bind(
-            ReasonForm,
-            current_user.id,
-            data={"reason": answers.get("reason"), "explanation": answers.get("explanation", "")},
-        )
+        form = bind(ReasonForm, current_user.id, data=_reason_answers(answers))
     else:
         form = ReasonForm()
     if form.validate_on_submit():
@@ -244,72 +244,56 @@ def _check_rows(account, chosen, answers, documents_now) -> list:
     ]
 
 
+class WaiverCheck(journeys.Journey):
+    """The check page of a waiver request: the charges as they are now, the reason
+    and the documents, sent once."""
+
+    blueprint, kinds, form_class = "waivers", (KIND,), CheckForm
+
+    def stop(self, draft):
+        account, grant = self.account, self.grant
+        available = waivers.charges(get_db(), account)
+        self.answers = drafts.answers(draft)
+        self.chosen, message = _chosen(available, self.answers)
+        if message:
+            if request.method == "GET":
+                return redirect(url_for(".start", number=account.number), 303)
+            return _refuse_entries(account, grant, available, draft, message)
+        missing = waivers.problems(self.answers)
+        if not missing:
+            self.documents = documents_of(get_db(), draft.id)
+            return None
+        if request.method == "GET":
+            return redirect(url_for(".reason", number=account.number), 303)
+        form = ReasonForm(formdata=None, data=_reason_answers(self.answers))
+        for name, text in missing.items():
+            form[name].errors = [text]
+        return _reason_page(account, grant, self.chosen, form, draft, 400)
+
+    def page(self, form, draft, status):
+        return render_template(
+            "waivers/check.html",
+            account=self.account,
+            grant=self.grant,
+            current=None,
+            form=form,
+            draft=draft,
+            rows=_check_rows(self.account, self.chosen, self.answers, self.documents),
+        ), status
+
+    def outgoing(self, draft, moment):
+        names = [d.uploaded_name for d in self.documents]
+        return sending.Outgoing(
+            summary=waivers.summary(self.chosen), data=waivers.request_data(self.chosen, self.answers, names)
+        )
+
+
 @bp.route("/<number>/check", methods=["GET", "POST"])
 def check(number: str):
     found, stop = _journey(number)
     if stop:
         return stop
-    account, grant = found
-    db = get_db()
-    draft = None
-    if request.method == "POST":
-        draft = drafts.by_token(db, account_id=account.id, user_id=current_user.id, token=request.form.get("token", ""))
-        if draft is not None and draft.kind != KIND:
-            draft = None
-        if draft is not None and draft.submitted_request_id is not None:
-            # A second click, a retry or another tab: the same request, already sent.
-            sent = db.get(ServiceRequest, draft.submitted_request_id)
-            if sent is not None and sent.account_id == account.id:
-                return see_other(url_for(".done", number=number, reference=sent.reference))
-            draft = None
-    draft = draft or _draft(account)
-    available = waivers.charges(db, account)
-    answers = drafts.answers(draft)
-    chosen, message = _chosen(available, answers)
-    if message:
-        if request.method == "GET":
-            return redirect(url_for(".start", number=number), 303)
-        return _refuse_entries(account, grant, available, draft, message)
-    missing = waivers.problems(answers)
-    if missing:
-        if request.method == "GET":
-            return redirect(url_for(".reason", number=number), 303)
-        form = ReasonForm(
-            formdata=None, data={"reason": answers.get("reason"), "explanation": answers.get("explanation", "")}
-        )
-        for name, text in missing.items():
-            form[name].errors = [text]
-        return _reason_page(account, grant, chosen, form, draft, 400)
-    form = CheckForm() if request.method == "POST" else CheckForm(data={"token": draft.token})
-    documents_now = documents_of(db, draft.id)
-    if form.validate_on_submit():
-        result = requests.submit(
-            db,
-            now(),
-            account=account,
-            user_id=current_user.id,
-            kind=KIND,
-            key=draft.token,
-            summary=waivers.summary(chosen),
-            data=waivers.request_data(chosen, answers, [d.uploaded_name for d in documents_now]),
-        )
-        if result.created:
-            drafts.mark_submitted(db, draft, result.request.id)
-        db.commit()
-        return see_other(url_for(".done", number=number, reference=result.request.reference))
-    status = 200
-    if form.errors:
-        status = 400
-        form.token.data = draft.token
-    return render_template(
-        "waivers/check.html",
-        account=account,
-        grant=grant,
-        current=None,
-        form=form,
-        draft=draft,
-        rows=_check_rows(account, chosen, answers, documents_now),
-    ), status
+    return journeys.check(WaiverCheck(*found))
 
 
 # --- The confirmation ---------------------------------------------------------------------
@@ -318,20 +302,9 @@ def check(number: str):
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = account_or_404(number, PERMISSION)
-    sent = requests.find(get_db(), account.id, reference)
-    if sent is None:
-        abort(404)
-    if sent.kind != KIND:
-        # The account's own reference, of another kind of request: where that kind is shown.
-        return redirect(_elsewhere(account, sent), 303)
+    sent, elsewhere = journeys.confirmation(account, grant, reference, (KIND,))
+    if elsewhere is not None:
+        return elsewhere
     return render_template(
         "waivers/done.html", account=account, grant=grant, current=None, sent=sent, data=requests.answers(sent)
     )
-
-
-def _elsewhere(account, sent) -> str:
-    if sent.kind == "objection" and "objections.done" in current_app.view_functions:
-        return url_for("objections.done", number=account.number, reference=sent.reference)
-    if "requests.history" in current_app.view_functions:
-        return url_for("requests.history", number=account.number)
-    return url_for("accounts.summary", number=account.number)

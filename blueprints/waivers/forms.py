@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, RadioField, SelectMultipleField, TextAreaField, ValidationError
+from wtforms import RadioField, SelectMultipleField, TextAreaField, ValidationError
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from domain.waivers import MAX_TEXT, REASONS
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
+from web.forms import DECLARATION, SendForm, declaration_field, strip
 
 
 class EntriesForm(FlaskForm):
@@ -34,7 +31,7 @@ class ReasonForm(FlaskForm):
     explanation = TextAreaField(
         "Explain what happened",
         id="explanation",
-        filters=[_strip],
+        filters=[strip],
         description="What happened, when, and how it kept you from filing or paying on time. Up to 5,000 characters",
         validators=[
             DataRequired("Explain why we should waive the penalties and interest"),
@@ -47,11 +44,5 @@ class ReasonForm(FlaskForm):
             raise ValidationError("Select why we should waive the penalties and interest")
 
 
-class CheckForm(FlaskForm):
-    token = HiddenField()
-    declaration = BooleanField(
-        "I declare that the information I have given is correct and complete to the best of my knowledge, and "
-        "that I may act for this account",
-        id="declaration",
-        validators=[DataRequired("Confirm the declaration to send your request")],
-    )
+class CheckForm(SendForm):
+    declaration = declaration_field(DECLARATION, "Confirm the declaration to send your request")

@@ -1,5 +1,6 @@
-"""Payment arrangements: every route needs "payment_arrangements". The
-confirmation page names a request: a proposed arrangement on the test account."""
+"""Payment arrangements: every route needs "payment_arrangements". A proposed
+arrangement waits on the test account. The confirmation page names the table's
+`reference`, another feature's request: it redirects (303) to where that is shown."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def extend(db, account, now, table) -> None:
     owing = arrangements.owing(db, account.id)
     proposal = arrangements.Proposal("monthly", max(owing // 2, 1), date(2026, 12, 1))
     rows = proposal.schedule(owing)
-    submitted = requests.submit(
+    requests.submit(
         db,
         now,
         account=account,
@@ -38,4 +39,3 @@ def extend(db, account, now, table) -> None:
         data=arrangements.request_data(owing, proposal, rows),
         build=arrangements.builder(account.id, now, owing, proposal),
     )
-    table["arrangement_reference"] = submitted.request.reference

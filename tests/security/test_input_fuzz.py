@@ -170,8 +170,6 @@ def _build_world(app, clock) -> World:
             "queue": "messages",
             "token": "not-a-token",
             "document_id": 1,
-            "arrangement_reference": "SR-NONE-NONE",
-            "change_reference": "SR-NONE-NONE",
         }
         route_needs.extend_table(db, account, clock(), values)
         # tests/route_needs leaves an arrangement and a renewal waiting on the first account,

@@ -1,0 +1,173 @@
+"""The last steps every multi-step journey shares (filing, objections, waivers,
+payment arrangements, renewals, direct deposit): the check page, its sending once,
+the "already sent" answer and the confirmation.
+
+A journey subclasses Journey and says only what is its own: which draft is its
+own, when the check page cannot be shown yet (and what to answer instead), the
+page itself, and what it sends. `check` runs the steps in the one order for all:
+
+1. A POST names its draft by token. A draft sent already (a double click, a retry,
+   a second tab), or one purged since, answers the confirmation it has (303).
+2. Else the named draft, or the person's open one. The journey's `stop` answers
+   when it is not ready (no draft, answers missing, the journey closed).
+3. GET, or a POST the form or the journey holds back (400): the check page.
+4. Else domain.sending.send, holding the draft while it sends; a Refused from the
+   journey's build is answered by its `refused` (409); then the confirmation (303).
+
+A plain POST succeeds with 303, htmx with HX-Location (web.htmx.see_other). The
+confirmation's URL names the request as `reference`, in every journey."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from flask import abort, current_app, redirect, request, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from domain import drafts, requests, sending
+from models import Account, Draft, Grant, ServiceRequest
+from web.database import get_db, now
+from web.forms import SendForm, bind
+from web.htmx import see_other
+
+# kind of request -> the endpoint of its confirmation page (filled by Journey subclasses)
+_CONFIRMATIONS: dict[str, str] = {}
+
+
+class Journey:
+    """One journey's check page: what `check` asks of it. An instance is made per
+    request, for one account (and one subject: a period, a notice, a licence)."""
+
+    blueprint: ClassVar[str]  # its confirmation is "<blueprint>.done", with `number` and `reference`
+    kinds: ClassVar[tuple[str, ...]]  # the kinds of request it makes (the first is the usual one)
+    form_class: ClassVar[type[SendForm]]  # the check page's form (the token and a declaration)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for kind in cls.__dict__.get("kinds", ()):
+            _CONFIRMATIONS[kind] = f"{cls.blueprint}.done"
+
+    def __init__(self, account: Account, grant: Grant, *, kind: str | None = None, subject: str = ""):
+        self.account, self.grant = account, grant
+        self.kind, self.subject = kind or self.kinds[0], subject
+
+    # --- Which draft --------------------------------------------------------------------
+
+    def owns(self, draft: Draft) -> bool:
+        """A draft this check page may send (or answer the confirmation of)."""
+        return draft.kind == self.kind and draft.subject == self.subject
+
+    def open_draft(self) -> Draft | None:
+        return drafts.current(
+            get_db(), account_id=self.account.id, user_id=current_user.id, kind=self.kind, subject=self.subject
+        )
+
+    # --- What each journey says ---------------------------------------------------------
+
+    def stop(self, draft: Draft | None) -> ResponseReturnValue | None:
+        """The answer when the check page cannot be shown for this draft (none yet,
+        answers missing or no longer right, the journey closed), or None to go on.
+        It may keep what it works out (figures, a schedule) for `page` and `outgoing`."""
+        raise NotImplementedError
+
+    def page(self, form: SendForm, draft: Draft, status: int) -> ResponseReturnValue:
+        raise NotImplementedError
+
+    def outgoing(self, draft: Draft, moment: datetime) -> sending.Outgoing:
+        raise NotImplementedError
+
+    def held_back(self, form: SendForm, valid: bool) -> int | None:
+        """On a POST: the status of the check page to answer instead of sending
+        (the form's errors: 400), or None to send."""
+        return None if valid else 400
+
+    def refused(self, refusal: sending.Refused) -> ResponseReturnValue:
+        """The answer when the journey's build refused the request (nothing was kept)."""
+        raise refusal
+
+    def after_commit(self, submitted: requests.Submitted) -> None:
+        """What follows a request once committed (waking the outbox)."""
+
+    def confirmation_url(self, sent: ServiceRequest) -> str:
+        return url_for(f"{self.blueprint}.done", number=self.account.number, reference=sent.reference)
+
+
+def check(journey: Journey) -> ResponseReturnValue:
+    """The check page of any journey: show it (GET), or send its draft once (POST)."""
+    db = get_db()
+    token = request.form.get("token") if request.method == "POST" else None
+    draft = drafts.by_token(db, account_id=journey.account.id, user_id=current_user.id, token=token or "")
+    draft = draft if draft is not None and journey.owns(draft) else None
+    earlier = sending.sent_request(db, draft) or sending.made_with(
+        db, token, account_id=journey.account.id, user_id=current_user.id, kinds=journey.kinds
+    )
+    if earlier is not None:
+        return to_confirmation(journey, earlier)
+    if draft is None or draft.submitted_request_id is not None:
+        draft = journey.open_draft()
+    stop = journey.stop(draft)
+    if stop is not None:
+        return stop
+    form = bind(journey.form_class, current_user.id)
+    status = 200
+    if request.method == "POST":
+        status = journey.held_back(form, form.validate_on_submit())
+        if status is None:
+            return _send(journey, draft)
+    form.token.data = draft.token
+    return journey.page(form, draft, status)
+
+
+def to_confirmation(journey: Journey, sent: ServiceRequest):
+    """On to the request's confirmation: after sending it, and when a draft sent
+    before is sent again (the confirmation it already has, never a second request)."""
+    return see_other(journey.confirmation_url(sent))
+
+
+def _send(journey: Journey, draft: Draft) -> ResponseReturnValue:
+    db, moment = get_db(), now()
+    try:
+        submitted = sending.send(
+            db,
+            moment,
+            draft,
+            account=journey.account,
+            user_id=current_user.id,
+            outgoing=journey.outgoing(draft, moment),
+        )
+    except sending.Refused as refusal:
+        db.rollback()  # nothing of the request is kept, and the draft's lock is let go
+        return journey.refused(refusal)
+    db.commit()
+    journey.after_commit(submitted)
+    return to_confirmation(journey, submitted.request)
+
+
+# --- The confirmation ------------------------------------------------------------------------
+
+
+def confirmation(account: Account, grant: Grant, reference: str, kinds: tuple[str, ...]):
+    """(the account's request with this reference, None) when it is of one of these
+    kinds; (None, a 303 to where it is shown) for another kind of the account's
+    requests; 404 for anything else (another account's, or no such reference)."""
+    found = requests.find(get_db(), account.id, reference)
+    if found is None:
+        abort(404)
+    if found.kind in kinds:
+        return found, None
+    return None, redirect(elsewhere(account, grant, found), 303)
+
+
+def elsewhere(account: Account, grant: Grant, sent: ServiceRequest) -> str:
+    """Where a request of the account is shown to this person: its own journey's
+    confirmation when they may make that kind, else the request history (which
+    lists only the kinds they may see), else the account's summary."""
+    endpoint = _CONFIRMATIONS.get(sent.kind)
+    views = current_app.view_functions
+    if endpoint in views and grant.allows(requests.KIND_PERMISSIONS[sent.kind]):
+        return url_for(endpoint, number=account.number, reference=sent.reference)
+    if "requests.history" in views:
+        return url_for("requests.history", number=account.number)
+    return url_for("accounts.summary", number=account.number)
