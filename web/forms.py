@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, HiddenField, PasswordField, StringField, ValidationError
+from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField, TextAreaField, ValidationError
+from wtforms.fields.choices import SelectChoice
 from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Email, Length, StopValidation
 
@@ -34,6 +35,19 @@ class SendForm(FlaskForm):
     double click or a retry sends the same draft, and the journey's declaration."""
 
     token = HiddenField()
+
+
+def text_field(label: str, name: str, hint: str = "", *validators, area: bool = False) -> StringField:
+    """A text box (with `area`, a text area) whose answer is read without the spaces around it."""
+    field_class = TextAreaField if area else StringField
+    return field_class(label, id=name, description=hint, filters=[strip], validators=list(validators))
+
+
+def radio_field(label: str, name: str, options: dict[str, str], hint: str = "") -> RadioField:
+    """Radio buttons for the domain's options (value -> label). Whether the answer is
+    one of them is the domain's rule, with its own message: WTForms does not check it."""
+    choices = [SelectChoice(value, text) for value, text in options.items()]
+    return RadioField(label, id=name, description=hint, validate_choice=False, choices=choices)
 
 
 def declaration_field(label: str, message: str) -> BooleanField:

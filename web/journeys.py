@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
@@ -43,6 +43,7 @@ class Journey:
     blueprint: ClassVar[str]  # its confirmation is "<blueprint>.done", with `number` and `reference`
     kinds: ClassVar[tuple[str, ...]]  # the kinds of request it makes (the first is the usual one)
     form_class: ClassVar[type[SendForm]]  # the check page's form (the token and a declaration)
+    current: ClassVar[str | None] = None  # the tab of the account header its pages are under
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -72,8 +73,14 @@ class Journey:
         It may keep what it works out (figures, a schedule) for `page` and `outgoing`."""
         raise NotImplementedError
 
+    def context(self, draft: Draft) -> dict:
+        """What the check page shows besides the account, its form and the draft."""
+        return {}
+
     def page(self, form: SendForm, draft: Draft, status: int) -> ResponseReturnValue:
-        raise NotImplementedError
+        """The journey's check page, templates/<blueprint>/check.html."""
+        shown = dict(current=self.current, form=form, draft=draft, **self.context(draft))
+        return page(f"{self.blueprint}/check.html", self.account, self.grant, **shown), status
 
     def outgoing(self, draft: Draft, moment: datetime) -> sending.Outgoing:
         raise NotImplementedError
@@ -145,19 +152,25 @@ def _send(journey: Journey, draft: Draft) -> ResponseReturnValue:
     return to_confirmation(journey, submitted.request)
 
 
+def page(template: str, account: Account, grant: Grant, **shown) -> str:
+    """A page of a journey: under the account's header, which shows the account
+    and, by the grant, what the person may do (`current`: its tab, if any)."""
+    return render_template(template, account=account, grant=grant, **shown)
+
+
 # --- The confirmation ------------------------------------------------------------------------
 
 
-def confirmation(account: Account, grant: Grant, reference: str, kinds: tuple[str, ...]):
-    """(the account's request with this reference, None) when it is of one of these
-    kinds; (None, a 303 to where it is shown) for another kind of the account's
-    requests; 404 for anything else (another account's, or no such reference)."""
+def confirmation(account: Account, grant: Grant, reference: str, kinds: tuple[str, ...]) -> ServiceRequest:
+    """The account's request with this reference, of one of these kinds. Another
+    kind of the account's requests answers a 303 to where it is shown (raised, as
+    werkzeug's abort does); anything else (another account's, no such reference) 404."""
     found = requests.find(get_db(), account.id, reference)
     if found is None:
         abort(404)
-    if found.kind in kinds:
-        return found, None
-    return None, redirect(elsewhere(account, grant, found), 303)
+    if found.kind not in kinds:
+        abort(redirect(elsewhere(account, grant, found), 303))
+    return found
 
 
 def elsewhere(account: Account, grant: Grant, sent: ServiceRequest) -> str:

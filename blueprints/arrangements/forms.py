@@ -5,30 +5,21 @@ the answers and the CSRF token, so every message comes from one place."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, StringField
-from wtforms.fields.choices import SelectChoice
+from wtforms import HiddenField
 
 from domain.arrangements import FREQUENCIES
-from web.forms import SendForm, declaration_field, strip
+from web.forms import SendForm, declaration_field, radio_field, text_field
+
+INSTALMENT_HINT = "In dollars, like 1250.00. The last payment is what is left, so it can be less"
 
 
 class ProposeForm(FlaskForm):
     # Declared in the order the page asks (WTForms orders the error summary the same way).
-    frequency = RadioField(
-        "How often will you pay?",
-        id="frequency",
-        validate_choice=False,
-        choices=[SelectChoice(value, label) for value, label in FREQUENCIES.items()],
-    )
-    instalment = StringField(
-        "How much will you pay each time?",
-        id="instalment",
-        filters=[strip],
-        description="In dollars, like 1250.00. The last payment is what is left, so it can be less",
-    )
-    first_day = StringField("Day", id="first_day", filters=[strip])
-    first_month = StringField("Month", id="first_month", filters=[strip])
-    first_year = StringField("Year", id="first_year", filters=[strip])
+    frequency = radio_field("How often will you pay?", "frequency", FREQUENCIES)
+    instalment = text_field("How much will you pay each time?", "instalment", INSTALMENT_HINT)
+    first_day = text_field("Day", "first_day")
+    first_month = text_field("Month", "first_month")
+    first_year = text_field("Year", "first_year")
 
 
 class CheckForm(SendForm):

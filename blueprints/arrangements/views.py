@@ -34,7 +34,7 @@ def _zone() -> ZoneInfo:
 
 def _not_offered(account, grant):
     """The program has no payment arrangements: say so (200), change nothing."""
-    return render_template("arrangements/not_offered.html", account=account, grant=grant, current=CURRENT)
+    return journeys.page("arrangements/not_offered.html", account, grant, current=CURRENT)
 
 
 def _draft(db, account):
@@ -67,10 +67,10 @@ def start(number: str):
     arrangement = arrangements.blocking(db, account.id) or arrangements.latest(db, account.id)
     service_request, rows = _schedule_context(db, arrangement, day)
     can_propose = owing > 0 and (arrangement is None or arrangement.status not in ("proposed", "approved"))
-    return render_template(
+    return journeys.page(
         "arrangements/start.html",
-        account=account,
-        grant=grant,
+        account,
+        grant,
         current=CURRENT,
         owing=owing,
         arrangement=arrangement,
@@ -98,22 +98,13 @@ def _apply(form, found: dict) -> bool:
 
 
 def _propose_page(account, grant, form, rules, day, draft, whole_date=False, status=200):
-    example = min(day + timedelta(days=7), rules.latest_first_day(day))
-    return render_template(
-        "arrangements/propose.html",
-        account=account,
-        grant=grant,
-        current=CURRENT,
-        form=form,
-        rules=rules,
-        latest_first=rules.latest_first_day(day),
-        latest_last=rules.latest_last_day(day),
-        example=example,
-        draft=draft,
-        owing=arrangements.owing(get_db(), account.id),
-        whole_date=whole_date,
-        long_day=arrangements.long_day,
-    ), status
+    dates = {"latest_first": rules.latest_first_day(day), "latest_last": rules.latest_last_day(day)}
+    dates["example"] = min(day + timedelta(days=7), dates["latest_first"])
+    owing = arrangements.owing(get_db(), account.id)
+    shown = dict(
+        form=form, draft=draft, rules=rules, owing=owing, whole_date=whole_date, long_day=arrangements.long_day
+    )
+    return journeys.page("arrangements/propose.html", account, grant, current=CURRENT, **dates, **shown), status
 
 
 @bp.route("/<number>/propose", methods=["GET", "POST"])
@@ -167,7 +158,7 @@ class ArrangementCheck(journeys.Journey):
     """The check page of a proposal: the schedule worked out from the balance owing
     now, sent once, and only when the person saw that balance."""
 
-    blueprint, kinds, form_class = "arrangements", (KIND,), CheckForm
+    blueprint, kinds, form_class, current = "arrangements", (KIND,), CheckForm, CURRENT
 
     def stop(self, draft):
         db, number = get_db(), self.account.number
@@ -200,25 +191,19 @@ class ArrangementCheck(journeys.Journey):
             )
         return 400
 
-    def page(self, form, draft, status):
+    def context(self, draft):
         proposed_balance = self.answers.get("balance_cents")
-        return render_template(
-            "arrangements/check.html",
-            account=self.account,
-            grant=self.grant,
-            current=CURRENT,
-            form=form,
-            draft=draft,
-            answers=self.answers,
-            proposal=self.proposal,
-            problems=self.problems,
-            rows=self.rows,
-            owing=self.owing,
-            changed_from=proposed_balance if proposed_balance != self.owing else None,
-            balance_moved=self.balance_moved,
-            frequencies=arrangements.FREQUENCIES,
-            long_day=arrangements.long_day,
-        ), status
+        return {
+            "answers": self.answers,
+            "proposal": self.proposal,
+            "problems": self.problems,
+            "rows": self.rows,
+            "owing": self.owing,
+            "changed_from": proposed_balance if proposed_balance != self.owing else None,
+            "balance_moved": self.balance_moved,
+            "frequencies": arrangements.FREQUENCIES,
+            "long_day": arrangements.long_day,
+        }
 
     def outgoing(self, draft, moment):
         owing, proposal = self.owing, self.proposal
@@ -240,18 +225,16 @@ def check(number: str):
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = account_or_404(number, PERMISSION)
-    service_request, elsewhere = journeys.confirmation(account, grant, reference, (KIND,))
-    if elsewhere is not None:
-        return elsewhere
+    service_request = journeys.confirmation(account, grant, reference, ArrangementCheck.kinds)
     db = get_db()
     arrangement = arrangements.for_request(db, service_request)
     if arrangement is None:
         abort(404)
     rows = arrangements.instalments(db, arrangement)
-    return render_template(
+    return journeys.page(
         "arrangements/done.html",
-        account=account,
-        grant=grant,
+        account,
+        grant,
         current=CURRENT,
         service_request=service_request,
         arrangement=arrangement,

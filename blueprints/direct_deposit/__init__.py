@@ -15,7 +15,7 @@ submission itself binds the proof to this one change."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, request, session, url_for
 from flask_login import current_user
 
 from domain import direct_deposit, drafts, requests
@@ -35,7 +35,7 @@ PERMISSION = direct_deposit.PERMISSION
 
 
 def _not_offered(account, grant):
-    return render_template("direct_deposit/not_offered.html", account=account, grant=grant, current=None)
+    return journeys.page("direct_deposit/not_offered.html", account, grant)
 
 
 def _account(number: str):
@@ -56,11 +56,10 @@ def show(number: str):
     names = direct_deposit.names_of(db, [row.set_by_user_id for row in rows])
     draft = direct_deposit.open_draft(db, account_id=account.id, user_id=current_user.id)
     pending, _errors = direct_deposit.validate(drafts.answers(draft))
-    return render_template(
+    return journeys.page(
         "direct_deposit/show.html",
-        account=account,
-        grant=grant,
-        current=None,
+        account,
+        grant,
         current_row=rows[0] if rows and rows[0].ended_at is None else None,
         earlier=[row for row in rows if row.ended_at is not None],
         names=names,
@@ -93,7 +92,7 @@ def change(number: str):
             getattr(form, name).errors.append(message)
     if form.errors:
         status = 400
-    return render_template("direct_deposit/change.html", account=account, grant=grant, form=form, current=None), status
+    return journeys.page("direct_deposit/change.html", account, grant, form=form), status
 
 
 class DirectDepositCheck(journeys.Journey):
@@ -121,16 +120,8 @@ class DirectDepositCheck(journeys.Journey):
         status, _factor = credentials.check_password_and_code(self.user, form.password, form.code)
         return None if status == 200 else status
 
-    def page(self, form, draft, status):
-        return render_template(
-            "direct_deposit/check.html",
-            account=self.account,
-            grant=self.grant,
-            form=form,
-            current=None,
-            details=self.details,
-            user=self.user,
-        ), status
+    def context(self, draft):
+        return {"details": self.details, "user": self.user}
 
     def outgoing(self, draft, moment):
         return direct_deposit.outgoing(
@@ -159,14 +150,7 @@ def done(number: str, reference: str):
     account, grant, page = _account(number)
     if page is not None:
         return page
-    found, elsewhere = journeys.confirmation(account, grant, reference, (direct_deposit.KIND,))
-    if elsewhere is not None:
-        return elsewhere
-    return render_template(
-        "direct_deposit/done.html",
-        account=account,
-        grant=grant,
-        current=None,
-        service_request=found,
-        answers=requests.answers(found),
+    found = journeys.confirmation(account, grant, reference, DirectDepositCheck.kinds)
+    return journeys.page(
+        "direct_deposit/done.html", account, grant, service_request=found, answers=requests.answers(found)
     )

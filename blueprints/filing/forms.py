@@ -5,11 +5,10 @@ with its declaration."""
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import StringField
 from wtforms.validators import StopValidation
 
 from domain import filing
-from web.forms import SendForm, declaration_field, strip
+from web.forms import SendForm, declaration_field, text_field
 
 
 class _Figure:
@@ -32,10 +31,7 @@ def figures_form(spec: filing.ProgramForm) -> type:
     """The FlaskForm class of a program's figures (made once)."""
     made = _CLASSES.get(spec.program_code)
     if made is None:
-        fields = {
-            f.key: StringField(f.label, id=f.key, description=f.hint, filters=[strip], validators=[_Figure(f)])
-            for f in spec.figures
-        }
+        fields = {f.key: text_field(f.label, f.key, f.hint, _Figure(f)) for f in spec.figures}
         made = _CLASSES[spec.program_code] = type(f"{spec.program_code}FiguresForm", (FlaskForm,), fields)
     return made
 

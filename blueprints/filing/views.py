@@ -122,7 +122,7 @@ def start(number: str):
     account, grant, spec = _filing_program(number)
     if spec is None:
         text = filing.FILED_ELSEWHERE.get(account.program_code, filing.GENERIC_ELSEWHERE)
-        return render_template("filing/elsewhere.html", account=account, grant=grant, current=CURRENT, text=text)
+        return journeys.page("filing/elsewhere.html", account, grant, current=CURRENT, text=text)
     db, day = get_db(), today()
     open_periods, filed = filing.periods(db, account, day)
     starts = {p.end: p.start for p in open_periods} | {p.end: p.start for p in filed}
@@ -134,10 +134,10 @@ def start(number: str):
         if end in starts and (amended or end not in filed_ends):
             started.append((draft, end, amended, period_text(starts[end], end)))
     drafted = {(end, amended) for _draft, end, amended, _text in started}
-    return render_template(
+    return journeys.page(
         "filing/start.html",
-        account=account,
-        grant=grant,
+        account,
+        grant,
         current=CURRENT,
         spec=spec,
         open_periods=open_periods,
@@ -252,7 +252,7 @@ class FilingCheck(journeys.Journey):
     period's rates (kept for the page and the submission), sent once as a request
     with its return."""
 
-    blueprint, kinds, form_class = "filing", filing.KINDS, CheckForm
+    blueprint, kinds, form_class, current = "filing", filing.KINDS, CheckForm, CURRENT
 
     def __init__(self, f: Filing):
         super().__init__(f.account, f.grant, kind=f.kind, subject=f.subject)
@@ -271,18 +271,10 @@ class FilingCheck(journeys.Journey):
         self.worked = filing.compute(f.spec.program_code, self.got.values, self.rates)
         return None
 
-    def page(self, form, draft, status):
-        return render_template(
-            "filing/check.html",
-            form=form,
-            draft=draft,
-            figures=self.got.values,
-            worked=self.worked,
-            rates=self.rates,
-            rate_text=filing.rate_text,
-            show=filing.show,
-            **self.f.context(),
-        ), status
+    def context(self, draft):
+        f = self.f
+        worked = dict(figures=self.got.values, worked=self.worked, rates=self.rates)
+        return dict(spec=f.spec, filing=f, period=f.period, rate_text=filing.rate_text, show=filing.show, **worked)
 
     def outgoing(self, draft, moment):
         f, amends = self.f, (self.f.latest if self.f.amended else None)
@@ -319,25 +311,18 @@ def check(number: str, period_end: str):
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = account_or_404(number, PERMISSION)
-    sent, elsewhere = journeys.confirmation(account, grant, reference, filing.KINDS)
-    if elsewhere is not None:
-        return elsewhere
+    sent = journeys.confirmation(account, grant, reference, filing.KINDS)
     db = get_db()
     tax_return = db.get(TaxReturn, sent.tax_return_id) if sent.tax_return_id else None
     if tax_return is not None and tax_return.account_id != account.id:
         tax_return = None
+    shown = dict(current=CURRENT, sent=sent, tax_return=tax_return, data=service_requests.answers(sent))
+    return journeys.page("filing/done.html", account, grant, **shown, **_named(account, sent))
+
+
+def _named(account, sent) -> dict:
+    """What the confirmation calls what was sent: "Amended Tourism Levy return", a claim or a return."""
     spec = filing.form_for(account.program_code)
     amended = sent.kind.startswith("amended_")
     heading = (f"Amended {spec.title}" if amended else spec.title) if spec else "Filing"
-    return render_template(
-        "filing/done.html",
-        account=account,
-        grant=grant,
-        current=CURRENT,
-        sent=sent,
-        heading=heading,
-        tax_return=tax_return,
-        data=service_requests.answers(sent),
-        paper="claim" if sent.kind.endswith("claim") else "return",
-        amended=amended,
-    )
+    return {"heading": heading, "amended": amended, "paper": "claim" if sent.kind.endswith("claim") else "return"}

@@ -41,8 +41,8 @@ def _status_for_refusal() -> int:
 
 
 def _not_offered(account, grant):
-    return render_template(
-        "objections/not_offered.html", account=account, grant=grant, current=None, days=account.program.objection_days
+    return journeys.page(
+        "objections/not_offered.html", account, grant, days=account.program.objection_days
     ), _status_for_refusal()
 
 
@@ -77,11 +77,10 @@ def _closed(account, grant, tax_return):
     waiver_url = None
     if "waivers.start" in current_app.view_functions and account.program.allows("waiver") and grant.allows(PERMISSION):
         waiver_url = url_for("waivers.start", number=account.number)
-    return render_template(
+    return journeys.page(
         "objections/closed.html",
-        account=account,
-        grant=grant,
-        current=None,
+        account,
+        grant,
         extension_until=extension_until,
         extension_open=today() <= extension_until,
         filed=[f for f in filed if f.notice_date == tax_return.notice_date.isoformat()],
@@ -116,14 +115,8 @@ def _upload_url(account, draft, back: str) -> str | None:
 
 
 def _form_page(account, grant, tax_return, form, draft, status: int = 200):
-    return render_template(
-        "objections/form.html",
-        account=account,
-        grant=grant,
-        current=None,
-        form=form,
-        draft=draft,
-        **_notice(account, tax_return),
+    return journeys.page(
+        "objections/form.html", account, grant, form=form, draft=draft, **_notice(account, tax_return)
     ), status
 
 
@@ -140,11 +133,10 @@ def start(number: str):
     open_subjects = {
         d.subject for d in drafts.open_drafts(db, account_id=account.id, user_id=current_user.id) if d.kind == KIND
     }
-    return render_template(
+    return journeys.page(
         "objections/start.html",
-        account=account,
-        grant=grant,
-        current=None,
+        account,
+        grant,
         rows=rows,
         days=account.program.objection_days,
         open_subjects=open_subjects,
@@ -224,11 +216,10 @@ def documents(number: str, return_id: int):
     if draft is None:
         return redirect(url_for(".form", number=number, return_id=return_id), 303)
     back = url_for(".documents", number=number, return_id=return_id)
-    return render_template(
+    return journeys.page(
         "objections/documents.html",
-        account=account,
-        grant=grant,
-        current=None,
+        account,
+        grant,
         draft=draft,
         documents=objections.documents_of(get_db(), draft.id),
         upload_url=_upload_url(account, draft, back),
@@ -287,17 +278,9 @@ class ObjectionCheck(journeys.Journey):
             page_form[name].errors = [message]
         return _form_page(account, grant, tax_return, page_form, draft, 400)
 
-    def page(self, form, draft, status):
-        return render_template(
-            "objections/check.html",
-            account=self.account,
-            grant=self.grant,
-            current=None,
-            form=form,
-            draft=draft,
-            rows=_check_rows(self.account, self.tax_return, self.answers, self.documents),
-            **_notice(self.account, self.tax_return),
-        ), status
+    def context(self, draft):
+        rows = _check_rows(self.account, self.tax_return, self.answers, self.documents)
+        return {"rows": rows, **_notice(self.account, self.tax_return)}
 
     def outgoing(self, draft, moment):
         tax_return, days = self.tax_return, self.account.program.objection_days
@@ -313,9 +296,7 @@ class ObjectionCheck(journeys.Journey):
 @bp.route("/<number>/<int:return_id>/check", methods=["GET", "POST"])
 def check(number: str, return_id: int):
     found, stop = _journey(number, return_id)
-    if stop:
-        return stop
-    return journeys.check(ObjectionCheck(*found))
+    return stop or journeys.check(ObjectionCheck(*found))
 
 
 # --- The confirmation ---------------------------------------------------------------------
@@ -324,19 +305,16 @@ def check(number: str, return_id: int):
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = account_or_404(number, PERMISSION)
-    sent, elsewhere = journeys.confirmation(account, grant, reference, (KIND,))
-    if elsewhere is not None:
-        return elsewhere
+    sent = journeys.confirmation(account, grant, reference, ObjectionCheck.kinds)
     data = requests.answers(sent)
     try:
         notice_date = date.fromisoformat(str(data.get("notice_date", "")))
     except ValueError:
         notice_date = None
-    return render_template(
+    return journeys.page(
         "objections/done.html",
-        account=account,
-        grant=grant,
-        current=None,
+        account,
+        grant,
         sent=sent,
         data=data,
         notice_date=notice_date,

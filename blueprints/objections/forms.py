@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import StringField, TextAreaField, ValidationError
+from wtforms import TextAreaField, ValidationError
 from wtforms.validators import DataRequired, Length
 
 from domain.objections import MAX_TEXT, REQUIRED_MESSAGES, TOO_LONG, parse_amount
-from web.forms import DECLARATION, SendForm, declaration_field, strip
+from web.forms import DECLARATION, SendForm, declaration_field, text_field
 
 
 def _text(name: str, label: str, hint: str) -> TextAreaField:
-    return TextAreaField(
-        label,
-        id=name,
-        description=hint,
-        filters=[strip],
-        validators=[DataRequired(REQUIRED_MESSAGES[name]), Length(max=MAX_TEXT, message=TOO_LONG[name])],
-    )
+    required, short_enough = DataRequired(REQUIRED_MESSAGES[name]), Length(max=MAX_TEXT, message=TOO_LONG[name])
+    return text_field(label, name, hint, required, short_enough, area=True)
 
 
 class ObjectionForm(FlaskForm):
@@ -37,12 +32,7 @@ class ObjectionForm(FlaskForm):
         "What do you want us to change?",
         "For example, remove the penalty, or reduce the tax assessed to what you reported. Up to 5,000 characters",
     )
-    amount = StringField(
-        "Amount you want changed, in dollars (optional)",
-        id="amount",
-        filters=[strip],
-        description="If you know it, like 1250.00",
-    )
+    amount = text_field("Amount you want changed, in dollars (optional)", "amount", "If you know it, like 1250.00")
 
     def validate_amount(self, field):
         _cents, message = parse_amount(field.data if isinstance(field.data, str) else "")

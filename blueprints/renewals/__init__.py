@@ -32,7 +32,7 @@ def _account(number: str):
 
 
 def _nothing_to_renew(account, grant):
-    return render_template("renewals/none.html", account=account, grant=grant, current="summary")
+    return journeys.page("renewals/none.html", account, grant, current="summary")
 
 
 def _licence_or_404(account, licence_id: int):
@@ -95,10 +95,10 @@ def start(number: str):
         }
         for licence in renewals.licences(db, account.id)
     ]
-    return render_template(
+    return journeys.page(
         "renewals/start.html",
-        account=account,
-        grant=grant,
+        account,
+        grant,
         rows=rows,
         window_days=days,
         long_day=renewals.long_day,
@@ -121,10 +121,10 @@ def begin(number: str, licence_id: int):
 
 def _confirm_page(account, grant, licence, form, draft, status: int = 200):
     answers = drafts.answers(draft)
-    return render_template(
+    return journeys.page(
         "renewals/confirm.html",
-        account=account,
-        grant=grant,
+        account,
+        grant,
         licence=licence,
         form=form,
         draft=draft,
@@ -182,7 +182,7 @@ class RenewalCheck(journeys.Journey):
     (a new expiry is a new subject); only then is it asked whether the licence can
     be renewed now."""
 
-    blueprint, kinds, form_class = "renewals", (KIND,), DeclarationForm
+    blueprint, kinds, form_class, current = "renewals", (KIND,), DeclarationForm, "summary"
 
     def __init__(self, account, grant, licence):
         super().__init__(account, grant, subject=renewals.subject(licence))
@@ -203,19 +203,13 @@ class RenewalCheck(journeys.Journey):
     def _back(self):
         return see_other(url_for(".confirm", number=self.account.number, licence_id=self.licence.id))
 
-    def page(self, form, draft, status):
-        return render_template(
-            "renewals/check.html",
-            account=self.account,
-            grant=self.grant,
-            licence=self.licence,
-            form=form,
-            draft=draft,
-            rows=renewals.readable(self.account.program_code, self.answers),
-            contact=renewals.contact_text(self.account),
-            long_day=renewals.long_day,
-            current="summary",
-        ), status
+    def context(self, draft):
+        return {
+            "licence": self.licence,
+            "rows": renewals.readable(self.account.program_code, self.answers),
+            "contact": renewals.contact_text(self.account),
+            "long_day": renewals.long_day,
+        }
 
     def outgoing(self, draft, moment):
         return sending.Outgoing(
@@ -235,14 +229,7 @@ def check(number: str, licence_id: int):
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = _account(number)
-    found, elsewhere = journeys.confirmation(account, grant, reference, (KIND,))
-    if elsewhere is not None:
-        return elsewhere
-    return render_template(
-        "renewals/done.html",
-        account=account,
-        grant=grant,
-        found=found,
-        statuses=requests.STATUS_WORDS,
-        current="summary",
+    found = journeys.confirmation(account, grant, reference, RenewalCheck.kinds)
+    return journeys.page(
+        "renewals/done.html", account, grant, found=found, statuses=requests.STATUS_WORDS, current="summary"
     )

@@ -4,21 +4,16 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectMultipleField, StringField
+from wtforms import SelectMultipleField
 from wtforms.fields.choices import SelectChoice
 
 from domain import renewals
-from web.forms import SendForm, declaration_field, strip
+from web.forms import SendForm, declaration_field, radio_field, text_field
 
 
 class _ConfirmBase(FlaskForm):
     # Made before the program's questions: WTForms orders fields (and so the error summary) by when they were made.
-    details_correct = RadioField(
-        "Are these details correct?",
-        id="details_correct",
-        validate_choice=False,
-        choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
-    )
+    details_correct = radio_field("Are these details correct?", "details_correct", dict(renewals.YES_NO))
     program_code = ""
 
     def answers(self) -> dict:
@@ -58,13 +53,11 @@ def confirm_form(program_code: str) -> type:
                     question.label, id=question.name, choices=choices, validate_choice=False, description=question.hint
                 )
             elif question.kind == "yes_no":
-                fields[question.name] = RadioField(
-                    question.label, id=question.name, choices=choices, validate_choice=False, description=question.hint
+                fields[question.name] = radio_field(
+                    question.label, question.name, dict(question.options), question.hint
                 )
             else:
-                fields[question.name] = StringField(
-                    question.label, id=question.name, filters=[strip], description=question.hint
-                )
+                fields[question.name] = text_field(question.label, question.name, question.hint)
         _FORMS[program_code] = type(f"RenewalForm{program_code}", (_ConfirmBase,), fields)
     return _FORMS[program_code]
 

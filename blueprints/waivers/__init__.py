@@ -42,7 +42,7 @@ def _journey(number: str):
     account, grant = account_or_404(number, PERMISSION)
     if not account.program.allows("waiver"):
         return None, (
-            render_template("waivers/not_offered.html", account=account, grant=grant, current=None),
+            journeys.page("waivers/not_offered.html", account, grant),
             _status_for_refusal(),
         )
     return (account, grant), None
@@ -63,11 +63,10 @@ def _entries_form(available, data=None, restore=False):
 
 
 def _start_page(account, grant, available, form, draft, status: int = 200):
-    return render_template(
+    return journeys.page(
         "waivers/start.html",
-        account=account,
-        grant=grant,
-        current=None,
+        account,
+        grant,
         form=form,
         draft=draft,
         charges=available,
@@ -76,11 +75,10 @@ def _start_page(account, grant, available, form, draft, status: int = 200):
 
 
 def _reason_page(account, grant, chosen, form, draft, status: int = 200):
-    return render_template(
+    return journeys.page(
         "waivers/reason.html",
-        account=account,
-        grant=grant,
-        current=None,
+        account,
+        grant,
         form=form,
         draft=draft,
         chosen=chosen,
@@ -209,11 +207,10 @@ def documents(number: str):
         upload_url = url_for(
             "documents.upload", number=number, draft=draft.token, next=url_for(".documents", number=number)
         )
-    return render_template(
+    return journeys.page(
         "waivers/documents.html",
-        account=account,
-        grant=grant,
-        current=None,
+        account,
+        grant,
         draft=draft,
         documents=documents_of(get_db(), draft.id),
         upload_url=upload_url,
@@ -270,16 +267,8 @@ class WaiverCheck(journeys.Journey):
             form[name].errors = [text]
         return _reason_page(account, grant, self.chosen, form, draft, 400)
 
-    def page(self, form, draft, status):
-        return render_template(
-            "waivers/check.html",
-            account=self.account,
-            grant=self.grant,
-            current=None,
-            form=form,
-            draft=draft,
-            rows=_check_rows(self.account, self.chosen, self.answers, self.documents),
-        ), status
+    def context(self, draft):
+        return {"rows": _check_rows(self.account, self.chosen, self.answers, self.documents)}
 
     def outgoing(self, draft, moment):
         names = [d.uploaded_name for d in self.documents]
@@ -291,9 +280,7 @@ class WaiverCheck(journeys.Journey):
 @bp.route("/<number>/check", methods=["GET", "POST"])
 def check(number: str):
     found, stop = _journey(number)
-    if stop:
-        return stop
-    return journeys.check(WaiverCheck(*found))
+    return stop or journeys.check(WaiverCheck(*found))
 
 
 # --- The confirmation ---------------------------------------------------------------------
@@ -302,9 +289,5 @@ def check(number: str):
 @bp.route("/<number>/done/<reference>")
 def done(number: str, reference: str):
     account, grant = account_or_404(number, PERMISSION)
-    sent, elsewhere = journeys.confirmation(account, grant, reference, (KIND,))
-    if elsewhere is not None:
-        return elsewhere
-    return render_template(
-        "waivers/done.html", account=account, grant=grant, current=None, sent=sent, data=requests.answers(sent)
-    )
+    sent = journeys.confirmation(account, grant, reference, WaiverCheck.kinds)
+    return journeys.page("waivers/done.html", account, grant, sent=sent, data=requests.answers(sent))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectMultipleField, TextAreaField, ValidationError
-from wtforms.fields.choices import SelectChoice
+from wtforms import SelectMultipleField, ValidationError
 from wtforms.validators import DataRequired, Length
 
 from domain.waivers import MAX_TEXT, REASONS
-from web.forms import DECLARATION, SendForm, declaration_field, strip
+from web.forms import DECLARATION, SendForm, declaration_field, radio_field, text_field
 
 
 class EntriesForm(FlaskForm):
@@ -22,21 +21,14 @@ class EntriesForm(FlaskForm):
 
 
 class ReasonForm(FlaskForm):
-    reason = RadioField(
-        "Why should we waive them?",
-        id="reason",
-        validate_choice=False,
-        choices=[SelectChoice(value, label) for value, label in REASONS.items()],
-    )
-    explanation = TextAreaField(
+    reason = radio_field("Why should we waive them?", "reason", REASONS)
+    explanation = text_field(
         "Explain what happened",
-        id="explanation",
-        filters=[strip],
-        description="What happened, when, and how it kept you from filing or paying on time. Up to 5,000 characters",
-        validators=[
-            DataRequired("Explain why we should waive the penalties and interest"),
-            Length(max=MAX_TEXT, message="The explanation must be 5,000 characters or fewer"),
-        ],
+        "explanation",
+        "What happened, when, and how it kept you from filing or paying on time. Up to 5,000 characters",
+        DataRequired("Explain why we should waive the penalties and interest"),
+        Length(max=MAX_TEXT, message="The explanation must be 5,000 characters or fewer"),
+        area=True,
     )
 
     def validate_reason(self, field):
