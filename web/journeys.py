@@ -107,9 +107,12 @@ def check(journey: Journey) -> ResponseReturnValue:
     token = request.form.get("token") if request.method == "POST" else None
     draft = drafts.by_token(db, account_id=journey.account.id, user_id=current_user.id, token=token or "")
     draft = draft if draft is not None and journey.owns(draft) else None
-    earlier = sending.sent_request(db, draft) or sending.made_with(
-        db, token, account_id=journey.account.id, user_id=current_user.id, kinds=journey.kinds
-    )
+    if draft is not None:
+        earlier = sending.sent_request(db, draft)
+    else:  # no draft of this journey by that token: purged after it was sent, or none
+        earlier = sending.made_with(
+            db, token, account_id=journey.account.id, user_id=current_user.id, kinds=journey.kinds
+        )
     if earlier is not None:
         return to_confirmation(journey, earlier)
     if draft is None or draft.submitted_request_id is not None:
