@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from domain import audit, ledger
 from domain.accounts import add_months, format_money
 from domain.programs import int_setting
-from models import Instalment, LedgerEntry, PaymentArrangement, ServiceRequest
+from domain.sending import Refused
+from models import Account, Instalment, LedgerEntry, PaymentArrangement, ServiceRequest
 
 FREQUENCIES = {"weekly": "Weekly", "biweekly": "Every two weeks", "monthly": "Monthly"}
 # How the rules' messages name each frequency ("With monthly payments over ...").
@@ -303,12 +304,23 @@ def request_data(balance_cents: int, proposal: Proposal, rows: list[tuple[date, 
     }
 
 
+class AlreadyProposed(Refused):
+    """Another arrangement of the account was proposed a moment before (and waits, or was approved)."""
+
+
 def builder(account_id: int, now: datetime, balance_cents: int, proposal: Proposal):
     """The `build` of the proposal's request (domain.sending.Outgoing): the
-    arrangement, status proposed, and its instalments."""
+    arrangement, status proposed, and its instalments. Raises AlreadyProposed when
+    the account has one proposed or approved already."""
     rows = proposal.schedule(balance_cents)
 
     def build(db: Session, request: ServiceRequest) -> None:
+        # Two proposals at the same moment (two people, two drafts): the account's row
+        # is locked (FOR UPDATE on PostgreSQL; on SQLite the request's insert already
+        # holds the one write lock), so the second finds the first's arrangement here.
+        db.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+        if blocking(db, account_id) is not None:
+            raise AlreadyProposed(account_id)
         arrangement = PaymentArrangement(
             account_id=account_id,
             service_request_id=request.id,

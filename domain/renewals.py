@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from domain import audit
 from domain.programs import int_setting
+from domain.sending import Refused
 from models import Account, Licence, ServiceRequest
 
 WAITING = ("received", "in_review")
@@ -297,6 +298,33 @@ def request_data(account: Account, licence: Licence, answers: dict) -> dict:
     for _name, title, text in readable(account.program_code, answers):
         data[title.lower().replace(" ", "_")] = text
     return data
+
+
+class AlreadyAsked(Refused):
+    """A renewal of the licence was sent a moment before, and waits for a decision."""
+
+
+def builder(account_id: int, licence_id: int):
+    """The `build` of a renewal's request (domain.sending.Outgoing): raises
+    AlreadyAsked when another renewal of the licence waits for a decision."""
+
+    def build(db: Session, request: ServiceRequest) -> None:
+        # Two renewals of one licence at the same moment (two people): the licence's
+        # row is locked (FOR UPDATE on PostgreSQL; on SQLite the request's insert
+        # already holds the one write lock), so the second finds the first here.
+        db.execute(select(Licence.id).where(Licence.id == licence_id).with_for_update())
+        others = db.scalars(
+            select(ServiceRequest).where(
+                ServiceRequest.account_id == account_id,
+                ServiceRequest.kind == "renewal",
+                ServiceRequest.status.in_(WAITING),
+                ServiceRequest.id != request.id,
+            )
+        )
+        if any(_licence_id(other) == licence_id for other in others):
+            raise AlreadyAsked(licence_id)
+
+    return build
 
 
 # --- The agency's decision ----------------------------------------------------------------------

@@ -13,9 +13,9 @@ from datetime import date
 import pytest
 from sqlalchemy import delete, func, select
 
-from domain import drafts, sending
-from models import Account, AuditEvent, Draft, ServiceRequest, WorkItem
-from tests.accounts_factory import give, open_account, sessionmaker_of
+from domain import arrangements, drafts, renewals, sending
+from models import Account, AuditEvent, Draft, Licence, PaymentArrangement, ServiceRequest, WorkItem
+from tests.accounts_factory import give, open_account, post, sessionmaker_of
 from tests.conftest import make_user
 from web import journeys
 
@@ -175,3 +175,75 @@ def test_the_same_draft_sent_twice_at_the_same_moment_makes_one_request(app, clo
     assert not racer.is_alive() and answered == {"created": False, "request_id": first_id}
     with maker() as db:
         assert _count(db, ServiceRequest) == 1 and _count(db, WorkItem) == 1
+
+
+# --- Two people sending at the same moment what the journey allows once ----------------------
+
+
+def _two_senders(app, clock, kind: str):
+    """An account with a balance and a licence, and two people's open drafts of this kind."""
+    people = [make_user(app, email=f"{who}@example.com", name=who.title()) for who in ("first", "second")]
+    with sessionmaker_of(app)() as db:
+        account = open_account(db, serial=72, legal_name="Two Desks Ltd.", opened_on=date(2026, 6, 1))
+        post(db, account, "assessment", 120_000, date(2026, 7, 15), period_end=date(2026, 6, 30))
+        licence = Licence(
+            account_id=account.id,
+            licence_number="TD-1",
+            kind="Test licence",
+            issued_on=date(2026, 1, 1),
+            expires_on=date(2026, 12, 31),
+        )
+        db.add(licence)
+        draft_ids = []
+        for person in people:
+            give(db, clock(), person, account, role="delegate", permissions=("file", "payment_arrangements"))
+            draft_ids.append(drafts.start(db, clock(), account_id=account.id, user_id=person, kind=kind).id)
+        db.commit()
+        return account.id, licence.id, list(zip(people, draft_ids, strict=True))
+
+
+def _what_goes_with(kind, account_id, licence_id, moment):
+    if kind == "arrangement":
+        proposal = arrangements.Proposal("monthly", 40_000, date(2026, 12, 1))
+        data, build = {}, arrangements.builder(account_id, moment, 120_000, proposal)
+    else:
+        data, build = {"licence_id": licence_id}, renewals.builder(account_id, licence_id)
+    return sending.Outgoing(summary="Once only", data=data, build=build)
+
+
+@pytest.mark.parametrize("kind", ["arrangement", "renewal"])
+def test_two_people_sending_what_is_allowed_once_at_the_same_moment_send_one(app, clock, kind):
+    """Two proposals of an arrangement for one account, or two renewals of one licence,
+    each from its own person and draft: the second waits for the first (the account's
+    or the licence's row), then is refused and keeps nothing."""
+    account_id, licence_id, senders = _two_senders(app, clock, kind)
+    maker = sessionmaker_of(app)
+    refused: list = []
+
+    def send(db, person, draft_id):
+        outgoing = _what_goes_with(kind, account_id, licence_id, clock())
+        draft, account = db.get(Draft, draft_id), db.get(Account, account_id)
+        return sending.send(db, clock(), draft, account=account, user_id=person, outgoing=outgoing)
+
+    def second_sender():
+        with maker() as db:
+            try:
+                send(db, *senders[1])
+            except sending.Refused as refusal:
+                refused.append(refusal)
+                db.rollback()
+
+    with maker() as db:
+        first = send(db, *senders[0])
+        racer = threading.Thread(target=second_sender)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive()  # waiting for the first sender
+        db.commit()
+        assert first.created
+    racer.join(20)
+    assert not racer.is_alive() and len(refused) == 1
+    with maker() as db:
+        assert _count(db, ServiceRequest, ServiceRequest.kind == kind) == 1
+        assert _count(db, PaymentArrangement) == (1 if kind == "arrangement" else 0)
+        assert db.get(Draft, senders[1][1]).submitted_request_id is None  # still theirs to change

@@ -213,6 +213,10 @@ class ArrangementCheck(journeys.Journey):
             build=arrangements.builder(self.account.id, moment, owing, proposal),
         )
 
+    def refused(self, refusal):
+        """Someone proposed an arrangement a moment ago: the start page shows it."""
+        return see_other(url_for(".start", number=self.account.number))
+
 
 @bp.route("/<number>/check", methods=["GET", "POST"])
 def check(number: str):

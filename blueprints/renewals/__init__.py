@@ -215,7 +215,12 @@ class RenewalCheck(journeys.Journey):
         return sending.Outgoing(
             summary=renewals.summary(self.licence),
             data=renewals.request_data(self.account, self.licence, self.answers),
+            build=renewals.builder(self.account.id, self.licence.id),
         )
+
+    def refused(self, refusal):
+        """Someone sent a renewal of the licence a moment ago: its confirmation."""
+        return _elsewhere(self.account, self.licence) or see_other(url_for(".start", number=self.account.number))
 
 
 @bp.route("/<number>/<int:licence_id>/check", methods=["GET", "POST"])
