@@ -134,18 +134,8 @@ def start(number: str):
         if end in starts and (amended or end not in filed_ends):
             started.append((draft, end, amended, period_text(starts[end], end)))
     drafted = {(end, amended) for _draft, end, amended, _text in started}
-    return journeys.page(
-        "filing/start.html",
-        account,
-        grant,
-        current=CURRENT,
-        spec=spec,
-        open_periods=open_periods,
-        filed=filed,
-        started=started,
-        drafted=drafted,
-        today=day,
-    )
+    shown = dict(spec=spec, open_periods=open_periods, filed=filed, started=started, drafted=drafted, today=day)
+    return journeys.page("filing/start.html", account, grant, current=CURRENT, **shown)
 
 
 @bp.route("/<number>/<period_end>/begin", methods=["POST"])
