@@ -19,8 +19,6 @@ MAX_FUNCTION_LINES = 60
 MAX_CHECK_VIEW_LINES = 25
 JOURNEYS = ("filing", "objections", "waivers", "arrangements", "renewals", "direct_deposit")
 
-IN_PROGRESS = pytest.mark.xfail(strict=False, reason="issue 19: other part in progress")
-
 
 def _files(*roots: str) -> list[Path]:
     found = []
@@ -59,12 +57,12 @@ def _is_check_view(path: Path, function: ast.FunctionDef | ast.AsyncFunctionDef,
 
 
 def _part(path: Path, function, top_level: bool) -> str:
-    """Which part of issue 19 the function belongs to: the journeys' check views are
-    still being moved onto one send-once flow."""
+    """Which part of issue 19 the function belongs to (the journeys' check views are
+    the send-once flow's, web.journeys)."""
     return "the journeys' check views" if _is_check_view(path, function, top_level) else "everything else"
 
 
-PARTS = ["everything else", pytest.param("the journeys' check views", marks=IN_PROGRESS)]
+PARTS = ["everything else", "the journeys' check views"]
 
 
 @pytest.mark.parametrize("part", PARTS)
@@ -85,7 +83,7 @@ def test_the_function_count_reads_the_whole_application():
     assert sum(1 for path in files for _ in _functions(path)) > 500
 
 
-@pytest.mark.parametrize("journey", [pytest.param(journey, marks=IN_PROGRESS) for journey in JOURNEYS])
+@pytest.mark.parametrize("journey", JOURNEYS)
 def test_each_journeys_check_view_is_at_most_25_lines(journey):
     views = [
         (path, function)
