@@ -150,7 +150,8 @@ def file_of(db: Session, account: Account, now: datetime, today: date) -> Accoun
         paper_mail=mail.paper_in_force(account, today),
         paper_chosen_by=names.get(account.paper_mail_chosen_by_user_id),
         access=[_access(p, names) for p in live],
-        removed=sorted((_access(p, names) for p in gone), key=lambda a: a.grant.revoked_at, reverse=True),
+        # Removed access always has revoked_at; `now` only satisfies the type.
+        removed=sorted((_access(p, names) for p in gone), key=lambda a: a.grant.revoked_at or now, reverse=True),
         consents=[
             ConsentLine(c, consents.shown_status(c, today), by_consent.get(c.id))
             for c in consents.for_account(db, account.id)

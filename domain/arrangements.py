@@ -147,7 +147,8 @@ def parse_money(text: str) -> tuple[int | None, str | None]:
         value = Decimal(body.replace(",", ""))
     except InvalidOperation:
         return None, "Amount must be a number, like 1250.00"
-    if value.as_tuple().exponent < -2:
+    exponent = value.as_tuple().exponent  # a whole number: _MONEY lets only digits through
+    if isinstance(exponent, int) and exponent < -2:
         return None, "Amount must be in dollars and cents, with no more than 2 numbers after the decimal point"
     if negative or value <= 0:
         return None, "Amount must be more than $0.00"
@@ -239,6 +240,7 @@ def check(answers: dict, *, balance_cents: int, today: date, rules: Rules) -> tu
             found["instalment"] = word
     if found or balance_cents <= 0:
         return None, found
+    assert instalment is not None and first is not None  # each parser gives a message when it gives None
     return Proposal(frequency, instalment, first), found
 
 

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session, aliased
 
 from domain import audit, ledger, mail, messages, notices, once, work
 from domain.accounts import describe_balance, format_money
+from domain.db import rows_changed
 from domain.postings import MAX_CENTS, MAX_REASON, AlreadyDone
-from domain.returns import NOTICE_TITLES, account_period_starts, period_text, start_of
+from domain.returns import NOTICE_TITLES, account_period_starts, notice_of, period_text, start_of
 from models import Account, FilingPeriod, LedgerEntry, MailItem, ServiceRequest, TaxReturn, User, WorkItem
 
 CHARGE_KINDS = ("penalty", "interest")
@@ -276,6 +277,8 @@ def _post_notice(
     db: Session, now: datetime, today: date, account: Account, tax_return: TaxReturn, staff: User, zone: ZoneInfo
 ) -> MailItem:
     notice = notices.notice_for(db, account, tax_return)
+    if notice is None:  # the return was given its notice just before
+        raise ValueError(f"return {tax_return.id} has no notice to post")
     pdf = notices.render_pdf(notice, generated_at=now.astimezone(zone))
     kind = "notice_of_assessment" if tax_return.notice_kind == "assessment" else "notice_of_reassessment"
     return mail.post(
@@ -329,7 +332,7 @@ def _tell(
     program = account.program.name
     paper = f"amended {tax_return.kind}" if tax_return.amended else tax_return.kind
     period = period_of(db, account, tax_return)
-    title = NOTICE_TITLES[tax_return.notice_kind].lower()
+    title = NOTICE_TITLES[notice_of(tax_return)[0]].lower()
     where = (
         f"We are sending the {title} by post to the account's mailing address."
         if mail_item.delivery == "paper"
@@ -367,7 +370,7 @@ def assess(
     AlreadyDone when `key` has been used."""
     if key is not None and not once.claim(db, now, key, "return.assess"):
         raise AlreadyDone()
-    account = db.get(Account, tax_return.account_id)
+    account = db.get_one(Account, tax_return.account_id)
     filed = tax_return.amount_cents
     checked, note = _checked_assessment(tax_return, assessed_cents, charges, note)
     request = request_of(db, tax_return)
@@ -421,13 +424,14 @@ def _mark_assessed(db: Session, tax_return: TaxReturn, today: date) -> None:
     """The return moves to assessed, with today's notice, only from a state that is not
     (one conditional UPDATE, the period's returns locked): two clerks cannot both assess it."""
     _lock_period(db, tax_return)
-    moved = db.execute(
+    moved = rows_changed(
+        db,
         update(TaxReturn)
         .where(TaxReturn.id == tax_return.id, TaxReturn.status.not_in(ASSESSED), TaxReturn.notice_kind.is_(None))
         .values(status="assessed", processed_on=today, notice_kind="assessment", notice_date=today)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if moved.rowcount != 1:
+    if moved != 1:
         raise AssessmentRefused("This return has just been assessed by someone else", None, 409)
     db.refresh(tax_return)
 
@@ -503,7 +507,7 @@ def reassess(
     as reassessed. Raises AssessmentRefused, or AlreadyDone when `key` has been used."""
     if key is not None and not once.claim(db, now, key, "return.reassess"):
         raise AlreadyDone()
-    account = db.get(Account, tax_return.account_id)
+    account = db.get_one(Account, tax_return.account_id)
     reason = _checked_reassessment(db, tax_return, new_total_cents, reason)
     request = request_of(db, tax_return)
     item = _open_item(db, request, staff)

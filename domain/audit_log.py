@@ -29,7 +29,7 @@ class AuditFilter:
 
     @property
     def is_prefix(self) -> bool:
-        return bool(self.action) and self.action.endswith(".")
+        return self.action is not None and self.action.endswith(".")
 
 
 @dataclass(frozen=True)

@@ -67,13 +67,15 @@ def _rep_permissions(permissions) -> list[str]:
     return chosen
 
 
-def _check_dates(today: date, starts_on: date | None, ends_on: date | None) -> None:
+def _check_dates(today: date, starts_on: date | None, ends_on: date | None) -> date:
+    """The start date, once the dates are found sound."""
     if starts_on is None:
         raise AccessRefused("Enter the date the consent starts", "starts_on")
     if starts_on < today:
         raise AccessRefused("The start date must be today or later", "starts_on")
     if ends_on is not None and ends_on < starts_on:
         raise AccessRefused("The end date must be on or after the start date", "ends_on")
+    return starts_on
 
 
 def _open_for(db: Session, account_id: int, email: str, today: date, excluding: int | None = None) -> bool:
@@ -140,7 +142,7 @@ def sign(
     """A manager's consent for one representative, sent to the agency for review."""
     chosen = _rep_permissions(permissions)
     within_own(actor, chosen)
-    _check_dates(today, starts_on, ends_on)
+    starts = _check_dates(today, starts_on, ends_on)
     if _open_for(db, account.id, email, today):
         raise AccessRefused(
             "This person already has a consent on this account, waiting for review or in force", "representative_email"
@@ -152,7 +154,7 @@ def sign(
         representative_email=email,
         firm_name=firm_name or None,
         permissions=grants.permissions_text(chosen),
-        starts_on=starts_on,
+        starts_on=starts,
         ends_on=ends_on,
         status="submitted",
         declared_by_user_id=actor.user_id,
@@ -264,11 +266,11 @@ def accept(
         raise AccessRefused("This request can no longer be answered (it was answered, or it lapsed)")
     chosen = _rep_permissions(permissions)
     within_own(actor, chosen)
-    _check_dates(today, starts_on, ends_on)
+    starts = _check_dates(today, starts_on, ends_on)
     if _open_for(db, account.id, consent.representative_email, today, excluding=consent.id):
         raise AccessRefused("This person already has a consent on this account, waiting for review or in force")
     _check_cap(db, now, account.id, caps, today)
-    consent.permissions, consent.starts_on, consent.ends_on = grants.permissions_text(chosen), starts_on, ends_on
+    consent.permissions, consent.starts_on, consent.ends_on = grants.permissions_text(chosen), starts, ends_on
     consent.status, consent.declared_by_user_id, consent.declared_at = "submitted", actor.user_id, now
     audit.record(
         db,
@@ -293,7 +295,7 @@ def approve(db: Session, now: datetime, *, consent: Consent, staff_user_id: int 
     """The agency approves a signed consent: a PIN for the representative, to email."""
     if consent.status != "submitted":
         raise AccessRefused(f"Only a consent waiting for review can be approved (this one is {consent.status})")
-    account = db.get(Account, consent.account_id)
+    account = db.get_one(Account, consent.account_id)
     consent.status, consent.decided_at, consent.decided_by_user_id = "approved", now, staff_user_id
     row, pin = enrolment.issue(
         db,
@@ -323,7 +325,7 @@ def approve_and_send_pin(db: Session, now: datetime, *, consent: Consent, staff_
     """Approve the consent and put the representative's PIN email (`pin_email`) in
     the outbox, in the same transaction. The caller commits, then wakes the outbox."""
     row, pin = approve(db, now, consent=consent, staff_user_id=staff_user_id)
-    subject, body = pin_email(consent, db.get(Account, consent.account_id), pin)
+    subject, body = pin_email(consent, db.get_one(Account, consent.account_id), pin)
     outbox.enqueue(db, now, consent.representative_email, subject, body)
     return row
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from typing import cast
+
+from sqlalchemy import Delete, Update, create_engine, event
+from sqlalchemy.engine import CursorResult, Engine, make_url
 from sqlalchemy.orm import Session, SessionTransaction
 
 # How long a statement waits for another connection's lock (SQLite) and for a
@@ -16,7 +18,7 @@ POSTGRES_CONNECT_SECONDS = 10
 
 def make_engine(url: str, **kwargs) -> Engine:
     if url.startswith("sqlite"):
-        busy_seconds = float(make_url(url).query.get("timeout") or SQLITE_BUSY_SECONDS)
+        busy_seconds = float(_url_setting(url, "timeout") or SQLITE_BUSY_SECONDS)
         engine = create_engine(url, connect_args={"timeout": busy_seconds}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -39,6 +41,20 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
+def _url_setting(url: str, name: str) -> str | None:
+    """One setting from the URL's query; given twice (?timeout=1&timeout=2), the last one."""
+    value = make_url(url).query.get(name)
+    return value[-1] if isinstance(value, tuple) else value
+
+
+def rows_changed(db: Session, statement: Update | Delete) -> int:
+    """Run an UPDATE or DELETE and say how many rows it changed: how a conditional
+    UPDATE tells which of two people acting at once got there first."""
+    # An UPDATE or DELETE always answers with a CursorResult, which has the count;
+    # Session.execute is typed with the general Result, which does not.
+    return cast(CursorResult, db.execute(statement)).rowcount
+
+
 def savepoint(db: Session) -> SessionTransaction:
     """`db.begin_nested()`, nested in a real transaction on SQLite too. Python's sqlite3
     opens its transaction only before an INSERT, UPDATE or DELETE, so a SAVEPOINT sent
@@ -46,6 +62,9 @@ def savepoint(db: Session) -> SessionTransaction:
     submission would be kept without the work item and audit event that follow it.
     A BEGIN first keeps the savepoint inside the request's one transaction."""
     connection = db.connection()
-    if connection.dialect.name == "sqlite" and not connection.connection.dbapi_connection.in_transaction:
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is None:  # only once the connection has been closed, which db.connection() never hands out
+        raise RuntimeError("the session's connection is closed")
+    if connection.dialect.name == "sqlite" and not dbapi_connection.in_transaction:
         connection.exec_driver_sql("BEGIN")
     return db.begin_nested()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from domain import arrangements, audit, consents, ledger, messages, renewals, requests, work
 from domain.accounts import format_money
+from domain.db import rows_changed
 from domain.delegation import AccessRefused
 from domain.waivers import CHARGE_KINDS
 from models import Account, Consent, DirectDeposit, LedgerEntry, ServiceRequest, User, WorkItem
@@ -107,13 +108,14 @@ def _hold(db: Session, item: WorkItem) -> None:
     """Write-lock the open item for this decision. A second decision at the same
     moment (another tab, another officer, another server) waits here for the
     first to commit, then finds the item decided and is refused."""
-    held = db.execute(
+    held = rows_changed(
+        db,
         update(WorkItem)
         .where(WorkItem.id == item.id, WorkItem.status.in_(work.OPEN))
         .values(status=WorkItem.status)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if held.rowcount != 1:
+    if held != 1:
         raise AlreadyDecided("This item has already been decided")
 
 
@@ -142,7 +144,7 @@ def _request(ctx: Context) -> tuple[ServiceRequest, Account]:
     request = ctx.db.get(ServiceRequest, ctx.item.service_request_id) if ctx.item.service_request_id else None
     if request is None:
         raise work.WorkRefused("This item's request is no longer on record")
-    return request, ctx.db.get(Account, request.account_id)
+    return request, ctx.db.get_one(Account, request.account_id)
 
 
 def _request_subject(request: ServiceRequest) -> str:
@@ -164,7 +166,7 @@ def _consent(ctx: Context) -> str:
     except AccessRefused as error:
         raise _refused(error) from None
     if not ctx.approve:  # an approval tells the account's managers itself (consents.approve)
-        account = ctx.db.get(Account, consent.account_id)
+        account = ctx.db.get_one(Account, consent.account_id)
         who = consent.representative_name
         _tell(
             ctx,
@@ -198,7 +200,7 @@ def _renewal(ctx: Context) -> str:
         decision = renewals.decide(ctx.db, ctx.now, request, ctx.approve, ctx.reason, ctx.staff.id, today=ctx.today)
     except renewals.DecisionRefused as error:
         raise _refused(error) from None
-    if ctx.approve:
+    if decision.new_expiry is not None:  # approved
         text = (
             f"We renewed your licence {decision.licence.licence_number}. It now expires on "
             f"{decision.new_expiry.day} {decision.new_expiry:%B %Y}."

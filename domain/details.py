@@ -22,6 +22,7 @@ import phonenumbers
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from domain.db import rows_changed
 from models import Account, ServiceRequest, User
 
 # The 13 provinces and territories with Canada Post's two-letter codes.
@@ -164,8 +165,8 @@ def parse_address(text: str | None) -> Address:
     match = _LAST_LINE.match(lines[-1]) if len(lines) >= 2 else None
     if match is None:
         return Address(line1=", ".join(lines))
-    postal, problem = normalise_postal(match["postal"])
-    if problem:
+    postal, _problem = normalise_postal(match["postal"])
+    if postal is None:
         return Address(line1=", ".join(lines))
     return Address(
         line1=lines[0],
@@ -255,13 +256,14 @@ def apply(db: Session, account_id: int, seen_version: int, changed: dict) -> Non
     for name in ("mailing_address", "physical_address"):
         if name in values and values[name] is None:
             values[name] = ""
-    result = db.execute(
+    updated = rows_changed(
+        db,
         update(Account)
         .where(Account.id == account_id, Account.profile_version == seen_version)
         .values(profile_version=Account.profile_version + 1, **values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:
+    if updated != 1:
         raise Conflict()
 
 

@@ -94,12 +94,13 @@ class Details:
 
 def validate(answers: dict) -> tuple[Details | None, dict[str, str]]:
     """(the details, {}) when every field is right, else (None, {field: message})."""
-    cleaned, errors = {}, {}
+    cleaned: dict[str, str] = {}
+    errors: dict[str, str] = {}
     for field in FIELDS:
         value, problem = clean(field, answers.get(field))
-        if problem:
+        if problem is not None:
             errors[field] = problem
-        else:
+        elif value is not None:
             cleaned[field] = value
     if errors:
         return None, errors

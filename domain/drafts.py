@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from domain.db import rows_changed
 from models import Document, Draft
 
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{1,43}")
@@ -146,8 +147,10 @@ def abandoned_ids(db: Session, now: datetime) -> list[int]:
 def purge(db: Session, now: datetime) -> int:
     """Drafts untouched for KEPT_FOR, and submitted drafts older than a day (their
     token must outlive any retry of the submission)."""
-    stale = db.execute(delete(Draft).where(Draft.submitted_request_id.is_(None), Draft.updated_at < now - KEPT_FOR))
-    done = db.execute(
-        delete(Draft).where(Draft.submitted_request_id.is_not(None), Draft.updated_at < now - timedelta(days=1))
+    stale = rows_changed(
+        db, delete(Draft).where(Draft.submitted_request_id.is_(None), Draft.updated_at < now - KEPT_FOR)
     )
-    return stale.rowcount + done.rowcount
+    done = rows_changed(
+        db, delete(Draft).where(Draft.submitted_request_id.is_not(None), Draft.updated_at < now - timedelta(days=1))
+    )
+    return stale + done

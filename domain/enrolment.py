@@ -267,7 +267,7 @@ def enrol(
         audit.record(db, now, "enrolment", "failure", actor_user_id=user_id)
         db.commit()
         return Outcome("no-match")
-    account = db.get(Account, match.account_id)
+    account = db.get_one(Account, match.account_id)
     if not _for_this_person(db, match, user_id):
         return _refused_to_another_person(db, now, keys, match, account, user_id)
     if match.locked_at is not None:

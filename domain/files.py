@@ -64,7 +64,7 @@ def remove_unclaimed(
                 old[entry.name] = entry
     temporary = [name for name in old if name.startswith(".") and name.endswith(".part")]
     candidates = sorted(set(old) - set(temporary))
-    kept = set()
+    kept: set[str] = set()
     for start in range(0, len(candidates), 500):
         kept.update(claimed(candidates[start : start + 500]))
     removed = []

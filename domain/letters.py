@@ -275,7 +275,7 @@ def _record_issued(
 ) -> None:
     """The audit event of an issue (a reissue names the PINs it cancelled), with the
     form key's marker, so a retry finds the letter it made."""
-    marker = {once.MARKER_FIELD: once.marker(key)}
+    marker = once.marker(key)
     if replaced is not None:
         audit.record(
             db,
@@ -286,7 +286,7 @@ def _record_issued(
             invitation_id=pin.id,
             replaced=replaced,
             mail=item.id,
-            **marker,
+            submission=marker,  # once.MARKER_FIELD
         )
     else:
         audit.record(
@@ -297,7 +297,7 @@ def _record_issued(
             account_id=account.id,
             invitation_id=pin.id,
             mail=item.id,
-            **marker,
+            submission=marker,  # once.MARKER_FIELD
         )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, defer
 
 from domain import audit, grants, messages, outbox
 from domain.accounts import format_number
+from domain.db import rows_changed
 from domain.notices import AGENCY, DEMO_FOOTER, SERVICE, pdf_text
 from domain.returns import long_day
 from models import MAIL_KINDS, Account, Grant, MailItem, User
@@ -315,18 +316,18 @@ def mark_mailed(db: Session, now: datetime, item: MailItem, staff: User, *, toda
         raise NotPaper("this item was posted online")
     # One UPDATE that only a row not yet mailed matches: of two people pressing the
     # button, one marks it.
-    marked = db.execute(
+    marked = rows_changed(
+        db,
         update(MailItem)
         .where(MailItem.id == item.id, MailItem.mailed_at.is_(None))
         .values(mailed_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if marked != 1:
         return False
     db.refresh(item)
     if item.kind == "invitation_letter":
-        account = db.get(Account, item.account_id)
-        note = mailed_letter_pdf(item, account, today)
+        note = mailed_letter_pdf(item, db.get_one(Account, item.account_id), today)
         item.content, item.size_bytes, item.sha256 = note, len(note), hashlib.sha256(note).hexdigest()
     audit.record(
         db,

@@ -377,8 +377,17 @@ def _attach(
 
 
 def _again(db: Session, post: MessagePost) -> Sent:
-    thread = db.get(MessageThread, post.thread_id)
+    thread = db.get_one(MessageThread, post.thread_id)
     return Sent(thread, post, [], attachments_of(db, [post.id]).get(post.id, []), created=False)
+
+
+def _kept_first(db: Session, key: str | None) -> Sent:
+    """The post another worker kept with this key first (`_add_keyed_post` gave None)."""
+    db.rollback()
+    earlier = _earlier_post(db, key)
+    if earlier is None:  # a key was given, and its post was kept: it is there
+        raise RuntimeError("the post kept first with this key is not on record")
+    return _again(db, earlier)
 
 
 def start_thread(
@@ -415,8 +424,7 @@ def start_thread(
     )
     post = _add_keyed_post(db, now, thread, key=key, author_user_id=staff.id, from_agency=True, body=body)
     if post is None:
-        db.rollback()
-        return _again(db, _earlier_post(db, key))
+        return _kept_first(db, key)
     attachments = _attach(db, now, thread, post, user_id=staff.id, files=files, store=store, written=written)
     delivered = _deliver(db, now, thread, post, people, about=ABOUT_ACCOUNT if account is not None else ABOUT_YOU)
     audit.record(
@@ -438,14 +446,14 @@ def _addressees(db: Session, today: date, account: Account | None, to_user: User
     """Who a new thread from the agency reaches: the one person written to (a
     portal user, with access to the account when one is given), or everyone on
     the account who receives messages. MessageRefused when that is nobody."""
-    if to_user is None and account is None:
-        raise MessageRefused("Choose an account or a person to write to")
     if to_user is not None:
         if to_user.is_staff:
             raise MessageRefused("Write to a person who uses the portal, not to staff", "person")
         if account is not None and not has_grant(db, to_user.id, account.id, today):
             raise MessageRefused("This person has no access to the account now", "person")
         return [to_user.id]
+    if account is None:
+        raise MessageRefused("Choose an account or a person to write to")
     people = account_recipients(db, account.id, today)
     if not people:
         raise MessageRefused("Nobody on this account receives messages now. Write to one person instead", "account")
@@ -487,8 +495,7 @@ def reply_from_agency(
             raise MessageRefused(str(refused), "body") from refused
     post = _add_keyed_post(db, now, thread, key=key, author_user_id=staff.id, from_agency=True, body=body)
     if post is None:
-        db.rollback()
-        return _again(db, _earlier_post(db, key))
+        return _kept_first(db, key)
     attachments = _attach(db, now, thread, post, user_id=staff.id, files=files, store=store, written=written)
     delivered = _deliver(
         db, now, thread, post, people, about=ABOUT_ACCOUNT if thread.account_id is not None else ABOUT_YOU
@@ -536,8 +543,7 @@ def reply_from_account(
         raise MessageRefused("Files can be attached only to messages about an account", "files")
     post = _add_keyed_post(db, now, thread, key=key, author_user_id=user.id, from_agency=False, body=body)
     if post is None:
-        db.rollback()
-        return _again(db, _earlier_post(db, key))
+        return _kept_first(db, key)
     attachments = _attach(
         db, now, thread, post, user_id=user.id, files=files, store=store, written=written, quota=quota
     )
@@ -795,7 +801,8 @@ def attachments_of(db: Session, post_ids) -> dict[int, list[Document]]:
         for document in db.scalars(
             select(Document).where(Document.message_post_id.in_(post_ids)).order_by(Document.id)
         ):
-            found.setdefault(document.message_post_id, []).append(document)
+            if document.message_post_id is not None:  # always, by the query
+                found.setdefault(document.message_post_id, []).append(document)
     return found
 
 
@@ -809,7 +816,10 @@ def posts_of(db: Session, thread: MessageThread) -> list[PostView]:
         )
     )
     author_ids = {p.author_user_id for p in posts if p.author_user_id is not None}
-    names = dict(db.execute(select(User.id, User.name).where(User.id.in_(author_ids))).all()) if author_ids else {}
+    # Keyed by int | None, as looked up: a post written by nobody (automatically) finds no name.
+    names: dict[int | None, str] = (
+        dict(db.execute(select(User.id, User.name).where(User.id.in_(author_ids))).all()) if author_ids else {}
+    )
     files = attachments_of(db, [p.id for p in posts])
     reach = {
         post_id: (int(total), int(read or 0))

@@ -23,7 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain.accounts import format_money
-from domain.returns import NOTICE_TITLES, account_period_starts, long_day, period_text, return_of, start_of
+from domain.returns import (
+    NOTICE_TITLES,
+    account_period_starts,
+    long_day,
+    notice_of,
+    period_text,
+    return_of,
+    start_of,
+)
 from models import Account, Document, ServiceRequest, TaxReturn
 
 KIND = "objection"
@@ -116,7 +124,7 @@ def period_of(db: Session, account: Account, tax_return: TaxReturn) -> str:
 
 def subject(tax_return: TaxReturn) -> str:
     """The draft's subject: a new notice on the same return is a new objection."""
-    return f"return:{tax_return.id}:{tax_return.notice_date.isoformat()}"
+    return f"return:{tax_return.id}:{notice_of(tax_return)[1].isoformat()}"
 
 
 def filed_against(db: Session, account_id: int) -> dict[int, list[Filed]]:
@@ -159,20 +167,23 @@ def notices_of(db: Session, account: Account, today: date) -> list[NoticeRow]:
         )
         .order_by(TaxReturn.notice_date.desc(), TaxReturn.id.desc())
     )
-    return [
-        NoticeRow(
-            return_id=r.id,
-            period=period_text(start_of(account, r.period_end, known), r.period_end),
-            kind=r.notice_kind,
-            notice_date=r.notice_date,
-            deadline=deadline(r.notice_date, days),
-            open=is_open(r.notice_date, days, today),
-            amended=r.amended,
-            paper=r.kind,
-            objections=tuple(filed.get(r.id, ())),
+    found = []
+    for r in rows:
+        kind, notice_date = notice_of(r)
+        found.append(
+            NoticeRow(
+                return_id=r.id,
+                period=period_text(start_of(account, r.period_end, known), r.period_end),
+                kind=kind,
+                notice_date=notice_date,
+                deadline=deadline(notice_date, days),
+                open=is_open(notice_date, days, today),
+                amended=r.amended,
+                paper=r.kind,
+                objections=tuple(filed.get(r.id, ())),
+            )
         )
-        for r in rows
-    ]
+    return found
 
 
 # --- Answers -------------------------------------------------------------------------------
@@ -197,7 +208,8 @@ def parse_amount(text: str | None) -> tuple[int | None, str | None]:
         return None, "Amount must be a number, like 1250.00"
     if not value.is_finite():
         return None, "Amount must be a number, like 1250.00"
-    if value.as_tuple().exponent < -2:
+    exponent = value.as_tuple().exponent  # a whole number for a finite value
+    if isinstance(exponent, int) and exponent < -2:
         return None, "Amount must not have more than 2 decimal places, like 1250.00"
     if value <= 0:
         return None, "Amount must be more than $0.00, or leave it empty"
@@ -242,18 +254,17 @@ def documents_of(db: Session, draft_id: int) -> list[Document]:
 
 
 def summary(tax_return: TaxReturn, period: str) -> str:
-    return (
-        f"Notice of objection to the {NOTICE_TITLES[tax_return.notice_kind].lower()} dated "
-        f"{long_day(tax_return.notice_date)}, period {period}"
-    )
+    kind, notice_date = notice_of(tax_return)
+    return f"Notice of objection to the {NOTICE_TITLES[kind].lower()} dated {long_day(notice_date)}, period {period}"
 
 
 def request_data(tax_return: TaxReturn, period: str, answers: dict, document_names: list[str], days: int) -> dict:
     cents, _message = parse_amount(answers.get("amount") if isinstance(answers.get("amount"), str) else "")
+    kind, notice_date = notice_of(tax_return)
     return {
-        "notice_kind": tax_return.notice_kind,
-        "notice_date": tax_return.notice_date.isoformat(),
-        "deadline": deadline(tax_return.notice_date, days).isoformat(),
+        "notice_kind": kind,
+        "notice_date": notice_date.isoformat(),
+        "deadline": deadline(notice_date, days).isoformat(),
         "period_end": tax_return.period_end.isoformat(),
         "period": period,
         "return_reference": tax_return.reference,

@@ -24,7 +24,8 @@ from models import AuditEvent, UsedToken
 
 PURPOSE = "staff-form"  # the default purpose; a purpose keeps one form's keys apart from another's
 # The audit detail's name for the marker ("token" and "key" would be fine, but
-# any name with "token" in it is dropped by domain.audit).
+# any name with "token" in it is dropped by domain.audit). Callers write it as the
+# keyword of audit.record: `submission=once.marker(key)`.
 MARKER_FIELD = "submission"
 
 new_key = new_token

@@ -16,6 +16,7 @@ from typing import Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from domain.db import rows_changed
 from models import OutboxEmail
 
 log = logging.getLogger("portal.mail")
@@ -109,12 +110,13 @@ def _due(now: datetime):
 def _claim(db: Session, email_id: int, worker: str, now: datetime) -> bool:
     # The same condition as the search, checked again in one UPDATE: of several
     # workers that found the row, only one changes it.
-    claimed = db.execute(
+    claimed = rows_changed(
+        db,
         update(OutboxEmail)
         .where(OutboxEmail.id == email_id)
         .where(_due(now))
-        .values(status="sending", claimed_by=worker, claimed_at=now, attempts=OutboxEmail.attempts + 1)
-    ).rowcount
+        .values(status="sending", claimed_by=worker, claimed_at=now, attempts=OutboxEmail.attempts + 1),
+    )
     db.commit()
     return claimed == 1
 
@@ -147,7 +149,7 @@ def send_pending(
         for email_id in ids:
             if not _claim(db, email_id, worker, now()):
                 continue
-            email = db.get(OutboxEmail, email_id)
+            email = db.get_one(OutboxEmail, email_id)  # claimed just above, so it is there
             message = _message(email, mail_from, message_domain, now())
             try:
                 sender.send(message)

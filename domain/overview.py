@@ -14,6 +14,7 @@ from datetime import date
 
 from sqlalchemy import Date, and_, bindparam, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.sql.expression import BindParameter
 
 from domain import grants, ledger
 from domain.accounts import normalise_number
@@ -94,7 +95,7 @@ _NAME_LIKE = or_(
 _NUMBER_LIKE = Account.number.like(bindparam("digits"))
 _AFTER = tuple_(*_ORDER) > tuple_(bindparam("mark_name"), bindparam("mark_number"))
 _UP_TO = tuple_(*_ORDER) <= tuple_(bindparam("mark_name"), bindparam("mark_number"))
-_IDS = bindparam("ids", expanding=True)
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
 
 
 def _unfiled():
@@ -197,14 +198,15 @@ def _lines(db: Session, found: list[Grant], today: date) -> list[AccountLine]:
         {account_id: int(total) for account_id, total in db.execute(_BALANCES, {"ids": money_ids})} if money_ids else {}
     )
     money = {account_id: found_money.get(account_id, 0) for account_id in money_ids}
-    upcoming, overdue = {}, {}
+    upcoming: dict[int, DueInfo] = {}
+    overdue: dict[int, tuple[int, date | None]] = {}
     if ids:
         # A program's due dates rise with its period ends, so the earliest unfiled
         # period due on or after today has both the smallest end and due date.
         for account_id, period_end, due in db.execute(_UPCOMING, {"ids": ids, "today": today}):
             upcoming[account_id] = DueInfo(period_end, due)
-        for account_id, count, earliest in db.execute(_OVERDUE, {"ids": ids, "today": today}):
-            overdue[account_id] = (int(count), earliest)
+        for account_id, unfiled, earliest_due in db.execute(_OVERDUE, {"ids": ids, "today": today}):
+            overdue[account_id] = (int(unfiled), earliest_due)
     lines = []
     for grant in found:
         periods = shows_periods(grant)

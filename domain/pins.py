@@ -57,7 +57,7 @@ def _where(status: str, now: datetime):
 def counts(db: Session, now: datetime) -> dict[str, int]:
     """How many PINs have each status (every status, in order, even when none)."""
     statuses = select(_status_column(now).label("status")).subquery()
-    found = dict(db.execute(select(statuses.c.status, func.count()).group_by(statuses.c.status)).all())
+    found: dict[str, int] = dict(db.execute(select(statuses.c.status, func.count()).group_by(statuses.c.status)).all())
     return {status: found.get(status, 0) for status in STATUSES}
 
 

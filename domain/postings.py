@@ -101,7 +101,8 @@ def parse_amount(text, *, allow_zero: bool = False, negative: str = NO_SIGN) -> 
         value = Decimal(body.replace(",", ""))
     except InvalidOperation:
         return None, NOT_A_NUMBER
-    if value.as_tuple().exponent < -2:
+    exponent = value.as_tuple().exponent  # a whole number: _MONEY lets only digits through
+    if isinstance(exponent, int) and exponent < -2:
         return None, "Amount must be in dollars and cents, with no more than 2 numbers after the decimal point"
     if value == 0 and not allow_zero:
         return None, "Amount must be more than $0.00"
@@ -167,7 +168,11 @@ class Posting:
     effective_date: date
     period_end: date | None
     reason: str
-    to_account: Account | None = None
+    to_account: Account | None = None  # the account a transfer goes to; None for every other kind
+
+    def __post_init__(self) -> None:
+        if (self.kind == "transfer") != (self.to_account is not None):
+            raise ValueError("a transfer, and only a transfer, names the account it goes to")
 
     @property
     def signed_cents(self) -> int:
@@ -231,6 +236,7 @@ def read(db: Session, account: Account, today: date, answers: dict) -> tuple[Pos
             problems["amount"] = f"A refund cannot be more than the account's credit of {format_money(credit)}"
     if problems:
         return None, problems
+    assert cents is not None and effective is not None  # each was given a problem when it did not parse
     return Posting(kind, cents, effective, period_end, text["reason"], to_account), {}
 
 
@@ -285,9 +291,12 @@ def _transfer_in(
 ) -> LedgerEntry:
     """A transfer's other half, the amount coming in on the other account, and the
     audit of both halves (each on its own account)."""
+    to_account = posting.to_account
+    if to_account is None:  # Posting lets a transfer, and only a transfer, name one
+        raise ValueError("a transfer names the account it goes to")
     entry = ledger.post(
         db,
-        account_id=posting.to_account.id,
+        account_id=to_account.id,
         kind="transfer",
         amount_cents=-posting.cents,
         effective_date=posting.effective_date,
@@ -304,14 +313,14 @@ def _transfer_in(
         account_id=account.id,
         entry=out.id,
         amount_cents=out.amount_cents,
-        to_account=posting.to_account.id,
+        to_account=to_account.id,
     )
     audit.record(
         db,
         now,
         "ledger.transfer_in",
         actor_user_id=staff.id,
-        account_id=posting.to_account.id,
+        account_id=to_account.id,
         entry=entry.id,
         amount_cents=entry.amount_cents,
         from_account=account.id,
@@ -423,7 +432,7 @@ def links_for(db: Session, account_id: int, entry_ids: list[int]) -> Links:
     if not entry_ids:
         return Links({}, {})
     rows = db.scalars(select(LedgerEntry).where(LedgerEntry.account_id == account_id, LedgerEntry.id.in_(entry_ids)))
-    reversals = {row.id: row.reverses_id for row in rows if row.kind == "reversal" and row.reverses_id}
+    reversals = {row.id: row.reverses_id for row in rows if row.kind == "reversal" and row.reverses_id is not None}
     originals = (
         {row.id: row for row in db.scalars(select(LedgerEntry).where(LedgerEntry.id.in_(list(reversals.values()))))}
         if reversals
@@ -436,5 +445,6 @@ def links_for(db: Session, account_id: int, entry_ids: list[int]) -> Links:
             .where(LedgerEntry.kind == "reversal", LedgerEntry.reverses_id.in_(entry_ids))
             .order_by(LedgerEntry.id.desc())
         )
+        if row.reverses_id is not None  # always, by the query: this tells the type checker
     }
     return Links({rid: originals[oid] for rid, oid in reversals.items() if oid in originals}, reversed_by)

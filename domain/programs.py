@@ -4,13 +4,28 @@ ones where they are public; the demo uses them as they are written here."""
 from __future__ import annotations
 
 from datetime import date
+from typing import NotRequired, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Program, ProgramRate, ProgramSetting
 
-PROGRAMS = [
+
+class ProgramSpec(TypedDict):
+    """One program as `Program(**spec)` takes it."""
+
+    code: str
+    name: str
+    number_prefix: str
+    filing_frequency: str
+    due_rule: str
+    functions: str
+    description: NotRequired[str]
+    is_claim: NotRequired[bool]
+
+
+PROGRAMS: list[ProgramSpec] = [
     dict(
         code="TL",
         name="Tourism Levy",
@@ -169,8 +184,13 @@ def ensure_programs(db: Session) -> None:
             if db.get(ProgramSetting, (code, key)) is None:
                 db.add(ProgramSetting(program_code=code, key=key, value=value))
     db.flush()
-    have = set(db.execute(select(ProgramRate.program_code, ProgramRate.rate_key, ProgramRate.effective_from)).all())
-    for spec in RATES:
-        if (spec["program_code"], spec["rate_key"], spec["effective_from"]) not in have:
-            db.add(ProgramRate(**spec))
+    have = {
+        (code, key, start)
+        for code, key, start in db.execute(
+            select(ProgramRate.program_code, ProgramRate.rate_key, ProgramRate.effective_from)
+        )
+    }
+    for rate in RATES:
+        if (rate["program_code"], rate["rate_key"], rate["effective_from"]) not in have:
+            db.add(ProgramRate(**rate))
     db.flush()

@@ -68,6 +68,8 @@ def due_rule_problem(rule: str) -> str | None:
 def describe_due_rule(rule: str) -> str:
     """ "The last day of the month after the period ends", for a rule that is sound."""
     match = DUE_RULE_PATTERN.fullmatch(rule)
+    if match is None:
+        raise ValueError(f"not a due rule: {rule!r}")
     months = int(match["months"])
     month = {0: "the month the period ends", 1: "the month after the period ends"}.get(
         months, f"the month {months} months after the period ends"
@@ -157,7 +159,7 @@ def register_program(
     press of the button), that program and False."""
     earlier = once.made_with(db, key, ("program.registered",))
     if earlier is not None:
-        return db.get(Program, earlier["program"]), False
+        return db.get_one(Program, earlier["program"]), False
     if not CODE_PATTERN.fullmatch(code or ""):
         raise Refused("Enter a code of 2 to 10 capital letters, like TL", "code")
     if db.get(Program, code) is not None:
@@ -167,7 +169,7 @@ def register_program(
         earlier = once.made_with(db, key, ("program.registered",))
         if earlier is None:
             raise once.AlreadySent()
-        return db.get(Program, earlier["program"]), False
+        return db.get_one(Program, earlier["program"]), False
     program = Program(code=code, name="", number_prefix="", filing_frequency="", due_rule="", functions="")
     _apply(program, fields)
     try:
@@ -185,7 +187,7 @@ def register_program(
         actor_user_id=actor_user_id,
         program=code,
         prefix=fields.number_prefix,
-        **{once.MARKER_FIELD: once.marker(key)},
+        submission=once.marker(key),  # once.MARKER_FIELD
     )
     return program, True
 
@@ -248,7 +250,7 @@ def register_account(
     up to today. The same form key again answers the account it made."""
     earlier = once.made_with(db, key, ("account.registered",))
     if earlier is not None:
-        return Registered(db.get(Account, earlier["account_id"]), False)
+        return Registered(db.get_one(Account, earlier["account_id"]), False)
     program = db.get(Program, fields.program_code)
     if program is None:
         raise Refused("Choose a program", "program_code")
@@ -258,7 +260,7 @@ def register_account(
         earlier = once.made_with(db, key, ("account.registered",))
         if earlier is None:
             raise once.AlreadySent()
-        return Registered(db.get(Account, earlier["account_id"]), False)
+        return Registered(db.get_one(Account, earlier["account_id"]), False)
     account = _add_with_the_next_number(db, program, fields)
     periods = [
         FilingPeriod(account_id=account.id, period_start=start, period_end=end, due_date=due_date(program, end))
@@ -275,7 +277,7 @@ def register_account(
         number=account.number,
         program=program.code,
         periods=len(periods),
-        **{once.MARKER_FIELD: once.marker(key)},
+        submission=once.marker(key),  # once.MARKER_FIELD
     )
     return Registered(account, True, periods)
 

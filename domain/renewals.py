@@ -14,12 +14,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from domain import audit
+from domain.db import rows_changed
 from domain.programs import int_setting
 from domain.sending import Refused
 from models import Account, Licence, ServiceRequest
@@ -97,7 +99,7 @@ def _requested_expiry(request: ServiceRequest) -> str | None:
 
 def waiting(db: Session, account_id: int) -> dict[int, ServiceRequest]:
     """licence id -> the renewal request for it that waits for a decision."""
-    found = {}
+    found: dict[int, ServiceRequest] = {}
     for request in db.scalars(
         select(ServiceRequest)
         .where(
@@ -235,7 +237,7 @@ def ready(program_code: str, answers: dict) -> bool:
 
 def cleaned(program_code: str, answers: dict) -> dict:
     """The answers as plain values (numbers as numbers), for the request."""
-    clean = {}
+    clean: dict[str, Any] = {}
     for question in questions(program_code):
         value = answers.get(question.name)
         if question.kind == "choices":
@@ -259,7 +261,7 @@ def readable(program_code: str, answers: dict) -> list[tuple[str, str, str]]:
             chosen = value if isinstance(value, list) else [value]
             text = "\n".join(labels[key] for key in labels if key in chosen)
         elif question.kind == "yes_no":
-            text = dict(question.options).get(value, "")
+            text = dict(question.options).get(value, "") if isinstance(value, str) else ""
         else:
             number = _count(value)
             text = f"{number:,}" if number is not None else ""
@@ -344,8 +346,8 @@ def one_year_on(day: date) -> date:
 @dataclass
 class Decision:
     request: ServiceRequest
-    licence: Licence | None
-    new_expiry: date | None = None
+    licence: Licence
+    new_expiry: date | None = None  # set when approved
     notes: list[str] = field(default_factory=list)
 
 
@@ -371,7 +373,8 @@ def decide(
     today = today or now.astimezone(SERVICE_ZONE).date()
     licence = _licence_to_decide(db, request)
     # The decision itself: only a request still waiting takes one.
-    decided = db.execute(
+    decided = rows_changed(
+        db,
         update(ServiceRequest)
         .where(ServiceRequest.id == request.id, ServiceRequest.status.in_(WAITING))
         .values(
@@ -380,9 +383,9 @@ def decide(
             decided_by_user_id=staff_user_id,
             decision_reason=reason or None,
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if decided.rowcount != 1:
+    if decided != 1:
         raise DecisionRefused("this renewal has already been decided")
     result = Decision(request, licence)
     if approve:
@@ -418,12 +421,13 @@ def _renew(db: Session, licence: Licence, today: date) -> date:
     expired), moved only from the expiry read: a change meanwhile is refused."""
     old = licence.expires_on
     new = one_year_on(old if old >= today else today)
-    moved = db.execute(
+    moved = rows_changed(
+        db,
         update(Licence)
         .where(Licence.id == licence.id, Licence.expires_on == old)
         .values(expires_on=new)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if moved.rowcount != 1:
+    if moved != 1:
         raise DecisionRefused("the licence changed while this was being decided")
     return new

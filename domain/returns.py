@@ -26,6 +26,14 @@ _PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
 _MAX_ID = 2**31 - 1
 
 
+def notice_of(tax_return: TaxReturn) -> tuple[str, date]:
+    """The kind and date of the return's notice, for a return that has one (one
+    assessed, or one found by the objections' queries); a return without one is a bug."""
+    if tax_return.notice_kind is None or tax_return.notice_date is None:
+        raise ValueError(f"return {tax_return.id} has no notice")
+    return tax_return.notice_kind, tax_return.notice_date
+
+
 def long_day(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Update, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from domain.db import rows_changed
 from models import AuthSession, User
 
 # A request within this long of the last recorded one does not rewrite the row:
@@ -112,7 +113,7 @@ def end_all_for_user(db: Session, user_id: int, now: datetime, reason: str, exce
     statement = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.ended_at.is_(None))
     if except_id is not None:
         statement = statement.where(AuthSession.id != except_id)
-    return db.execute(statement.values(ended_at=now, end_reason=reason)).rowcount or 0
+    return rows_changed(db, statement.values(ended_at=now, end_reason=reason))
 
 
 def active_for_user(db: Session, user_id: int, now: datetime, limits: Limits) -> list[AuthSession]:
@@ -145,19 +146,14 @@ def count_active_for_user(db: Session, user_id: int, now: datetime, limits: Limi
 def purge(db: Session, now: datetime, limits: Limits, keep: timedelta = timedelta(days=30)) -> int:
     """Delete anonymous sessions past their idle limit, and any session that has
     been over for the keep time (ended, or idle and never loaded again)."""
-    gone = (
-        db.execute(
-            delete(AuthSession).where(AuthSession.user_id.is_(None), AuthSession.last_activity_at < now - limits.idle)
-        ).rowcount
-        or 0
+    gone = rows_changed(
+        db, delete(AuthSession).where(AuthSession.user_id.is_(None), AuthSession.last_activity_at < now - limits.idle)
     )
-    gone += (
-        db.execute(
-            delete(AuthSession).where(
-                ((AuthSession.ended_at.is_not(None)) & (AuthSession.ended_at < now - keep))
-                | (AuthSession.last_activity_at < now - limits.idle - keep)
-            )
-        ).rowcount
-        or 0
+    gone += rows_changed(
+        db,
+        delete(AuthSession).where(
+            ((AuthSession.ended_at.is_not(None)) & (AuthSession.ended_at < now - keep))
+            | (AuthSession.last_activity_at < now - limits.idle - keep)
+        ),
     )
     return gone

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, false, func, select, text, update
 from sqlalchemy.orm import Session
 
+from domain.db import rows_changed
 from models import ThrottleEvent
 
 
@@ -90,4 +91,4 @@ def clear(db: Session, scope: str, key_hash: str) -> None:
 
 
 def purge_older_than(db: Session, cutoff: datetime) -> int:
-    return db.execute(delete(ThrottleEvent).where(ThrottleEvent.occurred_at < cutoff)).rowcount or 0
+    return rows_changed(db, delete(ThrottleEvent).where(ThrottleEvent.occurred_at < cutoff))

@@ -180,12 +180,13 @@ def summary(chosen: list[Charge]) -> str:
 
 
 def request_data(chosen: list[Charge], answers: dict, document_names: list[str]) -> dict:
+    reason = answers.get("reason")
     return {
         "entries": [charge.as_data() for charge in chosen],
         "total_cents": total(chosen),
         "total": format_money(total(chosen)),
-        "reason": answers.get("reason"),
-        "reason_text": REASONS.get(answers.get("reason"), ""),
+        "reason": reason,
+        "reason_text": REASONS.get(reason, "") if isinstance(reason, str) else "",
         "explanation": (answers.get("explanation") or "").strip(),
         "documents": document_names,
     }

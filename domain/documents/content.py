@@ -574,8 +574,12 @@ def _name_to_keep(name: str, extension: str, kind: Kind) -> str:
 
 def check_all(files: list[tuple[str | None, bytes]], max_bytes: int) -> tuple[list[Checked], list[Refusal]]:
     """Every file checked; the messages of those refused (all or nothing is kept)."""
-    accepted, refused = [], []
+    accepted: list[Checked] = []
+    refused: list[Refusal] = []
     for uploaded_name, content in files:
         result = check(uploaded_name, content, max_bytes)
-        (refused if isinstance(result, str) else accepted).append(result)
+        if isinstance(result, Refusal):
+            refused.append(result)
+        else:
+            accepted.append(result)
     return accepted, refused

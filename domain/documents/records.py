@@ -401,12 +401,15 @@ def of_account(db: Session, account_id: int) -> list[Row]:
     request_ids = {d.service_request_id for d in documents if d.service_request_id is not None}
     draft_ids = {d.draft_id for d in documents if d.draft_id is not None}
     names = dict(db.execute(select(User.id, User.name).where(User.id.in_(user_ids))).all()) if user_ids else {}
-    by_request = (
+    # Keyed by what a document may hold, None too: a document of neither finds nothing.
+    by_request: dict[int | None, ServiceRequest] = (
         {r.id: r for r in db.scalars(select(ServiceRequest).where(ServiceRequest.id.in_(request_ids)))}
         if request_ids
         else {}
     )
-    by_draft = {d.id: d for d in db.scalars(select(Draft).where(Draft.id.in_(draft_ids)))} if draft_ids else {}
+    by_draft: dict[int | None, Draft] = (
+        {d.id: d for d in db.scalars(select(Draft).where(Draft.id.in_(draft_ids)))} if draft_ids else {}
+    )
     by_type = {kind.content_type: kind.short for kind in KINDS.values()}
     rows = []
     for document in documents:
