@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
@@ -17,6 +18,8 @@ from werkzeug.datastructures import MultiDict
 from domain import audit, people
 from web.database import get_db, now
 from web.htmx import client_redirect, is_htmx
+from web.secret_key import secret_key
+from web.sessions import server_session
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def rule_for_endpoint(endpoint: str | None) -> AccessRule:
     view = current_app.view_functions.get(endpoint or "")
     if view is None or endpoint in ("static", "assets.asset"):
         return AccessRule(public=True, always_open=True)
-    default = STAFF_ONLY if endpoint.startswith("staff.") else SIGNED_IN
+    default = STAFF_ONLY if (endpoint or "").startswith("staff.") else SIGNED_IN
     return getattr(view, "access_rule", default)
 
 
@@ -107,7 +110,7 @@ def carries_the_dead_sessions_token() -> bool:
     if not (isinstance(secret, str) and secret and sent):
         return False
     signer = URLSafeTimedSerializer(
-        current_app.config.get("WTF_CSRF_SECRET_KEY") or current_app.secret_key, salt="wtf-csrf-token"
+        current_app.config.get("WTF_CSRF_SECRET_KEY") or secret_key(), salt="wtf-csrf-token"
     )  # Flask-WTF's own signing of the token
     try:
         token = signer.loads(sent, max_age=current_app.config.get("WTF_CSRF_TIME_LIMIT"))
@@ -131,7 +134,7 @@ def take_kept_form(user_id: int) -> MultiDict | None:
     return MultiDict([tuple(pair) for pair in kept["fields"]])
 
 
-def _to(endpoint: str, status_for_htmx: int = 401, **params):
+def _to(endpoint: str, *, status_for_htmx: int = 401, **params: Any):  # params: url_for's values
     target = url_for(endpoint, **params)
     if is_htmx():
         return client_redirect(target, status_for_htmx)
@@ -139,7 +142,7 @@ def _to(endpoint: str, status_for_htmx: int = 401, **params):
 
 
 def sign_in_required(reason: str | None = None):
-    params = {"next": _current_path()}
+    params: dict[str, Any] = {"next": _current_path()}
     if reason:
         params["reason"] = reason
     return _to("auth.sign_in", **params)
@@ -168,7 +171,7 @@ def enforce() -> object | None:
             # The live CSRF check cannot pass (the token died with the session), so the
             # token is checked against the dead session's own secret instead. The form is
             # then handed back only to the person whose session it was.
-            keep_form_for_later(session.expired_user_id)
+            keep_form_for_later(server_session().expired_user_id)
         return sign_in_required(reason)
     if rule.signed_out_noop and not current_user.is_authenticated:
         # Signing out of a session that has already ended changes nothing, so

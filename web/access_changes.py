@@ -4,13 +4,19 @@ one-button changes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flask import abort, current_app, session
+from sqlalchemy.orm import Session
 
 from domain import audit
 from domain.delegation import AccessRefused, Caps
 from models import Account, Grant
 from web.database import get_db, now
 from web.forms import EmptyForm
+
+T = TypeVar("T")
 
 
 def caps() -> Caps:
@@ -31,7 +37,7 @@ def refused(account: Account, actor: Grant, form, error: AccessRefused) -> None:
     db.commit()
 
 
-def one_button(account: Account, actor: Grant, change) -> tuple[bool, object]:
+def one_button(account: Account, actor: Grant, change: Callable[[Session], T]) -> tuple[bool, T | None]:
     """A change made by one button (its form is only the CSRF token; a missing one
     is a 400): (True, what `change(db)` returned), committed; or (False, None) when
     the rules refused it, with the refusal as the next page's notice and in the audit log."""

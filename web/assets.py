@@ -169,9 +169,8 @@ def asset(hashed: str):
     if found is None:
         abort(404)
     encoding = chosen_encoding(found)
+    # Werkzeug adds "; charset=utf-8" to text/*, JavaScript and +xml (SVG) types itself.
     response = Response(found.encoded[encoding] if encoding else found.content, mimetype=found.mimetype)
-    if found.mimetype.startswith("text/") or found.mimetype in ("application/javascript", "image/svg+xml"):
-        response.charset = "utf-8"
     if encoding:
         response.headers["Content-Encoding"] = encoding
     if found.encoded:

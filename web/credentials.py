@@ -17,6 +17,8 @@ from web.access import safe_next
 from web.database import get_db, now
 from web.htmx import see_other
 from web.observability import SIGN_IN_FAILURES, SIGN_IN_LOCKS
+from web.secret_key import secret_key
+from web.sessions import server_session
 
 TOO_MANY_PASSWORDS = "You have tried too many times. Wait 15 minutes and try again, or reset your password"
 TOO_MANY_CODES = "You have entered too many wrong codes. Wait 15 minutes and try again"
@@ -39,11 +41,11 @@ def _device_cookie_name() -> str:
 
 
 def _device_signer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt=DEVICE_SALT)
+    return URLSafeTimedSerializer(secret_key(), salt=DEVICE_SALT)
 
 
 def _login_of(email: str) -> str:
-    return throttle.key_for(current_app.secret_key, f"device-login:{people.normalise_email(email)}")[:32]
+    return throttle.key_for(secret_key(), f"device-login:{people.normalise_email(email)}")[:32]
 
 
 def _device_entries() -> list[list[str]]:
@@ -95,7 +97,7 @@ def check_password(email: str, password: str, *, staff_only: bool = False) -> pe
     result = people.check_password_sign_in(
         get_db(),
         now(),
-        current_app.secret_key,
+        secret_key(),
         email=email,
         password=password,
         client=request.remote_addr or "unknown",
@@ -115,7 +117,7 @@ def check_password(email: str, password: str, *, staff_only: bool = False) -> pe
 def check_code(user: User, code: str) -> tuple[str | None, bool]:
     """(the factor that matched, or None; whether the person is locked out)."""
     factor, locked = people.check_second_factor(
-        get_db(), now(), current_app.secret_key, user, code or "", current_app.config["SIGNIN_MAX_FAILURES"], _window()
+        get_db(), now(), secret_key(), user, code or "", current_app.config["SIGNIN_MAX_FAILURES"], _window()
     )
     if locked:
         SIGN_IN_LOCKS.inc()
@@ -149,7 +151,7 @@ def complete_sign_in(user: User, next_url: str | None, factor: str):
     session.pop("pending_sign_in", None)
     if session.get("kept_form", {}).get("user_id") != user.id:
         session.pop("kept_form", None)  # someone else's form, from before a time-out on this browser
-    session.begin_authenticated(user.id, moment, new_csrf_token=True)
+    server_session().begin_authenticated(user.id, moment, new_csrf_token=True)
     remember_device(user)
     audit.record(db, moment, "signin", actor_user_id=user.id, factor=factor)
     db.commit()

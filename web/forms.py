@@ -5,13 +5,32 @@ from __future__ import annotations
 from flask import request
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
-from wtforms import BooleanField, HiddenField, PasswordField, RadioField, StringField, TextAreaField, ValidationError
-from wtforms.fields.choices import SelectChoice
+from wtforms import (
+    BooleanField,
+    Field,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    StringField,
+    TextAreaField,
+    ValidationError,
+)
+
+# A choice of a select or radio field, as WTForms 3.3 takes it (it deprecates (value, label)
+# tuples). types-WTForms describes WTForms 3.2, which has no SelectChoice: the stubs are
+# behind the library, so it is imported once, here, and the forms import it from here.
+from wtforms.fields.choices import SelectChoice as SelectChoice  # type: ignore[attr-defined]
 from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Email, Length, StopValidation
 
 from domain.details import has_control_characters
 from web.access import take_kept_form
+
+
+def add_error(field: Field, message: str) -> None:
+    """Show `message` beside the field, after any it has. WTForms types a field's errors
+    as a Sequence (a tuple until the field is validated): replaced, never appended to."""
+    field.errors = [*field.errors, message]
 
 
 class EmptyForm(FlaskForm):
@@ -116,7 +135,7 @@ def bind(form_class, user_id: int | None, **kwargs):
     never carry someone else's choice of them to the button."""
     if request.method == "GET" and user_id is not None:
         kept = take_kept_form(user_id)
-        asked_again = getattr(form_class, "asked_again", frozenset())
+        asked_again: frozenset[str] = getattr(form_class, "asked_again", frozenset())
         if kept is not None:
             kept = MultiDict([(name, value) for name, value in kept.items(multi=True) if name not in asked_again])
         if kept:

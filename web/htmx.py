@@ -7,6 +7,7 @@ boosted navigation nor a history restore, which both need the whole page.
 from __future__ import annotations
 
 from flask import Response, make_response, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() gives; Flask's Response is one
 
 
 def wants_fragment() -> bool:
@@ -28,7 +29,7 @@ def render(page: str, fragment: str, status: int = 200, **context) -> Response:
     return response
 
 
-def see_other(location: str) -> Response:
+def see_other(location: str) -> BaseResponse:
     """Success after a POST: 303 for a plain form, HX-Location for htmx."""
     if is_htmx():
         response = make_response("", 204)

@@ -11,6 +11,7 @@ from flask import current_app, request
 
 from domain import people, throttle
 from web.database import get_db, now
+from web.secret_key import secret_key
 from web.templating import local_time
 
 HOUR = timedelta(hours=1)
@@ -21,7 +22,7 @@ def may_email(address: str) -> bool:
     """One more email to this address this hour, counted. Beyond the limit the email is
     not sent, and the page says what it would have said: a stranger cannot fill
     someone's inbox, and the answer tells nobody whether the address is known."""
-    key = throttle.key_for(current_app.secret_key, f"email-to:{people.normalise_email(address)}")
+    key = throttle.key_for(secret_key(), f"email-to:{people.normalise_email(address)}")
     return (
         throttle.use(get_db(), "email-to", key, now(), HOUR, current_app.config["EMAILS_PER_ADDRESS_PER_HOUR"]) is None
     )
@@ -30,13 +31,13 @@ def may_email(address: str) -> bool:
 def client_held_back() -> datetime | None:
     """A signed-out form that hashes a password or sends an email, counted for this
     client address: None when it may go on, else when it may again."""
-    key = throttle.key_for(current_app.secret_key, f"client:{request.remote_addr or 'unknown'}")
+    key = throttle.key_for(secret_key(), f"client:{request.remote_addr or 'unknown'}")
     return throttle.use(get_db(), "client-requests", key, now(), HOUR, current_app.config["CLIENT_REQUESTS_PER_HOUR"])
 
 
 def person_held_back(scope: str, user_id: int, limit: int, window: timedelta = DAY) -> datetime | None:
     """An action one signed-in person may take `limit` times in the window, counted."""
-    key = throttle.key_for(current_app.secret_key, f"{scope}:{user_id}")
+    key = throttle.key_for(secret_key(), f"{scope}:{user_id}")
     return throttle.use(get_db(), scope, key, now(), window, limit)
 
 

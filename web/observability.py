@@ -169,7 +169,7 @@ def metrics_page() -> Response:
         from prometheus_client import REGISTRY
 
         registry = REGISTRY
-    page = generate_latest(registry) + generate_latest(_single(_DatabaseGauges(current_app._get_current_object())))
+    page = generate_latest(registry) + generate_latest(_single(_DatabaseGauges(current_app)))
     return Response(page, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
 

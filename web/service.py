@@ -20,7 +20,9 @@ def gate():
     moment = now()
     status = status_at(current_app.extensions["portal.schedule"], moment)
     if not status.open:
-        retry = max(60, math.ceil((status.reopens_at - moment).total_seconds()))
+        # A closed service always says when it reopens (domain.service_hours.status_at).
+        reopens_in = (status.reopens_at - moment).total_seconds() if status.reopens_at is not None else 0
+        retry = max(60, math.ceil(reopens_in))
         body, code = render_error(
             503, title="The service is closed for maintenance", message=None, reopens_at=status.reopens_at
         )

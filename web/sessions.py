@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from flask import Flask, Request, Response, g, request
+from flask import Flask, Request, Response, g, request, session
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadData, BadSignature, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError
@@ -20,6 +20,7 @@ from werkzeug.datastructures import CallbackDict
 
 from domain import sessions as store
 from web.database import get_db, write_at_end
+from web.secret_key import secret_key
 
 # Requests that carry this header (the session-status poll) are not user activity.
 BACKGROUND_HEADER = "X-Background-Request"
@@ -87,6 +88,14 @@ class ServerSession(CallbackDict, SessionMixin):
         self.modified = True
 
 
+def server_session() -> ServerSession:
+    """Flask's `session` for this request, as ServerSessionInterface opened it (Flask
+    types it SessionMixin, without this interface's id, times and methods)."""
+    if not isinstance(session, ServerSession):
+        raise RuntimeError("the app's session interface is ServerSessionInterface")
+    return session
+
+
 def _data_of(row) -> dict:
     try:
         data = json.loads(row.data or "{}")
@@ -97,9 +106,10 @@ def _data_of(row) -> dict:
 
 def count_as_activity(session: ServerSession, now: datetime) -> None:
     """A background request that still counts ("Stay signed in")."""
-    if session.sid:
+    record_id = session.record_id  # None while the session has no row
+    if record_id is not None:
         session.last_activity_at = now
-        write_at_end(("session-activity", session.record_id), *store.activity_write(session.record_id, now))
+        write_at_end(("session-activity", record_id), *store.activity_write(record_id, now))
 
 
 def limits_from(config) -> store.Limits:
@@ -119,7 +129,7 @@ class ServerSessionInterface(SessionInterface):
         return "__Host-session" if app.config["SESSION_COOKIE_SECURE"] else "portal_session"
 
     def _signer(self, app: Flask) -> TimestampSigner:
-        return TimestampSigner(app.secret_key, salt=self.salt)
+        return TimestampSigner(secret_key(app), salt=self.salt)
 
     def visitor_cookie_name(self, app: Flask) -> str:
         return "__Host-visitor" if app.config["SESSION_COOKIE_SECURE"] else "portal_visitor"
@@ -130,7 +140,7 @@ class ServerSessionInterface(SessionInterface):
         raw = request.cookies.get(self.visitor_cookie_name(app))
         if raw:
             try:
-                secret = URLSafeTimedSerializer(app.secret_key, salt=VISITOR_SALT).loads(raw, max_age=VISITOR_SECONDS)
+                secret = URLSafeTimedSerializer(secret_key(app), salt=VISITOR_SALT).loads(raw, max_age=VISITOR_SECONDS)
             except BadData:
                 secret = None
             if isinstance(secret, str) and secret:
@@ -162,7 +172,7 @@ class ServerSessionInterface(SessionInterface):
             g.database_error = error
             g.database_unavailable = True
             return ServerSession()
-        if reason is not None:
+        if reason is not None or row is None:  # no row comes with reason "unknown"
             if db.dirty:
                 db.commit()  # an idle session found here is ended now, for good
             return self._visitor(
@@ -190,7 +200,9 @@ class ServerSessionInterface(SessionInterface):
             last_activity_at=last_activity_at,
         )
 
-    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        if not isinstance(session, ServerSession):
+            return  # Flask's null session, which open_session never gives: nothing to keep
         if request.path.startswith(SESSIONLESS_PATHS):
             # Served with no session (open_session): an error page here must not
             # start one over the person's cookie.
@@ -235,7 +247,7 @@ class ServerSessionInterface(SessionInterface):
         if secret and secret != session.visitor_secret:
             response.set_cookie(
                 self.visitor_cookie_name(app),
-                URLSafeTimedSerializer(app.secret_key, salt=VISITOR_SALT).dumps(secret),
+                URLSafeTimedSerializer(secret_key(app), salt=VISITOR_SALT).dumps(secret),
                 max_age=VISITOR_SECONDS,
                 path="/",
                 secure=app.config["SESSION_COOKIE_SECURE"],
@@ -272,6 +284,7 @@ class ServerSessionInterface(SessionInterface):
         # A re-confirmation keeps the session's start, so the absolute limit
         # counts from sign-in; a sign-in starts afresh.
         same_person = old is not None and old.user_id is not None and old.user_id == session.user_id
+        started = old.created_at if old is not None and same_person else None
         sid, _row = store.create(
             db,
             now,
@@ -279,7 +292,7 @@ class ServerSessionInterface(SessionInterface):
             user_id=session.user_id,
             authenticated_at=session.authenticated_at,
             user_agent=request.headers.get("User-Agent"),
-            created_at=old.created_at if same_person else None,
+            created_at=started,
         )
         session.sid = sid
         session.rotate_requested = False

@@ -20,9 +20,10 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
-from flask import current_app, request, send_file
+from flask import Response, current_app, request, send_file
 from flask_login import current_user
 
 from domain import audit, documents, scanning
@@ -114,21 +115,29 @@ def send_document(db, document):
     return attachment(content, document.content_type, document.uploaded_name or "document")
 
 
+class DownloadResponse(Response):
+    """A response that must not be shown as a page: web.headers applies its
+    `download_headers` last, over the site's own."""
+
+    download_headers = DOWNLOAD_HEADERS
+
+
 def attachment(content: bytes, mimetype: str, name: str):
     """Bytes sent as a download under `name`, never shown as a page (DOWNLOAD_HEADERS,
     which web.headers applies last, over the site's own)."""
-    response = send_file(
-        io.BytesIO(content),
-        mimetype=mimetype,
-        as_attachment=True,
-        download_name=name,
-        conditional=False,
-        etag=False,
-        max_age=None,
+    response = DownloadResponse.force_type(
+        send_file(
+            io.BytesIO(content),
+            mimetype=mimetype,
+            as_attachment=True,
+            download_name=name,
+            conditional=False,
+            etag=False,
+            max_age=None,
+        )
     )
     response.headers["Content-Disposition"] = content_disposition(name)
     response.headers.update(DOWNLOAD_HEADERS)
-    response.download_headers = DOWNLOAD_HEADERS
     return response
 
 
@@ -193,12 +202,10 @@ def scan(checked: list) -> tuple[list, bool]:
     for file in checked:
         verdict = scanning.scan(file.content, clamd_address=address, timeout=timeout)
         if verdict.outcome == "infected":
-            refusal = documents.Refusal(
-                f"“{file.name}” contains a virus or other harmful content ({verdict.signature}): we cannot accept it",
-                "malware",
+            message = (
+                f"“{file.name}” contains a virus or other harmful content ({verdict.signature}): we cannot accept it"
             )
-            refusal.signature, refusal.sha256 = verdict.signature, file.sha256
-            refused.append(refusal)
+            refused.append(documents.Refusal(message, "malware", signature=verdict.signature, sha256=file.sha256))
         elif verdict.outcome != "clean":
             log.error("malware scan unavailable: %s", verdict.detail)
             unavailable = True
@@ -230,8 +237,12 @@ def audit_refusal(account_id: int | None, result: FileCheck) -> None:
     reasons = [getattr(r, "reason", "other") for r in result.refused]
     if result.unavailable:
         reasons.append("scanner_unavailable")
-    detail = {"reasons": reasons, "endpoint": request.endpoint}
-    malware = [{"signature": r.signature, "sha256": r.sha256} for r in result.refused if hasattr(r, "signature")]
+    detail: dict[str, Any] = {"reasons": reasons, "endpoint": request.endpoint}
+    malware = [
+        {"signature": r.signature, "sha256": r.sha256}
+        for r in result.refused
+        if isinstance(r, documents.Refusal) and r.reason == "malware"
+    ]
     if malware:
         detail["malware"] = malware
     user_id = current_user.id if current_user and current_user.is_authenticated else None

@@ -436,13 +436,16 @@ class Checked:
 class Refusal(str):
     """The message for a refused file (a plain str to show), with why in a word
     for the audit log: "empty", "too_large", "type", "mismatch", "polyglot",
-    "bomb", "unsafe_parts", "nested", "malware"..."""
+    "bomb", "unsafe_parts", "nested", "malware"...; for malware, the scanner's name
+    for it and the file's SHA-256."""
 
     reason: str
+    signature: str | None
+    sha256: str | None
 
-    def __new__(cls, message: str, reason: str):
+    def __new__(cls, message: str, reason: str, *, signature: str | None = None, sha256: str | None = None):
         refusal = super().__new__(cls, message)
-        refusal.reason = reason
+        refusal.reason, refusal.signature, refusal.sha256 = reason, signature, sha256
         return refusal
 
 
