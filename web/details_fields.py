@@ -5,11 +5,10 @@ office's account registration (blueprints.staff.accounts) are made of them."""
 from __future__ import annotations
 
 from wtforms import SelectField, StringField, ValidationError
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, Length, Optional
 
 from domain import details
-from web.forms import not_blank, one_line
+from web.forms import SelectChoice, not_blank, one_line
 
 PARTS = ("line1", "line2", "city", "province", "postal")
 

@@ -80,7 +80,7 @@ def invite(number: str):
             status = 400
         else:
             if form.send_email.data and row.invitee_email:
-                _email_pin(db, moment, row, pin)
+                _email_pin(db, moment, row, pin, row.invitee_email)
             db.commit()
             if form.send_email.data:
                 kick_outbox()
@@ -97,14 +97,14 @@ def _presets() -> dict[str, str]:
     return {role: " ".join(ROLE_PRESETS[role]) for role in delegation.INVITABLE_ROLES}
 
 
-def _email_pin(db, moment, row: InvitationPin, pin: str) -> None:
+def _email_pin(db, moment, row: InvitationPin, pin: str, address: str) -> None:
     """The PIN alone: no account number or name, so the email is no use to whoever
     else reads it. The manager passes on the account number themselves."""
     days = (row.expires_at - moment).days
     queue_email(
         db,
         moment,
-        row.invitee_email,
+        address,
         "Your PIN for TRA Client Self-Service",
         f"Hello {row.invitee_name},\n\n"
         f"Someone who manages a tax account has given you access to it. Your PIN is:\n\n    {pin}\n\n"
@@ -158,7 +158,7 @@ def reissue(number: str, pin_id: int):
             db, now(), account=account, actor=grant, pin=row, valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"]
         ),
     )
-    if not done:
+    if not done or made is None:  # made is None only when not done
         return see_other(url_for(".manage", number=number))
     new_row, plain = made
     _show_pin_once(new_row, plain)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectMultipleField, StringField, ValidationError
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from domain.delegation import INVITABLE_ROLES, PERMISSION_LABELS, ROLE_LABELS
 from domain.grants import ROLE_PRESETS
 from models import PERMISSIONS
-from web.forms import one_line
+from web.forms import SelectChoice, one_line
 
 
 def _strip(value):

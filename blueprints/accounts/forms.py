@@ -11,6 +11,7 @@ from wtforms import StringField
 
 from domain.ledger import TransactionFilter
 from models import LEDGER_KINDS
+from web.forms import add_error
 
 MODES = (("processed", "By processed date range"), ("period", "By period end"))
 KIND_CHOICES = (("all", "All types"), *tuple((kind, kind.capitalize()) for kind in LEDGER_KINDS))
@@ -80,26 +81,26 @@ class TransactionFilterForm(FlaskForm):
         mode = (self.mode.data or "processed").strip()
         kind = (self.kind.data or "all").strip()
         if mode not in dict(MODES):
-            self.mode.errors.append("Choose how to find transactions")
+            add_error(self.mode, "Choose how to find transactions")
         if kind not in dict(KIND_CHOICES):
-            self.kind.errors.append("Choose a transaction type from the list")
+            add_error(self.kind, "Choose a transaction type from the list")
         start = end = period = None
         if mode == "processed":
             start, start_ok = parse_day(self.date_from.data)
             end, end_ok = parse_day(self.date_to.data)
             if not start_ok:
-                self.date_from.errors.append("Enter the start date as a real date, like 2026-01-31")
+                add_error(self.date_from, "Enter the start date as a real date, like 2026-01-31")
             if not end_ok:
-                self.date_to.errors.append("Enter the end date as a real date, like 2026-03-31")
+                add_error(self.date_to, "Enter the end date as a real date, like 2026-03-31")
             if start and end and start > end:
-                self.date_from.errors.append("The start date must be on or before the end date")
+                add_error(self.date_from, "The start date must be on or before the end date")
         elif mode == "period":
             text = (self.period.data or "").strip()
             period, period_ok = parse_day(text)
             if not text:
-                self.period.errors.append("Choose a period end")
-            elif not period_ok or not self._period_known(period):
-                self.period.errors.append("Choose a period this account has")
+                add_error(self.period, "Choose a period end")
+            elif not period_ok or period is None or not self._period_known(period):
+                add_error(self.period, "Choose a period this account has")
         if self.errors:
             return None
         return TransactionFilter(
@@ -111,7 +112,8 @@ def filter_params(flt: TransactionFilter) -> dict[str, str]:
     """The query string of a filter, only what it uses: for links and the CSV."""
     params = {"mode": flt.mode}
     if flt.mode == "period":
-        params["period"] = flt.period_end.isoformat()
+        if flt.period_end is not None:
+            params["period"] = flt.period_end.isoformat()
     else:
         if flt.processed_from:
             params["from"] = flt.processed_from.isoformat()

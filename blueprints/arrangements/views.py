@@ -207,6 +207,8 @@ class ArrangementCheck(journeys.Journey):
 
     def outgoing(self, draft, moment):
         owing, proposal = self.owing, self.proposal
+        if proposal is None:  # held_back() lets nothing be sent without one
+            raise ValueError("no proposal to send")
         return sending.Outgoing(
             summary=arrangements.summary(owing, self.rows, proposal.frequency),
             data=arrangements.request_data(owing, proposal, self.rows),

@@ -13,11 +13,12 @@ from models import User
 from web import credentials
 from web.access import access, record_refusal, safe_next
 from web.database import get_db, now
-from web.forms import EmptyForm
+from web.forms import EmptyForm, add_error
 from web.htmx import render, see_other, wants_fragment
 from web.limits import client_held_back, may_email, try_again_after
 from web.mailer import kick_outbox, queue_email
-from web.sessions import count_as_activity
+from web.secret_key import secret_key
+from web.sessions import count_as_activity, server_session
 
 from .forms import CodeForm, ConfirmForm, ForgotPasswordForm, RegisterForm, ResetPasswordForm, SignInForm
 
@@ -42,7 +43,7 @@ def _link(endpoint: str, **values) -> str:
 
 
 def _send_verification(db, moment, user: User) -> None:
-    token = tokens.make_token(current_app.secret_key, "verify-email", {"uid": user.id, "email": user.email}, moment)
+    token = tokens.make_token(secret_key(), "verify-email", {"uid": user.id, "email": user.email}, moment)
     hours = current_app.config["EMAIL_LINK_MAX_AGE_SECONDS"] // 3600
     queue_email(
         db,
@@ -64,7 +65,7 @@ def _person_for_link(
     forwarded email, a shared computer) is refused, and the link still works for its holder."""
     db = get_db()
     try:
-        payload = tokens.read_token(current_app.secret_key, purpose, token, current_app.config[max_age_setting], now())
+        payload = tokens.read_token(secret_key(), purpose, token, current_app.config[max_age_setting], now())
     except tokens.TokenError as error:
         return error.reason, None
     person = db.get(User, payload.get("uid"))
@@ -88,36 +89,34 @@ def register():
         return redirect(url_for("home"), 303)
     form = RegisterForm()
     if form.validate_on_submit():
-        problem = passwords.password_problem(
-            form.password.data, name=form.name.data, email=form.email.data, second_factor=False
-        )
+        # Each field is required: validated, each holds text (WTForms types data as str | None).
+        name, email, password = form.name.data or "", form.email.data or "", form.password.data or ""
+        problem = passwords.password_problem(password, name=name, email=email, second_factor=False)
         held_back = None if problem else client_held_back()
         if problem:
-            form.password.errors.append(problem)
+            add_error(form.password, problem)
         elif held_back is not None:
             get_db().commit()  # let go of the limit's lock (domain.throttle) before the session is saved
-            form.email.errors.append(try_again_after(held_back))
+            add_error(form.email, try_again_after(held_back))
             return render("auth/register.html", "auth/_register_form.html", 429, form=form)
         else:
             db, moment = get_db(), now()
-            emailed = may_email(form.email.data)  # counted alike for a new and a known address
-            existing = people.find_by_email(db, form.email.data)
+            emailed = may_email(email)  # counted alike for a new and a known address
+            existing = people.find_by_email(db, email)
             if existing is None:
-                user = people.register(
-                    db, moment, name=form.name.data, email=form.email.data, password=form.password.data
-                )
+                user = people.register(db, moment, name=name, email=email, password=password)
                 _send_verification(db, moment, user)
             else:
                 # Same answer as a new registration, so the form cannot be used
                 # to learn who has an account; the owner hears of the attempt.
                 # The hash is thrown away: it makes both answers take as long.
-                passwords.hash_password(form.password.data)
+                passwords.hash_password(password)
                 audit.record(db, moment, "account.register_existing", "refused", subject_user_id=existing.id)
                 if emailed:
                     _tell_of_existing_account(db, moment, existing)
             db.commit()
             kick_outbox()
-            session["registered_email"] = form.email.data.strip().lower()
+            session["registered_email"] = email.strip().lower()
             return see_other(url_for(".check_email"))
     status = 400 if form.errors else 200
     return render("auth/register.html", "auth/_register_form.html", status, form=form)
@@ -153,8 +152,8 @@ def verify(token: str):
         used=lambda person, payload: person.email_verified_at is not None,
     )
     form = EmptyForm()
-    if problem:
-        return render_template("auth/link_problem.html", problem=problem, purpose="verify"), 400
+    if problem or user is None:  # no person comes only with a problem
+        return render_template("auth/link_problem.html", problem=problem or "invalid", purpose="verify"), 400
     if request.method == "POST" and form.validate_on_submit():
         try:
             tokens.mark_used(db, token, "verify-email", moment)
@@ -178,7 +177,7 @@ def verify_pending():
     sent = False
     if form.validate_on_submit():
         db, moment = get_db(), now()
-        key = throttle.key_for(current_app.secret_key, f"verify:{user.id}")
+        key = throttle.key_for(secret_key(), f"verify:{user.id}")
         if throttle.failures(db, "verify-resend", key, moment, RESEND_WINDOW) >= RESEND_LIMIT:
             db.rollback()  # let go of the key's lock (domain.throttle) before the session is saved
             return render_template("auth/verify_pending.html", form=form, user=user, limited=True), 429
@@ -204,12 +203,12 @@ def sign_in():
     status = 200
     if form.validate_on_submit():
         db = get_db()
-        result = credentials.check_password(form.email.data, form.password.data)
+        result = credentials.check_password(form.email.data or "", form.password.data or "")  # required: text
         if result.locked:
-            form.email.errors.append(credentials.TOO_MANY_PASSWORDS)
+            add_error(form.email, credentials.TOO_MANY_PASSWORDS)
             status = 429
         elif result.user is None:
-            form.email.errors.append("Enter a correct email address and password")
+            add_error(form.email, "Enter a correct email address and password")
             status = 400
         elif result.user.has_two_factor:
             # The password's fingerprint too: a password changed or reset before the
@@ -253,12 +252,12 @@ def second_factor():
     form = CodeForm()
     status = 200
     if form.validate_on_submit():
-        factor, locked = credentials.check_code(user, form.code.data)
+        factor, locked = credentials.check_code(user, form.code.data or "")  # required: text
         if locked:
-            form.code.errors.append(credentials.TOO_MANY_CODES)
+            add_error(form.code, credentials.TOO_MANY_CODES)
             status = 429
         elif factor is None:
-            form.code.errors.append("Enter a correct security code")
+            add_error(form.code, "Enter a correct security code")
             status = 400
         else:
             return credentials.complete_sign_in(user, pending.get("next"), factor)
@@ -275,7 +274,7 @@ def sign_out():
         db = get_db()
         audit.record(db, now(), "signout", actor_user_id=current_user.id)
         db.commit()
-        session.end("signed-out")
+        server_session().end("signed-out")
     return forget_kept_fragments(see_other(url_for(".signed_out")))
 
 
@@ -307,13 +306,14 @@ def forgot_password():
         held_back = client_held_back()
         if held_back is not None:
             db.commit()  # let go of the limit's lock (domain.throttle) before the session is saved
-            form.email.errors.append(try_again_after(held_back))
+            add_error(form.email, try_again_after(held_back))
             return render_template("auth/forgot_password.html", form=form), 429
-        if may_email(form.email.data):
-            user = people.find_by_email(db, form.email.data)
+        email = form.email.data or ""  # required: text
+        if may_email(email):
+            user = people.find_by_email(db, email)
             if user is not None and user.is_active:
                 token = tokens.make_token(
-                    current_app.secret_key,
+                    secret_key(),
                     "reset-password",
                     {"uid": user.id, "fp": people.password_fingerprint(user)},
                     moment,
@@ -355,22 +355,23 @@ def reset_password(token: str):
         # Once the password has changed, every earlier reset link is spent.
         used=lambda person, payload: payload.get("fp") != people.password_fingerprint(person),
     )
-    if problem:
-        return render_template("auth/link_problem.html", problem=problem, purpose="reset"), 400
+    if problem or user is None:  # no person comes only with a problem
+        return render_template("auth/link_problem.html", problem=problem or "invalid", purpose="reset"), 400
     form = ResetPasswordForm()
     status = 200
     if form.validate_on_submit():
+        new_password = form.new_password.data or ""  # required: text
         issue = passwords.password_problem(
-            form.new_password.data, name=user.name, email=user.email, second_factor=user.has_two_factor
+            new_password, name=user.name, email=user.email, second_factor=user.has_two_factor
         )
         if issue:
-            form.new_password.errors.append(issue)
+            add_error(form.new_password, issue)
         else:
             try:
                 tokens.mark_used(db, token, "reset-password", moment)
             except tokens.TokenError:
                 return render_template("auth/link_problem.html", problem="used", purpose="reset"), 400
-            people.set_password(db, moment, user, form.new_password.data, event="password.reset")
+            people.set_password(db, moment, user, new_password, event="password.reset")
             queue_email(
                 db,
                 moment,
@@ -383,7 +384,7 @@ def reset_password(token: str):
             db.commit()
             kick_outbox()
             if current_user.is_authenticated:
-                session.end("password-changed")
+                server_session().end("password-changed")
             return see_other(url_for(".sign_in", reason="password-reset"))
     if form.errors:
         status = 400
@@ -405,7 +406,7 @@ def confirm():
         db, moment = get_db(), now()
         status, factor = credentials.check_password_and_code(user, form.password, form.code)
         if status == 200:
-            session.begin_authenticated(user.id, moment)
+            server_session().begin_authenticated(user.id, moment)
             audit.record(db, moment, "signin.reconfirmed", actor_user_id=user.id, factor=factor)
             db.commit()
             if form.stay.data:
@@ -428,9 +429,10 @@ def _session_state() -> dict:
     config, moment = current_app.config, now()
     if not current_user.is_authenticated:
         return {"signed_in": False}
-    last = session.last_activity_at or moment
+    state = server_session()
+    last = state.last_activity_at or moment
     idle_left = config["SESSION_IDLE_SECONDS"] - (moment - last).total_seconds()
-    reauth_left = config["SESSION_REAUTH_SECONDS"] - (moment - session.authenticated_at).total_seconds()
+    reauth_left = config["SESSION_REAUTH_SECONDS"] - (moment - state.authenticated_at).total_seconds()
     return {
         "signed_in": idle_left > 0,
         "idle_remaining": max(0, int(idle_left)),
@@ -451,5 +453,5 @@ def session_status():
 @access(reauth_exempt=True, unverified_ok=True, two_factor_setup=True)
 def session_extend():
     """ "Stay signed in": activity, even when sent as a background request."""
-    count_as_activity(session, now())
+    count_as_activity(server_session(), now())
     return jsonify(_session_state())

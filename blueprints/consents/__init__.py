@@ -16,7 +16,7 @@ from web import access_changes
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
-from web.forms import EmptyForm, bind
+from web.forms import EmptyForm, add_error, bind
 from web.htmx import see_other
 from web.limits import BY_YOU_TODAY, person_held_back, try_again_after
 from web.uploads import accepts_files, check_and_scan
@@ -120,7 +120,7 @@ def upload(number: str):
         upload_file = form.signed_form.data
         content, problem, unavailable_only = _signed_form_checked(upload_file, account.id)
         if problem:
-            form.signed_form.errors.append(problem)
+            add_error(form.signed_form, problem)
             status = 503 if unavailable_only else 400
         else:
             try:
@@ -274,7 +274,7 @@ def ask():
         held_back = person_held_back("consent-ask", user.id, current_app.config["CONSENT_REQUESTS_PER_DAY"])
         if held_back is not None:
             db.commit()  # let go of the limit's lock (domain.throttle)
-            form.number.errors.append(try_again_after(held_back, BY_YOU_TODAY))
+            add_error(form.number, try_again_after(held_back, BY_YOU_TODAY))
             return render_template("consents/ask.html", form=form), 429
         consents.ask(db, now(), user=user, number=form.number.data, legal_name=form.legal_name.data)
         db.commit()

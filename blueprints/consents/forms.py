@@ -7,12 +7,12 @@ from datetime import date
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectMultipleField, StringField, ValidationError
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from domain.delegation import PERMISSION_LABELS
 from domain.grants import ROLE_PRESETS
 from models import PERMISSIONS
+from web.forms import SelectChoice
 
 _ISO = "Enter the date as year-month-day, like 2027-01-31"
 

@@ -23,7 +23,7 @@ from web import credentials, journeys
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
-from web.forms import bind
+from web.forms import add_error, bind
 from web.htmx import see_other
 from web.mailer import kick_outbox
 
@@ -89,7 +89,7 @@ def change(number: str):
             db.commit()
             return see_other(url_for(".check", number=number))
         for name, message in errors.items():  # not reached: the form runs the same rules
-            getattr(form, name).errors.append(message)
+            add_error(getattr(form, name), message)
     if form.errors:
         status = 400
     return journeys.page("direct_deposit/change.html", account, grant, form=form), status
@@ -124,6 +124,8 @@ class DirectDepositCheck(journeys.Journey):
         return {"details": self.details, "user": self.user}
 
     def outgoing(self, draft, moment):
+        if self.details is None:  # stop() sends the person back to the form without them
+            raise ValueError("no bank details to send")
         return direct_deposit.outgoing(
             moment,
             today(),

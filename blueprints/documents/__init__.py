@@ -84,6 +84,7 @@ def _done(result: documents.Uploaded, draft) -> str:
         return (
             f"Uploaded {_names(d.uploaded_name for d in result.documents)}. They go with your {what} when you send it."
         )
+    assert result.request is not None  # only a draft's upload makes no request
     names = _names(d.uploaded_name for d in result.documents) or "your files"
     return f"Uploaded {names}. Your reference number is {result.request.reference}."
 
@@ -109,19 +110,22 @@ def _fresh_form(db, account, draft, next_url, about: str | None = None, restore:
     """The form as a GET shows it: with what the person had typed before a time-out
     when `restore` (and the server kept it), a one-time token, and where it goes."""
     form = bind(UploadForm, current_user.id) if restore else UploadForm(formdata=None)
-    _choices(db, account, form, draft)
+    offered = _choices(db, account, form, draft)
     if not (getattr(form, "restored", False) and _TOKEN.fullmatch(form.token.data or "")):
         form.token.data = requests.new_token()
     form.draft.data = draft.token if draft is not None else ""
     form.next.data = next_url or ""
-    if about and about in {value for value, _label in form.about.choices}:
+    if about and about in offered:
         form.about.data = about
     return form
 
 
-def _choices(db, account, form, draft) -> None:
+def _choices(db, account, form, draft) -> set[str]:
+    """Offer what the files can be about (nothing, for a draft's); the values offered."""
     choices = [] if draft is not None else documents.about_choices(db, account.id)
-    form.about.choices = [("", "Nothing in particular"), *choices] if choices else []
+    offered = [("", "Nothing in particular"), *choices] if choices else []
+    form.about.choices = offered
+    return {value for value, _label in offered}
 
 
 # --- Routes ----------------------------------------------------------------------------------
@@ -244,7 +248,8 @@ def _keep(db, account, form, checked, *, key: str, draft) -> documents.Uploaded:
     committed (the files written go too if the commit fails). QuotaExceeded when
     they do not fit: nothing is kept."""
     about = documents.about_request(db, account.id, form.about.data) if form.about.data else None
-    store, written = document_store(), []
+    store = document_store()
+    written: list[str] = []
     result = documents.upload(
         db,
         now(),

@@ -10,8 +10,9 @@ from domain import enrolment, grants, overview
 from domain.accounts import format_number
 from web.database import get_db, now
 from web.dates import today
-from web.forms import bind
+from web.forms import add_error, bind
 from web.htmx import see_other
+from web.secret_key import secret_key
 from web.templating import local_time
 
 from .forms import EnrolForm
@@ -49,14 +50,14 @@ def start():
         outcome = enrolment.enrol(
             db,
             now(),
-            current_app.secret_key,
+            secret_key(),
             user_id=user.id,
             number=form.number.data,
             pin=form.pin_code.data,
             client=request.remote_addr or "unknown",
             limits=_limits(),
         )
-        if outcome.result in ("linked", "already"):
+        if outcome.result in ("linked", "already") and outcome.account is not None:  # these come with it
             account = outcome.account
             label = f"{account.program.name} account {format_number(account.number)} ({account.legal_name})"
             session["notice"] = (
@@ -68,17 +69,17 @@ def start():
             return see_other(url_for("home"))
         if outcome.result in TOO_MANY:
             when = local_time(outcome.retry_at)
-            form.number.errors.append(TOO_MANY[outcome.result].format(when=when))
+            add_error(form.number, TOO_MANY[outcome.result].format(when=when))
             status = 429
         elif outcome.result == "locked":
-            form.pin_code.errors.append(LOCKED)
+            add_error(form.pin_code, LOCKED)
             status = 429
         elif outcome.result == "expired":
-            form.pin_code.errors.append(EXPIRED_AGENCY if outcome.issued_by_agency else EXPIRED_MANAGER)
+            add_error(form.pin_code, EXPIRED_AGENCY if outcome.issued_by_agency else EXPIRED_MANAGER)
             status = 400
         else:
             # The same words whether the number is unknown or the PIN is wrong.
-            form.number.errors.append(NO_MATCH)
+            add_error(form.number, NO_MATCH)
             status = 400
     elif form.errors:
         status = 400

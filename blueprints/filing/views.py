@@ -19,7 +19,7 @@ from web import journeys
 from web.account_access import account_or_404
 from web.database import get_db, now
 from web.dates import today
-from web.forms import bind
+from web.forms import add_error, bind
 from web.htmx import see_other
 
 from . import bp
@@ -203,7 +203,7 @@ def figures(number: str, period_end: str):
                 return _figures_page(f, form, draft)
             return see_other(f.url(".check"))
         for key, message in found.items():
-            form[key].errors.append(message)
+            add_error(form[key], message)
     return _figures_page(f, form, draft, 400)
 
 

@@ -91,9 +91,10 @@ def delivery(number: str):
     if choose(db, moment, day, grant):
         db.commit()
         kick_outbox()
+        until = account.paper_mail_until  # set by choose_paper, cleared by choose_online
         session["notice"] = (
-            f"We will send this account's notices and letters by post until {long_day(account.paper_mail_until)}."
-            if form.delivery.data == "paper"
+            f"We will send this account's notices and letters by post until {long_day(until)}."
+            if until is not None
             else "We will post this account's notices and letters online."
         )
     else:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField, ValidationError
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
+
+from web.forms import SelectChoice
 
 CHOOSE = "Choose online or by post"
 DELIVERY_CHOICES = (

@@ -90,7 +90,8 @@ def reply(thread_id: int):
     if not _TOKEN.fullmatch(key):
         form.body.errors = [*form.body.errors, EXPIRED]
         key = ""
-    chosen, checked = chosen_files(form.files.name), []
+    chosen = chosen_files(form.files.name)
+    checked: list[documents.Checked] = []
     if chosen and found.account_id is None:
         form.files.errors = ["Files can be attached only to messages about an account"]
     elif chosen:
@@ -98,14 +99,15 @@ def reply(thread_id: int):
     if form.body.errors or form.files.errors:
         form.token.data = key or requests.new_token()
         return _thread_page(found, form, status=400)
-    store, written = document_store(), []
+    store = document_store()
+    written: list[str] = []
     try:
         sent = messages.reply_from_account(
             db,
             now(),
             user=current_user._get_current_object(),
             thread=found,
-            body=form.body.data,
+            body=form.body.data or "",  # validated: there is a body
             key=key,
             files=checked,
             store=store,
@@ -133,7 +135,12 @@ def too_large(error):
     beside the field (the body was never read, so nothing was kept)."""
     if request.endpoint != "messages.reply" or not current_user.is_authenticated:
         return render_error(413)
-    found = messages.thread_for_reader(get_db(), current_user.id, (request.view_args or {}).get("thread_id"), today())
+    thread_id = (request.view_args or {}).get("thread_id")
+    found = (
+        messages.thread_for_reader(get_db(), current_user.id, thread_id, today())
+        if isinstance(thread_id, int)
+        else None
+    )
     if found is None:
         return render_error(404)
     form = _fresh_form()

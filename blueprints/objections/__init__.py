@@ -318,5 +318,5 @@ def done(number: str, reference: str):
         sent=sent,
         data=data,
         notice_date=notice_date,
-        notice_title=NOTICE_TITLES.get(data.get("notice_kind"), "Notice of assessment"),
+        notice_title=NOTICE_TITLES.get(str(data.get("notice_kind")), "Notice of assessment"),
     )

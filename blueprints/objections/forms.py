@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import TextAreaField, ValidationError
+from wtforms import StringField, ValidationError
 from wtforms.validators import DataRequired, Length
 
 from domain.objections import MAX_TEXT, REQUIRED_MESSAGES, TOO_LONG, parse_amount
 from web.forms import DECLARATION, SendForm, declaration_field, text_field
 
 
-def _text(name: str, label: str, hint: str) -> TextAreaField:
+def _text(name: str, label: str, hint: str) -> StringField:
     required, short_enough = DataRequired(REQUIRED_MESSAGES[name]), Length(max=MAX_TEXT, message=TOO_LONG[name])
     return text_field(label, name, hint, required, short_enough, area=True)
 

@@ -10,10 +10,10 @@ from domain import sessions as session_store
 from web import credentials
 from web.access import access
 from web.database import get_db, now
-from web.forms import bind
+from web.forms import add_error, bind
 from web.htmx import see_other
 from web.mailer import kick_outbox, queue_email
-from web.sessions import limits_from
+from web.sessions import limits_from, server_session
 
 from .forms import ChangePasswordForm, DetailsForm, EnableTwoFactorForm, PasswordAndCodeForm, sign_out_others_form
 
@@ -55,26 +55,28 @@ def password():
     form = ChangePasswordForm()
     if form.validate_on_submit():
         db, moment = get_db(), now()
+        # Both required: validated, each holds text (WTForms types data as str | None).
+        current_password, new_password = form.current_password.data or "", form.new_password.data or ""
         # Counted like a sign-in, so a stolen session cannot guess the password.
-        check = credentials.check_password(user.email, form.current_password.data)
+        check = credentials.check_password(user.email, current_password)
         if check.locked:
-            form.current_password.errors.append(credentials.TOO_MANY_PASSWORDS)
+            add_error(form.current_password, credentials.TOO_MANY_PASSWORDS)
         elif check.user is None or check.user.id != user.id:
-            form.current_password.errors.append("Your current password is not correct")
+            add_error(form.current_password, "Your current password is not correct")
         else:
             problem = passwords.password_problem(
-                form.new_password.data, name=user.name, email=user.email, second_factor=user.has_two_factor
+                new_password, name=user.name, email=user.email, second_factor=user.has_two_factor
             )
             if problem:
-                form.new_password.errors.append(problem)
+                add_error(form.new_password, problem)
             else:
                 people.set_password(
                     db,
                     moment,
                     user,
-                    form.new_password.data,
+                    new_password,
                     event="password.changed",
-                    keep_session_id=session.record_id,
+                    keep_session_id=server_session().record_id,
                 )
                 queue_email(
                     db,
@@ -87,7 +89,7 @@ def password():
                 )
                 db.commit()
                 kick_outbox()
-                session.begin_authenticated(user.id, moment)
+                server_session().begin_authenticated(user.id, moment)
                 session["notice"] = "Your password has been changed. Any other sessions have been signed out."
                 return see_other(url_for(".overview"))
     status = 429 if credentials.TOO_MANY_PASSWORDS in form.current_password.errors else 400 if form.errors else 200
@@ -122,9 +124,9 @@ def two_factor():
         # (counted like a sign-in): a stolen session cannot put the thief's
         # authenticator on the account and lock the owner behind it.
         status, _factor = credentials.check_password_and_code(user, form.password, form.code)
-        step = totp.matching_step(secret, form.code.data, moment) if status == 200 else None
+        step = totp.matching_step(secret, form.code.data or "", moment) if status == 200 else None
         if status == 200 and step is None:
-            form.code.errors.append("The code is not correct. Check the time on your phone and enter the newest code")
+            add_error(form.code, "The code is not correct. Check the time on your phone and enter the newest code")
         elif step is not None:
             db = get_db()
             user.totp_secret, user.totp_enabled_at, user.totp_last_step = secret, moment, step
@@ -201,11 +203,12 @@ def two_factor_off():
     moment = now()
     required = people.two_factor_required(user, current_app.config["REQUIRE_TWO_FACTOR_FOR_ALL"])
     if not required and user.has_two_factor and form.validate_on_submit() and _password_and_code_ok(form, user):
-        if len(form.password.data) < passwords.MIN_LENGTH_SINGLE_FACTOR:
+        if len(form.password.data or "") < passwords.MIN_LENGTH_SINGLE_FACTOR:
             # Without a second factor the password alone must be long enough.
-            form.password.errors.append(
+            add_error(
+                form.password,
                 f"Your password is shorter than {passwords.MIN_LENGTH_SINGLE_FACTOR} "
-                "characters. Change your password first, then turn off two-step sign-in"
+                "characters. Change your password first, then turn off two-step sign-in",
             )
         else:
             db = get_db()
@@ -245,7 +248,7 @@ def _sessions_page(form, status: int = 200):
     user = _me()
     rows = session_store.active_for_user(get_db(), user.id, now(), limits_from(current_app.config))
     return render_template(
-        "profile/sessions.html", rows=rows, current_id=session.record_id, form=form, user=user
+        "profile/sessions.html", rows=rows, current_id=server_session().record_id, form=form, user=user
     ), status
 
 
@@ -260,7 +263,7 @@ def sign_out_others():
     if status != 200:
         return _sessions_page(form, status)
     db, moment = get_db(), now()
-    ended = session_store.end_all_for_user(db, user.id, moment, "other-session", except_id=session.record_id)
+    ended = session_store.end_all_for_user(db, user.id, moment, "other-session", except_id=server_session().record_id)
     audit.record(db, moment, "sessions.others_ended", actor_user_id=user.id, count=ended)
     db.commit()
     session["notice"] = f"Signed out of {ended} other session{'s' if ended != 1 else ''}."

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import SelectMultipleField
-from wtforms.fields.choices import SelectChoice
 
 from domain import renewals
-from web.forms import SendForm, declaration_field, radio_field, text_field
+from web.forms import SelectChoice, SendForm, add_error, declaration_field, radio_field, text_field
 
 
 class _ConfirmBase(FlaskForm):
@@ -18,7 +17,9 @@ class _ConfirmBase(FlaskForm):
 
     def answers(self) -> dict:
         """The posted answers as the draft keeps them (text, or a list of text)."""
-        found = {renewals.CONFIRMED: self.details_correct.data if isinstance(self.details_correct.data, str) else ""}
+        found: dict[str, str | list[str]] = {
+            renewals.CONFIRMED: self.details_correct.data if isinstance(self.details_correct.data, str) else ""
+        }
         for question in renewals.questions(self.program_code):
             value = getattr(self, question.name).data
             if question.kind == "choices":
@@ -32,10 +33,10 @@ class _ConfirmBase(FlaskForm):
         answers = self.answers()
         problem = renewals.confirmation_problem(answers)
         if problem:
-            self.details_correct.errors.append(problem)
+            add_error(self.details_correct, problem)
         found = {} if answers.get(renewals.CONFIRMED) == "no" else renewals.problems(self.program_code, answers)
         for name, message in found.items():
-            getattr(self, name).errors.append(message)
+            add_error(getattr(self, name), message)
         return valid and not problem and not found
 
 
@@ -45,7 +46,7 @@ _FORMS: dict[str, type] = {}
 def confirm_form(program_code: str) -> type:
     """The confirmation form of a program, its questions in the order the data gives them."""
     if program_code not in _FORMS:
-        fields = {"program_code": program_code}
+        fields: dict[str, object] = {"program_code": program_code}
         for question in renewals.questions(program_code):
             choices = [SelectChoice(key, label) for key, label in question.options]
             if question.kind == "choices":

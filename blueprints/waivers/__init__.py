@@ -151,6 +151,7 @@ def autosave(number: str):
     if not available or step not in ("entries", "reason"):
         return render_template("drafts/_status.html", draft=_draft(account)), 400
     draft = _draft(account) or _new_draft(account)
+    kept: dict[str, object]
     if step == "entries":
         kept = {"entries": waivers.kept_ids(available, request.form.getlist("entries"))}
     else:
