@@ -40,7 +40,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     _refuse_unsafe_production(app)
     app.config.update(_fixed_settings())
     if app.config["TRUSTED_PROXY_COUNT"]:
-        app.wsgi_app = ProxyFix(
+        # Flask's documented way to wrap the app in WSGI middleware; Flask's types declare
+        # wsgi_app a method, which mypy will not let be replaced.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=app.config["TRUSTED_PROXY_COUNT"]
         )
     _set_up_services(app)

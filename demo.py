@@ -1256,7 +1256,10 @@ def _bulk_insert(conn: Connection, table, rows: list[dict]) -> None:
         columns = list(rows[0])
         # COPY skips SQLAlchemy's types: times go in as naive UTC, as models.UTCDateTime stores them.
         stamps = [c for c in columns if isinstance(rows[0][c], datetime)]
-        cursor = conn.connection.dbapi_connection.cursor()
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection is None:  # only once closed, which an open Connection's never is
+            raise RuntimeError("the database connection is closed")
+        cursor = dbapi_connection.cursor()
         try:
             with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
                 for row in rows:

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.datastructures import MultiDict
@@ -155,7 +156,7 @@ def reauth_due(sess) -> bool:
     return now() - sess.authenticated_at >= limit
 
 
-def enforce() -> object | None:
+def enforce() -> ResponseReturnValue | None:
     """The gate every request passes."""
     rule = rule_for_endpoint(request.endpoint)
     if not (rule.public or rule.anonymous) and not current_user.is_authenticated:
