@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from typing import TypeGuard
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +37,7 @@ class AlreadySent(Exception):
     first request has not finished. Nothing was done."""
 
 
-def valid(key: str | None) -> bool:
+def valid(key: str | None) -> TypeGuard[str]:
     return isinstance(key, str) and KEY_PATTERN.fullmatch(key) is not None
 
 

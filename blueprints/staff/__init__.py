@@ -5,6 +5,8 @@ their sign-in. It stays up outside the taxpayer service hours."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
 
@@ -16,7 +18,7 @@ from models import User
 from web import credentials
 from web.access import access, refuse
 from web.database import get_db, now
-from web.forms import EmptyForm
+from web.forms import EmptyForm, add_error
 from web.htmx import render, see_other, wants_fragment
 from web.sessions import limits_from
 
@@ -44,23 +46,24 @@ def sign_in():
     form = StaffSignInForm()
     status = 200
     if form.validate_on_submit():
-        result = credentials.check_password(form.email.data, form.password.data, staff_only=True)
+        # Both required: validated, each holds text (WTForms types data as str | None).
+        result = credentials.check_password(form.email.data or "", form.password.data or "", staff_only=True)
         if result.locked:
-            form.email.errors.append(credentials.TOO_MANY_PASSWORDS)
+            add_error(form.email, credentials.TOO_MANY_PASSWORDS)
             status = 429
         elif result.user is None:
-            form.email.errors.append("Enter a correct email address, password and code")
+            add_error(form.email, "Enter a correct email address, password and code")
             status = 400
         elif not result.user.has_two_factor:
             # A new staff account sets up its second factor before anything else.
             return credentials.complete_sign_in(result.user, url_for("profile.two_factor"), "password")
         elif not form.code.data:
-            form.code.errors.append("Enter the security code from your authenticator app")
+            add_error(form.code, "Enter the security code from your authenticator app")
             status = 400
         else:
             factor, locked = credentials.check_code(result.user, form.code.data)
             if factor is None:
-                form.code.errors.append(credentials.TOO_MANY_CODES if locked else "Enter a correct security code")
+                add_error(form.code, credentials.TOO_MANY_CODES if locked else "Enter a correct security code")
                 status = 429 if locked else 400
             else:
                 return credentials.complete_sign_in(result.user, url_for(".index"), factor)
@@ -79,11 +82,11 @@ def index():
     status = 200
     if request.args:
         if form.validate():
-            accounts = staff_search.find_accounts(db, form.q.data)
-            people = staff_search.find_people(db, form.q.data)
+            accounts = staff_search.find_accounts(db, form.q.data or "")
+            people = staff_search.find_people(db, form.q.data or "")
         else:
             status = 400
-    context = dict(form=form, accounts=accounts, people=people, most=staff_search.MOST)
+    context: dict[str, Any] = dict(form=form, accounts=accounts, people=people, most=staff_search.MOST)
     if not wants_fragment():
         context.update(
             my_items=work.items(db, assignee_user_id=current_user.id),

@@ -9,7 +9,6 @@ import logging
 
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
-from wtforms.fields.choices import SelectChoice
 
 from blueprints.enrol import AGENCY_PHONE
 from domain import agency_view, details, documents, letters, mail, once, pins, registration, staff_search
@@ -19,6 +18,7 @@ from web.database import get_db, now
 from web.dates import today
 from web.details_fields import address_of
 from web.errors import render_error
+from web.forms import SelectChoice
 from web.htmx import render, see_other
 from web.uploads import send_document
 
@@ -39,7 +39,7 @@ def index():
     results, status = None, 200
     if request.args:
         if form.validate():
-            results = staff_search.find_accounts(get_db(), form.q.data)
+            results = staff_search.find_accounts(get_db(), form.q.data or "")
         else:
             status = 400
     return render(

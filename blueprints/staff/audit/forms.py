@@ -10,6 +10,7 @@ from wtforms import StringField
 
 from domain import audit_log
 from domain.accounts import normalise_number, number_problem
+from web.forms import add_error
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EVENT = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*\.?$")
@@ -72,34 +73,34 @@ class AuditFilterForm(FlaskForm):
             if text.isascii() and text.isdigit():  # not "²", which isdigit() allows and int() refuses
                 person_id = int(text) if len(text) <= 10 else 0
                 if not audit_log.person_exists(db, person_id):
-                    self.person.errors.append("No one has that user number")
+                    add_error(self.person, "No one has that user number")
             elif "@" in text and len(text) <= 254:
                 person_id = audit_log.person_by_email(db, text)
                 if person_id is None:
-                    self.person.errors.append("No one has that email address. Enter it exactly as they registered it")
+                    add_error(self.person, "No one has that email address. Enter it exactly as they registered it")
             else:
-                self.person.errors.append("Enter an email address, like name@example.com, or a user number")
+                add_error(self.person, "Enter an email address, like name@example.com, or a user number")
         if self.account.data:
             problem = number_problem(self.account.data)
             if problem:
-                self.account.errors.append(problem.replace("your account number", "an account number"))
+                add_error(self.account, problem.replace("your account number", "an account number"))
             else:
                 account_id = audit_log.account_by_number(db, normalise_number(self.account.data))
                 if account_id is None:
-                    self.account.errors.append("No account has that number")
+                    add_error(self.account, "No account has that number")
         action = (self.action.data or "").lower() or None
         if action and (len(action) > audit_log.EVENT_MAX or not _EVENT.match(action)):
-            self.action.errors.append(
-                "Enter an event, like consent.approved, or the start of one ending in a dot, like consent."
+            add_error(
+                self.action, "Enter an event, like consent.approved, or the start of one ending in a dot, like consent."
             )
         first, first_ok = _day(self.date_from.data)
         last, last_ok = _day(self.date_to.data)
         if not first_ok:
-            self.date_from.errors.append("Enter the first day as a real date, like 2026-11-01")
+            add_error(self.date_from, "Enter the first day as a real date, like 2026-11-01")
         if not last_ok:
-            self.date_to.errors.append("Enter the last day as a real date, like 2026-11-30")
+            add_error(self.date_to, "Enter the last day as a real date, like 2026-11-30")
         if first and last and first > last:
-            self.date_from.errors.append("The first day must be on or before the last day")
+            add_error(self.date_from, "The first day must be on or before the last day")
         if self.errors:
             return None
         start, end = audit_log.day_range(first, last, zone)

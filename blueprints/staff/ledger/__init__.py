@@ -16,6 +16,7 @@ from models import Account
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.dates import today
+from web.forms import add_error
 from web.htmx import render, see_other
 
 from ..lookups import account_or_404
@@ -87,11 +88,11 @@ def post_entry(number: str):
     form.validate()
     posting, problems = postings.read(db, account, today(), request.form)
     for name, message in problems.items():
-        form[name].errors.append(message)
+        add_error(form[name], message)
     if not once.valid(form.key.data):
         form.form_errors.append(STALE_FORM)
         form.key.data = once.new_key()
-    if form.errors:
+    if form.errors or posting is None:  # no posting comes only with problems
         return _page(account, form, 400)
     try:
         entries = postings.post(db, now(), today(), account=account, staff=_staff(), posting=posting, key=form.key.data)
@@ -105,7 +106,7 @@ def post_entry(number: str):
     db.commit()
     label = postings.KINDS[posting.kind].label
     notice = f"{label}: {format_money(abs(entries[0].amount_cents))} posted, reference {entries[0].reference}."
-    if posting.kind == "transfer":
+    if posting.to_account is not None:  # a transfer
         notice += f" The same amount is credited to account {posting.to_account.number}."
     return _done(account, notice)
 
@@ -146,7 +147,7 @@ def reverse(number: str, entry_id: int):
     form.validate()
     message = postings.reason_problem(form.reason.data or "", "Enter why you are reversing this entry")
     if message:
-        form.reason.errors.append(message)
+        add_error(form.reason, message)
     if not once.valid(form.key.data):
         form.form_errors.append(STALE_FORM)
         form.key.data = once.new_key()
@@ -154,7 +155,7 @@ def reverse(number: str, entry_id: int):
         return _reverse_page(account, entry, form, status=400)
     try:
         reversal = postings.reverse(
-            db, now(), today(), entry=entry, staff=_staff(), reason=form.reason.data, key=form.key.data
+            db, now(), today(), entry=entry, staff=_staff(), reason=form.reason.data or "", key=form.key.data
         )
     except postings.AlreadyDone:
         db.rollback()
@@ -162,7 +163,7 @@ def reverse(number: str, entry_id: int):
     except postings.PostingRefused as refused:
         db.rollback()
         if refused.field:
-            form[refused.field].errors.append(refused.message)
+            add_error(form[refused.field], refused.message)
             return _reverse_page(account, entry, form, status=refused.status)
         return _reverse_page(account, entry, None, refused.message, refused.status)
     db.commit()

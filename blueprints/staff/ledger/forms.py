@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField
-from wtforms.fields.choices import SelectChoice
 
 from domain.postings import KINDS
-from web.forms import one_line
+from web.forms import SelectChoice, one_line
 
 
 def _strip(value):

@@ -42,7 +42,7 @@ def index():
 def download(item_id: int):
     db = get_db()
     item = _item_or_404(item_id)
-    account = db.get(Account, item.account_id)
+    account = db.get_one(Account, item.account_id)
     # A letter may carry a PIN: who printed what is on the record.
     audit.record(
         db,

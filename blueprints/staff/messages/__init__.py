@@ -103,7 +103,8 @@ def _checked_key(form) -> str:
 
 
 def _checked_files(form, account_id: int | None) -> list:
-    chosen, checked = chosen_files(form.files.name), []
+    chosen = chosen_files(form.files.name)
+    checked: list[documents.Checked] = []
     if chosen and account_id is None:
         form.files.errors = ["Files can be attached only to messages about an account"]
     elif chosen:
@@ -141,7 +142,8 @@ def new():
     if any(field.errors for field in (form.subject, form.body, form.files)):
         form.token.data = key or requests.new_token()
         return _new_page(account, person, form, 400)
-    store, written = document_store(), []
+    store = document_store()
+    written: list[str] = []
     try:
         sent = messages.start_thread(
             db,
@@ -150,8 +152,8 @@ def new():
             staff=_staff(),
             account=account,
             to_user=person,
-            subject=form.subject.data,
-            body=form.body.data,
+            subject=form.subject.data or "",  # validated: required, so text
+            body=form.body.data or "",
             key=key,
             files=checked,
             store=store,
@@ -222,7 +224,8 @@ def reply(thread_id: int):
     if form.body.errors or form.files.errors:
         form.token.data = key or requests.new_token()
         return _thread_page(found, form, 400)
-    store, written = document_store(), []
+    store = document_store()
+    written: list[str] = []
     try:
         sent = messages.reply_from_agency(
             db,
@@ -230,7 +233,7 @@ def reply(thread_id: int):
             today(),
             staff=_staff(),
             thread=found,
-            body=form.body.data,
+            body=form.body.data or "",  # validated: required, so text
             key=key,
             files=checked,
             store=store,

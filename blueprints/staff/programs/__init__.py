@@ -10,6 +10,7 @@ from domain import once, registration
 from models import Program
 from web.access import require_staff_role
 from web.database import get_db, now
+from web.forms import add_error
 from web.htmx import see_other
 
 from .forms import ProgramForm
@@ -41,7 +42,7 @@ def _page(form, program: Program | None, status: int = 200):
 def _refused(form, program, refused: registration.Refused):
     get_db().rollback()
     if refused.field and hasattr(form, refused.field):
-        getattr(form, refused.field).errors.append(refused.message)
+        add_error(getattr(form, refused.field), refused.message)
     else:
         form.form_errors.append(refused.message)
     return _page(form, program, 400)
@@ -65,7 +66,7 @@ def new():
     db = get_db()
     try:
         program, created = registration.register_program(
-            db, now(), code=form.code.data, fields=form.fields(), actor_user_id=current_user.id, key=form.key.data
+            db, now(), code=form.code.data or "", fields=form.fields(), actor_user_id=current_user.id, key=form.key.data
         )
     except registration.Refused as refused:
         return _refused(form, None, refused)

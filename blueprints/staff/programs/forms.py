@@ -7,12 +7,11 @@ import re
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, SelectMultipleField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional, Regexp, ValidationError
 
 from domain import details, registration
 from models import FUNCTIONS
-from web.forms import one_line
+from web.forms import SelectChoice, one_line
 
 MOST_OBJECTION_DAYS = 3650
 
@@ -136,13 +135,14 @@ class ProgramForm(FlaskForm):
             raise ValidationError("Choose self-service functions from the list")
 
     def fields(self) -> registration.ProgramFields:
+        # For a validated form: the required fields hold text (WTForms types data as str | None).
         return registration.ProgramFields(
-            name=self.name.data,
-            number_prefix=self.number_prefix.data,
-            filing_frequency=self.filing_frequency.data,
-            due_rule=self.due_rule.data,
+            name=self.name.data or "",
+            number_prefix=self.number_prefix.data or "",
+            filing_frequency=self.filing_frequency.data or "",
+            due_rule=self.due_rule.data or "",
             is_claim=self.is_claim.data == "yes",
             functions=tuple(self.functions.data or ()),
-            objection_days=int(self.objection_days.data),
+            objection_days=int(self.objection_days.data or ""),
             description=self.description.data or "",
         )

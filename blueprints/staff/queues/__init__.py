@@ -5,10 +5,11 @@ closes it. Returns and claims are decided by assessing them (staff.returns)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from werkzeug.routing import BuildError
-from wtforms.fields.choices import SelectChoice
 
 from domain import arrangements, consents, decisions, people, requests, work, work_view
 from domain.delegation import PERMISSION_LABELS
@@ -16,7 +17,7 @@ from models import WORK_QUEUES, Account, Document, ServiceRequest, User, WorkIte
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.dates import today
-from web.forms import EmptyForm
+from web.forms import EmptyForm, SelectChoice
 from web.htmx import render, see_other
 from web.mailer import kick_outbox
 from web.uploads import attachment
@@ -136,9 +137,9 @@ def _item_or_404(item_id: int) -> WorkItem:
     return item
 
 
-def _documents(db, submission: ServiceRequest, account: Account) -> list[tuple[Document, str | None]]:
+def _documents(db, submission: ServiceRequest, account: Account | None) -> list[tuple[Document, str | None]]:
     return [
-        (d, _url_if_built("staff.accounts.document", number=account.number, document_id=d.id))
+        (d, _url_if_built("staff.accounts.document", number=account.number, document_id=d.id) if account else None)
         for d in work_view.submitted_documents(db, submission)
     ]
 
@@ -154,8 +155,8 @@ def _permissions(can_decide: bool, item: WorkItem, me: User) -> dict[str, bool]:
     }
 
 
-def _submission_context(db, item: WorkItem, submission: ServiceRequest, account: Account) -> dict:
-    context = dict(
+def _submission_context(db, item: WorkItem, submission: ServiceRequest, account: Account | None) -> dict:
+    context: dict[str, Any] = dict(
         heading=f"{requests.KIND_LABELS[submission.kind]} {submission.reference}",
         kind_label=requests.KIND_LABELS[submission.kind],
         answers=requests.readable_answers(submission),
@@ -179,7 +180,7 @@ def _item_context(db, view: work_view.ItemView) -> dict:
     """What the item's page shows of the item and what it is about."""
     item, account, submission, consent, thread = view.item, view.account, view.submission, view.consent, view.thread
     queue_label = work.QUEUE_LABELS[item.queue]
-    context = dict(
+    context: dict[str, Any] = dict(
         item=item,
         account=account,
         submission=submission,

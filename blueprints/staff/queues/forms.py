@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import RadioField, SelectField, TextAreaField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from domain.decisions import MAX_REASON
+from web.forms import SelectChoice
 
 STATUS_CHOICES = (
     SelectChoice("open", "Waiting (received or in progress)"),
@@ -37,13 +37,13 @@ class QueueFilterForm(FlaskForm):
 
     def check(self) -> bool:
         """Whether the filter can be applied; a choice left out of the address is the default."""
-        for field, message in (
-            (self.status, "Choose a status from the list"),
-            (self.assignee, "Choose whose items to show from the list"),
+        for field, choices, message in (
+            (self.status, STATUS_CHOICES, "Choose a status from the list"),
+            (self.assignee, ASSIGNEE_CHOICES, "Choose whose items to show from the list"),
         ):
             if not field.raw_data:
                 field.data = field.default
-            elif field.data not in {choice.value for choice in field.choices}:
+            elif field.data not in {choice.value for choice in choices}:
                 field.errors = [message]
         return not any(field.errors for field in (self.status, self.assignee))
 

@@ -17,6 +17,7 @@ from domain.returns import STATUS_WORDS
 from models import Account, TaxReturn, User
 from web.database import get_db, now
 from web.dates import today
+from web.forms import add_error
 from web.htmx import see_other
 from web.mailer import kick_outbox
 
@@ -68,7 +69,7 @@ def _page(
     tax_return: TaxReturn, *, assess_form=None, reassess_form=None, problem: str | None = None, status: int = 200
 ):
     db = get_db()
-    account = db.get(Account, tax_return.account_id)
+    account = db.get_one(Account, tax_return.account_id)
     step = assessments.step_for(db, tax_return)
     if step == "assess" and assess_form is None:
         assess_form = _assess_form(tax_return)
@@ -133,7 +134,7 @@ def _refused(tax_return: TaxReturn, refused: assessments.AssessmentRefused, **fo
     form = next(iter(forms.values()))
     field = form._fields.get(refused.field) if refused.field else None
     if field is not None:
-        field.errors.append(refused.message)
+        add_error(field, refused.message)
         return _page(tax_return, status=refused.status, **forms)
     return _page(tax_return, problem=refused.message, status=refused.status, **forms)
 
@@ -153,15 +154,15 @@ def _charges(form: AssessForm) -> list[tuple[str, int | None, str]]:
             continue
         cents = None
         if not amount.data:
-            amount.errors.append("Enter the amount of this charge")
+            add_error(amount, "Enter the amount of this charge")
         else:
             cents, message = postings.parse_amount(amount.data)
             if message:
-                amount.errors.append(message)
+                add_error(amount, message)
         charges.append((kind.data, cents, reason.data or ""))
         lines.append(dict(zip(("kind", "amount", "reason"), fields, strict=False)))
     for (position, part), message in assessments.charge_problems(charges).items():
-        lines[position][part].errors.append(message)
+        add_error(lines[position][part], message)
     return charges
 
 
@@ -175,12 +176,12 @@ def assess(return_id: int):
         form.assessed.data, allow_zero=True, negative="The assessed amount cannot be negative"
     )
     if message:
-        form.assessed.errors.append(message)
+        add_error(form.assessed, message)
     charges = _charges(form)
     if not once.valid(form.key.data):
         form.form_errors.append(STALE_FORM)
         form.key.data = once.new_key()
-    if form.errors:
+    if form.errors or assessed is None:  # no amount comes only with a message
         return _page(tax_return, assess_form=form, status=400)
     try:
         outcome = assessments.assess(
@@ -220,13 +221,13 @@ def reassess(return_id: int):
         form.new_total.data, allow_zero=True, negative="The new total cannot be negative"
     )
     if message:
-        form.new_total.errors.append(message)
+        add_error(form.new_total, message)
     if not form.reason.data:
-        form.reason.errors.append("Enter the reason for the reassessment: the account's people will read it")
+        add_error(form.reason, "Enter the reason for the reassessment: the account's people will read it")
     if not once.valid(form.key.data):
         form.form_errors.append(STALE_FORM)
         form.key.data = once.new_key()
-    if form.errors:
+    if form.errors or new_total is None:  # no amount comes only with a message
         return _page(tax_return, reassess_form=form, status=400)
     try:
         outcome = assessments.reassess(
@@ -236,7 +237,7 @@ def reassess(return_id: int):
             tax_return=tax_return,
             staff=current_user._get_current_object(),
             new_total_cents=new_total,
-            reason=form.reason.data,
+            reason=form.reason.data or "",  # checked above: there is one
             key=form.key.data,
         )
     except postings.AlreadyDone:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+
+from web.forms import SelectChoice
 
 # Penalty and interest lines offered on the form: a fixed number, so it works without JavaScript.
 CHARGE_LINES = 2

@@ -11,10 +11,11 @@ from domain import staff as staff_people
 from models import User
 from web.access import require_staff_role
 from web.database import get_db, now
-from web.forms import EmptyForm
+from web.forms import EmptyForm, add_error
 from web.htmx import see_other
 from web.limits import may_email
 from web.mailer import kick_outbox, queue_email
+from web.secret_key import secret_key
 
 from .forms import AddStaffForm, RoleForm
 
@@ -36,7 +37,7 @@ def _member_or_404(user_id: int) -> User:
 def _send_set_up_link(db, moment, member: User) -> None:
     # The password-reset link: it works once, and only until the password is set.
     token = tokens.make_token(
-        current_app.secret_key, "reset-password", {"uid": member.id, "fp": people.password_fingerprint(member)}, moment
+        secret_key(), "reset-password", {"uid": member.id, "fp": people.password_fingerprint(member)}, moment
     )
     link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("auth.reset_password", token=token)
     minutes = current_app.config["RESET_LINK_MAX_AGE_SECONDS"] // 60
@@ -79,13 +80,13 @@ def add():
         member = staff_people.add(
             db,
             moment,
-            name=form.name.data,
-            email=form.email.data,
+            name=form.name.data or "",  # validated: required, so text
+            email=form.email.data or "",
             role=form.role.data,
             by=current_user._get_current_object(),
         )
     except staff_people.StaffRefused as refused:
-        getattr(form, refused.field or "email").errors.append(str(refused))
+        add_error(getattr(form, refused.field or "email"), str(refused))
         db.rollback()
         return _page(form, 400)
     _send_set_up_link(db, moment, member)
@@ -122,10 +123,10 @@ def change_role(user_id: int):
             )
         except staff_people.StaffRefused as refused:
             db.rollback()
-            form.role.errors.append(str(refused))
+            add_error(form.role, str(refused))
         else:
             db.commit()
-            session["notice"] = f"{member.name} is now {staff_people.ROLE_WORDS[member.staff_role].lower()}."
+            session["notice"] = f"{member.name} is now {staff_people.ROLE_WORDS[form.role.data].lower()}."
             return see_other(url_for(".member", user_id=member.id))
     return render_template(
         "staff/team/member.html",

@@ -1,10 +1,9 @@
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from domain.staff import ROLE_WORDS
-from web.forms import email_field, one_line
+from web.forms import SelectChoice, email_field, one_line
 
 ROLE_CHOICES = [SelectChoice(role, words) for role, words in ROLE_WORDS.items()]
 
