@@ -61,6 +61,7 @@ dist: setup
 lint: dev-setup
 	$(BIN)/ruff check --quiet .
 	$(BIN)/ruff format --check --quiet .
+	$(BIN)/mypy
 
 # Dev dependencies too: Lighthouse (`make bench`) and the Nu Html Checker (npm's vnu-jar, for
 # tests/test_html_valid.py), after the runtime install above, which leaves them out (and which
