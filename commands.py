@@ -387,7 +387,7 @@ def outbox_retry(email_id: int):
 @cli.command("send-email")
 def send_email():
     """Send what is waiting in the outbox (a worker's thread also does this)."""
-    click.echo(f"Sent {send_outbox(current_app._get_current_object(), 'cli')} message(s).")
+    click.echo(f"Sent {send_outbox(current_app, 'cli')} message(s).")
 
 
 # --- Keeping and restoring --------------------------------------------------------------------

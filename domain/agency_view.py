@@ -187,7 +187,7 @@ def _threads(db: Session, account_id: int) -> list[MessageThread]:
     )
 
 
-def _access(person, names: dict[int, str]) -> Access:
+def _access(person, names: dict[int | None, str]) -> Access:
     """A person's access, with who removed it (the agency when no one is recorded)."""
     removed_by = None
     if person.grant.revoked_at is not None:
@@ -199,7 +199,7 @@ def _access(person, names: dict[int, str]) -> Access:
     return Access(person.grant, person.name, person.email, person.granted_by, removed_by)
 
 
-def _thread(thread: MessageThread, names: dict[int, str]) -> Thread:
+def _thread(thread: MessageThread, names: dict[int | None, str]) -> Thread:
     """A thread with whom it is to and who started it, in words."""
     return Thread(
         thread,
@@ -212,7 +212,7 @@ def _thread(thread: MessageThread, names: dict[int, str]) -> Thread:
     )
 
 
-def _event(event: AuditEvent, names: dict[int, str]) -> Event:
+def _event(event: AuditEvent, names: dict[int | None, str]) -> Event:
     """An audit event with who did it (the agency when no one) and to whom, when someone else."""
     actor = (
         names.get(event.actor_user_id, f"Person {event.actor_user_id}") if event.actor_user_id is not None else AGENCY

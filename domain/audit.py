@@ -24,7 +24,7 @@ SUBJECT_COLUMNS = {
 
 
 def _subject_values(detail: dict) -> dict[str, int | str]:
-    values = {}
+    values: dict[str, int | str] = {}
     for key, column in SUBJECT_COLUMNS.items():
         value = detail.get(key)
         if column == "request_reference":

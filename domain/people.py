@@ -3,6 +3,7 @@ password changes and resets, the second factor. Views call these; they commit.""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,8 +22,9 @@ def find_by_email(db: Session, email: str) -> User | None:
     return db.scalar(select(User).where(User.email == normalise_email(email)))
 
 
-def names_of(db: Session, user_ids) -> dict[int, str]:
-    """Each of these people's names by id, in one query (None ids are skipped)."""
+def names_of(db: Session, user_ids: Iterable[int | None]) -> dict[int | None, str]:
+    """Each of these people's names by id, in one query (None ids are skipped). Keyed by
+    int | None, as the ids looked up may be None (nobody): those find no name."""
     ids = {i for i in user_ids if i is not None}
     return dict(db.execute(select(User.id, User.name).where(User.id.in_(ids))).all()) if ids else {}
 

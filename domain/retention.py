@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from domain import documents, drafts, sessions, throttle
+from domain.db import rows_changed
 from domain.files import remove_unclaimed
 from models import Document, OutboxEmail, UsedToken
 
@@ -53,12 +54,12 @@ def purge(db: Session, now: datetime, *, session_limits: sessions.Limits, longes
 
 def _used_links(db: Session, used_before: datetime) -> int:
     query = delete(UsedToken).where(UsedToken.purpose.in_(LINK_PURPOSES), UsedToken.used_at < used_before)
-    return db.execute(query).rowcount or 0
+    return rows_changed(db, query)
 
 
 def _sent_emails(db: Session, sent_before: datetime) -> int:
     query = delete(OutboxEmail).where(OutboxEmail.status == "sent", OutboxEmail.sent_at < sent_before)
-    return db.execute(query).rowcount or 0
+    return rows_changed(db, query)
 
 
 def claimed_files(db: Session, names: Iterable[str]) -> set[str]:

@@ -28,8 +28,11 @@ def rows(db: Session, found: list[WorkItem]) -> list[Row]:
     """The items as a list shows them, with three queries whatever their number."""
     account_ids = {i.account_id for i in found if i.account_id is not None}
     request_ids = {i.service_request_id for i in found if i.service_request_id is not None}
-    accounts = {a.id: a for a in db.scalars(select(Account).where(Account.id.in_(account_ids)))} if account_ids else {}
-    references = (
+    # Keyed by int | None, as looked up: an item about no account (or request) finds none.
+    accounts: dict[int | None, Account] = (
+        {a.id: a for a in db.scalars(select(Account).where(Account.id.in_(account_ids)))} if account_ids else {}
+    )
+    references: dict[int | None, str] = (
         dict(
             db.execute(
                 select(ServiceRequest.id, ServiceRequest.reference).where(ServiceRequest.id.in_(request_ids))
@@ -55,7 +58,7 @@ class ItemView:
     submission: ServiceRequest | None
     consent: Consent | None
     thread: MessageThread | None
-    names: dict[int, str] = field(default_factory=dict)
+    names: dict[int | None, str] = field(default_factory=dict)  # as people.names_of gives them
 
 
 def _get(db: Session, model, key: int | None):

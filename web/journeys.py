@@ -120,12 +120,15 @@ def check(journey: Journey) -> ResponseReturnValue:
     stop = journey.stop(draft)
     if stop is not None:
         return stop
+    if draft is None:  # each journey's stop() answers a missing draft itself
+        raise RuntimeError(f"{type(journey).__name__}.stop let a missing draft through")
     form = bind(journey.form_class, current_user.id)
     status = 200
     if request.method == "POST":
-        status = journey.held_back(form, form.validate_on_submit())
-        if status is None:
+        held = journey.held_back(form, form.validate_on_submit())
+        if held is None:
             return _send(journey, draft)
+        status = held
     form.token.data = draft.token
     return journey.page(form, draft, status)
 
