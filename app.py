@@ -19,6 +19,7 @@ from domain.outbox import sender_from_config
 from domain.service_hours import schedule_from_config
 from models import User
 from web import access, assets, errors, headers, observability, service, templating, uploads
+from web.converters import CONVERTERS
 from web.database import close_db, get_db
 from web.mailer import OutboxThread
 from web.sessions import ServerSessionInterface
@@ -50,7 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _add_request_steps(app)
     errors.register(app)
     templating.init_app(app)
-    _register_blueprints(app)
+    register_routes(app)
 
     import commands
 
@@ -168,7 +169,11 @@ def _refuse_unsafe_production(app: Flask) -> None:
             )
 
 
-def _register_blueprints(app: Flask) -> None:
+def register_routes(app: Flask) -> None:
+    """The URL converters, every blueprint and the start page: all the routes (the
+    tests read the routes' declarations from an app that has these alone)."""
+    app.url_map.converters.update(CONVERTERS)  # before any route names them
+
     from blueprints import access as manage_access
     from blueprints import (
         accounts,

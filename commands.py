@@ -16,8 +16,8 @@ from flask.cli import AppGroup
 from sqlalchemy.orm import Session
 
 from domain import backup, consents, decisions, documents, enrolment, outbox, passwords, people, requests, retention
+from domain.access import AccessRefused
 from domain.accounts import find_by_number, format_number, number_problem
-from domain.delegation import AccessRefused
 from domain.files import write_atomically
 from web import assets
 from web.mailer import send_outbox

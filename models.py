@@ -47,6 +47,12 @@ class Base(DeclarativeBase):
     pass
 
 
+# The largest id an Integer primary key holds (PostgreSQL's integer). A URL's id is
+# checked against it before any query (web.converters); SQLite would refuse a larger
+# Python int outright, PostgreSQL would look for a row that cannot exist.
+MAX_ID = 2**31 - 1
+
+
 STAFF_ROLES = ("officer", "supervisor", "administrator")
 
 

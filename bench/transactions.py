@@ -186,7 +186,7 @@ def minimal_route_app(engine, user_id: int):
     it does besides."""
     from flask import Flask, render_template
 
-    from blueprints.accounts.views import KIND_LABELS
+    from blueprints.accounts import KIND_LABELS
     from models import AuthSession
     from web.templating import day, money
 
@@ -255,8 +255,8 @@ def minimal_route_app(engine, user_id: int):
 PROFILE_PARTS = {
     "load the server-side session (web.sessions.open_session)": ("web/sessions.py", "open_session"),
     "access gate (web.access.enforce)": ("web/access.py", "enforce"),
-    "grant check (account_or_404)": ("web/account_access.py", "account_or_404"),
-    "filter form: build (_filter_form)": ("blueprints/accounts/views.py", "_filter_form"),
+    "grant check (account_or_404)": ("web/access.py", "account_or_404"),
+    "filter form: build (_filter_form)": ("blueprints/accounts/__init__.py", "_filter_form"),
     "filter form: check, a period by EXISTS (to_filter)": ("blueprints/accounts/forms.py", "to_filter"),
     "the page query (ledger.transactions_page)": ("domain/ledger.py", "transactions_page"),
     "render the fragment (web.htmx.render)": ("web/htmx.py", "render"),

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from domain import consents, documents, ledger, mail, people, pins, requests, returns
-from domain.delegation import AGENCY, PERMISSION_LABELS, ROLE_LABELS, people_with_access
+from domain.access import AGENCY, PERMISSION_LABELS, ROLE_LABELS, people_with_access
 from models import Account, AuditEvent, Consent, Grant, MailItem, MessageThread, ServiceRequest, WorkItem
 
 AUDIT_SHOWN = 50

@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from models import Account, AuditEvent, User
+from models import MAX_ID, Account, AuditEvent, User
 
 PAGE_SIZE = 100
-MAX_ID = 2**31 - 1
 EVENT_MAX = 60  # AuditEvent.event's length
 
 

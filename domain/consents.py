@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain import audit, enrolment, grants, messages, outbox, work
+from domain.access import AccessRefused, Caps, clean_permissions, within_own
 from domain.accounts import normalise_number
-from domain.delegation import AccessRefused, Caps, clean_permissions, within_own
 from domain.service_hours import is_working_day
 from models import Account, Consent, ConsentDocument, Grant, InvitationPin, User
 

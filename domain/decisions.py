@@ -20,9 +20,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from domain import arrangements, audit, consents, ledger, messages, renewals, requests, work
+from domain.access import AccessRefused
 from domain.accounts import format_money
 from domain.db import rows_changed
-from domain.delegation import AccessRefused
 from domain.waivers import CHARGE_KINDS
 from models import Account, Consent, DirectDeposit, LedgerEntry, ServiceRequest, User, WorkItem
 

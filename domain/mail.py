@@ -20,10 +20,8 @@ from domain.accounts import format_number
 from domain.db import rows_changed
 from domain.notices import AGENCY, DEMO_FOOTER, SERVICE, pdf_text
 from domain.returns import long_day
-from models import MAIL_KINDS, Account, Grant, MailItem, User
+from models import MAIL_KINDS, MAX_ID, Account, Grant, MailItem, User
 
-# Ids beyond a 32-bit integer name no item (and PostgreSQL would refuse them).
-MAX_ID = 2**31 - 1
 # The agency's paper queue shows the oldest this many; the rest follow as they are mailed.
 QUEUE_SHOWN_AT_MOST = 500
 PAPER_YEARS = 2
@@ -241,15 +239,9 @@ def mailbox(db: Session, account_id: int) -> list[MailItem]:
     )
 
 
-def _valid_id(item_id) -> bool:
-    return isinstance(item_id, int) and 0 < item_id <= MAX_ID
-
-
 def find(db: Session, account_id: int, item_id: int) -> MailItem | None:
     """The account's item with this id when its people may see it; None for
-    another account's, one that only goes by post, or an id no row can have."""
-    if not _valid_id(item_id):
-        return None
+    another account's, or one that only goes by post."""
     item = db.get(MailItem, item_id)
     if item is None or item.account_id != account_id or not item.shown_online:
         return None
@@ -299,8 +291,9 @@ def paper_queue(db: Session, limit: int = QUEUE_SHOWN_AT_MOST) -> list[QueuedIte
 
 
 def get(db: Session, item_id: int) -> MailItem | None:
-    """Any item, for the agency; None for an id no row can have."""
-    return db.get(MailItem, item_id) if _valid_id(item_id) else None
+    """Any item, for the agency; None for an id no row can have (the staff side's
+    URL takes any integer)."""
+    return db.get(MailItem, item_id) if isinstance(item_id, int) and 0 < item_id <= MAX_ID else None
 
 
 class NotPaper(ValueError):

@@ -28,10 +28,8 @@ from sqlalchemy.orm import Session
 from domain import audit, documents, grants, outbox, work
 from domain.accounts import format_number
 from domain.db import savepoint
-from models import Account, Document, Grant, Message, MessagePost, MessageThread, User, WorkItem
+from models import MAX_ID, Account, Document, Grant, Message, MessagePost, MessageThread, User, WorkItem
 
-# Ids beyond a 32-bit integer name no thread (and PostgreSQL would refuse them).
-MAX_ID = 2**31 - 1
 SHOWN_AT_MOST = 500
 MAX_SUBJECT = 200
 MAX_BODY = 5000
@@ -738,6 +736,7 @@ def unread_count(db: Session, user_id: int) -> int:
 
 
 def find_thread(db: Session, thread_id) -> MessageThread | None:
+    # The staff side's URLs take any integer: one no row can have is no thread.
     if not isinstance(thread_id, int) or not 0 < thread_id <= MAX_ID:
         return None
     return db.get(MessageThread, thread_id)

@@ -1,6 +1,6 @@
 """Invitation PINs across accounts, as the agency follows them: which are
 outstanding, used, expired, locked or cancelled. A PIN's status is
-domain.delegation.pin_status in the agency's words; the same order decides it in
+domain.access.pin_status in the agency's words; the same order decides it in
 SQL (used, then cancelled, then locked, then expired). Plain functions, no Flask."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session, aliased
 
-from domain.delegation import AGENCY, pin_status
+from domain.access import AGENCY, pin_status
 from models import Account, InvitationPin, User
 
 STATUSES = ("outstanding", "used", "expired", "locked", "cancelled")

@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Account, FilingPeriod, Program, TaxReturn
+from models import MAX_ID, Account, FilingPeriod, Program, TaxReturn
 
 STATUS_WORDS = {
     "received": "Received",
@@ -21,9 +21,6 @@ STATUS_WORDS = {
 }
 NOTICE_TITLES = {"assessment": "Notice of assessment", "reassessment": "Notice of reassessment"}
 _PERIOD_MONTHS = {"monthly": 1, "quarterly": 3, "annual": 12}
-# The largest id an INTEGER column holds on PostgreSQL; a bigger one in a URL
-# is simply not a return (and must not reach the database as an error).
-_MAX_ID = 2**31 - 1
 
 
 def notice_of(tax_return: TaxReturn) -> tuple[str, date]:
@@ -136,6 +133,6 @@ def lines_for(db: Session, account: Account) -> list[ReturnLine]:
 
 def return_of(db: Session, account_id: int, return_id: int) -> TaxReturn | None:
     """The return with this id if it belongs to this account, else None."""
-    if not 0 < return_id <= _MAX_ID:
+    if not 0 < return_id <= MAX_ID:  # the objections' URL takes any integer
         return None
     return db.scalar(select(TaxReturn).where(TaxReturn.id == return_id, TaxReturn.account_id == account_id))

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain import audit
-from models import STAFF_ROLES, WORK_QUEUES, Consent, MessageThread, ServiceRequest, User, WorkItem
+from models import MAX_ID, STAFF_ROLES, WORK_QUEUES, Consent, MessageThread, ServiceRequest, User, WorkItem
 
 QUEUE_LABELS = {
     "consents": "Consents for representatives",
@@ -64,7 +64,6 @@ if not (set(QUEUE_LABELS) == set(WORK_QUEUES) and set(QUEUE_OF_KIND.values()) <=
 
 # Staff roles in order: each may do what the ones before it may.
 _RANK = {role: rank for rank, role in enumerate(STAFF_ROLES)}
-MAX_ID = 2**31 - 1
 
 
 class WorkRefused(ValueError):

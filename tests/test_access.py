@@ -16,18 +16,30 @@ from flask import url_for
 from sqlalchemy import select
 from werkzeug.routing import IntegerConverter
 
-from models import AuditEvent, User
+from domain.accounts import make_number
+from models import AuditEvent, Grant, User
+from tests.accounts_factory import body, give, open_account, sessionmaker_of, signed_in
 from tests.conftest import PASSWORD, csrf_from, make_user
-from web.access import AccessRule, rule_for_endpoint
+from web.access import AccessRule, AccountNeed, account_route, rule_for_endpoint
+from web.converters import AccountNumberConverter
 
 STAFF_EMAIL = "staff@tra.example"
 # Served by web.assets with no session at all: public by design (rule_for_endpoint).
 STATIC_ENDPOINTS = {"assets.asset"}
 
 
+def sample_value(converter):
+    """A value the converter takes (the router refuses one it does not: 404)."""
+    if isinstance(converter, IntegerConverter):
+        return 1
+    if isinstance(converter, AccountNumberConverter):
+        return make_number("41", 1)
+    return "sample"
+
+
 def concrete_url(app, rule, method) -> str:
     """The rule with a sample value in each variable."""
-    values = {name: 1 if isinstance(rule._converters[name], IntegerConverter) else "sample" for name in rule.arguments}
+    values = {name: sample_value(rule._converters[name]) for name in rule.arguments}
     with app.test_request_context():
         return url_for(rule.endpoint, _method=method, **values)
 
@@ -254,3 +266,75 @@ def test_unverified_people_are_sent_to_verify(app, client, auth):
     assert urlsplit(response.headers["Location"]).path == "/auth/verify-email"
     htmx = client.get("/profile/details", headers={"HX-Request": "true"})
     assert htmx.status_code == 403 and htmx.headers["HX-Redirect"] == "/auth/verify-email"
+
+
+# --- Account routes: declared, checked once, and nothing asked of a value no row can have -------
+
+
+def _owned_account(app, clock, email="owner@example.com") -> tuple[str, int]:
+    owner = make_user(app, email=email, name="Olive Owner")
+    with sessionmaker_of(app)() as db:
+        account = open_account(db, serial=5, legal_name="Declared Ltd.")
+        grant = give(db, clock(), owner, account)
+        db.commit()
+        return account.number, grant.id
+
+
+def test_an_account_route_that_declares_nothing_is_refused_to_everyone(app, clock):
+    """Default deny: a view whose URL names an account and that forgot
+    `@account_route` is refused by the gate, even to the account's owner, with the
+    stranger's 404 and an audited refusal saying why. ASVS 5.0 8.2.1."""
+
+    @app.route("/test-only/<account:number>/page")
+    def undeclared_page(number):
+        return "Declared Ltd.'s secrets"
+
+    number, _grant_id = _owned_account(app, clock)
+    with app.test_request_context():
+        assert rule_for_endpoint("undeclared_page").account is None
+    response = signed_in(app, "owner@example.com").get(f"/test-only/{number}/page")
+    assert response.status_code == 404 and "secrets" not in body(response)
+    [event] = _refusals(app)
+    assert json.loads(event.detail) == {"endpoint": "undeclared_page", "reason": "undeclared"}
+
+
+def test_the_declaration_is_what_the_gate_and_the_tests_read(app):
+    with app.test_request_context():
+        assert rule_for_endpoint("access.manage").account == AccountNeed(("manage_access",))
+        assert rule_for_endpoint("accounts.summary").account == AccountNeed(("view_returns", "view_financial"))
+        assert rule_for_endpoint("documents.upload").account == AccountNeed(("upload",), feature="upload")
+        assert rule_for_endpoint("profile.overview").account is None
+    with pytest.raises(ValueError, match="unknown permission"):
+        account_route("view_everything")
+    with pytest.raises(ValueError, match="a feature needs"):
+        account_route("upload", feature="upload")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts/{wrong_digit}/",  # the Luhn check digit is wrong: no account has it
+        "/accounts/41000/",
+        "/accounts/{number}0/",
+        "/accounts/４１００００００１３/",
+        "/access/{number}/pins/0",
+        "/access/{number}/pins/-1",
+        f"/access/{{number}}/pins/{2**31}",
+        f"/access/{{number}}/pins/{2**63}",
+        "/access/{number}/pins/" + "9" * 5000,
+        "/access/{number}/pins/١٢٣",
+        "/mail/{number}/1e3.pdf",
+        f"/messages/{2**31}",
+    ],
+)
+def test_a_value_no_row_can_have_is_a_404_from_the_router(app, clock, path):
+    """The URL converters (web.converters) refuse it before any view or query: no
+    grant is looked up or used, no refusal is audited (as for any unknown URL)."""
+    number, grant_id = _owned_account(app, clock)
+    wrong_digit = number[:-1] + str((int(number[-1]) + 1) % 10)
+    client = signed_in(app, "owner@example.com")
+    assert client.get(path.format(number=number, wrong_digit=wrong_digit)).status_code == 404
+    assert _refusals(app) == []
+    with sessionmaker_of(app)() as db:
+        assert db.get(Grant, grant_id).last_used_at is None
+    assert client.get(f"/accounts/{number}/").status_code == 200  # the right number, for contrast

@@ -642,9 +642,9 @@ def matrix(app, clock):
 
 def test_the_matrix_covers_every_account_route(app):
     assert set(_account_routes(app)) >= {
-        "/accounts/<number>/",
-        "/accounts/<number>/transactions",
-        "/accounts/<number>/transactions.csv",
+        "/accounts/<account:number>/",
+        "/accounts/<account:number>/transactions",
+        "/accounts/<account:number>/transactions.csv",
     }
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from domain import consents, enrolment, messages
-from domain.delegation import Caps
+from domain.access import Caps
 from models import (
     Account,
     AuditEvent,

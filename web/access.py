@@ -1,26 +1,47 @@
-"""Who may reach what. Every view is for signed-in people unless it says otherwise,
-so a new route is protected by default. One `before_request` gate applies the
-rules; views declare only their exceptions with `@access(...)`."""
+"""Access on the web side: who may reach what, and the changes to who may use an
+account (the rules themselves are in domain.access; the pages in blueprints/access).
+
+Every view is for signed-in people unless it says otherwise, so a new route is
+protected by default. One `before_request` gate applies the rules; views declare
+their exceptions with `@access(...)`, and every account route declares what it
+needs with `@account_route(...)`, which makes the one account check
+(`account_or_404`) and hands the view the account and the grant. The gate refuses
+an account URL whose view declares nothing."""
 
 from __future__ import annotations
 
+import functools
 import hmac
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from domain import audit, people
-from web.database import get_db, now
+from domain import audit, grants, people
+from domain.access import AccessRefused, Caps
+from models import PERMISSIONS, Account, Grant
+from web.database import get_db, now, write_at_end
+from web.dates import today
 from web.htmx import client_redirect, is_htmx
 from web.secret_key import secret_key
 from web.sessions import server_session
+
+
+@dataclass(frozen=True)
+class AccountNeed:
+    """What an account route needs: a grant in force on the account its URL names,
+    allowing any one of `permissions`; with `feature`, a program that offers it."""
+
+    permissions: tuple[str, ...]
+    feature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +54,7 @@ class AccessRule:
     staff: bool = False  # staff only
     always_open: bool = False  # outside service hours too (health, staff, static)
     signed_out_noop: str | None = None  # with no live session, redirect here and do nothing
+    account: AccountNeed | None = None  # an account route's need (`account_route`)
 
 
 SIGNED_IN = AccessRule()
@@ -57,6 +79,67 @@ def rule_for_endpoint(endpoint: str | None) -> AccessRule:
         return AccessRule(public=True, always_open=True)
     default = STAFF_ONLY if (endpoint or "").startswith("staff.") else SIGNED_IN
     return getattr(view, "access_rule", default)
+
+
+# --- Account routes ----------------------------------------------------------------------------
+# A URL names an account by its `number` (`<account:number>`, web.converters). The
+# journeys below still make the account check inside their views (issue 19: until
+# they declare it); the gate lets only them through undeclared.
+CHECKED_IN_THE_VIEW = frozenset({"filing", "objections", "waivers", "arrangements", "renewals", "direct_deposit"})
+
+
+def account_route(*permissions: str, feature: str | None = None, not_offered: Callable | None = None):
+    """Declare what an account route needs, and check it. `permissions`: any one of
+    them will do (a page that gathers several features). `feature`: the program
+    function the route depends on; when the account's program lacks it the answer
+    is `not_offered(account, grant)`. The view is called as
+    `view(account, grant, **the URL's other values)`."""
+    if not permissions or any(p not in PERMISSIONS for p in permissions):
+        raise ValueError(f"unknown permission in {permissions!r}")
+    if (feature is None) != (not_offered is None):
+        raise ValueError("a feature needs the answer for a program that does not offer it, and only a feature")
+    need = AccountNeed(tuple(permissions), feature)
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def checked(number: str, **values):
+            account, grant = account_or_404(number, need.permissions)
+            if not_offered is not None and need.feature is not None and not account.program.allows(need.feature):
+                return not_offered(account, grant)
+            return view(account, grant, **values)
+
+        marked: Any = checked  # a view carries its rule as an attribute (rule_for_endpoint reads it)
+        marked.access_rule = replace(getattr(view, "access_rule", SIGNED_IN), account=need)
+        return marked
+
+    return decorate
+
+
+def account_or_404(number: str, permission: str | tuple[str, ...]) -> tuple[Account, Grant]:
+    """The one check every account URL makes: the signed-in person holds a grant in
+    force on that very account with the permission (or, for a tuple, any one of
+    them). Anything else is a 404, the same answer as an account that does not
+    exist, and an "access.refused" audit event (reason "no-grant" or "permission";
+    written by web.errors once the 404 is the answer, since a view may catch it)."""
+    wanted = (permission,) if isinstance(permission, str) else tuple(permission)
+    if not wanted or any(p not in PERMISSIONS for p in wanted):
+        raise ValueError(f"unknown permission {permission!r}")
+    grant = grants.grant_for(get_db(), current_user.id, number, today())
+    if grant is None or not any(grant.allows(p) for p in wanted):
+        note_refusal("no-grant" if grant is None else "permission")
+        abort(404)
+    note_refusal(None)  # past the account: a later 404 is about an object the URL names
+    used = grants.use_write(grant, now())
+    if used is not None:
+        write_at_end(("grant-used", grant.id), *used)
+    return grant.account, grant
+
+
+def _undeclared_account_route(rule: AccessRule) -> bool:
+    """A taxpayer-side URL that names an account, served by a view that declares no need."""
+    if rule.account is not None or rule.staff or "number" not in (request.view_args or {}):
+        return False
+    return request.blueprint not in CHECKED_IN_THE_VIEW
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -196,6 +279,10 @@ def enforce() -> ResponseReturnValue | None:
         return _to("profile.two_factor", status_for_htmx=403)
     if rule.staff and not user.is_staff:
         refuse(user.id, "staff-only")
+    if _undeclared_account_route(rule):
+        # Default deny: a forgotten `account_route` refuses everyone, as a stranger is refused.
+        note_refusal("undeclared")
+        abort(404)
     return None
 
 
@@ -247,3 +334,46 @@ def require_staff_role(role: str) -> None:
 
     if not work.at_least(current_user._get_current_object(), role):
         refuse(current_user.id, f"{role}-only")
+
+
+# --- Changes to who may use an account (the manage-access and consents pages) -----------------
+
+T = TypeVar("T")
+
+
+def configured_caps() -> Caps:
+    config = current_app.config
+    return Caps(owners=config["MAX_OWNERS_PER_ACCOUNT"], representatives=config["MAX_REPRESENTATIVES_PER_ACCOUNT"])
+
+
+def refused_change(account: Account, actor: Grant, form, error: AccessRefused) -> None:
+    """The refusal beside its field (or at the top of the form), nothing of the
+    change kept, and the refusal in the audit log."""
+    field = getattr(form, error.field, None) if error.field else None
+    (field.errors if field is not None else form.form_errors).append(error.message)
+    db = get_db()
+    db.rollback()
+    audit.record(
+        db, now(), "access.refused", "failure", actor_user_id=actor.user_id, account_id=account.id, reason=error.message
+    )
+    db.commit()
+
+
+def one_button_change(account: Account, actor: Grant, change: Callable[[Session], T]) -> tuple[bool, T | None]:
+    """A change made by one button (its form is only the CSRF token; a missing one
+    is a 400): (True, what `change(db)` returned), committed; or (False, None) when
+    the rules refused it, with the refusal as the next page's notice and in the audit log."""
+    from web.forms import EmptyForm  # web.forms needs this module's kept forms: imported when used
+
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    db = get_db()
+    try:
+        result = change(db)
+    except AccessRefused as error:
+        refused_change(account, actor, form, error)
+        session["notice"] = error.message
+        return False, None
+    db.commit()
+    return True, result

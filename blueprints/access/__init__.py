@@ -1,7 +1,7 @@
 """Manage access: an account's managers see who can use it, invite people with a
 single-use PIN, change or remove their permissions, reissue lost PINs, record a
-review, and read the access history. The rules are in domain.delegation; every
-route asks web.account_access.account_or_404 for "manage_access"."""
+review, and read the access history. The rules are in domain.access; every
+route needs "manage_access" (web.access.account_route)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import json
 from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
 
-from domain import delegation
+from domain import access
+from domain.access import AccessRefused
 from domain.accounts import format_number
-from domain.delegation import AccessRefused
 from domain.grants import ROLE_PRESETS
-from models import Grant, InvitationPin, User
-from web import access_changes
-from web.account_access import account_or_404
+from models import Account, Grant, InvitationPin, User
+from web.access import account_route, configured_caps, one_button_change, refused_change
 from web.database import get_db, now
 from web.forms import EmptyForm, bind
 from web.htmx import see_other
@@ -26,44 +25,42 @@ from .forms import ChangeForm, InviteForm
 
 bp = Blueprint("access", __name__, url_prefix="/access")
 
-MANAGE = "manage_access"
-
 
 def _show_pin_once(row: InvitationPin, pin: str, emailed: bool = False) -> None:
     # Kept in the server-side session (never the cookie) for the one page that shows it.
     session["shown_pin"] = {"id": row.id, "pin": pin, "emailed": emailed}
 
 
-@bp.route("/<number>/")
-def manage(number: str):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/")
+@account_route("manage_access")
+def manage(account: Account, grant: Grant):
     db, moment = get_db(), now()
-    pins = delegation.outstanding_pins(db, account.id)
+    pins = access.outstanding_pins(db, account.id)
     return render_template(
         "access/manage.html",
         account=account,
         grant=grant,
         current="access",
-        people=delegation.people_with_access(db, account.id),
-        removed=delegation.people_with_access(db, account.id, live=False),
-        pins=[(pin, delegation.pin_status(pin, moment)) for pin in pins],
-        review_due_on=delegation.review_due_on(account, current_app.config["ACCESS_REVIEW_MONTHS"]),
-        role_labels=delegation.ROLE_LABELS,
-        permission_labels=delegation.PERMISSION_LABELS,
+        people=access.people_with_access(db, account.id),
+        removed=access.people_with_access(db, account.id, live=False),
+        pins=[(pin, access.pin_status(pin, moment)) for pin in pins],
+        review_due_on=access.review_due_on(account, current_app.config["ACCESS_REVIEW_MONTHS"]),
+        role_labels=access.ROLE_LABELS,
+        permission_labels=access.PERMISSION_LABELS,
         review_form=EmptyForm(),
         today=moment.date(),
     )
 
 
-@bp.route("/<number>/add", methods=["GET", "POST"])
-def invite(number: str):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/add", methods=["GET", "POST"])
+@account_route("manage_access")
+def invite(account: Account, grant: Grant):
     form = bind(InviteForm, current_user.id)
     status = 200
     if form.validate_on_submit():
         db, moment = get_db(), now()
         try:
-            row, pin = delegation.invite(
+            row, pin = access.invite(
                 db,
                 moment,
                 account=account,
@@ -73,10 +70,10 @@ def invite(number: str):
                 role=form.role.data,
                 permissions=form.permissions.data or [],
                 valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"],
-                caps=access_changes.caps(),
+                caps=configured_caps(),
             )
         except AccessRefused as error:
-            access_changes.refused(account, grant, form, error)
+            refused_change(account, grant, form, error)
             status = 400
         else:
             if form.send_email.data and row.invitee_email:
@@ -85,7 +82,7 @@ def invite(number: str):
             if form.send_email.data:
                 kick_outbox()
             _show_pin_once(row, pin, emailed=bool(form.send_email.data and row.invitee_email))
-            return see_other(url_for(".pin", number=number, pin_id=row.id))
+            return see_other(url_for(".pin", number=account.number, pin_id=row.id))
     elif form.errors:
         status = 400
     return render_template(
@@ -94,7 +91,7 @@ def invite(number: str):
 
 
 def _presets() -> dict[str, str]:
-    return {role: " ".join(ROLE_PRESETS[role]) for role in delegation.INVITABLE_ROLES}
+    return {role: " ".join(ROLE_PRESETS[role]) for role in access.INVITABLE_ROLES}
 
 
 def _email_pin(db, moment, row: InvitationPin, pin: str, address: str) -> None:
@@ -123,9 +120,9 @@ def _pin_or_404(account, pin_id: int) -> InvitationPin:
     return pin
 
 
-@bp.route("/<number>/pins/<int:pin_id>")
-def pin(number: str, pin_id: int):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/pins/<id:pin_id>")
+@account_route("manage_access")
+def pin(account: Account, grant: Grant, pin_id: int):
     row = _pin_or_404(account, pin_id)
     shown = session.get("shown_pin")
     plain, emailed = None, False
@@ -139,45 +136,45 @@ def pin(number: str, pin_id: int):
         row=row,
         plain=plain,
         emailed=emailed,
-        status=delegation.pin_status(row, now()),
-        role_labels=delegation.ROLE_LABELS,
-        permission_labels=delegation.PERMISSION_LABELS,
+        status=access.pin_status(row, now()),
+        role_labels=access.ROLE_LABELS,
+        permission_labels=access.PERMISSION_LABELS,
         form=EmptyForm(),
         current="access",
     )
 
 
-@bp.route("/<number>/pins/<int:pin_id>/reissue", methods=["POST"])
-def reissue(number: str, pin_id: int):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/pins/<id:pin_id>/reissue", methods=["POST"])
+@account_route("manage_access")
+def reissue(account: Account, grant: Grant, pin_id: int):
     row = _pin_or_404(account, pin_id)
-    done, made = access_changes.one_button(
+    done, made = one_button_change(
         account,
         grant,
-        lambda db: delegation.reissue_pin(
+        lambda db: access.reissue_pin(
             db, now(), account=account, actor=grant, pin=row, valid_days=current_app.config["DELEGATE_PIN_VALID_DAYS"]
         ),
     )
     if not done or made is None:  # made is None only when not done
-        return see_other(url_for(".manage", number=number))
+        return see_other(url_for(".manage", number=account.number))
     new_row, plain = made
     _show_pin_once(new_row, plain)
-    return see_other(url_for(".pin", number=number, pin_id=new_row.id))
+    return see_other(url_for(".pin", number=account.number, pin_id=new_row.id))
 
 
-@bp.route("/<number>/pins/<int:pin_id>/withdraw", methods=["POST"])
-def withdraw(number: str, pin_id: int):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/pins/<id:pin_id>/withdraw", methods=["POST"])
+@account_route("manage_access")
+def withdraw(account: Account, grant: Grant, pin_id: int):
     row = _pin_or_404(account, pin_id)
-    done, _ = access_changes.one_button(
-        account, grant, lambda db: delegation.withdraw_pin(db, now(), account=account, actor=grant, pin=row)
+    done, _ = one_button_change(
+        account, grant, lambda db: access.withdraw_pin(db, now(), account=account, actor=grant, pin=row)
     )
     if done:
         session["notice"] = f"The PIN for {row.invitee_name or 'this person'} no longer works."
-    return see_other(url_for(".manage", number=number))
+    return see_other(url_for(".manage", number=account.number))
 
 
-def _person_or_404(account, grant_id: int):
+def _person_or_404(account: Account, grant_id: int):
     db = get_db()
     target = db.get(Grant, grant_id)
     if target is None or target.account_id != account.id or target.revoked_at is not None:
@@ -185,16 +182,16 @@ def _person_or_404(account, grant_id: int):
     return target, db.get(User, target.user_id)
 
 
-@bp.route("/<number>/people/<int:grant_id>", methods=["GET", "POST"])
-def person(number: str, grant_id: int):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/people/<id:grant_id>", methods=["GET", "POST"])
+@account_route("manage_access")
+def person(account: Account, grant: Grant, grant_id: int):
     target, person_user = _person_or_404(account, grant_id)
     form = bind(ChangeForm, current_user.id, data={"role": target.role, "permissions": target.permissions.split(",")})
     status = 200
     if form.validate_on_submit():
         db = get_db()
         try:
-            delegation.change(
+            access.change(
                 db,
                 now(),
                 account=account,
@@ -202,15 +199,15 @@ def person(number: str, grant_id: int):
                 target=target,
                 role=form.role.data,
                 permissions=form.permissions.data or [],
-                caps=access_changes.caps(),
+                caps=configured_caps(),
             )
         except AccessRefused as error:
-            access_changes.refused(account, grant, form, error)
+            refused_change(account, grant, form, error)
             status = 400
         else:
             db.commit()
             session["notice"] = f"{person_user.name}'s access has changed. It applies from their next click."
-            return see_other(url_for(".manage", number=number))
+            return see_other(url_for(".manage", number=account.number))
     elif form.errors:
         status = 400
     return render_template(
@@ -222,28 +219,28 @@ def person(number: str, grant_id: int):
         person=person_user,
         is_self=target.id == grant.id,
         presets=_presets(),
-        role_labels=delegation.ROLE_LABELS,
+        role_labels=access.ROLE_LABELS,
         current="access",
     ), status
 
 
-@bp.route("/<number>/people/<int:grant_id>/remove", methods=["GET", "POST"])
-def remove(number: str, grant_id: int):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/people/<id:grant_id>/remove", methods=["GET", "POST"])
+@account_route("manage_access")
+def remove(account: Account, grant: Grant, grant_id: int):
     target, person_user = _person_or_404(account, grant_id)
     form = EmptyForm()
     status = 200
     if form.validate_on_submit():
         db = get_db()
         try:
-            delegation.deactivate(db, now(), account=account, actor=grant, target=target)
+            access.deactivate(db, now(), account=account, actor=grant, target=target)
         except AccessRefused as error:
-            access_changes.refused(account, grant, form, error)
+            refused_change(account, grant, form, error)
             status = 400
         else:
             db.commit()
             session["notice"] = f"{person_user.name} can no longer use this account."
-            return see_other(url_for(".manage", number=number))
+            return see_other(url_for(".manage", number=account.number))
     elif request.method == "POST":
         status = 400
     return render_template(
@@ -253,35 +250,33 @@ def remove(number: str, grant_id: int):
         form=form,
         target=target,
         person=person_user,
-        role_labels=delegation.ROLE_LABELS,
+        role_labels=access.ROLE_LABELS,
         current="access",
     ), status
 
 
-@bp.route("/<number>/reviewed", methods=["POST"])
-def reviewed(number: str):
-    account, grant = account_or_404(number, MANAGE)
-    access_changes.one_button(
-        account, grant, lambda db: delegation.record_review(db, now(), account=account, actor=grant)
-    )
+@bp.route("/<account:number>/reviewed", methods=["POST"])
+@account_route("manage_access")
+def reviewed(account: Account, grant: Grant):
+    one_button_change(account, grant, lambda db: access.record_review(db, now(), account=account, actor=grant))
     session["notice"] = (
         f"Thank you. We have recorded that you reviewed who can use account {format_number(account.number)}."
     )
-    return see_other(url_for(".manage", number=number))
+    return see_other(url_for(".manage", number=account.number))
 
 
-@bp.route("/<number>/history")
-def history(number: str):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/history")
+@account_route("manage_access")
+def history(account: Account, grant: Grant):
     events = [
         (event, actor, subject, json.loads(event.detail or "{}"))
-        for event, actor, subject in delegation.history(get_db(), account.id)
+        for event, actor, subject in access.history(get_db(), account.id)
     ]
     return render_template(
         "access/history.html",
         account=account,
         grant=grant,
         events=events,
-        role_labels=delegation.ROLE_LABELS,
+        role_labels=access.ROLE_LABELS,
         current="access",
     )

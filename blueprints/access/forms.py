@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectMultipleField, StringField, ValidationError
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from domain.delegation import INVITABLE_ROLES, PERMISSION_LABELS, ROLE_LABELS
+from domain.access import INVITABLE_ROLES, PERMISSION_LABELS, ROLE_LABELS
 from domain.grants import ROLE_PRESETS
 from models import PERMISSIONS
 from web.forms import SelectChoice, one_line

@@ -1,7 +1,7 @@
 """Payment arrangements: the balance owing and any arrangement, a proposal in
 three answers (saved as a draft as the person goes), the full schedule to check
 with a declaration, and the confirmation. Rules in domain.arrangements; every
-route asks web.account_access.account_or_404 for "payment_arrangements"."""
+route asks web.access.account_or_404 for "payment_arrangements"."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flask_login import current_user
 from domain import arrangements, drafts, sending
 from domain.accounts import format_money
 from web import journeys
-from web.account_access import account_or_404
+from web.access import account_or_404
 from web.database import get_db, now
 from web.dates import today
 from web.forms import bind

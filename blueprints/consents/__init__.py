@@ -1,19 +1,18 @@
 """Representatives by consent: a manager of the account signs a consent for one
 individual, or answers a representative's request; the agency reviews it (a CLI,
 `flask consents`, until the staff back office); a representative sees their
-client list. Rules in domain.consents; account routes ask
-web.account_access.account_or_404 for "manage_access"."""
+client list. Rules in domain.consents; account routes need "manage_access"
+(web.access.account_route)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, session, url_for
 from flask_login import current_user
 
-from domain import consents, delegation
-from domain.delegation import AccessRefused
-from models import Consent
-from web import access_changes
-from web.account_access import account_or_404
+from domain import access, consents
+from domain.access import AccessRefused
+from models import Account, Consent, Grant
+from web.access import account_route, configured_caps, one_button_change, refused_change
 from web.database import get_db, now
 from web.dates import today
 from web.forms import EmptyForm, add_error, bind
@@ -24,8 +23,6 @@ from web.uploads import accepts_files, check_and_scan
 from .forms import AcceptForm, AskForm, ConsentForm, UploadForm, parse_day
 
 bp = Blueprint("consents", __name__, url_prefix="/consents")
-
-MANAGE = "manage_access"
 ASK_SENT = (
     "If the account number and legal name match an account, we have sent your request to the people who "
     "manage it. They have 10 working days to answer; you will see the account in your client list once "
@@ -50,9 +47,9 @@ def _consent_or_404(account, consent_id: int) -> Consent:
     return consent
 
 
-@bp.route("/<number>/")
-def for_account(number: str):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/")
+@account_route("manage_access")
+def for_account(account: Account, grant: Grant):
     day = today()
     db = get_db()
     rows = [(c, consents.shown_status(c, day)) for c in consents.for_account(db, account.id)]
@@ -64,15 +61,15 @@ def for_account(number: str):
         rows=rows,
         signed_forms=forms,
         words=STATUS_WORDS,
-        permission_labels=delegation.PERMISSION_LABELS,
+        permission_labels=access.PERMISSION_LABELS,
         form=EmptyForm(),
         current="access",
     )
 
 
-@bp.route("/<number>/new", methods=["GET", "POST"])
-def sign(number: str):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/new", methods=["GET", "POST"])
+@account_route("manage_access")
+def sign(account: Account, grant: Grant):
     form = bind(ConsentForm, current_user.id)
     status = 200
     if form.validate_on_submit():
@@ -90,17 +87,17 @@ def sign(number: str):
                 permissions=form.permissions.data or [],
                 starts_on=parse_day(form.starts_on.data),
                 ends_on=parse_day(form.ends_on.data),
-                caps=access_changes.caps(),
+                caps=configured_caps(),
             )
         except AccessRefused as error:
-            access_changes.refused(account, grant, form, error)
+            refused_change(account, grant, form, error)
             status = 400
         else:
             db.commit()
             session["notice"] = (
                 f"Consent signed for {form.representative_name.data}. We will review it and email them their PIN."
             )
-            return see_other(url_for(".for_account", number=number))
+            return see_other(url_for(".for_account", number=account.number))
     elif form.errors:
         status = 400
     return render_template(
@@ -108,11 +105,11 @@ def sign(number: str):
     ), status
 
 
-@bp.route("/<number>/upload", methods=["GET", "POST"])
+@bp.route("/<account:number>/upload", methods=["GET", "POST"])
+@account_route("manage_access")
 @accepts_files
-def upload(number: str):
+def upload(account: Account, grant: Grant):
     """The paper way: the signed form as a PDF, with the details we need to act on it."""
-    account, grant = account_or_404(number, MANAGE)
     form = bind(UploadForm, current_user.id)
     status = 200
     if form.validate_on_submit():
@@ -126,14 +123,14 @@ def upload(number: str):
             try:
                 _sign_on_paper(db, moment, account, grant, form, upload_file, content)
             except AccessRefused as error:
-                access_changes.refused(account, grant, form, error)
+                refused_change(account, grant, form, error)
                 status = 400
             else:
                 session["notice"] = (
                     f"Signed form received for {form.representative_name.data}. We will review "
                     "it and email them their PIN."
                 )
-                return see_other(url_for(".for_account", number=number))
+                return see_other(url_for(".for_account", number=account.number))
     elif form.errors:
         status = 400
     return render_template(
@@ -178,7 +175,7 @@ def _sign_on_paper(db, moment, account, grant, form, upload_file, content: bytes
         permissions=form.permissions.data or [],
         starts_on=parse_day(form.starts_on.data),
         ends_on=parse_day(form.ends_on.data),
-        caps=access_changes.caps(),
+        caps=configured_caps(),
     )
     consents.attach_signed_form(
         db,
@@ -191,9 +188,9 @@ def _sign_on_paper(db, moment, account, grant, form, upload_file, content: bytes
     db.commit()  # the consent and its form together, or neither
 
 
-@bp.route("/<number>/<int:consent_id>/accept", methods=["GET", "POST"])
-def accept(number: str, consent_id: int):
-    account, grant = account_or_404(number, MANAGE)
+@bp.route("/<account:number>/<id:consent_id>/accept", methods=["GET", "POST"])
+@account_route("manage_access")
+def accept(account: Account, grant: Grant, consent_id: int):
     consent = _consent_or_404(account, consent_id)
     form = bind(AcceptForm, current_user.id)
     status = 200
@@ -210,15 +207,15 @@ def accept(number: str, consent_id: int):
                 permissions=form.permissions.data or [],
                 starts_on=parse_day(form.starts_on.data),
                 ends_on=parse_day(form.ends_on.data),
-                caps=access_changes.caps(),
+                caps=configured_caps(),
             )
         except AccessRefused as error:
-            access_changes.refused(account, grant, form, error)
+            refused_change(account, grant, form, error)
             status = 400
         else:
             db.commit()
             session["notice"] = f"Consent signed for {consent.representative_name}. We will review it."
-            return see_other(url_for(".for_account", number=number))
+            return see_other(url_for(".for_account", number=account.number))
     elif form.errors:
         status = 400
     return render_template(
@@ -233,33 +230,34 @@ def accept(number: str, consent_id: int):
     ), status
 
 
-def _one_step(number: str, consent_id: int, action, done: str):
-    account, grant = account_or_404(number, MANAGE)
+def _one_step(account: Account, grant: Grant, consent_id: int, action, done: str):
     consent = _consent_or_404(account, consent_id)
-    changed, _ = access_changes.one_button(account, grant, lambda db: action(db, account, grant, consent))
+    changed, _ = one_button_change(account, grant, lambda db: action(db, consent))
     if changed:
         session["notice"] = done.format(name=consent.representative_name)
-    return see_other(url_for(".for_account", number=number))
+    return see_other(url_for(".for_account", number=account.number))
 
 
-@bp.route("/<number>/<int:consent_id>/decline", methods=["POST"])
-def decline(number: str, consent_id: int):
+@bp.route("/<account:number>/<id:consent_id>/decline", methods=["POST"])
+@account_route("manage_access")
+def decline(account: Account, grant: Grant, consent_id: int):
     return _one_step(
-        number,
+        account,
+        grant,
         consent_id,
-        lambda db, account, grant, consent: consents.decline(
-            db, now(), today(), account=account, actor=grant, consent=consent
-        ),
+        lambda db, consent: consents.decline(db, now(), today(), account=account, actor=grant, consent=consent),
         "You declined {name}'s request.",
     )
 
 
-@bp.route("/<number>/<int:consent_id>/revoke", methods=["POST"])
-def revoke(number: str, consent_id: int):
+@bp.route("/<account:number>/<id:consent_id>/revoke", methods=["POST"])
+@account_route("manage_access")
+def revoke(account: Account, grant: Grant, consent_id: int):
     return _one_step(
-        number,
+        account,
+        grant,
         consent_id,
-        lambda db, account, grant, consent: consents.revoke(db, now(), account=account, actor=grant, consent=consent),
+        lambda db, consent: consents.revoke(db, now(), account=account, actor=grant, consent=consent),
         "Consent revoked: {name} can no longer use this account, from their next click.",
     )
 
@@ -291,5 +289,5 @@ def clients():
     return render_template(
         "consents/clients.html",
         clients=consents.clients(db, current_user.id, day),
-        permission_labels=delegation.PERMISSION_LABELS,
+        permission_labels=access.PERMISSION_LABELS,
     )

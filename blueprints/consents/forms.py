@@ -9,7 +9,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectMultipleField, StringField, ValidationError
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from domain.delegation import PERMISSION_LABELS
+from domain.access import PERMISSION_LABELS
 from domain.grants import ROLE_PRESETS
 from models import PERMISSIONS
 from web.forms import SelectChoice

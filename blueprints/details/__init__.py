@@ -1,6 +1,6 @@
 """The account's details: addresses and contacts, with optimistic locking and a change history.
 
-Rules in domain.details. Every route asks account_or_404 for "update_profile".
+Rules in domain.details. Every route needs "update_profile" (web.access.account_route).
 A save names the profile_version the form was based on: when someone else saved
 first, nothing is written and the page answers 409 with their change and what
 this person typed side by side."""
@@ -11,7 +11,8 @@ from flask import Blueprint, render_template, request, session, url_for
 from flask_login import current_user
 
 from domain import audit, details, requests
-from web.account_access import account_or_404
+from models import Account, Grant
+from web.access import account_route
 from web.database import get_db, now
 from web.forms import bind
 from web.htmx import see_other
@@ -20,7 +21,6 @@ from .forms import DetailsForm, initial, typed_values
 
 bp = Blueprint("details", __name__, url_prefix="/details")
 
-PERMISSION = "update_profile"
 NOTHING_CHANGED = "You have not changed any details. Change what you need to, then save."
 
 
@@ -28,16 +28,16 @@ def _saved_notice(reference: str) -> str:
     return f"Details updated. Reference {reference}"
 
 
-@bp.route("/<number>/")
-def show(number: str):
-    account, grant = account_or_404(number, PERMISSION)
+@bp.route("/<account:number>/")
+@account_route("update_profile")
+def show(account: Account, grant: Grant):
     last = details.last_change(get_db(), account.id)
     return render_template("details/show.html", account=account, grant=grant, last=last, current="summary")
 
 
-@bp.route("/<number>/history")
-def history(number: str):
-    account, grant = account_or_404(number, PERMISSION)
+@bp.route("/<account:number>/history")
+@account_route("update_profile")
+def history(account: Account, grant: Grant):
     return render_template(
         "details/history.html",
         account=account,
@@ -70,9 +70,9 @@ def _refused(form, message: str):
     form.form_errors.append(message)
 
 
-@bp.route("/<number>/edit", methods=["GET", "POST"])
-def edit(number: str):
-    account, grant = account_or_404(number, PERMISSION)
+@bp.route("/<account:number>/edit", methods=["GET", "POST"])
+@account_route("update_profile")
+def edit(account: Account, grant: Grant):
     db = get_db()
     if request.method != "POST":
         form = bind(DetailsForm, current_user.id, data={**initial(account), "token": requests.new_token()})
@@ -93,7 +93,7 @@ def edit(number: str):
         if done.account_id != account.id or done.kind != "profile":
             return _not_sent(account, grant, form)
         session["notice"] = _saved_notice(done.reference)
-        return see_other(url_for(".show", number=number))
+        return see_other(url_for(".show", number=account.number))
 
     seen = form.profile_version.data
     seen = int(seen) if isinstance(seen, str) and seen.isascii() and seen.isdigit() and len(seen) < 10 else None
@@ -107,7 +107,7 @@ def edit(number: str):
     changed = details.changes(before, typed)
     if not changed:
         return _edit_page(account, grant, form, nothing_changed=NOTHING_CHANGED)
-    return _save(db, number, account, grant, form, token=token, seen=seen, typed=typed, changed=changed)
+    return _save(db, account, grant, form, token=token, seen=seen, typed=typed, changed=changed)
 
 
 def _not_sent(account, grant, form):
@@ -116,7 +116,7 @@ def _not_sent(account, grant, form):
     return _edit_page(account, grant, form, 400)
 
 
-def _save(db, number: str, account, grant, form, *, token: str, seen: int, typed: dict, changed: dict):
+def _save(db, account, grant, form, *, token: str, seen: int, typed: dict, changed: dict):
     """The change saved as a "profile" request made once on `token`, if the details
     are still at the version the form showed (else the conflict page)."""
     moment = now()
@@ -157,7 +157,7 @@ def _save(db, number: str, account, grant, form, *, token: str, seen: int, typed
         )
     db.commit()
     session["notice"] = _saved_notice(submitted.request.reference)
-    return see_other(url_for(".show", number=number))
+    return see_other(url_for(".show", number=account.number))
 
 
 def _conflict(account, grant, typed: dict):

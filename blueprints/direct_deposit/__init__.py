@@ -20,7 +20,7 @@ from flask_login import current_user
 
 from domain import direct_deposit, drafts, requests
 from web import credentials, journeys
-from web.account_access import account_or_404
+from web.access import account_or_404
 from web.database import get_db, now
 from web.dates import today
 from web.forms import add_error, bind

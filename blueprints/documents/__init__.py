@@ -1,6 +1,7 @@
 """Supporting documents: upload (type from content, atomic, SHA-256), list and download.
 
-Account routes ask web.account_access.account_or_404 for "upload"; the rules
+Every route needs "upload", on an account whose program takes documents
+(web.access.account_route); the rules
 (what a file is, the stores) live in domain.documents. Another journey sends
 people here with `draft=<its draft's token>` (the files go with that form when
 it is sent) and `next=<a path to go back to>`."""
@@ -15,8 +16,8 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from domain import audit, documents, drafts, requests
-from models import ServiceRequest
-from web.account_access import account_or_404
+from models import Account, Grant, ServiceRequest
+from web.access import account_or_404, account_route
 from web.database import get_db, now
 from web.errors import render_error
 from web.forms import bind
@@ -28,7 +29,6 @@ from .forms import UploadForm
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 log = logging.getLogger("portal.documents")
 
-UPLOAD = "upload"
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 _DRAFT_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,43}")
 
@@ -131,11 +131,9 @@ def _choices(db, account, form, draft) -> set[str]:
 # --- Routes ----------------------------------------------------------------------------------
 
 
-@bp.route("/<number>/")
-def index(number: str):
-    account, grant = account_or_404(number, UPLOAD)
-    if not account.program.allows("upload"):
-        return _not_offered(account, grant)
+@bp.route("/<account:number>/")
+@account_route("upload", feature="upload", not_offered=_not_offered)
+def index(account: Account, grant: Grant):
     db = get_db()
     form = _fresh_form(db, account, None, None, about=request.args.get("about"), restore=True)
     return render_template(
@@ -143,12 +141,10 @@ def index(number: str):
     )
 
 
-@bp.route("/<number>/upload", methods=["GET", "POST"])
+@bp.route("/<account:number>/upload", methods=["GET", "POST"])
+@account_route("upload", feature="upload", not_offered=_not_offered)
 @accepts_files(files="MAX_FILES_PER_UPLOAD")
-def upload(number: str):
-    account, grant = account_or_404(number, UPLOAD)
-    if not account.program.allows("upload"):
-        return _not_offered(account, grant)
+def upload(account: Account, grant: Grant):
     db = get_db()
     source = request.form if request.method == "POST" else request.args
     draft = _draft_or_404(db, account, source.get("draft") or request.args.get("draft") or "")
@@ -158,10 +154,10 @@ def upload(number: str):
         return render(
             "documents/upload.html", "documents/_upload_form.html", **_context(account, grant, form, draft, next_url)
         )
-    return _upload_sent(db, number, account, grant, draft, next_url)
+    return _upload_sent(db, account, grant, draft, next_url)
 
 
-def _upload_sent(db, number: str, account, grant, draft, next_url: str | None):
+def _upload_sent(db, account, grant, draft, next_url: str | None):
     """The form as sent: kept all together, or shown again with why beside the field."""
     form = bind(UploadForm, current_user.id)
     _choices(db, account, form, draft)
@@ -172,7 +168,7 @@ def _upload_sent(db, number: str, account, grant, draft, next_url: str | None):
     if earlier is not None:
         # The same upload again (a double click, a retry): its answer, nothing more kept.
         session["notice"] = _done(documents.Uploaded(documents.documents_of_upload(db, earlier), earlier, False), None)
-        return see_other(next_url or url_for(".index", number=number))
+        return see_other(next_url or url_for(".index", number=account.number))
     if not usable:
         file_errors.append("This form has expired. Select the files again and upload them")
         key = ""
@@ -208,7 +204,7 @@ def _upload_sent(db, number: str, account, grant, draft, next_url: str | None):
         _audit_quota(account.id, checked)
         return again(422)
     session["notice"] = _done(result, draft)
-    return see_other(next_url or url_for(".index", number=number))
+    return see_other(next_url or url_for(".index", number=account.number))
 
 
 def _upload_key(db, account, key: str) -> tuple[bool, ServiceRequest | None]:
@@ -292,7 +288,8 @@ def too_large(error):
     if request.endpoint != "documents.upload" or not current_user.is_authenticated:
         return render_error(413)
     try:
-        account, grant = account_or_404((request.view_args or {}).get("number", ""), UPLOAD)
+        # The view never ran: the same check its declaration makes, by hand.
+        account, grant = account_or_404((request.view_args or {}).get("number", ""), "upload")
         db = get_db()
         draft = _draft_or_404(db, account, request.args.get("draft") or "")
     except HTTPException:
@@ -314,9 +311,9 @@ def too_large(error):
     )
 
 
-@bp.route("/<number>/<int:document_id>/download")
-def download(number: str, document_id: int):
-    account, _grant = account_or_404(number, UPLOAD)
+@bp.route("/<account:number>/<id:document_id>/download")
+@account_route("upload")
+def download(account: Account, grant: Grant, document_id: int):
     db = get_db()
     document = documents.find(db, account.id, document_id)
     if document is None:

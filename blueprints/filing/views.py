@@ -16,7 +16,7 @@ from domain import requests as service_requests
 from domain.returns import period_text
 from models import Account, Draft, FilingPeriod, Grant, TaxReturn
 from web import journeys
-from web.account_access import account_or_404
+from web.access import account_or_404
 from web.database import get_db, now
 from web.dates import today
 from web.forms import add_error, bind

@@ -1,7 +1,7 @@
 """Online mail: the notices and letters the agency posted to an account, each a PDF,
 and the owner's choice of paper instead. Anyone who may see the account's returns
 or its finances reads its mail; only an owner chooses paper or online. The rules
-live in domain.mail."""
+live in domain.mail; each route declares its need (web.access.account_route)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from flask_login import current_user
 
 from domain import mail
 from domain.returns import long_day
-from web.access import refuse
-from web.account_access import account_or_404
+from models import Account, Grant
+from web.access import account_route, refuse
 from web.database import get_db, now, write_at_end
 from web.dates import today
 from web.htmx import see_other
@@ -22,17 +22,15 @@ from .forms import DeliveryForm
 
 bp = Blueprint("mail", __name__, url_prefix="/mail")
 
-READ = ("view_returns", "view_financial")
-
 
 def pdf_attachment(content: bytes, name: str):
     # A PDF is never shown as a page, as the supporting documents are not.
     return attachment(content, "application/pdf", name)
 
 
-@bp.route("/<number>/")
-def mailbox(number: str):
-    account, grant = account_or_404(number, READ)
+@bp.route("/<account:number>/")
+@account_route("view_returns", "view_financial")
+def mailbox(account: Account, grant: Grant):
     day = today()
     return render_template(
         "mail/mailbox.html",
@@ -45,9 +43,9 @@ def mailbox(number: str):
     )
 
 
-@bp.route("/<number>/<int:item_id>.pdf")
-def download(number: str, item_id: int):
-    account, _grant = account_or_404(number, READ)
+@bp.route("/<account:number>/<id:item_id>.pdf")
+@account_route("view_returns", "view_financial")
+def download(account: Account, grant: Grant, item_id: int):
     item = mail.find(get_db(), account.id, item_id)
     if item is None:
         abort(404)  # another account's item, or a letter that only goes by post
@@ -74,9 +72,9 @@ def _delivery_page(account, grant, form, status: int = 200):
     ), status
 
 
-@bp.route("/<number>/delivery", methods=["GET", "POST"])
-def delivery(number: str):
-    account, grant = account_or_404(number, READ)
+@bp.route("/<account:number>/delivery", methods=["GET", "POST"])
+@account_route("view_returns", "view_financial")
+def delivery(account: Account, grant: Grant):
     day = today()
     if request.method != "POST":
         form = DeliveryForm(formdata=None, delivery="paper" if mail.paper_in_force(account, day) else "online")

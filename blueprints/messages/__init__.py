@@ -64,7 +64,7 @@ def _fresh_form() -> ReplyForm:
     return form
 
 
-@bp.route("/<int:thread_id>")
+@bp.route("/<id:thread_id>")
 def thread(thread_id: int):
     db = get_db()
     found = _thread_or_404(thread_id)
@@ -79,7 +79,7 @@ def thread(thread_id: int):
     return _thread_page(found, _fresh_form())
 
 
-@bp.route("/<int:thread_id>/reply", methods=["POST"])
+@bp.route("/<id:thread_id>/reply", methods=["POST"])
 @accepts_files(files="MAX_FILES_PER_UPLOAD")
 def reply(thread_id: int):
     db = get_db()
@@ -152,7 +152,7 @@ def too_large(error):
     return _thread_page(found, form, status=413)
 
 
-@bp.route("/<int:thread_id>/attachments/<int:document_id>")
+@bp.route("/<id:thread_id>/attachments/<id:document_id>")
 def attachment(thread_id: int, document_id: int):
     db = get_db()
     document = messages.attachment_of(db, _thread_or_404(thread_id), document_id)

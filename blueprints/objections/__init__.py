@@ -1,6 +1,6 @@
 """Notices of objection against a notice of assessment or reassessment, within the program's deadline.
 
-Every route asks web.account_access.account_or_404 for "objections_waivers";
+Every route asks web.access.account_or_404 for "objections_waivers";
 the return is looked up within the account and must have a notice (404
 otherwise). Rules (the deadline, the answers, what is sent) are in
 domain.objections. The answers live in a draft until the check page sends it
@@ -18,7 +18,7 @@ from domain import drafts, objections, requests, sending
 from domain.accounts import format_money
 from domain.returns import NOTICE_TITLES, long_day
 from web import journeys
-from web.account_access import account_or_404
+from web.access import account_or_404
 from web.database import get_db, now
 from web.dates import today
 from web.forms import bind

@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, session
 from flask_login import current_user
 
-from domain import delegation, overview, totp
+from domain import overview, totp
 from domain import sessions as session_store
+from domain.access import accounts_due_for_review
 from web.access import access
 from web.database import get_db, now
 from web.dates import today
@@ -35,7 +36,7 @@ def home():
     if wants_fragment():
         return render("pages/home.html", "accounts/_dashboard_results.html", listing=accounts)
     active = session_store.count_active_for_user(db, user.id, now(), limits_from(current_app.config))
-    reviews_due = delegation.accounts_due_for_review(db, user.id, today(), current_app.config["ACCESS_REVIEW_MONTHS"])
+    reviews_due = accounts_due_for_review(db, user.id, today(), current_app.config["ACCESS_REVIEW_MONTHS"])
     return render(
         "pages/home.html",
         "accounts/_dashboard_results.html",

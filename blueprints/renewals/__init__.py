@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from domain import drafts, renewals, requests, sending
 from web import journeys
-from web.account_access import account_or_404
+from web.access import account_or_404
 from web.database import get_db, now
 from web.dates import today
 from web.forms import bind

@@ -1,6 +1,7 @@
 """The account's request history: everything submitted through self-service, with
 its reference and status, and each request's answers as submitted. A person sees
-the kinds of request their grant lets them make (domain.requests.KIND_PERMISSIONS)."""
+the kinds of request their grant lets them make (domain.requests.KIND_PERMISSIONS):
+the routes need any permission that makes some kind of request."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from flask import Blueprint, abort, render_template
 
 from domain import requests
 from domain.documents import of_request as documents_of_request
-from models import User
-from web.account_access import account_or_404
+from models import Account, Grant, User
+from web.access import account_route
 from web.database import get_db
 
 bp = Blueprint("requests", __name__, url_prefix="/requests")
@@ -17,9 +18,9 @@ bp = Blueprint("requests", __name__, url_prefix="/requests")
 ANY_REQUEST = tuple(sorted(set(requests.KIND_PERMISSIONS.values())))
 
 
-@bp.route("/<number>/")
-def history(number: str):
-    account, grant = account_or_404(number, ANY_REQUEST)
+@bp.route("/<account:number>/")
+@account_route(*ANY_REQUEST)
+def history(account: Account, grant: Grant):
     rows = requests.of_account(get_db(), account.id, requests.visible_kinds(grant))
     return render_template(
         "requests/history.html",
@@ -32,9 +33,9 @@ def history(number: str):
     )
 
 
-@bp.route("/<number>/<request_reference>")
-def show(number: str, request_reference: str):
-    account, grant = account_or_404(number, ANY_REQUEST)
+@bp.route("/<account:number>/<request_reference>")
+@account_route(*ANY_REQUEST)
+def show(account: Account, grant: Grant, request_reference: str):
     db = get_db()
     found = requests.find(db, account.id, request_reference)
     if found is None or found.kind not in requests.visible_kinds(grant):

@@ -1,6 +1,6 @@
 """Requests to waive penalties and interest picked from the ledger.
 
-Every route asks web.account_access.account_or_404 for "objections_waivers".
+Every route asks web.access.account_or_404 for "objections_waivers".
 Steps: the charges (penalty and interest entries of the account) -> the reason
 and explanation -> supporting documents (optional) -> check and declare ->
 confirmation. The answers live in one draft (kind "waiver", no subject) until
@@ -16,7 +16,7 @@ from domain import drafts, requests, sending, waivers
 from domain.accounts import format_money
 from domain.objections import documents_of
 from web import journeys
-from web.account_access import account_or_404
+from web.access import account_or_404
 from web.database import get_db, now
 from web.forms import bind
 from web.htmx import see_other

@@ -41,7 +41,6 @@ from domain.documents.content import (
 from domain.documents.records import (
     ABOUT_KINDS,
     MAX_DESCRIPTION,
-    MAX_ID,
     Damaged,
     Quota,
     QuotaExceeded,
@@ -78,7 +77,6 @@ __all__ = [
     "DOCX_MAIN",
     "KINDS",
     "MAX_DESCRIPTION",
-    "MAX_ID",
     "MAX_IMAGE_PIXELS",
     "MAX_NAME",
     "MAX_ZIP_ENTRIES",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from domain import audit, requests
 from domain.documents.content import KINDS, Checked, clean_text
 from domain.documents.stores import DatabaseStore, FilesystemStore, new_stored_name
-from models import Account, Document, DocumentContent, Draft, ServiceRequest, User
+from models import MAX_ID, Account, Document, DocumentContent, Draft, ServiceRequest, User
 
 # Kinds a document can be tied to in "What is it about?".
 ABOUT_KINDS = ("return", "claim", "amended_return", "amended_claim", "objection", "waiver")
@@ -336,8 +336,6 @@ def documents_of_upload(db: Session, request: ServiceRequest) -> list[Document]:
 
 # --- Reading them ----------------------------------------------------------------------
 
-MAX_ID = 2**31 - 1
-
 
 def of_request(db: Session, request_id: int) -> list[Document]:
     """The documents sent with a request, in the order they were uploaded."""
@@ -347,7 +345,8 @@ def of_request(db: Session, request_id: int) -> list[Document]:
 
 def find(db: Session, account_id: int, document_id: int) -> Document | None:
     """The account's document with this id; None for another account's, a secure
-    message's attachment (its conversation's readers open it there) or none."""
+    message's attachment (its conversation's readers open it there) or none (the
+    staff side's URL takes any integer)."""
     if not isinstance(document_id, int) or not 0 < document_id <= MAX_ID:
         return None
     document = db.get(Document, document_id)

@@ -1,12 +1,10 @@
-"""Supporting documents: every route needs "upload"."""
+"""Supporting documents: a document on the test account."""
 
 from __future__ import annotations
 
 import hashlib
 
 from models import Document, DocumentContent
-
-NEEDS = {"documents.index": {"upload"}, "documents.upload": {"upload"}, "documents.download": {"upload"}}
 
 _PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nstartxref\n0\n%%EOF\n"
 

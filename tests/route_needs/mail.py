@@ -1,12 +1,8 @@
-"""Online mail: anyone who may see the account's returns or its finances reads its
-mail and sees how it is sent (only an owner may change that, checked on the POST)."""
+"""Online mail: a letter posted online to the test account."""
 
 from __future__ import annotations
 
 from domain import mail
-
-_READ = {"view_returns", "view_financial"}
-NEEDS = {"mail.mailbox": _READ, "mail.download": _READ, "mail.delivery": _READ}
 
 _PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\nstartxref\n0\n%%EOF\n"
 

@@ -1,14 +1,13 @@
-"""The request history: anyone who may make some kind of request sees it."""
+"""The request history: a request on the test account, a return, so of those the
+routes let in (anyone who may make some kind of request) only who may file sees it."""
 
 from __future__ import annotations
 
 import json
 
-from domain import requests
 from models import ServiceRequest
 
-_ANY = set(requests.KIND_PERMISSIONS.values())
-NEEDS = {"requests.history": _ANY, "requests.show": {"file"}}
+OBJECT_NEEDS = {"requests.show": {"file"}}
 
 
 def extend(db, account, now, table):

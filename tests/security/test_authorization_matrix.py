@@ -6,11 +6,11 @@ permission of models.PERMISSIONS alone; a signed-in person with no grant; a pers
 whose grant was removed; a representative of another client (a representative's
 permissions, on a different account); and each staff role, on the taxpayer side
 and the staff side alike (and every taxpayer on the staff side). What each may do is derived, not
-listed case by case: account routes from the permission table of
-tests/test_delegation.py and tests/route_needs/, the gate's rule for each view
-(web.access), and two small tables here (the staff side's minimum role, and the
-taxpayer routes that name no account). A route in none of them fails
-`test_the_matrix_covers_every_route`, which says where to add it.
+listed case by case: account routes from their own declarations (`@account_route`,
+read by tests/route_needs/ for the permission table of tests/test_delegation.py),
+the gate's rule for each view (web.access), and two small tables here (the staff
+side's minimum role, and the taxpayer routes that name no account). A route in none
+of them fails `test_the_matrix_covers_every_route`, which says what to add.
 
 Allowed means an answer that is not a refusal: not 403, 404 or 405, not a
 redirect to sign-in, below 500. A refusal is a redirect to sign-in (anonymous),
@@ -46,7 +46,6 @@ from sqlalchemy import select
 
 from domain import consents as consent_rules
 from domain import enrolment, letters, mail, messages, work
-from domain import requests as request_kinds
 from domain.work import at_least
 from models import PERMISSIONS, STAFF_ROLES, AuditEvent, Consent, Document, DocumentContent, User
 from tests import route_needs
@@ -138,9 +137,10 @@ SIGNED_IN_NEEDS: dict[str, frozenset | None] = {
 }
 # A view that, past the account check, lets only an owner make the change (403, audited).
 OWNER_ONLY = {("mail.delivery", "POST")}
-# Views whose account check is wider than the route's need: a person with the wider
-# permission passes it, and is refused the object itself (reason "not-found").
-ACCOUNT_CHECK = {"requests.show": frozenset(request_kinds.KIND_PERMISSIONS.values())}
+# Views whose account check (their declaration) is wider than what the table's object
+# needs: a person with the wider permission passes it, and is refused the object
+# itself (reason "not-found").
+ACCOUNT_CHECK = {endpoint: route_needs.declared()[endpoint] for endpoint in route_needs.object_needs()}
 # Signing out ends the principal's session: it is asked last.
 LAST = {"auth.sign_out"}
 # Paths served with no session at all (web.sessions): a state change there cannot
@@ -230,7 +230,7 @@ def uncovered(app) -> list[str]:
                 missing.append(f"{endpoint}: add its least staff role to STAFF_MIN_ROLE in {__name__}")
         elif "number" in rule.arguments:
             if endpoint not in ACCOUNT_NEEDS:
-                missing.append(f"{endpoint}: add the permission it needs to tests/route_needs/<feature>.py")
+                missing.append(f"{endpoint}: declare what it needs with @account_route (web.access)")
         elif endpoint not in SIGNED_IN_NEEDS:
             missing.append(f"{endpoint}: add it to SIGNED_IN_NEEDS in {__name__} (None: anyone signed in)")
     return missing
@@ -254,7 +254,7 @@ def test_a_new_route_cannot_escape_the_matrix(app):
     found = uncovered(app)
     assert len(found) == 3
     assert any(m.startswith("test_only_page: add it to SIGNED_IN_NEEDS") for m in found)
-    assert any(m.startswith("test_only.account_page: add the permission it needs to tests/route_needs/") for m in found)
+    assert any(m.startswith("test_only.account_page: declare what it needs with @account_route") for m in found)
     assert any(m.startswith("staff.test_only: add its least staff role to STAFF_MIN_ROLE") for m in found)
 
 

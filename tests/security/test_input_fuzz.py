@@ -837,9 +837,9 @@ QUERY_PARAMETERS = {
     ("blueprints/auth/__init__.py", "reason"): [("auth.sign_in", "anonymous"), ("auth.signed_out", "anonymous")],
     ("blueprints/pages/__init__.py", "q"): [("home", "owner")],
     ("blueprints/pages/__init__.py", "after"): [("home", "owner")],
-    ("blueprints/accounts/views.py", "after"): [("accounts.transactions", "owner")],
+    ("blueprints/accounts/__init__.py", "after"): [("accounts.transactions", "owner")],
     **{
-        ("blueprints/accounts/views.py", name): _TRANSACTION_FILTER
+        ("blueprints/accounts/__init__.py", name): _TRANSACTION_FILTER
         for name in ("date_from", "date_to", "period", "kind", "mode")
     },
     ("blueprints/filing/views.py", "amended"): [("filing.figures", "owner"), ("filing.start", "owner")],

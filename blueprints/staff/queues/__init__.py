@@ -12,7 +12,7 @@ from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from domain import arrangements, consents, decisions, people, requests, work, work_view
-from domain.delegation import PERMISSION_LABELS
+from domain.access import PERMISSION_LABELS
 from models import WORK_QUEUES, Account, Document, ServiceRequest, User, WorkItem
 from web.access import require_staff_role
 from web.database import get_db, now
