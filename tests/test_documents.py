@@ -409,10 +409,11 @@ def test_consents_still_take_one_file_only(app_with, clock):
 
     from web.uploads import apply_limit
 
-    with app.test_request_context("/consents/1234567890/upload", method="POST"):
+    # Any number with a good check digit (the router refuses others before the limit matters).
+    with app.test_request_context("/consents/1234567897/upload", method="POST"):
         apply_limit()
         assert request.endpoint == "consents.upload" and request.max_content_length == 1024 + 64 * 1024
-    with app.test_request_context("/documents/1234567890/upload", method="POST"):
+    with app.test_request_context("/documents/1234567897/upload", method="POST"):
         apply_limit()
         assert request.endpoint == "documents.upload" and request.max_content_length >= 5 * 1024 + 64 * 1024
 
