@@ -25,7 +25,7 @@ from domain import audit, enrolment, grants, messages, outbox, work
 from domain.access import AccessRefused, Caps, clean_permissions, within_own
 from domain.accounts import normalise_number
 from domain.service_hours import is_working_day
-from models import Account, Consent, ConsentDocument, Grant, InvitationPin, User
+from models import MAX_ID, Account, Consent, ConsentDocument, Grant, InvitationPin, User
 
 REQUEST_LAPSE_WORKING_DAYS = 10
 # What a representative can never be given: the taxpayer's managers control access.
@@ -375,7 +375,8 @@ def revoke(db: Session, now: datetime, *, account: Account, actor: Grant | None,
 
 
 def find(db: Session, consent_id: int) -> Consent | None:
-    return db.get(Consent, consent_id) if 0 < consent_id < 2**31 else None
+    """The consent with this id, or None (the command line takes any integer)."""
+    return db.get(Consent, consent_id) if 0 < consent_id <= MAX_ID else None
 
 
 def for_account(db: Session, account_id: int) -> list[Consent]:
