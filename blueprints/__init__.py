@@ -6,7 +6,8 @@
 - `forms.py`: the feature's forms, when it has any.
 
 Nothing else: no views.py beside __init__.py. The staff side is one package whose
-features (staff/accounts, staff/queues, ...) have the same shape. A view whose URL
-names an account (`<account:number>`) declares what it needs with
-`@account_route(...)` (web.access); ids in URLs are `<id:...>` (web.converters).
+features (staff/accounts, staff/queues, ...) have the same shape, with the one
+look-up they share in staff/lookups.py. A view whose URL names an account
+(`<account:number>`) declares what it needs with `@account_route(...)`
+(web.access); ids in URLs are `<id:...>` (web.converters).
 """

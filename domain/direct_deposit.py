@@ -27,8 +27,6 @@ from domain.accounts import format_number
 from models import Account, DirectDeposit, Draft, User
 
 KIND = "direct_deposit"
-FUNCTION = "direct_deposit"  # Program.functions
-PERMISSION = "direct_deposit"  # Grant.permissions
 MASK = "\u2022" * 7  # the same seven dots whatever the length, so the mask does not tell the length
 
 # (draft key, what the field is called in messages, how many digits, example)

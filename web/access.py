@@ -82,10 +82,7 @@ def rule_for_endpoint(endpoint: str | None) -> AccessRule:
 
 
 # --- Account routes ----------------------------------------------------------------------------
-# A URL names an account by its `number` (`<account:number>`, web.converters). The
-# journeys below still make the account check inside their views (issue 19: until
-# they declare it); the gate lets only them through undeclared.
-CHECKED_IN_THE_VIEW = frozenset({"filing", "objections", "waivers", "arrangements", "renewals", "direct_deposit"})
+# A URL names an account by its `number` (`<account:number>`, web.converters).
 
 
 def account_route(*permissions: str, feature: str | None = None, not_offered: Callable | None = None):
@@ -137,9 +134,7 @@ def account_or_404(number: str, permission: str | tuple[str, ...]) -> tuple[Acco
 
 def _undeclared_account_route(rule: AccessRule) -> bool:
     """A taxpayer-side URL that names an account, served by a view that declares no need."""
-    if rule.account is not None or rule.staff or "number" not in (request.view_args or {}):
-        return False
-    return request.blueprint not in CHECKED_IN_THE_VIEW
+    return rule.account is None and not rule.staff and "number" in (request.view_args or {})
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -2,6 +2,8 @@
 
 Journey: show -> change (the three numbers, kept in the person's draft) -> check
 (masked summary, declaration, password) -> done. Rules in domain.direct_deposit.
+Every route needs "direct_deposit", on an account whose program pays refunds by
+direct deposit (web.access.account_route).
 
 Fresh confirmation: the check step asks for the person's password (and their
 security code when they use two-step sign-in) on the very POST that changes the
@@ -19,8 +21,9 @@ from flask import Blueprint, current_app, request, session, url_for
 from flask_login import current_user
 
 from domain import direct_deposit, drafts, requests
+from models import Account, Grant
 from web import credentials, journeys
-from web.access import account_or_404
+from web.access import account_route
 from web.database import get_db, now
 from web.dates import today
 from web.forms import add_error, bind
@@ -31,26 +34,15 @@ from .forms import BankForm, CheckForm
 
 bp = Blueprint("direct_deposit", __name__, url_prefix="/direct-deposit")
 
-PERMISSION = direct_deposit.PERMISSION
-
 
 def _not_offered(account, grant):
+    """The program pays no refunds by direct deposit: the page that says so."""
     return journeys.page("direct_deposit/not_offered.html", account, grant)
 
 
-def _account(number: str):
-    """(account, grant, page): page is the explanation when the program pays no refunds by direct deposit."""
-    account, grant = account_or_404(number, PERMISSION)
-    if not account.program.allows(direct_deposit.FUNCTION):
-        return account, grant, _not_offered(account, grant)
-    return account, grant, None
-
-
-@bp.route("/<number>/")
-def show(number: str):
-    account, grant, page = _account(number)
-    if page is not None:
-        return page
+@bp.route("/<account:number>/")
+@account_route("direct_deposit", feature="direct_deposit", not_offered=_not_offered)
+def show(account: Account, grant: Grant):
     db = get_db()
     rows = direct_deposit.history(db, account.id)
     names = direct_deposit.names_of(db, [row.set_by_user_id for row in rows])
@@ -68,11 +60,9 @@ def show(number: str):
     )
 
 
-@bp.route("/<number>/change", methods=["GET", "POST"])
-def change(number: str):
-    account, grant, page = _account(number)
-    if page is not None:
-        return page
+@bp.route("/<account:number>/change", methods=["GET", "POST"])
+@account_route("direct_deposit", feature="direct_deposit", not_offered=_not_offered)
+def change(account: Account, grant: Grant):
     db = get_db()
     form = bind(BankForm, current_user.id)
     if request.method == "GET" and not form.restored:
@@ -87,7 +77,7 @@ def change(number: str):
         if details is not None:
             direct_deposit.keep_in_draft(db, now(), account_id=account.id, user_id=current_user.id, details=details)
             db.commit()
-            return see_other(url_for(".check", number=number))
+            return see_other(url_for(".check", number=account.number))
         for name, message in errors.items():  # not reached: the form runs the same rules
             add_error(getattr(form, name), message)
     if form.errors:
@@ -139,19 +129,15 @@ class DirectDepositCheck(journeys.Journey):
         kick_outbox()
 
 
-@bp.route("/<number>/check", methods=["GET", "POST"])
-def check(number: str):
-    account, grant, page = _account(number)
-    if page is not None:
-        return page
+@bp.route("/<account:number>/check", methods=["GET", "POST"])
+@account_route("direct_deposit", feature="direct_deposit", not_offered=_not_offered)
+def check(account: Account, grant: Grant):
     return journeys.check(DirectDepositCheck(account, grant))
 
 
-@bp.route("/<number>/done/<reference>")
-def done(number: str, reference: str):
-    account, grant, page = _account(number)
-    if page is not None:
-        return page
+@bp.route("/<account:number>/done/<reference>")
+@account_route("direct_deposit", feature="direct_deposit", not_offered=_not_offered)
+def done(account: Account, grant: Grant, reference: str):
     found = journeys.confirmation(account, grant, reference, DirectDepositCheck.kinds)
     return journeys.page(
         "direct_deposit/done.html", account, grant, service_request=found, answers=requests.answers(found)

@@ -1,8 +1,8 @@
 """Notices of objection against a notice of assessment or reassessment, within the program's deadline.
 
-Every route asks web.access.account_or_404 for "objections_waivers";
-the return is looked up within the account and must have a notice (404
-otherwise). Rules (the deadline, the answers, what is sent) are in
+Every route needs "objections_waivers" and, but the confirmation, a program
+that takes objections online (web.access.account_route); the return is looked up
+within the account and must have a notice (404 otherwise). Rules (the deadline, the answers, what is sent) are in
 domain.objections. The answers live in a draft until the check page sends it
 once (web.journeys, domain.sending), so a second click answers the same
 confirmation."""
@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from domain import drafts, objections, requests, sending
 from domain.accounts import format_money
 from domain.returns import NOTICE_TITLES, long_day
+from models import Account, Grant
 from web import journeys
-from web.access import account_or_404
+from web.access import account_route
 from web.database import get_db, now
 from web.dates import today
 from web.forms import bind
@@ -28,12 +29,7 @@ from .forms import CheckForm, ObjectionForm
 
 bp = Blueprint("objections", __name__, url_prefix="/objections")
 
-PERMISSION = "objections_waivers"
 KIND = objections.KIND
-
-
-def _offered(account) -> bool:
-    return account.program.allows("objection")
 
 
 def _status_for_refusal() -> int:
@@ -75,7 +71,11 @@ def _closed(account, grant, tax_return):
     extension_until = objections.one_year_after(notice["deadline"])
     filed = objections.filed_against(get_db(), account.id).get(tax_return.id, [])
     waiver_url = None
-    if "waivers.start" in current_app.view_functions and account.program.allows("waiver") and grant.allows(PERMISSION):
+    if (
+        "waivers.start" in current_app.view_functions
+        and account.program.allows("waiver")
+        and grant.allows("objections_waivers")
+    ):
         waiver_url = url_for("waivers.start", number=account.number)
     return journeys.page(
         "objections/closed.html",
@@ -95,17 +95,13 @@ def _current_draft(account, tax_return):
     )
 
 
-def _journey(number: str, return_id: int, *, while_open: bool = False):
-    """The account, grant and return, or the answer that stops the journey here:
-    the program has no objections online, or (`while_open`) the deadline has
-    passed, which the closed page explains."""
-    account, grant = account_or_404(number, PERMISSION)
-    if not _offered(account):
-        return None, _not_offered(account, grant)
+def _open_notice_or_closed(account, grant, return_id: int):
+    """The return with a notice still open to objection: 404 for no such notice, and
+    past the deadline the closed page that explains it (raised, as abort raises a 404)."""
     tax_return = _notice_or_404(account, return_id)
-    if while_open and not _is_open(account, tax_return):
-        return None, _closed(account, grant, tax_return)
-    return (account, grant, tax_return), None
+    if not _is_open(account, tax_return):
+        abort(make_response(_closed(account, grant, tax_return)))
+    return tax_return
 
 
 def _upload_url(account, draft, back: str) -> str | None:
@@ -123,11 +119,9 @@ def _form_page(account, grant, tax_return, form, draft, status: int = 200):
 # --- The account's notices -------------------------------------------------------------------
 
 
-@bp.route("/<number>/")
-def start(number: str):
-    account, grant = account_or_404(number, PERMISSION)
-    if not _offered(account):
-        return _not_offered(account, grant)
+@bp.route("/<account:number>/")
+@account_route("objections_waivers", feature="objection", not_offered=_not_offered)
+def start(account: Account, grant: Grant):
     db = get_db()
     rows = objections.notices_of(db, account, today())
     open_subjects = {
@@ -144,29 +138,25 @@ def start(number: str):
     )
 
 
-@bp.route("/<number>/<int:return_id>/begin", methods=["POST"])
-def begin(number: str, return_id: int):
-    found, stop = _journey(number, return_id, while_open=True)
-    if stop:
-        return stop
-    account, _grant, tax_return = found
+@bp.route("/<account:number>/<id:return_id>/begin", methods=["POST"])
+@account_route("objections_waivers", feature="objection", not_offered=_not_offered)
+def begin(account: Account, grant: Grant, return_id: int):
+    tax_return = _open_notice_or_closed(account, grant, return_id)
     db = get_db()
     drafts.current_or_start(
         db, now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=objections.subject(tax_return)
     )
     db.commit()
-    return see_other(url_for(".form", number=number, return_id=return_id))
+    return see_other(url_for(".form", number=account.number, return_id=return_id))
 
 
 # --- The objection ------------------------------------------------------------------------
 
 
-@bp.route("/<number>/<int:return_id>/", methods=["GET", "POST"])
-def form(number: str, return_id: int):
-    found, stop = _journey(number, return_id, while_open=True)
-    if stop:
-        return stop
-    account, grant, tax_return = found
+@bp.route("/<account:number>/<id:return_id>/", methods=["GET", "POST"])
+@account_route("objections_waivers", feature="objection", not_offered=_not_offered)
+def form(account: Account, grant: Grant, return_id: int):
+    tax_return = _open_notice_or_closed(account, grant, return_id)
     db = get_db()
     draft = _current_draft(account, tax_return)
     if request.method == "GET":
@@ -180,7 +170,7 @@ def form(number: str, return_id: int):
         )
         if drafts.save(draft, now(), answers):
             db.commit()
-            return see_other(url_for(".documents", number=number, return_id=return_id))
+            return see_other(url_for(".documents", number=account.number, return_id=return_id))
         db.rollback()
         draft = _current_draft(account, tax_return)
         page_form.form_errors.append("Your answers are too long for us to keep. Shorten them and try again.")
@@ -188,13 +178,11 @@ def form(number: str, return_id: int):
     return _form_page(account, grant, tax_return, page_form, draft, status)
 
 
-@bp.route("/<number>/<int:return_id>/autosave", methods=["POST"])
-def autosave(number: str, return_id: int):
+@bp.route("/<account:number>/<id:return_id>/autosave", methods=["POST"])
+@account_route("objections_waivers", feature="objection", not_offered=_not_offered)
+def autosave(account: Account, grant: Grant, return_id: int):
     """What the person has typed so far, kept without checking it (htmx, after a pause)."""
-    found, stop = _journey(number, return_id)
-    if stop:
-        return stop
-    account, _grant, tax_return = found
+    tax_return = _notice_or_404(account, return_id)
     db = get_db()
     if not _is_open(account, tax_return):
         return render_template("drafts/_status.html", draft=_current_draft(account, tax_return)), 400
@@ -206,16 +194,14 @@ def autosave(number: str, return_id: int):
     return render_template("drafts/_status.html", draft=draft)
 
 
-@bp.route("/<number>/<int:return_id>/documents")
-def documents(number: str, return_id: int):
-    found, stop = _journey(number, return_id, while_open=True)
-    if stop:
-        return stop
-    account, grant, tax_return = found
+@bp.route("/<account:number>/<id:return_id>/documents")
+@account_route("objections_waivers", feature="objection", not_offered=_not_offered)
+def documents(account: Account, grant: Grant, return_id: int):
+    tax_return = _open_notice_or_closed(account, grant, return_id)
     draft = _current_draft(account, tax_return)
     if draft is None:
-        return redirect(url_for(".form", number=number, return_id=return_id), 303)
-    back = url_for(".documents", number=number, return_id=return_id)
+        return redirect(url_for(".form", number=account.number, return_id=return_id), 303)
+    back = url_for(".documents", number=account.number, return_id=return_id)
     return journeys.page(
         "objections/documents.html",
         account,
@@ -293,18 +279,18 @@ class ObjectionCheck(journeys.Journey):
         )
 
 
-@bp.route("/<number>/<int:return_id>/check", methods=["GET", "POST"])
-def check(number: str, return_id: int):
-    found, stop = _journey(number, return_id)
-    return stop or journeys.check(ObjectionCheck(*found))
+@bp.route("/<account:number>/<id:return_id>/check", methods=["GET", "POST"])
+@account_route("objections_waivers", feature="objection", not_offered=_not_offered)
+def check(account: Account, grant: Grant, return_id: int):
+    return journeys.check(ObjectionCheck(account, grant, _notice_or_404(account, return_id)))
 
 
 # --- The confirmation ---------------------------------------------------------------------
 
 
-@bp.route("/<number>/done/<reference>")
-def done(number: str, reference: str):
-    account, grant = account_or_404(number, PERMISSION)
+@bp.route("/<account:number>/done/<reference>")
+@account_route("objections_waivers")
+def done(account: Account, grant: Grant, reference: str):
     sent = journeys.confirmation(account, grant, reference, ObjectionCheck.kinds)
     data = requests.answers(sent)
     try:

@@ -3,8 +3,8 @@
 start (the account's licences and when each can be renewed) -> begin (POST: the
 draft) -> confirm (the account's details, read-only, and the program's
 questions; autosaved) -> check (check your answers, declaration, submit) -> done.
-Rules in domain.renewals; every route asks account_or_404 for "file". A program
-that has no licence to renew answers a page that says so."""
+Rules in domain.renewals; every route needs "file" (web.access.account_route). A
+program that has no licence to renew answers a page that says so."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from flask import Blueprint, abort, render_template, request, session, url_for
 from flask_login import current_user
 
 from domain import drafts, renewals, requests, sending
+from models import Account, Grant
 from web import journeys
-from web.access import account_or_404
+from web.access import account_route
 from web.database import get_db, now
 from web.dates import today
 from web.forms import bind
@@ -23,15 +24,13 @@ from .forms import DeclarationForm, confirm_form
 
 bp = Blueprint("renewals", __name__, url_prefix="/renewals")
 
-PERMISSION = "file"
 KIND = "renewal"
 
 
-def _account(number: str):
-    return account_or_404(number, PERMISSION)
-
-
 def _nothing_to_renew(account, grant):
+    """The program has no licence to renew: the page that says so (after a POST, back to it)."""
+    if request.method == "POST":
+        return see_other(url_for(".start", number=account.number))
     return journeys.page("renewals/none.html", account, grant, current="summary")
 
 
@@ -48,18 +47,14 @@ def _draft(account, licence):
     )
 
 
-def _licence_step(number: str, licence_id: int, *, may_renew_now: bool = True):
-    """What every step of a licence's renewal starts with: (account, grant,
-    licence, None), or (..., the answer) when the step cannot go on: the program
-    has no licences (its explanation, or back to the start after a POST), or,
-    with `may_renew_now`, the licence cannot be renewed now (see _elsewhere)."""
-    account, grant = _account(number)
-    if not account.program.allows("renewal"):
-        if request.method == "POST":
-            return account, grant, None, see_other(url_for(".start", number=number))
-        return account, grant, None, _nothing_to_renew(account, grant)
+def _licence_to_renew_now(account, licence_id: int):
+    """The account's licence (404 for any other) when it can be renewed now; else the
+    answer that sends the person where it can (raised, as abort raises a 404; see _elsewhere)."""
     licence = _licence_or_404(account, licence_id)
-    return account, grant, licence, _elsewhere(account, licence) if may_renew_now else None
+    elsewhere = _elsewhere(account, licence)
+    if elsewhere is not None:
+        abort(elsewhere)
+    return licence
 
 
 def _elsewhere(account, licence):
@@ -78,11 +73,9 @@ def _elsewhere(account, licence):
     return None
 
 
-@bp.route("/<number>/")
-def start(number: str):
-    account, grant = _account(number)
-    if not account.program.allows("renewal"):
-        return _nothing_to_renew(account, grant)
+@bp.route("/<account:number>/")
+@account_route("file", feature="renewal", not_offered=_nothing_to_renew)
+def start(account: Account, grant: Grant):
     db, day = get_db(), today()
     days = renewals.window_days(db, account.program_code)
     waiting = renewals.waiting(db, account.id)
@@ -106,17 +99,16 @@ def start(number: str):
     )
 
 
-@bp.route("/<number>/<int:licence_id>/begin", methods=["POST"])
-def begin(number: str, licence_id: int):
-    account, _grant, licence, stop = _licence_step(number, licence_id)
-    if stop is not None:
-        return stop
+@bp.route("/<account:number>/<id:licence_id>/begin", methods=["POST"])
+@account_route("file", feature="renewal", not_offered=_nothing_to_renew)
+def begin(account: Account, grant: Grant, licence_id: int):
+    licence = _licence_to_renew_now(account, licence_id)
     db = get_db()
     drafts.current_or_start(
         db, now(), account_id=account.id, user_id=current_user.id, kind=KIND, subject=renewals.subject(licence)
     )
     db.commit()
-    return see_other(url_for(".confirm", number=number, licence_id=licence.id))
+    return see_other(url_for(".confirm", number=account.number, licence_id=licence.id))
 
 
 def _confirm_page(account, grant, licence, form, draft, status: int = 200):
@@ -135,11 +127,10 @@ def _confirm_page(account, grant, licence, form, draft, status: int = 200):
     ), status
 
 
-@bp.route("/<number>/<int:licence_id>/", methods=["GET", "POST"])
-def confirm(number: str, licence_id: int):
-    account, grant, licence, stop = _licence_step(number, licence_id)
-    if stop is not None:
-        return stop
+@bp.route("/<account:number>/<id:licence_id>/", methods=["GET", "POST"])
+@account_route("file", feature="renewal", not_offered=_nothing_to_renew)
+def confirm(account: Account, grant: Grant, licence_id: int):
+    licence = _licence_to_renew_now(account, licence_id)
     form_class = confirm_form(account.program_code)
     draft = _draft(account, licence)
     if request.method != "POST":
@@ -157,15 +148,14 @@ def confirm(number: str, licence_id: int):
     db.commit()
     if form.details_correct.data == "no":
         # Kept: the page now explains how to correct the details first.
-        return see_other(url_for(".confirm", number=number, licence_id=licence.id) + "#details")
-    return see_other(url_for(".check", number=number, licence_id=licence.id))
+        return see_other(url_for(".confirm", number=account.number, licence_id=licence.id) + "#details")
+    return see_other(url_for(".check", number=account.number, licence_id=licence.id))
 
 
-@bp.route("/<number>/<int:licence_id>/autosave", methods=["POST"])
-def autosave(number: str, licence_id: int):
-    account, _grant, licence, stop = _licence_step(number, licence_id)
-    if stop is not None:
-        return stop
+@bp.route("/<account:number>/<id:licence_id>/autosave", methods=["POST"])
+@account_route("file", feature="renewal", not_offered=_nothing_to_renew)
+def autosave(account: Account, grant: Grant, licence_id: int):
+    licence = _licence_to_renew_now(account, licence_id)
     db = get_db()
     form = confirm_form(account.program_code)()
     draft = drafts.current_or_start(
@@ -223,17 +213,15 @@ class RenewalCheck(journeys.Journey):
         return _elsewhere(self.account, self.licence) or see_other(url_for(".start", number=self.account.number))
 
 
-@bp.route("/<number>/<int:licence_id>/check", methods=["GET", "POST"])
-def check(number: str, licence_id: int):
-    account, grant, licence, stop = _licence_step(number, licence_id, may_renew_now=False)
-    if stop is not None:
-        return stop
-    return journeys.check(RenewalCheck(account, grant, licence))
+@bp.route("/<account:number>/<id:licence_id>/check", methods=["GET", "POST"])
+@account_route("file", feature="renewal", not_offered=_nothing_to_renew)
+def check(account: Account, grant: Grant, licence_id: int):
+    return journeys.check(RenewalCheck(account, grant, _licence_or_404(account, licence_id)))
 
 
-@bp.route("/<number>/done/<reference>")
-def done(number: str, reference: str):
-    account, grant = _account(number)
+@bp.route("/<account:number>/done/<reference>")
+@account_route("file")
+def done(account: Account, grant: Grant, reference: str):
     found = journeys.confirmation(account, grant, reference, RenewalCheck.kinds)
     return journeys.page(
         "renewals/done.html", account, grant, found=found, statuses=requests.STATUS_WORDS, current="summary"

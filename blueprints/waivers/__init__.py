@@ -1,6 +1,7 @@
 """Requests to waive penalties and interest picked from the ledger.
 
-Every route asks web.access.account_or_404 for "objections_waivers".
+Every route needs "objections_waivers" (web.access.account_route); all but the
+confirmation, a program that takes waiver requests online.
 Steps: the charges (penalty and interest entries of the account) -> the reason
 and explanation -> supporting documents (optional) -> check and declare ->
 confirmation. The answers live in one draft (kind "waiver", no subject) until
@@ -15,8 +16,9 @@ from flask_login import current_user
 from domain import drafts, requests, sending, waivers
 from domain.accounts import format_money
 from domain.objections import documents_of
+from models import Account, Grant
 from web import journeys
-from web.access import account_or_404
+from web.access import account_route
 from web.database import get_db, now
 from web.forms import bind
 from web.htmx import see_other
@@ -25,7 +27,6 @@ from .forms import CheckForm, EntriesForm, ReasonForm
 
 bp = Blueprint("waivers", __name__, url_prefix="/waivers")
 
-PERMISSION = "objections_waivers"
 KIND = waivers.KIND
 STALE = (
     "A charge you chose can no longer be waived (it may have been reversed or already changed). "
@@ -33,19 +34,9 @@ STALE = (
 )
 
 
-def _status_for_refusal() -> int:
-    return 200 if request.method == "GET" else 400
-
-
-def _journey(number: str):
-    """The account and grant, or the page saying this program does not take waiver requests online."""
-    account, grant = account_or_404(number, PERMISSION)
-    if not account.program.allows("waiver"):
-        return None, (
-            journeys.page("waivers/not_offered.html", account, grant),
-            _status_for_refusal(),
-        )
-    return (account, grant), None
+def _not_offered(account, grant):
+    """The page saying this program does not take waiver requests online (400 to a POST)."""
+    return journeys.page("waivers/not_offered.html", account, grant), 200 if request.method == "GET" else 400
 
 
 def _draft(account):
@@ -110,12 +101,9 @@ def _refuse_entries(account, grant, available, draft, message: str):
 # --- Which charges ----------------------------------------------------------------------------
 
 
-@bp.route("/<number>/", methods=["GET", "POST"])
-def start(number: str):
-    found, stop = _journey(number)
-    if stop:
-        return stop
-    account, grant = found
+@bp.route("/<account:number>/", methods=["GET", "POST"])
+@account_route("objections_waivers", feature="waiver", not_offered=_not_offered)
+def start(account: Account, grant: Grant):
     db = get_db()
     available = waivers.charges(db, account)
     draft = _draft(account)
@@ -134,17 +122,14 @@ def start(number: str):
             draft = draft or _new_draft(account)
             drafts.save(draft, now(), {"entries": [str(c.id) for c in chosen]})
             db.commit()
-            return see_other(url_for(".reason", number=number))
+            return see_other(url_for(".reason", number=account.number))
     return _start_page(account, grant, available, form, draft, 400)
 
 
-@bp.route("/<number>/autosave", methods=["POST"])
-def autosave(number: str):
+@bp.route("/<account:number>/autosave", methods=["POST"])
+@account_route("objections_waivers", feature="waiver", not_offered=_not_offered)
+def autosave(account: Account, grant: Grant):
     """What the person has ticked or typed so far, kept without checking it (htmx, after a pause)."""
-    found, stop = _journey(number)
-    if stop:
-        return stop
-    account, _grant = found
     db = get_db()
     available = waivers.charges(db, account)
     step = request.form.get("step")
@@ -167,12 +152,9 @@ def autosave(number: str):
 # --- Why ----------------------------------------------------------------------------------------
 
 
-@bp.route("/<number>/reason", methods=["GET", "POST"])
-def reason(number: str):
-    found, stop = _journey(number)
-    if stop:
-        return stop
-    account, grant = found
+@bp.route("/<account:number>/reason", methods=["GET", "POST"])
+@account_route("objections_waivers", feature="waiver", not_offered=_not_offered)
+def reason(account: Account, grant: Grant):
     db = get_db()
     available = waivers.charges(db, account)
     draft = _draft(account)
@@ -180,7 +162,7 @@ def reason(number: str):
     chosen, message = _chosen(available, answers)
     if message:
         if request.method == "GET":
-            return redirect(url_for(".start", number=number), 303)
+            return redirect(url_for(".start", number=account.number), 303)
         return _refuse_entries(account, grant, available, draft, message)
     if request.method == "GET":
         form = bind(ReasonForm, current_user.id, data=_reason_answers(answers))
@@ -189,24 +171,24 @@ def reason(number: str):
     if form.validate_on_submit():
         if drafts.save(draft, now(), {"reason": form.reason.data, "explanation": form.explanation.data or ""}):
             db.commit()
-            return see_other(url_for(".documents", number=number))
+            return see_other(url_for(".documents", number=account.number))
         form.form_errors.append("Your answers are too long for us to keep. Shorten them and try again.")
     return _reason_page(account, grant, chosen, form, draft, 400 if form.errors else 200)
 
 
-@bp.route("/<number>/documents")
-def documents(number: str):
-    found, stop = _journey(number)
-    if stop:
-        return stop
-    account, grant = found
+@bp.route("/<account:number>/documents")
+@account_route("objections_waivers", feature="waiver", not_offered=_not_offered)
+def documents(account: Account, grant: Grant):
     draft = _draft(account)
     if draft is None:
-        return redirect(url_for(".start", number=number), 303)
+        return redirect(url_for(".start", number=account.number), 303)
     upload_url = None
     if "documents.upload" in current_app.view_functions:
         upload_url = url_for(
-            "documents.upload", number=number, draft=draft.token, next=url_for(".documents", number=number)
+            "documents.upload",
+            number=account.number,
+            draft=draft.token,
+            next=url_for(".documents", number=account.number),
         )
     return journeys.page(
         "waivers/documents.html",
@@ -278,17 +260,17 @@ class WaiverCheck(journeys.Journey):
         )
 
 
-@bp.route("/<number>/check", methods=["GET", "POST"])
-def check(number: str):
-    found, stop = _journey(number)
-    return stop or journeys.check(WaiverCheck(*found))
+@bp.route("/<account:number>/check", methods=["GET", "POST"])
+@account_route("objections_waivers", feature="waiver", not_offered=_not_offered)
+def check(account: Account, grant: Grant):
+    return journeys.check(WaiverCheck(account, grant))
 
 
 # --- The confirmation ---------------------------------------------------------------------
 
 
-@bp.route("/<number>/done/<reference>")
-def done(number: str, reference: str):
-    account, grant = account_or_404(number, PERMISSION)
+@bp.route("/<account:number>/done/<reference>")
+@account_route("objections_waivers")
+def done(account: Account, grant: Grant, reference: str):
     sent = journeys.confirmation(account, grant, reference, WaiverCheck.kinds)
     return journeys.page("waivers/done.html", account, grant, sent=sent, data=requests.answers(sent))

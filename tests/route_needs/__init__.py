@@ -7,9 +7,7 @@ A module per feature may add:
   made on the test account and added to the test table;
 - `OBJECT_NEEDS`: endpoint -> the permissions the object the table names needs
   besides, where that is narrower than the route's declaration (one request's page
-  lets in anyone who makes some kind of request; the table's request is a return);
-- `NEEDS`: endpoint -> the permissions any one of which allows it, for a journey
-  that still makes the account check inside its views (web.access.CHECKED_IN_THE_VIEW).
+  lets in anyone who makes some kind of request; the table's request is a return).
 """
 
 from __future__ import annotations
@@ -52,11 +50,6 @@ def object_needs() -> dict[str, set[str]]:
 def collected() -> dict[str, set[str]]:
     """endpoint -> the permissions any one of which reaches what the table's URL names."""
     needs = {endpoint: set(permissions) for endpoint, permissions in declared().items()}
-    for module in _modules():
-        listed = getattr(module, "NEEDS", {})
-        overlap = set(needs) & set(listed)
-        assert not overlap, f"{module.__name__} repeats {sorted(overlap)}, which the routes declare: remove it"
-        needs.update(listed)
     for endpoint, narrower in object_needs().items():
         needs[endpoint] &= narrower
     return needs

@@ -1,23 +1,12 @@
-"""Payment arrangements: every route needs "payment_arrangements". A proposed
-arrangement waits on the test account. The confirmation page names the table's
-`reference`, another feature's request: it redirects (303) to where that is shown."""
+"""Payment arrangements: a proposed arrangement waits on the test account. The
+confirmation page names the table's `reference`, another feature's request: it
+redirects (303) to where that is shown."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from sqlalchemy import select
-
-NEEDS = {
-    endpoint: {"payment_arrangements"}
-    for endpoint in (
-        "arrangements.start",
-        "arrangements.propose",
-        "arrangements.autosave",
-        "arrangements.check",
-        "arrangements.done",
-    )
-}
 
 
 def extend(db, account, now, table) -> None:

@@ -1,4 +1,4 @@
-"""Filing returns and claims: every route needs the "file" permission."""
+"""Filing returns and claims: an open period, and a return filed online."""
 
 from __future__ import annotations
 
@@ -9,16 +9,6 @@ from sqlalchemy import select
 
 from domain import requests
 from models import Grant, ServiceRequest, TaxReturn
-
-NEEDS = {
-    "filing.start": {"file"},
-    "filing.begin": {"file"},
-    "filing.figures": {"file"},
-    "filing.autosave": {"file"},
-    "filing.compute": {"file"},
-    "filing.check": {"file"},
-    "filing.done": {"file"},
-}
 
 
 def extend(db, account, now, table: dict) -> None:

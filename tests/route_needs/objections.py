@@ -1,23 +1,12 @@
-"""Notices of objection: every route needs "objections_waivers". The table's
-return (a notice dated 15 July 2026) is past its deadline, so the journey's
-pages answer their "closed" explanation (200 to a GET, 400 to a POST)."""
+"""Notices of objection: the table's return (a notice dated 15 July 2026) is past
+its deadline, so the journey's pages answer their "closed" explanation (200 to a
+GET, 400 to a POST)."""
 
 from __future__ import annotations
 
 import secrets
 
 from domain import requests
-
-P = {"objections_waivers"}
-NEEDS = {
-    "objections.start": P,
-    "objections.begin": P,
-    "objections.form": P,
-    "objections.autosave": P,
-    "objections.documents": P,
-    "objections.check": P,
-    "objections.done": P,
-}
 
 
 def extend(db, account, now, table):

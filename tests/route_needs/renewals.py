@@ -1,4 +1,4 @@
-"""Licence renewals: "file". The table's account is a Tourism Levy account, whose
+"""Licence renewals: the table's account is a Tourism Levy account, whose
 program has no licence to renew: each route answers the page that says so (or,
 for a POST, sends the person back to it). A licence on it names licence_id."""
 
@@ -8,16 +8,6 @@ import json
 from datetime import date
 
 from models import Licence, ServiceRequest
-
-_FILE = {"file"}
-NEEDS = {
-    "renewals.start": _FILE,
-    "renewals.begin": _FILE,
-    "renewals.confirm": _FILE,
-    "renewals.autosave": _FILE,
-    "renewals.check": _FILE,
-    "renewals.done": _FILE,
-}
 
 
 def extend(db, account, now, table):

@@ -1,20 +1,10 @@
-"""Waivers of penalties and interest: every route needs "objections_waivers"."""
+"""Waivers of penalties and interest: a waiver request on the test account."""
 
 from __future__ import annotations
 
 import secrets
 
 from domain import requests
-
-P = {"objections_waivers"}
-NEEDS = {
-    "waivers.start": P,
-    "waivers.autosave": P,
-    "waivers.reason": P,
-    "waivers.documents": P,
-    "waivers.check": P,
-    "waivers.done": P,
-}
 
 
 def extend(db, account, now, table):

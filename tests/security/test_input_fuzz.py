@@ -842,7 +842,7 @@ QUERY_PARAMETERS = {
         ("blueprints/accounts/__init__.py", name): _TRANSACTION_FILTER
         for name in ("date_from", "date_to", "period", "kind", "mode")
     },
-    ("blueprints/filing/views.py", "amended"): [("filing.figures", "owner"), ("filing.start", "owner")],
+    ("blueprints/filing/__init__.py", "amended"): [("filing.figures", "owner"), ("filing.start", "owner")],
     ("blueprints/documents/__init__.py", "about"): [("documents.index", "owner"), ("documents.upload", "owner")],
     ("blueprints/documents/__init__.py", "draft"): [("documents.upload", "owner")],
     ("blueprints/documents/__init__.py", "next"): [("documents.upload", "owner")],
