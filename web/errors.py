@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from contextlib import suppress
 
-from flask import Flask, g, render_template, request
+from flask import Flask, Response, g, make_response, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -60,7 +61,23 @@ def _record_not_found() -> None:
         log.error("refusal not audited: %s", type(failure).__name__)
 
 
+class Answer(Exception):
+    """Raised from inside a view to answer the request with this response, as abort(404)
+    answers a 404. werkzeug's abort(response) would do it too, but Flask then runs the
+    response as a WSGI app and sends its body as a stream, which Flask-Compress leaves
+    uncompressed (a 17 KB page instead of 5 KB)."""
+
+    def __init__(self, response: ResponseReturnValue):
+        super().__init__()
+        self.response = make_response(response)
+
+
+def answer(error: Answer) -> Response:
+    return error.response
+
+
 def register(app: Flask) -> None:
+    app.register_error_handler(Answer, answer)
     app.register_error_handler(CSRFError, csrf_failed)
     app.register_error_handler(HTTPException, http_error)
     # First of the before-request steps, so a database that failed while the session

@@ -29,6 +29,7 @@ from flask_login import current_user
 from domain import drafts, requests, sending
 from models import Account, Draft, Grant, ServiceRequest
 from web.database import get_db, now
+from web.errors import Answer
 from web.forms import SendForm, bind
 from web.htmx import see_other
 
@@ -175,7 +176,7 @@ def confirmation(account: Account, grant: Grant, reference: str, kinds: tuple[st
     if found is None:
         abort(404)
     if found.kind not in kinds:
-        abort(redirect(elsewhere(account, grant, found), 303))
+        raise Answer(redirect(elsewhere(account, grant, found), 303))
     return found
 
 

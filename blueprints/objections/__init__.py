@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from domain import drafts, objections, requests, sending
@@ -22,6 +22,7 @@ from web import journeys
 from web.access import account_route
 from web.database import get_db, now
 from web.dates import today
+from web.errors import Answer
 from web.forms import bind
 from web.htmx import see_other
 
@@ -100,7 +101,7 @@ def _open_notice_or_closed(account, grant, return_id: int):
     past the deadline the closed page that explains it (raised, as abort raises a 404)."""
     tax_return = _notice_or_404(account, return_id)
     if not _is_open(account, tax_return):
-        abort(make_response(_closed(account, grant, tax_return)))
+        raise Answer(_closed(account, grant, tax_return))
     return tax_return
 
 
