@@ -19,6 +19,7 @@ confirmation's URL names the request as `reference`, in every journey."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import ClassVar
 
@@ -37,7 +38,7 @@ from web.htmx import see_other
 _CONFIRMATIONS: dict[str, str] = {}
 
 
-class Journey:
+class Journey(ABC):
     """One journey's check page: what `check` asks of it. An instance is made per
     request, for one account (and one subject: a period, a notice, a licence)."""
 
@@ -68,11 +69,11 @@ class Journey:
 
     # --- What each journey says ---------------------------------------------------------
 
+    @abstractmethod
     def stop(self, draft: Draft | None) -> ResponseReturnValue | None:
         """The answer when the check page cannot be shown for this draft (none yet,
         answers missing or no longer right, the journey closed), or None to go on.
         It may keep what it works out (figures, a schedule) for `page` and `outgoing`."""
-        raise NotImplementedError
 
     def context(self, draft: Draft) -> dict:
         """What the check page shows besides the account, its form and the draft."""
@@ -83,8 +84,9 @@ class Journey:
         shown = dict(current=self.current, form=form, draft=draft, **self.context(draft))
         return page(f"{self.blueprint}/check.html", self.account, self.grant, **shown), status
 
+    @abstractmethod
     def outgoing(self, draft: Draft, moment: datetime) -> sending.Outgoing:
-        raise NotImplementedError
+        """What the draft sends: its summary, its answers and what goes with a new request."""
 
     def held_back(self, form: SendForm, valid: bool) -> int | None:
         """On a POST: the status of the check page to answer instead of sending
@@ -96,7 +98,8 @@ class Journey:
         raise refusal
 
     def after_commit(self, submitted: requests.Submitted) -> None:
-        """What follows a request once committed (waking the outbox)."""
+        """What follows a request once committed (waking the outbox); by default nothing."""
+        return None
 
     def confirmation_url(self, sent: ServiceRequest) -> str:
         return url_for(f"{self.blueprint}.done", number=self.account.number, reference=sent.reference)
