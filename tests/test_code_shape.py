@@ -1,7 +1,8 @@
 """The shape the developers' guide asks of the code (issue 19), read from the source:
-no function in application code is longer than 60 lines, each journey's `check`
-view is at most 25 (the send-once flow is shared), and no blueprint queries the
-database itself (thin views: the queries live in domain/).
+no function in application code is longer than 60 lines, no journey has a `check`
+view of its own (the send-once flow is shared: web.journeys.check_route declares
+the one view, at most 25 lines), and no blueprint queries the database itself
+(thin views: the queries live in domain/).
 
 A function's length is counted from its `def` line through its last line, as
 ruff formats it; a nested function is counted on its own and within its parent."""
@@ -45,33 +46,12 @@ def _functions(path: Path):
             yield node, id(node) in top_level
 
 
-def _journey_of(path: Path) -> str | None:
-    parts = path.relative_to(ROOT).parts
-    return parts[1] if len(parts) > 2 and parts[0] == "blueprints" and parts[1] in JOURNEYS else None
-
-
-def _is_check_view(path: Path, function: ast.FunctionDef | ast.AsyncFunctionDef, top_level: bool) -> bool:
-    """A journey's `check` view: the module-level, routed function of that name (a
-    form's validator called check is not a view)."""
-    return top_level and function.name == "check" and bool(function.decorator_list) and _journey_of(path) is not None
-
-
-def _part(path: Path, function, top_level: bool) -> str:
-    """Which part of issue 19 the function belongs to (the journeys' check views are
-    the send-once flow's, web.journeys)."""
-    return "the journeys' check views" if _is_check_view(path, function, top_level) else "everything else"
-
-
-PARTS = ["everything else", "the journeys' check views"]
-
-
-@pytest.mark.parametrize("part", PARTS)
-def test_no_function_in_application_code_is_longer_than_60_lines(part):
+def test_no_function_in_application_code_is_longer_than_60_lines():
     too_long = [
         f"{_name(path)}:{function.lineno} {function.name} ({_lines(function)} lines)"
         for path in _files(*APPLICATION_CODE)
-        for function, top_level in _functions(path)
-        if _part(path, function, top_level) == part and _lines(function) > MAX_FUNCTION_LINES
+        for function, _top_level in _functions(path)
+        if _lines(function) > MAX_FUNCTION_LINES
     ]
     assert not too_long, f"over {MAX_FUNCTION_LINES} lines, to split into well-named parts:\n" + "\n".join(too_long)
 
@@ -84,20 +64,24 @@ def test_the_function_count_reads_the_whole_application():
 
 
 @pytest.mark.parametrize("journey", JOURNEYS)
-def test_each_journeys_check_view_is_at_most_25_lines(journey):
-    views = [
-        (path, function)
+def test_no_journey_has_a_check_view_of_its_own(journey):
+    """The check page is web.journeys' one view, declared by check_route."""
+    own = [
+        f"{_name(path)}:{function.lineno}"
         for path in _files(f"blueprints/{journey}")
         for function, top_level in _functions(path)
-        if _is_check_view(path, function, top_level)
+        if top_level and function.name == "check" and function.decorator_list
     ]
-    assert views, f"blueprints/{journey} has no check view"
-    too_long = [
-        f"{_name(path)}:{function.lineno} check ({_lines(function)} lines)"
-        for path, function in views
-        if _lines(function) > MAX_CHECK_VIEW_LINES
-    ]
-    assert not too_long, f"over {MAX_CHECK_VIEW_LINES} lines (the send-once flow is shared):\n" + "\n".join(too_long)
+    assert not own, "declare the check page with journeys.check_route:\n" + "\n".join(own)
+    assert "journeys.check_route(" in (ROOT / "blueprints" / journey / "__init__.py").read_text(encoding="utf-8")
+
+
+def test_the_one_check_view_is_at_most_25_lines():
+    """check_route's view, which hands the journey to journeys.check (the flow itself)."""
+    found = {function.name: function for function, _top_level in _functions(ROOT / "web" / "journeys.py")}
+    assert "journeys.check(" not in ast.unparse(found["check_page"])  # it calls the flow, named check there
+    assert "check(journey(account, grant, **values))" in ast.unparse(found["check_page"])
+    assert _lines(found["check_page"]) <= MAX_CHECK_VIEW_LINES
 
 
 def test_no_blueprint_queries_the_database_itself():

@@ -2,9 +2,10 @@
 payment arrangements, renewals, direct deposit): the check page, its sending once,
 the "already sent" answer and the confirmation.
 
-A journey subclasses Journey and says only what is its own: which draft is its
-own, when the check page cannot be shown yet (and what to answer instead), the
-page itself, and what it sends. `check` runs the steps in the one order for all:
+A journey subclasses Journey and says only what is its own: what it needs and
+where its check page is, which draft is its own, when the check page cannot be
+shown yet (and what to answer instead), the page itself, and what it sends.
+`check` runs the steps in the one order for all:
 
 1. A POST names its draft by token. A draft sent already (a double click, a retry,
    a second tab), or one purged since, answers the confirmation it has (303).
@@ -15,20 +16,27 @@ page itself, and what it sends. `check` runs the steps in the one order for all:
    journey's build is answered by its `refused` (409); then the confirmation (303).
 
 A plain POST succeeds with 303, htmx with HX-Location (web.htmx.see_other). The
-confirmation's URL names the request as `reference`, in every journey."""
+confirmation's URL names the request as `reference`, in every journey.
+
+A blueprint declares both pages: `check_route` registers the one check view for
+its journey; `confirmation_route` registers its confirmation view, called with the
+request already found."""
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from flask import abort, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from domain import drafts, requests, sending
 from models import Account, Draft, Grant, ServiceRequest
+from web.access import account_route
 from web.database import get_db, now
 from web.errors import Answer
 from web.forms import SendForm, bind
@@ -40,9 +48,14 @@ _CONFIRMATIONS: dict[str, str] = {}
 
 class Journey(ABC):
     """One journey's check page: what `check` asks of it. An instance is made per
-    request, for one account (and one subject: a period, a notice, a licence)."""
+    request, for one account (and one subject: a period, a notice, a licence), as
+    Journey(account, grant, **the check URL's other values): a journey whose URL
+    names its subject takes it in __init__ and finds it (a 404 when not the account's)."""
 
     blueprint: ClassVar[str]  # its confirmation is "<blueprint>.done", with `number` and `reference`
+    permission: ClassVar[str]  # what its pages need of the person's grant (models.PERMISSIONS)
+    feature: ClassVar[str]  # the program function it depends on (models.Program.allows)
+    check_rule: ClassVar[str] = "/<account:number>/check"  # its check page's URL in the blueprint
     kinds: ClassVar[tuple[str, ...]]  # the kinds of request it makes (the first is the usual one)
     form_class: ClassVar[type[SendForm]]  # the check page's form (the token and a declaration)
     current: ClassVar[str | None] = None  # the tab of the account header its pages are under
@@ -166,6 +179,45 @@ def page(template: str, account: Account, grant: Grant, **shown) -> str:
     """A page of a journey: under the account's header, which shows the account
     and, by the grant, what the person may do (`current`: its tab, if any)."""
     return render_template(template, account=account, grant=grant, **shown)
+
+
+# --- The routes ----------------------------------------------------------------------------
+
+
+def check_route(bp: Blueprint, journey: type[Journey], not_offered: Callable) -> None:
+    """Declare a journey's check page at its `check_rule` (GET shows it, POST sends
+    it): the one view, over the journey made for the URL. It
+    needs the journey's permission and program feature; `not_offered(account,
+    grant)` answers for a program without the feature (web.access.account_route)."""
+
+    def check_page(account: Account, grant: Grant, **values):
+        return check(journey(account, grant, **values))
+
+    check_page.__name__ = check_page.__qualname__ = "check"
+    declared = account_route(journey.permission, feature=journey.feature, not_offered=not_offered)
+    bp.add_url_rule(journey.check_rule, "check", declared(check_page), methods=["GET", "POST"])
+
+
+def confirmation_route(bp: Blueprint, journey: type[Journey], not_offered: Callable | None = None) -> Callable:
+    """Declare a journey's confirmation, <number>/done/<reference> (the endpoint its
+    sending leads to), needing the journey's permission (and its feature too when
+    `not_offered` is given). The view is called as view(account, grant, sent),
+    `sent` the request found by `confirmation` among the journey's kinds."""
+    if bp.name != journey.blueprint:
+        raise ValueError(f"{journey.__name__} confirms in {journey.blueprint}, not {bp.name}")
+    feature = journey.feature if not_offered is not None else None
+
+    def register(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def confirmed(account: Account, grant: Grant, reference: str):
+            return view(account, grant, confirmation(account, grant, reference, journey.kinds))
+
+        routed: Any = account_route(journey.permission, feature=feature, not_offered=not_offered)(confirmed)
+        routed.confirms = journey  # what tests/test_sending.py reads
+        bp.add_url_rule("/<account:number>/done/<reference>", "done", routed)
+        return view
+
+    return register
 
 
 # --- The confirmation ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from domain import arrangements, drafts, sending
 from domain.accounts import format_money
-from models import Account, Grant
+from models import Account, Grant, ServiceRequest
 from web import journeys
 from web.access import account_route
 from web.database import get_db, now
@@ -155,6 +155,7 @@ class ArrangementCheck(journeys.Journey):
     now, sent once, and only when the person saw that balance."""
 
     blueprint, kinds, form_class, current = "arrangements", (KIND,), CheckForm, CURRENT
+    permission, feature = "payment_arrangements", "payment_arrangement"
 
     def stop(self, draft):
         db, number = get_db(), self.account.number
@@ -216,16 +217,11 @@ class ArrangementCheck(journeys.Journey):
         return see_other(url_for(".start", number=self.account.number))
 
 
-@bp.route("/<account:number>/check", methods=["GET", "POST"])
-@account_route("payment_arrangements", feature="payment_arrangement", not_offered=_not_offered)
-def check(account: Account, grant: Grant):
-    return journeys.check(ArrangementCheck(account, grant))
+journeys.check_route(bp, ArrangementCheck, not_offered=_not_offered)
 
 
-@bp.route("/<account:number>/done/<reference>")
-@account_route("payment_arrangements")
-def done(account: Account, grant: Grant, reference: str):
-    service_request = journeys.confirmation(account, grant, reference, ArrangementCheck.kinds)
+@journeys.confirmation_route(bp, ArrangementCheck)
+def done(account: Account, grant: Grant, service_request: ServiceRequest):
     db = get_db()
     arrangement = arrangements.for_request(db, service_request)
     if arrangement is None:

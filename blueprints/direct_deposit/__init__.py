@@ -21,7 +21,7 @@ from flask import Blueprint, current_app, request, session, url_for
 from flask_login import current_user
 
 from domain import direct_deposit, drafts, requests
-from models import Account, Grant
+from models import Account, Grant, ServiceRequest
 from web import credentials, journeys
 from web.access import account_route
 from web.database import get_db, now
@@ -90,6 +90,7 @@ class DirectDepositCheck(journeys.Journey):
     person's password (and security code), on the very POST that sends them."""
 
     blueprint, kinds, form_class = "direct_deposit", (direct_deposit.KIND,), CheckForm
+    permission, feature = "direct_deposit", "direct_deposit"
 
     @property
     def user(self):
@@ -129,16 +130,11 @@ class DirectDepositCheck(journeys.Journey):
         kick_outbox()
 
 
-@bp.route("/<account:number>/check", methods=["GET", "POST"])
-@account_route("direct_deposit", feature="direct_deposit", not_offered=_not_offered)
-def check(account: Account, grant: Grant):
-    return journeys.check(DirectDepositCheck(account, grant))
+journeys.check_route(bp, DirectDepositCheck, not_offered=_not_offered)
 
 
-@bp.route("/<account:number>/done/<reference>")
-@account_route("direct_deposit", feature="direct_deposit", not_offered=_not_offered)
-def done(account: Account, grant: Grant, reference: str):
-    found = journeys.confirmation(account, grant, reference, DirectDepositCheck.kinds)
+@journeys.confirmation_route(bp, DirectDepositCheck, not_offered=_not_offered)
+def done(account: Account, grant: Grant, found: ServiceRequest):
     return journeys.page(
         "direct_deposit/done.html", account, grant, service_request=found, answers=requests.answers(found)
     )

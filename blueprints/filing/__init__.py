@@ -15,7 +15,7 @@ from flask_login import current_user
 from domain import drafts, filing, sending
 from domain import requests as service_requests
 from domain.returns import period_text
-from models import Account, Draft, FilingPeriod, Grant, TaxReturn
+from models import Account, Draft, FilingPeriod, Grant, ServiceRequest, TaxReturn
 from web import journeys
 from web.access import account_route
 from web.database import get_db, now
@@ -249,10 +249,12 @@ class FilingCheck(journeys.Journey):
     with its return."""
 
     blueprint, kinds, form_class, current = "filing", filing.KINDS, CheckForm, CURRENT
+    permission, feature = "file", "file"
+    check_rule = "/<account:number>/<period_end>/check"
 
-    def __init__(self, f: Filing):
-        super().__init__(f.account, f.grant, kind=f.kind, subject=f.subject)
-        self.f = f
+    def __init__(self, account, grant, period_end: str):
+        self.f = _filing(account, grant, period_end)
+        super().__init__(account, grant, kind=self.f.kind, subject=self.f.subject)
 
     def stop(self, draft):
         f = self.f
@@ -299,16 +301,11 @@ class FilingCheck(journeys.Journey):
         return _already_filed(self.f, 409)
 
 
-@bp.route("/<account:number>/<period_end>/check", methods=["GET", "POST"])
-@account_route("file", feature="file", not_offered=_not_filed_here)
-def check(account: Account, grant: Grant, period_end: str):
-    return journeys.check(FilingCheck(_filing(account, grant, period_end)))
+journeys.check_route(bp, FilingCheck, not_offered=_not_filed_here)
 
 
-@bp.route("/<account:number>/done/<reference>")
-@account_route("file")
-def done(account: Account, grant: Grant, reference: str):
-    sent = journeys.confirmation(account, grant, reference, filing.KINDS)
+@journeys.confirmation_route(bp, FilingCheck)
+def done(account: Account, grant: Grant, sent: ServiceRequest):
     db = get_db()
     tax_return = db.get(TaxReturn, sent.tax_return_id) if sent.tax_return_id else None
     if tax_return is not None and tax_return.account_id != account.id:

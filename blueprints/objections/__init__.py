@@ -17,7 +17,7 @@ from flask_login import current_user
 from domain import drafts, objections, requests, sending
 from domain.accounts import format_money
 from domain.returns import NOTICE_TITLES, long_day
-from models import Account, Grant
+from models import Account, Grant, ServiceRequest
 from web import journeys
 from web.access import account_route
 from web.database import get_db, now
@@ -243,10 +243,12 @@ class ObjectionCheck(journeys.Journey):
     """The check page of an objection to one notice: the answers and documents, sent once."""
 
     blueprint, kinds, form_class = "objections", (KIND,), CheckForm
+    permission, feature = "objections_waivers", "objection"
+    check_rule = "/<account:number>/<id:return_id>/check"
 
-    def __init__(self, account, grant, tax_return):
-        super().__init__(account, grant, subject=objections.subject(tax_return))
-        self.tax_return = tax_return
+    def __init__(self, account, grant, return_id: int):
+        self.tax_return = _notice_or_404(account, return_id)
+        super().__init__(account, grant, subject=objections.subject(self.tax_return))
 
     def stop(self, draft):
         account, grant, tax_return = self.account, self.grant, self.tax_return
@@ -280,19 +282,14 @@ class ObjectionCheck(journeys.Journey):
         )
 
 
-@bp.route("/<account:number>/<id:return_id>/check", methods=["GET", "POST"])
-@account_route("objections_waivers", feature="objection", not_offered=_not_offered)
-def check(account: Account, grant: Grant, return_id: int):
-    return journeys.check(ObjectionCheck(account, grant, _notice_or_404(account, return_id)))
+journeys.check_route(bp, ObjectionCheck, not_offered=_not_offered)
 
 
 # --- The confirmation ---------------------------------------------------------------------
 
 
-@bp.route("/<account:number>/done/<reference>")
-@account_route("objections_waivers")
-def done(account: Account, grant: Grant, reference: str):
-    sent = journeys.confirmation(account, grant, reference, ObjectionCheck.kinds)
+@journeys.confirmation_route(bp, ObjectionCheck)
+def done(account: Account, grant: Grant, sent: ServiceRequest):
     data = requests.answers(sent)
     try:
         notice_date = date.fromisoformat(str(data.get("notice_date", "")))

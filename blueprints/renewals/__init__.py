@@ -12,7 +12,7 @@ from flask import Blueprint, abort, render_template, request, session, url_for
 from flask_login import current_user
 
 from domain import drafts, renewals, requests, sending
-from models import Account, Grant
+from models import Account, Grant, ServiceRequest
 from web import journeys
 from web.access import account_route
 from web.database import get_db, now
@@ -173,10 +173,12 @@ class RenewalCheck(journeys.Journey):
     be renewed now."""
 
     blueprint, kinds, form_class, current = "renewals", (KIND,), DeclarationForm, "summary"
+    permission, feature = "file", "renewal"
+    check_rule = "/<account:number>/<id:licence_id>/check"
 
-    def __init__(self, account, grant, licence):
-        super().__init__(account, grant, subject=renewals.subject(licence))
-        self.licence = licence
+    def __init__(self, account, grant, licence_id: int):
+        self.licence = _licence_or_404(account, licence_id)
+        super().__init__(account, grant, subject=renewals.subject(self.licence))
 
     def owns(self, draft):
         return draft.kind == KIND and draft.subject.startswith(f"licence:{self.licence.id}:")
@@ -213,16 +215,11 @@ class RenewalCheck(journeys.Journey):
         return _elsewhere(self.account, self.licence) or see_other(url_for(".start", number=self.account.number))
 
 
-@bp.route("/<account:number>/<id:licence_id>/check", methods=["GET", "POST"])
-@account_route("file", feature="renewal", not_offered=_nothing_to_renew)
-def check(account: Account, grant: Grant, licence_id: int):
-    return journeys.check(RenewalCheck(account, grant, _licence_or_404(account, licence_id)))
+journeys.check_route(bp, RenewalCheck, not_offered=_nothing_to_renew)
 
 
-@bp.route("/<account:number>/done/<reference>")
-@account_route("file")
-def done(account: Account, grant: Grant, reference: str):
-    found = journeys.confirmation(account, grant, reference, RenewalCheck.kinds)
+@journeys.confirmation_route(bp, RenewalCheck)
+def done(account: Account, grant: Grant, found: ServiceRequest):
     return journeys.page(
         "renewals/done.html", account, grant, found=found, statuses=requests.STATUS_WORDS, current="summary"
     )

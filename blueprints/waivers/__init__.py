@@ -16,7 +16,7 @@ from flask_login import current_user
 from domain import drafts, requests, sending, waivers
 from domain.accounts import format_money
 from domain.objections import documents_of
-from models import Account, Grant
+from models import Account, Grant, ServiceRequest
 from web import journeys
 from web.access import account_route
 from web.database import get_db, now
@@ -229,6 +229,7 @@ class WaiverCheck(journeys.Journey):
     and the documents, sent once."""
 
     blueprint, kinds, form_class = "waivers", (KIND,), CheckForm
+    permission, feature = "objections_waivers", "waiver"
 
     def stop(self, draft):
         account, grant = self.account, self.grant
@@ -260,17 +261,12 @@ class WaiverCheck(journeys.Journey):
         )
 
 
-@bp.route("/<account:number>/check", methods=["GET", "POST"])
-@account_route("objections_waivers", feature="waiver", not_offered=_not_offered)
-def check(account: Account, grant: Grant):
-    return journeys.check(WaiverCheck(account, grant))
+journeys.check_route(bp, WaiverCheck, not_offered=_not_offered)
 
 
 # --- The confirmation ---------------------------------------------------------------------
 
 
-@bp.route("/<account:number>/done/<reference>")
-@account_route("objections_waivers")
-def done(account: Account, grant: Grant, reference: str):
-    sent = journeys.confirmation(account, grant, reference, WaiverCheck.kinds)
+@journeys.confirmation_route(bp, WaiverCheck)
+def done(account: Account, grant: Grant, sent: ServiceRequest):
     return journeys.page("waivers/done.html", account, grant, sent=sent, data=requests.answers(sent))
