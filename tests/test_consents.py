@@ -355,3 +355,11 @@ def test_a_file_over_the_limit_is_refused(app_with, firm):
     assert response.status_code == 400 and "must be smaller than" in body(response)
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(func.count(Consent.id))) == 0
+
+
+@pytest.mark.parametrize("page", ["new", "upload"])
+def test_the_consent_forms_start_with_nothing_ticked(app, firm, page):
+    owner = signed_in(app, OWNER)
+    page_text = body(owner.get(f"/consents/{firm['number']}/{page}"))
+    assert 'name="permissions"' in page_text
+    assert " checked" not in page_text  # no permission (nor the declaration) is chosen for the manager

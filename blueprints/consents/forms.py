@@ -10,7 +10,6 @@ from wtforms import BooleanField, SelectMultipleField, StringField, ValidationEr
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from domain.access import PERMISSION_LABELS
-from domain.grants import ROLE_PRESETS
 from models import PERMISSIONS
 from web.forms import SelectChoice
 
@@ -67,12 +66,12 @@ class RepresentativeMixin:
 
 
 class TermsMixin:
+    # Nothing is ticked to start with: a box ticked for the manager is a consent nobody gave.
     permissions = SelectMultipleField(
         "What can the representative do?",
         id="permissions",
         validate_choice=False,
         choices=[SelectChoice(p, PERMISSION_LABELS[p]) for p in PERMISSIONS if p != "manage_access"],
-        default=list(ROLE_PRESETS["representative"]),
         description="Select all that apply",
     )
     starts_on = StringField(
