@@ -18,7 +18,7 @@ from werkzeug.routing import IntegerConverter
 
 from domain.accounts import make_number
 from models import AuditEvent, Grant, User
-from tests.accounts_factory import body, give, open_account, sessionmaker_of, signed_in
+from tests.accounts_factory import body, give, open_account, sessionmaker_of, signed_in, without_tokens
 from tests.conftest import PASSWORD, csrf_from, make_user
 from web.access import AccessRule, AccountNeed, account_route, rule_for_endpoint
 from web.converters import AccountNumberConverter
@@ -338,3 +338,59 @@ def test_a_value_no_row_can_have_is_a_404_from_the_router(app, clock, path):
     with sessionmaker_of(app)() as db:
         assert db.get(Grant, grant_id).last_used_at is None
     assert client.get(f"/accounts/{number}/").status_code == 200  # the right number, for contrast
+
+
+# --- A person whose access was removed is told so; a stranger learns nothing -----------------
+
+
+def _statements_of(app, send) -> int:
+    """How many SQL statements one request runs (the real database does the work)."""
+    from sqlalchemy import event
+
+    count = [0]
+
+    def counted(*_args, **_kwargs):
+        count[0] += 1
+
+    engine = app.extensions["portal.engine"]
+    event.listen(engine, "before_cursor_execute", counted)
+    try:
+        send()
+    finally:
+        event.remove(engine, "before_cursor_execute", counted)
+    return count[0]
+
+
+def test_a_stranger_gets_the_unknown_accounts_404_while_a_removed_person_is_told(app, clock):
+    """The attacker first: a stranger's 404 on a real account is word for word the one
+    for a number no account has, and costs the same statements as the removed person's,
+    so neither the words nor the time say the account exists. Only someone who once
+    had access (and so knows it exists) is told it was removed."""
+    from domain import access
+    from models import Account
+
+    number, _owner_grant = _owned_account(app, clock)
+    former = make_user(app, email="former@example.com", name="Fern Former")
+    make_user(app, email="stranger@example.com", name="Sam Stranger")
+    with sessionmaker_of(app)() as db:
+        account = db.scalar(select(Account).where(Account.number == number))
+        target = give(db, clock(), former, account, role="viewer")
+        access.deactivate(db, clock(), account=account, actor=None, target=target)
+        db.commit()
+    url, unknown_url = f"/accounts/{number}/", f"/accounts/{make_number('41', 9999)}/"
+    stranger, removed = signed_in(app, "stranger@example.com"), signed_in(app, "former@example.com")
+
+    refused, unknown = stranger.get(url), stranger.get(unknown_url)
+    assert refused.status_code == unknown.status_code == 404
+    assert without_tokens(body(refused)) == without_tokens(body(unknown))
+    assert "Declared Ltd." not in body(refused) and "no longer have access" not in body(refused)
+
+    told = removed.get(url)
+    assert told.status_code == 404
+    page = body(told)
+    assert "You no longer have access to this account" in page and "Ask the account&#39;s owner" in page
+    assert "Declared Ltd." not in page
+    assert "no longer have access" not in body(removed.get(unknown_url))
+
+    costs = {_statements_of(app, lambda c=c, u=u: c.get(u)) for c, u in ((stranger, url), (removed, url))}
+    assert len(costs) == 1

@@ -116,14 +116,16 @@ def account_or_404(number: str, permission: str | tuple[str, ...]) -> tuple[Acco
     """The one check every account URL makes: the signed-in person holds a grant in
     force on that very account with the permission (or, for a tuple, any one of
     them). Anything else is a 404, the same answer as an account that does not
-    exist, and an "access.refused" audit event (reason "no-grant" or "permission";
+    exist (a person whose access was removed is told so on it, web.errors), and an
+    "access.refused" audit event (reason "no-grant", "removed" or "permission";
     written by web.errors once the 404 is the answer, since a view may catch it)."""
     wanted = (permission,) if isinstance(permission, str) else tuple(permission)
     if not wanted or any(p not in PERMISSIONS for p in wanted):
         raise ValueError(f"unknown permission {permission!r}")
-    grant = grants.grant_for(get_db(), current_user.id, number, today())
+    grant, removed = grants.grant_or_former(get_db(), current_user.id, number, today())
     if grant is None or not any(grant.allows(p) for p in wanted):
-        note_refusal("no-grant" if grant is None else "permission")
+        # Still the 404 a stranger gets; only its words tell a former user what happened.
+        note_refusal("removed" if removed else "no-grant" if grant is None else "permission")
         abort(404)
     note_refusal(None)  # past the account: a later 404 is about an object the URL names
     used = grants.use_write(grant, now())

@@ -39,6 +39,13 @@ MESSAGES = {
     503: ("Sorry, the service is unavailable", "Try again later."),
 }
 
+# A 404 about an account the person once used (web.access.account_or_404): the same
+# status a stranger gets, but they are told why rather than left to think it vanished.
+ACCESS_REMOVED = {
+    "title": "You no longer have access to this account",
+    "message": "Ask the account's owner if you need it again.",
+}
+
 
 def render_error(status: int, *, title: str | None = None, message: str | None = None, **context):
     default_title, default_message = MESSAGES.get(status, MESSAGES[500])
@@ -107,9 +114,10 @@ def csrf_failed(error: CSRFError):
 def http_error(error: HTTPException):
     if error.code is None or error.code < 400:
         return error
+    removed = error.code == 404 and g.get("refusal_reason") == "removed"
     if error.code == 404:
         _record_not_found()
-    body, status = render_error(error.code)
+    body, status = render_error(error.code, **(ACCESS_REMOVED if removed else {}))
     # Keep the headers the error carries: Allow on a 405 (HTTP requires it),
     # Retry-After on a 429 or 503.
     return body, status, [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
