@@ -385,22 +385,27 @@ def record_review(db: Session, now: datetime, *, account: Account, actor: Grant)
     audit.record(db, now, "access.reviewed", actor_user_id=actor.user_id, account_id=account.id)
 
 
-def review_due_on(account: Account, months: int) -> date:
-    """When the account's access next needs a review: `months` after the last one
-    (or after the account opened, when nobody has reviewed it yet)."""
-    last = account.access_reviewed_at.date() if account.access_reviewed_at else account.opened_on
+def review_due_on(account: Account, months: int, access_began: date | None = None) -> date:
+    """When the account's access next needs a review by a manager: `months` after the
+    last review or, when nobody has reviewed it yet, after the manager's access began
+    (an account opened years before they took it on is not overdue the day they do;
+    the account's opening date when that is unknown)."""
+    if account.access_reviewed_at:
+        last = account.access_reviewed_at.date()
+    else:
+        last = access_began or account.opened_on
     return add_months(last, months)
 
 
 def accounts_due_for_review(db: Session, user_id: int, today: date, months: int) -> list[Account]:
     """The accounts this person manages whose access review is due."""
-    managed = db.scalars(
-        select(Account)
+    managed = db.execute(
+        select(Account, Grant.granted_at)
         .join(Grant, Grant.account_id == Account.id)
         .where(Grant.user_id == user_id, Grant.revoked_at.is_(None), Grant.permissions.like(f"%{MANAGE}%"))
         .order_by(Account.legal_name)
     )
-    return [a for a in managed if review_due_on(a, months) <= today]
+    return [a for a, began in managed if review_due_on(a, months, began.date()) <= today]
 
 
 def history(db: Session, account_id: int, limit: int = 200) -> list[tuple[AuditEvent, str | None, str | None]]:

@@ -413,18 +413,39 @@ def test_a_manager_cannot_reach_a_pin_or_person_of_another_account(app, shop, cl
 
 
 def test_dashboard_reminds_a_manager_to_review_and_reviewed_records_it(app, shop, clock):
-    # The account opened on 1 March 2026: the review falls due on 1 March 2027.
+    # The account opened on 1 March 2026, but Olive's access began on 23 November 2026:
+    # her first review falls due a year after that, on 23 November 2027.
     assert "access-reviews-due" not in body(signed_in(app, OWNER).get("/"))
-    clock.advance(days=100)
+    clock.advance(days=364)
+    assert "access-reviews-due" not in body(signed_in(app, OWNER).get("/"))
+    clock.advance(days=1)
     owner = signed_in(app, OWNER)
     page = body(owner.get("/"))
-    assert "access-reviews-due" in page and "Review access to Corner Shop Ltd." in page
+    assert "access-reviews-due" in page and "Review who can use Corner Shop Ltd." in page
     assert "access-reviews-due" not in body(signed_in(app, CLERK).get("/"))  # Casey does not manage it
     assert _post(owner, f"/access/{shop['number']}/reviewed").status_code == 303
     assert "access-reviews-due" not in body(owner.get("/"))
     with sessionmaker_of(app)() as db:
         account = db.get(Account, shop["account_id"])
         assert account.access_reviewed_at == clock() and account.access_reviewed_by_user_id == shop["owner"]
+
+
+def test_many_reviews_due_are_one_line_linking_to_the_review_page(app, shop, clock):
+    """However many accounts are due, the home page spends one line on them (a phone's
+    first screen stays the person's accounts); the review page lists them all."""
+    with sessionmaker_of(app)() as db:
+        for serial in range(61, 66):
+            account = open_account(db, serial=serial, legal_name=f"Branch {serial} Ltd.", opened_on=date(2020, 1, 1))
+            give(db, clock(), shop["owner"], account)
+        db.commit()
+    clock.advance(days=366)
+    owner = signed_in(app, OWNER)
+    page = body(owner.get("/"))
+    assert page.count('id="access-reviews-due"') == 1 and "Review who can use 6 of your accounts" in page
+    assert "Review access to" not in page and 'href="/access/reviews"' in page
+    listed = body(owner.get("/access/reviews"))
+    assert listed.count("Review access to") == 6 and "Branch 65 Ltd." in listed
+    assert "No access reviews are due" in body(signed_in(app, CLERK).get("/access/reviews"))
 
 
 def test_every_change_is_in_the_access_history(app, shop):

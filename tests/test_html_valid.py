@@ -57,7 +57,7 @@ def crawled_pages(app, clock) -> dict[str, str]:
     Auth(owner, app).sign_in(OWNER_EMAIL, OWNER_PASSWORD)
     crawls = {
         "signed-out": crawl(app.test_client(), ["/", "/auth/sign-in"]),
-        "owner": crawl(owner, ["/"]),
+        "owner": crawl(owner, ["/", "/access/reviews"]),
         "staff": crawl(signed_in_staff(app, clock), ["/staff/"]),
     }
     for who, results in crawls.items():

@@ -17,6 +17,7 @@ from domain.grants import ROLE_PRESETS
 from models import Account, Grant, InvitationPin, User
 from web.access import account_route, configured_caps, one_button_change, refused_change
 from web.database import get_db, now
+from web.dates import today
 from web.forms import EmptyForm, bind
 from web.htmx import see_other
 from web.mailer import kick_outbox, queue_email
@@ -44,12 +45,22 @@ def manage(account: Account, grant: Grant):
         people=access.people_with_access(db, account.id),
         removed=access.people_with_access(db, account.id, live=False),
         pins=[(pin, access.pin_status(pin, moment)) for pin in pins],
-        review_due_on=access.review_due_on(account, current_app.config["ACCESS_REVIEW_MONTHS"]),
+        review_due_on=access.review_due_on(
+            account, current_app.config["ACCESS_REVIEW_MONTHS"], grant.granted_at.date()
+        ),
         role_labels=access.ROLE_LABELS,
         permission_labels=access.PERMISSION_LABELS,
         review_form=EmptyForm(),
         today=moment.date(),
     )
+
+
+@bp.route("/reviews")
+def reviews():
+    """Every account whose access review is due for the signed-in manager, one line each:
+    the home page's reminder is one line that links here, however many are due."""
+    due = access.accounts_due_for_review(get_db(), current_user.id, today(), current_app.config["ACCESS_REVIEW_MONTHS"])
+    return render_template("access/reviews.html", reviews_due=due)
 
 
 @bp.route("/<account:number>/add", methods=["GET", "POST"])
