@@ -136,6 +136,16 @@ def test_registration_creates_unverified_user_and_sends_verify_link(app, client,
     assert page.status_code == 200 and NEW_EMAIL in text_of(page)
 
 
+def test_an_empty_password_is_asked_for_in_words_that_say_what_to_do(app, auth):
+    """The label "Create a password" was also the error message: an error says what to do."""
+    response = register(auth, password="", confirm="")
+    assert response.status_code == 400
+    html = text_of(response)
+    assert '<li><a href="#password">Enter a password</a></li>' in html
+    assert "Error:</span> Enter a password</p>" in html and "Error:</span> Create a password" not in html
+    assert count(app, User) == 0
+
+
 def test_registration_validation_errors_show_beside_field_and_in_summary(app, auth):
     response = register(auth, name="", email="not-an-email", password="x", confirm="y")
     assert response.status_code == 400

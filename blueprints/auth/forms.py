@@ -17,7 +17,7 @@ class RegisterForm(FlaskForm):
     email = email_field(hint="We will send you a link to confirm it")
     password = password_field(
         "Create a password",
-        "Create a password",
+        "Enter a password",
         hint="At least 15 characters. A few random words together make a strong, memorable password",
     )
     password_confirm = PasswordField(
