@@ -27,7 +27,7 @@ from .forms import CheckForm, ProposeForm
 bp = Blueprint("arrangements", __name__, url_prefix="/arrangements")
 
 KIND = "arrangement"
-CURRENT = "arrangements"  # no tab of the account header is this page
+CURRENT = "arrangements"  # a service under the Summary tab (templates/accounts/_account_header.html)
 
 
 def _zone() -> ZoneInfo:

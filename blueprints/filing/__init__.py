@@ -27,7 +27,7 @@ from .forms import CheckForm, figures_form, values_of
 
 bp = Blueprint("filing", __name__, url_prefix="/filing")
 
-CURRENT = "filing"  # no tab of the account header is this page
+CURRENT = "filing"  # a service under the Summary tab (templates/accounts/_account_header.html)
 # What autosave keeps of one figure: typed text, never more than this.
 KEPT_CHARS = 200
 
