@@ -332,6 +332,15 @@ def test_the_account_page_takes_a_number_with_spaces(seeded, staff_member):
     assert response.status_code == 200 and "Prairie Inn Ltd." in text(response)
 
 
+def test_the_account_page_with_a_trailing_slash_redirects_to_the_one_address(seeded, staff_member):
+    officer = staff_member("officer")
+    response = officer.get(f"/staff/accounts/{seeded['number']}/")
+    assert response.status_code == 308 and response.headers["Location"] == f"/staff/accounts/{seeded['number']}"
+    followed = officer.get(f"/staff/accounts/{seeded['number']}/", follow_redirects=True)
+    assert followed.status_code == 200 and "Prairie Inn Ltd." in text(followed)
+    assert officer.get("/staff/accounts/4100000010/", follow_redirects=True).status_code == 404
+
+
 def test_staff_download_a_document_as_an_attachment(seeded, staff_member):
     officer = staff_member("officer")
     response = officer.get(f"/staff/accounts/{seeded['number']}/documents/{seeded['document']}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, current_app, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from blueprints.enrol import AGENCY_PHONE
@@ -97,6 +97,13 @@ def show(number: str):
         reissue_key=once.new_key(),
         **SECTION,
     )
+
+
+@bp.route("/<number>/")
+def show_with_slash(number: str):
+    """`/staff/accounts/<number>/` (a typed or pasted address, as on the taxpayer side)
+    is the account page too: a permanent redirect to the one address it has."""
+    return redirect(url_for(".show", number=number), 308)
 
 
 @bp.route("/<number>/documents/<int:document_id>")
