@@ -114,6 +114,15 @@ def status_at(schedule: Schedule, now: datetime) -> ServiceStatus:
     return ServiceStatus(True, None, None)
 
 
+def why_closed(schedule: Schedule, moment: datetime) -> str:
+    """Why the service is (or will be) closed at `moment`: "night" outside the daily
+    opening hours (it closes every night; that is not maintenance), else "maintenance"
+    (one of the schedule's closure windows)."""
+    local = moment.astimezone(ZoneInfo(schedule.timezone)).time()
+    after_hours = local < schedule.opens or (schedule.closes is not None and local >= schedule.closes)
+    return "night" if after_hours else "maintenance"
+
+
 def schedule_from_config(name: str, timezone: str) -> Schedule:
     if name == "always":
         return ALWAYS_OPEN

@@ -7,6 +7,7 @@ working days).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -206,18 +207,21 @@ def tracs_app(app_config):
     application.extensions["portal.engine"].dispose()
 
 
+NIGHTLY = "The service is closed for the night"
+
+
 @pytest.mark.parametrize(
-    "moment,reopens",
+    "moment,reopens,title",
     [
-        (mt(2026, 11, 26, 23, 30), mt(2026, 11, 27, 7, 0)),
-        (mt(2026, 11, 29, 8, 0), mt(2026, 11, 29, 10, 0)),
-        (mt(2026, 12, 1, 18, 0), mt(2026, 12, 2, 7, 0)),
-        (mt(2026, 11, 24, 3, 0), mt(2026, 11, 24, 7, 0)),
+        (mt(2026, 11, 26, 23, 30), mt(2026, 11, 27, 7, 0), "The service is closed for maintenance"),
+        (mt(2026, 11, 29, 8, 0), mt(2026, 11, 29, 10, 0), "The service is closed for maintenance"),
+        (mt(2026, 12, 1, 18, 0), mt(2026, 12, 2, 7, 0), "The service is closed for maintenance"),
+        (mt(2026, 11, 24, 3, 0), mt(2026, 11, 24, 7, 0), NIGHTLY),
     ],
     ids=["thursday", "sunday", "first-working-day", "night"],
 )
 @pytest.mark.parametrize("path", ["/", "/auth/sign-in", "/auth/register", "/profile/"])
-def test_closed_taxpayer_pages_answer_503(tracs_app, clock, moment, reopens, path):
+def test_closed_taxpayer_pages_answer_503(tracs_app, clock, moment, reopens, title, path):
     clock.set(moment.astimezone(UTC))
     response = tracs_app.test_client().get(path)
     assert response.status_code == 503
@@ -225,11 +229,24 @@ def test_closed_taxpayer_pages_answer_503(tracs_app, clock, moment, reopens, pat
     assert int(response.headers["Retry-After"]) == expected
     body = response.get_data(as_text=True)
     assert "<!doctype html>" in body.lower()
-    assert "The service is closed for maintenance" in body
+    assert title in body
+    assert ("The service closes each night from midnight to 7 am Mountain time." in body) == (title == NIGHTLY)
     local = reopens.astimezone(MT)
     wording = local.strftime("%-I:%M %p on %A %-d %B %Y").replace("AM", "am").replace("PM", "pm")
     assert f"It opens again at <strong>{wording}</strong>" in body
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_closed_page_links_only_to_a_page_served_while_closed(tracs_app, clock):
+    """The closed page's "start page" link led to another 503: every link on it is served."""
+    clock.set(mt(2026, 11, 24, 3, 0).astimezone(UTC))
+    client = tracs_app.test_client()
+    page = client.get("/auth/sign-in").get_data(as_text=True)
+    main = page[page.index("<main") : page.index("</main>")]
+    links = re.findall(r'href="(/[^"#]*)"', main)
+    assert "/pages/service-hours" in links
+    for link in links:
+        assert client.get(link).status_code == 200, link
 
 
 def test_retry_after_counts_real_seconds_across_dst(tracs_app, clock):
@@ -302,7 +319,8 @@ def test_closing_banner_within_15_minutes(tracs_app, clock, moment, banner):
     if banner is None:
         assert "The service closes at" not in body
     else:
-        assert f"The service closes at {banner} Mountain time" in body
+        why = "the night" if banner == "12:00 am" else "maintenance"  # midnight is the nightly close
+        assert f"The service closes at {banner} Mountain time for {why}." in body
 
 
 def test_service_hours_page_lists_the_schedule(tracs_app, clock):

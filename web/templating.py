@@ -44,6 +44,7 @@ def portal_context() -> dict:
         "inline_css": extensions["portal.inline_css"],
         "favicon": extensions["portal.favicon"],
         "closing_at": g.get("closing_at"),
+        "closing_for": g.get("closing_for", "maintenance"),
         "session_idle_seconds": config["SESSION_IDLE_SECONDS"],
         "idle_minutes": config["SESSION_IDLE_SECONDS"] // 60,
         "reauth_minutes": config["SESSION_REAUTH_SECONDS"] // 60,
