@@ -587,9 +587,10 @@ def _returns_history(
                 _allow_claim(story, history, filing, processed_on)
             continue
         _pay_with_return(story, history, filing)
-        _post_self_assessment(story, history, filing)
         if processed_on is None:
             continue
+        if filing.status == "assessed":
+            _post_assessment(story, history, filing, processed_on)
         if filing.late:
             _charge_late_filing(story, history, filing, processed_on)
         if filing.ago in history.partial:
@@ -741,13 +742,15 @@ def _pay_instalments(story: _Story, history: _History, filing: _Filed) -> None:
         )
 
 
-def _post_self_assessment(story: _Story, history: _History, filing: _Filed) -> None:
-    """Self-assessed: the tax reported is posted when the return arrives; processing and the notice follow."""
+def _post_assessment(story: _Story, history: _History, filing: _Filed, processed_on: date) -> None:
+    """The tax reported, posted the day the return is assessed, the date of its notice: a
+    return still received, in progress or processed has no assessment in the ledger yet
+    (the payment sent with it waits there as a credit), and no notice predates its entry."""
     story.add(
         history.key,
         "assessment",
         filing.declared,
-        filing.received + timedelta(days=1),
+        processed_on,
         f"ASM-{filing.ref}",
         f"Assessment of the {filing.label}",
         period_end=filing.end,

@@ -230,6 +230,32 @@ def test_the_demo_has_the_story_the_readme_tells(app, runner, clock):
         assert any(cents > 0 for cents in ledger.balances(db, [a.id for a in db.scalars(select(Account))]).values())
 
 
+def test_the_demo_does_not_contradict_itself(app, clock):
+    """A return whose assessment is in the ledger is assessed (not still "in progress"),
+    and a notice is dated the day its assessment was posted, never before it: the
+    notice follows the posting or comes the same day."""
+    with app.extensions["portal.sessionmaker"]() as db:
+        assert demo.build_demo(db, clock())
+        returns = list(db.scalars(select(TaxReturn)))
+        assessments = list(db.scalars(select(LedgerEntry).where(LedgerEntry.kind == "assessment")))
+        by_period: dict[tuple[int, date | None], list[TaxReturn]] = {}
+        for r in returns:
+            by_period.setdefault((r.account_id, r.period_end), []).append(r)
+        for entry in assessments:
+            period = by_period.get((entry.account_id, entry.period_end), [])
+            assert period and all(r.status in ("assessed", "reassessed") for r in period), entry.reference
+            assert any(r.notice_date >= entry.processed_date for r in period), entry.reference
+        for r in returns:
+            posted = {
+                e.processed_date for e in assessments if (e.account_id, e.period_end) == (r.account_id, r.period_end)
+            }
+            if r.notice_date is None:
+                assert not posted, r.reference  # nothing assessed before its notice
+            else:
+                assert r.notice_date in posted and min(posted) <= r.notice_date, r.reference
+        assert any(r.status == "in_progress" for r in returns) and any(r.status == "assessed" for r in returns)
+
+
 def test_demo_data_with_sizes_builds_exactly_that_much_benchmark_data(app, runner):
     result = runner.invoke(args=["demo-data", "--accounts", "20", "--transactions", "2000", "--batch-size", "500"])
     assert result.exit_code == 0, result.output
