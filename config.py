@@ -82,7 +82,7 @@ def from_environment() -> dict:
         **_secrets_and_database(env),
         **_sign_in(env),
         **_service_and_mail(),
-        **_serving(),
+        **_serving(env),
         **_access_and_documents(),
     }
 
@@ -156,13 +156,15 @@ def _service_and_mail() -> dict:
     }
 
 
-def _serving() -> dict:
+def _serving(env: str) -> dict:
     """Request sizes, the public address, proxies, logs and who may read /metrics."""
     return {
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 1024 * 1024),
         "MAX_FORM_MEMORY_SIZE": _int("MAX_FORM_MEMORY_SIZE", 256 * 1024),
         # In development the address `make run` serves on (it follows PORT).
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{_int('PORT', 8000)}",
+        # Unset in development: emailed links follow the loopback address a page was served on (web.links).
+        "LINKS_FOLLOW_THE_SERVED_ADDRESS": env == "development" and not os.environ.get("PUBLIC_BASE_URL"),
         "TRUSTED_PROXY_COUNT": _int("TRUSTED_PROXY_COUNT", 0),
         # Logs: "text" lines, or "json" lines for a log collector (web.observability).
         "LOG_FORMAT": _choice("LOG_FORMAT", "text", ("text", "json")),

@@ -109,6 +109,38 @@ def test_in_development_the_public_address_follows_the_port(monkeypatch):
     assert config.from_environment()["PUBLIC_BASE_URL"] == "http://127.0.0.1:8123"
 
 
+def _registration_link(app, base_url: str, **headers) -> str:
+    """Register through the real form at `base_url`; the link in the confirmation email."""
+    from tests.conftest import PASSWORD, csrf_from, outbox
+
+    client = app.test_client()
+    form = client.get("/auth/register", base_url=base_url, headers=headers).get_data(as_text=True)
+    data = {"name": "Pat Port", "email": f"pat{len(outbox(app))}@example.com", "password": PASSWORD}
+    data |= {"password_confirm": PASSWORD, "csrf_token": csrf_from(form)}
+    assert client.post("/auth/register", data=data, base_url=base_url, headers=headers).status_code == 303
+    return re.search(r"https?://\S+", outbox(app)[-1].body_text).group(0)
+
+
+def test_in_development_emailed_links_follow_the_port_the_page_was_served_on(monkeypatch, app_with):
+    """`make run PORT=8123`, `flask run` on 5000: the link opens on the server that sent it.
+    Only a loopback host is taken from the request; a forged Host gets the configured address."""
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("PORT", "8123")
+    assert config.from_environment()["LINKS_FOLLOW_THE_SERVED_ADDRESS"] is True
+    app = app_with(PUBLIC_BASE_URL="http://127.0.0.1:8000", LINKS_FOLLOW_THE_SERVED_ADDRESS=True)
+    assert _registration_link(app, "http://127.0.0.1:5000").startswith("http://127.0.0.1:5000/auth/verify/")
+    assert _registration_link(app, "http://localhost:8123").startswith("http://localhost:8123/auth/verify/")
+    forged = _registration_link(app, "http://127.0.0.1:5000", Host="attacker.example")
+    assert forged.startswith("http://127.0.0.1:8000/auth/verify/")
+
+
+def test_a_set_public_address_is_used_as_it_is(monkeypatch, app_with):
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://tracs.example.ca")
+    assert config.from_environment()["LINKS_FOLLOW_THE_SERVED_ADDRESS"] is False
+    app = app_with(PUBLIC_BASE_URL="https://tracs.example.ca", LINKS_FOLLOW_THE_SERVED_ADDRESS=False)
+    assert _registration_link(app, "http://127.0.0.1:5000").startswith("https://tracs.example.ca/auth/verify/")
+
+
 def test_demo_data_refuses_to_load_in_production(monkeypatch, app_config):
     _environment(monkeypatch, **PRODUCTION)
     app = create_app({**app_config, **PRODUCTION})

@@ -16,6 +16,7 @@ from web.database import get_db, now
 from web.forms import EmptyForm, add_error
 from web.htmx import render, see_other, wants_fragment
 from web.limits import client_held_back, may_email, try_again_after
+from web.links import emailed_link
 from web.mailer import kick_outbox, queue_email
 from web.secret_key import secret_key
 from web.sessions import count_as_activity, server_session
@@ -39,7 +40,7 @@ NOTICES = {
 
 
 def _link(endpoint: str, **values) -> str:
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+    return emailed_link(endpoint, **values)
 
 
 def _send_verification(db, moment, user: User) -> None:

@@ -20,6 +20,7 @@ from web.details_fields import address_of
 from web.errors import render_error
 from web.forms import SelectChoice
 from web.htmx import render, see_other
+from web.links import link_base
 from web.uploads import send_document
 
 from ..lookups import account_or_404
@@ -192,7 +193,7 @@ def _issue(number: str, reissue: bool):
             400, title="This button has expired", message="Go back to the account page and press the button again."
         )
     db = get_db()
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    base = link_base()
     try:
         issued = letters.issue_invitation(
             db,

@@ -14,6 +14,7 @@ from web.database import get_db, now
 from web.forms import EmptyForm, add_error
 from web.htmx import see_other
 from web.limits import may_email
+from web.links import emailed_link
 from web.mailer import kick_outbox, queue_email
 from web.secret_key import secret_key
 
@@ -39,7 +40,7 @@ def _send_set_up_link(db, moment, member: User) -> None:
     token = tokens.make_token(
         secret_key(), "reset-password", {"uid": member.id, "fp": people.password_fingerprint(member)}, moment
     )
-    link = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for("auth.reset_password", token=token)
+    link = emailed_link("auth.reset_password", token=token)
     minutes = current_app.config["RESET_LINK_MAX_AGE_SECONDS"] // 60
     queue_email(
         db,
