@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from domain import audit, enrolment, grants, ledger, passwords, work
+from domain import access, audit, enrolment, grants, ledger, passwords, work
 from domain.accounts import due_date, format_money, format_number, make_number, periods_between
 from domain.programs import PROGRAMS, ensure_programs
 from models import Account, Consent, FilingPeriod, Grant, LedgerEntry, Licence, Program, TaxReturn, User
@@ -271,8 +271,30 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
     _write_stories(story, accounts, programs)
     story.save(db, accounts)
     _consent_waiting_for_review(db, now, accounts["fuel"], people[OWNER])
+    _access_history(db, now, accounts, people)
     db.commit()
     return True
+
+
+def _access_history(db: Session, now: datetime, accounts: dict[str, Account], people: dict[str, User]) -> None:
+    """Two pages a fresh demo would otherwise never show. Priya Natarajan kept the fuel
+    account's books until the owner removed her access a month ago: signed in as her,
+    that account's address says so. The owner has held the holdings account for over
+    a year without a review of who can use it: the home page asks, in one line."""
+    owner, fuel = people[OWNER], accounts["fuel"]
+    manager = db.scalar(select(Grant).where(Grant.user_id == owner.id, Grant.account_id == fuel.id))
+    former = grants.give(
+        db,
+        now - timedelta(days=200),
+        user_id=people[DELEGATE].id,
+        account=fuel,
+        role="delegate",
+        granted_by_user_id=owner.id,
+    )
+    db.flush()
+    access.deactivate(db, now - timedelta(days=30), account=fuel, actor=manager, target=former)
+    held = db.scalar(select(Grant).where(Grant.user_id == owner.id, Grant.account_id == accounts["corporate"].id))
+    held.granted_at = now - timedelta(days=400)
 
 
 # A consent the owner signed for a bookkeeper, waiting in the agency's queue, so

@@ -256,6 +256,24 @@ def test_the_demo_does_not_contradict_itself(app, clock):
         assert any(r.status == "in_progress" for r in returns) and any(r.status == "assessed" for r in returns)
 
 
+def test_the_demo_shows_removed_access_and_one_review_due(app, clock):
+    """Signed in as the delegate, the fuel account's address says her access was removed;
+    the owner's home page gives the one review due (the holdings account) one line."""
+    from tests.accounts_factory import body
+    from tests.conftest import Auth
+
+    with app.extensions["portal.sessionmaker"]() as db:
+        assert demo.build_demo(db, clock())
+    password = {email: password for _r, _n, email, password, _s in demo.DEMO_PEOPLE}
+    delegate, owner = app.test_client(), app.test_client()
+    Auth(delegate, app).sign_in(demo.DELEGATE, password[demo.DELEGATE])
+    Auth(owner, app).sign_in(demo.OWNER, password[demo.OWNER])
+    told = delegate.get(f"/accounts/{demo.demo_account('fuel').number}/")
+    assert told.status_code == 404 and "You no longer have access to this account" in body(told)
+    home = body(owner.get("/"))
+    assert home.count('id="access-reviews-due"') == 1 and "Review who can use Tremblay Holdings Ltd." in home
+
+
 def test_demo_data_with_sizes_builds_exactly_that_much_benchmark_data(app, runner):
     result = runner.invoke(args=["demo-data", "--accounts", "20", "--transactions", "2000", "--batch-size", "500"])
     assert result.exit_code == 0, result.output
