@@ -206,6 +206,7 @@ def test_the_signed_paper_form_is_uploaded_as_a_pdf(browser, live_server, accoun
     expect(heading(page)).to_have_text("Upload a signed consent form")
     page.get_by_label("Representative's full name").fill("Riley Preparer")
     page.get_by_label("Representative's email address").fill(REP)
+    page.get_by_label(RETURNS, exact=True).check()  # nothing is ticked for the manager
     disguised = tmp_path / "AT4931.pdf"
     disguised.write_bytes(b"<html><script>alert(1)</script></html>")
     page.get_by_label("The signed form (PDF)").set_input_files(str(disguised))
