@@ -204,11 +204,12 @@ def test_owner_adds_a_view_only_person_who_enrols_and_is_then_removed(browser, l
     expect(people).not_to_contain_text("Dana Delegate")
     expect(owner.locator("main")).to_contain_text("People whose access was removed")
 
-    # --- Dana's very next click on the account: Page not found.
+    # --- Dana's very next click on the account: the stranger's 404, but she is told why.
     with dana.expect_response(lambda r: re.search(rf"/accounts/{number}/$", r.url) is not None) as answer:
         sub_nav(dana).get_by_role("link", name="Summary").click()
     assert answer.value.status == 404, f"the removed person's next click answered {answer.value.status}"
-    expect(heading(dana)).to_have_text("Page not found")
+    expect(heading(dana)).to_have_text("You no longer have access to this account")
+    expect(dana.locator("main")).to_contain_text("Ask the account's owner")
     expect(dana.locator("main")).not_to_contain_text("Prairie Inn")
     response = dana.goto(f"/accounts/{number}/")
     assert response.status == 404
