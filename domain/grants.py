@@ -36,8 +36,8 @@ def in_force(today) -> ColumnElement[bool]:
     )
 
 
-# Built once: every account request asks it, and building the statement costs
-# about as much as running it (docs/performance.md).
+# Built once, like _GRANT_OR_FORMER below (which every account request asks):
+# building a statement costs about as much as running it (docs/performance.md).
 _GRANT_FOR = (
     select(Grant)
     .join(Grant.account)

@@ -1,7 +1,8 @@
 """Manage access: an account's managers see who can use it, invite people with a
 single-use PIN, change or remove their permissions, reissue lost PINs, record a
 review, and read the access history. The rules are in domain.access; every
-route needs "manage_access" (web.access.account_route)."""
+account route needs "manage_access" (web.access.account_route). `/access/reviews`
+lists the reviews due on the accounts the signed-in person manages."""
 
 from __future__ import annotations
 
