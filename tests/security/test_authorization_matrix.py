@@ -71,6 +71,7 @@ STAFF_MIN_ROLE = {
     "staff.accounts.index": "officer",
     "staff.accounts.pins": "officer",
     "staff.accounts.show": "officer",
+    "staff.accounts.show_with_slash": "officer",
     "staff.accounts.document": "officer",
     "staff.accounts.new": "officer",
     "staff.accounts.letters_issue": "officer",
@@ -121,6 +122,7 @@ SIGNED_IN_NEEDS: dict[str, frozenset | None] = {
     "auth.verify_pending": None,
     "consents.ask": None,
     "consents.clients": None,
+    "access.reviews": None,
     "enrol.start": None,
     "profile.overview": None,
     "profile.details": None,
@@ -158,6 +160,7 @@ class Principal:
     has_grant: bool = False  # a grant in force on the table's account
     staff_role: str | None = None
     is_owner: bool = False
+    removed: bool = False  # once had a grant on the table's account, removed since
 
 
 PRINCIPALS = [
@@ -165,7 +168,7 @@ PRINCIPALS = [
     Principal("owner", "owner@example.com", ALL, True, is_owner=True),
     *[Principal(f"only-{p}", f"{p}@example.com", frozenset({p}), True) for p in PERMISSIONS],
     Principal("no-grant", "nogrant@example.com"),
-    Principal("removed-grant", "removed@example.com"),
+    Principal("removed-grant", "removed@example.com", removed=True),
     Principal("other-client-representative", "rep@example.com"),
     *[Principal(role, f"{role}@tra.example", staff_role=role) for role in STAFF_ROLES],
 ]
@@ -208,7 +211,8 @@ def expected(app, who: Principal, endpoint: str, method: str) -> Expect:
         if not who.permissions & ACCOUNT_NEEDS[endpoint]:
             if who.permissions & ACCOUNT_CHECK.get(endpoint, frozenset()):
                 return Expect("404", "not-found")
-            return Expect("404", "permission" if who.has_grant else "no-grant")
+            # A removed person is told so on the 404 (its audit reason says "removed").
+            return Expect("404", "permission" if who.has_grant else "removed" if who.removed else "no-grant")
         if (endpoint, method) in OWNER_ONLY and not who.is_owner:
             return Expect("403", "owner-only")
         return Expect("allowed")
