@@ -293,7 +293,9 @@ def _access_history(db: Session, now: datetime, accounts: dict[str, Account], pe
     )
     db.flush()
     access.deactivate(db, now - timedelta(days=30), account=fuel, actor=manager, target=former)
-    held = db.scalar(select(Grant).where(Grant.user_id == owner.id, Grant.account_id == accounts["corporate"].id))
+    held = db.scalars(
+        select(Grant).where(Grant.user_id == owner.id, Grant.account_id == accounts["corporate"].id)
+    ).one()
     held.granted_at = now - timedelta(days=400)
 
 
