@@ -20,6 +20,7 @@ from domain.messages import unread_count
 from web.assets import asset_url
 from web.database import get_db
 from web.htmx import is_htmx, wants_fragment
+from web.tables import label_cells
 
 
 def init_app(app: Flask) -> None:
@@ -31,6 +32,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(balance)
     app.add_template_filter(account_number)
     app.add_template_filter(day)
+    app.add_template_filter(label_cells)
     app.add_template_global(staff_may)
 
 
