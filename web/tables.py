@@ -26,7 +26,7 @@ HEADER_CELL = re.compile(r"<th\b([^>]*)>(.*?)</th>", re.S | re.I)
 HIDDEN = re.compile(r'<span class="visually-hidden">.*?</span>', re.S)
 TAG = re.compile(r"(<[^>]*>)")
 ROW = re.compile(r"<tr\b", re.I)
-CELL = re.compile(r"<(td|th)\b([^>]*)>", re.I)
+ROW_OR_CELL = re.compile(r"<tr\b|<(?:td|th)\b[^>]*>", re.I)
 SPAN = re.compile(r'\b(colspan|rowspan)="?(\d+)', re.I)
 MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 DATE = re.compile(rf"\b\d{{1,2}} (?:{MONTHS})[a-z]* \d{{4}}\b")
@@ -61,8 +61,10 @@ def _label_rows(rows: str, labels: list[str]) -> str:
     """Every <td> start tag given its column's label. Row headers (<th>) head the
     stacked block and stay unlabelled; so does a cell spanning several columns
     (a "none yet" line). Cells held down from a row above (rowspan) are skipped."""
-    out, position, column, held = [], 0, 0, {}
-    for match in re.finditer(r"<tr\b|<(?:td|th)\b[^>]*>", rows, re.I):
+    out: list[str] = []
+    position, column = 0, 0
+    held: dict[int, int] = {}  # column -> rows it is still held down for
+    for match in ROW_OR_CELL.finditer(rows):
         tag = match.group(0)
         if tag.lower() == "<tr":
             column, held = 0, {c: n - 1 for c, n in held.items() if n > 1}
@@ -82,7 +84,7 @@ def _label_rows(rows: str, labels: list[str]) -> str:
 
 
 def _span(attributes: str, name: str) -> int:
-    found = dict((key.lower(), int(value)) for key, value in SPAN.findall(attributes))
+    found = {key.lower(): int(value) for key, value in SPAN.findall(attributes)}
     return max(1, found.get(name, 1))
 
 
