@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from domain import arrangements
 from domain.arrangements import Rules, check, parse_money, schedule
 from models import Draft, Instalment, PaymentArrangement, ServiceRequest
-from tests.accounts_factory import body, give, open_account, post, sessionmaker_of, signed_in
+from tests.accounts_factory import as_written, body, give, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user
 
 OWNER, CLERK, STRANGER = "owner@example.com", "clerk@example.com", "stranger@example.com"
@@ -255,7 +255,7 @@ def test_propose_check_declare_and_send_end_to_end(app, owing):
 
     response = _propose(client, number)
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/arrangements/{number}/check")
-    check_page = body(client.get(f"/arrangements/{number}/check"))
+    check_page = as_written(body(client.get(f"/arrangements/{number}/check")))
     assert check_page.count('<td class="num">$1,234.57</td>') == 12
     assert "1 December 2026" in check_page and "1 November 2027" in check_page
     assert re.search(r'id="schedule-total">\$14,814.84<', check_page)

@@ -28,7 +28,16 @@ from models import (
     Program,
     UsedToken,
 )
-from tests.accounts_factory import body, file_return, give, issue_pin, open_account, sessionmaker_of, signed_in
+from tests.accounts_factory import (
+    as_written,
+    body,
+    file_return,
+    give,
+    issue_pin,
+    open_account,
+    sessionmaker_of,
+    signed_in,
+)
 from tests.conftest import csrf_from, make_user
 from tests.test_returns import pdf_text
 
@@ -203,7 +212,7 @@ def test_the_home_shows_my_open_work_and_the_queues(app, seeded, staff_member, c
 
         work.take(db, clock(), db.get(WorkItem, seeded["waiver_item"]), db.get(User, officer.id))
         db.commit()
-    page = text(officer.get("/staff/"))
+    page = as_written(text(officer.get("/staff/")))
     assert "Your work" in page
     assert f'href="/staff/queues/items/{seeded["waiver_item"]}"' in page
     assert "Waiver of the late filing penalty" in page
@@ -222,7 +231,7 @@ def test_the_person_page_lists_their_accounts(seeded, staff_member):
     assert f'href="/staff/accounts/{seeded["number"]}"' in accounts
     assert "Delegate" in accounts and "Upload documents" in accounts
     assert "by Olive Owner" in accounts  # removed by the owner
-    owner_page = text(officer.get(f"/staff/people/{seeded['owner']}"))
+    owner_page = as_written(text(officer.get(f"/staff/people/{seeded['owner']}")))
     assert "Owner" in owner_page and "Manage who can use this account" in owner_page and "<td>No</td>" in owner_page
 
 
@@ -723,7 +732,7 @@ def test_the_pin_list_counts_and_filters_by_status(app, pins_of_every_kind, staf
     for label, count in (("All", 6), ("Outstanding", 2), ("Used", 1), ("Expired", 1), ("Locked", 1), ("Cancelled", 1)):
         assert f"{label} ({count})" in page, label
     for status in ("used", "expired", "locked", "cancelled"):
-        listed = text(officer.get(f"/staff/accounts/pins?status={status}"))
+        listed = as_written(text(officer.get(f"/staff/accounts/pins?status={status}")))
         rows = listed[listed.index('id="pins-caption"') :]
         assert rows.count("<tr><td>") == 1, status
         assert f'aria-current="page">{status.capitalize()} (1)' in listed

@@ -32,7 +32,7 @@ from models import (
     User,
     WorkItem,
 )
-from tests.accounts_factory import body, give, open_account, post, sessionmaker_of, signed_in
+from tests.accounts_factory import as_written, body, give, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user, outbox
 
 OWNER, CLERK, REP = "owner@example.com", "clerk@example.com", "rep@example.com"
@@ -352,7 +352,7 @@ def test_counts_and_ages_per_queue_for_supervisors_and_the_open_count_for_everyo
     officer, supervisor = staff_member("officer"), staff_member("supervisor")
     assert _act(officer, _item_of(app, third).id, "take").status_code == 303
 
-    page = body(supervisor.get("/staff/queues/"))
+    page = as_written(body(supervisor.get("/staff/queues/")))
     row = re.search(r'href="/staff/queues/objections">Objections</a></th>(.*?)</tr>', page, re.S).group(1)
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
     assert cells == ["3", "2", "1", "2 days", "6 hours"]  # open, received, in progress, oldest, median
@@ -361,7 +361,7 @@ def test_counts_and_ages_per_queue_for_supervisors_and_the_open_count_for_everyo
     assert re.search(r"Staff Officer</th><td class=\"num\">1<", page)
     assert re.search(r"No one yet \(unassigned\)</th><td class=\"num\">2<", page)
 
-    seen = body(officer.get("/staff/queues/"))
+    seen = as_written(body(officer.get("/staff/queues/")))
     assert re.search(r'href="/staff/queues/objections">Objections</a></th>\s*<td class="num">3</td>', seen)
     assert "Oldest open item" not in seen and "Open items by who holds them" not in seen
     assert "Your items</a>: 1 open" in seen
@@ -416,7 +416,7 @@ def test_take_put_back_and_reassign_are_audited_and_an_officer_cannot_reassign(a
     assert item.status == "received" and item.assignee_user_id is None
     assert _act(other, item_id, "release").status_code == 303
     assert len(_events(app, "work.released")) == 1
-    history = _page(supervisor, item_id)
+    history = as_written(_page(supervisor, item_id))
     for event in ("request.objection", "work.taken", "work.assigned", "work.released"):
         assert f"<td>{event}</td>" in history, event
 
@@ -651,7 +651,7 @@ def test_an_objection_declined_shows_its_reason_on_the_taxpayers_request_page(ap
     [(subject, text)] = _messages_to(app, office["owner"])
     assert subject == f"Decision on your notice of objection {reference}" and f"Our reason: {reason}" in text
     assert _item(app, id=item_id).decision_reason == reason
-    history = _page(officer, item_id)
+    history = as_written(_page(officer, item_id))
     assert "<td>request.declined</td>" in history and "<td>work.decided" in history
 
 

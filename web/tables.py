@@ -7,8 +7,8 @@ screen reader still reads it as a table. The label has to be on every cell, and
 the `table` macro (templates/macros/components.html) puts it there: its body
 passes through `label_cells`, so no template repeats its headers by hand.
 
-The same pass keeps dates whole (`<span class="nowrap">7 Dec 2026</span>`), so a
-desktop table that runs out of width wraps names and words, never "7 Dec / 2026".
+The same pass keeps dates whole: a cell that opens with a date gets class="nowrap",
+so a desktop table that runs out of width wraps names and words, never "7 Dec / 2026".
 
 It reads only start tags and text, never end tags: the transactions rows leave out
 the end tags HTML lets them omit (a 50-row swap has a byte budget).
@@ -30,12 +30,12 @@ ROW_OR_CELL = re.compile(r"<tr\b|<(?:td|th)\b[^>]*>", re.I)
 SPAN = re.compile(r'\b(colspan|rowspan)="?(\d+)', re.I)
 MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 DATE = re.compile(rf"\b\d{{1,2}} (?:{MONTHS})[a-z]* \d{{4}}\b")
-NO_SPAN_INSIDE = re.compile(r"<(?:option|textarea|script|title)\b", re.I)
+CLASS = re.compile(r'\sclass="')
 
 
 def label_cells(body: str) -> Markup:
     """The table's head and body (the macro's call block), each body cell given
-    `data-label` from its column's header, and each date kept on one line."""
+    `data-label` from its column's header, and each date cell kept on one line."""
     body = str(body)
     head = HEAD.search(body)
     if head is None:
@@ -89,17 +89,14 @@ def _span(attributes: str, name: str) -> int:
 
 
 def _keep_dates_whole(markup: str) -> str:
-    """Each date in the text (not in a tag) kept on one line: a cell that holds only
-    a date gets class="nowrap" (fewer bytes in a page of transactions), any other
-    date a <span>. The text of an element that cannot hold a <span> (an <option>)
-    is left alone."""
+    """Each cell that opens with a date (a date, perhaps with a line in a <span>
+    after it) given class="nowrap". The cell's text is left as it is."""
     parts = TAG.split(markup)
-    for index in range(0, len(parts), 2):
-        text, before = parts[index], parts[index - 1] if index else ""
-        if not DATE.search(text) or NO_SPAN_INSIDE.match(before):
-            continue
-        if DATE.fullmatch(text) and before[:3].lower() == "<td" and "class=" not in before:
-            parts[index - 1] = before[:-1] + ' class="nowrap">'
-        else:
-            parts[index] = DATE.sub(lambda m: f'<span class="nowrap">{m.group(0)}</span>', text)
+    for index in range(2, len(parts), 2):
+        before = parts[index - 1]
+        if before[:3].lower() == "<td" and DATE.fullmatch(parts[index].strip()):
+            if CLASS.search(before):
+                parts[index - 1] = CLASS.sub(r"\g<0>nowrap ", before, count=1)
+            else:
+                parts[index - 1] = before[:-1] + ' class="nowrap">'
     return "".join(parts)
