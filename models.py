@@ -417,6 +417,8 @@ class Consent(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    # When the account's managers were reminded that the request is about to lapse (migration 0009).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ConsentDocument(Base):
@@ -732,6 +734,8 @@ class MessageThread(Base):
     started_by_user_id: Mapped[int | None] = mapped_column(Integer)  # None: sent automatically
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_post_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # What a thread the taxpayer started is about (domain.messages.TOPICS); None: the agency started it.
+    topic: Mapped[str | None] = mapped_column(String(20))
 
 
 class MessagePost(Base):

@@ -19,7 +19,7 @@ access later sees it once the agency writes in it again."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,18 @@ from sqlalchemy.orm import Session
 from domain import audit, documents, grants, outbox, work
 from domain.accounts import format_number
 from domain.db import savepoint
-from models import MAX_ID, Account, Document, Grant, Message, MessagePost, MessageThread, User, WorkItem
+from models import (
+    MAX_ID,
+    Account,
+    Document,
+    Grant,
+    Message,
+    MessagePost,
+    MessageThread,
+    OutboxEmail,
+    User,
+    WorkItem,
+)
 
 SHOWN_AT_MOST = 500
 MAX_SUBJECT = 200
@@ -38,6 +49,19 @@ MANAGE = "manage_access"
 AGENCY = "Tax and Revenue Administration"
 
 EMAIL_SUBJECT = "You have a new message in TRA Client Self-Service"
+# At most one "new message" email per person in this long: the first at once, the
+# rest wait in the portal (the next email after it says how many are unread).
+EMAIL_AT_MOST_EVERY = timedelta(hours=1)
+
+# What a taxpayer's own message is about ("write to us"), as the staff queue shows it.
+TOPICS = {
+    "account": "My account",
+    "return": "A return or claim",
+    "payment": "A payment or refund",
+    "notice": "A notice or assessment",
+    "access": "Access and representatives",
+    "other": "Something else",
+}
 ABOUT_ACCOUNT = "one of your accounts"
 ABOUT_ACCESS = "access to one of your accounts"
 ABOUT_YOU = "your use of TRA Client Self-Service"
@@ -51,11 +75,12 @@ class MessageRefused(ValueError):
         self.message, self.field = message, field
 
 
-def email_body(about: str) -> str:
+def email_body(about: str, unread: int = 1) -> str:
     # No account details, no names, no link: an email can be read by anyone who
     # sees the inbox, and a link invites copies that are not ours.
+    more = f" You have {unread} unread messages waiting." if unread > 1 else ""
     return (
-        f"There is a new message for you in TRA Client Self-Service about {about}.\n\n"
+        f"There is a new message for you in TRA Client Self-Service about {about}.{more}\n\n"
         "To read it, sign in to TRA Client Self-Service and choose Messages.\n\n"
         "For your security we do not put account details in email, and we will never ask for your "
         "password, PIN or account number by email.\n"
@@ -200,8 +225,10 @@ def _new_thread(
     to_user_id: int | None,
     subject: str,
     started_by_user_id: int | None,
+    topic: str | None = None,
 ) -> MessageThread:
     thread = MessageThread(
+        topic=topic,
         account_id=account_id,
         to_user_id=to_user_id,
         subject=subject[:MAX_SUBJECT],
@@ -272,9 +299,29 @@ def _deliver(
         db.add(message)
         sent.append(message)
         if notify and not person.is_disabled:
-            outbox.enqueue(db, now, person.email, EMAIL_SUBJECT, email_body(about))
+            _tell_by_email(db, now, person, about)
     db.flush()
     return sent
+
+
+def _tell_by_email(db: Session, now: datetime, person: User, about: str) -> None:
+    """One "new message" email, unless this person was sent one within the hour:
+    eleven messages in ten minutes are one email, and the portal's inbox shows
+    the rest. Counted per address from the outbox, so one person's messages never
+    hold back another's email."""
+    recent = db.scalar(
+        select(OutboxEmail.id)
+        .where(
+            OutboxEmail.to_address == person.email,
+            OutboxEmail.subject == EMAIL_SUBJECT,
+            OutboxEmail.created_at > now - EMAIL_AT_MOST_EVERY,
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return
+    db.flush()  # the Message rows just added count among the unread
+    outbox.enqueue(db, now, person.email, EMAIL_SUBJECT, email_body(about, unread_count(db, person.id)))
 
 
 def _earlier_post(db: Session, key: str | None) -> MessagePost | None:
@@ -555,6 +602,87 @@ def reply_from_account(
         thread=thread.id,
         post=post.id,
         item=item.id,
+        attachments=len(attachments),
+    )
+    return Sent(thread, post, [], attachments)
+
+
+def accounts_to_write_about(db: Session, user_id: int, today: date) -> list[Account]:
+    """The accounts this person may write to the agency about: those whose
+    messages they read (a grant in force allowing "receive_messages")."""
+    return list(
+        db.scalars(
+            select(Account)
+            .join(Grant, Grant.account_id == Account.id)
+            .where(Grant.user_id == user_id, grants.in_force(today), _allows(RECEIVE))
+            .order_by(Account.legal_name, Account.id)
+            .distinct()
+        )
+    )
+
+
+def _clean_topic(topic: str | None) -> str:
+    if topic not in TOPICS:
+        raise MessageRefused("Choose what your message is about", "topic")
+    return topic
+
+
+def write_to_agency(
+    db: Session,
+    now: datetime,
+    *,
+    user: User,
+    account: Account,
+    topic: str | None,
+    subject: str,
+    body: str,
+    key: str | None = None,
+    files=(),
+    store=None,
+    written: list[str] | None = None,
+    quota: documents.Quota | None = None,
+) -> Sent:
+    """A taxpayer writes to the agency about an account (the caller has checked
+    that their grant allows "receive_messages"): a thread to them alone about the
+    account, whose first post is theirs, with a read copy so it is in their inbox,
+    and an item in the staff's "messages" queue. The same `key` twice is the first
+    message. Attached files count against the account's `quota`. The caller commits."""
+    earlier = _earlier_post(db, key)
+    if earlier is not None:
+        return _again(db, earlier)
+    topic, subject, body = _clean_topic(topic), _clean_subject(subject), _clean_body(body)
+    thread = _new_thread(
+        db, now, account_id=account.id, to_user_id=user.id, subject=subject, started_by_user_id=user.id, topic=topic
+    )
+    post = _add_keyed_post(db, now, thread, key=key, author_user_id=user.id, from_agency=False, body=body)
+    if post is None:
+        return _kept_first(db, key)
+    attachments = _attach(
+        db, now, thread, post, user_id=user.id, files=files, store=store, written=written, quota=quota
+    )
+    db.add(
+        Message(
+            user_id=user.id,
+            account_id=account.id,
+            subject=subject,
+            body=body,
+            created_at=now,
+            read_at=now,
+            thread_id=thread.id,
+            post_id=post.id,
+        )
+    )
+    item = work.open_for_thread(db, now, thread, f"New message ({TOPICS[topic]}): “{subject}”")
+    audit.record(
+        db,
+        now,
+        "message.written",
+        actor_user_id=user.id,
+        account_id=account.id,
+        thread=thread.id,
+        post=post.id,
+        item=item.id,
+        topic=topic,
         attachments=len(attachments),
     )
     return Sent(thread, post, [], attachments)

@@ -1,6 +1,7 @@
 """Secure messages: the signed-in person's conversations with the agency. They
 read a thread (which marks their copies read), reply in it with attached files
-(through the document checks), and open the attachments. Rules in domain.messages;
+(through the document checks), open the attachments, and write to the agency
+about an account whose messages they read ("write to us", once per form). Rules in domain.messages;
 anyone who does not take part in a thread gets the same 404 as no thread at all."""
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import re
 
 from flask import Blueprint, abort, g, render_template, request, session, url_for
 from flask_login import current_user
+from werkzeug.exceptions import NotFound
 
 from domain import documents, messages, requests
+from web.access import account_or_404, account_route
 from web.database import get_db, now, write_at_end
 from web.dates import today
 from web.errors import render_error
@@ -18,12 +21,13 @@ from web.htmx import render, see_other
 from web.mailer import kick_outbox
 from web.uploads import accepts_files, check_files, chosen_files, document_store, quota, send_document, upload_limits
 
-from .forms import ReplyForm
+from .forms import ReplyForm, WriteForm
 
 bp = Blueprint("messages", __name__, url_prefix="/messages")
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 EXPIRED = "This form has expired. Send your reply again"
+EXPIRED_MESSAGE = "This form has expired. Send your message again"
 
 
 @bp.route("/")
@@ -31,7 +35,11 @@ def inbox():
     db, user_id = get_db(), current_user.id
     total, unread = messages.thread_count_for_user(db, user_id, today())
     return render_template(
-        "messages/inbox.html", rows=messages.threads_for_user(db, user_id, today()), total=total, unread=unread
+        "messages/inbox.html",
+        rows=messages.threads_for_user(db, user_id, today()),
+        total=total,
+        unread=unread,
+        writable=messages.accounts_to_write_about(db, user_id, today()),
     )
 
 
@@ -129,10 +137,77 @@ def reply(thread_id: int):
     return see_other(url_for(".thread", thread_id=found.id) + f"#post-{sent.post.id}")
 
 
+# --- Writing to the agency ---------------------------------------------------------------
+
+
+def _write_page(account, form: WriteForm, status: int = 200):
+    return render_template("messages/write.html", account=account, form=form, **upload_limits()), status
+
+
+def _refuse(form, field: str, message: str, account, status: int = 400):
+    get_db().rollback()
+    getattr(form, field).errors = [message]
+    return _write_page(account, form, status)
+
+
+@bp.route("/<account:number>/new", methods=["GET", "POST"])
+@account_route("receive_messages")
+@accepts_files(files="MAX_FILES_PER_UPLOAD")
+def write(account, grant):
+    """Whoever reads the account's messages may write about it; anyone else
+    gets 404 from account_route. The form's one-time token makes a double
+    submit the same message."""
+    if request.method == "GET":
+        form = WriteForm(formdata=None)
+        form.token.data = requests.new_token()
+        return _write_page(account, form)
+    form = WriteForm()
+    form.validate()
+    key = form.token.data or ""
+    if not _TOKEN.fullmatch(key):
+        form.body.errors = [*form.body.errors, EXPIRED_MESSAGE]
+        key = ""
+    chosen = chosen_files(form.files.name)
+    checked, form.files.errors = check_files(chosen, account.id) if chosen else ([], [])
+    if any(field.errors for field in (form.topic, form.subject, form.body, form.files)):
+        form.token.data = key or requests.new_token()
+        return _write_page(account, form, 400)
+    return _send_written(account, form, key, checked)
+
+
+def _send_written(account, form: WriteForm, key: str, checked: list):
+    store, written = document_store(), []
+    try:
+        sent = messages.write_to_agency(
+            get_db(),
+            now(),
+            user=current_user._get_current_object(),
+            account=account,
+            topic=form.topic.data,
+            subject=form.subject.data or "",  # validated: there is a subject and a body
+            body=form.body.data or "",
+            key=key,
+            files=checked,
+            store=store,
+            written=written,
+            quota=quota(),
+        )
+    except messages.MessageRefused as refused:
+        return _refuse(form, refused.field or "body", refused.message, account)
+    except documents.QuotaExceeded as over:
+        return _refuse(form, "files", over.message, account, 422)
+    documents.commit_or_discard(get_db(), store, written)
+    if sent.created:
+        session["notice"] = "Your message was sent. We will answer it here, in Messages."
+    return see_other(url_for(".thread", thread_id=sent.thread.id))
+
+
 @bp.errorhandler(413)
 def too_large(error):
     """Files larger together than a reply may carry: the thread again, saying so
     beside the field (the body was never read, so nothing was kept)."""
+    if request.endpoint == "messages.write" and current_user.is_authenticated:
+        return _too_large_to_write()
     if request.endpoint != "messages.reply" or not current_user.is_authenticated:
         return render_error(413)
     thread_id = (request.view_args or {}).get("thread_id")
@@ -150,6 +225,24 @@ def too_large(error):
         f"{limits['max_size']}, and you can attach up to {limits['max_files']} at a time"
     ]
     return _thread_page(found, form, status=413)
+
+
+def _too_large_to_write():
+    """The write page again, saying so beside the files (nothing was read or kept);
+    a person who may not write about the account gets 404, as ever."""
+    number = (request.view_args or {}).get("number", "")
+    try:
+        account, _grant = account_or_404(number, "receive_messages")
+    except NotFound:
+        return render_error(404)
+    form = WriteForm(formdata=None)
+    form.token.data = requests.new_token()
+    limits = upload_limits()
+    form.files.errors = [
+        f"The files you selected are too large to send. Each file must be smaller than "
+        f"{limits['max_size']}, and you can attach up to {limits['max_files']} at a time"
+    ]
+    return _write_page(account, form, 413)
 
 
 @bp.route("/<id:thread_id>/attachments/<id:document_id>")

@@ -46,7 +46,9 @@ def index():
     if show not in SHOWS:
         show = "awaiting"
     rows = messages.threads_for_staff(get_db(), awaiting_only=show == "awaiting")
-    return render_template("staff/messages/index.html", rows=rows, show=show, shows=SHOWS, staff_section=SECTION)
+    return render_template(
+        "staff/messages/index.html", rows=rows, show=show, shows=SHOWS, topics=messages.TOPICS, staff_section=SECTION
+    )
 
 
 # --- Writing a new message ------------------------------------------------------------------
@@ -199,6 +201,7 @@ def _thread_page(found, form, status=200, problem=None):
         thread=found,
         posts=messages.posts_of(db, found),
         going_to=going_to,
+        topics=messages.TOPICS,
         form=form,
         can_attach=found.account_id is not None,
         problem=problem,
