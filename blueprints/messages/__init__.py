@@ -176,7 +176,8 @@ def write(account, grant):
 
 
 def _send_written(account, form: WriteForm, key: str, checked: list):
-    store, written = document_store(), []
+    store = document_store()
+    written: list[str] = []
     try:
         sent = messages.write_to_agency(
             get_db(),
