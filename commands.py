@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
@@ -247,6 +248,20 @@ def consents_list():
                 f"{consent.representative_name}{f' of {consent.firm_name}' if consent.firm_name else ''}, "
                 f"{consent.permissions}, {consent.starts_on:%Y-%m-%d} to {ends}{paper}"
             )
+
+
+@consents_cli.command("remind")
+def consents_remind():
+    """Remind the managers of each representative's request about to lapse
+    unanswered, once per request (run by the hourly timer; the clock is injected)."""
+    moment = _now()
+    day = moment.astimezone(ZoneInfo(current_app.config["SERVICE_TIMEZONE"])).date()
+    with _session() as db:
+        reminded = consents.remind_before_lapse(db, moment, day)
+        db.commit()
+    if reminded:
+        send_outbox(current_app, "cli")
+    click.echo(f"Reminded the managers of {reminded} request(s) about to lapse.")
 
 
 def _decide_consent(consent_id: int, decide):

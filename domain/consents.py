@@ -18,16 +18,19 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from domain import audit, enrolment, grants, messages, outbox, work
 from domain.access import AccessRefused, Caps, clean_permissions, within_own
 from domain.accounts import normalise_number
+from domain.db import rows_changed
 from domain.service_hours import is_working_day
 from models import MAX_ID, Account, Consent, ConsentDocument, Grant, InvitationPin, User
 
 REQUEST_LAPSE_WORKING_DAYS = 10
+# The account's managers are reminded of a request still unanswered this many working days before it lapses.
+REMIND_WORKING_DAYS_BEFORE = 3
 # What a representative can never be given: the taxpayer's managers control access.
 NOT_FOR_REPRESENTATIVES = ("manage_access",)
 PIN_VALID_DAYS = 30
@@ -48,6 +51,15 @@ def lapsed(consent: Consent, today: date) -> bool:
         and consent.requested_at is not None
         and working_days_between(consent.requested_at.date(), today) >= REQUEST_LAPSE_WORKING_DAYS
     )
+
+
+def lapses_on(consent: Consent) -> date:
+    """The first day a request counts as lapsed (see `lapsed`)."""
+    start = consent.requested_at.date() if consent.requested_at is not None else consent.starts_on
+    day = start
+    while working_days_between(start, day) < REQUEST_LAPSE_WORKING_DAYS:
+        day += timedelta(days=1)
+    return day
 
 
 def shown_status(consent: Consent, today: date) -> str:
@@ -245,7 +257,61 @@ def ask(db: Session, now: datetime, *, user: User, number: str, legal_name: str)
     db.add(consent)
     db.flush()
     audit.record(db, now, "consent.requested", actor_user_id=user.id, account_id=account.id, consent=consent.id)
+    messages.representative_asked(db, now, account=account, representative_name=user.name, lapses_on=lapses_on(consent))
     return consent
+
+
+def requests_to_answer(db: Session, user_id: int, today: date) -> list[tuple[Consent, Account]]:
+    """Representatives' requests, not yet lapsed, on the accounts this person
+    manages (a live grant with "manage_access"), oldest first: their dashboard's list."""
+    rows = db.execute(
+        select(Consent, Account)
+        .join(Account, Account.id == Consent.account_id)
+        .join(Grant, Grant.account_id == Account.id)
+        .where(
+            Consent.status == "requested",
+            Grant.user_id == user_id,
+            Grant.revoked_at.is_(None),
+            Grant.permissions.contains(messages.MANAGE, autoescape=True),
+        )
+        .order_by(Consent.requested_at, Consent.id)
+        .distinct()
+    ).all()
+    return [(consent, account) for consent, account in rows if not lapsed(consent, today)]
+
+
+def remind_before_lapse(db: Session, now: datetime, today: date) -> int:
+    """The nightly reminder: each request unanswered with REMIND_WORKING_DAYS_BEFORE
+    working days or fewer to go is brought to its managers once (a message and
+    the email saying one is waiting). Each is claimed by a conditional UPDATE, so
+    two runs at once remind once. How many were reminded; the caller commits."""
+    reminded = 0
+    waiting = db.scalars(
+        select(Consent).where(Consent.status == "requested", Consent.reminded_at.is_(None)).order_by(Consent.id)
+    ).all()
+    for consent in waiting:
+        due = (
+            consent.requested_at is not None
+            and working_days_between(consent.requested_at.date(), today)
+            >= REQUEST_LAPSE_WORKING_DAYS - REMIND_WORKING_DAYS_BEFORE
+        )
+        if not due or lapsed(consent, today):
+            continue
+        claim = (
+            update(Consent)
+            .where(Consent.id == consent.id, Consent.reminded_at.is_(None))
+            .values(reminded_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if rows_changed(db, claim) != 1:
+            continue
+        account = db.get_one(Account, consent.account_id)
+        messages.representative_request_lapsing(
+            db, now, account=account, representative_name=consent.representative_name, lapses_on=lapses_on(consent)
+        )
+        audit.record(db, now, "consent.reminded", account_id=account.id, consent=consent.id)
+        reminded += 1
+    return reminded
 
 
 def accept(

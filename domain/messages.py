@@ -755,6 +755,48 @@ def consent_approved(
     )
 
 
+def representative_asked(
+    db: Session, now: datetime, *, account: Account, representative_name: str, lapses_on: date
+) -> list[Message]:
+    """A representative asked for access: the account's managers are told the day
+    it arrives (a message, and the email saying one is waiting), so a request is
+    never left to lapse unseen. The caller commits."""
+    return send(
+        db,
+        now,
+        user_ids=managers(db, account.id),
+        account_id=account.id,
+        about=ABOUT_ACCESS,
+        subject=f"{representative_name} asked for access to {account.legal_name}",
+        body=(
+            f"{representative_name} asked to act as a representative on {_account_words(account)}.\n\n"
+            "Review the request on the account's Representatives and consents page: accept it (choosing what "
+            f"they may do) or decline it. If nobody answers, it lapses on {lapses_on:%-d %B %Y}.\n\n"
+            "If you do not know them, decline it. Nobody gets access until you accept and we approve."
+        ),
+    )
+
+
+def representative_request_lapsing(
+    db: Session, now: datetime, *, account: Account, representative_name: str, lapses_on: date
+) -> list[Message]:
+    """A reminder to the managers that a representative's request is about to lapse unanswered."""
+    return send(
+        db,
+        now,
+        user_ids=managers(db, account.id),
+        account_id=account.id,
+        about=ABOUT_ACCESS,
+        subject=f"Reminder: {representative_name}'s request for access lapses on {lapses_on:%-d %B}",
+        body=(
+            f"{representative_name} asked to act as a representative on {_account_words(account)}, and nobody "
+            f"has answered yet. The request lapses on {lapses_on:%-d %B %Y}.\n\n"
+            "Accept or decline it on the account's Representatives and consents page. If it lapses, they "
+            "can ask again."
+        ),
+    )
+
+
 def access_removed(db: Session, now: datetime, *, account: Account, user_id: int) -> list[Message]:
     """A grant was removed (by a manager, or a consent revoked): the person and
     the account's managers are told. The person no longer reads the account's

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request, session
 from flask_login import current_user
 
-from domain import overview, totp
+from domain import consents, overview, totp
 from domain import sessions as session_store
 from domain.access import accounts_due_for_review
 from web.access import access
@@ -46,6 +46,8 @@ def home():
         notice=session.pop("notice", None),
         listing=accounts,
         reviews_due=reviews_due,
+        requests_to_answer=consents.requests_to_answer(db, user.id, today()),
+        lapse_days=consents.REQUEST_LAPSE_WORKING_DAYS,
     )
 
 
