@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from domain import access, audit, enrolment, grants, ledger, passwords, work
+from domain import access, audit, consents, enrolment, grants, ledger, messages, passwords, work
 from domain.accounts import due_date, format_money, format_number, make_number, periods_between
 from domain.programs import PROGRAMS, ensure_programs
 from models import Account, Consent, FilingPeriod, Grant, LedgerEntry, Licence, Program, TaxReturn, User
@@ -272,6 +272,8 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
     story.save(db, accounts)
     _consent_waiting_for_review(db, now, accounts["fuel"], people[OWNER])
     _access_history(db, now, accounts, people)
+    _written_to_the_agency(db, now, accounts["tourism"], people[OWNER])
+    _representative_asks(db, now, accounts["refund"], people[REPRESENTATIVE])
     db.commit()
     return True
 
@@ -297,6 +299,28 @@ def _access_history(db: Session, now: datetime, accounts: dict[str, Account], pe
         select(Grant).where(Grant.user_id == owner.id, Grant.account_id == accounts["corporate"].id)
     ).one()
     held.granted_at = now - timedelta(days=400)
+
+
+def _written_to_the_agency(db: Session, now: datetime, account: Account, owner: User) -> None:
+    """The owner's own question ("write to us"), waiting in the staff's messages queue."""
+    messages.write_to_agency(
+        db,
+        now,
+        user=owner,
+        account=account,
+        topic="return",
+        subject="Room nights in the last return",
+        body=(
+            "Our last Tourism Levy return counted the lodge's staff rooms as room nights. "
+            "Should we file an amended return, or will you adjust it?"
+        ),
+    )
+
+
+def _representative_asks(db: Session, now: datetime, account: Account, representative: User) -> None:
+    """Dana Kowalski asks to represent Tremblay Farms: the owner is told, and the
+    request waits on the owner's home page to be accepted or declined."""
+    consents.ask(db, now, user=representative, number=account.number, legal_name=account.legal_name)
 
 
 # A consent the owner signed for a bookkeeper, waiting in the agency's queue, so

@@ -656,7 +656,7 @@ class Licence(Base):
 
 
 class Message(Base):
-    """A secure message to one person in the portal (their online mail)."""
+    """A message to one person in the portal, read under Messages (notices and letters are Mail: MailItem)."""
 
     __tablename__ = "messages"
 
@@ -758,7 +758,7 @@ MAIL_KINDS = ("notice_of_assessment", "notice_of_reassessment", "decision_letter
 
 
 class MailItem(Base):
-    """A notice or letter posted to an account (online mail), or printed for the
+    """A notice or letter posted to an account (under its Mail), or printed for the
     post when the owner asked for paper. The posting date is the date of receipt:
     deadlines such as the 90 days for an objection start from it. The PDF is kept
     as posted, so what the taxpayer received never changes."""

@@ -3,8 +3,8 @@
 Assessing a return posts its period's assessment to the ledger, with any
 penalty and interest as entries of their own (each with the reason the
 taxpayer reads), dates the notice of assessment, posts its PDF to the account's
-online mail, completes the request the return came with, closes its queue item
-and tells the account's people by secure message. Reassessing posts an
+Mail, completes the request the return came with, closes its queue item
+and tells the account's people in Messages. Reassessing posts an
 adjustment for the difference between the new total and the period's current
 assessed total (the ledger is never edited) and issues a notice of
 reassessment. An amended return is assessed by reassessing: it changes the
@@ -336,7 +336,7 @@ def _tell(
     where = (
         f"We are sending the {title} by post to the account's mailing address."
         if mail_item.delivery == "paper"
-        else f"The {title} is in the account's online mail in TRA Client Self-Service. It shows the period's "
+        else f"The {title} is under the account's Mail in TRA Client Self-Service. It shows the period's "
         f"transactions and says how to object if you disagree."
     )
     body = "\n\n".join(

@@ -9,7 +9,7 @@ in two places only: the person's draft while they check it (scrubbed when they
 submit) and the DirectDeposit row refunds are paid from.
 
 A change ends the current row and adds a new one, so the history is kept. Every
-person with access to the account is told, in their online mail. Plain
+person with access to the account is told, in Messages. Plain
 functions, no Flask."""
 
 from __future__ import annotations

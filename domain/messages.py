@@ -845,7 +845,7 @@ def return_received(
         f"We received your {paper} for the period {period} on {today:%-d %B %Y}.\n\n"
         f"Account: {account.legal_name} ({format_number(account.number)}), {account.program.name}\n"
         f"Reference number: {reference}\n\n"
-        "We will process it and post the notice of assessment to the account's online mail. You can follow it on "
+        "We will process it and post the notice of assessment under the account's Mail. You can follow it on "
         "the account's assessment status page.",
         today,
         about=ABOUT_ACCOUNT,

@@ -28,7 +28,7 @@ FUNCTION_WORDS = {
     "objection": "Notices of objection",
     "waiver": "Waivers of penalties and interest",
     "upload": "Upload documents",
-    "messages": "Secure messages",
+    "messages": "Messages",
 }
 if set(FUNCTION_WORDS) != set(FUNCTIONS):  # checked at import, even under -O
     raise RuntimeError("every program function needs its words")

@@ -202,7 +202,7 @@ def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, fi
         assert sorted(m.user_id for m in sent) == sorted([filed["owner"], filed["clerk"]])
         message = _told(app, filed["owner"])[0]
         assert message.subject == "Your Tourism Levy return for 1\u201331 October 2026 has been assessed"
-        assert "Assessed amount: $480.00." in message.body and "online mail" in message.body
+        assert "Assessed amount: $480.00." in message.body and "under the account's Mail" in message.body
         assert "Our note: Assessed as filed." in message.body and "http" not in message.body
         emails = db.scalars(select(OutboxEmail).where(OutboxEmail.to_address == OWNER)).all()
         assert any("notice of assessment" in e.body_text for e in emails)

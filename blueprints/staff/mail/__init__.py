@@ -67,7 +67,7 @@ def mark_mailed(item_id: int):
         return render_error(
             409,
             title="This item went online",
-            message="It was posted to the account's online mail, so there is nothing to mail.",
+            message="It was posted online, under the account's Mail, so there is nothing to mail.",
         )
     if marked:
         db.commit()

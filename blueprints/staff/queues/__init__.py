@@ -338,5 +338,5 @@ def decide(item_id: int):
         return _refused(item, error, decision_form=form)
     db.commit()
     kick_outbox()
-    told = "" if item.queue == "messages" else " The account's people have been told by secure message."
+    told = "" if item.queue == "messages" else " The account's people have been told in Messages."
     return _back(item, f"Decided: {work.OUTCOME_WORDS[outcome].lower()}.{told}")

@@ -203,7 +203,7 @@ def assess(return_id: int):
         return _refused(tax_return, refused, assess_form=form)
     db.commit()
     kick_outbox()  # the mail alert and the message's email
-    where = "printed for the post" if outcome.mail_item.delivery == "paper" else "posted to the account's online mail"
+    where = "printed for the post" if outcome.mail_item.delivery == "paper" else "posted under the account's Mail"
     return _done(
         tax_return,
         f"Return assessed at {format_money(outcome.total_cents)}. The notice of assessment is "
