@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from domain import assessments, work
+from domain import assessments, messages, work
 from models import AuditEvent, LedgerEntry, MailItem, Message, OutboxEmail, ServiceRequest, TaxReturn, User, WorkItem
 from tests.accounts_factory import body, give, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import csrf_from, make_user
@@ -205,7 +205,10 @@ def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, fi
         assert "Assessed amount: $480.00." in message.body and "under the account's Mail" in message.body
         assert "Our note: Assessed as filed." in message.body and "http" not in message.body
         emails = db.scalars(select(OutboxEmail).where(OutboxEmail.to_address == OWNER)).all()
-        assert any("notice of assessment" in e.body_text for e in emails)
+        # The mail alert goes at once; the message's email does not, as the owner was
+        # emailed about a message (the return received) within the hour (at most one an hour).
+        assert any("new notice or letter" in e.body_text for e in emails)
+        assert sum(e.subject == messages.EMAIL_SUBJECT for e in emails) == 1
         assert all("http" not in e.body_text and "480" not in e.body_text for e in emails)
         assert (
             db.scalar(
