@@ -379,6 +379,7 @@ TYPED = {
     "filing.figures": {"accommodation_price": "1000.00", "exempt_price": "0.00"},
     "mail.delivery": {"delivery": "paper"},
     "messages.reply": {"body": "Here are my receipts."},
+    "messages.write": {"topic": "payment", "subject": "A question", "body": "Did my payment arrive?"},
     "objections.autosave": {"reasons": "The rooms were not let.", "facts": "Closed in June.", "relief": "Reassess"},
     "objections.begin": {},
     "objections.check": {"declaration": "y"},
