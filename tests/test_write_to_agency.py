@@ -199,3 +199,17 @@ def test_the_form_works_without_javascript_and_lists_the_topics(app, lodge):
     for label in ("My account", "A return or claim", "A payment or refund", "Access and representatives"):
         assert label in page
     assert _write(olive, lodge["number"]).status_code == 303
+
+
+def test_files_too_large_to_send_are_refused_beside_the_field_and_a_stranger_still_gets_404(app_with, lodge):
+    small = app_with(UPLOAD_MAX_BYTES=1024, MAX_FILES_PER_UPLOAD=1)
+    big = b"%PDF-1.4\n" + b"0" * 200_000
+    response = _write(signed_in(small, OWNER), lodge["number"], files=[("big.pdf", big)])
+    assert response.status_code == 413
+    page = body(response)
+    assert "The files you selected are too large to send" in page and 'id="files-error"' in page
+    sam = signed_in(small, STRANGER)
+    data = {"csrf_token": csrf_from(body(sam.get("/messages/"))), "files": [(io.BytesIO(big), "big.pdf")]}
+    refused = sam.post(f"/messages/{lodge['number']}/new", data=data, content_type="multipart/form-data")
+    assert refused.status_code == 404 and "too large" not in body(refused)
+    _nothing_kept(small)
