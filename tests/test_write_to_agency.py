@@ -103,6 +103,8 @@ def test_someone_on_the_account_who_does_not_read_its_messages_is_refused(app, l
     data["csrf_token"] = csrf_from(body(person.get("/messages/")))
     assert person.post(f"/messages/{lodge['number']}/new", data=data).status_code == 404
     assert f"/messages/{lodge['number']}/new" not in body(person.get("/messages/"))
+    if email == VIEWER:
+        assert f"/messages/{lodge['number']}/new" not in body(person.get(f"/accounts/{lodge['number']}/"))
     _nothing_kept(app)
 
 
@@ -194,6 +196,7 @@ def test_the_form_works_without_javascript_and_lists_the_topics(app, lodge):
     olive = signed_in(app, OWNER)
     inbox = body(olive.get("/messages/"))
     assert f'href="/messages/{lodge["number"]}/new"' in inbox
+    assert f'href="/messages/{lodge["number"]}/new"' in body(olive.get(f"/accounts/{lodge['number']}/"))
     page = body(olive.get(f"/messages/{lodge['number']}/new"))
     assert 'method="post"' in page and 'enctype="multipart/form-data"' in page and "data-hx-post" not in page
     for label in ("My account", "A return or claim", "A payment or refund", "Access and representatives"):
