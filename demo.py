@@ -634,7 +634,11 @@ def _returns_history(
             if processed_on is not None:
                 _allow_claim(story, history, filing, processed_on)
             continue
-        _pay_with_return(story, history, filing)
+        if filing.status == "assessed" or history.instalments:
+            # A return not yet assessed is not paid yet either (instalments are paid
+            # through the year): its payment would wait as a credit, and the demo's
+            # accounts would be in credit instead of owing what their stories say.
+            _pay_with_return(story, history, filing)
         if processed_on is None:
             continue
         if filing.status == "assessed":
