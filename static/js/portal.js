@@ -215,7 +215,15 @@
       return;
     }
     if (shown === "timeout") { hide(); }
-    if (reauthDeadline !== null && reauthDeadline - now <= 0 && shown !== "confirm") { show("confirm"); }
+    if (reauthDeadline !== null && reauthDeadline - now <= 0 && shown !== "confirm" && !onConfirmPage()) {
+      show("confirm");
+    }
+  }
+
+  // The server sends a request made while re-confirmation is due to the confirm
+  // page itself (auth.confirm): its form is the one prompt, so the dialog stays shut.
+  function onConfirmPage() {
+    return document.querySelector("main #confirm-form") !== null;
   }
 
   function staySignedIn() {
