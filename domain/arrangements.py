@@ -13,7 +13,6 @@ day (31 January, 28 or 29 February, 31 March), always counted from the first."""
 
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -23,7 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain import audit, ledger
+from domain import audit, dates, ledger
 from domain.accounts import add_months, format_money
 from domain.programs import int_setting
 from domain.sending import Refused
@@ -166,25 +165,11 @@ _WHAT = "The date of your first payment"
 def parse_first_day(day_text: str, month_text: str, year_text: str) -> tuple[date | None, str | None, str]:
     """(date, None, part) or (None, message, part), where part is the input the
     message is about: "day", "month", "year", or "date" for the whole date.
-    GOV.UK date input messages."""
-    parts = {"day": (day_text or "").strip(), "month": (month_text or "").strip(), "year": (year_text or "").strip()}
-    missing = [name for name, value in parts.items() if not value]
-    if len(missing) == 3:
+    GOV.UK date input messages (domain.dates)."""
+    first, message, part = dates.parse_parts(day_text, month_text, year_text, _WHAT)
+    if first is None and message is None:
         return None, "Enter the date of your first payment", "date"
-    if missing:
-        words = " and ".join(missing)
-        return None, f"{_WHAT} must include a {words}", missing[0]
-    for name, value in parts.items():
-        if not re.fullmatch(r"[0-9]{1,4}", value):
-            return None, f"{_WHAT} must be a real date", name
-    if len(parts["year"]) != 4:
-        return None, "Year must include 4 numbers", "year"
-    day, month, year = int(parts["day"]), int(parts["month"]), int(parts["year"])
-    if not 1 <= month <= 12:
-        return None, f"{_WHAT} must be a real date", "month"
-    if year < 1 or not 1 <= day <= calendar.monthrange(year, month)[1]:
-        return None, f"{_WHAT} must be a real date", "day" if year >= 1 else "year"
-    return date(year, month, day), None, "date"
+    return first, message, part
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from wtforms.fields.choices import SelectChoice as SelectChoice  # type: ignore[
 from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Email, Length, StopValidation
 
+from domain import dates
 from domain.details import has_control_characters
 from web.access import take_kept_form
 
@@ -148,3 +149,91 @@ def bind(form_class, user_id: int | None, **kwargs):
     form = form_class(**kwargs)
     form.restored = False
     return form
+
+
+class DateInputField(Field):
+    """A date a person types: the GOV.UK date input, three boxes named `<name>_day`,
+    `<name>_month` and `<name>_year` (never the browser's picker, nor year-month-day
+    text, so every date is typed one way). `data` is the date, or None when all three
+    are empty. `what` names the date in the GOV.UK messages ("The start date must be
+    a real date"); `required` is the message when it is missing (None: optional).
+    With `checked=False` the domain reads the parts and words the problems (a
+    journey's answers), and the view puts its messages here with `show_problem`.
+    A query string may carry the day as year-month-day under `<name>` (the links and
+    bookmarks a filter makes); a person never types it so."""
+
+    widget = None  # drawn by the date_input macro (templates/macros/forms.html)
+
+    def __init__(self, label=None, validators=None, *, what: str, required: str | None = None, checked=True, **kw):
+        super().__init__(label, validators, **kw)
+        self.what, self.required, self.checked = what, required, checked
+        self.parts = dates.parts_of(None)
+        self.wrong = ""  # "day", "month", "year" or "date": which boxes the error is about
+
+    def part_name(self, part: str) -> str:
+        return f"{self.name}_{part}"
+
+    def part_id(self, part: str) -> str:
+        return f"{self.id}_{part}"
+
+    @property
+    def error_target(self) -> str:
+        """Where the error summary's link goes: the first box that is wrong."""
+        return self.part_id(self.wrong if self.wrong in dates.PARTS else "day")
+
+    def flagged(self, part: str) -> bool:
+        return bool(self.errors) and self.wrong in (part, "date", "")
+
+    def process(self, formdata, data=unset_value, extra_filters=None):
+        self.process_errors = []
+        if data is unset_value:
+            data = self.default() if callable(self.default) else self.default
+        self.object_data = data
+        typed = formdata is not None and any(self.part_name(p) in formdata for p in dates.PARTS)
+        if typed:
+            self.parts = {p: str(formdata.get(self.part_name(p)) or "") for p in dates.PARTS}
+        elif formdata is not None and formdata.get(self.name):
+            self.parts = _iso_parts(str(formdata.get(self.name)))
+        elif isinstance(data, dict):
+            self.parts = {p: str(data.get(p) or "") for p in dates.PARTS}
+        else:
+            self.parts = dates.parts_of(data if data not in (None, unset_value) else None)
+        self.data, _message, _part = dates.parse_parts(*self.parts.values(), what=self.what)
+
+    def pre_validate(self, form):
+        if not self.checked:
+            raise StopValidation()
+        day, message, part = dates.parse_parts(*self.parts.values(), what=self.what)
+        if day is None and message is None and self.required:
+            message, part = self.required, "date"
+        if message:
+            self.wrong = part
+            raise StopValidation(message)
+        if day is None:
+            raise StopValidation()  # optional and empty: no rule to check
+
+    def show_problem(self, message: str, part: str = "date") -> None:
+        """Put a message beside the date, about one of its boxes or the whole date."""
+        self.wrong = part if not self.errors else self.wrong
+        add_error(self, message)
+
+
+def _iso_parts(text: str) -> dict[str, str]:
+    """A year-month-day from a query string as the three boxes (what is not one is kept
+    as typed in the day box, so the page says it is not a real date)."""
+    year, _, rest = text.strip().partition("-")
+    month, _, day = rest.partition("-")
+    if not day:
+        return {"day": text.strip(), "month": "", "year": ""}
+    return {"day": day.lstrip("0") or day, "month": month.lstrip("0") or month, "year": year}
+
+
+def date_rule(message: str, ok):
+    """A validator: the date meets `ok(day)` (like "in the past"), else `message`."""
+
+    def check(_form, field):
+        if field.data is not None and not ok(field.data):
+            field.wrong = "date"
+            raise ValidationError(message)
+
+    return check

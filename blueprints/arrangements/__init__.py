@@ -86,24 +86,21 @@ def start(account: Account, grant: Grant):
     )
 
 
-def _apply(form, found: dict) -> bool:
-    """Put the domain's messages beside their fields; True when the whole date is wrong."""
-    whole_date = False
+def _apply(form, found: dict) -> None:
+    """Put the domain's messages beside their fields; a date's beside the box it is about."""
     for name, message in found.items():
-        if name == "first_date":
-            name, whole_date = "first_day", True
-        field = getattr(form, name)
-        field.errors = [*field.errors, message]
-    return whole_date
+        if name.startswith("first_"):
+            form.first.show_problem(message, name.removeprefix("first_"))
+        else:
+            field = getattr(form, name)
+            field.errors = [*field.errors, message]
 
 
-def _propose_page(account, grant, form, rules, day, draft, whole_date=False, status=200):
+def _propose_page(account, grant, form, rules, day, draft, status=200):
     dates = {"latest_first": rules.latest_first_day(day), "latest_last": rules.latest_last_day(day)}
     dates["example"] = min(day + timedelta(days=7), dates["latest_first"])
     owing = arrangements.owing(get_db(), account.id)
-    shown = dict(
-        form=form, draft=draft, rules=rules, owing=owing, whole_date=whole_date, long_day=arrangements.long_day
-    )
+    shown = dict(form=form, draft=draft, rules=rules, owing=owing, long_day=arrangements.long_day)
     return journeys.page("arrangements/propose.html", account, grant, current=CURRENT, **dates, **shown), status
 
 
@@ -121,10 +118,10 @@ def propose(account: Account, grant: Grant):
         for name, value in drafts.answers(draft).items()
         if name in arrangements.FIELDS and isinstance(value, str)
     }
+    saved["first"] = {part: saved.pop(f"first_{part}", "") for part in ("day", "month", "year")}
     form = bind(ProposeForm, current_user.id, data=saved)
     if request.method == "GET":
         return _propose_page(account, grant, form, rules, day, draft)
-    whole_date = False
     if form.validate_on_submit():
         answers = arrangements.clean_answers(request.form)
         proposal, found = arrangements.check(answers, balance_cents=owing, today=day, rules=rules)
@@ -133,8 +130,8 @@ def propose(account: Account, grant: Grant):
             drafts.save(draft, now(), {**answers, "balance_cents": owing})
             db.commit()
             return see_other(url_for(".check", number=account.number))
-        whole_date = _apply(form, found)
-    return _propose_page(account, grant, form, rules, day, draft, whole_date, 400)
+        _apply(form, found)
+    return _propose_page(account, grant, form, rules, day, draft, 400)
 
 
 @bp.route("/<account:number>/autosave", methods=["POST"])

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 
 from domain.arrangements import FREQUENCIES
-from web.forms import SendForm, declaration_field, radio_field, text_field
+from web.forms import DateInputField, SendForm, declaration_field, radio_field, text_field
 
 INSTALMENT_HINT = "In dollars, like 1250.00. The last payment is what is left, so it can be less"
 
@@ -17,9 +17,10 @@ class ProposeForm(FlaskForm):
     # Declared in the order the page asks (WTForms orders the error summary the same way).
     frequency = radio_field("How often will you pay?", "frequency", FREQUENCIES)
     instalment = text_field("How much will you pay each time?", "instalment", INSTALMENT_HINT)
-    first_day = text_field("Day", "first_day")
-    first_month = text_field("Month", "first_month")
-    first_year = text_field("Year", "first_year")
+    # Read and checked by domain.arrangements, with the journey's other answers.
+    first = DateInputField(
+        "When will you make the first payment?", id="first", what="The date of your first payment", checked=False
+    )
 
 
 class CheckForm(SendForm):
