@@ -434,7 +434,8 @@ def test_filter_by_processed_date_range_and_type(busy):
     assert {r[3] for r in _rows(page)} == {"Payment"}
     assert "Transactions processed from 5 June 2026 to 20 June 2026, payment only" in page
     # The form shows the filter it applied.
-    assert 'value="2026-06-05"' in page and 'value="2026-06-20"' in page
+    assert re.search(r'id="filter-from_day" name="from_day" [^>]*value="5"', page)
+    assert re.search(r'id="filter-to_month" name="to_month" [^>]*value="6"', page)
     assert '<option value="payment" selected>' in page
 
 
@@ -456,24 +457,46 @@ def test_filter_by_period_end(busy):
 
 
 @pytest.mark.parametrize(
-    "query, field, message",
+    "query, field, link, message",
     [
         (
-            "mode=processed&from=2026-06-20&to=2026-06-05",
+            "mode=processed&from_day=20&from_month=6&from_year=2026&to_day=5&to_month=6&to_year=2026",
             "filter-from",
+            "filter-from_day",
             "The start date must be on or before the end date",
         ),
-        ("mode=processed&from=2026-02-30", "filter-from", "Enter the start date as a real date, like 2026-01-31"),
-        ("mode=processed&to=31/12/2026", "filter-to", "Enter the end date as a real date, like 2026-03-31"),
-        ("mode=period&period=2026-01-31", "filter-period", "Choose a period this account has"),
-        ("mode=period&period=yesterday", "filter-period", "Choose a period this account has"),
-        ("mode=period", "filter-period", "Choose a period end"),
-        ("type=bribe", "filter-type", "Choose a transaction type from the list"),
-        ("mode=sideways", "filter-mode", "Choose how to find transactions"),
+        (
+            "mode=processed&from_day=30&from_month=2&from_year=2026",
+            "filter-from",
+            "filter-from_day",
+            "The start date must be a real date",
+        ),
+        (
+            "mode=processed&to_day=31&to_month=&to_year=2026",
+            "filter-to",
+            "filter-to_month",
+            "The end date must include a month",
+        ),
+        ("mode=processed&from=2026-02-30", "filter-from", "filter-from_day", "The start date must be a real date"),
+        ("mode=period&period=2026-01-31", "filter-period", "filter-period", "Choose a period this account has"),
+        ("mode=period&period=yesterday", "filter-period", "filter-period", "Choose a period this account has"),
+        ("mode=period", "filter-period", "filter-period", "Choose a period end"),
+        ("type=bribe", "filter-type", "filter-type", "Choose a transaction type from the list"),
+        ("mode=sideways", "filter-mode", "filter-mode", "Choose how to find transactions"),
     ],
-    ids=["reversed", "no-such-day", "wrong-format", "unknown-period", "not-a-date", "no-period", "type", "mode"],
+    ids=[
+        "reversed",
+        "no-such-day",
+        "no-month",
+        "no-such-day-in-a-link",
+        "unknown-period",
+        "not-a-date",
+        "no-period",
+        "type",
+        "mode",
+    ],
 )
-def test_a_wrong_filter_gets_a_message_beside_the_field(busy, query, field, message):
+def test_a_wrong_filter_gets_a_message_beside_the_field(busy, query, field, link, message):
     for path in ("transactions", "transactions.csv"):
         response = busy["client"].get(f"/accounts/{busy['number']}/{path}?{query}")
         assert response.status_code == 400, (path, response.status_code)
@@ -482,7 +505,7 @@ def test_a_wrong_filter_gets_a_message_beside_the_field(busy, query, field, mess
             f'<p class="field-error" id="{field}-error"><span class="visually-hidden">Error:</span> {message}</p>'
             in page
         )
-        assert f'<a href="#{field}">{message}</a>' in page  # and in the error summary
+        assert f'<a href="#{link}">{message}</a>' in page  # and in the error summary, to the first wrong box
         assert "<title>Error: " in page
         assert not _rows(page)
 

@@ -11,7 +11,7 @@ from wtforms import StringField
 
 from domain.ledger import TransactionFilter
 from models import LEDGER_KINDS
-from web.forms import add_error
+from web.forms import DateInputField, add_error
 
 MODES = (("processed", "By processed date range"), ("period", "By period end"))
 KIND_CHOICES = (("all", "All types"), *tuple((kind, kind.capitalize()) for kind in LEDGER_KINDS))
@@ -36,16 +36,18 @@ class TransactionFilterForm(FlaskForm):
         csrf = False
 
     mode = StringField("How do you want to find transactions?", id="filter-mode", default="processed")
-    date_from = StringField(
+    date_from = DateInputField(
         "Start date",
         name="from",
         id="filter-from",
-        description="Processed on or after this day. Leave it empty for no limit",
+        what="The start date",
+        description="Processed on or after this day, for example 1 11 2026. Leave it empty for no limit",
     )
-    date_to = StringField(
+    date_to = DateInputField(
         "End date",
         name="to",
         id="filter-to",
+        what="The end date",
         description="Processed on or before this day. Leave it empty for no limit",
     )
     period = StringField("Period end", id="filter-period")
@@ -86,15 +88,12 @@ class TransactionFilterForm(FlaskForm):
             add_error(self.kind, "Choose a transaction type from the list")
         start = end = period = None
         if mode == "processed":
-            start, start_ok = parse_day(self.date_from.data)
-            end, end_ok = parse_day(self.date_to.data)
-            if not start_ok:
-                add_error(self.date_from, "Enter the start date as a real date, like 2026-01-31")
-            if not end_ok:
-                add_error(self.date_to, "Enter the end date as a real date, like 2026-03-31")
+            start, end = self.date_from.data, self.date_to.data
             if start and end and start > end:
-                add_error(self.date_from, "The start date must be on or before the end date")
-        elif mode == "period":
+                self.date_from.show_problem("The start date must be on or before the end date")
+        else:  # the dates are not asked for: nothing to say about them
+            self.date_from.errors = self.date_to.errors = []
+        if mode == "period":
             text = (self.period.data or "").strip()
             period, period_ok = parse_day(text)
             if not text:
