@@ -194,27 +194,44 @@ def test_htmx_gets_only_the_results(app, log, staff_member):
     assert 'id="audit-filter"' in whole and 'data-hx-get="/staff/audit/"' in whole and 'id="audit-results"' in whole
 
 
+def _typed(name: str, day: str, month: str, year: str) -> dict[str, str]:
+    return {f"{name}_day": day, f"{name}_month": month, f"{name}_year": year}
+
+
 @pytest.mark.parametrize(
-    "query, field, message",
+    "query, field, link, message",
     [
-        ({"from": "2026-13-01"}, "audit-from", "Enter the first day as a real date, like 2026-11-01"),
-        ({"to": "yesterday"}, "audit-to", "Enter the last day as a real date, like 2026-11-30"),
-        ({"from": "9999-12-31"}, "audit-from", "Enter the first day as a real date"),
-        ({"from": "2026-11-20", "to": "2026-11-10"}, "audit-from", "The first day must be on or before the last day"),
-        ({"person": "nobody@example.com"}, "audit-person", "No one has that email address"),
-        ({"person": "99999"}, "audit-person", "No one has that user number"),
-        ({"person": "Ann Able"}, "audit-person", "Enter an email address, like name@example.com, or a user number"),
-        ({"account": "1234"}, "audit-account", "An account number has 10 digits"),
-        ({"account": "4100000019"}, "audit-account", "No account has that number"),
-        ({"action": "DROP TABLE;"}, "audit-action", "Enter an event, like consent.approved"),
+        (_typed("from", "1", "13", "2026"), "audit-from", "audit-from_month", "The first day must be a real date"),
+        (_typed("to", "yesterday", "", ""), "audit-to", "audit-to_month", "The last day must include a month and year"),
+        (_typed("from", "31", "12", "9999"), "audit-from", "audit-from_day", "The first day must be a real date"),
+        ({"from": "2026-13-01"}, "audit-from", "audit-from_month", "The first day must be a real date"),
+        (
+            {**_typed("from", "20", "11", "2026"), **_typed("to", "10", "11", "2026")},
+            "audit-from",
+            "audit-from_day",
+            "The first day must be on or before the last day",
+        ),
+        ({"person": "nobody@example.com"}, "audit-person", "audit-person", "No one has that email address"),
+        ({"person": "99999"}, "audit-person", "audit-person", "No one has that user number"),
+        (
+            {"person": "Ann Able"},
+            "audit-person",
+            "audit-person",
+            "Enter an email address, like name@example.com, or a user number",
+        ),
+        ({"account": "1234"}, "audit-account", "audit-account", "An account number has 10 digits"),
+        ({"account": "4100000019"}, "audit-account", "audit-account", "No account has that number"),
+        ({"action": "DROP TABLE;"}, "audit-action", "audit-action", "Enter an event, like consent.approved"),
     ],
 )
-def test_a_wrong_filter_gets_a_400_with_the_message_beside_the_field(app, log, staff_member, query, field, message):
+def test_a_wrong_filter_gets_a_400_with_the_message_beside_the_field(
+    app, log, staff_member, query, field, link, message
+):
     supervisor = staff_member("supervisor")
     response = supervisor.get(URL, query_string=query)
     assert response.status_code == 400
     page = body(response)
-    assert message in page and f'href="#{field}"' in page and f'id="{field}-error"' in page
+    assert message in page and f'href="#{link}"' in page and f'id="{field}-error"' in page
     assert "Correct the filter to see events." in page and "<code>" not in page
     exported = supervisor.get(CSV_URL, query_string=query)
     assert exported.status_code == 400 and message in body(exported)

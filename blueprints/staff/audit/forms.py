@@ -10,9 +10,8 @@ from wtforms import StringField
 
 from domain import audit_log
 from domain.accounts import normalise_number, number_problem
-from web.forms import add_error
+from web.forms import DateInputField, add_error, date_rule
 
-_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _EVENT = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*\.?$")
 
 
@@ -20,18 +19,9 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-def _day(text: str | None) -> tuple[date | None, bool]:
-    """(the day, whether the text was a real YYYY-MM-DD date); blank is no day and fine."""
-    if not text:
-        return None, True
-    if not _ISO_DAY.match(text):
-        return None, False
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        return None, False
+def _within_reach(day: date) -> bool:
     # Far-off years name no event and would overflow the day after.
-    return (day, True) if 1900 <= day.year <= 2999 else (None, False)
+    return 1900 <= day.year <= 2999
 
 
 class AuditFilterForm(FlaskForm):
@@ -53,16 +43,30 @@ class AuditFilterForm(FlaskForm):
         description="An event, like consent.approved, or the start of one ending in a dot, "
         "like consent. for every consent event",
     )
-    date_from = StringField(
-        "From", name="from", id="audit-from", filters=[_strip], description="On or after this day (Mountain time)"
+    date_from = DateInputField(
+        "From",
+        [date_rule("The first day must be a real date", _within_reach)],
+        name="from",
+        id="audit-from",
+        what="The first day",
+        description="On or after this day (Mountain time), for example 1 11 2026",
     )
-    date_to = StringField(
-        "To", name="to", id="audit-to", filters=[_strip], description="On or before this day (Mountain time)"
+    date_to = DateInputField(
+        "To",
+        [date_rule("The last day must be a real date", _within_reach)],
+        name="to",
+        id="audit-to",
+        what="The last day",
+        description="On or before this day (Mountain time)",
     )
 
     def params(self) -> dict[str, str]:
         """The query string of the filter as typed, only what is filled in: for links and the CSV."""
-        return {field.name: field.data for field in self if field.data}
+        return {
+            field.name: field.data.isoformat() if isinstance(field.data, date) else field.data
+            for field in self
+            if field.data
+        }
 
     def to_filter(self, db, zone: str) -> audit_log.AuditFilter | None:
         """The filter, or None with a message beside each field that is wrong."""
@@ -93,14 +97,9 @@ class AuditFilterForm(FlaskForm):
             add_error(
                 self.action, "Enter an event, like consent.approved, or the start of one ending in a dot, like consent."
             )
-        first, first_ok = _day(self.date_from.data)
-        last, last_ok = _day(self.date_to.data)
-        if not first_ok:
-            add_error(self.date_from, "Enter the first day as a real date, like 2026-11-01")
-        if not last_ok:
-            add_error(self.date_to, "Enter the last day as a real date, like 2026-11-30")
+        first, last = self.date_from.data, self.date_to.data
         if first and last and first > last:
-            add_error(self.date_from, "The first day must be on or before the last day")
+            self.date_from.show_problem("The first day must be on or before the last day")
         if self.errors:
             return None
         start, end = audit_log.day_range(first, last, zone)
