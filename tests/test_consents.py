@@ -155,9 +155,23 @@ def test_the_dates_of_the_consent_bound_the_access(app, firm, runner, clock):
         ({"representative_email": "nope"}, "representative_email", "Enter an email address in the correct format"),
         ({"permissions": []}, "permissions", "Choose at least one thing this person can do"),
         ({"permissions": ["manage_access"]}, "permissions", "cannot manage who else uses the account"),
-        ({"starts_on": "2026-02-30"}, "starts_on", "Enter the date as year-month-day"),
-        ({"starts_on": "2026-11-01"}, "starts_on", "The start date must be today or later"),
-        ({"ends_on": "2026-11-24", "starts_on": "2026-12-01"}, "ends_on", "The end date must be on or after"),
+        (
+            {"starts_on_day": "30", "starts_on_month": "2", "starts_on_year": "2026"},
+            "starts_on_day",
+            "The start date must be a real date",
+        ),
+        (
+            {"starts_on_day": "", "starts_on_month": "", "starts_on_year": ""},
+            "starts_on_day",
+            "Enter the date the consent starts",
+        ),
+        (
+            {"ends_on_day": "24", "ends_on_month": "", "ends_on_year": "2026"},
+            "ends_on_month",
+            "The end date must include a month",
+        ),
+        ({"starts_on": "2026-11-01"}, "starts_on_day", "The start date must be today or later"),
+        ({"ends_on": "2026-11-24", "starts_on": "2026-12-01"}, "ends_on_day", "The end date must be on or after"),
         ({"declaration": ""}, "declaration", "Confirm the declaration"),
     ],
 )

@@ -20,7 +20,7 @@ from web.htmx import see_other
 from web.limits import BY_YOU_TODAY, person_held_back, try_again_after
 from web.uploads import accepts_files, check_and_scan
 
-from .forms import AcceptForm, AskForm, ConsentForm, UploadForm, parse_day
+from .forms import AcceptForm, AskForm, ConsentForm, UploadForm
 
 bp = Blueprint("consents", __name__, url_prefix="/consents")
 ASK_SENT = (
@@ -85,8 +85,8 @@ def sign(account: Account, grant: Grant):
                 email=form.representative_email.data,
                 firm_name=form.firm_name.data,
                 permissions=form.permissions.data or [],
-                starts_on=parse_day(form.starts_on.data),
-                ends_on=parse_day(form.ends_on.data),
+                starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data,
                 caps=configured_caps(),
             )
         except AccessRefused as error:
@@ -173,8 +173,8 @@ def _sign_on_paper(db, moment, account, grant, form, upload_file, content: bytes
         email=form.representative_email.data,
         firm_name=form.firm_name.data,
         permissions=form.permissions.data or [],
-        starts_on=parse_day(form.starts_on.data),
-        ends_on=parse_day(form.ends_on.data),
+        starts_on=form.starts_on.data,
+        ends_on=form.ends_on.data,
         caps=configured_caps(),
     )
     consents.attach_signed_form(
@@ -205,8 +205,8 @@ def accept(account: Account, grant: Grant, consent_id: int):
                 actor=grant,
                 consent=consent,
                 permissions=form.permissions.data or [],
-                starts_on=parse_day(form.starts_on.data),
-                ends_on=parse_day(form.ends_on.data),
+                starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data,
                 caps=configured_caps(),
             )
         except AccessRefused as error:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectMultipleField, StringField, ValidationError
@@ -11,25 +9,12 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from domain.access import PERMISSION_LABELS
 from models import PERMISSIONS
-from web.forms import SelectChoice
-
-_ISO = "Enter the date as year-month-day, like 2027-01-31"
+from web.dates import today
+from web.forms import DateInputField, SelectChoice
 
 
 def _strip(value):
     return value.strip() if isinstance(value, str) else value
-
-
-def parse_day(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat((text or "").strip()) if (text or "").strip() else None
-    except ValueError:
-        return None
-
-
-def _a_day(_form, field):
-    if (field.data or "").strip() and parse_day(field.data) is None:
-        raise ValidationError(_ISO)
 
 
 class RepresentativeMixin:
@@ -74,19 +59,19 @@ class TermsMixin:
         choices=[SelectChoice(p, PERMISSION_LABELS[p]) for p in PERMISSIONS if p != "manage_access"],
         description="Select all that apply",
     )
-    starts_on = StringField(
+    starts_on = DateInputField(
         "Start date",
         id="starts_on",
-        filters=[_strip],
-        description="For example, 2027-01-31",
-        validators=[DataRequired("Enter the date the consent starts"), _a_day],
+        what="The start date",
+        required="Enter the date the consent starts",
+        default=today,
+        description="For example, 31 1 2027",
     )
-    ends_on = StringField(
+    ends_on = DateInputField(
         "End date (optional)",
         id="ends_on",
-        filters=[_strip],
+        what="The end date",
         description="Leave it empty for a consent that lasts until you revoke it",
-        validators=[_a_day],
     )
 
 
