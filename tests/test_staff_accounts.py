@@ -534,7 +534,16 @@ def test_a_number_taken_meanwhile_is_skipped(app, seeded, clock):
         ({"physical_province": "XX"}, "physical_province", "Select the province or territory of the physical address"),
         ({"contact_phone": "555-0100"}, "contact_phone", "Enter the phone number with its area code"),
         ({"contact_email": "not-an-email"}, "contact_email", "Enter an email address in the correct format"),
-        ({"opened_on": "15/03/2026"}, "opened_on", "Enter the date the account opened as year-month-day"),
+        (
+            {"opened_on_day": "15", "opened_on_month": "", "opened_on_year": "2026"},
+            "opened_on",
+            "The date the account opened must include a month",
+        ),
+        (
+            {"opened_on_day": "29", "opened_on_month": "2", "opened_on_year": "2026"},
+            "opened_on",
+            "The date the account opened must be a real date",
+        ),
         ({"opened_on": "2026-11-24"}, "opened_on", "The date the account opened must be today or earlier"),
         ({"legal_name": "Null\x00 Ltd."}, "legal_name", "Enter the legal name on one line"),
     ],
@@ -544,7 +553,8 @@ def test_bad_registrations_are_refused_beside_their_field(app, seeded, staff_mem
     response, _key = _register(officer, **changes)
     assert response.status_code == 400
     page = text(response)
-    assert f'href="#{field}"' in page and message in page
+    # A date's error summary links to its first wrong box.
+    assert re.search(rf'href="#{field}(_day|_month|_year)?"', page) and message in page
     assert f'<p class="field-error" id="{field}-error">' in page
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(func.count(Account.id))) == 1  # the seeded account only

@@ -4,14 +4,12 @@ edits), the contact and the day it opened."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, ValidationError
+from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from web.details_fields import add_checks, address_fields, contact_fields, tidy
-from web.forms import not_blank, one_line
+from web.forms import DateInputField, not_blank, one_line
 
 
 class AccountSearchForm(FlaskForm):
@@ -41,13 +39,6 @@ def _text(label: str, what: str, most: int, *, required: bool = True, **kwargs) 
             Length(max=most, message=f"Enter {what} in {most} characters or fewer"),
         ],
     )
-
-
-def _opened_on(_form, field):
-    try:
-        field.data = date.fromisoformat(field.data)
-    except (TypeError, ValueError):
-        raise ValidationError("Enter the date the account opened as year-month-day, like 2026-01-31") from None
 
 
 class _AccountBasics(FlaskForm):
@@ -80,12 +71,12 @@ RegisterAccountForm = type(
         **address_fields("mailing", "mailing address"),
         **address_fields("physical", "physical address"),
         **contact_fields(),
-        "opened_on": StringField(
+        "opened_on": DateInputField(
             "Date the account opened",
             id="opened_on",
-            filters=[tidy],
-            description="Year-month-day, for example 2026-01-31. Filing periods start from it",
-            validators=[not_blank("Enter the date the account opened"), _opened_on],
+            what="The date the account opened",
+            required="Enter the date the account opened",
+            description="For example, 31 1 2026. Filing periods start from it",
         ),
     },
 )
