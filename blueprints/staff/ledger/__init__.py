@@ -38,7 +38,7 @@ def _entry_form(formdata=None) -> EntryForm:
     if formdata is None:
         form.key.data = once.new_key()
         form.kind.data = "payment"
-        form.effective_date.data = today().isoformat()
+        form.effective_date.process(None, today())
     return form
 
 
@@ -85,10 +85,14 @@ def post_entry(number: str):
     kind = postings.chosen_kind(request.form)
     if kind in postings.KINDS and not postings.may_post(_staff(), kind):
         require_staff_role(postings.KINDS[kind].role)
-    form.validate()
-    posting, problems = postings.read(db, account, today(), request.form)
+    form.validate()  # the effective date's boxes, with the GOV.UK date messages
+    answers = request.form.to_dict()
+    if form.effective_date.data is not None:
+        answers["effective_date"] = form.effective_date.data.isoformat()
+    posting, problems = postings.read(db, account, today(), answers)
     for name, message in problems.items():
-        add_error(form[name], message)
+        if not form[name].errors:  # a date the boxes could not read has its message already
+            add_error(form[name], message)
     if not once.valid(form.key.data):
         form.form_errors.append(STALE_FORM)
         form.key.data = once.new_key()

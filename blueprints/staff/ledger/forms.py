@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, StringField
 
 from domain.postings import KINDS
-from web.forms import SelectChoice, one_line
+from web.forms import DateInputField, SelectChoice, one_line
 
 
 def _strip(value):
@@ -30,8 +30,12 @@ class EntryForm(FlaskForm):
         description="In dollars and cents, like 1250.00, without a minus sign: the type says "
         "whether it is a debit or a credit",
     )
-    effective_date = StringField(
-        "Effective date", id="effective_date", filters=[_strip], description="The day it takes effect, like 2026-11-23"
+    effective_date = DateInputField(
+        "Effective date",
+        id="effective_date",
+        what="The effective date",
+        required="Enter the effective date",
+        description="The day it takes effect, for example 23 11 2026",
     )
     period_end = StringField("Period (optional)", id="period_end", filters=[_strip])
     to_account = StringField(
