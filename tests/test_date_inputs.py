@@ -71,7 +71,12 @@ def test_date_fields_are_date_inputs():
         for name, unbound in _unbound_fields(cls)
         if issubclass(unbound.field_class, DateInputField)
     }
-    assert {"ConsentForm.starts_on", "ConsentForm.ends_on", "RegisterAccountForm.opened_on", "EntryForm.effective_date"} <= names
+    assert {
+        "ConsentForm.starts_on",
+        "ConsentForm.ends_on",
+        "RegisterAccountForm.opened_on",
+        "EntryForm.effective_date",
+    } <= names
     assert {"AuditFilterForm.date_from", "TransactionFilterForm.date_to", "ProposeForm.first"} <= names
 
 

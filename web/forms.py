@@ -162,7 +162,7 @@ class DateInputField(Field):
     A query string may carry the day as year-month-day under `<name>` (the links and
     bookmarks a filter makes); a person never types it so."""
 
-    widget = None  # drawn by the date_input macro (templates/macros/forms.html)
+    # Drawn by the date_input macro (templates/macros/forms.html), never by a widget.
 
     def __init__(self, label=None, validators=None, *, what: str, required: str | None = None, checked=True, **kw):
         super().__init__(label, validators, **kw)
@@ -198,12 +198,15 @@ class DateInputField(Field):
             self.parts = {p: str(data.get(p) or "") for p in dates.PARTS}
         else:
             self.parts = dates.parts_of(data if data not in (None, unset_value) else None)
-        self.data, _message, _part = dates.parse_parts(*self.parts.values(), what=self.what)
+        self.data, _message, _part = self._read()
+
+    def _read(self):
+        return dates.parse_parts(self.parts["day"], self.parts["month"], self.parts["year"], self.what)
 
     def pre_validate(self, form):
         if not self.checked:
             raise StopValidation()
-        day, message, part = dates.parse_parts(*self.parts.values(), what=self.what)
+        day, message, part = self._read()
         if day is None and message is None and self.required:
             message, part = self.required, "date"
         if message:

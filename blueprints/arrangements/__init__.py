@@ -113,7 +113,7 @@ def propose(account: Account, grant: Grant):
         return see_other(url_for(".start", number=account.number))
     rules = arrangements.rules_for(db, account.program_code)
     draft = _draft(db, account)
-    saved = {
+    saved: dict[str, object] = {
         name: value
         for name, value in drafts.answers(draft).items()
         if name in arrangements.FIELDS and isinstance(value, str)
