@@ -84,7 +84,7 @@ def _check_dates(today: date, starts_on: date | None, ends_on: date | None) -> d
     if starts_on is None:
         raise AccessRefused("Enter the date the consent starts", "starts_on")
     if starts_on < today:
-        raise AccessRefused("The start date must be today or later", "starts_on")
+        raise AccessRefused("The start date must be today or in the future", "starts_on")
     if ends_on is not None and ends_on < starts_on:
         raise AccessRefused("The end date must be on or after the start date", "ends_on")
     return starts_on

@@ -209,7 +209,7 @@ def read(db: Session, account: Account, today: date, answers: dict) -> tuple[Pos
     elif effective is None:
         problems["effective_date"] = "Enter the effective date as a real date, like 2026-11-23"
     elif effective > today:
-        problems["effective_date"] = "The effective date cannot be in the future"
+        problems["effective_date"] = "The effective date must be today or in the past"
     period_end = None
     if text["period_end"]:
         period_end = parse_day(text["period_end"])

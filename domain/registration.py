@@ -255,7 +255,7 @@ def register_account(
     if program is None:
         raise Refused("Choose a program", "program_code")
     if not EARLIEST_OPENING <= fields.opened_on <= today:
-        raise Refused("The date the account opened must be today or earlier", "opened_on")
+        raise Refused("The date the account opened must be today or in the past", "opened_on")
     if not once.claim(db, now, key):
         earlier = once.made_with(db, key, ("account.registered",))
         if earlier is None:

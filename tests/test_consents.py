@@ -170,7 +170,7 @@ def test_the_dates_of_the_consent_bound_the_access(app, firm, runner, clock):
             "ends_on_month",
             "The end date must include a month",
         ),
-        ({"starts_on": "2026-11-01"}, "starts_on_day", "The start date must be today or later"),
+        ({"starts_on": "2026-11-01"}, "starts_on_day", "The start date must be today or in the future"),
         ({"ends_on": "2026-11-24", "starts_on": "2026-12-01"}, "ends_on_day", "The end date must be on or after"),
         ({"declaration": ""}, "declaration", "Confirm the declaration"),
     ],

@@ -544,7 +544,7 @@ def test_a_number_taken_meanwhile_is_skipped(app, seeded, clock):
             "opened_on",
             "The date the account opened must be a real date",
         ),
-        ({"opened_on": "2026-11-24"}, "opened_on", "The date the account opened must be today or earlier"),
+        ({"opened_on": "2026-11-24"}, "opened_on", "The date the account opened must be today or in the past"),
         ({"legal_name": "Null\x00 Ltd."}, "legal_name", "Enter the legal name on one line"),
     ],
 )

@@ -238,7 +238,7 @@ def test_a_transfer_posts_on_both_accounts_with_one_reference(app, books, staff_
             "effective_date",
             "The effective date must be a real date",
         ),
-        ({"effective_date": "2026-11-24"}, "effective_date", "The effective date cannot be in the future"),
+        ({"effective_date": "2026-11-24"}, "effective_date", "The effective date must be today or in the past"),
         ({"effective_date": ""}, "effective_date", "Enter the effective date"),
         ({"period_end": "2026-09-15"}, "period_end", "Choose a period this account has, or no period"),
         ({"period_end": "2019-12-31"}, "period_end", "Choose a period this account has, or no period"),

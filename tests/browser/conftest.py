@@ -243,3 +243,12 @@ def extend_session(page) -> dict:
     response = page.request.post("/auth/session/extend", headers={"X-CSRFToken": csrf_token(page)})
     assert response.ok, response.text()
     return response.json()
+
+
+def fill_date(page, legend: str, day=None) -> None:
+    """Type a date (or nothing) into the day, month and year boxes of the date input
+    whose legend is `legend`, as a person does."""
+    group = page.get_by_role("group", name=legend)
+    values = (str(day.day), str(day.month), str(day.year)) if day else ("", "", "")
+    for label, value in zip(("Day", "Month", "Year"), values, strict=True):
+        group.get_by_label(label, exact=True).fill(value)

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from domain.accounts import format_number
 from tests.accounts_factory import file_return, give, issue_pin, open_account, post
-from tests.browser.conftest import settled, sign_in
+from tests.browser.conftest import fill_date, settled, sign_in
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.browser
@@ -125,15 +125,19 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
 
     # By processed date range, with htmx: only the results are swapped.
     _mark(page)
-    page.get_by_label("Start date").fill("2026-07-10")
-    page.get_by_label("End date").fill("2026-07-19")
+    fill_date(page, "Start date", date(2026, 7, 10))
+    fill_date(page, "End date", date(2026, 7, 19))
     page.get_by_label("Transaction type").select_option("payment")
     page.get_by_role("button", name="Show transactions").click()
-    expect(page).to_have_url(re.compile(r"from=2026-07-10&to=2026-07-19"))
+    expect(page).to_have_url(re.compile(r"from_day=10&from_month=7&from_year=2026&to_day=19&to_month=7&to_year=2026"))
     assert query_of(page) == {
         "mode": "processed",
-        "from": "2026-07-10",
-        "to": "2026-07-19",
+        "from_day": "10",
+        "from_month": "7",
+        "from_year": "2026",
+        "to_day": "19",
+        "to_month": "7",
+        "to_year": "2026",
         "period": "",
         "type": "payment",
     }
@@ -171,8 +175,8 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
 
     # A reversed range: the form comes back with its errors, in place.
     page.get_by_label("By processed date range").check()
-    page.get_by_label("Start date").fill("2026-08-01")
-    page.get_by_label("End date").fill("2026-07-01")
+    fill_date(page, "Start date", date(2026, 8, 1))
+    fill_date(page, "End date", date(2026, 7, 1))
     page.get_by_role("button", name="Show transactions").click()
     summary = page.locator(".error-summary")
     expect(summary).to_be_focused()
@@ -184,8 +188,8 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
     expect(page.locator("#filter-from-error")).to_contain_text("The start date must be on or before the end date")
     expect(page.locator("#transactions-results")).to_contain_text("Correct the filter to see transactions")
     browser.check(page, "transactions-errors")
-    page.get_by_label("Start date").fill("2026-07-01")
-    page.get_by_label("End date").fill("")
+    fill_date(page, "Start date", date(2026, 7, 1))
+    fill_date(page, "End date", None)
     page.get_by_role("button", name="Show transactions").click()
     expect(page.locator(".error-summary")).to_have_count(0)
     expect(_rows(page)).to_have_count(50)
@@ -219,10 +223,10 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
     browser.check(page, "transactions-period-no-js", axe=False)
 
     page.get_by_label("By processed date range").check()
-    page.get_by_label("Start date").fill("2026-07-05")
-    page.get_by_label("End date").fill("2026-09-30")
+    fill_date(page, "Start date", date(2026, 7, 5))
+    fill_date(page, "End date", date(2026, 9, 30))
     page.get_by_role("button", name="Show transactions").click()
-    expect(page).to_have_url(re.compile(r"from=2026-07-05&to=2026-09-30"))
+    expect(page).to_have_url(re.compile(r"from_day=5&from_month=7&from_year=2026&to_day=30&to_month=9&to_year=2026"))
     assert query_of(page)["mode"] == "processed"
     expect(_rows(page)).to_have_count(50)
     page.get_by_role("link", name="Next page").click()
@@ -232,8 +236,8 @@ def test_enrol_then_filter_page_and_download_transactions_with_and_without_javas
     expect(_rows(page)).to_have_count(12)  # 112 rows from 5 July on
     expect(page.get_by_role("link", name="Next page")).to_have_count(0)
 
-    page.get_by_label("Start date").fill("2026-09-30")
-    page.get_by_label("End date").fill("2026-07-05")
+    fill_date(page, "Start date", date(2026, 9, 30))
+    fill_date(page, "End date", date(2026, 7, 5))
     page.get_by_role("button", name="Show transactions").click()
     expect(page.locator(".error-summary")).to_contain_text("The start date must be on or before the end date")
     browser.check(page, "transactions-errors-no-js", axe=False)

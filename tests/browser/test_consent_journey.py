@@ -18,7 +18,7 @@ from sqlalchemy import select
 from domain.accounts import format_number
 from models import Consent
 from tests.accounts_factory import TODAY
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import fill_date, sign_in
 from tests.browser.test_access_journey import MONEY, OWNER, RETURNS, enrol, heading, olive_owns_prairie_inn, sub_nav
 from tests.conftest import outbox
 
@@ -55,7 +55,9 @@ def test_owner_files_a_consent_staff_approve_it_and_the_representative_sees_the_
     owner.get_by_role("link", name="Give a representative access").click()
     expect(owner).to_have_url(re.compile(rf"/consents/{number}/new$"))
     expect(heading(owner)).to_have_text("Give a representative access")
-    expect(owner.get_by_label("Start date")).to_have_value(TODAY.isoformat())
+    start = owner.get_by_role("group", name="Start date")
+    expect(start.get_by_label("Day", exact=True)).to_have_value(str(TODAY.day))  # today, until changed
+    expect(start.get_by_label("Year", exact=True)).to_have_value(str(TODAY.year))
 
     # Sent as it stands (nobody named, nothing declared): 400, the error summary, focused.
     with owner.expect_response(
@@ -83,8 +85,8 @@ def test_owner_files_a_consent_staff_approve_it_and_the_representative_sees_the_
     owner.get_by_label(RETURNS, exact=True).check()
     for label in NOT_GIVEN:
         owner.get_by_label(label, exact=True).uncheck()
-    owner.get_by_label("Start date").fill(TODAY.isoformat())
-    owner.get_by_label("End date (optional)").fill("")
+    fill_date(owner, "Start date", TODAY)
+    fill_date(owner, "End date (optional)", None)
     owner.get_by_label(re.compile(r"^I declare that I may sign for this taxpayer")).check()
     owner.get_by_role("button", name="Sign and send for review").click()
     expect(owner).to_have_url(re.compile(rf"/consents/{number}/$"))
