@@ -208,6 +208,8 @@ class OutboxEmail(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     # After a failure, not tried again before this (the back-off grows with each attempt).
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The List-Unsubscribe header's link (RFC 2369), for updates to subscribers.
+    list_unsubscribe: Mapped[str | None] = mapped_column(String(500))
 
 
 # --- Tax accounts (issue 3) ---------------------------------------------------
@@ -689,6 +691,7 @@ WORK_QUEUES = (
     "renewals",
     "documents",
     "messages",
+    "enrolments",
 )
 WORK_STATUSES = ("received", "in_progress", "decided")
 
@@ -707,6 +710,7 @@ class WorkItem(Base):
     service_request_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     consent_id: Mapped[int | None] = mapped_column(Integer, index=True)
     thread_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    enrolment_request_id: Mapped[int | None] = mapped_column(Integer, index=True)
     summary: Mapped[str] = mapped_column(String(300))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     assignee_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
@@ -785,3 +789,61 @@ class MailItem(Base):
     first_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_mail_items_account_posted", "account_id", "posted_on"),)
+
+
+# --- Asking for a letter, and updates by email (issue 20) -----------------------------------
+
+ENROLMENT_ROLES = ("owner", "director", "employee", "bookkeeper", "representative", "other")
+
+
+class EnrolmentRequest(Base):
+    """Someone without an invitation letter asks for one (TRACS's enrolment
+    request). It names an account by its number or by the business's details;
+    an officer finds the account and posts the letter to the address on file,
+    never to one given here. The requester's contact details are kept only to
+    work the request: they are never logged."""
+
+    __tablename__ = "enrolment_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    account_number: Mapped[str | None] = mapped_column(String(10))
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    business_number: Mapped[str | None] = mapped_column(String(40))
+    business_address: Mapped[str | None] = mapped_column(Text)
+    requester_name: Mapped[str] = mapped_column(String(200))
+    requester_email: Mapped[str] = mapped_column(String(254))
+    requester_phone: Mapped[str] = mapped_column(String(40))
+    requester_role: Mapped[str] = mapped_column(String(20))  # ENROLMENT_ROLES
+
+
+class Subscription(Base):
+    """An email address that wants a program's news. Confirmed by a link sent to
+    it (double opt-in) before anything else is sent; ended by the link in every
+    update, which names this row only."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    program_code: Mapped[str] = mapped_column(ForeignKey("programs.code"))
+    user_id: Mapped[int | None] = mapped_column(Integer)  # who asked, when signed in
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("email", "program_code", name="uq_subscriptions_email_program"),)
+
+
+class ProgramUpdate(Base):
+    """News about a program that staff published to its subscribers."""
+
+    __tablename__ = "program_updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program_code: Mapped[str] = mapped_column(ForeignKey("programs.code"), index=True)
+    title: Mapped[str] = mapped_column(String(150))
+    body: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_by_user_id: Mapped[int] = mapped_column(Integer)
+    recipients: Mapped[int] = mapped_column(Integer)
