@@ -43,6 +43,8 @@ CHOICES: dict[str, tuple[tuple[str, str], ...]] = {
     "renewals": (("approve", "Approve: the licence runs one more year"), ("decline", "Decline")),
     "documents": (("approve", "Reviewed"), ("decline", "Decline")),
     "messages": (("close", "Close without a reply"),),
+    # The letter itself is sent from the item's page with the account found (enrolment_requests.send_letter).
+    "enrolments": (("close", "Close without a letter (no account matches, or one was posted recently)"),),
 }
 NEEDS_REASON = {"decline": DECLINE_NEEDS_REASON, "close": CLOSE_NEEDS_REASON}
 OUTCOMES = {"approve": "approved", "decline": "declined", "confirm": "confirmed", "close": "closed"}
@@ -381,6 +383,12 @@ def _message(ctx: Context) -> str:
     return "closed"
 
 
+def _enrolment(ctx: Context) -> str:
+    """No letter: the requester is not told (the answer they had said a letter comes
+    only if the details match), so the outcome reveals nothing to them."""
+    return "closed"
+
+
 _RULES = {
     "consents": _consent,
     "objections": _objection,
@@ -390,6 +398,7 @@ _RULES = {
     "renewals": _renewal,
     "documents": _documents,
     "messages": _message,
+    "enrolments": _enrolment,
 }
 if not set(_RULES) == set(CHOICES) == set(work.QUEUE_LABELS) - {"returns"}:  # checked at import, even under -O
     raise RuntimeError("every queue but returns needs its decision rule and choices")

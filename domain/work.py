@@ -19,7 +19,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain import audit
-from models import MAX_ID, STAFF_ROLES, WORK_QUEUES, Consent, MessageThread, ServiceRequest, User, WorkItem
+from models import (
+    MAX_ID,
+    STAFF_ROLES,
+    WORK_QUEUES,
+    Consent,
+    EnrolmentRequest,
+    MessageThread,
+    ServiceRequest,
+    User,
+    WorkItem,
+)
 
 QUEUE_LABELS = {
     "consents": "Consents for representatives",
@@ -31,6 +41,7 @@ QUEUE_LABELS = {
     "renewals": "Licence renewals",
     "documents": "Document reviews",
     "messages": "Replies to messages",
+    "enrolments": "Requests for an invitation letter",
 }
 # The queue each kind of service request reaches. Changes of account details take
 # effect at once and need no one's decision, so they open no item.
@@ -57,6 +68,7 @@ OUTCOME_WORDS = {
     "answered": "Answered",
     "closed": "Closed",
     "withdrawn": "Withdrawn",
+    "letter_sent": "Letter sent",
 }
 OPEN = ("received", "in_progress")
 if not (set(QUEUE_LABELS) == set(WORK_QUEUES) and set(QUEUE_OF_KIND.values()) <= set(WORK_QUEUES)):  # even under -O
@@ -132,6 +144,20 @@ def open_for_thread(db: Session, now: datetime, thread: MessageThread, summary: 
         status="received",
         account_id=thread.account_id,
         thread_id=thread.id,
+        summary=summary[:300],
+        received_at=now,
+    )
+    db.add(item)
+    db.flush()
+    return item
+
+
+def open_for_enrolment_request(db: Session, now: datetime, asked: EnrolmentRequest, summary: str) -> WorkItem:
+    """A request for an invitation letter: about no account until an officer finds it."""
+    item = WorkItem(
+        queue="enrolments",
+        status="received",
+        enrolment_request_id=asked.id,
         summary=summary[:300],
         received_at=now,
     )

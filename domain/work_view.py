@@ -11,7 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain import audit, documents, people
-from models import Account, AuditEvent, Consent, Document, MessageThread, ServiceRequest, WorkItem
+from models import (
+    Account,
+    AuditEvent,
+    Consent,
+    Document,
+    EnrolmentRequest,
+    MessageThread,
+    ServiceRequest,
+    WorkItem,
+)
 
 AUTOMATIC = "Automatic"  # who did a step no one signed in did (the agency's commands, the clock)
 
@@ -59,6 +68,7 @@ class ItemView:
     consent: Consent | None
     thread: MessageThread | None
     names: dict[int | None, str] = field(default_factory=dict)  # as people.names_of gives them
+    asked: EnrolmentRequest | None = None  # a request for an invitation letter
 
 
 def _get(db: Session, model, key: int | None):
@@ -78,7 +88,13 @@ def item_view(db: Session, item: WorkItem) -> ItemView:
         ),
     )
     return ItemView(
-        item, _get(db, Account, item.account_id), submission, consent, _get(db, MessageThread, item.thread_id), names
+        item,
+        _get(db, Account, item.account_id),
+        submission,
+        consent,
+        _get(db, MessageThread, item.thread_id),
+        names,
+        _get(db, EnrolmentRequest, item.enrolment_request_id),
     )
 
 

@@ -1,21 +1,26 @@
 """Enrolment: link an account to your sign-in with the account number and the PIN
-from an invitation letter (the rules are in domain.enrolment)."""
+from an invitation letter (the rules are in domain.enrolment), and, for someone
+without a letter, ask for one (domain.enrolment_requests): open to people signed
+out, with the same answer whether or not the details match an account."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_login import current_user
 
-from domain import enrolment, grants, overview
-from domain.accounts import format_number
+from domain import enrolment, enrolment_requests, grants, overview
+from domain.accounts import format_number, normalise_number
+from web.access import access
 from web.database import get_db, now
 from web.dates import today
 from web.forms import add_error, bind
 from web.htmx import see_other
+from web.limits import try_again_after
+from web.mailer import kick_outbox
 from web.secret_key import secret_key
 from web.templating import local_time
 
-from .forms import EnrolForm
+from .forms import AskForm, EnrolForm
 
 bp = Blueprint("enrol", __name__, url_prefix="/enrol")
 
@@ -84,3 +89,56 @@ def start():
     elif form.errors:
         status = 400
     return render_template("enrol/start.html", form=form, phone=AGENCY_PHONE), status
+
+
+# --- Asking for an invitation letter ------------------------------------------------------
+
+
+def _asked(form: AskForm) -> enrolment_requests.Asked:
+    """The form's answers (validated: the required ones hold text)."""
+    number = normalise_number(form.account_number.data or "")
+    return enrolment_requests.Asked(
+        account_number=number or None,
+        legal_name=None if number else form.legal_name.data,
+        business_number=None if number else form.business_number.data,
+        business_address=None if number else form.business_address.data,
+        name=form.name.data or "",
+        email=(form.email.data or "").lower(),
+        phone=form.phone.data or "",
+        role=form.role.data or "",
+    )
+
+
+@bp.route("/ask", methods=["GET", "POST"])
+@access(public=True)
+def ask():
+    """Ask for an invitation letter. Nothing is looked up here, so the answer and the
+    time it takes are the same whether or not an account matches."""
+    form = AskForm()
+    if not form.validate_on_submit():
+        status = 400 if form.errors else 200
+        return render_template("enrol/ask.html", form=form, phone=AGENCY_PHONE), status
+    db, moment, asked = get_db(), now(), _asked(form)
+    when = enrolment_requests.held_back(
+        db,
+        moment,
+        secret_key(),
+        client=request.remote_addr or "unknown",
+        email=asked.email,
+        limits=enrolment_requests.Limits(),
+    )
+    if when is not None:
+        db.commit()  # keep the count, and let go of the limit's lock (domain.throttle)
+        add_error(form.email, try_again_after(when, "You have asked for too many letters today"))
+        return render_template("enrol/ask.html", form=form, phone=AGENCY_PHONE), 429
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    enrolment_requests.submit(db, moment, asked, enrol_url=base + url_for(".start"))
+    db.commit()
+    kick_outbox()
+    return see_other(url_for(".asked"))
+
+
+@bp.route("/asked")
+@access(public=True)
+def asked():
+    return render_template("enrol/asked.html", days=enrolment_requests.BUSINESS_DAYS_TO_WAIT, phone=AGENCY_PHONE)

@@ -11,10 +11,12 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
-from domain import arrangements, consents, decisions, people, requests, work, work_view
+from domain import arrangements, consents, decisions, enrolment_requests, once, people, requests, work, work_view
+from domain.accounts import find_by_number
 from domain.access import PERMISSION_LABELS
 from models import WORK_QUEUES, Account, Document, ServiceRequest, User, WorkItem
 from web.access import require_staff_role
+from blueprints.enrol import AGENCY_PHONE
 from web.database import get_db, now
 from web.dates import today
 from web.forms import EmptyForm, SelectChoice
@@ -22,7 +24,7 @@ from web.htmx import render, see_other
 from web.mailer import kick_outbox
 from web.uploads import attachment
 
-from .forms import AssignForm, DecisionForm, QueueFilterForm
+from .forms import AssignForm, DecisionForm, LetterForm, QueueFilterForm
 
 bp = Blueprint("queues", __name__, url_prefix="/queues")
 SECTION = "queues"
@@ -201,6 +203,8 @@ def _item_context(db, view: work_view.ItemView) -> dict:
         )
     if thread is not None:
         context["thread_url"] = _url_if_built("staff.messages.thread", thread_id=thread.id)
+    if view.asked is not None:
+        context.update(asked=view.asked, role_labels=enrolment_requests.ROLE_LABELS)
     return context
 
 
@@ -226,18 +230,32 @@ def _action_forms(db, item: WorkItem, decision_form: DecisionForm | None, assign
     return dict(allowed=allowed, decision_form=decision_form, assign_form=assign_form, action_form=EmptyForm())
 
 
+def _letter_form(item: WorkItem, letter_form: LetterForm | None) -> LetterForm | None:
+    """The form that answers a request for a letter, with the number it names filled in."""
+    if item.queue != "enrolments":
+        return None
+    if letter_form is None:
+        asked = enrolment_requests.find(get_db(), item.enrolment_request_id)
+        letter_form = LetterForm(formdata=None, data={"number": asked.account_number if asked else ""})
+    if not once.valid(letter_form.key.data):
+        letter_form.key.data = once.new_key()
+    return letter_form
+
+
 def _show(
     item: WorkItem,
     status: int = 200,
     *,
     decision_form: DecisionForm | None = None,
     assign_form: AssignForm | None = None,
+    letter_form: LetterForm | None = None,
     problem: str | None = None,
 ):
     db = get_db()
     return render_template(
         "staff/queues/item.html",
         problem=problem,
+        letter_form=_letter_form(item, letter_form),
         status_words=work.STATUS_WORDS,
         outcome_words=work.OUTCOME_WORDS,
         staff_section=SECTION,
@@ -340,3 +358,40 @@ def decide(item_id: int):
     kick_outbox()
     told = "" if item.queue == "messages" else " The account's people have been told in Messages."
     return _back(item, f"Decided: {work.OUTCOME_WORDS[outcome].lower()}.{told}")
+
+
+@bp.route("/items/<int:item_id>/letter", methods=["POST"])
+def send_letter(item_id: int):
+    """Answer a request for an invitation letter: post one to the address on file
+    of the account the officer found (domain.enrolment_requests.send_letter)."""
+    db, item = get_db(), _item_or_404(item_id)
+    form = LetterForm()
+    if item.queue != "enrolments":
+        abort(404)
+    if not form.validate() or not once.valid(form.key.data):
+        return _show(item, 400, letter_form=form)
+    account = find_by_number(db, form.number.data or "")
+    if account is None:
+        form.number.errors = ["No account has this number: check it, or close the request without a letter"]
+        return _show(item, 400, letter_form=form)
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    place = enrolment_requests.LetterPlace(
+        today(),
+        base + url_for("auth.register"),
+        base + url_for("enrol.start"),
+        AGENCY_PHONE,
+        current_app.config["SERVICE_TIMEZONE"],
+    )
+    try:
+        enrolment_requests.send_letter(db, now(), item, _me(), account, key=form.key.data, place=place)
+    except work.WorkRefused as error:
+        db.rollback()
+        if error.field == "number":
+            form.number.errors = [str(error)]
+            return _show(item, 409, letter_form=form)
+        return _refused(item, error, letter_form=form)
+    except once.AlreadySent:
+        db.rollback()
+        return _refused(item, work.WorkRefused("This letter was sent already"))
+    db.commit()
+    return _back(item, "The invitation letter is in the mail to print and post, to the address on file.")

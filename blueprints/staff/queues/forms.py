@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SelectField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from domain.decisions import MAX_REASON
@@ -65,3 +65,16 @@ class AssignForm(FlaskForm):
     assignee = SelectField(
         "Assign to", choices=[], validate_choice=False, validators=[DataRequired("Choose a staff member")]
     )
+
+
+class LetterForm(FlaskForm):
+    """Answer a request for an invitation letter: the account the officer found,
+    and the form's one-time key (domain.once), so a double click posts one letter."""
+
+    number = StringField(
+        "Account number",
+        id="number",
+        description="The account the request is about, found from its details (10 digits)",
+        validators=[DataRequired("Enter the account number of the account you found"), Length(max=20)],
+    )
+    key = HiddenField()
