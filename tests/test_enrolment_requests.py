@@ -6,6 +6,7 @@ address on file and never twice in a month), then the officer's side."""
 from __future__ import annotations
 
 import logging
+
 from sqlalchemy import func, select
 
 from domain.enrolment_requests import EMAIL_SUBJECT
@@ -189,7 +190,7 @@ def _key_in(page: str) -> str:
 
 
 def test_many_requests_cannot_flood_the_owner_with_letters(app, staff_member):
-    number, account_id = seeded(app)
+    number, _ = seeded(app)
     for n in range(2):
         ask(app.test_client(), account_number=number, email=f"r{n}@example.com", ip=f"192.0.2.{n + 1}")
     officer = staff_member("officer")

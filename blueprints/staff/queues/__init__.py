@@ -11,12 +11,12 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
+from blueprints.enrol import AGENCY_PHONE
 from domain import arrangements, consents, decisions, enrolment_requests, once, people, requests, work, work_view
-from domain.accounts import find_by_number
 from domain.access import PERMISSION_LABELS
+from domain.accounts import find_by_number
 from models import WORK_QUEUES, Account, Document, ServiceRequest, User, WorkItem
 from web.access import require_staff_role
-from blueprints.enrol import AGENCY_PHONE
 from web.database import get_db, now
 from web.dates import today
 from web.forms import EmptyForm, SelectChoice
