@@ -179,6 +179,10 @@ def for_request(db: Session, request_id: int) -> WorkItem | None:
     return db.scalar(select(WorkItem).where(WorkItem.service_request_id == request_id))
 
 
+def for_enrolment_request(db: Session, request_id: int) -> WorkItem | None:
+    return db.scalar(select(WorkItem).where(WorkItem.enrolment_request_id == request_id))
+
+
 def for_consent(db: Session, consent_id: int) -> WorkItem | None:
     """The consent's latest item."""
     return db.scalar(select(WorkItem).where(WorkItem.consent_id == consent_id).order_by(WorkItem.id.desc()).limit(1))

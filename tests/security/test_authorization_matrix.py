@@ -104,6 +104,7 @@ STAFF_MIN_ROLE = {
     "staff.queues.release": "officer",
     "staff.queues.assign": "supervisor",
     "staff.queues.decide": "officer",
+    "staff.queues.send_letter": "officer",
     "staff.returns.show": "officer",
     "staff.returns.assess": "officer",
     "staff.returns.reassess": "officer",

@@ -24,7 +24,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import func, select
 
-from domain import consents, enrolment, letters, mail, messages, people, tokens, work
+from domain import consents, enrolment, enrolment_requests, letters, mail, messages, people, tokens, work
 from models import (
     WORK_QUEUES,
     AuditEvent,
@@ -38,7 +38,7 @@ from models import (
     WorkItem,
 )
 from tests import route_needs
-from tests.accounts_factory import file_return, give, open_account, post, sessionmaker_of, signed_in
+from tests.accounts_factory import file_return, give, make_number, open_account, post, sessionmaker_of, signed_in
 from tests.conftest import PASSWORD, csrf_from, make_user
 from tests.db_snapshot import changes, snapshot
 from web.access import rule_for_endpoint
@@ -140,6 +140,11 @@ def build_world(app, clock, staff_member) -> dict:
             db, clock(), consent=consent, uploaded_name="AT4931.pdf", content=PDF, user_id=owner
         )
         consent_item = work.open_for_consent(db, clock(), consent).id
+        lettered = open_account(db, serial=32, legal_name="Ask Me Ltd.")
+        asked = enrolment_requests.Asked(lettered.number, None, None, None, "Ria Ask", "ria@example.com", "1", "owner")
+        letter_item = work.for_enrolment_request(
+            db, enrolment_requests.submit(db, clock(), asked, enrol_url="http://localhost/enrol/").id
+        ).id
         owner_row = db.get(User, owner)
         reset = tokens.make_token(
             app.secret_key, "reset-password", {"uid": owner, "fp": people.password_fingerprint(owner_row)}, clock()
@@ -165,6 +170,7 @@ def build_world(app, clock, staff_member) -> dict:
         "auth.verify": {"token": verify},
         "staff.queues.": {"item_id": work_item},
         "staff.queues.signed_form": {"item_id": consent_item},
+        "staff.queues.send_letter": {"item_id": letter_item},
         "staff.team.": {"user_id": officer.id},
         "staff.messages.attachment": {"document_id": attached.id},
         "messages.attachment": {"document_id": attached.id},
@@ -382,6 +388,13 @@ TYPED = {
     "direct_deposit.check": {"declaration": "y", "password": PASSWORD},
     "documents.upload": {"description": "June receipts", "files": _pdf},
     "enrol.start": {"number": "{number}", "pin_code": "ABCD2345"},
+    "enrol.ask": {
+        "account_number": "{number}",
+        "name": "Casey Clerk",
+        "email": "casey@example.com",
+        "phone": "780 555 0142",
+        "role": "employee",
+    },
     "filing.autosave": {"accommodation_price": "1000.00", "exempt_price": "0.00"},
     "filing.begin": {},
     "filing.check": {"declaration": "y"},
@@ -454,6 +467,8 @@ TYPED = {
     },
     "staff.queues.assign": {"assignee": "{officer}"},
     "staff.queues.decide": {"decision": "approve", "reason": "All in order."},
+    # An account of its own: the letters sent from its page earlier in the sweep hold its next one back.
+    "staff.queues.send_letter": {"number": make_number("41", 32), "key": "csrf-sweep-letter"},
     "staff.queues.release": {},
     "staff.queues.take": {},
     "staff.returns.assess": {"assessed": "40.00"},
@@ -492,6 +507,7 @@ FORM_ON = {
     "staff.messages.reply": "staff.messages.thread",
     "staff.queues.assign": "staff.queues.item",
     "staff.queues.decide": "staff.queues.item",
+    "staff.queues.send_letter": "staff.queues.item",
     "staff.queues.release": "staff.queues.item",
     "staff.queues.take": "staff.queues.item",
     "staff.returns.assess": "staff.returns.show",
