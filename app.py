@@ -195,6 +195,7 @@ def register_routes(app: Flask) -> None:
         renewals,
         requests,
         staff,
+        subscriptions,
         waivers,
     )
 
@@ -221,6 +222,7 @@ def register_routes(app: Flask) -> None:
         requests,
         messages,
         mail,
+        subscriptions,
     ):
         app.register_blueprint(feature.bp)
     app.add_url_rule("/", endpoint="home", view_func=pages.home)

@@ -66,8 +66,20 @@ def sender_from_config(config: dict) -> Sender:
     return LogSender()
 
 
-def enqueue(db: Session, now: datetime, to: str, subject: str, body: str) -> OutboxEmail:
-    email = OutboxEmail(to_address=to, subject=subject, body_text=body, created_at=now, status="pending", attempts=0)
+def enqueue(
+    db: Session, now: datetime, to: str, subject: str, body: str, *, list_unsubscribe: str | None = None
+) -> OutboxEmail:
+    """An email to send after the caller commits; `list_unsubscribe`, the link of
+    its List-Unsubscribe header (updates to subscribers)."""
+    email = OutboxEmail(
+        to_address=to,
+        subject=subject,
+        body_text=body,
+        created_at=now,
+        status="pending",
+        attempts=0,
+        list_unsubscribe=list_unsubscribe,
+    )
     db.add(email)
     return email
 
@@ -129,6 +141,8 @@ def _message(email: OutboxEmail, mail_from: str, message_domain: str, sent_at: d
     message["From"], message["To"], message["Subject"] = mail_from, email.to_address, email.subject
     message["Date"] = format_datetime(sent_at)
     message["Message-ID"] = f"<outbox.{email.id}.{int(email.created_at.timestamp())}@{message_domain}>"
+    if email.list_unsubscribe:
+        message["List-Unsubscribe"] = f"<{email.list_unsubscribe}>"
     message.set_content(email.body_text, charset="utf-8")
     return message
 

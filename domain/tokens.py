@@ -12,7 +12,12 @@ from sqlalchemy.orm import Session
 
 from models import UsedToken
 
-SALTS = {"verify-email": "portal.verify-email.v1", "reset-password": "portal.reset-password.v1"}
+SALTS = {
+    "verify-email": "portal.verify-email.v1",
+    "reset-password": "portal.reset-password.v1",
+    "subscribe": "portal.subscribe.v1",
+    "unsubscribe": "portal.unsubscribe.v1",
+}
 
 
 class TokenError(Exception):

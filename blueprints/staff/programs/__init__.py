@@ -1,19 +1,22 @@
 """Programs: every member of staff sees the list; administrators register a
-program and change its rules (domain.registration)."""
+program and change its rules (domain.registration); supervisors publish updates
+to a program's subscribers (domain.subscriptions)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, render_template, request, session, url_for
 from flask_login import current_user
 
-from domain import once, registration
+from domain import once, registration, subscriptions
 from models import Program
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.forms import add_error
 from web.htmx import see_other
+from web.mailer import kick_outbox
+from web.secret_key import secret_key
 
-from .forms import ProgramForm
+from .forms import ProgramForm, UpdateForm
 
 bp = Blueprint("programs", __name__, url_prefix="/programs")
 SECTION = dict(staff_section="programs")
@@ -28,6 +31,7 @@ def index():
         "staff/programs/index.html",
         programs=programs,
         counts=counts,
+        subscribers=subscriptions.subscriber_counts(db),
         frequency_words=registration.FREQUENCY_WORDS,
         function_words=registration.FUNCTION_WORDS,
         describe_due_rule=registration.describe_due_rule,
@@ -123,3 +127,59 @@ def edit(code: str):
         else f"Nothing changed in {program.name} ({program.code})."
     )
     return see_other(url_for(".index"))
+
+
+# --- Updates to subscribers -----------------------------------------------------------------
+
+
+def _updates_page(program: Program, form: UpdateForm, status: int = 200):
+    db = get_db()
+    if not once.valid(form.key.data):
+        form.key.data = once.new_key()
+    return render_template(
+        "staff/programs/updates.html",
+        program=program,
+        form=form,
+        updates=subscriptions.updates_of(db, program.code),
+        subscribers=subscriptions.subscriber_counts(db).get(program.code, 0),
+        **SECTION,
+    ), status
+
+
+def _links() -> subscriptions.Links:
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    return subscriptions.Links(
+        unsubscribe=lambda token: base + url_for("subscriptions.unsubscribe", token=token),
+        manage=base + url_for("subscriptions.start"),
+    )
+
+
+@bp.route("/<code>/updates", methods=["GET", "POST"])
+def updates(code: str):
+    """A program's updates; a supervisor publishes one to its subscribers by email."""
+    program = _program_or_404(code)
+    if request.method == "GET":
+        return _updates_page(program, UpdateForm(formdata=None))
+    require_staff_role("supervisor")
+    form = UpdateForm()
+    if not form.validate() or not once.valid(form.key.data):
+        return _updates_page(program, form, 400)
+    db, moment = get_db(), now()
+    if not once.claim(db, moment, form.key.data, purpose="program-update"):
+        db.rollback()
+        session["notice"] = "This update was sent already."
+        return see_other(url_for(".updates", code=program.code))
+    update = subscriptions.publish(
+        db,
+        moment,
+        secret_key(),
+        program,
+        title=form.title.data or "",
+        body=form.body.data or "",
+        staff_user_id=current_user.id,
+        links=_links(),
+    )
+    db.commit()
+    kick_outbox()
+    session["notice"] = f"Sent the update to {update.recipients} subscriber{'s' if update.recipients != 1 else ''}."
+    return see_other(url_for(".updates", code=program.code))

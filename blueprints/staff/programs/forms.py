@@ -146,3 +146,28 @@ class ProgramForm(FlaskForm):
             objection_days=int(self.objection_days.data or ""),
             description=self.description.data or "",
         )
+
+
+class UpdateForm(FlaskForm):
+    """An update to a program's subscribers, with the form's one-time key (domain.once):
+    a double click sends it once."""
+
+    title = StringField(
+        "Title",
+        id="title",
+        filters=[_strip],
+        description="The email's subject, after the program's name",
+        validators=[
+            DataRequired("Enter a title"),
+            Length(max=150, message="Enter a title of 150 characters or fewer"),
+            one_line("Enter the title on one line"),
+        ],
+    )
+    body = TextAreaField(
+        "The update",
+        id="body",
+        filters=[lambda v: v.strip() if v else v],
+        description="Plain text, as the email will show it",
+        validators=[DataRequired("Enter the update"), Length(max=10000, message="Enter 10,000 characters or fewer")],
+    )
+    key = HiddenField()
