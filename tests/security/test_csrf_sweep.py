@@ -24,7 +24,18 @@ import pytest
 from flask import url_for
 from sqlalchemy import func, select
 
-from domain import consents, enrolment, enrolment_requests, letters, mail, messages, people, tokens, work
+from domain import (
+    consents,
+    enrolment,
+    enrolment_requests,
+    letters,
+    mail,
+    messages,
+    people,
+    subscriptions,
+    tokens,
+    work,
+)
 from models import (
     WORK_QUEUES,
     AuditEvent,
@@ -33,6 +44,7 @@ from models import (
     Document,
     DocumentContent,
     MessagePost,
+    Subscription,
     TaxReturn,
     User,
     WorkItem,
@@ -145,6 +157,11 @@ def build_world(app, clock, staff_member) -> dict:
         letter_item = work.for_enrolment_request(
             db, enrolment_requests.submit(db, clock(), asked, enrol_url="http://localhost/enrol/").id
         ).id
+        waiting = subscriptions.subscribe(db, clock(), "wait@example.com", ["TL"], user_id=None, confirmed=False)
+        subscriptions.subscribe(db, clock(), "reader@example.com", ["TL"], user_id=None, confirmed=True)
+        reader = db.scalar(select(Subscription).where(Subscription.email == "reader@example.com"))
+        confirm_link = subscriptions.confirm_token(app.secret_key, "wait@example.com", waiting, clock())
+        unsubscribe_link = subscriptions.unsubscribe_token(app.secret_key, reader, clock())
         owner_row = db.get(User, owner)
         reset = tokens.make_token(
             app.secret_key, "reset-password", {"uid": owner, "fp": people.password_fingerprint(owner_row)}, clock()
@@ -168,6 +185,8 @@ def build_world(app, clock, staff_member) -> dict:
     by_endpoint = {
         "auth.reset_password": {"token": reset},
         "auth.verify": {"token": verify},
+        "subscriptions.confirm": {"token": confirm_link},
+        "subscriptions.unsubscribe": {"token": unsubscribe_link},
         "staff.queues.": {"item_id": work_item},
         "staff.queues.signed_form": {"item_id": consent_item},
         "staff.queues.send_letter": {"item_id": letter_item},
@@ -468,6 +487,10 @@ TYPED = {
     "staff.queues.assign": {"assignee": "{officer}"},
     "staff.queues.decide": {"decision": "approve", "reason": "All in order."},
     # An account of its own: the letters sent from its page earlier in the sweep hold its next one back.
+    "subscriptions.start": {"email": "sweep@example.com", "programs": ["TL"]},
+    "subscriptions.confirm": {},
+    "subscriptions.unsubscribe": {},
+    "staff.programs.updates": {"title": "New rates", "body": "Rates change on 1 January.", "key": "csrf-sweep-update"},
     "staff.queues.send_letter": {"number": make_number("41", 32), "key": "csrf-sweep-letter"},
     "staff.queues.release": {},
     "staff.queues.take": {},

@@ -160,10 +160,12 @@ def updates(code: str):
     program = _program_or_404(code)
     if request.method == "GET":
         return _updates_page(program, UpdateForm(formdata=None))
-    require_staff_role("supervisor")
     form = UpdateForm()
     if not form.validate() or not once.valid(form.key.data):
         return _updates_page(program, form, 400)
+    # After the form's check, as staff.ledger.post_entry does: a form with nothing
+    # in it may be told so by anyone who sees the page; only a supervisor sends.
+    require_staff_role("supervisor")
     db, moment = get_db(), now()
     if not once.claim(db, moment, form.key.data, purpose="program-update"):
         db.rollback()
