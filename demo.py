@@ -20,10 +20,22 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from domain import access, audit, consents, enrolment, grants, ledger, messages, passwords, work
+from domain import access, audit, consents, enrolment, enrolment_requests, grants, ledger, messages, passwords, work
 from domain.accounts import due_date, format_money, format_number, make_number, periods_between
 from domain.programs import PROGRAMS, ensure_programs
-from models import Account, Consent, FilingPeriod, Grant, LedgerEntry, Licence, Program, TaxReturn, User
+from models import (
+    Account,
+    Consent,
+    FilingPeriod,
+    Grant,
+    LedgerEntry,
+    Licence,
+    Program,
+    ProgramUpdate,
+    Subscription,
+    TaxReturn,
+    User,
+)
 
 # The staff member's authenticator secret is public on purpose: it is a demo.
 DEMO_STAFF_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -274,6 +286,8 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
     _access_history(db, now, accounts, people)
     _written_to_the_agency(db, now, accounts["tourism"], people[OWNER])
     _representative_asks(db, now, accounts["refund"], people[REPRESENTATIVE])
+    _letter_asked_for(db, now)
+    _updates(db, now, people)
     db.commit()
     return True
 
@@ -321,6 +335,41 @@ def _representative_asks(db: Session, now: datetime, account: Account, represent
     """Dana Kowalski asks to represent Tremblay Farms: the owner is told, and the
     request waits on the owner's home page to be accepted or declined."""
     consents.ask(db, now, user=representative, number=account.number, legal_name=account.legal_name)
+
+
+# Someone without a letter asked for one by the business's details, waiting in the
+# enrolment queue: the officer finds Tremblay Farms Ltd. (4600 1083 61) and sends it.
+DEMO_LETTER_REQUEST = enrolment_requests.Asked(
+    account_number=None,
+    legal_name="Tremblay Farms Ltd.",
+    business_number="2021834567",
+    business_address="Range Road 232, Leduc County AB",
+    name="Jamie Roy",
+    email="jamie.roy@demo.tracs.example",
+    phone="780 555 0173",
+    role="employee",
+)
+
+
+def _letter_asked_for(db: Session, now: datetime) -> None:
+    """The request, its work item and its answer email, as the form would leave them."""
+    enrolment_requests.submit(db, now, DEMO_LETTER_REQUEST, enrol_url="http://127.0.0.1:8000/enrol/")
+
+
+def _updates(db: Session, now: datetime, people: dict[str, User]) -> None:
+    """The owner gets the Tourism Levy's updates, and staff published one a week ago."""
+    db.add(Subscription(email=OWNER, program_code="TL", user_id=people[OWNER].id, created_at=now, confirmed_at=now))
+    staff = db.scalar(select(User).where(User.staff_role == "administrator").order_by(User.id).limit(1))
+    db.add(
+        ProgramUpdate(
+            program_code="TL",
+            title="File your Tourism Levy return online",
+            body="Tourism Levy returns can now be filed online in TRA Client Self-Service.",
+            published_at=now - timedelta(days=7),
+            published_by_user_id=staff.id if staff else 0,
+            recipients=1,
+        )
+    )
 
 
 # A consent the owner signed for a bookkeeper, waiting in the agency's queue, so
