@@ -66,11 +66,14 @@ def _send_confirmation(db, moment, email: str, waiting) -> None:
 def start():
     db = get_db()
     form, offered = _form(db)
-    if not form.validate_on_submit():
-        return render_template("subscriptions/start.html", form=form), 400 if form.errors else 200
+    if not form.is_submitted():
+        return render_template("subscriptions/start.html", form=form)
+    valid = form.validate_on_submit()
     chosen = [code for code in form.programs.data or [] if code in offered]
     if not chosen or len(chosen) != len(form.programs.data or []):
         add_error(form.programs, "Choose at least one program")
+        valid = False
+    if not valid:
         return render_template("subscriptions/start.html", form=form), 400
     email, own = form.email.data or "", _own_address(form.email.data or "")
     if not own:
