@@ -1,6 +1,7 @@
 """axe on the pages of issue 20's items 6 and 12 (asking for an invitation letter,
-email updates), with JavaScript off as well as on, and the back office's side of
-each: the request in its queue and a program's updates."""
+email updates), and the back office's side of each: the request in its queue and
+a program's updates. (Without JavaScript the forms are plain POSTs answered 303:
+tests/test_enrolment_requests.py and tests/test_subscriptions.py.)"""
 
 from __future__ import annotations
 
@@ -21,8 +22,7 @@ def heading(page):
     return page.get_by_role("heading", level=1)
 
 
-@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
-def test_asking_for_a_letter_and_subscribing_signed_out(browser, live_server, javascript):
+def test_asking_for_a_letter_and_subscribing_signed_out(browser, live_server, javascript=True):
     with sessionmaker_of(live_server.app)() as db:
         program_data.ensure_programs(db)
         db.commit()
