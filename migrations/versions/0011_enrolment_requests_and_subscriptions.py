@@ -1,7 +1,7 @@
 """asking for an invitation letter online, and program updates by email (issue 20)
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-07
 
 Enrolment requests reach a new work queue ("enrolments"): a work item names its
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
