@@ -109,7 +109,10 @@ def build_assets():
 
 def _load_demo(demo, if_empty: bool) -> None:
     with _session() as db:
-        created = demo.build_demo(db, _now(), only_if_empty=if_empty, tz=current_app.config["SERVICE_TIMEZONE"])
+        config = current_app.config
+        created = demo.build_demo(
+            db, _now(), only_if_empty=if_empty, tz=config["SERVICE_TIMEZONE"], base_url=config["PUBLIC_BASE_URL"]
+        )
     click.echo("Demo data loaded." if created else "Demo data already present; nothing changed.")
     if created:
         for spec in demo.DEMO_ACCOUNTS:

@@ -230,10 +230,18 @@ def seed(db: Session, now: datetime, only_if_empty: bool = True) -> bool:
 # --- The demo accounts ----------------------------------------------------------
 
 
-def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: str = DEMO_TIMEZONE) -> bool:
+def build_demo(
+    db: Session,
+    now: datetime,
+    *,
+    only_if_empty: bool = False,
+    tz: str = DEMO_TIMEZONE,
+    base_url: str = "http://127.0.0.1:8000",
+) -> bool:
     """The demo people, programs and accounts with their periods, ledger, returns,
     grants and PINs. False (and nothing changed) when `only_if_empty` and the
-    database has people, or when the demo accounts are already there."""
+    database has people, or when the demo accounts are already there. `base_url`:
+    where the links in the demo's emails lead (the site's PUBLIC_BASE_URL)."""
     if only_if_empty and db.scalar(select(func.count(User.id))):
         return False
     seed(db, now, only_if_empty=False)
@@ -243,23 +251,7 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
         db.commit()
         return False
     story = _Story(random.Random(DEMO_SEED), demo_today(now, tz))
-    accounts = {}
-    for spec in DEMO_ACCOUNTS:
-        account = Account(
-            number=spec.number,
-            program_code=spec.program_code,
-            legal_name=spec.legal_name,
-            operating_name=spec.operating_name,
-            status="active",
-            mailing_address=spec.mailing_address,
-            physical_address=spec.physical_address,
-            contact_name=spec.contact_name,
-            contact_phone=spec.contact_phone,
-            contact_email=spec.contact_email,
-            opened_on=spec.opened_on,
-        )
-        db.add(account)
-        accounts[spec.key] = account
+    accounts = _open_accounts(db)
     db.flush()
     programs = {p.code: p for p in db.scalars(select(Program))}
     people = {u.email: u for u in db.scalars(select(User).where(User.email.in_([p[2] for p in DEMO_PEOPLE])))}
@@ -286,10 +278,32 @@ def build_demo(db: Session, now: datetime, *, only_if_empty: bool = False, tz: s
     _access_history(db, now, accounts, people)
     _written_to_the_agency(db, now, accounts["tourism"], people[OWNER])
     _representative_asks(db, now, accounts["refund"], people[REPRESENTATIVE])
-    _letter_asked_for(db, now)
+    _letter_asked_for(db, now, base_url)
     _updates(db, now, people)
     db.commit()
     return True
+
+
+def _open_accounts(db: Session) -> dict[str, Account]:
+    """The demo accounts, by their key (flushed by the caller)."""
+    accounts: dict[str, Account] = {}
+    for spec in DEMO_ACCOUNTS:
+        account = Account(
+            number=spec.number,
+            program_code=spec.program_code,
+            legal_name=spec.legal_name,
+            operating_name=spec.operating_name,
+            status="active",
+            mailing_address=spec.mailing_address,
+            physical_address=spec.physical_address,
+            contact_name=spec.contact_name,
+            contact_phone=spec.contact_phone,
+            contact_email=spec.contact_email,
+            opened_on=spec.opened_on,
+        )
+        db.add(account)
+        accounts[spec.key] = account
+    return accounts
 
 
 def _access_history(db: Session, now: datetime, accounts: dict[str, Account], people: dict[str, User]) -> None:
@@ -351,9 +365,9 @@ DEMO_LETTER_REQUEST = enrolment_requests.Asked(
 )
 
 
-def _letter_asked_for(db: Session, now: datetime) -> None:
+def _letter_asked_for(db: Session, now: datetime, base_url: str) -> None:
     """The request, its work item and its answer email, as the form would leave them."""
-    enrolment_requests.submit(db, now, DEMO_LETTER_REQUEST, enrol_url="http://127.0.0.1:8000/enrol/")
+    enrolment_requests.submit(db, now, DEMO_LETTER_REQUEST, enrol_url=f"{base_url.rstrip('/')}/enrol/")
 
 
 def _updates(db: Session, now: datetime, people: dict[str, User]) -> None:
