@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request, session
+from flask import Blueprint, abort, current_app, render_template, request, session
 from flask_login import current_user
 
 from domain import consents, overview, totp
@@ -15,6 +15,24 @@ from web.htmx import render, wants_fragment
 from web.sessions import limits_from
 
 bp = Blueprint("pages", __name__, url_prefix="/pages")
+
+# The help guides, in the order the index lists them: each is
+# templates/pages/help/<slug>.html at /pages/help/<slug>, and the page it helps with
+# links to it ("Help with this"). tests/test_help.py fails when a guide has no page
+# linking to it, or a template no entry here.
+HELP_GUIDES = {
+    "account-number": "How to find your account number",
+    "enrol": "Link a tax account to your sign-in",
+    "manage-access": "Manage who can use an account",
+    "representatives": "Give a representative access",
+    "file": "File a return or claim",
+    "upload": "Upload supporting documents",
+    "object": "Object to a notice of assessment",
+    "waiver": "Ask us to waive penalties and interest",
+    "payment-arrangement": "Set up a payment arrangement",
+    "direct-deposit": "Get refunds by direct deposit",
+    "payments": "Pay what you owe and check your payments",
+}
 
 
 @access(anonymous=True)
@@ -73,3 +91,19 @@ def cookies():
 @access(public=True, always_open=True)
 def service_hours():
     return render_template("pages/service_hours.html", always_open=current_app.config["SERVICE_HOURS"] == "always")
+
+
+# Help is public and open at all hours: a person who cannot sign in, or finds the
+# service closed, needs it most.
+@bp.route("/help/")
+@access(public=True, always_open=True)
+def help_index():
+    return render_template("pages/help/index.html", guides=HELP_GUIDES)
+
+
+@bp.route("/help/<slug>")
+@access(public=True, always_open=True)
+def help_guide(slug: str):
+    if slug not in HELP_GUIDES:
+        abort(404)
+    return render_template(f"pages/help/{slug}.html", title=HELP_GUIDES[slug], guides=HELP_GUIDES)
