@@ -317,11 +317,15 @@ class LedgerEntry(Base):
     reference: Mapped[str] = mapped_column(String(40))
     description: Mapped[str] = mapped_column(String(200), default="")
     reverses_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The request (SR-…) the entry came from, when it came from one: a link, not
+    # the entry's reference, which is its own (domain.ledger.new_reference).
+    request_reference: Mapped[str | None] = mapped_column(String(20))
 
     __table_args__ = (
         # The transactions view reads one account in processed order, and by period.
         Index("ix_ledger_account_processed", "account_id", "processed_date", "id"),
         Index("ix_ledger_account_period", "account_id", "period_end"),
+        Index("ix_ledger_request_reference", "request_reference"),
     )
 
 

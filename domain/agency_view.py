@@ -13,7 +13,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
-from domain import consents, documents, ledger, mail, people, pins, requests, returns
+from domain import consents, documents, ledger, mail, people, pins, requests, returns, words
 from domain.access import AGENCY, PERMISSION_LABELS, ROLE_LABELS, people_with_access
 from models import Account, AuditEvent, Consent, Grant, MailItem, MessageThread, ServiceRequest, WorkItem
 
@@ -85,7 +85,9 @@ class Event:
             detail = json.loads(self.event.detail or "{}")
         except ValueError:
             return ""
-        return "; ".join(f"{name.replace('_', ' ')}: {value}" for name, value in sorted(detail.items()))
+        return "; ".join(
+            f"{words.humanise(name)}: {words.answer_text(value, name)}" for name, value in sorted(detail.items())
+        )
 
 
 @dataclass(frozen=True)

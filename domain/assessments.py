@@ -144,6 +144,13 @@ def request_of(db: Session, tax_return: TaxReturn) -> ServiceRequest | None:
     return request if request is not None and request.account_id == tax_return.account_id else None
 
 
+def _request_reference(db: Session, tax_return: TaxReturn) -> str | None:
+    """The reference of the request the return came with (None for a paper return):
+    its entries link to it, each under a reference of its own."""
+    request = request_of(db, tax_return)
+    return request.reference if request is not None else None
+
+
 def mail_of(db: Session, tax_return: TaxReturn) -> list[MailItem]:
     """The notices posted for this return, newest first."""
     return list(
@@ -465,7 +472,8 @@ def _post_assessment(
                 amount_cents=due,
                 effective_date=effective,
                 processed_date=today,
-                reference=tax_return.reference,
+                reference=ledger.new_reference("assessment"),
+                request_reference=_request_reference(db, tax_return),
                 period_end=tax_return.period_end,
                 description=description,
             )
@@ -479,7 +487,8 @@ def _post_assessment(
                 amount_cents=charge.cents,
                 effective_date=charged_from,
                 processed_date=today,
-                reference=tax_return.reference,
+                reference=ledger.new_reference(charge.kind),
+                request_reference=_request_reference(db, tax_return),
                 period_end=tax_return.period_end,
                 description=charge.reason,
             )
@@ -590,7 +599,8 @@ def _post_adjustment(
             amount_cents=difference,
             effective_date=tax_return.period_end,
             processed_date=today,
-            reference=tax_return.reference,
+            reference=ledger.new_reference("adjustment"),
+            request_reference=_request_reference(db, tax_return),
             period_end=tax_return.period_end,
             description=reason,
         )

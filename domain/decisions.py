@@ -283,15 +283,16 @@ def waived_charges(db: Session, request: ServiceRequest) -> list[LedgerEntry]:
 
 def credit_waived_charges(db: Session, now: datetime, today: date, request: ServiceRequest, staff_user_id: int) -> int:
     """An approved waiver: one credit adjustment per charge it names, in the
-    charge's period and as of its date, under the request's reference. Once: a
-    request whose credits are already in the ledger posts nothing more. Answers
+    charge's period and as of its date, each under its own reference and linked to
+    the request (request_reference). Once: a request whose credits are already in
+    the ledger posts nothing more. Answers
     the cents credited."""
     already = db.scalar(
         select(LedgerEntry.id)
         .where(
             LedgerEntry.account_id == request.account_id,
             LedgerEntry.kind == "adjustment",
-            LedgerEntry.reference == request.reference,
+            LedgerEntry.request_reference == request.reference,
         )
         .limit(1)
     )
@@ -306,7 +307,8 @@ def credit_waived_charges(db: Session, now: datetime, today: date, request: Serv
             amount_cents=-int(charge.amount_cents),
             effective_date=charge.effective_date,
             processed_date=today,
-            reference=request.reference,
+            reference=ledger.new_reference("adjustment"),
+            request_reference=request.reference,
             period_end=charge.period_end,
             description=f"Waiver approved ({request.reference})",
         )

@@ -4,6 +4,7 @@ with a running balance, a page at a time by keyset (no OFFSET)."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import date
 
@@ -13,6 +14,27 @@ from sqlalchemy.orm import Session
 from models import LEDGER_KINDS, LedgerEntry
 
 PAGE_SIZE = 50
+# The prefix of each kind's generated reference ("PEN-7KQ4-M2XD"); the letters are
+# those of a request's reference (no 0/O, 1/I), so neither is misread on the phone.
+REFERENCE_PREFIXES = {
+    "assessment": "ASM",
+    "payment": "PAY",
+    "penalty": "PEN",
+    "interest": "INT",
+    "refund": "RFD",
+    "transfer": "TRF",
+    "adjustment": "ADJ",
+    "reversal": "REV",
+}
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_reference(kind: str) -> str:
+    """An entry's own reference, "PEN-7KQ4-M2XD": random (32^8 of them a prefix), so
+    it says nothing about how many entries there are, and no two entries a request
+    posts share one. The request an entry came from is its `request_reference`."""
+    body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"{REFERENCE_PREFIXES[kind]}-{body[:4]}-{body[4:]}"
 
 
 def post(
@@ -27,6 +49,7 @@ def post(
     period_end: date | None = None,
     description: str = "",
     reverses_id: int | None = None,
+    request_reference: str | None = None,
 ) -> LedgerEntry:
     if kind not in LEDGER_KINDS:
         raise ValueError(f"unknown ledger kind {kind!r}")
@@ -42,6 +65,7 @@ def post(
         period_end=period_end,
         description=description,
         reverses_id=reverses_id,
+        request_reference=request_reference,
     )
     db.add(entry)
     return entry

@@ -162,6 +162,14 @@ RATES = [
 ]
 
 
+# Late filing: a penalty of a percentage of the tax assessed, and interest at a
+# yearly percentage on the tax for each day the return was late (domain.late_filing
+# proposes both when a late return is assessed). A claim has neither.
+for _code in ("TL", "FT", "TT", "ICT", "CIT"):
+    RATES.append(_rate(_code, "late_filing_penalty", date(2001, 1, 1), "5", "percent", "Late filing penalty"))
+    RATES.append(_rate(_code, "late_interest", date(2001, 1, 1), "7.2", "percent", "Interest a year on tax paid late"))
+
+
 def setting(db: Session, program_code: str, key: str) -> str:
     if key not in DEFAULT_SETTINGS:
         raise KeyError(key)

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from domain import audit, work
+from domain import audit, words, work
 from domain.db import savepoint
 from models import REQUEST_KINDS, Account, ServiceRequest
 
@@ -186,26 +186,22 @@ def by_reference(db: Session, reference: str) -> ServiceRequest | None:
     return db.scalar(select(ServiceRequest).where(ServiceRequest.reference == reference))
 
 
-def _words(key: str) -> str:
-    return key.replace("_", " ").strip().capitalize()
-
-
-def _text(value) -> str:
+def _text(value, key: str = "") -> str:
     if value is None or value == "":
         return "Not given"
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, (list, tuple)):
-        return "\n".join(_text(v) for v in value) or "None"
+        return "\n".join(_text(v, key) for v in value) or "None"
     if isinstance(value, dict):
-        return "\n".join(f"{_words(str(k))}: {_text(v)}" for k, v in value.items()) or "None"
-    return str(value)
+        return "\n".join(f"{words.humanise(str(k))}: {_text(v, str(k))}" for k, v in value.items()) or "None"
+    return words.answer_text(value, key)
 
 
 def readable_answers(request: ServiceRequest) -> list[tuple[str, str]]:
-    """The answers as (question, answer) lines for people: keys in words, lists
-    and nested answers on lines of their own."""
-    return [(_words(str(key)), _text(value)) for key, value in answers(request).items()]
+    """The answers as (question, answer) lines for people: keys in words
+    (domain.words), money as money, lists and nested answers on lines of their own."""
+    return [(words.humanise(str(key)), _text(value, str(key))) for key, value in answers(request).items()]
 
 
 class DecisionRefused(ValueError):

@@ -221,7 +221,7 @@ def _typed(name: str, day: str, month: str, year: str) -> dict[str, str]:
         ),
         ({"account": "1234"}, "audit-account", "audit-account", "An account number has 10 digits"),
         ({"account": "4100000019"}, "audit-account", "audit-account", "No account has that number"),
-        ({"action": "DROP TABLE;"}, "audit-action", "audit-action", "Enter an event, like consent.approved"),
+        ({"action": "DROP TABLE;"}, "audit-action", "audit-action", "Enter an event in words, like Consent approved"),
     ],
 )
 def test_a_wrong_filter_gets_a_400_with_the_message_beside_the_field(

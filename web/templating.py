@@ -14,7 +14,7 @@ from flask import Flask, current_app, g, has_request_context, session
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
-from domain import work
+from domain import words, work
 from domain.accounts import describe_balance, format_amount, format_number
 from domain.messages import unread_count
 from web.assets import asset_url
@@ -33,6 +33,10 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(account_number)
     app.add_template_filter(day)
     app.add_template_filter(label_cells)
+    app.add_template_filter(words.event_words)
+    app.add_template_filter(words.outcome_words)
+    app.add_template_filter(words.humanise)
+    app.add_template_filter(words.answer_text)
     app.add_template_global(staff_may)
 
 

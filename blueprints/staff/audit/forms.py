@@ -8,7 +8,7 @@ from datetime import date
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from domain import audit_log
+from domain import audit_log, words
 from domain.accounts import normalise_number, number_problem
 from web.forms import DateInputField, add_error, date_rule
 
@@ -40,8 +40,8 @@ class AuditFilterForm(FlaskForm):
         "Action",
         id="audit-action",
         filters=[_strip],
-        description="An event, like consent.approved, or the start of one ending in a dot, "
-        "like consent. for every consent event",
+        description="An event in words, like Consent approved, or the first word of its code "
+        "ending in a dot, like consent. for every consent event",
     )
     date_from = DateInputField(
         "From",
@@ -92,10 +92,10 @@ class AuditFilterForm(FlaskForm):
                 account_id = audit_log.account_by_number(db, normalise_number(self.account.data))
                 if account_id is None:
                     add_error(self.account, "No account has that number")
-        action = (self.action.data or "").lower() or None
+        action = words.event_code(self.action.data or "").lower() or None
         if action and (len(action) > audit_log.EVENT_MAX or not _EVENT.match(action)):
             add_error(
-                self.action, "Enter an event, like consent.approved, or the start of one ending in a dot, like consent."
+                self.action, "Enter an event in words, like Consent approved, or the start of its code, like consent."
             )
         first, last = self.date_from.data, self.date_to.data
         if first and last and first > last:

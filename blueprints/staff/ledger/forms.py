@@ -27,8 +27,7 @@ class EntryForm(FlaskForm):
         "Amount",
         id="amount",
         filters=[_strip],
-        description="In dollars and cents, like 1250.00, without a minus sign: the type says "
-        "whether it is a debit or a credit",
+        description="In dollars, like 1250.00, without a minus sign: the type says whether it is a debit or a credit",
     )
     effective_date = DateInputField(
         "Effective date",

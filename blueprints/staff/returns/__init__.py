@@ -10,7 +10,7 @@ import json
 from flask import Blueprint, abort, render_template, request, session, url_for
 from flask_login import current_user
 
-from domain import assessments, once, postings, work
+from domain import assessments, late_filing, once, postings, work
 from domain import requests as service_requests
 from domain.accounts import cents_to_decimal, format_money
 from domain.returns import STATUS_WORDS
@@ -40,14 +40,19 @@ def _amount_text(cents: int | None) -> str:
     return "" if cents is None else str(cents_to_decimal(cents))
 
 
-def _assess_form(tax_return: TaxReturn, formdata=None) -> AssessForm:
+def _assess_form(tax_return: TaxReturn, formdata=None, proposals=()) -> AssessForm:
+    """The assess form; a new one starts from the amount filed and, for a late
+    return, the penalty and interest its program's rates propose (posted only
+    when the officer sends the form)."""
     form = AssessForm(formdata=formdata)
     if formdata is None:
         form.key.data = once.new_key()
         form.assessed.data = _amount_text(tax_return.amount_cents)
+        for (kind, amount, reason), proposal in zip(form.charge_fields(), proposals, strict=False):
+            kind.data, amount.data, reason.data = proposal.kind, _amount_text(proposal.cents), proposal.reason
     if tax_return.kind == "claim":
         form.assessed.label.text = "Refund allowed"
-        form.assessed.description = "In dollars and cents. It starts as the amount claimed"
+        form.assessed.description = "In dollars. It starts as the amount claimed"
     return form
 
 
@@ -71,8 +76,9 @@ def _page(
     db = get_db()
     account = db.get_one(Account, tax_return.account_id)
     step = assessments.step_for(db, tax_return)
+    proposals = late_filing.propose(db, tax_return, tax_return.amount_cents) if step == "assess" else []
     if step == "assess" and assess_form is None:
-        assess_form = _assess_form(tax_return)
+        assess_form = _assess_form(tax_return, proposals=proposals)
     if step == "reassess" and reassess_form is None:
         reassess_form = _reassess_form(db, tax_return)
     service_request = assessments.request_of(db, tax_return)
@@ -89,6 +95,7 @@ def _page(
         status_words=STATUS_WORDS,
         step=step,
         assess_form=assess_form if step == "assess" else None,
+        proposals=proposals,
         reassess_form=reassess_form if step == "reassess" else None,
         service_request=service_request,
         answers=answers,

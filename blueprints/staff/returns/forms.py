@@ -33,7 +33,7 @@ def _amount(number: int) -> StringField:
         f"Charge {number}: amount",
         id=f"charge{number}_amount",
         filters=[_strip],
-        description="In dollars and cents, like 125.00",
+        description="In dollars, like 125.00",
     )
 
 
@@ -53,7 +53,7 @@ class AssessForm(FlaskForm):
         "Assessed amount",
         id="assessed",
         filters=[_strip],
-        description="In dollars and cents. It starts as the amount filed",
+        description="In dollars. It starts as the amount filed",
     )
     charge1_kind, charge1_amount, charge1_reason = _kind(1), _amount(1), _reason(1)
     charge2_kind, charge2_amount, charge2_reason = _kind(2), _amount(2), _reason(2)
@@ -79,7 +79,7 @@ class ReassessForm(FlaskForm):
         "New assessed total",
         id="new_total",
         filters=[_strip],
-        description="What the period's tax comes to now, in dollars and cents. We post the "
+        description="What the period's tax comes to now, in dollars. We post the "
         "difference from the current total as an adjustment",
     )
     reason = StringField(
