@@ -176,7 +176,9 @@ def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, fi
     assert (tax_return.notice_kind, tax_return.notice_date) == ("assessment", TODAY)
     entries = _entries(app, filed["account_id"])
     assert [(e.kind, e.amount_cents) for e in entries] == [("assessment", 48000), ("penalty", 2400), ("interest", 115)]
-    assert {e.reference for e in entries} == {tax_return.reference}
+    # Each entry has its own reference; the request they came from is a link of its own.
+    assert [e.reference[:4] for e in entries] == ["ASM-", "PEN-", "INT-"] and len({e.reference for e in entries}) == 3
+    assert {e.request_reference for e in entries} == {tax_return.reference}
     assert all(e.period_end == date(2026, 10, 31) and e.processed_date == TODAY for e in entries)
     assert entries[0].effective_date == date(2026, 10, 31)
     assert entries[1].description == "Late payment penalty: the levy was paid 3 days late"
@@ -221,7 +223,8 @@ def test_an_officer_assesses_a_return_filed_online_and_the_owner_sees_it(app, fi
 
     owner = filed["client"]
     transactions = body(owner.get(f"/accounts/{number}/transactions"))
-    assert tax_return.reference in transactions and "$480.00" in transactions and "$24.00" in transactions
+    assert all(e.reference in transactions for e in entries)  # each entry under its own reference
+    assert "$480.00" in transactions and "$24.00" in transactions
     status_page = body(owner.get(f"/accounts/{number}/returns"))
     assert ">Assessed</strong>" in status_page and "Notice of assessment" in status_page
     notice = owner.get(f"/accounts/{number}/returns/{return_id}/notice.pdf")
@@ -431,7 +434,7 @@ def test_an_amended_return_is_assessed_by_reassessing_the_period(app, filed, sta
     assert [(e.kind, e.amount_cents) for e in entries] == [("assessment", 48000), ("adjustment", 12000)]
     with sessionmaker_of(app)() as db:
         amended = db.get(TaxReturn, amended_id)
-        assert entries[-1].reference == amended.reference
+        assert entries[-1].request_reference == amended.reference and entries[-1].reference.startswith("ADJ-")
         assert (amended.status, amended.notice_kind) == ("reassessed", "reassessment")
         assert db.get(TaxReturn, filed["return_id"]).status == "assessed"
         request = db.get(ServiceRequest, request_id)
