@@ -194,14 +194,14 @@ def _text(value, key: str = "") -> str:
     if isinstance(value, (list, tuple)):
         return "\n".join(_text(v, key) for v in value) or "None"
     if isinstance(value, dict):
-        return "\n".join(f"{words.humanise(str(k))}: {_text(v, str(k))}" for k, v in value.items()) or "None"
+        return "\n".join(f"{words.humanise(k)}: {_text(v, k)}" for k, v in words.answer_pairs(value)) or "None"
     return words.answer_text(value, key)
 
 
 def readable_answers(request: ServiceRequest) -> list[tuple[str, str]]:
     """The answers as (question, answer) lines for people: keys in words
     (domain.words), money as money, lists and nested answers on lines of their own."""
-    return [(words.humanise(str(key)), _text(value, str(key))) for key, value in answers(request).items()]
+    return [(words.humanise(key), _text(value, key)) for key, value in words.answer_pairs(answers(request))]
 
 
 class DecisionRefused(ValueError):

@@ -10,6 +10,7 @@ from EVENT_WORDS is still shown in words, made from its code."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from domain.accounts import format_money
 
@@ -36,6 +37,7 @@ EVENT_WORDS = {
     "consent.requested": "Representative asked for access",
     "consent.revoked": "Consent revoked",
     "consent.submitted": "Consent submitted",
+    "csrf.refused": "Form refused: its security check failed",
     "direct_deposit.changed": "Direct deposit details changed",
     "direct_deposit.confirmed": "Direct deposit change confirmed",
     "direct_deposit.declined": "Direct deposit change declined",
@@ -75,6 +77,8 @@ EVENT_WORDS = {
     "return.reassessed": "Return reassessed",
     "sessions.ended_by_staff": "Sessions ended by staff",
     "sessions.others_ended": "Other sessions ended",
+    "signin": "Signed in",
+    "signout": "Signed out",
     "signin.password": "Signed in with a password",
     "signin.reconfirmed": "Password confirmed again",
     "signin.refused": "Sign-in refused",
@@ -103,14 +107,9 @@ EVENT_WORDS = {
     "request.documents": "Supporting documents sent",
 }
 OUTCOME_WORDS = {"success": "Done", "failure": "Failed", "refused": "Refused", "denied": "Refused"}
-UNIT_WORDS = {
-    "percent": "percent",
-    "per_litre": "dollars a litre",
-    "per_unit": "dollars each",
-    "per_gram": "dollars a gram",
-}
-# Parts of keys said in other words ("pin_id" is "PIN", not "Pin id").
-_KEY_PARTS = {"pin": "PIN", "id": "", "cents": "", "sr": "SR", "at": "at", "url": "address"}
+UNIT_WORDS = {"percent": "percent", "per_litre": "a litre", "per_unit": "each", "per_gram": "a gram"}
+# Parts of keys said in other words ("pin_id" is "PIN", not "Pin id"; "balance_cents" is "Balance").
+_KEY_PARTS = {"pin": "PIN", "id": "", "cents": "", "sr": "SR", "url": "address"}
 SNAKE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
 
 
@@ -118,7 +117,7 @@ def humanise(key: str) -> str:
     """A key or code in words: "balance_cents" is "Balance", "rate_unit" is "Rate
     unit", "consent.submitted" is "Consent submitted"."""
     parts = [_KEY_PARTS.get(part, part) for part in re.split(r"[._\s]+", str(key).strip()) if part]
-    text = " ".join(part for part in parts if part)
+    text = " ".join(part for part in parts if part) or ("Amount" if str(key).strip() == "cents" else "")
     return text[:1].upper() + text[1:] if text else str(key)
 
 
@@ -144,7 +143,7 @@ def answer_text(value, key: str = "") -> str:
     """A value as a person reads it under its key: money for a "…_cents" key, a
     rate's unit in words, a code in words; anything else as it is. (Value first,
     so templates can write `value | answer_text(key)`.)"""
-    if str(key).endswith("_cents") and _whole_number(value):
+    if (str(key).endswith("_cents") or key == "cents") and _whole_number(value):
         return format_money(int(value))
     if isinstance(value, str) and value in UNIT_WORDS:
         return UNIT_WORDS[value]
@@ -159,3 +158,33 @@ def _whole_number(value) -> bool:
     if isinstance(value, bool):
         return False
     return isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value) is not None)
+
+
+def rate_text(value, unit: str) -> str:
+    """A rate as a person reads it: "4%", "$0.13 a litre", "$0.30 each"."""
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        return f"{value} {UNIT_WORDS.get(unit, humanise(unit).lower())}"
+    plain = f"{number.normalize():f}"
+    if unit == "percent":
+        return f"{plain}%"
+    return f"${plain} {UNIT_WORDS.get(unit, humanise(unit).lower())}"
+
+
+def answer_pairs(answers: dict) -> list[tuple[str, object]]:
+    """A mapping's (key, value) pairs as a person should read them: a rate and its
+    unit as one "Rate" ("4%"), and an amount in cents left out where the same
+    amount is there in words already ("total" beside "total_cents", "amount"
+    beside "cents")."""
+    pairs: list[tuple[str, object]] = []
+    for key, value in answers.items():
+        key = str(key)
+        if key.endswith("_cents") and key.removesuffix("_cents") in answers:
+            continue
+        if (key == "cents" and "amount" in answers) or (key.endswith("_unit") and key.removesuffix("_unit") in answers):
+            continue
+        if f"{key}_unit" in answers:
+            value = rate_text(value, str(answers[f"{key}_unit"]))
+        pairs.append((key, value))
+    return pairs
