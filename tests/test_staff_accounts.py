@@ -312,7 +312,7 @@ def test_the_account_page_shows_every_section(app, seeded, staff_member):
     assert "Letter about records" in mailed and f'href="/staff/mail/items/{seeded["letter"]}.pdf"' in mailed
 
     history = section("history")
-    assert "request.waiver" in history and "mail.posted" in history and "pin.issued" in history
+    assert "Waiver request sent" in history and "Mail posted to the account" in history and "PIN issued" in history
     assert "Olive Owner" in history
 
 
@@ -328,7 +328,7 @@ def test_the_audit_history_shows_the_latest_fifty(app, seeded, staff_member, clo
     page = text(staff_member("officer").get(f"/staff/accounts/{seeded['number']}"))
     history = page[page.index('id="history-caption"') :]
     assert "The latest 50 events" in history
-    assert "step: 59" in history and "step: 10" in history and "step: 9<" not in history
+    assert "Step: 59" in history and "Step: 10" in history and "Step: 9<" not in history
 
 
 @pytest.mark.parametrize("number", ["4100000010", "4100 0000 10", "abc", "41000008199"])

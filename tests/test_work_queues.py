@@ -15,7 +15,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from domain import arrangements, audit, decisions, direct_deposit, requests, waivers, work
+from domain import arrangements, audit, decisions, direct_deposit, requests, waivers, words, work
 from models import (
     Account,
     AuditEvent,
@@ -418,7 +418,7 @@ def test_take_put_back_and_reassign_are_audited_and_an_officer_cannot_reassign(a
     assert len(_events(app, "work.released")) == 1
     history = as_written(_page(supervisor, item_id))
     for event in ("request.objection", "work.taken", "work.assigned", "work.released"):
-        assert f"<td>{event}</td>" in history, event
+        assert f"<td>{words.event_words(event)}</td>" in history, event
 
 
 # --- Deciding, queue by queue ------------------------------------------------------------------
@@ -537,7 +537,8 @@ def test_approving_a_waiver_credits_each_charge_once(app, clock, office, staff_m
         )
         assert [c.amount_cents for c in credits] == [-12_500, -3_417]
         for credit in credits:
-            assert credit.reference == reference and credit.period_end == date(2026, 8, 31)
+            assert credit.request_reference == reference and credit.period_end == date(2026, 8, 31)
+            assert credit.reference.startswith("ADJ-")  # its own reference, not the request's
             assert credit.description == f"Waiver approved ({reference})" and credit.processed_date == TODAY
         assert int(db.scalar(select(func.sum(LedgerEntry.amount_cents)))) == before - 15_917
         request = db.scalar(select(ServiceRequest).where(ServiceRequest.reference == reference))
@@ -652,7 +653,7 @@ def test_an_objection_declined_shows_its_reason_on_the_taxpayers_request_page(ap
     assert subject == f"Decision on your notice of objection {reference}" and f"Our reason: {reason}" in text
     assert _item(app, id=item_id).decision_reason == reason
     history = as_written(_page(officer, item_id))
-    assert "<td>request.declined</td>" in history and "<td>work.decided" in history
+    assert "<td>Request declined</td>" in history and "<td>Work item decided" in history
 
 
 def test_a_document_review_is_reviewed_and_a_message_item_closes_with_a_reason(app, clock, office, staff_member):
