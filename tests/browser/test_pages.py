@@ -31,6 +31,9 @@ def test_public_pages(browser, live_server):
         ("/pages/privacy", "Privacy", "privacy"),
         ("/pages/cookies", "Cookies", "cookies"),
         ("/pages/service-hours", "Service hours", "service-hours"),
+        ("/pages/help/", "Help", "help"),
+        ("/pages/help/account-number", "How to find your account number", "help-account-number"),
+        ("/pages/help/payment-arrangement", "Set up a payment arrangement", "help-payment-arrangement"),
         ("/staff/sign-in", "Staff sign in", "staff-sign-in"),
     ]:
         page.goto(path)
