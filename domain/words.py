@@ -4,15 +4,15 @@ The audit log and request data keep codes (`consent.submitted`, `balance_cents`,
 `per_litre`) because code reads them; a person should never have to. This is the
 one place that turns them into words: EVENT_WORDS for audit events, `humanise`
 for any key, `answer_text` for a value under its key (money from integer cents
-through domain.accounts.format_money, rates' units in words). An event missing
-from EVENT_WORDS is still shown in words, made from its code."""
+through format_amount, as the money filter shows it; rates' units in words). An
+event missing from EVENT_WORDS is still shown in words, made from its code."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
 
-from domain.accounts import format_money
+from domain.accounts import format_amount
 
 EVENT_WORDS = {
     "access.changed": "Access changed",
@@ -144,7 +144,7 @@ def answer_text(value, key: str = "") -> str:
     rate's unit in words, a code in words; anything else as it is. (Value first,
     so templates can write `value | answer_text(key)`.)"""
     if (str(key).endswith("_cents") or key == "cents") and _whole_number(value):
-        return format_money(int(value))
+        return format_amount(int(value))
     if isinstance(value, str) and value in UNIT_WORDS:
         return UNIT_WORDS[value]
     if isinstance(value, str) and value in EVENT_WORDS:

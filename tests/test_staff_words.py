@@ -138,7 +138,7 @@ def test_keys_read_as_words(key, expected):
 
 def test_values_read_as_words_and_money():
     assert words.answer_text(43138, "balance_cents") == "$431.38"
-    assert words.answer_text("-250", "amount_cents") == "-$2.50"
+    assert words.answer_text("-250", "amount_cents") == "$2.50 credit"
     assert words.answer_text(True, "balance_cents") == "True"  # not a number of cents
     assert words.answer_text("demo_created", "reason") == "Demo created"
     assert words.answer_text("consent.approved") == "Consent approved"
