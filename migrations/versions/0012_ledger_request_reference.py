@@ -1,7 +1,7 @@
 """each ledger entry its own reference; the request it came from as a link (issue 20)
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0011
 Create Date: 2026-12-07
 
 Assessments and waiver credits posted their entries under the request's
@@ -19,7 +19,7 @@ from alembic import op
 from migrations.append_only import drop_append_only, make_append_only
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
