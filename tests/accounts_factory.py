@@ -100,6 +100,22 @@ def month_end(year: int, month: int) -> date:
 BUSY_KINDS = ["assessment", "payment", "penalty", "interest", "refund", "transfer", "adjustment", "reversal"]
 
 
+def busy_reason(i: int, kind: str, processed: date) -> str:
+    """The reason a charge or correction carries, written as the demo writes them
+    (demo.py): the transactions page shows it, so the swap budget is weighed with it."""
+    if kind == "penalty":
+        return "Late filing penalty: the return arrived 9 days after the due date (5% of the tax)"
+    if kind == "interest":
+        return f"Interest on the late payment, {processed - timedelta(days=9):%-d %b} to {processed:%-d %b %Y}"
+    if kind == "adjustment":
+        return "Adjustment: inventory reconciliation after an audit found 2,140 litres not reported"
+    if kind == "reversal":
+        return f"Reverses penalty PEN-TL-{processed:%Y%m}: waived on request, the first late return in three years"
+    if kind == "transfer":
+        return "Credit transferred from Corporate Income Tax account 4500 1072 57"
+    return ""
+
+
 def busy_history(db, account: Account, entries: int = 130, odd_description_at: int | None = None) -> None:
     """`entries` ledger entries, three processed each day from 1 June 2026, in every
     kind, over four periods (May to August); references TX0000, TX0001, …"""
@@ -116,7 +132,7 @@ def busy_history(db, account: Account, entries: int = 130, odd_description_at: i
             period_end=month_end(2026, 5 + i % 4),
             reference=f"TX{i:04d}",
             effective=processed - timedelta(days=3),
-            description='=HYPERLINK("evil")' if i == odd_description_at else "",
+            description='=HYPERLINK("evil")' if i == odd_description_at else busy_reason(i, kind, processed),
         )
 
 

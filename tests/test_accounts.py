@@ -30,7 +30,7 @@ from domain.accounts import (
     normalise_number,
     number_problem,
 )
-from models import Grant, LedgerEntry
+from models import Account, Grant, LedgerEntry
 from tests.accounts_factory import (
     TODAY,
     as_written,
@@ -454,6 +454,27 @@ def test_filter_by_period_end(busy):
         "2026-06-30",
         "2026-05-31",
     ]
+
+
+def test_a_charge_or_correction_shows_its_reason_under_its_type_and_a_payment_does_not(app, busy):
+    """Issue 20 item 3: "why was I charged?" is answered on the page, not only in the CSV."""
+    with sessionmaker_of(app)() as db:
+        account = db.scalar(select(Account).where(Account.number == busy["number"]))
+        post(db, account, "payment", -100, date(2026, 7, 20), reference="PAY-SAID", description="Payment by cheque")
+        # A reason is staff's text: markup in it is shown as text, never run.
+        evil = "<script>alert(1)</script> Interest on the unpaid balance"
+        post(db, account, "interest", 250, date(2026, 7, 20), reference="INT-EVIL", description=evil)
+        db.commit()
+    page = body(busy["client"].get(f"/accounts/{busy['number']}/transactions?type=penalty"))
+    kinds = {r[3] for r in _rows(page)}
+    assert kinds == {"Penalty<br>Late filing penalty: the return arrived 9 days after the due date (5% of the tax)"}
+    page = body(busy["client"].get(f"/accounts/{busy['number']}/transactions"))
+    by_reference = {r[4]: r[3] for r in _rows(page)}
+    assert by_reference["PAY-SAID"] == "Payment"  # a payment's description stays in the CSV
+    assert by_reference["INT-EVIL"] == "Interest<br>&lt;script&gt;alert(1)&lt;/script&gt; Interest on the unpaid balance"
+    assert "<script>alert" not in page
+    assert by_reference["TX0126"].startswith("Adjustment<br>Adjustment: inventory reconciliation")
+    assert by_reference["TX0127"].startswith("Reversal<br>Reverses penalty PEN-TL-")
 
 
 @pytest.mark.parametrize(

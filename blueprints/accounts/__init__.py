@@ -107,6 +107,7 @@ def transactions(account: Account, grant: Grant):
         modes=MODES,
         kinds=KIND_CHOICES,
         kind_labels=KIND_LABELS,
+        reason_kinds=ledger.REASON_KINDS,
         rows=rows,
         first_page=after is None,
         description=describe_filter(flt),
