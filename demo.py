@@ -599,7 +599,8 @@ def _refund_story(story: _Story, programs: dict[str, Program]) -> None:
 
 
 def _credits_transferred_in_pay_the_next_return(story: _Story) -> None:
-    """A credit transferred in pays part of the next return's payment."""
+    """A credit transferred in pays part of the next return's payment, and so belongs
+    to that return's period: the period balances then add up to the account's."""
     for event in [e for e in story.events if e.kind == "transfer" and e.amount < 0]:
         later = [
             e
@@ -612,6 +613,7 @@ def _credits_transferred_in_pay_the_next_return(story: _Story) -> None:
         if later and -later[0].amount > -event.amount:
             later[0].amount -= event.amount
             later[0].description += f" (less the {format_money(-event.amount)} credit transferred in)"
+            event.period_end = later[0].period_end
 
 
 def _periods(program: Program, today: date, *, months: int) -> list[tuple[date, date]]:

@@ -11,7 +11,7 @@ from datetime import date
 from sqlalchemy import Select, bindparam, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from models import LEDGER_KINDS, LedgerEntry
+from models import LEDGER_KINDS, FilingPeriod, LedgerEntry
 
 PAGE_SIZE = 50
 # The prefix of each kind's generated reference ("PEN-7KQ4-M2XD"); the letters are
@@ -119,6 +119,23 @@ def period_balances(db: Session, account_id: int) -> dict[date, int]:
     )
     # The query leaves out entries with no period; the test tells the type checker so.
     return {period_end: int(total) for period_end, total in rows if period_end is not None}
+
+
+def unallocated_balance(db: Session, account_id: int) -> int:
+    """What belongs to no filing period of the account: entries with no period (a
+    credit transferred in, a payment not yet applied) or with a period end the
+    account has no filing period for. With the period balances it makes up the
+    account's balance, so the summary's lines add up to it."""
+    known = select(FilingPeriod.period_end).where(FilingPeriod.account_id == account_id)
+    return int(
+        db.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+                LedgerEntry.account_id == account_id,
+                LedgerEntry.period_end.is_(None) | LedgerEntry.period_end.not_in(known),
+            )
+        )
+        or 0
+    )
 
 
 @dataclass(frozen=True)

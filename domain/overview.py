@@ -261,6 +261,19 @@ def filing_periods(db: Session, account_id: int, today: date, *, with_money: boo
     return lines
 
 
+@dataclass(frozen=True)
+class PeriodMoney:
+    """The money side of an account's filing periods: what belongs to no period,
+    and the balance the period lines and that line add up to."""
+
+    unallocated_cents: int
+    balance_cents: int
+
+
+def period_money(db: Session, account_id: int) -> PeriodMoney:
+    return PeriodMoney(ledger.unallocated_balance(db, account_id), ledger.balance(db, account_id))
+
+
 def next_due(lines: list[PeriodLine], today: date) -> PeriodLine | None:
     """The earliest period due on or after today that has no return yet."""
     open_lines = [line for line in lines if not line.filed and line.due_date >= today]

@@ -471,7 +471,8 @@ def test_a_charge_or_correction_shows_its_reason_under_its_type_and_a_payment_do
     page = body(busy["client"].get(f"/accounts/{busy['number']}/transactions"))
     by_reference = {r[4]: r[3] for r in _rows(page)}
     assert by_reference["PAY-SAID"] == "Payment"  # a payment's description stays in the CSV
-    assert by_reference["INT-EVIL"] == "Interest<br>&lt;script&gt;alert(1)&lt;/script&gt; Interest on the unpaid balance"
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt; Interest on the unpaid balance"
+    assert by_reference["INT-EVIL"] == f"Interest<br>{escaped}"
     assert "<script>alert" not in page
     assert by_reference["TX0126"].startswith("Adjustment<br>Adjustment: inventory reconciliation")
     assert by_reference["TX0127"].startswith("Reversal<br>Reverses penalty PEN-TL-")

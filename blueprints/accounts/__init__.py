@@ -3,7 +3,7 @@
 Who may see what (each route declares it with web.access.account_route):
 - the summary needs view_returns or view_financial: filing periods and whether
   each is filed for either; the balance and period balances only with view_financial;
-- the transactions and their CSV need view_financial;
+- the transactions, their CSV and the statement of account (PDF) need view_financial;
 - the assessment status and the notices need view_returns; a return that is not
   this account's, or has no notice yet, is a 404 like any other wrong URL. The
   notice PDF is built by domain.notices from the ledger.
@@ -19,16 +19,17 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context, url_for
 
-from domain import ledger, notices, overview
+from domain import ledger, notices, overview, statements
 from domain import returns as tax_returns
 from domain.accounts import cents_to_decimal
 from models import Account, Grant
 from web.access import account_route
 from web.database import get_db, now
 from web.dates import today
+from web.forms import add_error
 from web.htmx import render, wants_fragment
 
-from .forms import KIND_CHOICES, MODES, TransactionFilterForm, filter_params
+from .forms import KIND_CHOICES, MODES, StatementForm, TransactionFilterForm, filter_params
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
@@ -51,7 +52,7 @@ def summary(account: Account, grant: Grant):
         periods=periods,
         next_due=overview.next_due(periods, day),
         today=day,
-        balance=ledger.balance(db, account.id) if with_money else None,
+        money=overview.period_money(db, account.id) if with_money else None,
         current="summary",
     )
 
@@ -197,6 +198,47 @@ def transactions_csv(account: Account, grant: Grant):
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="transactions-{account.number}.csv"'},
     )
+
+
+# --- Statement of account ------------------------------------------------------
+
+
+def _produced():
+    return now().astimezone(ZoneInfo(current_app.config["SERVICE_TIMEZONE"]))
+
+
+@bp.route("/<account:number>/statement")
+@account_route("view_financial")
+def statement(account: Account, grant: Grant):
+    """The form, then (once it names what to cover) the PDF. A GET: making a PDF changes nothing."""
+    db, day = get_db(), today()
+    form = StatementForm(request.args)
+    period_ends = ledger.period_ends(db, account.id)
+    status = 200
+    if "kind" in request.args:
+        wanted, errors = statements.check_request(request.args.to_dict(), period_ends, day)
+        if wanted is not None:
+            found = statements.build(db, account, wanted)
+            return Response(
+                statements.render_pdf(found, generated_at=_produced()),
+                mimetype="application/pdf",
+                headers={"Content-Disposition": f'attachment; filename="{found.filename}"'},
+            )
+        for name, message in errors.items():
+            add_error(getattr(form, name), message)
+        status = 400
+    examples = {"example_from": f"1 {day:%-m %Y}", "example_to": f"{day:%-d %-m %Y}"}
+    page = render_template(
+        "accounts/statement.html",
+        account=account,
+        grant=grant,
+        form=form,
+        kinds=statements.KINDS,
+        period_ends=period_ends,
+        current="summary",
+        **examples,
+    )
+    return page, status
 
 
 # --- Assessment status and notices ---------------------------------------------

@@ -1,4 +1,5 @@
-"""The financial transactions filter: a GET form (no CSRF token: it changes nothing)."""
+"""The financial transactions filter and the statement of account: GET forms (no CSRF
+token: they change nothing)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 
 from domain.ledger import TransactionFilter
+from domain.statements import KINDS
 from models import LEDGER_KINDS
-from web.forms import DateInputField, add_error
+from web.forms import DateInputField, add_error, radio_field
 
 MODES = (("processed", "By processed date range"), ("period", "By period end"))
 KIND_CHOICES = (("all", "All types"), *tuple((kind, kind.capitalize()) for kind in LEDGER_KINDS))
@@ -121,3 +123,20 @@ def filter_params(flt: TransactionFilter) -> dict[str, str]:
     if flt.kind:
         params["type"] = flt.kind
     return params
+
+
+class StatementForm(FlaskForm):
+    """The statement of account: a GET form (no CSRF token: it makes a PDF and changes
+    nothing). Its rules are domain.statements.check_request's; it only carries the answers."""
+
+    class Meta:
+        csrf = False
+
+    kind = radio_field("What should the statement cover?", "kind", KINDS)
+    period = StringField("Period end", id="period")
+    from_day = StringField("Day", id="from_day")
+    from_month = StringField("Month", id="from_month")
+    from_year = StringField("Year", id="from_year")
+    to_day = StringField("Day", id="to_day")
+    to_month = StringField("Month", id="to_month")
+    to_year = StringField("Year", id="to_year")
