@@ -191,6 +191,7 @@ def register_routes(app: Flask) -> None:
         metrics,
         objections,
         pages,
+        payments,
         profile,
         renewals,
         requests,
@@ -223,6 +224,7 @@ def register_routes(app: Flask) -> None:
         messages,
         mail,
         subscriptions,
+        payments,
     ):
         app.register_blueprint(feature.bp)
     app.add_url_rule("/", endpoint="home", view_func=pages.home)

@@ -253,6 +253,12 @@ class Program(Base):
     functions: Mapped[str] = mapped_column(String(200), default="")  # comma-separated FUNCTIONS
     objection_days: Mapped[int] = mapped_column(Integer, default=90)
     description: Mapped[str] = mapped_column(Text, default="")
+    # How to pay the program's accounts (the "Make a payment" page and the voucher);
+    # empty means "contact us". The account number is always the reference.
+    pay_online_payee: Mapped[str] = mapped_column(String(120), default="", server_default="")
+    pay_wire: Mapped[str] = mapped_column(Text, default="", server_default="")  # one detail a line
+    pay_cheque_payable_to: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    pay_cheque_address: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     def allows(self, function: str) -> bool:
         return function in self.functions.split(",")

@@ -17,7 +17,7 @@ from fpdf.enums import XPos, YPos
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.accounts import describe_balance, format_money, format_number
+from domain.accounts import describe_balance, format_amount, format_money, format_number
 from domain.returns import NOTICE_TITLES, account_period_starts, long_day, period_text, start_of
 from models import Account, LedgerEntry, TaxReturn
 
@@ -208,7 +208,9 @@ def balance_sentence(notice: Notice) -> str:
     if cents > 0:
         return (
             f"You owe {format_money(cents)} for this period. If you have not paid it yet, please pay it "
-            f"now: interest is charged on amounts not paid on time."
+            f"now: interest is charged on amounts not paid on time. How to pay: sign in to {SERVICE} and choose "
+            f"Make a payment on this account (online banking, wire transfer or cheque, with the account number "
+            f"as the reference)."
         )
     if cents < 0:
         return (
@@ -405,7 +407,7 @@ def _statement(pdf: FPDF, notice: Notice) -> None:
     pdf.multi_cell(
         0,
         4.5,
-        "An amount with a minus sign is in your favour (a payment or a credit).",
+        'An amount marked "credit" is in your favour (a payment or a credit).',
         align="L",
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,
@@ -432,7 +434,7 @@ def _statement(pdf: FPDF, notice: Notice) -> None:
             row.cell(pdf_text(line.kind_text))
             row.cell(pdf_text(line.description))
             row.cell(pdf_text(line.reference))
-            row.cell(pdf_text(format_money(line.amount_cents)))
+            row.cell(pdf_text(format_amount(line.amount_cents)))
         total = table.row(style=bold)
         total.cell("Balance for this period", colspan=4)
         total.cell(pdf_text(describe_balance(notice.balance_cents)))

@@ -23,6 +23,10 @@ class ProgramSpec(TypedDict):
     functions: str
     description: NotRequired[str]
     is_claim: NotRequired[bool]
+    pay_online_payee: NotRequired[str]
+    pay_wire: NotRequired[str]
+    pay_cheque_payable_to: NotRequired[str]
+    pay_cheque_address: NotRequired[str]
 
 
 PROGRAMS: list[ProgramSpec] = [
@@ -88,6 +92,29 @@ PROGRAMS: list[ProgramSpec] = [
         "be made up to four years after the period.",
     ),
 ]
+
+
+# How to pay, as data on each program (the "Make a payment" page and the voucher):
+# the payee to add in online banking, wire or EFT details, and the cheque's payee
+# and mailing address. The account number is always the reference. The bank
+# details are the demonstration's own, not real ones.
+AGENCY_WIRE = (
+    "Bank: ATB Financial, 10020 100 Street NW, Edmonton AB  T5J 0N3\n"
+    "Institution number: 219\n"
+    "Transit number: 07149\n"
+    "Account number: 000-DEMO-0000\n"
+    "SWIFT/BIC: ATBRCA6E\n"
+    "Beneficiary: Government of Alberta, Tax and Revenue Administration"
+)
+AGENCY_CHEQUES = {
+    "pay_cheque_payable_to": "Government of Alberta",
+    "pay_cheque_address": "Tax and Revenue Administration\n9811 109 Street NW\nEdmonton AB  T5K 2L5",
+}
+for _spec in PROGRAMS:
+    _spec.setdefault("pay_online_payee", f"Alberta {_spec['name']}")
+    _spec.setdefault("pay_wire", AGENCY_WIRE)
+    _spec.setdefault("pay_cheque_payable_to", AGENCY_CHEQUES["pay_cheque_payable_to"])
+    _spec.setdefault("pay_cheque_address", AGENCY_CHEQUES["pay_cheque_address"])
 
 
 # Self-service rules, as data: a program_settings row overrides the default.

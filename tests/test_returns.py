@@ -305,7 +305,7 @@ def test_notice_of_reassessment_counts_what_was_processed_by_its_date(app, world
     lines = pdf_strings(response.data)
     text = "\n".join(lines)
     assert "Notice of reassessment" in lines and "Date of notice: 10 July 2026" in lines
-    for expected in ("TL-A-2603", "PEN-2603", "PMT-7731", "-$1,000.00", "ADJ-2603", "-$234.56"):
+    for expected in ("TL-A-2603", "PEN-2603", "PMT-7731", "$1,000.00 credit", "ADJ-2603", "$234.56 credit"):
         assert expected in lines, expected
     assert "INT-2603" not in text and "TL-A-2604" not in text
     # 1,234.56 + 61.73 - 1,000.00 - 234.56

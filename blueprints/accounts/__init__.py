@@ -235,7 +235,7 @@ def statement(account: Account, grant: Grant):
         form=form,
         kinds=statements.KINDS,
         period_ends=period_ends,
-        current="summary",
+        current="statement",
         **examples,
     )
     return page, status
