@@ -88,6 +88,14 @@ class ProgramFields:
     functions: tuple[str, ...]
     objection_days: int
     description: str
+    # How to pay (the "Make a payment" page): blank leaves a way out.
+    pay_online_payee: str = ""
+    pay_wire: str = ""
+    pay_cheque_payable_to: str = ""
+    pay_cheque_address: str = ""
+
+
+PAYMENT_FIELDS = ("pay_online_payee", "pay_wire", "pay_cheque_payable_to", "pay_cheque_address")
 
 
 def programs(db: Session, *, by_name: bool = False) -> list[Program]:
@@ -145,6 +153,7 @@ def _apply(program: Program, fields: ProgramFields) -> list[str]:
         functions=",".join(f for f in FUNCTIONS if f in fields.functions),
         objection_days=fields.objection_days,
         description=fields.description,
+        **{name: getattr(fields, name) for name in PAYMENT_FIELDS},
     )
     changed = [name for name, value in values.items() if getattr(program, name) != value]
     for name in changed:

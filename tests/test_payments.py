@@ -117,3 +117,44 @@ def test_the_notice_says_how_to_pay_where_it_says_pay_now(app, inn):
         notice = notices.notice_for(db, account, db.get(TaxReturn, return_id))
         sentence = notices.balance_sentence(notice)
     assert "please pay it now" in sentence and "choose Make a payment" in sentence
+
+
+def test_an_administrator_changes_a_program_s_ways_to_pay_and_the_page_follows(app, inn, staff_member):
+    number, _ = inn
+    admin = staff_member("administrator")
+    form = body(admin.get("/staff/programs/TL/edit"))
+    assert 'value="Alberta Tourism Levy"' in form and "Institution number: 219" in form
+    answers = {
+        "name": "Tourism Levy",
+        "number_prefix": "41",
+        "filing_frequency": "monthly",
+        "due_rule": "M+1:last",
+        "is_claim": "no",
+        "functions": ["file", "payment_arrangement"],
+        "objection_days": "90",
+        "description": "",
+        "pay_online_payee": "AB Tourism Levy Payments",
+        "pay_wire": "",
+        "pay_cheque_payable_to": "Minister of Finance",
+        "pay_cheque_address": "Box 1\nEdmonton AB  T5J 0A1",
+    }
+    wrong = {**answers, "pay_online_payee": "A" * 121}
+    refused = admin.post("/staff/programs/TL/edit", wrong, token_from="/staff/programs/TL/edit")
+    assert refused.status_code == 400 and "Enter a payee of 120 characters or fewer" in body(refused)
+    assert _program_payee(app) == "Alberta Tourism Levy"  # nothing changed
+    assert admin.post("/staff/programs/TL/edit", answers, token_from="/staff/programs/TL/edit").status_code == 303
+    page = body(signed_in(app, OWNER).get(f"/payments/{number}/"))
+    assert "AB Tourism Levy Payments" in page and "Minister of Finance" in page and "Box 1" in page
+    assert "Wire transfer or EFT" not in page
+
+
+def test_ways_to_pay_are_only_changed_by_an_administrator(app, inn, staff_member):
+    officer = staff_member("officer")
+    response = officer.post("/staff/programs/TL/edit", {"pay_online_payee": "Mine"}, token_from="/staff/programs/")
+    assert response.status_code == 403
+    assert _program_payee(app) == "Alberta Tourism Levy"
+
+
+def _program_payee(app) -> str:
+    with sessionmaker_of(app)() as db:
+        return db.get(Program, "TL").pay_online_payee

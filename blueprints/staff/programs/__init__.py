@@ -108,6 +108,7 @@ def edit(code: str):
             functions=[f for f in program.functions.split(",") if f],
             objection_days=str(program.objection_days),
             description=program.description,
+            **{name: getattr(program, name) for name in registration.PAYMENT_FIELDS},
         )
         return _page(form, program)
     form = ProgramForm()

@@ -1,5 +1,6 @@
 """A program's rules as a form: code, name, number prefix, filing frequency, due
-rule, claim or not, self-service functions, objection days and a description."""
+rule, claim or not, self-service functions, objection days, a description, and
+the ways to pay (online banking payee, wire details, cheque payee and address)."""
 
 from __future__ import annotations
 
@@ -130,6 +131,41 @@ class ProgramForm(FlaskForm):
         validators=[Optional(), _no_special_characters, Length(max=2000, message="Enter 2000 characters or fewer")],
     )
 
+    pay_online_payee = StringField(
+        "Online banking payee",
+        id="pay_online_payee",
+        filters=[_strip],
+        description="The payee taxpayers add in their bank's online banking, like Alberta Tourism Levy",
+        validators=[
+            Optional(),
+            one_line("Enter the payee on one line, without special characters"),
+            Length(max=120, message="Enter a payee of 120 characters or fewer"),
+        ],
+    )
+    pay_wire = TextAreaField(
+        "Wire transfer or EFT details",
+        id="pay_wire",
+        filters=[lambda v: v.strip() if v else v],
+        description="One detail a line: bank, institution, transit and account numbers, SWIFT code, beneficiary",
+        validators=[Optional(), _no_special_characters, Length(max=1000, message="Enter 1000 characters or fewer")],
+    )
+    pay_cheque_payable_to = StringField(
+        "Cheques payable to",
+        id="pay_cheque_payable_to",
+        filters=[_strip],
+        validators=[
+            Optional(),
+            one_line("Enter who cheques are payable to on one line, without special characters"),
+            Length(max=200, message="Enter 200 characters or fewer"),
+        ],
+    )
+    pay_cheque_address = TextAreaField(
+        "Address to mail cheques to",
+        id="pay_cheque_address",
+        filters=[lambda v: v.strip() if v else v],
+        validators=[Optional(), _no_special_characters, Length(max=500, message="Enter 500 characters or fewer")],
+    )
+
     def validate_functions(self, field):
         if set(field.data or []) - set(FUNCTIONS):
             raise ValidationError("Choose self-service functions from the list")
@@ -145,6 +181,7 @@ class ProgramForm(FlaskForm):
             functions=tuple(self.functions.data or ()),
             objection_days=int(self.objection_days.data or ""),
             description=self.description.data or "",
+            **{name: getattr(self, name).data or "" for name in registration.PAYMENT_FIELDS},
         )
 
 
