@@ -582,6 +582,16 @@ def _corporate_story(story: _Story, programs: dict[str, Program]) -> None:
         overpaid={1: (500_000, 365_000, "tourism")},
         reassessed={1},
     )
+    # A payment that named no period: it waits on the Unallocated line of the
+    # summary until it is applied (issue 20: the period lines add up to the balance).
+    story.add(
+        "corporate",
+        "payment",
+        -2_500,
+        story.today - timedelta(days=6),
+        "PAY-10000001",
+        "Payment received without a period: held on the account until it is applied",
+    )
 
 
 def _refund_story(story: _Story, programs: dict[str, Program]) -> None:

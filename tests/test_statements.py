@@ -79,6 +79,8 @@ def test_the_demo_summary_shows_the_lines_and_their_total_and_says_credit_in_wor
     total = re.search(r"Account balance \(the lines above added up\)</th><td class=\"num\"><strong>([^<]+)<", page)
     assert total, page
     assert total.group(1) == format_amount(balance)
+    # The demo's payment that named no period waits on the Unallocated line.
+    assert 'Unallocated: not yet applied to a filing period</th><td class="num">$25.00 credit<' in page
     # No bare negative amounts: a credit says so.
     main = page.split("<main", 1)[1]
     assert not re.search(r"-\$\d", main)
