@@ -215,8 +215,8 @@ def statement(account: Account, grant: Grant):
     form = StatementForm(request.args)
     period_ends = ledger.period_ends(db, account.id)
     status = 200
-    if "kind" in request.args:
-        wanted, errors = statements.check_request(request.args.to_dict(), period_ends, day)
+    if form.sent:
+        wanted, errors = statements.check_request(form.answers(), period_ends, day)
         if wanted is not None:
             found = statements.build(db, account, wanted)
             return Response(

@@ -140,3 +140,11 @@ class StatementForm(FlaskForm):
     to_day = StringField("Day", id="to_day")
     to_month = StringField("Month", id="to_month")
     to_year = StringField("Year", id="to_year")
+
+    @property
+    def sent(self) -> bool:
+        """Whether the form was sent (it names what to cover, even if blank), not just opened."""
+        return bool(self.kind.raw_data)
+
+    def answers(self) -> dict[str, str]:
+        return {field.name: field.data or "" for field in self}

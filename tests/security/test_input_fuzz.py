@@ -842,6 +842,16 @@ QUERY_PARAMETERS = {
         ("blueprints/accounts/__init__.py", name): _TRANSACTION_FILTER
         for name in ("date_from", "date_to", "period", "kind", "mode")
     },
+    # The statement of account (issue 20) shares "period" and "kind" with the filter.
+    **{
+        ("blueprints/accounts/__init__.py", name): [*_TRANSACTION_FILTER, ("accounts.statement", "owner")]
+        for name in ("period", "kind")
+    },
+    **{
+        ("blueprints/accounts/__init__.py", f"{end}_{part}"): [("accounts.statement", "owner")]
+        for end in ("from", "to")
+        for part in ("day", "month", "year")
+    },
     ("blueprints/filing/__init__.py", "amended"): [("filing.figures", "owner"), ("filing.start", "owner")],
     ("blueprints/documents/__init__.py", "about"): [("documents.index", "owner"), ("documents.upload", "owner")],
     ("blueprints/documents/__init__.py", "draft"): [("documents.upload", "owner")],
