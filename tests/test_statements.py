@@ -237,6 +237,7 @@ def test_a_wrong_answer_gets_a_message_beside_its_field_and_no_pdf(inn, query, f
     response = client.get(f"/accounts/{number}/statement?{query}")
     assert response.status_code == 400 and response.mimetype == "text/html"
     page = body(response)
+    assert "<title>Error: Statement of account: Prairie Inn Ltd." in page
     assert f'<a href="#{field}">{message}</a>' in page  # the error summary
     assert f"</span> {message}</p>" in page  # beside the field
     assert field == "kind" or 'aria-invalid="true"' in page  # radios are marked by their fieldset
