@@ -1,7 +1,7 @@
 """ways to pay, per program (issue 20 item 5)
 
 Revision ID: 0010
-Revises: 0011
+Revises: 0011 (main's head when this was rebased; the lead re-chains the numbers)
 Create Date: 2026-12-07
 
 The "Make a payment" page and the remittance voucher say how to pay: the online
