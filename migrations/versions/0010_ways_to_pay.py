@@ -1,7 +1,7 @@
 """ways to pay, per program (issue 20 item 5)
 
 Revision ID: 0010
-Revises: 0011 (main's head when this was rebased; the lead re-chains the numbers)
+Revises: 0012 (main's head when this was rebased; the lead re-chains the numbers)
 Create Date: 2026-12-07
 
 The "Make a payment" page and the remittance voucher say how to pay: the online
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
