@@ -35,6 +35,8 @@ def new_reference(kind: str) -> str:
     posts share one. The request an entry came from is its `request_reference`."""
     body = "".join(secrets.choice(_ALPHABET) for _ in range(8))
     return f"{REFERENCE_PREFIXES[kind]}-{body[:4]}-{body[4:]}"
+
+
 # The kinds whose description is the reason for them: a charge the person did not
 # ask for, or a correction. The transactions page shows it under the type.
 REASON_KINDS = frozenset({"penalty", "interest", "adjustment", "reversal"})
