@@ -1,7 +1,7 @@
 """ways to pay, per program (issue 20 item 5)
 
-Revision ID: 0010
-Revises: 0012 (main's head when this was rebased; the lead re-chains the numbers)
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07
 
 The "Make a payment" page and the remittance voucher say how to pay: the online
@@ -13,7 +13,7 @@ change in the back office; empty until set (the page then says to contact us).
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
