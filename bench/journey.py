@@ -597,8 +597,10 @@ def run_journey(
         if page.locator("#filter-period").count():
             page.locator("#filter-period").select_option("")  # the period list keeps no choice
         page.locator("#filter-mode").check()
-        page.locator("#filter-from").fill("2000-01-01")
-        page.locator("#filter-to").fill(date.today().isoformat())
+        today = date.today()
+        for box, start, end in (("day", 1, today.day), ("month", 1, today.month), ("year", 2000, today.year)):
+            page.locator(f"#filter-from_{box}").fill(str(start))
+            page.locator(f"#filter-to_{box}").fill(str(end))
 
     choose_dates()
     j.swap("filter: dates (50 rows)", "#transactions-results", show.click, note="processed 2000-01-01 to today")

@@ -48,7 +48,7 @@ class WriteForm(FlaskForm):
         "Subject",
         id="subject",
         filters=[_one_line],
-        description="A few words we can file it under, for example the period or the notice's date.",
+        description="A few words we can file it under, for example the period or the notice it is about.",
         validators=[
             DataRequired("Enter a subject"),
             Length(max=MAX_SUBJECT, message=f"Enter a subject of {MAX_SUBJECT} characters or fewer"),

@@ -49,8 +49,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from domain import enrolment, mail, messages, work
-from models import Account, Base, Consent, Licence, MessageThread, User
+from domain import enrolment, enrolment_requests, mail, messages, subscriptions, work
+from models import Account, Base, Consent, Licence, MessageThread, Subscription, User
 from tests import route_needs
 from tests.accounts_factory import file_return, give, open_account, post, sessionmaker_of
 from tests.conftest import PASSWORD, Auth, StaffMember, csrf_from, link_in, make_user, outbox
@@ -208,9 +208,24 @@ def _build_world(app, clock) -> World:
             subject="About your return",
             body="Please send the receipts.",
         )
-        db.commit()
         ids["thread"] = sent.thread.id
+        # A request for an invitation letter (its work item sends one) and the emailed
+        # links of an update subscription: to confirm one and to leave one.
+        lettered = open_account(db, serial=33, legal_name="Ask Me Ltd.")
+        asked = enrolment_requests.Asked(lettered.number, None, None, None, "Ria Ask", "ria@example.com", "1", "owner")
+        ids["letter_item"] = work.for_enrolment_request(
+            db, enrolment_requests.submit(db, clock(), asked, enrol_url="http://localhost/enrol/").id
+        ).id
+        waiting = subscriptions.subscribe(db, clock(), "wait@example.com", ["TL"], user_id=None, confirmed=False)
+        subscriptions.subscribe(db, clock(), "reader@example.com", ["TL"], user_id=None, confirmed=True)
+        reader = db.scalar(select(Subscription).where(Subscription.email == "reader@example.com"))
+        confirm_token = subscriptions.confirm_token(app.secret_key, "wait@example.com", waiting, clock())
+        unsubscribe_token = subscriptions.unsubscribe_token(app.secret_key, reader, clock())
+        db.commit()
     overrides = {
+        "staff.queues.send_letter": {"item_id": ids["letter_item"]},
+        "subscriptions.confirm": {"token": confirm_token},
+        "subscriptions.unsubscribe": {"token": unsubscribe_token},
         "staff.queues.": {"item_id": ids["item"]},
         "staff.mail.": {"item_id": ids["letter"]},
         "messages.": {"thread_id": ids["thread"]},
@@ -258,6 +273,7 @@ def _build_world(app, clock) -> World:
     world.extra_pages += [
         ("administrator", _url(app, "staff.returns.show", return_id=ids["waiting"])),
         ("administrator", _url(app, "staff.messages.new", account=values["number"])),
+        ("administrator", _url(app, "staff.queues.item", item_id=ids["letter_item"])),
     ]
     return world
 

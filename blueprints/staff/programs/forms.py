@@ -39,9 +39,18 @@ def _due_rule(_form, field):
         raise ValidationError(problem)
 
 
-def _no_special_characters(_form, field):
-    if any(details.has_control_characters(char) for char in (field.data or "") if char not in "\r\n"):
-        raise ValidationError("Enter the description without special characters")
+def _lines_without_special_characters(message: str):
+    """A validator: text of several lines, without NUL, tabs or other control
+    characters (PostgreSQL refuses a NUL in text)."""
+
+    def check(_form, field):
+        if any(details.has_control_characters(char) for char in (field.data or "") if char not in "\r\n"):
+            raise ValidationError(message)
+
+    return check
+
+
+_no_special_characters = _lines_without_special_characters("Enter the description without special characters")
 
 
 def _days(_form, field):
@@ -147,7 +156,11 @@ class ProgramForm(FlaskForm):
         id="pay_wire",
         filters=[lambda v: v.strip() if v else v],
         description="One detail a line: bank, institution, transit and account numbers, SWIFT code, beneficiary",
-        validators=[Optional(), _no_special_characters, Length(max=1000, message="Enter 1000 characters or fewer")],
+        validators=[
+            Optional(),
+            _lines_without_special_characters("Enter the wire details without special characters"),
+            Length(max=1000, message="Enter 1000 characters or fewer"),
+        ],
     )
     pay_cheque_payable_to = StringField(
         "Cheques payable to",
@@ -163,7 +176,11 @@ class ProgramForm(FlaskForm):
         "Address to mail cheques to",
         id="pay_cheque_address",
         filters=[lambda v: v.strip() if v else v],
-        validators=[Optional(), _no_special_characters, Length(max=500, message="Enter 500 characters or fewer")],
+        validators=[
+            Optional(),
+            _lines_without_special_characters("Enter the address without special characters"),
+            Length(max=500, message="Enter 500 characters or fewer"),
+        ],
     )
 
     def validate_functions(self, field):
@@ -205,6 +222,10 @@ class UpdateForm(FlaskForm):
         id="body",
         filters=[lambda v: v.strip() if v else v],
         description="Plain text, as the email will show it",
-        validators=[DataRequired("Enter the update"), Length(max=10000, message="Enter 10,000 characters or fewer")],
+        validators=[
+            DataRequired("Enter the update"),
+            Length(max=10000, message="Enter 10,000 characters or fewer"),
+            _lines_without_special_characters("Enter the update without special characters"),
+        ],
     )
     key = HiddenField()
