@@ -87,6 +87,16 @@ def thread(thread_id: int):
     return _thread_page(found, _fresh_form())
 
 
+def _one_time_key(form, expired: str) -> str:
+    """The form's one-time key (what makes a double submit one message), or "" with
+    `expired` beside the text when the form carries none of ours."""
+    key = form.token.data or ""
+    if not _TOKEN.fullmatch(key):
+        form.body.errors = [*form.body.errors, expired]
+        return ""
+    return key
+
+
 @bp.route("/<id:thread_id>/reply", methods=["POST"])
 @accepts_files(files="MAX_FILES_PER_UPLOAD")
 def reply(thread_id: int):
@@ -94,10 +104,7 @@ def reply(thread_id: int):
     found = _thread_or_404(thread_id)
     form = ReplyForm()
     form.validate()
-    key = form.token.data or ""
-    if not _TOKEN.fullmatch(key):
-        form.body.errors = [*form.body.errors, EXPIRED]
-        key = ""
+    key = _one_time_key(form, EXPIRED)
     chosen = chosen_files(form.files.name)
     checked: list[documents.Checked] = []
     if chosen and found.account_id is None:
@@ -163,10 +170,7 @@ def write(account, grant):
         return _write_page(account, form)
     form = WriteForm()
     form.validate()
-    key = form.token.data or ""
-    if not _TOKEN.fullmatch(key):
-        form.body.errors = [*form.body.errors, EXPIRED_MESSAGE]
-        key = ""
+    key = _one_time_key(form, EXPIRED_MESSAGE)
     chosen = chosen_files(form.files.name)
     checked, form.files.errors = check_files(chosen, account.id) if chosen else ([], [])
     if any(field.errors for field in (form.topic, form.subject, form.body, form.files)):
