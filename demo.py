@@ -538,7 +538,8 @@ def _fuel_story(story: _Story, programs: dict[str, Program]) -> None:
         amount=lambda rng, end: 1_840_000 + rng.randint(-220_000, 220_000),
         unfiled=1,
         recent=("received", "in_progress", "processed"),
-        late_filing={14: "waived", 19: "kept"},
+        # The return in progress came late: its assessment proposes the penalty and interest.
+        late_filing={1: "waiting", 14: "waived", 19: "kept"},
         adjusted={6: 52_380},
     )
 
@@ -646,7 +647,7 @@ class _History:
     key: str
     program: Program
     claim: bool
-    late_filing: dict[int, str]  # "waived" or "kept": the penalty for filing late
+    late_filing: dict[int, str]  # the penalty for filing late: "waived", "kept", or "waiting" (not assessed)
     partial: dict[int, int]  # cents left unpaid
     reassessed: set[int] | frozenset
     adjusted: dict[int, int]  # cents added by an audit (or, for a claim, not allowed)
@@ -751,6 +752,8 @@ def _file(
         received = story.day(end + timedelta(days=rng.randint(15, 40)))
     elif late:
         received = story.day(due + timedelta(days=9))
+        if late == "waiting":
+            rng.randint(1, 8)  # the draw an on-time return makes, so the later amounts stay as they were
     else:
         received = story.day(due - timedelta(days=rng.randint(1, 8)))
     status = recent[ago] if ago < len(recent) else "assessed"
@@ -768,6 +771,7 @@ def _file(
                 status=status,
                 processed_on=processed_on,
                 reference=f"{ref}-R1",
+                amount_cents=declared,  # what the return said was due, as the officer sees it
                 notice_kind="assessment" if status == "assessed" else None,
                 notice_date=processed_on if status == "assessed" else None,
             ),

@@ -26,7 +26,7 @@ from domain.returns import account_period_starts, long_day, period_text, start_o
 from models import Account, LedgerEntry
 
 KINDS = {"period": "For a filing period", "dates": "For dates you choose"}
-_FROM, _TO = "The start date", "The end date"
+START_WHAT, END_WHAT = "The start date", "The end date"  # how messages name them
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class Request:
 
 def check_request(answers: dict, period_ends: list[date], today: date) -> tuple[Request | None, dict[str, str]]:
     """(the request, {}) or (None, {field: message}). Fields: kind, period, and
-    from_day/to_day (or _month, _year) for the part of a date that is wrong."""
+    from_<part>/to_<part> for a date, the part being the box that is wrong (day,
+    month, year) or "date" for the whole date."""
     kind = answers.get("kind") or ""
     if kind not in KINDS:
         return None, {"kind": "Choose whether the statement is for a period or for dates you choose"}
@@ -51,22 +52,22 @@ def check_request(answers: dict, period_ends: list[date], today: date) -> tuple[
         return Request(period_end=chosen), {}
     errors: dict[str, str] = {}
     days = {}
-    for prefix, what in (("from", _FROM), ("to", _TO)):
+    for prefix, what in (("from", START_WHAT), ("to", END_WHAT)):
         typed = [answers.get(f"{prefix}_{part}", "") for part in ("day", "month", "year")]
         day, message, part = dates.parse_parts(typed[0], typed[1], typed[2], what)
         if day is None and message is None:  # all three empty: this date is needed
             message = f"Enter {what[0].lower()}{what[1:]}"
         if message:
-            errors[f"{prefix}_{'day' if part == 'date' else part}"] = message
+            errors[f"{prefix}_{part}"] = message
         days[prefix] = day
     if errors:
         return None, errors
     start, end = days["from"], days["to"]
     assert start is not None and end is not None  # no message means both parsed
     if end > today:
-        return None, {"to_day": "The end date must be today or in the past"}
+        return None, {"to_date": "The end date must be today or in the past"}
     if start > end:
-        return None, {"from_day": "The start date must be the same as or before the end date"}
+        return None, {"from_date": "The start date must be the same as or before the end date"}
     return Request(start=start, end=end), {}
 
 

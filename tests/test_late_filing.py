@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from domain import late_filing
 from domain.programs import RATES
-from models import LedgerEntry, TaxReturn
+from models import Account, LedgerEntry, TaxReturn
 from tests.accounts_factory import give, open_account, sessionmaker_of, signed_in
 from tests.conftest import make_user
 from tests.test_assessments import FIGURES, OWNER, _entries, _file, _key, _page
@@ -120,3 +120,26 @@ def test_each_entry_has_its_own_reference_and_links_to_the_request(app, late, st
         assert len(references) == len(set(references)) == 2
         assert all(e.request_reference == tax_return.reference for e in entries)
     assert f"from request {tax_return.reference}" in _page(officer, late["return_id"])
+
+
+def test_the_demo_has_a_late_return_waiting_whose_assessment_proposes_the_charges(app, clock, staff_member):
+    """The README's walk: an officer opens the fuel account's return in progress (it came
+    9 days late) and sees the penalty and interest proposed, before anything is posted."""
+    import demo
+
+    with sessionmaker_of(app)() as db:
+        assert demo.build_demo(db, clock())
+        fuel = db.scalars(select(Account).where(Account.number == demo.demo_account("fuel").number)).one()
+        waiting = [
+            r
+            for r in db.scalars(select(TaxReturn).where(TaxReturn.account_id == fuel.id))
+            if r.status in ("received", "in_progress") and late_filing.propose(db, r, r.amount_cents)
+        ]
+        assert len(waiting) == 1 and waiting[0].status == "in_progress"
+        return_id, account_id = waiting[0].id, fuel.id
+    before = [e.id for e in _entries(app, account_id)]
+    page = _page(staff_member("officer"), return_id)
+    proposal = page[page.index('id="proposed-charges"') :]
+    assert "Late filing penalty: the return arrived 9 days after the due date" in page
+    assert "Penalty: <strong>$" in proposal and "a year × 9 of 365 days" in proposal
+    assert [e.id for e in _entries(app, account_id)] == before

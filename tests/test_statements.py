@@ -229,7 +229,7 @@ def test_a_statement_for_dates_starts_from_the_balance_before_them(inn):
         (
             "kind=dates&from_day=2&from_month=5&from_year=2026&to_day=1&to_month=5&to_year=2026",
             "from_day",
-            "The start date must be the same as or before the end date",
+            "The start date must be the same as or before the end date",  # the whole date: every box
         ),
         (
             "kind=dates&from_day=1&from_month=5&from_year=2026&to_day=1&to_month=1&to_year=2027",
@@ -247,6 +247,30 @@ def test_a_wrong_answer_gets_a_message_beside_its_field_and_no_pdf(inn, query, f
     assert f'<a href="#{field}">{message}</a>' in page  # the error summary
     assert f"</span> {message}</p>" in page  # beside the field
     assert field == "kind" or 'aria-invalid="true"' in page  # radios are marked by their fieldset
+
+
+@pytest.mark.parametrize(
+    "query, marked",
+    [
+        ("kind=dates&from_day=1&from_year=2026&to_day=1&to_month=5&to_year=2026", ["from_month"]),
+        ("kind=dates&to_day=1&to_month=5&to_year=2026", ["from_day", "from_month", "from_year"]),
+        (
+            "kind=dates&from_day=2&from_month=5&from_year=2026&to_day=1&to_month=5&to_year=2026",
+            ["from_day", "from_month", "from_year"],
+        ),
+        (
+            "kind=dates&from_day=1&from_month=5&from_year=2026&to_day=1&to_month=1&to_year=2027",
+            ["to_day", "to_month", "to_year"],
+        ),
+    ],
+)
+def test_a_date_error_marks_the_boxes_it_is_about(inn, query, marked):
+    """The same date input as every other form: a missing month marks the month box; a
+    whole-date problem (missing, out of order, in the future) marks all three."""
+    client, number = inn
+    page = body(client.get(f"/accounts/{number}/statement?{query}"))
+    flagged = re.findall(r'id="((?:from|to)_(?:day|month|year))"[^>]*aria-invalid="true"', page)
+    assert flagged == marked
 
 
 def test_the_form_keeps_what_was_typed_and_uses_day_month_year_boxes(inn):

@@ -26,7 +26,6 @@ from models import Account, Grant
 from web.access import account_route
 from web.database import get_db, now
 from web.dates import today
-from web.forms import add_error
 from web.htmx import render, wants_fragment
 
 from .forms import KIND_CHOICES, MODES, StatementForm, TransactionFilterForm, filter_params
@@ -224,8 +223,7 @@ def statement(account: Account, grant: Grant):
                 mimetype="application/pdf",
                 headers={"Content-Disposition": f'attachment; filename="{found.filename}"'},
             )
-        for name, message in errors.items():
-            add_error(getattr(form, name), message)
+        form.show_problems(errors)
         status = 400
     examples = {"example_from": f"1 {day:%-m %Y}", "example_to": f"{day:%-d %-m %Y}"}
     page = render_template(

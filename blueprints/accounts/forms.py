@@ -11,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 
 from domain.ledger import TransactionFilter
-from domain.statements import KINDS
+from domain.statements import END_WHAT, KINDS, START_WHAT
 from models import LEDGER_KINDS
 from web.forms import DateInputField, add_error, radio_field
 
@@ -134,12 +134,9 @@ class StatementForm(FlaskForm):
 
     kind = radio_field("What should the statement cover?", "kind", KINDS)
     period = StringField("Period end", id="period")
-    from_day = StringField("Day", id="from_day")
-    from_month = StringField("Month", id="from_month")
-    from_year = StringField("Year", id="from_year")
-    to_day = StringField("Day", id="to_day")
-    to_month = StringField("Month", id="to_month")
-    to_year = StringField("Year", id="to_year")
+    # Checked by the domain (checked=False): the view puts its messages beside the box.
+    date_from = DateInputField("Start date", name="from", id="from", what=START_WHAT, checked=False)
+    date_to = DateInputField("End date", name="to", id="to", what=END_WHAT, checked=False)
 
     @property
     def sent(self) -> bool:
@@ -147,4 +144,18 @@ class StatementForm(FlaskForm):
         return bool(self.kind.raw_data)
 
     def answers(self) -> dict[str, str]:
-        return {field.name: field.data or "" for field in self}
+        """What was typed, box by box: kind, period and from_day … to_year."""
+        typed = {"kind": self.kind.data or "", "period": self.period.data or ""}
+        for field in (self.date_from, self.date_to):
+            typed |= {field.part_name(part): text for part, text in field.parts.items()}
+        return typed
+
+    def show_problems(self, found: dict[str, str]) -> None:
+        """The domain's messages beside their fields; a date's beside the box it is about."""
+        dated = {"from": self.date_from, "to": self.date_to}
+        for name, message in found.items():
+            prefix, _, part = name.partition("_")
+            if prefix in dated:
+                dated[prefix].show_problem(message, part)
+            else:
+                add_error(getattr(self, name), message)
