@@ -46,7 +46,7 @@ PERMISSION_LABELS = {
 # The roles a manager may give with a PIN, in the order the form offers them.
 INVITABLE_ROLES = ("viewer", "delegate", "authorized", "owner")
 MANAGE = "manage_access"
-# Events that make up an account's access history.
+# Events that make up an account's access history (in words: domain.words.EVENT_WORDS).
 ACCESS_EVENTS = (
     "pin.issued",
     "enrolment",
@@ -58,6 +58,7 @@ ACCESS_EVENTS = (
     "access.refused",
     "consent.submitted",
     "consent.requested",
+    "consent.reminded",
     "consent.declined",
     "consent.approved",
     "consent.rejected",

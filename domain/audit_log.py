@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from domain import words
 from models import MAX_ID, Account, AuditEvent, User
 
 PAGE_SIZE = 100
@@ -75,7 +76,8 @@ def detail_pairs(text: str | None) -> tuple[tuple[str, str], ...]:
 
 
 def detail_text(pairs) -> str:
-    return "; ".join(f"{key}: {value}" for key, value in pairs)
+    """The detail in words, as the audit page shows it: "Balance: $431.38; Rate: 4%"."""
+    return "; ".join(f"{words.humanise(key)}: {words.answer_text(value, key)}" for key, value in pairs)
 
 
 _ACTOR, _SUBJECT = aliased(User), aliased(User)

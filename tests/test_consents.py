@@ -278,8 +278,9 @@ def test_consent_changes_are_in_the_access_history(app, firm, runner):
     consent_id, _message, _pin = _approve(app, runner)
     _post(owner, f"/consents/{firm['number']}/{consent_id}/revoke")
     history = body(owner.get(f"/access/{firm['number']}/history"))
-    for words in ("signed a consent", "approved a consent", "revoked a consent"):
+    for words in ("Consent submitted", "Consent approved", "Consent revoked"):
         assert words in history
+    assert "consent." not in history  # words, never the event codes
     with sessionmaker_of(app)() as db:
         assert db.scalar(select(func.count(InvitationPin.id)).where(InvitationPin.consent_id == consent_id)) == 1
 

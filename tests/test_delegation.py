@@ -460,10 +460,10 @@ def test_every_change_is_in_the_access_history(app, shop):
     _post(owner, f"/access/{shop['number']}/reviewed")
     page = body(owner.get(f"/access/{shop['number']}/history"))
     for words in (
-        "made a PIN",
-        "changed access",
-        "removed access",
-        "reviewed who has access",
+        "PIN issued",
+        "Access changed",
+        "Access removed",
+        "Access list reviewed",
         "Casey Clerk",
         "Olive Owner",
     ):

@@ -109,6 +109,9 @@ def test_the_reminder_is_sent_once_three_working_days_before_it_lapses(app, shop
         assert db.scalar(select(Consent)).reminded_at == datetime(2026, 12, 2, 17, 0, tzinfo=UTC)
         events = db.scalars(select(AuditEvent.event).where(AuditEvent.event == "consent.reminded")).all()
         assert len(events) == 1
+    # The managers see that the reminder went, in words, in the access history.
+    history = body(signed_in(app, OWNER).get(f"/access/{shop['number']}/history"))
+    assert history.count("Managers reminded of a representative&#39;s request") == 1
 
 
 def test_no_reminder_for_a_request_answered_or_already_lapsed(app, shop, clock, runner):

@@ -253,16 +253,16 @@ def test_the_csv_has_the_same_rows_as_the_filter_with_a_bom_and_no_formulas(app,
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith('attachment; filename="audit-')
     header, *rows = _csv_rows(response)
-    assert header[:4] == ["Event number", "When", "Event", "Outcome"] and header[-1] == "Detail"
+    assert header[:5] == ["Event number", "When", "Event", "Event code", "Outcome"] and header[-1] == "Detail"
     assert [int(r[0]) for r in rows] == shown == [log["ids"][5], log["ids"][3], log["ids"][2], log["ids"][0]]
     reviewed, changed = rows[0], rows[1]
     # A spreadsheet shows these, never runs them.
-    assert reviewed[5] == '\'=HYPERLINK("http://evil.example")' and reviewed[11] == "'-2+3: @SUM(1)"
-    assert changed[1] == "2026-11-12T00:30:00-07:00" and changed[2] == "access.changed"
-    assert changed[5:7] == ["Ann Able", "ann@example.com"] and changed[8:10] == ["Bo Baker", "bo@example.com"]
-    assert changed[10] == log["inn"]
-    assert changed[11] == 'note: =HYPERLINK("x")'  # not at the start of the cell: no formula
-    assert rows[2][11] == "kind: letter; mail: 3" and rows[2][4:7] == ["", "", ""]
+    assert reviewed[6] == '\'=HYPERLINK("http://evil.example")' and reviewed[12] == "'-2+3: @SUM(1)"
+    assert changed[1] == "2026-11-12T00:30:00-07:00" and changed[2:5] == ["Access changed", "access.changed", "Done"]
+    assert changed[6:8] == ["Ann Able", "ann@example.com"] and changed[9:11] == ["Bo Baker", "bo@example.com"]
+    assert changed[11] == log["inn"]
+    assert changed[12] == 'Note: =HYPERLINK("x")'  # not at the start of the cell: no formula
+    assert rows[2][12] == "Kind: letter; Mail: 3" and rows[2][5:8] == ["", "", ""]
     for row in rows:
         for cell in row:
             assert not cell.startswith(("=", "+", "-", "@")), cell
@@ -291,7 +291,7 @@ def test_every_export_is_audited_without_personal_data(app, log, staff_member):
     assert "@" not in event.detail
     # The unfiltered export holds everything, the export's own record included.
     everything = _csv_rows(supervisor.get(CSV_URL))[1:]
-    events = {row[2] for row in everything}
+    events = {row[3] for row in everything}
     assert {"consent.approved", "mail.posted", "audit.exported"} <= events
     assert len(everything) == len(_ids_of_all(app))
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, request, stream_with_context, url_for
 from flask_login import current_user
 
-from domain import audit, audit_log
+from domain import audit, audit_log, words
 from web.access import require_staff_role
 from web.database import get_db, now
 from web.htmx import render, wants_fragment
@@ -66,6 +66,7 @@ CSV_HEADER = (
     "Event number",
     "When",
     "Event",
+    "Event code",
     "Outcome",
     "Actor user number",
     "Actor name",
@@ -123,8 +124,9 @@ def export():
                         (
                             row.id,
                             row.occurred_at.astimezone(zone).isoformat(timespec="seconds"),
-                            row.event,
-                            row.outcome,
+                            words.event_words(row.event),
+                            row.event,  # for a spreadsheet's filter or a script
+                            words.outcome_words(row.outcome),
                             row.actor_user_id,
                             row.actor_name,
                             row.actor_email,
