@@ -126,6 +126,10 @@ def _sign_in(env: str) -> dict:
         # Requests for a client's consent one representative may send in a day.
         "CONSENT_REQUESTS_PER_DAY": _int("CONSENT_REQUESTS_PER_DAY", 10),
         "ENROL_CLIENT_MAX_FAILURES": _int("ENROL_CLIENT_MAX_FAILURES", 100),
+        # Requests for an invitation letter (/enrol/ask) in a day, from one client address
+        # and for one requester's email address (domain.enrolment_requests).
+        "LETTER_REQUESTS_PER_CLIENT_PER_DAY": _int("LETTER_REQUESTS_PER_CLIENT_PER_DAY", 5),
+        "LETTER_REQUESTS_PER_EMAIL_PER_DAY": _int("LETTER_REQUESTS_PER_EMAIL_PER_DAY", 3),
         # argon2id costs; empty means the argon2-cffi recommendation (tests lower them).
         "ARGON2_TIME_COST": _int("ARGON2_TIME_COST", 0) or None,
         "ARGON2_MEMORY_KIB": _int("ARGON2_MEMORY_KIB", 0) or None,

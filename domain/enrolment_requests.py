@@ -19,6 +19,10 @@ What protects the account's people:
 - A letter is not posted again while one posted in the last LETTER_INTERVAL may
   still be on its way, however many requests name the account.
 - Nothing the requester typed goes into the logs or the audit log.
+- The requester's name, email, phone and any business number or address they gave
+  are erased DETAILS_KEPT after the request is closed (`erase_closed`, run by
+  `flask purge` with domain.retention's other rules); the account number and
+  legal name stay, so the queue's record still says what was asked.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from domain import audit, letters, outbox, throttle, work
 from domain.accounts import format_number
+from domain.db import rows_changed
 from models import ENROLMENT_ROLES, Account, EnrolmentRequest, InvitationPin, User, WorkItem
 
 ROLE_LABELS = {
@@ -48,12 +53,16 @@ BUSINESS_DAYS_TO_WAIT = 10
 LETTER_INTERVAL = timedelta(days=30)
 WINDOW = timedelta(days=1)
 EMAIL_SUBJECT = "Your request for an invitation letter"
+# Long enough to answer a complaint about how a request was handled; no longer.
+DETAILS_KEPT = timedelta(days=90)
 
 
 @dataclass(frozen=True)
 class Limits:
-    per_client_per_day: int = 5
-    per_email_per_day: int = 3
+    """Requests a day (config.py's LETTER_REQUESTS_PER_CLIENT_PER_DAY and _PER_EMAIL_PER_DAY)."""
+
+    per_client_per_day: int
+    per_email_per_day: int
 
 
 @dataclass(frozen=True)
@@ -190,3 +199,19 @@ def send_letter(
     )
     item.account_id = account.id
     work.close(db, now, item, "letter_sent", "Invitation letter posted to the address on file", by_user_id=staff.id)
+
+
+def erase_closed(db: Session, now: datetime) -> int:
+    """Erase what the requester told us about themselves from requests closed more
+    than DETAILS_KEPT ago (an erased field is empty); how many requests."""
+    closed = select(WorkItem.enrolment_request_id).where(
+        WorkItem.queue == "enrolments",
+        WorkItem.decided_at < now - DETAILS_KEPT,
+        WorkItem.enrolment_request_id.is_not(None),
+    )
+    query = (
+        update(EnrolmentRequest)
+        .where(EnrolmentRequest.id.in_(closed), EnrolmentRequest.requester_email != "")
+        .values(requester_name="", requester_email="", requester_phone="", business_number=None, business_address=None)
+    )
+    return rows_changed(db, query)

@@ -143,6 +143,8 @@ def _message(email: OutboxEmail, mail_from: str, message_domain: str, sent_at: d
     message["Message-ID"] = f"<outbox.{email.id}.{int(email.created_at.timestamp())}@{message_domain}>"
     if email.list_unsubscribe:
         message["List-Unsubscribe"] = f"<{email.list_unsubscribe}>"
+        # RFC 8058: the mail provider's "unsubscribe" button POSTs to that link itself.
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(email.body_text, charset="utf-8")
     return message
 

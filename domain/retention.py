@@ -6,7 +6,9 @@ Kept: a session until its idle limit (anonymous) or 30 days after it ended
 (domain.sessions); throttle counts a day; a used email link a day past the
 longest link age (after that the link is refused as expired anyway); a sent email
 30 days; a draft untouched for 90 days (domain.drafts), with the documents
-uploaded to it; a file of the document folder that no document claims, an hour.
+uploaded to it; a file of the document folder that no document claims, an hour;
+what someone who asked for an invitation letter said about themselves, 90 days
+after the request was closed (domain.enrolment_requests).
 The back office's one-time form keys (domain.once) are kept: a stale form sent
 again must still find its key used."""
 
@@ -20,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from domain import documents, drafts, sessions, throttle
+from domain import documents, drafts, enrolment_requests, sessions, throttle
 from domain.db import rows_changed
 from domain.files import remove_unclaimed
 from models import Document, OutboxEmail, UsedToken
@@ -36,7 +38,7 @@ UNCLAIMED_FILE_AGE = timedelta(hours=1)
 
 @dataclass(frozen=True)
 class Purged:
-    rows: int  # rows deleted, of every table
+    rows: int  # rows deleted (or, for letter requests, erased), of every table
     files: list[str]  # stored names of the documents deleted: to discard from the store after the commit
 
 
@@ -46,6 +48,7 @@ def purge(db: Session, now: datetime, *, session_limits: sessions.Limits, longes
     gone += throttle.purge_older_than(db, now - THROTTLE_KEPT)
     gone += _used_links(db, now - longest_link - USED_LINK_MARGIN)
     gone += _sent_emails(db, now - SENT_EMAIL_KEPT)
+    gone += enrolment_requests.erase_closed(db, now)
     # Documents uploaded to a form that was never sent go with its draft.
     files = documents.remove_abandoned(db, drafts.abandoned_ids(db, now))
     gone += len(files) + drafts.purge(db, now)

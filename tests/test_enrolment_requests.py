@@ -9,6 +9,7 @@ import logging
 
 from sqlalchemy import func, select
 
+from domain.accounts import format_number
 from domain.enrolment_requests import EMAIL_SUBJECT
 from models import EnrolmentRequest, InvitationPin, MailItem, ThrottleEvent, WorkItem
 from tests.accounts_factory import open_account, sessionmaker_of
@@ -111,6 +112,15 @@ def test_one_email_address_is_held_back_from_any_connection(app):
     with sessionmaker_of(app)() as db:  # counted by keyed hashes: no address or email at rest
         keys = list(db.scalars(select(ThrottleEvent.key_hash)))
     assert keys and not any("example" in k or "192.0.2" in k for k in keys)
+
+
+def test_the_limits_are_the_deployers_to_set(app_with):
+    """LETTER_REQUESTS_PER_CLIENT_PER_DAY and _PER_EMAIL_PER_DAY, not numbers in the code."""
+    strict = app_with(LETTER_REQUESTS_PER_CLIENT_PER_DAY=1, LETTER_REQUESTS_PER_EMAIL_PER_DAY=5)
+    client = strict.test_client()
+    assert ask(client, legal_name="Any Co.", business_number="1", email="a@example.com").status_code == 303
+    assert ask(client, legal_name="Any Co.", business_number="1", email="b@example.com").status_code == 429
+    assert count(strict, EnrolmentRequest) == 1
 
 
 # --- What the form asks -------------------------------------------------------------------
@@ -231,3 +241,40 @@ def test_an_unknown_account_number_is_refused_beside_the_field(app, staff_member
     )
     assert response.status_code == 400 and "No account has this number" in response.get_data(as_text=True)
     assert count(app, MailItem) == 0
+
+
+def test_the_requesters_details_are_erased_90_days_after_the_request_closes(app, staff_member, clock, runner):
+    """domain.retention's rule for letter requests: a closed request keeps what the
+    requester said about themselves 90 days, then `flask purge` erases it (the
+    account it named stays); a request still open keeps it, however old."""
+    from datetime import timedelta
+
+    number, _ = seeded(app)
+    ask(app.test_client(), account_number=number, business_number="BN 12345", email="closed@example.com")
+    closed_id = _item_id(app)
+    ask(app.test_client(), account_number=number, email="open@example.com", ip="192.0.2.77")
+    open_id = _item_id(app)
+    officer = staff_member("officer")
+    officer.post(
+        f"/staff/queues/items/{closed_id}/decide",
+        {"decision": "close", "reason": "Asked by telephone instead"},
+        token_from=f"/staff/queues/items/{closed_id}",
+    )
+
+    def requesters():
+        with sessionmaker_of(app)() as db:
+            rows = db.scalars(select(EnrolmentRequest).order_by(EnrolmentRequest.id))
+            return [(r.requester_name, r.requester_email, r.requester_phone, r.business_number) for r in rows]
+
+    start = clock()
+    clock.set(start + timedelta(days=89))
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    assert [r[1] for r in requesters()] == ["closed@example.com", "open@example.com"]
+    clock.set(start + timedelta(days=91))
+    assert runner.invoke(args=["purge"]).exit_code == 0
+    assert requesters() == [("", "", "", None), ("Casey Clerk", "open@example.com", "780 555 0142", None)]
+    officer = staff_member("officer")  # signed in afresh: 91 days on, the first session has ended
+    page = officer.get(f"/staff/queues/items/{closed_id}").get_data(as_text=True)
+    assert "Erased 90 days after the request was closed" in page and "casey" not in page.lower()
+    assert format_number(number) in page  # the account asked about stays
+    assert "open@example.com" in officer.get(f"/staff/queues/items/{open_id}").get_data(as_text=True)

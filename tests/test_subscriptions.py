@@ -178,3 +178,35 @@ def test_the_whole_round_by_smtp(mail_app, smtp_server, clock):
     assert update["Subject"] == "Fuel Tax: Fuel Tax rate" or update["Subject"].endswith(": Fuel tax rate")
     assert "The rate changes on 1 April." in body_of(update) and "To stop these updates" in body_of(update)
     assert update["List-Unsubscribe"].startswith("<http://localhost/subscriptions/unsubscribe/")
+
+
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+
+
+def test_a_mail_provider_s_one_click_post_ends_only_that_subscription(mail_app, smtp_server, clock):
+    """RFC 8058: the update says List-Unsubscribe-Post, and the provider POSTs
+    `List-Unsubscribe=One-Click` to the link with no cookie and no CSRF token. The
+    signed token is the authority; a forged one, a body with anything else in it, or
+    the same body at any other URL still meets the CSRF check and changes nothing."""
+    with_programs(mail_app)
+    subscribe(mail_app.test_client(), "ann@example.com", ("TL", "FT"))
+    send_outbox(mail_app)
+    confirm(mail_app.test_client(), link_in(body_of(smtp_server.messages[0])))
+    smtp_server.messages.clear()
+    publish(StaffMember(mail_app, clock, "supervisor", "super@tra.example"), "TL", "Tourism news")
+    send_outbox(mail_app)
+    (update,) = smtp_server.messages
+    assert update["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = update["List-Unsubscribe"].strip("<>").removeprefix("http://localhost")
+    provider = mail_app.test_client()
+    # The attacker's tries first: each is refused and ends nothing.
+    assert provider.post(link[:-3] + "abc", data=ONE_CLICK).status_code == 400
+    assert provider.post(link, data={**ONE_CLICK, "x": "1"}).status_code == 400  # not a one-click body: CSRF
+    assert provider.post(link, data={"List-Unsubscribe": "Two-Click"}).status_code == 400
+    assert provider.post(START, data={**ONE_CLICK, "email": "eve@example.com", "programs": ["TL"]}).status_code == 400
+    assert all(r.ended_at is None for r in rows(mail_app))
+    # The provider's own: 200 at once (it follows no redirect), and only Ann's Tourism Levy.
+    done = provider.post(link, data=ONE_CLICK)
+    assert done.status_code == 200 and "You are unsubscribed" in done.get_data(as_text=True)
+    assert sorted((r.program_code, r.ended_at is not None) for r in rows(mail_app)) == [("FT", False), ("TL", True)]
+    assert provider.post(link, data=ONE_CLICK).status_code == 200  # again: nothing more to do

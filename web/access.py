@@ -55,6 +55,9 @@ class AccessRule:
     always_open: bool = False  # outside service hours too (health, staff, static)
     signed_out_noop: str | None = None  # with no live session, redirect here and do nothing
     account: AccountNeed | None = None  # an account route's need (`account_route`)
+    # A link mailed to one address whose signed token is the authority: a mail
+    # provider's one-click POST (RFC 8058) carries no cookie and no CSRF token.
+    one_click: bool = False
 
 
 SIGNED_IN = AccessRule()
@@ -236,6 +239,17 @@ def reauth_due(sess) -> bool:
     return now() - sess.authenticated_at >= limit
 
 
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
+
+
+def is_one_click() -> bool:
+    """An RFC 8058 one-click POST: its body is exactly `List-Unsubscribe=One-Click`
+    and nothing else, so no page's form (which always carries its token) is one."""
+    return request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data") and (
+        request.form.to_dict(flat=True) == ONE_CLICK and not request.files
+    )
+
+
 def enforce() -> ResponseReturnValue | None:
     """The gate every request passes."""
     rule = rule_for_endpoint(request.endpoint)
@@ -258,7 +272,7 @@ def enforce() -> ResponseReturnValue | None:
         # Signing out of a session that has already ended changes nothing, so
         # it needs no CSRF token (which died with the session): say it is done.
         return redirect(url_for(rule.signed_out_noop), 303)
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not (rule.one_click and is_one_click()):
         current_app.extensions["csrf"].protect()
     if rule.public or not current_user.is_authenticated:
         return None

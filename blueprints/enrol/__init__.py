@@ -125,7 +125,10 @@ def ask():
         secret_key(),
         client=request.remote_addr or "unknown",
         email=asked.email,
-        limits=enrolment_requests.Limits(),
+        limits=enrolment_requests.Limits(
+            per_client_per_day=current_app.config["LETTER_REQUESTS_PER_CLIENT_PER_DAY"],
+            per_email_per_day=current_app.config["LETTER_REQUESTS_PER_EMAIL_PER_DAY"],
+        ),
     )
     if when is not None:
         db.commit()  # keep the count, and let go of the limit's lock (domain.throttle)

@@ -5,11 +5,11 @@ emailed link. Every page answers the same whether or not an address is known."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, session, url_for
+from flask import Blueprint, current_app, render_template, request, session, url_for
 from flask_login import current_user
 
 from domain import registration, subscriptions, tokens
-from web.access import access
+from web.access import access, is_one_click
 from web.database import get_db, now
 from web.forms import EmptyForm, SelectChoice, add_error
 from web.htmx import see_other
@@ -124,10 +124,12 @@ def _names(db) -> dict[str, str]:
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
-@access(public=True)
+@access(public=True, one_click=True)
 def unsubscribe(token: str):
     """The link in every update: the page asks, its button stops that one program's
-    updates to that one address."""
+    updates to that one address. A mail provider's one-click POST (RFC 8058, the
+    List-Unsubscribe-Post header) stops them at once and is answered 200: the
+    signed token names the address and the program, and nothing else changes."""
     db, moment = get_db(), now()
     try:
         row = subscriptions.for_unsubscribe(db, secret_key(), token, moment)
@@ -136,8 +138,10 @@ def unsubscribe(token: str):
     if row is None:
         return render_template("subscriptions/link_problem.html", problem="invalid"), 400
     form = EmptyForm()
-    if row.ended_at is None and form.validate_on_submit():
+    one_click = request.method == "POST" and is_one_click()
+    if row.ended_at is None and (one_click or form.validate_on_submit()):
         subscriptions.end(db, moment, row)
         db.commit()
-        return see_other(url_for(".unsubscribe", token=token))
+        if not one_click:  # a mail provider follows no redirect: it is answered here
+            return see_other(url_for(".unsubscribe", token=token))
     return render_template("subscriptions/unsubscribe.html", form=form, row=row, program=_names(db)[row.program_code])
