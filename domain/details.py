@@ -71,9 +71,15 @@ _EXTENSION_MAX = 6
 # --- Single-line text ---------------------------------------------------------------
 
 
+# The bidirectional embeddings, overrides and isolates: they make a name or a reference
+# read backwards, so "Eve" can pass for someone else on a staff page (CVE-2021-42574).
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def has_control_characters(text: str) -> bool:
-    """Line breaks, tabs, NUL and the like: never part of one line of an address or a name."""
-    return any(unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") for char in text)
+    """Line breaks, tabs, NUL, bidirectional overrides and the like: never part of one
+    line of an address or a name."""
+    return any(unicodedata.category(char) in ("Cc", "Cs", "Zl", "Zp") or char in BIDI_CONTROLS for char in text)
 
 
 def tidy(text: str | None) -> str:

@@ -309,6 +309,8 @@ BAD_INPUT = [
     ({"mailing_province": ""}, "mailing_province", "Select the province or territory of the mailing address"),
     ({"mailing_line1": "Unit 1\x00"}, "mailing_line1", "on one line, without special characters"),
     ({"mailing_line2": "a\x07b"}, "mailing_line2", "on one line, without special characters"),
+    # A right-to-left override makes the line read backwards on a staff page (Trojan Source).
+    ({"mailing_line1": "1 Main St\u202egnikcab"}, "mailing_line1", "on one line, without special characters"),
     ({"mailing_line1": "x" * 201}, "mailing_line1", "200 characters or fewer"),
     ({"contact_name": ""}, "contact_name", "Enter the contact name"),
     ({"contact_phone": ""}, "contact_phone", "Enter a phone number"),

@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice as SelectChoice  # type: ignore[
 from wtforms.utils import unset_value
 from wtforms.validators import DataRequired, Email, Length, StopValidation
 
-from domain import dates
+from domain import dates, passwords
 from domain.details import has_control_characters
 from web.access import take_kept_form
 
@@ -113,7 +113,10 @@ def password_field(label: str, message: str, hint: str | None = None) -> Passwor
     return PasswordField(
         label,
         description=hint or "",
-        validators=[DataRequired(message), Length(max=1024, message="Enter a password of 128 characters or fewer")],
+        validators=[
+            DataRequired(message),
+            Length(max=passwords.MAX_LENGTH, message=f"Enter a password of {passwords.MAX_LENGTH} characters or fewer"),
+        ],
     )
 
 

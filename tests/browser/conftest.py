@@ -117,6 +117,7 @@ class Browser:
     script_errors: list = field(default_factory=list)
     axe_findings: list = field(default_factory=list)
     axe_notes: list = field(default_factory=list)  # moderate and minor: reported, not failed
+    scriptless: list = field(default_factory=list)  # the contexts with JavaScript off
     shots: int = 0
 
     def context(self, javascript: bool = True):
@@ -137,6 +138,8 @@ class Browser:
         ctx.on("console", self._console)
         ctx.on("weberror", lambda error: self.script_errors.append(str(error.error)))
         self.contexts.append(ctx)
+        if not javascript:
+            self.scriptless.append(ctx)
         return ctx
 
     def page(self, javascript: bool = True):
@@ -165,9 +168,11 @@ class Browser:
         return path
 
     def check(self, page, step: str, axe: bool = True) -> None:
-        """Screenshot the page and run axe on it (axe needs JavaScript in the page)."""
+        """Screenshot the page and run axe on it. axe needs JavaScript in the page: with
+        it off, Playwright's evaluate never answers (no timeout applies), so a page
+        without scripts is only photographed; its JavaScript-on twin has the axe run."""
         self.shot(page, step)
-        if not axe:
+        if not axe or page.context in self.scriptless:
             return
         from axe_playwright_python.sync_playwright import Axe
 

@@ -104,3 +104,8 @@ def test_the_back_office_sends_the_letter_and_an_update(browser, live_server):
     staff.get_by_role("button", name="Send the update").click()
     expect(staff.locator(".notice")).to_contain_text("Sent the update to 0 subscribers")
     browser.check(staff, "staff-updates")
+
+
+def test_asking_for_a_letter_and_subscribing_without_javascript(browser, live_server):
+    """The same forms as plain POSTs answered 303, in the browser with scripts off."""
+    test_asking_for_a_letter_and_subscribing_signed_out(browser, live_server, javascript=False)

@@ -799,20 +799,30 @@ _ANY_USE = re.compile(r"request\.(?:args|values)\b")
 
 
 def _form_class_fields(name: str) -> set[str]:
-    """The field names of the WTForms class `name`, wherever in blueprints/ or web/ it is defined."""
+    """The query parameters the WTForms class `name` reads, wherever in blueprints/ or
+    web/ it is defined: each field's name, and a date input's three boxes besides."""
     import importlib
 
     from wtforms.fields.core import UnboundField
+
+    from web.forms import DateInputField
+
+    def read_by(attr: str, field: UnboundField) -> set[str]:
+        named = getattr(field, "name", None) or field.kwargs.get("name") or attr
+        if issubclass(field.field_class, DateInputField):
+            return {named, *(f"{named}_{part}" for part in ("day", "month", "year"))}
+        return {named}
 
     for path in sorted(p for top in SOURCES for p in (ROOT / top).rglob("*.py")):
         if re.search(rf"^class {name}\(", path.read_text(), re.M):
             module = importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
             form_class = getattr(module, name)
             return {
-                attr
+                parameter
                 for klass in form_class.__mro__
                 for attr, value in vars(klass).items()
                 if isinstance(value, UnboundField)
+                for parameter in read_by(attr, value)
             }
     raise AssertionError(f"no form class {name} in {SOURCES}")
 
@@ -848,25 +858,20 @@ def scanned_parameters() -> set[tuple[str, str]]:
 _TRANSACTION_FILTER = [("accounts.transactions", "owner"), ("accounts.transactions_csv", "owner")]
 _AUDIT_FILTER = [("staff.audit.index", "administrator"), ("staff.audit.export", "administrator")]
 _QUEUE_FILTER = [("staff.queues.queue", "administrator"), ("staff.queues.mine", "administrator")]
+_DATE_BOXES = tuple(f"{end}{part}" for end in ("from", "to") for part in ("", "_day", "_month", "_year"))
 QUERY_PARAMETERS = {
     ("blueprints/auth/__init__.py", "next"): [("auth.sign_in", "anonymous"), ("auth.confirm", "owner")],
     ("blueprints/auth/__init__.py", "reason"): [("auth.sign_in", "anonymous"), ("auth.signed_out", "anonymous")],
     ("blueprints/pages/__init__.py", "q"): [("home", "owner")],
     ("blueprints/pages/__init__.py", "after"): [("home", "owner")],
     ("blueprints/accounts/__init__.py", "after"): [("accounts.transactions", "owner")],
-    **{
-        ("blueprints/accounts/__init__.py", name): _TRANSACTION_FILTER
-        for name in ("date_from", "date_to", "period", "kind", "mode")
-    },
-    # The statement of account (issue 20) shares "period" and "kind" with the filter.
+    **{("blueprints/accounts/__init__.py", name): _TRANSACTION_FILTER for name in ("type", "mode")},
+    ("blueprints/accounts/__init__.py", "kind"): [("accounts.statement", "owner")],
+    # The statement of account (issue 20) reads the filter's period and dates: a date
+    # input's three boxes, or one year-month-day (a bookmarked filter).
     **{
         ("blueprints/accounts/__init__.py", name): [*_TRANSACTION_FILTER, ("accounts.statement", "owner")]
-        for name in ("period", "kind")
-    },
-    **{
-        ("blueprints/accounts/__init__.py", f"{end}_{part}"): [("accounts.statement", "owner")]
-        for end in ("from", "to")
-        for part in ("day", "month", "year")
+        for name in ("period", *_DATE_BOXES)
     },
     ("blueprints/filing/__init__.py", "amended"): [("filing.figures", "owner"), ("filing.start", "owner")],
     ("blueprints/documents/__init__.py", "about"): [("documents.index", "owner"), ("documents.upload", "owner")],
@@ -881,7 +886,7 @@ QUERY_PARAMETERS = {
     ("blueprints/staff/audit/__init__.py", "before"): [("staff.audit.index", "administrator")],
     **{
         ("blueprints/staff/audit/__init__.py", name): _AUDIT_FILTER
-        for name in ("account", "action", "date_from", "date_to", "person")
+        for name in ("account", "action", "person", *_DATE_BOXES)
     },
     **{("blueprints/staff/queues/__init__.py", name): _QUEUE_FILTER for name in ("assignee", "status")},
     ("blueprints/staff/__init__.py", "q"): [("staff.index", "administrator")],
