@@ -238,15 +238,30 @@ def test_closed_taxpayer_pages_answer_503(tracs_app, clock, moment, reopens, tit
 
 
 def test_the_closed_page_links_only_to_a_page_served_while_closed(tracs_app, clock):
-    """The closed page's "start page" link led to another 503: every link on it is served."""
-    clock.set(mt(2026, 11, 24, 3, 0).astimezone(UTC))
-    client = tracs_app.test_client()
-    page = client.get("/auth/sign-in").get_data(as_text=True)
-    main = page[page.index("<main") : page.index("</main>")]
-    links = re.findall(r'href="(/[^"#]*)"', main)
-    assert "/pages/service-hours" in links
-    for link in links:
-        assert client.get(link).status_code == 200, link
+    """The closed page's "start page" link, and its header's, led to another 503: every
+    link on it (header and footer too), signed out and signed in, is served; a signed-in
+    person can still sign out."""
+    from tests.conftest import Auth
+
+    make_user(tracs_app)
+    signed_in = tracs_app.test_client()
+    clock.set(mt(2026, 11, 23, 23, 55).astimezone(UTC))
+    assert Auth(signed_in, tracs_app).sign_in().status_code == 303
+    clock.set(mt(2026, 11, 24, 0, 5).astimezone(UTC))  # closed for the night; the session lives
+    for client in (tracs_app.test_client(), signed_in):
+        response = client.get("/auth/sign-in" if client is not signed_in else "/profile/")
+        assert response.status_code == 503
+        page = response.get_data(as_text=True)
+        links = set(re.findall(r'href="(/[^"#]*)"', page)) - {
+            link for link in re.findall(r'href="(/static/[^"]*)"', page)
+        }
+        assert "/pages/service-hours" in links and "/pages/help/" in links
+        for link in links:
+            assert client.get(link).status_code == 200, link
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    out = signed_in.post("/auth/sign-out", data={"csrf_token": token})
+    assert out.status_code == 303 and out.headers["Location"].startswith("/auth/signed-out")
+    assert "data-sign-out" in page and "data-sign-out" not in signed_in.get("/profile/").get_data(as_text=True)
 
 
 def test_retry_after_counts_real_seconds_across_dst(tracs_app, clock):

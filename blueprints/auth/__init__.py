@@ -268,7 +268,8 @@ def second_factor():
 
 
 @bp.route("/sign-out", methods=["POST"])
-@access(public=True, reauth_exempt=True, signed_out_noop="auth.signed_out")
+# Signing out works at any hour: the closed page offers it.
+@access(public=True, reauth_exempt=True, signed_out_noop="auth.signed_out", always_open=True)
 def sign_out():
     form = EmptyForm()
     if form.validate_on_submit() and current_user.is_authenticated:
