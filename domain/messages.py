@@ -609,16 +609,16 @@ def reply_from_account(
 
 def accounts_to_write_about(db: Session, user_id: int, today: date) -> list[Account]:
     """The accounts this person may write to the agency about: those whose
-    messages they read (a grant in force allowing "receive_messages")."""
-    return list(
-        db.scalars(
-            select(Account)
-            .join(Grant, Grant.account_id == Account.id)
-            .where(Grant.user_id == user_id, grants.in_force(today), _allows(RECEIVE))
-            .order_by(Account.legal_name, Account.id)
-            .distinct()
-        )
+    messages they read (a grant in force allowing "receive_messages"), of a
+    program that takes messages online (its "messages" function)."""
+    found = db.scalars(
+        select(Account)
+        .join(Grant, Grant.account_id == Account.id)
+        .where(Grant.user_id == user_id, grants.in_force(today), _allows(RECEIVE))
+        .order_by(Account.legal_name, Account.id)
+        .distinct()
     )
+    return [account for account in found if account.program.allows("messages")]
 
 
 def _clean_topic(topic: str | None) -> str:

@@ -216,3 +216,23 @@ def test_files_too_large_to_send_are_refused_beside_the_field_and_a_stranger_sti
     refused = sam.post(f"/messages/{lodge['number']}/new", data=data, content_type="multipart/form-data")
     assert refused.status_code == 404 and "too large" not in body(refused)
     _nothing_kept(small)
+
+
+def test_a_program_that_takes_no_messages_online_says_so_and_keeps_nothing(app, lodge):
+    """The program's "messages" function (staff may turn it off): the form is not
+    linked, opening it says how else to reach us, and a POST made anyway sends nothing."""
+    from models import Account
+
+    with sessionmaker_of(app)() as db:
+        program = db.get_one(Account, lodge["account_id"]).program
+        program.functions = ",".join(f for f in program.functions.split(",") if f != "messages")
+        db.commit()
+    olive = signed_in(app, OWNER)
+    url = f"/messages/{lodge['number']}/new"
+    assert url not in body(olive.get("/messages/")) and url not in body(olive.get(f"/accounts/{lodge['number']}/"))
+    page = olive.get(url)
+    assert page.status_code == 200 and "does not take messages online" in body(page)
+    data = {"topic": "other", "subject": "Hi", "body": "Text", "token": "t" * 30}
+    data["csrf_token"] = csrf_from(body(olive.get("/messages/")))
+    assert olive.post(url, data=data, content_type="multipart/form-data").status_code == 200
+    _nothing_kept(app)

@@ -157,8 +157,13 @@ def _refuse(form, field: str, message: str, account, status: int = 400):
     return _write_page(account, form, status)
 
 
+def _not_offered(account, grant):
+    """The program takes no messages online: say so (200), change nothing."""
+    return render_template("messages/not_offered.html", account=account, grant=grant)
+
+
 @bp.route("/<account:number>/new", methods=["GET", "POST"])
-@account_route("receive_messages")
+@account_route("receive_messages", feature="messages", not_offered=_not_offered)
 @accepts_files(files="MAX_FILES_PER_UPLOAD")
 def write(account, grant):
     """Whoever reads the account's messages may write about it; anyone else
