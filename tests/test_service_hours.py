@@ -252,9 +252,7 @@ def test_the_closed_page_links_only_to_a_page_served_while_closed(tracs_app, clo
         response = client.get("/auth/sign-in" if client is not signed_in else "/profile/")
         assert response.status_code == 503
         page = response.get_data(as_text=True)
-        links = set(re.findall(r'href="(/[^"#]*)"', page)) - {
-            link for link in re.findall(r'href="(/static/[^"]*)"', page)
-        }
+        links = set(re.findall(r'href="(/[^"#]*)"', page)) - set(re.findall(r'href="(/static/[^"]*)"', page))
         assert "/pages/service-hours" in links and "/pages/help/" in links
         for link in links:
             assert client.get(link).status_code == 200, link
