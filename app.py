@@ -21,6 +21,7 @@ from models import User
 from web import access, assets, errors, headers, observability, service, templating, uploads
 from web.converters import CONVERTERS
 from web.database import close_db, get_db
+from web.follow import FollowSeeOther
 from web.mailer import OutboxThread
 from web.sessions import ServerSessionInterface
 
@@ -40,9 +41,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     _refuse_unsafe_production(app)
     app.config.update(_fixed_settings())
+    # One round trip per htmx form (web.follow). Flask's documented way to wrap the app
+    # in WSGI middleware; Flask's types declare wsgi_app a method, which mypy will not
+    # let be replaced.
+    app.wsgi_app = FollowSeeOther(app.wsgi_app)  # type: ignore[method-assign]
     if app.config["TRUSTED_PROXY_COUNT"]:
-        # Flask's documented way to wrap the app in WSGI middleware; Flask's types declare
-        # wsgi_app a method, which mypy will not let be replaced.
+        # Outermost, so the followed GET (web.follow) sees the client's own address too.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"], x_proto=app.config["TRUSTED_PROXY_COUNT"]
         )

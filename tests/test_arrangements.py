@@ -324,13 +324,13 @@ def test_the_draft_saves_as_the_person_types_and_comes_back(app, owing, clock):
         headers={"HX-Request": "true"},
     )
     assert body(fragment).startswith('<p class="draft-status') and "<html" not in body(fragment)
-    # Continue under htmx: the browser is sent on to the check page.
+    # Continue under htmx: the answer is the check page, with its URL.
     moved = client.post(
         f"/arrangements/{number}/propose",
         data={**GOOD, "csrf_token": _token(client)},
         headers={"HX-Request": "true", "HX-Boosted": "true"},
     )
-    assert moved.status_code == 204 and moved.headers["HX-Location"].endswith("/check")
+    assert moved.status_code == 200 and moved.headers["HX-Push-Url"].endswith("/check")
     assert _count(app, Draft) == 1 and _count(app, ServiceRequest) == 0
 
 

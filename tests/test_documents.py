@@ -662,14 +662,16 @@ def test_a_retried_upload_is_kept_once_and_answers_the_same(web, shop, folder):
     assert counts(web) == (1, 0, 1) and len(on_disk(folder)) == 1
 
 
-def test_with_htmx_the_answer_is_a_fragment_or_a_location(web, shop):
+def test_with_htmx_the_answer_is_a_fragment_or_the_next_page(web, shop):
     owner = signed_in(web, OWNER)
     headers = {"HX-Request": "true"}
     refused = upload(owner, shop["number"], [("x.exe", EXE)], headers=headers)
     page = body(refused)
     assert refused.status_code == 400 and page.lstrip().startswith('<div id="upload-form"') and "<html" not in page
-    done = upload(owner, shop["number"], [("a.pdf", make_pdf())], headers=headers, next="/accounts/")
-    assert done.status_code == 204 and done.headers["HX-Location"] == "/accounts/"
+    summary = f"/accounts/{shop['number']}/"
+    done = upload(owner, shop["number"], [("a.pdf", make_pdf())], headers=headers, next=summary)
+    assert done.status_code == 200 and done.headers["HX-Push-Url"] == summary
+    assert done.headers["HX-Retarget"] == "body" and "<main" in body(done)
     # A boosted link gets the whole page (every page loads the progress script).
     boosted = owner.get(f"/documents/{shop['number']}/", headers={**headers, "HX-Boosted": "true"})
     assert boosted.status_code == 200 and "Supporting documents" in body(boosted)

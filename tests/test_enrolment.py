@@ -95,10 +95,11 @@ def test_a_pin_links_the_account_with_the_permissions_it_carries(app, invited, c
     assert "Lakeside Lodge Ltd." in text_of(client.get("/"))
 
 
-def test_htmx_success_sends_the_browser_to_the_summary(app, invited):
+def test_htmx_success_answers_with_the_summary(app, invited):
     response = enrol(signed_in(app), invited["number"], invited["pin"], headers={"HX-Request": "true"})
-    assert response.status_code == 204
-    assert response.headers["HX-Location"] == f"/accounts/{invited['number']}/"
+    assert response.status_code == 200
+    assert response.headers["HX-Push-Url"] == f"/accounts/{invited['number']}/"
+    assert "Lakeside Lodge Ltd." in text_of(response)
 
 
 def test_a_pin_works_once(app, invited):

@@ -475,7 +475,8 @@ def test_the_reply_form_swaps_as_a_fragment_for_htmx(app, clock, lodge):
         headers={"HX-Request": "true"},
         data={"body": "Yes", "token": _token_of(page), "csrf_token": csrf_from(page)},
     )
-    assert sent.status_code == 204 and sent.headers["HX-Location"].startswith(f"/messages/{thread_id}")
+    assert sent.status_code == 200 and sent.headers["HX-Push-Url"].startswith(f"/messages/{thread_id}")
+    assert sent.headers["HX-Retarget"] == "body" and "Yes" in body(sent)
 
 
 # --- Automatic messages -------------------------------------------------------------------------

@@ -30,11 +30,8 @@ def render(page: str, fragment: str, status: int = 200, **context) -> Response:
 
 
 def see_other(location: str) -> BaseResponse:
-    """Success after a POST: 303 for a plain form, HX-Location for htmx."""
-    if is_htmx():
-        response = make_response("", 204)
-        response.headers["HX-Location"] = location
-        return response
+    """Success after a POST: 303 to the next page. The browser follows it for a plain
+    form; for htmx, web.follow answers with that page in the POST's own response."""
     return redirect(location, 303)
 
 

@@ -15,7 +15,7 @@ shown yet (and what to answer instead), the page itself, and what it sends.
 4. Else domain.sending.send, holding the draft while it sends; a Refused from the
    journey's build is answered by its `refused` (409); then the confirmation (303).
 
-A plain POST succeeds with 303, htmx with HX-Location (web.htmx.see_other). The
+A POST succeeds with 303 (web.htmx.see_other; web.follow answers htmx with the page). The
 confirmation's URL names the request as `reference`, in every journey.
 
 A blueprint declares both pages: `check_route` registers the one check view for

@@ -104,6 +104,13 @@ def _data_of(row) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+def reauth_remaining(session: ServerSession, now: datetime, reauth_seconds: int) -> int:
+    """Seconds until the hourly re-confirmation is due (0 when it is)."""
+    if session.authenticated_at is None:
+        return 0
+    return max(0, int(reauth_seconds - (now - session.authenticated_at).total_seconds()))
+
+
 def count_as_activity(session: ServerSession, now: datetime) -> None:
     """A background request that still counts ("Stay signed in")."""
     record_id = session.record_id  # None while the session has no row

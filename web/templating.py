@@ -18,8 +18,9 @@ from domain import words, work
 from domain.accounts import describe_balance, format_amount, format_number
 from domain.messages import unread_count
 from web.assets import asset_url
-from web.database import get_db
+from web.database import get_db, now
 from web.htmx import is_htmx, wants_fragment
+from web.sessions import reauth_remaining, server_session
 from web.tables import label_cells
 
 
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(words.humanise)
     app.add_template_filter(words.answer_text)
     app.add_template_global(staff_may)
+    app.add_template_global(session_reauth_remaining)
 
 
 # --- Context processors ------------------------------------------------------------
@@ -119,3 +121,9 @@ def _format_day(value, fmt: str) -> str:
 def staff_may(role: str) -> bool:
     """Whether the signed-in staff member holds `role` or higher (to show only what they can use)."""
     return work.at_least(current_user._get_current_object() if current_user.is_authenticated else None, role)
+
+
+def session_reauth_remaining() -> int:
+    """For the page's session clock, which reads its deadlines from the page and asks
+    the server only when a warning is due (one request per action: none on load)."""
+    return reauth_remaining(server_session(), now(), current_app.config["SESSION_REAUTH_SECONDS"])

@@ -19,7 +19,7 @@ from web.limits import client_held_back, may_email, try_again_after
 from web.links import emailed_link
 from web.mailer import kick_outbox, queue_email
 from web.secret_key import secret_key
-from web.sessions import count_as_activity, server_session
+from web.sessions import count_as_activity, reauth_remaining, server_session
 
 from .forms import CodeForm, ConfirmForm, ForgotPasswordForm, RegisterForm, ResetPasswordForm, SignInForm
 
@@ -434,11 +434,10 @@ def _session_state() -> dict:
     state = server_session()
     last = state.last_activity_at or moment
     idle_left = config["SESSION_IDLE_SECONDS"] - (moment - last).total_seconds()
-    reauth_left = config["SESSION_REAUTH_SECONDS"] - (moment - state.authenticated_at).total_seconds()
     return {
         "signed_in": idle_left > 0,
         "idle_remaining": max(0, int(idle_left)),
-        "reauth_remaining": max(0, int(reauth_left)),
+        "reauth_remaining": reauth_remaining(state, moment, config["SESSION_REAUTH_SECONDS"]),
         "warning_seconds": config["SESSION_WARNING_SECONDS"],
         "two_factor": current_user.has_two_factor,
     }

@@ -9,6 +9,9 @@
 
   var STORAGE_KEY = "portal-session-event";
   var body = document.body;
+  // What the page tells this script sits on #page, which every page and every
+  // boosted form's answer replaces (a new CSRF token after sign-in, say).
+  function page() { return document.getElementById("page") || body; }
 
   function focusErrorSummary(root) {
     var summary = (root || document).querySelector("[data-autofocus]");
@@ -24,7 +27,7 @@
   }
 
   function csrfToken() {
-    try { return JSON.parse(body.getAttribute("data-hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+    try { return JSON.parse(page().getAttribute("data-hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
   }
 
   function request(method, url, onDone) {
@@ -63,10 +66,14 @@
       results.focus();
     }
   });
-  // A request that replaces the whole body (an HX-Location redirect after a form)
-  // needs the whole page, as a boosted link does; htmx sends no HX-Boosted for it.
-  document.addEventListener("htmx:configRequest", function (event) {
-    if (event.detail.target === body) { event.detail.headers["HX-Boosted"] = "true"; }
+  // A new page swapped into the body (a boosted link, or a form's answer with the
+  // next page in it): put the reader at its start, as a page load does, unless an
+  // error summary took the focus.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target !== body) { return; }
+    if (document.activeElement && document.activeElement.hasAttribute("data-autofocus")) { return; }
+    var main = document.getElementById("main");
+    if (main) { main.focus({ preventScroll: true }); }
   });
 
   // Choosing a role ticks that role's permissions (a preset the person can then
@@ -80,21 +87,28 @@
     for (var i = 0; i < boxes.length; i++) { boxes[i].checked = chosen.indexOf(boxes[i].value) !== -1; }
   });
 
-  // A signed-out page tells every other tab, which then leaves its page too.
-  if (body.hasAttribute("data-signed-out-page")) { broadcast("signed-out"); }
-
-  var statusUrl = body.getAttribute("data-session-status");
-  if (!statusUrl) { return; }
-
-  var extendUrl = body.getAttribute("data-session-extend");
-  var confirmUrl = body.getAttribute("data-session-confirm");
-  var signInUrl = body.getAttribute("data-session-signin");
-  var warningMs = parseInt(body.getAttribute("data-warning-seconds"), 10) * 1000;
-  var idleMs = parseInt(body.getAttribute("data-idle-seconds"), 10) * 1000;
+  // The session clock. It reads its deadlines from the page (each page and each
+  // swapped-in page is a request, so the idle clock restarts) and asks the server
+  // (/auth/session) only when a warning is due: nothing is requested on page load.
+  var statusUrl, extendUrl, confirmUrl, signInUrl, warningMs, idleMs;
+  var idleDeadline = null;
+  var reauthDeadline = null;
   var backdrop, dialog, timeoutPart, confirmPart, countdown, live, stayButton;
 
-  var idleDeadline = Date.now() + idleMs;
-  var reauthDeadline = null;
+  function readPage() {
+    var holder = page();
+    // A signed-out page tells every other tab, which then leaves its page too.
+    if (holder.hasAttribute("data-signed-out-page")) { broadcast("signed-out"); }
+    statusUrl = holder.getAttribute("data-session-status");
+    if (!statusUrl) { idleDeadline = null; return; }
+    extendUrl = holder.getAttribute("data-session-extend");
+    confirmUrl = holder.getAttribute("data-session-confirm");
+    signInUrl = holder.getAttribute("data-session-signin");
+    warningMs = parseInt(holder.getAttribute("data-warning-seconds"), 10) * 1000;
+    idleMs = parseInt(holder.getAttribute("data-idle-seconds"), 10) * 1000;
+    idleDeadline = Date.now() + idleMs;
+    reauthDeadline = Date.now() + parseInt(holder.getAttribute("data-reauth-seconds"), 10) * 1000;
+  }
   var shown = null; // null, "timeout" or "confirm"
   var returnFocus = null;
   var lastAnnounced = null;
@@ -193,6 +207,7 @@
   }
 
   function tick() {
+    if (idleDeadline === null) { return; } // signed out: no clock
     bindDialog();
     var now = Date.now();
     var left = idleDeadline - now;
@@ -250,8 +265,15 @@
     else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
   }
 
+  // A page swapped into the body brings its own deadlines (and may be signed out);
+  // htmx fires afterSwap before afterRequest.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target === body) { readPage(); }
+  });
+
   // Any request this tab makes is activity on the server: restart the clock.
   document.addEventListener("htmx:afterRequest", function (event) {
+    if (idleDeadline === null) { return; }
     if (event.detail.successful !== false) {
       idleDeadline = Date.now() + idleMs;
       broadcast("extended", { idle: idleMs / 1000 });
@@ -271,7 +293,7 @@
   });
 
   window.addEventListener("storage", function (event) {
-    if (event.key !== STORAGE_KEY || !event.newValue) { return; }
+    if (event.key !== STORAGE_KEY || !event.newValue || idleDeadline === null) { return; }
     var message;
     try { message = JSON.parse(event.newValue); } catch (e) { return; }
     if (message.kind === "signed-out") {
@@ -281,10 +303,8 @@
     }
   });
 
-  bindDialog();
-  check();
+  readPage();
   window.setInterval(tick, 1000);
-  window.setInterval(check, 60000);
 })();
 
 /* Upload progress for the supporting documents form (optional: without
@@ -316,8 +336,7 @@
     };
   }
 
-  var current = null; // {region, shown, announced, followed} while an upload is under way
-  var justUploaded = false; // the page the upload leads to is still to be asked for
+  var current = null; // {region, shown, announced} while an upload is under way
 
   function show(region, value) {
     var p = parts(region);
@@ -334,15 +353,12 @@
     var form = formOf(event);
     var region = regionOf(form);
     if (!region) {
-      // The page a finished upload leads to (HX-Location) keeps the bar in view;
-      // any later request puts it away.
-      if (current) { current.followed = true; return; }
-      if (justUploaded) { justUploaded = false; return; }
+      // The page a finished upload leads to came in the upload's own answer and kept
+      // the bar in view (data-hx-preserve); any later request puts it away.
       var old = document.getElementById("upload-progress");
       if (old) { old.hidden = true; announce(old, ""); }
       return;
     }
-    justUploaded = false;
     var files = form.querySelector("input[type=file]");
     if (!files || !files.files || !files.files.length) { current = null; return; }
     current = { region: region, shown: 0, announced: -1 };
@@ -372,7 +388,6 @@
     if (!current) { return; }
     var region = document.getElementById(current.region.id) || current.region;
     var xhr = event.detail.xhr;
-    var followed = current.followed;
     current = null;
     if (!xhr || xhr.status === 0) {
       announce(region, "The upload did not finish. Check your connection and try again.");
@@ -386,7 +401,6 @@
     }
     show(region, 100);
     announce(region, "Upload complete");
-    justUploaded = !followed;
   });
 
   document.addEventListener("htmx:sendError", function () {
