@@ -140,6 +140,9 @@ class Browser:
         self.contexts.append(ctx)
         if not javascript:
             self.scriptless.append(ctx)
+        else:
+            new_page = ctx.new_page
+            ctx.new_page = lambda: _goto_after_htmx(new_page())
         return ctx
 
     def page(self, javascript: bool = True):
@@ -194,6 +197,22 @@ class Browser:
         if self.axe_findings:
             found.append("axe serious/critical violations:\n  " + "\n  ".join(self.axe_findings))
         return found
+
+
+def _goto_after_htmx(page):
+    """A boosted click (a form's button, a link) is an htmx request, not a navigation:
+    Playwright's click returns before it is answered, and a `goto` straight after it
+    would cancel it (a sign-out that never reached the server). So every `goto`
+    first waits for htmx's request in flight, as a person waits for the page."""
+    goto = page.goto
+
+    def goto_when_idle(url, **kwargs):
+        if page.url.startswith("http"):
+            page.wait_for_function("() => !document.querySelector('.htmx-request')")
+        return goto(url, **kwargs)
+
+    page.goto = goto_when_idle
+    return page
 
 
 @pytest.fixture
