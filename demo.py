@@ -1562,6 +1562,37 @@ BENCH_TAXPAYER_NAME = "Terry Taxpayer"
 BENCH_TAXPAYER_PASSWORD = "benchmark-prairie-owner-3"
 
 
+BENCH_TWO_STEP_EMAIL = "two-step@bench.tracs.example"
+# The bench's own authenticator: a fixed secret, so the journey can make its codes.
+BENCH_TWO_STEP_TOTP_SECRET = "BENCHTWOSTEPJOURNEYBENCHTWOSTEP2"
+
+
+def ensure_bench_two_step(engine: Engine, now: datetime) -> list[str]:
+    """The bench taxpayer's twin who signs in with an authenticator (the journey's
+    second step): owner of the same accounts, the same password. Their account numbers."""
+    numbers = ensure_bench_taxpayer(engine, now)
+    with Session(engine) as db:
+        user = db.scalar(select(User).where(User.email == BENCH_TWO_STEP_EMAIL))
+        if user is None:
+            user = User(
+                name=BENCH_TAXPAYER_NAME,
+                email=BENCH_TWO_STEP_EMAIL,
+                password_hash=passwords.hash_password(BENCH_TAXPAYER_PASSWORD),
+                created_at=now,
+                password_changed_at=now,
+                email_verified_at=now,
+                totp_secret=BENCH_TWO_STEP_TOTP_SECRET,
+                totp_enabled_at=now,
+            )
+            db.add(user)
+            db.flush()
+            audit.record(db, now, "account.demo_created", actor_user_id=user.id)
+            for account in db.scalars(select(Account).where(Account.number.in_(numbers))):
+                grants.give(db, now, user_id=user.id, account=account, role="owner")
+        db.commit()
+    return numbers
+
+
 def ensure_bench_taxpayer(engine: Engine, now: datetime, *, accounts: int = 3, min_entries: int = 120) -> list[str]:
     """The typical benchmark taxpayer, made once (owner of `accounts` benchmark accounts of
     different programs, each with at least `min_entries` entries); their account numbers."""
