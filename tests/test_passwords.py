@@ -427,3 +427,25 @@ def test_change_password_allows_eight_characters_with_two_factor(app, client, au
     response = change(auth, PASSWORD, "Vx9!mQ2r")
     assert redirected_to(response, "/profile/")
     assert passwords.verify_password(get_user(app, user_id).password_hash, "Vx9!mQ2r")
+
+
+def test_the_sign_in_cost_bench_measures_the_portals_own_parameters(monkeypatch):
+    """bench/signin_cost.py (issue 21): the parameters it times are the ones the portal
+    hashes with when ARGON2_* are unset, and they meet OWASP's minimum on every axis."""
+    from argon2 import extract_parameters
+
+    from bench.signin_cost import OWASP_MINIMUM, measure, portal_parameters
+
+    monkeypatch.setattr(passwords, "_hasher", passwords._hasher)  # put back after the test
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", passwords._DUMMY_HASH)
+    passwords.configure(None, None)  # what config gives when ARGON2_* are unset
+    portal = portal_parameters()
+    used = extract_parameters(passwords.hash_password("x"))
+    assert (portal.memory_kib, portal.time_cost, portal.parallelism) == (
+        used.memory_cost,
+        used.time_cost,
+        used.parallelism,
+    )
+    assert portal.memory_kib >= OWASP_MINIMUM.memory_kib and portal.time_cost >= OWASP_MINIMUM.time_cost
+    cost = measure(OWASP_MINIMUM, checks=2)
+    assert cost.cpu_ms_median > 0 and abs(cost.checks_per_core_second * cost.cpu_ms_median - 1000) < 10
