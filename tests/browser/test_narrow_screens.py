@@ -15,6 +15,7 @@ import re
 
 import pyotp
 import pytest
+from playwright.sync_api import expect
 
 import demo
 from tests.accounts_factory import sessionmaker_of
@@ -129,8 +130,9 @@ def test_a_journeys_later_step_fits_too_the_waiver_reasons_with_their_hints(brow
     page.goto(f"/waivers/{TOURISM}/")
     page.locator("input[name=entries]").first.check()
     page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(re.compile(r"/reason$"))  # a boosted answer: wait for it before the next click
     page.get_by_role("button", name="Continue").click()  # no reason chosen: the error summary too
-    assert page.locator(".error-summary").is_visible()
+    expect(page.locator(".error-summary")).to_be_visible()
     hint = page.locator(".radios__item > .hint").first
     label = page.locator(".radios__item > .radios__label").first
     assert hint.bounding_box()["y"] >= label.bounding_box()["y"] + label.bounding_box()["height"] - 1
