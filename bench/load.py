@@ -15,6 +15,22 @@ every page and fragment read (GET) within the p95 budget once every user has sta
 (locust --reset-stats; docs/reliability.md says which budget and why). It also records who
 used the CPU during the run. On a machine that other work keeps busy, `--priority -10`
 (root) runs it in a session of its own at that niceness: the figures of a VM of its own.
+
+The capacity figure (issue 21): how many taxpayers the portal holds on filing day at p95
+<= 300 ms of all requests and no error. The deadline-day mix (LOAD_MIX=deadline: the
+locustfile's DeadlineTaxpayer, visits of a sign-in, 8-16 page actions and a sign-out, 5-30 s
+apart, about 6 minutes) on PostgreSQL, one database with a load person for the largest count,
+a fresh gunicorn and locust for each count: ramp-up, then the measured `--duration` (locust
+--reset-stats; a visit's length at least, so that it holds sign-ins of returning visits):
+
+    .venv/bin/python bench/load.py --capacity --users-list 250,500,750,1000,1250 \
+        --ramp 2m --duration 6m --priority -10 --json capacity.json
+
+For each count: requests a second, p50/p95/p99 of all requests and of the reads, failures
+and 5xx, and the cores gunicorn, PostgreSQL (the run's database) and locust used, as a
+markdown table; the figure is the largest count that held, every smaller one having held
+too. It stops at the first count that does not hold (`--keep-going`: runs them all), and
+exits 1 unless the figure reaches `--target` (1,000).
 """
 
 from __future__ import annotations
@@ -49,6 +65,12 @@ POSTGRES_DATABASE = "portal_load"
 # dashboard fragments under wrk). Applied here, as p95, to every page and fragment read.
 READ_P95_BUDGET_MS = 50
 MAX_FAILURE_RATIO = 0.001
+
+# Issue 21: the capacity figure is the most users at p95 <= 300 ms of all requests (once
+# every user has started) and no failure or 5xx; the deadline-day mix is to hold 1,000.
+CAPACITY_P95_MS = 300
+CAPACITY_TARGET_USERS = 1000
+CAPACITY_USERS_LIST = "250,500,750,1000,1250"
 
 LOAD_PASSWORD = "load-prairie-crocus-2026"
 LOAD_SERIAL_BASE = 7_000_000  # demo serials stay below 1,000,000, benchmark ones start at 5,000,000
@@ -239,13 +261,39 @@ def _server_cpu_s() -> float:
     return total
 
 
-class CpuShare:
-    """Over the locust run: cores the machine used, of which gunicorn and locust (locust has
-    exited by the end, so its time is in this process's children's times), and the rest:
-    other work on the machine, which lengthens every figure of the run."""
+_BACKEND_TITLE = re.compile(r"\(\d+\)|\[local\]")  # "postgres: 15/main: USER DATABASE 127.0.0.1(PORT) idle"
 
-    def __init__(self):
+
+def _postgres_cpu_s(database: str | None) -> dict[int, float]:
+    """CPU seconds, by process, of the local PostgreSQL's processes that work for the run:
+    the backends of `database` and the server's own processes (postmaster, WAL writer,
+    checkpointer, autovacuum), not other databases' backends (other work on the server)."""
+    if database is None:
+        return {}
+    import psutil
+
+    seconds = {}
+    for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        info = process.info
+        if info["name"] != "postgres" or info["cpu_times"] is None:
+            continue
+        title = " ".join(info["cmdline"] or [])
+        if _BACKEND_TITLE.search(title) and f" {database} " not in f"{title} ":
+            continue
+        seconds[process.pid] = info["cpu_times"].user + info["cpu_times"].system
+    return seconds
+
+
+class CpuShare:
+    """Over the locust run: cores the machine used, of which gunicorn, PostgreSQL (the run's
+    database, when it is one) and locust (locust has exited by the end, so its time is in this
+    process's children's times), and the rest: other work on the machine, which lengthens
+    every figure of the run. A PostgreSQL backend that ends during the run is not counted."""
+
+    def __init__(self, postgres_database: str | None = None):
         self.wall, self.machine, self.server = time.monotonic(), _machine_busy_s(), _server_cpu_s()
+        self.postgres_database = postgres_database
+        self.postgres = _postgres_cpu_s(postgres_database)
         self.children = sum(os.times()[2:4])
         self.load = os.getloadavg()[0]
 
@@ -253,17 +301,22 @@ class CpuShare:
         wall = time.monotonic() - self.wall
         machine = (_machine_busy_s() - self.machine) / wall
         server = (_server_cpu_s() - self.server) / wall
+        postgres_now = _postgres_cpu_s(self.postgres_database)
+        postgres = sum(now - self.postgres.get(pid, 0.0) for pid, now in postgres_now.items()) / wall
         load_generator = (sum(os.times()[2:4]) - self.children) / wall
-        return {
+        share = {
             "wall_s": round(wall, 1),
             "cores": os.cpu_count(),
             "machine_busy_cores": round(machine, 2),
             "server_cores": round(server, 2),
             "locust_cores": round(load_generator, 2),
-            "other_cores": round(max(0.0, machine - server - load_generator), 2),
+            "other_cores": round(max(0.0, machine - server - postgres - load_generator), 2),
             "load_average_1m_start": round(self.load, 2),
             "load_average_1m_end": round(os.getloadavg()[0], 2),
         }
+        if self.postgres_database is not None:
+            share["postgres_cores"] = round(postgres, 2)
+        return share
 
 
 # --- Locust ---------------------------------------------------------------------------
@@ -296,6 +349,7 @@ def run_locust(
     status_path: Path,
     log_path: Path,
     tour: bool,
+    mix: str = "journeys",
 ) -> int:
     env = {
         **os.environ,
@@ -303,6 +357,7 @@ def run_locust(
         "LOAD_STATUS": str(status_path),
         "LOAD_OFFICER_USERS": str(officer_users),
         "LOAD_TOUR": "1" if tour else "0",
+        "LOAD_MIX": mix,
     }
     args = [
         str(LOCUST),
@@ -415,6 +470,9 @@ def summarise(stats: list[dict], failures: list[dict], statuses: dict, *, durati
         "over_budget": over,
         "failure_kinds": failures,
         "tasks_run": statuses.get("tasks", {}),
+        # Of every request and of the reads (GET), once every user had started (the locustfile's).
+        "steady": statuses.get("steady", {}),
+        "mix_settings": statuses.get("mix"),
         "budget": {
             "read_p95_ms": READ_P95_BUDGET_MS,
             "max_failure_ratio": MAX_FAILURE_RATIO,
@@ -436,10 +494,11 @@ def print_summary(result: dict) -> None:
     )
     cpu = result.get("cpu")
     if cpu:
+        postgres = f", PostgreSQL {cpu['postgres_cores']}" if "postgres_cores" in cpu else ""
         print(
             f"CPU over the run ({cpu['cores']} cores): machine {cpu['machine_busy_cores']} busy, gunicorn "
-            f"{cpu['server_cores']}, locust {cpu['locust_cores']}, other work {cpu['other_cores']}; 1-min load "
-            f"average {cpu['load_average_1m_start']} at the start, {cpu['load_average_1m_end']} at the end"
+            f"{cpu['server_cores']}{postgres}, locust {cpu['locust_cores']}, other work {cpu['other_cores']}; "
+            f"1-min load average {cpu['load_average_1m_start']} at the start, {cpu['load_average_1m_end']} at the end"
         )
     print(f"{'step':<58} {'n':>6} {'fail':>5} {'p50':>6} {'p95':>6} {'p99':>6}  budget")
     for s in sorted(result["steps"], key=lambda s: s["name"]):
@@ -456,6 +515,191 @@ def print_summary(result: dict) -> None:
     print("checks:", ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in result["checks"].items()))
 
 
+def prepare(database: str, work: Path, *, taxpayers: int, officers: int, postgres_database: str) -> tuple[str, Path]:
+    """A fresh database with the demo and the load people; its URL and the people's JSON."""
+    work.mkdir(parents=True, exist_ok=True)
+    database_url = fresh_database(database, work, postgres_database)
+    build_demo(database_url)
+    people = make_load_people(database_url, taxpayers=taxpayers, officers=officers)
+    people_path = work / "people.json"
+    people_path.write_text(json.dumps(people))
+    return database_url, people_path
+
+
+# --- The capacity figure (issue 21) ------------------------------------------------------
+
+
+def users_list(text: str) -> list[int]:
+    """ "250,500,750" -> [250, 500, 750]: positive counts, ascending, each once."""
+    counts = sorted({int(part) for part in text.split(",") if part.strip()})
+    if not counts or counts[0] < 1:
+        raise argparse.ArgumentTypeError(f"user counts must be positive: {text!r}")
+    return counts
+
+
+def capacity_verdict(result: dict, p95_budget_ms: float = CAPACITY_P95_MS) -> dict:
+    """Whether one count held: p95 of all requests within the budget once every user had
+    started, no failure and no 5xx over the whole run (ramp-up included), nothing broken."""
+    checks = {
+        "measured": result["steady_requests"] > 0,
+        "p95_within_budget": result["p95_ms"] <= p95_budget_ms,
+        "no_failures": result["failures"] == 0,
+        "no_5xx": result["server_errors_5xx"] == 0,
+        "no_server_traceback": result["server_log_tracebacks"] == 0,
+        "locust_exit_0": result["locust_exit"] == 0,
+    }
+    return {"p95_budget_ms": p95_budget_ms, "checks": checks, "held": all(checks.values())}
+
+
+def capacity_figure(steps: list[dict]) -> int | None:
+    """The largest count that held, every smaller count having held too (None: not even the first)."""
+    figure = None
+    for step in sorted(steps, key=lambda step: step["users"]):
+        if not step["capacity"]["held"]:
+            break
+        figure = step["users"]
+    return figure
+
+
+def _step_rps(result: dict, name: str) -> float:
+    return next((s["rps"] for s in result["steps"] if s["name"] == name), 0.0)
+
+
+def capacity_table(report: dict) -> str:
+    """The markdown table of every count run, and what it means."""
+    lines = [
+        "| users | req/s | all p50 / p95 / p99 ms | reads p50 / p95 / p99 ms | requests, failures, 5xx (whole run) "
+        "| sign-ins/s | cores: gunicorn / PostgreSQL / locust / other | held |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for step in report["steps"]:
+        reads = step["steady"].get("reads", {})
+        cpu = step["cpu"]
+        held = (
+            "yes"
+            if step["capacity"]["held"]
+            else "no: " + ", ".join(name for name, ok in step["capacity"]["checks"].items() if not ok)
+        )
+        lines.append(
+            f"| {step['users']:,} | {step['rps']:.1f} "
+            f"| {step['p50_ms']:.0f} / {step['p95_ms']:.0f} / {step['p99_ms']:.0f} "
+            f"| {reads.get('p50_ms', 0):.0f} / {reads.get('p95_ms', 0):.0f} / {reads.get('p99_ms', 0):.0f} "
+            f"| {step['requests']:,}, {step['failures']}, {step['server_errors_5xx']} "
+            f"| {_step_rps(step, 'taxpayer: sign in'):.2f} "
+            f"| {cpu['server_cores']} / {cpu.get('postgres_cores', '-')} / {cpu['locust_cores']} / "
+            f"{cpu['other_cores']} | {held} |"
+        )
+    figure = report["capacity_users"]
+    mix = next((s["mix_settings"] for s in report["steps"] if s.get("mix_settings")), None) or {}
+    think, visit = mix.get("think_s", ("?", "?")), mix.get("visit_actions", ("?", "?"))
+    lines += [
+        "",
+        f"Capacity figure: **{'none' if figure is None else f'{figure:,} simulated taxpayers'}** "
+        f"(the most users at p95 <= {report['p95_budget_ms']} ms of all requests once every user had started, "
+        f"with no failure or 5xx, every smaller count holding too); target {report['target_users']:,}: "
+        f"{'met' if report['meets_target'] else 'NOT met'}.",
+        f"Mix: {report['mix']} (bench/locustfile.py), think time {think[0]}-{think[1]} s, "
+        f"{visit[0]}-{visit[1]} drawn actions a visit; {report['database']}, gunicorn "
+        f"{report['workers']} workers x {report['threads']} threads, {report['cores']} cores; each count: ramp-up "
+        f"{report['ramp']}, then {report['duration']} measured "
+        f"{'(a tour: no reset)' if report.get('tour') else '(locust --reset-stats)'}; failures and 5xx count "
+        f"from the first request.",
+    ]
+    heaviest = max(report["steps"], key=lambda step: step["users"])
+    cpu = heaviest["cpu"]
+    warned = [step["users"] for step in report["steps"] if step["locust_cpu_warning"]]
+    lines.append(
+        f"Locust ran on the same {cpu['cores']} cores: {cpu['locust_cores']} of a core at {heaviest['users']:,} users "
+        f"({cpu['locust_cores'] / max(cpu['machine_busy_cores'], 0.01):.0%} of the machine's busy time); "
+        + (
+            f"it warned that its CPU was above 90% at {', '.join(map(str, warned))} users, so it may have been the "
+            "limit there (locust --processes spreads it)."
+            if warned
+            else "it never warned that its own CPU limited it."
+        )
+    )
+    return "\n".join(lines)
+
+
+def run_capacity(
+    *,
+    database: str,
+    counts: list[int],
+    duration: str,
+    ramp: str,
+    officers: int,
+    workers: int,
+    threads: int,
+    work: Path,
+    postgres_database: str,
+    priority: int,
+    mix: str,
+    p95_budget_ms: float,
+    target_users: int,
+    keep_going: bool,
+    tour: bool = False,
+) -> dict:
+    """One database with a load person for the largest count, then for each count (ascending)
+    a fresh gunicorn and locust: the ramp-up, then `duration` measured. What each count left
+    behind (returns filed, documents, sessions) stays, as it would on filing day."""
+    started = time.monotonic()
+    database_url, people_path = prepare(
+        database, work, taxpayers=max(counts) - officers, officers=officers, postgres_database=postgres_database
+    )
+    built_s = time.monotonic() - started
+    ramp_s, measured_s = _seconds(ramp), _seconds(duration)
+    steps: list[dict] = []
+    for users in counts:
+        result = measure(
+            database_url,
+            people_path,
+            database=database,
+            users=users,
+            duration=f"{ramp_s + measured_s}s",
+            spawn_rate=round(users / ramp_s, 3) if ramp_s else users,
+            officers=officers,
+            workers=workers,
+            threads=threads,
+            work=work / f"users-{users:05d}",
+            tour=tour,
+            postgres_database=postgres_database,
+            priority=priority,
+            mix=mix,
+        )
+        result["capacity"] = capacity_verdict(result, p95_budget_ms)
+        steps.append(result)
+        print(
+            f"{users} users: {result['rps']} req/s, p95 {result['p95_ms']:.0f} ms, {result['failures']} failures, "
+            f"{result['server_errors_5xx']} 5xx: {'held' if result['capacity']['held'] else 'did not hold'}",
+            flush=True,
+        )
+        if not result["capacity"]["held"] and not keep_going:
+            break
+    figure = capacity_figure(steps)
+    return {
+        "mode": "capacity",
+        "mix": mix,
+        "database": database,
+        "workers": workers,
+        "threads": threads,
+        "cores": os.cpu_count(),
+        "priority": priority,
+        "users_list": counts,
+        "officers": officers,
+        "ramp": ramp,
+        "duration": duration,
+        "tour": tour,
+        "p95_budget_ms": p95_budget_ms,
+        "target_users": target_users,
+        "capacity_users": figure,
+        "meets_target": figure is not None and figure >= target_users,
+        "build_s": round(built_s, 1),
+        "steps": steps,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "work_dir": str(work),
+    }
+
+
 def run(
     *,
     database: str,
@@ -469,16 +713,55 @@ def run(
     tour: bool = False,
     postgres_database: str = POSTGRES_DATABASE,
     priority: int = 0,
+    mix: str = "journeys",
 ) -> dict:
-    work.mkdir(parents=True, exist_ok=True)
     officers = officers if officers is not None else max(1, users // 10)
-    database_url = fresh_database(database, work, postgres_database)
     started = time.monotonic()
-    build_demo(database_url)
-    people = make_load_people(database_url, taxpayers=users - officers, officers=officers)
-    people_path = work / "people.json"
-    people_path.write_text(json.dumps(people))
+    database_url, people_path = prepare(
+        database, work, taxpayers=users - officers, officers=officers, postgres_database=postgres_database
+    )
     built_s = time.monotonic() - started
+    result = measure(
+        database_url,
+        people_path,
+        database=database,
+        users=users,
+        duration=duration,
+        spawn_rate=spawn_rate,
+        officers=officers,
+        workers=workers,
+        threads=threads,
+        work=work,
+        tour=tour,
+        postgres_database=postgres_database,
+        priority=priority,
+        mix=mix,
+    )
+    result["build_s"] = round(built_s, 1)
+    return result
+
+
+def measure(
+    database_url: str,
+    people_path: Path,
+    *,
+    database: str,
+    users: int,
+    duration: str,
+    spawn_rate: float,
+    officers: int,
+    workers: int,
+    threads: int,
+    work: Path,
+    tour: bool,
+    postgres_database: str,
+    priority: int,
+    mix: str,
+) -> dict:
+    """One locust run on a fresh gunicorn over a database `prepare` made; the result."""
+    work.mkdir(parents=True, exist_ok=True)
+    for stale in ("locust_stats.csv", "locust_failures.csv", "locust_exceptions.csv", "locust_stats_history.csv"):
+        (work / stale).unlink(missing_ok=True)
     documents = work / "documents"
     shutil.rmtree(documents, ignore_errors=True)
     status_path = work / "statuses.json"
@@ -490,7 +773,7 @@ def run(
     ) as base_url:
         if priority:
             _raise_priority(priority)
-        before = CpuShare()
+        before = CpuShare(postgres_database if database == "postgresql" else None)
         code = run_locust(
             base_url,
             people_path,
@@ -502,6 +785,7 @@ def run(
             status_path=status_path,
             log_path=work / "locust.log",
             tour=tour,
+            mix=mix,
         )
         cpu = before.since()
         ran_s = cpu["wall_s"]
@@ -514,6 +798,9 @@ def run(
     result["checks"]["locust_exit_0"] = code == 0
     result["ok"] = all(result["checks"].values())
     result["cpu"] = cpu
+    locust_log = work / "locust.log"
+    # Locust warns when its own process is above 90% of a core: then it, not the portal, may be the limit.
+    result["locust_cpu_warning"] = locust_log.exists() and "CPU usage" in locust_log.read_text(errors="replace")
     result.update(
         database=database,
         priority=priority,
@@ -523,7 +810,7 @@ def run(
         spawn_rate=spawn_rate,
         workers=workers,
         threads=threads,
-        build_s=round(built_s, 1),
+        mix=mix,
         locust_exit=code,
         when=datetime.now(UTC).isoformat(timespec="seconds"),
         work_dir=str(work),
@@ -533,7 +820,9 @@ def run(
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--database", choices=("sqlite", "postgresql"), default=None, help="sqlite (default), postgresql (--capacity)"
+    )
     parser.add_argument("--users", type=int, default=50, help="locust users (each a person of their own)")
     parser.add_argument(
         "--officers",
@@ -548,6 +837,19 @@ def main(argv=None) -> int:
         help="niceness for gunicorn and locust, e.g. -10 (root) on a machine other work keeps busy",
     )
     parser.add_argument("--tour", action="store_true", help="each user first runs every task once")
+    parser.add_argument(
+        "--mix",
+        choices=("journeys", "deadline"),
+        default=None,
+        help="the locustfile's taxpayers: journeys (issue 8, default) or deadline (filing day, --capacity's)",
+    )
+    capacity = parser.add_argument_group("the capacity figure (issue 21)")
+    capacity.add_argument("--capacity", action="store_true", help="run each of --users-list; print the figure")
+    capacity.add_argument("--users-list", type=users_list, default=users_list(CAPACITY_USERS_LIST))
+    capacity.add_argument("--ramp", default="2m", help="the ramp-up to each count, before --duration is measured")
+    capacity.add_argument("--p95-ms", type=float, default=CAPACITY_P95_MS, help="p95 budget of all requests")
+    capacity.add_argument("--target", type=int, default=CAPACITY_TARGET_USERS, help="exit 1 below this figure")
+    capacity.add_argument("--keep-going", action="store_true", help="run every count, even after one did not hold")
     parser.add_argument("--postgres-database", default=POSTGRES_DATABASE, help="made afresh on the local server")
     parser.add_argument("--spawn-rate", type=float, default=5)
     parser.add_argument("--duration", default="4m", help="locust's --run-time, e.g. 4m or 15s")
@@ -564,8 +866,30 @@ def main(argv=None) -> int:
             start_new_session=True,
         ).returncode
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="portal-load-"))
+    if args.capacity:
+        report = run_capacity(
+            database=args.database or "postgresql",
+            counts=args.users_list,
+            duration=args.duration,
+            ramp=args.ramp,
+            officers=args.officers or 0,
+            workers=args.workers,
+            threads=args.threads,
+            work=work,
+            postgres_database=args.postgres_database,
+            priority=args.priority,
+            mix=args.mix or "deadline",
+            p95_budget_ms=args.p95_ms,
+            target_users=args.target,
+            keep_going=args.keep_going,
+            tour=args.tour,
+        )
+        print(capacity_table(report))
+        if args.json:
+            args.json.write_text(json.dumps(report, indent=2))
+        return 0 if report["meets_target"] else 1
     result = run(
-        database=args.database,
+        database=args.database or "sqlite",
         users=args.users,
         duration=args.duration,
         spawn_rate=args.spawn_rate,
@@ -576,6 +900,7 @@ def main(argv=None) -> int:
         tour=args.tour,
         postgres_database=args.postgres_database,
         priority=args.priority,
+        mix=args.mix or "journeys",
     )
     print_summary(result)
     if args.json:

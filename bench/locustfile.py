@@ -15,8 +15,13 @@ authenticator code, searches accounts and opens one. Every request checks its an
 (status, where a redirect goes, and a piece of the page only the right page has):
 a wrong page is a failure. CSRF tokens are read from the pages, as a browser has them.
 
+LOAD_MIX=deadline (issue 21, `bench/load.py --capacity`): instead of those taxpayers, filing
+day's (DeadlineTaxpayer): visits of a sign-in, 8-16 page actions and a sign-out, each a
+person's think time apart; see the class.
+
 LOAD_STATUS: a JSON file written at the end with every status code seen, the requests
-and failures of the whole run, and how often each task ran (bench/load.py and the smoke
+and failures of the whole run, how often each task ran, and the percentiles of all
+requests and of the reads (GET) once every user had started (bench/load.py and the smoke
 test read it). LOAD_OFFICER_USERS: how many of the users are officers (the rest are taxpayers). LOAD_TOUR=1: each user
 first runs every one of its tasks once, so a short run covers them all (the smoke test).
 """
@@ -32,10 +37,12 @@ import threading
 import time
 from collections import Counter
 from html import unescape
+from typing import ClassVar
 
 import pyotp
 from fpdf import FPDF
 from locust import HttpUser, between, events, task
+from locust.stats import StatsEntry
 
 with open(os.environ["LOAD_PEOPLE"]) as _f:
     PEOPLE = json.load(_f)
@@ -56,6 +63,7 @@ FIGURES_LINK = re.compile(r'href="(/filing/\d+/\d{4}-\d{2}-\d{2}/figures)"')
 HX = {"HX-Request": "true"}
 OFFICER_USERS = int(os.environ.get("LOAD_OFFICER_USERS", "1"))
 TOUR = os.environ.get("LOAD_TOUR") == "1"
+MIX = os.environ.get("LOAD_MIX", "journeys")  # "journeys" (issue 8) or "deadline" (issue 21)
 SERVER_KEEPALIVE_S = 2  # gunicorn's default --keep-alive, as `make run` runs it
 
 
@@ -71,20 +79,36 @@ def _count_status(response=None, exception=None, **_kwargs):
             STATUS_CODES[str(code)] += 1
 
 
+def _percentiles(environment, method: str | None) -> dict:
+    """p50/p95/p99 (ms) of locust's statistics (reset once every user has started) over every
+    step, or over the steps of one method: locust's CSV has them per step and for all only."""
+    merged = StatsEntry(environment.stats, method or "all", method or "")
+    for (_name, entry_method), entry in environment.stats.entries.items():
+        if method is None or entry_method == method:
+            merged.extend(entry)
+    return {
+        "requests": merged.num_requests,
+        "failures": merged.num_failures,
+        **{f"p{q}_ms": merged.get_response_time_percentile(q / 100) or 0 for q in (50, 95, 99)},
+    }
+
+
 @events.quitting.add_listener
-def _write_status(**_kwargs):
+def _write_status(environment=None, **_kwargs):
     path = os.environ.get("LOAD_STATUS")
     if path:
+        status = {
+            "codes": dict(STATUS_CODES),
+            "tasks": dict(TASKS_RUN),
+            "requests": TOTALS["requests"],
+            "failures": TOTALS["failures"],
+        }
+        if MIX == "deadline":
+            status["mix"] = {"name": MIX, "think_s": THINK_SECONDS, "visit_actions": VISIT_ACTIONS}
+        if environment is not None and environment.stats is not None:
+            status["steady"] = {"all": _percentiles(environment, None), "reads": _percentiles(environment, "GET")}
         with open(path, "w") as f:
-            json.dump(
-                {
-                    "codes": dict(STATUS_CODES),
-                    "tasks": dict(TASKS_RUN),
-                    "requests": TOTALS["requests"],
-                    "failures": TOTALS["failures"],
-                },
-                f,
-            )
+            json.dump(status, f)
 
 
 def ran(name: str) -> None:
@@ -125,6 +149,10 @@ class PortalUser(HttpUser):
         gunicorn on a connection of its own, so this race does not arise there."""
         if time.monotonic() - self._last_answer > SERVER_KEEPALIVE_S - 0.5:
             self.client.close()
+
+    def pause(self):
+        """Between two requests of one task, where a person reads or types (DeadlineTaxpayer);
+        here nothing: the journeys' steps go back to back, their think time between tasks."""
 
     def tour(self):
         """Every task of this kind of user once, in the order declared (LOAD_TOUR=1)."""
@@ -189,6 +217,7 @@ class PortalUser(HttpUser):
 
 
 class Taxpayer(PortalUser):
+    abstract = MIX == "deadline"  # DeadlineTaxpayer instead
     _next = itertools.count()
 
     def on_start(self):
@@ -200,18 +229,20 @@ class Taxpayer(PortalUser):
         self.sign_in()
         self.tour()
 
-    def sign_in(self):
+    def sign_in(self) -> bool:
         ran("sign in")
         self.client.cookies.clear()
         page = self.get("/auth/sign-in", "taxpayer: sign-in page", contains='name="password"')
         if page is None:
-            return
-        self.post(
+            return False
+        self.pause()
+        response = self.post(
             "/auth/sign-in",
             "taxpayer: sign in",
             {"email": self.email, "password": PEOPLE["password"], "next": "", "csrf_token": page.csrf},
             location="/",
         )
+        return response is not None
 
     # --- The dashboard -------------------------------------------------------------
 
@@ -298,6 +329,7 @@ class Taxpayer(PortalUser):
         begin = BEGIN_FORM.search(page.text)
         if begin is None:
             return None  # every period filed: nothing to do, and nothing wrong
+        self.pause()
         response = self.post(
             unescape(begin.group(1)), "taxpayer: begin a return", {"csrf_token": page.csrf}, location="/figures"
         )
@@ -314,6 +346,7 @@ class Taxpayer(PortalUser):
         page = self.get(figures, "taxpayer: return figures", contains='id="figures-form"')
         if page is None:
             return
+        self.pause()
         self.post(
             figures.replace("/figures", "/autosave"),
             "taxpayer: autosave draft (fragment)",
@@ -332,6 +365,7 @@ class Taxpayer(PortalUser):
         page = self.get(figures, "taxpayer: return figures", contains='id="figures-form"')
         if page is None:
             return
+        self.pause()
         if (
             self.post(
                 figures,
@@ -352,6 +386,7 @@ class Taxpayer(PortalUser):
         if page is None:
             return
         token = dict(HIDDEN.findall(page.text)).get("token", "")
+        self.pause()
         self.post(
             check_path,
             "taxpayer: file the return",
@@ -379,6 +414,7 @@ class Taxpayer(PortalUser):
             return
         hidden = dict(HIDDEN.findall(page.text))
         label = f"{self.email} {random.getrandbits(64):016x}"
+        self.pause()
         self.post(
             path,
             "taxpayer: upload a PDF",
@@ -391,15 +427,138 @@ class Taxpayer(PortalUser):
 
     @task(1)
     def sign_out_and_in(self):
+        if self.sign_out():
+            self.sign_in()
+
+    def sign_out(self, page: Page | None = None) -> bool:
+        """The sign-out button in the header of a page: of `page`, else of the profile page.
+        False when there was no page to sign out from."""
         ran("sign out")
-        page = self.get("/profile/", "taxpayer: profile", contains=self.email)
+        page = page or self.get("/profile/", "taxpayer: profile", contains=self.email)
         if page is None:
-            return
+            return False
         self.post("/auth/sign-out", "taxpayer: sign out", {"csrf_token": page.csrf}, location="/auth/signed-out")
-        self.sign_in()
+        return True
+
+
+# Filing day (issue 21). Think time: a person's pause between two page actions, uniform over
+# 5-30 s (mean 17.5 s). On a tax portal people read before they act (a balance, the periods
+# to file, a return's guidance, the declaration) and type figures from their own records
+# into a return: seconds to tens of seconds a page, not the 1-4 s of the journeys above,
+# which are a stress mix. GOV.UK's Service Manual ("Test your service's performance") asks
+# for load tests built from capacity planning, naming self-assessment deadlines as the spike
+# to plan for; the GDS Way ("Performance testing") asks for complete journeys as they are
+# used in production, sign-in included. Shorter think times make each user heavier, so the
+# count of users this mix holds depends on them: load.py prints them with the figure.
+THINK_SECONDS = (5, 30)
+# Page actions drawn per visit after the sign-in and the dashboard it lands on; with those
+# and the sign-out a visit is 11-19 actions, so sign-ins are one action in about fifteen.
+VISIT_ACTIONS = (8, 16)
+
+
+class DeadlineTaxpayer(Taxpayer):
+    """A taxpayer on filing day (LOAD_MIX=deadline). A visit: the sign-in form, the dashboard
+    its answer leads to, then VISIT_ACTIONS page actions drawn by ACTIONS' weights (the
+    account, its transactions and a filter or two, a return filed or its draft kept, a small
+    PDF uploaded, the transactions' CSV now and then, messages), then the sign-out button of
+    the last page. A think time separates every two page actions, and the steps of one action
+    where a person reads or types (the sign-in form, a return's figures and its declaration,
+    choosing the file to upload). One think time after signing out the user comes back as a
+    new visit (a new sign-in): each locust user is a taxpayer in the middle of a visit all the
+    time, so the count of users is the count of people using the portal at once (a real
+    person's hours between visits would only have left the user idle). The existing tasks of
+    Taxpayer are the actions; the session poll is left out (a page asks it only when a warning
+    is due, after 13 idle minutes)."""
+
+    abstract = MIX != "deadline"
+    wait_time = between(*THINK_SECONDS)
+    ACTIONS: ClassVar[dict[str, int]] = {
+        "dashboard": 3,
+        "account_summary": 2,
+        "transactions": 3,
+        "filter_by_period": 2,
+        "filter_by_dates": 1,
+        "next_page_of_transactions": 1,
+        "returns_list": 1,
+        "save_draft": 1,
+        "file_return": 2,
+        "upload_pdf": 1,
+        "download_csv": 1,
+        "messages": 1,
+    }
+
+    def on_start(self):
+        self.touring = TOUR  # the tour (the smoke test) goes without think times
+        self.last_page: Page | None = None
+        self.signed_in = False
+        self.actions_left = 0
+        super().on_start()
+        # The users start within the ramp-up, each with a visit: ending each first visit after
+        # a random share of it spreads the later sign-ins, as a crowd's are, instead of in waves.
+        self.actions_left = random.randint(0, VISIT_ACTIONS[1])
+
+    def pause(self):
+        if not self.touring:
+            self.wait()
+
+    def get(self, *args, **kwargs) -> Page | None:
+        """Also keeps the last whole page (it has the header's sign-out button) for the sign-out."""
+        page = super().get(*args, **kwargs)
+        if page is not None and "data-sign-out" in page.text:
+            self.last_page = page
+        return page
+
+    def sign_in(self) -> bool:
+        """A visit begins: the sign-in form, then the dashboard its 303 leads to (a browser
+        follows it at once)."""
+        self.last_page = None
+        self.signed_in = super().sign_in()
+        self.actions_left = random.randint(*VISIT_ACTIONS)
+        if self.signed_in:
+            self.dashboard()
+        return self.signed_in
+
+    def end_visit(self):
+        self.sign_out(self.last_page)
+        self.signed_in = False
+
+    def act(self):
+        """The next page action of the visit: a sign-in, an action drawn by weight, or the sign-out."""
+        if not self.signed_in:
+            self.sign_in()
+        elif self.actions_left > 0:
+            self.actions_left -= 1
+            name = random.choices(list(self.ACTIONS), weights=list(self.ACTIONS.values()))[0]
+            getattr(self, name)()
+        else:
+            self.end_visit()
+
+    def tour(self):
+        """Every action once, then a sign-out and a new visit (LOAD_TOUR=1)."""
+        if TOUR:
+            for name in self.ACTIONS:
+                getattr(self, name)()
+            self.end_visit()
+            self.sign_in()
+        self.touring = False
+
+    def account_summary(self):
+        ran("account summary")
+        self.get(f"/accounts/{self.number}/", "taxpayer: account summary", contains="Account details")
+
+    def download_csv(self):
+        ran("download CSV")
+        self.get(f"/accounts/{self.number}/transactions.csv", "taxpayer: transactions CSV", contains="Processed date,")
+
+
+# Only the visit: locust gives a subclass its bases' tasks too (Taxpayer's, weighted for the
+# journeys mix), and the visit draws those itself.
+DeadlineTaxpayer.tasks = [DeadlineTaxpayer.act]
 
 
 class Officer(PortalUser):
+    # None asked for (LOAD_OFFICER_USERS=0): no officers, rather than locust's weight share.
+    abstract = OFFICER_USERS == 0
     fixed_count = OFFICER_USERS
     _next = itertools.count()
 
