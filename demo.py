@@ -1572,25 +1572,31 @@ def ensure_bench_two_step(engine: Engine, now: datetime) -> list[str]:
     second step): owner of the same accounts, the same password. Their account numbers."""
     numbers = ensure_bench_taxpayer(engine, now)
     with Session(engine) as db:
-        user = db.scalar(select(User).where(User.email == BENCH_TWO_STEP_EMAIL))
-        if user is None:
-            user = User(
-                name=BENCH_TAXPAYER_NAME,
-                email=BENCH_TWO_STEP_EMAIL,
-                password_hash=passwords.hash_password(BENCH_TAXPAYER_PASSWORD),
-                created_at=now,
-                password_changed_at=now,
-                email_verified_at=now,
-                totp_secret=BENCH_TWO_STEP_TOTP_SECRET,
-                totp_enabled_at=now,
+        if db.scalar(select(User.id).where(User.email == BENCH_TWO_STEP_EMAIL)) is None:
+            user = _bench_taxpayer_row(
+                db, now, BENCH_TWO_STEP_EMAIL, totp_secret=BENCH_TWO_STEP_TOTP_SECRET, totp_enabled_at=now
             )
-            db.add(user)
-            db.flush()
-            audit.record(db, now, "account.demo_created", actor_user_id=user.id)
             for account in db.scalars(select(Account).where(Account.number.in_(numbers))):
                 grants.give(db, now, user_id=user.id, account=account, role="owner")
         db.commit()
     return numbers
+
+
+def _bench_taxpayer_row(db: Session, now: datetime, email: str, **extra) -> User:
+    """A benchmark taxpayer (Terry's name and password), added and audited as the demo's people are."""
+    user = User(
+        name=BENCH_TAXPAYER_NAME,
+        email=email,
+        password_hash=passwords.hash_password(BENCH_TAXPAYER_PASSWORD),
+        created_at=now,
+        password_changed_at=now,
+        email_verified_at=now,
+        **extra,
+    )
+    db.add(user)
+    db.flush()
+    audit.record(db, now, "account.demo_created", actor_user_id=user.id)
+    return user
 
 
 def ensure_bench_taxpayer(engine: Engine, now: datetime, *, accounts: int = 3, min_entries: int = 120) -> list[str]:
@@ -1599,17 +1605,7 @@ def ensure_bench_taxpayer(engine: Engine, now: datetime, *, accounts: int = 3, m
     with Session(engine) as db:
         user = db.scalar(select(User).where(User.email == BENCH_TAXPAYER_EMAIL))
         if user is None:
-            user = User(
-                name=BENCH_TAXPAYER_NAME,
-                email=BENCH_TAXPAYER_EMAIL,
-                password_hash=passwords.hash_password(BENCH_TAXPAYER_PASSWORD),
-                created_at=now,
-                password_changed_at=now,
-                email_verified_at=now,
-            )
-            db.add(user)
-            db.flush()
-            audit.record(db, now, "account.demo_created", actor_user_id=user.id)
+            user = _bench_taxpayer_row(db, now, BENCH_TAXPAYER_EMAIL)
         owned = list(
             db.scalars(
                 select(Account.number)

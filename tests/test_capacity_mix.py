@@ -11,7 +11,6 @@ import argparse
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -120,18 +119,9 @@ def test_the_table_has_a_row_per_count_and_states_the_figure_and_locusts_share()
 
 
 def _postgres_or_skip() -> str:
-    import psycopg
+    from tests.reliability.test_load import postgres_or_skip
 
-    from tests.conftest import POSTGRES_ADMIN_URL, UNDER_CI
-
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3):
-            pass
-    except psycopg.OperationalError as error:
-        if UNDER_CI:
-            pytest.fail(f"PostgreSQL is required under CI and is not reachable: {error}")
-        pytest.skip(f"PostgreSQL not reachable: {error}")
-    return f"portal_capacity_{uuid.uuid4().hex[:10]}"
+    return postgres_or_skip("portal_capacity")
 
 
 def test_deadline_mix_smoke_every_action_runs_without_failure(tmp_path):

@@ -76,6 +76,12 @@ def _postgres_name(db_backend: str) -> str:
     """A database of the test's own on the local PostgreSQL (made and dropped here)."""
     if db_backend != "postgresql":
         return "unused"
+    return postgres_or_skip("portal_load")
+
+
+def postgres_or_skip(prefix: str) -> str:
+    """A new database name on the local PostgreSQL, after checking the server answers:
+    skipped when it does not, failed under CI (where it must)."""
     import psycopg
 
     from tests.conftest import POSTGRES_ADMIN_URL, UNDER_CI
@@ -87,7 +93,7 @@ def _postgres_name(db_backend: str) -> str:
         if UNDER_CI:
             pytest.fail(f"PostgreSQL is required under CI and is not reachable: {error}")
         pytest.skip(f"PostgreSQL not reachable: {error}")
-    return f"portal_load_{uuid.uuid4().hex[:10]}"
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"
 
 
 def _drop(name: str) -> None:
