@@ -1193,17 +1193,7 @@ def _bench_person(engine: Engine, now: datetime) -> tuple[int, list[Program]] | 
             db.commit()
             return None
         if user is None:
-            user = User(
-                name=BENCH_NAME,
-                email=BENCH_EMAIL,
-                password_hash=passwords.hash_password(BENCH_PASSWORD),
-                created_at=now,
-                password_changed_at=now,
-                email_verified_at=now,
-            )
-            db.add(user)
-            db.flush()
-            audit.record(db, now, "account.demo_created", actor_user_id=user.id)
+            user = add_made_up_person(db, now, BENCH_NAME, BENCH_EMAIL, passwords.hash_password(BENCH_PASSWORD))
         db.commit()
         return user.id, list(db.scalars(select(Program).order_by(Program.number_prefix)))
 
@@ -1583,11 +1573,18 @@ def ensure_bench_two_step(engine: Engine, now: datetime) -> list[str]:
 
 
 def _bench_taxpayer_row(db: Session, now: datetime, email: str, **extra) -> User:
-    """A benchmark taxpayer (Terry's name and password), added and audited as the demo's people are."""
+    """A benchmark taxpayer (Terry's name and password)."""
+    password_hash = passwords.hash_password(BENCH_TAXPAYER_PASSWORD)
+    return add_made_up_person(db, now, BENCH_TAXPAYER_NAME, email, password_hash, **extra)
+
+
+def add_made_up_person(db: Session, now: datetime, name: str, email: str, password_hash: str, **extra) -> User:
+    """A person the benchmarks and load runs make (email confirmed), audited as the demo's
+    people are; `extra` sets more columns (an authenticator, say)."""
     user = User(
-        name=BENCH_TAXPAYER_NAME,
+        name=name,
         email=email,
-        password_hash=passwords.hash_password(BENCH_TAXPAYER_PASSWORD),
+        password_hash=password_hash,
         created_at=now,
         password_changed_at=now,
         email_verified_at=now,

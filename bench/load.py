@@ -134,10 +134,10 @@ def make_load_people(database_url: str, *, taxpayers: int, officers: int) -> dic
     from sqlalchemy.orm import Session
 
     import demo
-    from domain import audit, grants, ledger, messages, passwords, totp
+    from domain import grants, ledger, messages, passwords, totp
     from domain.accounts import due_date, make_number, periods_between
     from domain.programs import ensure_programs
-    from models import Account, FilingPeriod, Program, User
+    from models import Account, FilingPeriod, Program
 
     now = datetime.now(UTC)
     today = demo.demo_today(now)
@@ -151,17 +151,7 @@ def make_load_people(database_url: str, *, taxpayers: int, officers: int) -> dic
         tourism = db.scalar(select(Account).where(Account.number == demo.demo_account("tourism").number))
         for i in range(taxpayers):
             name = f"Load Taxpayer {i:04d}"
-            user = User(
-                name=name,
-                email=taxpayer_email(i),
-                password_hash=password_hash,
-                created_at=now,
-                password_changed_at=now,
-                email_verified_at=now,
-            )
-            db.add(user)
-            db.flush()
-            audit.record(db, now, "account.demo_created", actor_user_id=user.id)
+            user = demo.add_made_up_person(db, now, name, taxpayer_email(i), password_hash)
             opened = date(today.year - 2, 1, 1)
             account = Account(
                 number=make_number(program.number_prefix, LOAD_SERIAL_BASE + i),
@@ -217,20 +207,9 @@ def make_load_people(database_url: str, *, taxpayers: int, officers: int) -> dic
             people["taxpayers"].append({"email": user.email, "name": name, "accounts": [account.number]})
         for i in range(officers):
             secret = totp.new_secret()
-            user = User(
-                name=f"Load Officer {i:04d}",
-                email=officer_email(i),
-                password_hash=password_hash,
-                created_at=now,
-                password_changed_at=now,
-                email_verified_at=now,
-                staff_role="officer",
-                totp_secret=secret,
-                totp_enabled_at=now,
-            )
-            db.add(user)
-            db.flush()
-            audit.record(db, now, "account.demo_created", actor_user_id=user.id)
+            name = f"Load Officer {i:04d}"
+            extra = {"staff_role": "officer", "totp_secret": secret, "totp_enabled_at": now}
+            user = demo.add_made_up_person(db, now, name, officer_email(i), password_hash, **extra)
             people["officers"].append({"email": user.email, "totp_secret": secret})
         db.commit()
     engine.dispose()
