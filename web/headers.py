@@ -36,11 +36,10 @@ FRAGMENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 def apply(response: Response) -> Response:
     headers = response.headers
-    headers["Content-Security-Policy"] = (
-        FRAGMENT_SECURITY_POLICY if wants_fragment() else current_app.extensions["portal.csp"]
-    )
+    fragment = wants_fragment()
+    headers["Content-Security-Policy"] = FRAGMENT_SECURITY_POLICY if fragment else current_app.extensions["portal.csp"]
     headers["X-Content-Type-Options"] = "nosniff"
-    if not wants_fragment():
+    if not fragment:
         # These govern a document (its framing, its links, its window, its features);
         # a fragment lives inside a page that has them, so it goes without: on a slow
         # link, 170 bytes a swap (docs/performance.md).
@@ -50,7 +49,7 @@ def apply(response: Response) -> Response:
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     if request.is_secure:
         headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
-    if _revalidated_fragment(response):
+    if fragment and _revalidated_fragment(response):
         # A fragment htmx asks for again (the same filter, the same page) costs a
         # few hundred bytes when nothing changed: the browser keeps it, privately,
         # and asks each time with its ETag; the answer is 304 when it is the same.
@@ -73,13 +72,13 @@ def apply(response: Response) -> Response:
 
 
 def _revalidated_fragment(response: Response) -> bool:
+    """For a fragment (the caller knows): an answer htmx may keep and ask for again."""
     return (
         request.method in ("GET", "HEAD")
         and response.status_code == 200
         and response.mimetype == "text/html"
         and not response.is_streamed
         and "Cache-Control" not in response.headers
-        and wants_fragment()
     )
 
 

@@ -11,15 +11,18 @@ from werkzeug.wrappers import Response as BaseResponse  # what redirect() gives;
 
 
 def wants_fragment() -> bool:
+    # Asked several times a request (the view, the headers, the caching); the WSGI
+    # environ holds the headers as they came, without werkzeug's header wrapper.
+    environ = request.environ
     return (
-        request.headers.get("HX-Request") == "true"
-        and request.headers.get("HX-Boosted") != "true"
-        and request.headers.get("HX-History-Restore-Request") != "true"
+        environ.get("HTTP_HX_REQUEST") == "true"
+        and environ.get("HTTP_HX_BOOSTED") != "true"
+        and environ.get("HTTP_HX_HISTORY_RESTORE_REQUEST") != "true"
     )
 
 
 def is_htmx() -> bool:
-    return request.headers.get("HX-Request") == "true"
+    return request.environ.get("HTTP_HX_REQUEST") == "true"
 
 
 def render(page: str, fragment: str, status: int = 200, **context) -> Response:

@@ -46,9 +46,10 @@ log = logging.getLogger("portal.request")
 def _request_id() -> str:
     """The proxy's id when a trusted proxy stands in front (so nginx's log and ours
     match), else a new one. Never a value a client made up when nobody vouches for it."""
-    offered = request.headers.get(REQUEST_ID_HEADER, "")
-    if current_app.config["TRUSTED_PROXY_COUNT"] and _SAFE_REQUEST_ID.fullmatch(offered):
-        return offered
+    if current_app.config["TRUSTED_PROXY_COUNT"]:
+        offered = request.headers.get(REQUEST_ID_HEADER, "")
+        if _SAFE_REQUEST_ID.fullmatch(offered):
+            return offered
     return uuid.uuid4().hex
 
 
