@@ -32,6 +32,7 @@ def content_security_policy(inline_style_hash: str) -> str:
 # policy. Should one ever be opened as a document, it may load and run nothing.
 # Short, because on a slow link every fragment's headers count (docs/performance.md).
 FRAGMENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_CONDITIONS = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH", "HTTP_IF_MODIFIED_SINCE", "HTTP_IF_UNMODIFIED_SINCE")
 
 
 def apply(response: Response) -> Response:
@@ -57,7 +58,10 @@ def apply(response: Response) -> Response:
         # what it kept at sign-out (Clear-Site-Data, auth.sign_out).
         response.set_etag(hashlib.blake2b(response.get_data(), digest_size=8).hexdigest(), weak=True)
         headers["Cache-Control"] = "private, no-cache"
-        response.make_conditional(request)
+        if any(name in request.environ for name in _CONDITIONS):
+            # Only a request that carries a condition can be answered 304 (or 412):
+            # werkzeug's check, and the Date it adds for drop_date to take off, are for those.
+            response.make_conditional(request)
     elif "Cache-Control" not in headers or not headers["Cache-Control"].startswith("public"):
         # Pages are personal or carry a CSRF token: nothing dynamic is kept by a
         # browser or proxy, so Back after sign-out shows nothing.
