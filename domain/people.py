@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from domain import audit, passwords, sessions, throttle, totp
-from models import User
+from models import PersonRules, User
 
 
 def normalise_email(email: str) -> str:
@@ -143,5 +143,5 @@ def password_fingerprint(user: User) -> str:
     return throttle.key_for(user.password_hash, "reset")[:16]
 
 
-def two_factor_required(user: User, require_for_all: bool) -> bool:
+def two_factor_required(user: PersonRules, require_for_all: bool) -> bool:
     return user.is_staff or require_for_all

@@ -8,11 +8,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Update, bindparam, delete, func, select, update
+from sqlalchemy import Row, Update, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from domain.db import rows_changed
-from models import AuthSession, User
+from models import AuthSession, SignedInPerson, User
 
 # A request within this long of the last recorded one does not rewrite the row:
 # idle time is kept to within seconds without a write on every click.
@@ -58,31 +58,48 @@ def create(
     return sid, row
 
 
-# Built once: every request asks it.
+# Built once: every request asks it. Core, not the ORM: the row is only read here, and
+# the ORM's work per query is most of what loading the session costs.
+_SESSIONS, _USERS = AuthSession.__table__, User.__table__
+_PERSON_FIELDS = tuple(SignedInPerson.__dataclass_fields__)
 _SESSION_WITH_PERSON = (
-    select(AuthSession, User)
-    .outerjoin(User, User.id == AuthSession.user_id)
-    .where(AuthSession.id == bindparam("record_id"))
+    select(_SESSIONS, *(_USERS.c[name].label(f"person_{name}") for name in _PERSON_FIELDS))
+    .select_from(_SESSIONS.outerjoin(_USERS, _USERS.c.id == _SESSIONS.c.user_id))
+    .where(_SESSIONS.c.id == bindparam("record_id"))
+)
+_END_LIVE = (
+    update(AuthSession)
+    .where(AuthSession.id == bindparam("record_id"), AuthSession.ended_at.is_(None))
+    .values(ended_at=bindparam("at"), end_reason=bindparam("reason"))
 )
 
 
-def load(db: Session, sid: str, now: datetime, limits: Limits) -> tuple[AuthSession | None, User | None, str | None]:
+def load(db: Session, sid: str, now: datetime, limits: Limits) -> tuple[Row | None, SignedInPerson | None, str | None]:
     """The row for this id, the person signed in with it, and, when the session
-    is no longer live, the reason why (the row is then already ended, or None
-    for an id never issued). One query brings both row and person."""
-    found = db.execute(_SESSION_WITH_PERSON, {"record_id": sid_hash(sid)}).first()
+    is no longer live, the reason why (the row was then already ended, or is ended
+    now in the request's transaction, or is None for an id never issued). One query
+    brings both row and person."""
+    found = db.connection().execute(_SESSION_WITH_PERSON, {"record_id": sid_hash(sid)}).first()
     if found is None:
         return None, None, "unknown"
-    row, person = found
-    if row.ended_at is not None:
-        return row, person, row.end_reason or "ended"
-    if now - row.last_activity_at >= limits.idle:
-        end(row, now, "idle")
-        return row, person, "idle"
-    if now - row.created_at >= limits.maximum:
-        end(row, now, "maximum")
-        return row, person, "maximum"
-    return row, person, None
+    values = found._mapping
+    person = (
+        SignedInPerson(**{name: values[f"person_{name}"] for name in _PERSON_FIELDS})
+        if values["person_id"] is not None
+        else None
+    )
+    if found.ended_at is not None:
+        return found, person, found.end_reason or "ended"
+    reason = (
+        "idle"
+        if now - found.last_activity_at >= limits.idle
+        else "maximum"
+        if now - found.created_at >= limits.maximum
+        else None
+    )
+    if reason is not None:
+        db.connection().execute(_END_LIVE, {"record_id": found.id, "at": now, "reason": reason})
+    return found, person, reason
 
 
 # Built once: written on most requests.
@@ -91,7 +108,7 @@ _RECORD_ACTIVITY = (
 )
 
 
-def touch(row: AuthSession, now: datetime) -> tuple[Update, dict] | None:
+def touch(row: Row, now: datetime) -> tuple[Update, dict] | None:
     """The write that records activity now, or None when the last recorded
     activity is recent enough. The row itself is left as loaded: a changed row
     would be flushed, and the database locked, by the next query of the request."""

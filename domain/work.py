@@ -26,6 +26,7 @@ from models import (
     Consent,
     EnrolmentRequest,
     MessageThread,
+    PersonRules,
     ServiceRequest,
     User,
     WorkItem,
@@ -86,7 +87,7 @@ class WorkRefused(ValueError):
         self.field = field
 
 
-def at_least(user: User | None, role: str) -> bool:
+def at_least(user: PersonRules | None, role: str) -> bool:
     """Whether this staff member holds `role` or a higher one (officer < supervisor < administrator)."""
     return bool(user is not None and user.staff_role in _RANK and _RANK[user.staff_role] >= _RANK[role])
 

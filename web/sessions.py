@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from flask import Flask, Request, Response, g, request, session
+from flask import Flask, Request, Response, abort, g, request, session
 from flask.sessions import SessionInterface, SessionMixin
+from flask_login import current_user
 from itsdangerous import BadData, BadSignature, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import CallbackDict
 
 from domain import sessions as store
+from models import User
 from web.database import get_db, write_at_end
 from web.secret_key import secret_key
 
@@ -180,8 +182,8 @@ class ServerSessionInterface(SessionInterface):
             g.database_unavailable = True
             return ServerSession()
         if reason is not None or row is None:  # no row comes with reason "unknown"
-            if db.dirty:
-                db.commit()  # an idle session found here is ended now, for good
+            if row is not None and row.ended_at is None:
+                db.commit()  # a session found idle or too old here was ended now, for good
             return self._visitor(
                 app,
                 request,
@@ -195,8 +197,7 @@ class ServerSessionInterface(SessionInterface):
             touched = store.touch(row, now)
             if touched is not None:
                 write_at_end(("session-activity", row.id), *touched)
-        # Held for the user loader: the database session keeps only weak
-        # references, and a dropped object would cost another query.
+        # Held for the user loader (app.py): the person came with the row.
         g.session_person = found_person
         return ServerSession(
             _data_of(row),
@@ -318,3 +319,16 @@ class ServerSessionInterface(SessionInterface):
             httponly=True,
             samesite="Strict",
         )
+
+
+def signed_in_user() -> User:
+    """The signed-in person as a database object, for a view that changes them or hands
+    them to a domain function. Every request signs in with a light copy read with the
+    session (models.SignedInPerson); this loads the row when a view needs more."""
+    person = current_user._get_current_object()
+    if isinstance(person, User):
+        return person
+    user = get_db().get(User, person.id)
+    if user is None:  # removed since the session was read: as if signed out
+        abort(401)
+    return user

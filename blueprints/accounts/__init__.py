@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, render_template, request, stream_with_context, url_for
@@ -97,7 +97,10 @@ def transactions(account: Account, grant: Grant):
         return _invalid(account, grant, form)
     after = ledger.Cursor.parse(request.args.get("after"))
     rows, next_cursor = ledger.transactions_page(get_db(), account.id, flt, after)
-    params: dict[str, Any] = {"number": account.number, **filter_params(flt)}
+    # One query string for the three links (url_for each would cost 0.13 M instructions
+    # a request more, docs/performance.md); every filter names its mode, so it is never empty.
+    query = urlencode(filter_params(flt))
+    first_url = f"{url_for('.transactions', number=account.number)}?{query}"
     return render(
         "accounts/transactions.html",
         "accounts/_transactions_results.html",
@@ -111,9 +114,9 @@ def transactions(account: Account, grant: Grant):
         rows=rows,
         first_page=after is None,
         description=describe_filter(flt),
-        next_url=url_for(".transactions", **params, after=next_cursor.token()) if next_cursor else None,
-        first_url=url_for(".transactions", **params),
-        csv_url=url_for(".transactions_csv", **params),
+        next_url=f"{first_url}&{urlencode({'after': next_cursor.token()})}" if next_cursor else None,
+        first_url=first_url,
+        csv_url=f"{url_for('.transactions_csv', number=account.number)}?{query}",
         current="transactions",
     )
 

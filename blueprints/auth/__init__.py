@@ -19,7 +19,7 @@ from web.limits import client_held_back, may_email, try_again_after
 from web.links import emailed_link
 from web.mailer import kick_outbox, queue_email
 from web.secret_key import secret_key
-from web.sessions import count_as_activity, reauth_remaining, server_session
+from web.sessions import count_as_activity, reauth_remaining, server_session, signed_in_user
 
 from .forms import CodeForm, ConfirmForm, ForgotPasswordForm, RegisterForm, ResetPasswordForm, SignInForm
 
@@ -171,7 +171,7 @@ def verify(token: str):
 @bp.route("/verify-email", methods=["GET", "POST"])
 @access(unverified_ok=True, two_factor_setup=True)
 def verify_pending():
-    user = current_user._get_current_object()
+    user = signed_in_user()
     if user.email_verified_at is not None:
         return redirect(url_for("home"), 303)
     form = EmptyForm()
@@ -399,7 +399,7 @@ def reset_password(token: str):
 @bp.route("/confirm", methods=["GET", "POST"])
 @access(reauth_exempt=True, unverified_ok=True, two_factor_setup=True)
 def confirm():
-    user = current_user._get_current_object()
+    user = signed_in_user()
     form = ConfirmForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next"), "")

@@ -18,6 +18,7 @@ from web.dates import today
 from web.forms import EmptyForm, add_error, bind
 from web.htmx import see_other
 from web.limits import BY_YOU_TODAY, person_held_back, try_again_after
+from web.sessions import signed_in_user
 from web.uploads import accepts_files, check_and_scan
 
 from .forms import AcceptForm, AskForm, ConsentForm, UploadForm
@@ -264,7 +265,7 @@ def revoke(account: Account, grant: Grant, consent_id: int):
 
 @bp.route("/ask", methods=["GET", "POST"])
 def ask():
-    user = current_user._get_current_object()
+    user = signed_in_user()
     form = bind(AskForm, user.id)
     status = 200
     if form.validate_on_submit():

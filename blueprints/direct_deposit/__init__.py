@@ -29,6 +29,7 @@ from web.dates import today
 from web.forms import add_error, bind
 from web.htmx import see_other
 from web.mailer import kick_outbox
+from web.sessions import signed_in_user
 
 from .forms import BankForm, CheckForm
 
@@ -94,7 +95,7 @@ class DirectDepositCheck(journeys.Journey):
 
     @property
     def user(self):
-        return current_user._get_current_object()
+        return signed_in_user()
 
     def stop(self, draft):
         self.details, _errors = direct_deposit.validate(drafts.answers(draft))

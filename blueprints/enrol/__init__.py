@@ -6,7 +6,6 @@ out, with the same answer whether or not the details match an account."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request, session, url_for
-from flask_login import current_user
 
 from domain import enrolment, enrolment_requests, grants, overview
 from domain.accounts import format_number, normalise_number
@@ -18,6 +17,7 @@ from web.htmx import see_other
 from web.limits import try_again_after
 from web.mailer import kick_outbox
 from web.secret_key import secret_key
+from web.sessions import signed_in_user
 from web.templating import local_time
 
 from .forms import AskForm, EnrolForm
@@ -47,7 +47,7 @@ def _limits() -> enrolment.Limits:
 
 @bp.route("/", methods=["GET", "POST"])
 def start():
-    user = current_user._get_current_object()
+    user = signed_in_user()
     form = bind(EnrolForm, user.id)
     status = 200
     if form.validate_on_submit():

@@ -19,6 +19,7 @@ from web.dates import today
 from web.errors import render_error
 from web.htmx import render, see_other
 from web.mailer import kick_outbox
+from web.sessions import signed_in_user
 from web.uploads import accepts_files, check_files, chosen_files, document_store, quota, send_document, upload_limits
 
 from .forms import ReplyForm, WriteForm
@@ -120,7 +121,7 @@ def reply(thread_id: int):
         sent = messages.reply_from_account(
             db,
             now(),
-            user=current_user._get_current_object(),
+            user=signed_in_user(),
             thread=found,
             body=form.body.data or "",  # validated: there is a body
             key=key,
@@ -191,7 +192,7 @@ def _send_written(account, form: WriteForm, key: str, checked: list):
         sent = messages.write_to_agency(
             get_db(),
             now(),
-            user=current_user._get_current_object(),
+            user=signed_in_user(),
             account=account,
             topic=form.topic.data,
             subject=form.subject.data or "",  # validated: there is a subject and a body

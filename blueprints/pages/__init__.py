@@ -12,7 +12,7 @@ from web.access import access
 from web.database import get_db, now
 from web.dates import today
 from web.htmx import render, wants_fragment
-from web.sessions import limits_from
+from web.sessions import limits_from, signed_in_user
 
 bp = Blueprint("pages", __name__, url_prefix="/pages")
 
@@ -39,7 +39,7 @@ HELP_GUIDES = {
 def home():
     if not current_user.is_authenticated:
         return render_template("pages/start.html")
-    user = current_user._get_current_object()
+    user = signed_in_user()
     db = get_db()
     # Every account the person holds a live grant on: searched and paged by keyset
     # (?q=…&after=<account number>); htmx asks for the results part only.

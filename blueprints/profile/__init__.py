@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, session, url_for
-from flask_login import current_user
 
 from domain import audit, passwords, people, totp
 from domain import sessions as session_store
@@ -13,7 +12,7 @@ from web.database import get_db, now
 from web.forms import add_error, bind
 from web.htmx import see_other
 from web.mailer import kick_outbox, queue_email
-from web.sessions import limits_from, server_session
+from web.sessions import limits_from, server_session, signed_in_user
 
 from .forms import ChangePasswordForm, DetailsForm, EnableTwoFactorForm, PasswordAndCodeForm, sign_out_others_form
 
@@ -21,7 +20,7 @@ bp = Blueprint("profile", __name__, url_prefix="/profile")
 
 
 def _me():
-    return current_user._get_current_object()
+    return signed_in_user()
 
 
 @bp.route("/")

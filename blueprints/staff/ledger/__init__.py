@@ -8,7 +8,6 @@ The rules are domain.postings'."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request, session, url_for
-from flask_login import current_user
 
 from domain import ledger, once, postings, work
 from domain.accounts import describe_balance, format_money
@@ -18,6 +17,7 @@ from web.database import get_db, now
 from web.dates import today
 from web.forms import add_error
 from web.htmx import render, see_other
+from web.sessions import signed_in_user
 
 from ..lookups import account_or_404
 from .forms import EntryForm, ReverseForm, kind_choices
@@ -28,7 +28,7 @@ STALE_FORM = "This form is out of date. Check the answers and send it again"
 
 
 def _staff():
-    return current_user._get_current_object()
+    return signed_in_user()
 
 
 def _entry_form(formdata=None) -> EntryForm:

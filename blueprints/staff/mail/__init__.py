@@ -15,6 +15,7 @@ from web.database import get_db, now
 from web.dates import today
 from web.errors import render_error
 from web.htmx import see_other
+from web.sessions import signed_in_user
 
 bp = Blueprint("mail", __name__, url_prefix="/mail")
 
@@ -62,7 +63,7 @@ def mark_mailed(item_id: int):
     db = get_db()
     item = _item_or_404(item_id)
     try:
-        marked = mail.mark_mailed(db, now(), item, current_user._get_current_object(), today=today())
+        marked = mail.mark_mailed(db, now(), item, signed_in_user(), today=today())
     except mail.NotPaper:
         return render_error(
             409,

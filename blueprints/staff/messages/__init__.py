@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, abort, render_template, request, session, url_for
-from flask_login import current_user
 
 from domain import documents, messages, requests
 from domain.accounts import find_by_number, number_problem
@@ -18,6 +17,7 @@ from web.database import get_db, now
 from web.dates import today
 from web.htmx import render, see_other
 from web.mailer import kick_outbox
+from web.sessions import signed_in_user
 from web.uploads import accepts_files, check_files, chosen_files, document_store, send_document, upload_limits
 
 from .forms import AddresseeForm, NewMessageForm, StaffReplyForm
@@ -37,7 +37,7 @@ def officers_and_above():
 
 
 def _staff() -> User:
-    return current_user._get_current_object()
+    return signed_in_user()
 
 
 @bp.route("/")

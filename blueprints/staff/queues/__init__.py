@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
-from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from blueprints.enrol import AGENCY_PHONE
@@ -22,6 +21,7 @@ from web.dates import today
 from web.forms import EmptyForm, SelectChoice
 from web.htmx import render, see_other
 from web.mailer import kick_outbox
+from web.sessions import signed_in_user
 from web.uploads import attachment
 
 from .forms import AssignForm, DecisionForm, LetterForm, QueueFilterForm
@@ -32,7 +32,7 @@ LIMIT = 200  # items on one list; the oldest come first, and they are the ones t
 
 
 def _me() -> User:
-    return current_user._get_current_object()
+    return signed_in_user()
 
 
 def _url_if_built(endpoint: str, **values) -> str | None:

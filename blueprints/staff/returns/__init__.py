@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, abort, render_template, request, session, url_for
-from flask_login import current_user
 
 from domain import assessments, late_filing, once, postings, work
 from domain import requests as service_requests
@@ -20,6 +19,7 @@ from web.dates import today
 from web.forms import add_error
 from web.htmx import see_other
 from web.mailer import kick_outbox
+from web.sessions import signed_in_user
 
 from .forms import AssessForm, ReassessForm
 
@@ -196,7 +196,7 @@ def assess(return_id: int):
             now(),
             today(),
             tax_return=tax_return,
-            staff=current_user._get_current_object(),
+            staff=signed_in_user(),
             assessed_cents=assessed,
             charges=charges,
             note=form.note.data or "",
@@ -242,7 +242,7 @@ def reassess(return_id: int):
             now(),
             today(),
             tax_return=tax_return,
-            staff=current_user._get_current_object(),
+            staff=signed_in_user(),
             new_total_cents=new_total,
             reason=form.reason.data or "",  # checked above: there is one
             key=form.key.data,

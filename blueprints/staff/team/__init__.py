@@ -4,7 +4,6 @@ send a new set-up link, revoke access."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, session, url_for
-from flask_login import current_user
 
 from domain import people, tokens
 from domain import staff as staff_people
@@ -17,6 +16,7 @@ from web.limits import may_email
 from web.links import emailed_link
 from web.mailer import kick_outbox, queue_email
 from web.secret_key import secret_key
+from web.sessions import signed_in_user
 
 from .forms import AddStaffForm, RoleForm
 
@@ -84,7 +84,7 @@ def add():
             name=form.name.data or "",  # validated: required, so text
             email=form.email.data or "",
             role=form.role.data,
-            by=current_user._get_current_object(),
+            by=signed_in_user(),
         )
     except staff_people.StaffRefused as refused:
         add_error(getattr(form, refused.field or "email"), str(refused))
@@ -119,9 +119,7 @@ def change_role(user_id: int):
     if form.validate_on_submit():
         db = get_db()
         try:
-            staff_people.change_role(
-                db, now(), member=member, role=form.role.data, by=current_user._get_current_object()
-            )
+            staff_people.change_role(db, now(), member=member, role=form.role.data, by=signed_in_user())
         except staff_people.StaffRefused as refused:
             db.rollback()
             add_error(form.role, str(refused))
@@ -165,7 +163,7 @@ def revoke(user_id: int):
     if EmptyForm().validate_on_submit():
         db = get_db()
         try:
-            ended = staff_people.revoke(db, now(), member=member, by=current_user._get_current_object())
+            ended = staff_people.revoke(db, now(), member=member, by=signed_in_user())
         except staff_people.StaffRefused as refused:
             db.rollback()
             session["notice"] = str(refused)
