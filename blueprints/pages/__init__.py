@@ -39,7 +39,6 @@ HELP_GUIDES = {
 def home():
     if not current_user.is_authenticated:
         return render_template("pages/start.html")
-    user = signed_in_user()
     db = get_db()
     # Every account the person holds a live grant on: searched and paged by keyset
     # (?q=…&after=<account number>); htmx asks for the results part only.
@@ -49,10 +48,11 @@ def home():
     if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 20):
         after = None
     accounts = overview.dashboard(
-        db, user.id, today(), query=request.args.get("q", "").replace("\x00", ""), after=after
+        db, current_user.id, today(), query=request.args.get("q", "").replace("\x00", ""), after=after
     )
     if wants_fragment():
         return render("pages/home.html", "accounts/_dashboard_results.html", listing=accounts)
+    user = signed_in_user()  # the whole page lists their recovery codes left
     active = session_store.count_active_for_user(db, user.id, now(), limits_from(current_app.config))
     reviews_due = accounts_due_for_review(db, user.id, today(), current_app.config["ACCESS_REVIEW_MONTHS"])
     return render(
