@@ -10,17 +10,20 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import FrozenInstanceError
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
+from flask_login import current_user
 from itsdangerous import TimestampSigner
 from sqlalchemy import func, select
 
 from domain import sessions as store
-from models import AuditEvent, AuthSession, User
+from models import AuditEvent, AuthSession, SignedInPerson, User
 from tests.conftest import PASSWORD, Auth, csrf_from, make_user
+from web.sessions import signed_in_user
 
 COOKIE = "portal_session"
 NEW_PASSWORD = "a-completely-different-passphrase-42"
@@ -195,6 +198,26 @@ def test_sign_in_makes_a_new_session_and_a_visitor_has_no_row(app, client, auth)
     assert after and row_for(app, after).user_id is not None
     with app.extensions["portal.sessionmaker"]() as s:
         assert s.scalar(select(func.count()).select_from(AuthSession)) == 1
+
+
+def test_each_request_signs_in_with_a_light_copy_that_holds_no_secret(app, client, auth):
+    """The person read with the session row (models.SignedInPerson, one Core query) says
+    who they are, and carries neither their password hash nor their authenticator
+    secret; it cannot be changed by mistake. A view that changes the person asks for
+    their database row (web.sessions.signed_in_user), the same object each time."""
+    user_id = make_user(app)
+    assert auth.sign_in().status_code == 303
+    with app.test_request_context("/profile/", headers={"Cookie": f"{COOKIE}={cookie_value(client)}"}):
+        assert app.preprocess_request() is None  # through the gate, signed in
+        person = current_user._get_current_object()
+        assert isinstance(person, SignedInPerson)
+        assert (person.id, person.email, person.is_authenticated) == (user_id, "taxpayer@example.com", True)
+        assert not hasattr(person, "password_hash") and not hasattr(person, "totp_secret")
+        with pytest.raises(FrozenInstanceError):
+            person.email = "someone-else@example.com"
+        row = signed_in_user()
+        assert isinstance(row, User) and row.id == user_id and row.password_hash
+        assert signed_in_user() is row
 
 
 def test_reconfirmation_rotates_the_session_id(app, client, auth, clock):
